@@ -1,0 +1,183 @@
+"""Manifest files: multi-document YAML of IoTDevice / IoTFleet, validated whole, expanded to devices.
+
+Loading is all-or-nothing: every document is checked (schema, known profile, MAC and host name
+unique across the file) and every problem is reported with its document and field, before any
+device exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from iot_emulator import macs, models
+from iot_emulator import profile as profiles
+
+_RESOURCE = TypeAdapter(models.Resource)
+
+
+class ManifestError(ValueError):
+    """Everything wrong with a manifest set, one problem per line, each naming where."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeviceConfig:
+    """One device, fully resolved: what the engine needs and nothing else."""
+
+    device_id: str
+    mac: str
+    hostname: str
+    profile: profiles.Profile
+    protocols: tuple[str, ...]
+    traffic_interval: float
+    dhcp_mode: models.DhcpMode = models.DhcpMode.auto
+    static_address: ipaddress.IPv4Address | None = None
+    fleet: str | None = None
+    index: int = 0
+    vendor_label: str | None = None  # the seed CLI's --vendor, shown as given
+
+    @property
+    def unsupported_protocols(self) -> tuple[str, ...]:
+        return tuple(p for p in self.protocols if p not in models.SUPPORTED_PROTOCOLS)
+
+
+def parse_documents(text: str, source: str = "<manifest>") -> list[models.IoTDevice | models.IoTFleet]:
+    """Validate every document; raise ManifestError naming each bad document and field."""
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        raise ManifestError([f"{source}: not valid YAML: {exc}"]) from exc
+    resources: list[models.IoTDevice | models.IoTFleet] = []
+    problems: list[str] = []
+    for i, doc in enumerate(documents):
+        where = _where(source, i, doc)
+        if not isinstance(doc, dict):
+            problems.append(f"{where}: a document must be a mapping with apiVersion, kind, metadata, spec")
+            continue
+        if doc.get("apiVersion") != models.API_VERSION:
+            problems.append(f"{where}: apiVersion: expected {models.API_VERSION}, got {doc.get('apiVersion')!r}")
+            continue
+        try:
+            resources.append(_RESOURCE.validate_python(doc))
+        except ValidationError as exc:
+            problems.extend(f"{where}: {line}" for line in _errors(exc, doc.get("kind")))
+    if problems:
+        raise ManifestError(problems)
+    return resources
+
+
+def load(path: Path) -> list[models.IoTDevice | models.IoTFleet]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ManifestError([f"{path}: cannot read: {exc.strerror}"]) from exc
+    return parse_documents(text, str(path))
+
+
+def expand(resources: Iterable[models.IoTDevice | models.IoTFleet], library: profiles.Library) -> list[DeviceConfig]:
+    """Devices of every resource that should run, checked for unknown profiles and duplicates."""
+    devices: list[DeviceConfig] = []
+    problems: list[str] = []
+    for resource in resources:
+        try:
+            if isinstance(resource, models.IoTDevice):
+                if resource.spec.running:
+                    devices.append(_device(resource, library))
+            elif resource.spec.running:
+                devices.extend(_fleet(resource, library))
+        except profiles.ProfileError as exc:
+            problems.append(f"{resource.kind}/{resource.metadata.name}: spec.profile: {exc}")
+    problems.extend(_duplicates(devices))
+    if problems:
+        raise ManifestError(problems)
+    return devices
+
+
+def _device(resource: models.IoTDevice, library: profiles.Library) -> DeviceConfig:
+    spec = resource.spec
+    prof = library.get(spec.profile)
+    name = resource.metadata.name
+    mac = spec.mac or macs.derive(prof.ouis[0], f"device/{name}", 0)
+    return DeviceConfig(
+        device_id=name,
+        mac=mac,
+        hostname=spec.hostname or prof.hostname_for(mac, 0, name),
+        profile=prof,
+        protocols=tuple(spec.protocols if spec.protocols is not None else prof.protocols),
+        traffic_interval=spec.traffic_interval,
+        dhcp_mode=spec.dhcp.mode,
+        static_address=spec.dhcp.address,
+    )
+
+
+def _fleet(resource: models.IoTFleet, library: profiles.Library) -> list[DeviceConfig]:
+    spec = resource.spec
+    prof = library.get(spec.template.profile)
+    oui = spec.mac_oui or prof.ouis[0]
+    name = resource.metadata.name
+    width = max(4, len(str(spec.replicas - 1)))
+    seen: set[str] = set()
+    out = []
+    for index in range(spec.replicas):
+        mac, salt = macs.derive(oui, f"fleet/{name}", index), 0
+        while mac in seen:  # 24 bits: rare, but a fleet's MACs must be unique
+            salt += 1
+            mac = macs.derive(oui, f"fleet/{name}#{salt}", index)
+        seen.add(mac)
+        device_id = f"{name}-{index:0{width}d}"
+        out.append(
+            DeviceConfig(
+                device_id=device_id,
+                mac=mac,
+                hostname=prof.hostname_for(mac, index, device_id),
+                profile=prof,
+                protocols=tuple(spec.template.protocols or prof.protocols),
+                traffic_interval=spec.template.traffic_interval,
+                dhcp_mode=spec.template.dhcp.mode,
+                static_address=spec.template.dhcp.address,
+                fleet=name,
+                index=index,
+            )
+        )
+    return out
+
+
+def _duplicates(devices: list[DeviceConfig]) -> list[str]:
+    problems = []
+    for attr, label in (("device_id", "device id"), ("mac", "spec.mac"), ("hostname", "spec.hostname")):
+        first: dict[str, str] = {}
+        for dev in devices:
+            value = getattr(dev, attr).lower()
+            if value in first:
+                problems.append(f"{dev.device_id}: {label}: {value} is already used by {first[value]}")
+            else:
+                first[value] = dev.device_id
+    return problems
+
+
+def _where(source: str, index: int, doc: Any) -> str:
+    if isinstance(doc, dict):
+        name = (doc.get("metadata") or {}).get("name") if isinstance(doc.get("metadata"), dict) else None
+        return f"{source}: document {index + 1} ({doc.get('kind', '?')}/{name or '?'})"
+    return f"{source}: document {index + 1}"
+
+
+def _errors(exc: ValidationError, kind: Any) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        if loc and loc[0] in ("IoTDevice", "IoTFleet"):  # the union's tag, noise for a person
+            loc = loc[1:]
+        where = ".".join(str(p) for p in loc) or "(root)"
+        lines.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+    return lines
