@@ -72,21 +72,22 @@ class DeviceTemplate(_Wire):
     """What a device is and does; shared by IoTDevice.spec and IoTFleet.spec.template."""
 
     profile: Annotated[str, Field(min_length=1, max_length=63, description="profile name from the library")]
-    protocols: list[Protocol] | None = Field(
-        default=None, description="protocols to run; default: the profile's list"
-    )
+    protocols: list[Protocol] | None = Field(default=None, description="protocols to run; default: the profile's list")
     traffic_interval: Annotated[float, Field(ge=1, le=86400)] = Field(
         default=60, description="seconds between periodic traffic bursts"
     )
     dhcp: DhcpSettings = DhcpSettings()
 
-    _protocols_known = field_validator("protocols")(
-        lambda v: None if v is None else _check_protocols(v)  # type: ignore[misc]
-    )
+    @field_validator("protocols")
+    @classmethod
+    def _protocols_known(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _check_protocols(value)
 
 
 class DeviceSpec(DeviceTemplate):
-    mac: str | None = Field(default=None, description="unicast MAC; default: derived from the name in the profile's OUI")
+    mac: str | None = Field(
+        default=None, description="unicast MAC; default: derived from the name in the profile's OUI"
+    )
     hostname: Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")] | None = Field(
         default=None, description="option 12; default: the profile's host-name pattern"
     )
@@ -123,7 +124,7 @@ class ObjectMeta(_Wire):
 
 class IoTDevice(_Wire):
     model_config = ConfigDict(extra="ignore")  # status, kubectl's fields
-    api_version: Literal["iotemu.io/v1alpha1"] = API_VERSION
+    api_version: Literal["iotemu.io/v1alpha1"] = "iotemu.io/v1alpha1"
     kind: Literal["IoTDevice"] = "IoTDevice"
     metadata: ObjectMeta
     spec: DeviceSpec
@@ -131,7 +132,7 @@ class IoTDevice(_Wire):
 
 class IoTFleet(_Wire):
     model_config = ConfigDict(extra="ignore")
-    api_version: Literal["iotemu.io/v1alpha1"] = API_VERSION
+    api_version: Literal["iotemu.io/v1alpha1"] = "iotemu.io/v1alpha1"
     kind: Literal["IoTFleet"] = "IoTFleet"
     metadata: ObjectMeta
     spec: FleetSpec

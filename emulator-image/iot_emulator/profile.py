@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -138,7 +138,7 @@ class Library:
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Profile]:
         return iter(sorted(self._by_name.values(), key=lambda p: p.name))
 
     def __len__(self) -> int:
@@ -169,7 +169,8 @@ def load_file(path: Path) -> Profile:
     except yaml.YAMLError as exc:
         raise ProfileError(f"{path}: not valid YAML: {exc}") from exc
     try:
-        return Profile.model_validate(data)
+        profile: Profile = Profile.model_validate(data)
+        return profile
     except ValidationError as exc:
         raise ProfileError(f"{path}: {format_validation_error(exc)}") from exc
 

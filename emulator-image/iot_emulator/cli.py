@@ -1,0 +1,275 @@
+"""Command line: the seed's single-device flags, and `iotemu run | lab | demo | profiles`.
+
+The seed contract (`python -m iot_emulator --device camera_01 --vendor Hikvision --mac ...
+--json-output`) must keep working unchanged, so a command line that starts with a flag is read
+as the seed's. Bad input exits with code 2 and names the flag or field, before any frame is sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from iot_emulator import manifests, models, rawsock, runner
+from iot_emulator import profile as profiles
+
+EXIT_BAD_INPUT = 2
+
+
+class BadInput(Exception):
+    """Input the user must fix; printed as `iotemu: error: ...` with exit code 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args and args[0].startswith("-") and args[0] not in ("-h", "--help", "--version"):
+            return _seed(args)
+        return _commands(args)
+    except BadInput as exc:
+        print(f"iotemu: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- the seed's command line ------------------------------------------------------------------
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--interface", "-i", default="eth0", help="interface to emulate on (default eth0)")
+    parser.add_argument("--netns", help="network namespace that holds the interface (the raw socket is made there)")
+    parser.add_argument("--json-output", action="store_true", help="JSON lines on stdout, one message per line")
+    parser.add_argument("--http-port", type=int, help="serve /healthz /stats /events /metrics on this port")
+    parser.add_argument("--http-host", default="127.0.0.1", help="address of the HTTP endpoint (default 127.0.0.1)")
+    parser.add_argument("--stats-interval", type=float, default=5.0, help="seconds between stats messages")
+    parser.add_argument("--profiles-dir", type=Path, help="directory of extra profile YAML files")
+    parser.add_argument("--state-dir", type=Path, default=runner.DEFAULT_STATE_DIR,
+                        help="where devices remember their last lease (default /var/lib/iotemu)")  # fmt: skip
+    parser.add_argument("--promiscuous", action="store_true", help="join promiscuous mode (physical NICs)")
+    parser.add_argument("--window", type=int, default=64, help="DHCP exchanges in flight at once (default 64)")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
+    parser.add_argument("--seed", type=int, help="random seed (xids, jitter) for reproducible runs")
+
+
+def seed_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m iot_emulator",
+        description="Emulate one IoT device (the seed's command line). See `iotemu --help` for fleets.",
+    )
+    parser.add_argument("--device", required=True, help="device id, e.g. camera_01")
+    parser.add_argument("--vendor", required=True, help="vendor (picks its default profile) or a profile name")
+    parser.add_argument("--mac", help="device MAC (default: derived from the device id in the vendor's OUI)")
+    parser.add_argument("--gateway", help="gateway used when DHCP gives no router (option 3)")
+    parser.add_argument("--dhcp-mode", choices=["auto", "static"], default="auto")
+    parser.add_argument("--static-ip", help="address asked for in static mode (DHCP option 50)")
+    parser.add_argument("--hostname", help="host name sent in option 12 (default: the profile's pattern)")
+    parser.add_argument("--protocols", default="arp,dhcp", help="comma-separated protocols")
+    parser.add_argument("--traffic-interval", type=float, default=60, help="seconds between periodic traffic")
+    _add_run_options(parser)
+    return parser
+
+
+def _seed(argv: list[str]) -> int:
+    args = seed_parser().parse_args(argv)
+    library = _library(args.profiles_dir)
+    try:
+        prof = library.for_vendor(args.vendor)
+    except profiles.ProfileError as exc:
+        raise BadInput(f"--vendor: {exc}") from None
+    try:
+        spec = models.DeviceSpec(
+            profile=prof.name,
+            mac=args.mac,
+            hostname=args.hostname,
+            protocols=args.protocols.split(","),
+            traffic_interval=args.traffic_interval,
+            dhcp=models.DhcpSettings(mode=args.dhcp_mode, address=args.static_ip),
+        )
+    except ValidationError as exc:
+        raise BadInput(_flag_errors(exc)) from None
+    if args.gateway:
+        _check_ipv4("--gateway", args.gateway)
+    device_id = args.device
+    config = manifests.DeviceConfig(
+        device_id=device_id,
+        mac=spec.mac or _derived_mac(prof, device_id),
+        hostname=spec.hostname or prof.hostname_for(spec.mac or _derived_mac(prof, device_id), 0, device_id),
+        profile=prof,
+        protocols=tuple(spec.protocols or prof.protocols),
+        traffic_interval=spec.traffic_interval,
+        dhcp_mode=spec.dhcp.mode,
+        static_address=spec.dhcp.address,
+        vendor_label=args.vendor,
+    )
+    return _run([config], _options(args, fallback_gateway=args.gateway))
+
+
+# -- iotemu subcommands -----------------------------------------------------------------------
+
+
+def command_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="iotemu", description="IoT fleet emulator")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run every device of a manifest file in one process")
+    run.add_argument("-f", "--file", type=Path, required=True, action="append", help="manifest YAML (repeatable)")
+    _add_run_options(run)
+    run.set_defaults(handler=_cmd_run)
+
+    lab = sub.add_parser("lab", help="build or remove a throw-away lab network (root)")
+    from iot_emulator import lab as lab_mod
+
+    lab_mod.register(lab.add_subparsers(dest="lab_command", required=True))
+
+    demo = sub.add_parser("demo", help="lab up, run the default fleet, show a live table; Ctrl-C cleans up")
+    demo.add_argument("-f", "--file", type=Path, help="manifest to run (default: examples/default-fleet.yaml)")
+    demo.add_argument("--dhcp-server", choices=["dnsmasq", "kea"], default="dnsmasq")
+    demo.add_argument("--duration", type=float, help="stop by itself after this many seconds")
+    demo.set_defaults(handler=_cmd_demo)
+
+    prof = sub.add_parser("profiles", help="list, show or validate device profiles")
+    prof_sub = prof.add_subparsers(dest="profiles_command", required=True)
+    p_list = prof_sub.add_parser("list", help="the profiles known (built-in and --profiles-dir)")
+    p_list.add_argument("--profiles-dir", type=Path)
+    p_list.set_defaults(handler=_cmd_profiles_list)
+    p_show = prof_sub.add_parser("show", help="one profile as YAML")
+    p_show.add_argument("name")
+    p_show.add_argument("--profiles-dir", type=Path)
+    p_show.set_defaults(handler=_cmd_profiles_show)
+    p_val = prof_sub.add_parser("validate", help="check profile files; exit 2 on the first bad one")
+    p_val.add_argument("paths", type=Path, nargs="+")
+    p_val.set_defaults(handler=_cmd_profiles_validate)
+    return parser
+
+
+def _commands(argv: list[str]) -> int:
+    args = command_parser().parse_args(argv)
+    return int(args.handler(args))
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    return _run(load_devices(args.file, args.profiles_dir), _options(args))
+
+
+def load_devices(paths: Sequence[Path], profiles_dir: Path | None) -> list[manifests.DeviceConfig]:
+    library = _library(profiles_dir)
+    try:
+        resources = [r for path in paths for r in manifests.load(path)]
+        devices = manifests.expand(resources, library)
+    except manifests.ManifestError as exc:
+        raise BadInput("invalid manifest:\n  " + "\n  ".join(exc.problems)) from None
+    if not devices:
+        raise BadInput("the manifest holds no running device")
+    return devices
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from iot_emulator import demo
+
+    return demo.main(args.file, args.dhcp_server, args.duration)
+
+
+def _cmd_profiles_list(args: argparse.Namespace) -> int:
+    library = _library(args.profiles_dir)
+    print(f"{'NAME':<32} {'VENDOR':<18} {'CLASS':<12} OS")
+    for p in library:
+        print(f"{p.name:<32} {p.vendor:<18} {p.device_class.value:<12} {p.os}")
+    return 0
+
+
+def _cmd_profiles_show(args: argparse.Namespace) -> int:
+    import yaml
+
+    try:
+        p = _library(args.profiles_dir).get(args.name)
+    except profiles.ProfileError as exc:
+        raise BadInput(str(exc)) from None
+    print(yaml.safe_dump(p.model_dump(mode="json"), sort_keys=False), end="")
+    return 0
+
+
+def _cmd_profiles_validate(args: argparse.Namespace) -> int:
+    for path in args.paths:
+        try:
+            p = profiles.load_file(path)
+        except profiles.ProfileError as exc:
+            raise BadInput(str(exc)) from None
+        print(f"{path}: ok ({p.name})")
+    return 0
+
+
+# -- shared -----------------------------------------------------------------------------------
+
+
+def _run(configs: list[manifests.DeviceConfig], options: runner.RunOptions) -> int:
+    try:
+        link = runner.open_link(options)
+    except rawsock.LinkError as exc:
+        raise BadInput(f"--interface: {exc.strerror}") from None
+    return asyncio.run(runner.run(configs, options, link))
+
+
+def _options(args: argparse.Namespace, fallback_gateway: str | None = None) -> runner.RunOptions:
+    if args.http_port is not None and not 0 <= args.http_port <= 65535:
+        raise BadInput(f"--http-port: {args.http_port} is not a port number")
+    if args.stats_interval <= 0:
+        raise BadInput("--stats-interval: must be positive")
+    if args.window < 1:
+        raise BadInput("--window: must be at least 1")
+    return runner.RunOptions(
+        interface=args.interface,
+        netns=args.netns,
+        json_output=args.json_output,
+        http_port=args.http_port,
+        http_host=args.http_host,
+        stats_interval=args.stats_interval,
+        fallback_gateway=fallback_gateway,
+        state_dir=args.state_dir,
+        promiscuous=args.promiscuous,
+        window=args.window,
+        log_level=args.log_level,
+        seed=args.seed,
+    )
+
+
+def _library(profiles_dir: Path | None) -> profiles.Library:
+    try:
+        return profiles.library(profiles_dir)
+    except profiles.ProfileError as exc:
+        raise BadInput(f"--profiles-dir: {exc}") from None
+
+
+def _derived_mac(prof: profiles.Profile, device_id: str) -> str:
+    from iot_emulator import macs
+
+    return macs.derive(prof.ouis[0], f"device/{device_id}", 0)
+
+
+def _check_ipv4(flag: str, value: str) -> None:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise BadInput(f"{flag}: {value!r} is not an IPv4 address") from None
+
+
+_FLAGS = {"mac": "--mac", "hostname": "--hostname", "protocols": "--protocols",
+          "traffic_interval": "--traffic-interval", "dhcp": "--dhcp-mode/--static-ip"}  # fmt: skip
+
+
+def _flag_errors(exc: ValidationError) -> str:
+    """Pydantic's errors with the seed flag that carried the field."""
+    parts = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else ""
+        flag = _FLAGS.get(field, field)
+        if field == "dhcp" and len(err["loc"]) > 1 and err["loc"][1] == "address":
+            flag = "--static-ip"
+        parts.append(f"{flag}: {err['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)

@@ -1,0 +1,330 @@
+"""The engine: one asyncio loop, one raw socket, many devices.
+
+Receive path: a frame's destination MAC picks the device (a dict lookup); broadcasts are routed
+by what they carry (ARP by target address, DHCP replies by `chaddr`). Timers: one heap of device
+deadlines and one `call_at` armed for the earliest, as aioquic's asyncio adapter does per
+connection. DHCP exchanges are admitted through a window so that thousands of devices starting
+together do not overrun the server (a real site's devices do not all power on in the same
+millisecond either).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from iot_emulator import device as device_mod
+from iot_emulator import lease_cache, manifests, messages, wire
+from iot_emulator.protocols import dhcp, dhcp_wire
+
+IN_FLIGHT = frozenset({dhcp.DhcpState.SELECTING, dhcp.DhcpState.REQUESTING, dhcp.DhcpState.REBOOTING})
+
+
+class Link(Protocol):
+    """What the engine needs of the network: `rawsock.RawLink`, or a fake in tests."""
+
+    def start(self, loop: asyncio.AbstractEventLoop, on_frame: Callable[[bytes], None]) -> None: ...
+    def send(self, frame: bytes) -> None: ...
+    def flush(self, timeout: float = ...) -> None: ...
+    def close(self) -> None: ...
+
+
+class Engine:
+    """Hosts the devices of one process on one link; see the module docstring."""
+
+    def __init__(
+        self,
+        link: Link,
+        configs: Sequence[manifests.DeviceConfig],
+        *,
+        interface: str = "",
+        stats_interval: float = 5.0,
+        window: int = 64,
+        cache: lease_cache.LeaseCache | None = None,
+        fallback_gateway: str | None = None,
+        seed: int | None = None,
+        log_level: str = "info",
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.link = link
+        self.interface = interface
+        self.events = messages.Fanout()
+        self.stats_interval = stats_interval
+        self.window = window
+        self.cache = cache
+        self.log_levels = _levels_from(log_level)
+        self.wall = wall
+        self.started_wall = wall()
+        self.bound_count = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._rng = random.Random(seed)
+        gateway = bytes(int(x) for x in fallback_gateway.split(".")) if fallback_gateway else None
+        self.devices = [self._make_device(c, gateway) for c in configs]
+        self._by_mac = {d.mac: d for d in self.devices}
+        self._by_ip: dict[bytes, device_mod.Device] = {}
+        self._pending: deque[device_mod.Device] = deque(self.devices)
+        self._in_flight: set[device_mod.Device] = set()
+        self._checking: set[device_mod.Device] = set()
+        self._heap: list[tuple[float, int, device_mod.Device]] = []
+        self._scheduled: dict[device_mod.Device, float | None] = {}
+        self._seq = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = float("inf")
+        self._last_sent: dict[device_mod.Device, int] = {}
+        self._last_bound_at = 0.0
+        self._stopping = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start every device, run until `stop` is set, then release and report."""
+        loop = self._loop = asyncio.get_running_loop()
+        now = loop.time()
+        self._last_bound_at = now
+        self.link.start(loop, self._on_frame)
+        for dev in self.devices:
+            config = dev.config
+            started = {"mac": config.mac, "hostname": config.hostname, "profile": config.profile.name}
+            self._message("started", dev, {**started, "interface": self.interface})
+            if config.unsupported_protocols:
+                note = "protocols not yet supported, ignored: " + ", ".join(config.unsupported_protocols)
+                self._message("log", dev, {"level": "warning", "message": note})
+        self._admit(now)
+        ticker = asyncio.create_task(self._tick())
+        try:
+            await stop.wait()
+        finally:
+            ticker.cancel()
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """DHCPRELEASE for every bound device, final stats, `stopped` for each: the SIGTERM path."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._timer is not None:
+            self._timer.cancel()
+        now = self._loop.time() if self._loop else time.monotonic()
+        for dev in self.devices:
+            for frame in dev.stop(now):
+                self.link.send(frame)
+        self.link.flush()
+        self._emit_stats(now)
+        for dev in self.devices:
+            self._message("stopped", dev, {"packets_sent": dev.counters.packets_sent})
+        if self.cache is not None:
+            self.cache.save()
+        self.link.close()
+
+    # -- views (HTTP endpoint, console) --------------------------------------------------------
+
+    def device_stats(self) -> list[dict[str, Any]]:
+        now = self._loop.time() if self._loop else time.monotonic()
+        return [{"device_id": dev.device_id, **self._stats_of(dev, now)} for dev in self.devices]
+
+    def totals(self) -> dict[str, Any]:
+        phases = {p: 0 for p in device_mod.Phase}
+        sent = sent_bytes = received = received_bytes = 0
+        for dev in self.devices:
+            phases[dev.phase] += 1
+            c = dev.counters
+            sent, sent_bytes = sent + c.packets_sent, sent_bytes + c.bytes_sent
+            received, received_bytes = received + c.packets_received, received_bytes + c.bytes_received
+        return {
+            "devices": len(self.devices),
+            **{p.value: n for p, n in phases.items()},
+            "packets_sent": sent,
+            "bytes_sent": sent_bytes,
+            "packets_received": received,
+            "bytes_received": received_bytes,
+            "started_at": messages.timestamp(self.started_wall),
+            "uptime_seconds": round(self.wall() - self.started_wall, 1),
+            "interface": self.interface,
+        }
+
+    # -- receive path --------------------------------------------------------------------------
+
+    def _on_frame(self, frame: bytes) -> None:
+        dev = self._by_mac.get(frame[:6])
+        if dev is not None:
+            self._feed(dev, frame)
+        elif frame[0] & 1:  # broadcast or multicast
+            self._on_broadcast(frame)
+
+    def _on_broadcast(self, frame: bytes) -> None:
+        kind = wire.ethertype(frame)
+        if kind == wire.ETH_P_ARP:
+            packet = wire.parse_arp(frame)
+            if packet is None:
+                return
+            owner = self._by_ip.get(packet.target_ip)
+            if owner is not None:
+                self._feed(owner, frame)
+            for dev in [d for d in self._checking if d is not owner]:
+                self._feed(dev, frame)  # RFC 5227: another host probing or claiming our candidate
+        elif kind == wire.ETH_P_IP:
+            chaddr = dhcp_wire.chaddr_of(frame)
+            client = self._by_mac.get(chaddr) if chaddr else None
+            if client is not None:
+                self._feed(client, frame)
+
+    def _feed(self, dev: device_mod.Device, frame: bytes) -> None:
+        now = self._loop.time() if self._loop else time.monotonic()
+        for out in dev.handle(frame, now):
+            self.link.send(out)
+        self._after(dev, now)
+
+    # -- timers and admission ------------------------------------------------------------------
+
+    def _after(self, dev: device_mod.Device, now: float) -> None:
+        """Bookkeeping after a device ran: its deadline, the in-flight window, the checking set."""
+        state = dev.dhcp.state
+        if state in IN_FLIGHT:
+            self._in_flight.add(dev)
+        elif dev in self._in_flight:
+            self._in_flight.discard(dev)
+            self._admit(now)
+        if state is dhcp.DhcpState.CHECKING:
+            self._checking.add(dev)
+        else:
+            self._checking.discard(dev)
+        deadline = dev.next_deadline()
+        if deadline != self._scheduled.get(dev):
+            self._scheduled[dev] = deadline
+            if deadline is not None:
+                heapq.heappush(self._heap, (deadline, next(self._seq), dev))
+                if deadline < self._timer_at:
+                    self._arm(deadline)
+
+    def _admit(self, now: float, extra: int = 0) -> None:
+        budget = self.window - len(self._in_flight) + extra
+        while self._pending and budget > 0 and not self._stopping:
+            dev = self._pending.popleft()
+            for out in dev.start(now):
+                self.link.send(out)
+            self._after(dev, now)
+            budget -= 1
+
+    def _arm(self, deadline: float) -> None:
+        if self._loop is None or self._stopping:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        assert self._loop is not None
+        self._timer, self._timer_at = None, float("inf")
+        now = self._loop.time()
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            deadline, _, dev = heapq.heappop(heap)
+            if self._scheduled.get(dev) != deadline:
+                continue  # superseded by a later reschedule
+            self._scheduled[dev] = None
+            for out in dev.on_timer(now):
+                self.link.send(out)
+            self._after(dev, now)
+        if heap:
+            self._arm(heap[0][0])
+
+    async def _tick(self) -> None:
+        """Stats every `stats_interval`; admission that does not wait on a silent server."""
+        assert self._loop is not None
+        next_stats = self._loop.time() + self.stats_interval
+        while True:
+            await asyncio.sleep(min(1.0, self.stats_interval))
+            now = self._loop.time()
+            if self._pending and now - self._last_bound_at > 1.0:
+                self._admit(now, extra=self.window)  # the server is slow or gone: keep devices coming
+            if now >= next_stats:
+                self._emit_stats(now)
+                next_stats = now + self.stats_interval
+            if self.cache is not None and self.cache.dirty:
+                self.cache.save()
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def _make_device(self, config: manifests.DeviceConfig, gateway: bytes | None) -> device_mod.Device:
+        remembered = self.cache.get(config.mac) if self.cache else None
+        holder: list[device_mod.Device] = []
+        dev = device_mod.Device(
+            config,
+            emit=lambda kind, fields: self._on_device_event(holder[0], kind, fields),
+            rng=random.Random(self._rng.getrandbits(64)),
+            remembered=bytes(int(x) for x in remembered.address.split(".")) if remembered else None,
+            remembered_valid=remembered.valid(self.wall()) if remembered else False,
+            fallback_gateway=gateway,
+        )
+        holder.append(dev)
+        return dev
+
+    def _on_device_event(self, dev: device_mod.Device, kind: str, fields: dict[str, Any]) -> None:
+        if kind == "bound":
+            assert dev.ip is not None and dev.dhcp.lease is not None
+            self._by_ip[dev.ip] = dev
+            self.bound_count += 1
+            self._last_bound_at = self._loop.time() if self._loop else time.monotonic()
+            if self.cache is not None:
+                lease = dev.dhcp.lease
+                self.cache.remember(dev.config.mac, lease_cache.Remembered(
+                    address=fields["address"], server_id=device_mod.wire_ip(lease.server_id),
+                    expires_at=self.wall() + lease.lease_time))  # fmt: skip
+            return
+        if kind == "unbound":
+            for ip, owner in list(self._by_ip.items()):
+                if owner is dev:
+                    del self._by_ip[ip]
+            return
+        if kind == "dhcp_release" and self.cache is not None:
+            self.cache.mark_released(dev.config.mac)
+        if kind == "log" and fields.get("level") not in self.log_levels:
+            return
+        self._message(kind, dev, fields)
+
+    def _message(self, kind: str, dev: device_mod.Device, fields: dict[str, Any]) -> None:
+        self.events(messages.make(kind, dev.device_id, self.wall(), **fields))
+
+    def _emit_stats(self, now: float) -> None:
+        for dev in self.devices:
+            self.events(messages.make("stats", dev.device_id, self.wall(), stats=self._stats_of(dev, now)))
+            self._last_sent[dev] = dev.counters.packets_sent
+
+    def _stats_of(self, dev: device_mod.Device, now: float) -> dict[str, Any]:
+        c = dev.counters
+        since = self._last_sent.get(dev, 0)
+        lease = dev.dhcp.lease
+        return {
+            "packets_sent": c.packets_sent,
+            "bytes_sent": c.bytes_sent,
+            "packet_rate": round((c.packets_sent - since) / self.stats_interval, 3),
+            "current_ip": device_mod.wire_ip(dev.ip) if dev.ip else None,
+            "uptime_seconds": round(now - dev.started_at, 1) if dev.started_at is not None else 0,
+            "protocols": dict(c.protocols),
+            "packets_received": c.packets_received,
+            "bytes_received": c.bytes_received,
+            "state": dev.phase.value,
+            "dhcp_state": dev.dhcp.state.name.lower(),
+            "mac": dev.config.mac,
+            "hostname": dev.config.hostname,
+            "profile": dev.config.profile.name,
+            "lease": None if lease is None or dev.ip is None else {
+                "server_id": device_mod.wire_ip(lease.server_id),
+                "lease_time": lease.lease_time,
+                "expires_in": round(lease.expiry - now, 1),
+                "t1_in": round(lease.t1 - now, 1),
+                "t2_in": round(lease.t2 - now, 1),
+            },
+        }  # fmt: skip
+
+
+def _levels_from(level: str) -> frozenset[str]:
+    order = ["debug", "info", "warning", "error"]
+    return frozenset(order[order.index(level) :]) if level in order else frozenset(order[1:])

@@ -1,0 +1,114 @@
+"""Running a set of devices until a signal: the part shared by the seed CLI, `run` and `demo`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import signal
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from iot_emulator import console, engine, lease_cache, manifests, messages, rawsock
+
+DEFAULT_STATE_DIR = Path("/var/lib/iotemu")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    interface: str
+    netns: str | None = None
+    json_output: bool = False
+    http_port: int | None = None
+    http_host: str = "127.0.0.1"
+    stats_interval: float = 5.0
+    fallback_gateway: str | None = None
+    state_dir: Path | None = DEFAULT_STATE_DIR
+    promiscuous: bool = False
+    window: int = 64
+    log_level: str = "info"
+    seed: int | None = None
+
+
+def open_link(options: RunOptions) -> rawsock.RawLink:
+    """Open the raw socket before anything else, so a bad interface fails before any frame."""
+    link = rawsock.RawLink(options.interface, netns=options.netns, promiscuous=options.promiscuous)
+    link.open()
+    return link
+
+
+async def run(
+    configs: Sequence[manifests.DeviceConfig],
+    options: RunOptions,
+    link: engine.Link,
+    *,
+    on_tick: Callable[[engine.Engine], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Run the devices until SIGTERM/SIGINT (or `stop`); release, report, return the exit code."""
+    cache = None
+    if options.state_dir is not None:
+        cache = lease_cache.LeaseCache(options.state_dir / "leases.json")
+        cache.load()
+    eng = engine.Engine(
+        link,
+        configs,
+        interface=options.interface,
+        stats_interval=options.stats_interval,
+        window=options.window,
+        cache=cache,
+        fallback_gateway=options.fallback_gateway,
+        seed=options.seed,
+        log_level=options.log_level,
+    )
+    human: console.Console | None = None
+    if options.json_output:
+        eng.events.add(messages.JsonLinesSink())
+    elif on_tick is None:
+        human = console.Console(len(configs))
+        eng.events.add(human)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    server = None
+    if options.http_port is not None:
+        from iot_emulator import http_api
+
+        server = await http_api.start(eng, options.http_host, options.http_port)
+    ticker = asyncio.create_task(_render(eng, human, on_tick, options.stats_interval))
+    try:
+        await eng.run(stop)
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+        if server is not None:
+            await server.close()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    return 0
+
+
+async def _render(
+    eng: engine.Engine,
+    human: console.Console | None,
+    on_tick: Callable[[engine.Engine], None] | None,
+    interval: float,
+) -> None:
+    """Progress once a second while devices bind, then the summary at each stats interval."""
+    last_bound = -1
+    waited = 0.0
+    while True:
+        await asyncio.sleep(1.0)
+        waited += 1.0
+        if on_tick is not None:
+            on_tick(eng)
+            continue
+        if human is None:
+            continue
+        totals = eng.totals()
+        binding = totals["bound"] < totals["devices"]
+        if (binding and totals["bound"] != last_bound) or waited >= interval:
+            human.render(totals)
+            last_bound, waited = totals["bound"], 0.0
