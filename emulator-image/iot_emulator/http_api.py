@@ -1,0 +1,379 @@
+"""The emulator process's HTTP endpoint (`--http-port`): health, stats, live events, metrics.
+
+Why it exists: the operator and the dashboard must see what thousands of emulated devices are doing
+without parsing each process's stdout. One small aiohttp server in the engine's own event loop
+serves four read-only views of an `EngineView`:
+
+- `GET /healthz`: liveness, with device and bound counts.
+- `GET /stats`: process totals and per-device stats, filtered by `?device=ID` and `?state=S`
+  (both repeatable).
+- `GET /events`: the JSON-lines messages as Server-Sent Events (`event: <type>`, `data: <json>`),
+  filtered by `?device=ID` (repeatable) and `?type=dhcp*,error` (shell-style patterns). A
+  `snapshot` event (the /stats body) comes first; a comment every `keepalive` seconds keeps
+  proxies from closing an idle stream.
+- `GET /metrics`: Prometheus text, read from the view at scrape time by a custom collector.
+
+The engine must never wait for a reader. Each SSE client is one sink on the engine's `Fanout`;
+the sink filters and enqueues in O(1) (`put_nowait`) into a bounded queue and, when the queue is
+full, drops the oldest message and counts it. The client's writer task drains the queue at the
+client's pace and announces every gap with a `dropped` event placed where the messages were lost.
+Disconnected clients are removed from the `Fanout` (aiohttp cancels their handler).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import fnmatch
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any, Protocol
+
+from aiohttp import web
+from prometheus_client import exposition, registry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from iot_emulator import messages
+
+log = logging.getLogger(__name__)
+
+KNOWN_STATES = ("binding", "bound", "stopped")
+"""States always present in `iotemu_devices`, at 0 when no device is in them (stable series)."""
+_BATCH = 256
+"""Messages an SSE writer takes from its queue per socket write."""
+_TYPE_CACHE_MAX = 1024
+"""Distinct message types whose filter verdict a client remembers."""
+_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class EngineView(Protocol):
+    """What the endpoint reads from the engine; the engine owns every value."""
+
+    @property
+    def events(self) -> messages.Fanout:
+        """Where the engine emits every message; a plain attribute satisfies this (read-only here)."""
+        ...
+
+    def device_stats(self) -> list[dict[str, Any]]: ...
+
+    def totals(self) -> dict[str, Any]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Tuning of the endpoint; the defaults suit a process of 10,000 devices."""
+
+    queue_size: int = 10_000
+    """Messages kept per SSE client before the oldest are dropped."""
+    keepalive: float = 15.0
+    """Seconds of silence after which an SSE stream gets a `: keep-alive` comment."""
+    per_device_metrics: bool = False
+    """Export `iotemu_device_*{device_id=...}` series too (one series per device and counter)."""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _sse(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {_dumps(data)}\n\n".encode()
+
+
+def _values(request: web.Request, key: str, split: bool = False) -> frozenset[str]:
+    """All values of a repeatable query parameter; with `split`, comma lists too."""
+    raw = request.query.getall(key, [])
+    parts = (p for v in raw for p in v.split(",")) if split else iter(raw)
+    return frozenset(p.strip() for p in parts if p.strip())
+
+
+def _stats_body(view: EngineView, devices: frozenset[str], states: frozenset[str]) -> dict[str, Any]:
+    rows = [
+        d
+        for d in view.device_stats()
+        if (not devices or d.get("device_id") in devices) and (not states or d.get("state") in states)
+    ]
+    return {"totals": view.totals(), "devices": rows}
+
+
+class _Subscriber:
+    """One SSE client: its filters and its bounded queue. `__call__` is the engine's sink."""
+
+    def __init__(self, hub: _Hub, devices: frozenset[str], patterns: frozenset[str], size: int) -> None:
+        self._hub = hub
+        self.devices = devices
+        self._patterns = tuple(patterns)
+        self._type_ok: dict[str, bool] = {}
+        self.queue: asyncio.Queue[messages.Message | None] = asyncio.Queue(maxsize=size)
+        self.pending_drops = 0
+        """Messages lost since the last `dropped` event."""
+        self.dropped = 0
+        """Messages lost over the client's lifetime."""
+
+    def _wants_type(self, type_: str) -> bool:
+        ok = self._type_ok.get(type_)
+        if ok is None:
+            ok = any(fnmatch.fnmatchcase(type_, p) for p in self._patterns)
+            if len(self._type_ok) < _TYPE_CACHE_MAX:
+                self._type_ok[type_] = ok
+        return ok
+
+    def __call__(self, message: messages.Message) -> None:
+        try:
+            if self.devices and message.get("device_id") not in self.devices:
+                return
+            if self._patterns and not self._wants_type(str(message.get("type", ""))):
+                return
+            if self.queue.full():
+                self.queue.get_nowait()
+                self.pending_drops += 1
+                self.dropped += 1
+                self._hub.dropped += 1
+            self.queue.put_nowait(message)
+        except Exception:  # a sink must never raise into the engine
+            log.exception("SSE sink failed on %r", message)
+
+    def close(self) -> None:
+        """Ends the stream: the writer stops at the sentinel (pending messages are discarded)."""
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
+
+
+class _Hub:
+    """The SSE clients of one server, and the drop count `/metrics` reports."""
+
+    def __init__(self, view: EngineView, settings: Settings) -> None:
+        self.view = view
+        self.settings = settings
+        self.subscribers: set[_Subscriber] = set()
+        self.dropped = 0
+
+    def subscribe(self, devices: frozenset[str], patterns: frozenset[str]) -> _Subscriber:
+        sub = _Subscriber(self, devices, patterns, self.settings.queue_size)
+        self.view.events.add(sub)
+        self.subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: _Subscriber) -> None:
+        self.subscribers.discard(sub)
+        with contextlib.suppress(ValueError):
+            self.view.events.remove(sub)
+
+    def close_all(self) -> None:
+        for sub in list(self.subscribers):
+            sub.close()
+
+
+class _Collector(registry.Collector):
+    """Reads the view at scrape time: nothing is stored between scrapes."""
+
+    def __init__(self, hub: _Hub) -> None:
+        self._hub = hub
+
+    def collect(self) -> Iterator[Metric]:
+        view, hub = self._hub.view, self._hub
+        devices = view.device_stats()
+        totals = view.totals()
+
+        states = Counter(str(d.get("state", "unknown")) for d in devices)
+        by_state = GaugeMetricFamily("iotemu_devices", "Emulated devices by state.", labels=["state"])
+        for state in sorted(set(KNOWN_STATES) | set(states)):
+            by_state.add_metric([state], states.get(state, 0))
+        yield by_state
+
+        for key, help_ in (
+            ("packets_sent", "Packets sent by all devices."),
+            ("bytes_sent", "Bytes sent by all devices."),
+            ("packets_received", "Packets received by all devices."),
+            ("bytes_received", "Bytes received by all devices."),
+        ):
+            yield CounterMetricFamily(f"iotemu_{key}", help_, value=float(totals.get(key, 0) or 0))
+
+        protocols: Counter[str] = Counter()
+        for d in devices:
+            protocols.update({str(k): int(v or 0) for k, v in (d.get("protocols") or {}).items()})
+        per_protocol = CounterMetricFamily(
+            "iotemu_protocol_packets_sent",
+            "Packets sent per protocol, summed over devices.",
+            labels=["protocol"],
+        )
+        for name in sorted(protocols):
+            per_protocol.add_metric([name], protocols[name])
+        yield per_protocol
+
+        yield GaugeMetricFamily(
+            "iotemu_uptime_seconds",
+            "Seconds since the engine started.",
+            value=float(totals.get("uptime_seconds", 0) or 0),
+        )
+        yield CounterMetricFamily(
+            "iotemu_events_dropped", "Events dropped because an SSE client was too slow.", value=hub.dropped
+        )
+        clients = len(hub.subscribers)
+        yield GaugeMetricFamily("iotemu_sse_clients", "Connected /events clients.", value=clients)
+        if hub.settings.per_device_metrics:
+            yield from _per_device(devices)
+
+
+def _per_device(devices: Iterable[dict[str, Any]]) -> Iterator[Metric]:
+    families = {
+        key: CounterMetricFamily(
+            f"iotemu_device_{key}", f"{key.replace('_', ' ').capitalize()}, per device.", labels=["device_id"]
+        )
+        for key in ("packets_sent", "bytes_sent", "packets_received", "bytes_received")
+    }
+    for d in devices:
+        for key, family in families.items():
+            family.add_metric([str(d.get("device_id", ""))], float(d.get(key, 0) or 0))
+    yield from families.values()
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error is a JSON body; an exception in a view is logged, never raised into the engine."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        body = {"error": exc.reason, "status": exc.status}
+        return web.json_response(body, status=exc.status, headers=headers)
+    except Exception:
+        log.exception("HTTP %s %s failed", request.method, request.path)
+        return web.json_response({"error": "Internal Server Error", "status": 500}, status=500)
+
+
+class _Routes:
+    def __init__(self, hub: _Hub, metrics: registry.CollectorRegistry) -> None:
+        self._hub = hub
+        self._metrics = metrics
+
+    async def read_health(self, request: web.Request) -> web.Response:
+        """Liveness plus the two counts a probe or a glance wants."""
+        totals = self._hub.view.totals()
+        body = {"status": "ok", "devices": totals.get("devices", 0), "bound": totals.get("bound", 0)}
+        return web.json_response(body)
+
+    async def read_stats(self, request: web.Request) -> web.Response:
+        """Process totals and the (filtered) per-device stats."""
+        body = _stats_body(self._hub.view, _values(request, "device"), _values(request, "state"))
+        return web.json_response(body, dumps=_dumps)
+
+    async def read_metrics(self, request: web.Request) -> web.Response:
+        """Prometheus text exposition of the own registry."""
+        payload = exposition.generate_latest(self._metrics)
+        return web.Response(body=payload, headers={"Content-Type": exposition.CONTENT_TYPE_LATEST})
+
+    async def stream_events(self, request: web.Request) -> web.StreamResponse:
+        """Server-Sent Events: a snapshot, then every matching message, at the client's pace."""
+        hub = self._hub
+        devices = _values(request, "device")
+        sub = hub.subscribe(devices, _values(request, "type", split=True))
+        try:  # subscribed before the snapshot: nothing falls between the two
+            snapshot = _sse("snapshot", _stats_body(hub.view, devices, frozenset()))
+            resp = web.StreamResponse(headers=_SSE_HEADERS)
+            await resp.prepare(request)
+            try:
+                await resp.write(snapshot)
+                await self._pump(sub, resp, hub.settings.keepalive)
+            except ConnectionError:
+                log.debug("SSE client %s left", request.remote)
+            except Exception:  # the response is started: log, end the stream, keep the engine going
+                log.exception("SSE stream to %s failed", request.remote)
+            return resp
+        finally:  # also on cancellation, when the client disconnects
+            hub.unsubscribe(sub)
+
+    @staticmethod
+    async def _pump(sub: _Subscriber, resp: web.StreamResponse, keepalive: float) -> None:
+        queue = sub.queue
+        while True:
+            if queue.empty():
+                try:
+                    first = await asyncio.wait_for(queue.get(), keepalive)
+                except TimeoutError:
+                    await resp.write(b": keep-alive\n\n")
+                    continue
+            else:
+                first = queue.get_nowait()
+            batch = [first]
+            while len(batch) < _BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
+            chunks = []
+            if sub.pending_drops:  # the lost messages were older than everything in this batch
+                gap = {
+                    "type": "dropped",
+                    "dropped": sub.pending_drops,
+                    "total_dropped": sub.dropped,
+                    "timestamp": messages.timestamp(time.time()),
+                }
+                chunks.append(_sse("dropped", gap))
+                sub.pending_drops = 0
+            for message in batch:
+                if message is None:
+                    await resp.write(b"".join(chunks))
+                    return
+                chunks.append(_sse(str(message.get("type", "message")), message))
+            await resp.write(b"".join(chunks))
+
+
+class Server:
+    """A running endpoint. `port` is the bound port, so `start(..., port=0)` works."""
+
+    def __init__(self, runner: web.AppRunner, hub: _Hub) -> None:
+        self._runner = runner
+        self._hub = hub
+        self.host, self.port = runner.addresses[0][:2]
+
+    @property
+    def sse_clients(self) -> int:
+        """Connected /events clients."""
+        return len(self._hub.subscribers)
+
+    @property
+    def events_dropped(self) -> int:
+        """Messages dropped for slow /events clients since start."""
+        return self._hub.dropped
+
+    def queued(self) -> list[int]:
+        """Messages waiting in each SSE client's queue (each at most `Settings.queue_size`)."""
+        return [sub.queue.qsize() for sub in self._hub.subscribers]
+
+    async def close(self) -> None:
+        """Stops listening, ends every SSE stream and removes their sinks from the Fanout."""
+        await self._runner.cleanup()
+
+
+async def start(view: EngineView, host: str, port: int, settings: Settings | None = None) -> Server:
+    """Serves `view` on host:port in the running event loop (no threads)."""
+    hub = _Hub(view, settings or Settings())
+    metrics = registry.CollectorRegistry(auto_describe=False)
+    metrics.register(_Collector(hub))
+    routes = _Routes(hub, metrics)
+
+    app = web.Application(middlewares=[_json_errors])
+    app.router.add_get("/healthz", routes.read_health)
+    app.router.add_get("/stats", routes.read_stats)
+    app.router.add_get("/events", routes.stream_events, allow_head=False)
+    app.router.add_get("/metrics", routes.read_metrics)
+
+    async def end_streams(_: web.Application) -> None:
+        hub.close_all()
+
+    app.on_shutdown.append(end_streams)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=5.0)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return Server(runner, hub)
