@@ -84,13 +84,15 @@ def _seed(argv: list[str]) -> int:
     except profiles.ProfileError as exc:
         raise BadInput(f"--vendor: {exc}") from None
     try:
-        spec = models.DeviceSpec(
-            profile=prof.name,
-            mac=args.mac,
-            hostname=args.hostname,
-            protocols=args.protocols.split(","),
-            traffic_interval=args.traffic_interval,
-            dhcp=models.DhcpSettings(mode=args.dhcp_mode, address=args.static_ip),
+        spec = models.DeviceSpec.model_validate(
+            {
+                "profile": prof.name,
+                "mac": args.mac,
+                "hostname": args.hostname,
+                "protocols": args.protocols.split(","),
+                "trafficInterval": args.traffic_interval,
+                "dhcp": {"mode": args.dhcp_mode, "address": args.static_ip},
+            }
         )
     except ValidationError as exc:
         raise BadInput(_flag_errors(exc)) from None
@@ -260,7 +262,7 @@ def _check_ipv4(flag: str, value: str) -> None:
 
 
 _FLAGS = {"mac": "--mac", "hostname": "--hostname", "protocols": "--protocols",
-          "traffic_interval": "--traffic-interval", "dhcp": "--dhcp-mode/--static-ip"}  # fmt: skip
+          "trafficInterval": "--traffic-interval", "dhcp": "--static-ip"}  # fmt: skip
 
 
 def _flag_errors(exc: ValidationError) -> str:
@@ -269,7 +271,5 @@ def _flag_errors(exc: ValidationError) -> str:
     for err in exc.errors():
         field = str(err["loc"][0]) if err["loc"] else ""
         flag = _FLAGS.get(field, field)
-        if field == "dhcp" and len(err["loc"]) > 1 and err["loc"][1] == "address":
-            flag = "--static-ip"
         parts.append(f"{flag}: {err['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)

@@ -138,6 +138,7 @@ class Device:
     def stop(self, now: float) -> list[bytes]:
         """Release the lease (DHCPRELEASE) and go quiet."""
         out = self._from_dhcp(self.dhcp.release(now), now)
+        self.ip = None
         self.phase = Phase.stopped
         self._next_refresh = None
         return out

@@ -1,0 +1,84 @@
+"""The command line refuses bad input with exit code 2 and names the flag or field, sending nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SEED = ["--device", "camera_01", "--vendor", "Tinycam", "--mac", "00:12:34:56:78:01", "--interface", "lo",
+        "--gateway", "192.168.207.1", "--dhcp-mode", "auto", "--protocols", "arp,dhcp,http,rtsp,cloud,dns,ntp",
+        "--traffic-interval", "60", "--json-output"]  # fmt: skip
+
+
+def iotemu(*args: str, profiles_dir: Path, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    argv = [*prefix, sys.executable, "-m", "iot_emulator", *args, "--profiles-dir", str(profiles_dir)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=30)
+
+
+def replace(args: list[str], flag: str, value: str) -> list[str]:
+    out = list(args)
+    out[out.index(flag) + 1] = value
+    return out
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [
+        ("--mac", "00:12:34:56:78", "--mac: '00:12:34:56:78' is not a MAC address"),
+        ("--mac", "01:00:5e:00:00:01", "--mac: 01:00:5e:00:00:01 is a multicast MAC"),
+        ("--vendor", "Nokia", "--vendor: unknown vendor 'Nokia'; known vendors: Tinycam"),
+        ("--protocols", "arp,gopher", "--protocols: unknown protocol(s) gopher"),
+        ("--gateway", "300.1.1.1", "--gateway: '300.1.1.1' is not an IPv4 address"),
+        ("--interface", "nosuch0", "--interface: interface 'nosuch0' does not exist"),
+    ],
+)
+def test_seed_cli_bad_input_exits_2(profiles_dir: Path, flag: str, value: str, expected: str) -> None:
+    result = iotemu(*replace(SEED, flag, value), profiles_dir=profiles_dir)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr
+    assert result.stdout == ""  # nothing started, nothing sent
+
+
+def test_static_mode_without_address_names_the_flag(profiles_dir: Path) -> None:
+    result = iotemu(*replace(SEED, "--dhcp-mode", "static"), profiles_dir=profiles_dir)
+    assert result.returncode == 2
+    assert "--static-ip: static mode needs an address" in result.stderr
+
+
+def test_no_raw_socket_permission_exits_2(profiles_dir: Path) -> None:
+    """Without CAP_NET_RAW (dropped from the bounding set, or a non-root user) the socket is refused."""
+    prefix = ("setpriv", "--bounding-set=-net_raw") if os.geteuid() == 0 else ()
+    result = iotemu(*SEED, profiles_dir=profiles_dir, prefix=prefix)
+    assert result.returncode == 2, result.stderr
+    assert "no permission for raw sockets" in result.stderr
+
+
+def test_run_rejects_duplicate_macs_naming_both(profiles_dir: Path, tmp_path: Path) -> None:
+    doc = "apiVersion: iotemu.io/v1alpha1\nkind: IoTDevice\nmetadata: {{name: {}}}\nspec: {{profile: tiny-cam, mac: '00:12:34:56:78:01'}}\n"
+    manifest = tmp_path / "devices.yaml"
+    manifest.write_text(doc.format("cam-1") + "---\n" + doc.format("cam-2"))
+    result = iotemu("run", "-f", str(manifest), "--interface", "lo", profiles_dir=profiles_dir)
+    assert result.returncode == 2
+    assert "cam-2: spec.mac: 00:12:34:56:78:01 is already used by cam-1" in result.stderr
+
+
+def test_run_rejects_unknown_profile(profiles_dir: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "devices.yaml"
+    manifest.write_text("apiVersion: iotemu.io/v1alpha1\nkind: IoTFleet\nmetadata: {name: f}\n"
+                        "spec: {replicas: 3, template: {profile: nope}}\n")  # fmt: skip
+    result = iotemu("run", "-f", str(manifest), "--interface", "lo", profiles_dir=profiles_dir)
+    assert result.returncode == 2
+    assert "IoTFleet/f: spec.profile: unknown profile 'nope'" in result.stderr
+
+
+def test_profiles_validate_names_file_and_field(profiles_dir: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((profiles_dir / "tiny-cam.yaml").read_text().replace('["44:19:b6"]', '["44:19"]'))
+    result = subprocess.run([sys.executable, "-m", "iot_emulator", "profiles", "validate", str(bad)],
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert result.returncode == 2
+    assert f"{bad}: ouis: '44:19' is not an OUI" in result.stderr

@@ -1,0 +1,115 @@
+"""Manifest files: validation names the document and the field; fleets expand deterministically."""
+
+from __future__ import annotations
+
+import pytest
+
+from iot_emulator import manifests, profile
+
+DEVICE = """\
+apiVersion: iotemu.io/v1alpha1
+kind: IoTDevice
+metadata: {{name: {name}}}
+spec:
+  profile: tiny-cam
+  mac: "{mac}"
+"""
+
+FLEET = """\
+apiVersion: iotemu.io/v1alpha1
+kind: IoTFleet
+metadata: {name: cams}
+spec:
+  replicas: 300
+  template: {profile: tiny-cam, protocols: [arp, dhcp]}
+"""
+
+
+def expand(text: str, library: profile.Library) -> list[manifests.DeviceConfig]:
+    return manifests.expand(manifests.parse_documents(text, "test.yaml"), library)
+
+
+def test_device_resolves_profile_hostname_and_protocols(tiny_library: profile.Library) -> None:
+    [dev] = expand(DEVICE.format(name="cam-1", mac="00:12:34:56:78:01"), tiny_library)
+    assert dev.device_id == "cam-1"
+    assert dev.mac == "00:12:34:56:78:01"
+    assert dev.hostname == "tinycam-567801"
+    assert dev.profile.name == "tiny-cam"
+    assert dev.protocols == ("arp", "dhcp", "icmp")
+
+
+def test_fleet_macs_are_stable_unique_and_inside_the_oui(tiny_library: profile.Library) -> None:
+    first = expand(FLEET, tiny_library)
+    again = expand(FLEET, tiny_library)
+    assert [d.mac for d in first] == [d.mac for d in again]
+    assert len({d.mac for d in first}) == 300
+    assert all(d.mac.startswith("44:19:b6:") for d in first)
+    assert first[7].device_id == "cams-0007"
+    assert len({d.hostname for d in first}) == 300
+
+
+def test_scaling_a_fleet_up_keeps_existing_macs(tiny_library: profile.Library) -> None:
+    small = expand(FLEET.replace("replicas: 300", "replicas: 10"), tiny_library)
+    big = expand(FLEET, tiny_library)
+    assert [d.mac for d in small] == [d.mac for d in big[:10]]
+
+
+def test_bad_mac_names_document_and_field(tiny_library: profile.Library) -> None:
+    with pytest.raises(manifests.ManifestError) as err:
+        expand(DEVICE.format(name="cam-1", mac="00:12:34:56:78"), tiny_library)
+    assert "document 1 (IoTDevice/cam-1)" in str(err.value)
+    assert "spec.mac" in str(err.value)
+
+
+def test_multicast_mac_is_refused(tiny_library: profile.Library) -> None:
+    with pytest.raises(manifests.ManifestError, match="multicast"):
+        expand(DEVICE.format(name="cam-1", mac="01:00:5e:00:00:01"), tiny_library)
+
+
+def test_duplicate_macs_are_reported_with_both_devices(tiny_library: profile.Library) -> None:
+    text = (
+        DEVICE.format(name="cam-1", mac="00:12:34:56:78:01")
+        + "---\n"
+        + DEVICE.format(name="cam-2", mac="00:12:34:56:78:01")
+    )
+    with pytest.raises(manifests.ManifestError) as err:
+        expand(text, tiny_library)
+    assert "cam-2: spec.mac: 00:12:34:56:78:01 is already used by cam-1" in err.value.problems
+
+
+def test_unknown_profile_lists_the_known_ones(tiny_library: profile.Library) -> None:
+    text = DEVICE.format(name="cam-1", mac="00:12:34:56:78:01").replace("tiny-cam", "no-such")
+    with pytest.raises(manifests.ManifestError) as err:
+        expand(text, tiny_library)
+    assert "spec.profile: unknown profile 'no-such'; known profiles: tiny-cam" in str(err.value)
+
+
+def test_every_bad_document_is_reported_at_once(tiny_library: profile.Library) -> None:
+    text = (
+        DEVICE.format(name="Bad_Name", mac="00:12:34:56:78:01")
+        + "---\n"
+        + DEVICE.format(name="cam-2", mac="zz").replace("profile: tiny-cam", "profile: tiny-cam\n  protocols: [gopher]")
+    )
+    with pytest.raises(manifests.ManifestError) as err:
+        expand(text, tiny_library)
+    problems = "\n".join(err.value.problems)
+    assert "document 1" in problems and "metadata.name" in problems
+    assert "document 2" in problems and "spec.mac" in problems and "unknown protocol(s) gopher" in problems
+
+
+def test_static_mode_needs_an_address(tiny_library: profile.Library) -> None:
+    text = DEVICE.format(name="cam-1", mac="00:12:34:56:78:01") + "  dhcp: {mode: static}\n"
+    with pytest.raises(manifests.ManifestError, match=r"spec\.dhcp.*static mode needs an address"):
+        expand(text, tiny_library)
+
+
+def test_wrong_api_version_and_not_yaml() -> None:
+    with pytest.raises(manifests.ManifestError, match="apiVersion: expected iotemu.io/v1alpha1"):
+        manifests.parse_documents("apiVersion: v1\nkind: IoTDevice\n")
+    with pytest.raises(manifests.ManifestError, match="not valid YAML"):
+        manifests.parse_documents("a: [1, 2\n")
+
+
+def test_stopped_resources_produce_no_devices(tiny_library: profile.Library) -> None:
+    text = DEVICE.format(name="cam-1", mac="00:12:34:56:78:01") + "  running: false\n"
+    assert expand(text, tiny_library) == []
