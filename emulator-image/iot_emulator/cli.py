@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import ipaddress
 import sys
 from collections.abc import Sequence
@@ -110,7 +111,7 @@ def _seed(argv: list[str]) -> int:
         static_address=spec.dhcp.address,
         vendor_label=args.vendor,
     )
-    return _run([config], _options(args, fallback_gateway=args.gateway))
+    return _run([config], _options(args, fallback_gateway=args.gateway), library)
 
 
 # -- iotemu subcommands -----------------------------------------------------------------------
@@ -121,7 +122,10 @@ def command_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run every device of a manifest file in one process")
-    run.add_argument("-f", "--file", type=Path, required=True, action="append", help="manifest YAML (repeatable)")
+    run.add_argument("-f", "--file", type=Path, action="append", default=[], help="manifest YAML (repeatable)")
+    run.add_argument(
+        "--control-socket", type=Path, help="unix socket: the HTTP endpoint plus POST /devices, DELETE /devices/ID"
+    )
     _add_run_options(run)
     run.set_defaults(handler=_cmd_run)
 
@@ -157,17 +161,24 @@ def _commands(argv: list[str]) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return _run(load_devices(args.file, args.profiles_dir), _options(args))
+    if not args.file and not args.control_socket:
+        raise BadInput("-f/--file: give a manifest (or --control-socket to add devices at run time)")
+    library = _library(args.profiles_dir)
+    devices = load_devices(args.file, args.profiles_dir, allow_empty=args.control_socket is not None)
+    options = dataclasses.replace(_options(args), control_socket=args.control_socket)
+    return _run(devices, options, library)
 
 
-def load_devices(paths: Sequence[Path], profiles_dir: Path | None) -> list[manifests.DeviceConfig]:
+def load_devices(
+    paths: Sequence[Path], profiles_dir: Path | None, *, allow_empty: bool = False
+) -> list[manifests.DeviceConfig]:
     library = _library(profiles_dir)
     try:
         resources = [r for path in paths for r in manifests.load(path)]
         devices = manifests.expand(resources, library)
     except manifests.ManifestError as exc:
         raise BadInput("invalid manifest:\n  " + "\n  ".join(exc.problems)) from None
-    if not devices:
+    if not devices and not allow_empty:
         raise BadInput("the manifest holds no running device")
     return devices
 
@@ -210,12 +221,12 @@ def _cmd_profiles_validate(args: argparse.Namespace) -> int:
 # -- shared -----------------------------------------------------------------------------------
 
 
-def _run(configs: list[manifests.DeviceConfig], options: runner.RunOptions) -> int:
+def _run(configs: list[manifests.DeviceConfig], options: runner.RunOptions, library: profiles.Library) -> int:
     try:
         link = runner.open_link(options)
     except rawsock.LinkError as exc:
         raise BadInput(f"--interface: {exc.strerror}") from None
-    return asyncio.run(runner.run(configs, options, link))
+    return asyncio.run(runner.run(configs, options, link, library=library))
 
 
 def _options(args: argparse.Namespace, fallback_gateway: str | None = None) -> runner.RunOptions:

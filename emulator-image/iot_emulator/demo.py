@@ -11,13 +11,14 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import Literal
 
 from iot_emulator import cli, console, engine, lab, manifests, runner
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "examples" / "default-fleet.yaml"
 
 
-def main(manifest: Path | None, dhcp_server: str, duration: float | None) -> int:
+def main(manifest: Path | None, dhcp_server: Literal["dnsmasq", "kea"], duration: float | None) -> int:
     if os.geteuid() != 0:
         raise cli.BadInput("the demo builds a lab and needs root (network namespaces, raw sockets): run with sudo")
     path = manifest or DEFAULT_MANIFEST

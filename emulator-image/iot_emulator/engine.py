@@ -11,6 +11,7 @@ millisecond either).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import random
@@ -89,12 +90,7 @@ class Engine:
         self._last_bound_at = now
         self.link.start(loop, self._on_frame)
         for dev in self.devices:
-            config = dev.config
-            started = {"mac": config.mac, "hostname": config.hostname, "profile": config.profile.name}
-            self._message("started", dev, {**started, "interface": self.interface})
-            if config.unsupported_protocols:
-                note = "protocols not yet supported, ignored: " + ", ".join(config.unsupported_protocols)
-                self._message("log", dev, {"level": "warning", "message": note})
+            self._announce(dev)
         self._admit(now)
         ticker = asyncio.create_task(self._tick())
         try:
@@ -121,6 +117,49 @@ class Engine:
         if self.cache is not None:
             self.cache.save()
         self.link.close()
+
+    # -- devices added and removed at run time (the control API) -------------------------------
+
+    def add_devices(self, configs: Sequence[manifests.DeviceConfig]) -> None:
+        """Start more devices; the caller has checked ids and MACs against the running ones."""
+        gateway = self.devices[0].fallback_gateway if self.devices else None
+        now = self._loop.time() if self._loop else time.monotonic()
+        for config in configs:
+            dev = self._make_device(config, gateway)
+            self.devices.append(dev)
+            self._by_mac[dev.mac] = dev
+            self._pending.append(dev)
+            if self._loop is not None:
+                self._announce(dev)
+        if self._loop is not None:
+            self._admit(now)
+
+    def remove_device(self, device_id: str) -> bool:
+        """Release its lease, report final stats and `stopped`, forget it. False if unknown."""
+        dev = next((d for d in self.devices if d.device_id == device_id), None)
+        if dev is None:
+            return False
+        now = self._loop.time() if self._loop else time.monotonic()
+        for frame in dev.stop(now):
+            self.link.send(frame)
+        self.events(messages.make("stats", dev.device_id, self.wall(), stats=self._stats_of(dev, now)))
+        self._message("stopped", dev, {"packets_sent": dev.counters.packets_sent})
+        self.devices.remove(dev)
+        del self._by_mac[dev.mac]
+        self._on_device_event(dev, "unbound", {})
+        with contextlib.suppress(ValueError):
+            self._pending.remove(dev)
+        for group in (self._in_flight, self._checking):
+            group.discard(dev)
+        self._scheduled.pop(dev, None)  # its heap entries become stale and are skipped
+        self._last_sent.pop(dev, None)
+        if self.cache is not None:
+            self.cache.save()
+        self._admit(now)
+        return True
+
+    def find(self, device_id: str) -> device_mod.Device | None:
+        return next((d for d in self.devices if d.device_id == device_id), None)
 
     # -- views (HTTP endpoint, console) --------------------------------------------------------
 
@@ -251,6 +290,14 @@ class Engine:
                 self.cache.save()
 
     # -- messages ------------------------------------------------------------------------------
+
+    def _announce(self, dev: device_mod.Device) -> None:
+        config = dev.config
+        started = {"mac": config.mac, "hostname": config.hostname, "profile": config.profile.name}
+        self._message("started", dev, {**started, "interface": self.interface})
+        if config.unsupported_protocols:
+            note = "protocols not yet supported, ignored: " + ", ".join(config.unsupported_protocols)
+            self._message("log", dev, {"level": "warning", "message": note})
 
     def _make_device(self, config: manifests.DeviceConfig, gateway: bytes | None) -> device_mod.Device:
         remembered = self.cache.get(config.mac) if self.cache else None

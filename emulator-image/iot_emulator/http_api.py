@@ -37,7 +37,7 @@ from aiohttp import web
 from prometheus_client import exposition, registry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from iot_emulator import messages
+from iot_emulator import control, control_routes, messages
 
 log = logging.getLogger(__name__)
 
@@ -331,7 +331,8 @@ class Server:
     def __init__(self, runner: web.AppRunner, hub: _Hub) -> None:
         self._runner = runner
         self._hub = hub
-        self.host, self.port = runner.addresses[0][:2]
+        tcp = [a for a in runner.addresses if isinstance(a, tuple)]
+        self.host, self.port = tcp[0][:2] if tcp else ("", 0)
 
     @property
     def sse_clients(self) -> int:
@@ -352,18 +353,31 @@ class Server:
         await self._runner.cleanup()
 
 
-async def start(view: EngineView, host: str, port: int, settings: Settings | None = None) -> Server:
-    """Serves `view` on host:port in the running event loop (no threads)."""
+async def start(
+    view: EngineView,
+    host: str,
+    port: int | None,
+    settings: Settings | None = None,
+    *,
+    ctl: control.Control | None = None,
+    unix_path: str | None = None,
+) -> Server:
+    """Serves `view` on host:port and/or a unix socket, in the running event loop (no threads).
+
+    With `ctl`, the control routes (`POST /devices`, `DELETE /devices/{id}`) are served too.
+    """
     hub = _Hub(view, settings or Settings())
     metrics = registry.CollectorRegistry(auto_describe=False)
     metrics.register(_Collector(hub))
     routes = _Routes(hub, metrics)
 
-    app = web.Application(middlewares=[_json_errors])
+    app = web.Application(middlewares=[_json_errors], client_max_size=control_routes.MAX_BODY)
     app.router.add_get("/healthz", routes.read_health)
     app.router.add_get("/stats", routes.read_stats)
     app.router.add_get("/events", routes.stream_events, allow_head=False)
     app.router.add_get("/metrics", routes.read_metrics)
+    if ctl is not None:
+        control_routes.register(app, ctl)
 
     async def end_streams(_: web.Application) -> None:
         hub.close_all()
@@ -372,7 +386,10 @@ async def start(view: EngineView, host: str, port: int, settings: Settings | Non
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        if port is not None:
+            await web.TCPSite(runner, host, port).start()
+        if unix_path is not None:
+            await web.UnixSite(runner, unix_path).start()
     except BaseException:
         await runner.cleanup()
         raise

@@ -57,6 +57,13 @@ def parse_documents(text: str, source: str = "<manifest>") -> list[models.IoTDev
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
         raise ManifestError([f"{source}: not valid YAML: {exc}"]) from exc
+    return validate_documents(documents, source)
+
+
+def validate_documents(
+    documents: Sequence[Any], source: str = "<manifest>"
+) -> list[models.IoTDevice | models.IoTFleet]:
+    """The same checks for documents already parsed (a REST body, a Kubernetes object)."""
     resources: list[models.IoTDevice | models.IoTFleet] = []
     problems: list[str] = []
     for i, doc in enumerate(documents):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from iot_emulator import console, engine, lease_cache, manifests, messages, rawsock
+from iot_emulator import console, control, engine, http_api, lease_cache, manifests, messages, rawsock
+from iot_emulator import profile as profiles
 
 DEFAULT_STATE_DIR = Path("/var/lib/iotemu")
 
@@ -28,6 +30,8 @@ class RunOptions:
     window: int = 64
     log_level: str = "info"
     seed: int | None = None
+    control_socket: Path | None = None
+    """Unix socket serving the HTTP endpoint plus `POST /devices`, `DELETE /devices/{id}`."""
 
 
 def open_link(options: RunOptions) -> rawsock.RawLink:
@@ -42,6 +46,7 @@ async def run(
     options: RunOptions,
     link: engine.Link,
     *,
+    library: profiles.Library | None = None,
     on_tick: Callable[[engine.Engine], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> int:
@@ -72,10 +77,13 @@ async def run(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     server = None
-    if options.http_port is not None:
-        from iot_emulator import http_api
-
-        server = await http_api.start(eng, options.http_host, options.http_port)
+    if options.http_port is not None or options.control_socket is not None:
+        ctl = control.Control(eng, library or profiles.builtin()) if options.control_socket else None
+        unix_path = str(options.control_socket) if options.control_socket else None
+        if unix_path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(unix_path)
+        server = await http_api.start(eng, options.http_host, options.http_port, ctl=ctl, unix_path=unix_path)
     ticker = asyncio.create_task(_render(eng, human, on_tick, options.stats_interval))
     try:
         await eng.run(stop)
@@ -85,6 +93,9 @@ async def run(
             await ticker
         if server is not None:
             await server.close()
+        if options.control_socket is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(options.control_socket)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
     return 0

@@ -1,0 +1,86 @@
+"""Adding and removing devices at run time through `POST /devices` / `DELETE /devices/{id}`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from iot_emulator import control, engine, http_api, profile
+from tests.unit.fakes import RecordingLink
+
+
+def device(name: str, mac: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"profile": "tiny-cam"}
+    if mac:
+        spec["mac"] = mac
+    return {"apiVersion": "iotemu.io/v1alpha1", "kind": "IoTDevice", "metadata": {"name": name}, "spec": spec}
+
+
+class Client:
+    def __init__(self, session: aiohttp.ClientSession, eng: engine.Engine, messages: list[dict[str, Any]]) -> None:
+        self.session = session
+        self.engine = eng
+        self.messages = messages
+
+    async def post(self, documents: Any) -> tuple[int, dict[str, Any]]:
+        async with self.session.post("http://emulator/devices", json={"manifests": documents}) as resp:
+            return resp.status, await resp.json()
+
+    async def delete(self, device_id: str) -> tuple[int, dict[str, Any]]:
+        async with self.session.delete(f"http://emulator/devices/{device_id}") as resp:
+            return resp.status, await resp.json()
+
+
+@pytest.fixture
+async def client(tiny_library: profile.Library, tmp_path: Path) -> AsyncIterator[Client]:
+    link = RecordingLink()
+    eng = engine.Engine(link, [], stats_interval=60, seed=3)
+    messages: list[dict[str, Any]] = []
+    eng.events.add(messages.append)
+    stop = asyncio.Event()
+    task = asyncio.create_task(eng.run(stop))
+    sock = tmp_path / "ctl.sock"
+    server = await http_api.start(eng, "127.0.0.1", None, ctl=control.Control(eng, tiny_library), unix_path=str(sock))
+    async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(sock))) as session:
+        yield Client(session, eng, messages)
+    await server.close()
+    stop.set()
+    await task
+
+
+async def test_added_devices_start_at_once(client: Client) -> None:
+    status, body = await client.post([device("cam-a"), device("cam-b", "00:12:34:56:78:0b")])
+    assert (status, body) == (200, {"added": ["cam-a", "cam-b"]})
+    assert [d.device_id for d in client.engine.devices] == ["cam-a", "cam-b"]
+    kinds = [(m["type"], m["device_id"]) for m in client.messages]
+    assert ("started", "cam-b") in kinds and ("dhcp_discover", "cam-b") in kinds
+
+
+async def test_running_id_or_mac_is_a_conflict_and_nothing_starts(client: Client) -> None:
+    await client.post([device("cam-a", "00:12:34:56:78:0a")])
+    status, body = await client.post([device("cam-z"), device("cam-y", "00:12:34:56:78:0a")])
+    assert status == 409
+    assert body["errors"] == ["cam-y: spec.mac: 00:12:34:56:78:0a is already used by cam-a"]
+    assert [d.device_id for d in client.engine.devices] == ["cam-a"]  # cam-z did not start either
+
+
+async def test_invalid_manifest_is_422_with_the_field(client: Client) -> None:
+    status, body = await client.post([device("cam-a", "not-a-mac")])
+    assert status == 422
+    assert any("spec.mac" in e for e in body["errors"])
+    assert client.engine.devices == []
+
+
+async def test_remove_releases_and_reports_stopped(client: Client) -> None:
+    await client.post([device("cam-a")])
+    status, body = await client.delete("cam-a")
+    assert (status, body) == (200, {"removed": "cam-a"})
+    assert client.engine.devices == []
+    assert client.messages[-1]["type"] == "stopped" and client.messages[-1]["device_id"] == "cam-a"
+    status, _ = await client.delete("cam-a")
+    assert status == 404

@@ -1,0 +1,167 @@
+"""The engine's receive path and lifecycle, with a recording link and Scapy-built server replies.
+
+The DHCP replies here are built by the test to drive the dispatch code; the DHCP client itself
+is tested against real servers in tests/lab.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from scapy.layers.dhcp import BOOTP, DHCP
+from scapy.layers.inet import ICMP, IP, UDP
+from scapy.layers.l2 import ARP, Ether
+
+from iot_emulator import engine, manifests, profile
+from tests.unit.fakes import RecordingLink
+
+SERVER_MAC = "02:00:00:00:00:01"
+SERVER_IP = "10.77.0.1"
+
+
+def configs(library: profile.Library, count: int) -> list[manifests.DeviceConfig]:
+    text = (
+        "apiVersion: iotemu.io/v1alpha1\nkind: IoTFleet\nmetadata: {name: cams}\n"
+        f"spec: {{replicas: {count}, template: {{profile: tiny-cam}}}}\n"
+    )
+    return manifests.expand(manifests.parse_documents(text), library)
+
+
+def reply(request: bytes, kind: str, address: str) -> bytes:
+    """The server's answer to a DISCOVER (offer) or REQUEST (ack), broadcast as dnsmasq does."""
+    req = Ether(request)
+    options: list[Any] = [("message-type", kind), ("server_id", SERVER_IP), ("lease_time", 600)]
+    options += [("subnet_mask", "255.255.240.0"), ("router", SERVER_IP), "end"]
+    frame = (
+        Ether(src=SERVER_MAC, dst="ff:ff:ff:ff:ff:ff")
+        / IP(src=SERVER_IP, dst="255.255.255.255")
+        / UDP(sport=67, dport=68)
+        / BOOTP(op=2, xid=req[BOOTP].xid, yiaddr=address, chaddr=req[BOOTP].chaddr)
+        / DHCP(options=options)
+    )
+    return bytes(frame)
+
+
+class Harness:
+    def __init__(self, eng: engine.Engine, link: RecordingLink) -> None:
+        self.engine = eng
+        self.link = link
+        self.messages: list[dict[str, Any]] = []
+        eng.events.add(self.messages.append)
+
+    def dhcp_frames(self, message_type: int) -> list[bytes]:
+        out = []
+        for frame in self.link.sent:
+            pkt = Ether(frame)
+            if DHCP in pkt and ("message-type", message_type) in pkt[DHCP].options:
+                out.append(frame)
+        return out
+
+    async def bind_all(self, base: str = "10.77.0.") -> None:
+        """Answer every DISCOVER and REQUEST until each device is bound."""
+        answered: set[bytes] = set()
+        for _ in range(200):
+            self.link.sent_event.clear()
+            fresh = [f for f in self.dhcp_frames(1) + self.dhcp_frames(3) if f not in answered]
+            for frame in fresh:
+                if frame in answered:
+                    continue
+                answered.add(frame)
+                mac = Ether(frame)[Ether].src
+                index = [d.config.mac for d in self.engine.devices].index(mac)
+                kind = "offer" if ("message-type", 1) in Ether(frame)[DHCP].options else "ack"
+                self.link.deliver(reply(frame, kind, f"{base}{10 + index}"))
+            if all(d.ip is not None for d in self.engine.devices):
+                return
+            if not fresh:
+                await asyncio.wait_for(self.link.sent_event.wait(), 2)
+        raise AssertionError("devices did not bind")
+
+
+@pytest.fixture
+async def harness(tiny_library: profile.Library) -> AsyncIterator[Harness]:
+    link = RecordingLink()
+    eng = engine.Engine(link, configs(tiny_library, 3), interface="lab0", stats_interval=60, seed=7)
+    h = Harness(eng, link)
+    stop = asyncio.Event()
+    task = asyncio.create_task(eng.run(stop))
+    await asyncio.sleep(0)
+    yield h
+    stop.set()
+    await task
+
+
+async def test_every_device_sends_a_discover_and_binds(harness: Harness) -> None:
+    assert len(harness.dhcp_frames(1)) == 3
+    await harness.bind_all()
+    assert sorted(d.ip for d in harness.engine.devices if d.ip) == [bytes([10, 77, 0, n]) for n in (10, 11, 12)]
+    acks = [m for m in harness.messages if m["type"] == "dhcp_ack"]
+    assert {m["device_id"] for m in acks} == {"cams-0000", "cams-0001", "cams-0002"}
+
+
+async def test_arp_who_has_is_answered_by_the_owner_only(harness: Harness) -> None:
+    await harness.bind_all()
+    harness.link.sent.clear()
+    who_has = Ether(src=SERVER_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(
+        op=1, hwsrc=SERVER_MAC, psrc=SERVER_IP, pdst="10.77.0.11"
+    )
+    harness.link.deliver(bytes(who_has))
+    replies = [Ether(f) for f in harness.link.sent if ARP in Ether(f)]
+    assert len(replies) == 1
+    answer = replies[0]
+    owner = harness.engine.devices[1]
+    assert answer[ARP].op == 2 and answer[ARP].psrc == "10.77.0.11" and answer[ARP].hwsrc == owner.config.mac
+    assert answer[Ether].dst == SERVER_MAC and answer[ARP].pdst == SERVER_IP
+
+
+async def test_ping_is_answered_with_the_profile_ttl(harness: Harness) -> None:
+    await harness.bind_all()
+    harness.link.sent.clear()
+    dev = harness.engine.devices[2]
+    ping = (
+        Ether(src=SERVER_MAC, dst=dev.config.mac) / IP(src=SERVER_IP, dst="10.77.0.12") / ICMP(id=9, seq=4) / b"hello"
+    )
+    harness.link.deliver(bytes(ping))
+    [frame] = harness.link.sent
+    pong = Ether(frame)
+    assert pong[ICMP].type == 0 and pong[ICMP].id == 9 and pong[ICMP].seq == 4 and bytes(pong[ICMP].payload) == b"hello"
+    assert pong[IP].src == "10.77.0.12" and pong[IP].dst == SERVER_IP and pong[IP].ttl == dev.config.profile.ip_ttl
+    assert pong[ICMP].chksum == ICMP(bytes(pong[ICMP])).chksum  # Scapy agrees with our checksum
+    assert dev.counters.protocols["icmp"] == 1
+
+
+async def test_stop_releases_every_lease_and_reports(harness: Harness) -> None:
+    await harness.bind_all()
+    harness.link.sent.clear()
+    harness.engine.shutdown()
+    releases = harness.dhcp_frames(7)
+    assert len(releases) == 3
+    for frame in releases:
+        pkt = Ether(frame)
+        assert pkt[IP].dst == SERVER_IP and pkt[Ether].dst == SERVER_MAC  # unicast to the server
+    stopped = [m for m in harness.messages if m["type"] == "stopped"]
+    assert len(stopped) == 3
+    last = {m["device_id"]: i for i, m in enumerate(harness.messages) if m["type"] == "stats"}
+    assert all(last[m["device_id"]] < harness.messages.index(m) for m in stopped)  # final stats, then stopped
+    assert harness.link.closed
+
+
+async def test_window_limits_exchanges_in_flight(tiny_library: profile.Library) -> None:
+    link = RecordingLink()
+    eng = engine.Engine(link, configs(tiny_library, 50), stats_interval=60, window=8, seed=1)
+    stop = asyncio.Event()
+    task = asyncio.create_task(eng.run(stop))
+    await asyncio.sleep(0)
+    h = Harness(eng, link)
+    assert len(h.dhcp_frames(1)) == 8  # the other 42 wait for a slot
+    frame = h.dhcp_frames(1)[0]
+    link.deliver(reply(frame, "offer", "10.77.0.99"))  # one exchange moves to REQUESTING: still in flight
+    assert len(h.dhcp_frames(1)) == 8
+    request = h.dhcp_frames(3)[0]
+    link.deliver(reply(request, "ack", "10.77.0.99"))  # bound: a slot frees, one more device starts
+    assert len(h.dhcp_frames(1)) == 9
+    stop.set()
+    await task
