@@ -58,7 +58,10 @@ def test_no_raw_socket_permission_exits_2(profiles_dir: Path) -> None:
 
 
 def test_run_rejects_duplicate_macs_naming_both(profiles_dir: Path, tmp_path: Path) -> None:
-    doc = "apiVersion: iotemu.io/v1alpha1\nkind: IoTDevice\nmetadata: {{name: {}}}\nspec: {{profile: tiny-cam, mac: '00:12:34:56:78:01'}}\n"
+    doc = (
+        "apiVersion: iotemu.io/v1alpha1\nkind: IoTDevice\nmetadata: {{name: {}}}\n"
+        "spec: {{profile: tiny-cam, mac: '00:12:34:56:78:01'}}\n"
+    )
     manifest = tmp_path / "devices.yaml"
     manifest.write_text(doc.format("cam-1") + "---\n" + doc.format("cam-2"))
     result = iotemu("run", "-f", str(manifest), "--interface", "lo", profiles_dir=profiles_dir)

@@ -10,8 +10,9 @@ from typing import Any
 
 import aiohttp
 import prometheus_client
-from iot_emulator import http_api, messages
 from prometheus_client import parser
+
+from iot_emulator import http_api, messages
 
 DEADLINE = 10.0  # seconds; a guard against hangs, never a pace
 

@@ -104,7 +104,7 @@ def test_static_mode_needs_an_address(tiny_library: profile.Library) -> None:
 
 
 def test_wrong_api_version_and_not_yaml() -> None:
-    with pytest.raises(manifests.ManifestError, match="apiVersion: expected iotemu.io/v1alpha1"):
+    with pytest.raises(manifests.ManifestError, match=r"apiVersion: expected iotemu\.io/v1alpha1"):
         manifests.parse_documents("apiVersion: v1\nkind: IoTDevice\n")
     with pytest.raises(manifests.ManifestError, match="not valid YAML"):
         manifests.parse_documents("a: [1, 2\n")
