@@ -256,7 +256,7 @@ def _library(profiles_dir: Path | None) -> profiles.Library:
     try:
         return profiles.library(profiles_dir)
     except profiles.ProfileError as exc:
-        raise BadInput(f"--profiles-dir: {exc}") from None
+        raise BadInput(f"{'--profiles-dir' if profiles_dir else 'profiles'}: {exc}") from None
 
 
 def _derived_mac(prof: profiles.Profile, device_id: str) -> str:

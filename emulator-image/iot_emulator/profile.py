@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -87,6 +87,124 @@ class DhcpFingerprint(_Strict):
         return value
 
 
+TcpOption = Literal["mss", "sackok", "ts", "nop", "wscale", "eol"]
+LINUX_SYN_OPTIONS: tuple[TcpOption, ...] = ("mss", "sackok", "ts", "nop", "wscale")
+LldpCapability = Literal["other", "repeater", "bridge", "wlan-ap", "router", "telephone", "station"]
+PHONE_CAPABILITIES: tuple[LldpCapability, ...] = ("telephone",)
+
+
+class TcpSyn(_Strict):
+    """The shape of the device's SYN, which p0f and NAC products read to guess the OS."""
+
+    window: Annotated[int, Field(ge=0, le=65535)] = 64240
+    mss: Annotated[int, Field(ge=88, le=65495)] = 1460
+    options: list[TcpOption] = Field(
+        default_factory=lambda: list(LINUX_SYN_OPTIONS),
+        description="TCP options in wire order (p0f's olayout)",
+    )
+    window_scale: Annotated[int, Field(ge=0, le=14)] = 7
+    dont_fragment: bool = True
+    ip_id: Literal["zero", "increment", "random"] = Field(
+        default="zero", description="IP ID of the device's packets: Linux sends 0 with DF, RTOS stacks count"
+    )
+    timestamp_hz: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+
+
+class HttpRequest(_Strict):
+    method: str = "GET"
+    host: str = Field(description="a DNS name of the profile (resolved through the DHCP-given server)")
+    path: str = "/"
+    port: Annotated[int, Field(ge=1, le=65535)] = 80
+    headers: dict[str, str] = Field(default_factory=dict, description="extra headers, in order, after Host")
+    body: str | None = None
+
+
+class Http(_Strict):
+    user_agent: str | None = Field(default=None, description="None: the device sends no User-Agent")
+    requests: list[HttpRequest] = Field(default_factory=list)
+
+
+class TlsClientHello(_Strict):
+    """What JA3/JA4 read: version, cipher suites, extensions and their order, groups, ALPN."""
+
+    servers: list[str] = Field(min_length=1, description="SNI host names the device connects to")
+    port: Annotated[int, Field(ge=1, le=65535)] = 443
+    version: Annotated[int, Field(ge=0x0301, le=0x0304)] = 0x0303
+    supported_versions: list[int] = Field(default_factory=list, description="extension 43; empty: not sent")
+    cipher_suites: list[Annotated[int, Field(ge=0, le=0xFFFF)]] = Field(min_length=1)
+    extensions: list[Annotated[int, Field(ge=0, le=0xFFFF)]] = Field(description="extension types in wire order")
+    supported_groups: list[int] = Field(default_factory=lambda: [29, 23, 24])
+    ec_point_formats: list[int] = Field(default_factory=lambda: [0])
+    signature_algorithms: list[int] = Field(
+        default_factory=lambda: [0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601]
+    )
+    alpn: list[str] = Field(default_factory=list)
+    grease: bool = False
+
+
+class Mqtt(_Strict):
+    broker: str = Field(description="DNS name of the broker")
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    client_id: str = Field(default="{hostname}", description="placeholders as in hostname_pattern, plus {hostname}")
+    username: str | None = None
+    keepalive: Annotated[int, Field(ge=5, le=65535)] = 60
+    topics: list[str] = Field(default_factory=list, description="PUBLISH topics; {mac6}/{hostname} allowed")
+    payload: str = '{"state": "on"}'
+
+
+class Coap(_Strict):
+    server: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 5683
+    paths: list[str] = Field(default_factory=lambda: ["/.well-known/core"])
+    confirmable: bool = True
+
+
+class Rtsp(_Strict):
+    server: str = Field(description="DNS name of the RTSP peer (an NVR's camera, a camera's cloud relay)")
+    port: Annotated[int, Field(ge=1, le=65535)] = 554
+    path: str = "/Streaming/Channels/101"
+    user_agent: str | None = None
+
+
+class MdnsService(_Strict):
+    type: str = Field(pattern=r"^_[A-Za-z0-9-]+\._(tcp|udp)$", description="e.g. _hap._tcp")
+    instance: str = Field(description="instance name; placeholders as in hostname_pattern")
+    port: Annotated[int, Field(ge=0, le=65535)]
+    txt: dict[str, str] = Field(default_factory=dict)
+
+
+class Mdns(_Strict):
+    services: list[MdnsService] = Field(default_factory=list)
+    announce_count: Annotated[int, Field(ge=1, le=8)] = 3
+
+
+class Ssdp(_Strict):
+    server: str = Field(description="SERVER header, e.g. 'Linux/3.14 UPnP/1.0 IpBridge/1.26.0'")
+    device_type: str = Field(description="NT/ST, e.g. urn:schemas-upnp-org:device:Basic:1")
+    location_path: str = "/description.xml"
+    location_port: Annotated[int, Field(ge=1, le=65535)] = 80
+    usn_prefix: str = Field(default="uuid:", description="USN = prefix + a UUID derived from the MAC")
+    max_age: Annotated[int, Field(ge=60, le=86400)] = 1800
+
+
+class Lldp(_Strict):
+    system_name: str = Field(default="{hostname}")
+    system_description: str
+    capabilities: list[LldpCapability] = Field(default_factory=lambda: list(PHONE_CAPABILITIES))
+    port_description: str = "eth0"
+    interval: Annotated[float, Field(ge=5, le=3600)] = 30
+
+
+class Schedule(_Strict):
+    """When a protocol speaks: every `interval` s (x the device's traffic interval when `relative`)."""
+
+    interval: Annotated[float, Field(gt=0, le=86400)] = 60
+    jitter: Annotated[float, Field(ge=0, le=1)] = Field(default=0.2, description="+/- fraction of the interval")
+    burst: Annotated[int, Field(ge=1, le=1000)] = Field(default=1, description="sessions per occurrence")
+    burst_spacing: Annotated[float, Field(ge=0, le=60)] = 0.1
+    relative: bool = Field(default=False, description="interval is a multiple of spec.trafficInterval")
+
+
 class Profile(_Strict):
     """One device model: its vendor, its class and the fingerprints it carries."""
 
@@ -103,6 +221,18 @@ class Profile(_Strict):
     ip_ttl: Annotated[int, Field(ge=1, le=255)] = 64
     dhcp: DhcpFingerprint
     protocols: list[str] = Field(default_factory=lambda: ["arp", "dhcp", "icmp"])
+    tcp: TcpSyn = TcpSyn()
+    dns_names: list[str] = Field(default_factory=list, description="names the device resolves (its clouds)")
+    ntp_servers: list[str] = Field(default_factory=list, description="used when DHCP option 42 is absent")
+    http: Http | None = None
+    tls: TlsClientHello | None = None
+    mqtt: Mqtt | None = None
+    coap: Coap | None = None
+    rtsp: Rtsp | None = None
+    mdns: Mdns | None = None
+    ssdp: Ssdp | None = None
+    lldp: Lldp | None = None
+    schedule: dict[str, Schedule] = Field(default_factory=dict, description="protocol -> when it speaks")
     sources: dict[str, str] = Field(default_factory=dict, description="fingerprint -> where it comes from")
 
     @field_validator("ouis")
