@@ -1,8 +1,10 @@
 """One emulated device: its protocol machines, its address, its counters. Sans-IO.
 
 The engine hands a device the frames addressed to it and calls it at its deadline; the device
-returns frames to send and reports messages through `emit`. Every frame leaving a device is
-counted under the protocol that produced it, which is what `stats.protocols` shows.
+returns frames to send and reports messages through `emit`. Link-layer work (DHCP, ARP, ping)
+is done here; once the device has an address, its application protocols (`protocols.services`)
+run on its `IpHost`. Every frame leaving a device is counted under the protocol that produced it,
+which is what `stats.protocols` shows.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from iot_emulator import macs, manifests, wire
-from iot_emulator.protocols import arp, dhcp, dhcp_wire, icmp
+from iot_emulator import host, macs, manifests, wire
+from iot_emulator.protocols import arp, dhcp, dhcp_wire, services
 
 Emit = Callable[[str, dict[str, Any]], None]
 
@@ -47,8 +49,8 @@ class Device:
     """A device's state machines behind one `handle / on_timer / next_deadline` surface."""
 
     __slots__ = (
-        "_ip_ident", "_next_refresh", "config", "counters", "dhcp", "emit", "fallback_gateway",
-        "gateway_ip", "ip", "mac", "neighbours", "phase", "started_at",
+        "_next_refresh", "_rng", "config", "counters", "dhcp", "emit", "fallback_gateway", "gateway_ip", "host",
+        "ip", "mac", "phase", "started_at",
     )  # fmt: skip
 
     def __init__(
@@ -65,14 +67,14 @@ class Device:
         self.mac = macs.parse(config.mac)
         self.emit = emit
         self.counters = Counters()
-        self.neighbours = arp.ArpTable()
+        self.host = host.IpHost(self.mac, config.profile, rng, self.counters)
         self.ip: bytes | None = None
         self.gateway_ip: bytes | None = None
         self.fallback_gateway = fallback_gateway
         self.phase = Phase.pending
         self.started_at: float | None = None
         self._next_refresh: float | None = None
-        self._ip_ident = rng.randrange(0x10000)
+        self._rng = rng
         static = config.static_address.packed if config.static_address else None
         self.dhcp = dhcp.DhcpClient(
             mac=self.mac,
@@ -87,10 +89,6 @@ class Device:
     @property
     def device_id(self) -> str:
         return self.config.device_id
-
-    @property
-    def binding(self) -> bool:
-        return bool(self.dhcp.binding)
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -115,12 +113,10 @@ class Device:
         if message is not None:
             return self._from_dhcp(self.dhcp.handle(message, now), now)
         ip = wire.parse_ipv4(frame)
-        if ip is None or self.ip is None or ip.dst != self.ip:
+        if ip is None or self.ip is None:
             return []
-        if ip.proto == wire.IPPROTO_ICMP:
-            reply = icmp.echo_reply(ip, self.mac, frame[6:12], ttl=self.config.profile.ip_ttl, ident=self._ident())
-            return self._count("icmp", [reply] if reply else [])
-        return []
+        self.host.handle_ipv4(ip, frame[6:12], now)
+        return self.host.drain()
 
     def on_timer(self, now: float) -> list[bytes]:
         out = []
@@ -129,77 +125,86 @@ class Device:
             out += self._from_dhcp(self.dhcp.on_timer(now), now)
         if self._next_refresh is not None and self._next_refresh <= now:
             out += self._refresh_gateway(now)
-        return out
+        deadline = self.host.next_deadline()
+        if deadline is not None and deadline <= now:
+            self.host.on_timer(now)
+        return out + self.host.drain()
 
     def next_deadline(self) -> float | None:
-        deadlines = [d for d in (self.dhcp.next_deadline(), self._next_refresh) if d is not None]
+        deadlines = [d for d in (self.dhcp.next_deadline(), self._next_refresh, self.host.next_deadline()) if d]
         return min(deadlines) if deadlines else None
 
     def stop(self, now: float) -> list[bytes]:
-        """Release the lease (DHCPRELEASE) and go quiet."""
-        out = self._from_dhcp(self.dhcp.release(now), now)
+        """Say goodbye (services' byebye/DISCONNECT), release the lease (DHCPRELEASE), go quiet."""
+        self.host.deconfigure(now)
+        out = self.host.drain()
+        out += self._from_dhcp(self.dhcp.release(now), now)
         self.ip = None
         self.phase = Phase.stopped
         self._next_refresh = None
         return out
 
-    # -- protocols ------------------------------------------------------------------------------
+    # -- link layer -----------------------------------------------------------------------------
 
     def _on_arp(self, packet: wire.Arp, src_mac: bytes, now: float) -> list[bytes]:
         out = self._from_dhcp(self.dhcp.handle_arp(packet, now), now)
         if self.ip is None:
             return out
-        if packet.sender_ip == self.gateway_ip:
-            self.neighbours.learn(packet.sender_ip, packet.sender_mac)
+        self.host.learn(packet.sender_ip, packet.sender_mac, now)
         if packet.op == arp.REQUEST and packet.target_ip == self.ip and packet.sender_ip != self.ip:
-            out += self._count("arp", [arp.reply_to(packet, self.mac, src_mac)])
-        return out
+            self.counters.sent("arp", [reply := arp.reply_to(packet, self.mac, src_mac)])
+            out.append(reply)
+        return out + self.host.drain()
 
     def _refresh_gateway(self, now: float) -> list[bytes]:
         """Ask for the gateway's MAC, as a stack does when its neighbour entry goes stale."""
         self._next_refresh = now + self.config.traffic_interval
         if self.ip is None or self.gateway_ip is None:
             return []
-        return self._count("arp", [arp.who_has(self.mac, self.ip, self.gateway_ip)])
+        frame = arp.who_has(self.mac, self.ip, self.gateway_ip)
+        self.counters.sent("arp", [frame])
+        return [frame]
 
     def _from_dhcp(self, frames: list[bytes], now: float) -> list[bytes]:
         """Count DHCP's frames (its ARP probes under `arp`) and act on its events."""
-        out = self._count_dhcp(frames)
+        for frame in frames:
+            self.counters.sent("arp" if wire.ethertype(frame) == wire.ETH_P_ARP else "dhcp", [frame])
+        out = list(frames)
         for kind, fields in self.dhcp.pop_events():
             if kind == "bound":
-                out += self._on_bound(now)
+                self._on_bound(now)
             elif kind == "unbound":
-                self.ip = None
-                self.phase = Phase.binding
-                self._next_refresh = None
-                self.neighbours.forget()
-                self.emit("unbound", fields)
+                self._on_unbound(now)
             else:
                 self.emit(kind, fields)
-        return out
+        return out + self.host.drain()
 
-    def _on_bound(self, now: float) -> list[bytes]:
+    def _on_bound(self, now: float) -> None:
         lease = self.dhcp.lease
         assert lease is not None
+        if self.ip == lease.address:
+            return  # the same address again: services keep running
+        if self.ip is not None:
+            self._on_unbound(now)
         self.ip = lease.address
         self.gateway_ip = lease.routers[0] if lease.routers else self.fallback_gateway
         self.phase = Phase.bound
+        self.host.configure(
+            lease.address, lease.subnet_mask, self.gateway_ip, lease.dns_servers, lease.ntp_servers, lease.domain
+        )
         self.emit("bound", {"address": wire_ip(lease.address)})
         self._next_refresh = now  # resolve the gateway right away
-        return []
+        context = services.Context(self.config, self.host, self._rng)
+        self.host.services = services.build(context, self.config.protocols)
+        for service in self.host.services:
+            service.start(now)
 
-    def _count_dhcp(self, frames: list[bytes]) -> list[bytes]:
-        for frame in frames:
-            self.counters.sent("arp" if wire.ethertype(frame) == wire.ETH_P_ARP else "dhcp", [frame])
-        return frames
-
-    def _count(self, protocol: str, frames: list[bytes]) -> list[bytes]:
-        self.counters.sent(protocol, frames)
-        return frames
-
-    def _ident(self) -> int:
-        self._ip_ident = (self._ip_ident + 1) & 0xFFFF
-        return self._ip_ident
+    def _on_unbound(self, now: float) -> None:
+        self.host.deconfigure(now)
+        self.ip = None
+        self.phase = Phase.binding
+        self._next_refresh = None
+        self.emit("unbound", {})
 
 
 def wire_ip(raw: bytes) -> str:

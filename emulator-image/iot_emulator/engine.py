@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import math
 import random
 import time
 from collections import deque
@@ -72,6 +73,8 @@ class Engine:
         self._pending: deque[device_mod.Device] = deque(self.devices)
         self._in_flight: set[device_mod.Device] = set()
         self._checking: set[device_mod.Device] = set()
+        self._members: dict[bytes, set[device_mod.Device]] = {}
+        self._joined: dict[device_mod.Device, frozenset[bytes]] = {}
         self._heap: list[tuple[float, int, device_mod.Device]] = []
         self._scheduled: dict[device_mod.Device, float | None] = {}
         self._seq = itertools.count()
@@ -140,8 +143,8 @@ class Engine:
         if dev is None:
             return False
         now = self._loop.time() if self._loop else time.monotonic()
-        for frame in dev.stop(now):
-            self.link.send(frame)
+        self._send(dev, dev.stop(now))
+        self._update_membership(dev, frozenset())
         self.events(messages.make("stats", dev.device_id, self.wall(), stats=self._stats_of(dev, now)))
         self._message("stopped", dev, {"packets_sent": dev.counters.packets_sent})
         self.devices.remove(dev)
@@ -152,6 +155,7 @@ class Engine:
         for group in (self._in_flight, self._checking):
             group.discard(dev)
         self._scheduled.pop(dev, None)  # its heap entries become stale and are skipped
+        self._joined.pop(dev, None)
         self._last_sent.pop(dev, None)
         if self.cache is not None:
             self.cache.save()
@@ -196,18 +200,24 @@ class Engine:
         elif frame[0] & 1:  # broadcast or multicast
             self._on_broadcast(frame)
 
-    def _on_broadcast(self, frame: bytes) -> None:
+    def _on_broadcast(self, frame: bytes, exclude: device_mod.Device | None = None) -> None:
         kind = wire.ethertype(frame)
         if kind == wire.ETH_P_ARP:
             packet = wire.parse_arp(frame)
             if packet is None:
                 return
             owner = self._by_ip.get(packet.target_ip)
-            if owner is not None:
+            if owner is not None and owner is not exclude:
                 self._feed(owner, frame)
-            for dev in [d for d in self._checking if d is not owner]:
+            for dev in [d for d in self._checking if d is not owner and d is not exclude]:
                 self._feed(dev, frame)  # RFC 5227: another host probing or claiming our candidate
-        elif kind == wire.ETH_P_IP:
+        elif kind == wire.ETH_P_IP and len(frame) >= 34:
+            group = frame[30:34]
+            members = self._members.get(group)
+            if members:
+                for dev in [d for d in members if d is not exclude]:
+                    self._feed(dev, frame)
+                return
             chaddr = dhcp_wire.chaddr_of(frame)
             client = self._by_mac.get(chaddr) if chaddr else None
             if client is not None:
@@ -215,9 +225,42 @@ class Engine:
 
     def _feed(self, dev: device_mod.Device, frame: bytes) -> None:
         now = self._loop.time() if self._loop else time.monotonic()
-        for out in dev.handle(frame, now):
-            self.link.send(out)
+        self._send(dev, dev.handle(frame, now))
         self._after(dev, now)
+
+    def _send(self, sender: device_mod.Device, frames: list[bytes]) -> None:
+        """Out to the wire, and to the devices of this process the frame is for.
+
+        The kernel never loops our own frames back to us, so a frame from one emulated device to
+        another (an mDNS query, an ARP for a neighbour, unicast to its MAC) is delivered here.
+        """
+        for frame in frames:
+            self.link.send(frame)
+            if self._loop is None:
+                continue
+            local = self._by_mac.get(frame[:6])
+            if local is not None:
+                if local is not sender:
+                    self._loop.call_soon(self._deliver_local, frame, sender)
+            elif frame[0] & 1 and self._heard_locally(frame):
+                self._loop.call_soon(self._deliver_local, frame, sender)
+
+    def _heard_locally(self, frame: bytes) -> bool:
+        """ARP broadcasts and multicast to a group some device of ours joined (not DHCP's broadcasts)."""
+        kind = wire.ethertype(frame)
+        if kind == wire.ETH_P_ARP:
+            return len(self.devices) > 1
+        return kind == wire.ETH_P_IP and len(frame) >= 34 and frame[30:34] in self._members
+
+    def _deliver_local(self, frame: bytes, sender: device_mod.Device) -> None:
+        if self._stopping:
+            return
+        local = self._by_mac.get(frame[:6])
+        if local is not None:
+            if local is not sender:
+                self._feed(local, frame)
+        else:
+            self._on_broadcast(frame, exclude=sender)
 
     # -- timers and admission ------------------------------------------------------------------
 
@@ -233,6 +276,8 @@ class Engine:
             self._checking.add(dev)
         else:
             self._checking.discard(dev)
+        if self._joined.get(dev, frozenset()) != dev.host.groups:
+            self._update_membership(dev, frozenset(dev.host.groups))
         deadline = dev.next_deadline()
         if deadline != self._scheduled.get(dev):
             self._scheduled[dev] = deadline
@@ -241,12 +286,18 @@ class Engine:
                 if deadline < self._timer_at:
                     self._arm(deadline)
 
+    def _update_membership(self, dev: device_mod.Device, groups: frozenset[bytes]) -> None:
+        for group in self._joined.get(dev, frozenset()) - groups:
+            self._members[group].discard(dev)
+        for group in groups:
+            self._members.setdefault(group, set()).add(dev)
+        self._joined[dev] = groups
+
     def _admit(self, now: float, extra: int = 0) -> None:
         budget = self.window - len(self._in_flight) + extra
         while self._pending and budget > 0 and not self._stopping:
             dev = self._pending.popleft()
-            for out in dev.start(now):
-                self.link.send(out)
+            self._send(dev, dev.start(now))
             self._after(dev, now)
             budget -= 1
 
@@ -268,8 +319,7 @@ class Engine:
             if self._scheduled.get(dev) != deadline:
                 continue  # superseded by a later reschedule
             self._scheduled[dev] = None
-            for out in dev.on_timer(now):
-                self.link.send(out)
+            self._send(dev, dev.on_timer(now))
             self._after(dev, now)
         if heap:
             self._arm(heap[0][0])
@@ -365,9 +415,9 @@ class Engine:
             "lease": None if lease is None or dev.ip is None else {
                 "server_id": device_mod.wire_ip(lease.server_id),
                 "lease_time": lease.lease_time,
-                "expires_in": round(lease.expiry - now, 1),
-                "t1_in": round(lease.t1 - now, 1),
-                "t2_in": round(lease.t2 - now, 1),
+                "expires_in": _until(lease.expiry, now),
+                "t1_in": _until(lease.t1, now),
+                "t2_in": _until(lease.t2, now),
             },
         }  # fmt: skip
 
@@ -375,3 +425,8 @@ class Engine:
 def _levels_from(level: str) -> frozenset[str]:
     order = ["debug", "info", "warning", "error"]
     return frozenset(order[order.index(level) :]) if level in order else frozenset(order[1:])
+
+
+def _until(deadline: float, now: float) -> float | None:
+    """Seconds left, or None for an infinite lease (JSON has no infinity)."""
+    return None if math.isinf(deadline) else round(deadline - now, 1)

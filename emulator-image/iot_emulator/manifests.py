@@ -48,7 +48,10 @@ class DeviceConfig:
 
     @property
     def unsupported_protocols(self) -> tuple[str, ...]:
-        return tuple(p for p in self.protocols if p not in models.SUPPORTED_PROTOCOLS)
+        from iot_emulator.protocols import services
+
+        known = services.supported()
+        return tuple(p for p in self.protocols if p not in known)
 
 
 def parse_documents(text: str, source: str = "<manifest>") -> list[models.IoTDevice | models.IoTFleet]:

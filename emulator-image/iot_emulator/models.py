@@ -24,7 +24,6 @@ KNOWN_PROTOCOLS = (
     "arp", "dhcp", "icmp", "dns", "ntp", "http", "https", "cloud", "rtsp", "mqtt", "coap",
     "mdns", "ssdp", "lldp", "tcp",
 )  # fmt: skip
-SUPPORTED_PROTOCOLS = frozenset({"arp", "dhcp", "icmp"})
 
 
 class _Wire(BaseModel):

@@ -1,0 +1,258 @@
+"""A device's IPv4 endpoint: what its application protocols send through and receive from.
+
+Every packet leaves with the device's identity (MAC, address, the profile's TTL, DF bit and IP ID
+policy), after the next hop's MAC is known: on-link destinations are resolved with ARP, the rest
+go to the gateway, multicast maps to its Ethernet group address. Frames accumulate in `outbox`
+and the device returns them to the engine (sans-IO: nothing here touches a socket or a clock).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Protocol
+
+from iot_emulator import profile, wire
+from iot_emulator.protocols import arp, icmp
+
+UdpHandler = Callable[[bytes, int, bytes, bytes, float], None]
+"""(source address, source port, destination address, payload, now)"""
+ARP_RETRY = 1.0
+ARP_TRIES = 3
+PENDING_LIMIT = 32  # packets held per unresolved next hop, as a kernel's neighbour queue does
+
+
+class Counting(Protocol):
+    def sent(self, protocol: str, frames: list[bytes]) -> None: ...
+
+
+class TcpHandler(Protocol):
+    """The TCP layer (protocols.tcp), as the host sees it."""
+
+    def handle(self, packet: wire.Ipv4, now: float) -> None: ...
+    def on_timer(self, now: float) -> None: ...
+    def next_deadline(self) -> float | None: ...
+    def close_all(self, now: float) -> None: ...
+
+
+class Resolver(Protocol):
+    """Name resolution for services (protocols.dns): `done(address or None)` is called later or at once."""
+
+    def resolve(self, name: str, now: float, done: Callable[[bytes | None], None]) -> None: ...
+
+
+class Service(Protocol):
+    """An application protocol of a device, sans-IO, sending through its `IpHost`."""
+
+    name: str
+
+    def start(self, now: float) -> None: ...
+    def on_timer(self, now: float) -> None: ...
+    def next_deadline(self) -> float | None: ...
+    def stop(self, now: float) -> None: ...
+
+
+class _NoResolver:
+    def resolve(self, name: str, now: float, done: Callable[[bytes | None], None]) -> None:
+        done(None)
+
+
+def multicast_mac(group: bytes) -> bytes:
+    """RFC 1112: 01:00:5e + the low 23 bits of the group address."""
+    return b"\x01\x00\x5e" + bytes([group[1] & 0x7F, group[2], group[3]])
+
+
+def is_multicast(address: bytes) -> bool:
+    return 224 <= address[0] <= 239
+
+
+class IpHost:
+    def __init__(self, mac: bytes, prof: profile.Profile, rng: random.Random, counters: Counting) -> None:
+        self.mac = mac
+        self.profile = prof
+        self.rng = rng
+        self.counters = counters
+        self.outbox: list[bytes] = []
+        self.address: bytes | None = None
+        self.netmask = b"\xff\xff\xff\x00"
+        self.gateway: bytes | None = None
+        self.dns_servers: list[bytes] = []
+        self.ntp_servers: list[bytes] = []
+        self.domain: str | None = None
+        self.neighbours = arp.ArpTable()
+        self.tcp: TcpHandler | None = None
+        self.resolver: Resolver = _NoResolver()
+        self.services: list[Service] = []
+        self.groups: set[bytes] = set()
+        self._udp: dict[int, UdpHandler] = {}
+        self._pending: dict[bytes, list[tuple[str, bytes]]] = {}
+        self._arp_due: dict[bytes, tuple[float, int]] = {}
+        self._ip_id = 0 if prof.tcp.ip_id == "zero" else rng.randrange(0x10000)
+        self._ports = rng.randrange(32768, 60999)
+
+    # -- configuration --------------------------------------------------------------------------
+
+    def configure(self, address: bytes, netmask: bytes | None, gateway: bytes | None, dns: list[bytes],
+                  ntp: list[bytes], domain: str | None) -> None:  # fmt: skip
+        """Take the addresses a lease gives (or a static configuration)."""
+        self.address = address
+        self.netmask = netmask or self.netmask
+        self.gateway = gateway
+        self.dns_servers = dns
+        self.ntp_servers = ntp
+        self.domain = domain
+
+    def deconfigure(self, now: float) -> None:
+        """The address is gone: stop services, drop connections and queues."""
+        for service in self.services:
+            service.stop(now)
+        if self.tcp is not None:
+            self.tcp.close_all(now)
+        self.services = []
+        self.address = None
+        self._pending.clear()
+        self._arp_due.clear()
+        self.neighbours.forget()
+        self.groups.clear()
+
+    # -- sending --------------------------------------------------------------------------------
+
+    def send_ip(self, protocol: str, dst: bytes, proto: int, payload: bytes, *, ttl: int | None = None,
+                dont_fragment: bool | None = None, src: bytes | None = None) -> None:  # fmt: skip
+        """One IPv4 packet from the device; held until the next hop's MAC is known."""
+        source = src if src is not None else self.address
+        if source is None:
+            return
+        df = self.profile.tcp.dont_fragment if dont_fragment is None else dont_fragment
+        packet = wire.ipv4(source, dst, proto, payload, ttl=ttl or self.profile.ip_ttl, ident=self.next_ip_id(),
+                           dont_fragment=df)  # fmt: skip
+        self._route(protocol, dst, packet)
+
+    def send_udp(self, protocol: str, dst: bytes, sport: int, dport: int, payload: bytes, *,
+                 ttl: int | None = None) -> None:  # fmt: skip
+        if self.address is None:
+            return
+        self.send_ip(protocol, dst, wire.IPPROTO_UDP, wire.udp(self.address, dst, sport, dport, payload), ttl=ttl)
+
+    def send_frame(self, protocol: str, frame: bytes) -> None:
+        """A whole Ethernet frame (LLDP, or a frame built elsewhere), counted under `protocol`."""
+        self.counters.sent(protocol, [frame])
+        self.outbox.append(frame)
+
+    def next_ip_id(self) -> int:
+        if self.profile.tcp.ip_id == "zero":
+            return 0
+        if self.profile.tcp.ip_id == "random":
+            return self.rng.randrange(0x10000)
+        self._ip_id = (self._ip_id + 1) & 0xFFFF
+        return self._ip_id
+
+    def ephemeral_port(self) -> int:
+        """The next local port, from the Linux range (32768-60999), as most IoT stacks use."""
+        self._ports = 32768 + (self._ports - 32768 + 1) % (60999 - 32768)
+        return self._ports
+
+    def drain(self) -> list[bytes]:
+        out, self.outbox = self.outbox, []
+        return out
+
+    # -- receiving ------------------------------------------------------------------------------
+
+    def bind_udp(self, port: int, handler: UdpHandler) -> None:
+        self._udp[port] = handler
+
+    def unbind_udp(self, port: int) -> None:
+        self._udp.pop(port, None)
+
+    def join(self, group: bytes) -> None:
+        """Receive multicast to `group` (the engine delivers by membership)."""
+        self.groups.add(group)
+
+    def accepts(self, dst: bytes) -> bool:
+        return dst == self.address or dst in self.groups or dst == wire.BROADCAST_IP
+
+    def handle_ipv4(self, packet: wire.Ipv4, src_mac: bytes, now: float) -> None:
+        if self.address is None or not self.accepts(packet.dst):
+            return
+        if packet.proto == wire.IPPROTO_UDP:
+            datagram = wire.parse_udp(packet.payload)
+            if datagram is None:
+                return
+            sport, dport, data = datagram
+            handler = self._udp.get(dport)
+            if handler is not None:
+                handler(packet.src, sport, packet.dst, data, now)
+        elif packet.proto == wire.IPPROTO_TCP:
+            if self.tcp is not None and packet.dst == self.address:
+                self.tcp.handle(packet, now)
+        elif packet.proto == wire.IPPROTO_ICMP and packet.dst == self.address:
+            reply = icmp.echo_reply(packet, self.mac, src_mac, ttl=self.profile.ip_ttl, ident=self.next_ip_id())
+            if reply is not None:
+                self.send_frame("icmp", reply)
+
+    def learn(self, ip: bytes, mac: bytes, now: float) -> None:
+        """A neighbour's MAC (from an ARP reply or request): release what waited for it."""
+        if ip not in self._pending and self.neighbours.get(ip) is None and ip != self.gateway:
+            return  # not a host we talk to: a device's neighbour table stays small
+        self.neighbours.learn(ip, mac)
+        self._arp_due.pop(ip, None)
+        for protocol, packet in self._pending.pop(ip, []):
+            self.send_frame(protocol, wire.ethernet(mac, self.mac, wire.ETH_P_IP, packet))
+
+    # -- timers ---------------------------------------------------------------------------------
+
+    def on_timer(self, now: float) -> None:
+        for hop, (due, tries) in list(self._arp_due.items()):
+            if due > now:
+                continue
+            if tries >= ARP_TRIES:  # unreachable: drop what waited, as a kernel does
+                self._arp_due.pop(hop)
+                self._pending.pop(hop, None)
+            else:
+                self._who_has(hop, now, tries + 1)
+        if self.tcp is not None:
+            deadline = self.tcp.next_deadline()
+            if deadline is not None and deadline <= now:
+                self.tcp.on_timer(now)
+        for service in list(self.services):
+            deadline = service.next_deadline()
+            if deadline is not None and deadline <= now:
+                service.on_timer(now)
+
+    def next_deadline(self) -> float | None:
+        deadlines = [due for due, _ in self._arp_due.values()]
+        if self.tcp is not None:
+            deadlines.append(self.tcp.next_deadline())  # type: ignore[arg-type]
+        deadlines += [s.next_deadline() for s in self.services]  # type: ignore[misc]
+        present = [d for d in deadlines if d is not None]
+        return min(present) if present else None
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _route(self, protocol: str, dst: bytes, packet: bytes) -> None:
+        if is_multicast(dst):
+            self.send_frame(protocol, wire.ethernet(multicast_mac(dst), self.mac, wire.ETH_P_IP, packet))
+            return
+        if dst == wire.BROADCAST_IP:
+            self.send_frame(protocol, wire.ethernet(wire.BROADCAST_MAC, self.mac, wire.ETH_P_IP, packet))
+            return
+        hop = dst if self._on_link(dst) or self.gateway is None else self.gateway
+        mac = self.neighbours.get(hop)
+        if mac is not None:
+            self.send_frame(protocol, wire.ethernet(mac, self.mac, wire.ETH_P_IP, packet))
+            return
+        queue = self._pending.setdefault(hop, [])
+        if len(queue) < PENDING_LIMIT:
+            queue.append((protocol, packet))
+        if hop not in self._arp_due:
+            self._who_has(hop, 0.0, 1)
+
+    def _who_has(self, hop: bytes, now: float, tries: int) -> None:
+        assert self.address is not None
+        self._arp_due[hop] = (now + ARP_RETRY, tries)
+        self.send_frame("arp", arp.who_has(self.mac, self.address, hop))
+
+    def _on_link(self, dst: bytes) -> bool:
+        assert self.address is not None
+        mask = int.from_bytes(self.netmask, "big")
+        return int.from_bytes(dst, "big") & mask == int.from_bytes(self.address, "big") & mask

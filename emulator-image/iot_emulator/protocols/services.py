@@ -1,0 +1,78 @@
+"""The registry of application protocols a device can run, by the names manifests use.
+
+A protocol module registers a factory with `@services.register("ntp")`; the device builds its
+services from the protocols of its spec when it gets an address. Names without a factory are
+reported once per device as not yet supported (`DeviceConfig.unsupported_protocols`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from iot_emulator import host, manifests
+
+LINK_LAYER = frozenset({"arp", "dhcp", "icmp"})  # built into every device
+MODULES = ("dns", "ntp", "http", "tls", "rtsp", "mqtt", "coap", "mdns", "ssdp", "lldp")
+"""Modules under iot_emulator.protocols that register services (imported on first use)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Context:
+    """What a service factory gets: the device's configuration, its IP endpoint, its randomness."""
+
+    config: manifests.DeviceConfig
+    host: host.IpHost
+    rng: random.Random
+
+
+Factory = Callable[[Context], "host.Service | None"]
+_REGISTRY: dict[str, Factory] = {}
+_loaded = False
+
+
+def register(*names: str) -> Callable[[Factory], Factory]:
+    def decorate(factory: Factory) -> Factory:
+        for name in names:
+            _REGISTRY[name] = factory
+        return factory
+
+    return decorate
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in MODULES:
+        try:
+            importlib.import_module(f"iot_emulator.protocols.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"iot_emulator.protocols.{module}":
+                raise
+
+
+def supported() -> frozenset[str]:
+    _load()
+    return LINK_LAYER | frozenset(_REGISTRY)
+
+
+def build(context: Context, protocols: tuple[str, ...]) -> list[host.Service]:
+    """One service per protocol of the device that has a factory (and that the profile allows)."""
+    _load()
+    out = []
+    built: set[int] = set()
+    for name in protocols:
+        factory = _REGISTRY.get(name)
+        if factory is None or id(factory) in built:
+            continue  # one factory may serve several names (https, cloud)
+        built.add(id(factory))
+        service = factory(context)
+        if service is not None:
+            out.append(service)
+    return out
