@@ -136,14 +136,17 @@ def _fleet(resource: models.IoTFleet, library: profiles.Library) -> list[DeviceC
     oui = spec.mac_oui or prof.ouis[0]
     name = resource.metadata.name
     width = max(4, len(str(spec.replicas - 1)))
+    first, end = (spec.members.start, min(spec.members.end, spec.replicas)) if spec.members else (0, spec.replicas)
     seen: set[str] = set()
     out = []
-    for index in range(spec.replicas):
+    for index in range(end):  # members below `first` are derived too: a MAC depends on the ones before it
         mac, salt = macs.derive(oui, f"fleet/{name}", index), 0
         while mac in seen:  # 24 bits: rare, but a fleet's MACs must be unique
             salt += 1
             mac = macs.derive(oui, f"fleet/{name}#{salt}", index)
         seen.add(mac)
+        if index < first:
+            continue
         device_id = f"{name}-{index:0{width}d}"
         out.append(
             DeviceConfig(

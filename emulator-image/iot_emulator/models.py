@@ -7,6 +7,7 @@ conventions) and snake_case in Python.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -20,10 +21,36 @@ API_VERSION = "iotemu.io/v1alpha1"
 GROUP = "iotemu.io"
 VERSION = "v1alpha1"
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+PROFILE_NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+"""A profile's name: profile.NAME_RE, repeated so that models stays free of profile loading (a test compares)."""
+UNICAST_MAC = r"^[0-9a-fA-F][02468aceACE](:[0-9a-fA-F]{2}){5}$"
+"""macs.parse's rule as a pattern: six hex pairs, the group bit of the first octet clear."""
+OUI_PATTERN = r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){2}$"
+IFNAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,14}$"
+"""A Linux interface name (IFNAMSIZ - 1 characters)."""
+NAD_NAME = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+"""A NetworkAttachmentDefinition, `name` or `namespace/name` (Multus's short form)."""
+
+# Messages shared by the pydantic validators and the CRD's CEL rules, so both say the same thing.
+STATIC_NEEDS_ADDRESS = "static mode needs an address"
+ZERO_MAC = "00:00:00:00:00:00 is not a usable device MAC"
+MULTUS_NEEDS_ATTACHMENT = "multus mode needs an attachment (a NetworkAttachmentDefinition)"
+ATTACHMENT_NEEDS_MULTUS = "an attachment is only used in multus mode"
+RANGE_ORDER = "members: start must be below end"
 KNOWN_PROTOCOLS = (
     "arp", "dhcp", "icmp", "dns", "ntp", "http", "https", "cloud", "rtsp", "mqtt", "coap",
     "mdns", "ssdp", "lldp", "tcp",
 )  # fmt: skip
+
+
+def cel(*rules: tuple[str, str]) -> dict[str, Any]:
+    """`x-kubernetes-validations` for a schema: (CEL rule, message) pairs.
+
+    Each rule sits next to the pydantic validator that enforces the same thing, so local mode and
+    `kubectl apply` reject the same documents with the same message (tests/operator/test_crds.py
+    evaluates both on the same examples).
+    """
+    return {"x-kubernetes-validations": [{"rule": rule, "message": message} for rule, message in rules]}
 
 
 class _Wire(BaseModel):
@@ -42,6 +69,10 @@ class DhcpMode(StrEnum):
 class DhcpSettings(_Wire):
     """How the device gets its address: a normal DHCP exchange, or asking for a given one."""
 
+    model_config = ConfigDict(
+        json_schema_extra=cel(("self.mode != 'static' || has(self.address)", STATIC_NEEDS_ADDRESS))
+    )
+
     mode: DhcpMode = DhcpMode.auto
     address: ipaddress.IPv4Address | None = Field(
         default=None, description="requested address (option 50); required in static mode"
@@ -50,11 +81,13 @@ class DhcpSettings(_Wire):
     @model_validator(mode="after")
     def _static_needs_address(self) -> DhcpSettings:
         if self.mode is DhcpMode.static and self.address is None:
-            raise ValueError("static mode needs an address")
+            raise ValueError(STATIC_NEEDS_ADDRESS)
         return self
 
 
-Protocol = Annotated[str, Field(description="one of " + ", ".join(KNOWN_PROTOCOLS))]
+Protocol = Annotated[
+    str, Field(description="one of " + ", ".join(KNOWN_PROTOCOLS), json_schema_extra={"enum": list(KNOWN_PROTOCOLS)})
+]
 
 
 def _check_protocols(value: list[str]) -> list[str]:
@@ -67,11 +100,82 @@ def _check_protocols(value: list[str]) -> list[str]:
     return cleaned
 
 
+class NetworkMode(StrEnum):
+    host_network = "hostNetwork"
+    multus = "multus"
+
+
+NETWORK_DESCRIPTION = "how the operator connects the emulator pod to the lab LAN; local mode uses --interface"
+
+
+class NetworkSpec(_Wire):
+    """Where a pod's raw socket sends and listens: a node NIC (hostNetwork) or a Multus attachment.
+
+    Only the operator reads this: in local mode the interface is the command line's `--interface`.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            ("self.mode != 'multus' || has(self.attachment)", MULTUS_NEEDS_ATTACHMENT),
+            ("self.mode == 'multus' || !has(self.attachment)", ATTACHMENT_NEEDS_MULTUS),
+        )
+    )
+    mode: NetworkMode = NetworkMode.host_network
+    interface: Annotated[str, Field(pattern=IFNAME)] | None = Field(
+        default=None,
+        description="hostNetwork: the node's NIC on the lab LAN (default eth0); multus: the attached interface's "
+        "name inside the pod (default net1)",
+    )
+    attachment: Annotated[str, Field(pattern=NAD_NAME, max_length=253)] | None = Field(
+        default=None, description="multus: NetworkAttachmentDefinition, `name` or `namespace/name`"
+    )
+    promiscuous: bool = Field(
+        default=False, description="join promiscuous mode: needed on a physical NIC, not on a bridge or veth"
+    )
+    node_selector: dict[str, str] | None = Field(
+        default=None, description="nodes whose interface is on the lab LAN (pod nodeSelector)"
+    )
+
+    @model_validator(mode="after")
+    def _attachment_iff_multus(self) -> NetworkSpec:
+        if self.mode is NetworkMode.multus and self.attachment is None:
+            raise ValueError(MULTUS_NEEDS_ATTACHMENT)
+        if self.mode is not NetworkMode.multus and self.attachment is not None:
+            raise ValueError(ATTACHMENT_NEEDS_MULTUS)
+        return self
+
+
+class MemberRange(_Wire):
+    """A slice [start, end) of a fleet's member indices."""
+
+    model_config = ConfigDict(json_schema_extra=cel(("self.start < self.end", RANGE_ORDER)))
+    start: Annotated[int, Field(ge=0, le=100000)] = 0
+    end: Annotated[int, Field(ge=1, le=100000)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MemberRange:
+        if self.start >= self.end:
+            raise ValueError(RANGE_ORDER)
+        return self
+
+
 class DeviceTemplate(_Wire):
     """What a device is and does; shared by IoTDevice.spec and IoTFleet.spec.template."""
 
-    profile: Annotated[str, Field(min_length=1, max_length=63, description="profile name from the library")]
-    protocols: list[Protocol] | None = Field(default=None, description="protocols to run; default: the profile's list")
+    profile: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=63,
+            description="profile name from the library",
+            json_schema_extra={"pattern": PROFILE_NAME},  # schema only: pydantic reports it as an unknown profile
+        ),
+    ]
+    protocols: list[Protocol] | None = Field(
+        default=None,
+        description="protocols to run; default: the profile's list",
+        json_schema_extra={"x-kubernetes-list-type": "set"},  # the API server's form of "a protocol is listed twice"
+    )
     traffic_interval: Annotated[float, Field(ge=1, le=86400)] = Field(
         default=60, description="seconds between periodic traffic bursts"
     )
@@ -85,12 +189,15 @@ class DeviceTemplate(_Wire):
 
 class DeviceSpec(DeviceTemplate):
     mac: str | None = Field(
-        default=None, description="unicast MAC; default: derived from the name in the profile's OUI"
+        default=None,
+        description="unicast MAC; default: derived from the name in the profile's OUI",
+        json_schema_extra={"pattern": UNICAST_MAC, **cel(("self != '00:00:00:00:00:00'", ZERO_MAC))},
     )
     hostname: Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")] | None = Field(
         default=None, description="option 12; default: the profile's host-name pattern"
     )
     running: bool = True
+    network: NetworkSpec | None = Field(default=None, description=NETWORK_DESCRIPTION)
 
     @field_validator("mac")
     @classmethod
@@ -101,9 +208,21 @@ class DeviceSpec(DeviceTemplate):
 class FleetSpec(_Wire):
     replicas: Annotated[int, Field(ge=0, le=100000)] = 1
     template: DeviceTemplate
-    mac_oui: str | None = Field(default=None, description="OUI for derived MACs; default: the profile's first")
-    devices_per_pod: Annotated[int, Field(ge=1, le=5000)] = 250
+    mac_oui: str | None = Field(
+        default=None,
+        description="OUI for derived MACs; default: the profile's first",
+        json_schema_extra={"pattern": OUI_PATTERN},
+    )
+    devices_per_pod: Annotated[int, Field(ge=1, le=5000)] = Field(
+        default=250, description="the operator runs the fleet in pods of at most this many devices"
+    )
     running: bool = True
+    network: NetworkSpec | None = Field(default=None, description=NETWORK_DESCRIPTION)
+    members: MemberRange | None = Field(
+        default=None,
+        description="run only members start..end-1 (clipped to replicas); ids, MACs and host names stay those of "
+        "the whole fleet, so a fleet can be split across pods or hosts",
+    )
 
     @field_validator("mac_oui")
     @classmethod
@@ -143,3 +262,93 @@ Resource = Annotated[IoTDevice | IoTFleet, Field(discriminator="kind")]
 def to_manifest(resource: IoTDevice | IoTFleet) -> dict[str, Any]:
     """The YAML/JSON form, camelCase, without defaults that add noise."""
     return resource.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+# -- status: written by the operator, read by kubectl, the dashboard and the CRD generator ------
+
+
+class ConditionStatus(StrEnum):
+    true = "True"
+    false = "False"
+    unknown = "Unknown"
+
+
+class Condition(_Wire):
+    """One `status.conditions` entry, as Kubernetes API conventions (metav1.Condition) define it."""
+
+    type: Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*$", max_length=316)]
+    status: ConditionStatus
+    reason: Annotated[str, Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024)]
+    message: Annotated[str, Field(max_length=32768)] = ""
+    last_transition_time: dt.datetime
+    observed_generation: Annotated[int, Field(ge=0)] | None = None
+
+
+CONDITION_TYPES = ("Ready", "Progressing", "Degraded")
+MAX_FAILING_DEVICES = 10
+"""IoTFleet.status lists at most this many failing devices: status stays small for any fleet size."""
+
+
+class DevicePhase(StrEnum):
+    """What `kubectl get iotdevices` shows: the emulator's device phase, or why there is none."""
+
+    pending = "Pending"
+    binding = "Binding"
+    bound = "Bound"
+    stopped = "Stopped"
+    failed = "Failed"
+    unknown = "Unknown"
+
+
+class Traffic(_Wire):
+    """Counters since the emulator process started (they restart with the pod)."""
+
+    packets_sent: Annotated[int, Field(ge=0)] = 0
+    bytes_sent: Annotated[int, Field(ge=0)] = 0
+    packets_received: Annotated[int, Field(ge=0)] = 0
+    bytes_received: Annotated[int, Field(ge=0)] = 0
+
+
+class _Status(_Wire):
+    observed_generation: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="the metadata.generation the pods and this status reflect"
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=8,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    last_seen: dt.datetime | None = Field(default=None, description="when the emulator last answered")
+
+
+class IoTDeviceStatus(_Status):
+    phase: DevicePhase = DevicePhase.pending
+    ip: ipaddress.IPv4Address | None = None
+    mac: str | None = None
+    hostname: str | None = None
+    lease_expiry: dt.datetime | None = None
+    pod: str | None = Field(default=None, description="the emulator pod")
+    traffic: Traffic = Traffic()
+    protocols: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict, description="packets sent per protocol"
+    )
+
+
+class FailingDevice(_Wire):
+    device: str
+    reason: Annotated[str, Field(max_length=1024)]
+
+
+class IoTFleetStatus(_Status):
+    replicas: Annotated[int, Field(ge=0)] = Field(default=0, description="devices in running emulator pods")
+    bound_replicas: Annotated[int, Field(ge=0)] = Field(default=0, description="devices holding a DHCP lease")
+    pods: Annotated[int, Field(ge=0)] = Field(default=0, description="emulator pods that exist")
+    ready_pods: Annotated[int, Field(ge=0)] = 0
+    selector: str = Field(default="", description="label selector of the fleet's pods (the scale subresource's)")
+    traffic: Traffic = Traffic()
+    failing_count: Annotated[int, Field(ge=0)] = Field(default=0, description="devices neither bound nor starting")
+    failing_devices: list[FailingDevice] = Field(
+        default_factory=list,
+        max_length=MAX_FAILING_DEVICES,
+        description=f"the first {MAX_FAILING_DEVICES} failing devices with the reason",
+    )
