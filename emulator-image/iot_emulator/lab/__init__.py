@@ -1,0 +1,38 @@
+"""The throw-away lab: network namespaces, a veth pair and real DHCP/DNS servers for the emulator.
+
+`iotemu lab up`, the tests (`tests/conftest.py` fixtures), the demo and the benchmarks all build
+their labs through this API:
+
+    from iot_emulator import lab
+    with lab.lab(lab.LabConfig(dhcp_server="kea", lease_time=8)) as handle:
+        ...  # run the emulator on handle.dev_iface inside handle.dev_netns
+        handle.leases()  # {mac: (ip, hostname)} from the server's own lease file
+
+Modules: `config` (what to build, validated), `core` (the lab and its record), `netns` (namespace
+plumbing), `process` (servers that
+outlive their parent), `dnsmasq` and `kea` (server configuration, lease files), `commands` (CLI).
+"""
+
+from iot_emulator.lab.commands import cli_down, cli_up, register
+from iot_emulator.lab.config import DEFAULT_STATE_DIR, DEFAULT_SUBNET, LabConfig, pool_range
+from iot_emulator.lab.core import Lab, attach, down, down_all, lab, running, up
+from iot_emulator.lab.errors import LabConfigError, LabError
+
+__all__ = [
+    "DEFAULT_STATE_DIR",
+    "DEFAULT_SUBNET",
+    "Lab",
+    "LabConfig",
+    "LabConfigError",
+    "LabError",
+    "attach",
+    "cli_down",
+    "cli_up",
+    "down",
+    "down_all",
+    "lab",
+    "pool_range",
+    "register",
+    "running",
+    "up",
+]

@@ -1,0 +1,138 @@
+"""`iotemu lab up` / `iotemu lab down`: the lab's command line, registered into the main CLI.
+
+The main CLI (`iot_emulator.cli`) calls `register(subparsers)` with the `lab` command's subparsers;
+each leaf parser carries its handler as `handler`, which returns the exit code: 0 done, 2 bad
+input (name clash, invalid subnet, not root), 1 failure while building or removing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from iot_emulator.lab import config, core, errors
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `up` and `down` to the `lab` command's subparsers; each sets `handler` (args -> exit code).
+
+    The main CLI owns the `lab` parser itself:
+    `register(sub.add_parser("lab").add_subparsers(dest="lab_command", required=True))`.
+    """
+    up = subparsers.add_parser(
+        "up",
+        help="build a lab and print how to run the emulator in it",
+        description="Two network namespaces joined by a veth pair, a real DHCP server (dnsmasq or Kea) and DNS "
+        "(dnsmasq) in the gateway namespace. Nothing touches the host's own network.",
+    )
+    up.add_argument("--name", help="lab name (default: iotlab + 6 random hex digits)")
+    up.add_argument("--subnet", default=str(config.DEFAULT_SUBNET), help="lab LAN, /27 or larger (%(default)s)")
+    up.add_argument("--dhcp-server", choices=config.SERVERS, default="dnsmasq", help="(default: %(default)s)")
+    up.add_argument("--lease-time", type=int, default=43200, metavar="SECONDS", help="(default: %(default)s)")
+    up.add_argument("--dns", action="append", default=[], metavar="NAME=IP",
+                    help="serve NAME (and its subdomains) as IP; NAME '*' catches all other names")  # fmt: skip
+    up.add_argument("--dnsmasq-arg", action="append", default=[], metavar="ARG",
+                    help="extra dnsmasq argument, e.g. --dnsmasq-arg=--quiet-dhcp (repeatable)")  # fmt: skip
+    up.add_argument("--state-dir", type=Path, default=config.DEFAULT_STATE_DIR, help=argparse.SUPPRESS)
+    up.add_argument("--json", action="store_true", help="print the lab's record as JSON instead of the guide")
+    up.set_defaults(handler=cli_up)
+
+    down = subparsers.add_parser("down", help="remove a lab (the only one if --name is not given)")
+    down.add_argument("--name", help="lab to remove")
+    down.add_argument("--all", action="store_true", help="remove every lab")
+    down.add_argument("--state-dir", type=Path, default=config.DEFAULT_STATE_DIR, help=argparse.SUPPRESS)
+    down.set_defaults(handler=cli_down)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"iotemu lab: error: {message}", file=sys.stderr)
+    return code
+
+
+def _lab_config(args: argparse.Namespace) -> config.LabConfig:
+    names = {}
+    for item in args.dns:
+        name, sep, address = item.partition("=")
+        if not sep:
+            raise errors.LabConfigError(f"--dns {item!r}: expected NAME=IP")
+        names[name.strip()] = address.strip()
+    return config.LabConfig(
+        name=args.name,
+        subnet=config.parse_subnet(args.subnet),
+        dhcp_server=args.dhcp_server,
+        lease_time=args.lease_time,
+        dns_names=names,
+        state_dir=args.state_dir,
+        dnsmasq_extra=tuple(args.dnsmasq_arg),
+    )
+
+
+def _iotemu() -> str:
+    """How this very program was started, so the printed commands work under sudo and from a venv."""
+    argv0 = sys.argv[0]
+    if Path(argv0).name == "iotemu":
+        return str(Path(argv0).resolve())
+    return f"{sys.executable} -m iot_emulator"
+
+
+def guide(lab: core.Lab) -> str:
+    """What `lab up` prints: the lab, how to run the emulator in it, how to remove it."""
+    start, end = lab.pool
+    state = "" if lab.config.state_dir == config.DEFAULT_STATE_DIR else f" --state-dir {lab.config.state_dir}"
+    iotemu = _iotemu()
+    return "\n".join([
+        f"lab {lab.name} is up: {lab.dhcp_server} on {lab.subnet}, gateway {lab.gateway_ip}, "
+        f"pool {start}-{end}, lease {lab.config.lease_time} s",
+        "run the emulator in it:",
+        f"  sudo ip netns exec {lab.dev_netns} {iotemu} run -f examples/default-fleet.yaml "
+        f"--interface {lab.dev_iface}",
+        f"watch the wire:  sudo ip netns exec {lab.gw_netns} tcpdump -ni {lab.gw_iface}",
+        f"leases:          {lab.lease_file}",
+        f"tear it down:    sudo {shlex.quote(iotemu)} lab down --name {lab.name}{state}",
+    ])  # fmt: skip
+
+
+def cli_up(args: argparse.Namespace) -> int:
+    """`iotemu lab up`."""
+    try:
+        core.require_root()
+        lab = core.up(_lab_config(args))
+    except errors.LabConfigError as exc:
+        return _fail(str(exc), 2)
+    except errors.LabError as exc:
+        return _fail(str(exc), 1)
+    if args.json:
+        print(json.dumps(json.loads(lab.record_path.read_text()), indent=2))
+    else:
+        print(guide(lab))
+    return 0
+
+
+def cli_down(args: argparse.Namespace) -> int:
+    """`iotemu lab down`."""
+    if os.geteuid() != 0:
+        return _fail(core.ROOT_MESSAGE, 2)
+    try:
+        if args.all:
+            removed = core.down_all(args.state_dir)
+            print(f"removed {len(removed)} lab(s){': ' + ', '.join(removed) if removed else ''}")
+            return 0
+        name = args.name
+        if name is None:
+            labs = core.running(args.state_dir)
+            if not labs:
+                print("no lab is up")
+                return 0
+            if len(labs) > 1:
+                return _fail(f"several labs are up ({', '.join(labs)}): pass --name or --all", 2)
+            name = labs[0]
+        known = name in core.running(args.state_dir)
+        core.down(name, args.state_dir)
+    except errors.LabError as exc:
+        return _fail(str(exc), 1)
+    print(f"lab {name} removed" if known else f"no lab named {name} (nothing left to remove)")
+    return 0

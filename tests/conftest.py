@@ -1,0 +1,151 @@
+"""Suite-wide fixtures: throw-away labs (network namespaces + real DHCP/DNS servers) for any test.
+
+Lab tests need root and are part of the suite: a test marked `@pytest.mark.lab` (or using one of
+the lab fixtures, which marks it) fails with a clear message when not run as root, rather than
+being skipped silently; `IOTEMU_SKIP_LAB=1` skips them on purpose.
+
+Every lab a test builds is named `iotest<pid>-<6 hex>`, keeps its record in the test's own
+temporary state directory and is removed when the test ends, even if it fails. The prefix holds
+the pytest process id, so concurrent pytest runs on this machine never touch each other's labs, and a check at
+the end of the session removes and reports any namespace of ours that is still there.
+
+    def test_x(lab_factory):            # any number of labs, any LabConfig field
+        lab = lab_factory(dhcp_server="kea", lease_time=8, dns_names={"cloud.example.com": "10.77.0.2"})
+
+    def test_y(any_lab): ...            # runs twice: dnsmasq lab, Kea lab (lease 600 s)
+
+    @pytest.mark.parametrize("kea_lab", [{"lease_time": 4}], indirect=True)
+    def test_z(kea_lab): ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+from iot_emulator import lab as iotlab
+from iot_emulator.lab import core, netns, process
+
+LAB_PREFIX = f"iotest{os.getpid():x}-"
+"""Start of every lab name (and so namespace name) this pytest process creates: unique among the
+pytest runs (and xdist workers) alive on the machine, and the same however often this module is imported."""
+LAB_FIXTURES = {"lab_factory", "dnsmasq_lab", "kea_lab", "any_lab"}
+SKIP_ENV = "IOTEMU_SKIP_LAB"
+NOT_ROOT = "lab tests need root (network namespaces, real DHCP servers): run `sudo make test` (or set IOTEMU_SKIP_LAB=1 to skip them explicitly)"  # noqa: E501
+
+
+class LabFactory(Protocol):
+    def __call__(self, **config: Any) -> iotlab.Lab: ...
+
+
+def new_lab_name() -> str:
+    return f"{LAB_PREFIX}{secrets.token_hex(3)}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses a lab fixture is a lab test, marked or not (so `-m "not lab"` leaves it out)."""
+    for item in items:
+        if LAB_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("lab"):
+            item.add_marker(pytest.mark.lab)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("lab") is None:
+        return
+    if os.environ.get(SKIP_ENV) == "1":
+        pytest.skip(f"{SKIP_ENV}=1")
+    if os.geteuid() != 0:
+        pytest.fail(NOT_ROOT, pytrace=False)
+
+
+@pytest.fixture
+def lab_state_dir(tmp_path: Path) -> Path:
+    """This test's own lab state directory (records of the labs it builds)."""
+    return tmp_path / "labs"
+
+
+@pytest.fixture
+def lab_factory(lab_state_dir: Path) -> Iterator[LabFactory]:
+    """Build labs with `lab_factory(**LabConfig fields)`; all are removed when the test ends."""
+    built: list[iotlab.Lab] = []
+
+    def make(**config: Any) -> iotlab.Lab:
+        config.setdefault("name", new_lab_name())
+        config.setdefault("state_dir", lab_state_dir)
+        handle = iotlab.up(iotlab.LabConfig(**config))
+        built.append(handle)
+        return handle
+
+    yield make
+    problems = []
+    for handle in reversed(built):
+        try:
+            iotlab.down(handle.name, handle.config.state_dir)
+        except iotlab.LabError as exc:
+            problems.append(str(exc))
+    if problems:
+        pytest.fail("lab teardown failed:\n" + "\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def dnsmasq_lab(request: pytest.FixtureRequest, lab_factory: LabFactory) -> iotlab.Lab:
+    """A dnsmasq lab; LabConfig overrides via indirect parametrization (`request.param`, a dict)."""
+    return lab_factory(**{"dhcp_server": "dnsmasq", **getattr(request, "param", {})})
+
+
+@pytest.fixture
+def kea_lab(request: pytest.FixtureRequest, lab_factory: LabFactory) -> iotlab.Lab:
+    """A Kea lab (600 s leases unless `request.param` says otherwise, e.g. {"lease_time": 4})."""
+    return lab_factory(**{"dhcp_server": "kea", "lease_time": 600, **getattr(request, "param", {})})
+
+
+@pytest.fixture(params=["dnsmasq", "kea"])
+def any_lab(request: pytest.FixtureRequest, lab_factory: LabFactory) -> iotlab.Lab:
+    """The same test against each DHCP server (600 s leases)."""
+    server: str = request.param
+    return lab_factory(dhcp_server=server, lease_time=600)
+
+
+def leftovers() -> tuple[list[str], list[Path]]:
+    """Namespaces and lab directories of this session that still exist."""
+    spaces = [n for n in netns.names() if n.startswith(LAB_PREFIX)]
+    dirs = sorted(Path("/tmp").glob(f"{core.TEMP_PREFIX}{LAB_PREFIX}*"))
+    return spaces, dirs
+
+
+def _remove(spaces: list[str], dirs: list[Path]) -> None:
+    for ns in spaces:
+        with contextlib.suppress(iotlab.LabError, OSError):
+            pids = [process.identify(p) for p in netns.pids(ns) if p != os.getpid()]
+            process.stop(pids)
+            netns.delete(ns)
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run, loudly, if any lab of this session was left behind (after removing it)."""
+    if os.geteuid() != 0:
+        return
+    spaces, dirs = leftovers()
+    if not spaces and not dirs:
+        return
+    _remove(spaces, dirs)
+    message = (
+        f"LEAKED LABS: namespaces {spaces} and directories {[str(d) for d in dirs]} were still there at "
+        "the end of the session (now removed): a test or fixture does not tear its lab down"
+    )
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(message, red=True, bold=True)
+    else:
+        print(message)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,0 +1,1 @@
+"""Lab tests: real network namespaces and real DHCP/DNS servers (root; `sudo make test`)."""
