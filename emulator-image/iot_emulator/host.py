@@ -164,6 +164,10 @@ class IpHost:
     def unbind_udp(self, port: int) -> None:
         self._udp.pop(port, None)
 
+    def udp_in_use(self, port: int) -> bool:
+        """A local UDP port has a handler: services picking random ports (DNS, RFC 5452) avoid it."""
+        return port in self._udp
+
     def join(self, group: bytes) -> None:
         """Receive multicast to `group` (the engine delivers by membership)."""
         self.groups.add(group)

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 LINK_LAYER = frozenset({"arp", "dhcp", "icmp"})  # built into every device
 MODULES = ("dns", "ntp", "http", "tls", "rtsp", "mqtt", "coap", "mdns", "ssdp", "lldp")
 """Modules under iot_emulator.protocols that register services (imported on first use)."""
+ALWAYS = ("resolver",)
+"""Built first for every device, whatever its protocols: the DNS resolver (protocols.dns) the others use."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -59,7 +61,7 @@ def _load() -> None:
 
 def supported() -> frozenset[str]:
     _load()
-    return LINK_LAYER | frozenset(_REGISTRY)
+    return (LINK_LAYER | frozenset(_REGISTRY)) - frozenset(ALWAYS)
 
 
 def build(context: Context, protocols: tuple[str, ...]) -> list[host.Service]:
@@ -67,7 +69,7 @@ def build(context: Context, protocols: tuple[str, ...]) -> list[host.Service]:
     _load()
     out = []
     built: set[int] = set()
-    for name in protocols:
+    for name in (*ALWAYS, *protocols):
         factory = _REGISTRY.get(name)
         if factory is None or id(factory) in built:
             continue  # one factory may serve several names (https, cloud)

@@ -1,0 +1,91 @@
+"""A bound device's IpHost on a virtual clock, for the application-protocol tests (no engine, no sockets).
+
+`Env` gives a service what a device gives it (a `services.Context` on an IpHost with an address,
+a gateway whose MAC is known, DHCP-given DNS/NTP servers) and lets a test feed it Scapy-built
+frames and read back what it sent, dissected by Scapy.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from scapy.layers.inet import UDP
+from scapy.layers.l2 import Ether
+from scapy.packet import Packet
+
+from iot_emulator import device, host, macs, manifests, profile, wire
+from iot_emulator.protocols import services
+
+MAC = "44:19:b6:0a:0b:0c"
+IP = "10.77.0.10"
+GATEWAY = "10.77.0.1"
+GATEWAY_MAC = "02:00:00:00:00:01"
+DHCP_BASE: dict[str, Any] = {"options": [53, 61, 57, 50, 54, 12, 55], "parameter_request_list": [1, 3, 6, 42]}
+
+
+def ip(text: str) -> bytes:
+    return bytes(int(x) for x in text.split("."))
+
+
+def make_profile(**fields: Any) -> profile.Profile:
+    base: dict[str, Any] = {
+        "name": "test-dev", "vendor": "Acme", "model": "Widget 2", "device_class": "sensor",
+        "os": "Linux (BusyBox udhcpc)", "ouis": ["44:19:b6"], "dhcp": DHCP_BASE,
+    }  # fmt: skip
+    return profile.Profile.model_validate({**base, **fields})
+
+
+def make_config(protocols: tuple[str, ...] = (), mac: str = MAC, hostname: str = "widget-0a0b0c",
+                traffic_interval: float = 60.0, **profile_fields: Any) -> manifests.DeviceConfig:  # fmt: skip
+    prof = make_profile(**profile_fields)
+    return manifests.DeviceConfig(device_id="dev-0", mac=mac, hostname=hostname, profile=prof,
+                                  protocols=protocols, traffic_interval=traffic_interval)  # fmt: skip
+
+
+class Env:
+    """One bound device's IpHost; `now` is the virtual clock the test moves."""
+
+    def __init__(self, config: manifests.DeviceConfig | None = None, *, seed: int = 1, address: str = IP,
+                 dns: tuple[str, ...] = (GATEWAY,), ntp: tuple[str, ...] = ()) -> None:  # fmt: skip
+        self.config = config or make_config()
+        self.rng = random.Random(seed)
+        self.counters = device.Counters()
+        self.host = host.IpHost(macs.parse(self.config.mac), self.config.profile, self.rng, self.counters)
+        self.host.configure(ip(address), ip("255.255.240.0"), ip(GATEWAY), [ip(d) for d in dns],
+                            [ip(n) for n in ntp], None)  # fmt: skip
+        for server in {GATEWAY, *dns, *ntp}:  # on-link servers answered ARP long ago
+            self.host.neighbours.learn(ip(server), macs.parse(GATEWAY_MAC))
+        self.context = services.Context(self.config, self.host, self.rng)
+        self.now = 100.0
+
+    def build(self) -> list[host.Service]:
+        """The device's services, as `Device._on_bound` builds them (the resolver first)."""
+        self.host.services = services.build(self.context, self.config.protocols)
+        return self.host.services
+
+    def start(self) -> None:
+        for service in self.host.services:
+            service.start(self.now)
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock, calling the host at every deadline on the way (as the engine would)."""
+        end = self.now + seconds
+        while (deadline := self.host.next_deadline()) is not None and deadline <= end:
+            self.now = max(self.now, deadline)
+            self.host.on_timer(self.now)
+        self.now = end
+
+    def sent(self) -> list[Packet]:
+        return [Ether(frame) for frame in self.host.drain()]
+
+    def deliver(self, frame: Packet | bytes) -> None:
+        """A frame from the link, through the host's IPv4 receive path."""
+        raw = bytes(frame)
+        packet = wire.parse_ipv4(raw)
+        assert packet is not None
+        self.host.handle_ipv4(packet, raw[6:12], self.now)
+
+    @staticmethod
+    def udp(frames: list[Packet], dport: int | None = None) -> list[Packet]:
+        return [f for f in frames if UDP in f and (dport is None or f[UDP].dport == dport)]
