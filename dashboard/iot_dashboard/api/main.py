@@ -1,0 +1,16 @@
+"""The API router: every `/api` route behind the token check; WebSocket and health outside `/api`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from iot_dashboard import security
+from iot_dashboard.api.routes import devices, events, fleets, health, import_export, logs, profiles
+
+api_router = APIRouter(prefix="/api", dependencies=[Depends(security.check_request)])
+for module in (devices, fleets, profiles, import_export, logs):
+    api_router.include_router(module.router)
+
+public_router = APIRouter()
+public_router.include_router(health.router)
+public_router.include_router(events.router)

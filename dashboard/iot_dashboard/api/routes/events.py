@@ -1,0 +1,123 @@
+"""`WS /ws`: a snapshot on connect, then the devices' messages as `device:<type>` events.
+
+Frames are JSON objects `{"event": name, "data": ...}` (the brief's Socket.io event names over a
+plain WebSocket). Server to client: `snapshot` (devices and fleets with their status),
+`device:started|stopped|stats|log|error|dhcp_*` (the emulator's message as `data`), `dropped`
+(`{"dropped": n, "total": m}`: this client was too slow and lost n messages, placed where they
+were lost), `stats:response`, `subscribed`, `error`. Client to server:
+`{"event": "subscribe", "data": {"devices": [...], "types": ["dhcp*", "stats"]}}` (empty lists
+mean everything) and `{"event": "request:stats", "data": "<device id>"}` (as in the brief; also
+`{"device_id": ...}` or `{"devices": [...]}`).
+
+The sender drains this client's bounded queue (see `events.Subscription`) at the client's
+pace; the receiver handles requests; whichever ends first ends the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
+
+from iot_dashboard import events, security
+from iot_dashboard.backends import base
+from iot_emulator import models
+
+router = APIRouter(tags=["events"])
+log = logging.getLogger(__name__)
+
+
+def _frame(event: str, data: Any) -> str:
+    return json.dumps({"event": event, "data": data}, separators=(",", ":"), default=str)
+
+
+async def snapshot(backend: base.Backend) -> dict[str, Any]:
+    resources = await backend.list_resources()
+    devices = [backend.device_public(r) for r in resources if isinstance(r, models.IoTDevice)]
+    fleets = [backend.fleet_public(r) for r in resources if isinstance(r, models.IoTFleet)]
+    return {
+        "devices": [d.model_dump(mode="json", by_alias=True) for d in devices],
+        "fleets": [f.model_dump(mode="json", by_alias=True) for f in fleets],
+    }
+
+
+@router.websocket("/ws")
+async def stream_events(websocket: WebSocket) -> None:
+    """Live device events (see the module docstring for the protocol)."""
+    if not security.websocket_allowed(websocket):
+        await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="missing or wrong token")
+        return
+    backend: base.Backend = websocket.app.state.backend
+    hub: events.EventHub = websocket.app.state.hub
+    devices = websocket.query_params.getlist("device")
+    types = [t for v in websocket.query_params.getlist("type") for t in v.split(",") if t.strip()]
+    await websocket.accept()
+    sub = hub.subscribe(devices, types)  # before the snapshot: nothing falls between the two
+    try:
+        await websocket.send_text(_frame("snapshot", await snapshot(backend)))
+        sender = asyncio.create_task(_send(websocket, sub))
+        receiver = asyncio.create_task(_receive(websocket, sub, hub))
+        done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await task
+        for task in done:
+            exc = task.exception()
+            if exc is not None and not isinstance(exc, WebSocketDisconnect | RuntimeError | OSError):
+                log.error("WebSocket client failed: %r", exc)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass
+    finally:
+        hub.unsubscribe(sub)
+
+
+async def _send(websocket: WebSocket, sub: events.Subscription) -> None:
+    while True:
+        batch = await sub.next_batch()
+        if not batch:
+            return
+        drops = sub.take_drops()
+        if drops:
+            await websocket.send_text(_frame("dropped", {"dropped": drops, "total": sub.dropped}))
+        for message in batch:
+            await websocket.send_text(_frame(events.event_name(message), message))
+
+
+async def _receive(websocket: WebSocket, sub: events.Subscription, hub: events.EventHub) -> None:
+    while True:
+        text = await websocket.receive_text()
+        try:
+            request = json.loads(text)
+            event, data = request.get("event"), request.get("data")
+        except (ValueError, AttributeError):
+            await websocket.send_text(_frame("error", {"error": 'expected {"event": ..., "data": ...}'}))
+            continue
+        if event == "subscribe":
+            data = data if isinstance(data, dict) else {}
+            sub.set_filter(_strings(data.get("devices")), _strings(data.get("types")))
+            await websocket.send_text(_frame("subscribed", {"devices": sorted(sub.devices), "types": list(sub.types)}))
+        elif event == "request:stats":
+            for device_id in _requested(data):
+                payload = {"device_id": device_id, "stats": hub.latest_stats(device_id)}
+                await websocket.send_text(_frame("stats:response", payload))
+        else:
+            await websocket.send_text(_frame("error", {"error": f"unknown event {event!r}"}))
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _requested(data: Any) -> list[str]:
+    if isinstance(data, str):
+        return [data]
+    if isinstance(data, dict):
+        if isinstance(data.get("device_id"), str):
+            return [data["device_id"]]
+        return _strings(data.get("devices"))
+    return _strings(data)

@@ -1,0 +1,204 @@
+"""The Kubernetes backend: devices and fleets are IoTDevice/IoTFleet resources in one namespace.
+
+Create, edit and delete go through the API; start and stop are merge patches of `spec.running`
+(the operator does the rest); the table's status combines the resource's `.status` (written by
+the operator) with what the pods' /events streams said last (see `pods`).
+
+An edit replaces the spec (keys the new spec lacks are removed with `null` in the merge patch)
+but only adds or changes labels and annotations, never removes them: the operator and other
+tools keep their own there. A change set (an import) is applied resource by resource; if one
+write fails, the ones already made are undone in reverse order, so an import is all or nothing
+unless the cluster itself fails during the undo (the error says so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from iot_dashboard import events
+from iot_dashboard import models as api
+from iot_dashboard.backends import base
+from iot_dashboard.backends.kubernetes import client, pods
+from iot_dashboard.settings import KubeSettings
+from iot_emulator import manifests, models
+from iot_emulator import profile as profiles
+
+log = logging.getLogger(__name__)
+PLURALS = {"IoTDevice": "iotdevices", "IoTFleet": "iotfleets"}
+PHASES = {"Pending": "pending", "Binding": "binding", "Bound": "bound", "Stopped": "stopped", "Failed": "error"}
+
+
+def merge_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) that turns `old` into `new`."""
+    out: dict[str, Any] = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            nested = merge_diff(before, value)
+            if nested:
+                out[key] = nested
+        elif value != before:
+            out[key] = value
+    return out
+
+
+class KubernetesBackend(base.Backend):
+    """See the module docstring."""
+
+    name = "kubernetes"
+
+    def __init__(
+        self,
+        settings: KubeSettings,
+        hub: events.EventHub,
+        library: profiles.Library,
+        connection: client.Connection | None = None,
+    ) -> None:
+        super().__init__(hub, library)
+        self.settings = settings
+        self._connection = connection
+        self.kube: client.KubeClient | None = None
+        self.pods: pods.PodStreams | None = None
+        self._pods_task: asyncio.Task[None] | None = None
+        self._raw: dict[base.Key, dict[str, Any]] = {}
+        self._error: str | None = "not started"
+
+    async def start(self) -> None:
+        self.kube = client.KubeClient(self._connection or client.connection(self.settings))
+        self.pods = pods.PodStreams(self.kube, self.settings, self.hub)
+        self._pods_task = asyncio.create_task(self.pods.run(), name="pod-events")
+        with contextlib.suppress(base.Unavailable):  # reported by /readyz until the API answers
+            await self.list_resources()
+
+    async def close(self) -> None:
+        if self._pods_task is not None:
+            self._pods_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pods_task
+        if self.pods is not None:
+            await self.pods.close()
+        if self.kube is not None:
+            await self.kube.close()
+
+    def not_ready(self) -> str | None:
+        return self._error
+
+    def _path(self, kind: str, name: str | None = None) -> str:
+        path = f"apis/{models.GROUP}/{models.VERSION}/namespaces/{self.settings.namespace}/{PLURALS[kind]}"
+        return f"{path}/{name}" if name else path
+
+    def _client(self) -> client.KubeClient:
+        if self.kube is None:
+            raise base.Unavailable("the Kubernetes backend is not started")
+        return self.kube
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    async def list_resources(self) -> list[base.Resource]:
+        kube = self._client()
+        raw: dict[base.Key, dict[str, Any]] = {}
+        try:
+            for kind in PLURALS:
+                for item in await kube.list(self._path(kind)):
+                    name = (item.get("metadata") or {}).get("name")
+                    if isinstance(name, str):
+                        raw[(kind, name)] = item
+        except client.KubeError as exc:
+            self._error = str(exc)
+            raise base.Unavailable(f"the Kubernetes API failed: {exc}") from exc
+        self._error = None
+        self._raw = raw
+        resources: list[base.Resource] = []
+        for key, item in raw.items():
+            doc = {k: item[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in item}
+            doc["metadata"] = {
+                k: v for k, v in doc.get("metadata", {}).items() if k in ("name", "labels", "annotations")
+            }
+            try:
+                resources.extend(manifests.validate_documents([doc], "cluster"))
+            except manifests.ManifestError as exc:
+                log.warning("%s skipped: %s", base.label(key), exc)
+        return resources
+
+    def _extra_status(self, device: models.IoTDevice) -> dict[str, Any]:
+        status = self._raw.get(("IoTDevice", device.metadata.name), {}).get("status") or {}
+        failing = [c.get("message") for c in status.get("conditions") or [] if c.get("type") == "Degraded"]
+        return {
+            "phase": PHASES.get(str(status.get("phase"))),
+            "ip": status.get("ip"),
+            "last_error": next((m for m in failing if m), None),
+        }
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def _patch_of(self, old: dict[str, Any], resource: base.Resource) -> dict[str, Any]:
+        new = models.to_manifest(resource)
+        meta_old, meta_new = old.get("metadata") or {}, new["metadata"]
+        patch: dict[str, Any] = {"spec": merge_diff(old.get("spec") or {}, new["spec"])}
+        for field in ("labels", "annotations"):
+            before = meta_old.get(field) or {}
+            changed = {k: v for k, v in (meta_new.get(field) or {}).items() if before.get(k) != v}
+            if changed:
+                patch.setdefault("metadata", {})[field] = changed
+        return patch
+
+    async def _write(self, upserts: Sequence[base.Resource], deletes: Sequence[base.Key]) -> None:
+        kube = self._client()
+        await self.list_resources()
+        undo: list[tuple[str, str, dict[str, Any] | None]] = []
+        try:
+            for resource in upserts:
+                kind, name = base.key_of(resource)
+                old = self._raw.get((kind, name))
+                if old is None:
+                    body = models.to_manifest(resource)
+                    body["metadata"]["namespace"] = self.settings.namespace
+                    await kube.create(self._path(kind), body)
+                    undo.append(("delete", self._path(kind, name), None))
+                else:
+                    patch = self._patch_of(old, resource)
+                    await kube.patch(self._path(kind, name), patch)
+                    back = {"spec": merge_diff(models.to_manifest(resource)["spec"], old.get("spec") or {})}
+                    undo.append(("patch", self._path(kind, name), back))
+            for kind, name in deletes:
+                await kube.delete(self._path(kind, name))
+        except client.KubeError as exc:
+            problems = await self._undo(undo)
+            error = base.Conflict if exc.status == 409 else base.Unavailable
+            raise error(f"the Kubernetes API refused a write: {exc}; earlier writes undone", problems) from exc
+
+    async def _undo(self, undo: list[tuple[str, str, dict[str, Any] | None]]) -> list[str]:
+        problems = []
+        kube = self._client()
+        for verb, path, body in reversed(undo):
+            try:
+                if verb == "delete":
+                    await kube.delete(path)
+                else:
+                    await kube.patch(path, body or {})
+            except client.KubeError as exc:
+                problems.append(f"undo {verb} {path} failed: {exc}")
+        return problems
+
+    async def set_running(self, keys: Sequence[base.Key], running: bool) -> api.BulkResult:
+        kube = self._client()
+        resources = {base.key_of(r): r for r in await self.list_resources()}
+        missing = [k for k in keys if k not in resources]
+        if missing:
+            raise base.NotFound(", ".join(base.label(k) for k in missing) + " not found")
+        result = api.BulkResult(action="start" if running else "stop")
+
+        async def one(key: base.Key) -> None:
+            ids = self.device_ids([resources[key]])
+            try:
+                await kube.patch(self._path(*key), {"spec": {"running": running}})
+                result.done.extend(ids)
+            except client.KubeError as exc:
+                result.failed.extend(api.Failure(id=i, reason=str(exc)) for i in ids)
+
+        await asyncio.gather(*(one(k) for k in keys))
+        return result

@@ -1,0 +1,1 @@
+"""Local mode: manifests in a YAML file (`store`), emulator processes run by a `supervisor`."""

@@ -1,0 +1,153 @@
+"""The local backend: the store says what should run, the supervisor makes it so.
+
+Every change (create, edit, delete, start, stop, import, scale) is the same three steps, under
+one lock: compute the new resource set (already checked whole by the base class), write it to
+the file, then *reconcile*: expand the running resources into devices, compare with what the
+emulator processes run, stop what is gone or changed and start what is new or changed. It is
+the operator's loop, run on demand; so the file and the processes cannot drift apart, and a
+device whose spec changed while it runs is restarted with the new spec.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from iot_dashboard import events, importing
+from iot_dashboard import models as api
+from iot_dashboard.backends import base
+from iot_dashboard.backends.local import store, supervisor
+from iot_dashboard.settings import Settings
+from iot_emulator import manifests, models
+from iot_emulator import profile as profiles
+
+log = logging.getLogger(__name__)
+
+
+def unit_of(config: manifests.DeviceConfig, devices_per_pod: dict[str, int]) -> supervisor.Unit:
+    """A resolved device as the IoTDevice manifest its emulator process is given (MAC, host name explicit)."""
+    dhcp: dict[str, Any] = {"mode": config.dhcp_mode.value}
+    if config.static_address is not None:
+        dhcp["address"] = str(config.static_address)
+    spec = {
+        "profile": config.profile.name,
+        "mac": config.mac,
+        "hostname": config.hostname,
+        "protocols": list(config.protocols),
+        "trafficInterval": config.traffic_interval,
+        "dhcp": dhcp,
+    }
+    manifest = {"apiVersion": models.API_VERSION, "kind": "IoTDevice", "metadata": {"name": config.device_id}}
+    manifest["spec"] = spec
+    if config.fleet is None:
+        group = supervisor.DEVICES_GROUP
+    else:
+        group = f"fleet/{config.fleet}/{config.index // devices_per_pod[config.fleet]}"
+    return supervisor.Unit(config.device_id, group, manifest)
+
+
+class LocalBackend(base.Backend):
+    """See the module docstring."""
+
+    name = "local"
+
+    def __init__(self, settings: Settings, hub: events.EventHub, library: profiles.Library) -> None:
+        super().__init__(hub, library)
+        self.settings = settings
+        local = settings.local
+        self.store = store.ManifestStore(local.data_file)
+        self._resources: dict[base.Key, base.Resource] = {}
+        self._lock = asyncio.Lock()
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        socket_dir = local.socket_dir
+        if socket_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="iotdash-")
+            socket_dir = Path(self._tmp.name)
+        state_dir = local.state_dir or local.data_file.parent / "emulator-state"
+        self.supervisor = supervisor.Supervisor(local, hub, socket_dir, state_dir)
+
+    async def start(self) -> None:
+        """Load the file (StoreError if unusable), seed it on first start, start what should run."""
+        fresh = not self.store.exists()
+        resources = self.store.load()
+        seed = self.settings.local.seed_file
+        if fresh and seed is not None:
+            resources = importing.parse(seed.read_bytes(), self.library, source=str(seed))
+            if not self.settings.local.seed_running:
+                resources = [base.with_running(r, False) for r in resources]
+            base.check(resources, self.library)
+            self.store.save(resources)
+            log.info("seeded %s with %d resources from %s", self.store.path, len(resources), seed)
+        self._resources = {base.key_of(r): r for r in resources}
+        async with self._lock:
+            failed = {d: e for d, e in (await self._reconcile()).items() if e}
+        for device_id, error in failed.items():
+            self.hub.device_error(device_id, f"not started: {error}")
+
+    async def close(self) -> None:
+        await self.supervisor.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    async def list_resources(self) -> list[base.Resource]:
+        return list(self._resources.values())
+
+    async def _write(self, upserts: Sequence[base.Resource], deletes: Sequence[base.Key]) -> None:
+        async with self._lock:
+            new = dict(self._resources)
+            for key in deletes:
+                new.pop(key, None)
+            for resource in upserts:
+                new[base.key_of(resource)] = resource
+            gone = self.device_ids(self._resources[k] for k in deletes if k in self._resources)
+            self.store.save(list(new.values()))
+            self._resources = new
+            failed = {d: e for d, e in (await self._reconcile()).items() if e}
+        for device_id in gone:
+            self.hub.forget(device_id)
+        for device_id, error in failed.items():
+            self.hub.device_error(device_id, f"not started: {error}")
+
+    async def set_running(self, keys: Sequence[base.Key], running: bool) -> api.BulkResult:
+        async with self._lock:
+            missing = [k for k in keys if k not in self._resources]
+            if missing:
+                raise base.NotFound(", ".join(base.label(k) for k in missing) + " not found")
+            new = dict(self._resources)
+            for key in keys:
+                new[key] = base.with_running(new[key], running)
+            self.store.save(list(new.values()))
+            self._resources = new
+            results = await self._reconcile()
+        result = api.BulkResult(action="start" if running else "stop")
+        for device_id in self.device_ids(self._resources[k] for k in keys):
+            error = results.get(device_id)
+            if error:
+                result.failed.append(api.Failure(id=device_id, reason=error))
+            else:
+                result.done.append(device_id)
+        return result
+
+    async def _reconcile(self) -> dict[str, str | None]:
+        """Make the processes run exactly the devices of the running resources (the caller holds the lock)."""
+        running = [r for r in self._resources.values() if r.spec.running]
+        per_pod = {r.metadata.name: r.spec.devices_per_pod for r in running if isinstance(r, models.IoTFleet)}
+        try:
+            configs = manifests.expand(running, self.library)
+        except manifests.ManifestError as exc:  # the profile library changed under the file
+            log.error("cannot expand the stored resources: %s", exc)
+            configs = []
+        desired = {c.device_id: unit_of(c, per_pod) for c in configs}
+        current = self.supervisor.running_units()
+        stop = [d for d, u in current.items() if desired.get(d) != u]
+        start = [u for d, u in desired.items() if current.get(d) != u]
+        if not stop and not start:
+            return {}
+        return await self.supervisor.apply(start, stop)
+
+    def not_ready(self) -> str | None:
+        return None

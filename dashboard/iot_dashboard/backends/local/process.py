@@ -1,0 +1,254 @@
+"""One emulator process (`iotemu run --control-socket`), seen from the service: spawn, talk, read, stop.
+
+The process starts with no device; devices are added and removed through its control API on a
+unix socket (`POST /devices`, `DELETE /devices/{id}`), so one process hosts hundreds of devices
+and starting one more costs a request, not a new Python interpreter. Its stdout carries the
+JSON-lines messages (the seed contract), handed to `on_message` one by one; stderr lines go to
+the service log and the last ones are kept to explain a crash.
+
+Children never outlive the service: each is made a session leader (its own process group, so
+the group can be killed whole) and asks the kernel for SIGTERM when its parent dies
+(`PR_SET_PDEATHSIG`, set between fork and exec). `kill_groups` is the last resort at exit.
+Stopping is SIGTERM (the emulator releases its leases and prints `stopped` per device), then
+SIGKILL after `stop_timeout`; the exit status is always collected, so no zombie is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import signal
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from iot_emulator import messages
+
+log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1
+_LINE_LIMIT = 1 << 20
+_live_groups: set[int] = set()
+"""Process groups of the children still running: what `kill_groups` kills at exit."""
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """preexec_fn: SIGTERM when the parent goes; if it already went, do not start at all."""
+
+    def preexec() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
+
+
+def kill_groups() -> None:
+    """SIGKILL every child process group still known (atexit, or after a failed shutdown)."""
+    for pgid in list(_live_groups):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+        _live_groups.discard(pgid)
+
+
+class ControlError(RuntimeError):
+    """The control API refused (status, errors) or could not be reached (status 0)."""
+
+    def __init__(self, status: int, errors: Sequence[str]) -> None:
+        super().__init__("; ".join(errors) or f"HTTP {status}")
+        self.status = status
+        self.errors = list(errors)
+
+
+class EmulatorProcess:
+    """A running `iotemu run --control-socket` and its reader tasks; see the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        socket_path: Path,
+        on_message: Callable[[messages.Message], None],
+        *,
+        stop_timeout: float = 5.0,
+    ) -> None:
+        self.name = name
+        self.argv = [*argv, "--control-socket", str(socket_path)]
+        self.socket_path = socket_path
+        self.on_message = on_message
+        self.stop_timeout = stop_timeout
+        self.proc: asyncio.subprocess.Process | None = None
+        self.stderr_tail: deque[str] = deque(maxlen=20)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._client: httpx.AsyncClient | None = None
+        self.exited = asyncio.Event()
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    async def spawn(self, ready_timeout: float) -> None:
+        """Start the process and wait until its control socket answers; raise ControlError if it does not."""
+        self.socket_path.unlink(missing_ok=True)
+        self.exited.clear()
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_die_with_parent(os.getpid()),
+            limit=_LINE_LIMIT,
+        )
+        _live_groups.add(self.proc.pid)
+        log.info("emulator %s: started pid %d: %s", self.name, self.proc.pid, " ".join(self.argv))
+        self._tasks = [
+            asyncio.create_task(self._read_stdout(), name=f"{self.name}-stdout"),
+            asyncio.create_task(self._read_stderr(), name=f"{self.name}-stderr"),
+        ]
+        self._client = httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=str(self.socket_path)), base_url="http://emulator", timeout=30.0
+        )
+        await self._wait_ready(ready_timeout)
+
+    async def _wait_ready(self, timeout: float) -> None:
+        assert self.proc is not None and self._client is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay = 0.02
+        while loop.time() < deadline:
+            if self.proc.returncode is not None or self.exited.is_set():
+                break
+            if self.socket_path.exists():
+                with contextlib.suppress(httpx.TransportError):
+                    if (await self._client.get("/healthz", timeout=2.0)).status_code == 200:
+                        return
+            # Readiness has no event to wait on: poll the socket, briefly at first.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.exited.wait(), delay)
+            delay = min(delay * 2, 0.25)
+        tail = " | ".join(self.stderr_tail)
+        await self.stop()
+        raise ControlError(0, [f"emulator process {self.name} did not become ready: {tail or 'no output'}"])
+
+    async def _read_stdout(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        stream = self.proc.stdout
+        while True:
+            try:
+                line = await stream.readline()
+            except ValueError:  # a line over the limit: skip it, keep reading
+                log.warning("emulator %s: oversized stdout line dropped", self.name)
+                continue
+            if not line:
+                break
+            try:
+                message = json.loads(line)
+            except json.JSONDecodeError:
+                log.info("emulator %s: %s", self.name, line.decode(errors="replace").rstrip())
+                continue
+            if isinstance(message, dict):
+                try:
+                    self.on_message(message)
+                except Exception:
+                    log.exception("emulator %s: handling %r failed", self.name, message)
+        await self._reap()
+
+    async def _read_stderr(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        async for raw in self.proc.stderr:
+            text = raw.decode(errors="replace").rstrip()
+            if text:
+                self.stderr_tail.append(text)
+                log.warning("emulator %s: %s", self.name, text)
+
+    async def _reap(self) -> None:
+        """Collect the exit status (no zombie) once stdout is closed."""
+        if self.proc is not None:
+            await self.proc.wait()
+            _live_groups.discard(self.proc.pid)
+        self.exited.set()
+
+    async def wait(self) -> int:
+        await self.exited.wait()
+        assert self.proc is not None and self.proc.returncode is not None
+        return self.proc.returncode
+
+    # -- control API -----------------------------------------------------------------------------
+
+    async def _request(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        if self._client is None or not self.running:
+            raise ControlError(0, [f"emulator process {self.name} is not running"])
+        try:
+            resp = await self._client.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise ControlError(0, [f"emulator process {self.name}: {exc!r}"]) from exc
+        try:
+            data = resp.json()
+        except ValueError:
+            data = {"errors": [resp.text[:500]]}
+        if resp.status_code >= 400:
+            errors = data.get("errors") or [str(data.get("error") or data)]
+            raise ControlError(resp.status_code, [str(e) for e in errors])
+        return data if isinstance(data, dict) else {}
+
+    async def add(self, manifests: Sequence[dict[str, Any]]) -> list[str]:
+        """POST /devices; returns the ids added. Raises ControlError (422 invalid, 409 duplicate)."""
+        data = await self._request("POST", "/devices", {"manifests": list(manifests)})
+        return [str(d) for d in data.get("added", [])]
+
+    async def remove(self, device_id: str) -> None:
+        """DELETE /devices/{id}: DHCPRELEASE, final stats, `stopped`. A 404 counts as done."""
+        try:
+            await self._request("DELETE", f"/devices/{device_id}")
+        except ControlError as exc:
+            if exc.status != 404:
+                raise
+
+    # -- stop ------------------------------------------------------------------------------------
+
+    async def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after `stop_timeout`; waits for the exit and the readers."""
+        proc = self.proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), self.stop_timeout)
+            except TimeoutError:
+                log.warning("emulator %s: no exit %.0f s after SIGTERM, killing", self.name, self.stop_timeout)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
+        if proc is not None:
+            _live_groups.discard(proc.pid)
+        await self._finish_readers()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        self.socket_path.unlink(missing_ok=True)
+        return proc.returncode if proc else None
+
+    async def _finish_readers(self) -> None:
+        """Let the readers drain what the process printed before it exited (its `stopped` messages)."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=2.0)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []

@@ -1,0 +1,105 @@
+"""The local backend's storage: one YAML file of IoTDevice/IoTFleet manifests, the CRD format.
+
+Why a plain manifest file: what the dashboard saves can be run by `iotemu run -f` or
+`kubectl apply -f` unchanged, and read or diffed by a person. Two promises:
+
+- a write is never half done: the new content goes to a temporary file in the same directory,
+  is flushed to disk, then renamed over the old one (rename is atomic on POSIX);
+- a file that does not load (bad YAML, an invalid document) is reported with its line and
+  document and is never overwritten: `load` raises `StoreError` and the service refuses to start
+  rather than replace a person's file with an empty one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from iot_emulator import manifests, models
+
+Resource = models.IoTDevice | models.IoTFleet
+HEADER = "# IoT devices and fleets of the iotemu dashboard (CRD format: `iotemu run -f` or `kubectl apply -f`).\n"
+
+
+class StoreError(RuntimeError):
+    """The data file cannot be used; the message names the file, the line and the field."""
+
+
+def parse(text: str, source: str) -> list[Resource]:
+    """Every document of `text`, validated; problems name `source:line` and the field."""
+    loader = yaml.SafeLoader(text)
+    docs: list[tuple[int, object]] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                break
+            docs.append((node.start_mark.line + 1, loader.construct_document(node)))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise StoreError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from exc
+    finally:
+        loader.dispose()
+    resources: list[Resource] = []
+    problems: list[str] = []
+    for line, doc in docs:
+        if doc is None:
+            continue
+        try:
+            resources.extend(manifests.validate_documents([doc], f"{source}:{line}"))
+        except manifests.ManifestError as exc:
+            problems.extend(p.replace("document 1 ", "", 1) for p in exc.problems)
+    if problems:
+        raise StoreError("\n".join(problems))
+    return resources
+
+
+def dump(resources: Sequence[Resource]) -> str:
+    body = yaml.safe_dump_all([models.to_manifest(r) for r in resources], sort_keys=False, explicit_start=True)
+    return HEADER + (body if resources else "")
+
+
+class ManifestStore:
+    """Reads and atomically rewrites the data file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def load(self) -> list[Resource]:
+        """The stored resources; [] when the file does not exist yet. Raises StoreError if unusable."""
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return []
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StoreError(f"{self.path}: cannot read: {exc}") from exc
+        return parse(text, str(self.path))
+
+    def save(self, resources: Sequence[Resource]) -> None:
+        """Replace the file's content whole (temp file, fsync, rename, fsync of the directory)."""
+        text = dump(resources)
+        directory = self.path.parent
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -1,0 +1,289 @@
+"""The local supervisor: a few long-lived emulator processes, devices started and stopped in them.
+
+Why not one process per device (the brief's design): 200 devices would be 200 interpreters of
+~40 MB and seconds of start-up each. Instead devices are placed in *shards*, the way the operator
+places them in pods: stand-alone devices fill `devices-0`, `devices-1`, ... up to
+`devices_per_process` each, and each fleet is cut into shards of its `devicesPerPod` members
+(`fleet/cams/0`, `fleet/cams/1`, ...). A shard's process is started when its first device is
+and stopped when its last one goes; devices come and go through the process's control API.
+
+A shard remembers the devices it should host, so a crash loses nothing: every device of the
+shard gets a `device:error` (the crash, its exit code, the stderr tail in the log), the process is
+started again after a backoff that doubles on each crash in a row (reset once a process has run
+long enough), and its devices are added again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from iot_dashboard import events
+from iot_dashboard.backends.local import process
+from iot_dashboard.settings import LocalSettings
+
+log = logging.getLogger(__name__)
+DEVICES_GROUP = "devices"
+_CONCURRENT_DELETES = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One device as the supervisor sees it: its id, its shard group and its IoTDevice manifest."""
+
+    device_id: str
+    group: str
+    """`devices` (packed by capacity) or `fleet/<name>/<shard>` (one process)."""
+    manifest: dict[str, Any]
+
+
+class Shard:
+    def __init__(self, name: str, group: str, capacity: int) -> None:
+        self.name = name
+        self.group = group
+        self.capacity = capacity
+        self.devices: dict[str, Unit] = {}
+        """What this shard should run: what a restart adds again."""
+        self.proc: process.EmulatorProcess | None = None
+        self.lock = asyncio.Lock()
+        self.crashes = 0
+        self.started_at = 0.0
+        self.restart_task: asyncio.Task[None] | None = None
+        self.watch_task: asyncio.Task[None] | None = None
+        self.closing = False
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.running
+
+
+class Supervisor:
+    """See the module docstring. `apply` is the one entry point that changes what runs."""
+
+    def __init__(self, settings: LocalSettings, hub: events.EventHub, socket_dir: Path, state_dir: Path) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.socket_dir = socket_dir
+        self.state_dir = state_dir
+        self.shards: dict[str, Shard] = {}
+        self.placement: dict[str, str] = {}
+        """device id -> shard name, for every device wanted up."""
+        self.restarts = 0
+        self._socket_ids = itertools.count()
+        self._closed = False
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    def running_units(self) -> dict[str, Unit]:
+        return {d: self.shards[s].devices[d] for d, s in self.placement.items()}
+
+    @property
+    def processes(self) -> int:
+        return sum(1 for s in self.shards.values() if s.alive)
+
+    def pids(self) -> list[int]:
+        return [s.proc.pid for s in self.shards.values() if s.proc is not None and s.proc.pid is not None and s.alive]
+
+    # -- changes ---------------------------------------------------------------------------------
+
+    async def apply(self, start: Sequence[Unit], stop: Iterable[str]) -> dict[str, str | None]:
+        """Stop then start devices; returns device id -> None (done) or the reason it failed."""
+        results: dict[str, str | None] = {}
+        by_shard: dict[str, list[str]] = {}
+        for device_id in stop:
+            shard_name = self.placement.get(device_id)
+            if shard_name is None:
+                results[device_id] = None
+            else:
+                by_shard.setdefault(shard_name, []).append(device_id)
+        await asyncio.gather(*(self._remove(self.shards[n], ids, results) for n, ids in by_shard.items()))
+        plan: dict[str, list[Unit]] = {}
+        for unit in start:
+            if unit.device_id in self.placement:
+                results[unit.device_id] = f"{unit.device_id} is already running"
+                continue
+            shard = self._place(unit)
+            shard.devices[unit.device_id] = unit  # reserve room before the next placement
+            plan.setdefault(shard.name, []).append(unit)
+        await asyncio.gather(*(self._add(self.shards[n], units, results) for n, units in plan.items()))
+        return results
+
+    def _place(self, unit: Unit) -> Shard:
+        if unit.group != DEVICES_GROUP:
+            shard = self.shards.get(unit.group)
+            if shard is None:
+                shard = self.shards[unit.group] = Shard(unit.group, unit.group, capacity=1 << 31)
+            return shard
+        for index in itertools.count():
+            name = f"{DEVICES_GROUP}-{index}"
+            shard = self.shards.get(name)
+            if shard is None:
+                shard = self.shards[name] = Shard(name, DEVICES_GROUP, self.settings.devices_per_process)
+            if len(shard.devices) < shard.capacity:
+                return shard
+        raise AssertionError("unreachable")
+
+    async def _add(self, shard: Shard, units: list[Unit], results: dict[str, str | None]) -> None:
+        async with shard.lock:
+            if not shard.alive:
+                try:
+                    await self._spawn(shard)
+                except process.ControlError as exc:
+                    for unit in units:
+                        self._forget(shard, unit.device_id)
+                        results[unit.device_id] = str(exc)
+                    return
+            for device_id, error in (await self._post(shard, units)).items():
+                results[device_id] = error
+                if error is None:
+                    self.placement[device_id] = shard.name
+                else:
+                    self._forget(shard, device_id)
+        await self._retire_if_empty(shard)
+
+    async def _post(self, shard: Shard, units: list[Unit]) -> dict[str, str | None]:
+        """One request for the batch; if it is refused, one per device to say which failed and why."""
+        assert shard.proc is not None
+        try:
+            await shard.proc.add([u.manifest for u in units])
+            return {u.device_id: None for u in units}
+        except process.ControlError as exc:
+            if len(units) == 1 or exc.status == 0:
+                return {u.device_id: str(exc) for u in units}
+        out: dict[str, str | None] = {}
+        for unit in units:
+            try:
+                await shard.proc.add([unit.manifest])
+                out[unit.device_id] = None
+            except process.ControlError as exc:
+                out[unit.device_id] = str(exc)
+        return out
+
+    async def _remove(self, shard: Shard, ids: list[str], results: dict[str, str | None]) -> None:
+        limit = asyncio.Semaphore(_CONCURRENT_DELETES)
+
+        async def one(device_id: str) -> None:
+            async with limit:
+                try:
+                    if shard.alive:
+                        assert shard.proc is not None
+                        await shard.proc.remove(device_id)
+                    self._forget(shard, device_id)
+                    results[device_id] = None
+                except process.ControlError as exc:
+                    results[device_id] = str(exc)
+
+        async with shard.lock:
+            await asyncio.gather(*(one(d) for d in ids))
+        await self._retire_if_empty(shard)
+
+    def _forget(self, shard: Shard, device_id: str) -> None:
+        shard.devices.pop(device_id, None)
+        if self.placement.get(device_id) == shard.name:
+            del self.placement[device_id]
+
+    async def _retire_if_empty(self, shard: Shard) -> None:
+        """An empty shard's process is stopped (memory back); `devices-0` stays warm for fast starts."""
+        if shard.devices or shard.name == f"{DEVICES_GROUP}-0":
+            return
+        async with shard.lock:
+            if not shard.devices:
+                await self._stop(shard)
+                self.shards.pop(shard.name, None)
+
+    # -- processes -------------------------------------------------------------------------------
+
+    def _argv(self, shard: Shard) -> list[str]:
+        s = self.settings
+        state = self.state_dir / shard.name.replace("/", "-")
+        argv = [*s.emulator_command, "run", "--interface", s.interface, "--json-output"]
+        argv += ["--stats-interval", str(s.stats_interval), "--window", str(s.window), "--state-dir", str(state)]
+        if s.netns:
+            argv += ["--netns", s.netns]
+        if s.profiles_dir:
+            argv += ["--profiles-dir", str(s.profiles_dir)]
+        return argv
+
+    async def _spawn(self, shard: Shard) -> None:
+        """Start the shard's process (the caller holds its lock) and watch it for a crash."""
+        if self._closed:
+            raise process.ControlError(0, ["the service is shutting down"])
+        sock = self.socket_dir / f"emu{next(self._socket_ids)}.sock"
+        proc = process.EmulatorProcess(
+            shard.name, self._argv(shard), sock, self.hub.publish, stop_timeout=self.settings.stop_timeout
+        )
+        shard.proc, shard.closing = proc, False
+        await proc.spawn(self.settings.ready_timeout)
+        shard.started_at = time.monotonic()
+        shard.watch_task = asyncio.create_task(self._watch(shard, proc), name=f"watch-{shard.name}")
+
+    async def _stop(self, shard: Shard) -> None:
+        shard.closing = True
+        if shard.restart_task is not None:
+            shard.restart_task.cancel()
+        if shard.proc is not None:
+            await shard.proc.stop()
+        shard.proc = None
+
+    async def _watch(self, shard: Shard, proc: process.EmulatorProcess) -> None:
+        code = await proc.wait()
+        if shard.closing or shard.proc is not proc or self._closed:
+            return
+        ran = time.monotonic() - shard.started_at
+        shard.crashes = 1 if ran >= self.settings.restart_reset_after else shard.crashes + 1
+        delay = min(self.settings.restart_initial * 2 ** (shard.crashes - 1), self.settings.restart_max)
+        tail = " | ".join(proc.stderr_tail) or "no stderr"
+        text = f"emulator process {shard.name} (pid {proc.pid}) exited with code {code}; restarting in {delay:.1f} s"
+        log.error("%s; stderr: %s", text, tail)
+        self.hub.service_log("error", f"{text}; stderr: {tail}", shard=shard.name, exit_code=code)
+        for device_id in shard.devices:
+            self.hub.device_error(device_id, text, fatal=True)
+        await proc.stop()  # readers drained, socket removed
+        shard.restart_task = asyncio.create_task(self._restart(shard, delay), name=f"restart-{shard.name}")
+
+    async def _restart(self, shard: Shard, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with shard.lock:
+            if shard.alive or shard.closing or self._closed or not shard.devices:
+                return
+            units = list(shard.devices.values())
+            try:
+                await self._spawn(shard)
+                failed = {d: e for d, e in (await self._post(shard, units)).items() if e is not None}
+            except process.ControlError as exc:
+                shard.crashes += 1
+                delay = min(self.settings.restart_initial * 2 ** (shard.crashes - 1), self.settings.restart_max)
+                text = f"restart of emulator process {shard.name} failed: {exc}; next try in {delay:.1f} s"
+                self.hub.service_log("error", text)
+                shard.restart_task = asyncio.create_task(self._restart(shard, delay), name=f"restart-{shard.name}")
+                return
+            self.restarts += 1
+        for device_id, error in failed.items():
+            self._forget(shard, device_id)
+            self.hub.device_error(device_id, f"not re-added after restart: {error}")
+        self.hub.service_log(
+            "warning",
+            f"emulator process {shard.name} restarted (pid {shard.proc.pid if shard.proc else '?'}); "
+            f"{len(units) - len(failed)} devices re-added",
+            shard=shard.name,
+        )
+
+    async def close(self) -> None:
+        """Stop every process (SIGTERM, SIGKILL after the timeout), all at once."""
+        self._closed = True
+        await asyncio.gather(*(self._stop(s) for s in self.shards.values()), return_exceptions=True)
+        for shard in self.shards.values():
+            for task in (shard.restart_task, shard.watch_task):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        self.placement.clear()
+        process.kill_groups()

@@ -1,0 +1,272 @@
+"""The event hub: what the devices said, fanned out to WebSocket clients and kept for a while.
+
+Every emulator message (from a local process's stdout or a pod's /events stream) goes through
+`EventHub.publish`, which does three O(1) things and never waits:
+
+- updates the device's `LiveState` (phase, address, last stats, last error): the table's status;
+- appends it to that device's ring buffers (events and stats apart, so stats every second do
+  not push the DHCP history out) and, for logs and errors, to the global log buffer;
+- offers it to every matching `Subscription`. A subscription's queue is bounded: when a client
+  is slower than the devices, its oldest messages are dropped and counted, and the client is told
+  how many it lost. A slow browser can neither slow the others nor grow memory without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import fnmatch
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from iot_emulator import messages
+
+Message = messages.Message
+LEVELS = ("debug", "info", "warning", "error", "critical")
+SERVICE_ID = "dashboard"
+"""`device_id` of the service's own log records (process crashes, restarts)."""
+_ADDRESSLESS = frozenset({"dhcp_nak", "dhcp_expire", "dhcp_release", "dhcp_decline"})
+_BINDING = frozenset({"dhcp_discover", "dhcp_offer", "dhcp_request", "dhcp_nak", "dhcp_expire", "dhcp_decline"})
+
+
+def event_name(message: Message) -> str:
+    """The WebSocket event of a message: `device:<type>` (the brief's names)."""
+    return f"device:{message.get('type', 'unknown')}"
+
+
+@dataclasses.dataclass(slots=True)
+class LiveState:
+    """What the last messages of a device say about it."""
+
+    phase: str = "pending"
+    """pending | binding | bound | stopped (the engine's phases), or error after a crash."""
+    ip: str | None = None
+    stats: dict[str, Any] | None = None
+    last_error: str | None = None
+    updated: str | None = None
+
+    def apply(self, message: Message) -> None:
+        type_ = message.get("type")
+        self.updated = message.get("timestamp", self.updated)
+        if type_ == "started":
+            self.phase, self.ip, self.last_error = "pending", None, None
+        elif type_ == "stopped":
+            self.phase, self.ip = "stopped", None
+        elif type_ == "stats":
+            stats = message.get("stats") or {}
+            self.stats = stats
+            self.phase = str(stats.get("state") or self.phase)
+            self.ip = stats.get("current_ip")
+        elif type_ == "dhcp_ack":
+            self.phase, self.ip = "bound", message.get("assigned_ip", self.ip)
+        elif type_ in _BINDING and self.phase != "bound":
+            self.phase = "binding"
+        if type_ in _ADDRESSLESS:
+            self.ip = None
+            if self.phase == "bound":
+                self.phase = "binding"
+        if type_ == "error":
+            self.last_error = str(message.get("error", ""))
+            if message.get("severity") in ("error", "critical") and message.get("fatal"):
+                self.phase = "error"
+
+
+class Subscription:
+    """One client's filters and bounded queue. `offer` never blocks; `next_batch` waits for work."""
+
+    def __init__(self, size: int, devices: Iterable[str] = (), types: Iterable[str] = ()) -> None:
+        self._size = size
+        self._queue: deque[Message] = deque()
+        self._wake = asyncio.Event()
+        self.devices: frozenset[str] = frozenset()
+        self.types: tuple[str, ...] = ()
+        self._type_ok: dict[str, bool] = {}
+        self.dropped = 0
+        """Messages lost over the client's lifetime."""
+        self.pending_drops = 0
+        """Messages lost since the client was last told."""
+        self.closed = False
+        self.set_filter(devices, types)
+
+    def set_filter(self, devices: Iterable[str] = (), types: Iterable[str] = ()) -> None:
+        """Empty means everything. Types are shell patterns on the message type (`dhcp*`, `stats`)."""
+        self.devices = frozenset(devices)
+        self.types = tuple(t.removeprefix("device:") for t in types)
+        self._type_ok = {}
+
+    def wants(self, message: Message) -> bool:
+        if self.devices and message.get("device_id") not in self.devices:
+            return False
+        if not self.types:
+            return True
+        type_ = str(message.get("type", ""))
+        ok = self._type_ok.get(type_)
+        if ok is None:
+            ok = self._type_ok[type_] = any(fnmatch.fnmatchcase(type_, p) for p in self.types)
+        return ok
+
+    def offer(self, message: Message) -> None:
+        if self.closed or not self.wants(message):
+            return
+        if len(self._queue) >= self._size:
+            self._queue.popleft()
+            self.dropped += 1
+            self.pending_drops += 1
+        self._queue.append(message)
+        self._wake.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake.set()
+
+    async def next_batch(self, limit: int = 256) -> list[Message]:
+        """The next messages in order (at least one), or [] once closed."""
+        while not self._queue and not self.closed:
+            self._wake.clear()
+            await self._wake.wait()
+        batch: list[Message] = []
+        while self._queue and len(batch) < limit:
+            batch.append(self._queue.popleft())
+        return batch
+
+    def take_drops(self) -> int:
+        drops, self.pending_drops = self.pending_drops, 0
+        return drops
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+
+class _DeviceRecord:
+    __slots__ = ("events", "live", "stats")
+
+    def __init__(self, events: int, stats: int) -> None:
+        self.live = LiveState()
+        self.events: deque[Message] = deque(maxlen=events)
+        self.stats: deque[Message] = deque(maxlen=stats)
+
+
+class EventHub:
+    """See the module docstring. One per service; backends publish, routes read and subscribe."""
+
+    def __init__(self, queue_size: int = 2000, history_events: int = 100, history_stats: int = 20, logs: int = 5000):
+        self.queue_size = queue_size
+        self._history_events = history_events
+        self._history_stats = history_stats
+        self._devices: dict[str, _DeviceRecord] = {}
+        self._logs: deque[Message] = deque(maxlen=logs)
+        self._subscribers: set[Subscription] = set()
+        self.published = 0
+        self.dropped_closed = 0
+        """Drops of clients that have left, so the lifetime counter never goes down."""
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def publish(self, message: Message) -> None:
+        self.published += 1
+        device_id = message.get("device_id")
+        type_ = message.get("type")
+        if isinstance(device_id, str) and device_id != SERVICE_ID:
+            record = self._devices.get(device_id)
+            if record is None:
+                record = self._devices[device_id] = _DeviceRecord(self._history_events, self._history_stats)
+            record.live.apply(message)
+            (record.stats if type_ == "stats" else record.events).append(message)
+        if type_ in ("log", "error"):
+            self._logs.append(message)
+        for sub in self._subscribers:
+            sub.offer(message)
+
+    def service_log(self, level: str, text: str, device_id: str = SERVICE_ID, **fields: Any) -> Message:
+        """A log record of the service itself, published like a device's (shown in the log viewer)."""
+        message = messages.log(device_id, time.time(), level, text)
+        message.update(fields, source="dashboard")
+        self.publish(message)
+        return message
+
+    def device_error(self, device_id: str, text: str, *, fatal: bool = False) -> None:
+        """An error the service observed about a device (its process crashed): `device:error`."""
+        message = messages.error(device_id, time.time(), text)
+        message.update(source="dashboard", fatal=fatal)
+        self.publish(message)
+
+    def forget(self, device_id: str) -> None:
+        """Drop a deleted device's state and history."""
+        self._devices.pop(device_id, None)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def live(self, device_id: str) -> LiveState | None:
+        record = self._devices.get(device_id)
+        return record.live if record else None
+
+    def live_states(self) -> list[LiveState]:
+        return [record.live for record in self._devices.values()]
+
+    def latest_stats(self, device_id: str) -> dict[str, Any] | None:
+        live = self.live(device_id)
+        return live.stats if live else None
+
+    def history(self, device_id: str, types: Iterable[str] = (), since: str | None = None) -> list[Message]:
+        """The device's kept messages (events and stats), oldest first, filtered by type patterns and time."""
+        record = self._devices.get(device_id)
+        if record is None:
+            return []
+        patterns = tuple(t.removeprefix("device:") for t in types)
+        merged = sorted([*record.events, *record.stats], key=lambda m: str(m.get("timestamp", "")))
+        return [
+            m
+            for m in merged
+            if (since is None or str(m.get("timestamp", "")) > since)
+            and (not patterns or any(fnmatch.fnmatchcase(str(m.get("type", "")), p) for p in patterns))
+        ]
+
+    def logs(
+        self, device: str | None = None, level: str | None = None, query: str | None = None, since: str | None = None
+    ) -> list[Message]:
+        """Logs and errors, oldest first: of one device, at `level` or above, containing `query`."""
+        floor = LEVELS.index(level) if level in LEVELS else 0
+        needle = query.lower() if query else None
+        out = []
+        for m in self._logs:
+            if device is not None and m.get("device_id") != device:
+                continue
+            if since is not None and str(m.get("timestamp", "")) <= since:
+                continue
+            lvl = str(m.get("level") or m.get("severity") or "error")
+            if (LEVELS.index(lvl) if lvl in LEVELS else len(LEVELS)) < floor:
+                continue
+            text = str(m.get("message") or m.get("error") or "")
+            if needle is not None and needle not in text.lower():
+                continue
+            out.append(m)
+        return out
+
+    # -- subscribers -----------------------------------------------------------------------------
+
+    def subscribe(self, devices: Iterable[str] = (), types: Iterable[str] = ()) -> Subscription:
+        sub = Subscription(self.queue_size, devices, types)
+        self._subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        if sub in self._subscribers:
+            self._subscribers.discard(sub)
+            self.dropped_closed += sub.dropped
+        sub.close()
+
+    def close(self) -> None:
+        for sub in list(self._subscribers):
+            self.unsubscribe(sub)
+
+    @property
+    def clients(self) -> int:
+        return len(self._subscribers)
+
+    @property
+    def dropped(self) -> int:
+        """Messages dropped for slow clients since start."""
+        return self.dropped_closed + sum(s.dropped for s in self._subscribers)

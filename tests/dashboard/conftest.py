@@ -1,0 +1,150 @@
+"""Fixtures of the dashboard suite: settings in a temporary directory, an app, an HTTP client, auth.
+
+The local backend runs `fake_emulator.py` (the control contract without a network) unless a
+test asks for the real emulator in a lab (`tests/dashboard/test_lab_e2e.py`). Profiles are a
+tiny library of two vendors, so tests do not depend on the shipped profiles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from iot_dashboard import app as app_mod
+from iot_dashboard import events
+from iot_dashboard.settings import LocalSettings, Settings
+
+FAKE_EMULATOR = Path(__file__).with_name("fake_emulator.py")
+TOKEN = "test-token-0123456789"
+
+TINY_CAM = """\
+name: tiny-cam
+vendor: Tinycam
+model: TC-1
+device_class: camera
+os: Linux (BusyBox udhcpc)
+ouis: ["44:19:b6"]
+hostname_pattern: "tinycam-{mac6}"
+dhcp:
+  options: [53, 61, 57, 50, 54, 12, 55, 60]
+  parameter_request_list: [1, 3, 6, 12, 15, 28, 42]
+  vendor_class_id: "udhcp 1.19.4"
+  max_message_size: 576
+  broadcast_flag: true
+  arp_probe: {count: 0}
+sources: {dhcp.options: "test fixture"}
+"""
+TINY_PLUG = """\
+name: tiny-plug
+vendor: Plugco
+model: P-1
+device_class: plug
+os: lwIP
+ouis: ["50:c7:bf"]
+hostname_pattern: "plug-{mac6}"
+dhcp:
+  options: [53, 61, 50, 12, 55]
+  parameter_request_list: [1, 3, 6, 28]
+  broadcast_flag: true
+  arp_probe: {count: 0}
+sources: {dhcp.options: "test fixture"}
+"""
+
+
+@pytest.fixture
+def profiles_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "profiles"
+    directory.mkdir()
+    (directory / "tiny-cam.yaml").write_text(TINY_CAM)
+    (directory / "tiny-plug.yaml").write_text(TINY_PLUG)
+    return directory
+
+
+@pytest.fixture
+def settings(tmp_path: Path, profiles_dir: Path) -> Settings:
+    local = LocalSettings(
+        data_file=tmp_path / "data" / "devices.yaml",
+        profiles_dir=profiles_dir,
+        emulator_command=[sys.executable, str(FAKE_EMULATOR)],
+        socket_dir=tmp_path,
+        state_dir=tmp_path / "state",
+        stats_interval=0.2,
+        restart_initial=0.05,
+        stop_timeout=2.0,
+    )
+    return Settings(local=local, web_dir=tmp_path / "no-web", port=0)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The service with its lifespan entered (backend started, processes stopped at the end)."""
+    application = app_mod.create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://dashboard") as http:
+        yield http
+
+
+@pytest.fixture
+def hub(app: FastAPI) -> events.EventHub:
+    hub_: events.EventHub = app.state.hub
+    return hub_
+
+
+def device_body(name: str, running: bool = False, **spec: Any) -> dict[str, Any]:
+    return {"name": name, "spec": {"profile": "tiny-cam", "running": running, **spec}}
+
+
+class Watcher:
+    """Reads a hub subscription in order, keeping what a match left unread for the next call."""
+
+    def __init__(self, sub: events.Subscription) -> None:
+        self.sub = sub
+        self.pending: deque[dict[str, Any]] = deque()
+        self.seen: list[dict[str, Any]] = []
+
+    async def next(self, match: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> dict[str, Any]:
+        """The next message that matches, within the deadline (earlier ones are skipped)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while self.pending:
+                message = self.pending.popleft()
+                self.seen.append(message)
+                if match(message):
+                    return message
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no matching message; last seen: {self.seen[-5:]}")
+            self.pending.extend(await asyncio.wait_for(self.sub.next_batch(), left))
+
+
+@pytest.fixture
+def watch(hub: events.EventHub) -> Watcher:
+    """Every message the hub publishes from now on, read in order."""
+    return Watcher(hub.subscribe())
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll a condition that has no event to wait on (a process table), with a deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.02)

@@ -1,0 +1,44 @@
+"""The local backend end to end with the fake emulator: store, supervisor, reconcile, crash and restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import httpx
+from fastapi import FastAPI
+
+from tests.dashboard.conftest import Watcher, device_body
+
+
+async def test_start_device_reports_lease_and_stop(client: httpx.AsyncClient, watch: Watcher) -> None:
+    assert (await client.post("/api/devices", json=device_body("cam-1"))).status_code == 201
+    result = (await client.post("/api/devices/cam-1/start")).json()
+    assert result == {"action": "start", "done": ["cam-1"], "failed": []}
+    ack = await watch.next(lambda m: m["type"] == "dhcp_ack")
+    device = (await client.get("/api/devices/cam-1")).json()
+    assert device["status"]["ip"] == ack["assigned_ip"]
+    assert device["status"]["phase"] == "bound"
+    await client.post("/api/devices/cam-1/stop")
+    await watch.next(lambda m: m["type"] == "stopped")
+    assert (await client.get("/api/devices/cam-1")).json()["status"]["phase"] == "stopped"
+
+
+async def test_killed_process_is_restarted_and_reported(
+    app: FastAPI, client: httpx.AsyncClient, watch: Watcher
+) -> None:
+    supervisor = app.state.backend.supervisor
+    await client.post("/api/devices", json=device_body("cam-1", running=True))
+    await watch.next(lambda m: m["type"] == "dhcp_ack")
+    (pid,) = supervisor.pids()
+    os.kill(pid, signal.SIGKILL)
+    error = await watch.next(lambda m: m["type"] == "error" and m["device_id"] == "cam-1")
+    assert "exited with code -9" in error["error"]
+    assert (await client.get("/api/devices/cam-1")).json()["status"]["phase"] == "error"
+    await watch.next(lambda m: m["type"] == "started" and m["device_id"] == "cam-1")
+    await watch.next(lambda m: m["type"] == "dhcp_ack" and m["device_id"] == "cam-1")
+    await watch.next(lambda m: m["type"] == "log" and "restarted" in m["message"])
+    assert supervisor.pids() != [pid]
+    assert supervisor.restarts == 1
+    logs = (await client.get("/api/logs", params={"device": "dashboard", "q": "restarted"})).json()
+    assert "1 devices re-added" in logs[-1]["message"]
