@@ -76,6 +76,21 @@ class Env:
             self.host.on_timer(self.now)
         self.now = end
 
+    def step(self) -> None:
+        """Move the clock to the host's next deadline and call it there."""
+        deadline = self.host.next_deadline()
+        assert deadline is not None, "nothing is scheduled"
+        self.now = max(self.now, deadline)
+        self.host.on_timer(self.now)
+
+    def first_frames(self, limit: int = 50) -> list[Packet]:
+        """Step through deadlines until the device sends something; the clock stays at that moment."""
+        for _ in range(limit):
+            self.step()
+            if frames := self.sent():
+                return frames
+        raise AssertionError(f"nothing sent after {limit} deadlines")
+
     def sent(self) -> list[Packet]:
         return [Ether(frame) for frame in self.host.drain()]
 
