@@ -8,6 +8,7 @@ tiny library of two vendors, so tests do not depend on the shipped profiles.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from collections import deque
@@ -17,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 
 from iot_dashboard import app as app_mod
@@ -129,7 +131,10 @@ class Watcher:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"no matching message; last seen: {self.seen[-5:]}")
-            self.pending.extend(await asyncio.wait_for(self.sub.next_batch(), left))
+            try:
+                self.pending.extend(await asyncio.wait_for(self.sub.next_batch(), left))
+            except TimeoutError:
+                raise TimeoutError(f"no matching message; last seen: {self.seen[-5:]}") from None
 
 
 @pytest.fixture
@@ -148,3 +153,27 @@ async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met")
         await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def server_url(app: FastAPI) -> AsyncIterator[str]:
+    """The app served by uvicorn on 127.0.0.1 (a free port): `host:port`, for real WebSocket clients."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off", ws="websockets")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: server.started or task.done())
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+async def ws_next(ws: Any, event: str | Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> dict[str, Any]:
+    """The next WebSocket frame whose event is `event` (or that matches), within the deadline."""
+    match = (lambda f: f["event"] == event) if isinstance(event, str) else event
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), left))
+        if match(frame):
+            return frame
+    raise TimeoutError(f"no {event} frame")

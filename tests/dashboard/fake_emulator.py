@@ -51,6 +51,8 @@ class Fake:
             mac = (doc.get("spec") or {}).get("mac")
             if doc.get("kind") != "IoTDevice" or not name or not mac:
                 errors.append(f"document {i}: expected an IoTDevice with a name and a MAC")
+            elif name.startswith("refuse"):  # lets tests see a device the emulator turns down
+                errors.append(f"document {i} (IoTDevice/{name}): spec: refused by the fake emulator")
         if errors:
             return web.json_response({"errors": errors}, status=422)
         macs = {d["mac"] for d in self.devices.values()}

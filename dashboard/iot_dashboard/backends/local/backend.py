@@ -128,6 +128,7 @@ class LocalBackend(base.Backend):
             error = results.get(device_id)
             if error:
                 result.failed.append(api.Failure(id=device_id, reason=error))
+                self.hub.device_error(device_id, f"not {'started' if running else 'stopped'}: {error}")
             else:
                 result.done.append(device_id)
         return result

@@ -1,0 +1,144 @@
+"""Running the service: `serve(settings)` (what `iotemu dashboard` and `iotemu demo` call) and its command line.
+
+`serve` checks what can be checked before listening (the data file loads, a token exists when
+binding beyond loopback), runs uvicorn with the service's own logging, prints the URL once the
+socket is bound, and returns an exit code: 0 after Ctrl-C or SIGTERM (every emulator process
+stopped: leases released), 2 for bad input. The command line (`register` + `run`) is shared by
+`iotemu dashboard` and `python -m iot_dashboard`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from iot_dashboard import app as app_mod
+from iot_dashboard import logs, security
+from iot_dashboard.backends.local import process, store
+from iot_dashboard.settings import Settings
+
+log = logging.getLogger(__name__)
+EXIT_BAD_INPUT = 2
+
+
+def lab_settings(lab: Any, seed_file: Path | None = None, port: int = 8080, **overrides: Any) -> Settings:
+    """Settings for a dashboard in local mode inside a lab (`iot_emulator.lab.Lab`): what `iotemu demo` uses.
+
+    The data file lives in the lab's directory, so each demo starts from the seed (the default
+    device library, loaded stopped) and leaves nothing behind when the lab is removed.
+    """
+    base = Settings()
+    local = base.local.model_copy(
+        update={
+            "interface": lab.dev_iface,
+            "netns": lab.dev_netns,
+            "data_file": Path(lab.directory) / "dashboard-devices.yaml",
+            "state_dir": Path(lab.directory) / "emulator-state",
+            "seed_file": seed_file,
+            "stats_interval": 2.0,
+        }
+    )
+    return base.model_copy(update={"local": local, "port": port, **overrides})
+
+
+def serve(settings: Settings, on_ready: Callable[[str], None] | None = None) -> int:
+    """Run the service until SIGINT/SIGTERM; returns the exit code. `on_ready(url)` runs once it listens."""
+    logs.configure(settings.log_level, settings.log_json, settings.log_file)
+    try:
+        if settings.backend == "local":
+            store.ManifestStore(settings.local.data_file).load()  # a corrupt file stops us before listening
+        application = app_mod.create_app(settings)
+    except (store.StoreError, security.InsecureBinding, OSError, ValueError) as exc:
+        print(f"iotemu dashboard: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    atexit.register(process.kill_groups)
+    config = uvicorn.Config(
+        application, host=settings.host, port=settings.port, log_config=None, ws="websockets", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    token = application.state.token
+    return asyncio.run(_serve(server, settings, token, on_ready or _print_url))
+
+
+async def _serve(server: uvicorn.Server, settings: Settings, token: str | None, on_ready: Callable[[str], None]) -> int:
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():  # uvicorn offers no startup event
+        await asyncio.sleep(0.05)
+    if server.started:
+        port = server.servers[0].sockets[0].getsockname()[1]
+        host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+        on_ready(f"http://{host}:{port}/" + (f"?token={token}" if token else ""))
+    await task
+    return 0 if server.started else 1
+
+
+def _print_url(url: str) -> None:
+    print(f"iotemu dashboard: {url}", flush=True)
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    """The options of `iotemu dashboard` (environment `IOTEMU_DASHBOARD_*` gives the defaults)."""
+    add = parser.add_argument
+    add("--backend", choices=["local", "kubernetes"], help="where devices live (default local)")
+    add("--host", help="listen address (default 127.0.0.1; anything else needs a token)")
+    add("--port", type=int, help="listen port (default 8080)")
+    add("--token", help="API token (default: none on loopback, generated and saved otherwise)")
+    add("--cors-origin", action="append", dest="cors_origins", help="allowed CORS origin (repeatable)")
+    add("--log-file", type=Path, help="rotating log file")
+    add("--log-json", action="store_true", default=None, help="JSON log lines")
+    local = parser.add_argument_group("local backend")
+    local.add_argument("--data-file", type=Path, help="YAML file of the device and fleet manifests")
+    local.add_argument("--seed-file", type=Path, help="manifests loaded when the data file does not exist yet")
+    local.add_argument("--interface", "-i", help="interface the emulator processes use (default eth0)")
+    local.add_argument("--netns", help="network namespace of the interface")
+    local.add_argument("--lab", help="run in this lab (`iotemu lab up --name ...`): its interface and namespace")
+    local.add_argument("--profiles-dir", type=Path, help="directory of extra profile YAML files")
+    kube = parser.add_argument_group("kubernetes backend")
+    kube.add_argument("--namespace", help="namespace of the resources and emulator pods")
+    kube.add_argument("--kubeconfig", type=Path, help="kubeconfig file (default: in-cluster, then ~/.kube/config)")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The environment's settings with the command line's options on top."""
+    base = Settings()
+    top = {k: getattr(args, k, None) for k in ("backend", "host", "port", "cors_origins", "log_file", "log_json")}
+    update: dict[str, Any] = {k: v for k, v in top.items() if v is not None}
+    if getattr(args, "token", None):
+        update["token"] = args.token
+    local_keys = ("data_file", "seed_file", "interface", "netns", "lab", "profiles_dir")
+    local = {k: getattr(args, k) for k in local_keys if getattr(args, k, None) is not None}
+    kube = {k: getattr(args, k) for k in ("namespace", "kubeconfig") if getattr(args, k, None) is not None}
+    data = base.model_dump()
+    data.update(update)
+    data["local"] = {**data["local"], **local}
+    data["kube"] = {**data["kube"], **kube}
+    return Settings.model_validate(data)
+
+
+def run(args: argparse.Namespace) -> int:
+    """`iotemu dashboard ...`: settings from the environment and `args`, then `serve`."""
+    try:
+        settings = settings_from(args)
+        if settings.backend == "local" and settings.local.lab is not None:
+            settings = app_mod.resolve_lab(settings)
+    except Exception as exc:  # bad option values, an unknown lab: the user's to fix
+        print(f"iotemu dashboard: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return serve(settings)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m iot_dashboard", description="IoT fleet emulator dashboard")
+    register(parser)
+    return run(parser.parse_args(argv))
