@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import contextlib
 import logging
+import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +63,30 @@ def serve(settings: Settings, on_ready: Callable[[str], None] | None = None) -> 
         return EXIT_BAD_INPUT
     atexit.register(process.kill_groups)
     config = uvicorn.Config(
-        application, host=settings.host, port=settings.port, log_config=None, ws="websockets", lifespan="on"
+        application, host=settings.host, port=settings.port, log_config=None, ws="websockets-sansio", lifespan="on"
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     token = application.state.token
     return asyncio.run(_serve(server, settings, token, on_ready or _print_url))
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that SIGINT/SIGTERM end `serve` without being raised again afterwards.
+
+    uvicorn re-raises the signal it caught once shut down, so the process would die *by* SIGTERM
+    (exit status -15); the contract is a clean exit 0 once every emulator process has stopped.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
 
 async def _serve(server: uvicorn.Server, settings: Settings, token: str | None, on_ready: Callable[[str], None]) -> int:

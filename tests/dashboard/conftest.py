@@ -158,7 +158,7 @@ async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
 @pytest.fixture
 async def server_url(app: FastAPI) -> AsyncIterator[str]:
     """The app served by uvicorn on 127.0.0.1 (a free port): `host:port`, for real WebSocket clients."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off", ws="websockets")
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off", ws="websockets-sansio")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     await eventually(lambda: server.started or task.done())

@@ -1,0 +1,162 @@
+"""End to end in a lab: the service, real `iotemu run --control-socket` processes, a real DHCP server.
+
+Traffic stays in the lab's namespaces (the emulator's raw socket is opened in the device
+namespace); the service listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from fastapi import FastAPI
+
+from iot_dashboard import app as app_mod
+from iot_dashboard.settings import Settings
+from iot_emulator import lab as iotlab
+from tests.dashboard.conftest import Watcher, device_body, eventually, ws_next
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture
+def lab_app_settings(settings: Settings, dnsmasq_lab: iotlab.Lab) -> Settings:
+    local = settings.local.model_copy(
+        update={
+            "emulator_command": [sys.executable, "-m", "iot_emulator"],
+            "interface": dnsmasq_lab.dev_iface,
+            "netns": dnsmasq_lab.dev_netns,
+            "stats_interval": 0.5,
+        }
+    )
+    return settings.model_copy(update={"local": local})
+
+
+@pytest.fixture
+async def app(lab_app_settings: Settings) -> AsyncIterator[FastAPI]:  # the suite's `app`, in the lab
+    application = app_mod.create_app(lab_app_settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def test_device_lifecycle_over_websocket(
+    client: httpx.AsyncClient, server_url: str, dnsmasq_lab: iotlab.Lab
+) -> None:
+    assert (await client.post("/api/devices", json=device_body("cam-1"))).status_code == 201
+    async with websockets.connect(f"ws://{server_url}/ws") as ws:
+        snapshot = await ws_next(ws, "snapshot")
+        assert [d["name"] for d in snapshot["data"]["devices"]] == ["cam-1"]
+        assert (await client.post("/api/devices/cam-1/start")).json()["done"] == ["cam-1"]
+        ack = (await ws_next(ws, "device:dhcp_ack", timeout=20))["data"]
+        stats = await ws_next(ws, lambda f: f["event"] == "device:stats" and f["data"]["stats"]["current_ip"])
+        assert stats["data"]["stats"]["current_ip"] == ack["assigned_ip"]
+        device = (await client.get("/api/devices/cam-1")).json()
+        assert device["status"]["ip"] == ack["assigned_ip"]
+        assert dnsmasq_lab.leases()[device["status"]["mac"]][0] == ack["assigned_ip"]
+        await client.post("/api/devices/cam-1/stop")
+        stopped = await ws_next(ws, "device:stopped")
+        assert stopped["data"]["device_id"] == "cam-1"
+    assert (await client.get("/api/devices/cam-1")).json()["status"]["phase"] == "stopped"
+
+
+async def test_start_all_and_stop_all_200_devices(
+    client: httpx.AsyncClient, watch: Watcher, dnsmasq_lab: iotlab.Lab
+) -> None:
+    brief = {"devices": [{"id": f"cam_{i:03d}", "vendor": "Tinycam", "dhcp_mode": "auto"} for i in range(200)]}
+    bad = {"devices": [*brief["devices"], {"id": "bad_1", "vendor": "Tinycam", "mac": "zz"}]}
+    refused = await client.post("/api/import", content=json.dumps(bad))
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == ["entry 201 (bad_1): mac: 'zz' is not a MAC address"] or "entry 201" in str(
+        refused.json()
+    )
+    assert (await client.get("/api/devices")).json() == []
+    assert len((await client.post("/api/import", content=json.dumps(brief))).json()["created"]) == 200
+    result = (await client.post("/api/devices/start-all")).json()
+    assert len(result["done"]) == 200 and result["failed"] == []
+    bound: set[str] = set()
+    while len(bound) < 200:
+        bound.add((await watch.next(lambda m: m["type"] == "dhcp_ack", timeout=60))["device_id"])
+    devices = (await client.get("/api/devices")).json()
+    assert {d["status"]["phase"] for d in devices} == {"bound"}
+    assert len({d["status"]["ip"] for d in devices}) == 200
+    stopped = (await client.post("/api/devices/stop-all")).json()
+    assert len(stopped["done"]) == 200
+    gone: set[str] = set()
+    while len(gone) < 200:
+        gone.add((await watch.next(lambda m: m["type"] == "stopped", timeout=30))["device_id"])
+    await eventually(lambda: not dnsmasq_lab.leases(), timeout=10)
+
+
+async def test_killed_emulator_is_restarted_and_reported(
+    app: FastAPI, client: httpx.AsyncClient, watch: Watcher
+) -> None:
+    await client.post("/api/devices", json=device_body("cam-1", running=True))
+    first = await watch.next(lambda m: m["type"] == "dhcp_ack", timeout=20)
+    (pid,) = app.state.backend.supervisor.pids()
+    os.kill(pid, signal.SIGKILL)
+    error = await watch.next(lambda m: m["type"] == "error" and m["device_id"] == "cam-1")
+    assert f"pid {pid}" in error["error"] and "code -9" in error["error"]
+    again = await watch.next(lambda m: m["type"] == "dhcp_ack", timeout=20)
+    assert again["assigned_ip"] == first["assigned_ip"]  # the lease was remembered
+    assert (await client.get("/api/devices/cam-1")).json()["status"]["phase"] == "bound"
+
+
+def _emulators_of(marker: str) -> list[int]:
+    """Pids of processes whose command line contains `marker` (our socket directory)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if marker in cmdline and "iot_emulator" in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+async def test_service_exit_leaves_no_emulator_process(
+    lab_app_settings: Settings, tmp_path: Path, how: signal.Signals
+) -> None:
+    local = lab_app_settings.local
+    env = {
+        **os.environ,
+        "IOTEMU_DASHBOARD_PORT": "0",
+        "IOTEMU_DASHBOARD_LOCAL__DATA_FILE": str(local.data_file),
+        "IOTEMU_DASHBOARD_LOCAL__PROFILES_DIR": str(local.profiles_dir),
+        "IOTEMU_DASHBOARD_LOCAL__INTERFACE": local.interface,
+        "IOTEMU_DASHBOARD_LOCAL__NETNS": str(local.netns),
+        "IOTEMU_DASHBOARD_LOCAL__SOCKET_DIR": str(tmp_path),
+        "IOTEMU_DASHBOARD_LOCAL__STATE_DIR": str(local.state_dir),
+    }
+    service = subprocess.Popen(
+        [sys.executable, "-m", "iot_dashboard"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert service.stdout is not None
+        url = ""
+        for line in service.stdout:
+            if line.startswith("iotemu dashboard: http://"):
+                url = line.split(": ", 1)[1].strip()
+                break
+        async with httpx.AsyncClient(base_url=url) as http:
+            created = await http.post("/api/devices", json=device_body("cam-1", running=True))
+            assert created.status_code == 201
+        await eventually(lambda: _emulators_of(str(tmp_path)), timeout=10)
+        service.send_signal(how)
+        code = service.wait(timeout=20)
+        assert code == (0 if how == signal.SIGTERM else -9)
+        await eventually(lambda: not _emulators_of(str(tmp_path)), timeout=10)
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.wait()
