@@ -30,7 +30,7 @@ def replace(args: list[str], flag: str, value: str) -> list[str]:
     [
         ("--mac", "00:12:34:56:78", "--mac: '00:12:34:56:78' is not a MAC address"),
         ("--mac", "01:00:5e:00:00:01", "--mac: 01:00:5e:00:00:01 is a multicast MAC"),
-        ("--vendor", "Nokia", "--vendor: unknown vendor 'Nokia'; known vendors: Tinycam"),
+        ("--vendor", "Nokia", "--vendor: unknown vendor 'Nokia'; known vendors: "),
         ("--protocols", "arp,gopher", "--protocols: unknown protocol(s) gopher"),
         ("--gateway", "300.1.1.1", "--gateway: '300.1.1.1' is not an IPv4 address"),
         ("--interface", "nosuch0", "--interface: interface 'nosuch0' does not exist"),

@@ -101,7 +101,7 @@ def test_full_dora_with_arp_check() -> None:
     assert msg_type(discover) == dhcp_wire.DISCOVER and client.binding is not False
     xid = discover[BOOTP].xid
     events = client.pop_events()
-    assert ("dhcp_discover", {"xid": f"0x{xid:08x}", "mac": "00:12:34:56:78:01"}) in events
+    assert ("dhcp_discover", {"xid": f"0x{xid:08x}", "mac": "00:12:34:56:78:01", "requested_ip": None}) in events
     assert any(e == "log" and "Sending DHCP DISCOVER (xid: 0x" in f["message"] for e, f in events)
 
     request = only(client.handle(reply("offer", xid, lease=120), 100.5))

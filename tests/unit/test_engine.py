@@ -136,7 +136,7 @@ async def test_ping_is_answered_with_the_profile_ttl(harness: Harness) -> None:
 async def test_stop_releases_every_lease_and_reports(harness: Harness) -> None:
     await harness.bind_all()
     harness.link.sent.clear()
-    harness.engine.shutdown()
+    await harness.engine.shutdown()
     releases = harness.dhcp_frames(7)
     assert len(releases) == 3
     for frame in releases:

@@ -206,7 +206,8 @@ class DhcpClient:
         self._tries += 1
         self._deadline = now + self._backoff()
         xid, mac = _xid(self._xid), _mac(self.mac)
-        self._emit("dhcp_discover", xid=xid, mac=mac)
+        asked = self._requested if self._frames.requests_address(insist=self._static is not None) else None
+        self._emit("dhcp_discover", xid=xid, mac=mac, requested_ip=_ip(asked) if asked else None)
         self._log("info", f"Sending DHCP DISCOVER (xid: {xid}, MAC: {mac})")
         return frame
 

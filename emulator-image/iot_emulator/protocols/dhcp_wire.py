@@ -261,9 +261,13 @@ class ClientFrames:
         self._fixed = _fixed_options(mac, hostname, fingerprint)
         self._templates: dict[tuple[Kind, bool, bool], _Template] = {}
 
+    def requests_address(self, *, insist: bool = False) -> bool:
+        """Whether a DISCOVER carries option 50 when the client has an address to ask for."""
+        return insist or OPT_REQUESTED_ADDR in self.fingerprint.options
+
     def discover(self, xid: int, secs: int, requested: bytes | None = None, *, insist: bool = False) -> bytes:
         """Option 50 goes where the fingerprint lists it; `insist` (static mode) adds it anyway."""
-        if requested is not None and not insist and OPT_REQUESTED_ADDR not in self.fingerprint.options:
+        if not self.requests_address(insist=insist):
             requested = None
         return self._build(Kind.DISCOVER, xid, secs, requested=requested)
 
