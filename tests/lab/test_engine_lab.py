@@ -118,8 +118,9 @@ def test_short_leases_renew_at_t1_and_keep_the_address(kea_lab: iotlab.Lab, tmp_
 
 
 def fleet_args(lab: iotlab.Lab, tmp_path: Path, replicas: int) -> list[str]:
-    return ["run", "-f", str(fleet_file(tmp_path, replicas)), "--interface", lab.dev_iface, "--netns",
-            lab.dev_netns, "--json-output", "--state-dir", str(tmp_path / "state"), "--stats-interval", "30"]  # fmt: skip
+    manifest = str(fleet_file(tmp_path, replicas))
+    place = ["--interface", lab.dev_iface, "--netns", lab.dev_netns, "--state-dir", str(tmp_path / "state")]
+    return ["run", "-f", manifest, *place, "--json-output", "--stats-interval", "30"]
 
 
 @pytest.mark.parametrize("kea_lab", [{"lease_time": 6}], indirect=True)
