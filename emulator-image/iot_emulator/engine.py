@@ -386,6 +386,8 @@ class Engine:
             assert dev.ip is not None and dev.dhcp.lease is not None
             self._by_ip[dev.ip] = dev
             self.bound_count += 1
+            now = self._loop.time() if self._loop else time.monotonic()
+            self.events(messages.make("stats", dev.device_id, self.wall(), stats=self._stats_of(dev, now)))
             self._last_bound_at = self._loop.time() if self._loop else time.monotonic()
             if self.cache is not None:
                 self._save_soon()
