@@ -57,6 +57,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=int, default=64, help="DHCP exchanges in flight at once (default 64)")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
     parser.add_argument("--seed", type=int, help="random seed (xids, jitter) for reproducible runs")
+    parser.add_argument("--pcap", type=Path, help="write every frame sent and received to this pcap file")
+    parser.add_argument("--pcap-per-device", action="store_true", help="with --pcap: also one file per device")
 
 
 def seed_parser() -> argparse.ArgumentParser:
@@ -236,6 +238,10 @@ def _options(args: argparse.Namespace, fallback_gateway: str | None = None) -> r
         raise BadInput("--stats-interval: must be positive")
     if args.window < 1:
         raise BadInput("--window: must be at least 1")
+    if args.pcap_per_device and args.pcap is None:
+        raise BadInput("--pcap-per-device: needs --pcap FILE")
+    if args.pcap is not None and not args.pcap.parent.is_dir():
+        raise BadInput(f"--pcap: directory {args.pcap.parent} does not exist")
     return runner.RunOptions(
         interface=args.interface,
         netns=args.netns,
@@ -249,6 +255,8 @@ def _options(args: argparse.Namespace, fallback_gateway: str | None = None) -> r
         window=args.window,
         log_level=args.log_level,
         seed=args.seed,
+        pcap=args.pcap,
+        pcap_per_device=args.pcap_per_device,
     )
 
 

@@ -10,7 +10,7 @@ import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from iot_emulator import console, control, engine, http_api, lease_cache, manifests, messages, rawsock
+from iot_emulator import console, control, engine, http_api, lease_cache, macs, manifests, messages, pcap, rawsock
 from iot_emulator import profile as profiles
 
 DEFAULT_STATE_DIR = Path("/var/lib/iotemu")
@@ -32,6 +32,10 @@ class RunOptions:
     seed: int | None = None
     control_socket: Path | None = None
     """Unix socket serving the HTTP endpoint plus `POST /devices`, `DELETE /devices/{id}`."""
+    pcap: Path | None = None
+    """Write every frame sent and received to this file (Wireshark's classic pcap format)."""
+    pcap_per_device: bool = False
+    """Also one file per device next to `pcap`, named `<stem>-<device id>.pcap`."""
 
 
 def open_link(options: RunOptions) -> rawsock.RawLink:
@@ -51,6 +55,9 @@ async def run(
     stop: asyncio.Event | None = None,
 ) -> int:
     """Run the devices until SIGTERM/SIGINT (or `stop`); release, report, return the exit code."""
+    if options.pcap is not None:
+        per_device = [(c.device_id, macs.parse(c.mac)) for c in configs] if options.pcap_per_device else []
+        link = pcap.TapLink(link, options.pcap, per_device)
     cache = None
     if options.state_dir is not None:
         cache = lease_cache.LeaseCache(options.state_dir / "leases.json")

@@ -165,3 +165,28 @@ def wait_until(condition: object, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return bool(condition())  # type: ignore[operator]
+
+
+def test_pcap_holds_what_was_sent_and_received(dnsmasq_lab: iotlab.Lab, tmp_path: Path) -> None:
+    from scapy.layers.dhcp import DHCP
+    from scapy.layers.l2 import Ether
+    from scapy.utils import rdpcap
+
+    capture = tmp_path / "run.pcap"
+    args = [*fleet_args(dnsmasq_lab, tmp_path, 3), "--pcap", str(capture), "--pcap-per-device"]
+    with Emulator(args) as emu:
+        emu.wait_count("dhcp_ack", 3, 20)
+        assert emu.stop() == 0
+    frames = rdpcap(str(capture))
+    kinds = {
+        opt[1]
+        for f in frames
+        if DHCP in f
+        for opt in f[DHCP].options
+        if isinstance(opt, tuple) and opt[0] == "message-type"
+    }
+    assert {1, 2, 3, 5, 7} <= kinds  # DISCOVER, OFFER, REQUEST, ACK (received) and RELEASE (sent)
+    mac = emu.started_macs["plugs-0001"]
+    own = rdpcap(str(tmp_path / "run-plugs-0001.pcap"))
+    assert len(own) >= 5
+    assert all(mac in (f[Ether].src, f[Ether].dst) for f in own)
