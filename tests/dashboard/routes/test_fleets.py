@@ -1,0 +1,43 @@
+"""`/api/fleets`: a fleet runs in shards of `devicesPerPod` members, scales, stops."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from tests.dashboard.conftest import Watcher
+
+FLEET = {"name": "cams", "spec": {"replicas": 3, "devicesPerPod": 2, "template": {"profile": "tiny-cam"}}}
+
+
+async def test_fleet_runs_sharded_and_scales(app: FastAPI, client: httpx.AsyncClient, watch: Watcher) -> None:
+    created = await client.post("/api/fleets", json=FLEET)
+    assert created.status_code == 201
+    bound = set()
+    while len(bound) < 3:
+        bound.add((await watch.next(lambda m: m["type"] == "dhcp_ack"))["device_id"])
+    assert bound == {"cams-0000", "cams-0001", "cams-0002"}
+    supervisor = app.state.backend.supervisor
+    assert sorted(supervisor.shards) == ["fleet/cams/0", "fleet/cams/1"]
+    fleet = (await client.get("/api/fleets/cams")).json()
+    assert fleet["status"]["phases"] == {"bound": 3} and fleet["status"]["bound"] == 3
+    assert (await client.get("/api/fleets/cams/scale")).json() == {"replicas": 3}
+    scaled = await client.put("/api/fleets/cams/scale", json={"replicas": 1})
+    assert scaled.json()["spec"]["replicas"] == 1
+    assert {(await watch.next(lambda m: m["type"] == "stopped"))["device_id"] for _ in range(2)} == {
+        "cams-0001", "cams-0002",
+    }  # fmt: skip
+    assert sorted(supervisor.shards) == ["fleet/cams/0"]
+    stopped = (await client.post("/api/fleets/cams/stop")).json()
+    assert stopped == {"action": "stop", "done": ["cams-0000"], "failed": []}
+    await watch.next(lambda m: m["type"] == "stopped" and m["device_id"] == "cams-0000")
+    assert (await client.patch("/api/fleets/cams", json={"spec": {"replicas": 5}})).json()["status"]["replicas"] == 5
+    assert (await client.delete("/api/fleets/cams")).status_code == 204
+    assert (await client.get("/api/fleets")).json() == []
+
+
+async def test_fleet_member_clashing_with_a_device_is_refused(client: httpx.AsyncClient) -> None:
+    await client.post("/api/devices", json={"name": "cams-0001", "spec": {"profile": "tiny-plug", "running": False}})
+    refused = await client.post("/api/fleets", json=FLEET)
+    assert refused.status_code == 422
+    assert any("cams-0001: device id" in e for e in refused.json()["errors"])

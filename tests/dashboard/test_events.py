@@ -1,0 +1,55 @@
+"""The event hub: bounded queues that drop the oldest and count, filters, live state, history."""
+
+from __future__ import annotations
+
+import asyncio
+
+from iot_dashboard import events
+
+
+def msg(type_: str, device: str = "d", ts: str = "2026-01-01T00:00:00.000Z", **fields: object) -> dict[str, object]:
+    return {"type": type_, "device_id": device, "timestamp": ts, **fields}
+
+
+async def test_slow_client_loses_oldest_and_is_told() -> None:
+    hub = events.EventHub(queue_size=3)
+    slow, other = hub.subscribe(), hub.subscribe(devices=["x"])
+    for i in range(10):
+        hub.publish(msg("log", ts=f"2026-01-01T00:00:0{i}.000Z", message=str(i)))
+    batch = await slow.next_batch()
+    assert [m["message"] for m in batch] == ["7", "8", "9"]
+    assert slow.take_drops() == 7 and slow.take_drops() == 0
+    assert hub.dropped == 7 and other.queued == 0
+    hub.unsubscribe(slow)
+    assert hub.dropped == 7 and hub.clients == 1
+
+
+async def test_close_wakes_a_waiting_client() -> None:
+    hub = events.EventHub()
+    sub = hub.subscribe()
+    waiter = asyncio.create_task(sub.next_batch())
+    await asyncio.sleep(0)
+    hub.close()
+    assert await asyncio.wait_for(waiter, 1) == []
+
+
+def test_type_patterns_and_live_state() -> None:
+    hub = events.EventHub(history_events=3, history_stats=2)
+    sub = hub.subscribe(types=["dhcp*", "device:stopped"])
+    hub.publish(msg("started"))
+    hub.publish(msg("dhcp_discover"))
+    assert hub.live("d").phase == "binding"
+    hub.publish(msg("dhcp_ack", assigned_ip="10.0.0.5"))
+    assert (hub.live("d").phase, hub.live("d").ip) == ("bound", "10.0.0.5")
+    for i in range(3):
+        hub.publish(msg("stats", ts=f"2026-01-01T00:00:0{i}.000Z", stats={"state": "bound", "current_ip": "10.0.0.5"}))
+    hub.publish(msg("dhcp_release", ts="2026-01-01T00:00:05.000Z"))
+    assert hub.live("d").ip is None
+    hub.publish(msg("stopped", ts="2026-01-01T00:00:06.000Z"))
+    assert hub.live("d").phase == "stopped"
+    assert [m["type"] for m in sub._queue] == ["dhcp_discover", "dhcp_ack", "dhcp_release", "stopped"]
+    history = hub.history("d")
+    assert [m["type"] for m in history] == ["dhcp_ack", "stats", "stats", "dhcp_release", "stopped"]
+    assert [m["type"] for m in hub.history("d", ["dhcp*"], since="2026-01-01T00:00:04.000Z")] == ["dhcp_release"]
+    hub.forget("d")
+    assert hub.live("d") is None and hub.history("d") == []
