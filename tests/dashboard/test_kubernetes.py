@@ -1,0 +1,148 @@
+"""The Kubernetes backend against kmock's in-memory Kubernetes API, and a pod's /events stream.
+
+kmock stands in for the API server (none can run here): resources are created, merge-patched,
+listed and deleted through HTTP exactly as the dashboard does against a cluster. The emulator
+"pod" is the emulator's real HTTP endpoint (`http_api.start`) on 127.0.0.1, over a fake engine
+view, announced to the API as a Running pod with the operator's labels.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import kmock
+import pytest
+from fastapi import FastAPI
+
+from iot_dashboard import app as app_mod
+from iot_dashboard import events
+from iot_dashboard.backends.kubernetes import backend as kube_backend
+from iot_dashboard.backends.kubernetes import client as kube_client
+from iot_dashboard.settings import KubeSettings, Settings
+from iot_emulator import http_api, messages
+from iot_emulator import profile as profiles
+from tests.dashboard.conftest import Watcher
+
+NS = "lab"
+DEVICES = f"/apis/iotemu.io/v1alpha1/namespaces/{NS}/iotdevices"
+
+
+class FakeView:
+    """What the emulator's HTTP endpoint reads from an engine."""
+
+    def __init__(self) -> None:
+        self.events = messages.Fanout()
+
+    def device_stats(self) -> list[dict[str, Any]]:
+        return [{"device_id": "cam-1", "state": "bound", "current_ip": "10.0.0.7", "packets_sent": 3}]
+
+    def totals(self) -> dict[str, Any]:
+        return {"devices": 1, "bound": 1}
+
+
+@pytest.fixture
+async def kube() -> AsyncIterator[tuple[kmock.KubernetesEmulator, str]]:
+    async with kmock.KubernetesEmulator() as k8s, kmock.Server(k8s) as server:
+        k8s.resources.load_bundled()
+        for plural, kind in (("iotdevices", "IoTDevice"), ("iotfleets", "IoTFleet")):
+            k8s.resources[f"iotemu.io/v1alpha1/{plural}"] = kmock.ResourceInfo(
+                kind=kind, namespaced=True, subresources={"status"},
+                verbs={"list", "watch", "get", "create", "patch", "update", "delete"},
+            )  # fmt: skip
+        yield k8s, str(server.url).rstrip("/")
+
+
+@pytest.fixture
+async def app(kube: tuple[kmock.KubernetesEmulator, str], profiles_dir: Path, tmp_path: Path) -> AsyncIterator[FastAPI]:
+    settings = KubeSettings(api_url=kube[1], namespace=NS, poll_interval=0.05)
+    hub = events.EventHub()
+    library = profiles.library(profiles_dir)
+    backend = kube_backend.KubernetesBackend(settings, hub, library)
+    application = app_mod.create_app(Settings(backend="kubernetes", web_dir=tmp_path / "none"), backend=backend)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def api(kube: tuple[kmock.KubernetesEmulator, str], method: str, path: str, body: Any = None) -> Any:
+    headers = {"Content-Type": kube_client.MERGE_PATCH} if method == "PATCH" else {}
+    async with httpx.AsyncClient(base_url=kube[1]) as http:
+        response = await http.request(method, path, json=body, headers=headers)
+        return response.json()
+
+
+async def test_crud_start_stop_and_status(
+    client: httpx.AsyncClient, kube: tuple[kmock.KubernetesEmulator, str]
+) -> None:
+    body = {"name": "cam-1", "labels": {"site": "a"}, "spec": {"profile": "tiny-cam", "running": False,
+                                                                 "mac": "44:19:b6:00:00:01"}}  # fmt: skip
+    assert (await client.post("/api/devices", json=body)).status_code == 201
+    stored = await api(kube, "GET", f"{DEVICES}/cam-1")
+    assert stored["spec"]["mac"] == "44:19:b6:00:00:01" and stored["metadata"]["namespace"] == NS
+    assert (await client.get("/readyz")).status_code == 200
+    assert (await client.post("/api/devices/cam-1/start")).json() == {
+        "action": "start",
+        "done": ["cam-1"],
+        "failed": [],
+    }
+    assert (await api(kube, "GET", f"{DEVICES}/cam-1"))["spec"]["running"] is True
+    await api(kube, "PATCH", f"{DEVICES}/cam-1", {"status": {"phase": "Bound", "ip": "10.0.0.9"}})  # the operator
+    status = (await client.get("/api/devices/cam-1")).json()["status"]
+    assert (status["phase"], status["ip"], status["running"]) == ("bound", "10.0.0.9", True)
+    replaced = await client.put("/api/devices/cam-1", json={"spec": {"profile": "tiny-cam", "trafficInterval": 5}})
+    assert replaced.status_code == 200
+    stored = await api(kube, "GET", f"{DEVICES}/cam-1")
+    assert stored["spec"].get("mac") is None and stored["spec"]["trafficInterval"] == 5
+    assert stored["metadata"]["labels"] == {"site": "a"}  # labels are only added, never removed
+    assert (await client.post("/api/devices", json=body)).status_code == 409
+    assert (await client.delete("/api/devices/cam-1")).status_code == 204
+    assert (await api(kube, "GET", DEVICES))["items"] == []
+
+
+async def test_failed_import_undoes_what_it_wrote(
+    app: FastAPI, client: httpx.AsyncClient, kube: tuple[kmock.KubernetesEmulator, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = app.state.backend
+    real_create = backend.kube.create
+    calls = 0
+
+    async def flaky_create(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise kube_client.KubeError(500, "etcd is unhappy")
+        return await real_create(path, body)
+
+    monkeypatch.setattr(backend.kube, "create", flaky_create)
+    brief = {"devices": [{"id": "a", "vendor": "Tinycam"}, {"id": "b", "vendor": "Tinycam"}]}
+    response = await client.post("/api/import", json=brief)
+    assert response.status_code == 503 and "earlier writes undone" in response.json()["detail"]
+    assert (await api(kube, "GET", DEVICES))["items"] == []
+
+
+async def test_live_events_from_the_pods(
+    client: httpx.AsyncClient, kube: tuple[kmock.KubernetesEmulator, str], app: FastAPI
+) -> None:
+    view = FakeView()
+    server = await http_api.start(view, "127.0.0.1", 0)
+    watch = Watcher(app.state.hub.subscribe())
+    try:
+        pod = {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "emu-cams-0", "namespace": NS,
+                         "labels": {"app.kubernetes.io/managed-by": "iot-operator", "iotemu.io/fleet": "cams"},
+                         "annotations": {"iotemu.io/http-port": str(server.port)}},
+            "status": {"phase": "Running", "podIP": "127.0.0.1"},
+        }  # fmt: skip
+        await api(kube, "POST", f"/api/v1/namespaces/{NS}/pods", pod)
+        snapshot_stats = await watch.next(lambda m: m["type"] == "stats" and m["device_id"] == "cam-1")
+        assert snapshot_stats["stats"]["current_ip"] == "10.0.0.7" and snapshot_stats["pod"] == "emu-cams-0"
+        view.events(messages.make("dhcp_ack", "cam-1", time.time(), assigned_ip="10.0.0.8"))
+        ack = await watch.next(lambda m: m["type"] == "dhcp_ack")
+        assert ack["assigned_ip"] == "10.0.0.8"
+        assert app.state.hub.live("cam-1").ip == "10.0.0.8"
+    finally:
+        await server.close()
