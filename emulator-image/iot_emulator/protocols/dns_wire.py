@@ -141,8 +141,9 @@ def same_name(a: str, b: str) -> bool:
 
 
 class _Writer:
-    def __init__(self) -> None:
+    def __init__(self, *, compress: bool = True) -> None:
         self.buf = bytearray()
+        self.compress = compress
         self._offsets: dict[tuple[str, ...], int] = {}
 
     def name(self, name: str) -> None:
@@ -153,7 +154,7 @@ class _Writer:
             if offset is not None:
                 self.buf += struct.pack("!H", 0xC000 | offset)
                 return
-            if len(self.buf) < 0x3FFF:
+            if self.compress and len(self.buf) < 0x3FFF:
                 self._offsets[suffix] = len(self.buf)
             raw = labels[i].encode()
             if len(raw) > 63:
@@ -169,7 +170,10 @@ class _Writer:
         self.name(r.name)
         self.buf += struct.pack("!HHIH", r.rtype, r.rclass, r.ttl, 0)
         start = len(self.buf)
-        data = r.data
+        self.rdata(r.data)
+        struct.pack_into("!H", self.buf, start - 2, len(self.buf) - start)
+
+    def rdata(self, data: RData) -> None:
         if isinstance(data, str):
             self.name(data)
         elif isinstance(data, Srv):
@@ -184,7 +188,6 @@ class _Writer:
             self.buf += b"".join(bytes([len(s)]) + s for s in strings) if strings else b"\x00"  # RFC 6763 6.1
         else:
             self.buf += data
-        struct.pack_into("!H", self.buf, start - 2, len(self.buf) - start)
 
 
 def encode(message: Message) -> bytes:
@@ -196,6 +199,13 @@ def encode(message: Message) -> bytes:
     for section in (message.answers, message.authority, message.additional):
         for r in section:
             w.record(r)
+    return bytes(w.buf)
+
+
+def rdata(record: Record) -> bytes:
+    """A record's data as uncompressed bytes: what RFC 6762 8.2 compares to break a probing tie."""
+    w = _Writer(compress=False)
+    w.rdata(record.data)
     return bytes(w.buf)
 
 
