@@ -24,469 +24,26 @@ p0f sees one host across connections. What is implemented:
 
 Not implemented: passive open (listening ports), simultaneous open, urgent data, PMTU discovery,
 SACK-based recovery, fast retransmit.
+
+Modules: this one (the stack of a device: demultiplexing, ports, the timestamp clock, RST for
+unknown connections), `tcp_connection` (the state machine), `tcp_timer` (RFC 6298),
+`tcp_segment` (the wire format).
 """
 
 from __future__ import annotations
 
-import enum
 import random
 from collections.abc import Callable
-from typing import Protocol
 
 from iot_emulator import host as host_mod
 from iot_emulator import wire
-from iot_emulator.protocols import tcp_segment as seg_mod
-from iot_emulator.protocols.tcp_segment import ACK, FIN, PSH, RST, SYN
+from iot_emulator.protocols import tcp_connection, tcp_segment
+from iot_emulator.protocols.tcp_segment import ACK, RST
 
+Connection = tcp_connection.Connection
+TcpApp = tcp_connection.TcpApp
+TcpState = tcp_connection.TcpState
 _MOD = 1 << 32
-
-
-def _diff(a: int, b: int) -> int:
-    """a - b in sequence space (RFC 9293 3.4), as a signed number."""
-    return (a - b + (1 << 31)) % _MOD - (1 << 31)
-
-
-class TcpState(enum.Enum):
-    SYN_SENT = "syn-sent"
-    ESTABLISHED = "established"
-    FIN_WAIT_1 = "fin-wait-1"
-    FIN_WAIT_2 = "fin-wait-2"
-    CLOSING = "closing"
-    TIME_WAIT = "time-wait"
-    CLOSE_WAIT = "close-wait"
-    LAST_ACK = "last-ack"
-    CLOSED = "closed"
-
-
-_SENDING = frozenset({TcpState.SYN_SENT, TcpState.ESTABLISHED, TcpState.CLOSE_WAIT})
-_RECEIVING = frozenset({TcpState.ESTABLISHED, TcpState.FIN_WAIT_1, TcpState.FIN_WAIT_2})
-
-
-class TcpApp(Protocol):
-    """What a connection tells its application. `on_closed` comes once, after the last `on_data`."""
-
-    def on_connected(self, conn: Connection, now: float) -> None: ...
-    def on_data(self, conn: Connection, data: bytes, now: float) -> None: ...
-    def on_closed(self, conn: Connection, reason: str, now: float) -> None: ...
-
-
-class Connection:
-    """One TCP connection (RFC 9293 3.3.2 state machine, active open only). Apps call `send`,
-    `close`, `abort`; the stack feeds it segments and timer calls."""
-
-    RTO_INITIAL = 1.0
-    RTO_MIN = 1.0
-    RTO_MAX = 60.0
-    RTO_AFTER_SYN_LOSS = 3.0
-    """RFC 6298 5.7: once a SYN had to be retransmitted, data starts with a 3 s RTO."""
-    SYN_TRIES = 5
-    """SYNs sent before giving up (1+2+4+8+16 s); Linux sends 7, too long for an emulation."""
-    DATA_RETRIES = 8
-    """Retransmissions of the same data before the connection is reset and reported as timed out."""
-    TIME_WAIT = 1.0
-    """Seconds in TIME_WAIT: 2 MSL (minutes) shortened for emulation, long enough to re-ACK a lost FIN."""
-    FIN_WAIT_2_TIMEOUT = 10.0
-    """Like Linux's tcp_fin_timeout (60 s): a peer that never sends its FIN is forgotten."""
-    OUT_OF_ORDER = 8
-    """Out-of-order segments kept for reassembly; later ones are dropped and the peer resends."""
-
-    def __init__(self, stack: TcpStack, remote: bytes, remote_port: int, local_port: int, app: TcpApp,
-                 protocol: str, iss: int, now: float) -> None:  # fmt: skip
-        self.stack = stack
-        self.remote = remote
-        self.remote_port = remote_port
-        self.local_port = local_port
-        self.app = app
-        self.protocol = protocol
-        self.state = TcpState.SYN_SENT
-        self.bytes_sent = 0
-        self.bytes_received = 0
-        self.opened_at = now
-        shape = stack.profile_tcp
-        self.iss = iss
-        self.snd_una = self.snd_nxt = self.snd_max = iss
-        self.snd_wnd = 0
-        self.snd_wl1 = self.snd_wl2 = 0
-        self.rcv_nxt = 0
-        self.rcv_wnd = shape.window
-        self.send_mss = 536
-        self._our_ws = shape.window_scale if "wscale" in shape.options else 0
-        self._rcv_shift = 0
-        self._snd_shift = 0
-        self._ts_ok = False
-        self._ts_recent = 0
-        self._buf = bytearray()  # data from snd_una on: in flight, then not yet sent
-        self._fin_wanted = False
-        self._fin_acked = False
-        self._ooo: dict[int, tuple[bytes, bool]] = {}
-        self._cwnd = 0
-        self._ssthresh = 1 << 30
-        self._rto = self.RTO_INITIAL
-        self._srtt: float | None = None
-        self._rttvar = 0.0
-        self._retries = 0
-        self._syn_lost = False
-        self._timed: tuple[int, float] | None = None  # (end seq, sent at) of the segment being timed
-        self._rto_at: float | None = None
-        self._close_at: float | None = None
-        self._acked_upto = 0  # the ACK number of the last segment sent
-        self._sent = 0  # segments sent: tells whether a reply already carried our ACK
-        self._reported = False
-
-    def __repr__(self) -> str:
-        peer = ".".join(map(str, self.remote))
-        return f"<Connection {self.protocol} :{self.local_port} -> {peer}:{self.remote_port} {self.state.value}>"
-
-    # -- the application's side ---------------------------------------------------------------
-
-    @property
-    def established(self) -> bool:
-        return self.state is TcpState.ESTABLISHED
-
-    @property
-    def closed(self) -> bool:
-        return self.state is TcpState.CLOSED
-
-    def send(self, data: bytes, now: float) -> bool:
-        """Queue data (sent once the handshake is done). False once the connection is closing."""
-        if self.state not in _SENDING or self._fin_wanted:
-            return False
-        self._buf += data
-        if self.state is not TcpState.SYN_SENT:
-            self._push(now)
-        return True
-
-    def close(self, now: float) -> None:
-        """Send FIN after the queued data; before the handshake ends, just forget the connection."""
-        if self.state is TcpState.SYN_SENT:
-            self._reported = True  # the app asked for it: nothing to report
-            self._set_state(TcpState.CLOSED)
-            return
-        if self._fin_wanted or self.state not in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT):
-            return
-        self._fin_wanted = True
-        self._set_state(TcpState.FIN_WAIT_1 if self.state is TcpState.ESTABLISHED else TcpState.LAST_ACK)
-        self._push(now)
-
-    def abort(self, now: float) -> None:
-        """RST the peer (when synchronized) and forget the connection; `on_closed` is not called."""
-        self._reported = True
-        self._reset(now)
-
-    # -- the stack's side ---------------------------------------------------------------------
-
-    def open(self, now: float) -> None:
-        self._send_syn(now)
-
-    def deadline(self) -> float | None:
-        times = [t for t in (self._rto_at, self._close_at) if t is not None]
-        return min(times) if times else None
-
-    def on_segment(self, seg: seg_mod.Segment, now: float) -> None:
-        if self.state is TcpState.SYN_SENT:
-            self._on_syn_sent(seg, now)
-            return
-        if not self._acceptable(seg):
-            if not seg.flags & RST:
-                if self.state is TcpState.TIME_WAIT and seg.flags & FIN:
-                    self._close_at = now + self.TIME_WAIT  # the peer lost our ACK of its FIN
-                self._send_ack(now)
-            return
-        if seg.flags & RST:
-            if seg.seq == self.rcv_nxt:
-                self._report("reset", now)
-                self._set_state(TcpState.CLOSED)
-            else:
-                self._send_ack(now)  # RFC 5961 3.2: challenge ACK
-            return
-        if seg.flags & SYN:
-            self._send_ack(now)  # RFC 5961 4.2 (a retransmitted SYN-ACK lands here too)
-            return
-        if not seg.flags & ACK:
-            return
-        if seg.options.ts is not None and self._ts_ok and _diff(seg.seq, self._acked_upto) <= 0:
-            self._ts_recent = seg.options.ts[0]  # RFC 7323 4.3
-        mark = self._sent
-        self._on_ack(seg, now)
-        if self.closed:
-            return
-        self._on_payload(seg, now)
-        if self.closed:  # the application aborted from a callback
-            return
-        if seg.length and (self._sent == mark or self._acked_upto != self.rcv_nxt):
-            self._send_ack(now)
-
-    def on_timer(self, now: float) -> None:
-        if self._close_at is not None and now >= self._close_at:
-            self._report("closed", now)
-            self._set_state(TcpState.CLOSED)
-            return
-        if self._rto_at is None or now < self._rto_at:
-            return
-        self._retries += 1
-        limit = self.SYN_TRIES - 1 if self.state is TcpState.SYN_SENT else self.DATA_RETRIES
-        if self._retries > limit:
-            self._report("timeout", now)
-            self._reset(now)
-            return
-        self._rto = min(self._rto * 2, self.RTO_MAX)
-        self._timed = None  # Karn: no RTT sample from a retransmitted segment
-        if self.state is TcpState.SYN_SENT:
-            self._syn_lost = True
-            self._send_syn(now)
-            return
-        flight = _diff(self.snd_nxt, self.snd_una)
-        if flight > 0:  # RFC 5681 3.1 (eq. 4) then go back to the first unacknowledged byte
-            self._ssthresh = max(flight // 2, 2 * self.send_mss)
-            self._cwnd = self.send_mss
-            self.snd_nxt = self.snd_una
-            self._rto_at = None
-            self._push(now)
-        else:  # zero window: probe with one byte (RFC 9293 3.8.6.1)
-            self._rto_at = None
-            self._push(now, probe=True)
-        if self._rto_at is None:
-            self._rto_at = now + self._rto
-
-    def kill(self, now: float) -> None:
-        """The host loses its address: RST what is open, drop what is already closing."""
-        self._report("aborted", now)
-        if not self._fin_wanted and self.state in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT):
-            self._reset(now)
-        else:
-            self._set_state(TcpState.CLOSED)
-
-    # -- receive path -------------------------------------------------------------------------
-
-    def _on_syn_sent(self, seg: seg_mod.Segment, now: float) -> None:
-        """RFC 9293 3.10.7.3: only a SYN-ACK (or a RST) acknowledging our SYN moves us on."""
-        if seg.flags & ACK and seg.ack != (self.iss + 1) % _MOD:
-            if not seg.flags & RST:
-                self.stack.send_reset(self.remote, self.local_port, self.remote_port, seg.ack, 0, RST)
-            return
-        if seg.flags & RST:
-            if seg.flags & ACK:
-                self._report("refused", now)
-                self._set_state(TcpState.CLOSED)
-            return
-        if not (seg.flags & SYN and seg.flags & ACK):
-            return  # a bare SYN (simultaneous open) is not supported: the peer's SYN times out
-        shape = self.stack.profile_tcp
-        opts = seg.options
-        self.rcv_nxt = (seg.seq + 1) % _MOD
-        self.snd_una = seg.ack
-        self.snd_wnd = seg.window  # never scaled in a SYN (RFC 7323 2.2)
-        self.snd_wl1, self.snd_wl2 = seg.seq, seg.ack
-        if opts.wscale is not None and "wscale" in shape.options:
-            self._snd_shift, self._rcv_shift = opts.wscale, self._our_ws
-        if opts.ts is not None and "ts" in shape.options:
-            self._ts_ok = True
-            self._ts_recent = opts.ts[0]
-        self.send_mss = min(opts.mss or 536, shape.mss) - (12 if self._ts_ok else 0)
-        self._cwnd = 10 * self.send_mss  # RFC 6928
-        if self._syn_lost:
-            self._rto = self.RTO_AFTER_SYN_LOSS  # no sample either: Karn's rule
-        elif self._timed is not None:
-            self._sample_rtt(now - self._timed[1])
-        self._timed = None
-        self._retries = 0
-        self._rto_at = None
-        self._set_state(TcpState.ESTABLISHED)
-        self._send_ack(now)
-        self.app.on_connected(self, now)
-        if self.state is TcpState.ESTABLISHED and self._buf:
-            self._push(now)
-
-    def _acceptable(self, seg: seg_mod.Segment) -> bool:
-        """RFC 9293 3.10.7.4, first check: does the segment fall in our receive window?"""
-        start = _diff(seg.seq, self.rcv_nxt)
-        window = self.rcv_wnd
-        if seg.length == 0:
-            return 0 <= start < max(window, 1)
-        end = start + seg.length - 1
-        return 0 <= start < window or 0 <= end < window
-
-    def _on_ack(self, seg: seg_mod.Segment, now: float) -> None:
-        ack = seg.ack
-        advance = _diff(ack, self.snd_una)
-        if _diff(ack, self.snd_max) > 0:
-            self._send_ack(now)  # acknowledges what we never sent
-            return
-        if advance > 0:
-            self._acked(advance, now)
-            if _diff(ack, self.snd_nxt) > 0:
-                self.snd_nxt = ack  # the peer got a segment we were about to resend
-        fresher = _diff(self.snd_wl1, seg.seq) < 0 or (self.snd_wl1 == seg.seq and _diff(self.snd_wl2, ack) <= 0)
-        if advance >= 0 and fresher:  # RFC 9293 3.10.7.4: window updates come from current segments
-            self.snd_wnd = seg.window << self._snd_shift
-            self.snd_wl1, self.snd_wl2 = seg.seq, ack
-        if self._fin_acked:
-            if self.state is TcpState.FIN_WAIT_1:
-                self._set_state(TcpState.FIN_WAIT_2)
-                self._close_at = now + self.FIN_WAIT_2_TIMEOUT
-            elif self.state is TcpState.CLOSING:
-                self._enter_time_wait(now)
-            elif self.state is TcpState.LAST_ACK:
-                self._report("closed", now)
-                self._set_state(TcpState.CLOSED)
-                return
-        self._push(now)
-
-    def _acked(self, advance: int, now: float) -> None:
-        data = min(advance, len(self._buf))
-        if self._fin_wanted and advance > len(self._buf):
-            self._fin_acked = True
-        del self._buf[:data]
-        self.snd_una = (self.snd_una + advance) % _MOD
-        if self._timed is not None and _diff(self.snd_una, self._timed[0]) >= 0:
-            self._sample_rtt(now - self._timed[1])
-            self._timed = None
-        self._retries = 0
-        if self._cwnd < self._ssthresh:  # RFC 5681 3.1: slow start, then congestion avoidance
-            self._cwnd += min(advance, self.send_mss)
-        else:
-            self._cwnd += max(1, self.send_mss * self.send_mss // self._cwnd)
-        self._rto_at = now + self._rto if _diff(self.snd_max, self.snd_una) > 0 else None
-
-    def _on_payload(self, seg: seg_mod.Segment, now: float) -> None:
-        if self.state not in _RECEIVING:
-            return  # after the peer's FIN, nothing more is data
-        data, fin, seq = seg.payload, bool(seg.flags & FIN), seg.seq
-        if not data and not fin:
-            return
-        old = _diff(self.rcv_nxt, seq)
-        if old > 0:
-            data, seq = data[old:], self.rcv_nxt
-        if seq != self.rcv_nxt:
-            if len(self._ooo) < self.OUT_OF_ORDER:
-                self._ooo[seq] = (data, fin)
-            return
-        self._deliver(data, fin, now)
-        while self.state in _RECEIVING and self._ooo:
-            found = next((s for s in self._ooo if _diff(s, self.rcv_nxt) <= 0), None)
-            if found is None:
-                break
-            data, fin = self._ooo.pop(found)
-            skip = _diff(self.rcv_nxt, found)
-            if skip < len(data) or (fin and skip == len(data)):
-                self._deliver(data[skip:], fin, now)
-
-    def _deliver(self, data: bytes, fin: bool, now: float) -> None:
-        if data:
-            self.rcv_nxt = (self.rcv_nxt + len(data)) % _MOD
-            self.bytes_received += len(data)
-            self.app.on_data(self, data, now)
-        if fin and self.state in _RECEIVING:
-            self.rcv_nxt = (self.rcv_nxt + 1) % _MOD
-            self._ooo.clear()
-            self._on_fin(now)
-
-    def _on_fin(self, now: float) -> None:
-        if self.state is TcpState.ESTABLISHED:
-            self._set_state(TcpState.CLOSE_WAIT)
-            self._report("peer closed", now)
-            self.close(now)  # our clients never half-close: answer the FIN with ours
-        elif self.state is TcpState.FIN_WAIT_1:
-            self._report("closed", now)
-            self._set_state(TcpState.CLOSING)
-        elif self.state is TcpState.FIN_WAIT_2:
-            self._report("closed", now)
-            self._enter_time_wait(now)
-
-    def _enter_time_wait(self, now: float) -> None:
-        self._set_state(TcpState.TIME_WAIT)
-        self._rto_at = None
-        self._close_at = now + self.TIME_WAIT
-
-    # -- send path ----------------------------------------------------------------------------
-
-    def _push(self, now: float, probe: bool = False) -> None:
-        """Send what the peer's window and the congestion window allow, then the FIN."""
-        if self.state in (TcpState.SYN_SENT, TcpState.CLOSED, TcpState.TIME_WAIT):
-            return
-        while True:
-            sent = _diff(self.snd_nxt, self.snd_una)
-            if sent < len(self._buf):
-                room = min(self.snd_wnd, self._cwnd) - sent
-                if room <= 0:
-                    if not probe:
-                        break
-                    room = 1
-                probe = False
-                size = min(self.send_mss, len(self._buf) - sent, room)
-                chunk = bytes(self._buf[sent : sent + size])
-                flags = ACK | (PSH if sent + size == len(self._buf) else 0)
-                self._emit(self.snd_nxt, flags, chunk, now)
-                self.snd_nxt = (self.snd_nxt + size) % _MOD
-            elif self._fin_wanted and not self._fin_acked and sent == len(self._buf):
-                self._emit(self.snd_nxt, FIN | ACK, b"", now)
-                self.snd_nxt = (self.snd_nxt + 1) % _MOD
-            else:
-                break
-            if _diff(self.snd_nxt, self.snd_max) > 0:
-                self.snd_max = self.snd_nxt
-                if self._timed is None:
-                    self._timed = (self.snd_nxt, now)
-            if self._rto_at is None:
-                self._rto_at = now + self._rto
-        if self._rto_at is None and len(self._buf) > _diff(self.snd_nxt, self.snd_una) and self.snd_wnd == 0:
-            self._rto_at = now + self._rto  # persist timer
-
-    def _send_syn(self, now: float) -> None:
-        shape = self.stack.profile_tcp
-        options = seg_mod.syn_options(shape.options, mss=shape.mss, wscale=self._our_ws, tsval=self.stack.tsval(now))
-        self.stack.send_segment(self, self.iss, 0, SYN, shape.window, options, b"")
-        self.snd_nxt = self.snd_max = (self.iss + 1) % _MOD
-        if self._retries == 0:
-            self._timed = (self.snd_nxt, now)
-        self._rto_at = now + self._rto
-
-    def _send_ack(self, now: float) -> None:
-        self._emit(self.snd_nxt, ACK, b"", now)
-
-    def _emit(self, seq: int, flags: int, payload: bytes, now: float) -> None:
-        options = seg_mod.timestamp_option(self.stack.tsval(now), self._ts_recent) if self._ts_ok else b""
-        window = min(self.rcv_wnd >> self._rcv_shift, 0xFFFF)
-        self.stack.send_segment(self, seq, self.rcv_nxt, flags, window, options, payload)
-        self._acked_upto = self.rcv_nxt
-        self._sent += 1
-        self.bytes_sent += len(payload)
-
-    def _reset(self, now: float) -> None:
-        if self.state not in (TcpState.SYN_SENT, TcpState.CLOSED, TcpState.TIME_WAIT):
-            self.stack.send_reset(self.remote, self.local_port, self.remote_port, self.snd_nxt, 0, RST)
-        self._set_state(TcpState.CLOSED)
-
-    # -- bookkeeping --------------------------------------------------------------------------
-
-    def _sample_rtt(self, rtt: float) -> None:
-        """RFC 6298 2.2-2.3."""
-        if self._srtt is None:
-            self._srtt, self._rttvar = rtt, rtt / 2
-        else:
-            self._rttvar = 0.75 * self._rttvar + 0.25 * abs(self._srtt - rtt)
-            self._srtt = 0.875 * self._srtt + 0.125 * rtt
-        self._rto = self._computed_rto()
-
-    def _computed_rto(self) -> float:
-        if self._srtt is None:
-            return self.RTO_INITIAL
-        return min(max(self._srtt + max(0.001, 4 * self._rttvar), self.RTO_MIN), self.RTO_MAX)
-
-    def _report(self, reason: str, now: float) -> None:
-        if not self._reported:
-            self._reported = True
-            self.app.on_closed(self, reason, now)
-
-    def _set_state(self, state: TcpState) -> None:
-        if state is self.state:
-            return
-        self.stack.trace(self, self.state, state)
-        self.state = state
-        if state is TcpState.CLOSED:
-            self._rto_at = self._close_at = None
-            self.stack.forget(self)
-
 
 Key = tuple[bytes, int, int]
 """(remote address, remote port, local port)"""
@@ -519,7 +76,7 @@ class TcpStack:
     def tsval(self, now: float) -> int:
         """RFC 7323 TSval: one clock per device (random offset + `timestamp_hz` ticks), never going back."""
         value = (self._ts_offset + int(now * self.profile_tcp.timestamp_hz)) % _MOD
-        if self._ts_last is not None and _diff(value, self._ts_last) < 0:
+        if self._ts_last is not None and tcp_segment.seq_diff(value, self._ts_last) < 0:
             value = self._ts_last
         self._ts_last = value
         return value
@@ -527,7 +84,7 @@ class TcpStack:
     # -- host.TcpHandler ----------------------------------------------------------------------
 
     def handle(self, packet: wire.Ipv4, now: float) -> None:
-        segment = seg_mod.parse(packet.payload)
+        segment = tcp_segment.parse(packet.payload)
         if segment is None:
             return
         conn = self.connections.get((packet.src, segment.sport, segment.dport))
@@ -561,7 +118,7 @@ class TcpStack:
         src = self.host.address
         if src is None:
             return
-        segment = seg_mod.build(src, conn.remote, conn.local_port, conn.remote_port, seq, ack, flags, window,
+        segment = tcp_segment.build(src, conn.remote, conn.local_port, conn.remote_port, seq, ack, flags, window,
                                 options, payload)  # fmt: skip
         self.host.send_ip(conn.protocol, conn.remote, wire.IPPROTO_TCP, segment)
 
@@ -569,7 +126,7 @@ class TcpStack:
         src = self.host.address
         if src is None:
             return
-        self.host.send_ip("tcp", dst, wire.IPPROTO_TCP, seg_mod.build(src, dst, sport, dport, seq, ack, flags, 0))
+        self.host.send_ip("tcp", dst, wire.IPPROTO_TCP, tcp_segment.build(src, dst, sport, dport, seq, ack, flags, 0))
 
     def forget(self, conn: Connection) -> None:
         key = (conn.remote, conn.remote_port, conn.local_port)

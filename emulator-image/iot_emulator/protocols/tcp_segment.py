@@ -19,6 +19,12 @@ HEADER = struct.Struct("!HHIIBBHHH")
 OPT_EOL, OPT_NOP, OPT_MSS, OPT_WSCALE, OPT_SACK_OK, OPT_TS = 0, 1, 2, 3, 4, 8
 MAX_OPTIONS = 40
 _TS = struct.Struct("!BBII")
+_MOD = 1 << 32
+
+
+def seq_diff(a: int, b: int) -> int:
+    """a - b in sequence space (RFC 9293 3.4: modulo 2**32), as a signed number."""
+    return (a - b + (1 << 31)) % _MOD - (1 << 31)
 
 
 class Options(NamedTuple):
