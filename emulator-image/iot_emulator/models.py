@@ -193,7 +193,7 @@ class DeviceSpec(DeviceTemplate):
         description="unicast MAC; default: derived from the name in the profile's OUI",
         json_schema_extra={"pattern": UNICAST_MAC, **cel(("self != '00:00:00:00:00:00'", ZERO_MAC))},
     )
-    hostname: Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")] | None = Field(
+    hostname: Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$")] | None = Field(
         default=None, description="option 12; default: the profile's host-name pattern"
     )
     running: bool = True

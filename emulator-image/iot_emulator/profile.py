@@ -68,7 +68,13 @@ class DhcpFingerprint(_Strict):
     options: list[Annotated[int, Field(ge=1, le=254)]] = Field(
         description="options present in DISCOVER/REQUEST, in this order (53 is always first)"
     )
+    request_options: list[Annotated[int, Field(ge=1, le=254)]] | None = Field(
+        default=None, description="options of REQUEST, in order, when they differ from DISCOVER's (lwIP, ESP8266)"
+    )
     parameter_request_list: list[Annotated[int, Field(ge=1, le=254)]] = Field(description="option 55")
+    extra_options: dict[Annotated[int, Field(ge=1, le=254)], str] = Field(
+        default_factory=dict, description="raw values (hex) of options with no field here, e.g. 124, 125, 77"
+    )
     vendor_class_id: str | None = Field(default=None, description="option 60")
     max_message_size: Annotated[int, Field(ge=576, le=65535)] | None = Field(default=None, description="option 57")
     client_id: ClientIdKind = ClientIdKind.mac
@@ -77,9 +83,22 @@ class DhcpFingerprint(_Strict):
     secs: bool = Field(default=True, description="fill `secs` with the time since the exchange began")
     arp_probe: ArpProbe = ArpProbe()
 
-    @field_validator("options")
+    @field_validator("extra_options")
     @classmethod
-    def _options_well_formed(cls, value: list[int]) -> list[int]:
+    def _hex_values(cls, value: dict[int, str]) -> dict[int, str]:
+        for code, raw in value.items():
+            try:
+                if len(bytes.fromhex(raw)) > 255:
+                    raise ValueError(f"option {code}: longer than 255 bytes")
+            except ValueError as exc:
+                raise ValueError(f"option {code}: {raw!r} is not hex bytes ({exc})") from None
+        return value
+
+    @field_validator("options", "request_options")
+    @classmethod
+    def _options_well_formed(cls, value: list[int] | None) -> list[int] | None:
+        if value is None:
+            return None
         if len(set(value)) != len(value):
             raise ValueError("an option appears twice")
         if value and value[0] != 53:
@@ -216,8 +235,9 @@ class Profile(_Strict):
     ouis: list[str] = Field(min_length=1, description="vendor OUIs; generated MACs use the first")
     hostname_pattern: str = Field(
         default="{vendor}-{mac6}",
-        description="placeholders: {vendor} {model} {mac6} (last 6 hex digits) {MAC6} {index} {name}",
+        description="placeholders: {vendor} {model} {mac6}/{MAC6} (last 6 hex digits) {mac12}/{MAC12} {index} {name}",
     )
+    vendor_default: bool = Field(default=False, description="the profile `--vendor <vendor>` picks")
     ip_ttl: Annotated[int, Field(ge=1, le=255)] = 64
     dhcp: DhcpFingerprint
     protocols: list[str] = Field(default_factory=lambda: ["arp", "dhcp", "icmp"])
@@ -245,12 +265,14 @@ class Profile(_Strict):
 
     def hostname_for(self, mac: str, index: int = 0, name: str = "") -> str:
         """The host name a device of this profile announces in option 12."""
-        mac6 = mac.replace(":", "")[-6:]
+        mac12 = mac.replace(":", "")
+        mac6 = mac12[-6:]
         raw = self.hostname_pattern.format(
-            vendor=self.vendor, model=self.model, mac6=mac6.lower(), MAC6=mac6.upper(), index=index, name=name
-        )
-        cleaned = re.sub(r"[^A-Za-z0-9-]+", "-", raw).strip("-")
-        return cleaned[:63] or "device"
+            vendor=self.vendor, model=self.model, mac6=mac6.lower(), MAC6=mac6.upper(), mac12=mac12.lower(),
+            MAC12=mac12.upper(), index=index, name=name,
+        )  # fmt: skip
+        cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", raw)[:63].strip("-_")  # `_` is kept: ESP_1A2B3C, plc_1
+        return cleaned or "device"
 
 
 class ProfileError(ValueError):
@@ -284,7 +306,10 @@ class Library:
     def for_vendor(self, vendor: str) -> Profile:
         """The default profile of a vendor, for the seed CLI's `--vendor` (case-insensitive)."""
         wanted = vendor.strip().lower()
-        matches = [p for p in self if p.vendor.lower() == wanted or p.name == wanted]
+        matches = [p for p in self if p.name == wanted]
+        matches = matches or sorted(
+            (p for p in self if p.vendor.lower() == wanted), key=lambda p: (not p.vendor_default, p.name)
+        )
         if not matches:
             matches = [p for p in self if p.vendor.lower().startswith(wanted) or wanted in p.name]
         if not matches:

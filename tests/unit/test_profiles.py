@@ -37,7 +37,8 @@ KNOWN_PROTOCOLS = frozenset(
     {"arp", "dhcp", "icmp", "dns", "ntp", "http", "https", "cloud", "rtsp", "mqtt", "coap", "mdns", "ssdp",
      "lldp", "tcp"}
 )  # fmt: skip
-DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+DNS_LABEL = re.compile(r"^(?![-_])[A-Za-z0-9_-]{1,63}(?<![-_])$")
+"""Option 12 as devices send it: a label, where `_` is allowed (ESP_1A2B3C, plc_1)."""
 
 
 def _by_file() -> list[tuple[Path, profile.Profile]]:

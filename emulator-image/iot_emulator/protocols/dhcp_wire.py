@@ -323,7 +323,8 @@ class ClientFrames:
         body = bytearray(header)
         body += bytes((OPT_MESSAGE_TYPE, 1, rule.msg_type))
         off50 = off54 = -1
-        order = list(self.fingerprint.options)
+        fp = self.fingerprint
+        order = list(fp.request_options if rule.msg_type == REQUEST and fp.request_options else fp.options)
         order += [code for code in (OPT_REQUESTED_ADDR, OPT_SERVER_ID) if code not in order]  # MUSTs, last
         for code in order:
             if code == OPT_REQUESTED_ADDR and has50 and off50 < 0:
@@ -332,8 +333,8 @@ class ClientFrames:
             elif code == OPT_SERVER_ID and has54 and off54 < 0:
                 off54 = len(body) + 2
                 body += b"\x36\x04\x00\x00\x00\x00"
-            elif code in rule.allowed and code in self._fixed:
-                body += self._fixed[code]
+            elif code in self._fixed and (code in rule.allowed or (code in fp.extra_options and rule.broadcast)):
+                body += self._fixed[code]  # extra (raw) options go in DISCOVER and REQUEST only
         body.append(OPT_END)
         if len(body) < MIN_PAYLOAD:
             body += bytes(MIN_PAYLOAD - len(body))
@@ -355,6 +356,8 @@ def _fixed_options(mac: bytes, hostname: str, fp: profile.DhcpFingerprint) -> di
         values[OPT_MAX_SIZE] = fp.max_message_size.to_bytes(2, "big")
     if fp.client_id is profile.ClientIdKind.mac:
         values[OPT_CLIENT_ID] = b"\x01" + mac
+    for code, value in fp.extra_options.items():
+        values[code] = bytes.fromhex(value)
     if hostname:
         values[OPT_HOSTNAME] = hostname.encode()
         values[OPT_CLIENT_FQDN] = b"\x00\x00\x00" + hostname.encode()  # RFC 4702, ASCII name as Windows
