@@ -85,11 +85,11 @@ class KubeSettings(BaseModel):
     """Label that marks the operator's pods..."""
     managed_by_value: str = "iot-operator"
     """...and its value."""
-    device_label: str = "iotemu.io/device"
+    device_label: str = "iotemu.io/iotdevice"
     """Label of a pod that runs one IoTDevice (value: the device name)."""
-    fleet_label: str = "iotemu.io/fleet"
+    fleet_label: str = "iotemu.io/iotfleet"
     """Label of a pod that runs (a shard of) an IoTFleet (value: the fleet name)."""
-    events_port: int = Field(default=9100, ge=1, le=65535)
+    events_port: int = Field(default=8080, ge=1, le=65535)
     """Port of the emulator pods' HTTP endpoint (`/events`), unless the pod's annotation says otherwise."""
     events_port_annotation: str = "iotemu.io/http-port"
     """Pod annotation that overrides `events_port`."""

@@ -133,7 +133,7 @@ async def test_live_events_from_the_pods(
         pod = {
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "emu-cams-0", "namespace": NS,
-                         "labels": {"app.kubernetes.io/managed-by": "iot-operator", "iotemu.io/fleet": "cams"},
+                         "labels": {"app.kubernetes.io/managed-by": "iot-operator", "iotemu.io/iotfleet": "cams"},
                          "annotations": {"iotemu.io/http-port": str(server.port)}},
             "status": {"phase": "Running", "podIP": "127.0.0.1"},
         }  # fmt: skip
