@@ -185,12 +185,11 @@ class SsdpDevice:
         for st, usn in answers:
             payload = self.search_response(st, usn)
             if unicast_search or mx <= 0:
-                self._reply(payload, src, sport)
+                self._reply(payload, src, sport, now)
             else:
-                reply = functools.partial(self._reply, payload, src, sport)
-                self.timers.at(now + self.rng.uniform(0.0, mx), lambda t: reply())
+                self.timers.at(now + self.rng.uniform(0.0, mx), functools.partial(self._reply, payload, src, sport))
 
-    def _reply(self, payload: bytes, dst: bytes, dport: int) -> None:
+    def _reply(self, payload: bytes, dst: bytes, dport: int, now: float) -> None:
         if self._running:
             self.host.send_udp("ssdp", dst, PORT, dport, payload)
 
