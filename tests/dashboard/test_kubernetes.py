@@ -1,6 +1,7 @@
-"""The Kubernetes backend against kmock's in-memory Kubernetes API, and a pod's /events stream.
+"""The Kubernetes backend against the operator suite's extended kmock API server, and a pod's /events stream.
 
-kmock stands in for the API server (none can run here): resources are created, merge-patched,
+kmock (extended in tests/operator/fakeapi.py: status subresource, CRD schema checks, merge
+patches) stands in for the API server (none can run here): resources are created, merge-patched,
 listed and deleted through HTTP exactly as the dashboard does against a cluster. The emulator
 "pod" is the emulator's real HTTP endpoint (`http_api.start`) on 127.0.0.1, over a fake engine
 view, announced to the API as a Running pod with the operator's labels.
@@ -14,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import kmock
 import pytest
 from fastapi import FastAPI
 
@@ -26,6 +26,7 @@ from iot_dashboard.settings import KubeSettings, Settings
 from iot_emulator import http_api, messages
 from iot_emulator import profile as profiles
 from tests.dashboard.conftest import Watcher
+from tests.operator import harness
 
 NS = "lab"
 DEVICES = f"/apis/iotemu.io/v1alpha1/namespaces/{NS}/iotdevices"
@@ -45,20 +46,15 @@ class FakeView:
 
 
 @pytest.fixture
-async def kube() -> AsyncIterator[tuple[kmock.KubernetesEmulator, str]]:
-    async with kmock.KubernetesEmulator() as k8s, kmock.Server(k8s) as server:
-        k8s.resources.load_bundled()
-        for plural, kind in (("iotdevices", "IoTDevice"), ("iotfleets", "IoTFleet")):
-            k8s.resources[f"iotemu.io/v1alpha1/{plural}"] = kmock.ResourceInfo(
-                kind=kind, namespaced=True, subresources={"status"},
-                verbs={"list", "watch", "get", "create", "patch", "update", "delete"},
-            )  # fmt: skip
-        yield k8s, str(server.url).rstrip("/")
+async def kube() -> AsyncIterator[harness.Cluster]:
+    """The operator suite's extended kmock API server (status subresource apart, CRD schemas checked)."""
+    async with harness.cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture
-async def app(kube: tuple[kmock.KubernetesEmulator, str], profiles_dir: Path, tmp_path: Path) -> AsyncIterator[FastAPI]:
-    settings = KubeSettings(api_url=kube[1], namespace=NS, poll_interval=0.05)
+async def app(kube: harness.Cluster, profiles_dir: Path, tmp_path: Path) -> AsyncIterator[FastAPI]:
+    settings = KubeSettings(api_url=kube.url, namespace=NS, poll_interval=0.05)
     hub = events.EventHub()
     library = profiles.library(profiles_dir)
     backend = kube_backend.KubernetesBackend(settings, hub, library)
@@ -67,16 +63,14 @@ async def app(kube: tuple[kmock.KubernetesEmulator, str], profiles_dir: Path, tm
         yield application
 
 
-async def api(kube: tuple[kmock.KubernetesEmulator, str], method: str, path: str, body: Any = None) -> Any:
+async def api(kube: harness.Cluster, method: str, path: str, body: Any = None) -> Any:
     headers = {"Content-Type": kube_client.MERGE_PATCH} if method == "PATCH" else {}
-    async with httpx.AsyncClient(base_url=kube[1]) as http:
+    async with httpx.AsyncClient(base_url=kube.url) as http:
         response = await http.request(method, path, json=body, headers=headers)
         return response.json()
 
 
-async def test_crud_start_stop_and_status(
-    client: httpx.AsyncClient, kube: tuple[kmock.KubernetesEmulator, str]
-) -> None:
+async def test_crud_start_stop_and_status(client: httpx.AsyncClient, kube: harness.Cluster) -> None:
     body = {"name": "cam-1", "labels": {"site": "a"}, "spec": {"profile": "tiny-cam", "running": False,
                                                                  "mac": "44:19:b6:00:00:01"}}  # fmt: skip
     assert (await client.post("/api/devices", json=body)).status_code == 201
@@ -89,7 +83,7 @@ async def test_crud_start_stop_and_status(
         "failed": [],
     }
     assert (await api(kube, "GET", f"{DEVICES}/cam-1"))["spec"]["running"] is True
-    await api(kube, "PATCH", f"{DEVICES}/cam-1", {"status": {"phase": "Bound", "ip": "10.0.0.9"}})  # the operator
+    await api(kube, "PATCH", f"{DEVICES}/cam-1/status", {"status": {"phase": "Bound", "ip": "10.0.0.9"}})  # operator
     status = (await client.get("/api/devices/cam-1")).json()["status"]
     assert (status["phase"], status["ip"], status["running"]) == ("bound", "10.0.0.9", True)
     replaced = await client.put("/api/devices/cam-1", json={"spec": {"profile": "tiny-cam", "trafficInterval": 5}})
@@ -103,7 +97,7 @@ async def test_crud_start_stop_and_status(
 
 
 async def test_failed_import_undoes_what_it_wrote(
-    app: FastAPI, client: httpx.AsyncClient, kube: tuple[kmock.KubernetesEmulator, str], monkeypatch: pytest.MonkeyPatch
+    app: FastAPI, client: httpx.AsyncClient, kube: harness.Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend = app.state.backend
     real_create = backend.kube.create
@@ -123,9 +117,7 @@ async def test_failed_import_undoes_what_it_wrote(
     assert (await api(kube, "GET", DEVICES))["items"] == []
 
 
-async def test_live_events_from_the_pods(
-    client: httpx.AsyncClient, kube: tuple[kmock.KubernetesEmulator, str], app: FastAPI
-) -> None:
+async def test_live_events_from_the_pods(client: httpx.AsyncClient, kube: harness.Cluster, app: FastAPI) -> None:
     view = FakeView()
     server = await http_api.start(view, "127.0.0.1", 0)
     watch = Watcher(app.state.hub.subscribe())
@@ -138,6 +130,7 @@ async def test_live_events_from_the_pods(
             "status": {"phase": "Running", "podIP": "127.0.0.1"},
         }  # fmt: skip
         await api(kube, "POST", f"/api/v1/namespaces/{NS}/pods", pod)
+        await api(kube, "PATCH", f"/api/v1/namespaces/{NS}/pods/emu-cams-0/status", {"status": pod["status"]})
         snapshot_stats = await watch.next(lambda m: m["type"] == "stats" and m["device_id"] == "cam-1")
         assert snapshot_stats["stats"]["current_ip"] == "10.0.0.7" and snapshot_stats["pod"] == "emu-cams-0"
         view.events(messages.make("dhcp_ack", "cam-1", time.time(), assigned_ip="10.0.0.8"))
