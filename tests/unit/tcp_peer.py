@@ -28,6 +28,15 @@ def env_with_log(config: Any = None, **kw: Any) -> tuple[penv.Env, list[tuple[st
     return env, log
 
 
+def step_until_sent(env: penv.Env, limit: int = 50) -> None:
+    """Step through deadlines until the device has something to send (left in its outbox for a Server)."""
+    for _ in range(limit):
+        if env.host.outbox:
+            return
+        env.step()
+    raise AssertionError(f"nothing sent after {limit} deadlines")
+
+
 class Recorder:
     """A TcpApp that writes down what it is told."""
 
