@@ -11,6 +11,7 @@ from iot_emulator import manifests, models, profile
 from iot_operator import pods
 from iot_operator import settings as settings_mod
 from tests.operator import harness
+from tests.operator.conftest import running_operator
 from tests.operator.harness import NS, wait_for
 
 MULTUS = {"mode": "multus", "attachment": "lab/lan-bridge"}
@@ -228,3 +229,26 @@ async def test_deleting_the_resource_deletes_its_pods(
 
 async def _gone(cluster: harness.Cluster) -> bool:
     return await cluster.get("iotfleets", "cams") is None
+
+
+async def test_a_restarted_operator_adopts_the_pods_it_finds(
+    cluster: harness.Cluster, operator_settings: settings_mod.OperatorSettings
+) -> None:
+    names = {f"iotfleet-cams-{k}" for k in range(4)}
+    async with running_operator(operator_settings):
+        await cluster.apply(fleet(replicas=1000))
+        first = await wait_for(lambda: pods_named(cluster, names), "4 pods")
+    async with running_operator(operator_settings):
+        await cluster.scale("cams", 1250)  # the new operator's first passes must also see this through
+        after = await wait_for(lambda: pods_named(cluster, names | {"iotfleet-cams-4"}), "a 5th pod")
+    assert {n: after[n]["metadata"]["uid"] for n in names} == {n: first[n]["metadata"]["uid"] for n in names}
+
+
+async def test_pods_are_watched_with_a_server_side_selector(
+    cluster: harness.Cluster, operator: settings_mod.OperatorSettings
+) -> None:
+    async def pod_watches() -> list[str]:
+        return [r.params.get("labelSelector", "") for r in cluster.api if r.url.path == "/api/v1/pods" and r.params]
+
+    selectors = await wait_for(pod_watches, "kopf's list or watch of pods")
+    assert set(selectors) == {"app.kubernetes.io/managed-by=iot-operator"}
