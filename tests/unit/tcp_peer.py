@@ -113,6 +113,8 @@ class Server:
         self.mss = mss
         self.received: list[bytes] = []
         self.syns: list[Packet] = []
+        self.seen: list[Packet] = []
+        """Every segment the device sent, in order."""
         self._conns: dict[int, dict[str, Any]] = {}
 
     def run(self, rounds: int = 20) -> None:
@@ -122,6 +124,7 @@ class Server:
             if not segments:
                 return
             for pkt in segments:
+                self.seen.append(pkt)
                 self._on(pkt)
 
     def _on(self, pkt: Packet) -> None:

@@ -77,6 +77,13 @@ def test_message_length(data: bytes, length: int | None) -> None:
     assert http.message_length(data) == length
 
 
+def test_rtsp_messages_without_length_have_no_body() -> None:
+    reply = b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n\r\n"
+    assert http.message_length(reply + b"RTSP/1.0", close_delimited=False) == len(reply)
+    sdp = b"RTSP/1.0 200 OK\r\nCSeq: 2\r\nContent-Length: 3\r\n\r\nv=0"
+    assert http.message_length(sdp, close_delimited=False) == len(sdp)
+
+
 def test_status_line() -> None:
     assert http.status_line(OK) == (200, "OK")
     assert http.status_line(b"RTSP/1.0 401 Unauthorized\r\n") == (401, "Unauthorized")

@@ -59,9 +59,10 @@ def headers_of(data: bytes | bytearray) -> dict[str, str]:
     return fields
 
 
-def message_length(data: bytes | bytearray, *, bodiless: bool = False) -> int | None:
+def message_length(data: bytes | bytearray, *, bodiless: bool = False, close_delimited: bool = True) -> int | None:
     """Length of the first complete message in `data` (RFC 9112 6.3), None if more is needed or it
-    is delimited by the server closing the connection."""
+    is delimited by the server closing the connection. RTSP has no close-delimited bodies: without
+    Content-Length the body is empty (RFC 2326 12.14), so RTSP passes `close_delimited=False`."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
         return None
@@ -75,7 +76,7 @@ def message_length(data: bytes | bytearray, *, bodiless: bool = False) -> int | 
     length = fields.get("content-length")
     if length is not None and length.isdigit():
         return start + int(length) if len(data) >= start + int(length) else None
-    return None
+    return None if close_delimited else start
 
 
 def _chunked_end(data: bytes | bytearray, pos: int) -> int | None:
