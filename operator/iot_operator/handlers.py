@@ -73,6 +73,7 @@ def build(rt: Runtime) -> kopf.OperatorRegistry:
         settings.persistence.finalizer = f"{PREFIX}/finalizer"
         settings.queueing.worker_limit = rt.settings.worker_limit
         settings.watching.label_selectors["v1", "pods"] = f"{pods.MANAGED_BY}={pods.MANAGER}"
+        settings.scanning.disabled = True  # no CRD or namespace watching: less RBAC (the chart installs CRDs first)
         settings.posting.level = logging.WARNING  # handler logs are not events; ours are posted explicitly
 
     @kopf.on.login(id="login", registry=registry)

@@ -1,0 +1,164 @@
+"""The Helm chart, linted and rendered by Helm's own Go SDK (helm-python-sdk, no helm binary), and every
+rendered manifest validated against the Kubernetes schemas (kubernetes-validate, offline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+
+from iot_operator import crdgen
+from iot_operator import settings as settings_mod
+
+CHART = Path(__file__).resolve().parents[2] / "helm" / "iot-emulator"
+KUBE_VERSION = "1.30.0"
+NON_DEFAULT: dict[str, Any] = {
+    "app": {"image": {"repository": "registry.lab/iot-app", "tag": "2.0.0"}},
+    "emulator": {"image": {"repository": "registry.lab/iot-emulator", "tag": "2.0.0", "pullPolicy": "Always"}},
+    "operator": {
+        "watchNamespaces": ["lab-a", "lab-b"],
+        "resyncInterval": 10,
+        "logLevel": "DEBUG",
+        "extraEnv": {"IOT_OPERATOR_STATS_TIMEOUT": "5"},
+    },
+    "dashboard": {
+        "ingress": {"enabled": True, "className": "nginx", "host": "iot.lab.example"},
+        "service": {"type": "NodePort", "port": 8080},
+    },
+    "networkAttachment": {"create": True, "bridge": "br-lan"},
+}
+
+
+def render(values: dict[str, Any]) -> list[dict[str, Any]]:
+    with helm.Chart.load(CHART) as chart:
+        files = chart.render(values, name="lab", namespace="iot", is_install=True)
+    return [d for path, text in files.items() if path.endswith(".yaml") for d in yaml.safe_load_all(text) if d]
+
+
+def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+
+
+def test_lint_is_clean() -> None:
+    for values in ({}, NON_DEFAULT):
+        report = helm.lint(CHART, values, strict=True, kube_version=f"v{KUBE_VERSION}")
+        assert report["errors"] == []
+        assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+@pytest.mark.parametrize("values", [{}, NON_DEFAULT], ids=["default", "non-default"])
+def test_every_rendered_manifest_is_valid(values: dict[str, Any]) -> None:
+    objects = render(values)
+    assert objects
+    for obj in objects:
+        if obj["kind"] == "NetworkAttachmentDefinition":  # a CRD of Multus: no schema here
+            assert obj["apiVersion"] == "k8s.cni.cncf.io/v1" and isinstance(obj["spec"]["config"], str)
+            continue
+        kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
+
+
+def test_default_install() -> None:
+    objects = render({})
+    kinds = sorted({o["kind"] for o in objects})
+    assert kinds == ["ClusterRole", "ClusterRoleBinding", "Deployment", "Service", "ServiceAccount"]
+    [deployment] = find(objects, "Deployment", "lab-iot-emulator-operator")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "iot-emulator-app:0.1.0" and container["command"] == ["iot-operator"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["IOT_OPERATOR_EMULATOR_IMAGE"] == "iot-emulator:0.1.0" and env["IOT_OPERATOR_NAMESPACES"] == "[]"
+    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_operator_environment_is_understood_by_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    [deployment] = find(render(NON_DEFAULT), "Deployment", "lab-iot-emulator-operator")
+    for variable in deployment["spec"]["template"]["spec"]["containers"][0]["env"]:
+        monkeypatch.setenv(variable["name"], variable["value"])
+    settings = settings_mod.OperatorSettings()
+    assert settings.namespaces == ["lab-a", "lab-b"] and settings.resync_interval == 10
+    assert settings.emulator_image == "registry.lab/iot-emulator:2.0.0" and settings.image_pull_policy == "Always"
+    assert settings.stats_timeout == 5 and settings.liveness_endpoint == "http://0.0.0.0:8081/healthz"
+
+
+def test_operator_and_dashboard_are_restricted() -> None:
+    for deployment in find(render({}), "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for container in pod["containers"]:
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False and security["capabilities"] == {"drop": ["ALL"]}
+            assert security["readOnlyRootFilesystem"] is True
+
+
+def rules(objects: list[dict[str, Any]], kind: str, name: str) -> set[tuple[str, str, str]]:
+    [role] = find(objects, kind, name)[:1]
+    return {
+        (g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]
+    }
+
+
+def test_rbac_is_least_privilege() -> None:
+    objects = render({})
+    operator = rules(objects, "ClusterRole", "lab-iot-emulator-operator")
+    assert {r for _, r, _ in operator} == {
+        "iotdevices",
+        "iotfleets",
+        "iotdevices/status",
+        "iotfleets/status",
+        "pods",
+        "events",
+    }
+    assert ("", "pods", "create") in operator and ("", "pods", "delete") in operator
+    assert ("", "pods", "patch") not in operator and ("", "events", "create") in operator
+    dashboard = rules(objects, "ClusterRole", "lab-iot-emulator-dashboard")
+    assert ("iotemu.io", "iotfleets/scale", "patch") in dashboard and ("", "pods", "create") not in dashboard
+    for role in find(objects, "ClusterRole"):
+        for rule in role["rules"]:
+            assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "secrets" not in rule["resources"]
+
+
+def test_watched_namespaces_get_roles_not_cluster_roles() -> None:
+    objects = render(NON_DEFAULT)
+    assert not find(objects, "ClusterRole") and not find(objects, "ClusterRoleBinding")
+    roles = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in find(objects, "Role")}
+    assert roles == {(ns, f"lab-iot-emulator-{c}") for ns in ("lab-a", "lab-b") for c in ("operator", "dashboard")}
+    for binding in find(objects, "RoleBinding"):
+        assert binding["subjects"][0]["namespace"] == "iot"  # the service accounts live with the release
+    nads = find(objects, "NetworkAttachmentDefinition")
+    assert {n["metadata"]["namespace"] for n in nads} == {"lab-a", "lab-b"}
+    config = yaml.safe_load(nads[0]["spec"]["config"])
+    assert [p["type"] for p in config["plugins"]] == ["bridge", "tuning"]
+    assert config["plugins"][0]["bridge"] == "br-lan" and config["plugins"][1]["capabilities"] == {"mac": True}
+    [ingress] = find(objects, "Ingress")
+    assert ingress["spec"]["rules"][0]["host"] == "iot.lab.example"
+
+
+def test_components_can_be_left_out() -> None:
+    objects = render({"dashboard": {"enabled": False}})
+    assert {o["metadata"]["name"] for o in find(objects, "Deployment")} == {"lab-iot-emulator-operator"}
+    assert not find(objects, "Service")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"operator": {"resyncInterval": "fast"}},
+        {"operator": {"watchNamespaces": ["Not_A_Namespace"]}},
+        {"operator": {"extraEnv": {"PATH": "/tmp"}}},
+        {"emulator": {"image": {"pullPolicy": "Sometimes"}}},
+        {"unknown": True},
+    ],
+)
+def test_values_schema_rejects_mistakes(values: dict[str, Any]) -> None:
+    with pytest.raises(helm.HelmError), helm.Chart.load(CHART) as chart:
+        chart.render(values, name="lab", namespace="iot")
+
+
+def test_chart_crds_are_the_generated_ones() -> None:
+    with helm.Chart.load(CHART) as chart:
+        names = sorted(Path(c["name"]).name for c in chart.crds)
+    assert names == sorted(crdgen.render())
