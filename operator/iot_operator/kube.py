@@ -40,6 +40,8 @@ class Api:
         self._credentials = credentials
         self._session: aiohttp.ClientSession | None = None
         self._info: kopf.ConnectionInfo | None = None
+        self._retired: list[aiohttp.ClientSession] = []
+        """Sessions of earlier credentials: calls in flight may still use them; closed in close()."""
 
     def _current(self) -> tuple[aiohttp.ClientSession, str]:
         info = self._credentials.info
@@ -47,7 +49,7 @@ class Api:
             raise ApiError(0, "not logged in yet")
         if self._session is None or info is not self._info:
             if self._session is not None:
-                self._stale = self._session  # closed in close(); in-flight calls may still use it
+                self._retired.append(self._session)
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=info.as_ssl_context()),
                 headers={**info.as_http_headers(), "User-Agent": "iot-operator"},
@@ -59,7 +61,10 @@ class Api:
         session, server = self._current()
         headers = {"Content-Type": content_type} if content_type else {}
         async with session.request(method, server + path, json=body, headers=headers) as resp:
-            payload = await resp.json(content_type=None) if resp.content_length != 0 else None
+            try:
+                payload = await resp.json(content_type=None)
+            except ValueError:
+                payload = await resp.text()
             if resp.status >= 400:
                 message = payload.get("message", "") if isinstance(payload, dict) else str(payload)
                 raise ApiError(resp.status, message)
@@ -91,7 +96,6 @@ class Api:
         await self._call("PATCH", path, {"status": status}, "application/merge-patch+json")
 
     async def close(self) -> None:
-        for session in (self._session, getattr(self, "_stale", None)):
-            if session is not None:
-                await session.close()
-        self._session = None
+        for session in [*self._retired, *([self._session] if self._session else [])]:
+            await session.close()
+        self._session, self._retired = None, []

@@ -79,7 +79,7 @@ async def reconcile(
     plan = plan_mod.Plan() if desired is None else plan_mod.plan(desired, existing, state.backoff.until, now)
     await _apply(ctx, owner, plan, state, now, post)
 
-    is_fleet = isinstance(resource, models.IoTFleet)
+    is_fleet = owner.kind == "IoTFleet"
     stats = await ctx.scraper.many(
         (p for p in existing.values() if p.name not in plan.delete), scrape.NOT_BOUND if is_fleet else ()
     )
@@ -96,7 +96,7 @@ async def reconcile(
         replicas=resource.spec.replicas if isinstance(resource, models.IoTFleet) else 1,
     )
     baseline = state.patched if state.patched is not None else dict(body.get("status") or {})
-    if owner.kind == "IoTFleet":
+    if is_fleet:
         new = status_mod.to_wire(status_mod.aggregate_fleet(obs, owner.selector, owner.name, baseline))
     else:
         new = status_mod.to_wire(status_mod.aggregate_device(obs, baseline))

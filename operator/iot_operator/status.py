@@ -153,6 +153,8 @@ def _device_verdicts(
         progress = progress or conditions.Verdict("Progressing", T, "Binding", ready.message)
     elif pod is not None and pod.running and pod.ready and isinstance(body, str):
         ready = conditions.Verdict("Ready", U, "StatsUnavailable", body)
+    elif pod is not None and pod.trouble:
+        ready = conditions.Verdict("Ready", F, "EmulatorNotRunning", pod.trouble)
     else:
         ready = conditions.Verdict("Ready", F, "PodNotRunning", f"pod is {pod.phase}" if pod else "no pod yet")
         if pod is not None and degraded is None:
