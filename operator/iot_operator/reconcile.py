@@ -168,7 +168,8 @@ def _merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
     for key, value in new.items():
         before = old.get(key)
         if isinstance(value, dict) and isinstance(before, dict):
-            patch[key] = _merge_patch(before, value)
+            if nested := _merge_patch(before, value):
+                patch[key] = nested
         elif value != before:
             patch[key] = value
     return patch

@@ -297,7 +297,8 @@ def _merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
     patch: dict[str, Any] = {k: None for k in old if k not in new}
     for key, value in new.items():
         if isinstance(value, Mapping) and isinstance(old.get(key), Mapping):
-            patch[key] = _merge_patch(old[key], value)
+            if nested := _merge_patch(old[key], value):
+                patch[key] = nested
         elif key not in old or old[key] != value:
             patch[key] = value
     return patch
