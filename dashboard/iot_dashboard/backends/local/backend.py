@@ -20,7 +20,7 @@ from typing import Any
 from iot_dashboard import events, importing
 from iot_dashboard import models as api
 from iot_dashboard.backends import base
-from iot_dashboard.backends.local import store, supervisor
+from iot_dashboard.backends.local import process, store, supervisor
 from iot_dashboard.settings import Settings
 from iot_emulator import manifests, models
 from iot_emulator import profile as profiles
@@ -83,6 +83,11 @@ class LocalBackend(base.Backend):
             self.store.save(resources)
             log.info("seeded %s with %d resources from %s", self.store.path, len(resources), seed)
         self._resources = {base.key_of(r): r for r in resources}
+        try:
+            await self.supervisor.warm()
+        except process.ControlError as exc:  # reported; starting a device tries again
+            log.error("%s", exc)
+            self.hub.service_log("error", str(exc))
         async with self._lock:
             failed = {d: e for d, e in (await self._reconcile()).items() if e}
         for device_id, error in failed.items():

@@ -91,6 +91,14 @@ class Supervisor:
     def pids(self) -> list[int]:
         return [s.proc.pid for s in self.shards.values() if s.proc is not None and s.proc.pid is not None and s.alive]
 
+    async def warm(self) -> None:
+        """Start `devices-0` before any device asks for it: the first Play does not wait for an interpreter."""
+        shard = self.shards.setdefault(f"{DEVICES_GROUP}-0", Shard(f"{DEVICES_GROUP}-0", DEVICES_GROUP,
+                                                                    self.settings.devices_per_process))  # fmt: skip
+        async with shard.lock:
+            if not shard.alive:
+                await self._spawn(shard)
+
     # -- changes ---------------------------------------------------------------------------------
 
     async def apply(self, start: Sequence[Unit], stop: Iterable[str]) -> dict[str, str | None]:
