@@ -178,3 +178,14 @@ def test_stop_closes_open_sessions() -> None:
 def test_no_http_section_no_service() -> None:
     env = penv.Env(penv.make_config(("http",)))
     assert not [s for s in env.build() if s.name == "http"]
+
+
+@pytest.mark.parametrize("prof", [p for p in profile.builtin() if p.http is not None], ids=lambda p: p.name)
+def test_every_shipped_http_profile_makes_requests_scapy_reads(prof: profile.Profile) -> None:
+    assert prof.http is not None
+    for req in prof.http.requests:
+        parsed = HTTPRequest(http.request_bytes(req, prof.http.user_agent))
+        assert parsed.Method == req.method.encode() and parsed.Path == req.path.encode()
+        if "user-agent" not in {name.lower() for name in req.headers}:
+            ua = prof.http.user_agent
+            assert parsed.User_Agent == (ua.encode() if ua is not None else None)

@@ -203,3 +203,12 @@ def test_one_service_named_after_the_first_protocol_given(protocols: tuple[str, 
 def test_no_tls_section_no_service() -> None:
     env = penv.Env(penv.make_config(("cloud",)))
     assert not [s for s in env.build() if isinstance(s, tls.TlsClient)]
+
+
+@pytest.mark.parametrize("prof", [p for p in profile.builtin() if p.tls is not None], ids=lambda p: p.name)
+def test_every_shipped_tls_profile_builds_a_hello_scapy_reads(prof: profile.Profile) -> None:
+    assert prof.tls is not None
+    hello, _ = hello_of(prof.tls.model_dump())
+    assert [c for c in hello.ciphers if c not in tls_hello.GREASE] == prof.tls.cipher_suites
+    assert [e.type for e in hello.ext if e.type not in tls_hello.GREASE] == prof.tls.extensions
+    assert ja3_of(hello) == tls_hello.ja3(prof.tls)

@@ -1,0 +1,256 @@
+"""Real servers in a lab's gateway namespace, for the application-protocol tests: nginx, mosquitto, tcpdump, RTSP.
+
+Each server listens on the gateway address (never outside the lab's namespaces), writes its own
+log in the test's directory, and is stopped by the test. What the tests assert is what these
+servers logged, so a request counts only if a real implementation accepted it:
+
+- nginx: HTTP on :80 (access log with the request line and User-Agent); TLS on :443 through the
+  stream module's `ssl_preread` (its access log has the SNI, ALPN and version the ClientHello
+  offered) proxied to an nginx TLS server that answers the handshake (RSA certificate made here).
+- mosquitto 2 with `log_type all`: CONNECT (client id, user name, keep-alive) and each PUBLISH.
+- tcpdump: the device's SYNs as the gateway's kernel received them.
+- RTSP: no Debian package is a small RTSP server, so `RtspListener` is a thread that answers
+  OPTIONS and DESCRIBE with 200 (an SDP body for DESCRIBE) and records each request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import select
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from iot_emulator import lab as iotlab
+from iot_emulator.lab import netns
+
+POLL = 0.05
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `predicate` until it holds; fail with `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not seen within {timeout:g} s")
+        time.sleep(POLL)
+
+
+def lines_of(path: Path) -> list[str]:
+    try:
+        return path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def wait_for_line(path: Path, pattern: str, timeout: float) -> re.Match[str]:
+    """The first line of the log at `path` that matches `pattern`, waiting for it to be written."""
+    found: list[re.Match[str]] = []
+
+    def seen() -> bool:
+        found[:] = [m for m in (re.search(pattern, line) for line in lines_of(path)) if m]
+        return bool(found)
+
+    try:
+        wait_until(seen, timeout, f"{pattern!r} in {path.name}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the log holds:\n" + "\n".join(lines_of(path)[-20:])) from None
+    return found[0]
+
+
+class GwProcess:
+    """A process run in the gateway namespace, its output in a log file."""
+
+    def __init__(self, lab: iotlab.Lab, argv: list[str], log: Path) -> None:
+        self.log = log
+        self._out = log.open("w")
+        self.proc = subprocess.Popen(netns.exec_argv(lab.gw_netns, argv), stdout=self._out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)  # fmt: skip
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+
+    def check_alive(self, what: str) -> None:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{what} exited ({self.proc.returncode}): {self.log.read_text()[-2000:]}")
+
+
+def wait_tcp_listening(lab: iotlab.Lab, ports: set[int], proc: GwProcess, what: str, timeout: float = 10.0) -> None:
+    def listening() -> bool:
+        proc.check_alive(what)
+        out = lab.run_in_gw("ss", "-Hltn").stdout
+        return ports <= {int(line.split()[3].rsplit(":", 1)[1]) for line in out.splitlines() if line.strip()}
+
+    wait_until(listening, timeout, f"{what} listening on TCP {sorted(ports)}")
+
+
+# -- nginx ----------------------------------------------------------------------------------------
+
+NGINX_CONF = """\
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+daemon off;
+master_process on;
+worker_processes 1;
+user root;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log info;
+events {{ worker_connections 64; }}
+http {{
+    log_format device '$remote_addr "$request" "$http_user_agent" $status host="$host"';
+    access_log {dir}/http-access.log device;
+    client_body_temp_path {dir}/tmp-body;
+    proxy_temp_path {dir}/tmp-proxy;
+    fastcgi_temp_path {dir}/tmp-fastcgi;
+    uwsgi_temp_path {dir}/tmp-uwsgi;
+    scgi_temp_path {dir}/tmp-scgi;
+    server {{
+        listen {gw}:80;
+        location / {{ return 200 "ok\\n"; }}
+    }}
+    server {{
+        listen 127.0.0.1:8443 ssl;
+        ssl_certificate {dir}/cert.pem;
+        ssl_certificate_key {dir}/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;  # nginx 1.22 leaves TLS 1.3 out by default
+        location / {{ return 200 "ok\\n"; }}
+    }}
+}}
+stream {{
+    log_format hello '$remote_addr sni="$ssl_preread_server_name" alpn="$ssl_preread_alpn_protocols" version="$ssl_preread_protocol" bytes_out=$bytes_sent';
+    access_log {dir}/tls-access.log hello;
+    server {{
+        listen {gw}:443;
+        ssl_preread on;
+        proxy_pass 127.0.0.1:8443;
+    }}
+}}
+"""  # noqa: E501
+
+
+def start_nginx(lab: iotlab.Lab, directory: Path) -> GwProcess:
+    """nginx for HTTP (:80) and TLS (:443), with a fresh self-signed RSA certificate."""
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=lab",
+                    "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem")],
+                   check=True, capture_output=True)  # fmt: skip
+    conf = directory / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(dir=directory, gw=lab.gateway_ip))
+    proc = GwProcess(lab, ["nginx", "-c", str(conf), "-e", str(directory / "nginx-error.log")], directory / "nginx.out")
+    wait_tcp_listening(lab, {80, 443, 8443}, proc, "nginx")
+    return proc
+
+
+# -- mosquitto ------------------------------------------------------------------------------------
+
+MOSQUITTO_CONF = """\
+user root
+listener 1883 {gw}
+allow_anonymous true
+persistence false
+log_dest file {dir}/mosquitto.log
+log_type all
+log_timestamp false
+connection_messages true
+"""
+
+
+def start_mosquitto(lab: iotlab.Lab, directory: Path) -> GwProcess:
+    directory.mkdir(parents=True, exist_ok=True)
+    conf = directory / "mosquitto.conf"
+    conf.write_text(MOSQUITTO_CONF.format(dir=directory, gw=lab.gateway_ip))
+    proc = GwProcess(lab, ["mosquitto", "-c", str(conf)], directory / "mosquitto.out")
+    wait_tcp_listening(lab, {1883}, proc, "mosquitto")
+    return proc
+
+
+# -- tcpdump --------------------------------------------------------------------------------------
+
+
+def start_syn_capture(lab: iotlab.Lab, pcap: Path) -> GwProcess:
+    """Capture the SYNs arriving at the gateway (not its own SYN-ACKs) into `pcap`."""
+    proc = GwProcess(lab, ["tcpdump", "-i", lab.gw_iface, "-U", "-n", "-w", str(pcap),
+                           "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn"], pcap.with_suffix(".out"))  # fmt: skip
+
+    def ready() -> bool:
+        proc.check_alive("tcpdump")
+        return "listening on" in proc.log.read_text()
+
+    wait_until(ready, 10, "tcpdump ready")
+    return proc
+
+
+# -- RTSP -----------------------------------------------------------------------------------------
+
+SDP = b"v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=lab\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+
+
+class RtspListener:
+    """Answers RTSP OPTIONS and DESCRIBE with 200 on gateway:554 and records every request."""
+
+    def __init__(self, lab: iotlab.Lab, port: int = 554) -> None:
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        """(method, URL, headers with lowercase names), in arrival order."""
+        self._sock = netns.socket_in(lab.gw_netns, socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((str(lab.gateway_ip), port))
+        self._sock.listen(16)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._serve, name="rtsp-listener", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sock.close()
+
+    def methods(self) -> list[str]:
+        with self._lock:
+            return [method for method, _, _ in self.requests]
+
+    def _serve(self) -> None:
+        clients: dict[socket.socket, bytes] = {}
+        while not self._stop.is_set():
+            readable, _, _ = select.select([self._sock, *clients], [], [], 0.1)
+            for sock in readable:
+                if sock is self._sock:
+                    conn, _ = self._sock.accept()
+                    clients[conn] = b""
+                    continue
+                data = b""
+                with contextlib.suppress(OSError):
+                    data = sock.recv(65536)
+                if not data:
+                    del clients[sock]
+                    sock.close()
+                    continue
+                clients[sock] += data
+                while b"\r\n\r\n" in clients[sock]:
+                    head, clients[sock] = clients[sock].split(b"\r\n\r\n", 1)
+                    sock.sendall(self._answer(head.decode("latin-1")))
+        for sock in clients:
+            sock.close()
+
+    def _answer(self, head: str) -> bytes:
+        first, *fields = head.split("\r\n")
+        method, url, _ = [*first.split(" "), "", "", ""][:3]
+        headers = {k.strip().lower(): v.strip() for k, _, v in (f.partition(":") for f in fields)}
+        with self._lock:
+            self.requests.append((method, url, headers))
+        reply = f"RTSP/1.0 200 OK\r\nCSeq: {headers.get('cseq', '0')}\r\n"
+        if method == "DESCRIBE":
+            reply += f"Content-Base: {url}/\r\nContent-Type: application/sdp\r\nContent-Length: {len(SDP)}\r\n\r\n"
+            return reply.encode() + SDP
+        return (reply + "Public: OPTIONS, DESCRIBE, SETUP, TEARDOWN, PLAY\r\n\r\n").encode()

@@ -1,0 +1,212 @@
+"""Application protocols over the device TCP, against real servers in a lab's gateway namespace.
+
+One emulator process (`iotemu run`, raw socket in the lab's device namespace) runs one device of a
+test profile with DHCP, DNS, HTTP, TLS ("cloud"), RTSP and MQTT. Its names resolve through the
+lab's dnsmasq to the gateway, where nginx (HTTP, and TLS through `ssl_preread`), mosquitto and an
+RTSP listener answer, and tcpdump records the device's SYNs. Each test checks what a real server
+logged (see tests/lab/servers.py); a request in a server's log also proves the TCP handshake
+completed, since the device namespace's kernel has no address and plays no part.
+
+The scenario is built once for the module; the tests read it in file order and the last one stops
+the emulator (DISCONNECT, FIN) and checks what the broker saw.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.utils import rdpcap
+
+from iot_emulator import lab as iotlab
+from iot_emulator import profile
+from iot_emulator.protocols import tls_hello
+from tests.conftest import new_lab_name
+from tests.lab import servers
+from tests.lab.emulator import Emulator, Message
+
+pytestmark = pytest.mark.lab
+
+MAC = "44:19:b6:5a:0c:01"
+MAC6 = "5a0c01"
+NAMES = ("api.lab.test", "cloud.lab.test", "nvr.lab.test", "broker.lab.test")
+USER_AGENT = "Labcam-Webs/1.0 (LC-1)"
+RTSP_AGENT = "LabNVR RTSP/1.0"
+WAIT = 15.0
+PROFILE = """\
+name: lab-app-camera
+vendor: Labcam
+model: LC-1
+device_class: camera
+os: "Linux 3.x (test profile)"
+ouis: ["44:19:b6"]
+hostname_pattern: "labcam-{mac6}"
+dhcp:
+  options: [53, 61, 57, 55, 60]
+  parameter_request_list: [1, 3, 6, 12, 15, 28, 42]
+  vendor_class_id: "udhcp 1.19.3"
+  arp_probe: {count: 0}
+tcp: {window: 29200, mss: 1460, options: [mss, sackok, ts, nop, wscale], window_scale: 6, timestamp_hz: 1000}
+protocols: [arp, dhcp, icmp, dns, http, cloud, rtsp, mqtt]
+http:
+  user_agent: "Labcam-Webs/1.0 (LC-1)"
+  requests:
+    - {method: GET, host: api.lab.test, path: "/ISAPI/System/deviceInfo?format=json", headers: {Accept: "*/*"}}
+tls:
+  servers: [cloud.lab.test]
+  supported_versions: [0x0304, 0x0303]
+  cipher_suites: [0x1301, 0x1302, 0x1303, 0xc02f, 0xc030, 0xc02b, 0xc02c, 0x009e, 0xc027, 0x002f, 0x0035]
+  extensions: [0, 11, 10, 35, 22, 23, 13, 43, 45, 51, 16]
+  supported_groups: [29, 23, 24]
+  alpn: [http/1.1]
+rtsp: {server: nvr.lab.test, path: /Streaming/Channels/101, user_agent: "LabNVR RTSP/1.0"}
+mqtt:
+  broker: broker.lab.test
+  client_id: "labcam-{mac6}"
+  username: labcam
+  keepalive: 30
+  topics: ["labcam/{mac6}/state"]
+schedule:
+  http: {interval: 3, jitter: 0.1}
+  cloud: {interval: 3, jitter: 0.1}
+  rtsp: {interval: 3, jitter: 0.1}
+  mqtt: {interval: 3, jitter: 0.1}
+sources: {all: "test profile for tests/lab/test_app_protocols.py"}
+"""
+MANIFEST = f"""\
+apiVersion: iotemu.io/v1alpha1
+kind: IoTDevice
+metadata: {{name: labcam-1}}
+spec: {{profile: lab-app-camera, mac: "{MAC}", trafficInterval: 5}}
+"""
+
+
+@dataclasses.dataclass
+class Scenario:
+    lab: iotlab.Lab
+    directory: Path
+    emulator: Emulator
+    rtsp: servers.RtspListener
+    device_ip: str
+
+    def logged(self, pattern: str, timeout: float = WAIT) -> Message:
+        """A `log` message of the emulator matching `pattern` (already printed, or the next ones)."""
+
+        def match(m: Message) -> bool:
+            return m["type"] == "log" and re.search(pattern, m["message"]) is not None
+
+        earlier = [m for m in self.emulator.messages if match(m)]
+        if earlier:
+            return earlier[0]
+        try:
+            return self.emulator.wait_for(match, timeout, f"log {pattern!r}")
+        except AssertionError as exc:
+            logs = [m["message"] for m in self.emulator.messages if m["type"] == "log"][-15:]
+            raise AssertionError(f"{exc}\nlast log messages:\n" + "\n".join(logs)) from None
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
+    directory = tmp_path_factory.mktemp("app-protocols")
+    names = dict.fromkeys(NAMES, str(iotlab.DEFAULT_SUBNET.network_address + 1))  # the gateway
+    config = iotlab.LabConfig(name=new_lab_name(), state_dir=directory / "labs", dns_names=names)
+    lab = iotlab.up(config)
+    started: list[Any] = []
+    try:
+        started.append(servers.start_syn_capture(lab, directory / "syn.pcap"))
+        started.append(servers.start_nginx(lab, directory / "nginx"))
+        started.append(servers.start_mosquitto(lab, directory / "mosquitto"))
+        rtsp = servers.RtspListener(lab)
+        started.append(rtsp)
+        profiles = directory / "profiles"
+        profiles.mkdir()
+        (profiles / "lab-app-camera.yaml").write_text(PROFILE)
+        (directory / "device.yaml").write_text(MANIFEST)
+        emulator = Emulator([
+            "run", "-f", str(directory / "device.yaml"), "--profiles-dir", str(profiles), "--interface", lab.dev_iface,
+            "--netns", lab.dev_netns, "--json-output", "--state-dir", str(directory / "state"), "--log-level", "debug",
+        ])  # fmt: skip
+        started.append(emulator)
+        ack = emulator.wait_for(lambda m: m["type"] == "dhcp_ack", WAIT, "dhcp_ack")
+        yield Scenario(lab, directory, emulator, rtsp, ack["assigned_ip"])
+    finally:
+        for thing in reversed(started):
+            if isinstance(thing, Emulator):
+                if thing.proc.poll() is None:
+                    thing.stop()
+            elif isinstance(thing, servers.RtspListener):
+                thing.close()
+            else:
+                thing.stop()
+        iotlab.down(lab.name, config.state_dir)
+
+
+def test_http_server_logged_the_request_line_and_user_agent(scenario: Scenario) -> None:
+    line = servers.wait_for_line(scenario.directory / "nginx" / "http-access.log", r"GET /ISAPI", WAIT)
+    request = '"GET /ISAPI/System/deviceInfo?format=json HTTP/1.1"'
+    assert line.string == f'{scenario.device_ip} {request} "{USER_AGENT}" 200 host="api.lab.test"'
+    scenario.logged(r"^http: GET api\.lab\.test/ISAPI/System/deviceInfo\?format=json -> 200 OK")
+
+
+def test_tls_server_saw_the_client_hello_with_its_sni(scenario: Scenario) -> None:
+    line = servers.wait_for_line(scenario.directory / "nginx" / "tls-access.log", r"sni=", WAIT)
+    assert line.string.startswith(f'{scenario.device_ip} sni="cloud.lab.test" alpn="http/1.1" version="TLSv1.3"')
+    # nginx's OpenSSL answered the hello: the device read its ServerHello.
+    scenario.logged(r"^cloud: TLS cloud\.lab\.test:443: ServerHello TLS 1\.3, cipher 0x130[123]")
+
+
+def test_mosquitto_received_connect_and_publish(scenario: Scenario) -> None:
+    log = scenario.directory / "mosquitto" / "mosquitto.log"
+    servers.wait_for_line(log, rf"New client connected from {re.escape(scenario.device_ip)}:\d+ as labcam-{MAC6} "
+                               r"\(p2, c1, k30, u'labcam'\)", WAIT)  # fmt: skip
+    servers.wait_for_line(log, rf"Received PUBLISH from labcam-{MAC6} \(d0, q0, r0, m0, 'labcam/{MAC6}/state'", WAIT)
+    scenario.logged(rf"^mqtt: connected to broker\.lab\.test:1883 as labcam-{MAC6}$")
+
+
+def test_rtsp_listener_got_options_then_describe(scenario: Scenario) -> None:
+    servers.wait_until(lambda: scenario.rtsp.methods()[:2] == ["OPTIONS", "DESCRIBE"], WAIT, "OPTIONS, DESCRIBE")
+    (_, url1, h1), (_, url2, h2) = scenario.rtsp.requests[:2]
+    assert url1 == url2 == "rtsp://nvr.lab.test/Streaming/Channels/101"
+    assert (h1["cseq"], h1["user-agent"]) == ("1", RTSP_AGENT)
+    assert (h2["cseq"], h2["user-agent"], h2["accept"]) == ("2", RTSP_AGENT, "application/sdp")
+    scenario.logged(r"^rtsp: rtsp://nvr\.lab\.test/Streaming/Channels/101: OPTIONS 200, DESCRIBE 200$")
+
+
+def test_syns_on_the_wire_have_the_profile_shape_and_one_clock(scenario: Scenario) -> None:
+    scenario.logged(r"^mqtt: connected")
+    scenario.logged(r"^rtsp: rtsp://")
+    pcap = scenario.directory / "syn.pcap"
+    servers.wait_until(lambda: len([p for p in rdpcap(str(pcap)) if TCP in p]) >= 4, WAIT, "four SYNs in the capture")
+    syns = [p for p in rdpcap(str(pcap)) if TCP in p and p[IP].src == scenario.device_ip]
+    assert {p[TCP].dport for p in syns} >= {80, 443, 554, 1883}
+    for syn in syns:
+        assert syn[IP].ttl == 64 and syn[IP].flags == "DF" and syn[TCP].window == 29200
+        assert [name for name, _ in syn[TCP].options] == ["MSS", "SAckOK", "Timestamp", "NOP", "WScale"]
+        assert dict(syn[TCP].options)["MSS"] == 1460 and dict(syn[TCP].options)["WScale"] == 6
+    first, last = syns[0], syns[-1]
+    ticks = (dict(last[TCP].options)["Timestamp"][0] - dict(first[TCP].options)["Timestamp"][0]) % 2**32
+    elapsed_ms = (float(last.time) - float(first.time)) * 1000
+    assert abs(ticks - elapsed_ms) < 50, (ticks, elapsed_ms)  # one 1 kHz clock for all the device's connections
+
+
+def test_ja3_of_the_test_profile_is_what_the_hello_carries(scenario: Scenario) -> None:
+    prof = profile.load_file(scenario.directory / "profiles" / "lab-app-camera.yaml")
+    assert prof.tls is not None
+    assert tls_hello.ja3(prof.tls) == (
+        "771,4865-4866-4867-49199-49200-49195-49196-158-49191-47-53,0-11-10-35-22-23-13-43-45-51-16,29-23-24,0"
+    )
+    assert tls_hello.ja3_md5(prof.tls) == "2d78fecd3b11d5c468ddda70271af40e"
+    assert tls_hello.ja4(prof.tls).startswith("t13d1111h1_")
+
+
+def test_stop_disconnects_from_the_broker(scenario: Scenario) -> None:
+    scenario.logged(r"^mqtt: connected")
+    assert scenario.emulator.stop() == 0
+    log = scenario.directory / "mosquitto" / "mosquitto.log"
+    servers.wait_for_line(log, rf"Received DISCONNECT from labcam-{MAC6}", 5)
+    servers.wait_for_line(log, rf"Client labcam-{MAC6} disconnected\.", 5)
