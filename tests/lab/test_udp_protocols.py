@@ -165,9 +165,9 @@ def m_search(lab: iotlab.Lab, st: str, mx: int = 1) -> list[dict[str, str]]:
                 data, _ = sock.recvfrom(4096)
             except TimeoutError:
                 break
-            parsed = ssdp.parse_request(data)
-            assert parsed is not None and parsed[0] == "HTTP/1.1 200 OK"
-            answers.append(parsed[1])
+            line, headers = ssdp.parse_request(data)
+            assert line == "HTTP/1.1 200 OK"
+            answers.append(headers)
         return answers
 
 

@@ -31,9 +31,7 @@ def ssdp_env(**overrides: Any) -> tuple[Env, ssdp.SsdpDevice]:
 
 
 def http(packet: Packet) -> tuple[str, dict[str, str]]:
-    parsed = ssdp.parse_request(bytes(packet[UDP].payload))
-    assert parsed is not None
-    return parsed
+    return ssdp.parse_request(bytes(packet[UDP].payload))
 
 
 def search(st: str, mx: int | None = 3, dst: str = "239.255.255.250", sport: int = 50000) -> Packet:

@@ -21,7 +21,7 @@ import struct
 
 from iot_emulator import host as host_mod
 from iot_emulator import profile, wire
-from iot_emulator.protocols import mdns_records, services
+from iot_emulator.protocols import service_kit, services
 
 NEAREST_BRIDGE = bytes.fromhex("0180c200000e")
 TLV_END, TLV_CHASSIS_ID, TLV_PORT_ID, TLV_TTL = 0, 1, 2, 3
@@ -91,8 +91,8 @@ class LldpAgent:
             *self._identity(),
             tlv(TLV_TTL, struct.pack("!H", self.ttl)),
             tlv(TLV_PORT_DESCRIPTION, _text(s.port_description)),
-            tlv(TLV_SYSTEM_NAME, _text(mdns_records.fill(s.system_name, self.config))),
-            tlv(TLV_SYSTEM_DESCRIPTION, _text(mdns_records.fill(s.system_description, self.config))),
+            tlv(TLV_SYSTEM_NAME, _text(service_kit.fill(s.system_name, self.config))),
+            tlv(TLV_SYSTEM_DESCRIPTION, _text(service_kit.fill(s.system_description, self.config))),
             tlv(TLV_CAPABILITIES, struct.pack("!HH", caps, caps)),
         ]
         if self.host.address is not None:  # length 5: subtype IPv4 + 4 bytes; ifIndex numbering, interface 1

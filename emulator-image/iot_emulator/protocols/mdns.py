@@ -89,10 +89,6 @@ class MdnsResponder:
         self.host.groups.discard(GROUP)
         self._set_state(State.STOPPED)
 
-    def query(self, questions: list[dns_wire.Question], now: float) -> None:
-        """Send a query of our own, as devices that browse for peers do (answers land in `heard`)."""
-        self._send(dns_wire.Message(0, 0, questions), GROUP, PORT)
-
     # -- probing and announcing ---------------------------------------------------------------------
 
     def _set_state(self, state: State) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 
 from iot_emulator import manifests, profile
-from iot_emulator.protocols import dns_wire
+from iot_emulator.protocols import dns_wire, service_kit
 
 HOST_TTL = 120
 OTHER_TTL = 4500
@@ -24,18 +24,6 @@ DOMAIN = "local"
 SERVICE_TYPES = "_services._dns-sd._udp.local"
 FLUSH = dns_wire.CLASS_IN | dns_wire.TOP_BIT
 SHARED = dns_wire.CLASS_IN
-
-
-def fill(pattern: str, config: manifests.DeviceConfig) -> str:
-    """Placeholders of `hostname_pattern` ({vendor} {model} {mac6} {MAC6} {index} {name}) plus {hostname}."""
-    mac6 = config.mac.replace(":", "")[-6:]
-    prof = config.profile
-    values = {"vendor": prof.vendor, "model": prof.model, "mac6": mac6.lower(), "MAC6": mac6.upper(),
-              "index": config.index, "name": config.device_id, "hostname": config.hostname}  # fmt: skip
-    try:
-        return pattern.format(**values)
-    except (KeyError, IndexError, ValueError):
-        return pattern  # a literal brace in a TXT value, say: published as written
 
 
 def _label(text: str, limit: int = 63) -> str:
@@ -55,7 +43,7 @@ class Published:
 
     def __post_init__(self) -> None:
         self.host_label = self.host_label or _label(self.config.hostname)
-        self.instances = self.instances or [_label(fill(s.instance, self.config)) for s in self.services]
+        self.instances = self.instances or [_label(service_kit.fill(s.instance, self.config)) for s in self.services]
 
     @property
     def services(self) -> list[profile.MdnsService]:
@@ -81,7 +69,7 @@ class Published:
         shared = []
         for i, service in enumerate(self.services):
             instance, kind = self.instance_name(i), f"{service.type}.{DOMAIN}"
-            txt = tuple(f"{k}={fill(v, self.config)}".encode()[:255] for k, v in service.txt.items())
+            txt = tuple(f"{k}={service_kit.fill(v, self.config)}".encode()[:255] for k, v in service.txt.items())
             out.append(dns_wire.Record(instance, dns_wire.TYPE_SRV, HOST_TTL,
                                        dns_wire.Srv(0, 0, service.port, self.host_name), FLUSH))  # fmt: skip
             out.append(dns_wire.Record(instance, dns_wire.TYPE_TXT, OTHER_TTL, txt, FLUSH))
@@ -119,7 +107,9 @@ class Published:
             if dns_wire.same_name(name, self.instance_name(i)):
                 count = self._conflicts[str(i)] = self._conflicts.get(str(i), 1) + 1
                 suffix = f" ({count})"
-                self.instances[i] = _label(fill(self.services[i].instance, self.config), 63 - len(suffix)) + suffix
+                self.instances[i] = (
+                    _label(service_kit.fill(self.services[i].instance, self.config), 63 - len(suffix)) + suffix
+                )
                 return
 
 

@@ -1,4 +1,4 @@
-"""Small pieces the UDP application services share: a queue of timed actions, random local ports.
+"""Small pieces the UDP application services share: timed actions, random local ports, placeholders.
 
 A service (mDNS, SSDP, CoAP, ...) often has several things due at different times (a delayed
 answer, a retransmission, the next announcement). The host asks each service for one deadline
@@ -12,7 +12,7 @@ import itertools
 import random
 from collections.abc import Callable
 
-from iot_emulator import host
+from iot_emulator import host, manifests
 
 EPHEMERAL = (32768, 61000)
 """Linux's default local port range, which most IoT stacks share (end exclusive)."""
@@ -52,3 +52,15 @@ def random_port(ip_host: host.IpHost, rng: random.Random) -> int:
         port = rng.randrange(*EPHEMERAL)
         if not ip_host.udp_in_use(port):
             return port
+
+
+def fill(pattern: str, config: manifests.DeviceConfig) -> str:
+    """Placeholders of `hostname_pattern` ({vendor} {model} {mac6} {MAC6} {index} {name}) plus {hostname}."""
+    mac6 = config.mac.replace(":", "")[-6:]
+    prof = config.profile
+    values = {"vendor": prof.vendor, "model": prof.model, "mac6": mac6.lower(), "MAC6": mac6.upper(),
+              "index": config.index, "name": config.device_id, "hostname": config.hostname}  # fmt: skip
+    try:
+        return pattern.format(**values)
+    except (KeyError, IndexError, ValueError):
+        return pattern  # a literal brace in a TXT value, say: published as written

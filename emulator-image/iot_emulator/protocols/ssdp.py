@@ -42,8 +42,8 @@ def device_uuid(config: manifests.DeviceConfig) -> str:
     return str(base)[:24] + config.mac.replace(":", "").lower()
 
 
-def parse_request(data: bytes) -> tuple[str, dict[str, str]] | None:
-    """(request line, headers with upper-case names) of an HTTPU message, or None."""
+def parse_request(data: bytes) -> tuple[str, dict[str, str]]:
+    """(start line, headers with upper-case names) of an HTTPU message (SSDP is HTTP over UDP)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -165,10 +165,7 @@ class SsdpDevice:
     def _on_datagram(self, src: bytes, sport: int, dst: bytes, data: bytes, now: float) -> None:
         if src == self.host.address or not self._running:
             return
-        request = parse_request(data)
-        if request is None:
-            return
-        line, headers = request
+        line, headers = parse_request(data)
         if not line.upper().startswith("M-SEARCH * HTTP/1.1") or headers.get("MAN", "").strip('"') != "ssdp:discover":
             return
         answers = self.matches(headers.get("ST", ""))
