@@ -51,8 +51,10 @@ def lab_settings(lab: Any, seed_file: Path | None = None, port: int = 8080, **ov
     return base.model_copy(update={"local": local, "port": port, **overrides})
 
 
-def serve(settings: Settings, on_ready: Callable[[str], None] | None = None) -> int:
-    """Run the service until SIGINT/SIGTERM; returns the exit code. `on_ready(url)` runs once it listens."""
+def serve(settings: Settings, on_ready: Callable[[str], None] | None = None, duration: float | None = None) -> int:
+    """Run the service until SIGINT/SIGTERM (or `duration` seconds); returns the exit code.
+
+    `on_ready(url)` runs once the socket listens (default: print the URL)."""
     logs.configure(settings.log_level, settings.log_json, settings.log_file)
     try:
         if settings.backend == "local":
@@ -67,7 +69,7 @@ def serve(settings: Settings, on_ready: Callable[[str], None] | None = None) -> 
     )
     server = _Server(config)
     token = application.state.token
-    return asyncio.run(_serve(server, settings, token, on_ready or _print_url))
+    return asyncio.run(_serve(server, settings, token, on_ready or _print_url, duration))
 
 
 class _Server(uvicorn.Server):
@@ -89,7 +91,13 @@ class _Server(uvicorn.Server):
                 loop.remove_signal_handler(sig)
 
 
-async def _serve(server: uvicorn.Server, settings: Settings, token: str | None, on_ready: Callable[[str], None]) -> int:
+async def _serve(
+    server: uvicorn.Server,
+    settings: Settings,
+    token: str | None,
+    on_ready: Callable[[str], None],
+    duration: float | None,
+) -> int:
     task = asyncio.create_task(server.serve())
     while not server.started and not task.done():  # uvicorn offers no startup event
         await asyncio.sleep(0.05)
@@ -97,6 +105,8 @@ async def _serve(server: uvicorn.Server, settings: Settings, token: str | None, 
         port = server.servers[0].sockets[0].getsockname()[1]
         host = settings.host if ":" not in settings.host else f"[{settings.host}]"
         on_ready(f"http://{host}:{port}/" + (f"?token={token}" if token else ""))
+        if duration is not None:
+            asyncio.get_running_loop().call_later(duration, setattr, server, "should_exit", True)
     await task
     return 0 if server.started else 1
 
