@@ -136,11 +136,19 @@ def command_parser() -> argparse.ArgumentParser:
 
     lab_mod.register(lab.add_subparsers(dest="lab_command", required=True))
 
-    demo = sub.add_parser("demo", help="lab up, run the default fleet, show a live table; Ctrl-C cleans up")
+    demo = sub.add_parser("demo", help="lab + dashboard on :8080 + the default devices running; Ctrl-C cleans up")
     demo.add_argument("-f", "--file", type=Path, help="manifest to run (default: examples/default-fleet.yaml)")
     demo.add_argument("--dhcp-server", choices=["dnsmasq", "kea"], default="dnsmasq")
     demo.add_argument("--duration", type=float, help="stop by itself after this many seconds")
+    demo.add_argument("--terminal", action="store_true", help="no dashboard: run the devices here, table only")
+    demo.add_argument("--port", type=int, default=8080, help="dashboard port on 127.0.0.1 (default 8080)")
     demo.set_defaults(handler=_cmd_demo)
+
+    dash = sub.add_parser("dashboard", help="the dashboard service: REST + WebSocket, the web tab at /")
+    from iot_dashboard import service as dashboard
+
+    dashboard.register(dash)
+    dash.set_defaults(handler=dashboard.run)
 
     prof = sub.add_parser("profiles", help="list, show or validate device profiles")
     prof_sub = prof.add_subparsers(dest="profiles_command", required=True)
@@ -188,7 +196,7 @@ def load_devices(
 def _cmd_demo(args: argparse.Namespace) -> int:
     from iot_emulator import demo
 
-    return demo.main(args.file, args.dhcp_server, args.duration)
+    return demo.main(args.file, args.dhcp_server, args.duration, terminal=args.terminal, port=args.port)
 
 
 def _cmd_profiles_list(args: argparse.Namespace) -> int:
