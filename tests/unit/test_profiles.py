@@ -1,14 +1,18 @@
 """The shipped profile library: every file loads, names are stable, fingerprints carry sources.
 
 A profile is only as good as its fingerprints, so besides loading, these tests hold the library to
-what a reviewer needs: a source for every DHCP value, real (well-formed) OUIs, distinct option-55
-lists across vendors, option lists consistent with the fields that fill them, host names a DHCP
-server and DNS accept, and clear `ProfileError`s for broken user files.
+what a reviewer needs: a source for every fingerprint value (`FINGERPRINT_FIELDS`), real
+(well-formed) OUIs, distinct option-55 lists, TCP SYN shapes and TLS cipher lists across vendors,
+option lists the frame builder can fill, a section for every protocol a profile lists (a service
+factory builds nothing without it), host names a DHCP server and DNS accept, one vendor default per
+vendor for the seed CLI, and clear `ProfileError`s for broken user files.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +37,35 @@ SEED_PROFILES = (  # the seed library's ten, by the names manifests and the UI u
 )
 
 REQUIRED_SOURCES = ("dhcp.options", "dhcp.parameter_request_list", "ouis", "ip_ttl")
-KNOWN_PROTOCOLS = frozenset(
-    {"arp", "dhcp", "icmp", "dns", "ntp", "http", "https", "cloud", "rtsp", "mqtt", "coap", "mdns", "ssdp",
-     "lldp", "tcp"}
+FINGERPRINT_FIELDS = (
+    "ouis", "hostname_pattern", "ip_ttl", "dhcp.options", "dhcp.request_options", "dhcp.parameter_request_list",
+    "dhcp.extra_options", "dhcp.vendor_class_id", "dhcp.max_message_size", "dhcp.client_id", "dhcp.ip_ttl",
+    "tcp", "dns_names", "ntp_servers", "http", "tls", "mqtt", "coap", "rtsp", "mdns", "ssdp", "lldp", "schedule",
 )  # fmt: skip
+"""Field paths whose value is something a discovery product reads (or, for `schedule`, sees in the traffic):
+when a profile sets one, `sources` must say where it comes from (the path itself or a path under it)."""
+LINK_LAYER = frozenset({"arp", "dhcp", "icmp"})
+PROTOCOL_SECTIONS: dict[str, Callable[[profile.Profile], bool]] = {
+    "dns": lambda p: bool(p.dns_names),
+    "ntp": lambda p: bool(p.ntp_servers),
+    "http": lambda p: p.http is not None and bool(p.http.requests),
+    "https": lambda p: p.tls is not None,
+    "cloud": lambda p: p.tls is not None,
+    "rtsp": lambda p: p.rtsp is not None,
+    "mqtt": lambda p: p.mqtt is not None,
+    "coap": lambda p: p.coap is not None and bool(p.coap.paths),
+    "mdns": lambda p: p.mdns is not None and bool(p.mdns.services),
+    "ssdp": lambda p: p.ssdp is not None,
+    "lldp": lambda p: p.lldp is not None,
+}
+"""What each protocol's service factory needs in the profile (protocols.services builds nothing without it)."""
+KNOWN_PROTOCOLS = LINK_LAYER | frozenset(PROTOCOL_SECTIONS)
+TCP_CLIENTS = frozenset({"http", "https", "cloud", "rtsp", "mqtt"})
+FILLED_BY_FIELDS = frozenset({12, 50, 51, 54, 55, 57, 60, 61, 81, 116, 145})
+"""Options the DHCP frame builder fills from fields or the lease (others need `dhcp.extra_options`)."""
+MIN_TCP_SHAPES = 12
+MIN_TLS_CIPHER_LISTS = 6
+MAX_SHARING_ONE_SYN = 3
 DNS_LABEL = re.compile(r"^(?![-_])[A-Za-z0-9_-]{1,63}(?<![-_])$")
 """Option 12 as devices send it: a label, where `_` is allowed (ESP_1A2B3C, plc_1)."""
 
@@ -126,6 +155,133 @@ def test_source_keys_name_real_fields(prof: profile.Profile) -> None:
     assert not unknown, f"sources for fields the model does not have: {unknown}"
 
 
+def _is_set(model: Any, path: list[str]) -> bool:
+    """Whether the profile sets the field (explicitly, to something non-empty)."""
+    if path[0] not in model.model_fields_set:
+        return False
+    value = getattr(model, path[0])
+    if len(path) > 1:
+        return _is_set(value, path[1:])
+    return value is not None and value != [] and value != {}
+
+
+@pytest.mark.parametrize("prof", PROFILES, ids=IDS)
+def test_every_fingerprint_field_it_sets_has_a_source(prof: profile.Profile) -> None:
+    keys = [key for key, text in prof.sources.items() if text.strip()]
+    missing = [
+        field for field in FINGERPRINT_FIELDS
+        if _is_set(prof, field.split(".")) and not any(k == field or k.startswith(field + ".") for k in keys)
+    ]  # fmt: skip
+    assert not missing, f"fingerprint values without a source: {missing}"
+
+
+@pytest.mark.parametrize("prof", PROFILES, ids=IDS)
+def test_every_protocol_listed_has_its_section(prof: profile.Profile) -> None:
+    unknown = set(prof.protocols) - KNOWN_PROTOCOLS
+    assert not unknown, f"no service of that name: {unknown}"
+    empty = [name for name in prof.protocols if name in PROTOCOL_SECTIONS and not PROTOCOL_SECTIONS[name](prof)]
+    assert not empty, f"listed without the section its factory needs: {empty}"
+
+
+@pytest.mark.parametrize("prof", PROFILES, ids=IDS)
+def test_every_profile_opens_tcp_so_its_syn_can_be_fingerprinted(prof: profile.Profile) -> None:
+    assert TCP_CLIENTS & set(prof.protocols), "p0f and NAC products need at least one SYN from the device"
+
+
+@pytest.mark.parametrize("prof", PROFILES, ids=IDS)
+def test_names_it_talks_to_are_names_it_resolves(prof: profile.Profile) -> None:
+    wanted = set(prof.tls.servers if prof.tls else [])
+    wanted |= {r.host for r in prof.http.requests} if prof.http else set()
+    wanted |= {_server_of(s) for s in (prof.mqtt, prof.coap, prof.rtsp) if s is not None}
+    assert wanted <= set(prof.dns_names), f"not in dns_names: {wanted - set(prof.dns_names)}"
+
+
+def _server_of(section: Any) -> str:
+    return str(getattr(section, "broker", None) or getattr(section, "server", ""))
+
+
+@pytest.mark.parametrize("prof", PROFILES, ids=IDS)
+def test_every_dhcp_option_listed_can_be_filled(prof: profile.Profile) -> None:
+    dhcp = prof.dhcp
+    listed = set(dhcp.options) | set(dhcp.request_options or [])
+    unfilled = listed - FILLED_BY_FIELDS - {53} - set(dhcp.extra_options)
+    assert not unfilled, f"options the frame builder would silently leave out: {sorted(unfilled)}"
+    assert not set(dhcp.extra_options) - listed, "extra options that no list places"
+    if dhcp.request_options is not None:
+        assert {50, 54} <= set(dhcp.request_options), "a SELECTING REQUEST carries 50 and 54 (RFC 2131 table 5)"
+
+
+@pytest.mark.parametrize("prof", PROFILES, ids=IDS)
+def test_syn_options_agree_with_the_window_scale(prof: profile.Profile) -> None:
+    tcp = prof.tcp
+    assert ("wscale" in tcp.options) or tcp.window_scale == 0
+    if "ts" in tcp.options and "sackok" in tcp.options:  # a Linux-family SYN
+        assert tcp.ip_id == "random" and tcp.dont_fragment, "Linux SYNs carry DF and a per-connection IP ID"
+
+
+def _syn_shape(prof: profile.Profile) -> tuple[object, ...]:
+    tcp = prof.tcp
+    return (prof.ip_ttl, tcp.window, tcp.mss, tuple(tcp.options), tcp.window_scale, tcp.dont_fragment, tcp.ip_id)
+
+
+def test_tcp_syn_shapes_differ_across_the_library() -> None:
+    shapes = Counter(_syn_shape(p) for p in PROFILES)
+    assert len(shapes) >= MIN_TCP_SHAPES, "devices must not all share one generic stack"
+    shape, count = shapes.most_common(1)[0]
+    assert count <= MAX_SHARING_ONE_SYN, f"{count} profiles share the SYN {shape}"
+
+
+def test_tls_cipher_lists_differ_across_the_library() -> None:
+    lists = {tuple(p.tls.cipher_suites) for p in PROFILES if p.tls is not None}
+    assert len(lists) >= MIN_TLS_CIPHER_LISTS, "each TLS library offers its own suites"
+
+
+@pytest.mark.parametrize("prof", [p for p in PROFILES if p.tls and "JA4 t" in p.sources.get("tls", "")],
+                         ids=lambda p: p.name)  # fmt: skip
+def test_a_ja4_cited_from_satori_is_the_one_the_hello_yields(prof: profile.Profile) -> None:
+    tls_hello = pytest.importorskip("iot_emulator.protocols.tls_hello")
+    cited = re.search(r"JA4 (t\w+)", prof.sources["tls"])
+    assert cited is not None and prof.tls is not None
+    assert tls_hello.ja4(prof.tls) == cited.group(1)
+
+
+MDNS_PLACEHOLDERS = {"vendor": "v", "model": "m", "mac6": "a1b2c3", "MAC6": "A1B2C3", "index": 0, "name": "n",
+                     "hostname": "h"}  # fmt: skip
+MQTT_PLACEHOLDERS = ("hostname", "mac6", "MAC6", "vendor", "model", "index", "name")
+
+
+@pytest.mark.parametrize("prof", [p for p in PROFILES if p.mdns or p.mqtt], ids=lambda p: p.name)
+def test_placeholders_are_those_the_protocols_fill(prof: profile.Profile) -> None:
+    for service in prof.mdns.services if prof.mdns else []:
+        for text in (service.instance, *service.txt.values()):
+            text.format(**MDNS_PLACEHOLDERS)  # mdns_records.fill: an unknown one is published verbatim
+    if prof.mqtt:
+        for text in (prof.mqtt.client_id, *prof.mqtt.topics):
+            for key in MQTT_PLACEHOLDERS:
+                text = text.replace("{" + key + "}", "x")
+            assert "{" not in text, f"{text!r}: mqtt fills only {MQTT_PLACEHOLDERS}"
+
+
+def test_one_vendor_default_per_vendor_and_the_seed_cli_picks_it() -> None:
+    library = profile.builtin()
+    by_vendor: dict[str, list[profile.Profile]] = {}
+    for prof in PROFILES:
+        by_vendor.setdefault(prof.vendor, []).append(prof)
+    for vendor, profs in by_vendor.items():
+        defaults = [p.name for p in profs if p.vendor_default]
+        if len(profs) > 1:
+            assert len(defaults) == 1, f"{vendor}: vendor defaults {defaults}"
+        assert len(defaults) <= 1
+        expected = defaults[0] if defaults else profs[0].name
+        assert library.for_vendor(vendor).name == expected
+        assert library.for_vendor(vendor.upper()).name == expected
+
+
+def test_the_seed_ten_are_their_vendors_defaults() -> None:
+    library = profile.builtin()
+    assert all(library.get(name).vendor_default for name in SEED_PROFILES)
+
+
 def test_option_55_lists_differ_across_the_library() -> None:
     distinct = {tuple(p.dhcp.parameter_request_list) for p in PROFILES}
     assert len(distinct) >= 12, "option 55 is the first thing a fingerprinting product reads"
@@ -134,7 +290,7 @@ def test_option_55_lists_differ_across_the_library() -> None:
 @pytest.mark.parametrize("prof", PROFILES, ids=IDS)
 def test_option_list_matches_the_fields_that_fill_it(prof: profile.Profile) -> None:
     dhcp = prof.dhcp
-    present = set(dhcp.options)
+    present = set(dhcp.options) | set(dhcp.request_options or [])
     assert 55 in present and dhcp.parameter_request_list
     assert (61 in present) == (dhcp.client_id is profile.ClientIdKind.mac)
     assert (57 in present) == (dhcp.max_message_size is not None)
@@ -148,8 +304,7 @@ def test_ouis_are_distinct_and_well_formed(prof: profile.Profile) -> None:
 
 
 @pytest.mark.parametrize("prof", PROFILES, ids=IDS)
-def test_protocols_are_known_and_include_the_link_layer(prof: profile.Profile) -> None:
-    assert set(prof.protocols) <= KNOWN_PROTOCOLS
+def test_protocols_include_the_link_layer(prof: profile.Profile) -> None:
     assert {"arp", "dhcp"} <= set(prof.protocols)
 
 
