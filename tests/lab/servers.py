@@ -123,7 +123,11 @@ http {{
         listen 127.0.0.1:8443 ssl;
         ssl_certificate {dir}/cert.pem;
         ssl_certificate_key {dir}/key.pem;
-        ssl_protocols TLSv1.2 TLSv1.3;  # nginx 1.22 leaves TLS 1.3 out by default
+        # What old device firmware still offers, not what a server should accept: TLS 1.0 and 1.1, and
+        # every cipher OpenSSL 3 has (3DES, plain RSA), at security level 0. nginx 1.22 omits TLS 1.3
+        # by default.
+        ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;
+        ssl_ciphers ALL:@SECLEVEL=0;
         location / {{ return 200 "ok\\n"; }}
     }}
 }}
@@ -131,7 +135,7 @@ stream {{
     log_format hello '$remote_addr sni="$ssl_preread_server_name" alpn="$ssl_preread_alpn_protocols" version="$ssl_preread_protocol" bytes_out=$bytes_sent';
     access_log {dir}/tls-access.log hello;
     server {{
-        listen {gw}:443;
+{tls_listen}
         ssl_preread on;
         proxy_pass 127.0.0.1:8443;
     }}
@@ -139,16 +143,17 @@ stream {{
 """  # noqa: E501
 
 
-def start_nginx(lab: iotlab.Lab, directory: Path) -> GwProcess:
-    """nginx for HTTP (:80) and TLS (:443), with a fresh self-signed RSA certificate."""
+def start_nginx(lab: iotlab.Lab, directory: Path, tls_ports: tuple[int, ...] = (443,)) -> GwProcess:
+    """nginx for HTTP (:80) and TLS (`tls_ports`), with a fresh self-signed RSA certificate."""
     directory.mkdir(parents=True, exist_ok=True)
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=lab",
                     "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem")],
                    check=True, capture_output=True)  # fmt: skip
     conf = directory / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=directory, gw=lab.gateway_ip))
+    listen = "\n".join(f"        listen {lab.gateway_ip}:{port};" for port in tls_ports)
+    conf.write_text(NGINX_CONF.format(dir=directory, gw=lab.gateway_ip, tls_listen=listen))
     proc = GwProcess(lab, ["nginx", "-c", str(conf), "-e", str(directory / "nginx-error.log")], directory / "nginx.out")
-    wait_tcp_listening(lab, {80, 443, 8443}, proc, "nginx")
+    wait_tcp_listening(lab, {80, 8443, *tls_ports}, proc, "nginx")
     return proc
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from scapy.utils import rdpcap
 from iot_emulator import lab as iotlab
 from iot_emulator import profile
 from iot_emulator.protocols import tls_hello
-from tests.conftest import new_lab_name
+from tests.conftest import LabFactory, new_lab_name
 from tests.lab import servers
 from tests.lab.emulator import Emulator, Message
 
@@ -202,6 +204,57 @@ def test_ja3_of_the_test_profile_is_what_the_hello_carries(scenario: Scenario) -
     )
     assert tls_hello.ja3_md5(prof.tls) == "2d78fecd3b11d5c468ddda70271af40e"
     assert tls_hello.ja4(prof.tls).startswith("t13d1111h1_")
+
+
+def server_cipher_suites() -> set[int]:
+    """The cipher suites the lab's TLS server can choose (Debian's OpenSSL 3 has no RC4, DES or 3DES)."""
+    out = subprocess.run(["openssl", "ciphers", "-V", "ALL:@SECLEVEL=0"], capture_output=True, text=True, check=True)
+    return {int(hi + lo, 16) for hi, lo in re.findall(r"0x([0-9A-F]{2}),0x([0-9A-F]{2})", out.stdout)}
+
+
+def is_tls_answer(m: Message) -> bool:
+    return m["type"] == "log" and str(m["message"]).startswith("cloud: TLS")
+
+
+def test_every_shipped_tls_profile_gets_a_server_hello(lab_factory: LabFactory, tmp_path: Path) -> None:
+    """Each shipped profile's ClientHello, sent to a real OpenSSL (nginx), is answered: with a ServerHello when
+    the server has one of its cipher suites, else with a handshake_failure alert (a Windows CE hello offering
+    only RC4 and 3DES gets that from any current server)."""
+    profiles = [p for p in profile.builtin() if p.tls is not None]
+    if not profiles:
+        pytest.skip("no shipped profile has a tls section")
+    lab = lab_factory(dns_names={"*": str(iotlab.DEFAULT_SUBNET.network_address + 1)})
+    ports = tuple(sorted({p.tls.port for p in profiles if p.tls is not None}))
+    nginx = servers.start_nginx(lab, tmp_path / "nginx", tls_ports=ports)
+    manifest = tmp_path / "fleet.yaml"
+    manifest.write_text("".join(
+        f"---\napiVersion: iotemu.io/v1alpha1\nkind: IoTDevice\nmetadata: {{name: tls-{p.name}}}\n"
+        f"spec: {{profile: {p.name}, protocols: [arp, dhcp, icmp, cloud]}}\n" for p in profiles
+    ))  # fmt: skip
+    args = ["run", "-f", str(manifest), "--interface", lab.dev_iface, "--netns", lab.dev_netns, "--json-output",
+            "--state-dir", str(tmp_path / "state"), "--log-level", "debug"]  # fmt: skip
+    try:
+        with Emulator(args) as emu:
+            first: dict[str, str] = {}
+            missing = {f"tls-{p.name}" for p in profiles}
+            deadline = time.monotonic() + 30
+            while missing:
+                left = max(0.0, deadline - time.monotonic())
+                m = emu.wait_for(is_tls_answer, left, f"a TLS answer for {sorted(missing)}")
+                first.setdefault(m["device_id"], m["message"])
+                missing.discard(m["device_id"])
+            assert emu.stop() == 0
+        served = server_cipher_suites()
+        expected = {f"tls-{p.name}": "ServerHello" if p.tls and set(p.tls.cipher_suites) & served else "alert 40"
+                    for p in profiles}  # fmt: skip
+        unexpected = {device: message for device, message in first.items() if expected[device] not in message}
+        assert not unexpected, unexpected
+        seen = servers.lines_of(tmp_path / "nginx" / "tls-access.log")
+        for p in profiles:  # the server read the name from each hello that carries one
+            if p.tls is not None and tls_hello.EXT_SNI in p.tls.extensions:
+                assert any(f'sni="{p.tls.servers[0]}"' in line for line in seen), (p.name, seen)
+    finally:
+        nginx.stop()
 
 
 def test_stop_disconnects_from_the_broker(scenario: Scenario) -> None:

@@ -81,10 +81,13 @@ class _Hello:
     tls: profile.TlsClientHello
     server_name: str | None
     rng: random.Random
-    grease: list[int]  # GREASE values for this hello, distinct, in the order they are used
+    grease: dict[str, int]
+    """GREASE value per use, as BoringSSL draws them: distinct values for the cipher list, the groups,
+    the versions and the two extensions, but one value for supported_groups and key_share, since a
+    key share must be for an offered group (RFC 8446 4.2.8; OpenSSL answers illegal_parameter)."""
 
-    def next_grease(self) -> int | None:
-        return self.grease.pop(0) if self.grease else None
+    def grease_for(self, use: str) -> int | None:
+        return self.grease.get(use)
 
 
 def _sni(h: _Hello) -> bytes:
@@ -93,18 +96,18 @@ def _sni(h: _Hello) -> bytes:
 
 
 def _groups(h: _Hello) -> bytes:
-    g = h.next_grease()
+    g = h.grease_for("group")
     return _u16(_u16s(([g] if g is not None else []) + list(h.tls.supported_groups)))
 
 
 def _versions(h: _Hello) -> bytes:
-    g = h.next_grease()
+    g = h.grease_for("version")
     return _u8(_u16s(([g] if g is not None else []) + offered_versions(h.tls)))
 
 
 def _key_share(h: _Hello) -> bytes:
     shares = b""
-    g = h.next_grease()
+    g = h.grease_for("group")
     if g is not None:
         shares += struct.pack("!HH", g, 1) + b"\x00"
     groups = [x for x in h.tls.supported_groups if not is_grease(x)]
@@ -141,20 +144,21 @@ def _padding(hello_length: int) -> bytes:
 def client_hello(tls: profile.TlsClientHello, server_name: str, rng: random.Random) -> bytes:
     """The TLS record carrying the ClientHello to `server_name` (no SNI for an IP literal, RFC 6066 3)."""
     name = None if _is_ip(server_name) else server_name
-    hello = _Hello(tls, name, rng, rng.sample(GREASE, 6) if tls.grease else [])
-    first_grease = hello.next_grease()
-    cipher_suites = ([first_grease] if first_grease is not None else []) + list(tls.cipher_suites)
+    uses = ("cipher", "group", "version", "first extension", "last extension")
+    hello = _Hello(tls, name, rng, dict(zip(uses, rng.sample(GREASE, len(uses)), strict=True)) if tls.grease else {})
+    cipher_grease = hello.grease_for("cipher")
+    cipher_suites = ([cipher_grease] if cipher_grease is not None else []) + list(tls.cipher_suites)
     client_random = rng.randbytes(32)
     session_id = rng.randbytes(32) if 0x0304 in offered_versions(tls) else b""
     extensions: list[tuple[int, bytes]] = []
     if tls.grease:
-        extensions.append((hello.next_grease() or GREASE[0], b""))
+        extensions.append((hello.grease["first extension"], b""))
     for ext in tls.extensions:
         if ext == EXT_SNI and name is None:
             continue
         extensions.append((ext, _BODIES.get(ext, _empty)(hello)))
     if tls.grease:
-        extensions.append((hello.next_grease() or GREASE[1], b"\x00"))  # Chrome: the last one carries a byte
+        extensions.append((hello.grease["last extension"], b"\x00"))  # Chrome: the last one carries a byte
 
     def message() -> bytes:
         encoded = b"".join(struct.pack("!H", t) + _u16(b) for t, b in extensions)
