@@ -194,10 +194,13 @@ class Device:
         )
         self.emit("bound", {"address": wire_ip(lease.address)})
         self._next_refresh = now  # resolve the gateway right away
-        context = services.Context(self.config, self.host, self._rng)
+        context = services.Context(self.config, self.host, self._rng, self._log)
         self.host.services = services.build(context, self.config.protocols)
         for service in self.host.services:
             service.start(now)
+
+    def _log(self, level: str, message: str) -> None:
+        self.emit("log", {"level": level, "message": message})
 
     def _on_unbound(self, now: float) -> None:
         self.host.deconfigure(now)

@@ -23,13 +23,23 @@ ALWAYS = ("resolver",)
 """Built first for every device, whatever its protocols: the DNS resolver (protocols.dns) the others use."""
 
 
+Log = Callable[[str, str], None]
+"""(level, message): a `log` message of the device (levels debug, info, warning, error)."""
+
+
+def _quiet(level: str, message: str) -> None:
+    pass
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Context:
-    """What a service factory gets: the device's configuration, its IP endpoint, its randomness."""
+    """What a service factory gets: the device's configuration, its IP endpoint, its randomness,
+    and a way to say what went wrong (a server that does not answer, a name that does not resolve)."""
 
     config: manifests.DeviceConfig
     host: host.IpHost
     rng: random.Random
+    log: Log = _quiet
 
 
 Factory = Callable[[Context], "host.Service | None"]
