@@ -45,6 +45,9 @@ class DeviceConfig:
     fleet: str | None = None
     index: int = 0
     vendor_label: str | None = None  # the seed CLI's --vendor, shown as given
+    hostname_given: bool = False
+    """spec.hostname was set: it must be unique. Names from a profile's pattern may repeat, as
+    real ones do (every Hue bridge says `Philips-hue`, every Kasa plug `HS110`)."""
 
     @property
     def unsupported_protocols(self) -> tuple[str, ...]:
@@ -122,6 +125,7 @@ def _device(resource: models.IoTDevice, library: profiles.Library) -> DeviceConf
         device_id=name,
         mac=mac,
         hostname=spec.hostname or prof.hostname_for(mac, 0, name),
+        hostname_given=spec.hostname is not None,
         profile=prof,
         protocols=tuple(spec.protocols if spec.protocols is not None else prof.protocols),
         traffic_interval=spec.traffic_interval,
@@ -170,6 +174,8 @@ def _duplicates(devices: list[DeviceConfig]) -> list[str]:
     for attr, label in (("device_id", "device id"), ("mac", "spec.mac"), ("hostname", "spec.hostname")):
         first: dict[str, str] = {}
         for dev in devices:
+            if attr == "hostname" and not dev.hostname_given:
+                continue
             value = getattr(dev, attr).lower()
             if value in first:
                 problems.append(f"{dev.device_id}: {label}: {value} is already used by {first[value]}")

@@ -113,3 +113,16 @@ def test_wrong_api_version_and_not_yaml() -> None:
 def test_stopped_resources_produce_no_devices(tiny_library: profile.Library) -> None:
     text = DEVICE.format(name="cam-1", mac="00:12:34:56:78:01") + "  running: false\n"
     assert expand(text, tiny_library) == []
+
+
+def test_explicit_hostnames_must_be_unique_but_pattern_names_may_repeat(tiny_library: profile.Library) -> None:
+    fixed = tiny_library.get("tiny-cam").model_copy(update={"hostname_pattern": "Philips-hue"})
+    library = profile.Library([fixed])
+    fleet = expand(FLEET.replace("replicas: 300", "replicas: 3"), library)
+    assert {d.hostname for d in fleet} == {"Philips-hue"}  # as real bridges all call themselves
+    text = (
+        DEVICE.format(name="cam-1", mac="00:12:34:56:78:01") + "  hostname: lobby\n---\n"
+        + DEVICE.format(name="cam-2", mac="00:12:34:56:78:02") + "  hostname: lobby\n"
+    )  # fmt: skip
+    with pytest.raises(manifests.ManifestError, match=r"cam-2: spec\.hostname: lobby is already used by cam-1"):
+        expand(text, library)
