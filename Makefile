@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := iproute2 iputils-ping ethtool dnsmasq-base kea-dhcp4-server tcpdump
+APT_PACKAGES := iproute2 iputils-ping ethtool dnsmasq-base kea-dhcp4-server tcpdump tshark p0f \
+	chrony libcoap3-bin avahi-daemon avahi-utils lldpd dbus
 STAMP := $(VENV)/.installed
 
 .PHONY: setup apt demo test lint unit lab bench clean
