@@ -116,7 +116,7 @@ http {{
     uwsgi_temp_path {dir}/tmp-uwsgi;
     scgi_temp_path {dir}/tmp-scgi;
     server {{
-        listen {gw}:80;
+{http_listen}
         location / {{ return 200 "ok\\n"; }}
     }}
     server {{
@@ -143,17 +143,21 @@ stream {{
 """  # noqa: E501
 
 
-def start_nginx(lab: iotlab.Lab, directory: Path, tls_ports: tuple[int, ...] = (443,)) -> GwProcess:
-    """nginx for HTTP (:80) and TLS (`tls_ports`), with a fresh self-signed RSA certificate."""
+def start_nginx(lab: iotlab.Lab, directory: Path, tls_ports: tuple[int, ...] = (443,),
+                http_ports: tuple[int, ...] = (80,)) -> GwProcess:  # fmt: skip
+    """nginx for HTTP (`http_ports`) and TLS (`tls_ports`), with a fresh self-signed RSA certificate."""
     directory.mkdir(parents=True, exist_ok=True)
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=lab",
                     "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem")],
                    check=True, capture_output=True)  # fmt: skip
     conf = directory / "nginx.conf"
-    listen = "\n".join(f"        listen {lab.gateway_ip}:{port};" for port in tls_ports)
-    conf.write_text(NGINX_CONF.format(dir=directory, gw=lab.gateway_ip, tls_listen=listen))
+
+    def listen(ports: tuple[int, ...]) -> str:
+        return "\n".join(f"        listen {lab.gateway_ip}:{port};" for port in ports)
+
+    conf.write_text(NGINX_CONF.format(dir=directory, tls_listen=listen(tls_ports), http_listen=listen(http_ports)))
     proc = GwProcess(lab, ["nginx", "-c", str(conf), "-e", str(directory / "nginx-error.log")], directory / "nginx.out")
-    wait_tcp_listening(lab, {80, 8443, *tls_ports}, proc, "nginx")
+    wait_tcp_listening(lab, {8443, *http_ports, *tls_ports}, proc, "nginx")
     return proc
 
 
@@ -161,7 +165,7 @@ def start_nginx(lab: iotlab.Lab, directory: Path, tls_ports: tuple[int, ...] = (
 
 MOSQUITTO_CONF = """\
 user root
-listener 1883 {gw}
+{listeners}
 allow_anonymous true
 persistence false
 log_dest file {dir}/mosquitto.log
@@ -171,12 +175,13 @@ connection_messages true
 """
 
 
-def start_mosquitto(lab: iotlab.Lab, directory: Path) -> GwProcess:
+def start_mosquitto(lab: iotlab.Lab, directory: Path, ports: tuple[int, ...] = (1883,)) -> GwProcess:
     directory.mkdir(parents=True, exist_ok=True)
     conf = directory / "mosquitto.conf"
-    conf.write_text(MOSQUITTO_CONF.format(dir=directory, gw=lab.gateway_ip))
+    listeners = "\n".join(f"listener {port} {lab.gateway_ip}" for port in ports)
+    conf.write_text(MOSQUITTO_CONF.format(dir=directory, listeners=listeners))
     proc = GwProcess(lab, ["mosquitto", "-c", str(conf)], directory / "mosquitto.out")
-    wait_tcp_listening(lab, {1883}, proc, "mosquitto")
+    wait_tcp_listening(lab, set(ports), proc, "mosquitto")
     return proc
 
 

@@ -13,11 +13,12 @@ the emulator (DISCONNECT, FIN) and checks what the broker saw.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,8 @@ from scapy.layers.inet import IP, TCP
 from scapy.utils import rdpcap
 
 from iot_emulator import lab as iotlab
-from iot_emulator import profile
-from iot_emulator.protocols import tls_hello
+from iot_emulator import manifests, profile
+from iot_emulator.protocols import mqtt, tls_hello
 from tests.conftest import LabFactory, new_lab_name
 from tests.lab import servers
 from tests.lab.emulator import Emulator, Message
@@ -212,49 +213,106 @@ def server_cipher_suites() -> set[int]:
     return {int(hi + lo, 16) for hi, lo in re.findall(r"0x([0-9A-F]{2}),0x([0-9A-F]{2})", out.stdout)}
 
 
-def is_tls_answer(m: Message) -> bool:
-    return m["type"] == "log" and str(m["message"]).startswith("cloud: TLS")
+TCP_PROTOCOLS = ("dns", "http", "https", "cloud", "mqtt", "rtsp")
+OPTION_DNS = 6
 
 
-def test_every_shipped_tls_profile_gets_a_server_hello(lab_factory: LabFactory, tmp_path: Path) -> None:
-    """Each shipped profile's ClientHello, sent to a real OpenSSL (nginx), is answered: with a ServerHello when
-    the server has one of its cipher suites, else with a handshake_failure alert (a Windows CE hello offering
-    only RC4 and 3DES gets that from any current server)."""
-    profiles = [p for p in profile.builtin() if p.tls is not None]
-    if not profiles:
-        pytest.skip("no shipped profile has a tls section")
+Checks = dict[str, Callable[[], bool]]
+
+
+def shipped_expectations(configs: list[manifests.DeviceConfig], ips: dict[str, str], *, nginx: Path, mqtt_log: Path,
+                         device_logs: Path, rtsp: dict[int, servers.RtspListener]) -> Checks:  # fmt: skip
+    """What each real server (and each device, in `device_logs/<id>.log`) must have logged, by description."""
+    served = server_cipher_suites()
+    http_log, tls_log = nginx / "http-access.log", nginx / "tls-access.log"
+
+    def logged(path: Path, *parts: str) -> Callable[[], bool]:
+        return lambda: any(all(part in line for part in parts) for line in servers.lines_of(path))
+
+    checks: Checks = {}
+    for config in configs:
+        prof, ip, device_log = config.profile, ips[config.device_id], device_logs / f"{config.device_id}.log"
+        if prof.http is not None:
+            for req in prof.http.requests:
+                named = {k.lower(): v for k, v in req.headers.items()}
+                agent = named.get("user-agent", prof.http.user_agent) or "-"
+                request = f'{ip} "{req.method} {req.path} HTTP/1.1" "{agent}" 200'
+                checks[f"{prof.name}: nginx logged {request}"] = logged(http_log, request)
+        if prof.tls is not None:
+            sni = f'sni="{prof.tls.servers[0]}"' if tls_hello.EXT_SNI in prof.tls.extensions else 'sni=""'
+            checks[f"{prof.name}: nginx read the hello ({sni})"] = logged(tls_log, f"{ip} {sni}")
+            answer = "ServerHello" if set(prof.tls.cipher_suites) & served else "failed: alert 40"
+            checks[f"{prof.name}: the device read the server's {answer}"] = logged(device_log, answer)
+        if prof.mqtt is not None and OPTION_DNS not in prof.dhcp.parameter_request_list:
+            # Without option 6 in its request list the device gets no DNS server (dnsmasq, like most
+            # servers, sends only what is asked for): the broker's name cannot resolve.
+            unresolved = f"mqtt: {prof.mqtt.broker} does not resolve"
+            checks[f"{prof.name}: no DNS server from DHCP, logged {unresolved!r}"] = logged(device_log, unresolved)
+        elif prof.mqtt is not None:
+            values = mqtt.placeholders(config)
+            client, topic = mqtt.fill(prof.mqtt.client_id, values), mqtt.fill(prof.mqtt.topics[0], values)
+            checks[f"{prof.name}: mosquitto got CONNECT from {client}"] = logged(mqtt_log, f"{ip}", f" as {client} (")
+            checks[f"{prof.name}: mosquitto got PUBLISH on {topic}"] = logged(
+                mqtt_log, f"PUBLISH from {client} ", topic
+            )
+        if prof.rtsp is not None:
+            listener, rtsp_agent = rtsp[prof.rtsp.port], prof.rtsp.user_agent
+
+            def described(listener: servers.RtspListener = listener, agent: str | None = rtsp_agent) -> bool:
+                heard = [(m, h.get("user-agent")) for m, _, h in list(listener.requests)]
+                return ("OPTIONS", agent) in heard and ("DESCRIBE", agent) in heard
+
+            checks[f"{prof.name}: RTSP OPTIONS and DESCRIBE with User-Agent {rtsp_agent!r}"] = described
+    return checks
+
+
+def test_every_shipped_profile_speaks_to_real_servers(lab_factory: LabFactory, tmp_path: Path) -> None:
+    """One device per shipped profile that has HTTP, TLS, MQTT or RTSP, each speaking to a real server:
+    nginx logs every request line and User-Agent and reads every ClientHello's SNI (its OpenSSL answers
+    with a ServerHello when it has one of the hello's cipher suites, else with handshake_failure, as any
+    current server does to a Windows CE hello offering only RC4 and 3DES), mosquitto logs every CONNECT
+    and PUBLISH, the RTSP listener gets OPTIONS and DESCRIBE."""
+    profiles = [p for p in profile.builtin() if p.http or p.tls or p.mqtt or p.rtsp]
     lab = lab_factory(dns_names={"*": str(iotlab.DEFAULT_SUBNET.network_address + 1)})
-    ports = tuple(sorted({p.tls.port for p in profiles if p.tls is not None}))
-    nginx = servers.start_nginx(lab, tmp_path / "nginx", tls_ports=ports)
-    manifest = tmp_path / "fleet.yaml"
-    manifest.write_text("".join(
-        f"---\napiVersion: iotemu.io/v1alpha1\nkind: IoTDevice\nmetadata: {{name: tls-{p.name}}}\n"
-        f"spec: {{profile: {p.name}, protocols: [arp, dhcp, icmp, cloud]}}\n" for p in profiles
-    ))  # fmt: skip
-    args = ["run", "-f", str(manifest), "--interface", lab.dev_iface, "--netns", lab.dev_netns, "--json-output",
-            "--state-dir", str(tmp_path / "state"), "--log-level", "debug"]  # fmt: skip
-    try:
-        with Emulator(args) as emu:
-            first: dict[str, str] = {}
-            missing = {f"tls-{p.name}" for p in profiles}
-            deadline = time.monotonic() + 30
-            while missing:
-                left = max(0.0, deadline - time.monotonic())
-                m = emu.wait_for(is_tls_answer, left, f"a TLS answer for {sorted(missing)}")
-                first.setdefault(m["device_id"], m["message"])
-                missing.discard(m["device_id"])
-            assert emu.stop() == 0
-        served = server_cipher_suites()
-        expected = {f"tls-{p.name}": "ServerHello" if p.tls and set(p.tls.cipher_suites) & served else "alert 40"
-                    for p in profiles}  # fmt: skip
-        unexpected = {device: message for device, message in first.items() if expected[device] not in message}
-        assert not unexpected, unexpected
-        seen = servers.lines_of(tmp_path / "nginx" / "tls-access.log")
-        for p in profiles:  # the server read the name from each hello that carries one
-            if p.tls is not None and tls_hello.EXT_SNI in p.tls.extensions:
-                assert any(f'sni="{p.tls.servers[0]}"' in line for line in seen), (p.name, seen)
-    finally:
-        nginx.stop()
+
+    def document(p: profile.Profile) -> str:
+        protocols = ", ".join(["arp", "dhcp", "icmp", *(x for x in p.protocols if x in TCP_PROTOCOLS)])
+        return (f"---\napiVersion: iotemu.io/v1alpha1\nkind: IoTDevice\nmetadata: {{name: {p.name}}}\n"
+                f"spec: {{profile: {p.name}, protocols: [{protocols}]}}\n")  # fmt: skip
+
+    manifest = "".join(document(p) for p in profiles)
+    (tmp_path / "fleet.yaml").write_text(manifest)
+    configs = manifests.expand(manifests.parse_documents(manifest), profile.builtin())
+    device_logs = tmp_path / "device-logs"
+    device_logs.mkdir()
+    with contextlib.ExitStack() as running:
+        http_ports = {80} | {r.port for p in profiles if p.http for r in p.http.requests}
+        tls_ports = {p.tls.port for p in profiles if p.tls} or {443}
+        nginx = servers.start_nginx(lab, tmp_path / "nginx", tls_ports=tuple(sorted(tls_ports)),
+                                    http_ports=tuple(sorted(http_ports)))  # fmt: skip
+        running.callback(nginx.stop)
+        mqtt_ports = tuple(sorted({p.mqtt.port for p in profiles if p.mqtt} or {1883}))
+        running.callback(servers.start_mosquitto(lab, tmp_path / "mosquitto", ports=mqtt_ports).stop)
+        rtsp = {}
+        for port in {p.rtsp.port for p in profiles if p.rtsp}:
+            rtsp[port] = listener = servers.RtspListener(lab, port)
+            running.callback(listener.close)
+        emu = running.enter_context(Emulator([
+            "run", "-f", str(tmp_path / "fleet.yaml"), "--interface", lab.dev_iface, "--netns", lab.dev_netns,
+            "--json-output", "--state-dir", str(tmp_path / "state"), "--log-level", "debug",
+        ]))  # fmt: skip
+        ips = {m["device_id"]: m["assigned_ip"] for m in emu.wait_count("dhcp_ack", len(configs), WAIT)}
+        checks = shipped_expectations(configs, ips, nginx=tmp_path / "nginx", rtsp=rtsp, device_logs=device_logs,
+                                      mqtt_log=tmp_path / "mosquitto" / "mosquitto.log")  # fmt: skip
+        deadline = time.monotonic() + 30
+        while (pending := [what for what, check in checks.items() if not check()]) and time.monotonic() < deadline:
+            assert emu.proc.poll() is None, f"the emulator exited: {emu.tail()}"
+            with contextlib.suppress(AssertionError):  # nothing logged within 0.2 s
+                m = emu.wait_for(lambda m: m["type"] == "log", 0.2)  # file each device's log lines
+                with (device_logs / f"{m['device_id']}.log").open("a") as out:
+                    out.write(m["message"] + "\n")
+        assert not pending, "\n".join(pending)
+        assert emu.stop() == 0
 
 
 def test_stop_disconnects_from_the_broker(scenario: Scenario) -> None:
