@@ -75,7 +75,6 @@ class Connection:
         self.state = TcpState.SYN_SENT
         self.bytes_sent = 0
         self.bytes_received = 0
-        self.opened_at = now
         shape = stack.profile_tcp
         self.iss = iss
         self.snd_una = self.snd_nxt = self.snd_max = iss
