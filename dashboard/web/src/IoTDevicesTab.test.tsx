@@ -1,0 +1,116 @@
+import { act, render, screen, waitFor, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { IoTDevicesTab } from "./IoTDevicesTab";
+import { FakeSocket, PROFILES, device, mockFetch } from "./test/fakes";
+
+function setup() {
+  const http = mockFetch();
+  http.on("GET", /^\/api\/devices$/, () => [device("cam-1"), device("plug-1", {}, "tiny-plug")]);
+  http.on("GET", /^\/api\/profiles$/, () => PROFILES);
+  vi.stubGlobal("fetch", http.fetch);
+  FakeSocket.instances = [];
+  const options = { WebSocket: FakeSocket as unknown as typeof WebSocket, random: () => 0.5 };
+  return { http, options };
+}
+
+describe("IoTDevicesTab", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it("lists the devices, follows the WebSocket, and sends the token", async () => {
+    const { http, options } = setup();
+    render(<IoTDevicesTab apiBaseUrl="http://svc:8080" token="s3cret" streamOptions={options} />);
+    expect(await screen.findByText("cam-1")).toBeInTheDocument();
+    expect(FakeSocket.last.url).toBe("ws://svc:8080/ws?token=s3cret");
+    act(() => FakeSocket.last.open());
+    expect(screen.getByTestId("connection-state")).toHaveTextContent("Live");
+    act(() => {
+      FakeSocket.last.emit("device:dhcp_ack", {
+        type: "dhcp_ack", device_id: "cam-1", timestamp: new Date().toISOString(), assigned_ip: "10.77.0.9",
+      });
+    });
+    await waitFor(() => {
+      const row = screen.getAllByRole("row").find((r) => r.getAttribute("data-device") === "cam-1")!;
+      expect(row).toHaveTextContent("10.77.0.9");
+    });
+    expect(http.calls.map((c) => c.url)).toContain("/api/devices");
+  });
+
+  it("shows the banner while disconnected and reloads from the snapshot on reconnect", async () => {
+    const { options } = setup();
+    render(<IoTDevicesTab apiBaseUrl="http://svc" streamOptions={options} />);
+    await screen.findAllByText("cam-1");
+    act(() => FakeSocket.last.open());
+    act(() => FakeSocket.last.drop(1006));
+    expect(screen.getByTestId("connection-banner")).toHaveTextContent("Live updates are disconnected");
+    await userEvent.click(screen.getByRole("button", { name: "Reconnect now" }));
+    act(() => FakeSocket.last.open());
+    act(() => FakeSocket.last.emit("snapshot", { devices: [device("cam-2")], fleets: [] }));
+    expect(screen.queryByTestId("connection-banner")).not.toBeInTheDocument();
+    expect(await screen.findByText("cam-2")).toBeInTheDocument();
+    expect(screen.queryByText("cam-1")).not.toBeInTheDocument();
+  });
+
+  it("Play All reports what started and what failed", async () => {
+    const { http, options } = setup();
+    http.on("POST", /^\/api\/devices\/start-all$/, () => ({
+      action: "start", done: ["cam-1"], failed: [{ id: "plug-1", reason: "no such interface" }],
+    }));
+    render(<IoTDevicesTab apiBaseUrl="http://svc" streamOptions={options} />);
+    await screen.findAllByText("cam-1");
+    await userEvent.click(screen.getByRole("button", { name: "Play All" }));
+    const notice = await screen.findByTestId("notice");
+    expect(notice).toHaveTextContent("Started 1; 1 could not start");
+    expect(notice).toHaveTextContent("plug-1: no such interface");
+  });
+
+  it("filters by class and search, and says when nothing matches", async () => {
+    const { options } = setup();
+    render(<IoTDevicesTab apiBaseUrl="http://svc" streamOptions={options} />);
+    await screen.findAllByText("cam-1");
+    const grid = screen.getByRole("grid");
+    await userEvent.selectOptions(screen.getByLabelText("Class"), "plug");
+    expect(within(grid).queryByText("cam-1")).not.toBeInTheDocument();
+    expect(within(grid).getByText("plug-1")).toBeInTheDocument();
+    expect(screen.getByText("1 of 2 devices")).toBeInTheDocument();
+    await userEvent.type(screen.getByRole("searchbox", { name: "Search devices" }), "zzz");
+    expect(screen.getByText("No device matches the filters")).toBeInTheDocument();
+    await userEvent.click(screen.getByRole("button", { name: "Clear filters" }));
+    expect(screen.getByText("2 devices")).toBeInTheDocument();
+  });
+
+  it("says so when the service cannot be reached, and offers to retry", async () => {
+    const { http, options } = setup();
+    http.on("GET", /^\/api\/devices$/, () => {
+      throw new TypeError("Failed to fetch");
+    });
+    render(<IoTDevicesTab apiBaseUrl="http://svc" streamOptions={options} />);
+    const alert = await screen.findByRole("alert");
+    expect(alert).toHaveTextContent("Devices could not be loaded");
+    expect(alert).toHaveTextContent("The service cannot be reached");
+    http.on("GET", /^\/api\/devices$/, () => [device("cam-3")]);
+    await userEvent.click(within(alert).getByRole("button", { name: "Try again" }));
+    expect(await screen.findByText("cam-3")).toBeInTheDocument();
+  });
+
+  it("opens a device's panel with its history from the service", async () => {
+    const { http, options } = setup();
+    const now = Date.now();
+    const ts = (s: number) => new Date(now - (10 - s) * 1000).toISOString();
+    http.on("GET", /^\/api\/devices\/cam-1\/events$/, () => [
+      { type: "dhcp_discover", device_id: "cam-1", timestamp: ts(1), xid: "0x1" },
+      { type: "dhcp_ack", device_id: "cam-1", timestamp: ts(2), xid: "0x1", assigned_ip: "10.77.0.9", server_id: "10.77.0.1" },
+      { type: "stats", device_id: "cam-1", timestamp: ts(3), stats: { packets_sent: 4, bytes_sent: 400, packet_rate: 1 } },
+      { type: "stats", device_id: "cam-1", timestamp: ts(5), stats: { packets_sent: 8, bytes_sent: 800, packet_rate: 2 } },
+    ]);
+    http.on("GET", /^\/api\/logs$/, () => [{ type: "log", device_id: "cam-1", timestamp: ts(2), level: "info", message: "bound" }]);
+    render(<IoTDevicesTab apiBaseUrl="http://svc" streamOptions={options} />);
+    await userEvent.click(await screen.findByText("cam-1"));
+    const panel = screen.getByTestId("device-detail");
+    await waitFor(() => expect(within(panel).getAllByRole("figure")[0]).toHaveAttribute("data-points", "2"));
+    await userEvent.click(within(panel).getByRole("tab", { name: "DHCP" }));
+    expect(within(panel).getByRole("list", { name: "DHCP timeline" })).toHaveTextContent("ACK");
+    await userEvent.click(within(panel).getByRole("tab", { name: "Log" }));
+    expect(within(panel).getByText("bound")).toBeInTheDocument();
+    expect(http.calls.some((c) => c.url === "/api/devices/cam-1/events?type=stats&type=dhcp*")).toBe(true);
+  });
+});

@@ -1,0 +1,31 @@
+import { act, screen } from "@testing-library/react";
+import { harness, renderWith } from "../../test/fakes";
+import { LeaseCard } from "./LeaseCard";
+
+describe("LeaseCard", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+    vi.setSystemTime(new Date("2026-11-26T12:00:00.000Z"));
+  });
+  afterEach(() => vi.useRealTimers());
+
+  it("counts T1, T2 and expiry down from the last stats message", () => {
+    const h = harness();
+    h.store.apply({
+      type: "stats", device_id: "cam", timestamp: "2026-11-26T12:00:00.000Z",
+      stats: {
+        current_ip: "10.77.0.9", state: "bound", dhcp_state: "bound", packets_sent: 3,
+        lease: { server_id: "10.77.0.1", lease_time: 120, expires_in: 120, t1_in: 60, t2_in: 105 },
+      },
+    });
+    renderWith(h, <LeaseCard id="cam" />);
+    expect(screen.getByTestId("detail-ip")).toHaveTextContent("10.77.0.9");
+    expect(screen.getByText("10.77.0.1")).toBeInTheDocument();
+    expect(screen.getByText("in 1m 00s")).toBeInTheDocument();
+    act(() => vi.advanceTimersByTime(15_000));
+    expect(screen.getByText("in 45s")).toBeInTheDocument();
+    expect(screen.getByText("in 1m 30s")).toBeInTheDocument();
+    act(() => vi.advanceTimersByTime(50_000));
+    expect(screen.getByText("due")).toBeInTheDocument();
+  });
+});

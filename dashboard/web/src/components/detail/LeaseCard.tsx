@@ -1,0 +1,71 @@
+import { useLiveDevice, useNow } from "../../hooks/useLive";
+import { formatBytes, formatCount, formatDuration } from "../../lib/format";
+import type { Lease } from "../../lib/live/store";
+
+export interface LeaseCardProps {
+  id: string;
+}
+
+function left(lease: Lease, seconds: number | null, now: number): number | null {
+  return seconds === null ? null : seconds - (now - lease.at) / 1000;
+}
+
+function Countdown({ label, seconds }: { label: string; seconds: number | null }) {
+  const due = seconds !== null && seconds <= 0;
+  return (
+    <>
+      <dt>{label}</dt>
+      <dd className={due ? "iot-due" : undefined}>
+        {seconds === null ? "never" : due ? "due" : `in ${formatDuration(seconds)}`}
+      </dd>
+    </>
+  );
+}
+
+/** The device's address and lease (server, lease time, T1/T2/expiry counting down) and its counters. */
+export function LeaseCard({ id }: LeaseCardProps) {
+  const live = useLiveDevice(id);
+  const now = useNow(1000);
+  const lease = live?.lease ?? null;
+  return (
+    <section className="iot-card" aria-label="Lease and counters">
+      <dl className="iot-dl iot-dl--grid">
+        <dt>IP address</dt>
+        <dd className="iot-mono" data-testid="detail-ip">{live?.ip ?? "–"}</dd>
+        <dt>DHCP server</dt>
+        <dd className="iot-mono">{lease?.serverId ?? "–"}</dd>
+        <dt>Lease time</dt>
+        <dd>{lease?.leaseTime ? formatDuration(lease.leaseTime) : "–"}</dd>
+        {lease ? (
+          <>
+            <Countdown label="Renew (T1)" seconds={left(lease, lease.t1In, now)} />
+            <Countdown label="Rebind (T2)" seconds={left(lease, lease.t2In, now)} />
+            <Countdown label="Expires" seconds={left(lease, lease.expiresIn, now)} />
+          </>
+        ) : (
+          <>
+            <dt>Renew (T1)</dt>
+            <dd>–</dd>
+          </>
+        )}
+        <dt>DHCP state</dt>
+        <dd>{live?.dhcpState ?? "–"}</dd>
+        <dt>Uptime</dt>
+        <dd>{formatDuration(live?.uptime)}</dd>
+        <dt>Sent</dt>
+        <dd>
+          {formatCount(live?.packetsSent ?? 0)} pkts · {formatBytes(live?.bytesSent ?? 0)}
+        </dd>
+        <dt>Received</dt>
+        <dd>
+          {formatCount(live?.packetsReceived ?? 0)} pkts · {formatBytes(live?.bytesReceived ?? 0)}
+        </dd>
+      </dl>
+      {live?.lastError && (
+        <div className="iot-callout iot-callout--error" role="status">
+          Last error: {live.lastError}
+        </div>
+      )}
+    </section>
+  );
+}

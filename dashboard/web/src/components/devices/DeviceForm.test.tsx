@@ -1,0 +1,96 @@
+import { screen, waitFor } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { PROFILES, device, harness, json, renderWith } from "../../test/fakes";
+import { DeviceForm } from "./DeviceForm";
+
+function setup() {
+  const h = harness();
+  h.http.on("GET", /^\/api\/profiles\/(.+)$/, () => ({
+    name: "tiny-cam", os: "Linux", hostname_pattern: "tinycam-{mac6}",
+    dhcp: { options: [53, 61, 57, 55, 60], parameter_request_list: [1, 3, 6, 12, 15], vendor_class_id: "udhcp 1.19.4" },
+  }));
+  const saved: string[] = [];
+  const closed = { count: 0 };
+  return { h, saved, closed };
+}
+
+describe("DeviceForm", () => {
+  it("shows the chosen profile's class, protocols and fingerprint", async () => {
+    const { h } = setup();
+    renderWith(h, <DeviceForm profiles={PROFILES} onClose={() => {}} onSaved={() => {}} />);
+    await userEvent.selectOptions(screen.getByLabelText("Profile", { exact: true }), "tiny-cam");
+    const card = screen.getByRole("region", { name: "Profile tiny-cam" });
+    expect(card).toHaveTextContent("camera");
+    expect(card).toHaveTextContent("44:19:b6");
+    await waitFor(() => expect(card).toHaveTextContent("1, 3, 6, 12, 15"));
+    expect(card).toHaveTextContent("udhcp 1.19.4");
+    expect(screen.getByLabelText("MAC address")).toHaveAttribute("placeholder", "44:19:b6:xx:xx:xx");
+  });
+
+  it("sends the spec the service expects and reports the saved device", async () => {
+    const { h, saved } = setup();
+    h.http.on("POST", /^\/api\/devices$/, async (req) => json({ ...device("cam-9"), ...(await req.json()) }, 201));
+    renderWith(h, <DeviceForm profiles={PROFILES} onClose={() => {}} onSaved={(d) => saved.push(d.name)} />);
+    await userEvent.type(screen.getByLabelText("Device ID"), "cam-9");
+    await userEvent.selectOptions(screen.getByLabelText("Profile", { exact: true }), "tiny-cam");
+    await userEvent.click(screen.getByRole("radio", { name: "Request an address" }));
+    await userEvent.type(screen.getByLabelText("Requested address"), "10.77.0.50");
+    await userEvent.click(screen.getByRole("checkbox", { name: "The profile's protocols" }));
+    await userEvent.click(screen.getByRole("checkbox", { name: "icmp" }));
+    await userEvent.click(screen.getByRole("button", { name: "Add device" }));
+    await waitFor(() => expect(saved).toEqual(["cam-9"]));
+    const body = JSON.parse(h.http.calls.find((c) => c.method === "POST")!.body);
+    expect(body).toEqual({
+      name: "cam-9",
+      labels: {},
+      annotations: {},
+      spec: {
+        profile: "tiny-cam", mac: null, hostname: null, dhcp: { mode: "static", address: "10.77.0.50" },
+        protocols: ["arp", "dhcp"], trafficInterval: 60, running: true,
+      },
+    });
+  });
+
+  it("puts the service's 422 messages next to their fields", async () => {
+    const { h, saved } = setup();
+    h.http.on("POST", /^\/api\/devices$/, () =>
+      json(
+        {
+          detail: [
+            { loc: ["body", "name"], msg: "String should match pattern '^[a-z0-9]'", type: "string_pattern_mismatch" },
+            { loc: ["body", "spec", "mac"], msg: "Value error, 01:00:5e:00:00:01 is a multicast MAC", type: "value_error" },
+          ],
+        },
+        422,
+      ),
+    );
+    renderWith(h, <DeviceForm profiles={PROFILES} onClose={() => {}} onSaved={(d) => saved.push(d.name)} />);
+    await userEvent.type(screen.getByLabelText("Device ID"), "Bad_Name");
+    await userEvent.selectOptions(screen.getByLabelText("Profile", { exact: true }), "tiny-cam");
+    await userEvent.type(screen.getByLabelText("MAC address"), "01:00:5e:00:00:01");
+    await userEvent.click(screen.getByRole("button", { name: "Add device" }));
+    const mac = screen.getByLabelText("MAC address");
+    await waitFor(() => expect(mac).toHaveAttribute("aria-invalid", "true"));
+    expect(mac).toHaveAccessibleDescription("01:00:5e:00:00:01 is a multicast MAC");
+    expect(screen.getByLabelText("Device ID")).toHaveAccessibleDescription("String should match pattern '^[a-z0-9]'");
+    expect(screen.getByLabelText("Profile", { exact: true })).not.toHaveAttribute("aria-invalid");
+    expect(saved).toEqual([]);
+  });
+
+  it("shows problems that name no field above the buttons", async () => {
+    const { h } = setup();
+    h.http.on("PUT", /^\/api\/devices\/cam-1$/, () => json({ detail: "invalid", errors: ["the emulator is gone"] }, 422));
+    renderWith(h, <DeviceForm device={device("cam-1")} profiles={PROFILES} onClose={() => {}} onSaved={() => {}} />);
+    expect(screen.getByLabelText("Device ID")).toBeDisabled();
+    await userEvent.click(screen.getByRole("button", { name: "Save" }));
+    expect(await screen.findByText("the emulator is gone")).toBeInTheDocument();
+  });
+
+  it("fills a random MAC inside the profile's OUI", async () => {
+    const { h } = setup();
+    renderWith(h, <DeviceForm profiles={PROFILES} onClose={() => {}} onSaved={() => {}} />);
+    await userEvent.selectOptions(screen.getByLabelText("Profile", { exact: true }), "tiny-plug");
+    await userEvent.click(screen.getByRole("button", { name: "Random MAC in OUI" }));
+    expect((screen.getByLabelText("MAC address") as HTMLInputElement).value).toMatch(/^50:c7:bf(:[0-9a-f]{2}){3}$/);
+  });
+});

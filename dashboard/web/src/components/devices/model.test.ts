@@ -1,0 +1,33 @@
+import { LiveStore } from "../../lib/live/store";
+import { PROFILES, device } from "../../test/fakes";
+import { NO_FILTERS, applyFilters, distinct, toGridDevice } from "./model";
+
+const byName = new Map(PROFILES.map((p) => [p.name, p]));
+const rows = [
+  toGridDevice({ ...device("lobby-cam"), annotations: { "iotemu.io/display-name": "Lobby camera" } }, byName),
+  toGridDevice(device("desk-plug", { ip: "10.77.0.7", phase: "bound" }, "tiny-plug"), byName),
+];
+
+describe("device rows", () => {
+  it("join the profile: vendor, model, class, and a person's name", () => {
+    expect(rows[0]).toMatchObject({ id: "lobby-cam", name: "Lobby camera", vendor: "Tinycam", model: "TC-1", deviceClass: "camera" });
+    expect(rows[1]!.name).toBe("desk-plug-host");
+    expect(distinct(rows, "vendor")).toEqual(["Plugco", "Tinycam"]);
+  });
+
+  it("filter by search (id, name, MAC, IP...), class, vendor, and live status", () => {
+    const store = new LiveStore({ schedule: (f) => f() });
+    const live = (id: string) => store.get(id);
+    const ids = (filters: Partial<typeof NO_FILTERS>) => applyFilters(rows, { ...NO_FILTERS, ...filters }, live).map((r) => r.id);
+    expect(ids({ search: "LOBBY" })).toEqual(["lobby-cam"]);
+    expect(ids({ search: "10.77.0.7" })).toEqual(["desk-plug"]);
+    expect(ids({ search: "50:c7" })).toEqual(["desk-plug"]);
+    expect(ids({ deviceClass: "camera" })).toEqual(["lobby-cam"]);
+    expect(ids({ vendor: "Plugco" })).toEqual(["desk-plug"]);
+    expect(ids({ status: "bound" })).toEqual(["desk-plug"]);
+    store.apply({ type: "started", device_id: "lobby-cam", timestamp: "2026-11-26T12:00:00Z" });
+    store.apply({ type: "dhcp_ack", device_id: "lobby-cam", timestamp: "2026-11-26T12:00:01Z", assigned_ip: "10.77.0.8" });
+    expect(ids({ status: "bound" })).toEqual(["lobby-cam", "desk-plug"]);
+    expect(ids({ search: "10.77.0.8" })).toEqual(["lobby-cam"]);
+  });
+});

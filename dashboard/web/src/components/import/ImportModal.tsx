@@ -1,0 +1,104 @@
+/**
+ * Import a JSON or YAML file: pick or drop it, see what it holds, import it all or nothing.
+ * The preview is read here; validation is the service's, whose errors are shown per entry.
+ */
+import { useState } from "react";
+import { ApiError, importErrors } from "../../api/errors";
+import type { ImportResult } from "../../api/types";
+import { useTab } from "../../hooks/TabContext";
+import { ImportParseError, type ParsedImport, parseImport } from "../../lib/importFile";
+import { Button } from "../common/Button";
+import { Dialog } from "../common/Dialog";
+import { DropZone } from "./DropZone";
+import { ImportPreview } from "./ImportPreview";
+
+export interface ImportModalProps {
+  onClose: () => void;
+  onImported: (result: ImportResult) => void;
+}
+
+interface Chosen {
+  name: string;
+  text: string;
+  parsed: ParsedImport | null;
+  parseError: string | null;
+}
+
+export function ImportModal({ onClose, onImported }: ImportModalProps) {
+  const { api } = useTab();
+  const [file, setFile] = useState<Chosen | null>(null);
+  const [errors, setErrors] = useState<Map<number, string[]> | null>(null);
+  const [failure, setFailure] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const choose = async (picked: File) => {
+    setErrors(null);
+    setFailure(null);
+    const text = await picked.text();
+    try {
+      setFile({ name: picked.name, text, parsed: parseImport(text), parseError: null });
+    } catch (exc) {
+      const message = exc instanceof ImportParseError ? exc.message : String(exc);
+      setFile({ name: picked.name, text, parsed: null, parseError: message });
+    }
+  };
+
+  const submit = async () => {
+    if (!file?.parsed) return;
+    setBusy(true);
+    setErrors(null);
+    setFailure(null);
+    try {
+      onImported(await api.importText(file.text, file.parsed.contentType));
+    } catch (exc) {
+      if (exc instanceof ApiError && exc.status === 422) setErrors(importErrors(exc));
+      else setFailure(exc instanceof Error ? exc.message : String(exc));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const count = file?.parsed?.entries.length ?? 0;
+  const general = errors?.get(0) ?? [];
+  const problemCount = errors ? [...errors.values()].reduce((n, lines) => n + lines.length, 0) : 0;
+  return (
+    <Dialog
+      title="Import devices"
+      onClose={onClose}
+      size="large"
+      footer={
+        <>
+          <Button onClick={onClose}>{errors ? "Close" : "Cancel"}</Button>
+          <Button variant="primary" icon="upload" disabled={!count || busy} onClick={() => void submit()}>
+            {busy ? "Importing…" : `Import ${count || ""} ${count === 1 ? "entry" : "entries"}`.replace("  ", " ")}
+          </Button>
+        </>
+      }
+    >
+      <DropZone fileName={file?.name ?? null} onFile={(f) => void choose(f)} />
+      {file?.parseError && (
+        <div className="iot-callout iot-callout--error" role="alert">
+          {file.parseError}
+        </div>
+      )}
+      {errors && (
+        <div className="iot-callout iot-callout--error" role="alert" data-testid="import-errors">
+          <strong>Nothing was imported: the file has {problemCount} problem{problemCount === 1 ? "" : "s"}.</strong>
+          {general.length > 0 && (
+            <ul>
+              {general.map((line, i) => (
+                <li key={i}>{line}</li>
+              ))}
+            </ul>
+          )}
+        </div>
+      )}
+      {failure && (
+        <div className="iot-callout iot-callout--error" role="alert">
+          {failure}
+        </div>
+      )}
+      {file?.parsed && <ImportPreview parsed={file.parsed} errors={errors} />}
+    </Dialog>
+  );
+}

@@ -1,0 +1,71 @@
+import type { Phase } from "../../api/types";
+import { Icon } from "../common/Icon";
+import { PHASE_LABEL } from "../common/StatusBadge";
+import type { Filters } from "../devices/model";
+
+export interface FilterBarProps {
+  filters: Filters;
+  onChange: (filters: Filters) => void;
+  classes: string[];
+  vendors: string[];
+  /** Rows shown / all rows. */
+  shown: number;
+  total: number;
+}
+
+const STATUSES: Phase[] = ["pending", "binding", "bound", "stopped", "error"];
+
+/** Search and the status / class / vendor filters. */
+export function FilterBar({ filters, onChange, classes, vendors, shown, total }: FilterBarProps) {
+  const set = <K extends keyof Filters>(key: K, value: Filters[K]) => onChange({ ...filters, [key]: value });
+  return (
+    <div className="iot-filters" role="search">
+      <label className="iot-search">
+        <Icon name="search" />
+        <span className="iot-visually-hidden">Search devices</span>
+        <input
+          type="search"
+          placeholder="Search id, name, MAC, IP…"
+          value={filters.search}
+          onChange={(e) => set("search", e.target.value)}
+        />
+      </label>
+      <label className="iot-select">
+        <span>Status</span>
+        <select value={filters.status} onChange={(e) => set("status", e.target.value as Phase | "")}>
+          <option value="">All</option>
+          {STATUSES.map((p) => (
+            <option key={p} value={p}>
+              {PHASE_LABEL[p]}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label className="iot-select">
+        <span>Class</span>
+        <select value={filters.deviceClass} onChange={(e) => set("deviceClass", e.target.value)}>
+          <option value="">All</option>
+          {classes.map((c) => (
+            <option key={c} value={c}>
+              {c}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label className="iot-select">
+        <span>Vendor</span>
+        <select value={filters.vendor} onChange={(e) => set("vendor", e.target.value)}>
+          <option value="">All</option>
+          {vendors.map((v) => (
+            <option key={v} value={v}>
+              {v}
+            </option>
+          ))}
+        </select>
+      </label>
+      <span className="iot-filters__count" aria-live="polite">
+        {shown === total ? `${total} devices` : `${shown} of ${total} devices`}
+      </span>
+    </div>
+  );
+}

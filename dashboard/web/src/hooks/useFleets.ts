@@ -1,0 +1,38 @@
+/** Fleets (polled while shown: their member counts change as members bind) and what can be done to them. */
+import { useCallback } from "react";
+import type { Fleet } from "../api/types";
+import { useTab } from "./TabContext";
+import { type QueryState, useQuery } from "./useQuery";
+
+export interface Fleets {
+  state: QueryState<Fleet[]>;
+  reload: () => Promise<void>;
+  scale: (name: string, replicas: number) => Promise<void>;
+  start: (name: string) => Promise<void>;
+  stop: (name: string) => Promise<void>;
+}
+
+export function useFleets(pollMs = 3000): Fleets {
+  const { api, notify } = useTab();
+  const { state, reload } = useQuery(api.baseUrl + "|fleets", api.listFleets, pollMs);
+  const act = useCallback(
+    async (what: string, call: () => Promise<unknown>) => {
+      try {
+        await call();
+        notify("success", what);
+      } catch (exc) {
+        notify("error", `Could not ${what.toLowerCase()}`, [exc instanceof Error ? exc.message : String(exc)]);
+      } finally {
+        await reload();
+      }
+    },
+    [notify, reload],
+  );
+  return {
+    state,
+    reload,
+    scale: (name, replicas) => act(`Scaled ${name} to ${replicas}`, () => api.scaleFleet(name, replicas)),
+    start: (name) => act(`Started fleet ${name}`, () => api.startFleet(name)),
+    stop: (name) => act(`Stopped fleet ${name}`, () => api.stopFleet(name)),
+  };
+}

@@ -1,0 +1,31 @@
+/** Routes the WebSocket's frames: snapshots to the device list, device messages to the live store. */
+import { useCallback, useRef } from "react";
+import type { Api } from "../api/client";
+import { type Frame, isRecord, isSnapshot } from "../lib/live/messages";
+import type { LiveStore } from "../lib/live/store";
+import type { DeviceList } from "./useDeviceList";
+import { type Connection, type EventStreamOptions, useEventStream } from "./useEventStream";
+
+export function useLiveFeed(api: Api, store: LiveStore, list: DeviceList, options?: EventStreamOptions): Connection {
+  const { applySnapshot, reloadSoon, has } = list;
+  const asked = useRef(new Set<string>());
+  const onFrame = useCallback(
+    (frame: Frame) => {
+      if (frame.event === "snapshot") {
+        if (isSnapshot(frame.data)) applySnapshot(frame.data.devices);
+        return;
+      }
+      if (!frame.event.startsWith("device:") || !isRecord(frame.data)) return;
+      store.apply(frame.data);
+      const id = frame.data.device_id;
+      // A device created elsewhere (another browser) speaks before we list it: fetch the list once
+      // per unknown id (fleet members stay unknown: they are not IoTDevices).
+      if (frame.data.type === "started" && typeof id === "string" && !has(id) && !asked.current.has(id)) {
+        asked.current.add(id);
+        reloadSoon();
+      }
+    },
+    [store, applySnapshot, reloadSoon, has],
+  );
+  return useEventStream(api.wsUrl(), onFrame, options);
+}

@@ -1,0 +1,117 @@
+import { device } from "../../test/fakes";
+import { LiveStore } from "./store";
+
+const at = (s: number) => new Date(Date.UTC(2026, 10, 26, 12, 0, s)).toISOString();
+
+function stats(id: string, s: number, packets: number, bytes: number, extra: Record<string, unknown> = {}) {
+  return {
+    type: "stats",
+    device_id: id,
+    timestamp: at(s),
+    stats: {
+      packets_sent: packets, bytes_sent: bytes, packet_rate: 2, current_ip: "10.77.0.9", uptime_seconds: s,
+      protocols: { arp: 3, dhcp: 4 }, state: "bound", dhcp_state: "bound",
+      lease: { server_id: "10.77.0.1", lease_time: 600, expires_in: 590, t1_in: 290, t2_in: 515 },
+      ...extra,
+    },
+  };
+}
+
+describe("LiveStore", () => {
+  it("follows a device through the phases the service computes", () => {
+    const store = new LiveStore({ schedule: (f) => f() });
+    const phases: string[] = [];
+    store.subscribe("cam-1", () => phases.push(store.get("cam-1")!.phase));
+    store.apply({ type: "started", device_id: "cam-1", timestamp: at(0) });
+    store.apply({ type: "dhcp_discover", device_id: "cam-1", timestamp: at(0), xid: "0x1" });
+    store.apply({ type: "dhcp_offer", device_id: "cam-1", timestamp: at(0), offered_ip: "10.77.0.9", server_id: "10.77.0.1" });
+    store.apply({ type: "dhcp_ack", device_id: "cam-1", timestamp: at(1), assigned_ip: "10.77.0.9", server_id: "10.77.0.1", lease_time: 600 });
+    store.apply({ type: "dhcp_release", device_id: "cam-1", timestamp: at(2), address: "10.77.0.9" });
+    store.apply({ type: "stopped", device_id: "cam-1", timestamp: at(2) });
+    expect(phases).toEqual(["pending", "binding", "binding", "bound", "binding", "stopped"]);
+    expect(store.dhcpEvents("cam-1").map((e) => e.type)).toEqual([
+      "dhcp_discover", "dhcp_offer", "dhcp_ack", "dhcp_release",
+    ]);
+    expect(store.dhcpEvents("cam-1")[2]).toMatchObject({ ip: "10.77.0.9", server: "10.77.0.1", leaseTime: 600 });
+  });
+
+  it("turns stats into counters, a lease, and rate samples (bytes/s from the byte counter)", () => {
+    const store = new LiveStore({ schedule: (f) => f() });
+    store.apply(stats("cam-1", 0, 10, 1000));
+    store.apply(stats("cam-1", 2, 14, 3000));
+    const live = store.get("cam-1")!;
+    expect(live).toMatchObject({ phase: "bound", ip: "10.77.0.9", packetsSent: 14, packetRate: 2, byteRate: 1000 });
+    expect(live.lease).toMatchObject({ serverId: "10.77.0.1", t1In: 290, t2In: 515, at: Date.parse(at(2)) });
+    expect(store.samples("cam-1").map((s) => s.bps)).toEqual([0, 1000]);
+  });
+
+  it("notifies once per batch, only the listeners of the devices that changed", () => {
+    const queued: (() => void)[] = [];
+    const store = new LiveStore({ schedule: (f) => queued.push(f) });
+    const seen = { a: 0, b: 0, any: [] as string[][] };
+    store.subscribe("a", () => seen.a++);
+    store.subscribe("b", () => seen.b++);
+    store.subscribeAny((ids) => seen.any.push([...ids]));
+    for (let i = 0; i < 50; i++) store.apply(stats("a", i, i, i * 100));
+    expect(seen.a).toBe(0);
+    expect(queued).toHaveLength(1);
+    queued[0]!();
+    expect(seen).toEqual({ a: 1, b: 0, any: [["a"]] });
+  });
+
+  it("keeps the same snapshot objects until something changes (useSyncExternalStore needs that)", () => {
+    const store = new LiveStore({ schedule: (f) => f() });
+    store.apply(stats("a", 0, 1, 100));
+    const [live, samples] = [store.get("a"), store.samples("a")];
+    expect(store.get("a")).toBe(live);
+    expect(store.samples("a")).toBe(samples);
+    store.apply(stats("a", 1, 2, 200));
+    expect(store.get("a")).not.toBe(live);
+    expect(store.samples("a")).not.toBe(samples);
+  });
+
+  it("bounds the history by age and count", () => {
+    const store = new LiveStore({ schedule: (f) => f(), maxSamples: 5, historyMs: 3000 });
+    for (let i = 0; i < 10; i++) store.apply(stats("a", i, i, i));
+    expect(store.samples("a").map((s) => s.t)).toEqual([6, 7, 8, 9].map((s) => Date.parse(at(s))));
+  });
+
+  it("back-fills history and logs without duplicating what arrived live", () => {
+    const store = new LiveStore({ schedule: (f) => f() });
+    const ack = { type: "dhcp_ack", device_id: "a", timestamp: at(1), xid: "0x1", assigned_ip: "10.77.0.9" };
+    store.apply(ack);
+    store.apply(stats("a", 3, 3, 300));
+    store.backfill("a", [
+      { type: "dhcp_discover", device_id: "a", timestamp: at(0), xid: "0x1" },
+      ack,
+      stats("a", 1, 1, 100),
+      stats("a", 2, 2, 200),
+    ]);
+    expect(store.dhcpEvents("a").map((e) => e.type)).toEqual(["dhcp_discover", "dhcp_ack"]);
+    expect(store.samples("a").map((s) => s.t)).toEqual([1, 2, 3].map((s) => Date.parse(at(s))));
+    store.apply({ type: "log", device_id: "a", timestamp: at(5), level: "warning", message: "late" });
+    store.backfillLogs("a", [
+      { type: "log", device_id: "a", timestamp: at(4), level: "info", message: "early" },
+      { type: "log", device_id: "a", timestamp: at(5), level: "warning", message: "late" },
+    ]);
+    expect(store.logs("a").map((l) => l.message)).toEqual(["early", "late"]);
+  });
+
+  it("seeds from the service's status unless newer messages were seen", () => {
+    const store = new LiveStore({ schedule: (f) => f() });
+    store.seed(device("a", { phase: "bound", ip: "10.77.0.5", updated: at(5), running: true, stats: { packets_sent: 7 } }));
+    expect(store.get("a")).toMatchObject({ phase: "bound", ip: "10.77.0.5", packetsSent: 7 });
+    store.apply({ type: "stopped", device_id: "a", timestamp: at(9) });
+    store.seed(device("a", { phase: "bound", ip: "10.77.0.5", updated: at(6), running: true }));
+    expect(store.get("a")!.phase).toBe("stopped");
+  });
+
+  it("marks a fatal error, keeps the last error text, and ignores the service's own log id", () => {
+    const store = new LiveStore({ schedule: (f) => f() });
+    store.apply({ type: "error", device_id: "a", timestamp: at(0), error: "process died", severity: "error", fatal: true });
+    store.apply({ type: "log", device_id: "dashboard", timestamp: at(0), level: "info", message: "x" });
+    expect(store.get("a")).toMatchObject({ phase: "error", lastError: "process died" });
+    expect(store.logs("a")[0]).toMatchObject({ level: "error", message: "process died" });
+    expect([...store.ids()]).toEqual(["a"]);
+  });
+});
