@@ -3,12 +3,19 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := iproute2 iputils-ping ethtool dnsmasq-base kea-dhcp4-server tcpdump tshark p0f openssl \
-	chrony libcoap3-bin avahi-daemon avahi-utils lldpd dbus nginx libnginx-mod-stream mosquitto
+	chrony libcoap3-bin avahi-daemon avahi-utils lldpd dbus nginx libnginx-mod-stream mosquitto chromium
 STAMP := $(VENV)/.installed
+WEB := dashboard/web
+WEB_DEPS := $(WEB)/node_modules/.iotemu-installed
+WEB_BUILT := $(WEB)/dist/.iotemu-built
+# The web build depends on its sources and on the API it is generated from (the OpenAPI schema).
+WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/scripts dashboard/iot_dashboard -type f \( -name '*.ts' -o -name '*.tsx' \
+	-o -name '*.css' -o -name '*.py' -o -name '*.mjs' \) -not -name '*.gen.ts' 2>/dev/null) \
+	$(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/vite.lib.config.ts $(WEB)/tsconfig.json emulator-image/iot_emulator/models.py
 
-.PHONY: setup apt demo test lint unit lab bench clean
+.PHONY: setup apt web demo test lint unit lab bench clean
 
-setup: apt $(STAMP)
+setup: apt $(STAMP) web
 
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -27,6 +34,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The React tab: `npm ci` when the lock file changes, then generate the API client from the
+# service's OpenAPI schema and build (dashboard/web/dist, served by the dashboard at `/`).
+web: $(WEB_BUILT)
+
+$(WEB_DEPS): $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(WEB_BUILT): $(WEB_DEPS) $(WEB_SOURCES) | $(STAMP)
+	cd $(WEB) && npm run generate && npm run build
+	touch $@
+
 demo: setup
 	$(VENV)/bin/iotemu demo
 
@@ -34,8 +53,10 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	cd $(WEB) && npm run lint
 
 test: setup lint
+	cd $(WEB) && npm test
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 unit: setup
@@ -45,6 +66,7 @@ bench: setup
 	$(PY) bench/dhcp_bind.py --devices 2000
 	$(PY) bench/pps.py
 	$(PY) bench/scale.py --devices 10000
+	$(PY) bench/ui_render.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info $(WEB)/node_modules $(WEB)/dist

@@ -69,7 +69,7 @@ function preview(entry: unknown, index: number): PreviewEntry {
       name: text(entry.id),
       profile: text(entry.profile) || text(entry.vendor),
       mac: text(entry.mac),
-      detail: text(entry.dhcp_mode) || "auto",
+      detail: entry.dhcp_mode === "static" ? `static ${text(entry.static_ip) || text(entry.ip)}`.trim() : "auto",
     };
   }
   if (entry.kind === "IoTFleet") {

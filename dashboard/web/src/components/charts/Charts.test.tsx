@@ -1,5 +1,5 @@
 import { render, screen } from "@testing-library/react";
-import { BreakdownChart, TimeSeriesChart } from "./Charts";
+import { BreakdownChart, TimeSeriesChart, timeTicks } from "./Charts";
 
 describe("charts", () => {
   it("a time series shows its latest value and says how many points it holds", () => {
@@ -20,5 +20,11 @@ describe("charts", () => {
     render(<BreakdownChart title="By protocol" slices={[{ name: "arp", value: 5 }, { name: "dhcp", value: 2 }]} format={String} />);
     expect(screen.getByRole("table", { name: "By protocol" })).toHaveTextContent("arp5dhcp2");
     expect(screen.getByText("7 total")).toBeInTheDocument();
+  });
+
+  it("time ticks fall on whole steps and never repeat a label", () => {
+    const t0 = Date.UTC(2026, 10, 26, 12, 0, 0, 300);
+    expect(timeTicks(t0, t0 + 2500)).toEqual([t0 + 700, t0 + 1700]);
+    expect(timeTicks(t0, t0 + 10 * 60_000).map((t) => (t - t0 + 300) / 60_000)).toEqual([2, 4, 6, 8, 10]);
   });
 });

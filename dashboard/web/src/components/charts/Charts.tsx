@@ -14,6 +14,17 @@ export interface Point {
   value: number;
 }
 
+const STEPS_S = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+
+/** Time ticks on whole seconds/minutes, at most `count` of them, so labels never repeat. */
+export function timeTicks(first: number, last: number, count = 5): number[] {
+  const span = Math.max(0, last - first);
+  const step = (STEPS_S.find((s) => (span / 1000) / s <= count) ?? 3600) * 1000;
+  const ticks: number[] = [];
+  for (let t = Math.ceil(first / step) * step; t <= last; t += step) ticks.push(t);
+  return ticks;
+}
+
 export interface TimeSeriesChartProps {
   title: string;
   points: readonly Point[];
@@ -32,6 +43,7 @@ export function TimeSeriesChart({
   const last = points[points.length - 1];
   const summary = last ? `${title}: ${format(last.value)} at ${formatTime(last.t)}` : `${title}: no data yet`;
   const gradient = `iot-grad-${title.replace(/\W+/g, "")}`;
+  const ticks = last ? timeTicks(points[0]!.t, last.t) : [];
   return (
     <figure className="iot-chart" data-points={points.length} aria-label={summary}>
       <figcaption className="iot-chart__title">
@@ -45,7 +57,7 @@ export function TimeSeriesChart({
       ) : (
         <div style={{ height }} aria-hidden="true">
           <ResponsiveContainer width="100%" height="100%">
-            <AreaChart data={points as Point[]} margin={{ top: 4, right: 8, bottom: 0, left: 0 }}>
+            <AreaChart data={points as Point[]} margin={{ top: 4, right: 28, bottom: 0, left: 0 }}>
               <defs>
                 <linearGradient id={gradient} x1="0" y1="0" x2="0" y2="1">
                   <stop offset="0%" stopColor={color} stopOpacity={0.25} />
@@ -58,9 +70,10 @@ export function TimeSeriesChart({
                 type="number"
                 scale="time"
                 domain={["dataMin", "dataMax"]}
+                ticks={ticks}
                 tickFormatter={(t: number) => formatTime(t)}
                 tick={{ fontSize: 10, fill: "#6b7280" }}
-                minTickGap={48}
+                minTickGap={24}
                 stroke="#d1d5db"
               />
               <YAxis

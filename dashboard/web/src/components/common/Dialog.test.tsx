@@ -28,7 +28,7 @@ describe("ConfirmDialog", () => {
     await userEvent.tab();
     expect(screen.getByRole("button", { name: "Delete" })).toHaveFocus();
     await userEvent.tab();
-    expect(screen.getByRole("button", { name: "Close" })).toHaveFocus(); // wrapped to the first
+    expect(screen.getByRole("button", { name: "Close dialog" })).toHaveFocus(); // wrapped to the first
     await userEvent.keyboard("{Escape}");
     expect(screen.queryByRole("dialog")).not.toBeInTheDocument();
     expect(opener).toHaveFocus();

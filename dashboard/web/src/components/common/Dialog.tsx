@@ -74,7 +74,7 @@ export function Dialog({ title, onClose, children, footer, size = "medium", desc
       >
         <header className="iot-dialog__header">
           <h2 id={titleId}>{title}</h2>
-          <Button variant="ghost" icon="close" iconOnly label="Close" onClick={onClose} />
+          <Button variant="ghost" icon="close" iconOnly label="Close dialog" onClick={onClose} />
         </header>
         <div className="iot-dialog__body">{children}</div>
         {footer && <footer className="iot-dialog__footer">{footer}</footer>}

@@ -1,7 +1,7 @@
 import type { Phase } from "../../api/types";
 import { Icon } from "../common/Icon";
 import { PHASE_LABEL } from "../common/StatusBadge";
-import type { Filters } from "../devices/model";
+import { type Filters, hasFilters } from "../devices/model";
 
 export interface FilterBarProps {
   filters: Filters;
@@ -64,7 +64,7 @@ export function FilterBar({ filters, onChange, classes, vendors, shown, total }:
         </select>
       </label>
       <span className="iot-filters__count" aria-live="polite">
-        {shown === total ? `${total} devices` : `${shown} of ${total} devices`}
+        {hasFilters(filters) ? `${shown} of ${total} devices` : `${total} device${total === 1 ? "" : "s"}`}
       </span>
     </div>
   );

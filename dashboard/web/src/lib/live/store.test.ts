@@ -45,6 +45,16 @@ describe("LiveStore", () => {
     expect(store.samples("cam-1").map((s) => s.bps)).toEqual([0, 1000]);
   });
 
+  it("counts from zero again when a device restarts", () => {
+    const store = new LiveStore({ schedule: (f) => f() });
+    store.apply(stats("cam-1", 0, 24, 5000));
+    store.apply({ type: "stopped", device_id: "cam-1", timestamp: at(1) });
+    store.apply({ type: "started", device_id: "cam-1", timestamp: at(2) });
+    expect(store.get("cam-1")).toMatchObject({ phase: "pending", packetsSent: 0, bytesSent: 0, protocols: {}, lastSeen: at(2) });
+    store.apply(stats("cam-1", 3, 4, 800));
+    expect(store.get("cam-1")!.byteRate).toBe(0); // no rate across the restart
+  });
+
   it("notifies once per batch, only the listeners of the devices that changed", () => {
     const queued: (() => void)[] = [];
     const store = new LiveStore({ schedule: (f) => queued.push(f) });

@@ -226,7 +226,9 @@ export class LiveStore {
     const timestamp = str(message.timestamp);
     let live: LiveDevice = { ...record.live, lastSeen: timestamp ?? record.live.lastSeen };
     if (type === "started") {
-      live = { ...live, phase: "pending", ip: null, lastError: null, lease: null };
+      // A (re)started device counts from zero again.
+      live = { ...EMPTY_LIVE, phase: "pending", lastSeen: live.lastSeen };
+      record.lastBytes = null;
     } else if (type === "stopped") {
       live = { ...live, phase: "stopped", ip: null, lease: null, packetRate: 0, byteRate: 0 };
     } else if (type === "stats") {

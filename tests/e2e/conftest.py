@@ -1,0 +1,145 @@
+"""End-to-end fixtures: the real dashboard service in local mode inside a real lab, and Debian's Chromium.
+
+The service runs as it ships (`python -m iot_dashboard`, the built web tab from
+`dashboard/web/dist`) with its emulator processes in a throw-away lab (dnsmasq, network
+namespaces: `tests/conftest.py`), listening on 127.0.0.1 only. Chromium is `/usr/bin/chromium`
+(browser downloads do not work on these machines), headless, with a new empty profile per test
+and no background networking. Screenshots go to `test-artifacts/e2e/` (not committed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
+
+from iot_dashboard.settings import DEFAULT_WEB_DIR
+from iot_emulator import lab as iotlab
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
+URL_LINE = re.compile(r"iotemu dashboard: (http://\S+)")
+
+
+@dataclass
+class Dashboard:
+    url: str
+    lab: iotlab.Lab
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+
+def _wait_for_url(process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> str:
+    """The URL the service prints once it listens (it is the condition we wait on)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = URL_LINE.search(log.read_text(errors="replace")) if log.exists() else None
+        if match:
+            return match.group(1).rstrip("/")
+        if process.poll() is not None:
+            raise RuntimeError(f"the dashboard exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        time.sleep(0.05)
+    raise TimeoutError(f"the dashboard printed no URL in {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def dashboard(dnsmasq_lab: iotlab.Lab, tmp_path: Path) -> Iterator[Dashboard]:
+    """`python -m iot_dashboard` in local mode, its emulators in the lab, stats every second."""
+    if not (DEFAULT_WEB_DIR / "index.html").is_file():
+        pytest.fail(f"the web tab is not built ({DEFAULT_WEB_DIR} is missing): run `make web`", pytrace=False)
+    env = {
+        **os.environ,
+        "IOTEMU_DASHBOARD_HOST": "127.0.0.1",
+        "IOTEMU_DASHBOARD_PORT": "0",
+        "IOTEMU_DASHBOARD_LOCAL__DATA_FILE": str(tmp_path / "devices.yaml"),
+        "IOTEMU_DASHBOARD_LOCAL__INTERFACE": dnsmasq_lab.dev_iface,
+        "IOTEMU_DASHBOARD_LOCAL__NETNS": dnsmasq_lab.dev_netns,
+        "IOTEMU_DASHBOARD_LOCAL__SOCKET_DIR": str(tmp_path),
+        "IOTEMU_DASHBOARD_LOCAL__STATE_DIR": str(tmp_path / "state"),
+        "IOTEMU_DASHBOARD_LOCAL__STATS_INTERVAL": "1",
+    }
+    log = tmp_path / "dashboard.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "iot_dashboard"], env=env, stdout=out, stderr=out)
+    try:
+        yield Dashboard(_wait_for_url(process, log), dnsmasq_lab, process, log)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)  # the service stops its emulators (leases released)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture
+def context(playwright: Playwright, tmp_path: Path) -> Iterator[BrowserContext]:
+    """Chromium with a new empty profile (user-data-dir) for this test."""
+    context = playwright.chromium.launch_persistent_context(
+        str(tmp_path / "chromium-profile"),
+        executable_path=CHROMIUM,
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport={"width": 1440, "height": 900},
+        accept_downloads=True,
+    )
+    context.set_default_timeout(15_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext, dashboard: Dashboard) -> Iterator[Page]:
+    """The standalone shell, loaded and live (its WebSocket open)."""
+    page = context.pages[0] if context.pages else context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(dashboard.url + "/")
+    expect(page.get_by_test_id("connection-state")).to_have_attribute("data-state", "open")
+    yield page
+    assert errors == [], f"errors in the page: {errors}"
+
+
+def shot(page: Page, name: str) -> Path:
+    """A screenshot of the whole viewport under test-artifacts/e2e/."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=path)
+    return path
+
+
+def eventually(check: Callable[[], object], timeout: float = 15, what: str = "condition") -> None:
+    """Wait for a condition outside the page (a DHCP server's lease file), with a deadline."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not met within {timeout}s")
+        time.sleep(0.1)
