@@ -14,6 +14,7 @@ behaviour of a real API server, small, and tested on its own in test_fakeapi.py:
 - `resourceVersion` on watch: objects not newer than it are not replayed as ADDED;
 - ownerReference garbage collection: deleting an object deletes its dependents (background
   propagation), finalizers respected on both sides;
+- JSON patches whose `test` fails (kopf's optimistic concurrency on resourceVersion) answered 422;
 - optional schema validation of custom resources on create and update, with the CRD schemas
   (`validators`), answered with 422 like the API server.
 """
@@ -31,6 +32,7 @@ from typing import Any
 
 import aiohttp.web
 import attrs
+import jsonpatch
 import kmock
 from kmock._internal import aiobus, dicts, enums, k8s, rendering
 
@@ -111,7 +113,10 @@ class FakeApiServer(kmock.KubernetesEmulator):
         if key not in self._objects or self._objects[key].deleted:
             return request.data  # kmock answers 404
         old = self._objects[key].raw
-        new = copy.deepcopy(dict(dicts.patch_dict(copy.deepcopy(old), request.data)))
+        try:
+            new = copy.deepcopy(dict(dicts.patch_dict(copy.deepcopy(old), request.data)))
+        except jsonpatch.JsonPatchException as exc:  # e.g. kopf's `test` of resourceVersion, lost to a newer write
+            raise k8s.KubernetesError(status=422, reason="Invalid", message=f"the JSON patch failed: {exc}") from None
         if self._has(request.resource, "status"):
             if request.subresource == "status":
                 new = {**copy.deepcopy(old), "status": new.get("status")}

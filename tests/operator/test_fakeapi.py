@@ -64,6 +64,18 @@ async def test_status_subresource_is_kept_apart_from_the_resource(cluster: harne
     assert written["metadata"]["generation"] == 2  # a status write is no spec change
 
 
+async def test_a_json_patch_whose_test_fails_is_refused_with_422(cluster: harness.Cluster) -> None:
+    created = await cluster.apply(fleet())
+    version = created["metadata"]["resourceVersion"]
+    await cluster.patch("iotfleets", "cams", {"metadata": {"labels": {"newer": "write"}}})
+    ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": version},
+           {"op": "add", "path": "/metadata/finalizers", "value": ["x/y"]}]  # fmt: skip
+    headers = {"Content-Type": "application/json-patch+json"}
+    async with cluster.http.patch(f"{cluster.url}{GROUP_PATH}/iotfleets/cams", json=ops, headers=headers) as resp:
+        assert resp.status == 422
+    assert "finalizers" not in (await cluster.get("iotfleets", "cams") or {})["metadata"]
+
+
 async def test_scale_subresource(cluster: harness.Cluster) -> None:
     await cluster.apply(fleet(replicas=3))
     await cluster.call("PATCH", f"{GROUP_PATH}/iotfleets/cams/status", {"status": {"replicas": 3, "selector": "x=y"}})

@@ -145,7 +145,7 @@ async def test_a_spec_change_rolls_the_pod(cluster: harness.Cluster, operator: s
     new = await wait_for(replaced, "a new pod")
     assert new["metadata"]["annotations"][pods.HASH] != old["metadata"]["annotations"][pods.HASH]
     assert yaml.safe_load(new["metadata"]["annotations"][pods.MANIFEST])["spec"]["trafficInterval"] == 30
-    assert any(e["reason"] == "RollingPods" for e in await cluster.events("cam1"))
+    await wait_for(lambda: _events(cluster, "cam1", "RollingPods"), "a RollingPods event")
 
 
 async def test_device_status_comes_from_the_pods_stats(
@@ -166,8 +166,8 @@ async def test_device_status_comes_from_the_pods_stats(
     conditions = {c["type"]: c for c in status["conditions"]}
     assert conditions["Ready"]["status"] == "True" and conditions["Ready"]["observedGeneration"] == 1
     assert conditions["Degraded"]["status"] == "False"
-    reasons = {e["reason"] for e in await cluster.events("cam1")}
-    assert {"PodsCreated", "Ready"} <= reasons
+    await wait_for(lambda: _events(cluster, "cam1", "Ready"), "a Ready event")  # kopf posts events asynchronously
+    assert await _events(cluster, "cam1", "PodsCreated")
 
 
 async def test_a_crashing_pod_degrades_the_resource_and_posts_a_warning(
