@@ -1,0 +1,126 @@
+"""What the fingerprint lab test reads off the wire: a full tshark capture, its decoding, and p0f.
+
+tshark and p0f run in the lab's gateway namespace, as a discovery product's sensor would sit on a
+branch switch: tshark writes every frame crossing the gateway's interface to a pcap file, which is
+decoded afterwards (`-T fields`, one row per packet) once the emulator has stopped; p0f reads the
+same interface live and logs each SYN it sees, so a test can wait until every device has opened a
+connection. Nothing here sends a packet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import select
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from iot_emulator import lab as iotlab
+from iot_emulator.lab import netns
+from tests.lab import servers
+
+DECODE_AS = {6970: "http", 2001: "tls", 5223: "tls", 50443: "tls"}
+"""Ports of the shipped profiles that tshark would not decode as what they carry by default."""
+SEPARATOR = "\t"
+
+
+class FullCapture:
+    """tshark writing every frame on the gateway's interface to a pcap file (libpcap format, which p0f reads)."""
+
+    def __init__(self, lab: iotlab.Lab, pcap: Path) -> None:
+        self.pcap = pcap
+        self.proc = servers.GwProcess(lab, ["tshark", "-n", "-q", "-i", lab.gw_iface, "-F", "pcap", "-w", str(pcap)],
+                                      pcap.with_suffix(".out"))  # fmt: skip
+        servers.wait_until(self._ready, 30, "tshark capturing")
+
+    def _ready(self) -> bool:
+        self.proc.check_alive("tshark")
+        return "Capturing on" in self.proc.log.read_text()
+
+    def stop(self) -> None:
+        self.proc.stop()
+
+
+def decode(pcap: Path, display_filter: str, fields: Sequence[str]) -> list[list[str]]:
+    """One row per packet matching `display_filter`; a field that occurs several times is joined with ','."""
+    argv = ["tshark", "-n", "-r", str(pcap), "-Y", display_filter, "-T", "fields", "-E", "separator=/t",
+            "-E", "occurrence=a", "-E", "aggregator=,"]  # fmt: skip
+    for port, protocol in DECODE_AS.items():
+        argv += ["-d", f"tcp.port=={port},{protocol}"]
+    for field in fields:
+        argv += ["-e", field]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    return [line.split(SEPARATOR) for line in out.splitlines() if line.strip()]
+
+
+@dataclasses.dataclass(frozen=True)
+class P0fSyn:
+    """What p0f said about one SYN."""
+
+    client: str
+    os: str
+    """p0f's label: an OS ("Linux 3.11 and newer"), an application for its `s:!:` signatures ("NMap SYN
+    scan"), or "???" when no signature of its database matches."""
+    params: str
+    """p0f's remarks: "generic" (matched a generic signature), "fuzzy" (no exact match), "none"..."""
+    raw_sig: str
+    """The SYN as p0f reads it: `ver:ittl+dist:olen:mss:wsize,scale:olayout:quirks:pclass`."""
+
+
+_P0F_LINE = re.compile(
+    r"mod=syn\|cli=(?P<cli>[\d.]+)/\d+\|.*\|(?:os|app)=(?P<os>[^|]*)\|.*\|params=(?P<params>[^|]*)"
+    r"\|raw_sig=(?P<sig>\S+)"
+)
+
+
+class P0f:
+    """p0f 3 listening on the gateway's interface, logging every SYN to a file."""
+
+    def __init__(self, lab: iotlab.Lab, log: Path) -> None:
+        self.log = log
+        self.proc = servers.GwProcess(lab, ["p0f", "-i", lab.gw_iface, "-o", str(log), "tcp"], log.with_suffix(".out"))
+        servers.wait_until(self._ready, 10, "p0f listening")
+
+    def _ready(self) -> bool:
+        self.proc.check_alive("p0f")
+        return "Entered main event loop" in self.proc.log.read_text()
+
+    def syns(self) -> dict[str, list[P0fSyn]]:
+        """Client address -> what p0f said of each of its SYNs, in order."""
+        out: dict[str, list[P0fSyn]] = {}
+        for line in servers.lines_of(self.log):
+            match = _P0F_LINE.search(line)
+            if match:
+                out.setdefault(match["cli"], []).append(
+                    P0fSyn(match["cli"], match["os"], match["params"], match["sig"])
+                )
+        return out
+
+    def stop(self) -> None:
+        self.proc.stop()
+
+
+def avahi_lists(lab: iotlab.Lab, env: dict[str, str], service_type: str, instance: str, timeout: float = 10.0) -> bool:
+    """Whether `avahi-browse` (against the avahi-daemon of tests.lab.udp_servers.avahi) lists `instance`."""
+    argv = netns.exec_argv(lab.gw_netns, ["avahi-browse", "-p", service_type])
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env) as browser:
+        assert browser.stdout is not None
+        try:
+            deadline = time.monotonic() + timeout
+            while (left := deadline - time.monotonic()) > 0 and select.select([browser.stdout], [], [], left)[0]:
+                line = browser.stdout.readline()
+                if not line:
+                    break
+                fields = line.rstrip("\n").split(";")
+                if fields[0] == "+" and len(fields) > 3 and _unescape(fields[3]) == instance:
+                    return True
+        finally:
+            browser.terminate()
+    return False
+
+
+def _unescape(text: str) -> str:
+    """avahi-browse -p writes characters outside [A-Za-z0-9-] of names as \\DDD (decimal)."""
+    return re.sub(r"\\(\d{3})", lambda m: chr(int(m[1])), text)

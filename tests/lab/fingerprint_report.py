@@ -1,0 +1,132 @@
+"""Write docs/profiles.md from the shipped profiles and what the lab's tools said of them.
+
+    IOTEMU_FINGERPRINT_REPORT=/tmp/fp.json pytest tests/lab/test_fingerprints.py
+    python -m tests.lab.fingerprint_report /tmp/fp.json docs/profiles.md
+
+The first command keeps p0f's verdicts per profile (tests/lab/test_fingerprints.py); this module
+joins them with what the profiles say (DHCP, SYN, User-Agent, JA3, announcements, sources).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from iot_emulator import profile
+from iot_emulator.protocols import tls_hello
+
+HEADER = """\
+# Device profiles
+
+The shipped library (`emulator-image/iot_emulator/profiles/*.yaml`): {count} devices, what each one
+shows a discovery product, and what real tools said of it in the lab (`tests/lab/test_fingerprints.py`:
+one emulator process running every profile, dnsmasq, nginx, mosquitto, avahi, tshark and p0f 3.09b in
+the gateway namespace). Every value has its source in the profile's `sources:`; "best knowledge" there
+means no citable document, and the source text says so.
+
+p0f's database dates from 2012: it knows Linux, Windows, BSD and Apple stacks, nothing of lwIP, VxWorks,
+ThreadX or printer firmware. Where a profile's stack has no p0f class, the lab test asks for the same
+verdict and raw signature in two runs; p0f then often gives a *fuzzy* guess (`params=fuzzy`), e.g.
+"Linux 2.2.x-3.x (barebone)" for any MSS-only SYN, or "NMap SYN scan" for a 4096-byte window.
+
+## Identity and DHCP
+
+| profile | vendor / model | class | OS / stack | option 55 | option 60 | host name (option 12) |
+|---|---|---|---|---|---|---|
+"""
+
+SYN_HEADER = """
+## TCP SYN and p0f
+
+Raw signature as p0f prints it: `ver:ittl+dist:olen:mss:wsize,scale:olayout:quirks:pclass`.
+
+| profile | SYN (window, MSS, options, DF, IP ID) | p0f raw signature | p0f label (params) |
+|---|---|---|---|
+"""
+
+APP_HEADER = """
+## Applications
+
+| profile | protocols | HTTP User-Agent | TLS library: JA3 md5 / JA4 | mDNS services / SSDP | LLDP |
+|---|---|---|---|---|---|
+"""
+
+SOURCES_HEADER = """
+## Sources, in short
+
+| profile | where the fingerprints come from |
+|---|---|
+"""
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ") if text not in (None, "") else "-"
+
+
+def _syn(prof: profile.Profile) -> str:
+    tcp = prof.tcp
+    options = ",".join(tcp.options) + (f" ws{tcp.window_scale}" if "wscale" in tcp.options else "")
+    df = "DF" if tcp.dont_fragment else "no DF"
+    return f"TTL {prof.ip_ttl}, {tcp.window}, MSS {tcp.mss}, {options}, {df}, ID {tcp.ip_id}"
+
+
+def _library(prof: profile.Profile) -> str:
+    if prof.tls is None:
+        return "-"
+    suites = len(prof.tls.cipher_suites)
+    return f"`{tls_hello.ja3_md5(prof.tls)}` / `{tls_hello.ja4(prof.tls)}` ({suites} suites)"
+
+
+def _announcements(prof: profile.Profile) -> str:
+    parts = [f"`{s.type}` {s.port}" for s in prof.mdns.services] if prof.mdns else []
+    if prof.ssdp:
+        parts.append(f"SSDP `{prof.ssdp.device_type}`, SERVER `{prof.ssdp.server}`")
+    return "; ".join(parts)
+
+
+def _summary(prof: profile.Profile) -> str:
+    """The sources that cite a public database, or 'derived' for the rest."""
+    cited = sorted(
+        {key.split(".")[0] for key, text in prof.sources.items() if "Satori" in text or "FingerBank" in text}
+    )
+    derived = "derived from the stack / best knowledge otherwise"
+    return f"Satori/FingerBank for: {', '.join(cited)}; {derived}" if cited else derived.capitalize()
+
+
+def render(report: dict[str, dict[str, Any]]) -> str:
+    profiles = sorted(profile.builtin(), key=lambda p: p.name)
+    out = [HEADER.format(count=len(profiles))]
+    for p in profiles:
+        mac = f"{p.ouis[0]}:12:34:56"
+        out.append(f"| `{p.name}` | {_cell(p.vendor)} {_cell(p.model)} | {p.device_class.value} | {_cell(p.os)} | "
+                   f"{','.join(map(str, p.dhcp.parameter_request_list))} | {_cell(p.dhcp.vendor_class_id)} | "
+                   f"`{p.hostname_for(mac)}` |\n")  # fmt: skip
+    out.append(SYN_HEADER)
+    for p in profiles:
+        seen = report.get(p.name, {})
+        label = seen.get("p0f_os") or "(no SYN seen in the reported run)"
+        params = seen.get("p0f_params")
+        out.append(f"| `{p.name}` | {_syn(p)} | `{_cell(seen.get('p0f_sig'))}` | {_cell(label)}"
+                   f"{f' ({params})' if params else ''} |\n")  # fmt: skip
+    out.append(APP_HEADER)
+    for p in profiles:
+        agent = p.http.user_agent if p.http else None
+        lldp = p.lldp.system_description if p.lldp else None
+        out.append(f"| `{p.name}` | {', '.join(x for x in p.protocols if x not in ('arp', 'dhcp', 'icmp'))} | "
+                   f"{_cell(agent)} | {_library(p)} | {_cell(_announcements(p))} | {_cell(lldp)} |\n")  # fmt: skip
+    out.append(SOURCES_HEADER)
+    for p in profiles:
+        out.append(f"| `{p.name}` | {_summary(p)} |\n")
+    return "".join(out)
+
+
+def main(argv: list[str]) -> int:
+    report = json.loads(Path(argv[0]).read_text())
+    Path(argv[1]).write_text(render(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
