@@ -1,0 +1,75 @@
+"""What the benchmarks share: a fleet of device configurations, medians, and a compact table.
+
+Benchmarks print figures and ratios against a baseline measured in the same run; they never
+assert a timing (see DESIGN.md, "Principles"). Targets are printed as pass/miss, for information.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+from iot_emulator import manifests
+from iot_emulator import profile as profiles
+
+FAST_DNSMASQ = ("--port=0", "--dhcp-broadcast", "--quiet-dhcp")
+"""No DNS (dnsmasq's DHCP is ~6x slower with it at 2,000 leases), broadcast replies (the gateway's
+neighbour table stops at 1024 entries), no per-packet log lines."""
+
+
+def fleet(
+    count: int, profile_name: str = "sonoff-mini", *, arp_check: bool = True, traffic_interval: float = 60.0
+) -> list[manifests.DeviceConfig]:
+    """`count` devices of one profile, with MACs OUI + index (unique, unlike hashed fleet MACs at 10,000)."""
+    prof = profiles.builtin().get(profile_name)
+    if not arp_check:
+        prof = prof.model_copy(update={"dhcp": prof.dhcp.model_copy(update={"arp_probe": profiles.ArpProbe(count=0)})})
+    oui = prof.ouis[0]
+    out = []
+    for i in range(count):
+        mac = f"{oui}:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}"
+        out.append(
+            manifests.DeviceConfig(
+                device_id=f"bench-{i:05d}",
+                mac=mac,
+                hostname=prof.hostname_for(mac, i),
+                profile=prof,
+                protocols=("arp", "dhcp", "icmp"),
+                traffic_interval=traffic_interval,
+            )
+        )
+    return out
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def spread(values: Sequence[float], fmt: str = "{:.3g}") -> str:
+    """`median (min-max)` of repeated runs."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return f"{fmt.format(median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+def verdict(ok: bool) -> str:
+    return "pass" if ok else "MISS"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(c) for c in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def rss_kib() -> int:
+    """Resident set size of this process (VmRSS), in KiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS in /proc/self/status")
