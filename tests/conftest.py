@@ -116,7 +116,7 @@ def any_lab(request: pytest.FixtureRequest, lab_factory: LabFactory) -> iotlab.L
 def leftovers() -> tuple[list[str], list[Path]]:
     """Namespaces and lab directories of this session that still exist."""
     spaces = [n for n in netns.names() if n.startswith(LAB_PREFIX)]
-    dirs = sorted(Path("/tmp").glob(f"{core.TEMP_PREFIX}{LAB_PREFIX}*"))
+    dirs = sorted(p for root in {core.TEMP_ROOT, Path("/tmp")} for p in root.glob(f"{core.TEMP_PREFIX}{LAB_PREFIX}*"))
     return spaces, dirs
 
 

@@ -144,6 +144,10 @@ def command_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080, help="dashboard port on 127.0.0.1 (default 8080)")
     demo.set_defaults(handler=_cmd_demo)
 
+    op = sub.add_parser("operator", help="the Kubernetes operator (kopf): in-cluster or with a kubeconfig")
+    op.add_argument("operator_args", nargs=argparse.REMAINDER, help="arguments of iot-operator (see --help)")
+    op.set_defaults(handler=_cmd_operator)
+
     dash = sub.add_parser("dashboard", help="the dashboard service: REST + WebSocket, the web tab at /")
     from iot_dashboard import service as dashboard
 
@@ -197,6 +201,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from iot_emulator import demo
 
     return demo.main(args.file, args.dhcp_server, args.duration, terminal=args.terminal, port=args.port)
+
+
+def _cmd_operator(args: argparse.Namespace) -> int:
+    from iot_operator import cli as operator_cli
+
+    return operator_cli.main(args.operator_args)
 
 
 def _cmd_profiles_list(args: argparse.Namespace) -> int:

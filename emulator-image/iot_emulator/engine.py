@@ -78,7 +78,9 @@ class Engine:
         self._by_ip: dict[bytes, device_mod.Device] = {}
         self._pending: deque[device_mod.Device] = deque(self.devices)
         self._in_flight: set[device_mod.Device] = set()
-        self._checking: set[device_mod.Device] = set()
+        self._candidates: dict[bytes, device_mod.Device] = {}
+        """Address -> the device checking it (RFC 5227) before use: who must see ARP about it."""
+        self._candidate_of: dict[device_mod.Device, bytes] = {}
         self._members: dict[bytes, set[device_mod.Device]] = {}
         self._joined: dict[device_mod.Device, frozenset[bytes]] = {}
         self._heap: list[tuple[float, int, device_mod.Device]] = []
@@ -170,8 +172,8 @@ class Engine:
         self._on_device_event(dev, "unbound", {})
         with contextlib.suppress(ValueError):
             self._pending.remove(dev)
-        for group in (self._in_flight, self._checking):
-            group.discard(dev)
+        self._in_flight.discard(dev)
+        self._set_candidate(dev, None)
         self._scheduled.pop(dev, None)  # its heap entries become stale and are skipped
         self._joined.pop(dev, None)
         self._last_sent.pop(dev, None)
@@ -224,11 +226,14 @@ class Engine:
             packet = wire.parse_arp(frame)
             if packet is None:
                 return
+            # The owner of the target address answers; a device checking an address must see
+            # another host claiming it (sender) or probing for it (RFC 5227: sender 0.0.0.0).
             owner = self._by_ip.get(packet.target_ip)
-            if owner is not None and owner is not exclude:
-                self._feed(owner, frame)
-            for dev in [d for d in self._checking if d is not owner and d is not exclude]:
-                self._feed(dev, frame)  # RFC 5227: another host probing or claiming our candidate
+            claimed = self._candidates.get(packet.sender_ip)
+            probed = self._candidates.get(packet.target_ip) if packet.sender_ip == wire.ZERO_IP else None
+            for dev in {owner, claimed, probed} - {None, exclude}:
+                assert dev is not None
+                self._feed(dev, frame)
         elif kind == wire.ETH_P_IP and len(frame) >= 34:
             group = frame[30:34]
             members = self._members.get(group)
@@ -266,8 +271,13 @@ class Engine:
     def _heard_locally(self, frame: bytes) -> bool:
         """ARP broadcasts and multicast to a group some device of ours joined (not DHCP's broadcasts)."""
         kind = wire.ethertype(frame)
-        if kind == wire.ETH_P_ARP:
-            return len(self.devices) > 1
+        if kind == wire.ETH_P_ARP and len(frame) >= 42:
+            sender, target = frame[28:32], frame[38:42]
+            return (
+                target in self._by_ip
+                or sender in self._candidates
+                or (sender == wire.ZERO_IP and target in self._candidates)
+            )
         return kind == wire.ETH_P_IP and len(frame) >= 34 and frame[30:34] in self._members
 
     def _deliver_local(self, frame: bytes, sender: device_mod.Device) -> None:
@@ -290,10 +300,7 @@ class Engine:
         elif dev in self._in_flight:
             self._in_flight.discard(dev)
             self._admit(now)
-        if state is dhcp.DhcpState.CHECKING:
-            self._checking.add(dev)
-        else:
-            self._checking.discard(dev)
+        self._set_candidate(dev, dev.dhcp.candidate_address)
         if self._joined.get(dev, frozenset()) != dev.host.groups:
             self._update_membership(dev, frozenset(dev.host.groups))
         deadline = dev.next_deadline()
@@ -303,6 +310,18 @@ class Engine:
                 heapq.heappush(self._heap, (deadline, next(self._seq), dev))
                 if deadline < self._timer_at:
                     self._arm(deadline)
+
+    def _set_candidate(self, dev: device_mod.Device, address: bytes | None) -> None:
+        previous = self._candidate_of.get(dev)
+        if previous == address:
+            return
+        if previous is not None:
+            self._candidate_of.pop(dev)
+            if self._candidates.get(previous) is dev:
+                del self._candidates[previous]
+        if address is not None:
+            self._candidate_of[dev] = address
+            self._candidates[address] = dev
 
     def _update_membership(self, dev: device_mod.Device, groups: frozenset[bytes]) -> None:
         for group in self._joined.get(dev, frozenset()) - groups:
@@ -373,7 +392,7 @@ class Engine:
         dev = device_mod.Device(
             config,
             emit=lambda kind, fields: self._on_device_event(holder[0], kind, fields),
-            rng=random.Random(self._rng.getrandbits(64)),
+            rng=self._rng,  # one generator for all: a Random per device costs 2.5 KB
             remembered=bytes(int(x) for x in remembered.address.split(".")) if remembered else None,
             remembered_valid=remembered.valid(self.wall()) if remembered else False,
             fallback_gateway=gateway,

@@ -139,7 +139,6 @@ def _fleet(resource: models.IoTFleet, library: profiles.Library) -> list[DeviceC
     prof = library.get(spec.template.profile)
     oui = spec.mac_oui or prof.ouis[0]
     name = resource.metadata.name
-    width = max(4, len(str(spec.replicas - 1)))
     first, end = (spec.members.start, min(spec.members.end, spec.replicas)) if spec.members else (0, spec.replicas)
     seen: set[str] = set()
     out = []
@@ -151,7 +150,7 @@ def _fleet(resource: models.IoTFleet, library: profiles.Library) -> list[DeviceC
         seen.add(mac)
         if index < first:
             continue
-        device_id = f"{name}-{index:0{width}d}"
+        device_id = f"{name}-{index:04d}"  # fixed width: growing past 9999 renames nobody
         out.append(
             DeviceConfig(
                 device_id=device_id,

@@ -124,20 +124,15 @@ def _device_manifest(resource: models.IoTDevice) -> dict[str, Any]:
 
 
 def manifest_replicas(total: int, end: int) -> int:
-    """`replicas` for a shard's manifest: its end, unless the whole fleet's device ids are wider.
-
-    Device ids are `<fleet>-<index>` zero-padded to the width of `replicas - 1` (at least 4), so a
-    shard's manifest must give a `replicas` of the same width as the whole fleet's, yet should not
-    give the whole fleet's count: then every scale would change every pod. The shard's end, raised
-    to the smallest count of the right width, is both.
-    """
-    width = max(4, len(str(total - 1)))
-    return max(end, 10 ** (width - 1) + 1) if width > 4 else end
+    """`replicas` for a shard's manifest: its end. Device ids have a fixed width (`<fleet>-0042`,
+    growing past 9999 without renaming), so a shard need not know the whole fleet's count, and a
+    scale changes only the pods whose devices change."""
+    return end
 
 
 def device_id(fleet: str, index: int, replicas: int) -> str:
     """The id `manifests.expand` gives fleet member `index` (a test keeps the two equal)."""
-    return f"{fleet}-{index:0{max(4, len(str(replicas - 1)))}d}"
+    return f"{fleet}-{index:04d}"
 
 
 def _shard_manifest(resource: models.IoTFleet, shard: Shard) -> dict[str, Any]:

@@ -165,3 +165,36 @@ async def test_window_limits_exchanges_in_flight(tiny_library: profile.Library) 
     assert len(h.dhcp_frames(1)) == 9
     stop.set()
     await task
+
+
+async def test_a_host_claiming_a_checked_address_makes_that_device_decline(tiny_library: profile.Library) -> None:
+    probing = tiny_library.get("tiny-cam").model_copy(
+        update={
+            "dhcp": tiny_library.get("tiny-cam").dhcp.model_copy(
+                update={"arp_probe": profile.ArpProbe(count=1, wait=5)}
+            )
+        }
+    )
+    link = RecordingLink()
+    eng = engine.Engine(link, configs(profile.Library([probing]), 2), stats_interval=60, seed=5)
+    h = Harness(eng, link)
+    stop = asyncio.Event()
+    task = asyncio.create_task(eng.run(stop))
+    await asyncio.sleep(0)
+    for frame in h.dhcp_frames(1):
+        index = [d.config.mac for d in eng.devices].index(Ether(frame)[Ether].src)
+        link.deliver(reply(frame, "offer", f"10.77.0.{20 + index}"))
+    for frame in h.dhcp_frames(3):
+        index = [d.config.mac for d in eng.devices].index(Ether(frame)[Ether].src)
+        link.deliver(reply(frame, "ack", f"10.77.0.{20 + index}"))
+    assert all(d.dhcp.state.name == "CHECKING" for d in eng.devices)
+    intruder = "02:00:00:00:00:99"
+    claim = Ether(src=intruder, dst="ff:ff:ff:ff:ff:ff") / ARP(
+        op=2, hwsrc=intruder, psrc="10.77.0.21", pdst="10.77.0.21"
+    )
+    link.deliver(bytes(claim))
+    declines = [Ether(f) for f in h.dhcp_frames(4)]
+    assert [d[Ether].src for d in declines] == [eng.devices[1].config.mac]  # only the device checking .21
+    assert eng.devices[0].dhcp.state.name == "CHECKING"
+    stop.set()
+    await task

@@ -66,4 +66,5 @@ def test_vendor_default_wins_over_alphabetical_order() -> None:
     chosen = hik.model_copy(update={"vendor_default": True})
     library = profile.Library([other, chosen])
     assert library.for_vendor("hikvision").name == "hikvision-ds-2cd2042fwd"
-    assert profile.Library([other, hik]).for_vendor("Hikvision").name == "hikvision-aaa"
+    plain = hik.model_copy(update={"vendor_default": False})
+    assert profile.Library([other, plain]).for_vendor("Hikvision").name == "hikvision-aaa"

@@ -126,6 +126,11 @@ class DhcpClient:
             return self._on_nak(msg, now)
         return []
 
+    @property
+    def candidate_address(self) -> bytes | None:
+        """The ACKed address under the RFC 5227 check: ARP about it must reach this client."""
+        return self._candidate.address if self.state is DhcpState.CHECKING and self._candidate else None
+
     def handle_arp(self, arp: wire.Arp, now: float) -> list[bytes]:
         """RFC 5227 2.1.1: while checking, any ARP from another host that claims the address, or
         another host's probe for it, is a conflict: DECLINE it and start over."""
