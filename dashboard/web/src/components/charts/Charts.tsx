@@ -90,7 +90,7 @@ export function TimeSeriesChart({
                 contentStyle={{ fontSize: 12, padding: "4px 8px" }}
               />
               <Area
-                type="monotone"
+                type="linear"
                 dataKey="value"
                 stroke={color}
                 strokeWidth={1.5}
