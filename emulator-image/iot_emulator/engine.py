@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from iot_emulator import device as device_mod
-from iot_emulator import lease_cache, manifests, messages, wire
+from iot_emulator import lease_cache, manifests, messages, multicast, wire
 from iot_emulator.protocols import dhcp, dhcp_wire
 
 RELEASE_BATCH = 8
@@ -81,8 +81,7 @@ class Engine:
         self._candidates: dict[bytes, device_mod.Device] = {}
         """Address -> the device checking it (RFC 5227) before use: who must see ARP about it."""
         self._candidate_of: dict[device_mod.Device, bytes] = {}
-        self._members: dict[bytes, set[device_mod.Device]] = {}
-        self._joined: dict[device_mod.Device, frozenset[bytes]] = {}
+        self._multicast = multicast.Directory()
         self._heap: list[tuple[float, int, device_mod.Device]] = []
         self._scheduled: dict[device_mod.Device, float | None] = {}
         self._seq = itertools.count()
@@ -164,7 +163,7 @@ class Engine:
             return False
         now = self._loop.time() if self._loop else time.monotonic()
         self._send(dev, dev.stop(now))
-        self._update_membership(dev, frozenset())
+        self._multicast.remove(dev)
         self.events(messages.make("stats", dev.device_id, self.wall(), stats=self._stats_of(dev, now)))
         self._message("stopped", dev, {"packets_sent": dev.counters.packets_sent})
         self.devices.remove(dev)
@@ -175,7 +174,6 @@ class Engine:
         self._in_flight.discard(dev)
         self._set_candidate(dev, None)
         self._scheduled.pop(dev, None)  # its heap entries become stale and are skipped
-        self._joined.pop(dev, None)
         self._last_sent.pop(dev, None)
         if self.cache is not None:
             self.cache.save()
@@ -235,10 +233,8 @@ class Engine:
                 assert dev is not None
                 self._feed(dev, frame)
         elif kind == wire.ETH_P_IP and len(frame) >= 34:
-            group = frame[30:34]
-            members = self._members.get(group)
-            if members:
-                for dev in [d for d in members if d is not exclude]:
+            if self._multicast.joined(frame[30:34]):
+                for dev in [d for d in self._multicast.recipients(frame) if d is not exclude]:
                     self._feed(dev, frame)
                 return
             chaddr = dhcp_wire.chaddr_of(frame)
@@ -278,7 +274,7 @@ class Engine:
                 or sender in self._candidates
                 or (sender == wire.ZERO_IP and target in self._candidates)
             )
-        return kind == wire.ETH_P_IP and len(frame) >= 34 and frame[30:34] in self._members
+        return kind == wire.ETH_P_IP and len(frame) >= 34 and self._multicast.joined(frame[30:34])
 
     def _deliver_local(self, frame: bytes, sender: device_mod.Device) -> None:
         if self._stopping:
@@ -301,8 +297,7 @@ class Engine:
             self._in_flight.discard(dev)
             self._admit(now)
         self._set_candidate(dev, dev.dhcp.candidate_address)
-        if self._joined.get(dev, frozenset()) != dev.host.groups:
-            self._update_membership(dev, frozenset(dev.host.groups))
+        self._multicast.update(dev)
         deadline = dev.next_deadline()
         if deadline != self._scheduled.get(dev):
             self._scheduled[dev] = deadline
@@ -322,13 +317,6 @@ class Engine:
         if address is not None:
             self._candidate_of[dev] = address
             self._candidates[address] = dev
-
-    def _update_membership(self, dev: device_mod.Device, groups: frozenset[bytes]) -> None:
-        for group in self._joined.get(dev, frozenset()) - groups:
-            self._members[group].discard(dev)
-        for group in groups:
-            self._members.setdefault(group, set()).add(dev)
-        self._joined[dev] = groups
 
     def _admit(self, now: float, extra: int = 0) -> None:
         budget = self.window - len(self._in_flight) + extra

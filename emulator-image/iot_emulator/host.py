@@ -84,6 +84,10 @@ class IpHost:
         self.resolver: Resolver = _NoResolver()
         self.services: list[Service] = []
         self.groups: set[bytes] = set()
+        self.mdns_names: frozenset[str] = frozenset()
+        """Lower-case names the device's mDNS responder answers for (the engine routes queries by them)."""
+        self.mdns_unique: frozenset[str] = frozenset()
+        """The unique ones among them (cache-flush records): responses naming them must reach the device."""
         self._udp: dict[int, UdpHandler] = {}
         self._pending: dict[bytes, list[tuple[str, bytes]]] = {}
         self._arp_due: dict[bytes, tuple[float, int]] = {}
@@ -114,6 +118,7 @@ class IpHost:
         self._arp_due.clear()
         self.neighbours.forget()
         self.groups.clear()
+        self.mdns_names = self.mdns_unique = frozenset()
 
     # -- sending --------------------------------------------------------------------------------
 

@@ -70,6 +70,7 @@ class MdnsResponder:
     def start(self, now: float) -> None:
         assert self.host.address is not None, "services start once the device has an address"
         self.published = mdns_records.Published(self.config, self.host.address)
+        self._publish_names()
         self.host.join(GROUP)
         self.host.bind_udp(PORT, self._on_datagram)
         self._begin_probing(now, self.rng.uniform(0, PROBE_INTERVAL))
@@ -87,9 +88,16 @@ class MdnsResponder:
         self.timers.clear()
         self.host.unbind_udp(PORT)
         self.host.groups.discard(GROUP)
+        self.host.mdns_names = self.host.mdns_unique = frozenset()
         self._set_state(State.STOPPED)
 
     # -- probing and announcing ---------------------------------------------------------------------
+
+    def _publish_names(self) -> None:
+        """Tell the engine which names we answer for, so only queries and conflicts about them reach us."""
+        records = self.published.records()
+        self.host.mdns_names = frozenset(r.name.lower() for r in records)
+        self.host.mdns_unique = frozenset(r.name.lower() for r in records if r.cache_flush)
 
     def _set_state(self, state: State) -> None:
         if state is not self.state:
@@ -123,6 +131,7 @@ class MdnsResponder:
     def _conflict(self, name: str, now: float) -> None:
         old = name
         self.published.rename(name)
+        self._publish_names()
         self.log("info", f"mDNS name conflict on {old}: now {', '.join(self.published.unique_names())}")
         limit, window, pause = CONFLICT_STORM
         self._conflict_times = [t for t in self._conflict_times if now - t < window] + [now]

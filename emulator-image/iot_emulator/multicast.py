@@ -1,0 +1,100 @@
+"""Who of a process's devices hears a multicast frame: group membership, and mDNS/SSDP by content.
+
+On a real LAN every host receives every mDNS and SSDP packet and each spends its own CPU
+throwing most of them away. Here one process holds all the hosts, so delivering each packet to
+each member is O(n^2): 200 mDNS devices cost 141,000 parses while they announced themselves,
+and 2,000 never finished. The directory reads each packet once and hands it only to the devices
+it concerns, which is what each device would have concluded on its own:
+
+- mDNS (RFC 6762): a query goes to the devices that answer for one of its names; a response goes
+  to the devices whose unique (cache-flush) names it carries, who must defend or rename. Shared
+  records (a service type's PTR) do not fan responses out to every device of that type.
+- SSDP (UPnP 1.1): devices answer M-SEARCH and ignore other devices' NOTIFYs.
+- Any other group: every member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from iot_emulator import wire
+from iot_emulator.protocols import dns_wire
+
+if TYPE_CHECKING:
+    from iot_emulator.device import Device
+
+MDNS_GROUP = bytes([224, 0, 0, 251])
+SSDP_GROUP = bytes([239, 255, 255, 250])
+
+
+class Directory:
+    def __init__(self) -> None:
+        self.members: dict[bytes, set[Device]] = {}
+        self._groups_of: dict[Device, frozenset[bytes]] = {}
+        self._owners: dict[str, set[Device]] = {}  # mDNS name -> devices answering for it
+        self._unique_owners: dict[str, set[Device]] = {}
+        self._names_of: dict[Device, tuple[frozenset[str], frozenset[str]]] = {}
+
+    def update(self, dev: Device) -> None:
+        """Follow a device's groups and mDNS names after it ran (cheap when nothing changed)."""
+        groups = frozenset(dev.host.groups)
+        if self._groups_of.get(dev, frozenset()) != groups:
+            self._move(self.members, self._groups_of.get(dev, frozenset()), groups, dev)
+            self._groups_of[dev] = groups
+        names = (dev.host.mdns_names, dev.host.mdns_unique)
+        old = self._names_of.get(dev)
+        if old is None or old[0] is not names[0] or old[1] is not names[1]:
+            before = old or (frozenset(), frozenset())
+            self._move(self._owners, before[0], names[0], dev)
+            self._move(self._unique_owners, before[1], names[1], dev)
+            self._names_of[dev] = names
+
+    def remove(self, dev: Device) -> None:
+        self._move(self.members, self._groups_of.pop(dev, frozenset()), frozenset(), dev)
+        before = self._names_of.pop(dev, (frozenset(), frozenset()))
+        self._move(self._owners, before[0], frozenset(), dev)
+        self._move(self._unique_owners, before[1], frozenset(), dev)
+
+    def joined(self, group: bytes) -> bool:
+        return group in self.members
+
+    def recipients(self, frame: bytes) -> Iterable[Device]:
+        """The devices that should receive this IPv4 multicast frame."""
+        group = frame[30:34]
+        members = self.members.get(group)
+        if not members:
+            return ()
+        if group == MDNS_GROUP:
+            return self._mdns(frame)
+        if group == SSDP_GROUP:
+            packet = wire.parse_ipv4(frame)
+            datagram = wire.parse_udp(packet.payload) if packet else None
+            return list(members) if datagram and datagram[2].startswith(b"M-SEARCH") else ()
+        return list(members)
+
+    def _mdns(self, frame: bytes) -> set[Device]:
+        packet = wire.parse_ipv4(frame)
+        datagram = wire.parse_udp(packet.payload) if packet else None
+        message = dns_wire.parse(datagram[2]) if datagram else None
+        if message is None:
+            return set()
+        out: set[Device] = set()
+        if message.is_response:
+            for record in (*message.answers, *message.additional):
+                out |= self._unique_owners.get(record.name.lower(), set())
+        else:
+            for question in message.questions:
+                out |= self._owners.get(question.name.lower(), set())
+        return out
+
+    @staticmethod
+    def _move(index: dict, before: frozenset, after: frozenset, dev: Device) -> None:  # type: ignore[type-arg]
+        for key in before - after:
+            holders = index.get(key)
+            if holders is not None:
+                holders.discard(dev)
+                if not holders:
+                    del index[key]
+        for key in after - before:
+            index.setdefault(key, set()).add(dev)
