@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import pytest
 
 from iot_emulator import lab as iotlab
+from iot_emulator import profile
 from iot_emulator.lab import core, netns, process
 
 LAB_PREFIX = f"iotest{os.getpid():x}-"
@@ -149,3 +150,36 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     else:
         print(message)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+TINY_CAM = """\
+name: tiny-cam
+vendor: Tinycam
+model: TC-1
+device_class: camera
+os: Linux (BusyBox udhcpc)
+ouis: ["44:19:b6"]
+hostname_pattern: "tinycam-{mac6}"
+dhcp:
+  options: [53, 61, 57, 50, 54, 12, 55, 60]
+  parameter_request_list: [1, 3, 6, 12, 15, 28, 42]
+  vendor_class_id: "udhcp 1.19.4"
+  max_message_size: 576
+  broadcast_flag: true
+  arp_probe: {count: 0}
+sources: {dhcp.options: "test fixture"}
+"""
+"""A small profile the unit, operator and dashboard tests share, independent of the shipped library."""
+
+
+@pytest.fixture
+def profiles_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "profiles"
+    directory.mkdir()
+    (directory / "tiny-cam.yaml").write_text(TINY_CAM)
+    return directory
+
+
+@pytest.fixture
+def tiny_library(profiles_dir: Path) -> profile.Library:
+    return profile.Library(profile.load_dir(profiles_dir))

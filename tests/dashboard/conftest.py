@@ -24,27 +24,11 @@ from fastapi import FastAPI
 from iot_dashboard import app as app_mod
 from iot_dashboard import events
 from iot_dashboard.settings import LocalSettings, Settings
+from tests.conftest import TINY_CAM
 
 FAKE_EMULATOR = Path(__file__).with_name("fake_emulator.py")
 TOKEN = "test-token-0123456789"
 
-TINY_CAM = """\
-name: tiny-cam
-vendor: Tinycam
-model: TC-1
-device_class: camera
-os: Linux (BusyBox udhcpc)
-ouis: ["44:19:b6"]
-hostname_pattern: "tinycam-{mac6}"
-dhcp:
-  options: [53, 61, 57, 50, 54, 12, 55, 60]
-  parameter_request_list: [1, 3, 6, 12, 15, 28, 42]
-  vendor_class_id: "udhcp 1.19.4"
-  max_message_size: 576
-  broadcast_flag: true
-  arp_probe: {count: 0}
-sources: {dhcp.options: "test fixture"}
-"""
 TINY_PLUG = """\
 name: tiny-plug
 vendor: Plugco
