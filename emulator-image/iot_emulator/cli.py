@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
-import ipaddress
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -99,8 +97,6 @@ def _seed(argv: list[str]) -> int:
         )
     except ValidationError as exc:
         raise BadInput(_flag_errors(exc)) from None
-    if args.gateway:
-        _check_ipv4("--gateway", args.gateway)
     device_id = args.device
     config = manifests.DeviceConfig(
         device_id=device_id,
@@ -179,7 +175,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise BadInput("-f/--file: give a manifest (or --control-socket to add devices at run time)")
     library = _library(args.profiles_dir)
     devices = load_devices(args.file, args.profiles_dir, allow_empty=args.control_socket is not None)
-    options = dataclasses.replace(_options(args), control_socket=args.control_socket)
+    options = _options(args)
     return _run(devices, options, library)
 
 
@@ -250,32 +246,18 @@ def _run(configs: list[manifests.DeviceConfig], options: runner.RunOptions, libr
 
 
 def _options(args: argparse.Namespace, fallback_gateway: str | None = None) -> runner.RunOptions:
-    if args.http_port is not None and not 0 <= args.http_port <= 65535:
-        raise BadInput(f"--http-port: {args.http_port} is not a port number")
-    if args.stats_interval <= 0:
-        raise BadInput("--stats-interval: must be positive")
-    if args.window < 1:
-        raise BadInput("--window: must be at least 1")
-    if args.pcap_per_device and args.pcap is None:
-        raise BadInput("--pcap-per-device: needs --pcap FILE")
-    if args.pcap is not None and not args.pcap.parent.is_dir():
-        raise BadInput(f"--pcap: directory {args.pcap.parent} does not exist")
-    return runner.RunOptions(
-        interface=args.interface,
-        netns=args.netns,
-        json_output=args.json_output,
-        http_port=args.http_port,
-        http_host=args.http_host,
-        stats_interval=args.stats_interval,
-        fallback_gateway=fallback_gateway,
-        state_dir=args.state_dir,
-        promiscuous=args.promiscuous,
-        window=args.window,
-        log_level=args.log_level,
-        seed=args.seed,
-        pcap=args.pcap,
-        pcap_per_device=args.pcap_per_device,
-    )
+    """The run options of the command line, validated by `runner.RunOptions`; errors name the flag."""
+    fields = {name: getattr(args, name) for name in runner.RunOptions.model_fields if hasattr(args, name)}
+    try:
+        return runner.RunOptions.model_validate({**fields, "fallback_gateway": fallback_gateway})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            flag = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else "options"
+            flag = "--gateway" if flag == "--fallback-gateway" else flag
+            given = f" (got {err['input']!r})" if err["type"] != "value_error" else ""
+            problems.append(f"{flag}: {err['msg'].removeprefix('Value error, ')}{given}")
+        raise BadInput("; ".join(problems)) from None
 
 
 def _library(profiles_dir: Path | None) -> profiles.Library:
@@ -289,13 +271,6 @@ def _derived_mac(prof: profiles.Profile, device_id: str) -> str:
     from iot_emulator import macs
 
     return macs.derive(prof.ouis[0], f"device/{device_id}", 0)
-
-
-def _check_ipv4(flag: str, value: str) -> None:
-    try:
-        ipaddress.IPv4Address(value)
-    except ValueError:
-        raise BadInput(f"{flag}: {value!r} is not an IPv4 address") from None
 
 
 _FLAGS = {"mac": "--mac", "hostname": "--hostname", "protocols": "--protocols",

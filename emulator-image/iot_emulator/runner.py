@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
+import ipaddress
 import os
 import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from iot_emulator import console, control, engine, http_api, lease_cache, macs, manifests, messages, pcap, rawsock
 from iot_emulator import profile as profiles
@@ -16,19 +19,22 @@ from iot_emulator import profile as profiles
 DEFAULT_STATE_DIR = Path("/var/lib/iotemu")
 
 
-@dataclasses.dataclass(frozen=True)
-class RunOptions:
-    interface: str
+class RunOptions(BaseModel):
+    """How a process runs its devices: the command line's options, validated (exit code 2 names the flag)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    interface: str = Field(min_length=1, max_length=15)
     netns: str | None = None
     json_output: bool = False
-    http_port: int | None = None
+    http_port: Annotated[int, Field(ge=0, le=65535)] | None = None
     http_host: str = "127.0.0.1"
-    stats_interval: float = 5.0
-    fallback_gateway: str | None = None
+    stats_interval: Annotated[float, Field(gt=0, le=86400)] = 5.0
+    fallback_gateway: ipaddress.IPv4Address | None = None
     state_dir: Path | None = DEFAULT_STATE_DIR
     promiscuous: bool = False
-    window: int = 64
-    log_level: str = "info"
+    window: Annotated[int, Field(ge=1, le=4096)] = Field(default=64, description="DHCP exchanges in flight")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
     seed: int | None = None
     control_socket: Path | None = None
     """Unix socket serving the HTTP endpoint plus `POST /devices`, `DELETE /devices/{id}`."""
@@ -36,6 +42,19 @@ class RunOptions:
     """Write every frame sent and received to this file (Wireshark's classic pcap format)."""
     pcap_per_device: bool = False
     """Also one file per device next to `pcap`, named `<stem>-<device id>.pcap`."""
+
+    @field_validator("pcap")
+    @classmethod
+    def _pcap_directory_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.parent.is_dir():
+            raise ValueError(f"directory {value.parent} does not exist")
+        return value
+
+    @model_validator(mode="after")
+    def _per_device_needs_a_file(self) -> RunOptions:
+        if self.pcap_per_device and self.pcap is None:
+            raise ValueError("--pcap-per-device needs --pcap FILE")
+        return self
 
 
 def open_link(options: RunOptions) -> rawsock.RawLink:
@@ -69,7 +88,7 @@ async def run(
         stats_interval=options.stats_interval,
         window=options.window,
         cache=cache,
-        fallback_gateway=options.fallback_gateway,
+        fallback_gateway=str(options.fallback_gateway) if options.fallback_gateway else None,
         seed=options.seed,
         log_level=options.log_level,
     )

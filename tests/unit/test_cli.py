@@ -11,7 +11,7 @@ import pytest
 
 SEED = ["--device", "camera_01", "--vendor", "Tinycam", "--mac", "00:12:34:56:78:01", "--interface", "lo",
         "--gateway", "192.168.207.1", "--dhcp-mode", "auto", "--protocols", "arp,dhcp,http,rtsp,cloud,dns,ntp",
-        "--traffic-interval", "60", "--json-output"]  # fmt: skip
+        "--traffic-interval", "60", "--json-output", "--stats-interval", "5"]  # fmt: skip
 
 
 def iotemu(*args: str, profiles_dir: Path, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
@@ -32,7 +32,8 @@ def replace(args: list[str], flag: str, value: str) -> list[str]:
         ("--mac", "01:00:5e:00:00:01", "--mac: 01:00:5e:00:00:01 is a multicast MAC"),
         ("--vendor", "Nokia", "--vendor: unknown vendor 'Nokia'; known vendors: "),
         ("--protocols", "arp,gopher", "--protocols: unknown protocol(s) gopher"),
-        ("--gateway", "300.1.1.1", "--gateway: '300.1.1.1' is not an IPv4 address"),
+        ("--gateway", "300.1.1.1", "--gateway: Input is not a valid IPv4 address (got '300.1.1.1')"),
+        ("--stats-interval", "0", "--stats-interval: Input should be greater than 0 (got 0.0)"),
         ("--interface", "nosuch0", "--interface: interface 'nosuch0' does not exist"),
     ],
 )
