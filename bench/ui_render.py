@@ -325,10 +325,15 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 page.evaluate("window.__bench.streaming = true")
             else:
                 page.get_by_role("button", name="Play All").click()
-                try:
-                    page.get_by_test_id("live-counts").get_by_text(f"{args.devices} bound").wait_for(timeout=180_000)
-                except Exception:
-                    sys.exit(f"not all devices bound: {page.get_by_test_id('live-counts').inner_text()!r}")
+                # Nearly all bound (a few may still be retrying after a NAK): the stream is at full rate.
+                wanted = int(args.devices * 0.99)
+                page.wait_for_function(
+                    """n => { const m = /(\\d+)\\s*bound/.exec(document.querySelector('[data-testid="live-counts"]')
+                                 ?.textContent ?? ""); return m && Number(m[1]) >= n; }""",
+                    arg=wanted,
+                    timeout=240_000,
+                )
+                print("devices:", ", ".join(page.get_by_test_id("live-counts").inner_text().splitlines()))
             # Steady state first: every device has sent twice (fake), or two stats intervals (service).
             if args.source == "fake":
                 page.wait_for_function("n => window.__bench.sent >= n", arg=2 * args.devices)

@@ -1,7 +1,7 @@
 import { act, render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { IoTDevicesTab } from "./IoTDevicesTab";
-import { FakeSocket, PROFILES, device, mockFetch } from "./test/fakes";
+import { FakeSocket, PROFILES, device, json, mockFetch } from "./test/fakes";
 
 function setup() {
   const http = mockFetch();
@@ -112,5 +112,35 @@ describe("IoTDevicesTab", () => {
     await userEvent.click(within(panel).getByRole("tab", { name: "Log" }));
     expect(within(panel).getByText("bound")).toBeInTheDocument();
     expect(http.calls.some((c) => c.url === "/api/devices/cam-1/events?type=stats&type=dhcp*")).toBe(true);
+  });
+
+  it("starts a selection in bulk and deletes a device after confirmation", async () => {
+    const { http, options } = setup();
+    http.on("POST", /^\/api\/devices\/([^/]+)\/start$/, (_req, m) => ({ action: "start", done: [m[1]], failed: [] }));
+    http.on("DELETE", /^\/api\/devices\/([^/]+)$/, () => new Response(null, { status: 204 }));
+    render(<IoTDevicesTab apiBaseUrl="http://svc" streamOptions={options} />);
+    await screen.findAllByText("cam-1");
+    await userEvent.click(screen.getByRole("checkbox", { name: "Select cam-1" }));
+    await userEvent.click(screen.getByRole("checkbox", { name: "Select plug-1" }));
+    const bulk = screen.getByRole("toolbar", { name: "Selected devices" });
+    expect(bulk).toHaveTextContent("2 selected");
+    await userEvent.click(within(bulk).getByRole("button", { name: "Start" }));
+    expect(await screen.findByText("Started 2 devices")).toBeInTheDocument();
+    const starts = http.calls.filter((c) => c.method === "POST").map((c) => c.url).sort();
+    expect(starts).toEqual(["/api/devices/cam-1/start", "/api/devices/plug-1/start"]);
+
+    await userEvent.click(screen.getByRole("button", { name: "Delete cam-1" }));
+    const confirm = screen.getByRole("dialog", { name: "Delete cam-1?" });
+    expect(http.calls.some((c) => c.method === "DELETE")).toBe(false); // nothing before confirming
+    await userEvent.click(within(confirm).getByRole("button", { name: "Delete" }));
+    await waitFor(() => expect(http.calls.some((c) => c.method === "DELETE" && c.url === "/api/devices/cam-1")).toBe(true));
+    expect(screen.queryByRole("dialog")).not.toBeInTheDocument();
+  });
+
+  it("says a token is needed when the service answers 401", async () => {
+    const { http, options } = setup();
+    http.on("GET", /^\/api\/devices$/, () => json({ detail: "missing or wrong bearer token" }, 401));
+    render(<IoTDevicesTab apiBaseUrl="http://svc" streamOptions={options} />);
+    expect(await screen.findByRole("alert")).toHaveTextContent("The service wants an API token");
   });
 });

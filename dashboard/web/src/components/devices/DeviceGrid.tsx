@@ -127,7 +127,7 @@ export function DeviceGrid({ rows, sorting, onSortingChange, selection, onSelect
       style={{ ["--iot-grid-template" as string]: template }}
     >
       <div className="iot-grid__body" ref={scroller} onKeyDown={onKeyDown} data-testid="grid-body">
-        <GridHeader table={table} />
+        <GridHeader table={table} sorting={sorting} selection={selection} rowCount={model.length} />
         <div className="iot-grid__canvas" role="rowgroup" style={{ height: virtualizer.getTotalSize() }}>
           {items.map((item) => {
             const row = model[item.index]!;

@@ -1,14 +1,19 @@
-import type { Table } from "@tanstack/react-table";
+import type { RowSelectionState, SortingState, Table } from "@tanstack/react-table";
+import { memo } from "react";
 import type { GridDevice } from "./model";
 
 export interface GridHeaderProps {
   table: Table<GridDevice>;
+  /** The table state the header shows: it re-renders when they change, not on every scroll. */
+  sorting: SortingState;
+  selection: RowSelectionState;
+  rowCount: number;
 }
 
 const ARIA_SORT = { asc: "ascending", desc: "descending" } as const;
 
 /** Column headers: sort buttons (click again to reverse, a third time to clear) and select-all. */
-export function GridHeader({ table }: GridHeaderProps) {
+export const GridHeader = memo(function GridHeader({ table }: GridHeaderProps) {
   const all = table.getIsAllRowsSelected();
   const some = table.getIsSomeRowsSelected();
   return (
@@ -59,4 +64,4 @@ export function GridHeader({ table }: GridHeaderProps) {
       </div>
     </div>
   );
-}
+});

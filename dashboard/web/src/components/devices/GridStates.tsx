@@ -1,4 +1,5 @@
 import type { ReactNode } from "react";
+import { ApiError } from "../../api/errors";
 import type { DeviceList } from "../../hooks/useDeviceList";
 import { Button } from "../common/Button";
 import { Empty, ErrorState, Loading } from "../common/States";
@@ -18,6 +19,12 @@ export function GridStates({ list, filtered, onClearFilters, onAdd, onImport, ch
   const { state } = list;
   if (state.status === "loading" && !state.devices.length) return <Loading label="Loading devices…" />;
   if (state.status === "error" && !state.devices.length) {
+    if (state.error instanceof ApiError && state.error.status === 401) {
+      const hint = new Error(
+        "Open the address that `iotemu dashboard` printed (it ends in ?token=…), or give the tab its token prop.",
+      );
+      return <ErrorState title="The service wants an API token" error={hint} onRetry={() => void list.reload()} />;
+    }
     return <ErrorState title="Devices could not be loaded" error={state.error} onRetry={() => void list.reload()} />;
   }
   if (!state.devices.length) {
