@@ -260,7 +260,34 @@ def up(config: LabConfig) -> Lab:
         raise
 
 
+NEIGH_SYSCTLS = Path("/proc/sys/net/ipv4/neigh/default")
+NEIGH_CEILING = 65536
+
+
+def size_neighbour_table(addresses: int) -> dict[str, int]:
+    """Raise the kernel's neighbour-table thresholds so a gateway can know `addresses` devices.
+
+    On this kernel (6.x) `gc_thresh1/2/3` exist only in the initial namespace and bound the ARP
+    table of every namespace together; the default 1024 stalls a fleet of ~1,000 devices (the
+    gateway's replies fail: "neighbor table overflow"). Thresholds are only ever raised, never
+    lowered, up to NEIGH_CEILING; returns what was changed.
+    """
+    wanted = {"gc_thresh1": min(addresses, NEIGH_CEILING // 4), "gc_thresh2": min(2 * addresses, NEIGH_CEILING // 2),
+              "gc_thresh3": min(4 * addresses, NEIGH_CEILING)}  # fmt: skip
+    changed = {}
+    for key, value in wanted.items():
+        path = NEIGH_SYSCTLS / key
+        try:
+            if int(path.read_text()) < value:
+                path.write_text(str(value))
+                changed[key] = value
+        except OSError:  # a kernel or container without these: the lab still works for small fleets
+            log.warning("cannot raise %s to %d", path, value)
+    return changed
+
+
 def _build_network(lab: Lab) -> None:
+    size_neighbour_table(lab.subnet.num_addresses)
     for ns in (lab.gw_netns, lab.dev_netns):
         netns.add(ns)
         # No IPv6 on the lab link: no router solicitations, DAD or MLD frames in captures or in the
