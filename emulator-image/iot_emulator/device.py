@@ -131,7 +131,8 @@ class Device:
         return out + self.host.drain()
 
     def next_deadline(self) -> float | None:
-        deadlines = [d for d in (self.dhcp.next_deadline(), self._next_refresh, self.host.next_deadline()) if d]
+        parts = (self.dhcp.next_deadline(), self._next_refresh, self.host.next_deadline())
+        deadlines = [d for d in parts if d is not None]  # 0.0 is a deadline too: "at once"
         return min(deadlines) if deadlines else None
 
     def stop(self, now: float) -> list[bytes]:
