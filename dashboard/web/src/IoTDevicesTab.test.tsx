@@ -105,7 +105,7 @@ describe("IoTDevicesTab", () => {
     http.on("GET", /^\/api\/logs$/, () => [{ type: "log", device_id: "cam-1", timestamp: ts(2), level: "info", message: "bound" }]);
     render(<IoTDevicesTab apiBaseUrl="http://svc" streamOptions={options} />);
     await userEvent.click(await screen.findByText("cam-1"));
-    const panel = screen.getByTestId("device-detail");
+    const panel = await screen.findByTestId("device-detail"); // the panel loads on first use
     await waitFor(() => expect(within(panel).getAllByRole("figure")[0]).toHaveAttribute("data-points", "2"));
     await userEvent.click(within(panel).getByRole("tab", { name: "DHCP" }));
     expect(within(panel).getByRole("list", { name: "DHCP timeline" })).toHaveTextContent("ACK");

@@ -49,7 +49,7 @@ export function DeviceGrid({ rows, sorting, onSortingChange, selection, onSelect
     count: model.length,
     getScrollElement: () => scroller.current,
     estimateSize: () => ROW_HEIGHT,
-    overscan: 12,
+    overscan: 6,
     scrollMargin: HEADER_HEIGHT,
     scrollPaddingStart: HEADER_HEIGHT,
   });

@@ -3,14 +3,14 @@
  * It owns the view state (filters, sort, selection, open device, dialog); data comes from hooks.
  */
 import type { RowSelectionState, SortingState } from "@tanstack/react-table";
-import { useCallback, useMemo, useState } from "react";
+import { Suspense, lazy, useCallback, useMemo, useState } from "react";
 import type { ExportFormat, ProfileSummary } from "../../api/types";
 import { useTab } from "../../hooks/TabContext";
 import { useDeviceActions } from "../../hooks/useDeviceActions";
 import type { DeviceList } from "../../hooks/useDeviceList";
 import { useLiveTick } from "../../hooks/useLive";
 import { saveFile } from "../../lib/download";
-import { DeviceDetail } from "../detail/DeviceDetail";
+import { Loading } from "../common/States";
 import { BulkBar } from "../toolbar/BulkBar";
 import { FilterBar } from "../toolbar/FilterBar";
 import { Toolbar } from "../toolbar/Toolbar";
@@ -19,6 +19,9 @@ import { DeviceGrid } from "./DeviceGrid";
 import { GridStates } from "./GridStates";
 import { LIVE_COLUMNS } from "./columns";
 import { type Filters, NO_FILTERS, applyFilters, distinct, hasFilters, toGridDevice } from "./model";
+
+// The detail panel (and Recharts with it) loads on first use: the grid shows sooner.
+const DeviceDetail = lazy(() => import("../detail/DeviceDetail").then((m) => ({ default: m.DeviceDetail })));
 
 export interface DevicesViewProps {
   list: DeviceList;
@@ -134,14 +137,16 @@ export function DevicesView({ list, profiles, profilesByName }: DevicesViewProps
         </GridStates>
       </div>
       {open && (
-        <DeviceDetail
-          key={open.id}
-          device={open}
-          onClose={() => setOpenId(null)}
-          onStart={gridActions.start}
-          onStop={gridActions.stop}
-          onEdit={gridActions.edit}
-        />
+        <Suspense fallback={<aside className="iot-detail"><Loading label="Loading details…" /></aside>}>
+          <DeviceDetail
+            key={open.id}
+            device={open}
+            onClose={() => setOpenId(null)}
+            onStart={gridActions.start}
+            onStop={gridActions.stop}
+            onEdit={gridActions.edit}
+          />
+        </Suspense>
       )}
       <DeviceDialogs
         dialog={dialog}
