@@ -94,8 +94,10 @@ def dashboard(dnsmasq_lab: iotlab.Lab, tmp_path: Path) -> Iterator[Dashboard]:
                 process.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def playwright() -> Iterator[Playwright]:
+    """Per test: Playwright's sync API runs an event loop in this thread while it is open, and the
+    suites after this one (pytest-asyncio) cannot start theirs until it is closed."""
     with sync_playwright() as p:
         yield p
 
