@@ -133,6 +133,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     local.add_argument("--seed-file", type=Path, help="manifests loaded when the data file does not exist yet")
     local.add_argument("--interface", "-i", help="interface the emulator processes use (default eth0)")
     local.add_argument("--netns", help="network namespace of the interface")
+    local.add_argument("--promiscuous", action="store_true", default=None,
+                       help="emulators join promiscuous mode (needed on a physical NIC)")  # fmt: skip
     local.add_argument("--lab", help="run in this lab (`iotemu lab up --name ...`): its interface and namespace")
     local.add_argument("--profiles-dir", type=Path, help="directory of extra profile YAML files")
     kube = parser.add_argument_group("kubernetes backend")
@@ -147,7 +149,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     update: dict[str, Any] = {k: v for k, v in top.items() if v is not None}
     if getattr(args, "token", None):
         update["token"] = args.token
-    local_keys = ("data_file", "seed_file", "interface", "netns", "lab", "profiles_dir")
+    local_keys = ("data_file", "seed_file", "interface", "netns", "lab", "profiles_dir", "promiscuous")
     local = {k: getattr(args, k) for k in local_keys if getattr(args, k, None) is not None}
     kube = {k: getattr(args, k) for k in ("namespace", "kubeconfig") if getattr(args, k, None) is not None}
     data = base.model_dump()

@@ -38,6 +38,8 @@ class LocalSettings(BaseModel):
     """Interface the emulator processes send on."""
     netns: str | None = None
     """Network namespace holding `interface` (the lab's device namespace)."""
+    promiscuous: bool = False
+    """Emulators join promiscuous mode: a physical NIC otherwise drops frames to the devices' MACs."""
     lab: str | None = None
     """Name of a lab built by `iotemu lab up`: sets `interface` and `netns` from its record."""
     lab_state_dir: Path | None = None

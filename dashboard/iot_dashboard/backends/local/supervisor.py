@@ -215,6 +215,8 @@ class Supervisor:
         argv += ["--stats-interval", str(s.stats_interval), "--window", str(s.window), "--state-dir", str(state)]
         if s.netns:
             argv += ["--netns", s.netns]
+        if s.promiscuous:
+            argv.append("--promiscuous")
         if s.profiles_dir:
             argv += ["--profiles-dir", str(s.profiles_dir)]
         return argv

@@ -1,0 +1,26 @@
+"""The emulator command line the local supervisor builds from its settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from iot_dashboard import events
+from iot_dashboard.backends.local import supervisor
+from iot_dashboard.settings import LocalSettings
+
+
+def argv(tmp_path: Path, **settings: object) -> list[str]:
+    local = LocalSettings.model_validate({"data_file": tmp_path / "d.yaml", **settings})
+    sup = supervisor.Supervisor(local, events.EventHub(), tmp_path / "sockets", tmp_path / "state")
+    return sup._argv(supervisor.Shard("devices-0", "devices", 250))
+
+
+def test_a_physical_nic_gets_promiscuous_mode(tmp_path: Path) -> None:
+    assert "--promiscuous" in argv(tmp_path, interface="enp3s0", promiscuous=True)
+    assert "--promiscuous" not in argv(tmp_path, interface="lab0", netns="lab-dev")
+
+
+def test_the_lab_namespace_and_interface_are_passed_on(tmp_path: Path) -> None:
+    line = argv(tmp_path, interface="lab0", netns="lab-dev")
+    assert line[line.index("--interface") + 1] == "lab0"
+    assert line[line.index("--netns") + 1] == "lab-dev"
