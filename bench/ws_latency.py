@@ -1,0 +1,235 @@
+"""Latency of the dashboard's WebSocket: the emulator's stats timestamp to receipt, and start-all.
+
+    sudo .venv/bin/python bench/ws_latency.py [--devices 1000] [--clients 4] [--seconds 20]
+
+A throw-away lab (`lab.lab()`, always removed) and the real dashboard in local mode inside it
+(a subprocess, as in `ui_render.py --source service`: port 0, stats every 1 s, 250 devices per
+emulator process, the default). The devices are imported stopped (the brief's format, every
+vendor of the library in turn), `--clients` WebSocket clients (`websockets`) connect to `/ws`,
+then `POST /api/devices/start-all`. Measured: from the POST to the last `device:started` and to
+the last `device:dhcp_ack` a client receives; then, once all are ACKed, for `--seconds` of steady
+state, `receipt wall time - message timestamp` of every `device:stats` frame, per client and
+overall (p50/p99/max); then stop-all to the last `device:stopped`.
+
+Baseline, in the same run and the same event loop: the emulator's own `GET /events` (SSE), read
+from one emulator process's control socket, for its devices; the ratio shows what the service
+(stdout JSON lines, the hub, the per-client queues, the WebSocket) adds. Timestamps have
+millisecond resolution (truncated: up to 1 ms of added latency). All clients share this process's
+single event loop and the machine's cores with the service and the emulators: a late figure may
+be the client's. Never asserts: prints the figures and the targets, exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import common
+import httpx
+import websockets
+
+from iot_emulator import lab as iotlab
+from iot_emulator import profile as profiles
+
+TARGET_P99_MS = 100.0
+BRIEF_P99_MS = 500.0
+TARGET_START_S = 1.0
+
+
+class Receiver:
+    """What one client received: stats latencies (receipt time, ms, device) and first receipt of each event."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.samples: list[tuple[float, float, str]] = []
+        self.first: dict[str, dict[str, float]] = {"started": {}, "dhcp_ack": {}, "stopped": {}}
+        self.dropped = 0
+
+    def on(self, event: str, data: dict, received: float) -> None:
+        kind = event.removeprefix("device:")
+        if kind == "stats":
+            sent = dt.datetime.fromisoformat(data["timestamp"]).timestamp()
+            self.samples.append((received, (received - sent) * 1000, data["device_id"]))
+        elif kind in self.first:
+            self.first[kind].setdefault(data["device_id"], received)
+        elif kind == "dropped":
+            self.dropped += data["dropped"]
+
+    def window(self, t0: float, t1: float, devices: set[str] | None = None) -> list[float]:
+        return [ms for at, ms, dev in self.samples if t0 <= at < t1 and (devices is None or dev in devices)]
+
+
+async def ws_client(url: str, rx: Receiver, ready: asyncio.Event) -> None:
+    async with websockets.connect(f"ws://{url}/ws", max_size=None, ping_interval=None) as ws:
+        async for text in ws:
+            received = time.time()
+            frame = json.loads(text)
+            if frame["event"] == "snapshot":
+                ready.set()
+            else:
+                rx.on(frame["event"], frame["data"], received)
+
+
+async def sse_client(socket_path: Path, rx: Receiver, ready: asyncio.Event) -> None:
+    """The baseline: one emulator process's `/events` stream on its control socket."""
+    transport = httpx.AsyncHTTPTransport(uds=str(socket_path))
+    http = httpx.AsyncClient(transport=transport, base_url="http://emulator", timeout=None)
+    async with http, http.stream("GET", "/events", params={"type": "stats"}) as resp:
+        event = ""
+        async for line in resp.aiter_lines():
+            received = time.time()
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event == "snapshot":
+                ready.set()
+            elif line.startswith("data: "):
+                rx.on(event, json.loads(line[6:]), received)
+
+
+def start_service(lab: iotlab.Lab, tmp: Path, devices: int) -> tuple[subprocess.Popen, str]:
+    """`python -m iot_dashboard` in local mode inside the lab (settings from the environment)."""
+    env = {
+        **os.environ,
+        "IOTEMU_DASHBOARD_PORT": "0",
+        "IOTEMU_DASHBOARD_WS_QUEUE_SIZE": str(max(2000, devices * 4)),
+        "IOTEMU_DASHBOARD_LOCAL__DATA_FILE": str(tmp / "devices.yaml"),
+        "IOTEMU_DASHBOARD_LOCAL__INTERFACE": lab.dev_iface,
+        "IOTEMU_DASHBOARD_LOCAL__NETNS": lab.dev_netns,
+        "IOTEMU_DASHBOARD_LOCAL__SOCKET_DIR": str(tmp),
+        "IOTEMU_DASHBOARD_LOCAL__STATE_DIR": str(tmp / "state"),
+        "IOTEMU_DASHBOARD_LOCAL__STATS_INTERVAL": "1",
+    }
+    log = tmp / "dashboard.log"
+    with log.open("wb") as out:
+        service = subprocess.Popen([sys.executable, "-m", "iot_dashboard"], env=env, stdout=out, stderr=out)
+    deadline = time.monotonic() + 60
+    while not (match := re.search(r"iotemu dashboard: http://(\S+?)/", log.read_text(errors="replace"))):
+        if service.poll() is not None or time.monotonic() > deadline:
+            stop_service(service)
+            raise RuntimeError(f"the dashboard did not start: see {log}")
+        time.sleep(0.1)
+    return service, match.group(1)
+
+
+def stop_service(service: subprocess.Popen) -> None:
+    service.terminate()
+    try:
+        service.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        service.kill()
+        service.wait()
+
+
+async def wait_for(check: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+def last(rx: Receiver, kind: str, since: float) -> str:
+    seen = rx.first[kind].values()
+    return f"{max(seen) - since:.2f} s ({len(seen)})" if seen else "-"
+
+
+async def measure(url: str, tmp: Path, args: argparse.Namespace) -> None:
+    clients = [Receiver(f"ws client {i + 1}") for i in range(args.clients)]
+    ready = [asyncio.Event() for _ in clients]
+    tasks = [asyncio.create_task(ws_client(url, rx, ev)) for rx, ev in zip(clients, ready, strict=True)]
+    async with httpx.AsyncClient(base_url=f"http://{url}", timeout=300) as http:
+        vendors = sorted({p.vendor for p in profiles.builtin()})
+        body = {"devices": [{"id": f"dev_{i:04d}", "vendor": vendors[i % len(vendors)]} for i in range(args.devices)]}
+        (await http.post("/api/import", content=json.dumps(body))).raise_for_status()
+        await asyncio.wait_for(asyncio.gather(*(ev.wait() for ev in ready)), 60)
+        n = args.devices
+        t_post = time.time()
+        result = (await http.post("/api/devices/start-all")).json()
+        t_resp = time.time() - t_post
+        await wait_for(lambda: all(len(rx.first["started"]) >= n for rx in clients), 60)
+        await wait_for(lambda: all(len(rx.first["dhcp_ack"]) >= n for rx in clients), args.bind_timeout)
+        print(f"start-all: response in {t_resp:.2f} s ({len(result['done'])} done, {len(result['failed'])} failed)")
+        rows = [(rx.name, last(rx, "started", t_post), last(rx, "dhcp_ack", t_post)) for rx in clients]
+        print(common.table(["client", "last device:started (seen)", "last device:dhcp_ack (seen)"], rows))
+        start_s = max(max(rx.first["started"].values(), default=float("inf")) for rx in clients) - t_post
+        await asyncio.sleep(2)  # the ACK burst's announcements and first stats are over
+        base = Receiver("baseline: emulator /events (SSE)")
+        base_ready = asyncio.Event()
+        sock = sorted(tmp.glob("emu*.sock"))[0]
+        tasks.append(asyncio.create_task(sse_client(sock, base, base_ready)))
+        await asyncio.wait_for(base_ready.wait(), 30)
+        t0 = time.time()
+        await asyncio.sleep(args.seconds)
+        t1 = time.time()
+        t_stop = time.time()
+        (await http.post("/api/devices/stop-all")).raise_for_status()
+        await wait_for(lambda: all(len(rx.first["stopped"]) >= n for rx in clients), 60)
+        print(f"stop-all: last device:stopped after {last(clients[0], 'stopped', t_stop)}\n")
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    report(clients, base, t0, t1, start_s)
+
+
+def row(name: str, values: list[float], seconds: float, dropped: int | str = "") -> tuple[object, ...]:
+    ordered = sorted(values)
+    if not ordered:
+        return (name, 0, "-", "-", "-", "-", dropped)
+    pick = lambda q: ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]  # noqa: E731
+    return (name, len(ordered), f"{len(ordered) / seconds:.0f}", f"{pick(0.5):.1f}", f"{pick(0.99):.1f}",
+            f"{ordered[-1]:.1f}", dropped)  # fmt: skip
+
+
+def report(clients: list[Receiver], base: Receiver, t0: float, t1: float, start_s: float) -> None:
+    seconds = t1 - t0
+    base_devices = {dev for at, _, dev in base.samples if t0 <= at < t1}
+    every = [ms for rx in clients for ms in rx.window(t0, t1)]
+    same = [ms for rx in clients for ms in rx.window(t0, t1, base_devices)]
+    baseline = base.window(t0, t1)
+    rows = [row(rx.name, rx.window(t0, t1), seconds, rx.dropped) for rx in clients]
+    rows.append(row(f"all {len(clients)} ws clients", every, seconds, sum(rx.dropped for rx in clients)))
+    rows.append(row(f"ws, the baseline's {len(base_devices)} devices", same, seconds))
+    rows.append(row(f"{base.name}", baseline, seconds))
+    print(f"device:stats, timestamp to receipt, {seconds:.1f} s of steady state (ms):")
+    print(common.table(["stream", "frames", "per s", "p50", "p99", "max", "dropped"], rows))
+    if every and baseline and same:
+        p = lambda v, q: sorted(v)[min(len(v) - 1, round(q * (len(v) - 1)))]  # noqa: E731
+        print(f"\nws / SSE, same devices: p50 x{p(same, 0.5) / max(p(baseline, 0.5), 0.1):.1f}, "
+              f"p99 x{p(same, 0.99) / max(p(baseline, 0.99), 0.1):.1f}")  # fmt: skip
+        p99 = p(every, 0.99)
+        print(f"targets (information): p99 < {TARGET_P99_MS:.0f} ms: {common.verdict(p99 < TARGET_P99_MS)}; "
+              f"the brief's < {BRIEF_P99_MS:.0f} ms: {common.verdict(p99 < BRIEF_P99_MS)}")  # fmt: skip
+    print(f"start-all to the last device:started < {TARGET_START_S:.0f} s (slowest client): "
+          f"{common.verdict(start_s < TARGET_START_S)} ({start_s:.2f} s)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=20.0, help="steady state measured")
+    parser.add_argument("--bind-timeout", type=float, default=120.0, help="seconds to wait for every DHCPACK")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("needs root (network namespaces): sudo .venv/bin/python bench/ws_latency.py ...")
+    print(f"ws_latency: {args.devices} devices, stats every 1 s, {args.clients} WebSocket clients")
+    with iotlab.lab(iotlab.LabConfig(name=f"wsbench{os.getpid():x}")) as lab, tempfile.TemporaryDirectory() as tmp:
+        service, url = start_service(lab, Path(tmp), args.devices)
+        try:
+            asyncio.run(measure(url, Path(tmp), args))
+        finally:
+            stop_service(service)
+
+
+if __name__ == "__main__":
+    main()
