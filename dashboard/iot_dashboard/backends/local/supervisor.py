@@ -76,6 +76,8 @@ class Supervisor:
         self.placement: dict[str, str] = {}
         """device id -> shard name, for every device wanted up."""
         self.restarts = 0
+        self.warm_shards = 1
+        """`devices-0 ..` kept running even when empty: as many as the stored devices need."""
         self._socket_ids = itertools.count()
         self._closed = False
 
@@ -91,13 +93,19 @@ class Supervisor:
     def pids(self) -> list[int]:
         return [s.proc.pid for s in self.shards.values() if s.proc is not None and s.proc.pid is not None and s.alive]
 
-    async def warm(self) -> None:
-        """Start `devices-0` before any device asks for it: the first Play does not wait for an interpreter."""
-        shard = self.shards.setdefault(f"{DEVICES_GROUP}-0", Shard(f"{DEVICES_GROUP}-0", DEVICES_GROUP,
-                                                                    self.settings.devices_per_process))  # fmt: skip
-        async with shard.lock:
-            if not shard.alive:
-                await self._spawn(shard)
+    async def warm(self, count: int = 1) -> None:
+        """Start `devices-0 .. devices-<count-1>` before any device asks for them: Play All then only sends
+        control requests instead of waiting for interpreters (1,000 devices: 5.75 s -> well under 1 s)."""
+        self.warm_shards = max(self.warm_shards, count)
+
+        async def one(index: int) -> None:
+            name = f"{DEVICES_GROUP}-{index}"
+            shard = self.shards.setdefault(name, Shard(name, DEVICES_GROUP, self.settings.devices_per_process))
+            async with shard.lock:
+                if not shard.alive and not self._closed:
+                    await self._spawn(shard)
+
+        await asyncio.gather(*(one(i) for i in range(count)))
 
     # -- changes ---------------------------------------------------------------------------------
 
@@ -198,8 +206,9 @@ class Supervisor:
             del self.placement[device_id]
 
     async def _retire_if_empty(self, shard: Shard) -> None:
-        """An empty shard's process is stopped (memory back); `devices-0` stays warm for fast starts."""
-        if shard.devices or shard.name == f"{DEVICES_GROUP}-0":
+        """An empty shard's process is stopped (memory back), except the warm ones (fast starts)."""
+        warm = {f"{DEVICES_GROUP}-{i}" for i in range(self.warm_shards)}
+        if shard.devices or shard.name in warm:
             return
         async with shard.lock:
             if not shard.devices:
