@@ -21,6 +21,8 @@ import yaml
 
 from iot_emulator import manifests, models
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
 Resource = models.IoTDevice | models.IoTFleet
 HEADER = "# IoT devices and fleets of the iotemu dashboard (CRD format: `iotemu run -f` or `kubectl apply -f`).\n"
 
@@ -60,7 +62,10 @@ def parse(text: str, source: str) -> list[Resource]:
 
 
 def dump(resources: Sequence[Resource]) -> str:
-    body = yaml.safe_dump_all([models.to_manifest(r) for r in resources], sort_keys=False, explicit_start=True)
+    # libyaml's emitter: the pure-Python one took 0.76 s of a 1 s Play All on 1,000 devices.
+    body = yaml.dump_all(
+        [models.to_manifest(r) for r in resources], Dumper=_DUMPER, sort_keys=False, explicit_start=True
+    )
     return HEADER + (body if resources else "")
 
 
