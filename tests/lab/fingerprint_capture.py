@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import select
 import subprocess
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -105,15 +103,10 @@ class P0f:
 def avahi_lists(lab: iotlab.Lab, env: dict[str, str], service_type: str, instance: str, timeout: float = 10.0) -> bool:
     """Whether `avahi-browse` (against the avahi-daemon of tests.lab.udp_servers.avahi) lists `instance`."""
     argv = netns.exec_argv(lab.gw_netns, ["avahi-browse", "-p", service_type])
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env) as browser:
-        assert browser.stdout is not None
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env) as browser:
         try:
-            deadline = time.monotonic() + timeout
-            while (left := deadline - time.monotonic()) > 0 and select.select([browser.stdout], [], [], left)[0]:
-                line = browser.stdout.readline()
-                if not line:
-                    break
-                fields = line.rstrip("\n").split(";")
+            for line in servers.pipe_lines(browser, timeout):
+                fields = line.split(";")
                 if fields[0] == "+" and len(fields) > 3 and _unescape(fields[3]) == instance:
                     return True
         finally:

@@ -16,6 +16,7 @@ servers logged, so a request counts only if a real implementation accepted it:
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import select
 import signal
@@ -23,7 +24,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from iot_emulator import lab as iotlab
@@ -61,6 +62,27 @@ def wait_for_line(path: Path, pattern: str, timeout: float) -> re.Match[str]:
     except AssertionError as exc:
         raise AssertionError(f"{exc}; the log holds:\n" + "\n".join(lines_of(path)[-20:])) from None
     return found[0]
+
+
+def pipe_lines(proc: subprocess.Popen[bytes], timeout: float) -> Iterator[str]:
+    """The lines `proc` writes to its stdout pipe, as they come, until it closes the pipe or `timeout` passes.
+
+    This reads the pipe's descriptor itself. select() on the buffered file object says nothing of the
+    lines its buffer already holds: after readline() took the first of two lines that came in one
+    chunk (avahi-browse writes what its daemon had cached in one go), select() waits out the timeout
+    for data that will never come, and the second line is never seen.
+    """
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    deadline = time.monotonic() + timeout
+    pending = b""
+    while (left := deadline - time.monotonic()) > 0 and select.select([fd], [], [], left)[0]:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            yield line.decode(errors="replace")
 
 
 class GwProcess:

@@ -25,7 +25,6 @@ import concurrent.futures
 import contextlib
 import os
 import re
-import select
 import shutil
 import subprocess
 import tempfile
@@ -38,6 +37,7 @@ from typing import Any, TypeVar
 from iot_emulator import engine, manifests, rawsock
 from iot_emulator import lab as iotlab
 from iot_emulator.lab import netns, process
+from tests.lab import servers
 
 T = TypeVar("T")
 READY = 10.0
@@ -159,19 +159,12 @@ def avahi_browse(lab: iotlab.Lab, env: dict[str, str], service_type: str, match:
                  timeout: float = 15.0) -> list[str]:  # fmt: skip
     """The first resolved entry (`avahi-browse -r -p` "=" line, unescaped fields) that `match`es."""
     argv = netns.exec_argv(lab.gw_netns, ["avahi-browse", "-r", "-p", service_type])
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as browser:
-        assert browser.stdout is not None
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env) as browser:
         seen: list[str] = []
         try:
-            deadline = time.monotonic() + timeout
-            while (left := deadline - time.monotonic()) > 0:
-                if not select.select([browser.stdout], [], [], left)[0]:
-                    break
-                line = browser.stdout.readline()
-                if not line:
-                    break
-                seen.append(line.rstrip("\n"))
-                fields = [_avahi_unescape(f) for f in line.rstrip("\n").split(";")]
+            for line in servers.pipe_lines(browser, timeout):
+                seen.append(line)
+                fields = [_avahi_unescape(f) for f in line.split(";")]
                 if fields[0] == "=" and match(fields):
                     return fields
         finally:
