@@ -68,6 +68,15 @@ class Receiver:
         return [ms for at, ms, dev in self.samples if t0 <= at < t1 and (devices is None or dev in devices)]
 
 
+async def wait_ready(http: httpx.AsyncClient, timeout: float = 60.0) -> None:
+    """Until /readyz says 200: the emulator processes for the imported devices are running."""
+    deadline = time.monotonic() + timeout
+    while (await http.get("/readyz")).status_code != 200:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the service did not become ready")
+        await asyncio.sleep(0.1)
+
+
 async def ws_client(url: str, rx: Receiver, ready: asyncio.Event) -> None:
     async with websockets.connect(f"ws://{url}/ws", max_size=None, ping_interval=None) as ws:
         async for text in ws:
@@ -152,6 +161,7 @@ async def measure(url: str, tmp: Path, args: argparse.Namespace) -> None:
         body = {"devices": [{"id": f"dev_{i:04d}", "vendor": vendors[i % len(vendors)]} for i in range(args.devices)]}
         (await http.post("/api/import", content=json.dumps(body))).raise_for_status()
         await asyncio.wait_for(asyncio.gather(*(ev.wait() for ev in ready)), 60)
+        await wait_ready(http)  # the service warms an emulator process per 250 stored devices
         n = args.devices
         t_post = time.time()
         result = (await http.post("/api/devices/start-all")).json()

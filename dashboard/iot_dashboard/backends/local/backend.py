@@ -170,4 +170,7 @@ class LocalBackend(base.Backend):
         return await self.supervisor.apply(start, stop)
 
     def not_ready(self) -> str | None:
+        """Not ready while emulator processes for newly stored devices are still starting."""
+        if self._warming is not None and not self._warming.done():
+            return f"starting emulator processes for {self._shards_needed()} shards"
         return None
