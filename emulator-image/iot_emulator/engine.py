@@ -245,7 +245,8 @@ class Engine:
     def _feed(self, dev: device_mod.Device, frame: bytes) -> None:
         now = self._loop.time() if self._loop else time.monotonic()
         self._send(dev, dev.handle(frame, now))
-        self._after(dev, now)
+        if not dev.stateless:
+            self._after(dev, now)
 
     def _send(self, sender: device_mod.Device, frames: list[bytes]) -> None:
         """Out to the wire, and to the devices of this process the frame is for.

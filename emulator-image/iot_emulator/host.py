@@ -199,14 +199,18 @@ class IpHost:
             if reply is not None:
                 self.send_frame("icmp", reply)
 
-    def learn(self, ip: bytes, mac: bytes, now: float) -> None:
-        """A neighbour's MAC (from an ARP reply or request): release what waited for it."""
+    def learn(self, ip: bytes, mac: bytes, now: float) -> bool:
+        """A neighbour's MAC (from an ARP reply or request): release what waited for it.
+
+        True if that changed anything with a timer (an ARP retry cancelled, packets sent)."""
         if ip not in self._pending and self.neighbours.get(ip) is None and ip != self.gateway:
-            return  # not a host we talk to: a device's neighbour table stays small
+            return False  # not a host we talk to: a device's neighbour table stays small
         self.neighbours.learn(ip, mac)
-        self._arp_due.pop(ip, None)
-        for protocol, packet in self._pending.pop(ip, []):
+        retried = self._arp_due.pop(ip, None) is not None
+        waiting = self._pending.pop(ip, [])
+        for protocol, packet in waiting:
             self.send_frame(protocol, wire.ethernet(mac, self.mac, wire.ETH_P_IP, packet))
+        return retried or bool(waiting)
 
     # -- timers ---------------------------------------------------------------------------------
 

@@ -198,3 +198,21 @@ async def test_a_host_claiming_a_checked_address_makes_that_device_decline(tiny_
     assert eng.devices[0].dhcp.state.name == "CHECKING"
     stop.set()
     await task
+
+
+async def test_pings_are_answered_without_rescheduling_but_a_resolved_neighbour_is_not(harness: Harness) -> None:
+    await harness.bind_all()
+    dev = harness.engine.devices[0]
+    ping = Ether(src=SERVER_MAC, dst=dev.config.mac) / IP(src=SERVER_IP, dst="10.77.0.10") / ICMP() / b"x"
+    harness.link.deliver(bytes(ping))
+    assert dev.stateless  # a reply, and no timer of the device moved
+    dev.host.send_udp("dns", bytes([10, 77, 0, 99]), 40000, 53, b"q")  # waits for 10.77.0.99's MAC
+    assert dev.host.next_deadline() is not None
+    is_at = Ether(src="02:00:00:00:00:63", dst=dev.config.mac) / ARP(
+        op=2, hwsrc="02:00:00:00:00:63", psrc="10.77.0.99", hwdst=dev.config.mac, pdst="10.77.0.10"
+    )
+    harness.link.sent.clear()
+    harness.link.deliver(bytes(is_at))
+    assert not dev.stateless  # the waiting packet left and its ARP retry was cancelled
+    sent_ip = [Ether(f) for f in harness.link.sent if IP in Ether(f)]
+    assert [(p[Ether].dst, p[IP].dst) for p in sent_ip] == [("02:00:00:00:00:63", "10.77.0.99")]
