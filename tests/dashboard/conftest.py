@@ -24,7 +24,6 @@ from fastapi import FastAPI
 from iot_dashboard import app as app_mod
 from iot_dashboard import events
 from iot_dashboard.settings import LocalSettings, Settings
-from tests.conftest import TINY_CAM
 
 FAKE_EMULATOR = Path(__file__).with_name("fake_emulator.py")
 TOKEN = "test-token-0123456789"
@@ -47,12 +46,10 @@ sources: {dhcp.options: "test fixture"}
 
 
 @pytest.fixture
-def profiles_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "profiles"
-    directory.mkdir()
-    (directory / "tiny-cam.yaml").write_text(TINY_CAM)
-    (directory / "tiny-plug.yaml").write_text(TINY_PLUG)
-    return directory
+def profiles_dir(profiles_dir: Path) -> Path:
+    """The suite-wide tiny-cam directory, plus a plug of another vendor."""
+    (profiles_dir / "tiny-plug.yaml").write_text(TINY_PLUG)
+    return profiles_dir
 
 
 @pytest.fixture

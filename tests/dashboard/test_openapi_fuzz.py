@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 
 from iot_dashboard import app as app_mod
 from iot_dashboard.settings import LocalSettings, Settings
-from tests.dashboard.conftest import FAKE_EMULATOR, TINY_CAM, TINY_PLUG
+from tests.conftest import TINY_CAM
+from tests.dashboard.conftest import FAKE_EMULATOR, TINY_PLUG
 
 
 @pytest.fixture(scope="module")
