@@ -27,6 +27,8 @@ describe("device rows", () => {
     expect(ids({ status: "bound" })).toEqual(["desk-plug"]);
     store.apply({ type: "started", device_id: "lobby-cam", timestamp: "2026-11-26T12:00:00Z" });
     store.apply({ type: "dhcp_ack", device_id: "lobby-cam", timestamp: "2026-11-26T12:00:01Z", assigned_ip: "10.77.0.8" });
+    expect(ids({ status: "binding" })).toEqual(["lobby-cam"]); // ACKed, its ARP check still running
+    store.apply({ type: "stats", device_id: "lobby-cam", timestamp: "2026-11-26T12:00:02Z", stats: { state: "bound", current_ip: "10.77.0.8" } });
     expect(ids({ status: "bound" })).toEqual(["lobby-cam", "desk-plug"]);
     expect(ids({ search: "10.77.0.8" })).toEqual(["lobby-cam"]);
   });

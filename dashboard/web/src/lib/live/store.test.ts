@@ -26,11 +26,16 @@ describe("LiveStore", () => {
     store.apply({ type: "dhcp_discover", device_id: "cam-1", timestamp: at(0), xid: "0x1" });
     store.apply({ type: "dhcp_offer", device_id: "cam-1", timestamp: at(0), offered_ip: "10.77.0.9", server_id: "10.77.0.1" });
     store.apply({ type: "dhcp_ack", device_id: "cam-1", timestamp: at(1), assigned_ip: "10.77.0.9", server_id: "10.77.0.1", lease_time: 600 });
-    store.apply({ type: "dhcp_release", device_id: "cam-1", timestamp: at(2), address: "10.77.0.9" });
-    store.apply({ type: "stopped", device_id: "cam-1", timestamp: at(2) });
-    expect(phases).toEqual(["pending", "binding", "binding", "bound", "binding", "stopped"]);
+    store.apply({ type: "stats", device_id: "cam-1", timestamp: at(1), stats: { state: "bound", current_ip: "10.77.0.9" } });
+    store.apply({ type: "dhcp_renew", device_id: "cam-1", timestamp: at(2), assigned_ip: "10.77.0.9" });
+    store.apply({ type: "dhcp_ack", device_id: "cam-1", timestamp: at(2), assigned_ip: "10.77.0.9", server_id: "10.77.0.1", lease_time: 600 });
+    store.apply({ type: "dhcp_release", device_id: "cam-1", timestamp: at(3), address: "10.77.0.9" });
+    store.apply({ type: "stopped", device_id: "cam-1", timestamp: at(3) });
+    // ACK: the address is granted but still under the ARP check; bound once the device says so;
+    // a renewal's ACK keeps it bound.
+    expect(phases).toEqual(["pending", "binding", "binding", "binding", "bound", "bound", "bound", "binding", "stopped"]);
     expect(store.dhcpEvents("cam-1").map((e) => e.type)).toEqual([
-      "dhcp_discover", "dhcp_offer", "dhcp_ack", "dhcp_release",
+      "dhcp_discover", "dhcp_offer", "dhcp_ack", "dhcp_renew", "dhcp_ack", "dhcp_release",
     ]);
     expect(store.dhcpEvents("cam-1")[2]).toMatchObject({ ip: "10.77.0.9", server: "10.77.0.1", leaseTime: 600 });
   });

@@ -234,7 +234,9 @@ export class LiveStore {
     } else if (type === "stats") {
       live = this.applyStats(record, live, message.stats, timestamp);
     } else if (type === "dhcp_ack") {
-      live = { ...live, phase: "bound", ip: str(message.assigned_ip) ?? live.ip };
+      // The server granted the address; the device still checks it (RFC 5227) before using it.
+      // "bound" comes with the stats message the emulator sends the moment the check passes.
+      live = { ...live, phase: live.phase === "bound" ? "bound" : "binding", ip: str(message.assigned_ip) ?? live.ip };
     } else if (BINDING.has(type) && live.phase !== "bound") {
       live = { ...live, phase: "binding" };
     }
