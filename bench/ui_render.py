@@ -49,6 +49,7 @@ from typing import Any
 import common
 from playwright.sync_api import Page, Route, sync_playwright
 
+from iot_dashboard import service as dashboard_service
 from iot_dashboard.settings import DEFAULT_WEB_DIR
 from iot_emulator import profile as profiles
 
@@ -257,18 +258,12 @@ def real_service(devices: int) -> Iterator[str]:
     name = f"uibench{os.getpid():x}"
     handle = iotlab.up(iotlab.LabConfig(name=name))
     tmp = Path(tempfile.mkdtemp(prefix="ui-bench-"))
-    env = {
-        **os.environ,
-        "IOTEMU_DASHBOARD_PORT": "0",
-        "IOTEMU_DASHBOARD_WS_QUEUE_SIZE": str(max(2000, devices * 4)),
-        "IOTEMU_DASHBOARD_LOCAL__DATA_FILE": str(tmp / "devices.yaml"),
-        "IOTEMU_DASHBOARD_LOCAL__INTERFACE": handle.dev_iface,
-        "IOTEMU_DASHBOARD_LOCAL__NETNS": handle.dev_netns,
-        "IOTEMU_DASHBOARD_LOCAL__SOCKET_DIR": str(tmp),
-        "IOTEMU_DASHBOARD_LOCAL__STATE_DIR": str(tmp / "state"),
-        "IOTEMU_DASHBOARD_LOCAL__STATS_INTERVAL": "1",
-        "IOTEMU_DASHBOARD_LOCAL__DEVICES_PER_PROCESS": "500",
-    }
+    env = dashboard_service.lab_environment(
+        handle,
+        tmp,
+        IOTEMU_DASHBOARD_WS_QUEUE_SIZE=str(max(2000, devices * 4)),
+        IOTEMU_DASHBOARD_LOCAL__DEVICES_PER_PROCESS="500",
+    )
     log = (tmp / "dashboard.log").open("wb")
     service = subprocess.Popen([sys.executable, "-m", "iot_dashboard"], env=env, stdout=log, stderr=log)
     try:

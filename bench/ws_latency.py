@@ -37,6 +37,7 @@ import common
 import httpx
 import websockets
 
+from iot_dashboard import service as dashboard_service
 from iot_emulator import lab as iotlab
 from iot_emulator import profile as profiles
 
@@ -106,17 +107,7 @@ async def sse_client(socket_path: Path, rx: Receiver, ready: asyncio.Event) -> N
 
 def start_service(lab: iotlab.Lab, tmp: Path, devices: int) -> tuple[subprocess.Popen, str]:
     """`python -m iot_dashboard` in local mode inside the lab (settings from the environment)."""
-    env = {
-        **os.environ,
-        "IOTEMU_DASHBOARD_PORT": "0",
-        "IOTEMU_DASHBOARD_WS_QUEUE_SIZE": str(max(2000, devices * 4)),
-        "IOTEMU_DASHBOARD_LOCAL__DATA_FILE": str(tmp / "devices.yaml"),
-        "IOTEMU_DASHBOARD_LOCAL__INTERFACE": lab.dev_iface,
-        "IOTEMU_DASHBOARD_LOCAL__NETNS": lab.dev_netns,
-        "IOTEMU_DASHBOARD_LOCAL__SOCKET_DIR": str(tmp),
-        "IOTEMU_DASHBOARD_LOCAL__STATE_DIR": str(tmp / "state"),
-        "IOTEMU_DASHBOARD_LOCAL__STATS_INTERVAL": "1",
-    }
+    env = dashboard_service.lab_environment(lab, tmp, IOTEMU_DASHBOARD_WS_QUEUE_SIZE=str(max(2000, devices * 4)))
     log = tmp / "dashboard.log"
     with log.open("wb") as out:
         service = subprocess.Popen([sys.executable, "-m", "iot_dashboard"], env=env, stdout=out, stderr=out)

@@ -14,6 +14,7 @@ import asyncio
 import atexit
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -49,6 +50,23 @@ def lab_settings(lab: Any, seed_file: Path | None = None, port: int = 8080, **ov
         }
     )
     return base.model_copy(update={"local": local, "port": port, **overrides})
+
+
+def lab_environment(lab: Any, directory: Path, **extra: str) -> dict[str, str]:
+    """The environment that runs `python -m iot_dashboard` in local mode inside a lab, files in `directory`:
+    what the end-to-end tests and the browser and WebSocket benchmarks start (port 0, stats every second)."""
+    return {
+        **os.environ,
+        "IOTEMU_DASHBOARD_HOST": "127.0.0.1",
+        "IOTEMU_DASHBOARD_PORT": "0",
+        "IOTEMU_DASHBOARD_LOCAL__DATA_FILE": str(directory / "devices.yaml"),
+        "IOTEMU_DASHBOARD_LOCAL__INTERFACE": lab.dev_iface,
+        "IOTEMU_DASHBOARD_LOCAL__NETNS": lab.dev_netns,
+        "IOTEMU_DASHBOARD_LOCAL__SOCKET_DIR": str(directory),
+        "IOTEMU_DASHBOARD_LOCAL__STATE_DIR": str(directory / "state"),
+        "IOTEMU_DASHBOARD_LOCAL__STATS_INTERVAL": "1",
+        **extra,
+    }
 
 
 def serve(settings: Settings, on_ready: Callable[[str], None] | None = None, duration: float | None = None) -> int:

@@ -9,7 +9,6 @@ and no background networking. Screenshots go to `test-artifacts/e2e/` (not commi
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -23,6 +22,7 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
 
+from iot_dashboard import service as dashboard_service
 from iot_dashboard.settings import DEFAULT_WEB_DIR
 from iot_emulator import lab as iotlab
 
@@ -68,17 +68,7 @@ def dashboard(dnsmasq_lab: iotlab.Lab, tmp_path: Path) -> Iterator[Dashboard]:
     """`python -m iot_dashboard` in local mode, its emulators in the lab, stats every second."""
     if not (DEFAULT_WEB_DIR / "index.html").is_file():
         pytest.fail(f"the web tab is not built ({DEFAULT_WEB_DIR} is missing): run `make web`", pytrace=False)
-    env = {
-        **os.environ,
-        "IOTEMU_DASHBOARD_HOST": "127.0.0.1",
-        "IOTEMU_DASHBOARD_PORT": "0",
-        "IOTEMU_DASHBOARD_LOCAL__DATA_FILE": str(tmp_path / "devices.yaml"),
-        "IOTEMU_DASHBOARD_LOCAL__INTERFACE": dnsmasq_lab.dev_iface,
-        "IOTEMU_DASHBOARD_LOCAL__NETNS": dnsmasq_lab.dev_netns,
-        "IOTEMU_DASHBOARD_LOCAL__SOCKET_DIR": str(tmp_path),
-        "IOTEMU_DASHBOARD_LOCAL__STATE_DIR": str(tmp_path / "state"),
-        "IOTEMU_DASHBOARD_LOCAL__STATS_INTERVAL": "1",
-    }
+    env = dashboard_service.lab_environment(dnsmasq_lab, tmp_path)
     log = tmp_path / "dashboard.log"
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "iot_dashboard"], env=env, stdout=out, stderr=out)
