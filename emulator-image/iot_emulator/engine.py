@@ -76,6 +76,7 @@ class Engine:
         self.devices = [self._make_device(c, gateway) for c in configs]
         self._by_mac = {d.mac: d for d in self.devices}
         self._by_ip: dict[bytes, device_mod.Device] = {}
+        self._ip_of: dict[device_mod.Device, bytes] = {}  # the reverse, so an unbind is O(1)
         self._pending: deque[device_mod.Device] = deque(self.devices)
         self._in_flight: set[device_mod.Device] = set()
         self._candidates: dict[bytes, device_mod.Device] = {}
@@ -393,6 +394,7 @@ class Engine:
         if kind == "bound":
             assert dev.ip is not None and dev.dhcp.lease is not None
             self._by_ip[dev.ip] = dev
+            self._ip_of[dev] = dev.ip
             self.bound_count += 1
             now = self._loop.time() if self._loop else time.monotonic()
             self.events(messages.make("stats", dev.device_id, self.wall(), stats=self._stats_of(dev, now)))
@@ -405,9 +407,9 @@ class Engine:
                     expires_at=self.wall() + lease.lease_time))  # fmt: skip
             return
         if kind == "unbound":
-            for ip, owner in list(self._by_ip.items()):
-                if owner is dev:
-                    del self._by_ip[ip]
+            ip = self._ip_of.pop(dev, None)
+            if ip is not None and self._by_ip.get(ip) is dev:
+                del self._by_ip[ip]
             return
         if kind == "dhcp_release" and self.cache is not None:
             self.cache.mark_released(dev.config.mac)
