@@ -13,7 +13,7 @@ WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/scripts dashboard/iot_dashboard -t
 	-o -name '*.css' -o -name '*.py' -o -name '*.mjs' \) -not -name '*.gen.ts' 2>/dev/null) \
 	$(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/vite.lib.config.ts $(WEB)/tsconfig.json emulator-image/iot_emulator/models.py
 
-.PHONY: setup apt web demo test lint unit lab bench clean
+.PHONY: setup apt web demo test lint unit lab bench clean cluster cluster-bin cluster-down
 
 setup: apt $(STAMP) web
 
@@ -46,6 +46,18 @@ $(WEB_BUILT): $(WEB_DEPS) $(WEB_SOURCES) | $(STAMP)
 	cd $(WEB) && npm run generate && npm run build
 	touch $@
 
+# A real Kubernetes control plane (etcd, API server, controller manager, scheduler) built from the Go
+# modules pinned in cluster/go/ (cached by their hash in /var/cache/iotemu), with kubectl and helm in
+# .cluster/bin and the admin kubeconfig in .cluster/kubeconfig. The suite starts one itself when none is up.
+cluster-bin:
+	bash cluster/build.sh >/dev/null
+
+cluster: setup cluster-bin
+	$(PY) cluster/controlplane.py up
+
+cluster-down:
+	$(PY) cluster/controlplane.py down
+
 demo: setup
 	$(VENV)/bin/iotemu demo
 
@@ -55,7 +67,7 @@ lint: setup
 	$(VENV)/bin/mypy
 	cd $(WEB) && npm run lint
 
-test: setup lint
+test: setup cluster-bin lint
 	cd $(WEB) && npm test
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 

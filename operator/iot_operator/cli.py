@@ -1,15 +1,16 @@
 """`iot-operator` (and `iotemu operator`): run the operator in a cluster or against a kubeconfig.
 
 Every setting is a flag (`--resync-interval 5`, `--namespaces '["lab"]'`) and an `IOT_OPERATOR_*`
-variable; `--help` lists them with their documentation. One replica runs at a time (kopf's
-standalone mode: no peering objects).
+variable; `--help` lists them with their documentation. Without `--peering` one replica runs
+(kopf's standalone mode); with it, replicas share a KopfPeering object and only the one with the
+highest priority acts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import secrets
 import sys
 from collections.abc import Sequence
 
@@ -27,9 +28,12 @@ async def run(
 ) -> None:
     """The operator in the running event loop, until `stop_flag` is set (or a signal, when run as main)."""
     registry = handlers.build(handlers.runtime(settings))
+    priority = settings.priority if settings.priority is not None else secrets.randbelow(1_000_000) + 1
     await kopf.operator(
         registry=registry,
-        standalone=True,
+        standalone=settings.peering is None,
+        peering_name=settings.peering,
+        priority=priority,
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
         liveness_endpoint=settings.liveness_endpoint,
@@ -47,8 +51,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"iot-operator: error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if settings.kubeconfig is not None:  # kopf's kubeconfig login reads the variable
-        os.environ["KUBECONFIG"] = str(settings.kubeconfig)
     try:
         asyncio.run(run(settings))
     except KeyboardInterrupt:

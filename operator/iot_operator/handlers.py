@@ -23,6 +23,7 @@ import kopf
 
 from iot_emulator import models
 from iot_emulator import profile as profiles
+from iot_kube import connection
 from iot_operator import kube, observed, pods, reconcile, scrape
 from iot_operator import plan as plan_mod
 from iot_operator import settings as settings_mod
@@ -77,15 +78,24 @@ def build(rt: Runtime) -> kopf.OperatorRegistry:
         settings.posting.level = logging.WARNING  # handler logs are not events; ours are posted explicitly
 
     @kopf.on.login(id="login", registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    async def login(**_: Any) -> kopf.ConnectionInfo:
+        """The official client's reading of the kubeconfig or service account, for kopf and `kube.Api`."""
         s = rt.settings
-        info: kopf.ConnectionInfo | None
-        if s.api_server:
-            info = kopf.ConnectionInfo(server=s.api_server, insecure=s.api_insecure)
-        else:
-            info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
-        rt.credentials.info = info
-        return info
+        conn = await connection.load(
+            api_url=s.api_server, insecure=s.api_insecure, kubeconfig=s.kubeconfig, context=s.context
+        )
+        rt.credentials.connection = conn
+        return kopf.ConnectionInfo(
+            server=conn.server,
+            ca_data=conn.ca_data,
+            insecure=conn.insecure,
+            token=conn.token,
+            certificate_data=conn.cert_data,
+            private_key_data=conn.key_data,
+            default_namespace=conn.namespace,
+            proxy_url=conn.proxy,
+            expiration=conn.expires,
+        )
 
     @kopf.on.cleanup(id="close", registry=registry)
     async def close(**_: Any) -> None:

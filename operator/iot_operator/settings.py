@@ -71,13 +71,22 @@ class OperatorSettings(BaseSettings):
 
     # -- reaching the API server and the pods --------------------------------------------------
     kubeconfig: Path | None = None
-    """Kubeconfig file; default: in-cluster service account, then $KUBECONFIG or ~/.kube/config."""
+    """Kubeconfig file; default: in-cluster service account, then the files in $KUBECONFIG (merged) or
+    ~/.kube/config. Exec credential plugins, tokenFile, client certificates and proxy-url work as in kubectl."""
+    context: str | None = None
+    """Kubeconfig context to use; default: its current-context."""
     api_server: str | None = None
     """API server URL used without credentials (a local proxy such as `kubectl proxy`, or a test stand-in)."""
     api_insecure: bool = False
     """Skip TLS verification of api_server."""
     stats_urls: dict[str, str] = {}
     """`namespace/pod` -> base URL of its HTTP endpoint, instead of http://<pod IP>:<port> (tests, port-forwards)."""
+    peering: str | None = None
+    """Name of the KopfPeering object shared by the operator's replicas: only the replica with the highest
+    priority acts, the others wait. None: one replica (no peering objects, no peering RBAC)."""
+    priority: int | None = None
+    """This replica's peering priority; default: a random one, so two replicas never tie (kopf pauses both
+    on a tie)."""
     liveness_endpoint: str | None = None
     """kopf's liveness probe endpoint, e.g. http://0.0.0.0:8081/healthz."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -1,0 +1,201 @@
+"""Fixtures of the real-cluster suite: a real control plane (etcd, kube-apiserver, controller manager,
+scheduler built from pinned Go modules), the real helm CLI, the chart installed, the operator run as a
+process outside the cluster with the chart's service-account token.
+
+The control plane is the one `make cluster` left running, or one this session starts and removes.
+Each test works in namespaces of its own (`namespace` fixture), deleted after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import controlplane
+import pytest
+import yaml
+
+from iot_operator import cli
+from iot_operator import settings as settings_mod
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "iot-emulator"
+RELEASE, RELEASE_NS = "iot", "iot-system"
+OPERATOR_SA = f"{RELEASE}-iot-emulator-operator"
+DASHBOARD_SA = f"{RELEASE}-iot-emulator-dashboard"
+DEADLINE = 60.0
+
+
+@pytest.fixture(scope="session")
+def plane() -> Iterator[controlplane.ControlPlane]:
+    with controlplane.running(controlplane.ControlPlane()) as running:
+        yield running
+
+
+class Kube:
+    """kubectl and helm (the built ones) as the cluster admin, with JSON out."""
+
+    def __init__(self, plane: controlplane.ControlPlane) -> None:
+        self.plane = plane
+
+    def __call__(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.plane.kubectl(*args, input=input, check=check)
+
+    def get(self, *args: str) -> Any:
+        return json.loads(self("get", "-o", "json", *args).stdout)
+
+    def apply(
+        self, docs: list[dict[str, Any]] | dict[str, Any], *args: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        docs = docs if isinstance(docs, list) else [docs]
+        return self("apply", "-f", "-", *args, input=yaml.safe_dump_all(docs), check=check)
+
+    def helm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.plane.bin / "helm"), f"--kubeconfig={self.plane.kubeconfig}", *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=180,
+        )
+
+    def token(self, service_account: str, namespace: str = RELEASE_NS) -> str:
+        """A bound token of the service account (the TokenRequest API, as a pod's projected token)."""
+        return self("create", "token", service_account, "-n", namespace, "--duration=2h").stdout.strip()
+
+    def kubeconfig_for(self, path: Path, *, token_file: Path | None = None, exec_argv: list[str] | None = None) -> Path:
+        """A kubeconfig with the cluster's CA and a user that authenticates with a tokenFile or an exec plugin."""
+        user: dict[str, Any] = {}
+        if token_file is not None:
+            user["tokenFile"] = str(token_file)
+        if exec_argv is not None:
+            user["exec"] = {
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "command": exec_argv[0],
+                "args": exec_argv[1:],
+                "interactiveMode": "Never",
+            }
+        admin = yaml.safe_load(self.plane.kubeconfig.read_text())
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": admin["clusters"],
+            "users": [{"name": "sa", "user": user}],
+            "contexts": [{"name": "sa", "context": {"cluster": admin["clusters"][0]["name"], "user": "sa"}}],
+            "current-context": "sa",
+        }
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        return path
+
+
+@pytest.fixture(scope="session")
+def kube(plane: controlplane.ControlPlane) -> Kube:
+    return Kube(plane)
+
+
+@pytest.fixture(scope="session")
+def chart(kube: Kube) -> Iterator[Kube]:
+    """The chart installed by the real helm CLI (CRDs, RBAC, the operator and dashboard Deployments,
+    which stay Pending: this control plane has no node). Uninstalled at the end of the session."""
+    kube.helm("uninstall", RELEASE, "-n", RELEASE_NS, "--wait", check=False)
+    kube.helm(
+        "install", RELEASE, str(CHART), "-n", RELEASE_NS, "--create-namespace", "--set", "operator.peering.enabled=true"
+    )
+    yield kube
+    kube.helm("uninstall", RELEASE, "-n", RELEASE_NS, check=False)
+
+
+@pytest.fixture
+def namespace(kube: Kube) -> Iterator[str]:
+    name = f"t-{secrets.token_hex(4)}"
+    kube("create", "namespace", name)
+    yield name
+    kube("delete", "namespace", name, "--wait=false", check=False)
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = DEADLINE) -> Any:
+    """Polls `probe` until it returns something truthy (the API server offers no event for 'converged')."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            last = probe()
+            if last:
+                return last
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def operator_settings(kubeconfig: Path, **overrides: Any) -> settings_mod.OperatorSettings:
+    """A fast operator on the real API server: short intervals, the chart's service account."""
+    values: dict[str, Any] = {
+        "kubeconfig": kubeconfig,
+        "resync_interval": 1.0,
+        "status_min_interval": 0.5,
+        "backoff_base": 1.0,
+        "emulator_image": "iot-emulator:test",
+        "namespaces": [],
+        **overrides,
+    }
+    return settings_mod.OperatorSettings(**values)
+
+
+class OperatorRun:
+    """The real operator (kopf, every handler) in a thread with its own event loop, until stopped."""
+
+    def __init__(self, settings: settings_mod.OperatorSettings) -> None:
+        self.settings = settings
+        self.errors: list[BaseException] = []
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="operator", daemon=True)
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(cli.run(self.settings, stop_flag=self._stop, ready_flag=self._ready))
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            self.errors.append(exc)
+
+    def start(self) -> OperatorRun:
+        self._thread.start()
+        assert self._ready.wait(DEADLINE), f"operator not ready: {self.errors}"
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(DEADLINE)
+        assert not self._thread.is_alive(), "operator did not stop"
+        assert not self.errors, self.errors
+
+
+@contextlib.contextmanager
+def running_operator(settings: settings_mod.OperatorSettings) -> Iterator[OperatorRun]:
+    run = OperatorRun(settings).start()
+    try:
+        yield run
+    finally:
+        run.stop()
+
+
+@pytest.fixture
+def operator_kubeconfig(chart: Kube, tmp_path: Path) -> Path:
+    """A kubeconfig that authenticates as the chart's operator service account (tokenFile)."""
+    token = tmp_path / "operator.token"
+    token.write_text(chart.token(OPERATOR_SA))
+    token.chmod(0o600)
+    return chart.kubeconfig_for(tmp_path / "operator.kubeconfig", token_file=token)
+
+
+@pytest.fixture
+def operator(operator_kubeconfig: Path) -> Iterator[OperatorRun]:
+    with running_operator(operator_settings(operator_kubeconfig)) as run:
+        yield run
