@@ -8,8 +8,9 @@ so this module rewrites it: `$ref`s inlined, `anyOf [X, null]` turned into `null
 defaults dropped. Anything it does not know how to express raises, instead of producing a schema
 the API server would refuse.
 
-The same files go to `crds/` and to the chart's `crds/`; `--check` (and a test) fails when the
-checked-in files differ from what the models generate.
+The same files go to `crds/` and to the chart's `crds/`, and the names of the shipped profiles to
+the chart's `files/profiles.yaml` (its admission policy refuses a profile the emulator does not
+know); `--check` (and a test) fails when the checked-in files differ from what the models generate.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ import yaml
 from pydantic import BaseModel
 
 from iot_emulator import models
+from iot_emulator import profile as profiles
 
 HEADER = "# Generated from iot_emulator.models by `python -m iot_operator.crdgen --write`. Do not edit.\n"
 OUTPUTS = (Path("crds"), Path("helm/iot-emulator/crds"))
 """Where `--write` and `--check` look, relative to the repository root (the working directory)."""
+CHART_PROFILES = Path("helm/iot-emulator/files/profiles.yaml")
 
 _DROPPED = {"title", "additionalProperties", "$defs"}
 _ORDER = (
@@ -218,21 +221,33 @@ def render() -> dict[str, str]:
     }
 
 
+def shipped_profiles() -> str:
+    """The chart's list of shipped profiles: name -> what it emulates (a ConfigMap's data)."""
+    names = {p.name: f"{p.vendor} {p.model}" for p in sorted(profiles.library(None), key=lambda p: p.name)}
+    header = HEADER.replace("iot_emulator.models", "the shipped profiles (iot_emulator/profiles)")
+    return header + yaml.safe_dump(names, sort_keys=False, width=100)
+
+
+def outputs() -> dict[Path, str]:
+    """Every generated file (path relative to the repository root) and its text."""
+    files = {out / name: text for out in OUTPUTS for name, text in render().items()}
+    files[CHART_PROFILES] = shipped_profiles()
+    return files
+
+
 def differences(root: Path) -> list[str]:
     """Files under `root` that are missing or differ from what the models generate."""
-    files = render()
     return [
-        str(out / name)
-        for out in OUTPUTS
-        for name, text in files.items()
-        if not (root / out / name).is_file() or (root / out / name).read_text() != text
+        str(path)
+        for path, text in outputs().items()
+        if not (root / path).is_file() or (root / path).read_text() != text
     ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m iot_operator.crdgen", description=__doc__.splitlines()[0])
     action = parser.add_mutually_exclusive_group(required=True)
-    action.add_argument("--write", action="store_true", help="write " + " and ".join(map(str, OUTPUTS)))
+    action.add_argument("--write", action="store_true", help="write " + ", ".join(map(str, [*OUTPUTS, CHART_PROFILES])))
     action.add_argument("--check", action="store_true", help="exit 1 when a checked-in file differs")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: cwd)")
     args = parser.parse_args(argv)
@@ -241,11 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in stale:
             print(f"{path}: differs from the models; run python -m iot_operator.crdgen --write", file=sys.stderr)
         return 1 if stale else 0
-    for out in OUTPUTS:
-        (args.root / out).mkdir(parents=True, exist_ok=True)
-        for name, text in render().items():
-            (args.root / out / name).write_text(text)
-            print(args.root / out / name)
+    for path, text in outputs().items():
+        (args.root / path).parent.mkdir(parents=True, exist_ok=True)
+        (args.root / path).write_text(text)
+        print(args.root / path)
     return 0
 
 

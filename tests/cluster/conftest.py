@@ -108,10 +108,30 @@ def chart(kube: Kube) -> Iterator[Kube]:
     which stay Pending: this control plane has no node). Uninstalled at the end of the session."""
     kube.helm("uninstall", RELEASE, "-n", RELEASE_NS, "--wait", check=False)
     kube.helm(
-        "install", RELEASE, str(CHART), "-n", RELEASE_NS, "--create-namespace", "--set", "operator.peering.enabled=true"
+        "install",
+        RELEASE,
+        str(CHART),
+        "-n",
+        RELEASE_NS,
+        "--create-namespace",
+        "--set",
+        "operator.peering.enabled=true",
+        "--set",
+        "profiles.extra={tiny-cam}",
     )
+    wait_for("the admission policy in force", lambda: _policy_in_force(kube))
     yield kube
     kube.helm("uninstall", RELEASE, "-n", RELEASE_NS, check=False)
+
+
+def _policy_in_force(kube: Kube) -> bool:
+    """The API server loads a new policy and its parameters asynchronously: wait until both judge."""
+
+    def dry_run(profile: str) -> subprocess.CompletedProcess[str]:
+        document = {"apiVersion": "iotemu.io/v1alpha1", "kind": "IoTDevice", "metadata": {"name": "probe"}}
+        return kube.apply({**document, "spec": {"profile": profile}}, "-n", "default", "--dry-run=server", check=False)
+
+    return "unknown profile" in dry_run("no-such-profile").stderr and dry_run("tiny-cam").returncode == 0
 
 
 @pytest.fixture
