@@ -37,6 +37,15 @@ import pki
 ROOT = Path(__file__).resolve().parent.parent
 HOME = ROOT / ".cluster"
 SERVICE_RANGE = "10.96.0.0/16"  # virtual addresses in etcd only: no kube-proxy, nothing is routed
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    resources: [{group: coordination.k8s.io, resources: [leases]}]
+  - level: Metadata
+"""
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 
 
@@ -86,6 +95,11 @@ class ControlPlane:
 
     def log(self, component: str) -> Path:
         return self.run_dir / "logs" / f"{component}.log"
+
+    @property
+    def audit_log(self) -> Path:
+        """Every request the API server answered (JSON lines, metadata level): who did what, to count calls."""
+        return self.run_dir / "logs" / "audit.log"
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -224,6 +238,7 @@ class ControlPlane:
             common_name = "kubernetes-admin" if user == "admin" else f"system:{user}"
             crt, key = ca.issue(user, common_name, organizations)
             ca.kubeconfig(self.pki_dir / f"{user}.kubeconfig", self.server, user, crt, key)
+        (self.run_dir / "audit-policy.yaml").write_text(AUDIT_POLICY)
         shutil.copyfile(self.pki_dir / "admin.kubeconfig", self.kubeconfig)
         self.kubeconfig.chmod(0o600)
 
@@ -266,6 +281,10 @@ class ControlPlane:
                 "--requestheader-extra-headers-prefix=X-Remote-Extra-",
                 f"--proxy-client-cert-file={d / 'front-proxy-client.crt'}",
                 f"--proxy-client-key-file={d / 'front-proxy-client.key'}",
+                f"--audit-policy-file={self.run_dir / 'audit-policy.yaml'}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-maxsize=200",
+                "--audit-log-maxbackup=1",
                 "--authorization-mode=Node,RBAC",
                 "--enable-admission-plugins=NodeRestriction",
                 f"--service-cluster-ip-range={SERVICE_RANGE}",

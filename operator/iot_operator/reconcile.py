@@ -106,7 +106,7 @@ async def reconcile(
     if wait > 0:  # at most one status patch per interval: come back when it is over
         return wait
     await ctx.api.patch_status(owner.kind, owner.namespace, owner.name, _merge_patch(baseline, new))
-    state.last_patch, state.patched = now, new
+    state.last_patch, state.patched = ctx.clock(), new  # when it was written, not when the pass began
     old_conditions = baseline.get("conditions") or []
     for condition in conditions.transitions(
         old_conditions, [models.Condition.model_validate(c) for c in new["conditions"]]

@@ -213,9 +213,3 @@ def operator_kubeconfig(chart: Kube, tmp_path: Path) -> Path:
     token.write_text(chart.token(OPERATOR_SA))
     token.chmod(0o600)
     return chart.kubeconfig_for(tmp_path / "operator.kubeconfig", token_file=token)
-
-
-@pytest.fixture
-def operator(operator_kubeconfig: Path) -> Iterator[OperatorRun]:
-    with running_operator(operator_settings(operator_kubeconfig)) as run:
-        yield run
