@@ -29,7 +29,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pki
@@ -175,12 +175,13 @@ class ControlPlane:
     # -- readiness -------------------------------------------------------------------------------
 
     def wait_ready(self, component: str, deadline: float) -> None:
-        probe = {
+        probes: dict[str, Callable[[], bool]] = {
             "etcd": lambda: _get(f"http://127.0.0.1:{self.ports.etcd_client}/health"),
             "kube-apiserver": lambda: self._get_api("/readyz"),
-            "kube-controller-manager": self._controllers_working,
-            "kube-scheduler": lambda: self._get_api("/api/v1/namespaces/kube-system/pods?limit=1"),
-        }[component]
+            "kube-controller-manager": lambda: _healthz(self.ports.controller_manager) and self._controllers_working(),
+            "kube-scheduler": lambda: _healthz(self.ports.scheduler),
+        }
+        probe = probes[component]
         while True:
             if self.pid(component) is None:
                 raise ClusterError(f"{component} exited; see {self.log(component)}:\n{_tail(self.log(component))}")
@@ -341,9 +342,14 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _get(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=5) as resp:
+def _get(url: str, context: ssl.SSLContext | None = None) -> bool:
+    with urllib.request.urlopen(url, timeout=5, context=context) as resp:
         return bool(resp.status == 200)
+
+
+def _healthz(port: int) -> bool:
+    """A component's own /healthz (served with a self-signed certificate it makes; open to anyone)."""
+    return _get(f"https://127.0.0.1:{port}/healthz", ssl._create_unverified_context())
 
 
 def _tail(path: Path, lines: int = 20) -> str:

@@ -256,10 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in stale:
             print(f"{path}: differs from the models; run python -m iot_operator.crdgen --write", file=sys.stderr)
         return 1 if stale else 0
-    for path, text in outputs().items():
-        (args.root / path).parent.mkdir(parents=True, exist_ok=True)
-        (args.root / path).write_text(text)
-        print(args.root / path)
+    for target, text in outputs().items():
+        (args.root / target).parent.mkdir(parents=True, exist_ok=True)
+        (args.root / target).write_text(text)
+        print(args.root / target)
     return 0
 
 
