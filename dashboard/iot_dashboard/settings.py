@@ -97,8 +97,6 @@ class KubeSettings(BaseModel):
     """Pod annotation that overrides `events_port`."""
     events_via_proxy: bool = False
     """Reach pods through the API server's pod proxy instead of their IP (when outside the cluster)."""
-    poll_interval: float = Field(default=5.0, gt=0)
-    """Seconds between pod listings (new pods get an /events stream, gone pods lose theirs)."""
 
 
 class Settings(BaseSettings):

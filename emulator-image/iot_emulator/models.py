@@ -20,6 +20,8 @@ from iot_emulator import macs
 API_VERSION = "iotemu.io/v1alpha1"
 GROUP = "iotemu.io"
 VERSION = "v1alpha1"
+PLURALS = {"IoTDevice": "iotdevices", "IoTFleet": "iotfleets"}
+"""Kind -> the resource name in API paths (and the CRD's `names.plural`)."""
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 PROFILE_NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 """A profile's name: profile.NAME_RE, repeated so that models stays free of profile loading (a test compares)."""

@@ -1,4 +1,4 @@
-"""A `kubernetes_asyncio` ApiClient (and kopf's ConnectionInfo) made from a `Connection`."""
+"""A `kubernetes_asyncio` ApiClient made from a `Connection`, and the few helpers every caller needs."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import os
 import tempfile
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import aiohttp
 from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -53,12 +54,27 @@ object may lack (e.g. a container status without `image` from a stand-in kubelet
 
 
 async def send(call: Awaitable[Any]) -> Any:
-    """Awaits a call made with `RAW`; returns the response body as parsed JSON."""
-    response = await call
+    """Awaits a call made with `RAW`; returns the response body as parsed JSON, or raises ApiException."""
+    response = await checked(call)
     try:
         return await response.json(content_type=None)
     finally:
         response.release()
+
+
+async def checked(call: Awaitable[Any]) -> aiohttp.ClientResponse:
+    """Awaits a call made with `RAW` (the client then raises nothing itself): an error status becomes
+    an ApiException with the server's body; a success returns the response, unread (a stream)."""
+    response = cast(aiohttp.ClientResponse, await call)
+    if not 200 <= response.status <= 299:
+        try:
+            body = await response.read()
+        finally:
+            response.release()
+        error = ApiException(status=response.status, reason=response.reason)
+        error.body = body
+        raise error
+    return response
 
 
 def status_of(exc: BaseException) -> int:

@@ -169,7 +169,7 @@ def _crd(
 def iotdevice() -> dict[str, Any]:
     return _crd(
         "IoTDevice",
-        "iotdevices",
+        models.PLURALS["IoTDevice"],
         "iotdev",
         models.DeviceSpec,
         models.IoTDeviceStatus,
@@ -189,7 +189,7 @@ def iotdevice() -> dict[str, Any]:
 def iotfleet() -> dict[str, Any]:
     return _crd(
         "IoTFleet",
-        "iotfleets",
+        models.PLURALS["IoTFleet"],
         "iotfleet",
         models.FleetSpec,
         models.IoTFleetStatus,

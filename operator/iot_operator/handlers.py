@@ -113,7 +113,7 @@ def build(rt: Runtime) -> kopf.OperatorRegistry:
         if view is not None:
             rt.wake(view.key)
 
-    for plural in kube.PLURALS.values():
+    for plural in models.PLURALS.values():
         kopf.daemon(models.GROUP, models.VERSION, plural, cancellation_timeout=5.0, registry=registry)(
             _bind(run_resource, rt)
         )

@@ -18,7 +18,6 @@ from iot_kube import client as kube_client
 from iot_kube.connection import Connection
 
 log = logging.getLogger(__name__)
-PLURALS = {"IoTDevice": "iotdevices", "IoTFleet": "iotfleets"}
 FIELD_MANAGER = "iot-operator"
 
 
@@ -87,7 +86,7 @@ class Api:
                 models.GROUP,
                 models.VERSION,
                 namespace,
-                PLURALS[kind],
+                models.PLURALS[kind],
                 name,
                 {"status": status},
                 field_manager=FIELD_MANAGER,

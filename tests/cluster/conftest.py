@@ -155,6 +155,18 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float = DEADLINE) -> 
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
+async def until(what: str, probe: Callable[[], Any], timeout: float = DEADLINE) -> Any:
+    """`wait_for` for async tests: the event loop (and the code under test on it) runs meanwhile."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
 def operator_settings(kubeconfig: Path, **overrides: Any) -> settings_mod.OperatorSettings:
     """A fast operator on the real API server: short intervals, the chart's service account."""
     values: dict[str, Any] = {

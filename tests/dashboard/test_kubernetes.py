@@ -1,8 +1,8 @@
 """The Kubernetes backend against the operator suite's extended kmock API server, and a pod's /events stream.
 
 kmock (extended in tests/operator/fakeapi.py: status subresource, CRD schema checks, merge
-patches) stands in for the API server (none can run here): resources are created, merge-patched,
-listed and deleted through HTTP exactly as the dashboard does against a cluster. The emulator
+patches) stands in for the API server in these fast tests; tests/cluster/test_dashboard.py runs the
+same backend against the real API server. The emulator
 "pod" is the emulator's real HTTP endpoint (`http_api.start`) on 127.0.0.1, over a fake engine
 view, announced to the API as a Running pod with the operator's labels.
 """
@@ -54,7 +54,7 @@ async def kube() -> AsyncIterator[harness.Cluster]:
 
 @pytest.fixture
 async def app(kube: harness.Cluster, profiles_dir: Path, tmp_path: Path) -> AsyncIterator[FastAPI]:
-    settings = KubeSettings(api_url=kube.url, namespace=NS, poll_interval=0.05)
+    settings = KubeSettings(api_url=kube.url, namespace=NS)
     hub = events.EventHub()
     library = profiles.library(profiles_dir)
     backend = kube_backend.KubernetesBackend(settings, hub, library)
@@ -64,7 +64,7 @@ async def app(kube: harness.Cluster, profiles_dir: Path, tmp_path: Path) -> Asyn
 
 
 async def api(kube: harness.Cluster, method: str, path: str, body: Any = None) -> Any:
-    headers = {"Content-Type": kube_client.MERGE_PATCH} if method == "PATCH" else {}
+    headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
     async with httpx.AsyncClient(base_url=kube.url) as http:
         response = await http.request(method, path, json=body, headers=headers)
         return response.json()
@@ -100,17 +100,17 @@ async def test_failed_import_undoes_what_it_wrote(
     app: FastAPI, client: httpx.AsyncClient, kube: harness.Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend = app.state.backend
-    real_create = backend.kube.create
+    real_create = backend.kube.create_object
     calls = 0
 
-    async def flaky_create(path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def flaky_create(kind: str, body: dict[str, Any]) -> dict[str, Any]:
         nonlocal calls
         calls += 1
         if calls == 2:
             raise kube_client.KubeError(500, "etcd is unhappy")
-        return await real_create(path, body)
+        return await real_create(kind, body)
 
-    monkeypatch.setattr(backend.kube, "create", flaky_create)
+    monkeypatch.setattr(backend.kube, "create_object", flaky_create)
     brief = {"devices": [{"id": "a", "vendor": "Tinycam"}, {"id": "b", "vendor": "Tinycam"}]}
     response = await client.post("/api/import", json=brief)
     assert response.status_code == 503 and "earlier writes undone" in response.json()["detail"]

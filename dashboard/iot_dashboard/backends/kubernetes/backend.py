@@ -26,9 +26,9 @@ from iot_dashboard.backends.kubernetes import client, pods
 from iot_dashboard.settings import KubeSettings
 from iot_emulator import manifests, models
 from iot_emulator import profile as profiles
+from iot_kube.connection import Connection
 
 log = logging.getLogger(__name__)
-PLURALS = {"IoTDevice": "iotdevices", "IoTFleet": "iotfleets"}
 PHASES = {"Pending": "pending", "Binding": "binding", "Bound": "bound", "Stopped": "stopped", "Failed": "error"}
 
 
@@ -56,7 +56,7 @@ class KubernetesBackend(base.Backend):
         settings: KubeSettings,
         hub: events.EventHub,
         library: profiles.Library,
-        connection: client.Connection | None = None,
+        connection: Connection | None = None,
     ) -> None:
         super().__init__(hub, library)
         self.settings = settings
@@ -68,7 +68,7 @@ class KubernetesBackend(base.Backend):
         self._error: str | None = "not started"
 
     async def start(self) -> None:
-        self.kube = client.KubeClient(self._connection or client.connection(self.settings))
+        self.kube = client.KubeClient(self.settings, self._connection)
         self.pods = pods.PodStreams(self.kube, self.settings, self.hub)
         self._pods_task = asyncio.create_task(self.pods.run(), name="pod-events")
         with contextlib.suppress(base.Unavailable):  # reported by /readyz until the API answers
@@ -87,10 +87,6 @@ class KubernetesBackend(base.Backend):
     def not_ready(self) -> str | None:
         return self._error
 
-    def _path(self, kind: str, name: str | None = None) -> str:
-        path = f"apis/{models.GROUP}/{models.VERSION}/namespaces/{self.settings.namespace}/{PLURALS[kind]}"
-        return f"{path}/{name}" if name else path
-
     def _client(self) -> client.KubeClient:
         if self.kube is None:
             raise base.Unavailable("the Kubernetes backend is not started")
@@ -102,8 +98,8 @@ class KubernetesBackend(base.Backend):
         kube = self._client()
         raw: dict[base.Key, dict[str, Any]] = {}
         try:
-            for kind in PLURALS:
-                for item in await kube.list(self._path(kind)):
+            for kind in models.PLURALS:
+                for item in await kube.list_objects(kind):
                     name = (item.get("metadata") or {}).get("name")
                     if isinstance(name, str):
                         raw[(kind, name)] = item
@@ -149,7 +145,7 @@ class KubernetesBackend(base.Backend):
     async def _write(self, upserts: Sequence[base.Resource], deletes: Sequence[base.Key]) -> None:
         kube = self._client()
         await self.list_resources()
-        undo: list[tuple[str, str, dict[str, Any] | None]] = []
+        undo: list[tuple[str, base.Key, dict[str, Any] | None]] = []
         try:
             for resource in upserts:
                 kind, name = base.key_of(resource)
@@ -157,31 +153,31 @@ class KubernetesBackend(base.Backend):
                 if old is None:
                     body = models.to_manifest(resource)
                     body["metadata"]["namespace"] = self.settings.namespace
-                    await kube.create(self._path(kind), body)
-                    undo.append(("delete", self._path(kind, name), None))
+                    await kube.create_object(kind, body)
+                    undo.append(("delete", (kind, name), None))
                 else:
                     patch = self._patch_of(old, resource)
-                    await kube.patch(self._path(kind, name), patch)
+                    await kube.patch_object(kind, name, patch)
                     back = {"spec": merge_diff(models.to_manifest(resource)["spec"], old.get("spec") or {})}
-                    undo.append(("patch", self._path(kind, name), back))
+                    undo.append(("patch", (kind, name), back))
             for kind, name in deletes:
-                await kube.delete(self._path(kind, name))
+                await kube.delete_object(kind, name)
         except client.KubeError as exc:
             problems = await self._undo(undo)
             error = base.Conflict if exc.status == 409 else base.Unavailable
             raise error(f"the Kubernetes API refused a write: {exc}; earlier writes undone", problems) from exc
 
-    async def _undo(self, undo: list[tuple[str, str, dict[str, Any] | None]]) -> list[str]:
+    async def _undo(self, undo: list[tuple[str, base.Key, dict[str, Any] | None]]) -> list[str]:
         problems = []
         kube = self._client()
-        for verb, path, body in reversed(undo):
+        for verb, (kind, name), body in reversed(undo):
             try:
                 if verb == "delete":
-                    await kube.delete(path)
+                    await kube.delete_object(kind, name)
                 else:
-                    await kube.patch(path, body or {})
+                    await kube.patch_object(kind, name, body or {})
             except client.KubeError as exc:
-                problems.append(f"undo {verb} {path} failed: {exc}")
+                problems.append(f"undo {verb} {base.label((kind, name))} failed: {exc}")
         return problems
 
     async def set_running(self, keys: Sequence[base.Key], running: bool) -> api.BulkResult:
@@ -195,7 +191,7 @@ class KubernetesBackend(base.Backend):
         async def one(key: base.Key) -> None:
             ids = self.device_ids([resources[key]])
             try:
-                await kube.patch(self._path(*key), {"spec": {"running": running}})
+                await kube.patch_object(*key, {"spec": {"running": running}})
                 result.done.extend(ids)
             except client.KubeError as exc:
                 result.failed.extend(api.Failure(id=i, reason=str(exc)) for i in ids)

@@ -1,32 +1,29 @@
-"""A small Kubernetes API client on aiohttp: the few verbs the dashboard needs, and how to connect.
+"""The dashboard's Kubernetes calls, on the official client (`kubernetes_asyncio`).
 
-Why not the official client: the dashboard needs list, get, create, merge-patch and delete on two
-custom resources and a pod listing, plus one long-lived stream per pod; aiohttp is already a
-dependency and does all of it in ~150 lines, with no generated code to type-check.
-
-Connection, first that applies: `api_url` (+ `token`) from settings; in a pod, the service
-account (`KUBERNETES_SERVICE_HOST`, token and CA under /var/run/secrets); else the kubeconfig's
-current context (server, CA, token or client certificate, `insecure-skip-tls-verify`).
+The connection is read by `iot_kube.connection` (explicit URL, in-cluster service account, or the
+kubeconfig with exec plugins, tokenFile, client certificates, proxies). Objects stay plain dicts:
+the backend builds and reads manifests, not generated models. A call refused with 401 (a rotated
+service-account token, an expired exec credential) reconnects once and is tried again.
 """
 
 from __future__ import annotations
 
-import base64
-import dataclasses
 import json
-import os
-import ssl
-import tempfile
-from pathlib import Path
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, cast
 
 import aiohttp
-import yaml
+from kubernetes_asyncio.client import ApiClient, CoreV1Api, CustomObjectsApi
 
 from iot_dashboard.settings import KubeSettings
+from iot_emulator import models
+from iot_kube import client as kube_client
+from iot_kube import connection
 
-SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-MERGE_PATCH = "application/merge-patch+json"
+TIMEOUT = 30.0
+WATCH_SECONDS = 290
+"""How long one watch request lasts before the server ends it (a new one resumes from the last resourceVersion)."""
+USER_AGENT = "iot-dashboard"
 
 
 class KubeError(RuntimeError):
@@ -36,112 +33,158 @@ class KubeError(RuntimeError):
         self.message = message
 
 
-@dataclasses.dataclass
-class Connection:
-    url: str
-    token: str | None = None
-    ssl: ssl.SSLContext | bool = True
-
-
-def _ssl(ca_file: str | None, ca_data: str | None, insecure: bool, cert: tuple[str, str] | None) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=ca_file, cadata=ca_data)
-    if insecure:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if cert is not None:
-        context.load_cert_chain(*cert)
-    return context
-
-
-def _materialise(data: str | None, path: str | None, directory: Path) -> str | None:
-    """A kubeconfig's `*-data` (base64) as a file, since ssl wants paths for client certificates."""
-    if path:
-        return path
-    if not data:
-        return None
-    fd, name = tempfile.mkstemp(dir=directory, suffix=".pem")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(base64.b64decode(data))
-    return name
-
-
-def connection(settings: KubeSettings) -> Connection:
-    """Where the API is and how to authenticate; see the module docstring for the order."""
-    token = settings.token.get_secret_value() if settings.token else None
-    if settings.api_url:
-        return Connection(settings.api_url, token, _ssl(None, None, True, None) if settings.insecure else True)
-    host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT", "443")
-    if host and (SERVICE_ACCOUNT / "token").exists():
-        token = token or (SERVICE_ACCOUNT / "token").read_text().strip()
-        context = _ssl(str(SERVICE_ACCOUNT / "ca.crt"), None, settings.insecure, None)
-        return Connection(f"https://{host}:{port}", token, context)
-    path = settings.kubeconfig or Path(os.environ.get("KUBECONFIG") or Path.home() / ".kube" / "config")
-    config = yaml.safe_load(path.read_text())
-    context_name = config.get("current-context")
-    ctx = next(c["context"] for c in config["contexts"] if c["name"] == context_name)
-    cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == ctx["cluster"])
-    user: dict[str, Any] = next((u["user"] for u in config.get("users", []) if u["name"] == ctx.get("user")), {})
-    directory = Path(tempfile.mkdtemp(prefix="iotdash-kube-"))
-    cert = _materialise(user.get("client-certificate-data"), user.get("client-certificate"), directory)
-    key = _materialise(user.get("client-key-data"), user.get("client-key"), directory)
-    ca_data = cluster.get("certificate-authority-data")
-    context = _ssl(
-        cluster.get("certificate-authority"),
-        base64.b64decode(ca_data).decode() if ca_data else None,
-        settings.insecure or bool(cluster.get("insecure-skip-tls-verify")),
-        (cert, key) if cert and key else None,
-    )
-    return Connection(cluster["server"], token or user.get("token"), context)
-
-
 class KubeClient:
-    """JSON in, JSON out; errors as KubeError with the API's message."""
+    """Custom resources and pods of one namespace; errors as KubeError with the API server's message."""
 
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        headers = {"Accept": "application/json"}
-        if conn.token:
-            headers["Authorization"] = f"Bearer {conn.token}"
-        self.session = aiohttp.ClientSession(
-            base_url=conn.url, headers=headers, timeout=aiohttp.ClientTimeout(total=30)
-        )
+    def __init__(self, settings: KubeSettings, conn: connection.Connection | None = None) -> None:
+        self.settings = settings
+        self.namespace = settings.namespace
+        self._given = conn
+        self._api: ApiClient | None = None
+
+    async def _connect(self) -> ApiClient:
+        if self._api is None:
+            token = self.settings.token.get_secret_value() if self.settings.token else None
+            try:
+                conn = self._given or await connection.load(
+                    api_url=self.settings.api_url,
+                    token=token,
+                    insecure=self.settings.insecure,
+                    kubeconfig=self.settings.kubeconfig,
+                )
+            except connection.NoConnection as exc:
+                raise KubeError(0, str(exc)) from exc
+            self._api = kube_client.api_client(conn, user_agent=USER_AGENT)
+        return self._api
 
     async def close(self) -> None:
-        await self.session.close()
+        if self._api is not None:
+            await self._api.close()
+            self._api = None
 
-    async def request(
-        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
-    ) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"ssl": self.conn.ssl}
-        if body is not None:
-            kwargs["data"] = json.dumps(body)
-            kwargs["headers"] = {"Content-Type": content_type}
+    async def _call(self, make: Callable[[ApiClient], Awaitable[Any]]) -> Any:
+        """Runs `make(api)` (a call made with RAW), reconnecting once on 401."""
+        for attempt in (1, 2):
+            api = await self._connect()
+            try:
+                return await kube_client.send(make(api))
+            except kube_client.ApiException as exc:
+                if exc.status == 401 and attempt == 1 and self._given is None:
+                    await self.close()
+                    continue
+                raise KubeError(kube_client.status_of(exc), kube_client.message_of(exc)) from exc
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                where = api.configuration.host
+                raise KubeError(0, f"cannot reach the Kubernetes API at {where}: {exc!r}") from exc
+        raise AssertionError("unreachable")
+
+    # -- IoTDevice / IoTFleet ---------------------------------------------------------------------
+
+    def _objects(self, api: ApiClient) -> CustomObjectsApi:
+        return CustomObjectsApi(api)
+
+    def _args(self, kind: str) -> tuple[str, str, str, str]:
+        return models.GROUP, models.VERSION, self.namespace, models.PLURALS[kind]
+
+    async def list_objects(self, kind: str) -> list[dict[str, Any]]:
+        body = await self._call(
+            lambda api: self._objects(api).list_namespaced_custom_object(
+                *self._args(kind), _request_timeout=TIMEOUT, **kube_client.RAW
+            )
+        )
+        return [i for i in body.get("items") or [] if isinstance(i, dict)]
+
+    async def create_object(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        return cast(
+            dict[str, Any],
+            await self._call(
+                lambda api: self._objects(api).create_namespaced_custom_object(
+                    *self._args(kind), body, field_manager=USER_AGENT, _request_timeout=TIMEOUT, **kube_client.RAW
+                )
+            ),
+        )
+
+    async def patch_object(self, kind: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch of the resource (spec, labels, annotations)."""
+        return cast(
+            dict[str, Any],
+            await self._call(
+                lambda api: cast(Any, self._objects(api)).patch_namespaced_custom_object(
+                    *self._args(kind),
+                    name,
+                    patch,
+                    field_manager=USER_AGENT,
+                    _request_timeout=TIMEOUT,
+                    **kube_client.MERGE_PATCH,
+                    **kube_client.RAW,
+                )
+            ),
+        )
+
+    async def delete_object(self, kind: str, name: str) -> dict[str, Any]:
+        return cast(
+            dict[str, Any],
+            await self._call(
+                lambda api: self._objects(api).delete_namespaced_custom_object(
+                    *self._args(kind), name, _request_timeout=TIMEOUT, **kube_client.RAW
+                )
+            ),
+        )
+
+    # -- pods -----------------------------------------------------------------------------------
+
+    async def list_pods(self, selector: str) -> tuple[list[dict[str, Any]], str]:
+        """The pods matching `selector` and the list's resourceVersion (where a watch resumes)."""
+        body = await self._call(
+            lambda api: CoreV1Api(api).list_namespaced_pod(
+                self.namespace, label_selector=selector, _request_timeout=TIMEOUT, **kube_client.RAW
+            )
+        )
+        items = [i for i in body.get("items") or [] if isinstance(i, dict)]
+        return items, str((body.get("metadata") or {}).get("resourceVersion") or "")
+
+    async def watch_pods(self, selector: str, resource_version: str) -> AsyncIterator[dict[str, Any]]:
+        """Watch events (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR) from `resource_version` on, until the
+        server ends the request; an expired version arrives as an ERROR event with code 410."""
+        api = await self._connect()
         try:
-            async with self.session.request(method, path.lstrip("/"), **kwargs) as resp:
-                text = await resp.text()
-                try:
-                    data: Any = json.loads(text) if text else {}
-                except ValueError:
-                    data = {}
-                if resp.status >= 400:
-                    message = data.get("message") if isinstance(data, dict) else None
-                    raise KubeError(resp.status, str(message or text[:300] or resp.reason))
-                return data if isinstance(data, dict) else {}
-        except aiohttp.ClientError as exc:
-            raise KubeError(0, f"cannot reach the Kubernetes API at {self.conn.url}: {exc}") from exc
+            response = await kube_client.checked(
+                CoreV1Api(api).list_namespaced_pod(
+                    self.namespace,
+                    label_selector=selector,
+                    watch=cast(Any, "true"),  # as kubectl spells it (the client's True becomes "True")
+                    resource_version=resource_version,
+                    allow_watch_bookmarks=True,
+                    timeout_seconds=WATCH_SECONDS,
+                    _request_timeout=aiohttp.ClientTimeout(sock_connect=TIMEOUT, sock_read=WATCH_SECONDS + 30),
+                    **kube_client.RAW,
+                )
+            )
+        except kube_client.ApiException as exc:
+            if exc.status == 401:
+                await self.close()
+            raise KubeError(kube_client.status_of(exc), kube_client.message_of(exc)) from exc
+        try:
+            async for line in response.content:
+                if line.strip():
+                    event = json.loads(line)
+                    if isinstance(event, dict):
+                        yield event
+        finally:
+            response.release()
 
-    async def list(self, path: str) -> list[dict[str, Any]]:
-        items = (await self.request("GET", path)).get("items") or []
-        return [i for i in items if isinstance(i, dict)]
-
-    async def get(self, path: str) -> dict[str, Any]:
-        return await self.request("GET", path)
-
-    async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.request("POST", path, body)
-
-    async def patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.request("PATCH", path, body, MERGE_PATCH)
-
-    async def delete(self, path: str) -> dict[str, Any]:
-        return await self.request("DELETE", path)
+    async def pod_proxy(self, pod: str, port: int | str, path: str) -> aiohttp.ClientResponse:
+        """A streaming GET of `path` on the pod's port through the API server's pod proxy."""
+        api = await self._connect()
+        try:
+            return await kube_client.checked(
+                CoreV1Api(api).connect_get_namespaced_pod_proxy_with_path(
+                    f"{pod}:{port}",
+                    self.namespace,
+                    path,
+                    _request_timeout=aiohttp.ClientTimeout(sock_connect=TIMEOUT),
+                    **kube_client.RAW,
+                )
+            )
+        except kube_client.ApiException as exc:
+            raise KubeError(kube_client.status_of(exc), kube_client.message_of(exc)) from exc

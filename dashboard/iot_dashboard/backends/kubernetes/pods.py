@@ -1,10 +1,12 @@
 """Live events in cluster mode: one Server-Sent Events stream per emulator pod, into the event hub.
 
 The operator's pods serve the emulator's HTTP endpoint (`/events`: a `snapshot` event, then every
-JSON-lines message). Every `poll_interval` the pods are listed (label `managed-by`, and the pod
-carries the device or fleet label); a new running pod gets a stream task, a gone pod loses its
-task. A stream that breaks is opened again after a backoff that doubles up to 30 s. The pod's
-`snapshot` becomes one `stats` message per device, so the table fills at once.
+JSON-lines message). The pods (label `managed-by`, and the pod carries the device or fleet label)
+are listed once, then watched from the list's resourceVersion, with bookmarks keeping it fresh; a
+watch the server ends is resumed from the last version, and an expired one (410 Gone) lists again.
+A running pod gets a stream task, a gone pod loses its task. A stream that breaks is opened again
+after a backoff that doubles up to 30 s. The pod's `snapshot` becomes one `stats` message per
+device, so the table fills at once.
 
 Pods are reached by IP (the dashboard runs in the cluster) or through the API server's pod
 proxy (`events_via_proxy`, for a dashboard outside the cluster).
@@ -64,6 +66,10 @@ def publish(hub: events.EventHub, pod: str, event: str, data: str) -> None:
         hub.publish(body)
 
 
+class _Expired(Exception):
+    """The watch's resourceVersion is too old (410 Gone): list again."""
+
+
 class PodStreams:
     """See the module docstring."""
 
@@ -71,7 +77,8 @@ class PodStreams:
         self.kube = kube
         self.settings = settings
         self.hub = hub
-        self.streams: dict[str, asyncio.Task[None]] = {}
+        self.streams: dict[str, tuple[str, asyncio.Task[None]]] = {}
+        """Pod name -> (the URL its stream reads, the task)."""
         self.error: str | None = None
         self._direct = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
 
@@ -81,64 +88,93 @@ class PodStreams:
     def _wanted(self, pod: dict[str, Any]) -> bool:
         labels = (pod.get("metadata") or {}).get("labels") or {}
         s = self.settings
-        ours = labels.get(s.managed_by_label) == s.managed_by_value
         emulates = s.device_label in labels or s.fleet_label in labels
         status = pod.get("status") or {}
-        return ours and emulates and status.get("phase") == "Running" and bool(status.get("podIP"))
+        return emulates and status.get("phase") == "Running" and bool(status.get("podIP"))
 
     def url_of(self, pod: dict[str, Any]) -> str:
+        """Where the pod's /events is: `proxy:<port>` through the API server, or its own address."""
         meta = pod["metadata"]
         port = (meta.get("annotations") or {}).get(self.settings.events_port_annotation) or self.settings.events_port
         if self.settings.events_via_proxy:
-            namespace = meta.get("namespace") or self.settings.namespace
-            return f"api/v1/namespaces/{namespace}/pods/{meta['name']}:{port}/proxy/events"
+            return f"proxy:{port}"
         return f"http://{pod['status']['podIP']}:{port}/events"
 
-    async def refresh(self) -> None:
-        """List the pods once; start and stop streams to match."""
-        path = f"api/v1/namespaces/{self.settings.namespace}/pods?labelSelector={self._selector()}"
-        try:
-            pods = [p for p in await self.kube.list(path) if self._wanted(p)]
-            self.error = None
-        except client.KubeError as exc:
-            self.error = str(exc)
-            log.warning("listing emulator pods failed: %s", exc)
-            return
-        urls = {p["metadata"]["name"]: self.url_of(p) for p in pods}
+    def sync(self, pods: dict[str, dict[str, Any]]) -> None:
+        """Streams for exactly the running emulator pods among `pods` (by name)."""
+        urls = {name: self.url_of(p) for name, p in pods.items() if self._wanted(p)}
         for name in list(self.streams):
-            if name not in urls:
-                self.streams.pop(name).cancel()
+            if self.streams[name][0] != urls.get(name):
+                self.streams.pop(name)[1].cancel()
         for name, url in urls.items():
-            if name not in self.streams or self.streams[name].done():
-                self.streams[name] = asyncio.create_task(self._stream(name, url), name=f"events-{name}")
+            if name not in self.streams:
+                self.streams[name] = (url, asyncio.create_task(self._stream(name, url), name=f"events-{name}"))
 
     async def run(self) -> None:
+        """List, then watch; on any failure wait (doubling up to 30 s) and list again."""
+        delay = 1.0
         while True:
-            await self.refresh()
-            await asyncio.sleep(self.settings.poll_interval)
+            try:
+                await self._list_and_watch()
+            except _Expired:
+                continue
+            except (client.KubeError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                self.error = str(exc)
+                log.warning("watching emulator pods failed, again in %.0f s: %s", delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF)
+
+    async def _list_and_watch(self) -> None:
+        items, version = await self.kube.list_pods(self._selector())
+        pods = {p["metadata"]["name"]: p for p in items}
+        self.sync(pods)
+        self.error = None
+        while True:  # each watch request ends after a few minutes; resume where it stopped
+            async for event in self.kube.watch_pods(self._selector(), version):
+                kind, pod = event.get("type"), event.get("object") or {}
+                if kind == "ERROR":
+                    if pod.get("code") == 410:
+                        raise _Expired
+                    raise client.KubeError(int(pod.get("code") or 0), str(pod.get("message")))
+                version = (pod.get("metadata") or {}).get("resourceVersion") or version
+                if kind == "BOOKMARK":
+                    continue
+                name = pod["metadata"]["name"]
+                if kind == "DELETED":
+                    pods.pop(name, None)
+                else:
+                    pods[name] = pod
+                self.sync(pods)
+
+    async def _open(self, pod: str, url: str) -> aiohttp.ClientResponse:
+        if url.startswith("proxy:"):
+            return await self.kube.pod_proxy(pod, url.removeprefix("proxy:"), "events")
+        return await self._direct.get(url, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
 
     async def _stream(self, pod: str, url: str) -> None:
         delay = 1.0
-        session = self.kube.session if self.settings.events_via_proxy else self._direct
-        extra: dict[str, Any] = {"ssl": self.kube.conn.ssl} if self.settings.events_via_proxy else {}
         while True:
             try:
-                async with session.get(url, timeout=aiohttp.ClientTimeout(total=None), **extra) as resp:
-                    if resp.status == 200:
+                response = await self._open(pod, url)
+                try:
+                    if response.status == 200:
                         delay = 1.0
-                        async for event, data in sse(resp):
+                        async for event, data in sse(response):
                             publish(self.hub, pod, event, data)
                     else:
-                        log.warning("pod %s: /events answered %d", pod, resp.status)
-            except (aiohttp.ClientError, TimeoutError) as exc:
+                        log.warning("pod %s: /events answered %d", pod, response.status)
+                finally:
+                    response.release()
+            except (client.KubeError, aiohttp.ClientError, TimeoutError) as exc:
                 log.info("pod %s: /events stream broke: %r", pod, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF)
 
     async def close(self) -> None:
-        for task in self.streams.values():
+        tasks = [task for _, task in self.streams.values()]
+        for task in tasks:
             task.cancel()
-        for task in self.streams.values():
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.streams.clear()
