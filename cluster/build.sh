@@ -8,6 +8,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 cache="${IOTEMU_CACHE:-/var/cache/iotemu}"
 export GOFLAGS="-trimpath -buildvcs=false" CGO_ENABLED=0
+command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
+command -v go >/dev/null || { echo "cluster/build.sh: Go >= 1.24 is needed (https://go.dev/dl)" >&2; exit 1; }
 
 version_of() { # module path, go.mod -> pinned version
   awk -v m="$1" '$1 == m && $2 ~ /^v/ { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$2"

@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -108,6 +109,12 @@ class ControlPlane:
         missing = [c for c in (*COMPONENTS, "kubectl") if not (self.bin / c).exists()]
         if missing:
             raise ClusterError(f"{', '.join(missing)} not built: run `bash cluster/build.sh` (or `make cluster`)")
+        if not any(self.status().values()):
+            busy = [port for port in dataclasses.astuple(self.ports) if _in_use(port)]
+            if busy:
+                raise ClusterError(
+                    f"127.0.0.1 ports {busy} are taken (another control plane? `make cluster-down` there)"
+                )
         if not (self.pki_dir / "ca.crt").exists():
             self._make_state()
         deadline = time.monotonic() + timeout
@@ -150,6 +157,8 @@ class ControlPlane:
                 os.kill(pid, signal.SIGKILL)
             while _alive(pid):
                 time.sleep(0.02)
+            with contextlib.suppress(ChildProcessError):  # started by this process (tests): reap it
+                os.waitpid(pid, os.WNOHANG)
         (self.run_dir / f"{component}.pid").unlink(missing_ok=True)
 
     def restart(self, component: str, timeout: float = 60.0) -> None:
@@ -340,6 +349,11 @@ def _alive(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def _in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _get(url: str, context: ssl.SSLContext | None = None) -> bool:

@@ -136,9 +136,26 @@ def _policy_in_force(kube: Kube) -> bool:
 
 @pytest.fixture
 def namespace(kube: Kube) -> Iterator[str]:
+    """A namespace for the test, ready for pods (its `default` service account exists). At the end its
+    devices and fleets lose the operator's finalizer (no operator runs any more to remove it), so the
+    namespace really goes and later cluster-wide operators do not inherit its leftovers."""
     name = f"t-{secrets.token_hex(4)}"
     kube("create", "namespace", name)
+    wait_for("the namespace's default service account", lambda: kube.get("serviceaccount", "default", "-n", name))
     yield name
+    for kind in ("iotdevices", "iotfleets"):
+        for item in kube.get(kind, "-n", name)["items"]:
+            kube(
+                "patch",
+                kind,
+                item["metadata"]["name"],
+                "-n",
+                name,
+                "--type=merge",
+                "-p",
+                '{"metadata": {"finalizers": null}}',
+                check=False,
+            )
     kube("delete", "namespace", name, "--wait=false", check=False)
 
 

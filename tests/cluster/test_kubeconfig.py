@@ -4,6 +4,10 @@ a context chosen by name. No key material is left on disk."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -13,7 +17,7 @@ import yaml
 from kubernetes_asyncio.client import AuthenticationV1Api
 
 from iot_kube import client, connection
-from tests.cluster.conftest import OPERATOR_SA, Kube, operator_settings, running_operator, wait_for
+from tests.cluster.conftest import OPERATOR_SA, Kube, wait_for
 
 EXEC_PLUGIN = """\
 import json, os, sys
@@ -95,14 +99,14 @@ async def test_several_files_in_kubeconfig_and_a_named_context(
         await connection.load()  # the current context names a cluster no file has
 
 
-def test_the_operator_logs_in_through_an_exec_plugin(
-    chart: Kube, namespace: str, tmp_path: Path, profiles_dir: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_operator_process_logs_in_through_an_exec_plugin(
+    chart: Kube, namespace: str, tmp_path: Path, profiles_dir: Path
 ) -> None:
+    """`iot-operator` as a user runs it: its own process, its settings from the environment."""
     token = tmp_path / "token"
     token.write_text(chart.token(OPERATOR_SA))
     plugin = tmp_path / "plugin.py"
     plugin.write_text(EXEC_PLUGIN)
-    monkeypatch.setenv("TOKEN_FILE", str(token))
     config = chart.kubeconfig_for(tmp_path / "config", exec_argv=[sys.executable, str(plugin)])
     device = {
         "apiVersion": "iotemu.io/v1alpha1",
@@ -111,8 +115,25 @@ def test_the_operator_logs_in_through_an_exec_plugin(
         "spec": {"profile": "tiny-cam"},
     }
     chart.apply(device, "-n", namespace)
-    with running_operator(operator_settings(config, profiles_dir=profiles_dir)):
+    env = {
+        **os.environ,
+        "TOKEN_FILE": str(token),
+        "IOT_OPERATOR_KUBECONFIG": str(config),
+        "IOT_OPERATOR_PROFILES_DIR": str(profiles_dir),
+        "IOT_OPERATOR_NAMESPACES": json.dumps([namespace]),
+    }
+    log = tmp_path / "operator.log"
+    with open(log, "wb") as out:
+        operator = subprocess.Popen(
+            [str(Path(sys.executable).parent / "iot-operator")], env=env, stdout=out, stderr=out
+        )
+    try:
         wait_for("the device's pod", lambda: chart.get("pod", "iotdev-cam", "-n", namespace))
         wait_for(
-            "its status", lambda: (chart.get("iotdevice", "cam", "-n", namespace).get("status") or {}).get("conditions")
+            "its status",
+            lambda: (chart.get("iotdevice", "cam", "-n", namespace).get("status") or {}).get("conditions"),
         )
+    finally:
+        operator.send_signal(signal.SIGTERM)
+        assert operator.wait(timeout=30) == 0, log.read_text()[-3000:]
+    assert str(token.read_text()) not in log.read_text()  # the credential never reaches the log

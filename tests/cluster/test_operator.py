@@ -45,8 +45,9 @@ def status_settled(kube: Kube, namespace: str, pods: int, name: str = "cams") ->
 
 
 @pytest.fixture
-def profiles_settings(operator_kubeconfig: Path, profiles_dir: Path) -> dict[str, Any]:
-    return {"kubeconfig": operator_kubeconfig, "profiles_dir": profiles_dir}
+def profiles_settings(operator_kubeconfig: Path, profiles_dir: Path, namespace: str) -> dict[str, Any]:
+    """The operator of one test watches that test's namespace only (the chart's ClusterRole allows more)."""
+    return {"kubeconfig": operator_kubeconfig, "profiles_dir": profiles_dir, "namespaces": [namespace]}
 
 
 @pytest.fixture
@@ -187,8 +188,9 @@ def test_two_replicas_with_peering_never_both_act(
     chart: Kube, namespace: str, profiles_settings: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="kopf._core.engines.peering")
-    high = operator_settings(**profiles_settings, peering="iot-operator", priority=200, emulator_image="high:1")
-    low = operator_settings(**profiles_settings, peering="iot-operator", priority=100, emulator_image="low:1")
+    clusterwide = {**profiles_settings, "namespaces": []}  # the chart's peering object is cluster-wide
+    high = operator_settings(**clusterwide, peering="iot-operator", priority=200, emulator_image="high:1")
+    low = operator_settings(**clusterwide, peering="iot-operator", priority=100, emulator_image="low:1")
     with running_operator(low):
         high_run = OperatorRun(high).start()
         try:

@@ -1,0 +1,48 @@
+"""`make cluster` / `make cluster-down` on a second control plane (its own home and ports): it comes up
+as a user's cluster does, and down leaves no process and no state behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import controlplane
+
+
+def test_up_then_down_leaves_nothing(plane: controlplane.ControlPlane, tmp_path: Path) -> None:
+    (tmp_path / "bin").symlink_to(plane.bin.resolve())
+    ports = controlplane.Ports(
+        etcd_client=33790, etcd_peer=33800, apiserver=26443, controller_manager=30257, scheduler=30259
+    )
+    second = controlplane.ControlPlane(home=tmp_path, ports=ports)
+    try:
+        second.up()
+        pids = second.status()
+        assert all(pids.values()), pids
+        assert (
+            second.kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}").stdout == "kubernetes-admin"
+        )
+        forged = subprocess.run(
+            [
+                str(second.bin / "kubectl"),
+                "--kubeconfig=/dev/null",
+                f"--server={second.server}",
+                "--token=forged",
+                f"--certificate-authority={second.pki_dir / 'ca.crt'}",
+                "get",
+                "pods",
+                "-A",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert forged.returncode != 0 and "Unauthorized" in forged.stderr
+        assert (second.kubeconfig.stat().st_mode & 0o777) == 0o600
+        assert (second.pki_dir / "ca.key").stat().st_mode & 0o077 == 0
+    finally:
+        second.down()
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in pids.values() if pid)
+    assert not second.run_dir.exists() and not second.kubeconfig.exists()
+    assert all(plane.status().values()), "the suite's control plane was touched"
