@@ -155,10 +155,11 @@ class ControlPlane:
                 time.sleep(0.05)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            while _alive(pid):
-                time.sleep(0.02)
-            with contextlib.suppress(ChildProcessError):  # started by this process (tests): reap it
-                os.waitpid(pid, os.WNOHANG)
+            try:  # started by this process (tests): reap it, once all its threads are gone
+                os.waitpid(pid, 0)
+            except ChildProcessError:  # started by another (`make cluster`): init reaps it
+                while _alive(pid):
+                    time.sleep(0.02)
         (self.run_dir / f"{component}.pid").unlink(missing_ok=True)
 
     def restart(self, component: str, timeout: float = 60.0) -> None:
