@@ -44,6 +44,15 @@ if [ ! -x "$out/.complete" ]; then
   fi
   printf '#!/bin/sh\n' > "$out/.complete" && chmod +x "$out/.complete"
 fi
+# The pod sandbox image, keyed by its own sources.
+pause="$cache/pause/$(cat "$here"/pause/* "$here"/images.py | sha256sum | cut -c1-16)"
+if [ ! -f "$pause/pause-image.tar" ]; then
+  mkdir -p "$pause"
+  (cd "$here/pause" && go build -ldflags "-s -w" -o "$pause/pause" .)
+  python3 "$here/images.py" pause "$pause/pause" "$pause/pause-image.tar.tmp"
+  mv "$pause/pause-image.tar.tmp" "$pause/pause-image.tar"
+fi
 mkdir -p "$root/.cluster/bin"
+ln -sfn "$pause/pause-image.tar" "$root/.cluster/bin/pause-image.tar"
 for f in "$out"/*; do ln -sfn "$f" "$root/.cluster/bin/$(basename "$f")"; done
 echo "$root/.cluster/bin"

@@ -132,35 +132,10 @@ class ControlPlane:
 
     def start(self, component: str) -> int:
         """Starts one component in its own session (it outlives this process: `make cluster` returns)."""
-        self.log(component).parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log(component), "ab") as log:
-            proc = subprocess.Popen(
-                self._argv(component),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                cwd=self.run_dir,
-            )
-        (self.run_dir / f"{component}.pid").write_text(str(proc.pid))
-        return proc.pid
+        return spawn(self._argv(component), self.run_dir / f"{component}.pid", self.log(component), self.run_dir)
 
     def stop(self, component: str, grace: float = 10.0) -> None:
-        pid = self.pid(component)
-        if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + grace
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            try:  # started by this process (tests): reap it, once all its threads are gone
-                os.waitpid(pid, 0)
-            except ChildProcessError:  # started by another (`make cluster`): init reaps it
-                while _alive(pid):
-                    time.sleep(0.02)
-        (self.run_dir / f"{component}.pid").unlink(missing_ok=True)
+        terminate(self.run_dir / f"{component}.pid", grace)
 
     def restart(self, component: str, timeout: float = 60.0) -> None:
         self.stop(component)
@@ -168,16 +143,7 @@ class ControlPlane:
         self.wait_ready(component, time.monotonic() + timeout)
 
     def pid(self, component: str) -> int | None:
-        """The component's pid while it runs (the pid file alone is not trusted: pids are reused)."""
-        try:
-            pid = int((self.run_dir / f"{component}.pid").read_text())
-        except (OSError, ValueError):
-            return None
-        try:
-            exe = os.readlink(f"/proc/{pid}/exe")
-        except OSError:
-            return None
-        return pid if Path(exe).name == component and _alive(pid) else None
+        return running_pid(self.run_dir / f"{component}.pid", component)
 
     def status(self) -> dict[str, int | None]:
         return {component: self.pid(component) for component in COMPONENTS}
@@ -344,6 +310,57 @@ class ControlPlane:
         )
 
 
+def spawn(argv: list[str], pidfile: Path, log: Path, cwd: Path) -> int:
+    """Starts a daemon in its own session, its output appended to `log`, its pid in `pidfile`."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd
+        )
+    pidfile.write_text(str(proc.pid))
+    return proc.pid
+
+
+def running_pid(pidfile: Path, exe: str) -> int | None:
+    """The pid in `pidfile` while that process runs `exe` (the file alone is not trusted: pids are reused)."""
+    try:
+        pid = int(pidfile.read_text())
+        running = os.readlink(f"/proc/{pid}/exe")
+    except (OSError, ValueError):
+        return None
+    return pid if Path(running).name == exe and _alive(pid) else None
+
+
+def exited(pidfile: Path) -> bool:
+    """A process was started with `pidfile` and is gone (whatever it runs now: it may still be exec-ing)."""
+    try:
+        return not _alive(int(pidfile.read_text()))
+    except (OSError, ValueError):
+        return False
+
+
+def terminate(pidfile: Path, grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after `grace`; waits until the process is gone and removes `pidfile`."""
+    try:
+        pid: int | None = int(pidfile.read_text())
+    except (OSError, ValueError):
+        pid = None
+    if pid is not None and _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        try:  # started by this process (tests): reap it, once all its threads are gone
+            os.waitpid(pid, 0)
+        except ChildProcessError:  # started by another (`make cluster`): init reaps it
+            while _alive(pid):
+                time.sleep(0.02)
+    pidfile.unlink(missing_ok=True)
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as handle:
@@ -391,13 +408,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="controlplane", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument("--home", type=Path, default=HOME, help="where bin/, run/ and kubeconfig live")
+    parser.add_argument("--node", action="store_true", help="with `up`: also a node (kubelet, containerd) in a lab")
     args = parser.parse_args(argv)
     plane = ControlPlane(home=args.home)
     try:
         if args.command == "up":
             plane.up()
-            print(f"control plane up: KUBECONFIG={plane.kubeconfig} {plane.bin}/kubectl get --raw /readyz")
+            if args.node:
+                import node  # the node needs the emulator's lab package: only then
+
+                node.up_in_lab(plane)
+            print(f"cluster up: KUBECONFIG={plane.kubeconfig} {plane.bin}/kubectl get nodes")
         elif args.command == "down":
+            import node
+
+            node.down_in_lab(plane)
             plane.down()
         else:
             print(json.dumps(plane.status()))

@@ -68,6 +68,20 @@ class Authority:
         _write(self.path(f"{name}.crt"), self.cert.public_bytes(serialization.Encoding.PEM), 0o644)
         _write(self.path(f"{name}.key"), _pem_key(self.key))
 
+    @classmethod
+    def load(cls, source: Path, directory: Path, name: str = "ca") -> Authority:
+        """The CA already made in `source`, issuing into `directory` (which gets a copy of its certificate)."""
+        ca = cls.__new__(cls)
+        ca.directory = directory
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = serialization.load_pem_private_key((source / f"{name}.key").read_bytes(), None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise TypeError(f"{source / name}.key is not the EC key this module makes")
+        ca.key = key
+        ca.cert = x509.load_pem_x509_certificate((source / f"{name}.crt").read_bytes())
+        _write(directory / f"{name}.crt", ca.ca_pem, 0o644)
+        return ca
+
     def path(self, name: str) -> Path:
         return self.directory / name
 

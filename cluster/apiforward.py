@@ -1,0 +1,49 @@
+"""Forwards TCP from 127.0.0.1:PORT inside a network namespace to 127.0.0.1:PORT of this one.
+
+The test node's kubelet and hostNetwork pods live in a lab's namespace and reach the API server,
+which listens on the host's loopback only, through this: no host interface, address or route is
+added. The listening socket is made inside the namespace (by a thread that joined it); every
+connection to the API server is made from here.
+
+    python cluster/apiforward.py NETNS PORT
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+
+from iot_emulator.lab import netns
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+
+
+async def _connection(port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        writer.close()
+        return
+    await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True)
+
+
+async def serve(namespace: str, port: int) -> None:
+    listener = netns.socket_in(namespace, socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(256)
+    listener.setblocking(False)
+    server = await asyncio.start_server(lambda r, w: _connection(port, r, w), sock=listener)
+    await server.serve_forever()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(sys.argv[1], int(sys.argv[2])))

@@ -1,0 +1,269 @@
+"""A real node for the test cluster: containerd + runc and a kubelet, in a network namespace of their own.
+
+The node's network namespace is a lab's device namespace (`iotemu lab up`): its pods, and so every
+hostNetwork emulator pod, see the lab segment (`lab0`, a real DHCP server behind it) and never the
+host's interfaces. Pods on the pod network get addresses from a CNI bridge (`cni0`, 10.244.0.0/24)
+inside the same namespace. The API server stays on the host's loopback; a forwarder listens on
+127.0.0.1:<port> inside the node's namespace and connects to it (no host interface is involved).
+
+What this sandbox needs and a usual node does not: the process lacks CAP_SYS_RESOURCE, so containerd
+must not lower a container's oom_score_adj (`restrict_oom_score_adj`) and the kubelet cannot raise
+its file limit (a logged error only); the machine uses cgroup v1 with the cgroupfs driver, which
+kubelets from 1.35 refuse unless told (`failCgroupV1: false`). The pod sandbox ("pause") image is
+built here from `cluster/pause/` (no registry can be pulled from).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+import controlplane
+import images
+import pki
+from iot_emulator.lab import core as labcore
+from iot_emulator.lab.config import LabConfig
+
+NODE_NAME = "iotemu-node"
+NODE_IP = "10.250.0.2"
+"""The node's address, on a veth pair whose both ends stay inside the node's namespace: kubelets refuse
+loopback node addresses, and this one is reached by nothing outside the namespace."""
+POD_SUBNET = "10.244.0.0/24"
+PAUSE_IMAGE = images.PAUSE_IMAGE
+CNI_BIN = Path("/usr/lib/cni")
+COMPONENTS = ("api-forwarder", "containerd", "kubelet")
+PYTHON = Path(sys.executable)
+"""The forwarder runs on this interpreter (the venv's: it imports the emulator's netns helper)."""
+
+
+@dataclasses.dataclass
+class Node:
+    """The node of `plane`, in network namespace `netns` (which must exist: a lab's device namespace)."""
+
+    plane: controlplane.ControlPlane
+    netns: str
+
+    @property
+    def dir(self) -> Path:
+        return self.plane.run_dir / "node"
+
+    @property
+    def containerd_socket(self) -> Path:
+        return self.dir / "containerd" / "containerd.sock"
+
+    def pid(self, component: str) -> int | None:
+        exe = Path(os.path.realpath(PYTHON)).name if component == "api-forwarder" else component
+        return controlplane.running_pid(self.dir / f"{component}.pid", exe)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def up(self, timeout: float = 120.0) -> None:
+        if not (self.dir / "pki" / "kubelet.kubeconfig").exists():
+            self._make_state()
+        if self._ip("link", "show", "node0", check=False).returncode != 0:
+            self._make_node_address()
+        forwarder = [
+            str(PYTHON),
+            str(Path(__file__).with_name("apiforward.py")),
+            self.netns,
+            str(self.plane.ports.apiserver),
+        ]
+        self._start("api-forwarder", forwarder, enter=False)
+        self._start("containerd", ["containerd", "--config", str(self.dir / "containerd.toml")])
+        self._wait(lambda: self.containerd_socket.exists(), "containerd", timeout)
+        self.import_image(self.plane.bin / "pause-image.tar")
+        self._start(
+            "kubelet",
+            [
+                str(self.plane.bin / "kubelet"),
+                f"--config={self.dir / 'kubelet.yaml'}",
+                f"--kubeconfig={self.dir / 'pki' / 'kubelet.kubeconfig'}",
+                f"--hostname-override={NODE_NAME}",
+                f"--node-ip={NODE_IP}",
+                f"--root-dir={self.dir / 'kubelet'}",
+                "--v=1",
+            ],
+        )
+        self._wait(self._ready, "the node Ready", timeout)
+
+    def down(self) -> None:
+        """Stops the kubelet (its pods first: containers, mounts), containerd and the forwarder."""
+        if self.pid("kubelet") is not None:
+            self.plane.kubectl("delete", "node", NODE_NAME, "--wait=false", check=False)
+        self._remove_containers()
+        for component in reversed(COMPONENTS):
+            controlplane.terminate(self.dir / f"{component}.pid")
+        _unmount_below(self.dir)
+
+    def import_image(self, archive: Path) -> None:
+        """Imports a `docker save` archive into the node's containerd (the CRI's `k8s.io` namespace)."""
+        subprocess.run(
+            ["ctr", "-a", str(self.containerd_socket), "-n", "k8s.io", "images", "import", str(archive)],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _start(self, component: str, argv: list[str], enter: bool = True) -> None:
+        if self.pid(component) is None:
+            if enter:  # the network namespace only: the mounts (cgroups) stay the host's, unlike `ip netns exec`
+                argv = ["nsenter", f"--net=/run/netns/{self.netns}", *argv]
+            controlplane.spawn(argv, self.dir / f"{component}.pid", self.plane.log(component), self.dir)
+
+    def _wait(self, probe: Callable[[], bool], what: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not probe():
+            for component in COMPONENTS:
+                if controlplane.exited(self.dir / f"{component}.pid"):
+                    raise controlplane.ClusterError(f"{component} exited; see {self.plane.log(component)}")
+            if time.monotonic() > deadline:
+                raise controlplane.ClusterError(f"{what}: not in {timeout:.0f} s; see {self.plane.log('kubelet')}")
+            time.sleep(0.25)
+
+    def _ready(self) -> bool:
+        result = self.plane.kubectl("get", "node", NODE_NAME, "-o", "json", check=False)
+        if result.returncode != 0:
+            return False
+        conditions = json.loads(result.stdout)["status"].get("conditions") or []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    def _ip(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ip", "-n", self.netns, *args], capture_output=True, text=True, check=check)
+
+    def _make_node_address(self) -> None:
+        self._ip("link", "add", "node0", "type", "veth", "peer", "name", "node0p")
+        self._ip("addr", "add", f"{NODE_IP}/32", "dev", "node0")
+        self._ip("link", "set", "node0", "up")
+        self._ip("link", "set", "node0p", "up")
+        self._ip("link", "set", "lo", "up")
+
+    def _make_state(self) -> None:
+        for sub in ("containerd/root", "containerd/state", "cni", "kubelet", "pki"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
+        ca = pki.Authority.load(self.plane.pki_dir, self.dir / "pki")
+        crt, key = ca.issue("kubelet-client", f"system:node:{NODE_NAME}", ["system:nodes"])
+        ca.issue("kubelet-serving", f"system:node:{NODE_NAME}", server_names=[NODE_IP, NODE_NAME])
+        ca.kubeconfig(self.dir / "pki" / "kubelet.kubeconfig", self.plane.server, "kubelet", crt, key)
+        (self.dir / "containerd.toml").write_text(CONTAINERD.format(dir=self.dir, pause=PAUSE_IMAGE, cni=CNI_BIN))
+        cni = {
+            "cniVersion": "1.0.0",
+            "name": "iotemu-pods",
+            "plugins": [
+                {
+                    "type": "bridge",
+                    "bridge": "cni0",
+                    "isGateway": True,
+                    "ipMasq": False,
+                    "ipam": {
+                        "type": "host-local",
+                        "ranges": [[{"subnet": POD_SUBNET}]],
+                        "routes": [{"dst": "0.0.0.0/0"}],
+                    },
+                },
+            ],
+        }
+        (self.dir / "cni" / "10-iotemu.conflist").write_text(json.dumps(cni))
+        (self.dir / "kubelet.yaml").write_text(yaml.safe_dump(self._kubelet_config()))
+
+    def _kubelet_config(self) -> dict[str, object]:
+        pki_dir = self.dir / "pki"
+        return {
+            "apiVersion": "kubelet.config.k8s.io/v1beta1",
+            "kind": "KubeletConfiguration",
+            "cgroupDriver": "cgroupfs",
+            "failSwapOn": False,
+            "failCgroupV1": False,
+            "containerRuntimeEndpoint": f"unix://{self.containerd_socket}",
+            "address": NODE_IP,
+            "readOnlyPort": 0,
+            "healthzBindAddress": "127.0.0.1",
+            "authentication": {
+                "anonymous": {"enabled": False},
+                "webhook": {"enabled": True},
+                "x509": {"clientCAFile": str(pki_dir / "ca.crt")},
+            },
+            "authorization": {"mode": "Webhook"},
+            "tlsCertFile": str(pki_dir / "kubelet-serving.crt"),
+            "tlsPrivateKeyFile": str(pki_dir / "kubelet-serving.key"),
+            "enforceNodeAllocatable": [],
+            "localStorageCapacityIsolation": False,
+            # The node shares the machine's disk with everything else: evict only when it is really full.
+            "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%"},
+            "imageGCHighThresholdPercent": 100,
+            "imageGCLowThresholdPercent": 99,
+            "resolvConf": "/etc/resolv.conf",
+        }
+
+    def _remove_containers(self) -> None:
+        """What the kubelet left running (it does not stop its pods when it stops): every task, by force."""
+        if not self.containerd_socket.exists():
+            return
+        for task in _ctr(self.containerd_socket, "tasks", "ls", "-q").split():
+            _ctr(self.containerd_socket, "tasks", "kill", "-s", "SIGKILL", task)
+
+
+LAB = "iotk8s"
+"""The lab the test node lives in: `iotk8s-dev` holds the node, `iotk8s-gw` the DHCP server (dnsmasq)."""
+
+
+def up_in_lab(plane: controlplane.ControlPlane) -> Node:
+    """The lab (made when missing) and the node in its device namespace."""
+    if LAB not in labcore.running():
+        labcore.up(LabConfig(name=LAB))
+    lab = labcore.attach(LAB)
+    node = Node(plane, lab.dev_netns)
+    node.up()
+    return node
+
+
+def down_in_lab(plane: controlplane.ControlPlane) -> None:
+    """The node (when any) and its lab, gone."""
+    if LAB in labcore.running():
+        Node(plane, labcore.attach(LAB).dev_netns).down()
+        labcore.down(LAB)
+
+
+CONTAINERD = """\
+version = 2
+root = "{dir}/containerd/root"
+state = "{dir}/containerd/state"
+[grpc]
+  address = "{dir}/containerd/containerd.sock"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{pause}"
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{cni}"
+    conf_dir = "{dir}/cni"
+"""
+
+
+def _ctr(socket: Path, *args: str) -> str:
+    result = subprocess.run(["ctr", "-a", str(socket), "-n", "k8s.io", *args], capture_output=True, text=True)
+    return result.stdout
+
+
+def _unmount_below(directory: Path) -> None:
+    """Unmounts what the kubelet and containerd mounted under `directory` (deepest first)."""
+    prefix = str(directory.resolve()) + "/"
+    with open("/proc/self/mounts") as mounts:
+        points = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)

@@ -1,0 +1,3 @@
+module iotemu.local/cluster/pause
+
+go 1.24
