@@ -72,7 +72,10 @@ def _running_pod(kube: Kube, namespace: str, name: str, port: int) -> None:
             "labels": {"app.kubernetes.io/managed-by": "iot-operator", "iotemu.io/iotfleet": "cams"},
             "annotations": {"iotemu.io/http-port": str(port)},
         },
-        "spec": {"containers": [{"name": "emulator", "image": "iot-emulator:test"}]},
+        "spec": {  # no kubelet may run it: the test plays the kubelet
+            "nodeSelector": {"iotemu.io/test": "no-such-node"},
+            "containers": [{"name": "emulator", "image": "iot-emulator:test"}],
+        },
     }
     kube.apply(pod, "-n", namespace)
     status = '{"status": {"phase": "Running", "podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}]}}'

@@ -112,7 +112,7 @@ def test_the_operator_process_logs_in_through_an_exec_plugin(
         "apiVersion": "iotemu.io/v1alpha1",
         "kind": "IoTDevice",
         "metadata": {"name": "cam"},
-        "spec": {"profile": "tiny-cam"},
+        "spec": {"profile": "tiny-cam", "network": {"nodeSelector": {"iotemu.io/test": "no-such-node"}}},
     }
     chart.apply(device, "-n", namespace)
     env = {

@@ -64,7 +64,15 @@ def test_every_rendered_manifest_is_valid(values: dict[str, Any]) -> None:
 def test_default_install() -> None:
     objects = render({})
     kinds = sorted({o["kind"] for o in objects})
-    assert kinds == ["ClusterRole", "ClusterRoleBinding", "Deployment", "Service", "ServiceAccount"]
+    assert kinds == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "Service",
+        "ServiceAccount",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    ]
     [deployment] = find(objects, "Deployment", "lab-iot-emulator-operator")
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     assert container["image"] == "iot-emulator-app:0.1.0" and container["command"] == ["iot-operator"]
@@ -158,7 +166,7 @@ def test_values_schema_rejects_mistakes(values: dict[str, Any]) -> None:
         chart.render(values, name="lab", namespace="iot")
 
 
-def test_chart_crds_are_the_generated_ones() -> None:
+def test_chart_crds_are_the_generated_ones_and_kopfs_peerings() -> None:
     with helm.Chart.load(CHART) as chart:
         names = sorted(Path(c["name"]).name for c in chart.crds)
-    assert names == sorted(crdgen.render())
+    assert names == sorted([*crdgen.render(), "kopf.dev-peerings.yaml"])
