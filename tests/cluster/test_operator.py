@@ -26,8 +26,7 @@ NOWHERE = {"nodeSelector": {"iotemu.io/test": "no-such-node"}}
 
 
 def fleet(name: str = "cams", replicas: int = 5, per_pod: int = 2) -> dict[str, Any]:
-    template = {"profile": "tiny-cam", "network": NOWHERE}
-    spec = {"replicas": replicas, "devicesPerPod": per_pod, "template": template}
+    spec = {"replicas": replicas, "devicesPerPod": per_pod, "template": {"profile": "tiny-cam"}, "network": NOWHERE}
     return {"apiVersion": "iotemu.io/v1alpha1", "kind": "IoTFleet", "metadata": {"name": name}, "spec": spec}
 
 

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Builds the project's images with Debian's Docker Engine from a debootstrapped Debian base (no
+# registry can be pulled from here) and saves each as a `docker save` archive that the test node's
+# containerd imports. Each archive is cached under $IOTEMU_CACHE/images by the hash of its inputs:
+# unchanged sources build nothing. Prints the archives' paths.
+#
+#   bash cluster/images.sh            # emulator image
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+cache="${IOTEMU_CACHE:-/var/cache/iotemu}"
+images="$cache/images"
+run=/run/iotemu-docker
+docker=(/usr/bin/docker -H "unix://$run/docker.sock")
+mkdir -p "$images" "$run"
+
+inputs_hash() { (cd "$root" && git ls-files -z -- "$@" | xargs -0 sha256sum | sha256sum | cut -c1-16); }
+
+emulator="$images/iot-emulator-$(inputs_hash emulator-image operator dashboard/iot_dashboard pyproject.toml).tar"
+if [ -f "$emulator" ]; then echo "$emulator"; exit 0; fi
+
+# A private Docker Engine: no iptables, no bridge (builds use the host's network), its own data root
+# (kept: the base image and build cache survive between runs).
+started=""
+if ! "${docker[@]}" version >/dev/null 2>&1; then
+  dockerd --iptables=false --ip6tables=false --bridge=none --data-root "$cache/docker" \
+    --exec-root "$run/exec" --pidfile "$run/dockerd.pid" -H "unix://$run/docker.sock" >"$cache/dockerd.log" 2>&1 &
+  started=$!
+  for _ in $(seq 100); do "${docker[@]}" version >/dev/null 2>&1 && break; sleep 0.2; done
+fi
+stop() { if [ -n "$started" ]; then kill "$started"; wait "$started" 2>/dev/null || true; fi; }
+trap stop EXIT
+
+base=iotemu.local/bookworm:minbase
+if ! "${docker[@]}" image inspect "$base" >/dev/null 2>&1; then
+  rootfs="$(mktemp -d)"
+  mirror="$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)"
+  debootstrap --variant=minbase bookworm "$rootfs" "${mirror:-http://deb.debian.org/debian}" >"$cache/debootstrap.log" 2>&1
+  tar -C "$rootfs" -c . | "${docker[@]}" import - "$base" >/dev/null
+  rm -rf "$rootfs"
+fi
+
+# The build context: the tracked sources only, and the host's CA bundle when pip here trusts a proxy's CA.
+context="$(mktemp -d)"
+trap 'rm -rf "$context"; stop' EXIT
+(cd "$root" && git ls-files -z -- pyproject.toml emulator-image operator dashboard/iot_dashboard | tar --null -T - -c) \
+  | tar -C "$context" -x
+ca="${PIP_CERT:-${SSL_CERT_FILE:-}}"
+if [ -n "$ca" ] && [ -f "$ca" ]; then cp "$ca" "$context/build-ca.crt"; fi
+"${docker[@]}" build -q --network host --build-arg "BASE_IMAGE=$base" -f "$context/emulator-image/Dockerfile" \
+  -t iot-emulator:0.1.0 "$context" >&2
+"${docker[@]}" save -o "$emulator.tmp" iot-emulator:0.1.0
+mv "$emulator.tmp" "$emulator"
+echo "$emulator"
