@@ -220,7 +220,7 @@ class Supervisor:
     def _argv(self, shard: Shard) -> list[str]:
         s = self.settings
         state = self.state_dir / shard.name.replace("/", "-")
-        argv = [*s.emulator_command, "run", "--interface", s.interface, "--json-output"]
+        argv = [*s.emulator_command, "run", "--interface", s.interface or "", "--json-output"]
         argv += ["--stats-interval", str(s.stats_interval), "--window", str(s.window), "--state-dir", str(state)]
         if s.netns:
             argv += ["--netns", s.netns]
