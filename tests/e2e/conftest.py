@@ -98,18 +98,24 @@ def playwright() -> Iterator[Playwright]:
         yield p
 
 
-@pytest.fixture
-def context(playwright: Playwright, tmp_path: Path) -> Iterator[BrowserContext]:
-    """Chromium with a new empty profile (user-data-dir) for this test."""
+def launch(playwright: Playwright, tmp_path: Path, *extra_args: str) -> BrowserContext:
+    """Debian's Chromium, headless, with a new empty profile (user-data-dir) under `tmp_path`."""
     context = playwright.chromium.launch_persistent_context(
         str(tmp_path / "chromium-profile"),
         executable_path=CHROMIUM,
         headless=True,
-        args=CHROMIUM_ARGS,
+        args=[*CHROMIUM_ARGS, *extra_args],
         viewport={"width": 1440, "height": 900},
         accept_downloads=True,
     )
     context.set_default_timeout(15_000)
+    return context
+
+
+@pytest.fixture
+def context(playwright: Playwright, tmp_path: Path) -> Iterator[BrowserContext]:
+    """Chromium with a new empty profile for this test."""
+    context = launch(playwright, tmp_path)
     yield context
     context.close()
 

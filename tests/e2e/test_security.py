@@ -25,7 +25,7 @@ from playwright.sync_api import BrowserContext, Playwright, expect
 
 from iot_dashboard.settings import DEFAULT_WEB_DIR
 from tests.dashboard.conftest import FAKE_EMULATOR
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, _wait_for_url
+from tests.e2e.conftest import _wait_for_url, launch
 
 TOKEN = "e2e-security-token-0123456789abcdef"
 SEED = """\
@@ -153,13 +153,7 @@ def attacker(service: Service) -> Iterator[AttackerSite]:
 @pytest.fixture
 def browser(playwright: Playwright, tmp_path: Path) -> Iterator[BrowserContext]:
     """Chromium resolving `evil.example` to 127.0.0.1: what a rebinding attacker's DNS achieves."""
-    context = playwright.chromium.launch_persistent_context(
-        str(tmp_path / "chromium-profile"),
-        executable_path=CHROMIUM,
-        headless=True,
-        args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP evil.example 127.0.0.1"],
-    )
-    context.set_default_timeout(15_000)
+    context = launch(playwright, tmp_path, "--host-resolver-rules=MAP evil.example 127.0.0.1")
     yield context
     context.close()
 
