@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,8 +78,17 @@ def seed_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SEED_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+"""A seed `--device` id: it names files (`--pcap-per-device`, state), so no `/`, no `..`, no spaces."""
+
+
 def _seed(argv: list[str]) -> int:
     args = seed_parser().parse_args(argv)
+    if not SEED_ID.fullmatch(args.device) or ".." in args.device:
+        raise BadInput(f"--device: {args.device!r} must be 1-63 letters, digits, '.', '_' or '-' (it names files)")
+    protocols = [p.strip() for p in args.protocols.split(",")]
+    if not all(protocols):
+        raise BadInput(f"--protocols: {args.protocols!r} has an empty protocol name")
     library = _library(args.profiles_dir)
     try:
         prof = library.for_vendor(args.vendor)
@@ -90,7 +100,7 @@ def _seed(argv: list[str]) -> int:
                 "profile": prof.name,
                 "mac": args.mac,
                 "hostname": args.hostname,
-                "protocols": args.protocols.split(","),
+                "protocols": protocols,
                 "trafficInterval": args.traffic_interval,
                 "dhcp": {"mode": args.dhcp_mode, "address": args.static_ip},
             }

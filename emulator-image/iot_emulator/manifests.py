@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from iot_emulator import macs, models
+from iot_emulator import bounded, macs, models
 from iot_emulator import profile as profiles
 
 _RESOURCE = TypeAdapter(models.Resource)
@@ -60,9 +60,11 @@ class DeviceConfig:
 def parse_documents(text: str, source: str = "<manifest>") -> list[models.IoTDevice | models.IoTFleet]:
     """Validate every document; raise ManifestError naming each bad document and field."""
     try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+        documents = [d for _, d in bounded.load_all(text) if d is not None]
     except yaml.YAMLError as exc:
         raise ManifestError([f"{source}: not valid YAML: {exc}"]) from exc
+    except bounded.BadInput as exc:
+        raise ManifestError([f"{source}: {exc}"]) from exc
     return validate_documents(documents, source)
 
 
@@ -91,9 +93,11 @@ def validate_documents(
 
 def load(path: Path) -> list[models.IoTDevice | models.IoTFleet]:
     try:
-        text = path.read_text()
+        text = bounded.read_text(path)
     except OSError as exc:
         raise ManifestError([f"{path}: cannot read: {exc.strerror}"]) from exc
+    except bounded.BadInput as exc:
+        raise ManifestError([f"{path}: {exc}"]) from exc
     return parse_documents(text, str(path))
 
 
