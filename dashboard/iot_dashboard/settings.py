@@ -126,7 +126,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=1 << 20, ge=1024)
     """Largest request body accepted, except imports."""
     max_import_bytes: int = Field(default=16 << 20, ge=1024)
-    """Largest import body accepted."""
+    """Largest import body accepted (413 beyond)."""
+    import_seconds: float = Field(default=30.0, gt=0)
+    """Longest an import may take to read (YAML composing stops there: 422)."""
     ws_queue_size: int = Field(default=2000, ge=10)
     """Events queued per WebSocket client before the oldest are dropped."""
     history_events: int = Field(default=100, ge=1)

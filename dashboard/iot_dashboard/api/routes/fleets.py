@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from iot_dashboard import models as api
+from iot_dashboard.api import strict
 from iot_dashboard.api.deps import BackendDep
 from iot_dashboard.backends import base
 from iot_emulator import models
 
-router = APIRouter(prefix="/fleets", tags=["fleets"])
+router = APIRouter(prefix="/fleets", tags=["fleets"], route_class=strict.StrictJsonRoute)
 
 
 async def _fleet(backend: base.Backend, name: str) -> models.IoTFleet:
