@@ -7,13 +7,25 @@ import contextlib
 import ipaddress
 import os
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from iot_emulator import console, control, engine, http_api, lease_cache, macs, manifests, messages, pcap, rawsock
+from iot_emulator import (
+    console,
+    control,
+    engine,
+    http_api,
+    lease_cache,
+    macs,
+    manifests,
+    pcap,
+    pipe_sink,
+    rawsock,
+)
 from iot_emulator import profile as profiles
 
 DEFAULT_STATE_DIR = Path("/var/lib/iotemu")
@@ -64,6 +76,10 @@ def open_link(options: RunOptions) -> rawsock.RawLink:
     return link
 
 
+STDOUT_DRAIN_SECONDS = 2.0
+"""At exit, how long a slow stdout reader gets to take the last messages (the stop contract is 5 s)."""
+
+
 async def run(
     configs: Sequence[manifests.DeviceConfig],
     options: RunOptions,
@@ -93,8 +109,11 @@ async def run(
         log_level=options.log_level,
     )
     human: console.Console | None = None
+    stdout: pipe_sink.PipeSink | None = None
     if options.json_output:
-        eng.events.add(messages.JsonLinesSink())
+        sys.stdout.flush()
+        stdout = pipe_sink.PipeSink(sys.stdout.fileno())  # never blocks the devices on a slow reader
+        eng.events.add(stdout)
     elif on_tick is None:
         human = console.Console(len(configs))
         eng.events.add(human)
@@ -119,6 +138,8 @@ async def run(
             await ticker
         if server is not None:
             await server.close()
+        if stdout is not None:
+            await stdout.drain(STDOUT_DRAIN_SECONDS)
         if options.control_socket is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(options.control_socket)
