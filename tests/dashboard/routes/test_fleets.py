@@ -18,7 +18,7 @@ async def test_fleet_runs_sharded_and_scales(app: FastAPI, client: httpx.AsyncCl
         bound.add((await watch.next(lambda m: m["type"] == "dhcp_ack"))["device_id"])
     assert bound == {"cams-0000", "cams-0001", "cams-0002"}
     supervisor = app.state.backend.supervisor
-    assert sorted(supervisor.shards) == ["devices-0", "fleet/cams/0", "fleet/cams/1"]  # devices-0: kept warm
+    assert sorted(supervisor.shards) == ["fleet/cams/0", "fleet/cams/1"]  # no process for the (absent) devices
     fleet = (await client.get("/api/fleets/cams")).json()
     assert fleet["status"]["phases"] == {"bound": 3} and fleet["status"]["bound"] == 3
     assert (await client.get("/api/fleets/cams/scale")).json() == {"replicas": 3}
@@ -27,7 +27,7 @@ async def test_fleet_runs_sharded_and_scales(app: FastAPI, client: httpx.AsyncCl
     assert {(await watch.next(lambda m: m["type"] == "stopped"))["device_id"] for _ in range(2)} == {
         "cams-0001", "cams-0002",
     }  # fmt: skip
-    assert sorted(supervisor.shards) == ["devices-0", "fleet/cams/0"]
+    assert sorted(supervisor.shards) == ["fleet/cams/0"]
     stopped = (await client.post("/api/fleets/cams/stop")).json()
     assert stopped == {"action": "stop", "done": ["cams-0000"], "failed": []}
     await watch.next(lambda m: m["type"] == "stopped" and m["device_id"] == "cams-0000")
