@@ -54,6 +54,7 @@ class LocalBackend(base.Backend):
     """See the module docstring."""
 
     name = "local"
+    pins_macs = True
 
     def __init__(self, settings: Settings, hub: events.EventHub, library: profiles.Library) -> None:
         super().__init__(hub, library)
