@@ -270,10 +270,14 @@ class Backend(abc.ABC):
         spec = fleet.spec
         prof = self._profile(spec.template.profile)
         phases: dict[str, int] = {}
-        if prof is not None:
-            for member in expand([with_running(fleet)], self.library):
-                phase = _phase(spec.running, self.hub.live(member.device_id), None)
+        if prof is not None:  # members that never spoke are all in the same phase: counted, not visited
+            heard = {i: s for i, s in self.hub.member_states(fleet.metadata.name).items() if i < spec.replicas}
+            for live in heard.values():
+                phase = _phase(spec.running, live, None)
                 phases[phase] = phases.get(phase, 0) + 1
+            if spec.replicas > len(heard):
+                silent = _phase(spec.running, None, None)
+                phases[silent] = phases.get(silent, 0) + spec.replicas - len(heard)
         status = api.FleetStatus(
             running=spec.running,
             replicas=spec.replicas,
