@@ -54,6 +54,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="where devices remember their last lease (default /var/lib/iotemu)")  # fmt: skip
     parser.add_argument("--promiscuous", action="store_true", help="join promiscuous mode (physical NICs)")
     parser.add_argument("--window", type=int, default=64, help="DHCP exchanges in flight at once (default 64)")
+    parser.add_argument("--start-rate", type=float, metavar="N",
+                        help="devices started per second (default: no limit in a --netns, else 20)")  # fmt: skip
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
     parser.add_argument("--seed", type=int, help="random seed (xids, jitter) for reproducible runs")
     parser.add_argument("--pcap", type=Path, help="write every frame sent and received to this pcap file")

@@ -29,6 +29,9 @@ from iot_emulator import (
 from iot_emulator import profile as profiles
 
 DEFAULT_STATE_DIR = Path("/var/lib/iotemu")
+LAN_START_RATE = 20.0
+"""Devices started per second on a host interface unless `--start-rate` says otherwise: a branch
+office's DHCP server (often the router itself) is not flooded by a fleet starting at once."""
 
 
 class RunOptions(BaseModel):
@@ -46,6 +49,8 @@ class RunOptions(BaseModel):
     state_dir: Path | None = DEFAULT_STATE_DIR
     promiscuous: bool = False
     window: Annotated[int, Field(ge=1, le=4096)] = Field(default=64, description="DHCP exchanges in flight")
+    start_rate: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)] | None = None
+    """Devices started per second; 0: unlimited; unset: unlimited in a namespace (a lab), LAN_START_RATE otherwise."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     seed: int | None = None
     control_socket: Path | None = None
@@ -54,6 +59,13 @@ class RunOptions(BaseModel):
     """Write every frame sent and received to this file (Wireshark's classic pcap format)."""
     pcap_per_device: bool = False
     """Also one file per device next to `pcap`, named `<stem>-<device id>.pcap`."""
+
+    @property
+    def effective_start_rate(self) -> float | None:
+        """The rate the engine applies (None: unlimited)."""
+        if self.start_rate is None:
+            return None if self.netns else LAN_START_RATE
+        return self.start_rate or None
 
     @field_validator("pcap")
     @classmethod
@@ -103,6 +115,7 @@ async def run(
         interface=options.interface,
         stats_interval=options.stats_interval,
         window=options.window,
+        start_rate=options.effective_start_rate,
         cache=cache,
         fallback_gateway=str(options.fallback_gateway) if options.fallback_gateway else None,
         seed=options.seed,
