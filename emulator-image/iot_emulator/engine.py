@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import heapq
 import itertools
 import math
@@ -78,6 +79,7 @@ class Engine:
         self.bound_count = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._rng = random.Random(seed)
+        self._seed = seed
         gateway = bytes(int(x) for x in fallback_gateway.split(".")) if fallback_gateway else None
         self.devices = [self._make_device(c, gateway) for c in configs]
         self._by_mac = {d.mac: d for d in self.devices}
@@ -414,6 +416,7 @@ class Engine:
             remembered=bytes(int(x) for x in remembered.address.split(".")) if remembered else None,
             remembered_valid=remembered.valid(self.wall()) if remembered else False,
             fallback_gateway=gateway,
+            timer_seed=None if self._seed is None else _device_seed(self._seed, config.device_id),
         )
         holder.append(dev)
         return dev
@@ -499,3 +502,8 @@ def _levels_from(level: str) -> frozenset[str]:
 def _until(deadline: float, now: float) -> float | None:
     """Seconds left, or None for an infinite lease (JSON has no infinity)."""
     return None if math.isinf(deadline) else round(deadline - now, 1)
+
+
+def _device_seed(seed: int, device_id: str) -> int:
+    """A device's own seed for its DHCP timers, from the run's `--seed` and its id."""
+    return int.from_bytes(hashlib.sha256(f"{seed}/{device_id}".encode()).digest()[:8], "big")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,20 @@ def _message_type(pkt: BOOTP) -> int | None:
         if isinstance(option, tuple) and option[0] == "message-type":
             return int(option[1])
     return None
+
+
+def _caught_up(capture: Path, timeout: float = 20.0) -> None:
+    """Wait until tcpdump has written what the kernel handed it (SIGINT drops its unread buffer).
+
+    A busy machine lets it lag by seconds; the file stops growing once it has caught up (the
+    fleet is stopped by then, so nothing new arrives). tcpdump offers no event for this."""
+    deadline, last = time.monotonic() + timeout, -1
+    while time.monotonic() < deadline:
+        size = capture.stat().st_size if capture.exists() else 0
+        if size == last:
+            return
+        last = size
+        time.sleep(1.0)
 
 
 @pytest.mark.parametrize("kea_lab", [{"lease_time": LEASE}], indirect=True)
@@ -53,7 +68,7 @@ def test_a_fleet_started_together_renews_spread_out_and_keeps_its_leases(kea_lab
                 renewing.discard(ack["device_id"])
             assert not [m for m in emu.messages if m["type"] in ("dhcp_nak", "dhcp_expire", "dhcp_rebind")]
             assert len(kea_lab.leases()) >= DEVICES
-            emu.stop(timeout=15)
+        _caught_up(capture)
     finally:
         tcpdump.send_signal(signal.SIGINT)
         tcpdump.wait(timeout=10)

@@ -15,7 +15,7 @@ from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import ARP, Ether
 
-from iot_emulator import profile, wire
+from iot_emulator import engine, profile, wire
 from iot_emulator.protocols import dhcp, dhcp_wire
 from iot_emulator.protocols.dhcp import DhcpState
 
@@ -488,3 +488,20 @@ def test_renewal_retransmissions_are_randomised_within_the_rfc_wait() -> None:
         assert deadline is not None and t1 + (t2 - t1) / 2 * 0.9 <= deadline <= t1 + (t2 - t1) / 2
         waits.add(round(deadline - t1, 3))
     assert len(waits) == 20
+
+
+def test_timer_fuzz_is_the_devices_own_whatever_the_shared_generator_did() -> None:
+    """Seeded per device: other devices drawing from the shared generator do not move its T1."""
+    quiet = make(NO_PROBE, seed=1, fuzz=1.0, timer_seed=99)
+    busy = make(NO_PROBE, seed=2, fuzz=1.0, timer_seed=99)
+    bind(quiet, lease=3600)
+    bind(busy, lease=3600)
+    assert quiet.lease is not None and busy.lease is not None
+    assert quiet.lease.t1 - quiet.lease.acquired == busy.lease.t1 - busy.lease.acquired
+    other = make(NO_PROBE, seed=1, fuzz=1.0, timer_seed=100)
+    bind(other, lease=3600)
+    assert other.lease is not None and other.lease.t1 != quiet.lease.t1
+
+
+def test_engine_gives_each_device_its_own_timer_seed() -> None:
+    assert engine._device_seed(7, "cam-1") == engine._device_seed(7, "cam-1") != engine._device_seed(7, "cam-2")

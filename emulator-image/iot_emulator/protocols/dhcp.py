@@ -44,6 +44,9 @@ _LEASED = frozenset({DhcpState.BOUND, DhcpState.RENEWING, DhcpState.REBINDING})
 _AWAIT_ACK = frozenset({DhcpState.REQUESTING, DhcpState.REBOOTING, DhcpState.RENEWING, DhcpState.REBINDING})
 
 
+_MASK64 = (1 << 64) - 1
+
+
 class DhcpClient:
     """RFC 2131 client: INIT-REBOOT or DORA, ARP check, renew/rebind, expiry, decline, release."""
 
@@ -79,13 +82,17 @@ class DhcpClient:
 
     def __init__(self, *, mac: bytes, hostname: str, fingerprint: profile.DhcpFingerprint, rng: random.Random,
                  remembered: bytes | None = None, remembered_valid: bool = False,
-                 static_address: bytes | None = None, fuzz: float = 1.0) -> None:  # fmt: skip
+                 static_address: bytes | None = None, fuzz: float = 1.0,
+                 timer_seed: int | None = None) -> None:  # fmt: skip
         self.mac = mac
         self.state = DhcpState.INIT
         self.lease: Lease | None = None
         self._fp = fingerprint
         self._rng = rng
         self._fuzz = fuzz  # 0: RFC timers without their random parts (tests of the fixed values)
+        # The timers' own generator, 8 bytes (a Random per device costs 2.5 KB): seeded per device,
+        # so a device's renewals are the same whatever the others do or the order they start in.
+        self._timer_state = (rng.getrandbits(64) if timer_seed is None else timer_seed) & _MASK64
         self._frames = dhcp_wire.ClientFrames(mac, hostname, fingerprint)
         self._static = static_address
         self._requested = static_address or remembered  # option 50 of the next DISCOVER
@@ -253,7 +260,7 @@ class DhcpClient:
                 frame = self._frames.request_rebinding(xid, secs, address)
                 kind, server, limit = dhcp_wire.Kind.REBINDING, None, lease.expiry
             # RFC 2131 4.4.5: half the time left, with a floor (see RETRANSMIT_FLOOR), randomised
-            jitter = self._rng.uniform(0, self.RETRANSMIT_JITTER * self._fuzz) if self._fuzz else 0.0
+            jitter = self.RETRANSMIT_JITTER * self._fuzz * self._timer_random() if self._fuzz else 0.0
             wait = max((limit - now) / 2 * (1 - jitter), self.RETRANSMIT_FLOOR)
             self._deadline = min(now + wait, limit)
         self._emit("dhcp_request", xid=_xid(xid), requested_ip=_ip(address), server_id=server,
@@ -305,6 +312,14 @@ class DhcpClient:
             self._log("warning", f"DHCP ACK without lease time, assuming {lease_time} s")
         return self._fuzzed(Lease.from_ack(msg, self._sent_at, lease_time))
 
+    def _timer_random(self) -> float:
+        """Uniform in [0, 1) from splitmix64 (Steele et al. 2014) on the device's 64-bit state."""
+        self._timer_state = (self._timer_state + 0x9E3779B97F4A7C15) & _MASK64
+        z = self._timer_state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        return ((z ^ (z >> 31)) >> 11) / (1 << 53)
+
     def _fuzzed(self, lease: Lease) -> Lease:
         """T1 and T2 each moved by +-TIMER_FUZZ of the lease, kept in acquired < T1 < T2 < expiry."""
         if lease.expiry == math.inf:
@@ -312,8 +327,8 @@ class DhcpClient:
         span = self.TIMER_FUZZ * self._fuzz * lease.lease_time
         if not span:
             return lease
-        t1 = lease.t1 + self._rng.uniform(-span, span)
-        t2 = lease.t2 + self._rng.uniform(-span, span)
+        t1 = lease.t1 + span * (2 * self._timer_random() - 1)
+        t2 = lease.t2 + span * (2 * self._timer_random() - 1)
         room = lease.lease_time * 0.01
         lease.t2 = min(max(t2, lease.acquired + 2 * room), lease.expiry - room)
         lease.t1 = min(max(t1, lease.acquired + room), lease.t2 - room)
