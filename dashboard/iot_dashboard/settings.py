@@ -61,6 +61,9 @@ class LocalSettings(BaseModel):
     """Seconds between each device's `stats` message."""
     window: int = Field(default=64, ge=1)
     """DHCP exchanges in flight per process (`--window`)."""
+    start_rate: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    """Devices started per second per process (`--start-rate`); unset: the emulator's default
+    (unlimited in a lab's namespace, 20/s on a host interface); 0: unlimited."""
     ready_timeout: float = Field(default=20.0, gt=0)
     """Seconds an emulator process gets to answer on its control socket."""
     stop_timeout: float = Field(default=5.0, gt=0)

@@ -208,6 +208,8 @@ class Supervisor:
         argv += ["--stats-interval", str(s.stats_interval), "--window", str(s.window), "--state-dir", str(state)]
         if s.netns:
             argv += ["--netns", s.netns]
+        if s.start_rate is not None:
+            argv += ["--start-rate", str(s.start_rate)]
         if s.promiscuous:
             argv.append("--promiscuous")
         if s.profiles_dir:
