@@ -156,3 +156,10 @@ def test_derived_macs_avoid_what_a_running_engine_uses(tiny_library: profile.Lib
 def test_2500_single_devices_of_one_profile_expand(tiny_library: profile.Library) -> None:
     devices = manifests.expand(_singles([f"cam-{i:04d}" for i in range(2500)]), tiny_library)
     assert len({d.mac for d in devices}) == 2500
+
+
+def test_an_empty_protocol_name_is_refused_naming_the_field() -> None:
+    doc = {"apiVersion": "iotemu.io/v1alpha1", "kind": "IoTDevice", "metadata": {"name": "cam-1"},
+           "spec": {"profile": "tiny-cam", "protocols": ["arp", ""]}}  # fmt: skip
+    with pytest.raises(manifests.ManifestError, match=r"spec\.protocols: .*a protocol name is empty"):
+        manifests.validate_documents([doc])
