@@ -277,8 +277,9 @@ def real_service(devices: int) -> Iterator[str]:
             time.sleep(0.1)
         vendors = sorted({p.vendor for p in profiles.builtin()})
         body = {"devices": [{"id": f"dev_{i:04d}", "vendor": vendors[i % len(vendors)]} for i in range(devices)]}
-        httpx.post(f"{url}/api/import", content=json.dumps(body), timeout=120).raise_for_status()
-        yield url
+        auth = {"Authorization": f"Bearer {env['IOTEMU_DASHBOARD_TOKEN']}"}
+        httpx.post(f"{url}/api/import", content=json.dumps(body), headers=auth, timeout=120).raise_for_status()
+        yield f"{url}/#token={env['IOTEMU_DASHBOARD_TOKEN']}"
     finally:
         service.terminate()
         try:
@@ -314,7 +315,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             service = real_service(args.devices)
             url = service.__enter__()
             page.add_init_script(PAGE_SCRIPT)
-            page.goto(f"{url}/")
+            page.goto(url)
         try:
             page.get_by_role("search").get_by_text(f"{args.devices} devices").wait_for()
             page.locator('[role="row"][data-index="0"]').click()  # the detail panel: live charts too

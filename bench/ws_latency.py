@@ -78,8 +78,12 @@ async def wait_ready(http: httpx.AsyncClient, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.1)
 
 
+AUTH: dict[str, str] = {}
+"""The dashboard's bearer token header, once `start_service` made it."""
+
+
 async def ws_client(url: str, rx: Receiver, ready: asyncio.Event) -> None:
-    async with websockets.connect(f"ws://{url}/ws", max_size=None, ping_interval=None) as ws:
+    async with websockets.connect(f"ws://{url}/ws", max_size=None, ping_interval=None, additional_headers=AUTH) as ws:
         async for text in ws:
             received = time.time()
             frame = json.loads(text)
@@ -108,6 +112,7 @@ async def sse_client(socket_path: Path, rx: Receiver, ready: asyncio.Event) -> N
 def start_service(lab: iotlab.Lab, tmp: Path, devices: int) -> tuple[subprocess.Popen, str]:
     """`python -m iot_dashboard` in local mode inside the lab (settings from the environment)."""
     env = dashboard_service.lab_environment(lab, tmp, IOTEMU_DASHBOARD_WS_QUEUE_SIZE=str(max(2000, devices * 4)))
+    AUTH["Authorization"] = f"Bearer {env['IOTEMU_DASHBOARD_TOKEN']}"
     log = tmp / "dashboard.log"
     with log.open("wb") as out:
         service = subprocess.Popen([sys.executable, "-m", "iot_dashboard"], env=env, stdout=out, stderr=out)
@@ -147,7 +152,7 @@ async def measure(url: str, tmp: Path, args: argparse.Namespace) -> None:
     clients = [Receiver(f"ws client {i + 1}") for i in range(args.clients)]
     ready = [asyncio.Event() for _ in clients]
     tasks = [asyncio.create_task(ws_client(url, rx, ev)) for rx, ev in zip(clients, ready, strict=True)]
-    async with httpx.AsyncClient(base_url=f"http://{url}", timeout=300) as http:
+    async with httpx.AsyncClient(base_url=f"http://{url}", timeout=300, headers=AUTH) as http:
         vendors = sorted({p.vendor for p in profiles.builtin()})
         body = {"devices": [{"id": f"dev_{i:04d}", "vendor": vendors[i % len(vendors)]} for i in range(args.devices)]}
         (await http.post("/api/import", content=json.dumps(body))).raise_for_status()

@@ -17,7 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from iot_dashboard import events, limits, metrics, models, security
+from iot_dashboard import events, limits, metrics, models, origin, security
 from iot_dashboard.api.main import api_router, public_router
 from iot_dashboard.backends import base
 from iot_dashboard.settings import Settings
@@ -47,8 +47,11 @@ def make_backend(settings: Settings, hub: events.EventHub) -> base.Backend:
 
         return kube.KubernetesBackend(settings.kube, hub, library)
     from iot_dashboard.backends.local import backend as local
+    from iot_dashboard.backends.local import interface
 
-    return local.LocalBackend(resolve_lab(settings), hub, library)
+    settings = resolve_lab(settings)
+    interface.check(settings.local)
+    return local.LocalBackend(settings, hub, library)
 
 
 def resolve_lab(settings: Settings) -> Settings:
@@ -105,6 +108,9 @@ def create_app(
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    # Outermost: a rebinding or cross-site request is refused before anything else reads it.
+    app.add_middleware(origin.Guard, allowed_hosts=[settings.host, *settings.allowed_hosts],
+                       allowed_origins=settings.cors_origins)  # fmt: skip
     app.include_router(api_router)
     app.include_router(public_router)
     _mount_web(app, settings.web_dir)

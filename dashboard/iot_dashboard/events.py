@@ -157,6 +157,8 @@ class EventHub:
         self._history_events = history_events
         self._history_stats = history_stats
         self._devices: dict[str, _DeviceRecord] = {}
+        self._members: dict[str, dict[int, str]] = {}
+        """`cams` -> {3: "cams-0003"}: fleet members that ever spoke, so a fleet's status reads only those."""
         self._logs: deque[Message] = deque(maxlen=logs)
         self._subscribers: set[Subscription] = set()
         self.published = 0
@@ -173,6 +175,9 @@ class EventHub:
             record = self._devices.get(device_id)
             if record is None:
                 record = self._devices[device_id] = _DeviceRecord(self._history_events, self._history_stats)
+                group, _, index = device_id.rpartition("-")
+                if group and index.isdigit():
+                    self._members.setdefault(group, {})[int(index)] = device_id
             record.live.apply(message)
             (record.stats if type_ == "stats" else record.events).append(message)
         if type_ in ("log", "error"):
@@ -196,12 +201,19 @@ class EventHub:
     def forget(self, device_id: str) -> None:
         """Drop a deleted device's state and history."""
         self._devices.pop(device_id, None)
+        group, _, index = device_id.rpartition("-")
+        if index.isdigit():
+            self._members.get(group, {}).pop(int(index), None)
 
     # -- reading ---------------------------------------------------------------------------------
 
     def live(self, device_id: str) -> LiveState | None:
         record = self._devices.get(device_id)
         return record.live if record else None
+
+    def member_states(self, fleet: str) -> dict[int, LiveState]:
+        """Live state of the members of `fleet` (`<fleet>-<index>`) that have spoken, by index."""
+        return {i: self._devices[d].live for i, d in self._members.get(fleet, {}).items() if d in self._devices}
 
     def live_states(self) -> list[LiveState]:
         return [record.live for record in self._devices.values()]

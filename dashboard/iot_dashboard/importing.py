@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from iot_dashboard.backends import base
-from iot_emulator import manifests, models
+from iot_emulator import bounded, manifests, models
 from iot_emulator import profile as profiles
 
 SEED_ID = "iotemu.io/seed-id"
@@ -40,13 +40,15 @@ _FIELD_OF = {"spec.mac": "mac", "spec.hostname": "hostname", "spec.protocols": "
              "spec.dhcp.mode": "dhcp_mode", "metadata.name": "id", "spec.profile": "vendor"}  # fmt: skip
 
 
-def parse(body: bytes, library: profiles.Library, source: str = "import") -> list[base.Resource]:
-    """The resources of an import body; raises base.Invalid naming every bad entry and field."""
+def parse(body: bytes, library: profiles.Library, source: str = "import", seconds: float = 30.0) -> list[base.Resource]:
+    """The resources of an import body; raises base.Invalid naming every bad entry and field.
+
+    Reading is bounded (`iot_emulator.bounded`: aliases, depth, `seconds`); the caller caps the size."""
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise base.Invalid("the import is not UTF-8 text", [f"{source}: byte {exc.start}: not UTF-8"]) from exc
-    entries = _entries(text, source)
+    entries = _entries(text, source, bounded.Limits(max_bytes=len(text), seconds=seconds))
     problems: list[str] = []
     resources: list[base.Resource] = []
     for index, entry in enumerate(entries, start=1):
@@ -72,16 +74,20 @@ def parse(body: bytes, library: profiles.Library, source: str = "import") -> lis
     return resources
 
 
-def _entries(text: str, source: str) -> list[Any]:
+def _entries(text: str, source: str, limits: bounded.Limits) -> list[Any]:
     stripped = text.lstrip()
     if stripped[:1] in ("{", "["):
         try:
-            docs = [json.loads(text)]
+            docs = [bounded.load_json(text, limits)]
         except json.JSONDecodeError as exc:
             raise base.Invalid("not valid JSON", [f"{source}:{exc.lineno}:{exc.colno}: {exc.msg}"]) from exc
+        except bounded.BadInput as exc:
+            raise base.Invalid("not valid JSON", [f"{source}: {exc}"]) from exc
     else:
         try:
-            docs = [d for d in yaml.safe_load_all(text) if d is not None]
+            docs = [d for _, d in bounded.load_all(text, limits) if d is not None]
+        except bounded.BadInput as exc:
+            raise base.Invalid("not valid YAML", [f"{source}: {exc}"]) from exc
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{source}:{mark.line + 1}" if mark is not None else source

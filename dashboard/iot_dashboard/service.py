@@ -13,8 +13,10 @@ import argparse
 import asyncio
 import atexit
 import contextlib
+import functools
 import logging
 import os
+import secrets
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -54,9 +56,11 @@ def lab_settings(lab: Any, seed_file: Path | None = None, port: int = 8080, **ov
 
 def lab_environment(lab: Any, directory: Path, **extra: str) -> dict[str, str]:
     """The environment that runs `python -m iot_dashboard` in local mode inside a lab, files in `directory`:
-    what the end-to-end tests and the browser and WebSocket benchmarks start (port 0, stats every second)."""
+    what the end-to-end tests and the browser and WebSocket benchmarks start (port 0, stats every second).
+    Its API token is `IOTEMU_DASHBOARD_TOKEN` of the result (a child's environment is readable by root only)."""
     return {
         **os.environ,
+        "IOTEMU_DASHBOARD_TOKEN": secrets.token_urlsafe(32),
         "IOTEMU_DASHBOARD_HOST": "127.0.0.1",
         "IOTEMU_DASHBOARD_PORT": "0",
         "IOTEMU_DASHBOARD_LOCAL__DATA_FILE": str(directory / "devices.yaml"),
@@ -78,7 +82,7 @@ def serve(settings: Settings, on_ready: Callable[[str], None] | None = None, dur
         if settings.backend == "local":
             store.ManifestStore(settings.local.data_file).load()  # a corrupt file stops us before listening
         application = app_mod.create_app(settings)
-    except (store.StoreError, security.InsecureBinding, OSError, ValueError) as exc:
+    except (store.StoreError, OSError, ValueError) as exc:
         print(f"iotemu dashboard: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     atexit.register(process.kill_groups)
@@ -86,8 +90,9 @@ def serve(settings: Settings, on_ready: Callable[[str], None] | None = None, dur
         application, host=settings.host, port=settings.port, log_config=None, ws="websockets-sansio", lifespan="on"
     )
     server = _Server(config)
-    token = application.state.token
-    return asyncio.run(_serve(server, settings, token, on_ready or _print_url, duration))
+    token_file = None if settings.token is not None else settings.resolved_token_file()
+    on_ready = on_ready or functools.partial(_print_url, token_file)
+    return asyncio.run(_serve(server, settings, application.state.token, on_ready, duration))
 
 
 class _Server(uvicorn.Server):
@@ -122,15 +127,20 @@ async def _serve(
     if server.started:
         port = server.servers[0].sockets[0].getsockname()[1]
         host = settings.host if ":" not in settings.host else f"[{settings.host}]"
-        on_ready(f"http://{host}:{port}/" + (f"?token={token}" if token else ""))
+        on_ready(f"http://{host}:{port}/#token={token}")
         if duration is not None:
             asyncio.get_running_loop().call_later(duration, setattr, server, "should_exit", True)
     await task
     return 0 if server.started else 1
 
 
-def _print_url(url: str) -> None:
-    print(f"iotemu dashboard: {url}", flush=True)
+def _print_url(token_file: Path | None, url: str) -> None:
+    """The address with its `#token=` only on a terminal: a redirected stdout may end in a shared log."""
+    if sys.stdout.isatty():
+        print(f"iotemu dashboard: {url}", flush=True)
+        return
+    where = f"in {token_file}" if token_file is not None else "the configured one"
+    print(f"iotemu dashboard: {url.split('#', 1)[0]} (API token: {where})", flush=True)
 
 
 # -- command line ---------------------------------------------------------------------------------
@@ -142,14 +152,27 @@ def register(parser: argparse.ArgumentParser) -> None:
     add("--backend", choices=["local", "kubernetes"], help="where devices live (default local)")
     add("--host", help="listen address (default 127.0.0.1; anything else needs a token)")
     add("--port", type=int, help="listen port (default 8080)")
-    add("--token", help="API token (default: none on loopback, generated and saved otherwise)")
+    add(
+        "--token-file",
+        type=Path,
+        help="read the API token from this file (mode 0600; default: a new one each start, saved in the token file)",
+    )
+    add("--token", type=_no_secret_on_the_command_line, help=argparse.SUPPRESS)
+    add(
+        "--allowed-host",
+        action="append",
+        dest="allowed_hosts",
+        help="a host name the service answers to besides localhost and IP addresses (repeatable)",
+    )
     add("--cors-origin", action="append", dest="cors_origins", help="allowed CORS origin (repeatable)")
     add("--log-file", type=Path, help="rotating log file")
     add("--log-json", action="store_true", default=None, help="JSON log lines")
     local = parser.add_argument_group("local backend")
     local.add_argument("--data-file", type=Path, help="YAML file of the device and fleet manifests")
     local.add_argument("--seed-file", type=Path, help="manifests loaded when the data file does not exist yet")
-    local.add_argument("--interface", "-i", help="interface the emulator processes use (default eth0)")
+    local.add_argument("--interface", "-i", help="interface the emulator processes use (required without --lab)")
+    local.add_argument("--allow-default-route", action="store_true", default=None,
+                       help="allow --interface to be the one carrying this host's default route")  # fmt: skip
     local.add_argument("--netns", help="network namespace of the interface")
     local.add_argument("--promiscuous", action="store_true", default=None,
                        help="emulators join promiscuous mode (needed on a physical NIC)")  # fmt: skip
@@ -160,14 +183,21 @@ def register(parser: argparse.ArgumentParser) -> None:
     kube.add_argument("--kubeconfig", type=Path, help="kubeconfig file (default: in-cluster, then ~/.kube/config)")
 
 
+def _no_secret_on_the_command_line(_: str) -> str:
+    raise argparse.ArgumentTypeError(
+        "every local user can read a command line (/proc/PID/cmdline): use --token-file or IOTEMU_DASHBOARD_TOKEN"
+    )
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     """The environment's settings with the command line's options on top."""
     base = Settings()
-    top = {k: getattr(args, k, None) for k in ("backend", "host", "port", "cors_origins", "log_file", "log_json")}
-    update: dict[str, Any] = {k: v for k, v in top.items() if v is not None}
-    if getattr(args, "token", None):
-        update["token"] = args.token
-    local_keys = ("data_file", "seed_file", "interface", "netns", "lab", "profiles_dir", "promiscuous")
+    keys = ("backend", "host", "port", "cors_origins", "allowed_hosts", "log_file", "log_json")
+    update: dict[str, Any] = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    if getattr(args, "token_file", None):
+        update["token"] = security.read_token_file(args.token_file)
+    local_keys = ("data_file", "seed_file", "interface", "allow_default_route", "netns", "lab", "profiles_dir",
+                  "promiscuous")  # fmt: skip
     local = {k: getattr(args, k) for k in local_keys if getattr(args, k, None) is not None}
     kube = {k: getattr(args, k) for k in ("namespace", "kubeconfig") if getattr(args, k, None) is not None}
     data = base.model_dump()

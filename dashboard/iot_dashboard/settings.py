@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_WEB_DIR = Path(__file__).resolve().parents[1] / "web" / "dist"
@@ -34,8 +35,10 @@ class LocalSettings(BaseModel):
     """Manifests (or an `iot_devices.json`) loaded when `data_file` does not exist yet: the default library."""
     seed_running: bool = False
     """Keep `spec.running` of seeded resources; by default they are loaded stopped (the user presses Play All)."""
-    interface: str = "eth0"
-    """Interface the emulator processes send on."""
+    interface: str | None = None
+    """Interface the emulator processes send on (required: never a host interface by default)."""
+    allow_default_route: bool = False
+    """Allow `interface` to be the one carrying this host's default route (a production network, usually)."""
     netns: str | None = None
     """Network namespace holding `interface` (the lab's device namespace)."""
     promiscuous: bool = False
@@ -58,6 +61,9 @@ class LocalSettings(BaseModel):
     """Seconds between each device's `stats` message."""
     window: int = Field(default=64, ge=1)
     """DHCP exchanges in flight per process (`--window`)."""
+    start_rate: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    """Devices started per second per process (`--start-rate`); unset: the emulator's default
+    (unlimited in a lab's namespace, 20/s on a host interface); 0: unlimited."""
     ready_timeout: float = Field(default=20.0, gt=0)
     """Seconds an emulator process gets to answer on its control socket."""
     stop_timeout: float = Field(default=5.0, gt=0)
@@ -107,21 +113,23 @@ class Settings(BaseSettings):
     backend: Literal["local", "kubernetes"] = "local"
     """Where devices live: manifests + local processes, or a cluster's resources."""
     host: str = "127.0.0.1"
-    """Listen address; anything but loopback requires a token."""
+    """Listen address (the token is required on every address, loopback too)."""
     port: int = Field(default=8080, ge=0, le=65535)
     """Listen port (0: any free port)."""
     token: SecretStr | None = None
-    """Bearer token for /api and /ws. Unset on a non-loopback host: generated, saved in `token_file`, printed."""
+    """Bearer token for /api and /ws (`IOTEMU_DASHBOARD_TOKEN`, or `--token-file`). Unset: a new one each start."""
     token_file: Path | None = None
-    """Where a generated token is kept (mode 0600); default: next to the local data file."""
-    require_token: bool | None = None
-    """Force token checks on (True) or off (False, loopback only); default: on when a token exists."""
+    """Where the start's token is written (mode 0600) for programs and people; default: next to the data file."""
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Host names the service answers to besides localhost and IP literals (`.example.org` matches a suffix)."""
     cors_origins: list[str] = Field(default_factory=list)
     """Origins allowed by CORS; empty (the default) disables CORS entirely."""
     max_request_bytes: int = Field(default=1 << 20, ge=1024)
     """Largest request body accepted, except imports."""
     max_import_bytes: int = Field(default=16 << 20, ge=1024)
-    """Largest import body accepted."""
+    """Largest import body accepted (413 beyond)."""
+    import_seconds: float = Field(default=30.0, gt=0)
+    """Longest an import may take to read (YAML composing stops there: 422)."""
     ws_queue_size: int = Field(default=2000, ge=10)
     """Events queued per WebSocket client before the oldest are dropped."""
     history_events: int = Field(default=100, ge=1)
@@ -140,6 +148,14 @@ class Settings(BaseSettings):
     """The built web tab served at `/` (a placeholder page when it does not exist)."""
     local: LocalSettings = Field(default_factory=LocalSettings)
     kube: KubeSettings = Field(default_factory=KubeSettings)
+
+    @field_validator("token")
+    @classmethod
+    def _token_is_plain(cls, value: SecretStr | None) -> SecretStr | None:
+        """It also travels as a WebSocket subprotocol, whose characters are restricted (RFC 6455)."""
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{16,256}", value.get_secret_value()):
+            raise ValueError("the token must be 16 to 256 characters among A-Z a-z 0-9 . _ ~ -")
+        return value
 
     @property
     def loopback(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,6 +54,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="where devices remember their last lease (default /var/lib/iotemu)")  # fmt: skip
     parser.add_argument("--promiscuous", action="store_true", help="join promiscuous mode (physical NICs)")
     parser.add_argument("--window", type=int, default=64, help="DHCP exchanges in flight at once (default 64)")
+    parser.add_argument("--start-rate", type=float, metavar="N",
+                        help="devices started per second (default: no limit in a --netns, else 20)")  # fmt: skip
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
     parser.add_argument("--seed", type=int, help="random seed (xids, jitter) for reproducible runs")
     parser.add_argument("--pcap", type=Path, help="write every frame sent and received to this pcap file")
@@ -77,8 +80,17 @@ def seed_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SEED_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+"""A seed `--device` id: it names files (`--pcap-per-device`, state), so no `/`, no `..`, no spaces."""
+
+
 def _seed(argv: list[str]) -> int:
     args = seed_parser().parse_args(argv)
+    if not SEED_ID.fullmatch(args.device) or ".." in args.device:
+        raise BadInput(f"--device: {args.device!r} must be 1-63 letters, digits, '.', '_' or '-' (it names files)")
+    protocols = [p.strip() for p in args.protocols.split(",")]
+    if not all(protocols):
+        raise BadInput(f"--protocols: {args.protocols!r} has an empty protocol name")
     library = _library(args.profiles_dir)
     try:
         prof = library.for_vendor(args.vendor)
@@ -90,7 +102,7 @@ def _seed(argv: list[str]) -> int:
                 "profile": prof.name,
                 "mac": args.mac,
                 "hostname": args.hostname,
-                "protocols": args.protocols.split(","),
+                "protocols": protocols,
                 "trafficInterval": args.traffic_interval,
                 "dhcp": {"mode": args.dhcp_mode, "address": args.static_ip},
             }

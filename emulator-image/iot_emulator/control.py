@@ -31,9 +31,9 @@ class Control:
     def add(self, documents: Sequence[Any]) -> list[str]:
         """Validate manifests and start their devices; ManifestError or Conflict on bad input."""
         resources = manifests.validate_documents(documents, "request")
-        configs = manifests.expand(resources, self.library)
         running_ids = {d.device_id for d in self.engine.devices}
         running_macs = {d.config.mac: d.device_id for d in self.engine.devices}
+        configs = manifests.expand(resources, self.library, taken=running_macs)
         problems = [f"{c.device_id}: device id is already running" for c in configs if c.device_id in running_ids]
         problems += [
             f"{c.device_id}: spec.mac: {c.mac} is already used by {running_macs[c.mac]}"

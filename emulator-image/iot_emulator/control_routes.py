@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
-from iot_emulator import control, manifests
+from iot_emulator import bounded, control, manifests
 
 MAX_BODY = 16 * 1024 * 1024
 
@@ -18,7 +16,7 @@ class ControlRoutes:
     async def add_devices(self, request: web.Request) -> web.Response:
         """Start the devices of `{"manifests": [...]}`: 200 added, 422 invalid, 409 already running."""
         try:
-            body = json.loads(await request.read())
+            body = bounded.load_json(await request.read(), bounded.Limits(max_bytes=MAX_BODY))
         except ValueError as exc:
             return web.json_response({"errors": [f"body: not JSON: {exc}"]}, status=422)
         documents = body.get("manifests") if isinstance(body, dict) else None

@@ -67,7 +67,7 @@ def _run_dashboard(path: Path, the_lab: lab.Lab, header: str, duration: float | 
 
 def _drive(url: str, header: str, stop: threading.Event) -> None:
     """Press Play All, then draw the table from `GET /api/devices` until the service stops."""
-    base = url.split("?")[0].rstrip("/")
+    base = url.split("#")[0].rstrip("/")
     token = url.split("token=")[1] if "token=" in url else None
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     table = console.Table(header=f"{header}\ndashboard: {url}")

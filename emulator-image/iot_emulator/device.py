@@ -62,6 +62,7 @@ class Device:
         remembered: bytes | None = None,
         remembered_valid: bool = False,
         fallback_gateway: bytes | None = None,
+        timer_seed: int | None = None,
     ) -> None:
         self.config = config
         self.mac = macs.parse(config.mac)
@@ -85,6 +86,7 @@ class Device:
             remembered=static or remembered,
             remembered_valid=remembered_valid and static is None,
             static_address=static,
+            timer_seed=timer_seed,
         )
 
     @property

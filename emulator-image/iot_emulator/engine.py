@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import heapq
 import itertools
 import math
@@ -54,6 +55,7 @@ class Engine:
         interface: str = "",
         stats_interval: float = 5.0,
         window: int = 64,
+        start_rate: float | None = None,
         cache: lease_cache.LeaseCache | None = None,
         fallback_gateway: str | None = None,
         seed: int | None = None,
@@ -65,6 +67,11 @@ class Engine:
         self.events = messages.Fanout()
         self.stats_interval = stats_interval
         self.window = window
+        self.start_rate = start_rate or None
+        """Devices started per second at most (None: as fast as the window admits)."""
+        self._tokens = 1.0
+        self._tokens_at: float | None = None
+        self._rate_timer: asyncio.TimerHandle | None = None
         self.cache = cache
         self.log_levels = _levels_from(log_level)
         self.wall = wall
@@ -72,6 +79,7 @@ class Engine:
         self.bound_count = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._rng = random.Random(seed)
+        self._seed = seed
         gateway = bytes(int(x) for x in fallback_gateway.split(".")) if fallback_gateway else None
         self.devices = [self._make_device(c, gateway) for c in configs]
         self._by_mac = {d.mac: d for d in self.devices}
@@ -123,6 +131,8 @@ class Engine:
         if self._stopping:
             return
         self._stopping = True
+        if self._rate_timer is not None:
+            self._rate_timer.cancel()
         if self._timer is not None:
             self._timer.cancel()
         clock = self._loop.time if self._loop else time.monotonic
@@ -322,11 +332,31 @@ class Engine:
 
     def _admit(self, now: float, extra: int = 0) -> None:
         budget = self.window - len(self._in_flight) + extra
+        if self.start_rate is not None:  # a token bucket of one: starts evenly spaced at the rate
+            if self._tokens_at is not None:
+                self._tokens = min(1.0, self._tokens + (now - self._tokens_at) * self.start_rate)
+            self._tokens_at = now
         while self._pending and budget > 0 and not self._stopping:
+            if self.start_rate is not None:
+                if self._tokens < 1.0:
+                    self._admit_later((1.0 - self._tokens) / self.start_rate)
+                    return
+                self._tokens -= 1.0
             dev = self._pending.popleft()
             self._send(dev, dev.start(now))
             self._after(dev, now)
             budget -= 1
+
+    def _admit_later(self, delay: float) -> None:
+        if self._loop is None or self._rate_timer is not None or self._stopping:
+            return
+
+        def admit() -> None:
+            assert self._loop is not None
+            self._rate_timer = None
+            self._admit(self._loop.time())
+
+        self._rate_timer = self._loop.call_later(delay, admit)
 
     def _arm(self, deadline: float) -> None:
         if self._loop is None or self._stopping:
@@ -386,6 +416,7 @@ class Engine:
             remembered=bytes(int(x) for x in remembered.address.split(".")) if remembered else None,
             remembered_valid=remembered.valid(self.wall()) if remembered else False,
             fallback_gateway=gateway,
+            timer_seed=None if self._seed is None else _device_seed(self._seed, config.device_id),
         )
         holder.append(dev)
         return dev
@@ -471,3 +502,8 @@ def _levels_from(level: str) -> frozenset[str]:
 def _until(deadline: float, now: float) -> float | None:
     """Seconds left, or None for an infinite lease (JSON has no infinity)."""
     return None if math.isinf(deadline) else round(deadline - now, 1)
+
+
+def _device_seed(seed: int, device_id: str) -> int:
+    """A device's own seed for its DHCP timers, from the run's `--seed` and its id."""
+    return int.from_bytes(hashlib.sha256(f"{seed}/{device_id}".encode()).digest()[:8], "big")

@@ -28,6 +28,7 @@ import dataclasses
 import fnmatch
 import json
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -353,6 +354,17 @@ class Server:
         await self._runner.cleanup()
 
 
+@web.middleware
+async def _control_on_unix_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Adding and removing devices is for the unix socket's owner: over TCP (whatever `--http-host`
+    says, loopback included: every local user reaches it) only the read-only views are served."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    control_path = request.path == "/devices" or request.path.startswith("/devices/")
+    if control_path and not isinstance(sockname, str):  # TCP: a (host, port) tuple
+        return web.json_response({"error": "control is served on the unix socket only", "status": 403}, status=403)
+    return await handler(request)
+
+
 async def start(
     view: EngineView,
     host: str,
@@ -364,14 +376,15 @@ async def start(
 ) -> Server:
     """Serves `view` on host:port and/or a unix socket, in the running event loop (no threads).
 
-    With `ctl`, the control routes (`POST /devices`, `DELETE /devices/{id}`) are served too.
+    With `ctl`, the control routes (`POST /devices`, `DELETE /devices/{id}`) are served too, on the
+    unix socket only (mode 0600).
     """
     hub = _Hub(view, settings or Settings())
     metrics = registry.CollectorRegistry(auto_describe=False)
     metrics.register(_Collector(hub))
     routes = _Routes(hub, metrics)
 
-    app = web.Application(middlewares=[_json_errors], client_max_size=control_routes.MAX_BODY)
+    app = web.Application(middlewares=[_json_errors, _control_on_unix_only], client_max_size=control_routes.MAX_BODY)
     app.router.add_get("/healthz", routes.read_health)
     app.router.add_get("/stats", routes.read_stats)
     app.router.add_get("/events", routes.stream_events, allow_head=False)
@@ -390,6 +403,7 @@ async def start(
             await web.TCPSite(runner, host, port).start()
         if unix_path is not None:
             await web.UnixSite(runner, unix_path).start()
+            os.chmod(unix_path, 0o600)  # whoever connects may add and remove devices: its owner only
     except BaseException:
         await runner.cleanup()
         raise

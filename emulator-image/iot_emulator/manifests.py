@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from iot_emulator import macs, models
+from iot_emulator import bounded, macs, models
 from iot_emulator import profile as profiles
 
 _RESOURCE = TypeAdapter(models.Resource)
@@ -45,6 +45,8 @@ class DeviceConfig:
     fleet: str | None = None
     index: int = 0
     vendor_label: str | None = None  # the seed CLI's --vendor, shown as given
+    mac_derived: bool = False
+    """spec.mac was not set: the MAC was derived from the name, and may be re-derived on a collision."""
     hostname_given: bool = False
     """spec.hostname was set: it must be unique. Names from a profile's pattern may repeat, as
     real ones do (every Hue bridge says `Philips-hue`, every Kasa plug `HS110`)."""
@@ -60,9 +62,11 @@ class DeviceConfig:
 def parse_documents(text: str, source: str = "<manifest>") -> list[models.IoTDevice | models.IoTFleet]:
     """Validate every document; raise ManifestError naming each bad document and field."""
     try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+        documents = [d for _, d in bounded.load_all(text) if d is not None]
     except yaml.YAMLError as exc:
         raise ManifestError([f"{source}: not valid YAML: {exc}"]) from exc
+    except bounded.BadInput as exc:
+        raise ManifestError([f"{source}: {exc}"]) from exc
     return validate_documents(documents, source)
 
 
@@ -91,14 +95,21 @@ def validate_documents(
 
 def load(path: Path) -> list[models.IoTDevice | models.IoTFleet]:
     try:
-        text = path.read_text()
+        text = bounded.read_text(path)
     except OSError as exc:
         raise ManifestError([f"{path}: cannot read: {exc.strerror}"]) from exc
+    except bounded.BadInput as exc:
+        raise ManifestError([f"{path}: {exc}"]) from exc
     return parse_documents(text, str(path))
 
 
-def expand(resources: Iterable[models.IoTDevice | models.IoTFleet], library: profiles.Library) -> list[DeviceConfig]:
-    """Devices of every resource that should run, checked for unknown profiles and duplicates."""
+def expand(
+    resources: Iterable[models.IoTDevice | models.IoTFleet], library: profiles.Library, taken: Iterable[str] = ()
+) -> list[DeviceConfig]:
+    """Devices of every resource that should run, checked for unknown profiles and duplicates.
+
+    A derived MAC never collides: with a given MAC, a fleet member's, another derived one or one in
+    `taken` (what a running engine already uses), see `_unique_derived_macs`."""
     devices: list[DeviceConfig] = []
     problems: list[str] = []
     for resource in resources:
@@ -110,10 +121,32 @@ def expand(resources: Iterable[models.IoTDevice | models.IoTFleet], library: pro
                 devices.extend(_fleet(resource, library))
         except profiles.ProfileError as exc:
             problems.append(f"{resource.kind}/{resource.metadata.name}: spec.profile: {exc}")
+    devices = _unique_derived_macs(devices, {m.lower() for m in taken})
     problems.extend(_duplicates(devices))
     if problems:
         raise ManifestError(problems)
     return devices
+
+
+def _unique_derived_macs(devices: list[DeviceConfig], taken: set[str]) -> list[DeviceConfig]:
+    """Re-derive (with a salt) each derived MAC that another device or `taken` already uses.
+
+    24 bits of hash collide for some pair among ~2,500 names of one OUI. Given MACs and fleet
+    members keep theirs; derived ones are settled in device-id order, so the same set of
+    resources always gives the same MACs, whatever the order of the files."""
+    used = {d.mac.lower() for d in devices if not d.mac_derived} | taken
+    out = list(devices)
+    for i in sorted((i for i, d in enumerate(devices) if d.mac_derived), key=lambda i: devices[i].device_id):
+        dev = devices[i]
+        mac, salt = dev.mac.lower(), 0
+        while mac in used:
+            salt += 1
+            mac = macs.derive(dev.profile.ouis[0], f"device/{dev.device_id}#{salt}", 0)
+        used.add(mac)
+        if mac != dev.mac.lower():
+            hostname = dev.hostname if dev.hostname_given else dev.profile.hostname_for(mac, 0, dev.device_id)
+            out[i] = dataclasses.replace(dev, mac=mac, hostname=hostname)
+    return out
 
 
 def _device(resource: models.IoTDevice, library: profiles.Library) -> DeviceConfig:
@@ -124,6 +157,7 @@ def _device(resource: models.IoTDevice, library: profiles.Library) -> DeviceConf
     return DeviceConfig(
         device_id=name,
         mac=mac,
+        mac_derived=spec.mac is None,
         hostname=spec.hostname or prof.hostname_for(mac, 0, name),
         hostname_given=spec.hostname is not None,
         profile=prof,

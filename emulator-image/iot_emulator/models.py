@@ -93,7 +93,9 @@ Protocol = Annotated[
 
 
 def _check_protocols(value: list[str]) -> list[str]:
-    cleaned = [p.strip().lower() for p in value if p.strip()]
+    if any(not p.strip() for p in value):
+        raise ValueError("a protocol name is empty")
+    cleaned = [p.strip().lower() for p in value]
     unknown = [p for p in cleaned if p not in KNOWN_PROTOCOLS]
     if unknown:
         raise ValueError(f"unknown protocol(s) {', '.join(unknown)}; known: {', '.join(KNOWN_PROTOCOLS)}")

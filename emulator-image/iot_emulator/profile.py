@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from iot_emulator import macs
+from iot_emulator import bounded, macs
 
 BUILTIN_DIR = Path(__file__).parent / "profiles"
 NAME_RE = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -320,9 +320,11 @@ class Library:
 
 def load_file(path: Path) -> Profile:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = bounded.load(bounded.read_text(path))
     except yaml.YAMLError as exc:
         raise ProfileError(f"{path}: not valid YAML: {exc}") from exc
+    except (OSError, bounded.BadInput) as exc:
+        raise ProfileError(f"{path}: cannot read: {exc}") from exc
     try:
         profile: Profile = Profile.model_validate(data)
         return profile

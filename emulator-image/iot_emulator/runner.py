@@ -7,16 +7,31 @@ import contextlib
 import ipaddress
 import os
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from iot_emulator import console, control, engine, http_api, lease_cache, macs, manifests, messages, pcap, rawsock
+from iot_emulator import (
+    console,
+    control,
+    engine,
+    http_api,
+    lease_cache,
+    macs,
+    manifests,
+    pcap,
+    pipe_sink,
+    rawsock,
+)
 from iot_emulator import profile as profiles
 
 DEFAULT_STATE_DIR = Path("/var/lib/iotemu")
+LAN_START_RATE = 20.0
+"""Devices started per second on a host interface unless `--start-rate` says otherwise: a branch
+office's DHCP server (often the router itself) is not flooded by a fleet starting at once."""
 
 
 class RunOptions(BaseModel):
@@ -34,6 +49,8 @@ class RunOptions(BaseModel):
     state_dir: Path | None = DEFAULT_STATE_DIR
     promiscuous: bool = False
     window: Annotated[int, Field(ge=1, le=4096)] = Field(default=64, description="DHCP exchanges in flight")
+    start_rate: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)] | None = None
+    """Devices started per second; 0: unlimited; unset: unlimited in a namespace (a lab), LAN_START_RATE otherwise."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     seed: int | None = None
     control_socket: Path | None = None
@@ -42,6 +59,13 @@ class RunOptions(BaseModel):
     """Write every frame sent and received to this file (Wireshark's classic pcap format)."""
     pcap_per_device: bool = False
     """Also one file per device next to `pcap`, named `<stem>-<device id>.pcap`."""
+
+    @property
+    def effective_start_rate(self) -> float | None:
+        """The rate the engine applies (None: unlimited)."""
+        if self.start_rate is None:
+            return None if self.netns else LAN_START_RATE
+        return self.start_rate or None
 
     @field_validator("pcap")
     @classmethod
@@ -62,6 +86,10 @@ def open_link(options: RunOptions) -> rawsock.RawLink:
     link = rawsock.RawLink(options.interface, netns=options.netns, promiscuous=options.promiscuous)
     link.open()
     return link
+
+
+STDOUT_DRAIN_SECONDS = 2.0
+"""At exit, how long a slow stdout reader gets to take the last messages (the stop contract is 5 s)."""
 
 
 async def run(
@@ -87,14 +115,18 @@ async def run(
         interface=options.interface,
         stats_interval=options.stats_interval,
         window=options.window,
+        start_rate=options.effective_start_rate,
         cache=cache,
         fallback_gateway=str(options.fallback_gateway) if options.fallback_gateway else None,
         seed=options.seed,
         log_level=options.log_level,
     )
     human: console.Console | None = None
+    stdout: pipe_sink.PipeSink | None = None
     if options.json_output:
-        eng.events.add(messages.JsonLinesSink())
+        sys.stdout.flush()
+        stdout = pipe_sink.PipeSink(sys.stdout.fileno())  # never blocks the devices on a slow reader
+        eng.events.add(stdout)
     elif on_tick is None:
         human = console.Console(len(configs))
         eng.events.add(human)
@@ -119,6 +151,8 @@ async def run(
             await ticker
         if server is not None:
             await server.close()
+        if stdout is not None:
+            await stdout.drain(STDOUT_DRAIN_SECONDS)
         if options.control_socket is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(options.control_socket)

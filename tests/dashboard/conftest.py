@@ -19,10 +19,12 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+import websockets
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from iot_dashboard import app as app_mod
-from iot_dashboard import events
+from iot_dashboard import events, security
 from iot_dashboard.settings import LocalSettings, Settings
 
 FAKE_EMULATOR = Path(__file__).with_name("fake_emulator.py")
@@ -55,6 +57,7 @@ def profiles_dir(profiles_dir: Path) -> Path:
 @pytest.fixture
 def settings(tmp_path: Path, profiles_dir: Path) -> Settings:
     local = LocalSettings(
+        interface="fake0",
         data_file=tmp_path / "data" / "devices.yaml",
         profiles_dir=profiles_dir,
         emulator_command=[sys.executable, str(FAKE_EMULATOR)],
@@ -64,7 +67,8 @@ def settings(tmp_path: Path, profiles_dir: Path) -> Settings:
         restart_initial=0.05,
         stop_timeout=2.0,
     )
-    return Settings(local=local, web_dir=tmp_path / "no-web", port=0)
+    auth = {"token": SecretStr(TOKEN), "allowed_hosts": ["dashboard"]}
+    return Settings(local=local, web_dir=tmp_path / "no-web", port=0, **auth)
 
 
 @pytest.fixture
@@ -78,7 +82,8 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://dashboard") as http:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://dashboard", headers=headers) as http:
         yield http
 
 
@@ -147,6 +152,12 @@ async def server_url(app: FastAPI) -> AsyncIterator[str]:
     yield f"127.0.0.1:{port}"
     server.should_exit = True
     await task
+
+
+def ws_connect(server_url: str, query: str = "", token: str = TOKEN) -> Any:
+    """A WebSocket client that sends the token as a browser does: a subprotocol next to `iotemu.v1`."""
+    protocols = [security.WS_PROTOCOL, security.WS_TOKEN_PREFIX + token]
+    return websockets.connect(f"ws://{server_url}/ws{query}", subprotocols=protocols)  # type: ignore[arg-type]
 
 
 async def ws_next(ws: Any, event: str | Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> dict[str, Any]:

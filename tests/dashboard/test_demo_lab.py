@@ -24,7 +24,8 @@ async def demo_client(dnsmasq_lab: iotlab.Lab) -> AsyncIterator[tuple[httpx.Asyn
     app = app_mod.create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://dashboard") as http:
+        headers = {"Authorization": f"Bearer {app.state.token}"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost", headers=headers) as http:
             yield http, Watcher(app.state.hub.subscribe())
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from iot_dashboard import app as app_mod
 from iot_dashboard import events
@@ -25,7 +26,7 @@ from iot_dashboard.backends.kubernetes import client as kube_client
 from iot_dashboard.settings import KubeSettings, Settings
 from iot_emulator import http_api, messages
 from iot_emulator import profile as profiles
-from tests.dashboard.conftest import Watcher
+from tests.dashboard.conftest import TOKEN, Watcher
 from tests.operator import harness
 
 NS = "lab"
@@ -58,7 +59,9 @@ async def app(kube: harness.Cluster, profiles_dir: Path, tmp_path: Path) -> Asyn
     hub = events.EventHub()
     library = profiles.library(profiles_dir)
     backend = kube_backend.KubernetesBackend(settings, hub, library)
-    application = app_mod.create_app(Settings(backend="kubernetes", web_dir=tmp_path / "none"), backend=backend)
+    auth = {"token": SecretStr(TOKEN), "allowed_hosts": ["dashboard"]}
+    service = Settings(backend="kubernetes", web_dir=tmp_path / "none", **auth)
+    application = app_mod.create_app(service, backend=backend)
     async with application.router.lifespan_context(application):
         yield application
 

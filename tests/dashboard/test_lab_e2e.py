@@ -22,7 +22,9 @@ from fastapi import FastAPI
 from iot_dashboard import app as app_mod
 from iot_dashboard.settings import Settings
 from iot_emulator import lab as iotlab
-from tests.dashboard.conftest import Watcher, device_body, eventually, ws_next
+from tests.dashboard.conftest import TOKEN, Watcher, device_body, eventually, ws_next
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 pytestmark = pytest.mark.lab
 
@@ -51,7 +53,7 @@ async def test_device_lifecycle_over_websocket(
     client: httpx.AsyncClient, server_url: str, dnsmasq_lab: iotlab.Lab
 ) -> None:
     assert (await client.post("/api/devices", json=device_body("cam-1"))).status_code == 201
-    async with websockets.connect(f"ws://{server_url}/ws") as ws:
+    async with websockets.connect(f"ws://{server_url}/ws", additional_headers=AUTH) as ws:
         snapshot = await ws_next(ws, "snapshot")
         assert [d["name"] for d in snapshot["data"]["devices"]] == ["cam-1"]
         assert (await client.post("/api/devices/cam-1/start")).json()["done"] == ["cam-1"]
@@ -131,9 +133,10 @@ async def test_service_exit_leaves_no_emulator_process(
     env = {
         **os.environ,
         "IOTEMU_DASHBOARD_PORT": "0",
+        "IOTEMU_DASHBOARD_TOKEN": TOKEN,
         "IOTEMU_DASHBOARD_LOCAL__DATA_FILE": str(local.data_file),
         "IOTEMU_DASHBOARD_LOCAL__PROFILES_DIR": str(local.profiles_dir),
-        "IOTEMU_DASHBOARD_LOCAL__INTERFACE": local.interface,
+        "IOTEMU_DASHBOARD_LOCAL__INTERFACE": str(local.interface),
         "IOTEMU_DASHBOARD_LOCAL__NETNS": str(local.netns),
         "IOTEMU_DASHBOARD_LOCAL__SOCKET_DIR": str(tmp_path),
         "IOTEMU_DASHBOARD_LOCAL__STATE_DIR": str(local.state_dir),
@@ -146,9 +149,9 @@ async def test_service_exit_leaves_no_emulator_process(
         url = ""
         for line in service.stdout:
             if line.startswith("iotemu dashboard: http://"):
-                url = line.split(": ", 1)[1].strip()
+                url = line.split(": ", 1)[1].split()[0]
                 break
-        async with httpx.AsyncClient(base_url=url) as http:
+        async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
             created = await http.post("/api/devices", json=device_body("cam-1", running=True))
             assert created.status_code == 201
         await eventually(lambda: _emulators_of(str(tmp_path)), timeout=10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
@@ -43,15 +44,19 @@ async def test_killed_process_is_restarted_and_reported(
     assert "1 devices re-added" in logs[-1]["message"]
 
 
-async def test_enough_processes_are_kept_warm_for_the_stored_devices(app: FastAPI, client: httpx.AsyncClient) -> None:
-    """Play All must not wait for interpreters: storing devices warms the processes they will need."""
+async def test_no_process_is_kept_for_stopped_devices(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """Stored, stopped devices cost no root process; stopping the last device of a process reaps it."""
     supervisor = app.state.backend.supervisor
     supervisor.settings = supervisor.settings.model_copy(update={"devices_per_process": 2})
     app.state.backend.settings.local = supervisor.settings
     for name in ("cam-1", "cam-2", "cam-3", "cam-4", "cam-5"):
         assert (await client.post("/api/devices", json=device_body(name))).status_code == 201
-    await eventually(lambda: len(supervisor.pids()) == 3)  # 5 devices, 2 per process, none running yet
+    assert supervisor.pids() == []
     result = (await client.post("/api/devices/start-all")).json()
     assert sorted(result["done"]) == ["cam-1", "cam-2", "cam-3", "cam-4", "cam-5"]
+    pids = supervisor.pids()
+    assert len(pids) == 3  # 5 devices, 2 per process
     await client.post("/api/devices/stop-all")
-    assert len(supervisor.pids()) == 3  # still warm for the next Play All
+    assert supervisor.pids() == []
+    for pid in pids:  # reaped, not zombies: the pid is gone from the process table
+        assert not Path(f"/proc/{pid}").exists()

@@ -24,3 +24,9 @@ def test_the_lab_namespace_and_interface_are_passed_on(tmp_path: Path) -> None:
     line = argv(tmp_path, interface="lab0", netns="lab-dev")
     assert line[line.index("--interface") + 1] == "lab0"
     assert line[line.index("--netns") + 1] == "lab-dev"
+
+
+def test_start_rate_is_passed_on_only_when_set(tmp_path: Path) -> None:
+    line = argv(tmp_path, interface="enp3s0", start_rate=5)
+    assert line[line.index("--start-rate") + 1] == "5.0"
+    assert "--start-rate" not in argv(tmp_path, interface="enp3s0")  # the emulator's own default (20/s)

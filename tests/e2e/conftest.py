@@ -45,9 +45,15 @@ class Dashboard:
     lab: iotlab.Lab
     process: subprocess.Popen[bytes]
     log: Path
+    token: str
 
     def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30)
+        return httpx.Client(base_url=self.url, timeout=30, headers={"Authorization": f"Bearer {self.token}"})
+
+    @property
+    def page_url(self) -> str:
+        """The address a person opens: the token in the fragment, which the page takes and hides."""
+        return f"{self.url}/#token={self.token}"
 
 
 def _wait_for_url(process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> str:
@@ -73,7 +79,7 @@ def dashboard(dnsmasq_lab: iotlab.Lab, tmp_path: Path) -> Iterator[Dashboard]:
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "iot_dashboard"], env=env, stdout=out, stderr=out)
     try:
-        yield Dashboard(_wait_for_url(process, log), dnsmasq_lab, process, log)
+        yield Dashboard(_wait_for_url(process, log), dnsmasq_lab, process, log, env["IOTEMU_DASHBOARD_TOKEN"])
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)  # the service stops its emulators (leases released)
@@ -92,18 +98,24 @@ def playwright() -> Iterator[Playwright]:
         yield p
 
 
-@pytest.fixture
-def context(playwright: Playwright, tmp_path: Path) -> Iterator[BrowserContext]:
-    """Chromium with a new empty profile (user-data-dir) for this test."""
+def launch(playwright: Playwright, tmp_path: Path, *extra_args: str) -> BrowserContext:
+    """Debian's Chromium, headless, with a new empty profile (user-data-dir) under `tmp_path`."""
     context = playwright.chromium.launch_persistent_context(
         str(tmp_path / "chromium-profile"),
         executable_path=CHROMIUM,
         headless=True,
-        args=CHROMIUM_ARGS,
+        args=[*CHROMIUM_ARGS, *extra_args],
         viewport={"width": 1440, "height": 900},
         accept_downloads=True,
     )
     context.set_default_timeout(15_000)
+    return context
+
+
+@pytest.fixture
+def context(playwright: Playwright, tmp_path: Path) -> Iterator[BrowserContext]:
+    """Chromium with a new empty profile for this test."""
+    context = launch(playwright, tmp_path)
     yield context
     context.close()
 
@@ -114,7 +126,7 @@ def page(context: BrowserContext, dashboard: Dashboard) -> Iterator[Page]:
     page = context.pages[0] if context.pages else context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(dashboard.url + "/")
+    page.goto(dashboard.page_url)
     expect(page.get_by_test_id("connection-state")).to_have_attribute("data-state", "open")
     yield page
     assert errors == [], f"errors in the page: {errors}"

@@ -6,7 +6,12 @@ checks what the server itself recorded: its lease database, its answers to ping,
 
 from __future__ import annotations
 
+import array
+import fcntl
 import signal
+import subprocess
+import sys
+import termios
 import time
 from pathlib import Path
 
@@ -190,3 +195,32 @@ def test_pcap_holds_what_was_sent_and_received(dnsmasq_lab: iotlab.Lab, tmp_path
     own = rdpcap(str(tmp_path / "run-plugs-0001.pcap"))
     assert len(own) >= 5
     assert all(mac in (f[Ether].src, f[Ether].dst) for f in own)
+
+
+def test_devices_keep_answering_when_nobody_reads_stdout(dnsmasq_lab: iotlab.Lab, tmp_path: Path) -> None:
+    """A reader that stops (a stuck dashboard) fills the pipe; the engine must not stop with it."""
+    args = [*fleet_args(dnsmasq_lab, tmp_path, 40)]
+    args[args.index("--stats-interval") + 1] = "0.05"  # ~800 stats lines/s: 64 KB of pipe in well under 1 s
+    proc = subprocess.Popen([sys.executable, "-m", "iot_emulator", *args], stdout=subprocess.PIPE,
+                            stderr=(tmp_path / "stderr").open("wb"))  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        unread = array.array("i", [0])
+        assert wait_until(lambda: len(dnsmasq_lab.leases()) >= 40, 30), "the fleet did not bind"
+
+        def pipe_full() -> bool:
+            fcntl.ioctl(proc.stdout.fileno(), termios.FIONREAD, unread)  # type: ignore[union-attr]
+            return unread[0] >= 60_000
+
+        assert wait_until(pipe_full, 15), f"only {unread[0]} bytes waiting in the pipe"
+        addresses = [ip for ip, _ in dnsmasq_lab.leases().values()][:5]
+        for ip in addresses:  # several stats intervals after the pipe filled
+            ping = dnsmasq_lab.run_in_gw("ping", "-c", "1", "-w", "5", ip)  # the ARP check may still run
+            assert ping.returncode == 0, f"{ip} stopped answering: {(tmp_path / 'stderr').read_text()[-2000:]}"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=8) == 0  # and it still exits cleanly, leases released
+        assert wait_until(lambda: not dnsmasq_lab.leases(), 10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

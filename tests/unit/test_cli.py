@@ -86,3 +86,56 @@ def test_profiles_validate_names_file_and_field(profiles_dir: Path, tmp_path: Pa
                             capture_output=True, text=True, timeout=30)  # fmt: skip
     assert result.returncode == 2
     assert f"{bad}: ouis: '44:19' is not an OUI" in result.stderr
+
+
+BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"apiVersion: iotemu.io/v1alpha1\nkind: IoTDevice\nmetadata: {name: caf\xe9}\n", "not UTF-8 text (byte 67)"),
+        (BOMB.encode(), "aliases expand to more than 100000 nodes"),
+        (b"a: " + b"[" * 200, "nested deeper than 64 levels"),
+        (b"# " + b"x" * (9 << 20), "larger than 8388608 bytes"),
+    ],
+    ids=["not-utf8", "alias-bomb", "too-deep", "too-large"],
+)
+def test_run_refuses_unreadable_manifests_with_exit_2(
+    profiles_dir: Path, tmp_path: Path, content: bytes, expected: str
+) -> None:
+    manifest = tmp_path / "fleet.yaml"
+    manifest.write_bytes(content)
+    result = iotemu("run", "-f", str(manifest), "--interface", "lo", profiles_dir=profiles_dir)
+    assert result.returncode == 2, result.stderr
+    assert f"{manifest}" in result.stderr and expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_reads_no_more_than_its_cap_from_an_endless_file(profiles_dir: Path) -> None:
+    result = iotemu("run", "-f", "/dev/zero", "--interface", "lo", profiles_dir=profiles_dir)
+    assert result.returncode == 2, result.stderr
+    assert "/dev/zero: larger than 8388608 bytes" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--device", "a/b", "--pcap", "x.pcap", "--pcap-per-device"], "--device: 'a/b' must be"),
+        (["--device", ".."], "--device: '..' must be"),
+        (["--protocols", ""], "--protocols: '' has an empty protocol name"),
+        (["--protocols", "arp,,dhcp"], "--protocols: 'arp,,dhcp' has an empty protocol name"),
+    ],
+    ids=["slash", "dotdot", "empty-protocols", "empty-protocol"],
+)
+def test_seed_cli_refuses_unsafe_ids_and_empty_protocols(profiles_dir: Path, args: list[str], expected: str) -> None:
+    argv = list(SEED)
+    for flag, value in zip(args[::2], args[1::2], strict=False):
+        argv = replace(argv, flag, value) if flag in argv else [*argv, flag, value]
+    if "--pcap-per-device" in args:
+        argv.append("--pcap-per-device")
+    result = iotemu(*argv, profiles_dir=profiles_dir)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr and "Traceback" not in result.stderr

@@ -84,3 +84,24 @@ async def test_remove_releases_and_reports_stopped(client: Client) -> None:
     assert client.messages[-1]["type"] == "stopped" and client.messages[-1]["device_id"] == "cam-a"
     status, _ = await client.delete("cam-a")
     assert status == 404
+
+
+async def test_control_is_refused_over_tcp_even_on_loopback(tiny_library: profile.Library, tmp_path: Path) -> None:
+    """`--http-host` may be 0.0.0.0; every local user reaches 127.0.0.1: only the 0600 unix socket controls."""
+    eng = engine.Engine(RecordingLink(), [], stats_interval=60, seed=3)
+    sock = tmp_path / "ctl.sock"
+    ctl = control.Control(eng, tiny_library)
+    server = await http_api.start(eng, "127.0.0.1", 0, ctl=ctl, unix_path=str(sock))
+    try:
+        assert sock.stat().st_mode & 0o777 == 0o600
+        port = server._runner.addresses[0][1]
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"http://127.0.0.1:{port}/devices", json={"manifests": [device("cam-a")]}) as resp:
+                assert resp.status == 403
+            async with http.delete(f"http://127.0.0.1:{port}/devices/cam-a") as resp:
+                assert resp.status == 403
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                assert resp.status == 200
+        assert eng.devices == []
+    finally:
+        await server.close()

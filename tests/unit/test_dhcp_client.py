@@ -15,7 +15,7 @@ from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import ARP, Ether
 
-from iot_emulator import profile, wire
+from iot_emulator import engine, profile, wire
 from iot_emulator.protocols import dhcp, dhcp_wire
 from iot_emulator.protocols.dhcp import DhcpState
 
@@ -41,6 +41,8 @@ def ip(text: str) -> bytes:
 
 
 def make(fp: profile.DhcpFingerprint = CAMERA, seed: int = 7, **kwargs: Any) -> dhcp.DhcpClient:
+    """A client; without `fuzz=1` its T1/T2 and renewal retries are the RFC's fixed values."""
+    kwargs.setdefault("fuzz", 0.0)
     return dhcp.DhcpClient(mac=MAC, hostname="cam-567801", fingerprint=fp, rng=random.Random(seed), **kwargs)
 
 
@@ -447,3 +449,59 @@ def test_infinite_lease_has_no_deadline() -> None:
     client = make(NO_PROBE)
     bind(client, lease=dhcp_wire.INFINITE_LEASE)
     assert client.next_deadline() is None
+
+
+def _timers(seed: int, lease: int = 3600) -> tuple[float, float, float]:
+    client = make(NO_PROBE, seed=seed, fuzz=1.0)
+    bind(client, lease=lease)
+    assert client.lease is not None
+    return client.lease.acquired, client.lease.t1, client.lease.t2
+
+
+def test_t1_and_t2_carry_random_fuzz_reproducible_per_seed() -> None:
+    """RFC 2131 4.4.5: T1/T2 SHOULD be fuzzed, so a fleet started together does not renew together."""
+    timers = [_timers(seed) for seed in range(300)]
+    t1s = [t1 - acquired for acquired, t1, _ in timers]
+    t2s = [t2 - acquired for acquired, _, t2 in timers]
+    assert all(1800 - 180 <= t <= 1800 + 180 for t in t1s) and all(3150 - 180 <= t <= 3150 + 180 for t in t2s)
+    assert max(t1s) - min(t1s) > 300  # spread over minutes (+-5 % of the lease), not one second
+    assert len({round(t) for t in t1s}) > 200
+    assert all(t1 < t2 for t1, t2 in zip(t1s, t2s, strict=True))
+    assert _timers(42) == _timers(42)  # the same seed, the same timers
+
+
+def test_fuzz_keeps_the_order_of_short_lease_timers() -> None:
+    for seed in range(200):
+        acquired, t1, t2 = _timers(seed, lease=6)
+        assert acquired < t1 < t2 < acquired + 6
+
+
+def test_renewal_retransmissions_are_randomised_within_the_rfc_wait() -> None:
+    waits = set()
+    for seed in range(20):
+        client = make(NO_PROBE, seed=seed, fuzz=1.0)
+        bind(client, lease=3600)
+        assert client.lease is not None
+        t1, t2 = client.lease.t1, client.lease.t2
+        client.on_timer(t1)
+        deadline = client.next_deadline()
+        assert deadline is not None and t1 + (t2 - t1) / 2 * 0.9 <= deadline <= t1 + (t2 - t1) / 2
+        waits.add(round(deadline - t1, 3))
+    assert len(waits) == 20
+
+
+def test_timer_fuzz_is_the_devices_own_whatever_the_shared_generator_did() -> None:
+    """Seeded per device: other devices drawing from the shared generator do not move its T1."""
+    quiet = make(NO_PROBE, seed=1, fuzz=1.0, timer_seed=99)
+    busy = make(NO_PROBE, seed=2, fuzz=1.0, timer_seed=99)
+    bind(quiet, lease=3600)
+    bind(busy, lease=3600)
+    assert quiet.lease is not None and busy.lease is not None
+    assert quiet.lease.t1 - quiet.lease.acquired == busy.lease.t1 - busy.lease.acquired
+    other = make(NO_PROBE, seed=1, fuzz=1.0, timer_seed=100)
+    bind(other, lease=3600)
+    assert other.lease is not None and other.lease.t1 != quiet.lease.t1
+
+
+def test_engine_gives_each_device_its_own_timer_seed() -> None:
+    assert engine._device_seed(7, "cam-1") == engine._device_seed(7, "cam-1") != engine._device_seed(7, "cam-2")

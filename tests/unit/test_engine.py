@@ -15,7 +15,7 @@ from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import ARP, Ether
 
-from iot_emulator import engine, manifests, profile
+from iot_emulator import engine, manifests, profile, runner
 from tests.unit.fakes import RecordingLink
 
 SERVER_MAC = "02:00:00:00:00:01"
@@ -216,3 +216,41 @@ async def test_pings_are_answered_without_rescheduling_but_a_resolved_neighbour_
     assert not dev.stateless  # the waiting packet left and its ARP retry was cancelled
     sent_ip = [Ether(f) for f in harness.link.sent if IP in Ether(f)]
     assert [(p[Ether].dst, p[IP].dst) for p in sent_ip] == [("02:00:00:00:00:63", "10.77.0.99")]
+
+
+class TimedLink(RecordingLink):
+    """Records when each DHCP DISCOVER left, and says when `count` of them have."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+        self.discovers: list[float] = []
+        self.all_sent = asyncio.Event()
+
+    def send(self, frame: bytes) -> None:
+        super().send(frame)
+        pkt = Ether(frame)
+        if pkt.haslayer(BOOTP) and pkt[IP].dst == "255.255.255.255" and pkt[BOOTP].ciaddr == "0.0.0.0":
+            self.discovers.append(asyncio.get_running_loop().time())
+            if len(self.discovers) >= self.count:
+                self.all_sent.set()
+
+
+async def test_start_rate_spaces_device_starts(tiny_library: profile.Library) -> None:
+    """`--start-rate 50`: a real branch server sees at most 50 new devices a second, evenly spaced."""
+    link = TimedLink(6)
+    eng = engine.Engine(link, configs(tiny_library, 6), stats_interval=60, window=64, start_rate=50, seed=1)
+    stop = asyncio.Event()
+    task = asyncio.create_task(eng.run(stop))
+    await asyncio.wait_for(link.all_sent.wait(), 10)
+    gaps = [b - a for a, b in zip(link.discovers, link.discovers[1:], strict=False)]
+    assert len(gaps) == 5 and all(gap >= 1 / 50 - 1e-3 for gap in gaps), gaps
+    stop.set()
+    await task
+
+
+def test_start_rate_defaults_to_a_limit_on_a_host_interface_only() -> None:
+    assert runner.RunOptions(interface="eth1").effective_start_rate == runner.LAN_START_RATE
+    assert runner.RunOptions(interface="lab0", netns="lab-dev").effective_start_rate is None
+    assert runner.RunOptions(interface="eth1", start_rate=0).effective_start_rate is None
+    assert runner.RunOptions(interface="eth1", start_rate=5).effective_start_rate == 5

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from iot_emulator import manifests, profile
+from iot_emulator import macs, manifests, profile
 
 DEVICE = """\
 apiVersion: iotemu.io/v1alpha1
@@ -126,3 +128,38 @@ def test_explicit_hostnames_must_be_unique_but_pattern_names_may_repeat(tiny_lib
     )  # fmt: skip
     with pytest.raises(manifests.ManifestError, match=r"cam-2: spec\.hostname: lobby is already used by cam-1"):
         expand(text, library)
+
+
+def _singles(names: list[str]) -> list[Any]:
+    docs = [{"apiVersion": "iotemu.io/v1alpha1", "kind": "IoTDevice", "metadata": {"name": n},
+             "spec": {"profile": "tiny-cam"}} for n in names]  # fmt: skip
+    return manifests.validate_documents(docs)
+
+
+def test_derived_macs_never_collide_and_do_not_depend_on_order(tiny_library: profile.Library) -> None:
+    """cam-222 and cam-4245 hash to the same MAC in 44:19:b6; one of them gets a salted one."""
+    assert macs.derive("44:19:b6", "device/cam-222", 0) == macs.derive("44:19:b6", "device/cam-4245", 0)
+    forward = manifests.expand(_singles(["cam-222", "cam-4245"]), tiny_library)
+    backward = manifests.expand(_singles(["cam-4245", "cam-222"]), tiny_library)
+    assert forward[0].mac != forward[1].mac
+    assert {d.device_id: d.mac for d in forward} == {d.device_id: d.mac for d in backward}
+    assert forward[0].mac == macs.derive("44:19:b6", "device/cam-222", 0)  # the first by id keeps its own
+    assert forward[1].hostname.endswith(forward[1].mac.replace(":", "")[-6:])  # host name follows the MAC
+
+
+def test_derived_macs_avoid_what_a_running_engine_uses(tiny_library: profile.Library) -> None:
+    busy = macs.derive("44:19:b6", "device/cam-1", 0)
+    (device,) = manifests.expand(_singles(["cam-1"]), tiny_library, taken=[busy.upper()])
+    assert device.mac != busy
+
+
+def test_2500_single_devices_of_one_profile_expand(tiny_library: profile.Library) -> None:
+    devices = manifests.expand(_singles([f"cam-{i:04d}" for i in range(2500)]), tiny_library)
+    assert len({d.mac for d in devices}) == 2500
+
+
+def test_an_empty_protocol_name_is_refused_naming_the_field() -> None:
+    doc = {"apiVersion": "iotemu.io/v1alpha1", "kind": "IoTDevice", "metadata": {"name": "cam-1"},
+           "spec": {"profile": "tiny-cam", "protocols": ["arp", ""]}}  # fmt: skip
+    with pytest.raises(manifests.ManifestError, match=r"spec\.protocols: .*a protocol name is empty"):
+        manifests.validate_documents([doc])

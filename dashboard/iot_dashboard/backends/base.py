@@ -79,6 +79,32 @@ def check(resources: Iterable[Resource], library: profiles.Library) -> None:
     expand([with_running(r) for r in resources], library)
 
 
+def pin_macs(changed: Sequence[Resource], others: Sequence[Resource], library: profiles.Library) -> list[Resource]:
+    """IoTDevices given without a MAC get one written into their spec, so it never changes again.
+
+    A derived MAC avoids every MAC the whole set holds (`manifests.expand`); but which one a
+    collision moves depends on the set, so it is settled once, when the device is stored.
+    """
+    if not any(isinstance(r, models.IoTDevice) and r.spec.mac is None for r in changed):
+        return list(changed)
+    try:
+        configs = manifests.expand([with_running(r) for r in [*others, *changed]], library)
+    except manifests.ManifestError:
+        return list(changed)  # `check` reports what is wrong
+    derived = {c.device_id: c.mac for c in configs if c.fleet is None and c.mac_derived}
+    out: list[Resource] = []
+    for resource in changed:
+        mac = derived.get(resource.metadata.name) if isinstance(resource, models.IoTDevice) else None
+        if isinstance(resource, models.IoTDevice) and resource.spec.mac is None and mac is not None:
+            resource = _with_mac(resource, mac)
+        out.append(resource)
+    return out
+
+
+def _with_mac(device: models.IoTDevice, mac: str | None) -> models.IoTDevice:
+    return device.model_copy(update={"spec": device.spec.model_copy(update={"mac": mac})})
+
+
 def validate(document: dict[str, Any]) -> Resource:
     try:
         return manifests.validate_documents([document], "body")[0]
@@ -113,6 +139,8 @@ class Backend(abc.ABC):
     """See the module docstring. Routes talk to this class only."""
 
     name: str = "?"
+    pins_macs: bool = False
+    """Write derived MACs into stored IoTDevices (`pin_macs`); the local backend does."""
 
     def __init__(self, hub: events.EventHub, library: profiles.Library) -> None:
         self.hub = hub
@@ -145,6 +173,9 @@ class Backend(abc.ABC):
 
     # -- shared operations -----------------------------------------------------------------------
 
+    def _pin(self, changed: Sequence[Resource], others: Sequence[Resource]) -> list[Resource]:
+        return pin_macs(changed, others, self.library) if self.pins_macs else list(changed)
+
     async def get(self, kind: Kind, name: str) -> Resource:
         for resource in await self.list_resources():
             if key_of(resource) == (kind, name):
@@ -155,6 +186,7 @@ class Backend(abc.ABC):
         existing = await self.list_resources()
         if any(key_of(r) == key_of(resource) for r in existing):
             raise Conflict(f"{label(key_of(resource))} already exists")
+        resource = self._pin([resource], existing)[0]
         check([*existing, resource], self.library)
         await self._write([resource], [])
         return resource
@@ -164,6 +196,7 @@ class Backend(abc.ABC):
         key = key_of(resource)
         if not any(key_of(r) == key for r in existing):
             raise NotFound(f"{label(key)} not found")
+        resource = self._pin([resource], [r for r in existing if key_of(r) != key])[0]
         check([resource if key_of(r) == key else r for r in existing], self.library)
         await self._write([resource], [])
         return resource
@@ -185,6 +218,16 @@ class Backend(abc.ABC):
             deleted=[label(k) for k in existing if k not in incoming] if replace_all else [],
         )
         kept = {} if replace_all else dict(existing)
+        for key, resource in incoming.items() if self.pins_macs else ():  # imported again: keeps its MAC
+            old = existing.get(key)
+            if (
+                isinstance(resource, models.IoTDevice)
+                and resource.spec.mac is None
+                and isinstance(old, models.IoTDevice)
+            ):
+                incoming[key] = _with_mac(resource, old.spec.mac)
+        others = [r for k, r in kept.items() if k not in incoming]
+        incoming = dict(zip(incoming, self._pin(list(incoming.values()), others), strict=True))
         check([*{**kept, **incoming}.values()], self.library)
         deletes = [k for k in existing if k not in incoming] if replace_all else []
         await self._write(list(incoming.values()), deletes)
@@ -227,10 +270,14 @@ class Backend(abc.ABC):
         spec = fleet.spec
         prof = self._profile(spec.template.profile)
         phases: dict[str, int] = {}
-        if prof is not None:
-            for member in expand([with_running(fleet)], self.library):
-                phase = _phase(spec.running, self.hub.live(member.device_id), None)
+        if prof is not None:  # members that never spoke are all in the same phase: counted, not visited
+            heard = {i: s for i, s in self.hub.member_states(fleet.metadata.name).items() if i < spec.replicas}
+            for live in heard.values():
+                phase = _phase(spec.running, live, None)
                 phases[phase] = phases.get(phase, 0) + 1
+            if spec.replicas > len(heard):
+                silent = _phase(spec.running, None, None)
+                phases[silent] = phases.get(silent, 0) + spec.replicas - len(heard)
         status = api.FleetStatus(
             running=spec.running,
             replicas=spec.replicas,

@@ -12,13 +12,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from iot_dashboard import app
 from iot_dashboard.settings import LocalSettings, Settings
 
 
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(local=LocalSettings(data_file=Path(tmp) / "devices.yaml"), require_token=False)
+        local = LocalSettings(data_file=Path(tmp) / "devices.yaml", interface="none0")
+        settings = Settings(local=local, token=SecretStr("openapi-dump-only-token"))
         schema = app.create_app(settings).openapi()
     text = json.dumps(schema, indent=1, sort_keys=True) + "\n"
     if len(sys.argv) > 1:

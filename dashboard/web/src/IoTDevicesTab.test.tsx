@@ -20,7 +20,8 @@ describe("IoTDevicesTab", () => {
     const { http, options } = setup();
     render(<IoTDevicesTab apiBaseUrl="http://svc:8080" token="s3cret" streamOptions={options} />);
     expect(await screen.findByText("cam-1")).toBeInTheDocument();
-    expect(FakeSocket.last.url).toBe("ws://svc:8080/ws?token=s3cret");
+    expect(FakeSocket.last.url).toBe("ws://svc:8080/ws"); // never in the URL
+    expect(FakeSocket.last.protocols).toEqual(["iotemu.v1", "iotemu.token.s3cret"]);
     act(() => FakeSocket.last.open());
     expect(screen.getByTestId("connection-state")).toHaveTextContent("Live");
     act(() => {

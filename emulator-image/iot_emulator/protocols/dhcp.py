@@ -44,6 +44,9 @@ _LEASED = frozenset({DhcpState.BOUND, DhcpState.RENEWING, DhcpState.REBINDING})
 _AWAIT_ACK = frozenset({DhcpState.REQUESTING, DhcpState.REBOOTING, DhcpState.RENEWING, DhcpState.REBINDING})
 
 
+_MASK64 = (1 << 64) - 1
+
+
 class DhcpClient:
     """RFC 2131 client: INIT-REBOOT or DORA, ARP check, renew/rebind, expiry, decline, release."""
 
@@ -65,6 +68,12 @@ class DhcpClient:
     """Shortest RENEWING/REBINDING retransmission. RFC 2131 4.4.5 says 60 s, which leaves a lab
     lease of a few seconds a single try before T2; with long leases the halving only adds a few
     requests in the last minute before T2 or expiry."""
+    TIMER_FUZZ = 0.05
+    """RFC 2131 4.4.5: T1 and T2 "SHOULD be chosen with some random fuzz": each moves by up to
+    +-5 % of the lease (+-90 s of an hour, +-1.5 s of a lab's 60 s), so a fleet started together
+    does not renew in the same second forever."""
+    RETRANSMIT_JITTER = 0.1
+    """RENEWING/REBINDING retransmissions wait their half of the time left, minus up to 10 %."""
     ANNOUNCE_COUNT = 2
     ANNOUNCE_INTERVAL = 2.0
     """RFC 5227 2.3: two gratuitous ARP announcements, two seconds apart, once bound."""
@@ -73,12 +82,17 @@ class DhcpClient:
 
     def __init__(self, *, mac: bytes, hostname: str, fingerprint: profile.DhcpFingerprint, rng: random.Random,
                  remembered: bytes | None = None, remembered_valid: bool = False,
-                 static_address: bytes | None = None) -> None:  # fmt: skip
+                 static_address: bytes | None = None, fuzz: float = 1.0,
+                 timer_seed: int | None = None) -> None:  # fmt: skip
         self.mac = mac
         self.state = DhcpState.INIT
         self.lease: Lease | None = None
         self._fp = fingerprint
         self._rng = rng
+        self._fuzz = fuzz  # 0: RFC timers without their random parts (tests of the fixed values)
+        # The timers' own generator, 8 bytes (a Random per device costs 2.5 KB): seeded per device,
+        # so a device's renewals are the same whatever the others do or the order they start in.
+        self._timer_state = (rng.getrandbits(64) if timer_seed is None else timer_seed) & _MASK64
         self._frames = dhcp_wire.ClientFrames(mac, hostname, fingerprint)
         self._static = static_address
         self._requested = static_address or remembered  # option 50 of the next DISCOVER
@@ -245,8 +259,10 @@ class DhcpClient:
             else:
                 frame = self._frames.request_rebinding(xid, secs, address)
                 kind, server, limit = dhcp_wire.Kind.REBINDING, None, lease.expiry
-            # RFC 2131 4.4.5: half the time left, with a floor (see RETRANSMIT_FLOOR)
-            self._deadline = min(now + max((limit - now) / 2, self.RETRANSMIT_FLOOR), limit)
+            # RFC 2131 4.4.5: half the time left, with a floor (see RETRANSMIT_FLOOR), randomised
+            jitter = self.RETRANSMIT_JITTER * self._fuzz * self._timer_random() if self._fuzz else 0.0
+            wait = max((limit - now) / 2 * (1 - jitter), self.RETRANSMIT_FLOOR)
+            self._deadline = min(now + wait, limit)
         self._emit("dhcp_request", xid=_xid(xid), requested_ip=_ip(address), server_id=server,
                    state=kind.value)  # fmt: skip
         return frame
@@ -294,7 +310,29 @@ class DhcpClient:
             offered = self._offer[2] if self._offer is not None else None
             lease_time = offered or self.DEFAULT_LEASE_TIME
             self._log("warning", f"DHCP ACK without lease time, assuming {lease_time} s")
-        return Lease.from_ack(msg, self._sent_at, lease_time)
+        return self._fuzzed(Lease.from_ack(msg, self._sent_at, lease_time))
+
+    def _timer_random(self) -> float:
+        """Uniform in [0, 1) from splitmix64 (Steele et al. 2014) on the device's 64-bit state."""
+        self._timer_state = (self._timer_state + 0x9E3779B97F4A7C15) & _MASK64
+        z = self._timer_state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        return ((z ^ (z >> 31)) >> 11) / (1 << 53)
+
+    def _fuzzed(self, lease: Lease) -> Lease:
+        """T1 and T2 each moved by +-TIMER_FUZZ of the lease, kept in acquired < T1 < T2 < expiry."""
+        if lease.expiry == math.inf:
+            return lease
+        span = self.TIMER_FUZZ * self._fuzz * lease.lease_time
+        if not span:
+            return lease
+        t1 = lease.t1 + span * (2 * self._timer_random() - 1)
+        t2 = lease.t2 + span * (2 * self._timer_random() - 1)
+        room = lease.lease_time * 0.01
+        lease.t2 = min(max(t2, lease.acquired + 2 * room), lease.expiry - room)
+        lease.t1 = min(max(t1, lease.acquired + room), lease.t2 - room)
+        return lease
 
     def _on_nak(self, msg: dhcp_wire.DhcpMessage, now: float) -> list[bytes]:
         server = msg.server_id or msg.src_ip

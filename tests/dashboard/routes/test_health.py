@@ -32,7 +32,7 @@ async def test_built_web_tab_is_served(settings: Settings, tmp_path: Path) -> No
     (dist / "index.html").write_text("<html>the tab</html>")
     (dist / "assets" / "app.js").write_text("console.log(1)")
     app: FastAPI = app_mod.create_app(settings.model_copy(update={"web_dir": dist}))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://d") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dashboard") as http:
         assert (await http.get("/")).text == "<html>the tab</html>"
         assert (await http.get("/assets/app.js")).text == "console.log(1)"
         assert (await http.get("/healthz")).status_code == 200

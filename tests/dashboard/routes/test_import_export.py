@@ -95,3 +95,12 @@ async def test_stats_csv(client: httpx.AsyncClient, watch: Watcher) -> None:
     assert [r["device_id"] for r in rows] == ["cam-1", "cam-2"]
     assert rows[0]["phase"] == "bound" and rows[0]["ip"].startswith("10.99.") and int(rows[0]["packets_sent"]) > 0
     assert rows[1]["phase"] == "stopped" and rows[1]["packets_sent"] == ""
+
+
+async def test_2500_single_devices_of_one_profile_import(client: httpx.AsyncClient) -> None:
+    """Their derived MACs used to collide (24 bits of hash: cam_0449 and cam_0966) and the import was a 422."""
+    body = {"devices": [{"id": f"cam_{i:04d}", "vendor": "Tinycam"} for i in range(2500)]}
+    response = await client.post("/api/import", json=body)
+    assert response.status_code == 200, response.text[:500]
+    devices = (await client.get("/api/devices")).json()
+    assert len(devices) == 2500 and len({d["status"]["mac"] for d in devices}) == 2500

@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 
 import httpx
-import websockets
 
-from tests.dashboard.conftest import device_body, ws_next
+from tests.dashboard.conftest import device_body, ws_connect, ws_next
 
 
 async def test_events_subscriptions_and_stats_requests(client: httpx.AsyncClient, server_url: str) -> None:
     await client.post("/api/devices", json=device_body("cam-1"))
     await client.post("/api/devices", json=device_body("cam-2"))
     async with (
-        websockets.connect(f"ws://{server_url}/ws") as ws,
-        websockets.connect(f"ws://{server_url}/ws?device=cam-2&type=dhcp_ack") as only_cam2_acks,
+        ws_connect(server_url) as ws,
+        ws_connect(server_url, "?device=cam-2&type=dhcp_ack") as only_cam2_acks,
     ):
         snapshot = (await ws_next(ws, "snapshot"))["data"]
         assert [d["name"] for d in snapshot["devices"]] == ["cam-1", "cam-2"]

@@ -8,11 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 
 from iot_dashboard import models as api
+from iot_dashboard.api import strict
 from iot_dashboard.api.deps import BackendDep, HubDep
 from iot_dashboard.backends import base
 from iot_emulator import messages, models
 
-router = APIRouter(prefix="/devices", tags=["devices"])
+router = APIRouter(prefix="/devices", tags=["devices"], route_class=strict.StrictJsonRoute)
 
 
 async def _device(backend: base.Backend, name: str) -> models.IoTDevice:

@@ -1,5 +1,8 @@
 """`WS /ws`: a snapshot on connect, then the devices' messages as `device:<type>` events.
 
+The token comes as a bearer header or a subprotocol (see `security`); a wrong one ends the
+connection with 1008, a binary frame with 1003.
+
 Frames are JSON objects `{"event": name, "data": ...}` (the brief's Socket.io event names over a
 plain WebSocket). Server to client: `snapshot` (devices and fleets with their status),
 `device:started|stopped|stats|log|error|dhcp_*` (the emulator's message as `data`), `dropped`
@@ -48,14 +51,14 @@ async def snapshot(backend: base.Backend) -> dict[str, Any]:
 @router.websocket("/ws")
 async def stream_events(websocket: WebSocket) -> None:
     """Live device events (see the module docstring for the protocol)."""
-    if not security.websocket_allowed(websocket):
+    await websocket.accept(subprotocol=security.chosen_protocol(websocket))
+    if not security.websocket_allowed(websocket):  # accepted first, so the browser sees why (1008)
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="missing or wrong token")
         return
     backend: base.Backend = websocket.app.state.backend
     hub: events.EventHub = websocket.app.state.hub
     devices = websocket.query_params.getlist("device")
     types = [t for v in websocket.query_params.getlist("type") for t in v.split(",") if t.strip()]
-    await websocket.accept()
     sub = hub.subscribe(devices, types)  # before the snapshot: nothing falls between the two
     try:
         await websocket.send_text(_frame("snapshot", await snapshot(backend)))
@@ -90,7 +93,13 @@ async def _send(websocket: WebSocket, sub: events.Subscription) -> None:
 
 async def _receive(websocket: WebSocket, sub: events.Subscription, hub: events.EventHub) -> None:
     while True:
-        text = await websocket.receive_text()
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        text = message.get("text")
+        if text is None:  # a binary frame: not our protocol
+            await websocket.close(code=status.WS_1003_UNSUPPORTED_DATA, reason="text frames only")
+            return
         try:
             request = json.loads(text)
             event, data = request.get("event"), request.get("data")

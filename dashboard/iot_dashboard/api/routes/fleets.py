@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
 
 from iot_dashboard import models as api
+from iot_dashboard.api import strict
 from iot_dashboard.api.deps import BackendDep
 from iot_dashboard.backends import base
 from iot_emulator import models
 
-router = APIRouter(prefix="/fleets", tags=["fleets"])
+router = APIRouter(prefix="/fleets", tags=["fleets"], route_class=strict.StrictJsonRoute)
 
 
 async def _fleet(backend: base.Backend, name: str) -> models.IoTFleet:
@@ -19,10 +22,17 @@ async def _fleet(backend: base.Backend, name: str) -> models.IoTFleet:
 
 
 @router.get("", response_model=list[api.FleetPublic])
-async def read_fleets(backend: BackendDep) -> list[api.FleetPublic]:
-    """Every IoTFleet with its members' phases."""
-    resources = await backend.list_resources()
-    return [backend.fleet_public(r) for r in resources if isinstance(r, models.IoTFleet)]
+async def read_fleets(
+    backend: BackendDep,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=1000, description="fleets per page")] = 100,
+    offset: Annotated[int, Query(ge=0, description="fleets skipped (in name order)")] = 0,
+) -> list[api.FleetPublic]:
+    """IoTFleets by name, a page at a time (`X-Total-Count` says how many), with their members' phases."""
+    fleets = sorted((r for r in await backend.list_resources() if isinstance(r, models.IoTFleet)),
+                    key=lambda f: f.metadata.name)  # fmt: skip
+    response.headers["X-Total-Count"] = str(len(fleets))
+    return [backend.fleet_public(f) for f in fleets[offset : offset + limit]]
 
 
 @router.post("", response_model=api.FleetPublic, status_code=status.HTTP_201_CREATED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from iot_dashboard import importing
 from iot_dashboard import models as api
-from iot_dashboard.api.deps import BackendDep, HubDep
+from iot_dashboard.api.deps import BackendDep, HubDep, SettingsDep
 
 router = APIRouter(tags=["import/export"])
 
@@ -42,10 +43,14 @@ STATS_COLUMNS = (
 async def import_resources(
     request: Request,
     backend: BackendDep,
+    settings: SettingsDep,
     mode: Annotated[Literal["merge", "replace"], Query(description="replace: delete what the file lacks")] = "merge",
 ) -> api.ImportResult:
     """Import devices and fleets, all or nothing: the whole file is checked before anything changes."""
-    resources = importing.parse(await request.body(), backend.library)
+    body = await request.body()  # its size is capped before (limits.BodyLimit: 413)
+    seconds = settings.import_seconds
+    # Off the event loop: reading a large file must not stall /healthz or the WebSockets.
+    resources = await asyncio.to_thread(importing.parse, body, backend.library, seconds=seconds)
     return await backend.import_resources(resources, replace_all=mode == "replace")
 
 

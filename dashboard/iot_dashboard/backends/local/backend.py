@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 from iot_dashboard import events, importing
 from iot_dashboard import models as api
 from iot_dashboard.backends import base
-from iot_dashboard.backends.local import process, store, supervisor
+from iot_dashboard.backends.local import store, supervisor
 from iot_dashboard.settings import Settings
 from iot_emulator import manifests, models
 from iot_emulator import profile as profiles
@@ -55,6 +54,7 @@ class LocalBackend(base.Backend):
     """See the module docstring."""
 
     name = "local"
+    pins_macs = True
 
     def __init__(self, settings: Settings, hub: events.EventHub, library: profiles.Library) -> None:
         super().__init__(hub, library)
@@ -64,7 +64,6 @@ class LocalBackend(base.Backend):
         self._resources: dict[base.Key, base.Resource] = {}
         self._lock = asyncio.Lock()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self._warming: asyncio.Task[None] | None = None
         socket_dir = local.socket_dir
         if socket_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="iotdash-")
@@ -85,27 +84,12 @@ class LocalBackend(base.Backend):
             self.store.save(resources)
             log.info("seeded %s with %d resources from %s", self.store.path, len(resources), seed)
         self._resources = {base.key_of(r): r for r in resources}
-        await self._warm()
         async with self._lock:
             failed = {d: e for d, e in (await self._reconcile()).items() if e}
         for device_id, error in failed.items():
             self.hub.device_error(device_id, f"not started: {error}")
 
-    def _shards_needed(self) -> int:
-        devices = sum(isinstance(r, models.IoTDevice) for r in self._resources.values())
-        return max(1, math.ceil(devices / self.settings.local.devices_per_process))
-
-    async def _warm(self) -> None:
-        """Keep enough emulator processes running for the stored devices, so Play All waits for none."""
-        try:
-            await self.supervisor.warm(self._shards_needed())
-        except process.ControlError as exc:  # reported; starting a device tries again
-            log.error("%s", exc)
-            self.hub.service_log("error", str(exc))
-
     async def close(self) -> None:
-        if self._warming is not None:
-            self._warming.cancel()
         await self.supervisor.close()
         if self._tmp is not None:
             self._tmp.cleanup()
@@ -124,8 +108,6 @@ class LocalBackend(base.Backend):
             self.store.save(list(new.values()))
             self._resources = new
             failed = {d: e for d, e in (await self._reconcile()).items() if e}
-        if self._shards_needed() > self.supervisor.warm_shards:  # more devices stored: warm up in the background
-            self._warming = asyncio.create_task(self._warm())
         for device_id in gone:
             self.hub.forget(device_id)
         for device_id, error in failed.items():
@@ -170,7 +152,5 @@ class LocalBackend(base.Backend):
         return await self.supervisor.apply(start, stop)
 
     def not_ready(self) -> str | None:
-        """Not ready while emulator processes for newly stored devices are still starting."""
-        if self._warming is not None and not self._warming.done():
-            return f"starting emulator processes for {self._shards_needed()} shards"
+        """Ready once started: no process is kept for stopped devices, so none is awaited."""
         return None

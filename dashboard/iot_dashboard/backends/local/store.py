@@ -19,11 +19,13 @@ from pathlib import Path
 
 import yaml
 
-from iot_emulator import manifests, models
+from iot_emulator import bounded, manifests, models
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 Resource = models.IoTDevice | models.IoTFleet
+LIMITS = bounded.Limits(max_bytes=64 << 20, seconds=120.0)
+"""The data file is ours, but a person may edit it: the alias and depth limits hold, the size is roomier."""
 HEADER = "# IoT devices and fleets of the iotemu dashboard (CRD format: `iotemu run -f` or `kubectl apply -f`).\n"
 
 
@@ -33,20 +35,14 @@ class StoreError(RuntimeError):
 
 def parse(text: str, source: str) -> list[Resource]:
     """Every document of `text`, validated; problems name `source:line` and the field."""
-    loader = yaml.SafeLoader(text)
-    docs: list[tuple[int, object]] = []
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                break
-            docs.append((node.start_mark.line + 1, loader.construct_document(node)))
+        docs = bounded.load_all(text, LIMITS)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         raise StoreError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from exc
-    finally:
-        loader.dispose()
+    except bounded.BadInput as exc:
+        raise StoreError(f"{source}: {exc}") from exc
     resources: list[Resource] = []
     problems: list[str] = []
     for line, doc in docs:
@@ -81,10 +77,10 @@ class ManifestStore:
     def load(self) -> list[Resource]:
         """The stored resources; [] when the file does not exist yet. Raises StoreError if unusable."""
         try:
-            text = self.path.read_text()
+            text = bounded.read_text(self.path, LIMITS)
         except FileNotFoundError:
             return []
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, bounded.BadInput) as exc:
             raise StoreError(f"{self.path}: cannot read: {exc}") from exc
         return parse(text, str(self.path))
 

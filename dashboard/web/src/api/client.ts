@@ -13,6 +13,10 @@ import type {
 
 export type Message = Record<string, unknown>;
 
+/** The subprotocol `/ws` speaks, and the prefix of the one carrying the token (see the service's `security`). */
+export const WS_PROTOCOL = "iotemu.v1";
+export const WS_TOKEN_PREFIX = "iotemu.token.";
+
 export interface ApiOptions {
   /** Base URL of the service (`""`: the page's own origin). */
   baseUrl: string;
@@ -65,12 +69,16 @@ export class Api {
     });
   }
 
-  /** The WebSocket URL of the live events (`/ws`, with the token as a query parameter). */
+  /** The WebSocket URL of the live events (`/ws`; never the token: URLs end up in logs). */
   wsUrl(origin: string = globalThis.location?.href ?? "http://localhost/"): string {
     const url = new URL(`${this.baseUrl}/ws`, origin);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    if (this.token) url.searchParams.set("token", this.token);
     return url.toString();
+  }
+
+  /** The WebSocket's subprotocols: the service's, and the token (a browser cannot add headers to a WebSocket). */
+  wsProtocols(): string[] {
+    return this.token ? [WS_PROTOCOL, `${WS_TOKEN_PREFIX}${this.token}`] : [WS_PROTOCOL];
   }
 
   // -- devices --------------------------------------------------------------------------------

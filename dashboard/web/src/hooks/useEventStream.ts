@@ -25,6 +25,8 @@ export interface Connection {
 export interface EventStreamOptions {
   backoff?: BackoffOptions;
   random?: () => number;
+  /** Subprotocols offered (the token travels as one); a change reconnects. */
+  protocols?: string[];
   /** For tests: the WebSocket class. */
   WebSocket?: typeof WebSocket;
 }
@@ -53,6 +55,8 @@ export function useEventStream(
     optionsRef.current = options;
   });
 
+  const protocolKey = (options.protocols ?? []).join(",");
+
   useEffect(() => {
     if (!url) return undefined;
     const { backoff = DEFAULT_BACKOFF, random = Math.random, WebSocket: Socket = globalThis.WebSocket } =
@@ -66,7 +70,7 @@ export function useEventStream(
       if (timer !== null) clearTimeout(timer);
       timer = null;
       setStatus((s) => ({ ...s, state: attempt ? "reconnecting" : "connecting", retryAt: null }));
-      const ws = new Socket(url);
+      const ws = protocolKey ? new Socket(url, protocolKey.split(",")) : new Socket(url);
       socket = ws;
       ws.onopen = () => {
         if (disposed || socket !== ws) return;
@@ -112,7 +116,7 @@ export function useEventStream(
         ws.close();
       }
     };
-  }, [url]);
+  }, [url, protocolKey]);
 
   const retryNow = useCallback(() => retryRef.current(), []);
   return useMemo(() => ({ ...status, retryNow }), [status, retryNow]);

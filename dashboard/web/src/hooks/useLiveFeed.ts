@@ -27,5 +27,5 @@ export function useLiveFeed(api: Api, store: LiveStore, list: DeviceList, option
     },
     [store, applySnapshot, reloadSoon, has],
   );
-  return useEventStream(api.wsUrl(), onFrame, options);
+  return useEventStream(api.wsUrl(), onFrame, { ...options, protocols: api.wsProtocols() });
 }

@@ -64,7 +64,10 @@ export class FakeSocket {
   onclose: ((event: CloseEvent) => void) | null = null;
   closed = false;
 
-  constructor(readonly url: string) {
+  constructor(
+    readonly url: string,
+    readonly protocols: string[] = [],
+  ) {
     FakeSocket.instances.push(this);
   }
 

@@ -21,7 +21,7 @@ export function GridStates({ list, filtered, onClearFilters, onAdd, onImport, ch
   if (state.status === "error" && !state.devices.length) {
     if (state.error instanceof ApiError && state.error.status === 401) {
       const hint = new Error(
-        "Open the address that `iotemu dashboard` printed (it ends in ?token=…), or give the tab its token prop.",
+        "Open the address that `iotemu dashboard` printed (it ends in #token=…), or give the tab its token prop.",
       );
       return <ErrorState title="The service wants an API token" error={hint} onRetry={() => void list.reload()} />;
     }

@@ -1,0 +1,148 @@
+"""JSON lines to stdout without ever blocking the engine on its reader.
+
+Why: a `flush()` to a pipe nobody reads blocks once the pipe's 64 KB are full, and the engine's
+one event loop stops with it: devices no longer answer ARP or ping, leases run out. Here the
+descriptor is non-blocking and written when the loop says it is writable; what waits sits in a
+bounded queue. While a device's `stats` waits it is replaced in place by the newer one (a slow
+reader gets the latest counters, not a backlog); when the queue is full the oldest message is
+dropped and counted, and a `log` warning says how many were lost once the reader catches up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import os
+import time
+from typing import Any
+
+from iot_emulator import messages
+
+log = logging.getLogger(__name__)
+
+_BATCH_BYTES = 64 << 10
+"""Bytes handed to one write(2)."""
+
+
+class PipeSink:
+    """A `messages.Emit` writing JSON lines to `fd` from the running event loop, never blocking."""
+
+    def __init__(self, fd: int = 1, max_queued: int = 20_000, wall: Any = time.time) -> None:
+        self._fd = fd
+        self._max = max_queued
+        self._wall = wall
+        self._queue: collections.deque[list[Any]] = collections.deque()  # [device id of a stats | None, line]
+        self._pending_stats: dict[str, list[Any]] = {}
+        self._buffer = b""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watching = False
+        self._closed = False
+        self.dropped = 0
+        """Messages lost because the reader was too slow (or gone)."""
+        self.coalesced = 0
+        """`stats` messages replaced by a newer one of the same device before they were written."""
+        self._unreported = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._was_blocking = os.get_blocking(fd)
+        os.set_blocking(fd, False)
+
+    def __call__(self, message: messages.Message) -> None:
+        if self._closed:
+            self.dropped += 1
+            return
+        line = (json.dumps(message, separators=(",", ":")) + "\n").encode()
+        device_id = message.get("device_id") if message.get("type") == "stats" else None
+        waiting = self._pending_stats.get(device_id) if device_id is not None else None
+        if waiting is not None:
+            waiting[1] = line
+            self.coalesced += 1
+        else:
+            if len(self._queue) >= self._max:
+                self._drop_oldest()
+            entry = [device_id, line]
+            self._queue.append(entry)
+            self._idle.clear()
+            if device_id is not None:
+                self._pending_stats[device_id] = entry
+        self._flush()
+
+    def _drop_oldest(self) -> None:
+        device_id, _ = self._queue.popleft()
+        if device_id is not None:
+            self._pending_stats.pop(device_id, None)
+        self.dropped += 1
+        self._unreported += 1
+
+    def _take_batch(self) -> None:
+        parts: list[bytes] = []
+        size = 0
+        while self._queue and size < _BATCH_BYTES:
+            device_id, line = self._queue.popleft()
+            if device_id is not None:
+                self._pending_stats.pop(device_id, None)
+            parts.append(line)
+            size += len(line)
+        self._buffer = b"".join(parts)
+
+    def _flush(self) -> None:
+        while True:
+            if not self._buffer:
+                if self._unreported and not self._queue:
+                    self._report_drops()
+                if not self._queue:
+                    self._watch(False)
+                    self._idle.set()
+                    return
+                self._take_batch()
+            try:
+                written = os.write(self._fd, self._buffer)
+            except BlockingIOError:
+                self._watch(True)
+                return
+            except (BrokenPipeError, OSError) as exc:  # the reader is gone: nothing will ever be read
+                log.warning("stdout closed (%s): JSON lines are dropped from now on", exc)
+                self.dropped += len(self._queue) + (1 if self._buffer else 0)
+                self._queue.clear()
+                self._pending_stats.clear()
+                self._buffer = b""
+                self._closed = True
+                self._watch(False)
+                self._idle.set()
+                return
+            self._buffer = self._buffer[written:]
+
+    def _report_drops(self) -> None:
+        count, self._unreported = self._unreported, 0
+        text = f"stdout reader too slow: {count} message(s) dropped ({self.dropped} in all)"
+        log.warning("%s", text)
+        line = json.dumps(messages.log("*", self._wall(), "warning", text), separators=(",", ":")) + "\n"
+        self._queue.append([None, line.encode()])
+
+    def _watch(self, on: bool) -> None:
+        if on == self._watching:
+            return
+        loop = self._loop or asyncio.get_running_loop()
+        self._loop = loop
+        if on:
+            loop.add_writer(self._fd, self._flush)
+        else:
+            loop.remove_writer(self._fd)
+        self._watching = on
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue) + (1 if self._buffer else 0)
+
+    async def drain(self, timeout: float) -> None:
+        """At exit: give the reader `timeout` seconds to take what is queued, then let the rest go."""
+        self._flush()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        self.dropped += self.queued
+        self._watch(False)
+        self._closed = True
+        os.set_blocking(self._fd, self._was_blocking)
