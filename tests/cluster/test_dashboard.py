@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from iot_dashboard import app as app_mod
 from iot_dashboard import events
@@ -24,7 +25,7 @@ from iot_dashboard.settings import KubeSettings, Settings
 from iot_emulator import http_api, messages
 from iot_emulator import profile as profiles
 from tests.cluster.conftest import DASHBOARD_SA, Kube, until, wait_for
-from tests.dashboard.conftest import Watcher, client
+from tests.dashboard.conftest import TOKEN, Watcher, client
 from tests.dashboard.test_kubernetes import FakeView
 
 __all__ = ["client"]  # the dashboard suite's HTTP client fixture, on the app below
@@ -37,7 +38,8 @@ async def app(chart: Kube, namespace: str, profiles_dir: Path, tmp_path: Path) -
     kubeconfig = chart.kubeconfig_for(tmp_path / "dashboard.kubeconfig", token_file=token)
     settings = KubeSettings(kubeconfig=kubeconfig, namespace=namespace)
     backend = kube_backend.KubernetesBackend(settings, events.EventHub(), profiles.library(profiles_dir))
-    application = app_mod.create_app(Settings(backend="kubernetes", web_dir=tmp_path / "none"), backend=backend)
+    auth = {"token": SecretStr(TOKEN), "allowed_hosts": ["dashboard"]}  # what the suite's `client` sends
+    application = app_mod.create_app(Settings(backend="kubernetes", web_dir=tmp_path / "none", **auth), backend=backend)
     async with application.router.lifespan_context(application):
         yield application
 
