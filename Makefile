@@ -3,7 +3,8 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := iproute2 iputils-ping ethtool dnsmasq-base kea-dhcp4-server tcpdump tshark p0f openssl \
-	chrony libcoap3-bin avahi-daemon avahi-utils lldpd dbus nginx libnginx-mod-stream mosquitto chromium
+	chrony libcoap3-bin avahi-daemon avahi-utils lldpd dbus nginx libnginx-mod-stream mosquitto chromium \
+	containerd runc docker.io debootstrap containernetworking-plugins
 STAMP := $(VENV)/.installed
 WEB := dashboard/web
 WEB_DEPS := $(WEB)/node_modules/.iotemu-installed
@@ -13,7 +14,7 @@ WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/scripts dashboard/iot_dashboard -t
 	-o -name '*.css' -o -name '*.py' -o -name '*.mjs' \) -not -name '*.gen.ts' 2>/dev/null) \
 	$(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/vite.lib.config.ts $(WEB)/tsconfig.json emulator-image/iot_emulator/models.py
 
-.PHONY: setup apt web demo test lint unit lab bench clean cluster cluster-bin cluster-down
+.PHONY: setup apt web demo test lint unit lab bench clean cluster cluster-bin cluster-down images
 
 setup: apt $(STAMP) web
 
@@ -46,14 +47,19 @@ $(WEB_BUILT): $(WEB_DEPS) $(WEB_SOURCES) | $(STAMP)
 	cd $(WEB) && npm run generate && npm run build
 	touch $@
 
-# A real Kubernetes control plane (etcd, API server, controller manager, scheduler) built from the Go
-# modules pinned in cluster/go/ (cached by their hash in /var/cache/iotemu), with kubectl and helm in
-# .cluster/bin and the admin kubeconfig in .cluster/kubeconfig. The suite starts one itself when none is up.
+# A real Kubernetes cluster: control plane (etcd, API server, controller manager, scheduler) and a node
+# (kubelet, containerd) in a lab, built from the Go modules pinned in cluster/go/ (cached by their hash in
+# /var/cache/iotemu), with kubectl and helm in .cluster/bin and the admin kubeconfig in .cluster/kubeconfig.
+# The suite starts one itself when none is up.
 cluster-bin:
 	bash cluster/build.sh >/dev/null
 
 cluster: setup cluster-bin
-	$(PY) cluster/controlplane.py up
+	$(PY) cluster/controlplane.py up --node
+
+# The emulator image, built by Docker Engine from a debootstrapped Debian (cached by its sources' hash).
+images: setup
+	bash cluster/images.sh
 
 cluster-down:
 	$(PY) cluster/controlplane.py down

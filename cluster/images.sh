@@ -45,7 +45,7 @@ context="$(mktemp -d)"
 trap 'rm -rf "$context"; stop' EXIT
 (cd "$root" && git ls-files -z -- pyproject.toml emulator-image operator dashboard/iot_dashboard | tar --null -T - -c) \
   | tar -C "$context" -x
-ca="${PIP_CERT:-${SSL_CERT_FILE:-}}"
+ca="${PIP_CERT:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}"
 if [ -n "$ca" ] && [ -f "$ca" ]; then cp "$ca" "$context/build-ca.crt"; fi
 "${docker[@]}" build -q --network host --build-arg "BASE_IMAGE=$base" -f "$context/emulator-image/Dockerfile" \
   -t iot-emulator:0.1.0 "$context" >&2
