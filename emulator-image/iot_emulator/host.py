@@ -20,6 +20,7 @@ UdpHandler = Callable[[bytes, int, bytes, bytes, float], None]
 ARP_RETRY = 1.0
 ARP_TRIES = 3
 PENDING_LIMIT = 32  # packets held per unresolved next hop, as a kernel's neighbour queue does
+ICMP_PEERS = 16  # peers whose ICMP rate limit a device remembers
 
 
 class Counting(Protocol):
@@ -89,6 +90,7 @@ class IpHost:
         self.mdns_unique: frozenset[str] = frozenset()
         """The unique ones among them (cache-flush records): responses naming them must reach the device."""
         self._udp: dict[int, UdpHandler] = {}
+        self._icmp_limits: dict[bytes, icmp.RateLimit] = {}
         self._pending: dict[bytes, list[tuple[str, bytes]]] = {}
         self._arp_due: dict[bytes, tuple[float, int]] = {}
         self._ip_id = 0 if prof.tcp.ip_id == "zero" else rng.randrange(0x10000)
@@ -191,6 +193,8 @@ class IpHost:
             handler = self._udp.get(dport)
             if handler is not None:
                 handler(packet.src, sport, packet.dst, data, now)
+            elif packet.dst == self.address and packet.header:
+                self._port_unreachable(packet, now)
         elif packet.proto == wire.IPPROTO_TCP:
             if self.tcp is not None and packet.dst == self.address:
                 self.tcp.handle(packet, now)
@@ -198,6 +202,15 @@ class IpHost:
             reply = icmp.echo_reply(packet, self.mac, src_mac, ttl=self.profile.ip_ttl, ident=self.next_ip_id())
             if reply is not None:
                 self.send_frame("icmp", reply)
+
+    def _port_unreachable(self, packet: wire.Ipv4, now: float) -> None:
+        limit = self._icmp_limits.get(packet.src)
+        if limit is None:
+            if len(self._icmp_limits) >= ICMP_PEERS:
+                self._icmp_limits.clear()  # a sweep from many sources: start over rather than grow
+            limit = self._icmp_limits[packet.src] = icmp.RateLimit()
+        if limit.allow(now):
+            self.send_ip("icmp", packet.src, wire.IPPROTO_ICMP, icmp.port_unreachable(packet), dont_fragment=False)
 
     def learn(self, ip: bytes, mac: bytes, now: float) -> bool:
         """A neighbour's MAC (from an ARP reply or request): release what waited for it.

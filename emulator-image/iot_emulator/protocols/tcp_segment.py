@@ -52,7 +52,26 @@ class Segment(NamedTuple):
         return len(self.payload) + (1 if self.flags & SYN else 0) + (1 if self.flags & FIN else 0)
 
 
-def syn_options(layout: Sequence[str], *, mss: int, wscale: int, tsval: int) -> bytes:
+def answer_layout(layout: Sequence[str], *, ts: bool, wscale: bool, sackok: bool) -> list[str]:
+    """A SYN-ACK's option layout: the profile's order without the options the peer's SYN lacked
+    (RFC 7323 1.3: no TS or WS unless offered; RFC 2018 2: no SACK-permitted unless offered).
+
+    A NOP that only aligned a dropped option goes with it; the rest is padded by `syn_options`.
+    """
+    keep = {"mss": True, "ts": ts, "wscale": wscale, "sackok": sackok, "eol": True}
+    out: list[str] = []
+    pending_nops = 0
+    for name in layout:
+        if name == "nop":
+            pending_nops += 1
+            continue
+        if keep.get(name, True):
+            out += ["nop"] * pending_nops + [name]
+        pending_nops = 0
+    return out
+
+
+def syn_options(layout: Sequence[str], *, mss: int, wscale: int, tsval: int, tsecr: int = 0) -> bytes:
     """A SYN's options in the profile's order (`mss sackok ts nop wscale eol`), padded to 32 bits.
 
     Padding uses EOL (zero) bytes, which is what the RFC asks for and what stacks whose layout is
@@ -65,7 +84,7 @@ def syn_options(layout: Sequence[str], *, mss: int, wscale: int, tsval: int) -> 
         elif name == "sackok":
             out += bytes((OPT_SACK_OK, 2))
         elif name == "ts":
-            out += _TS.pack(OPT_TS, 10, tsval, 0)
+            out += _TS.pack(OPT_TS, 10, tsval, tsecr)
         elif name == "nop":
             out.append(OPT_NOP)
         elif name == "wscale":

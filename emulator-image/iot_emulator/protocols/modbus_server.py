@@ -1,0 +1,49 @@
+"""Modbus/TCP server (Modbus Messaging on TCP/IP Implementation Guide v1.0b; Modbus Application Protocol v1.1b3).
+
+A PLC's port 502 is read by nmap's modbus-discover script and by OT-discovery products with
+Read Device Identification (function 43, MEI type 14): vendor name, product code, revision.
+That request is answered from the profile; any other function gets exception 01 (illegal
+function), which is also what nmap's service probes recognise (`match modbus ... \\x80[\\x01-\\x03]`).
+"""
+
+from __future__ import annotations
+
+import struct
+
+from iot_emulator import profile_services
+from iot_emulator.protocols import tcp_server
+
+MBAP = struct.Struct("!HHHB")
+"""transaction id, protocol id, length (unit id + PDU), unit id"""
+READ_DEVICE_ID, MEI_DEVICE_ID = 0x2B, 0x0E
+ILLEGAL_FUNCTION = 0x01
+MAX_PDU = 253
+
+
+class Modbus:
+    protocol = "modbus"
+
+    def __init__(self, service: profile_services.ModbusService) -> None:
+        self.objects = [service.vendor_name.encode(), service.product_code.encode(), service.revision.encode()]
+
+    def greeting(self, facts: tcp_server.Facts, now: float) -> bytes:
+        return b""
+
+    def respond(self, facts: tcp_server.Facts, request: bytes, now: float) -> tcp_server.Reply | None:
+        if len(request) < MBAP.size + 1:
+            return None
+        tid, pid, length, unit = MBAP.unpack_from(request)
+        if length < 2 or length > MAX_PDU + 1:
+            return tcp_server.Reply(b"", len(request))  # not Modbus: drop it, as a strict stack does
+        end = 6 + length
+        if len(request) < end:
+            return None
+        pdu = request[MBAP.size : end]
+        function = pdu[0]
+        if function == READ_DEVICE_ID and len(pdu) >= 4 and pdu[1] == MEI_DEVICE_ID:
+            body = bytes([READ_DEVICE_ID, MEI_DEVICE_ID, pdu[2], 0x01, 0x00, 0x00, len(self.objects)])
+            for index, value in enumerate(self.objects):
+                body += bytes([index, len(value)]) + value
+        else:
+            body = bytes([function | 0x80, ILLEGAL_FUNCTION])
+        return tcp_server.Reply(MBAP.pack(tid, pid, len(body) + 1, unit) + body, end, close=False)
