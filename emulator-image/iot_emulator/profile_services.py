@@ -5,8 +5,9 @@ status line, the header order, the Server string, a banner. So a service here is
 the real firmware sends, written in the profile with its source, and the code that serves it
 (`protocols.listeners`, `protocols.snmp_agent`) only fills in per-device values: placeholders
 `{hostname} {ip} {mac12} {MAC12} {mac6} {MAC6} {uuid} {model} {vendor} {serial}`, and per reply
-`{date}` (RFC 9110 IMF-fixdate from the device's clock), `{length}` (the body's size), `{cseq}`
-(the request's CSeq, RTSP). A header whose value renders empty is left out.
+`{date}` (RFC 9110 IMF-fixdate from the device's clock), `{nonce}` (32 hex digits, new each
+second), `{length}` (the body's size), `{cseq}` (the request's CSeq, RTSP). A header whose value
+renders empty is left out.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class TextService(_Strict):
     port: Port
     version: str = Field(default="HTTP/1.1", description="the status line's protocol, e.g. HTTP/1.0, RTSP/1.0")
     headers: dict[str, str] = Field(default_factory=dict, description="default headers of every answer, in order")
+    separator: str = Field(default=": ", description="between a header's name and value (Chromecast writes ':')")
     routes: dict[str, Answer] = Field(min_length=1)
 
 
@@ -62,15 +64,21 @@ class PrinterService(_Strict):
     server: str | None = Field(default=None, description="IPP: the HTTP Server header")
 
 
-class ModbusService(_Strict):
-    """Modbus/TCP (Modbus Messaging on TCP/IP v1.0b): Read Device Identification (43/14), else exception 01."""
+class DeviceIdentification(_Strict):
+    """Modbus Read Device Identification (function 43 / MEI 14) basic objects 0-2."""
 
-    kind: Literal["modbus"]
-    port: Port = 502
-    unit_id: Annotated[int, Field(ge=0, le=255)] = 255
     vendor_name: str
     product_code: str
     revision: str
+
+
+class ModbusService(_Strict):
+    """Modbus/TCP (Modbus Messaging on TCP/IP v1.0b): reads of coils and registers answer zeros,
+    Read Device Identification answers `identification` (exception 01 without it), the rest exception 01."""
+
+    kind: Literal["modbus"]
+    port: Port = 502
+    identification: DeviceIdentification | None = None
 
 
 Listener = Annotated[TextService | BannerService | PrinterService | ModbusService, Field(discriminator="kind")]

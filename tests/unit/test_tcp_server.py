@@ -35,7 +35,8 @@ SERVICES: list[dict[str, Any]] = [
     {"kind": "jetdirect", "port": 9100, "make_and_model": "Acme Laser 9"},
     {"kind": "lpd", "port": 515, "make_and_model": "Acme Laser 9", "queue": "BINARY_P1"},
     {"kind": "ipp", "port": 631, "make_and_model": "Acme Laser 9", "server": "Acme IPP"},
-    {"kind": "modbus", "port": 502, "vendor_name": "Acme", "product_code": "PLC 1", "revision": "V2.9"},
+    {"kind": "modbus", "port": 502, "identification": {"vendor_name": "Acme", "product_code": "PLC 1",
+                                                       "revision": "V2.9"}},
 ]  # fmt: skip
 SCANNER_ISS = 1000
 
@@ -186,8 +187,10 @@ def test_modbus_read_device_identification_and_illegal_function() -> None:
     assert data == (struct.pack("!HHHB", 9, 0, 27, 1) + bytes([0x2B, 0x0E, 1, 1, 0, 0, 3])
                     + b"\x00\x04Acme" + b"\x01\x05PLC 1" + b"\x02\x04V2.9")  # fmt: skip
     assert "FA" not in flags  # Modbus connections stay open
-    data, _ = exchange(env, peer, 502, struct.pack("!HHHB", 10, 0, 6, 1) + bytes([3, 0, 0, 0, 1]), sport=40001)
-    assert data == struct.pack("!HHHB", 10, 0, 3, 1) + bytes([0x83, 0x01])
+    data, _ = exchange(env, peer, 502, struct.pack("!HHHB", 10, 0, 6, 1) + bytes([3, 0, 0, 0, 2]), sport=40001)
+    assert data == struct.pack("!HHHB", 10, 0, 7, 1) + bytes([3, 4, 0, 0, 0, 0])  # two holding registers
+    data, _ = exchange(env, peer, 502, struct.pack("!HHHB", 11, 0, 2, 1) + bytes([0x08]), sport=40002)
+    assert data == struct.pack("!HHHB", 11, 0, 3, 1) + bytes([0x88, 0x01])  # diagnostics: illegal function
 
 
 def test_idle_and_oversized_connections_are_reset() -> None:

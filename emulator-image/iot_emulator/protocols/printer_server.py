@@ -110,6 +110,10 @@ class Ipp:
         if parsed is None:
             return None
         method, _path, _headers, length = parsed
+        if request.split(b"\r\n", 1)[0].endswith(b"HTTP/1.0") and self.service.server:
+            # IPP needs HTTP/1.1 (RFC 8010 4.1); HP's IPP port says so with its Server header alone
+            head = f"HTTP/1.1 505 HTTP Version Not Supported\r\nServer: {self.service.server}\r\n\r\n"
+            return tcp_server.Reply(head.encode("latin-1"), length)
         if method != "POST":
             page = f"<html><head><title>{self.service.make_and_model}</title></head><body></body></html>"
             return tcp_server.Reply(self.http(200, "text/html", page.encode()), length)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import email.utils
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Protocol
@@ -70,7 +71,9 @@ class Facts:
             }  # fmt: skip
         address = self.context.host.address
         ip = ".".join(map(str, address)) if address else "0.0.0.0"
-        return {**self._static, "ip": ip, "date": email.utils.formatdate(self.unix_time(now), usegmt=True)}
+        clock = self.unix_time(now)
+        nonce = hashlib.md5(f"{self._static['mac12']}{int(clock)}".encode(), usedforsecurity=False).hexdigest()
+        return {**self._static, "ip": ip, "date": email.utils.formatdate(clock, usegmt=True), "nonce": nonce}
 
     def unix_time(self, now: float) -> float:
         """The device's clock: its NTP client's when it runs one, else a clock that started at 1970 at boot."""

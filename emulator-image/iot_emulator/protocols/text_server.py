@@ -84,6 +84,6 @@ class TextResponder:
         for name, template in fields.items():
             value = tcp_server.render(template, values)
             if value:
-                lines.append(f"{name}: {value}")
+                lines.append(f"{name}{self.service.separator}{value}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         return tcp_server.Reply(head + (b"" if method == "HEAD" else body), length)
