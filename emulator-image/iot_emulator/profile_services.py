@@ -35,7 +35,8 @@ class Answer(_Strict):
 
 
 class TextService(_Strict):
-    """An HTTP or RTSP server: requests are routed by `"METHOD /path"`, `"/path"`, `"METHOD"`, then `"*"`."""
+    """An HTTP or RTSP server: requests are routed by `"METHOD /path"`, `"/path"`, `"METHOD"`, then `"*"`;
+    what is not a request (binary, a bad request line) by `"BAD"`, else a 400 with the default headers."""
 
     kind: Literal["http", "rtsp"]
     port: Port

@@ -217,3 +217,23 @@ def test_half_open_connections_are_capped() -> None:
 def test_a_device_without_listeners_has_no_tcp_stack_until_it_connects() -> None:
     env, _ = setup(listen=[])
     assert env.host.tcp is None
+
+
+def test_modbus_refuses_a_text_probe_as_nmap_expects() -> None:
+    env, peer = setup()
+    data, _ = exchange(env, peer, 502, b"GET / HTTP/1.0\r\n\r\n")
+    assert data == b"GET \x00\x03H\xd4\x01"  # nmap: match modbus m|^GET [\0/]\x03H\xd4[\x01-\x03]|
+
+
+def test_what_is_not_a_request_gets_400_at_once() -> None:
+    env, peer = setup()
+    data, _ = exchange(env, peer, 80, b"\x16\x03\x00\x00S\x01\x00\x00O\x03\x00")  # nmap's SSLSessionReq, no CRLF
+    assert data.startswith(b"HTTP/1.0 400 Bad Request\r\nDate: ")
+    data, _ = exchange(env, peer, 80, b"\r\n\r\n", sport=40001)  # nmap's GenericLines
+    assert data.startswith(b"HTTP/1.0 400 Bad Request\r\n")
+
+
+def test_options_star_is_routed_by_its_method() -> None:
+    env, peer = setup()
+    data, _ = exchange(env, peer, 554, b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n")  # what curl sends
+    assert data.startswith(b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nPublic: ")

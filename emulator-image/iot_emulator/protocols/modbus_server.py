@@ -3,8 +3,10 @@
 A PLC's port 502 is read by nmap's modbus-discover script and by OT-discovery products with
 Read Device Identification (function 43, MEI type 14): vendor name, product code, revision,
 answered from the profile when its server implements it. Reads of coils, inputs and registers
-(functions 1-4) answer zeros; any other function gets exception 01 (illegal function), which
-is also what nmap's service probes recognise (`match modbus ... \\x80[\\x01-\\x03]`).
+(functions 1-4) answer zeros; any other function gets exception 01 (illegal function). A frame
+whose MBAP length is impossible is answered at once with exception 01 for the byte where the
+function would be, as the devices behind nmap's `match modbus m|^GET [\\0/]\\x03H\\xd4[\\x01-\\x03]|`
+do to an HTTP request (tid "GE", protocol "T ", function 'T'): that is how nmap -sV names the port.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ class Modbus:
         if len(request) < MBAP.size + 1:
             return None
         tid, pid, length, unit = MBAP.unpack_from(request)
-        if length < 2 or length > MAX_PDU + 1:
-            return tcp_server.Reply(b"", len(request))  # not Modbus: drop it, as a strict stack does
+        if length < 2 or length > MAX_PDU + 1:  # not a Modbus frame: refuse its "function" and drop the rest
+            body = bytes([request[7] | 0x80, ILLEGAL_FUNCTION])
+            return tcp_server.Reply(MBAP.pack(tid, pid, 3, unit) + body, len(request), close=False)
         end = 6 + length
         if len(request) < end:
             return None

@@ -110,17 +110,20 @@ class Ipp:
         if parsed is None:
             return None
         method, _path, _headers, length = parsed
-        if request.split(b"\r\n", 1)[0].endswith(b"HTTP/1.0") and self.service.server:
+        server = tcp_server.render(self.service.server or "", facts.values(now))
+        if request.split(b"\r\n", 1)[0].endswith(b"HTTP/1.0") and server:
             # IPP needs HTTP/1.1 (RFC 8010 4.1); HP's IPP port says so with its Server header alone
-            head = f"HTTP/1.1 505 HTTP Version Not Supported\r\nServer: {self.service.server}\r\n\r\n"
+            head = f"HTTP/1.1 505 HTTP Version Not Supported\r\nServer: {server}\r\n\r\n"
             return tcp_server.Reply(head.encode("latin-1"), length)
+        if not method:
+            return tcp_server.Reply(self.http(server, 400, "text/plain", b""), length)
         if method != "POST":
             page = f"<html><head><title>{self.service.make_and_model}</title></head><body></body></html>"
-            return tcp_server.Reply(self.http(200, "text/html", page.encode()), length)
+            return tcp_server.Reply(self.http(server, 200, "text/html", page.encode()), length)
         body = request[request.find(b"\r\n\r\n") + 4 : length]
         header = parse_header(body)
         if header is None:
-            return tcp_server.Reply(self.http(400, "text/plain", b""), length)
+            return tcp_server.Reply(self.http(server, 400, "text/plain", b""), length)
         _version, operation, request_id = header
         if operation == GET_PRINTER_ATTRIBUTES:
             status, attrs = SUCCESSFUL_OK, self.printer_attributes(facts, now)
@@ -130,7 +133,7 @@ class Ipp:
                + attribute(_CHARSET, "attributes-charset", b"utf-8")
                + attribute(_LANGUAGE, "attributes-natural-language", b"en")
                + attrs + bytes([_END]))  # fmt: skip
-        return tcp_server.Reply(self.http(200, "application/ipp", ipp), length)
+        return tcp_server.Reply(self.http(server, 200, "application/ipp", ipp), length)
 
     def printer_attributes(self, facts: tcp_server.Facts, now: float) -> bytes:
         values = facts.values(now)
@@ -158,8 +161,9 @@ class Ipp:
             attribute(_KEYWORD, "compression-supported", b"none"),
         ))  # fmt: skip
 
-    def http(self, status: int, content_type: str, body: bytes) -> bytes:
-        server = f"Server: {self.service.server}\r\n" if self.service.server else ""
-        head = (f"HTTP/1.1 {status} {text_server.reason_phrase(status)}\r\n{server}Content-Type: {content_type}\r\n"
+    @staticmethod
+    def http(server: str, status: int, content_type: str, body: bytes) -> bytes:
+        field = f"Server: {server}\r\n" if server else ""
+        head = (f"HTTP/1.1 {status} {text_server.reason_phrase(status)}\r\n{field}Content-Type: {content_type}\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")  # fmt: skip
         return head.encode("latin-1") + body

@@ -24,11 +24,19 @@ def reason_phrase(status: int) -> str:
         return "Unknown"
 
 
+_TOKEN = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-.^_`|~")
+
+
 def split_request(data: bytes) -> tuple[str, str, dict[str, str], int] | None:
     """(method, path, headers with lower-case names, length of the whole request), or None until complete.
 
-    A request line that is not `METHOD target VERSION` (nmap's `\\r\\n\\r\\n` probe) gives method "".
+    What cannot be a request gives method "" at once, as a server that parses the request line as it
+    comes: a first byte that is not a method character (a TLS hello, a binary probe), or a first line
+    that is not `METHOD target VERSION` (nmap's `\\r\\n\\r\\n` probe). Its length is all of `data`.
     """
+    line_end = data.find(b"\r\n")
+    if data[0] not in _TOKEN or (line_end >= 0 and len(data[:line_end].split()) != 3):
+        return "", "", {}, len(data)
     end = data.find(b"\r\n\r\n")
     if end < 0:
         return None
@@ -43,7 +51,7 @@ def split_request(data: bytes) -> tuple[str, str, dict[str, str], int] | None:
     if len(data) < total:
         return None
     parts = lines[0].split()
-    if len(parts) != 3 or "/" not in parts[2]:
+    if "/" not in parts[2]:
         return "", "", headers, total
     method, target = parts[0].upper(), parts[1]
     if "://" in target:  # RTSP (and proxy-style HTTP) send absolute URIs
@@ -62,13 +70,14 @@ class TextResponder:
         return b""
 
     def route(self, method: str, path: str) -> profile_services.Answer:
+        """The answer for a request; a malformed one gets route "BAD" or a bare 400."""
         routes = self.service.routes
-        for key in (f"{method} {path}", path, method):
+        if not method:
+            return routes.get("BAD") or profile_services.Answer(status=400)
+        for key in (f"{method} {path}", path if path != "*" else "", method):  # `OPTIONS *` is not the catch-all
             if key in routes:
                 return routes[key]
-        if "*" in routes:
-            return routes["*"]
-        return profile_services.Answer(status=404 if method else 400)
+        return routes.get("*") or profile_services.Answer(status=404)
 
     def respond(self, facts: tcp_server.Facts, request: bytes, now: float) -> tcp_server.Reply | None:
         parsed = split_request(request)
