@@ -125,14 +125,20 @@ class IpHost:
     # -- sending --------------------------------------------------------------------------------
 
     def send_ip(self, protocol: str, dst: bytes, proto: int, payload: bytes, *, ttl: int | None = None,
-                dont_fragment: bool | None = None, src: bytes | None = None) -> None:  # fmt: skip
-        """One IPv4 packet from the device; held until the next hop's MAC is known."""
+                dont_fragment: bool | None = None, src: bytes | None = None,
+                unconnected: bool = False) -> None:  # fmt: skip
+        """One IPv4 packet from the device; held until the next hop's MAC is known.
+
+        `unconnected`: a packet no connection owns (a SYN-ACK, a RST for a closed port). A stack whose
+        connections count their IP ID from a random start with DF set (Linux: `ip_id: random`) sends
+        these with ID 0, as Linux's ip_select_ident does without a connected socket (nmap -O's TI=Z)."""
         source = src if src is not None else self.address
         if source is None:
             return
         df = self.profile.tcp.dont_fragment if dont_fragment is None else dont_fragment
-        packet = wire.ipv4(source, dst, proto, payload, ttl=ttl or self.profile.ip_ttl, ident=self.next_ip_id(),
-                           dont_fragment=df)  # fmt: skip
+        zero = unconnected and df and self.profile.tcp.ip_id == "random"
+        packet = wire.ipv4(source, dst, proto, payload, ttl=ttl or self.profile.ip_ttl,
+                           ident=0 if zero else self.next_ip_id(), dont_fragment=df)  # fmt: skip
         self._route(protocol, dst, packet)
 
     def send_udp(self, protocol: str, dst: bytes, sport: int, dport: int, payload: bytes, *,
@@ -151,6 +157,9 @@ class IpHost:
             return 0
         if self.profile.tcp.ip_id == "random":
             return self.rng.randrange(0x10000)
+        return self._count_ip_id()
+
+    def _count_ip_id(self) -> int:
         self._ip_id = (self._ip_id + 1) & 0xFFFF
         return self._ip_id
 
@@ -199,7 +208,8 @@ class IpHost:
             if self.tcp is not None and packet.dst == self.address:
                 self.tcp.handle(packet, now)
         elif packet.proto == wire.IPPROTO_ICMP and packet.dst == self.address:
-            reply = icmp.echo_reply(packet, self.mac, src_mac, ttl=self.profile.ip_ttl, ident=self.next_ip_id())
+            ident = 0 if self.profile.tcp.ip_id == "zero" else self._count_ip_id()  # Linux: one counter (nmap II=I)
+            reply = icmp.echo_reply(packet, self.mac, src_mac, ttl=self.profile.ip_ttl, ident=ident)
             if reply is not None:
                 self.send_frame("icmp", reply)
 

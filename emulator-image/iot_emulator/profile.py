@@ -128,8 +128,10 @@ class TcpSyn(_Strict):
     )
     timestamp_hz: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
     synack_window: Annotated[int, Field(ge=0, le=65535)] | None = Field(
-        default=None, description="window of the device's SYN-ACKs (nmap -O's T1 W); None: the SYN's window"
+        default=None,
+        description="window of the device's SYN-ACKs (nmap -O's W); None: the SYN's, in units of the agreed MSS",
     )
+    ecn: bool = Field(default=False, description="answer an ECN-setup SYN with ECE (RFC 3168 6.1.1; Linux tcp_ecn=2)")
 
 
 class HttpRequest(_Strict):

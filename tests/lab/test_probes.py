@@ -114,6 +114,27 @@ def test_nmap_version_scan_names_each_profile_vendor_and_product(probe_lab: iotl
     assert not problems, "\n".join(problems)
 
 
+OS_EXPECTED = {  # profile -> nmap 7.93's exact OS match (the profile's kernel is in brackets)
+    "hikvision-ds-2cd2042fwd": "Linux 2.6.32 - 3.10",  # Linux 3.0.8 (HiSilicon SDK)
+    "philips-hue-bridge": "Linux 3.2 - 4.9",  # OpenWrt, Linux 3.14
+}
+
+
+def test_nmap_os_detection_finds_the_profiles_linux(probe_lab: iotlab.Lab) -> None:
+    """nmap -O reads the SYN-ACK (window, options), RSTs, IP IDs, ICMP errors and echo replies."""
+    with devices(probe_lab, list(OS_EXPECTED)) as addresses:
+        run = probe_lab.run_in_gw("nmap", "-O", "-sS", "-sU", "-Pn", "-n", "-T4", "--max-retries", "1", "-p",
+                                  "T:80,8080,U:162", "-oX", "-", *addresses.values(), timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    found = {}
+    for host in ET.fromstring(run.stdout).iter("host"):
+        address = host.find("address")
+        match = host.find("os/osmatch")
+        assert address is not None
+        found[address.attrib["addr"]] = (match.attrib["name"], match.attrib["accuracy"]) if match is not None else None
+    assert {name: found[ip] for name, ip in addresses.items()} == {n: (os, "100") for n, os in OS_EXPECTED.items()}
+
+
 SNMP_EXPECTED = {
     "hp-laserjet-pro-m201dw": ("HP ETHERNET MULTI-ENVIRONMENT", "iso.3.6.1.4.1.11.2.3.9.1"),
     "brother-mfc-7820n": ("Brother NC-6400h", "iso.3.6.1.4.1.2435.2.3.9.1"),

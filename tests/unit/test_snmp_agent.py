@@ -123,3 +123,15 @@ def test_closed_udp_port_answers_port_unreachable_quoting_the_datagram_rate_limi
     assert error[UDPerror].dport == 162 and error[ICMP].chksum == ICMP(bytes(error[ICMP]))[ICMP].chksum
     env.advance(1.0)
     assert ask(env, SNMPget(varbindlist=binds(SYS_DESCR)), dport=162) != []
+
+
+def test_echo_reply_copies_the_code_and_counts_its_ip_id() -> None:
+    env = penv.Env(penv.make_config(protocols=(), tcp={"ip_id": "random"}))
+    replies = []
+    for seq in (1, 2):
+        env.deliver(Ether(src=penv.GATEWAY_MAC, dst=env.config.mac) / IP(src=penv.GATEWAY, dst=penv.IP)
+                    / ICMP(type=8, code=9, id=7, seq=seq) / b"x")  # fmt: skip
+        [reply] = env.sent()
+        replies.append(reply)
+    assert [(r[ICMP].type, r[ICMP].code) for r in replies] == [(0, 9), (0, 9)]  # nmap -O IE: CD=S
+    assert replies[1][IP].id == (replies[0][IP].id + 1) & 0xFFFF  # II=I

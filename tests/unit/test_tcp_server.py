@@ -237,3 +237,41 @@ def test_options_star_is_routed_by_its_method() -> None:
     env, peer = setup()
     data, _ = exchange(env, peer, 554, b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n")  # what curl sends
     assert data.startswith(b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nPublic: ")
+
+
+LINUX_RANDOM_ID = {**LINUX, "ip_id": "random", "synack_window": None, "ecn": True}
+
+
+def setup_linux() -> tuple[penv.Env, Peer]:
+    env = penv.Env(penv.make_config(protocols=(), tcp=LINUX_RANDOM_ID, listen=[HTTP]))
+    env.build()
+    env.start()
+    return env, Peer(env)
+
+
+def test_linux_synack_window_counts_segments_of_the_agreed_mss_and_id_is_zero() -> None:
+    _env, peer = setup_linux()
+    with_ts = syn(peer, 80)
+    assert with_ts[TCP].window == 10 * 1448 and with_ts[IP].id == 0  # nmap -O: W=3890, TI=Z
+    without_ts = syn(peer, 80, sport=40001, options=[("MSS", 1460), ("SAckOK", b""), ("WScale", 10)])
+    assert without_ts[TCP].window == 14600
+    assert [name for name, _ in without_ts[TCP].options] == ["MSS", "NOP", "NOP", "SAckOK", "NOP", "WScale"]
+    closed = syn(peer, 81, sport=40002)
+    assert str(closed[TCP].flags) == "RA" and closed[IP].id == 0
+
+
+def test_listen_drops_segments_without_syn_or_ack_and_syn_fin() -> None:
+    _env, peer = setup_linux()
+    peer.send(TCP(sport=40000, dport=80, flags="", seq=SCANNER_ISS, window=128))  # nmap -O T2
+    peer.send(TCP(sport=40001, dport=80, flags="SFUP", seq=SCANNER_ISS, window=256))  # T3
+    assert peer.segments() == []
+
+
+def test_ecn_setup_syn_gets_ece_when_the_profile_says_so() -> None:
+    _env, peer = setup_linux()
+    peer.send(TCP(sport=40000, dport=80, flags="SEC", seq=SCANNER_ISS, window=3, options=[("MSS", 1460)]))
+    [answer] = peer.segments()
+    assert str(answer[TCP].flags) == "SAE"
+    _env, peer = setup()  # ecn off
+    peer.send(TCP(sport=40000, dport=80, flags="SEC", seq=SCANNER_ISS, window=3, options=[("MSS", 1460)]))
+    assert str(peer.segments()[0][TCP].flags) == "SA"

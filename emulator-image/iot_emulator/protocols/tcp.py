@@ -42,7 +42,7 @@ from collections.abc import Callable
 from iot_emulator import host as host_mod
 from iot_emulator import wire
 from iot_emulator.protocols import tcp_connection, tcp_segment
-from iot_emulator.protocols.tcp_segment import ACK, RST, SYN
+from iot_emulator.protocols.tcp_segment import ACK, FIN, RST, SYN
 
 Connection = tcp_connection.Connection
 TcpApp = tcp_connection.TcpApp
@@ -108,8 +108,9 @@ class TcpStack:
         conn = self.connections.get(key)
         if conn is not None:
             conn.on_segment(segment, now)
-        elif segment.flags & (SYN | ACK | RST) == SYN and segment.dport in self.listeners:
-            self._accept(key, segment, now)
+        elif segment.dport in self.listeners and not segment.flags & (ACK | RST):
+            if segment.flags & (SYN | FIN) == SYN:  # LISTEN (RFC 9293 3.10.7.2); Linux drops SYN+FIN
+                self._accept(key, segment, now)  # and, as the RFC says, any segment without SYN or ACK
         elif not segment.flags & RST:  # RFC 9293 3.10.7.1: a closed port answers with RST
             if segment.flags & ACK:
                 self.send_reset(packet.src, segment.dport, segment.sport, segment.ack, 0, RST)
@@ -150,13 +151,15 @@ class TcpStack:
             return
         segment = tcp_segment.build(src, conn.remote, conn.local_port, conn.remote_port, seq, ack, flags, window,
                                 options, payload)  # fmt: skip
-        self.host.send_ip(conn.protocol, conn.remote, wire.IPPROTO_TCP, segment)
+        syn_ack = flags & (SYN | ACK) == SYN | ACK
+        self.host.send_ip(conn.protocol, conn.remote, wire.IPPROTO_TCP, segment, unconnected=syn_ack)
 
     def send_reset(self, dst: bytes, sport: int, dport: int, seq: int, ack: int, flags: int) -> None:
         src = self.host.address
         if src is None:
             return
-        self.host.send_ip("tcp", dst, wire.IPPROTO_TCP, tcp_segment.build(src, dst, sport, dport, seq, ack, flags, 0))
+        segment = tcp_segment.build(src, dst, sport, dport, seq, ack, flags, 0)
+        self.host.send_ip("tcp", dst, wire.IPPROTO_TCP, segment, unconnected=True)
 
     def forget(self, conn: Connection) -> None:
         key = (conn.remote, conn.remote_port, conn.local_port)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from iot_emulator.protocols import tcp_segment as seg_mod
 from iot_emulator.protocols import tcp_timer
-from iot_emulator.protocols.tcp_segment import ACK, FIN, PSH, RST, SYN
+from iot_emulator.protocols.tcp_segment import ACK, CWR, ECE, FIN, PSH, RST, SYN
 
 if TYPE_CHECKING:
     from iot_emulator.protocols import tcp
@@ -105,6 +105,7 @@ class Connection:
         self._syn_lost = False
         self._peer_sack = True
         self._ws_ok = False
+        self._synack_flags = SYN | ACK
         self._close_at: float | None = None
         self.expire_at: float | None = None
         """When set (servers do), the connection is reset at that time unless moved on: an idle peer."""
@@ -270,6 +271,8 @@ class Connection:
     def accept(self, syn: seg_mod.Segment, now: float) -> None:
         """Passive open: take the peer's SYN (RFC 9293 3.10.7.2) and answer with our SYN-ACK."""
         self._negotiate(syn)
+        ecn_setup = syn.flags & (ECE | CWR) == ECE | CWR
+        self._synack_flags = SYN | ACK | (ECE if ecn_setup and self.stack.profile_tcp.ecn else 0)
         self._set_state(TcpState.SYN_RECEIVED)
         self._send_syn(now)
 
@@ -453,8 +456,8 @@ class Connection:
             layout = seg_mod.answer_layout(shape.options, ts=self._ts_ok, wscale=self._ws_ok, sackok=self._peer_sack)
             options = seg_mod.syn_options(layout, mss=shape.mss, wscale=self._our_ws, tsval=tsval,
                                           tsecr=self._ts_recent)  # fmt: skip
-            window = shape.synack_window if shape.synack_window is not None else shape.window
-            self.stack.send_segment(self, self.iss, self.rcv_nxt, SYN | ACK, window, options, b"")
+            window = shape.synack_window if shape.synack_window is not None else self._linux_synack_window()
+            self.stack.send_segment(self, self.iss, self.rcv_nxt, self._synack_flags, window, options, b"")
         else:
             options = seg_mod.syn_options(shape.options, mss=shape.mss, wscale=self._our_ws, tsval=tsval)
             self.stack.send_segment(self, self.iss, 0, SYN, shape.window, options, b"")
@@ -462,6 +465,14 @@ class Connection:
         if self._rtx.retries == 0:  # Karn: a retransmitted SYN is not timed
             self._rtx.time(self.snd_nxt, now)
         self._rtx.restart(now)
+
+    def _linux_synack_window(self) -> int:
+        """The SYN's window, and for Linux's layout in MSS units of the negotiated MSS: Linux offers N
+        segments of what the peer will send (20 x 1448 = 28960 with timestamps, 29200 without)."""
+        shape = self.stack.profile_tcp
+        if tuple(shape.options) != seg_mod.LINUX_LAYOUT or not self._ts_ok:
+            return shape.window
+        return shape.window // shape.mss * (shape.mss - 12)
 
     def _send_ack(self, now: float) -> None:
         self._emit(self.snd_nxt, ACK, b"", now)
