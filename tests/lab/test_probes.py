@@ -167,6 +167,10 @@ def test_snmpwalk_reads_sysdescr_sysobjectid_and_the_mac(probe_lab: iotlab.Lab) 
         wrong = probe_lab.run_in_gw("snmpget", "-v2c", "-c", "private", "-t", "1", "-r", "0",
                                     addresses["hp-laserjet-pro-m201dw"], "1.3.6.1.2.1.1.1.0", timeout=30)  # fmt: skip
         assert wrong.returncode != 0 and "Timeout" in wrong.stderr + wrong.stdout
+        udp = probe_lab.run_in_gw("nmap", "-sU", "-sV", "-Pn", "-n", "-T4", "--max-retries", "1", "-p", "161,162",
+                                  "-oG", "-", addresses["hp-laserjet-pro-m201dw"], timeout=120)  # fmt: skip
+        assert udp.returncode == 0, udp.stderr
+        assert "161/open/udp//snmp//SNMPv1 server (public)/, 162/closed/udp//snmptrap///" in udp.stdout, udp.stdout
 
 
 def test_curl_gets_admin_pages_upnp_description_and_rtsp_describe(probe_lab: iotlab.Lab) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from scapy.layers.inet import IP, TCP
 from scapy.packet import Packet
 
-from iot_emulator.protocols import printer_server, tcp, tcp_server
+from iot_emulator.protocols import listeners, printer_server, snmp_agent, tcp, tcp_server
 from tests.unit import protocol_env as penv
 from tests.unit.tcp_peer import Peer
 
@@ -275,3 +275,12 @@ def test_ecn_setup_syn_gets_ece_when_the_profile_says_so() -> None:
     _env, peer = setup()  # ecn off
     peer.send(TCP(sport=40000, dport=80, flags="SEC", seq=SCANNER_ISS, window=3, options=[("MSS", 1460)]))
     assert str(peer.segments()[0][TCP].flags) == "SA"
+
+
+def test_responders_and_mib_are_built_once_per_profile() -> None:
+    config = penv.make_config(protocols=(), listen=[HTTP], snmp={"sys_descr": "x", "sys_object_id": "1.3.6.1.4.1.9"})
+    first, second = penv.Env(config), penv.Env(config, address="10.77.0.11")
+    built = [env.build() for env in (first, second)]
+    tables = [next(s for s in services if isinstance(s, listeners.Listeners)).table for services in built]
+    mibs = [next(s for s in services if isinstance(s, snmp_agent.SnmpAgent)).mib for services in built]
+    assert tables[0] is tables[1] and mibs[0] is mibs[1]

@@ -71,8 +71,9 @@ def _load() -> None:
 
 
 def supported() -> frozenset[str]:
+    """Protocol names a manifest may list ("snmp" too: it runs anyway when the profile has an agent)."""
     _load()
-    return (LINK_LAYER | frozenset(_REGISTRY)) - frozenset(ALWAYS)
+    return (LINK_LAYER | frozenset(_REGISTRY)) - {"resolver", "listeners"}
 
 
 def build(context: Context, protocols: tuple[str, ...]) -> list[host.Service]:
