@@ -25,15 +25,12 @@ READS = {1: 2000, 2: 2000, 3: 125, 4: 125}
 MAX_PDU = 253
 
 
-class Modbus:
+class Modbus(tcp_server.SpeaksSecond):
     protocol = "modbus"
 
     def __init__(self, service: profile_services.ModbusService) -> None:
         ident = service.identification
         self.objects = None if ident is None else [ident.vendor_name, ident.product_code, ident.revision]
-
-    def greeting(self, facts: tcp_server.Facts, now: float) -> bytes:
-        return b""
 
     def respond(self, facts: tcp_server.Facts, request: bytes, now: float) -> tcp_server.Reply | None:
         if len(request) < MBAP.size + 1:

@@ -16,16 +16,13 @@ from iot_emulator.protocols import tcp_server, text_server
 FORM_FEED = b"\x0c"
 
 
-class JetDirect:
+class JetDirect(tcp_server.SpeaksSecond):
     """Port 9100: print data is swallowed; PJL INFO ID / INFO STATUS lines are answered (HP PJL reference)."""
 
     protocol = "jetdirect"
 
     def __init__(self, service: profile_services.PrinterService) -> None:
         self.model = service.make_and_model
-
-    def greeting(self, facts: tcp_server.Facts, now: float) -> bytes:
-        return b""
 
     def respond(self, facts: tcp_server.Facts, request: bytes, now: float) -> tcp_server.Reply | None:
         end = request.rfind(b"\n")
@@ -41,7 +38,7 @@ class JetDirect:
         return tcp_server.Reply(out, end + 1, close=False)
 
 
-class Lpd:
+class Lpd(tcp_server.SpeaksSecond):
     """RFC 1179: the queue state (03/04) lists no entries; a job (02) is refused with a non-zero ACK.
 
     Taking a job needs per-connection state (a control file's ACK before its bytes arrive), which a
@@ -52,9 +49,6 @@ class Lpd:
 
     def __init__(self, service: profile_services.PrinterService) -> None:
         self.queue = service.queue
-
-    def greeting(self, facts: tcp_server.Facts, now: float) -> bytes:
-        return b""
 
     def respond(self, facts: tcp_server.Facts, request: bytes, now: float) -> tcp_server.Reply | None:
         end = request.find(b"\n")
@@ -94,16 +88,13 @@ def parse_header(body: bytes) -> tuple[int, int, int] | None:
     return major << 8 | minor, operation, request_id
 
 
-class Ipp:
+class Ipp(tcp_server.SpeaksSecond):
     """IPP/1.1 over HTTP POST: Get-Printer-Attributes answers the printer's description; GET gets a page."""
 
     protocol = "ipp"
 
     def __init__(self, service: profile_services.PrinterService) -> None:
         self.service = service
-
-    def greeting(self, facts: tcp_server.Facts, now: float) -> bytes:
-        return b""
 
     def respond(self, facts: tcp_server.Facts, request: bytes, now: float) -> tcp_server.Reply | None:
         parsed = text_server.split_request(request)

@@ -121,6 +121,13 @@ class ServerApp:
         self.buffer = bytearray()
 
 
+class SpeaksSecond:
+    """Base of the responders that wait for a request (most of them): no greeting."""
+
+    def greeting(self, facts: Facts, now: float) -> bytes:
+        return b""
+
+
 class Banner:
     """A service that speaks first (Telnet options and login prompt, an SSH version line) and ignores input."""
 

@@ -59,15 +59,12 @@ def split_request(data: bytes) -> tuple[str, str, dict[str, str], int] | None:
     return method, target.split("?", 1)[0] or "/", headers, total
 
 
-class TextResponder:
+class TextResponder(tcp_server.SpeaksSecond):
     """Answers of one `TextService`, shared by the devices of a profile."""
 
     def __init__(self, service: profile_services.TextService) -> None:
         self.service = service
         self.protocol: str = service.kind
-
-    def greeting(self, facts: tcp_server.Facts, now: float) -> bytes:
-        return b""
 
     def route(self, method: str, path: str) -> profile_services.Answer:
         """The answer for a request; a malformed one gets route "BAD" or a bare 400."""
