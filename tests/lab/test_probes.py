@@ -38,6 +38,12 @@ NMAP_EXPECTED: dict[str, dict[int, tuple[str, str, str]]] = {
     "google-nest-mini": {8008: ("http", "Google Chromecast httpd", "")},
     "yealink-sip-t46s": {80: ("http", "Yealink VoIP phone httpd", "")},
     "siemens-s7-1500": {502: ("modbus", "Modbus TCP", "")},
+    "dahua-nvr4108hs-4ks2": {80: ("http", "Dahua webcam httpd", ""), 554: ("rtsp", "Dahua IP camera rtspd", ""),
+                             49152: ("upnp", "Portable SDK for UPnP devices", "1.6.19")},
+    "zebra-zt410": {80: ("http", "Zebra ZT410-203dpi ZPL label printer http config", "")},
+    "cisco-cp-7841": {80: ("http", "Cisco Unified IP Phone httpd", "")},
+    "polycom-vvx-310": {80: ("http", "Polycom SoundPoint VoIP phone http config", "")},
+    "grandstream-gxp1405": {80: ("http", "Grandstream httpd", "1.10")},
 }  # fmt: skip
 NMAP_PORTS = sorted({port for ports in NMAP_EXPECTED.values() for port in ports})
 
@@ -139,6 +145,7 @@ SNMP_EXPECTED = {
     "hp-laserjet-pro-m201dw": ("HP ETHERNET MULTI-ENVIRONMENT", "iso.3.6.1.4.1.11.2.3.9.1"),
     "brother-mfc-7820n": ("Brother NC-6400h", "iso.3.6.1.4.1.2435.2.3.9.1"),
     "siemens-s7-1500": ("Siemens, SIMATIC S7, CPU 1511-1 PN", "iso.3.6.1.4.1.4329.6.1.2513.1"),
+    "zebra-zt410": ("ZEBRA TECHNOLOGIES ZT410", "iso.3.6.1.4.1.10642.1.1"),
 }
 
 
