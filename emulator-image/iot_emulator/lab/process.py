@@ -144,6 +144,19 @@ def udp_ports(pid: int) -> set[int]:
     return ports
 
 
+def tcp_listening(pid: int) -> set[int]:
+    """Local TCP ports `pid` listens on (state 0A in /proc/<pid>/net/tcp), read in its own namespace."""
+    mine = _socket_inodes(pid)
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[9]) in mine:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
 def wait_listening(
     proc: Proc,
     ports: set[int],
@@ -152,8 +165,10 @@ def wait_listening(
     logs: Sequence[Path],
     timeout: float,
     started: Callable[[], bool] | None = None,
+    tcp: frozenset[int] = frozenset(),
 ) -> None:
-    """Return once `proc` holds UDP sockets on all `ports` (and `started()`, if given, is true).
+    """Return once `proc` holds UDP sockets on all `ports`, listens on the `tcp` ports, and `started()`
+    (if given) is true.
 
     Raises LabError with the tail of the server's logs if it exits or the deadline passes.
     """
@@ -167,7 +182,7 @@ def wait_listening(
             code = exit_code(proc)
             status = f" (exit status {code})" if code is not None else ""
             raise errors.LabError(f"{what} exited during startup{status}\n{log_tails()}")
-        if ports <= udp_ports(proc.pid) and (started is None or started()):
+        if ports <= udp_ports(proc.pid) and tcp <= tcp_listening(proc.pid) and (started is None or started()):
             return
         if time.monotonic() > deadline:
             raise errors.LabError(f"{what} was not ready (UDP {sorted(ports)}) within {timeout:g} s\n{log_tails()}")
