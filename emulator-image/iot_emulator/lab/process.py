@@ -133,26 +133,23 @@ def _socket_inodes(pid: int) -> set[int]:
 
 def udp_ports(pid: int) -> set[int]:
     """Local UDP ports of the sockets `pid` holds (IPv4 and IPv6), read in its own namespace."""
-    mine = _socket_inodes(pid)
-    ports = set()
-    for table in ("udp", "udp6"):
-        with contextlib.suppress(FileNotFoundError):
-            for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
-                fields = line.split()
-                if int(fields[9]) in mine:
-                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
+    return _ports(pid, ("udp", "udp6"))
 
 
 def tcp_listening(pid: int) -> set[int]:
-    """Local TCP ports `pid` listens on (state 0A in /proc/<pid>/net/tcp), read in its own namespace."""
+    """Local TCP ports `pid` listens on (IPv4 and IPv6), read in its own namespace."""
+    return _ports(pid, ("tcp", "tcp6"), state="0A")
+
+
+def _ports(pid: int, tables: tuple[str, ...], state: str | None = None) -> set[int]:
+    """Local ports of `pid`'s sockets in /proc/<pid>/net/<table> (in `state`, e.g. 0A = LISTEN, if given)."""
     mine = _socket_inodes(pid)
     ports = set()
-    for table in ("tcp", "tcp6"):
+    for table in tables:
         with contextlib.suppress(FileNotFoundError):
             for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
                 fields = line.split()
-                if fields[3] == "0A" and int(fields[9]) in mine:
+                if int(fields[9]) in mine and (state is None or fields[3] == state):
                     ports.add(int(fields[1].rsplit(":", 1)[1], 16))
     return ports
 
