@@ -212,3 +212,22 @@ def test_curl_gets_admin_pages_upnp_description_and_rtsp_describe(probe_lab: iot
         assert describe.startswith("RTSP/1.0 401 Unauthorized\nCSeq: ") and "Server: Dahua Rtsp Server" in describe
         options = curl(f"rtsp://{hik}/Streaming/Channels/101")
         assert options.startswith("RTSP/1.0 200 OK\nCSeq: 1\nPublic: OPTIONS, DESCRIBE, SETUP, PLAY")
+
+
+def test_every_ssdp_location_serves_the_description_of_the_announced_device(probe_lab: iotlab.Lab) -> None:
+    """A control point fetches the LOCATION of the NOTIFY/200 OK: every announcing profile serves it, same UUID."""
+    names = sorted(p.name for p in profile.builtin() if p.ssdp is not None)
+    with devices(probe_lab, names) as addresses:
+        for config in configs(names):
+            ssdp_data = config.profile.ssdp
+            assert ssdp_data is not None
+            url = f"http://{addresses[config.profile.name]}:{ssdp_data.location_port}{ssdp_data.location_path}"
+            run = probe_lab.run_in_gw("curl", "-sS", "--max-time", "10", "-w", "%{http_code}", url, timeout=30)
+            assert run.returncode == 0 and run.stdout.endswith("200"), f"{url}: {run.stdout[-200:]} {run.stderr}"
+            assert f"<UDN>uuid:{ssdp.device_uuid(config)}</UDN>" in run.stdout, f"{url}: {run.stdout[:300]}"
+        roku = addresses["roku-express"]
+        info = probe_lab.run_in_gw("curl", "-sS", "--max-time", "10", f"http://{roku}:8060/query/device-info").stdout
+        assert "<model-number>3930X</model-number>" in info and "<vendor-name>Roku</vendor-name>" in info
+        tv = addresses["samsung-tizen-tv"]
+        api = probe_lab.run_in_gw("curl", "-sS", "--max-time", "10", f"http://{tv}:8001/api/v2/").stdout
+        assert '"type":"Samsung SmartTV"' in api and f'"uri":"http://{tv}:8001/api/v2/"' in api, api
