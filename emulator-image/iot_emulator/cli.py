@@ -150,6 +150,7 @@ def command_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, help="stop by itself after this many seconds")
     demo.add_argument("--terminal", action="store_true", help="no dashboard: run the devices here, table only")
     demo.add_argument("--port", type=int, default=8080, help="dashboard port on 127.0.0.1 (default 8080)")
+    demo.add_argument("--no-internet", action="store_true", help="no lab internet (`lab up --internet`)")
     demo.set_defaults(handler=_cmd_demo)
 
     op = sub.add_parser("operator", help="the Kubernetes operator (kopf): in-cluster or with a kubeconfig")
@@ -208,7 +209,8 @@ def load_devices(
 def _cmd_demo(args: argparse.Namespace) -> int:
     from iot_emulator import demo
 
-    return demo.main(args.file, args.dhcp_server, args.duration, terminal=args.terminal, port=args.port)
+    return demo.main(args.file, args.dhcp_server, args.duration, terminal=args.terminal, port=args.port,
+                     internet=not args.no_internet)  # fmt: skip
 
 
 def _cmd_operator(args: argparse.Namespace) -> int:

@@ -31,13 +31,14 @@ def main(
     *,
     terminal: bool = False,
     port: int = 8080,
+    internet: bool = True,
 ) -> int:
     if os.geteuid() != 0:
         raise cli.BadInput("the demo builds a lab and needs root (network namespaces, raw sockets): run with sudo")
     path = manifest or DEFAULT_MANIFEST
     devices = cli.load_devices([path], None)  # a bad manifest fails before the lab exists
     print(f"building lab ({dhcp_server}) ...", flush=True)
-    with lab.lab(lab.LabConfig(dhcp_server=dhcp_server)) as the_lab:
+    with lab.lab(lab.LabConfig(dhcp_server=dhcp_server, internet=internet)) as the_lab:  # sessions complete
         header = (
             f"iotemu demo: {len(devices)} devices from {path.name} in lab {the_lab.name} "
             f"(gateway {the_lab.gateway_ip}, {dhcp_server})"

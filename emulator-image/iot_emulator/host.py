@@ -20,6 +20,7 @@ UdpHandler = Callable[[bytes, int, bytes, bytes, float], None]
 ARP_RETRY = 1.0
 ARP_TRIES = 3
 PENDING_LIMIT = 32  # packets held per unresolved next hop, as a kernel's neighbour queue does
+ICMP_PEERS = 16  # peers whose ICMP rate limit a device remembers
 
 
 class Counting(Protocol):
@@ -89,6 +90,7 @@ class IpHost:
         self.mdns_unique: frozenset[str] = frozenset()
         """The unique ones among them (cache-flush records): responses naming them must reach the device."""
         self._udp: dict[int, UdpHandler] = {}
+        self._icmp_limits: dict[bytes, icmp.RateLimit] = {}
         self._pending: dict[bytes, list[tuple[str, bytes]]] = {}
         self._arp_due: dict[bytes, tuple[float, int]] = {}
         self._ip_id = 0 if prof.tcp.ip_id == "zero" else rng.randrange(0x10000)
@@ -123,14 +125,20 @@ class IpHost:
     # -- sending --------------------------------------------------------------------------------
 
     def send_ip(self, protocol: str, dst: bytes, proto: int, payload: bytes, *, ttl: int | None = None,
-                dont_fragment: bool | None = None, src: bytes | None = None) -> None:  # fmt: skip
-        """One IPv4 packet from the device; held until the next hop's MAC is known."""
+                dont_fragment: bool | None = None, src: bytes | None = None,
+                unconnected: bool = False) -> None:  # fmt: skip
+        """One IPv4 packet from the device; held until the next hop's MAC is known.
+
+        `unconnected`: a packet no connection owns (a SYN-ACK, a RST for a closed port). A stack whose
+        connections count their IP ID from a random start with DF set (Linux: `ip_id: random`) sends
+        these with ID 0, as Linux's ip_select_ident does without a connected socket (nmap -O's TI=Z)."""
         source = src if src is not None else self.address
         if source is None:
             return
         df = self.profile.tcp.dont_fragment if dont_fragment is None else dont_fragment
-        packet = wire.ipv4(source, dst, proto, payload, ttl=ttl or self.profile.ip_ttl, ident=self.next_ip_id(),
-                           dont_fragment=df)  # fmt: skip
+        zero = unconnected and df and self.profile.tcp.ip_id == "random"
+        packet = wire.ipv4(source, dst, proto, payload, ttl=ttl or self.profile.ip_ttl,
+                           ident=0 if zero else self.next_ip_id(), dont_fragment=df)  # fmt: skip
         self._route(protocol, dst, packet)
 
     def send_udp(self, protocol: str, dst: bytes, sport: int, dport: int, payload: bytes, *,
@@ -149,6 +157,9 @@ class IpHost:
             return 0
         if self.profile.tcp.ip_id == "random":
             return self.rng.randrange(0x10000)
+        return self._count_ip_id()
+
+    def _count_ip_id(self) -> int:
         self._ip_id = (self._ip_id + 1) & 0xFFFF
         return self._ip_id
 
@@ -191,13 +202,25 @@ class IpHost:
             handler = self._udp.get(dport)
             if handler is not None:
                 handler(packet.src, sport, packet.dst, data, now)
+            elif packet.dst == self.address and packet.header:
+                self._port_unreachable(packet, now)
         elif packet.proto == wire.IPPROTO_TCP:
             if self.tcp is not None and packet.dst == self.address:
                 self.tcp.handle(packet, now)
         elif packet.proto == wire.IPPROTO_ICMP and packet.dst == self.address:
-            reply = icmp.echo_reply(packet, self.mac, src_mac, ttl=self.profile.ip_ttl, ident=self.next_ip_id())
+            ident = 0 if self.profile.tcp.ip_id == "zero" else self._count_ip_id()  # Linux: one counter (nmap II=I)
+            reply = icmp.echo_reply(packet, self.mac, src_mac, ttl=self.profile.ip_ttl, ident=ident)
             if reply is not None:
                 self.send_frame("icmp", reply)
+
+    def _port_unreachable(self, packet: wire.Ipv4, now: float) -> None:
+        limit = self._icmp_limits.get(packet.src)
+        if limit is None:
+            if len(self._icmp_limits) >= ICMP_PEERS:
+                self._icmp_limits.clear()  # a sweep from many sources: start over rather than grow
+            limit = self._icmp_limits[packet.src] = icmp.RateLimit()
+        if limit.allow(now):
+            self.send_ip("icmp", packet.src, wire.IPPROTO_ICMP, icmp.port_unreachable(packet), dont_fragment=False)
 
     def learn(self, ip: bytes, mac: bytes, now: float) -> bool:
         """A neighbour's MAC (from an ARP reply or request): release what waited for it.

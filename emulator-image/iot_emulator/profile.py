@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from iot_emulator import bounded, macs
+from iot_emulator import bounded, macs, profile_services
 
 BUILTIN_DIR = Path(__file__).parent / "profiles"
 NAME_RE = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -127,6 +127,11 @@ class TcpSyn(_Strict):
         default="zero", description="IP ID of the device's packets: Linux sends 0 with DF, RTOS stacks count"
     )
     timestamp_hz: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+    synack_window: Annotated[int, Field(ge=0, le=65535)] | None = Field(
+        default=None,
+        description="window of the device's SYN-ACKs (nmap -O's W); None: the SYN's, in units of the agreed MSS",
+    )
+    ecn: bool = Field(default=False, description="answer an ECN-setup SYN with ECE (RFC 3168 6.1.1; Linux tcp_ecn=2)")
 
 
 class HttpRequest(_Strict):
@@ -252,8 +257,20 @@ class Profile(_Strict):
     mdns: Mdns | None = None
     ssdp: Ssdp | None = None
     lldp: Lldp | None = None
+    listen: list[profile_services.Listener] = Field(
+        default_factory=list, description="TCP services the real device runs (profile_services), answered always"
+    )
+    snmp: profile_services.Snmp | None = Field(default=None, description="the device's SNMP agent, if it has one")
     schedule: dict[str, Schedule] = Field(default_factory=dict, description="protocol -> when it speaks")
     sources: dict[str, str] = Field(default_factory=dict, description="fingerprint -> where it comes from")
+
+    @field_validator("listen")
+    @classmethod
+    def _ports_unique(cls, value: list[profile_services.Listener]) -> list[profile_services.Listener]:
+        ports = [service.port for service in value]
+        if len(set(ports)) != len(ports):
+            raise ValueError("two services listen on the same port")
+        return value
 
     @field_validator("ouis")
     @classmethod

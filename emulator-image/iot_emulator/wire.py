@@ -97,6 +97,8 @@ class Ipv4(NamedTuple):
     ttl: int
     ident: int
     payload: bytes
+    header: bytes = b""
+    """The IP header as received: ICMP errors quote it (RFC 792)."""
 
 
 def parse_ipv4(frame: bytes) -> Ipv4 | None:
@@ -107,7 +109,7 @@ def parse_ipv4(frame: bytes) -> Ipv4 | None:
     if vihl >> 4 != 4 or ihl < 20 or frag & 0x1FFF or frag & 0x2000:  # fragments are not for us
         return None
     end = min(14 + total, len(frame))  # Ethernet padding is not payload
-    return Ipv4(src, dst, proto, ttl, ident, frame[14 + ihl : end])
+    return Ipv4(src, dst, proto, ttl, ident, frame[14 + ihl : end], frame[14 : 14 + ihl])
 
 
 def parse_udp(payload: bytes) -> tuple[int, int, bytes] | None:

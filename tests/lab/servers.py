@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from iot_emulator import lab as iotlab
-from iot_emulator.lab import netns
+from iot_emulator.lab import internet, netns
 
 POLL = 0.05
 
@@ -120,49 +120,7 @@ def wait_tcp_listening(lab: iotlab.Lab, ports: set[int], proc: GwProcess, what: 
 
 # -- nginx ----------------------------------------------------------------------------------------
 
-NGINX_CONF = """\
-load_module /usr/lib/nginx/modules/ngx_stream_module.so;
-daemon off;
-master_process on;
-worker_processes 1;
-user root;
-pid {dir}/nginx.pid;
-error_log {dir}/nginx-error.log info;
-events {{ worker_connections 64; }}
-http {{
-    log_format device '$remote_addr "$request" "$http_user_agent" $status host="$host"';
-    access_log {dir}/http-access.log device;
-    client_body_temp_path {dir}/tmp-body;
-    proxy_temp_path {dir}/tmp-proxy;
-    fastcgi_temp_path {dir}/tmp-fastcgi;
-    uwsgi_temp_path {dir}/tmp-uwsgi;
-    scgi_temp_path {dir}/tmp-scgi;
-    server {{
-{http_listen}
-        location / {{ return 200 "ok\\n"; }}
-    }}
-    server {{
-        listen 127.0.0.1:8443 ssl;
-        ssl_certificate {dir}/cert.pem;
-        ssl_certificate_key {dir}/key.pem;
-        # What old device firmware still offers, not what a server should accept: TLS 1.0 and 1.1, and
-        # every cipher OpenSSL 3 has (3DES, plain RSA), at security level 0. nginx 1.22 omits TLS 1.3
-        # by default.
-        ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;
-        ssl_ciphers ALL:@SECLEVEL=0;
-        location / {{ return 200 "ok\\n"; }}
-    }}
-}}
-stream {{
-    log_format hello '$remote_addr sni="$ssl_preread_server_name" alpn="$ssl_preread_alpn_protocols" version="$ssl_preread_protocol" bytes_out=$bytes_sent';
-    access_log {dir}/tls-access.log hello;
-    server {{
-{tls_listen}
-        ssl_preread on;
-        proxy_pass 127.0.0.1:8443;
-    }}
-}}
-"""  # noqa: E501
+NGINX_CONF = internet.NGINX_CONF
 
 
 def start_nginx(lab: iotlab.Lab, directory: Path, tls_ports: tuple[int, ...] = (443,),
@@ -185,16 +143,7 @@ def start_nginx(lab: iotlab.Lab, directory: Path, tls_ports: tuple[int, ...] = (
 
 # -- mosquitto ------------------------------------------------------------------------------------
 
-MOSQUITTO_CONF = """\
-user root
-{listeners}
-allow_anonymous true
-persistence false
-log_dest file {dir}/mosquitto.log
-log_type all
-log_timestamp false
-connection_messages true
-"""
+MOSQUITTO_CONF = internet.MOSQUITTO_CONF
 
 
 def start_mosquitto(lab: iotlab.Lab, directory: Path, ports: tuple[int, ...] = (1883,)) -> GwProcess:

@@ -37,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                     help="serve NAME (and its subdomains) as IP; NAME '*' catches all other names")  # fmt: skip
     up.add_argument("--dnsmasq-arg", action="append", default=[], metavar="ARG",
                     help="extra dnsmasq argument, e.g. --dnsmasq-arg=--quiet-dhcp (repeatable)")  # fmt: skip
+    up.add_argument("--internet", action="store_true",
+                    help="every other name resolves to a sink on the gateway where nginx (HTTP, TLS), mosquitto "
+                    "and chrony answer, so the devices' cloud sessions complete")  # fmt: skip
     up.add_argument("--state-dir", type=Path, default=config.DEFAULT_STATE_DIR, help=argparse.SUPPRESS)
     up.add_argument("--json", action="store_true", help="print the lab's record as JSON instead of the guide")
     up.set_defaults(handler=cli_up)
@@ -68,6 +71,7 @@ def _lab_config(args: argparse.Namespace) -> config.LabConfig:
         dns_names=names,
         state_dir=args.state_dir,
         dnsmasq_extra=tuple(args.dnsmasq_arg),
+        internet=args.internet,
     )
 
 

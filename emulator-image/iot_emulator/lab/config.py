@@ -56,6 +56,9 @@ class LabConfig:
     other name, otherwise unknown names are NXDOMAIN."""
     state_dir: Path = DEFAULT_STATE_DIR
     """Where the lab's JSON record lives; tests use a temporary directory."""
+    internet: bool = False
+    """Give the lab an internet (`lab.internet`): every name not in `dns_names` resolves to a sink
+    address on the gateway where nginx, mosquitto and chrony answer."""
     dnsmasq_extra: tuple[str, ...] = ()
     """Extra dnsmasq arguments, appended last (with Kea, to the DNS-only dnsmasq). Benchmarks use
     "--port=0" (no DNS: dnsmasq's DHCP is ~6x faster at 2,000 leases), "--leasefile-ro" (then
@@ -74,7 +77,8 @@ class LabConfig:
 
     def __hash__(self) -> int:  # dns_names is a mapping; hash its items
         return hash((self.name, self.subnet, self.dhcp_server, self.lease_time,
-                     tuple(sorted(self.dns_names.items())), self.state_dir, self.dnsmasq_extra))  # fmt: skip
+                     tuple(sorted(self.dns_names.items())), self.state_dir, self.dnsmasq_extra,
+                     self.internet))  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,6 +89,7 @@ class LabConfig:
             "dns_names": dict(self.dns_names),
             "state_dir": str(self.state_dir),
             "dnsmasq_extra": list(self.dnsmasq_extra),
+            "internet": self.internet,
         }
 
     @classmethod
@@ -97,6 +102,7 @@ class LabConfig:
             dns_names=dict(data["dns_names"]),
             state_dir=Path(data["state_dir"]),
             dnsmasq_extra=tuple(data["dnsmasq_extra"]),
+            internet=bool(data.get("internet", False)),
         )
 
 

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from iot_emulator.lab import dnsmasq, errors, kea, netns, process
+from iot_emulator.lab import dnsmasq, errors, internet, kea, netns, process
 from iot_emulator.lab.config import DEFAULT_STATE_DIR, DhcpServer, LabConfig, pool_range, pool_size
 
 log = logging.getLogger(__name__)
@@ -215,6 +215,9 @@ def up(config: LabConfig) -> Lab:
     _require_tools(config.dhcp_server)
     name = config.name or f"iotlab{secrets.token_hex(3)}"
     config = dataclasses.replace(config, name=name)
+    if config.internet:  # every other name goes to the sink
+        sink = str(internet.sink_address(config.subnet))
+        config = dataclasses.replace(config, dns_names={dnsmasq.CATCH_ALL: sink, **config.dns_names})
     gw_ns, dev_ns = f"{name}-gw", f"{name}-dev"
     for ns in (gw_ns, dev_ns):
         if netns.exists(ns):
@@ -247,6 +250,8 @@ def up(config: LabConfig) -> Lab:
         _start(lab, "dnsmasq")
         if lab.dhcp_server == "kea":
             _start(lab, "kea")
+        if config.internet:
+            internet.start(lab, lambda role, proc: _update_processes(lab.record_path, role, proc))
         return lab
     except BaseException as exc:
         try:

@@ -133,13 +133,23 @@ def _socket_inodes(pid: int) -> set[int]:
 
 def udp_ports(pid: int) -> set[int]:
     """Local UDP ports of the sockets `pid` holds (IPv4 and IPv6), read in its own namespace."""
+    return _ports(pid, ("udp", "udp6"))
+
+
+def tcp_listening(pid: int) -> set[int]:
+    """Local TCP ports `pid` listens on (IPv4 and IPv6), read in its own namespace."""
+    return _ports(pid, ("tcp", "tcp6"), state="0A")
+
+
+def _ports(pid: int, tables: tuple[str, ...], state: str | None = None) -> set[int]:
+    """Local ports of `pid`'s sockets in /proc/<pid>/net/<table> (in `state`, e.g. 0A = LISTEN, if given)."""
     mine = _socket_inodes(pid)
     ports = set()
-    for table in ("udp", "udp6"):
+    for table in tables:
         with contextlib.suppress(FileNotFoundError):
             for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
                 fields = line.split()
-                if int(fields[9]) in mine:
+                if int(fields[9]) in mine and (state is None or fields[3] == state):
                     ports.add(int(fields[1].rsplit(":", 1)[1], 16))
     return ports
 
@@ -152,8 +162,10 @@ def wait_listening(
     logs: Sequence[Path],
     timeout: float,
     started: Callable[[], bool] | None = None,
+    tcp: frozenset[int] = frozenset(),
 ) -> None:
-    """Return once `proc` holds UDP sockets on all `ports` (and `started()`, if given, is true).
+    """Return once `proc` holds UDP sockets on all `ports`, listens on the `tcp` ports, and `started()`
+    (if given) is true.
 
     Raises LabError with the tail of the server's logs if it exits or the deadline passes.
     """
@@ -167,7 +179,7 @@ def wait_listening(
             code = exit_code(proc)
             status = f" (exit status {code})" if code is not None else ""
             raise errors.LabError(f"{what} exited during startup{status}\n{log_tails()}")
-        if ports <= udp_ports(proc.pid) and (started is None or started()):
+        if ports <= udp_ports(proc.pid) and tcp <= tcp_listening(proc.pid) and (started is None or started()):
             return
         if time.monotonic() > deadline:
             raise errors.LabError(f"{what} was not ready (UDP {sorted(ports)}) within {timeout:g} s\n{log_tails()}")

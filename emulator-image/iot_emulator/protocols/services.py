@@ -17,10 +17,11 @@ if TYPE_CHECKING:
     from iot_emulator import host, manifests
 
 LINK_LAYER = frozenset({"arp", "dhcp", "icmp"})  # built into every device
-MODULES = ("dns", "ntp", "http", "tls", "rtsp", "mqtt", "coap", "mdns", "ssdp", "lldp")
+MODULES = ("dns", "ntp", "http", "tls", "rtsp", "mqtt", "coap", "mdns", "ssdp", "lldp", "listeners", "snmp_agent")
 """Modules under iot_emulator.protocols that register services (imported on first use)."""
-ALWAYS = ("resolver",)
-"""Built first for every device, whatever its protocols: the DNS resolver (protocols.dns) the others use."""
+ALWAYS = ("resolver", "listeners", "snmp")
+"""Built first for every device, whatever its protocols: the DNS resolver (protocols.dns) the others use,
+and what the device answers when probed (its listening ports, its SNMP agent), as its real model does."""
 
 
 Log = Callable[[str, str], None]
@@ -70,8 +71,9 @@ def _load() -> None:
 
 
 def supported() -> frozenset[str]:
+    """Protocol names a manifest may list ("snmp" too: it runs anyway when the profile has an agent)."""
     _load()
-    return (LINK_LAYER | frozenset(_REGISTRY)) - frozenset(ALWAYS)
+    return (LINK_LAYER | frozenset(_REGISTRY)) - {"resolver", "listeners"}
 
 
 def build(context: Context, protocols: tuple[str, ...]) -> list[host.Service]:

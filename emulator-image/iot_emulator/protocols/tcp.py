@@ -1,4 +1,4 @@
-"""A small user-space TCP for one device: active open, data, retransmission, close (RFC 9293).
+"""A small user-space TCP for one device: active and passive open, data, retransmission, close (RFC 9293).
 
 Application sessions (HTTP, TLS, RTSP, MQTT) must complete against real servers, and the kernel
 of the emulator's namespace owns none of the devices' addresses, so each device carries its own
@@ -10,7 +10,11 @@ What a fingerprinting product reads is shaped by the profile (`profile.tcp`): th
 MSS, options in order and window scale, and a timestamp clock per device (RFC 7323) so that
 p0f sees one host across connections. What is implemented:
 
-- active open only, with the SYN's shape from the profile; ISN random per connection;
+- active open, with the SYN's shape from the profile; ISN random per connection;
+- passive open on the ports the device listens on (`listen`): the SYN-ACK carries the profile's
+  window (`synack_window`), MSS and option order, less what the peer did not offer; half-open and
+  open server connections are capped per device (`HALF_OPEN`, `SERVED`), and a SYN beyond the cap
+  is dropped, as a kernel with a full backlog does;
 - RFC 7323 window scaling and timestamps when both ends offer them; SACK-permitted is offered
   when the profile says so, but no SACK blocks are sent (RFC 2018 makes them optional);
 - retransmission with RFC 6298 timers (initial RTO 1 s, exponential backoff, Karn's rule),
@@ -22,7 +26,7 @@ p0f sees one host across connections. What is implemented:
 - TIME_WAIT of `Connection.TIME_WAIT` s instead of 2 MSL, so a long emulation does not pile up
   closed connections (a device connects to the same few servers from fresh ports anyway).
 
-Not implemented: passive open (listening ports), simultaneous open, urgent data, PMTU discovery,
+Not implemented: SYN cookies, simultaneous open, urgent data, PMTU discovery,
 SACK-based recovery, fast retransmit.
 
 Modules: this one (the stack of a device: demultiplexing, ports, the timestamp clock, RST for
@@ -38,7 +42,7 @@ from collections.abc import Callable
 from iot_emulator import host as host_mod
 from iot_emulator import wire
 from iot_emulator.protocols import tcp_connection, tcp_segment
-from iot_emulator.protocols.tcp_segment import ACK, RST
+from iot_emulator.protocols.tcp_segment import ACK, FIN, RST, SYN
 
 Connection = tcp_connection.Connection
 TcpApp = tcp_connection.TcpApp
@@ -48,10 +52,17 @@ _MOD = 1 << 32
 Key = tuple[bytes, int, int]
 """(remote address, remote port, local port)"""
 Trace = Callable[[Connection, TcpState, TcpState], None]
+AppFactory = Callable[[], TcpApp]
+"""Makes the application of one accepted connection (a server's per-connection state)."""
 
 
 class TcpStack:
     """The connections of one device, installed as `host.tcp` (see `stack_of`)."""
+
+    HALF_OPEN = 16
+    """SYN-RECEIVED connections at once per device (a small embedded backlog); more SYNs are dropped."""
+    SERVED = 32
+    """Accepted connections at once per device: a scan cannot make a device hold unbounded state."""
 
     def __init__(self, host: host_mod.IpHost, rng: random.Random) -> None:
         self.host = host
@@ -62,6 +73,12 @@ class TcpStack:
         """Called on every state change (`conn, old, new`): tests and debugging."""
         self._ts_offset = rng.getrandbits(32)
         self._ts_last: int | None = None
+        self.listeners: dict[int, tuple[str, AppFactory]] = {}
+        self._served: set[Key] = set()
+
+    def listen(self, port: int, protocol: str, make_app: AppFactory) -> None:
+        """Accept connections on `port`; their segments are counted under `protocol`."""
+        self.listeners[port] = (protocol, make_app)
 
     def connect(self, dst: bytes, dport: int, app: TcpApp, now: float, protocol: str) -> Connection:
         """Open a connection (the SYN leaves now); its segments are counted under `protocol`."""
@@ -87,15 +104,29 @@ class TcpStack:
         segment = tcp_segment.parse(packet.payload)
         if segment is None:
             return
-        conn = self.connections.get((packet.src, segment.sport, segment.dport))
+        key = (packet.src, segment.sport, segment.dport)
+        conn = self.connections.get(key)
         if conn is not None:
             conn.on_segment(segment, now)
+        elif segment.dport in self.listeners and not segment.flags & (ACK | RST):
+            if segment.flags & (SYN | FIN) == SYN:  # LISTEN (RFC 9293 3.10.7.2); Linux drops SYN+FIN
+                self._accept(key, segment, now)  # and, as the RFC says, any segment without SYN or ACK
         elif not segment.flags & RST:  # RFC 9293 3.10.7.1: a closed port answers with RST
             if segment.flags & ACK:
                 self.send_reset(packet.src, segment.dport, segment.sport, segment.ack, 0, RST)
             else:
                 ack = segment.seq + segment.length
                 self.send_reset(packet.src, segment.dport, segment.sport, 0, ack, RST | ACK)
+
+    def _accept(self, key: Key, syn: tcp_segment.Segment, now: float) -> None:
+        served = [self.connections[k] for k in self._served]
+        if len(served) >= self.SERVED or sum(c.state is TcpState.SYN_RECEIVED for c in served) >= self.HALF_OPEN:
+            return  # backlog full: the peer retries its SYN, as against a loaded kernel
+        protocol, make_app = self.listeners[syn.dport]
+        conn = Connection(self, key[0], key[1], key[2], make_app(), protocol, self.rng.getrandbits(32), now)
+        self.connections[key] = conn
+        self._served.add(key)
+        conn.accept(syn, now)
 
     def on_timer(self, now: float) -> None:
         for conn in list(self.connections.values()):
@@ -120,18 +151,21 @@ class TcpStack:
             return
         segment = tcp_segment.build(src, conn.remote, conn.local_port, conn.remote_port, seq, ack, flags, window,
                                 options, payload)  # fmt: skip
-        self.host.send_ip(conn.protocol, conn.remote, wire.IPPROTO_TCP, segment)
+        syn_ack = flags & (SYN | ACK) == SYN | ACK
+        self.host.send_ip(conn.protocol, conn.remote, wire.IPPROTO_TCP, segment, unconnected=syn_ack)
 
     def send_reset(self, dst: bytes, sport: int, dport: int, seq: int, ack: int, flags: int) -> None:
         src = self.host.address
         if src is None:
             return
-        self.host.send_ip("tcp", dst, wire.IPPROTO_TCP, tcp_segment.build(src, dst, sport, dport, seq, ack, flags, 0))
+        segment = tcp_segment.build(src, dst, sport, dport, seq, ack, flags, 0)
+        self.host.send_ip("tcp", dst, wire.IPPROTO_TCP, segment, unconnected=True)
 
     def forget(self, conn: Connection) -> None:
         key = (conn.remote, conn.remote_port, conn.local_port)
         if self.connections.get(key) is conn:
             del self.connections[key]
+            self._served.discard(key)
 
     def trace(self, conn: Connection, old: TcpState, new: TcpState) -> None:
         if self.on_trace is not None:

@@ -1,4 +1,4 @@
-"""The TCP connection state machine (RFC 9293 3.3.2, 3.10), active open only; used through `tcp.TcpStack`.
+"""The TCP connection state machine (RFC 9293 3.3.2, 3.10), active and passive open; used through `tcp.TcpStack`.
 
 One object per connection: apps call `send`, `close`, `abort`; the stack feeds it segments and
 timer calls. Sending respects the peer's window (scaled, RFC 7323) and MSS and a congestion
@@ -6,7 +6,10 @@ window (RFC 5681 slow start and congestion avoidance, RFC 6928 initial window); 
 acknowledged in time is sent again from the first unacknowledged byte (`tcp_timer`, RFC 6298).
 Received data is delivered in order, with a few out-of-order segments kept for reassembly, and
 every segment carrying data or FIN is acknowledged at once (no delayed ACK). In-window RST and
-SYN get an RFC 5961 challenge ACK.
+SYN get an RFC 5961 challenge ACK. A passive open (`accept`) answers a listener's SYN with a
+SYN-ACK in the profile's option order, keeping only the options the peer offered (RFC 7323 1.3,
+RFC 2018 2), and reaches ESTABLISHED on the ACK of it; a RST in SYN-RECEIVED (a SYN scan) just
+forgets the connection.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from iot_emulator.protocols import tcp_segment as seg_mod
 from iot_emulator.protocols import tcp_timer
-from iot_emulator.protocols.tcp_segment import ACK, FIN, PSH, RST, SYN
+from iot_emulator.protocols.tcp_segment import ACK, CWR, ECE, FIN, PSH, RST, SYN
 
 if TYPE_CHECKING:
     from iot_emulator.protocols import tcp
@@ -27,6 +30,7 @@ _diff = seg_mod.seq_diff
 
 class TcpState(enum.Enum):
     SYN_SENT = "syn-sent"
+    SYN_RECEIVED = "syn-received"
     ESTABLISHED = "established"
     FIN_WAIT_1 = "fin-wait-1"
     FIN_WAIT_2 = "fin-wait-2"
@@ -50,11 +54,14 @@ class TcpApp(Protocol):
 
 
 class Connection:
-    """One TCP connection (RFC 9293 3.3.2 state machine, active open only). Apps call `send`,
+    """One TCP connection (RFC 9293 3.3.2 state machine). Apps call `send`,
     `close`, `abort`; the stack feeds it segments and timer calls."""
 
     SYN_TRIES = 5
     """SYNs sent before giving up (1+2+4+8+16 s); Linux sends 7, too long for an emulation."""
+    SYNACK_TRIES = 3
+    """SYN-ACKs sent for one SYN (1+2 s apart); Linux's tcp_synack_retries is 5, which holds a
+    half-open slot 63 s: too long when a scanner leaves thousands of them."""
     DATA_RETRIES = 8
     """Retransmissions of the same data before the connection is reset and reported as timed out."""
     TIME_WAIT = 1.0
@@ -96,7 +103,12 @@ class Connection:
         self._ssthresh = 1 << 30
         self._rtx = tcp_timer.RetransmitTimer()
         self._syn_lost = False
+        self._peer_sack = True
+        self._ws_ok = False
+        self._synack_flags = SYN | ACK
         self._close_at: float | None = None
+        self.expire_at: float | None = None
+        """When set (servers do), the connection is reset at that time unless moved on: an idle peer."""
         self._acked_upto = 0  # the ACK number of the last segment sent
         self._sent = 0  # segments sent: tells whether a reply already carried our ACK
         self._reported = False
@@ -147,12 +159,14 @@ class Connection:
         self._send_syn(now)
 
     def deadline(self) -> float | None:
-        times = [t for t in (self._rtx.due, self._close_at) if t is not None]
+        times = [t for t in (self._rtx.due, self._close_at, self.expire_at) if t is not None]
         return min(times) if times else None
 
     def on_segment(self, seg: seg_mod.Segment, now: float) -> None:
         if self.state is TcpState.SYN_SENT:
             self._on_syn_sent(seg, now)
+            return
+        if self.state is TcpState.SYN_RECEIVED and not self._on_syn_received(seg, now):
             return
         if not self._acceptable(seg):
             if not seg.flags & RST:
@@ -185,6 +199,11 @@ class Connection:
             self._send_ack(now)
 
     def on_timer(self, now: float) -> None:
+        if self.expire_at is not None and now >= self.expire_at:
+            self.expire_at = None
+            self._report("idle", now)
+            self._reset(now)
+            return
         if self._close_at is not None and now >= self._close_at:
             self._report("closed", now)
             self._set_state(TcpState.CLOSED)
@@ -192,12 +211,16 @@ class Connection:
         if self._rtx.due is None or now < self._rtx.due:
             return
         retries = self._rtx.backoff()
-        limit = self.SYN_TRIES - 1 if self.state is TcpState.SYN_SENT else self.DATA_RETRIES
-        if retries > limit:
+        limit = {TcpState.SYN_SENT: self.SYN_TRIES, TcpState.SYN_RECEIVED: self.SYNACK_TRIES}.get(self.state)
+        if retries > (self.DATA_RETRIES if limit is None else limit - 1):
+            if self.state is TcpState.SYN_RECEIVED:  # the peer never completed the handshake: drop quietly
+                self._reported = True
+                self._set_state(TcpState.CLOSED)
+                return
             self._report("timeout", now)
             self._reset(now)
             return
-        if self.state is TcpState.SYN_SENT:
+        if self.state in (TcpState.SYN_SENT, TcpState.SYN_RECEIVED):
             self._syn_lost = True
             self._send_syn(now)
             return
@@ -236,25 +259,61 @@ class Connection:
             return
         if not (seg.flags & SYN and seg.flags & ACK):
             return  # a bare SYN (simultaneous open) is not supported: the peer's SYN times out
-        shape = self.stack.profile_tcp
-        opts = seg.options
-        self.rcv_nxt = (seg.seq + 1) % _MOD
+        self._negotiate(seg)
         self.snd_una = seg.ack
-        self.snd_wnd = seg.window  # never scaled in a SYN (RFC 7323 2.2)
-        self.snd_wl1, self.snd_wl2 = seg.seq, seg.ack
-        if opts.wscale is not None and "wscale" in shape.options:
-            self._snd_shift, self._rcv_shift = opts.wscale, self._our_ws
-        if opts.ts is not None and "ts" in shape.options:
-            self._ts_ok = True
-            self._ts_recent = opts.ts[0]
-        self.send_mss = min(opts.mss or 536, shape.mss) - (12 if self._ts_ok else 0)
-        self._cwnd = 10 * self.send_mss  # RFC 6928
         self._rtx.syn_acked(self.snd_una, now, syn_retransmitted=self._syn_lost)
         self._set_state(TcpState.ESTABLISHED)
         self._send_ack(now)
         self.app.on_connected(self, now)
         if self.state is TcpState.ESTABLISHED and self._buf:
             self._push(now)
+
+    def accept(self, syn: seg_mod.Segment, now: float) -> None:
+        """Passive open: take the peer's SYN (RFC 9293 3.10.7.2) and answer with our SYN-ACK."""
+        self._negotiate(syn)
+        ecn_setup = syn.flags & (ECE | CWR) == ECE | CWR
+        self._synack_flags = SYN | ACK | (ECE if ecn_setup and self.stack.profile_tcp.ecn else 0)
+        self._set_state(TcpState.SYN_RECEIVED)
+        self._send_syn(now)
+
+    def _negotiate(self, seg: seg_mod.Segment) -> None:
+        """What the peer's SYN or SYN-ACK settles: its ISN, window, MSS, and RFC 7323 options both offered."""
+        shape = self.stack.profile_tcp
+        opts = seg.options
+        self.rcv_nxt = (seg.seq + 1) % _MOD
+        self.snd_wnd = seg.window  # never scaled in a SYN (RFC 7323 2.2)
+        self.snd_wl1, self.snd_wl2 = seg.seq, seg.ack
+        self._ws_ok = opts.wscale is not None and "wscale" in shape.options
+        if self._ws_ok:
+            self._snd_shift, self._rcv_shift = opts.wscale or 0, self._our_ws
+        if opts.ts is not None and "ts" in shape.options:
+            self._ts_ok = True
+            self._ts_recent = opts.ts[0]
+        self._peer_sack = opts.sack_ok
+        self.send_mss = min(opts.mss or 536, shape.mss) - (12 if self._ts_ok else 0)
+        self._cwnd = 10 * self.send_mss  # RFC 6928
+
+    def _on_syn_received(self, seg: seg_mod.Segment, now: float) -> bool:
+        """RFC 9293 3.10.7.4 in SYN-RECEIVED: True when the segment goes on through the ESTABLISHED path."""
+        if seg.flags & RST:
+            if _diff(seg.seq, self.rcv_nxt) == 0 or self._acceptable(seg):
+                self._reported = True  # never reported as open: nothing to tell the app
+                self._set_state(TcpState.CLOSED)
+            return False
+        if seg.flags & SYN:
+            if (seg.seq + 1) % _MOD == self.rcv_nxt:
+                self._send_syn(now)  # the peer lost our SYN-ACK and sent its SYN again
+            return False
+        if not seg.flags & ACK:
+            return False
+        if seg.ack != (self.iss + 1) % _MOD:
+            self.stack.send_reset(self.remote, self.local_port, self.remote_port, seg.ack, 0, RST)
+            return False
+        self.snd_una = seg.ack
+        self._rtx.syn_acked(self.snd_una, now, syn_retransmitted=self._syn_lost)
+        self._set_state(TcpState.ESTABLISHED)
+        self.app.on_connected(self, now)
+        return self.state is TcpState.ESTABLISHED
 
     def _acceptable(self, seg: seg_mod.Segment) -> bool:
         """RFC 9293 3.10.7.4, first check: does the segment fall in our receive window?"""
@@ -361,7 +420,7 @@ class Connection:
 
     def _push(self, now: float, probe: bool = False) -> None:
         """Send what the peer's window and the congestion window allow, then the FIN."""
-        if self.state in (TcpState.SYN_SENT, TcpState.CLOSED, TcpState.TIME_WAIT):
+        if self.state in (TcpState.SYN_SENT, TcpState.SYN_RECEIVED, TcpState.CLOSED, TcpState.TIME_WAIT):
             return
         while True:
             sent = _diff(self.snd_nxt, self.snd_una)
@@ -390,13 +449,30 @@ class Connection:
             self._rtx.start(now)  # the persist timer
 
     def _send_syn(self, now: float) -> None:
+        """Our SYN, or in SYN-RECEIVED our SYN-ACK (the profile's layout less what the peer did not offer)."""
         shape = self.stack.profile_tcp
-        options = seg_mod.syn_options(shape.options, mss=shape.mss, wscale=self._our_ws, tsval=self.stack.tsval(now))
-        self.stack.send_segment(self, self.iss, 0, SYN, shape.window, options, b"")
+        tsval = self.stack.tsval(now)
+        if self.state is TcpState.SYN_RECEIVED:
+            layout = seg_mod.answer_layout(shape.options, ts=self._ts_ok, wscale=self._ws_ok, sackok=self._peer_sack)
+            options = seg_mod.syn_options(layout, mss=shape.mss, wscale=self._our_ws, tsval=tsval,
+                                          tsecr=self._ts_recent)  # fmt: skip
+            window = shape.synack_window if shape.synack_window is not None else self._linux_synack_window()
+            self.stack.send_segment(self, self.iss, self.rcv_nxt, self._synack_flags, window, options, b"")
+        else:
+            options = seg_mod.syn_options(shape.options, mss=shape.mss, wscale=self._our_ws, tsval=tsval)
+            self.stack.send_segment(self, self.iss, 0, SYN, shape.window, options, b"")
         self.snd_nxt = self.snd_max = (self.iss + 1) % _MOD
         if self._rtx.retries == 0:  # Karn: a retransmitted SYN is not timed
             self._rtx.time(self.snd_nxt, now)
         self._rtx.restart(now)
+
+    def _linux_synack_window(self) -> int:
+        """The SYN's window, and for Linux's layout in MSS units of the negotiated MSS: Linux offers N
+        segments of what the peer will send (20 x 1448 = 28960 with timestamps, 29200 without)."""
+        shape = self.stack.profile_tcp
+        if tuple(shape.options) != seg_mod.LINUX_LAYOUT or not self._ts_ok:
+            return shape.window
+        return shape.window // shape.mss * (shape.mss - 12)
 
     def _send_ack(self, now: float) -> None:
         self._emit(self.snd_nxt, ACK, b"", now)
@@ -428,5 +504,5 @@ class Connection:
         self.state = state
         if state is TcpState.CLOSED:
             self._rtx.stop()
-            self._close_at = None
+            self._close_at = self.expire_at = None
             self.stack.forget(self)

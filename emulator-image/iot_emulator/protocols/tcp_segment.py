@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from iot_emulator import wire
 
-FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+FIN, SYN, RST, PSH, ACK, ECE, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x40, 0x80
 HEADER = struct.Struct("!HHIIBBHHH")
 OPT_EOL, OPT_NOP, OPT_MSS, OPT_WSCALE, OPT_SACK_OK, OPT_TS = 0, 1, 2, 3, 4, 8
 MAX_OPTIONS = 40
@@ -52,7 +52,38 @@ class Segment(NamedTuple):
         return len(self.payload) + (1 if self.flags & SYN else 0) + (1 if self.flags & FIN else 0)
 
 
-def syn_options(layout: Sequence[str], *, mss: int, wscale: int, tsval: int) -> bytes:
+LINUX_LAYOUT = ("mss", "sackok", "ts", "nop", "wscale")
+
+
+def answer_layout(layout: Sequence[str], *, ts: bool, wscale: bool, sackok: bool) -> list[str]:
+    """A SYN-ACK's option layout: the profile's order without the options the peer's SYN lacked
+    (RFC 7323 1.3: no TS or WS unless offered; RFC 2018 2: no SACK-permitted unless offered).
+
+    Linux's layout keeps each option 32-bit aligned with NOPs (tcp_options_write): `S T`, or `N N T`
+    without SACK, or `N N S` without TS, then `N W` (nmap -O's O3 `M5B4NNT11NW7`, ECN `M5B4NNSNW7`).
+    For other layouts a NOP that only aligned a dropped option goes with it; `syn_options` pads.
+    """
+    out: list[str] = []
+    if tuple(layout) == LINUX_LAYOUT:
+        out.append("mss")
+        if ts:
+            out += ["sackok", "ts"] if sackok else ["nop", "nop", "ts"]
+        elif sackok:
+            out += ["nop", "nop", "sackok"]
+        return out + (["nop", "wscale"] if wscale else [])
+    keep = {"mss": True, "ts": ts, "wscale": wscale, "sackok": sackok, "eol": True}
+    pending_nops = 0
+    for name in layout:
+        if name == "nop":
+            pending_nops += 1
+            continue
+        if keep.get(name, True):
+            out += ["nop"] * pending_nops + [name]
+        pending_nops = 0
+    return out
+
+
+def syn_options(layout: Sequence[str], *, mss: int, wscale: int, tsval: int, tsecr: int = 0) -> bytes:
     """A SYN's options in the profile's order (`mss sackok ts nop wscale eol`), padded to 32 bits.
 
     Padding uses EOL (zero) bytes, which is what the RFC asks for and what stacks whose layout is
@@ -65,7 +96,7 @@ def syn_options(layout: Sequence[str], *, mss: int, wscale: int, tsval: int) -> 
         elif name == "sackok":
             out += bytes((OPT_SACK_OK, 2))
         elif name == "ts":
-            out += _TS.pack(OPT_TS, 10, tsval, 0)
+            out += _TS.pack(OPT_TS, 10, tsval, tsecr)
         elif name == "nop":
             out.append(OPT_NOP)
         elif name == "wscale":

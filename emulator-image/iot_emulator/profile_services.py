@@ -1,0 +1,101 @@
+"""What a device answers when probed, as profile data: its listening TCP services and its SNMP agent.
+
+Scanners (nmap -sV, NAC products) name a device from the exact bytes its services return: the
+status line, the header order, the Server string, a banner. So a service here is mostly the text
+the real firmware sends, written in the profile with its source, and the code that serves it
+(`protocols.listeners`, `protocols.snmp_agent`) only fills in per-device values: placeholders
+`{hostname} {ip} {mac12} {MAC12} {mac6} {MAC6} {uuid} {model} {vendor} {serial}`, and per reply
+`{date}` (RFC 9110 IMF-fixdate from the device's clock), `{nonce}` (32 hex digits, new each
+second), `{length}` (the body's size), `{cseq}` (the request's CSeq, RTSP). A header whose value
+renders empty is left out.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Answer(_Strict):
+    """One reply of a text protocol (HTTP, RTSP): status line, headers in wire order, body."""
+
+    status: Annotated[int, Field(ge=100, le=599)] = 200
+    reason: str | None = Field(default=None, description="None: the standard reason phrase")
+    headers: dict[str, str] | None = Field(
+        default=None, description="in wire order; None: the service's `headers`. Values may use placeholders"
+    )
+    body: str = ""
+
+
+class TextService(_Strict):
+    """An HTTP or RTSP server: requests are routed by `"METHOD /path"`, `"/path"`, `"METHOD"`, then `"*"`;
+    what is not a request (binary, a bad request line) by `"BAD"`, else a 400 with the default headers."""
+
+    kind: Literal["http", "rtsp"]
+    port: Port
+    version: str = Field(default="HTTP/1.1", description="the status line's protocol, e.g. HTTP/1.0, RTSP/1.0")
+    headers: dict[str, str] = Field(default_factory=dict, description="default headers of every answer, in order")
+    separator: str = Field(default=": ", description="between a header's name and value (Chromecast writes ':')")
+    routes: dict[str, Answer] = Field(min_length=1)
+
+
+class BannerService(_Strict):
+    """A service that speaks first (Telnet, SSH, FTP): `banner` on connect, then it waits and closes idle."""
+
+    kind: Literal["banner"]
+    port: Port
+    protocol: str = Field(pattern=r"^[a-z0-9-]{1,20}$", description="the counter name, e.g. telnet, ssh")
+    banner: str = Field(description="latin-1 text, escapes allowed in YAML double quotes (\\xff for IAC)")
+
+
+class PrinterService(_Strict):
+    """Printer ports: 9100 (raw/PJL, answers `@PJL INFO ID`), 515 (LPD, RFC 1179), 631 (IPP/1.1, RFC 8011)."""
+
+    kind: Literal["jetdirect", "lpd", "ipp"]
+    port: Port
+    make_and_model: str = Field(description="IPP printer-make-and-model, PJL INFO ID")
+    queue: str = Field(default="lp", description="IPP printer URI path component, LPD queue")
+    server: str | None = Field(default=None, description="IPP: the HTTP Server header")
+
+
+class DeviceIdentification(_Strict):
+    """Modbus Read Device Identification (function 43 / MEI 14) basic objects 0-2."""
+
+    vendor_name: str
+    product_code: str
+    revision: str
+
+
+class ModbusService(_Strict):
+    """Modbus/TCP (Modbus Messaging on TCP/IP v1.0b): reads of coils and registers answer zeros,
+    Read Device Identification answers `identification` (exception 01 without it), the rest exception 01."""
+
+    kind: Literal["modbus"]
+    port: Port = 502
+    identification: DeviceIdentification | None = None
+
+
+Listener = Annotated[TextService | BannerService | PrinterService | ModbusService, Field(discriminator="kind")]
+
+
+class Snmp(_Strict):
+    """An SNMP v1/v2c agent (RFC 3416) on UDP 161: MIB-II system group, ifTable row 1, plus `objects`."""
+
+    community: str = "public"
+    sys_descr: str
+    sys_object_id: str = Field(pattern=r"^1\.3\.6\.1\.4\.1(\.\d+)+$", description="the vendor's enterprise OID")
+    sys_contact: str = ""
+    sys_name: str = "{hostname}"
+    sys_location: str = ""
+    if_descr: str = "eth0"
+    objects: dict[str, str | int] = Field(
+        default_factory=dict,
+        description="more OIDs: str is an OCTET STRING (placeholders allowed), int an INTEGER, 'oid:1.3...' an OID",
+    )
