@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the test cluster's binaries from the Go modules pinned in cluster/go/*/go.mod (etcd,
-# kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl, helm) into a cache
-# keyed by the pins' hash, then links them into .cluster/bin. A second run with the same pins
-# builds nothing. Cache: $IOTEMU_CACHE (default /var/cache/iotemu).
+# kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy, kubelet, kubectl, helm) into
+# a cache keyed by the pinned versions, then links them into .cluster/bin. Only a binary that is
+# missing is built: a second run with the same pins builds nothing. Cache: $IOTEMU_CACHE (default
+# /var/cache/iotemu).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
@@ -15,35 +16,33 @@ version_of() { # module path, go.mod -> pinned version
   awk -v m="$1" '$1 == m && $2 ~ /^v/ { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$2"
 }
 
-key="$(cat "$here"/go/*/go.mod "$here"/go/*/go.sum | sha256sum | cut -c1-16)"
-out="$cache/cluster-bin/$key"
-if [ ! -x "$out/.complete" ]; then
-  mkdir -p "$out"
-  kube="$(version_of k8s.io/kubernetes "$here/go/kubernetes/go.mod")"
-  minor="$(echo "$kube" | cut -d. -f2)"
-  kv="k8s.io/component-base/version"
-  kflags="-s -w -X $kv.gitVersion=$kube -X $kv.gitMajor=1 -X $kv.gitMinor=$minor -X $kv.gitTreeState=clean"
-  kflags="$kflags -X k8s.io/client-go/pkg/version.gitVersion=$kube"
-  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do
-    [ -x "$out/$cmd" ] && continue
-    echo "building $cmd $kube" >&2
-    (cd "$here/go/kubernetes" && go build -ldflags "$kflags" -o "$out/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd")
-    mv "$out/$cmd.tmp" "$out/$cmd"
-  done
-  if [ ! -x "$out/etcd" ]; then
-    echo "building etcd" >&2
-    (cd "$here/go/etcd" && go build -ldflags "-s -w" -o "$out/etcd.tmp" go.etcd.io/etcd/server/v3)
-    mv "$out/etcd.tmp" "$out/etcd"
-  fi
-  if [ ! -x "$out/helm" ]; then
-    helmv="$(version_of helm.sh/helm/v4 "$here/go/helm/go.mod")"
-    echo "building helm $helmv" >&2
-    (cd "$here/go/helm" && go build -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$helmv" \
-      -o "$out/helm.tmp" helm.sh/helm/v4/cmd/helm)
-    mv "$out/helm.tmp" "$out/helm"
-  fi
-  printf '#!/bin/sh\n' > "$out/.complete" && chmod +x "$out/.complete"
+kube="$(version_of k8s.io/kubernetes "$here/go/kubernetes/go.mod")"
+etcdv="$(version_of go.etcd.io/etcd/server/v3 "$here/go/etcd/go.mod")"
+helmv="$(version_of helm.sh/helm/v4 "$here/go/helm/go.mod")"
+out="$cache/cluster-bin/$(echo "kubernetes=$kube etcd=$etcdv helm=$helmv" | sha256sum | cut -c1-16)"
+mkdir -p "$out"
+minor="$(echo "$kube" | cut -d. -f2)"
+kv="k8s.io/component-base/version"
+kflags="-s -w -X $kv.gitVersion=$kube -X $kv.gitMajor=1 -X $kv.gitMinor=$minor -X $kv.gitTreeState=clean"
+kflags="$kflags -X k8s.io/client-go/pkg/version.gitVersion=$kube"
+for cmd in kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl; do
+  [ -x "$out/$cmd" ] && continue
+  echo "building $cmd $kube" >&2
+  (cd "$here/go/kubernetes" && go build -ldflags "$kflags" -o "$out/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd")
+  mv "$out/$cmd.tmp" "$out/$cmd"
+done
+if [ ! -x "$out/etcd" ]; then
+  echo "building etcd $etcdv" >&2
+  (cd "$here/go/etcd" && go build -ldflags "-s -w" -o "$out/etcd.tmp" go.etcd.io/etcd/server/v3)
+  mv "$out/etcd.tmp" "$out/etcd"
 fi
+if [ ! -x "$out/helm" ]; then
+  echo "building helm $helmv" >&2
+  (cd "$here/go/helm" && go build -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$helmv" \
+    -o "$out/helm.tmp" helm.sh/helm/v4/cmd/helm)
+  mv "$out/helm.tmp" "$out/helm"
+fi
+
 # The pod sandbox image, keyed by its own sources.
 pause="$cache/pause/$(cat "$here"/pause/* "$here"/images.py | sha256sum | cut -c1-16)"
 if [ ! -f "$pause/pause-image.tar" ]; then

@@ -37,7 +37,11 @@ import pki
 
 ROOT = Path(__file__).resolve().parent.parent
 HOME = ROOT / ".cluster"
-SERVICE_RANGE = "10.96.0.0/16"  # virtual addresses in etcd only: no kube-proxy, nothing is routed
+SERVICE_RANGE = "10.96.0.0/16"
+ADVERTISE = "10.250.0.2"
+"""The `kubernetes` Service's endpoint: the test node's address, where a forwarder inside the node's
+namespace leads to this loopback-bound API server (kube-proxy takes pods there). Nothing outside the
+node's namespace has this address."""  # virtual addresses in etcd only: no kube-proxy, nothing is routed
 AUDIT_POLICY = """\
 apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -194,6 +198,7 @@ class ControlPlane:
         ca = pki.Authority(self.pki_dir)
         names = [
             "127.0.0.1",
+            ADVERTISE,
             "localhost",
             "kubernetes",
             "kubernetes.default",
@@ -240,7 +245,7 @@ class ControlPlane:
                 exe,
                 f"--etcd-servers=http://127.0.0.1:{p.etcd_client}",
                 "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--advertise-address={ADVERTISE}",
                 f"--secure-port={p.apiserver}",
                 f"--tls-cert-file={d / 'apiserver.crt'}",
                 f"--tls-private-key-file={d / 'apiserver.key'}",

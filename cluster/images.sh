@@ -4,7 +4,7 @@
 # containerd imports. Each archive is cached under $IOTEMU_CACHE/images by the hash of its inputs:
 # unchanged sources build nothing. Prints the archives' paths.
 #
-#   bash cluster/images.sh            # emulator image
+#   bash cluster/images.sh            # emulator and app (operator + dashboard) images
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
@@ -16,8 +16,11 @@ mkdir -p "$images" "$run"
 
 inputs_hash() { (cd "$root" && git ls-files -z -- "$@" | xargs -0 sha256sum | sha256sum | cut -c1-16); }
 
-emulator="$images/iot-emulator-$(inputs_hash emulator-image operator dashboard/iot_dashboard pyproject.toml).tar"
-if [ -f "$emulator" ]; then echo "$emulator"; exit 0; fi
+sources=(pyproject.toml emulator-image operator dashboard/iot_dashboard)
+emulator="$images/iot-emulator-$(inputs_hash "${sources[@]}").tar"
+app="$images/iot-emulator-app-$(inputs_hash "${sources[@]}" dashboard/web).tar"
+if [ -f "$emulator" ] && [ -f "$app" ]; then echo "$emulator"; echo "$app"; exit 0; fi
+if [ ! -f "$root/dashboard/web/dist/index.html" ]; then echo "images.sh: build the web tab first (make web)" >&2; exit 1; fi
 
 # A private Docker Engine: no iptables, no bridge (builds use the host's network), its own data root
 # (kept: the base image and build cache survive between runs).
@@ -40,15 +43,27 @@ if ! "${docker[@]}" image inspect "$base" >/dev/null 2>&1; then
   rm -rf "$rootfs"
 fi
 
-# The build context: the tracked sources only, and the host's CA bundle when pip here trusts a proxy's CA.
+# The build context: the tracked sources, the web tab built on the host, and the host's CA bundle
+# (pip inside the build then trusts what pip here trusts, e.g. a TLS-inspecting proxy).
 context="$(mktemp -d)"
 trap 'rm -rf "$context"; stop' EXIT
-(cd "$root" && git ls-files -z -- pyproject.toml emulator-image operator dashboard/iot_dashboard | tar --null -T - -c) \
-  | tar -C "$context" -x
+(cd "$root" && git ls-files -z -- "${sources[@]}" dashboard/web | tar --null -T - -c) | tar -C "$context" -x
+cp -r "$root/dashboard/web/dist" "$context/dashboard/web/dist"
 ca="${PIP_CERT:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}"
-if [ -n "$ca" ] && [ -f "$ca" ]; then cp "$ca" "$context/build-ca.crt"; fi
-"${docker[@]}" build -q --network host --build-arg "BASE_IMAGE=$base" -f "$context/emulator-image/Dockerfile" \
-  -t iot-emulator:0.1.0 "$context" >&2
-"${docker[@]}" save -o "$emulator.tmp" iot-emulator:0.1.0
-mv "$emulator.tmp" "$emulator"
-echo "$emulator"
+if [ -f "$ca" ]; then cp "$ca" "$context/build-ca.crt"; fi
+
+build() { # tag, dockerfile, archive, extra args...
+  local tag="$1" dockerfile="$2" archive="$3"
+  shift 3
+  if [ ! -f "$archive" ]; then
+    DOCKER_BUILDKIT=1 "${docker[@]}" build -q --network host --build-arg "BASE_IMAGE=$base" "$@" \
+      -f "$context/$dockerfile" -t "$tag" "$context" >&2
+    "${docker[@]}" save -o "$archive.tmp" "$tag"
+    mv "$archive.tmp" "$archive"
+    # older archives of the same image: superseded
+    find "$images" -maxdepth 1 -name "$(basename "${archive%-*}")-????????????????.tar" ! -path "$archive" -delete
+  fi
+  echo "$archive"
+}
+build iot-emulator:0.1.0 emulator-image/Dockerfile "$emulator"
+build iot-emulator-app:0.1.0 operator/Dockerfile "$app" --build-arg WEB=web-prebuilt

@@ -39,7 +39,7 @@ loopback node addresses, and this one is reached by nothing outside the namespac
 POD_SUBNET = "10.244.0.0/24"
 PAUSE_IMAGE = images.PAUSE_IMAGE
 CNI_BIN = Path("/usr/lib/cni")
-COMPONENTS = ("api-forwarder", "containerd", "kubelet")
+COMPONENTS = ("api-forwarder", "containerd", "kubelet", "kube-proxy")
 PYTHON = Path(sys.executable)
 """The forwarder runs on this interpreter (the venv's: it imports the emulator's netns helper)."""
 
@@ -75,6 +75,8 @@ class Node:
             str(Path(__file__).with_name("apiforward.py")),
             self.netns,
             str(self.plane.ports.apiserver),
+            "127.0.0.1",
+            NODE_IP,  # where the `kubernetes` Service leads (the API server advertises this address)
         ]
         self._start("api-forwarder", forwarder, enter=False)
         self._start("containerd", ["containerd", "--config", str(self.dir / "containerd.toml")])
@@ -93,6 +95,10 @@ class Node:
             ],
         )
         self._wait(self._ready, "the node Ready", timeout)
+        self._start(
+            "kube-proxy",
+            [str(self.plane.bin / "kube-proxy"), f"--config={self.dir / 'kube-proxy.yaml'}", "--v=1"],
+        )
 
     def down(self) -> None:
         """Stops the kubelet (its pods first: containers, mounts), containerd and the forwarder."""
@@ -168,12 +174,16 @@ class Node:
                         "type": "host-local",
                         "ranges": [[{"subnet": POD_SUBNET}]],
                         "routes": [{"dst": "0.0.0.0/0"}],
+                        "dataDir": str(self.dir / "cni-ipam"),  # not the host's /var/lib/cni
                     },
                 },
             ],
         }
         (self.dir / "cni" / "10-iotemu.conflist").write_text(json.dumps(cni))
         (self.dir / "kubelet.yaml").write_text(yaml.safe_dump(self._kubelet_config()))
+        crt, key = ca.issue("kube-proxy", "system:kube-proxy")  # bound to system:node-proxier by default
+        ca.kubeconfig(self.dir / "pki" / "kube-proxy.kubeconfig", self.plane.server, "kube-proxy", crt, key)
+        (self.dir / "kube-proxy.yaml").write_text(yaml.safe_dump(self._kube_proxy_config()))
 
     def _kubelet_config(self) -> dict[str, object]:
         pki_dir = self.dir / "pki"
@@ -202,6 +212,23 @@ class Node:
             "imageGCHighThresholdPercent": 100,
             "imageGCLowThresholdPercent": 99,
             "resolvConf": "/etc/resolv.conf",
+            "podLogsDir": str(self.dir / "pod-logs"),  # not the host's /var/log/pods: `down` removes it
+        }
+
+    def _kube_proxy_config(self) -> dict[str, object]:
+        """iptables mode in the node's namespace: Services (above all `kubernetes`) reach their endpoints."""
+        return {
+            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+            "kind": "KubeProxyConfiguration",
+            "mode": "iptables",
+            "clientConnection": {"kubeconfig": str(self.dir / "pki" / "kube-proxy.kubeconfig")},
+            "hostnameOverride": NODE_NAME,
+            "clusterCIDR": POD_SUBNET,
+            "bindAddress": NODE_IP,
+            "healthzBindAddress": "127.0.0.1:10256",
+            "metricsBindAddress": "127.0.0.1:10249",
+            # the namespace shares the machine's conntrack table: leave its size alone
+            "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
         }
 
     def _remove_containers(self) -> None:
@@ -242,6 +269,7 @@ state = "{dir}/containerd/state"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{pause}"
   restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -249,6 +277,7 @@ state = "{dir}/containerd/state"
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+        Root = "{dir}/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{cni}"
     conf_dir = "{dir}/cni"

@@ -104,8 +104,8 @@ def kube(plane: controlplane.ControlPlane) -> Kube:
 
 @pytest.fixture(scope="session")
 def chart(kube: Kube) -> Iterator[Kube]:
-    """The chart installed by the real helm CLI (CRDs, RBAC, the operator and dashboard Deployments,
-    which stay Pending: this control plane has no node). Uninstalled at the end of the session."""
+    """The chart installed by the real helm CLI (CRDs, RBAC, the admission policy; its operator and
+    dashboard scaled to 0: the tests run their own). Uninstalled at the end of the session."""
     kube.helm("uninstall", RELEASE, "-n", RELEASE_NS, "--wait", check=False)
     kube.helm(
         "install",
@@ -118,6 +118,10 @@ def chart(kube: Kube) -> Iterator[Kube]:
         "operator.peering.enabled=true",
         "--set",
         "profiles.extra={tiny-cam}",
+        "--set",
+        "operator.replicas=0",  # the tests run their own operators; a node may run this release's pods
+        "--set",
+        "dashboard.replicas=0",
     )
     wait_for("the admission policy in force", lambda: _policy_in_force(kube))
     yield kube

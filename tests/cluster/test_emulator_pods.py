@@ -1,18 +1,16 @@
-"""Emulator pods on the real node: the emulator image (built by Docker from a debootstrapped Debian,
-imported into the node's containerd) runs as hostNetwork pods in the lab's namespace, and the devices
-bind leases from the lab's dnsmasq.
-
-The operator runs as its own process on the node's network (where the pods' HTTP endpoints are), as
-the chart's service account.
+"""The product on the real node, as a user installs it: the images built by Docker from a debootstrapped
+Debian (`cluster/images.sh`) and imported into the node's containerd; `helm install` brings the operator
+and the dashboard to Ready; a fleet's emulator pods run as hostNetwork pods in the lab's namespace and
+the devices bind leases from the lab's dnsmasq; the dashboard (its Kubernetes backend, in the cluster)
+lists them; `kubectl scale` adds a pod without moving devices; a killed container comes back and its
+devices rebind their addresses; deleting the fleet releases every lease.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
+import secrets
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,58 +19,70 @@ import pytest
 
 import node as node_mod
 from iot_emulator.lab import core as labcore
-from tests.cluster.conftest import OPERATOR_SA, ROOT, Kube, wait_for
+from tests.cluster.conftest import CHART, ROOT, Kube, wait_for
 from tests.cluster.test_node import node
 
 __all__ = ["node"]  # the node fixture, shared with test_node
+RELEASE, RELEASE_NS = "iotnode", "iotnode-system"
 PROFILE = "axis-p3224-lv"
 BIND = 180.0
-"""Seconds for pods to start (an image of ~200 MB unpacked, interpreters starting) and devices to bind."""
+"""Seconds for pods to start (images of ~500 MB unpacked, interpreters starting) and devices to bind."""
 
 
 @pytest.fixture(scope="module")
-def emulator_image(node: node_mod.Node) -> str:
-    """The emulator image, built (or taken from the cache) and imported into the node."""
-    archive = subprocess.run(
+def images(node: node_mod.Node) -> list[Path]:
+    """The emulator and app images, built (or taken from the cache) and imported into the node."""
+    out = subprocess.run(
         ["bash", str(ROOT / "cluster" / "images.sh")], capture_output=True, text=True, check=True, timeout=1800
-    ).stdout.split()[-1]
-    node.import_image(Path(archive))
-    return "iot-emulator:0.1.0"
+    ).stdout.split()
+    archives = [Path(p) for p in out if p.endswith(".tar")]
+    for archive in archives:
+        node.import_image(archive)
+    return archives
 
 
 @pytest.fixture
-def operator_on_node(
-    chart: Kube, namespace: str, node: node_mod.Node, emulator_image: str, tmp_path: Path
-) -> Iterator[Path]:
-    token = tmp_path / "token"
-    token.write_text(chart.token(OPERATOR_SA))
-    config = chart.kubeconfig_for(tmp_path / "operator.kubeconfig", token_file=token)
-    env = {
-        **os.environ,
-        "IOT_OPERATOR_KUBECONFIG": str(config),
-        "IOT_OPERATOR_NAMESPACES": json.dumps([namespace]),
-        "IOT_OPERATOR_EMULATOR_IMAGE": emulator_image,
-        "IOT_OPERATOR_IMAGE_PULL_POLICY": "Never",
-        "IOT_OPERATOR_RESYNC_INTERVAL": "1",
-        "IOT_OPERATOR_STATUS_MIN_INTERVAL": "1",
-    }
-    log = tmp_path / "operator.log"
-    operator = [str(Path(sys.executable).parent / "iot-operator")]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            ["nsenter", f"--net=/run/netns/{node.netns}", *operator], env=env, stdout=out, stderr=out
-        )
+def release(chart: Kube, namespace: str, images: list[Path]) -> Iterator[str]:
+    """The chart installed for `namespace` from the local images; the dashboard's token from the values."""
+    token = secrets.token_urlsafe(24)
+    chart.helm(
+        "install",
+        RELEASE,
+        str(CHART),
+        "-n",
+        RELEASE_NS,
+        "--create-namespace",
+        "--set",
+        f"operator.watchNamespaces={{{namespace}}}",
+        "--set",
+        "app.image.pullPolicy=Never",
+        "--set",
+        "emulator.image.pullPolicy=Never",
+        "--set",
+        "operator.resyncInterval=2",
+        "--set",
+        "operator.statusMinInterval=1",
+        "--set",
+        "admissionPolicy.enabled=false",
+        "--set",
+        f"dashboard.env.IOTEMU_DASHBOARD_TOKEN={token}",
+        "--wait",
+        "--timeout=180s",
+    )
     try:
-        wait_for("the operator logged in", lambda: b"Initial authentication has finished" in log.read_bytes())
-        yield log
+        yield token
     finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0, log.read_text()[-3000:]
+        chart.helm("uninstall", RELEASE, "-n", RELEASE_NS, "--wait", check=False)
+        chart("delete", "namespace", RELEASE_NS, "--wait=false", check=False)
 
 
 def fleet(replicas: int) -> dict[str, Any]:
-    template = {"profile": PROFILE, "protocols": ["arp", "dhcp", "icmp"]}
-    spec = {"replicas": replicas, "devicesPerPod": 10, "template": template, "network": {"interface": "lab0"}}
+    spec = {
+        "replicas": replicas,
+        "devicesPerPod": 10,
+        "template": {"profile": PROFILE},
+        "network": {"interface": "lab0"},
+    }
     return {"apiVersion": "iotemu.io/v1alpha1", "kind": "IoTFleet", "metadata": {"name": "cams"}, "spec": spec}
 
 
@@ -93,28 +103,47 @@ def pods(kube: Kube, namespace: str) -> dict[str, dict[str, Any]]:
     return {p["metadata"]["name"]: p for p in items if not p["metadata"].get("deletionTimestamp")}
 
 
-def test_a_fleet_binds_scales_survives_a_kill_and_releases(
-    chart: Kube, namespace: str, node: node_mod.Node, operator_on_node: Path
+def dashboard_get(kube: Kube, node: node_mod.Node, token: str, path: str) -> Any:
+    """GET `path` on the dashboard pod, from inside the node's namespace (where pod addresses live)."""
+    selector = f"app.kubernetes.io/component=dashboard,app.kubernetes.io/instance={RELEASE}"
+    [pod] = kube.get("pods", "-n", RELEASE_NS, "-l", selector)["items"]
+    url = f"http://{pod['status']['podIP']}:8080{path}"
+    out = subprocess.run(
+        ["ip", "netns", "exec", node.netns, "curl", "-sf", "-m", "10", "-H", f"Authorization: Bearer {token}", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out)
+
+
+def test_installed_by_helm_a_fleet_binds_scales_survives_a_kill_and_releases(
+    chart: Kube, namespace: str, node: node_mod.Node, release: str
 ) -> None:
+    for deployment in chart.get("deployments", "-n", RELEASE_NS)["items"]:
+        assert deployment["status"].get("readyReplicas") == 1, deployment["metadata"]["name"]
     before = set(leases())
     chart.apply(fleet(20), "-n", namespace)
     wait_for("20 devices bound", lambda: bound(chart, namespace, 20), timeout=BIND)
     ours = {mac: ip for mac, ip in leases().items() if mac not in before}
     assert len(ours) == 20
-    listed = chart("get", "iotfleets", "-n", namespace).stdout
-    assert "cams" in listed and " 20 " in listed
+    listed = chart("get", "iotfleets", "-n", namespace).stdout.split("\n")[1].split()
+    assert listed[:4] == ["cams", PROFILE, "20", "20"], listed  # NAME PROFILE DESIRED BOUND
+    shown = wait_for(  # the dashboard reads the pods' live events: every member reported bound
+        "the dashboard's fleet",
+        lambda: (f := dashboard_get(chart, node, release, "/api/fleets/cams"))["status"]["bound"] == 20 and f,
+    )
+    assert shown["status"]["replicas"] == 20 and shown["status"]["phases"].get("bound") == 20
 
     first = {name: p["metadata"]["uid"] for name, p in pods(chart, namespace).items()}
     chart("scale", "iotfleet", "cams", "-n", namespace, "--replicas=30")
     wait_for("30 devices bound", lambda: bound(chart, namespace, 30), timeout=BIND)
     assert {n: pods(chart, namespace)[n]["metadata"]["uid"] for n in first} == first, "scaling moved devices"
 
-    victim = pods(chart, namespace)["iotfleet-cams-0"]["status"]["containerStatuses"][0]["containerID"].split("//")[1]
-    subprocess.run(
-        ["ctr", "-a", str(node.containerd_socket), "-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", victim],
-        check=True,
-        capture_output=True,
-    )
+    status = pods(chart, namespace)["iotfleet-cams-0"]["status"]["containerStatuses"][0]
+    container = status["containerID"].split("//")[1]
+    ctr = ["ctr", "-a", str(node.containerd_socket), "-n", "k8s.io"]
+    subprocess.run([*ctr, "tasks", "kill", "-s", "SIGKILL", container], check=True, capture_output=True)
     wait_for(
         "the pod restarted",
         lambda: pods(chart, namespace)["iotfleet-cams-0"]["status"]["containerStatuses"][0]["restartCount"] >= 1,

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +30,10 @@ def node(plane: controlplane.ControlPlane) -> Iterator[node_mod.Node]:
     yield made
     if started:
         node_mod.down_in_lab(plane)
+        mounts = Path("/proc/self/mounts").read_text()
+        assert str(made.dir) not in mounts, "a mount of the node outlived it"
+        assert node_mod.LAB not in labcore.running() and not Path(f"/run/netns/{made.netns}").exists()
+        assert all(made.pid(c) is None for c in node_mod.COMPONENTS)
 
 
 def pod(name: str, host_network: bool = False) -> dict[str, Any]:
