@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import node as node_mod
 from iot_emulator.lab import core as labcore
@@ -24,7 +25,8 @@ from tests.cluster.test_node import node
 
 __all__ = ["node"]  # the node fixture, shared with test_node
 RELEASE, RELEASE_NS = "iotnode", "iotnode-system"
-PROFILE = "axis-p3224-lv"
+EXAMPLE = ROOT / "examples" / "cluster" / "fleet.yaml"
+"""The user's example, applied as it is."""
 BIND = 180.0
 """Seconds for pods to start (images of ~500 MB unpacked, interpreters starting) and devices to bind."""
 
@@ -76,14 +78,10 @@ def release(chart: Kube, namespace: str, images: list[Path]) -> Iterator[str]:
         chart("delete", "namespace", RELEASE_NS, "--wait=false", check=False)
 
 
-def fleet(replicas: int) -> dict[str, Any]:
-    spec = {
-        "replicas": replicas,
-        "devicesPerPod": 10,
-        "template": {"profile": PROFILE},
-        "network": {"interface": "lab0"},
-    }
-    return {"apiVersion": "iotemu.io/v1alpha1", "kind": "IoTFleet", "metadata": {"name": "cams"}, "spec": spec}
+def example() -> dict[str, Any]:
+    fleet: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
+    assert fleet["metadata"]["name"] == "cams" and fleet["spec"]["replicas"] == 20
+    return fleet
 
 
 def leases() -> dict[str, str]:
@@ -123,12 +121,12 @@ def test_installed_by_helm_a_fleet_binds_scales_survives_a_kill_and_releases(
     for deployment in chart.get("deployments", "-n", RELEASE_NS)["items"]:
         assert deployment["status"].get("readyReplicas") == 1, deployment["metadata"]["name"]
     before = set(leases())
-    chart.apply(fleet(20), "-n", namespace)
+    chart("apply", "-n", namespace, "-f", str(EXAMPLE))
     wait_for("20 devices bound", lambda: bound(chart, namespace, 20), timeout=BIND)
     ours = {mac: ip for mac, ip in leases().items() if mac not in before}
     assert len(ours) == 20
     listed = chart("get", "iotfleets", "-n", namespace).stdout.split("\n")[1].split()
-    assert listed[:4] == ["cams", PROFILE, "20", "20"], listed  # NAME PROFILE DESIRED BOUND
+    assert listed[:4] == ["cams", example()["spec"]["template"]["profile"], "20", "20"], listed
     shown = wait_for(  # the dashboard reads the pods' live events: every member reported bound
         "the dashboard's fleet",
         lambda: (f := dashboard_get(chart, node, release, "/api/fleets/cams"))["status"]["bound"] == 20 and f,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cluster.conftest import Kube
+from tests.cluster.conftest import ROOT, Kube
 from tests.operator.test_crds import EXAMPLES, device, fleet
 
 FIELD = {
@@ -56,3 +56,9 @@ def test_the_api_server_judges_like_the_models(
     else:
         assert result.returncode != 0, f"{what} was accepted"
         assert FIELD[what] in result.stderr, result.stderr
+
+
+def test_the_cluster_examples_are_accepted_as_they_are(chart: Kube, namespace: str) -> None:
+    for example in sorted((ROOT / "examples" / "cluster").glob("*.yaml")):
+        result = chart("apply", "-n", namespace, "--dry-run=server", "-f", str(example), check=False)
+        assert result.returncode == 0, f"{example.name}: {result.stderr}"

@@ -170,3 +170,20 @@ def test_chart_crds_are_the_generated_ones_and_kopfs_peerings() -> None:
     with helm.Chart.load(CHART) as chart:
         names = sorted(Path(c["name"]).name for c in chart.crds)
     assert names == sorted([*crdgen.render(), "kopf.dev-peerings.yaml"])
+
+
+def test_extra_environment_overrides_the_defaults_once() -> None:
+    values = {
+        "operator": {"extraEnv": {"IOT_OPERATOR_LOG_LEVEL": "DEBUG"}},
+        "dashboard": {"env": {"IOTEMU_DASHBOARD_KUBE__NAMESPACE": "lab"}},
+    }
+    objects = render(values)
+    for name, variable, value in [
+        ("lab-iot-emulator-operator", "IOT_OPERATOR_LOG_LEVEL", "DEBUG"),
+        ("lab-iot-emulator-dashboard", "IOTEMU_DASHBOARD_KUBE__NAMESPACE", "lab"),
+    ]:
+        [deployment] = find(objects, "Deployment", name)
+        env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        names = [e["name"] for e in env]
+        assert len(names) == len(set(names)), names  # server-side apply refuses duplicate names
+        assert {e["name"]: e.get("value") for e in env}[variable] == value
