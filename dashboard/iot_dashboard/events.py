@@ -169,6 +169,8 @@ class EventHub:
 
     def publish(self, message: Message) -> None:
         self.published += 1
+        if message.get("scope") == "process":  # an emulator process speaking of itself: a service log
+            message = {**message, "device_id": SERVICE_ID, "source": "emulator"}
         device_id = message.get("device_id")
         type_ = message.get("type")
         if isinstance(device_id, str) and device_id != SERVICE_ID:

@@ -37,6 +37,16 @@ def log(device_id: str, wall: float, level: str, message: str) -> Message:
     return make("log", device_id, wall, level=level, message=message)
 
 
+PROCESS_ID = ""
+"""`device_id` of a process-level message: no device has an empty name (names are DNS labels)."""
+
+
+def process_log(wall: float, level: str, message: str) -> Message:
+    """A `log` about the emulator process itself, not a device (`scope: process`): consumers keep no
+    per-device state for it (the dashboard shows it as a service log)."""
+    return make("log", PROCESS_ID, wall, level=level, message=message, scope="process")
+
+
 def error(device_id: str, wall: float, error: str, severity: str = "error") -> Message:
     return make("error", device_id, wall, error=error, severity=severity)
 

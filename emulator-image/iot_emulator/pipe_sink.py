@@ -5,7 +5,15 @@ one event loop stops with it: devices no longer answer ARP or ping, leases run o
 descriptor is non-blocking and written when the loop says it is writable; what waits sits in a
 bounded queue. While a device's `stats` waits it is replaced in place by the newer one (a slow
 reader gets the latest counters, not a backlog); when the queue is full the oldest message is
-dropped and counted, and a `log` warning says how many were lost once the reader catches up.
+dropped and counted, and a process-level `log` warning (`messages.process_log`, no device) says
+how many were lost once the reader catches up.
+
+Non-blocking is a flag of the open file description, which `2>&1` shares between stdout and
+stderr, and a shell shares with its children: setting it on stdout itself could make a stderr log
+write fail, or leave the terminal non-blocking. So a pipe is reopened (`/proc/self/fd/N`: a new
+description of the same pipe) and only that private one is non-blocking; a regular file never
+waits for a reader and stays as it is; anything else (a terminal, a socket) is made non-blocking
+only when stderr is not the same file, and otherwise written blocking.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import contextlib
 import json
 import logging
 import os
+import stat
 import time
 from typing import Any
 
@@ -30,8 +39,8 @@ _BATCH_BYTES = 64 << 10
 class PipeSink:
     """A `messages.Emit` writing JSON lines to `fd` from the running event loop, never blocking."""
 
-    def __init__(self, fd: int = 1, max_queued: int = 20_000, wall: Any = time.time) -> None:
-        self._fd = fd
+    def __init__(self, fd: int = 1, max_queued: int = 20_000, wall: Any = time.time, stderr_fd: int = 2) -> None:
+        self._fd, self._private, self._restore_blocking = _nonblocking(fd, stderr_fd)
         self._max = max_queued
         self._wall = wall
         self._queue: collections.deque[list[Any]] = collections.deque()  # [device id of a stats | None, line]
@@ -47,8 +56,6 @@ class PipeSink:
         self._unreported = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._was_blocking = os.get_blocking(fd)
-        os.set_blocking(fd, False)
 
     def __call__(self, message: messages.Message) -> None:
         if self._closed:
@@ -119,7 +126,7 @@ class PipeSink:
         count, self._unreported = self._unreported, 0
         text = f"stdout reader too slow: {count} message(s) dropped ({self.dropped} in all)"
         log.warning("%s", text)
-        line = json.dumps(messages.log("*", self._wall(), "warning", text), separators=(",", ":")) + "\n"
+        line = json.dumps(messages.process_log(self._wall(), "warning", text), separators=(",", ":")) + "\n"
         self._queue.append([None, line.encode()])
 
     def _watch(self, on: bool) -> None:
@@ -145,4 +152,32 @@ class PipeSink:
         self.dropped += self.queued
         self._watch(False)
         self._closed = True
-        os.set_blocking(self._fd, self._was_blocking)
+        if self._private:
+            os.close(self._fd)
+        elif self._restore_blocking:
+            os.set_blocking(self._fd, True)
+
+
+def _nonblocking(fd: int, stderr_fd: int) -> tuple[int, bool, bool]:
+    """The descriptor to write, whether it is our own (to close), whether `fd` was made non-blocking
+    (to restore); see the module docstring for why not simply `fd`."""
+    info = os.fstat(fd)
+    if stat.S_ISREG(info.st_mode) or not os.get_blocking(fd):
+        return fd, False, False
+    if stat.S_ISFIFO(info.st_mode):
+        try:
+            private = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            pass
+        else:
+            return private, True, False
+    try:
+        other = os.fstat(stderr_fd)
+        shared = (other.st_dev, other.st_ino) == (info.st_dev, info.st_ino)
+    except OSError:
+        shared = False
+    if shared:
+        log.debug("stdout is also stderr and not a pipe: written blocking")
+        return fd, False, False
+    os.set_blocking(fd, False)
+    return fd, False, True

@@ -10,6 +10,11 @@ The kubeconfig is read by the official client (`kubernetes_asyncio`), so exec cr
 The result is a `Connection` held in memory: key material never stays on disk. (The official
 client can only hand certificates to `ssl` as files: it writes them into a private directory that
 is removed before `load` returns.)
+
+The official client reads a kubeconfig with `yaml.safe_load` and no limit, then walks what it read:
+a ~800-byte alias bomb in a context took it past 5 GB and a minute. Each file is first read with
+the project's bounded reader (`iot_emulator.bounded`: size, depth, alias expansion, time), and a
+file over those limits is refused with its name before the client sees it.
 """
 
 from __future__ import annotations
@@ -21,9 +26,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kubernetes_asyncio.client import Configuration
 from kubernetes_asyncio.config import ConfigException, kube_config
 from kubernetes_asyncio.config.incluster_config import InClusterConfigLoader
+
+from iot_emulator import bounded
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
@@ -90,10 +98,27 @@ def _in_cluster(token: str | None, insecure: bool) -> Connection:
     )
 
 
+KUBECONFIG_LIMITS = bounded.Limits(max_bytes=4 << 20, max_depth=32, max_alias_nodes=10_000, seconds=10.0)
+"""Far above any real kubeconfig (a few KB; a large merged one is well under 1 MB)."""
+
+
+def _check_bounded(files: str) -> None:
+    """Refuses a kubeconfig the official client could not read within bounds (see the module docstring)."""
+    for name in files.split(os.pathsep):
+        path = Path(name)
+        if not name or not path.is_file():
+            continue  # a missing file: the client says so (or skips it in a $KUBECONFIG list, as kubectl does)
+        try:
+            bounded.load(bounded.read_text(path, KUBECONFIG_LIMITS), KUBECONFIG_LIMITS)
+        except (bounded.BadInput, yaml.YAMLError, OSError) as exc:
+            raise NoConnection(f"kubeconfig {name}: {exc}") from exc
+
+
 async def _from_kubeconfig(
     kubeconfig: Path | str | None, context: str | None, token: str | None, insecure: bool
 ) -> Connection:
     files = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    _check_bounded(files)
     config = Configuration()
     with tempfile.TemporaryDirectory(prefix="iotemu-kube-") as private:  # mode 0700
         try:

@@ -2,6 +2,8 @@
 
 - an index of our emulator pods by owner, fed by kopf's watch of pods (server-side label selector),
   so a pass reads its pods from memory;
+- an index of the MACs each IoTDevice / IoTFleet runs with, by namespace (`mac_claims`), so a pass can
+  refuse to run a resource whose MAC an older one already runs with;
 - one daemon per IoTDevice / IoTFleet, looping `reconcile.reconcile` every `resync_interval`, or at
   once when woken: by a change of the resource's spec, or by any event of one of its pods;
 - login (in-cluster, kubeconfig, or a given URL), which also hands the connection to `kube.Api`.
@@ -21,7 +23,7 @@ from typing import Any
 import aiohttp
 import kopf
 
-from iot_emulator import models
+from iot_emulator import mac_claims, models
 from iot_emulator import profile as profiles
 from iot_kube import connection
 from iot_operator import kube, observed, pods, reconcile, scrape
@@ -114,6 +116,9 @@ def build(rt: Runtime) -> kopf.OperatorRegistry:
             rt.wake(view.key)
 
     for plural in models.PLURALS.values():
+        kopf.index(models.GROUP, models.VERSION, plural, id=f"claims_{plural}", registry=registry)(
+            _bind(claim_macs, rt)
+        )
         kopf.daemon(models.GROUP, models.VERSION, plural, cancellation_timeout=5.0, registry=registry)(
             _bind(run_resource, rt)
         )
@@ -136,11 +141,19 @@ async def spec_changed(rt: Runtime, body: kopf.Body, **_: Any) -> None:
     rt.wake((body.metadata.namespace or "", str(body["kind"]), body.metadata.name or ""))
 
 
+async def claim_macs(rt: Runtime, body: kopf.Body, **_: Any) -> dict[str, mac_claims.Claim] | None:
+    """The resource's MACs (as its pods derive them alone) and age, indexed by namespace."""
+    claim = rt.context.claim(body)
+    return {body.metadata.namespace or "": claim} if claim else None
+
+
 async def run_resource(
     rt: Runtime,
     body: kopf.Body,
     stopped: kopf.DaemonStopped,
     emulator_pods: kopf.Index[Key, observed.PodView],
+    claims_iotdevices: kopf.Index[str, mac_claims.Claim],
+    claims_iotfleets: kopf.Index[str, mac_claims.Claim],
     logger: kopf.Logger,
     **_: Any,
 ) -> None:
@@ -157,8 +170,9 @@ async def run_resource(
             state.wake.clear()
             sooner: float | None = None
             try:  # `body` is live: kopf updates it as the resource changes
+                neighbours = [*claims_iotdevices.get(owner.namespace, []), *claims_iotfleets.get(owner.namespace, [])]
                 sooner = await reconcile.reconcile(
-                    rt.context, owner, body, list(emulator_pods.get(owner.key, [])), state, post
+                    rt.context, owner, body, list(emulator_pods.get(owner.key, [])), state, post, neighbours
                 )
             except (kube.ApiError, aiohttp.ClientError, TimeoutError) as exc:
                 logger.warning(f"pass failed, retrying in {rt.settings.resync_interval} s: {exc}")

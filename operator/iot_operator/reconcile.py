@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from iot_emulator import models
+from iot_emulator import mac_claims, models
 from iot_emulator import profile as profiles
 from iot_operator import conditions, kube, observed, pods, scrape
 from iot_operator import plan as plan_mod
@@ -54,11 +54,32 @@ class Context:
     """Monotonic seconds, for intervals and backoff."""
     wall: Callable[[], dt.datetime] = dataclasses.field(default=lambda: dt.datetime.now(dt.UTC))
     """Wall-clock time, for the timestamps written into status."""
+    claims: mac_claims.Claims = dataclasses.field(init=False)
+    """The MACs each resource runs with (cached), to find two resources that would share one."""
+
+    def __post_init__(self) -> None:
+        self.claims = mac_claims.Claims(self.library)
+
+    def claim(self, body: Mapping[str, Any]) -> mac_claims.Claim | None:
+        """The resource's MACs and age, for the namespace's index; None when it does not validate."""
+        try:
+            resource = parse(body)
+        except ValidationError:
+            return None
+        return self.claims.claim(resource, _created(body))
 
 
 def parse(body: Mapping[str, Any]) -> models.IoTDevice | models.IoTFleet:
     model = models.IoTDevice if body.get("kind") == "IoTDevice" else models.IoTFleet
     return model.model_validate(dict(body))
+
+
+def _created(body: Mapping[str, Any]) -> dt.datetime | None:
+    stamp = (body.get("metadata") or {}).get("creationTimestamp")
+    try:
+        return dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")) if stamp else None
+    except ValueError:
+        return None
 
 
 async def reconcile(
@@ -68,11 +89,20 @@ async def reconcile(
     existing_pods: Iterable[observed.PodView],
     state: ResourceState,
     post: Post,
+    neighbours: Iterable[mac_claims.Claim] = (),
 ) -> float | None:
-    """Runs the pass; returns in how many seconds it wants the next one, when sooner than a resync."""
+    """Runs the pass; returns in how many seconds it wants the next one, when sooner than a resync.
+
+    `neighbours`: the MAC claims of the namespace's resources (this one's included or not). A resource
+    that would run with a MAC an older one runs with gets no pods: two devices with one MAC on a LAN
+    break both, and which one a person meant to move is theirs to say (Degraded, reason MacClash)."""
     now = ctx.clock()
     existing = {p.name: p for p in existing_pods}
     desired, spec_error, resource = _desired(ctx, owner, body)
+    own = ctx.claim(body) if resource is not None and resource.spec.running else None
+    mac_clash = mac_claims.clash(own, neighbours) if own is not None else None
+    if mac_clash is not None:
+        desired = []
     for view in existing.values():
         if view.running and view.ready:
             state.backoff.healthy(view.name)
@@ -93,6 +123,7 @@ async def reconcile(
         now=ctx.wall(),
         bind_grace=ctx.settings.bind_grace,
         spec_error=spec_error,
+        mac_clash=mac_clash,
         replicas=resource.spec.replicas if isinstance(resource, models.IoTFleet) else 1,
     )
     baseline = state.patched if state.patched is not None else dict(body.get("status") or {})

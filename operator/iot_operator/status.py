@@ -38,6 +38,8 @@ class Observation:
     now: dt.datetime
     bind_grace: float
     spec_error: str | None = None
+    mac_clash: str | None = None
+    """Why the resource is not run: an older resource of the namespace runs with one of its MACs."""
     replicas: int = 1
     """IoTFleet.spec.replicas: the width of its device ids."""
 
@@ -86,6 +88,12 @@ def _stopped_or_invalid(obs: Observation) -> list[conditions.Verdict] | None:
             conditions.Verdict("Ready", F, "InvalidSpec", obs.spec_error),
             conditions.Verdict("Progressing", F, "InvalidSpec", obs.spec_error),
             conditions.Verdict("Degraded", T, "InvalidSpec", obs.spec_error),
+        ]
+    if obs.mac_clash is not None:
+        return [
+            conditions.Verdict("Ready", F, "MacClash", obs.mac_clash),
+            _progress(obs) or conditions.Verdict("Progressing", F, "MacClash", "no emulator pod runs"),
+            conditions.Verdict("Degraded", T, "MacClash", obs.mac_clash),
         ]
     if not obs.running:
         progress = _progress(obs)

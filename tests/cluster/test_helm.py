@@ -86,3 +86,16 @@ def test_a_second_release_installs_and_uninstalls_cleanly(kube: Kube, chart: Kub
     wait_for(
         "the first release still deployed", lambda: chart.helm("status", RELEASE, "-n", RELEASE_NS).returncode == 0
     )
+
+
+def test_the_dashboard_token_secret_survives_an_upgrade(chart: Kube) -> None:
+    name = f"{RELEASE}-iot-emulator-dashboard-token"
+    before = chart.get("secret", name, "-n", RELEASE_NS)["data"]["token"]
+    chart.helm(
+        "upgrade", RELEASE, str(CHART), "-n", RELEASE_NS, "--reuse-values", "--set", "dashboard.allowedHosts={x.lab}"
+    )
+    assert chart.get("secret", name, "-n", RELEASE_NS)["data"]["token"] == before  # `lookup` kept it
+    deployment = chart.get("deployment", f"{RELEASE}-iot-emulator-dashboard", "-n", RELEASE_NS)
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["IOTEMU_DASHBOARD_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": name, "key": "token"}
+    assert "x.lab" in json.loads(env["IOTEMU_DASHBOARD_ALLOWED_HOSTS"]["value"])

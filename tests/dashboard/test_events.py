@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from iot_dashboard import events
+from iot_emulator import messages
 
 
 def msg(type_: str, device: str = "d", ts: str = "2026-01-01T00:00:00.000Z", **fields: object) -> dict[str, object]:
@@ -53,3 +54,11 @@ def test_type_patterns_and_live_state() -> None:
     assert [m["type"] for m in hub.history("d", ["dhcp*"], since="2026-01-01T00:00:04.000Z")] == ["dhcp_release"]
     hub.forget("d")
     assert hub.live("d") is None and hub.history("d") == []
+
+
+def test_an_emulator_process_log_is_a_service_log_not_a_device() -> None:
+    hub = events.EventHub()
+    hub.publish(messages.process_log(0.0, "warning", "stdout reader too slow: 3 message(s) dropped (3 in all)"))
+    assert hub.live_states() == [] and hub.live(messages.PROCESS_ID) is None
+    [logged] = hub.logs(device=events.SERVICE_ID)
+    assert logged["source"] == "emulator" and logged["message"].startswith("stdout reader too slow")

@@ -24,7 +24,7 @@ from iot_dashboard import events
 from iot_dashboard.backends.kubernetes import backend as kube_backend
 from iot_dashboard.backends.kubernetes import client as kube_client
 from iot_dashboard.settings import KubeSettings, Settings
-from iot_emulator import http_api, messages
+from iot_emulator import http_api, macs, messages
 from iot_emulator import profile as profiles
 from tests.dashboard.conftest import TOKEN, Watcher
 from tests.operator import harness
@@ -92,11 +92,54 @@ async def test_crud_start_stop_and_status(client: httpx.AsyncClient, kube: harne
     replaced = await client.put("/api/devices/cam-1", json={"spec": {"profile": "tiny-cam", "trafficInterval": 5}})
     assert replaced.status_code == 200
     stored = await api(kube, "GET", f"{DEVICES}/cam-1")
-    assert stored["spec"].get("mac") is None and stored["spec"]["trafficInterval"] == 5
+    assert stored["spec"]["mac"] == macs.derive("44:19:b6", "device/cam-1", 0)  # derived, then pinned
+    assert stored["spec"]["trafficInterval"] == 5
     assert stored["metadata"]["labels"] == {"site": "a"}  # labels are only added, never removed
     assert (await client.post("/api/devices", json=body)).status_code == 409
     assert (await client.delete("/api/devices/cam-1")).status_code == 204
     assert (await api(kube, "GET", DEVICES))["items"] == []
+
+
+CLASH = macs.derive("44:19:b6", "device/cam-222", 0)
+"""cam-222 and cam-4245 derive this same MAC (24 bits of hash), each on its own as a pod would."""
+
+
+async def kubectl_device(kube: harness.Cluster, name: str, **spec: Any) -> None:
+    """An IoTDevice created around the dashboard, with no MAC unless given."""
+    body = {"apiVersion": "iotemu.io/v1alpha1", "kind": "IoTDevice", "metadata": {"name": name, "namespace": NS},
+            "spec": {"profile": "tiny-cam", "running": False, **spec}}  # fmt: skip
+    assert (await api(kube, "POST", DEVICES, body))["metadata"]["name"] == name
+
+
+async def test_a_device_without_mac_gets_one_no_other_resource_runs_with(
+    client: httpx.AsyncClient, kube: harness.Cluster
+) -> None:
+    assert macs.derive("44:19:b6", "device/cam-4245", 0) == CLASH
+    await kubectl_device(kube, "cam-222")  # runs with CLASH in its own pod: the dashboard must avoid it
+    created = await client.post("/api/devices", json={"name": "cam-4245", "spec": {"profile": "tiny-cam"}})
+    assert created.status_code == 201
+    pinned = (await api(kube, "GET", f"{DEVICES}/cam-4245"))["spec"]["mac"]
+    assert pinned == created.json()["status"]["mac"] and pinned != CLASH and pinned.startswith("44:19:b6:")
+    assert (await api(kube, "GET", f"{DEVICES}/cam-222"))["spec"].get("mac") is None  # others are left alone
+
+
+async def test_an_import_pins_every_device_apart(client: httpx.AsyncClient, kube: harness.Cluster) -> None:
+    await kubectl_device(kube, "cam-0", mac=CLASH)
+    brief = {"devices": [{"id": "cam-222", "vendor": "Tinycam"}, {"id": "cam-4245", "vendor": "Tinycam"}]}
+    assert (await client.post("/api/import", json=brief)).status_code == 200
+    stored = {d["metadata"]["name"]: d["spec"].get("mac") for d in (await api(kube, "GET", DEVICES))["items"]}
+    assert len(set(stored.values())) == 3 and None not in stored.values() and stored["cam-0"] == CLASH
+
+
+async def test_a_given_mac_another_resource_runs_with_is_refused(
+    client: httpx.AsyncClient, kube: harness.Cluster
+) -> None:
+    await kubectl_device(kube, "cam-222")
+    body = {"name": "cam-9", "spec": {"profile": "tiny-cam", "mac": CLASH}}
+    refused = await client.post("/api/devices", json=body)
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == [f"IoTDevice/cam-9: spec.mac: MAC {CLASH} is already used by IoTDevice/cam-222"]
+    assert [d["metadata"]["name"] for d in (await api(kube, "GET", DEVICES))["items"]] == ["cam-222"]
 
 
 async def test_failed_import_undoes_what_it_wrote(

@@ -3,6 +3,9 @@ rendered manifest validated against the Kubernetes schemas (kubernetes-validate,
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from iot_dashboard import origin
+from iot_dashboard import settings as dashboard_settings
 from iot_operator import crdgen
 from iot_operator import settings as settings_mod
 
@@ -33,9 +38,13 @@ NON_DEFAULT: dict[str, Any] = {
 }
 
 
-def render(values: dict[str, Any]) -> list[dict[str, Any]]:
+def render_files(values: dict[str, Any]) -> dict[str, str]:
     with helm.Chart.load(CHART) as chart:
-        files = chart.render(values, name="lab", namespace="iot", is_install=True)
+        return chart.render(values, name="lab", namespace="iot", is_install=True)  # type: ignore[no-any-return]
+
+
+def render(values: dict[str, Any]) -> list[dict[str, Any]]:
+    files = render_files(values)
     return [d for path, text in files.items() if path.endswith(".yaml") for d in yaml.safe_load_all(text) if d]
 
 
@@ -68,6 +77,7 @@ def test_default_install() -> None:
         "ClusterRole",
         "ClusterRoleBinding",
         "Deployment",
+        "Secret",
         "Service",
         "ServiceAccount",
         "ValidatingAdmissionPolicy",
@@ -158,6 +168,10 @@ def test_components_can_be_left_out() -> None:
         {"operator": {"watchNamespaces": ["Not_A_Namespace"]}},
         {"operator": {"extraEnv": {"PATH": "/tmp"}}},
         {"emulator": {"image": {"pullPolicy": "Sometimes"}}},
+        {"dashboard": {"env": {"IOTEMU_DASHBOARD_TOKEN": "a-literal-token-in-the-manifest"}}},
+        {"dashboard": {"env": {"IOTEMU_DASHBOARD_ALLOWED_HOSTS": '["*"]'}}},
+        {"dashboard": {"auth": {"existingSecret": "Not A Name"}}},
+        {"dashboard": {"allowedHosts": ["evil.example/path"]}},
         {"unknown": True},
     ],
 )
@@ -187,3 +201,64 @@ def test_extra_environment_overrides_the_defaults_once() -> None:
         names = [e["name"] for e in env]
         assert len(names) == len(set(names)), names  # server-side apply refuses duplicate names
         assert {e["name"]: e.get("value") for e in env}[variable] == value
+
+
+def dashboard_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    [deployment] = find(objects, "Deployment", "lab-iot-emulator-dashboard")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    return container  # type: ignore[no-any-return]
+
+
+def test_dashboard_token_comes_from_a_secret_the_chart_makes() -> None:
+    objects = render({})
+    [secret] = find(objects, "Secret", "lab-iot-emulator-dashboard-token")
+    token = base64.b64decode(secret["data"]["token"]).decode()
+    assert re.fullmatch(r"[A-Za-z0-9]{48}", token)
+    dashboard_settings.Settings(token=token)  # a token the dashboard accepts
+    env = {e["name"]: e for e in dashboard_container(objects)["env"]}
+    assert env["IOTEMU_DASHBOARD_TOKEN"] == {
+        "name": "IOTEMU_DASHBOARD_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "lab-iot-emulator-dashboard-token", "key": "token"}},
+    }
+    deployments = json.dumps(find(objects, "Deployment"))
+    assert token not in deployments and secret["data"]["token"] not in deployments
+    other = base64.b64decode(find(render({}), "Secret")[0]["data"]["token"]).decode()
+    assert other != token  # random per install; `lookup` keeps it on upgrade (tests/cluster/test_helm.py)
+
+
+def test_dashboard_token_from_an_existing_secret() -> None:
+    objects = render({"dashboard": {"auth": {"existingSecret": "lab-dashboard-auth", "secretKey": "bearer"}}})
+    assert not find(objects, "Secret")
+    env = {e["name"]: e for e in dashboard_container(objects)["env"]}
+    assert env["IOTEMU_DASHBOARD_TOKEN"]["valueFrom"] == {
+        "secretKeyRef": {"name": "lab-dashboard-auth", "key": "bearer"}
+    }
+
+
+def test_notes_say_how_to_read_the_token() -> None:
+    notes = render_files({})["iot-emulator/templates/NOTES.txt"]
+    assert "kubectl -n iot get secret lab-iot-emulator-dashboard-token -o jsonpath='{.data.token}' | base64 -d" in notes
+    custom = render_files({"dashboard": {"auth": {"existingSecret": "mine", "secretKey": "bearer"}}})
+    assert "get secret mine -o jsonpath='{.data.bearer}'" in custom["iot-emulator/templates/NOTES.txt"]
+
+
+@pytest.mark.parametrize("values", [{}, NON_DEFAULT], ids=["default", "ingress"])
+def test_dashboard_answers_to_its_service_names(monkeypatch: pytest.MonkeyPatch, values: dict[str, Any]) -> None:
+    for variable in dashboard_container(render(values))["env"]:
+        if "value" in variable:
+            monkeypatch.setenv(variable["name"], variable["value"])
+    settings = dashboard_settings.Settings()
+    guard = origin.Guard(lambda *_: None, settings.allowed_hosts, settings.cors_origins)  # type: ignore[arg-type]
+    service = "lab-iot-emulator-dashboard"
+    for host in (service, f"{service}:80", f"{service}.iot", f"{service}.iot.svc", f"{service}.iot.svc.cluster.local"):
+        assert guard.host_allowed(host), host
+    assert guard.host_allowed("localhost:8080") and not guard.host_allowed("evil.example")
+    assert guard.host_allowed("iot.lab.example") is bool(values)  # the ingress host, when there is one
+
+
+def test_more_allowed_hosts_can_be_given() -> None:
+    env = {
+        e["name"]: e.get("value")
+        for e in dashboard_container(render({"dashboard": {"allowedHosts": [".lab.example"]}}))["env"]
+    }
+    assert ".lab.example" in json.loads(env["IOTEMU_DASHBOARD_ALLOWED_HOSTS"])

@@ -30,8 +30,20 @@ def test_data_and_logs_are_on_volumes() -> None:
     assert {"/data", "/logs"} <= mounts
 
 
+INTERFACE_REQUIRED = re.compile(r"\$\{IOTEMU_INTERFACE:\?([^}]+)\}")
+"""Compose's "required" form: `docker compose up` stops with the message when the variable is unset."""
+
+
+def test_the_lab_interface_has_no_default() -> None:
+    command: list[str] = dashboard()["command"]  # type: ignore[assignment]
+    [interface] = [a for a in command if a.startswith("--interface=")]
+    assert INTERFACE_REQUIRED.fullmatch(interface.removeprefix("--interface="))
+    assert "IOTEMU_INTERFACE" in COMPOSE.read_text().split("services:")[0]  # the header says how to set it
+    assert not any(re.search(r"\$\{\w+:?-", a) for a in command)  # no variable with a default value
+
+
 def test_the_command_line_is_one_the_dashboard_accepts(tmp_path: Path) -> None:
-    argv = [re.sub(r"\$\{IOTEMU_INTERFACE:-(\w+)\}", r"\1", a) for a in dashboard()["command"]]  # type: ignore[union-attr]
+    argv = [INTERFACE_REQUIRED.sub("enp3s0", a) for a in dashboard()["command"]]  # type: ignore[union-attr]
     assert argv[:2] == ["iotemu", "dashboard"]
     import argparse
 
@@ -40,5 +52,5 @@ def test_the_command_line_is_one_the_dashboard_accepts(tmp_path: Path) -> None:
     args = parser.parse_args(argv[2:])
     settings = service.settings_from(args)
     assert settings.backend == "local"
-    assert settings.local.interface == "eth0" and settings.local.promiscuous
+    assert settings.local.interface == "enp3s0" and settings.local.promiscuous
     assert str(settings.local.data_file) == "/data/devices.yaml"

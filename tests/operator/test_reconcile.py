@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -103,3 +104,28 @@ async def test_status_is_patched_when_changed_and_at_most_once_per_interval(
     clock.now += 4
     await reconcile.reconcile(ctx, OWNER, BODY, [pod], state, post)
     assert len(api.calls) == 2 and api.calls[1][1] == {"traffic": {"packetsSent": 20}}  # a merge patch of the change
+
+
+async def test_a_resource_sharing_an_older_ones_mac_loses_its_pod(setup: Any, tiny_library: profile.Library) -> None:
+    """Its pod is deleted (no duplicate MAC on the LAN), its status says why; an older twin changes nothing."""
+    ctx, api, _, clock = setup
+    pod = running_pod(ctx, tiny_library)
+    body = {**BODY, "metadata": {**BODY["metadata"], "creationTimestamp": "2026-12-01T12:05:00Z"}}  # type: ignore[dict-item]
+    mine = ctx.claim(body)
+    assert mine is not None
+    older = dataclasses.replace(mine, name="cam0", created=dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC))
+    newer = dataclasses.replace(mine, name="cam2", created=dt.datetime(2026, 12, 1, 12, 9, tzinfo=dt.UTC))
+    events: list[tuple[str, str, str]] = []
+    state = reconcile.ResourceState(plan_mod.Backoff(10, 300))
+    await reconcile.reconcile(ctx, OWNER, body, [pod], state, lambda *e: events.append(e), [mine, newer])
+    assert [c[0] for c in api.calls] == ["status"]  # the newer twin is the one to move
+
+    api.calls.clear()
+    clock.now += 10  # past the status interval
+    await reconcile.reconcile(ctx, OWNER, body, [pod], state, lambda *e: events.append(e), [mine, older, newer])
+    assert api.calls[0] == ("delete", pod.name)
+    degraded = next(c for c in api.calls[-1][1]["conditions"] if c["type"] == "Degraded")
+    mac = sorted(mine.macs)[0]
+    assert (degraded["status"], degraded["reason"]) == ("True", "MacClash")
+    assert degraded["message"].startswith(f"MAC {mac} is already used by IoTDevice/cam0;")
+    assert ("Warning", "MacClash", degraded["message"]) in events

@@ -252,3 +252,28 @@ async def test_pods_are_watched_with_a_server_side_selector(
 
     selectors = await wait_for(pod_watches, "kopf's list or watch of pods")
     assert set(selectors) == {"app.kubernetes.io/managed-by=iot-operator"}
+
+
+async def test_two_resources_deriving_one_mac_run_only_the_older(
+    cluster: harness.Cluster, operator: settings_mod.OperatorSettings, tiny_library: profile.Library
+) -> None:
+    """cam-222 and cam-4245 (created by kubectl, no spec.mac) derive the same MAC, each in its own pod."""
+    await cluster.apply(device("cam-222"))
+    first = await wait_for(lambda: pods_named(cluster, {"iotdev-cam-222"}), "the older device's pod")
+    await cluster.apply(device("cam-4245"))
+
+    async def clashing() -> dict[str, Any] | None:
+        condition = await cluster.condition("iotdevices", "cam-4245", "Degraded")
+        return condition if condition and condition["status"] == "True" else None
+
+    condition = await wait_for(clashing, "Degraded=True on the newer device")
+    [(_, mac)] = devices_of(first["iotdev-cam-222"], tiny_library)
+    assert condition["reason"] == "MacClash"
+    assert condition["message"].startswith(f"MAC {mac} is already used by IoTDevice/cam-222; set spec.mac")
+    assert set(await cluster.pods()) == {"iotdev-cam-222"}  # no duplicate on the LAN
+    ready = await cluster.condition("iotdevices", "cam-222", "Degraded")
+    assert ready is None or ready["status"] == "False"
+    assert await wait_for(lambda: _events(cluster, "cam-4245", "MacClash"), "a Warning event naming the clash")
+
+    await cluster.patch("iotdevices", "cam-4245", {"spec": {"mac": "00:12:34:56:78:01"}})  # a person moves it
+    await wait_for(lambda: pods_named(cluster, {"iotdev-cam-222", "iotdev-cam-4245"}), "both pods once apart")

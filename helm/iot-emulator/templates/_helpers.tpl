@@ -46,3 +46,19 @@ capabilities:
 {{- define "iot-emulator.dashboardNamespace" -}}
 {{- if .Values.operator.watchNamespaces -}}{{ first .Values.operator.watchNamespaces }}{{- else -}}{{ .Release.Namespace }}{{- end -}}
 {{- end -}}
+
+{{/* The Secret holding the dashboard's bearer token: the user's, or the one the chart makes. */}}
+{{- define "iot-emulator.dashboardSecret" -}}
+{{- default (printf "%s-dashboard-token" (include "iot-emulator.fullname" .)) .Values.dashboard.auth.existingSecret -}}
+{{- end -}}
+
+{{/* The Host names the dashboard answers to (JSON list): its Service's names in the cluster, the ingress host, the user's. */}}
+{{- define "iot-emulator.dashboardHosts" -}}
+{{- $svc := printf "%s-dashboard" (include "iot-emulator.fullname" .) -}}
+{{- $ns := .Release.Namespace -}}
+{{- $hosts := list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.%s" $svc $ns .Values.dashboard.clusterDomain) -}}
+{{- if .Values.dashboard.ingress.enabled -}}
+{{- $hosts = append $hosts .Values.dashboard.ingress.host -}}
+{{- end -}}
+{{- concat $hosts .Values.dashboard.allowedHosts | uniq | toJson -}}
+{{- end -}}

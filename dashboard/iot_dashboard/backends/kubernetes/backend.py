@@ -9,6 +9,11 @@ but only adds or changes labels and annotations, never removes them: the operato
 tools keep their own there. A change set (an import) is applied resource by resource; if one
 write fails, the ones already made are undone in reverse order, so an import is all or nothing
 unless the cluster itself fails during the undo (the error says so).
+
+Every resource runs in pods of its own, each deriving its MACs alone, so nothing there moves a MAC
+two resources derive alike: a device stored without a MAC gets one written into its spec that no
+other resource of the namespace runs with, and a write that would make two resources share a MAC is
+refused (`mac_claims`). Clashes made around the dashboard (kubectl) are the operator's to report.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from iot_dashboard import models as api
 from iot_dashboard.backends import base
 from iot_dashboard.backends.kubernetes import client, pods
 from iot_dashboard.settings import KubeSettings
-from iot_emulator import manifests, models
+from iot_emulator import mac_claims, manifests, models
 from iot_emulator import profile as profiles
 from iot_kube.connection import Connection
 
@@ -50,6 +55,7 @@ class KubernetesBackend(base.Backend):
     """See the module docstring."""
 
     name = "kubernetes"
+    pins_macs = True
 
     def __init__(
         self,
@@ -66,6 +72,7 @@ class KubernetesBackend(base.Backend):
         self._pods_task: asyncio.Task[None] | None = None
         self._raw: dict[base.Key, dict[str, Any]] = {}
         self._error: str | None = "not started"
+        self.claims = mac_claims.Claims(library)
 
     async def start(self) -> None:
         self.kube = client.KubeClient(self.settings, self._connection)
@@ -130,6 +137,14 @@ class KubernetesBackend(base.Backend):
         }
 
     # -- writing ---------------------------------------------------------------------------------
+
+    def _pin(self, changed: Sequence[base.Resource], others: Sequence[base.Resource]) -> list[base.Resource]:
+        """MACs pinned apart from every other resource's (see the module docstring); 422 on a clash."""
+        pinned = self.claims.pin(changed, others)
+        problems = self.claims.shared(pinned, others)
+        if problems:
+            raise base.Invalid("MACs already used by other resources of the namespace", problems)
+        return pinned
 
     def _patch_of(self, old: dict[str, Any], resource: base.Resource) -> dict[str, Any]:
         new = models.to_manifest(resource)
