@@ -19,10 +19,12 @@ file over those limits is refused with its name before the client sees it.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ from kubernetes_asyncio.config.incluster_config import InClusterConfigLoader
 from iot_emulator import bounded
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+_LOADING = threading.Lock()
 
 
 class NoConnection(RuntimeError):
@@ -120,6 +123,36 @@ async def _from_kubeconfig(
     files = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
     _check_bounded(files)
     config = Configuration()
+    # The client keeps one process-wide cache of the files it writes (by content): two loads at once
+    # (two operators in one process, a reconnect during a load) would hand each other files that the
+    # other's cleanup removes. One load at a time; waiting for the lock does not block the event loop.
+    await asyncio.to_thread(_LOADING.acquire)
+    try:
+        loader, ca, cert, key = await _load(files, context, config)
+    finally:
+        _LOADING.release()
+    current: dict[str, Any] = (loader.current_context or {}).get("context") or {}
+
+    expiry = getattr(loader, "exec_plugin_expiry", None)
+    return Connection(
+        server=str(config.host),
+        ca_data=ca,
+        insecure=insecure or not config.verify_ssl,
+        token=token or _bearer(config),
+        cert_data=cert,
+        key_data=key,
+        tls_server_name=config.tls_server_name,
+        proxy=config.proxy,
+        namespace=current.get("namespace"),
+        expires=expiry if isinstance(expiry, dt.datetime) else None,
+        source=files,
+    )
+
+
+async def _load(
+    files: str, context: str | None, config: Configuration
+) -> tuple[kube_config.KubeConfigLoader, bytes | None, bytes | None, bytes | None]:
+    """The official loader into `config`; the CA and client key material read back into memory."""
     with tempfile.TemporaryDirectory(prefix="iotemu-kube-") as private:  # mode 0700
         try:
             loader = await kube_config.load_kube_config(
@@ -136,21 +169,7 @@ async def _from_kubeconfig(
             # The client remembers the files it wrote by content and would hand out their (removed)
             # names on the next load: forget them with the directory.
             kube_config._cleanup_temp_files()
-    current: dict[str, Any] = (loader.current_context or {}).get("context") or {}
-    expiry = getattr(loader, "exec_plugin_expiry", None)
-    return Connection(
-        server=str(config.host),
-        ca_data=ca,
-        insecure=insecure or not config.verify_ssl,
-        token=token or _bearer(config),
-        cert_data=cert,
-        key_data=key,
-        tls_server_name=config.tls_server_name,
-        proxy=config.proxy,
-        namespace=current.get("namespace"),
-        expires=expiry if isinstance(expiry, dt.datetime) else None,
-        source=files,
-    )
+    return loader, ca, cert, key
 
 
 def _read(path: str | None) -> bytes | None:

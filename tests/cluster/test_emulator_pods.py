@@ -8,8 +8,8 @@ devices rebind their addresses; deleting the fleet releases every lease.
 
 from __future__ import annotations
 
+import base64
 import json
-import secrets
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,8 +45,7 @@ def images(node: node_mod.Node) -> list[Path]:
 
 @pytest.fixture
 def release(chart: Kube, namespace: str, images: list[Path]) -> Iterator[str]:
-    """The chart installed for `namespace` from the local images; the dashboard's token from the values."""
-    token = secrets.token_urlsafe(24)
+    """The chart installed for `namespace` from the local images; yields the dashboard's token (its Secret)."""
     chart.helm(
         "install",
         RELEASE,
@@ -66,13 +65,12 @@ def release(chart: Kube, namespace: str, images: list[Path]) -> Iterator[str]:
         "operator.statusMinInterval=1",
         "--set",
         "admissionPolicy.enabled=false",
-        "--set",
-        f"dashboard.env.IOTEMU_DASHBOARD_TOKEN={token}",
         "--wait",
         "--timeout=180s",
     )
+    secret = chart.get("secret", f"{RELEASE}-iot-emulator-dashboard-token", "-n", RELEASE_NS)
     try:
-        yield token
+        yield base64.b64decode(secret["data"]["token"]).decode()
     finally:
         chart.helm("uninstall", RELEASE, "-n", RELEASE_NS, "--wait", check=False)
         chart("delete", "namespace", RELEASE_NS, "--wait=false", check=False)
