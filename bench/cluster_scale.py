@@ -100,9 +100,12 @@ class FakeNodes:
             }
             try:
                 await kube_client.send(self.leases.create_namespaced_lease("kube-node-lease", lease, **kube_client.RAW))
-            except kube_client.ApiException:
+            except kube_client.ApiException:  # renewed: only the time moves
+                renew = {"spec": lease["spec"]}
                 await kube_client.send(
-                    self.leases.replace_namespaced_lease(name, "kube-node-lease", lease, **kube_client.RAW)
+                    self.leases.patch_namespaced_lease(
+                        name, "kube-node-lease", renew, **kube_client.MERGE_PATCH, **kube_client.RAW
+                    )
                 )
 
     async def run_pods(self, namespace: str) -> None:
@@ -128,6 +131,8 @@ class FakeNodes:
         for name in self.names:
             with contextlib.suppress(kube_client.ApiException):
                 await kube_client.send(self.core.delete_node(name, **kube_client.RAW))
+            with contextlib.suppress(kube_client.ApiException):
+                await kube_client.send(self.leases.delete_namespaced_lease(name, "kube-node-lease", **kube_client.RAW))
 
 
 def running(ip: str) -> dict[str, Any]:
@@ -298,7 +303,7 @@ async def run(plane: controlplane.ControlPlane, args: argparse.Namespace) -> int
             "IOT_OPERATOR_KUBECONFIG": str(kubeconfig),
             "IOT_OPERATOR_NAMESPACES": json.dumps([namespace]),
             "IOT_OPERATOR_HTTP_PORT": str(STATS_PORT),
-            "IOT_OPERATOR_LOG_LEVEL": "WARNING",
+            "IOT_OPERATOR_LOG_LEVEL": os.environ.get("BENCH_OPERATOR_LOG_LEVEL", "WARNING"),
         }
         log = open(f"/tmp/{space}-operator.log", "wb")  # noqa: SIM115 - closed with the process
         operator = subprocess.Popen(
