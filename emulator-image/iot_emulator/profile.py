@@ -12,12 +12,14 @@ import re
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from iot_emulator import bounded, macs, profile_services
+
+_Served = TypeVar("_Served", profile_services.Listener, profile_services.UdpListener)
 
 BUILTIN_DIR = Path(__file__).parent / "profiles"
 NAME_RE = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -260,13 +262,16 @@ class Profile(_Strict):
     listen: list[profile_services.Listener] = Field(
         default_factory=list, description="TCP services the real device runs (profile_services), answered always"
     )
+    listen_udp: list[profile_services.UdpListener] = Field(
+        default_factory=list, description="UDP services the real device runs (besides SNMP), answered always"
+    )
     snmp: profile_services.Snmp | None = Field(default=None, description="the device's SNMP agent, if it has one")
     schedule: dict[str, Schedule] = Field(default_factory=dict, description="protocol -> when it speaks")
     sources: dict[str, str] = Field(default_factory=dict, description="fingerprint -> where it comes from")
 
-    @field_validator("listen")
+    @field_validator("listen", "listen_udp")
     @classmethod
-    def _ports_unique(cls, value: list[profile_services.Listener]) -> list[profile_services.Listener]:
+    def _ports_unique(cls, value: list[_Served]) -> list[_Served]:
         ports = [service.port for service in value]
         if len(set(ports)) != len(ports):
             raise ValueError("two services listen on the same port")

@@ -82,7 +82,54 @@ class ModbusService(_Strict):
     identification: DeviceIdentification | None = None
 
 
-Listener = Annotated[TextService | BannerService | PrinterService | ModbusService, Field(discriminator="kind")]
+class KasaService(_Strict):
+    """TP-Link Smart Home protocol (TCP: 4-byte length + XOR-autokey JSON; UDP: the same JSON without length).
+
+    `replies` maps `"module.method"` (e.g. `system.get_sysinfo`) to the JSON the device answers inside
+    `{module: {method: ...}}`; string values may use placeholders. Other members get err_code -2."""
+
+    kind: Literal["kasa"]
+    port: Port = 9999
+    replies: dict[str, dict[str, object]] = Field(min_length=1)
+
+
+class DicomService(_Strict):
+    """A DICOM Upper Layer acceptor (PS3.8): A-ASSOCIATE-AC for any called AE title, Verification SCP
+    (C-ECHO, PS3.7 9.1.5), A-RELEASE-RP; other abstract syntaxes are rejected per presentation context."""
+
+    kind: Literal["dicom"]
+    port: Port = 104
+    ae_title: str | None = Field(default=None, max_length=16, description="None: any called AE title is accepted")
+    implementation_class_uid: str = Field(pattern=r"^[0-9]+(\.[0-9]+)+$", max_length=64)
+    implementation_version: str = Field(max_length=16)
+
+
+Listener = Annotated[
+    TextService | BannerService | PrinterService | ModbusService | KasaService | DicomService,
+    Field(discriminator="kind"),
+]
+
+
+class MiioService(_Strict):
+    """Xiaomi miIO (UDP 54321): answers the 32-byte hello with the device id and its uptime stamp."""
+
+    kind: Literal["miio"]
+    port: Port = 54321
+    device_id_from_mac: bool = Field(default=True, description="device id = the MAC's last 4 bytes")
+
+
+class DiscoverydService(_Strict):
+    """HID discoveryd (UDP 4070): answers `discover;013;` with `discovered;<len>;MAC;name;ip;1;model;version;date;`."""
+
+    kind: Literal["discoveryd"]
+    port: Port = 4070
+    name: str = "{hostname}"
+    model: str
+    version: str
+    date: str = Field(description="firmware date as the device writes it, MM/DD/YYYY")
+
+
+UdpListener = Annotated[KasaService | MiioService | DiscoverydService, Field(discriminator="kind")]
 
 
 class Snmp(_Strict):

@@ -12,7 +12,16 @@ import functools
 
 from iot_emulator import host as host_mod
 from iot_emulator import profile, profile_services
-from iot_emulator.protocols import modbus_server, printer_server, services, tcp, tcp_server, text_server
+from iot_emulator.protocols import (
+    dicom_server,
+    kasa_server,
+    modbus_server,
+    printer_server,
+    services,
+    tcp,
+    tcp_server,
+    text_server,
+)
 
 _TABLES: dict[int, tuple[profile.Profile, dict[int, tcp_server.Responder]]] = {}
 
@@ -26,6 +35,10 @@ def responder(service: profile_services.Listener) -> tcp_server.Responder:
         if service.kind == "jetdirect":
             return printer_server.JetDirect(service)
         return printer_server.Lpd(service) if service.kind == "lpd" else printer_server.Ipp(service)
+    if isinstance(service, profile_services.KasaService):
+        return kasa_server.Kasa(service)
+    if isinstance(service, profile_services.DicomService):
+        return dicom_server.Dicom(service)
     return modbus_server.Modbus(service)
 
 

@@ -17,9 +17,23 @@ if TYPE_CHECKING:
     from iot_emulator import host, manifests
 
 LINK_LAYER = frozenset({"arp", "dhcp", "icmp"})  # built into every device
-MODULES = ("dns", "ntp", "http", "tls", "rtsp", "mqtt", "coap", "mdns", "ssdp", "lldp", "listeners", "snmp_agent")
+MODULES = (
+    "dns",
+    "ntp",
+    "http",
+    "tls",
+    "rtsp",
+    "mqtt",
+    "coap",
+    "mdns",
+    "ssdp",
+    "lldp",
+    "listeners",
+    "udp_listeners",
+    "snmp_agent",
+)
 """Modules under iot_emulator.protocols that register services (imported on first use)."""
-ALWAYS = ("resolver", "listeners", "snmp")
+ALWAYS = ("resolver", "listeners", "udp_listeners", "snmp")
 """Built first for every device, whatever its protocols: the DNS resolver (protocols.dns) the others use,
 and what the device answers when probed (its listening ports, its SNMP agent), as its real model does."""
 
@@ -73,7 +87,7 @@ def _load() -> None:
 def supported() -> frozenset[str]:
     """Protocol names a manifest may list ("snmp" too: it runs anyway when the profile has an agent)."""
     _load()
-    return (LINK_LAYER | frozenset(_REGISTRY)) - {"resolver", "listeners"}
+    return (LINK_LAYER | frozenset(_REGISTRY)) - {"resolver", "listeners", "udp_listeners"}
 
 
 def build(context: Context, protocols: tuple[str, ...]) -> list[host.Service]:
