@@ -21,6 +21,7 @@ from iot_emulator.protocols import (
     tcp,
     tcp_server,
     text_server,
+    tls_server,
 )
 
 _TABLES: dict[int, tuple[profile.Profile, dict[int, tcp_server.Responder]]] = {}
@@ -61,8 +62,16 @@ class Listeners:
     def start(self, now: float) -> None:
         stack = tcp.stack_of(self.context.host, self.context.rng)
         facts = tcp_server.Facts(self.context)
+        listen = self.context.config.profile.listen
+        certificates = {s.port: s.tls for s in listen if isinstance(s, profile_services.TextService) and s.tls}
         for port, answer in self.table.items():
-            stack.listen(port, answer.protocol, functools.partial(tcp_server.ServerApp, answer, facts))
+            spec = certificates.get(port)
+            app = (
+                functools.partial(tcp_server.ServerApp, answer, facts)
+                if spec is None
+                else functools.partial(tls_server.TlsServerApp, spec, answer, facts)
+            )
+            stack.listen(port, "https" if spec else answer.protocol, app)
 
     def on_timer(self, now: float) -> None:
         pass
