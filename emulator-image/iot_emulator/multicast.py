@@ -9,7 +9,8 @@ it concerns, which is what each device would have concluded on its own:
 - mDNS (RFC 6762): a query goes to the devices that answer for one of its names; a response goes
   to the devices whose unique (cache-flush) names it carries, who must defend or rename. Shared
   records (a service type's PTR) do not fan responses out to every device of that type.
-- SSDP (UPnP 1.1): devices answer M-SEARCH and ignore other devices' NOTIFYs.
+- SSDP (UPnP 1.1): devices answer M-SEARCH and ignore other devices' NOTIFYs; WS-Discovery
+  (port 3702 of the same group) goes to the devices bound to 3702.
 - Any other group: every member.
 - UDP to 255.255.255.255 (discovery: Kasa, HID discoveryd, miIO): the devices bound to its port
   for broadcasts (`host.broadcast_ports`), not every device of the process.
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 MDNS_GROUP = bytes([224, 0, 0, 251])
 SSDP_GROUP = bytes([239, 255, 255, 250])
+WS_DISCOVERY_PORT = 3702
 
 
 class Directory:
@@ -88,6 +90,8 @@ class Directory:
         if group == SSDP_GROUP:
             packet = wire.parse_ipv4(frame)
             datagram = wire.parse_udp(packet.payload) if packet else None
+            if datagram and datagram[1] == WS_DISCOVERY_PORT:  # WS-Discovery shares the group: its responders only
+                return list(self._port_listeners.get(WS_DISCOVERY_PORT, ()))
             return list(members) if datagram and datagram[2].startswith(b"M-SEARCH") else ()
         return list(members)
 

@@ -156,7 +156,17 @@ class DiscoverydService(_Strict):
     date: str = Field(description="firmware date as the device writes it, MM/DD/YYYY")
 
 
-UdpListener = Annotated[KasaService | MiioService | DiscoverydService, Field(discriminator="kind")]
+class WsDiscoveryService(_Strict):
+    """ONVIF WS-Discovery (UDP 3702, group 239.255.255.250): ProbeMatches with these types, scopes, XAddrs."""
+
+    kind: Literal["ws-discovery"]
+    port: Port = 3702
+    types: list[str] = Field(default=["dn:NetworkVideoTransmitter", "tds:Device"], min_length=1)
+    scopes: list[str] = Field(min_length=1, description="onvif:// scope URIs; placeholders allowed")
+    xaddrs: str = "http://{ip}/onvif/device_service"
+
+
+UdpListener = Annotated[KasaService | MiioService | DiscoverydService | WsDiscoveryService, Field(discriminator="kind")]
 
 
 class Snmp(_Strict):

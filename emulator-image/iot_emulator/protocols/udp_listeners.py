@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from iot_emulator import host as host_mod
 from iot_emulator import profile_services
-from iot_emulator.protocols import kasa_server, services, tcp_server, udp_answers
+from iot_emulator.protocols import kasa_server, services, ssdp, tcp_server, udp_answers, ws_discovery
 
 Answer = Callable[[bytes, dict[str, str], float], bytes | None]
 """(request, device facts, seconds since start) -> the answer, or None to drop"""
@@ -25,6 +25,8 @@ def answerer(service: profile_services.UdpListener) -> Answer:
         return lambda data, facts, up: kasa.datagram(data, facts)
     if isinstance(service, profile_services.MiioService):
         return udp_answers.miio
+    if isinstance(service, profile_services.WsDiscoveryService):
+        return lambda data, facts, up: ws_discovery.answer(service, data, facts)
     return lambda data, facts, up: udp_answers.discoveryd(service, data, facts)
 
 
@@ -41,6 +43,8 @@ class UdpListeners:
         self.started = now
         for port, kind, answer in self.ports:
             self.host.bind_udp(port, self._handler(port, kind, answer), broadcast=True)
+            if kind == "ws-discovery":
+                self.host.join(ssdp.GROUP)  # WS-Discovery's group is SSDP's
 
     def _handler(self, port: int, kind: str, answer: Answer) -> host_mod.UdpHandler:
         def on_datagram(src: bytes, sport: int, dst: bytes, data: bytes, now: float) -> None:
