@@ -33,6 +33,9 @@ MODULES = (
     "snmp_agent",
 )
 """Modules under iot_emulator.protocols that register services (imported on first use)."""
+LINK = frozenset({"lldp"})
+"""Services that need no address: a phone sends LLDP from link-up, before its DHCP exchange (TIA-1057 fast start),
+and keeps sending while it has no lease."""
 ALWAYS = ("resolver", "listeners", "udp_listeners", "snmp")
 """Built first for every device, whatever its protocols: the DNS resolver (protocols.dns) the others use,
 and what the device answers when probed (its listening ports, its SNMP agent), as its real model does."""
@@ -90,12 +93,26 @@ def supported() -> frozenset[str]:
     return (LINK_LAYER | frozenset(_REGISTRY)) - {"resolver", "listeners", "udp_listeners"}
 
 
+def build_link(context: Context, protocols: tuple[str, ...]) -> list[host.Service]:
+    """The link-layer services of `protocols` (LINK), started at link-up, before DHCP, kept across leases."""
+    _load()
+    out = []
+    for name in protocols:
+        factory = _REGISTRY.get(name) if name in LINK else None
+        service = factory(context) if factory is not None else None
+        if service is not None:
+            out.append(service)
+    return out
+
+
 def build(context: Context, protocols: tuple[str, ...]) -> list[host.Service]:
     """One service per protocol of the device that has a factory (and that the profile allows)."""
     _load()
     out = []
     built: set[int] = set()
     for name in (*ALWAYS, *protocols):
+        if name in LINK:
+            continue
         factory = _REGISTRY.get(name)
         if factory is None or id(factory) in built:
             continue  # one factory may serve several names (https, cloud)
