@@ -220,8 +220,20 @@ class IpHost:
         elif packet.proto == wire.IPPROTO_ICMP and packet.dst == self.address:
             ident = 0 if self.profile.tcp.ip_id == "zero" else self._count_ip_id()  # Linux: one counter (nmap II=I)
             reply = icmp.echo_reply(packet, self.mac, src_mac, ttl=self.profile.ip_ttl, ident=ident)
+            if reply is None and self.profile.icmp_timestamp:
+                ms_today = int(self.unix_time(now) % 86_400 * 1000)
+                reply = icmp.timestamp_reply(packet, self.mac, src_mac, ttl=self.profile.ip_ttl, ident=ident,
+                                             ms_today=ms_today)  # fmt: skip
             if reply is not None:
                 self.send_frame("icmp", reply)
+
+    def unix_time(self, now: float) -> float:
+        """The device's clock: its NTP client's when it runs one, else a clock that started at 1970 at boot."""
+        for service in self.services:
+            clock = getattr(service, "clock", None)
+            if service.name == "ntp" and callable(clock):
+                return float(clock(now)) - 2_208_988_800
+        return max(now, 0.0)
 
     def _port_unreachable(self, packet: wire.Ipv4, now: float) -> None:
         limit = self._icmp_limits.get(packet.src)

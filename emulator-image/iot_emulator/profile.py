@@ -259,6 +259,9 @@ class Profile(_Strict):
     mdns: Mdns | None = None
     ssdp: Ssdp | None = None
     lldp: Lldp | None = None
+    icmp_timestamp: bool = Field(
+        default=False, description="answers ICMP Timestamp requests (RFC 792) as Linux does; lwIP, Windows do not"
+    )
     listen: list[profile_services.Listener] = Field(
         default_factory=list, description="TCP services the real device runs (profile_services), answered always"
     )

@@ -10,6 +10,7 @@ python-miio do (their framing written again here, not imported from the emulator
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 import sys
 
 import pytest
@@ -151,3 +152,18 @@ def test_curl_reaches_the_local_apis_of_sonoff_meross_and_echo(probe_lab: iotlab
     assert sonoff["error"] == 0 and sonoff["data"]["deviceid"] == "10005a0001"  # type: ignore[index]
     assert meross["payload"] == {"error": {"code": 5001, "detail": "sign error"}}
     assert echo["brandDisplayName"] == "Amazon" and echo["remoteName"] == "amazon-5a0003"
+
+
+def test_nmap_timestamp_ping_finds_the_linux_device_only(probe_lab: iotlab.Lab) -> None:  # noqa: F811
+    names = ["hikvision-ds-2cd2042fwd", "meross-mss110"]  # Linux answers ICMP timestamp requests, lwIP does not
+    with devices(probe_lab, names) as addresses:
+        run = probe_lab.run_in_gw("nmap", "-sn", "-PP", "--disable-arp-ping", "-n", "--reason", "-oX", "-",
+                                  *addresses.values(), timeout=60)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    status = {}
+    for host in ET.fromstring(run.stdout).iter("host"):
+        address, state = host.find("address"), host.find("status")
+        assert address is not None and state is not None
+        status[address.attrib["addr"]] = (state.attrib["state"], state.attrib["reason"])
+    assert status.get(addresses["hikvision-ds-2cd2042fwd"]) == ("up", "timestamp-reply"), run.stdout
+    assert addresses["meross-mss110"] not in status or status[addresses["meross-mss110"]][0] == "down", run.stdout

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
@@ -192,3 +192,17 @@ def test_broadcasts_go_only_to_devices_bound_to_their_port() -> None:
     kasa.host.broadcast_ports = frozenset()
     directory.update(kasa)
     assert directory.broadcast_recipients(frame("255.255.255.255", 9999)) == ()
+
+
+def test_icmp_timestamp_is_answered_when_the_profile_says_so() -> None:
+    def ask(env: penv.Env) -> list[Packet]:
+        env.deliver(Ether(src=penv.GATEWAY_MAC, dst=env.config.mac) / IP(src=penv.GATEWAY, dst=penv.IP)
+                    / ICMP(type=13, id=0x1234, seq=7, ts_ori=555))  # fmt: skip
+        return [f for f in env.sent() if ICMP in f]
+
+    linux = setup(icmp_timestamp=True)
+    linux.advance(90_061.5)  # over a day after "boot" (no NTP: the device's clock started at 1970)
+    [reply] = ask(linux)
+    assert (reply[ICMP].type, reply[ICMP].id, reply[ICMP].seq, reply[ICMP].ts_ori) == (14, 0x1234, 7, 555)
+    assert linux.now > 86_400 and reply[ICMP].ts_rx == reply[ICMP].ts_tx == int(linux.now % 86_400 * 1000)
+    assert ask(setup()) == []  # lwIP, Windows: no answer

@@ -76,12 +76,8 @@ class Facts:
         return {**self._static, "ip": ip, "date": email.utils.formatdate(clock, usegmt=True), "nonce": nonce}
 
     def unix_time(self, now: float) -> float:
-        """The device's clock: its NTP client's when it runs one, else a clock that started at 1970 at boot."""
-        for service in self.context.host.services:
-            clock = getattr(service, "clock", None)
-            if service.name == "ntp" and callable(clock):
-                return float(clock(now)) - 2_208_988_800
-        return max(now, 0.0)
+        """The device's clock (`IpHost.unix_time`)."""
+        return self.context.host.unix_time(now)
 
 
 class ServerApp:
