@@ -221,6 +221,20 @@ class Lldp(_Strict):
     interval: Annotated[float, Field(ge=5, le=3600)] = 30
 
 
+class Cdp(_Strict):
+    """Cisco Discovery Protocol v2 (protocols.cdp), as Cisco phones send it from link-up."""
+
+    device_id: str = Field(default="{hostname}", description="a Cisco phone's is its host name, SEP<MAC>")
+    port_id: str = "Port 1"
+    capabilities: int = Field(
+        default=0x490, ge=0, le=0xFFFFFFFF, description="bits: 0x10 host, 0x80 relay, 0x400 phone"
+    )
+    software_version: str
+    platform: str
+    interval: Annotated[float, Field(ge=5, le=900)] = 60
+    holdtime: Annotated[int, Field(ge=10, le=255)] = 180
+
+
 class Schedule(_Strict):
     """When a protocol speaks: every `interval` s (x the device's traffic interval when `relative`)."""
 
@@ -259,6 +273,7 @@ class Profile(_Strict):
     mdns: Mdns | None = None
     ssdp: Ssdp | None = None
     lldp: Lldp | None = None
+    cdp: Cdp | None = None
     icmp_timestamp: bool = Field(
         default=False, description="answers ICMP Timestamp requests (RFC 792) as Linux does; lwIP, Windows do not"
     )

@@ -10,8 +10,8 @@ python-miio do (their framing written again here, not imported from the emulator
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 import sys
+import xml.etree.ElementTree as ET
 
 import pytest
 

@@ -28,14 +28,15 @@ MODULES = (
     "mdns",
     "ssdp",
     "lldp",
+    "cdp",
     "listeners",
     "udp_listeners",
     "snmp_agent",
 )
 """Modules under iot_emulator.protocols that register services (imported on first use)."""
-LINK = frozenset({"lldp"})
-"""Services that need no address: a phone sends LLDP from link-up, before its DHCP exchange (TIA-1057 fast start),
-and keeps sending while it has no lease."""
+LINK = frozenset({"lldp", "cdp"})
+"""Services that need no address: a phone sends LLDP and CDP from link-up, before its DHCP exchange
+(TIA-1057 fast start), and keeps sending while it has no lease."""
 ALWAYS = ("resolver", "listeners", "udp_listeners", "snmp")
 """Built first for every device, whatever its protocols: the DNS resolver (protocols.dns) the others use,
 and what the device answers when probed (its listening ports, its SNMP agent), as its real model does."""
