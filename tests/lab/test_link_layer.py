@@ -18,7 +18,7 @@ pytestmark = pytest.mark.lab
 
 def test_phone_sends_lldp_med_and_cdp_before_dhcp(probe_lab: iotlab.Lab, tmp_path: Path) -> None:  # noqa: F811
     [config] = configs(["cisco-cp-7841"])
-    config = dataclasses.replace(config, protocols=("arp", "dhcp", "lldp", "cdp"))
+    config = dataclasses.replace(config, protocols=("arp", "dhcp", "lldp"))  # "lldp" also runs CDP
     capture = FullCapture(probe_lab, tmp_path / "link.pcap")
     try:
         emulator = EngineThread(probe_lab, [config])

@@ -14,7 +14,7 @@ SETTINGS: dict[str, Any] = {"software_version": "sip78xx.14-1-1MN-366", "platfor
 
 
 def test_cdp_frame_names_the_phone_and_its_address_with_a_valid_checksum() -> None:
-    env = penv.Env(penv.make_config(protocols=("cdp",), hostname="SEP001BD44A1498", cdp=SETTINGS))
+    env = penv.Env(penv.make_config(protocols=("lldp",), hostname="SEP001BD44A1498", cdp=SETTINGS))
     [agent] = [s for s in env.build() if isinstance(s, cdp.CdpAgent)]
     env.start()
     env.advance(0)
@@ -33,6 +33,6 @@ def test_cdp_frame_names_the_phone_and_its_address_with_a_valid_checksum() -> No
 
 def test_odd_length_checksum_counts_the_last_byte_low() -> None:
     assert cdp.checksum(b"\x01") == 0xFFFE  # RFC 1071 would give 0xFEFF
-    env = penv.Env(penv.make_config(protocols=("cdp",), cdp={**SETTINGS, "platform": "Cisco IP Phone 78411"}))
+    env = penv.Env(penv.make_config(protocols=("lldp",), cdp={**SETTINGS, "platform": "Cisco IP Phone 78411"}))
     [agent] = [s for s in env.build() if isinstance(s, cdp.CdpAgent)]
     assert len(agent.pdu()) % 2 == 1 and cdp.checksum(agent.pdu()) == 0

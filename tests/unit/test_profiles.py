@@ -57,7 +57,6 @@ PROTOCOL_SECTIONS: dict[str, Callable[[profile.Profile], bool]] = {
     "mdns": lambda p: p.mdns is not None and bool(p.mdns.services),
     "ssdp": lambda p: p.ssdp is not None,
     "lldp": lambda p: p.lldp is not None,
-    "cdp": lambda p: p.cdp is not None,
 }
 """What each protocol's service factory needs in the profile (protocols.services builds nothing without it)."""
 KNOWN_PROTOCOLS = LINK_LAYER | frozenset(PROTOCOL_SECTIONS)

@@ -34,9 +34,10 @@ MODULES = (
     "snmp_agent",
 )
 """Modules under iot_emulator.protocols that register services (imported on first use)."""
-LINK = frozenset({"lldp", "cdp"})
+LINK = ("lldp", "cdp")
 """Services that need no address: a phone sends LLDP and CDP from link-up, before its DHCP exchange
-(TIA-1057 fast start), and keeps sending while it has no lease."""
+(TIA-1057 fast start), and keeps sending while it has no lease. The manifest's "lldp" turns both on
+(the CRD's protocol list has no "cdp": for a device it is one switch, link-neighbour discovery)."""
 ALWAYS = ("resolver", "listeners", "udp_listeners", "snmp")
 """Built first for every device, whatever its protocols: the DNS resolver (protocols.dns) the others use,
 and what the device answers when probed (its listening ports, its SNMP agent), as its real model does."""
@@ -91,15 +92,18 @@ def _load() -> None:
 def supported() -> frozenset[str]:
     """Protocol names a manifest may list ("snmp" too: it runs anyway when the profile has an agent)."""
     _load()
-    return (LINK_LAYER | frozenset(_REGISTRY)) - {"resolver", "listeners", "udp_listeners"}
+    return (LINK_LAYER | frozenset(_REGISTRY)) - {"resolver", "listeners", "udp_listeners", "cdp"}
 
 
 def build_link(context: Context, protocols: tuple[str, ...]) -> list[host.Service]:
-    """The link-layer services of `protocols` (LINK), started at link-up, before DHCP, kept across leases."""
+    """The link-layer services a device runs from link-up, before DHCP, kept across leases: for "lldp",
+    LLDP and, when the profile has a `cdp` section (Cisco phones send both), CDP."""
     _load()
+    if "lldp" not in protocols:
+        return []
     out = []
-    for name in protocols:
-        factory = _REGISTRY.get(name) if name in LINK else None
+    for name in LINK:
+        factory = _REGISTRY.get(name)
         service = factory(context) if factory is not None else None
         if service is not None:
             out.append(service)
