@@ -10,7 +10,7 @@ which is what `stats.protocols` shows.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -50,7 +50,7 @@ class Device:
 
     __slots__ = (
         "_next_refresh", "_rng", "config", "counters", "dhcp", "emit", "fallback_gateway", "gateway_ip", "host",
-        "ip", "mac", "phase", "started_at", "stateless",
+        "ip", "link_services", "mac", "phase", "started_at", "stateless",
     )  # fmt: skip
 
     def __init__(
@@ -77,6 +77,7 @@ class Device:
         self._next_refresh: float | None = None
         self._rng = rng
         self.stateless = False
+        self.link_services: Sequence[host.Service] = ()
         static = config.static_address.packed if config.static_address else None
         self.dhcp = dhcp.DhcpClient(
             mac=self.mac,
@@ -98,7 +99,13 @@ class Device:
     def start(self, now: float) -> list[bytes]:
         self.started_at = now
         self.phase = Phase.binding
-        return self._from_dhcp(self.dhcp.start(now), now)
+        context = services.Context(self.config, self.host, self._rng, self._log)
+        self.link_services = services.build_link(context, self.config.protocols) or ()
+        for service in self.link_services:
+            service.start(now)
+        self._run_link(now)
+        link = self.host.drain()  # LLDP goes out first, as a phone sends it at link-up
+        return link + self._from_dhcp(self.dhcp.start(now), now)
 
     def handle(self, frame: bytes, now: float) -> list[bytes]:
         """A frame for this device: unicast to its MAC, or a broadcast the engine routed here.
@@ -137,15 +144,26 @@ class Device:
         deadline = self.host.next_deadline()
         if deadline is not None and deadline <= now:
             self.host.on_timer(now)
+        self._run_link(now)
         return out + self.host.drain()
 
+    def _run_link(self, now: float) -> None:
+        for service in self.link_services:
+            due = service.next_deadline()
+            if due is not None and due <= now:
+                service.on_timer(now)
+
     def next_deadline(self) -> float | None:
-        parts = (self.dhcp.next_deadline(), self._next_refresh, self.host.next_deadline())
+        parts = (self.dhcp.next_deadline(), self._next_refresh, self.host.next_deadline(),
+                 *(service.next_deadline() for service in self.link_services))  # fmt: skip
         deadlines = [d for d in parts if d is not None]  # 0.0 is a deadline too: "at once"
         return min(deadlines) if deadlines else None
 
     def stop(self, now: float) -> list[bytes]:
-        """Say goodbye (services' byebye/DISCONNECT), release the lease (DHCPRELEASE), go quiet."""
+        """Say goodbye (services' byebye/DISCONNECT, LLDP's shutdown), release the lease (DHCPRELEASE), go quiet."""
+        for service in self.link_services:
+            service.stop(now)
+        self.link_services = ()
         self.host.deconfigure(now)
         out = self.host.drain()
         out += self._from_dhcp(self.dhcp.release(now), now)

@@ -248,9 +248,12 @@ class Engine:
                 for dev in [d for d in self._multicast.recipients(frame) if d is not exclude]:
                     self._feed(dev, frame)
                 return
+            heard = [d for d in self._multicast.broadcast_recipients(frame) if d is not exclude]
+            for dev in heard:
+                self._feed(dev, frame)
             chaddr = dhcp_wire.chaddr_of(frame)
             client = self._by_mac.get(chaddr) if chaddr else None
-            if client is not None:
+            if client is not None and client not in heard:
                 self._feed(client, frame)
 
     def _feed(self, dev: device_mod.Device, frame: bytes) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from iot_emulator import profile, wire
-from iot_emulator.protocols import arp, icmp
+from iot_emulator.protocols import arp, icmp, tcp_segment
 
 UdpHandler = Callable[[bytes, int, bytes, bytes, float], None]
 """(source address, source port, destination address, payload, now)"""
@@ -86,6 +86,8 @@ class IpHost:
         self.services: list[Service] = []
         self.groups: set[bytes] = set()
         self.mdns_names: frozenset[str] = frozenset()
+        self.broadcast_ports: frozenset[int] = frozenset()
+        """UDP ports bound to hear broadcasts; the engine hands a broadcast only to the devices that bind its port."""
         """Lower-case names the device's mDNS responder answers for (the engine routes queries by them)."""
         self.mdns_unique: frozenset[str] = frozenset()
         """The unique ones among them (cache-flush records): responses naming them must reach the device."""
@@ -174,11 +176,15 @@ class IpHost:
 
     # -- receiving ------------------------------------------------------------------------------
 
-    def bind_udp(self, port: int, handler: UdpHandler) -> None:
+    def bind_udp(self, port: int, handler: UdpHandler, *, broadcast: bool = False) -> None:
+        """`broadcast`: also hear datagrams to 255.255.255.255 on this port (discovery protocols)."""
         self._udp[port] = handler
+        if broadcast:
+            self.broadcast_ports = self.broadcast_ports | {port}
 
     def unbind_udp(self, port: int) -> None:
         self._udp.pop(port, None)
+        self.broadcast_ports = self.broadcast_ports - {port}
 
     def udp_in_use(self, port: int) -> bool:
         """A local UDP port has a handler: services picking random ports (DNS, RFC 5452) avoid it."""
@@ -207,11 +213,27 @@ class IpHost:
         elif packet.proto == wire.IPPROTO_TCP:
             if self.tcp is not None and packet.dst == self.address:
                 self.tcp.handle(packet, now)
+            elif packet.dst == self.address:  # no stack yet (nothing listens, nothing connected): every port is closed
+                reset = tcp_segment.reset_for(self.address, packet.src, packet.payload)
+                if reset is not None:
+                    self.send_ip("tcp", packet.src, wire.IPPROTO_TCP, reset, unconnected=True)
         elif packet.proto == wire.IPPROTO_ICMP and packet.dst == self.address:
             ident = 0 if self.profile.tcp.ip_id == "zero" else self._count_ip_id()  # Linux: one counter (nmap II=I)
             reply = icmp.echo_reply(packet, self.mac, src_mac, ttl=self.profile.ip_ttl, ident=ident)
+            if reply is None and self.profile.icmp_timestamp:
+                ms_today = int(self.unix_time(now) % 86_400 * 1000)
+                reply = icmp.timestamp_reply(packet, self.mac, src_mac, ttl=self.profile.ip_ttl, ident=ident,
+                                             ms_today=ms_today)  # fmt: skip
             if reply is not None:
                 self.send_frame("icmp", reply)
+
+    def unix_time(self, now: float) -> float:
+        """The device's clock: its NTP client's when it runs one, else a clock that started at 1970 at boot."""
+        for service in self.services:
+            clock = getattr(service, "clock", None)
+            if service.name == "ntp" and callable(clock):
+                return float(clock(now)) - 2_208_988_800
+        return max(now, 0.0)
 
     def _port_unreachable(self, packet: wire.Ipv4, now: float) -> None:
         limit = self._icmp_limits.get(packet.src)

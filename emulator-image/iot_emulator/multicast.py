@@ -9,8 +9,11 @@ it concerns, which is what each device would have concluded on its own:
 - mDNS (RFC 6762): a query goes to the devices that answer for one of its names; a response goes
   to the devices whose unique (cache-flush) names it carries, who must defend or rename. Shared
   records (a service type's PTR) do not fan responses out to every device of that type.
-- SSDP (UPnP 1.1): devices answer M-SEARCH and ignore other devices' NOTIFYs.
+- SSDP (UPnP 1.1): devices answer M-SEARCH and ignore other devices' NOTIFYs; WS-Discovery
+  (port 3702 of the same group) goes to the devices bound to 3702.
 - Any other group: every member.
+- UDP to 255.255.255.255 (discovery: Kasa, HID discoveryd, miIO): the devices bound to its port
+  for broadcasts (`host.broadcast_ports`), not every device of the process.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
 
 MDNS_GROUP = bytes([224, 0, 0, 251])
 SSDP_GROUP = bytes([239, 255, 255, 250])
+WS_DISCOVERY_PORT = 3702
 
 
 class Directory:
@@ -35,6 +39,8 @@ class Directory:
         self._owners: dict[str, set[Device]] = {}  # mDNS name -> devices answering for it
         self._unique_owners: dict[str, set[Device]] = {}
         self._names_of: dict[Device, tuple[frozenset[str], frozenset[str]]] = {}
+        self._port_listeners: dict[int, set[Device]] = {}
+        self._ports_of: dict[Device, frozenset[int]] = {}
 
     def update(self, dev: Device) -> None:
         """Follow a device's groups and mDNS names after it ran (cheap when nothing changed)."""
@@ -42,6 +48,10 @@ class Directory:
         if self._groups_of.get(dev, frozenset()) != groups:
             self._move(self.members, self._groups_of.get(dev, frozenset()), groups, dev)
             self._groups_of[dev] = groups
+        ports = dev.host.broadcast_ports
+        if self._ports_of.get(dev, frozenset()) is not ports:
+            self._move(self._port_listeners, self._ports_of.get(dev, frozenset()), ports, dev)
+            self._ports_of[dev] = ports
         names = (dev.host.mdns_names, dev.host.mdns_unique)
         old = self._names_of.get(dev)
         if old is None or old[0] is not names[0] or old[1] is not names[1]:
@@ -52,12 +62,22 @@ class Directory:
 
     def remove(self, dev: Device) -> None:
         self._move(self.members, self._groups_of.pop(dev, frozenset()), frozenset(), dev)
+        self._move(self._port_listeners, self._ports_of.pop(dev, frozenset()), frozenset(), dev)
         before = self._names_of.pop(dev, (frozenset(), frozenset()))
         self._move(self._owners, before[0], frozenset(), dev)
         self._move(self._unique_owners, before[1], frozenset(), dev)
 
     def joined(self, group: bytes) -> bool:
         return group in self.members
+
+    def broadcast_recipients(self, frame: bytes) -> Iterable[Device]:
+        """The devices bound to the UDP port of a frame to 255.255.255.255 (none for other frames)."""
+        if not self._port_listeners or frame[30:34] != wire.BROADCAST_IP:
+            return ()
+        packet = wire.parse_ipv4(frame)
+        if packet is None or packet.proto != wire.IPPROTO_UDP or len(packet.payload) < 4:
+            return ()
+        return list(self._port_listeners.get(int.from_bytes(packet.payload[2:4], "big"), ()))
 
     def recipients(self, frame: bytes) -> Iterable[Device]:
         """The devices that should receive this IPv4 multicast frame."""
@@ -70,6 +90,8 @@ class Directory:
         if group == SSDP_GROUP:
             packet = wire.parse_ipv4(frame)
             datagram = wire.parse_udp(packet.payload) if packet else None
+            if datagram and datagram[1] == WS_DISCOVERY_PORT:  # WS-Discovery shares the group: its responders only
+                return list(self._port_listeners.get(WS_DISCOVERY_PORT, ()))
             return list(members) if datagram and datagram[2].startswith(b"M-SEARCH") else ()
         return list(members)
 

@@ -12,12 +12,14 @@ import re
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from iot_emulator import bounded, macs, profile_services
+
+_Served = TypeVar("_Served", profile_services.Listener, profile_services.UdpListener)
 
 BUILTIN_DIR = Path(__file__).parent / "profiles"
 NAME_RE = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -219,6 +221,20 @@ class Lldp(_Strict):
     interval: Annotated[float, Field(ge=5, le=3600)] = 30
 
 
+class Cdp(_Strict):
+    """Cisco Discovery Protocol v2 (protocols.cdp), as Cisco phones send it from link-up."""
+
+    device_id: str = Field(default="{hostname}", description="a Cisco phone's is its host name, SEP<MAC>")
+    port_id: str = "Port 1"
+    capabilities: int = Field(
+        default=0x490, ge=0, le=0xFFFFFFFF, description="bits: 0x10 host, 0x80 relay, 0x400 phone"
+    )
+    software_version: str
+    platform: str
+    interval: Annotated[float, Field(ge=5, le=900)] = 60
+    holdtime: Annotated[int, Field(ge=10, le=255)] = 180
+
+
 class Schedule(_Strict):
     """When a protocol speaks: every `interval` s (x the device's traffic interval when `relative`)."""
 
@@ -257,16 +273,23 @@ class Profile(_Strict):
     mdns: Mdns | None = None
     ssdp: Ssdp | None = None
     lldp: Lldp | None = None
+    cdp: Cdp | None = None
+    icmp_timestamp: bool = Field(
+        default=False, description="answers ICMP Timestamp requests (RFC 792) as Linux does; lwIP, Windows do not"
+    )
     listen: list[profile_services.Listener] = Field(
         default_factory=list, description="TCP services the real device runs (profile_services), answered always"
+    )
+    listen_udp: list[profile_services.UdpListener] = Field(
+        default_factory=list, description="UDP services the real device runs (besides SNMP), answered always"
     )
     snmp: profile_services.Snmp | None = Field(default=None, description="the device's SNMP agent, if it has one")
     schedule: dict[str, Schedule] = Field(default_factory=dict, description="protocol -> when it speaks")
     sources: dict[str, str] = Field(default_factory=dict, description="fingerprint -> where it comes from")
 
-    @field_validator("listen")
+    @field_validator("listen", "listen_udp")
     @classmethod
-    def _ports_unique(cls, value: list[profile_services.Listener]) -> list[profile_services.Listener]:
+    def _ports_unique(cls, value: list[_Served]) -> list[_Served]:
         ports = [service.port for service in value]
         if len(set(ports)) != len(ports):
             raise ValueError("two services listen on the same port")

@@ -4,7 +4,7 @@ Scanners (nmap -sV, NAC products) name a device from the exact bytes its service
 status line, the header order, the Server string, a banner. So a service here is mostly the text
 the real firmware sends, written in the profile with its source, and the code that serves it
 (`protocols.listeners`, `protocols.snmp_agent`) only fills in per-device values: placeholders
-`{hostname} {ip} {mac12} {MAC12} {mac6} {MAC6} {uuid} {model} {vendor} {serial}`, and per reply
+`{hostname} {ip} {mac12} {MAC12} {mac6} {MAC6} {mac_fffe} {uuid} {model} {vendor} {serial}`, and per reply
 `{date}` (RFC 9110 IMF-fixdate from the device's clock), `{nonce}` (32 hex digits, new each
 second), `{length}` (the body's size), `{cseq}` (the request's CSeq, RTSP). A header whose value
 renders empty is left out.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -34,6 +34,32 @@ class Answer(_Strict):
     body: str = ""
 
 
+RDN_ATTRIBUTES = ("C", "ST", "L", "O", "OU", "CN", "emailAddress", "serialNumber")
+
+
+class ServerCertificate(_Strict):
+    """The certificate a device's TLS server shows: the vendor's subject and issuer, with a key made at first use.
+
+    `subject` and `issuer` are RDNs in order (C, ST, L, O, OU, CN...), values may use placeholders
+    (one certificate per rendered subject, e.g. a Hue bridge's id). The key is generated once per
+    profile and port in the process (never written to disk); `issuer: None` means self-signed."""
+
+    subject: dict[str, str] = Field(min_length=1)
+    issuer: dict[str, str] | None = None
+    key: Literal["rsa-2048", "ec-p256"] = "rsa-2048"
+    not_before: str = Field(default="2015-01-01", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    days: int = Field(default=7300, ge=1, le=36500)
+    max_version: Literal["1.2", "1.3"] = Field(default="1.2", description="highest TLS version the server speaks")
+
+    @field_validator("subject", "issuer")
+    @classmethod
+    def _known_attributes(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        unknown = set(value or {}) - set(RDN_ATTRIBUTES)
+        if unknown:
+            raise ValueError(f"unknown name attributes {sorted(unknown)}; known: {', '.join(RDN_ATTRIBUTES)}")
+        return value
+
+
 class TextService(_Strict):
     """An HTTP or RTSP server: requests are routed by `"METHOD /path"`, `"/path"`, `"METHOD"`, then `"*"`;
     what is not a request (binary, a bad request line) by `"BAD"`, else a 400 with the default headers."""
@@ -44,6 +70,7 @@ class TextService(_Strict):
     headers: dict[str, str] = Field(default_factory=dict, description="default headers of every answer, in order")
     separator: str = Field(default=": ", description="between a header's name and value (Chromecast writes ':')")
     routes: dict[str, Answer] = Field(min_length=1)
+    tls: ServerCertificate | None = Field(default=None, description="serve inside TLS (HTTPS) with this certificate")
 
 
 class BannerService(_Strict):
@@ -82,7 +109,64 @@ class ModbusService(_Strict):
     identification: DeviceIdentification | None = None
 
 
-Listener = Annotated[TextService | BannerService | PrinterService | ModbusService, Field(discriminator="kind")]
+class KasaService(_Strict):
+    """TP-Link Smart Home protocol (TCP: 4-byte length + XOR-autokey JSON; UDP: the same JSON without length).
+
+    `replies` maps `"module.method"` (e.g. `system.get_sysinfo`) to the JSON the device answers inside
+    `{module: {method: ...}}`; string values may use placeholders. Other members get err_code -2."""
+
+    kind: Literal["kasa"]
+    port: Port = 9999
+    replies: dict[str, dict[str, object]] = Field(min_length=1)
+
+
+class DicomService(_Strict):
+    """A DICOM Upper Layer acceptor (PS3.8): A-ASSOCIATE-AC for any called AE title, Verification SCP
+    (C-ECHO, PS3.7 9.1.5), A-RELEASE-RP; other abstract syntaxes are rejected per presentation context."""
+
+    kind: Literal["dicom"]
+    port: Port = 104
+    ae_title: str | None = Field(default=None, max_length=16, description="None: any called AE title is accepted")
+    implementation_class_uid: str = Field(pattern=r"^[0-9]+(\.[0-9]+)+$", max_length=64)
+    implementation_version: str = Field(max_length=16)
+
+
+Listener = Annotated[
+    TextService | BannerService | PrinterService | ModbusService | KasaService | DicomService,
+    Field(discriminator="kind"),
+]
+
+
+class MiioService(_Strict):
+    """Xiaomi miIO (UDP 54321): answers the 32-byte hello with the device id and its uptime stamp."""
+
+    kind: Literal["miio"]
+    port: Port = 54321
+    device_id_from_mac: bool = Field(default=True, description="device id = the MAC's last 4 bytes")
+
+
+class DiscoverydService(_Strict):
+    """HID discoveryd (UDP 4070): answers `discover;013;` with `discovered;<len>;MAC;name;ip;1;model;version;date;`."""
+
+    kind: Literal["discoveryd"]
+    port: Port = 4070
+    name: str = "{hostname}"
+    model: str
+    version: str
+    date: str = Field(description="firmware date as the device writes it, MM/DD/YYYY")
+
+
+class WsDiscoveryService(_Strict):
+    """ONVIF WS-Discovery (UDP 3702, group 239.255.255.250): ProbeMatches with these types, scopes, XAddrs."""
+
+    kind: Literal["ws-discovery"]
+    port: Port = 3702
+    types: list[str] = Field(default=["dn:NetworkVideoTransmitter", "tds:Device"], min_length=1)
+    scopes: list[str] = Field(min_length=1, description="onvif:// scope URIs; placeholders allowed")
+    xaddrs: str = "http://{ip}/onvif/device_service"
+
+
+UdpListener = Annotated[KasaService | MiioService | DiscoverydService | WsDiscoveryService, Field(discriminator="kind")]
 
 
 class Snmp(_Strict):

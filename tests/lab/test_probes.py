@@ -79,11 +79,13 @@ def probe_lab(lab_factory: LabFactory) -> iotlab.Lab:
     return lab_factory()
 
 
-def nmap_services(lab: iotlab.Lab, targets: list[str]) -> dict[tuple[str, int], tuple[str, str, str, str]]:
-    """(address, port) -> (state, service name, product, version) as `nmap -sV -oX -` reports them."""
-    ports = ",".join(map(str, NMAP_PORTS))
-    run = lab.run_in_gw("nmap", "-sV", "-Pn", "-n", "-T4", "--max-retries", "1", "--host-timeout", "90s",
-                        "-p", ports, "-oX", "-", *targets, timeout=180)  # fmt: skip
+def nmap_services(
+    lab: iotlab.Lab, targets: list[str], ports: list[int] = NMAP_PORTS, *extra: str
+) -> dict[tuple[str, int], tuple[str, str, str, str, str]]:
+    """(address, port) -> (state, service name, product, version, fingerprint of an unmatched service)
+    as `nmap -sV -oX -` reports them."""
+    run = lab.run_in_gw("nmap", "-sV", "-Pn", "-n", "-T4", "--max-retries", "1", "--host-timeout", "90s", *extra,
+                        "-p", ",".join(map(str, ports)), "-oX", "-", *targets, timeout=180)  # fmt: skip
     assert run.returncode == 0, run.stderr
     found = {}
     for host in ET.fromstring(run.stdout).iter("host"):
@@ -98,6 +100,7 @@ def nmap_services(lab: iotlab.Lab, targets: list[str]) -> dict[tuple[str, int], 
                 attrs.get("name", ""),
                 attrs.get("product", ""),
                 attrs.get("version", ""),
+                attrs.get("servicefp", ""),
             )
     return found
 
@@ -108,7 +111,7 @@ def test_nmap_version_scan_names_each_profile_vendor_and_product(probe_lab: iotl
     problems = []
     for name, ports in NMAP_EXPECTED.items():
         for port in NMAP_PORTS:
-            state, service, product, version = found[(addresses[name], port)]
+            state, service, product, version, _ = found[(addresses[name], port)]
             if port not in ports:
                 if state != "closed":  # a RST with the profile's shape, not silence
                     problems.append(f"{name}:{port} is {state}, expected closed")

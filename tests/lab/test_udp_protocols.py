@@ -197,7 +197,8 @@ def test_m_search_from_the_gateway_is_answered_and_tshark_decodes_ssdp(udp_lab: 
 def test_lldpd_shows_the_device_as_a_neighbour(udp_lab: iotlab.Lab) -> None:
     with udp_servers.lldpd(udp_lab) as lldpcli, running(udp_lab, ("lldp",)) as emulator:
         dev = emulator.engine.devices[0]
-        wait_until(lambda: dev.config.hostname in lldpcli("show", "neighbors"), 10, "lldpd to list the device")
+        # the first LLDPDU goes out at link-up, before the lease: the management address comes with a later one
+        wait_until(lambda: ip_of(emulator) in lldpcli("show", "neighbors"), 10, "lldpd to list the device's address")
         shown = lldpcli("-f", "json", "show", "neighbors", "details")
         neighbour = json.loads(shown)["lldp"]["interface"][udp_lab.gw_iface]
         chassis = neighbour["chassis"][dev.config.hostname]  # keyed by the system name

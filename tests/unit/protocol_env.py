@@ -60,8 +60,10 @@ class Env:
         self.now = 100.0
 
     def build(self) -> list[host.Service]:
-        """The device's services, as `Device._on_bound` builds them (the resolver first)."""
-        self.host.services = services.build(self.context, self.config.protocols)
+        """The device's services, as `Device` builds them (link-layer ones, then the resolver first); here the
+        host's timers drive them all."""
+        protocols = self.config.protocols
+        self.host.services = services.build_link(self.context, protocols) + services.build(self.context, protocols)
         return self.host.services
 
     def start(self) -> None:

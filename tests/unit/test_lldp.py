@@ -33,8 +33,7 @@ def lldp_env(device_class: str = "phone", **settings: Any) -> tuple[Env, lldp.Ll
     config = make_config(protocols=("lldp",), device_class=device_class, model="CP-7841", vendor="Cisco",
                          lldp={**PHONE, **settings})  # fmt: skip
     env = Env(config)
-    [_, agent] = env.build()
-    assert isinstance(agent, lldp.LldpAgent)
+    [agent] = [s for s in env.build() if isinstance(s, lldp.LldpAgent)]
     env.start()
     return env, agent
 

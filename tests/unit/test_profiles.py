@@ -133,8 +133,9 @@ def test_fingerprints_carry_their_sources(prof: profile.Profile) -> None:
     optional = {
         "dhcp.vendor_class_id": dhcp.vendor_class_id is not None,
         "dhcp.max_message_size": dhcp.max_message_size is not None,
-        "listen": bool(prof.listen),
+        "listen": bool(prof.listen or prof.listen_udp),
         "snmp": prof.snmp is not None,
+        "icmp_timestamp": prof.icmp_timestamp,
     }
     missing = [key for key, present in optional.items() if present and key not in prof.sources]
     assert not missing, f"value set without a source: {missing}"

@@ -12,7 +12,17 @@ import functools
 
 from iot_emulator import host as host_mod
 from iot_emulator import profile, profile_services
-from iot_emulator.protocols import modbus_server, printer_server, services, tcp, tcp_server, text_server
+from iot_emulator.protocols import (
+    dicom_server,
+    kasa_server,
+    modbus_server,
+    printer_server,
+    services,
+    tcp,
+    tcp_server,
+    text_server,
+    tls_server,
+)
 
 _TABLES: dict[int, tuple[profile.Profile, dict[int, tcp_server.Responder]]] = {}
 
@@ -26,6 +36,10 @@ def responder(service: profile_services.Listener) -> tcp_server.Responder:
         if service.kind == "jetdirect":
             return printer_server.JetDirect(service)
         return printer_server.Lpd(service) if service.kind == "lpd" else printer_server.Ipp(service)
+    if isinstance(service, profile_services.KasaService):
+        return kasa_server.Kasa(service)
+    if isinstance(service, profile_services.DicomService):
+        return dicom_server.Dicom(service)
     return modbus_server.Modbus(service)
 
 
@@ -48,8 +62,16 @@ class Listeners:
     def start(self, now: float) -> None:
         stack = tcp.stack_of(self.context.host, self.context.rng)
         facts = tcp_server.Facts(self.context)
+        listen = self.context.config.profile.listen
+        certificates = {s.port: s.tls for s in listen if isinstance(s, profile_services.TextService) and s.tls}
         for port, answer in self.table.items():
-            stack.listen(port, answer.protocol, functools.partial(tcp_server.ServerApp, answer, facts))
+            spec = certificates.get(port)
+            app = (
+                functools.partial(tcp_server.ServerApp, answer, facts)
+                if spec is None
+                else functools.partial(tls_server.TlsServerApp, spec, answer, facts)
+            )
+            stack.listen(port, "https" if spec else answer.protocol, app)
 
     def on_timer(self, now: float) -> None:
         pass

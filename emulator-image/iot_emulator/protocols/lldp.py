@@ -10,9 +10,9 @@ capabilities (class III, communication device), a voice network policy (untagged
 default voice marking: no VLAN has been learnt from a MED switch) and the inventory TLVs for
 manufacturer and model, and start fast: three LLDPDUs 1 s apart (TIA-1057 fast start).
 
-LLDP needs no IP, and a phone sends it from boot; here services start once the device has its
-address, so the first LLDPDU follows the DHCP exchange by a moment (and carries the management
-address from the first frame).
+LLDP needs no IP, and a phone sends it from boot: it is a link-layer service (`services.LINK`),
+started by the device at link-up, so the first LLDPDU goes out before the DHCPDISCOVER and the
+management address joins once the device has a lease.
 """
 
 from __future__ import annotations

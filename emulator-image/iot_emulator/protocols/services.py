@@ -17,9 +17,28 @@ if TYPE_CHECKING:
     from iot_emulator import host, manifests
 
 LINK_LAYER = frozenset({"arp", "dhcp", "icmp"})  # built into every device
-MODULES = ("dns", "ntp", "http", "tls", "rtsp", "mqtt", "coap", "mdns", "ssdp", "lldp", "listeners", "snmp_agent")
+MODULES = (
+    "dns",
+    "ntp",
+    "http",
+    "tls",
+    "rtsp",
+    "mqtt",
+    "coap",
+    "mdns",
+    "ssdp",
+    "lldp",
+    "cdp",
+    "listeners",
+    "udp_listeners",
+    "snmp_agent",
+)
 """Modules under iot_emulator.protocols that register services (imported on first use)."""
-ALWAYS = ("resolver", "listeners", "snmp")
+LINK = ("lldp", "cdp")
+"""Services that need no address: a phone sends LLDP and CDP from link-up, before its DHCP exchange
+(TIA-1057 fast start), and keeps sending while it has no lease. The manifest's "lldp" turns both on
+(the CRD's protocol list has no "cdp": for a device it is one switch, link-neighbour discovery)."""
+ALWAYS = ("resolver", "listeners", "udp_listeners", "snmp")
 """Built first for every device, whatever its protocols: the DNS resolver (protocols.dns) the others use,
 and what the device answers when probed (its listening ports, its SNMP agent), as its real model does."""
 
@@ -73,7 +92,22 @@ def _load() -> None:
 def supported() -> frozenset[str]:
     """Protocol names a manifest may list ("snmp" too: it runs anyway when the profile has an agent)."""
     _load()
-    return (LINK_LAYER | frozenset(_REGISTRY)) - {"resolver", "listeners"}
+    return (LINK_LAYER | frozenset(_REGISTRY)) - {"resolver", "listeners", "udp_listeners", "cdp"}
+
+
+def build_link(context: Context, protocols: tuple[str, ...]) -> list[host.Service]:
+    """The link-layer services a device runs from link-up, before DHCP, kept across leases: for "lldp",
+    LLDP and, when the profile has a `cdp` section (Cisco phones send both), CDP."""
+    _load()
+    if "lldp" not in protocols:
+        return []
+    out = []
+    for name in LINK:
+        factory = _REGISTRY.get(name)
+        service = factory(context) if factory is not None else None
+        if service is not None:
+            out.append(service)
+    return out
 
 
 def build(context: Context, protocols: tuple[str, ...]) -> list[host.Service]:
@@ -82,6 +116,8 @@ def build(context: Context, protocols: tuple[str, ...]) -> list[host.Service]:
     out = []
     built: set[int] = set()
     for name in (*ALWAYS, *protocols):
+        if name in LINK:
+            continue
         factory = _REGISTRY.get(name)
         if factory is None or id(factory) in built:
             continue  # one factory may serve several names (https, cloud)

@@ -111,12 +111,10 @@ class TcpStack:
         elif segment.dport in self.listeners and not segment.flags & (ACK | RST):
             if segment.flags & (SYN | FIN) == SYN:  # LISTEN (RFC 9293 3.10.7.2); Linux drops SYN+FIN
                 self._accept(key, segment, now)  # and, as the RFC says, any segment without SYN or ACK
-        elif not segment.flags & RST:  # RFC 9293 3.10.7.1: a closed port answers with RST
-            if segment.flags & ACK:
-                self.send_reset(packet.src, segment.dport, segment.sport, segment.ack, 0, RST)
-            else:
-                ack = segment.seq + segment.length
-                self.send_reset(packet.src, segment.dport, segment.sport, 0, ack, RST | ACK)
+        elif self.host.address is not None:  # a closed port
+            reset = tcp_segment.reset_for(self.host.address, packet.src, packet.payload)
+            if reset is not None:
+                self.host.send_ip("tcp", packet.src, wire.IPPROTO_TCP, reset, unconnected=True)
 
     def _accept(self, key: Key, syn: tcp_segment.Segment, now: float) -> None:
         served = [self.connections[k] for k in self._served]

@@ -127,6 +127,16 @@ def build(src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int, fl
     return body[:16] + csum.to_bytes(2, "big") + body[18:]
 
 
+def reset_for(src: bytes, dst: bytes, data: bytes) -> bytes | None:
+    """The RST a closed port sends for a received segment (RFC 9293 3.10.7.1), or None (never answer a RST)."""
+    segment = parse(data)
+    if segment is None or segment.flags & RST:
+        return None
+    if segment.flags & ACK:
+        return build(src, dst, segment.dport, segment.sport, segment.ack, 0, RST, 0)
+    return build(src, dst, segment.dport, segment.sport, 0, segment.seq + segment.length, RST | ACK, 0)
+
+
 def parse(data: bytes) -> Segment | None:
     """A received segment, or None if it is too short or malformed."""
     if len(data) < HEADER.size:

@@ -67,7 +67,7 @@ class Facts:
                 "hostname": config.hostname, "mac12": mac12, "MAC12": mac12.upper(), "mac6": mac12[-6:],
                 "MAC6": mac12[-6:].upper(), "uuid": ssdp.device_uuid(config), "model": config.profile.model,
                 "vendor": config.profile.vendor, "serial": mac12.upper(),
-                "mac": config.mac.lower(), "MAC": config.mac.upper(),
+                "mac": config.mac.lower(), "MAC": config.mac.upper(), "mac_fffe": f"{mac12[:6]}fffe{mac12[6:]}",
             }  # fmt: skip
         address = self.context.host.address
         ip = ".".join(map(str, address)) if address else "0.0.0.0"
@@ -76,12 +76,8 @@ class Facts:
         return {**self._static, "ip": ip, "date": email.utils.formatdate(clock, usegmt=True), "nonce": nonce}
 
     def unix_time(self, now: float) -> float:
-        """The device's clock: its NTP client's when it runs one, else a clock that started at 1970 at boot."""
-        for service in self.context.host.services:
-            clock = getattr(service, "clock", None)
-            if service.name == "ntp" and callable(clock):
-                return float(clock(now)) - 2_208_988_800
-        return max(now, 0.0)
+        """The device's clock (`IpHost.unix_time`)."""
+        return self.context.host.unix_time(now)
 
 
 class ServerApp:
