@@ -119,12 +119,13 @@ class FakeNodes:
                     seen.add(name)
                     self._next += 1
                     ip = f"127.77.{self._next // 250}.{self._next % 250 + 1}"
-                    self.pods[ip] = int(pod["metadata"]["annotations"].get("iotemu.io/devices", "0"))
-                    await kube_client.send(
-                        self.core.patch_namespaced_pod_status(
-                            name, namespace, running(ip), **kube_client.MERGE_PATCH, **kube_client.RAW
+                    self.pods[ip] = int((pod["metadata"].get("annotations") or {}).get("iotemu.io/devices", "0"))
+                    with contextlib.suppress(kube_client.ApiException):  # gone meanwhile
+                        await kube_client.send(
+                            self.core.patch_namespaced_pod_status(
+                                name, namespace, running(ip), **kube_client.MERGE_PATCH, **kube_client.RAW
+                            )
                         )
-                    )
             await asyncio.sleep(0.5)
 
     async def remove(self) -> None:

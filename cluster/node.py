@@ -68,6 +68,9 @@ class Node:
     def up(self, timeout: float = 120.0) -> None:
         if not (self.dir / "pki" / "kubelet.kubeconfig").exists():
             self._make_state()
+        for component in COMPONENTS:  # a pid file of a process gone before (killed with its lab) says nothing
+            if self.pid(component) is None:
+                (self.dir / f"{component}.pid").unlink(missing_ok=True)
         if self._ip("link", "show", "node0", check=False).returncode != 0:
             self._make_node_address()
         forwarder = [
@@ -290,9 +293,13 @@ def _ctr(socket: Path, *args: str) -> str:
 
 
 def _unmount_below(directory: Path) -> None:
-    """Unmounts what the kubelet and containerd mounted under `directory` (deepest first)."""
+    """Unmounts what the kubelet and containerd mounted under `directory`, deepest first, until none is
+    left (the kubelet mounts its root directory onto itself, so a point can be mounted twice)."""
     prefix = str(directory.resolve()) + "/"
-    with open("/proc/self/mounts") as mounts:
-        points = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
-    for point in sorted(points, key=len, reverse=True):
-        subprocess.run(["umount", "-l", point], capture_output=True)
+    for _ in range(10):
+        with open("/proc/self/mounts") as mounts:
+            points = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+        if not points:
+            return
+        for point in sorted(points, key=len, reverse=True):
+            subprocess.run(["umount", "-l", point], capture_output=True)
