@@ -206,6 +206,9 @@ def test_two_replicas_with_peering_never_both_act(
     high = operator_settings(**clusterwide, peering="iot-operator", priority=200, emulator_image="high:1")
     low = operator_settings(**clusterwide, peering="iot-operator", priority=100, emulator_image="low:1")
     with running_operator(low):
+        # kopf starts a replica paused and logs only changes: wait until the low one acts before the
+        # high one joins, or it stays paused from the start without a word
+        wait_for("the low replica acting", lambda: "Resuming operations after the pause" in caplog.text)
         high_run = OperatorRun(high).start()
         try:
             wait_for("the low replica paused", lambda: "Pausing operations in favour of" in caplog.text)
