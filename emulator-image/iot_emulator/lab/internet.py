@@ -7,9 +7,12 @@ address on the gateway (the subnet's second address), where Debian's servers ans
 
 - nginx: HTTP on 80 (access log: request line, User-Agent, Host); TLS on 443 (and every other
   port a shipped profile's TLS client uses: 2001, 5223, 50443) read by the stream
-  module's `ssl_preread` (log: SNI, ALPN, version) and proxied to an nginx TLS server whose
-  certificate is signed by a lab CA made here (`<lab dir>/internet/ca.pem`, for whoever wants
-  to trust it; the devices do not check certificates);
+  module's `ssl_preread` (log: SNI, ALPN, version) and proxied (with the PROXY protocol, so the
+  device's address is kept) to an nginx HTTPS server that logs the requests the devices send
+  once their handshake completes (`https-access.log`: cipher, request, User-Agent). It has an
+  ECDSA P-256 and an RSA 2048 certificate, both signed by a lab CA made here
+  (`<lab dir>/internet/ca.pem`): OpenSSL picks the one the device's cipher suites can use, so
+  hellos that offer only RSA key exchange (old firmware) complete too;
 - mosquitto: MQTT on 1883 (log: CONNECT with the client id, PUBLISH);
 - chrony: NTP on 123 (`local stratum 8`, never touches this machine's clock).
 
@@ -64,10 +67,15 @@ http {{
 {http_listen}
         location / {{ return 200 "ok\\n"; }}
     }}
+    log_format device_tls '$proxy_protocol_addr "$request" "$http_user_agent" $status host="$host" '
+                          'sni="$ssl_server_name" $ssl_protocol $ssl_cipher';
     server {{
-        listen 127.0.0.1:8443 ssl;
+        listen 127.0.0.1:8443 ssl proxy_protocol;
+        access_log {dir}/https-access.log device_tls;
         ssl_certificate {dir}/cert.pem;
         ssl_certificate_key {dir}/key.pem;
+        ssl_certificate {dir}/rsa-cert.pem;
+        ssl_certificate_key {dir}/rsa-key.pem;
         # What old device firmware still offers, not what a server should accept: TLS 1.0 and 1.1, and
         # every cipher OpenSSL 3 has (3DES, plain RSA), at security level 0. nginx 1.22 omits TLS 1.3
         # by default.
@@ -82,6 +90,7 @@ stream {{
     server {{
 {tls_listen}
         ssl_preread on;
+        proxy_protocol on;
         proxy_pass 127.0.0.1:8443;
     }}
 }}
@@ -116,7 +125,8 @@ def sink_address(subnet: ipaddress.IPv4Network) -> ipaddress.IPv4Address:
 
 
 def _certificates(directory: Path) -> None:
-    """A lab CA and a server certificate it signs (EC P-256: fast to make, every TLS library speaks it)."""
+    """A lab CA and two server certificates it signs: EC P-256 (what modern hellos pick) and RSA 2048
+    (for suites with RSA key exchange or RSA signatures only)."""
 
     def openssl(*args: str) -> None:
         run = subprocess.run(["openssl", *args], capture_output=True, text=True, check=False)
@@ -128,8 +138,11 @@ def _certificates(directory: Path) -> None:
             "-subj", "/CN=iotemu lab CA", "-keyout", f"{d}/ca-key.pem", "-out", f"{d}/ca.pem")  # fmt: skip
     openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=lab",
             "-keyout", f"{d}/key.pem", "-out", f"{d}/server.csr")  # fmt: skip
-    openssl("x509", "-req", "-in", f"{d}/server.csr", "-CA", f"{d}/ca.pem", "-CAkey", f"{d}/ca-key.pem",
-            "-CAcreateserial", "-days", "30", "-out", f"{d}/cert.pem")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=lab",
+            "-keyout", f"{d}/rsa-key.pem", "-out", f"{d}/rsa-server.csr")  # fmt: skip
+    for csr, cert in (("server.csr", "cert.pem"), ("rsa-server.csr", "rsa-cert.pem")):
+        openssl("x509", "-req", "-in", f"{d}/{csr}", "-CA", f"{d}/ca.pem", "-CAkey", f"{d}/ca-key.pem",
+                "-CAcreateserial", "-days", "30", "-out", f"{d}/{cert}")  # fmt: skip
 
 
 def start(lab: Lab, record: Callable[[str, process.Proc], None]) -> ipaddress.IPv4Address:
