@@ -150,8 +150,17 @@ class Http(_Strict):
     requests: list[HttpRequest] = Field(default_factory=list)
 
 
+class TlsRequest(_Strict):
+    """The HTTP/1.1 request a device sends once its TLS handshake completes (Host is the SNI name)."""
+
+    method: str = "GET"
+    path: str = "/"
+    headers: dict[str, str] = Field(default_factory=dict, description="extra headers, in order, after Host")
+    body: str | None = None
+
+
 class TlsClientHello(_Strict):
-    """What JA3/JA4 read: version, cipher suites, extensions and their order, groups, ALPN."""
+    """What JA3/JA4 read: version, cipher suites, extensions and their order, groups, ALPN; then the request."""
 
     servers: list[str] = Field(min_length=1, description="SNI host names the device connects to")
     port: Annotated[int, Field(ge=1, le=65535)] = 443
@@ -166,6 +175,9 @@ class TlsClientHello(_Strict):
     )
     alpn: list[str] = Field(default_factory=list)
     grease: bool = False
+    request: TlsRequest = Field(
+        default_factory=TlsRequest, description="sent in application data; its User-Agent is the profile's http one"
+    )
 
 
 class Mqtt(_Strict):

@@ -6,7 +6,8 @@ servers logged, so a request counts only if a real implementation accepted it:
 
 - nginx: HTTP on :80 (access log with the request line and User-Agent); TLS on :443 through the
   stream module's `ssl_preread` (its access log has the SNI, ALPN and version the ClientHello
-  offered) proxied to an nginx TLS server that answers the handshake (RSA certificate made here).
+  offered) proxied to an nginx HTTPS server that completes the handshake (an ECDSA and an RSA
+  certificate of a lab CA, as `iotemu lab up --internet` has) and logs the requests in it.
 - mosquitto 2 with `log_type all`: CONNECT (client id, user name, keep-alive) and each PUBLISH.
 - tcpdump: the device's SYNs as the gateway's kernel received them.
 - RTSP: no Debian package is a small RTSP server, so `RtspListener` is a thread that answers
@@ -125,11 +126,9 @@ NGINX_CONF = internet.NGINX_CONF
 
 def start_nginx(lab: iotlab.Lab, directory: Path, tls_ports: tuple[int, ...] = (443,),
                 http_ports: tuple[int, ...] = (80,)) -> GwProcess:  # fmt: skip
-    """nginx for HTTP (`http_ports`) and TLS (`tls_ports`), with a fresh self-signed RSA certificate."""
+    """nginx for HTTP (`http_ports`) and TLS (`tls_ports`), with the lab internet's configuration and certificates."""
     directory.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=lab",
-                    "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem")],
-                   check=True, capture_output=True)  # fmt: skip
+    internet.make_certificates(directory)
     conf = directory / "nginx.conf"
 
     def listen(ports: tuple[int, ...]) -> str:

@@ -159,8 +159,10 @@ def test_http_server_logged_the_request_line_and_user_agent(scenario: Scenario) 
 def test_tls_server_saw_the_client_hello_with_its_sni(scenario: Scenario) -> None:
     line = servers.wait_for_line(scenario.directory / "nginx" / "tls-access.log", r"sni=", WAIT)
     assert line.string.startswith(f'{scenario.device_ip} sni="cloud.lab.test" alpn="http/1.1" version="TLSv1.3"')
-    # nginx's OpenSSL answered the hello: the device read its ServerHello.
-    scenario.logged(r"^cloud: TLS cloud\.lab\.test:443: ServerHello TLS 1\.3, cipher 0x130[123]")
+    # nginx's OpenSSL completed the handshake and answered the request sent inside it
+    scenario.logged(r"^cloud: TLS cloud\.lab\.test:443: TLS 1\.3 TLS_\w+, GET / -> 200 OK")
+    line = servers.wait_for_line(scenario.directory / "nginx" / "https-access.log", r"GET / ", WAIT)
+    assert line.string.startswith(f'{scenario.device_ip} "GET / HTTP/1.1" "{USER_AGENT}" 200 host="cloud.lab.test"')
 
 
 def test_mosquitto_received_connect_and_publish(scenario: Scenario) -> None:
@@ -224,7 +226,7 @@ def shipped_expectations(configs: list[manifests.DeviceConfig], ips: dict[str, s
                          device_logs: Path, rtsp: dict[int, servers.RtspListener]) -> Checks:  # fmt: skip
     """What each real server (and each device, in `device_logs/<id>.log`) must have logged, by description."""
     served = server_cipher_suites()
-    http_log, tls_log = nginx / "http-access.log", nginx / "tls-access.log"
+    http_log, tls_log, https_log = nginx / "http-access.log", nginx / "tls-access.log", nginx / "https-access.log"
 
     def logged(path: Path, *parts: str) -> Callable[[], bool]:
         return lambda: any(all(part in line for part in parts) for line in servers.lines_of(path))
@@ -241,8 +243,13 @@ def shipped_expectations(configs: list[manifests.DeviceConfig], ips: dict[str, s
         if prof.tls is not None:
             sni = f'sni="{prof.tls.servers[0]}"' if tls_hello.EXT_SNI in prof.tls.extensions else 'sni=""'
             checks[f"{prof.name}: nginx read the hello ({sni})"] = logged(tls_log, f"{ip} {sni}")
-            answer = "ServerHello" if set(prof.tls.cipher_suites) & served else "failed: alert 40"
-            checks[f"{prof.name}: the device read the server's {answer}"] = logged(device_log, answer)
+            if set(prof.tls.cipher_suites) & served:
+                agent = f'"{prof.http.user_agent}"' if prof.http and prof.http.user_agent else '"-"'
+                request = f'{ip} "{prof.tls.request.method} {prof.tls.request.path} HTTP/1.1" {agent} 200'
+                checks[f"{prof.name}: nginx logged {request} over TLS"] = logged(https_log, request)
+                checks[f"{prof.name}: the device read the answer over TLS"] = logged(device_log, " -> 200 OK")
+            else:
+                checks[f"{prof.name}: the server refused the hello"] = logged(device_log, "failed: alert 40")
         if prof.mqtt is not None and OPTION_DNS not in prof.dhcp.parameter_request_list:
             # Without option 6 in its request list the device gets no DNS server (dnsmasq, like most
             # servers, sends only what is asked for): the broker's name cannot resolve.

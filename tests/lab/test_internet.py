@@ -4,12 +4,14 @@ Two devices (a Google Nest Mini: HTTP, TLS, NTP; a Meross plug: MQTT, TLS) run t
 own protocols with no name mapped by the test: every name resolves through the lab's catch-all to
 the sink address, where the lab started nginx, mosquitto and chrony. tshark in the gateway
 namespace decodes what crosses the link; per profile the HTTP User-Agent and Host, the TLS SNI
-and JA3, the MQTT client id and the NTP version must be the profile's.
+and JA3, the MQTT client id and the NTP version must be the profile's. The TLS handshakes
+complete: nginx's HTTPS server logs the request the Nest Mini sends inside TLS 1.3.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 
 import pytest
 
@@ -19,6 +21,7 @@ from iot_emulator.lab import internet
 from iot_emulator.protocols import mqtt, ntp, tls_hello
 
 from ..conftest import LabFactory
+from . import servers
 from .udp_servers import Capture, EngineThread
 
 pytestmark = pytest.mark.lab
@@ -64,6 +67,10 @@ def test_cloud_sessions_reach_the_sink_with_each_profiles_fingerprints(lab_facto
         sent(ips[1], 6, client_id)
         [request] = sent(ips[0], 7, str(ntp.VERSION))[:1]
         assert request[1] == sink
+        # the handshake completed: nginx's HTTPS server logged the request sent inside it
+        https = servers.wait_for_line(lab.directory / "internet" / "https-access.log", re.escape(ips[0]), 30)
+        agent, sni = nest.http.user_agent, nest.tls.servers[0]
+        assert https.string.startswith(f'{ips[0]} "GET / HTTP/1.1" "{agent}" 200 host="{sni}" sni="{sni}" TLSv1.3 ')
     finally:
         emulator.stop()
         capture.stop()

@@ -6,10 +6,17 @@ is made); without it `load_layer("tls")` fails with a NameError deep inside Scap
 
 from __future__ import annotations
 
+import datetime
 import random
+import ssl
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from scapy.layers.inet import TCP
 from scapy.layers.tls import extensions, handshake, record
 from scapy.packet import Packet
@@ -151,17 +158,6 @@ def server_hello(cipher: int = 0x1301, tls13: bool = True) -> bytes:
     return bytes(TLS(msg=[TLSServerHello(version=0x0303, cipher=cipher, sid=bytes(32), ext=extensions)]))
 
 
-def test_server_replies_are_read() -> None:
-    reply = server_hello()
-    assert tls_hello.read_server_reply(reply[:-1]) is None
-    assert tls_hello.read_server_reply(reply) == tls_hello.ServerReply("server_hello", 0x0304, 0x1301)
-    assert tls_hello.read_server_reply(server_hello(0xC02F, tls13=False)) == tls_hello.ServerReply(
-        "server_hello", 0x0303, 0xC02F
-    )
-    alert = bytes(TLS(type=21, msg=[TLSAlert(level=2, descr=40)]))
-    assert tls_hello.read_server_reply(alert) == tls_hello.ServerReply("alert", alert=40)
-
-
 # -- the service --------------------------------------------------------------------------------
 
 
@@ -173,17 +169,70 @@ def tls_env(protocols: tuple[str, ...] = ("cloud",)) -> tuple[penv.Env, list[tup
     return env, log
 
 
-def test_service_sends_the_hello_and_closes_after_the_server_hello() -> None:
+def test_service_completes_the_handshake_and_sends_its_request(tmp_path: Path) -> None:
+    """Through the device's TCP stack to a real OpenSSL server: hello, handshake, request, answer, close."""
     env, log = tls_env()
     step_until_sent(env)
-    server = Server(env, lambda data: server_hello(0xC02F, tls13=False))
+    openssl = OpenSslServer(tmp_path)
+    server = Server(env, openssl.answer)
     server.run()
-    [sent] = server.received
-    hello = TLS(sent).msg[0]
+    hello = TLS(server.received[0][: 5 + int.from_bytes(server.received[0][3:5], "big")]).msg[0]
     assert hello.ciphers == IOT["cipher_suites"] and server.syns[0][TCP].dport == 443
-    assert ("debug", f"cloud: TLS {CLOUD}:443: ServerHello TLS 1.2, cipher 0xc02f") in log
+    assert openssl.requests == [f"GET / HTTP/1.1\r\nHost: {CLOUD}\r\nConnection: close\r\n\r\n".encode()]
+    suite = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"  # the first of the hello's suites the ECDSA server can do
+    assert ("debug", f"cloud: TLS {CLOUD}:443: TLS 1.2 {suite}, GET / -> 200 OK") in log
+    assert openssl.closed  # close_notify
     assert env.counters.protocols.get("cloud", 0) > 0
     assert next(s for s in env.host.services if isinstance(s, tls.TlsClient)).sessions == []
+
+
+def test_a_suite_it_cannot_finish_is_logged_and_closed() -> None:
+    env, log = tls_env()
+    step_until_sent(env)
+    Server(env, lambda data: server_hello(0x0067, tls13=False)).run()  # DHE-RSA-AES128-SHA256, offered
+    assert ("debug", f"cloud: TLS {CLOUD}:443: ServerHello TLS 1.2 0x0067, not implemented here: closed") in log
+
+
+class OpenSslServer:
+    """Python's ssl (OpenSSL) as the server side of `tcp_peer.Server`, on memory BIOs."""
+
+    def __init__(self, directory: Path) -> None:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CLOUD)])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256())
+        )  # fmt: skip
+        (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())  # fmt: skip
+        (directory / "key.pem").write_bytes(pem)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE  # as nginx: the client's order decides
+        context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_side=True)
+        self.requests: list[bytes] = []
+        self.closed = False
+
+    def answer(self, data: bytes) -> bytes:
+        self.incoming.write(data)
+        try:
+            self.tls.do_handshake()
+            request = self.tls.read(4096)
+        except ssl.SSLWantReadError:
+            return self.outgoing.read()
+        except ssl.SSLZeroReturnError:
+            request = b""
+        if request:
+            self.requests.append(request)
+            self.tls.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        else:
+            self.closed = True  # close_notify
+        return self.outgoing.read()
 
 
 def test_an_alert_is_logged_once_as_a_warning() -> None:

@@ -124,7 +124,7 @@ def sink_address(subnet: ipaddress.IPv4Network) -> ipaddress.IPv4Address:
     return subnet.network_address + 2
 
 
-def _certificates(directory: Path) -> None:
+def make_certificates(directory: Path) -> None:
     """A lab CA and two server certificates it signs: EC P-256 (what modern hellos pick) and RSA 2048
     (for suites with RSA key exchange or RSA signatures only)."""
 
@@ -151,7 +151,7 @@ def start(lab: Lab, record: Callable[[str, process.Proc], None]) -> ipaddress.IP
     netns.ip(lab.gw_netns, "addr", "add", f"{sink}/{lab.subnet.prefixlen}", "dev", lab.gw_iface)
     d = lab.directory / "internet"
     d.mkdir(exist_ok=True)
-    _certificates(d)
+    make_certificates(d)
 
     def listen(numbers: tuple[int, ...]) -> str:
         return "\n".join(f"        listen {sink}:{port};" for port in numbers)

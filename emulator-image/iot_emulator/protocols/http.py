@@ -19,12 +19,12 @@ GENERATED = ("host", "user-agent", "connection", "content-length")
 """Headers the client writes itself; a profile header of the same name replaces it, at the profile's place."""
 
 
-def request_bytes(request: profile.HttpRequest, user_agent: str | None) -> bytes:
-    """The request as it goes on the wire."""
+def request_bytes(request: profile.HttpRequest, user_agent: str | None, default_port: int = 80) -> bytes:
+    """The request as it goes on the wire (the Host header names the port unless it is the scheme's)."""
     named = {name.lower() for name in request.headers}
     lines = [f"{request.method} {request.path} HTTP/1.1"]
     if "host" not in named:
-        lines.append(f"Host: {request.host}" + ("" if request.port == 80 else f":{request.port}"))
+        lines.append(f"Host: {request.host}" + ("" if request.port == default_port else f":{request.port}"))
     lines += [f"{name}: {value}" for name, value in request.headers.items()]
     if user_agent is not None and "user-agent" not in named:
         lines.append(f"User-Agent: {user_agent}")

@@ -1,51 +1,76 @@
-"""The "cloud" / "https" service: the device's TLS ClientHello to each of its cloud servers (RFC 8446, RFC 5246).
+"""The "cloud" / "https" service: the device's TLS sessions with each of its cloud servers (RFC 8446, RFC 5246).
 
 What identifies a device's TLS client is its ClientHello (JA3/JA4, SNI, ALPN), built from the
-profile in `tls_hello`. The handshake stops at the server's first answer: the ServerHello's
-version and cipher are logged (or the alert, when the server rejects the offer), then the
-connection is closed with a FIN. Completing TLS is not needed to be recognised, and keeping no
-keys keeps thousands of devices cheap.
+profile in `tls_hello`. The handshake then runs to the end (`tls_client`), the profile's request
+goes out as application data (HTTP/1.1 with the device's User-Agent, Host = the SNI name) and
+the answer is read until complete; the client closes with close_notify and a FIN. The log names
+the version, suite and status at debug; an alert or a failed handshake is a warning, once.
+
+A server that picks a suite the client does not implement gets the same treatment as before the
+handshake was complete: the ServerHello is logged and the connection closed. Keys live only as
+long as the session, so thousands of idle devices cost nothing.
 """
 
 from __future__ import annotations
 
 from iot_emulator import host as host_mod
 from iot_emulator import profile
-from iot_emulator.protocols import services, tcp_client, tls_hello
+from iot_emulator.protocols import http, services, tcp_client, tls_client, tls_hello
 
 NAMES = ("cloud", "https")
-VERSION_NAMES = {0x0304: "TLS 1.3", 0x0303: "TLS 1.2", 0x0302: "TLS 1.1", 0x0301: "TLS 1.0", 0x0300: "SSL 3.0"}
 
 
 class TlsSession(tcp_client.Session):
     def __init__(self, client: TlsClient, target: tcp_client.Target, address: bytes, now: float) -> None:
-        self.hello = tls_hello.client_hello(client.tls, target.host, client.context.rng)
-        self.reply: tls_hello.ServerReply | None = None
+        rng = client.context.rng
+        self.tls = tls_client.TlsClient(tls_hello.build_hello(client.tls, target.host, rng), rng)
+        wanted = client.tls.request
+        request = profile.HttpRequest(method=wanted.method, host=target.host, path=wanted.path,
+                                      port=client.tls.port, headers=wanted.headers, body=wanted.body)  # fmt: skip
+        self.request = http.request_bytes(request, client.user_agent, default_port=443)
+        self.head = wanted.method.upper() == "HEAD"
+        self.requested = False
         super().__init__(client, target, address, now)
 
     def begin(self, now: float) -> None:
-        self.conn.send(self.hello, now)
+        self._flush(now)
 
     def feed(self, now: float) -> None:
-        reply = tls_hello.read_server_reply(self.received)
-        if reply is None:
-            return
-        self.reply = reply
-        if reply.kind == "alert":
-            self.end(now, f"alert {reply.alert}")
-        else:
-            self.end(now, "answered")
+        self.tls.receive(bytes(self.received))
+        self.received.clear()
+        state = self.tls.state
+        if state == "established" and not self.requested:
+            self.tls.send(self.request)
+            self.requested = True
+        if state == "established" and http.message_length(self.tls.received, bodiless=self.head) is not None:
+            self.tls.close()
+            state = "complete"
+        self._flush(now)
+        if state == "failed":
+            self.end(now, self.tls.failure or "failed")
+        elif state in ("complete", "closed", "unsupported"):
+            self.end(now, state)
+
+    def _flush(self, now: float) -> None:
+        data = self.tls.data_to_send()
+        if data:
+            self.conn.send(data, now)
 
     def outcome(self, reason: str) -> tuple[str, str] | None:
-        reply = self.reply
-        if reply is None or reply.kind != "server_hello":
+        tls = self.tls
+        label = f"{self.client.name}: {self.target.label}"
+        if tls.server_hello is None or tls.state == "failed":
             return None
-        version = VERSION_NAMES.get(reply.version, f"{reply.version:#06x}")
-        return "debug", f"{self.client.name}: {self.target.label}: ServerHello {version}, cipher {reply.cipher:#06x}"
+        if tls.state == "unsupported":
+            return "debug", f"{label}: ServerHello {tls.describe()}, not implemented here: closed"
+        status = http.status_line(tls.received)
+        answer = f"{status[0]} {status[1]}" if status else f"no HTTP answer ({reason})"
+        method_path = self.request.split(b" ", 2)[:2]
+        return "debug", f"{label}: {tls.describe()}, {b' '.join(method_path).decode('latin-1')} -> {answer}"
 
 
 class TlsClient(tcp_client.PeriodicClient):
-    """A ClientHello to every server of `profile.tls` at each occurrence of the schedule."""
+    """A TLS session to every server of `profile.tls` at each occurrence of the schedule."""
 
     def __init__(self, context: services.Context, tls: profile.TlsClientHello) -> None:
         name = next((p for p in context.config.protocols if p in NAMES), NAMES[0])
@@ -53,6 +78,7 @@ class TlsClient(tcp_client.PeriodicClient):
         when = next((schedules[n] for n in (name, *NAMES) if n in schedules), None)
         super().__init__(context, name, name, when)
         self.tls = tls
+        self.user_agent = context.config.profile.http.user_agent if context.config.profile.http else None
         self._targets = [tcp_client.Target(s, tls.port, f"TLS {s}:{tls.port}", i) for i, s in enumerate(tls.servers)]
 
     def targets(self) -> list[tcp_client.Target]:

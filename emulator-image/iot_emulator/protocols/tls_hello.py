@@ -24,9 +24,9 @@ import ipaddress
 import random
 import struct
 from collections.abc import Callable
-from typing import NamedTuple
 
 from iot_emulator import profile
+from iot_emulator.protocols import tls_crypto
 
 GREASE = tuple(0x0A0A + 0x1010 * i for i in range(16))
 """RFC 8701 reserved values (0x0a0a, 0x1a1a, ... 0xfafa): offered to keep servers tolerant, ignored by JA3/JA4."""
@@ -39,10 +39,10 @@ DEFAULT_VERSIONS = (0x0304, 0x0303)
 DEFAULT_ALPN = ("http/1.1",)
 """ALPN protocols when the profile lists extension 16 without values (an empty list is not valid)."""
 KEY_SHARE_SIZES = {29: 32, 30: 56, 23: 65, 24: 97, 25: 133}
-"""Key share sizes per group (x25519, x448, P-256/384/521 uncompressed). Only x25519 and x448 accept
-any bytes as a public key: for the others a server may answer with an alert instead of a ServerHello."""
-RECORD_HANDSHAKE, RECORD_ALERT = 22, 21
-HANDSHAKE_CLIENT_HELLO, HANDSHAKE_SERVER_HELLO = 1, 2
+"""Key share sizes per group (x25519, x448, P-256/384/521 uncompressed); a group without a real key here
+(an unknown or post-quantum one) gets random bytes of the size."""
+RECORD_HANDSHAKE = 22
+HANDSHAKE_CLIENT_HELLO = 1
 
 
 def is_grease(value: int) -> bool:
@@ -85,6 +85,8 @@ class _Hello:
     """GREASE value per use, as BoringSSL draws them: distinct values for the cipher list, the groups,
     the versions and the two extensions, but one value for supported_groups and key_share, since a
     key share must be for an offered group (RFC 8446 4.2.8; OpenSSL answers illegal_parameter)."""
+    shares: dict[int, tls_crypto.KeyShare] = dataclasses.field(default_factory=dict)
+    """The private halves of the key_share extension, kept to finish a TLS 1.3 handshake."""
 
     def grease_for(self, use: str) -> int | None:
         return self.grease.get(use)
@@ -112,7 +114,12 @@ def _key_share(h: _Hello) -> bytes:
         shares += struct.pack("!HH", g, 1) + b"\x00"
     groups = [x for x in h.tls.supported_groups if not is_grease(x)]
     group = 29 if 29 in groups or not groups else groups[0]
-    shares += struct.pack("!H", group) + _u16(h.rng.randbytes(KEY_SHARE_SIZES.get(group, 32)))
+    if tls_crypto.KeyShare.supported(group):
+        share = h.shares[group] = tls_crypto.KeyShare(group, h.rng)
+        public = share.public
+    else:
+        public = h.rng.randbytes(KEY_SHARE_SIZES.get(group, 32))
+    shares += struct.pack("!H", group) + _u16(public)
     return _u16(shares)
 
 
@@ -141,8 +148,28 @@ def _padding(hello_length: int) -> bytes:
     return bytes(0x200 - hello_length) if 0xFF < hello_length < 0x200 else b""
 
 
+@dataclasses.dataclass(frozen=True)
+class ClientHello:
+    """A ClientHello as sent, with what finishing the handshake needs from it."""
+
+    record: bytes
+    """The TLS record that carries it."""
+    message: bytes
+    """The handshake message (type, length, body): the first part of the transcript."""
+    random: bytes
+    version: int
+    """The legacy version field (also the RSA premaster secret's first two bytes)."""
+    shares: dict[int, tls_crypto.KeyShare]
+    """key_share's private keys by group (TLS 1.3)."""
+
+
 def client_hello(tls: profile.TlsClientHello, server_name: str, rng: random.Random) -> bytes:
     """The TLS record carrying the ClientHello to `server_name` (no SNI for an IP literal, RFC 6066 3)."""
+    return build_hello(tls, server_name, rng).record
+
+
+def build_hello(tls: profile.TlsClientHello, server_name: str, rng: random.Random) -> ClientHello:
+    """The ClientHello to `server_name` (no SNI for an IP literal, RFC 6066 3) and its private parts."""
     name = None if _is_ip(server_name) else server_name
     uses = ("cipher", "group", "version", "first extension", "last extension")
     hello = _Hello(tls, name, rng, dict(zip(uses, rng.sample(GREASE, len(uses)), strict=True)) if tls.grease else {})
@@ -170,7 +197,8 @@ def client_hello(tls: profile.TlsClientHello, server_name: str, rng: random.Rand
         extensions[at] = (EXT_PADDING, _padding(4 + len(message())))
     body = message()
     handshake = bytes((HANDSHAKE_CLIENT_HELLO,)) + len(body).to_bytes(3, "big") + body
-    return struct.pack("!BHH", RECORD_HANDSHAKE, 0x0301, len(handshake)) + handshake
+    record = struct.pack("!BHH", RECORD_HANDSHAKE, 0x0301, len(handshake)) + handshake
+    return ClientHello(record, handshake, client_random, tls.version, hello.shares)
 
 
 def _empty(hello: _Hello) -> bytes:
@@ -183,49 +211,6 @@ def _is_ip(name: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-# -- what the server answers -------------------------------------------------------------------
-
-
-class ServerReply(NamedTuple):
-    """The first record of the server: its ServerHello (version, cipher), or an alert."""
-
-    kind: str  # "server_hello", "alert" or "other"
-    version: int = 0  # negotiated: supported_versions of the ServerHello if present, else its version
-    cipher: int = 0
-    alert: int = 0  # alert description (RFC 8446 6)
-
-
-def read_server_reply(data: bytes | bytearray) -> ServerReply | None:
-    """The server's first record once it is complete (None until then)."""
-    if len(data) < 5:
-        return None
-    kind, _version, length = struct.unpack_from("!BHH", data)
-    if len(data) < 5 + length:
-        return None
-    record = bytes(data[5 : 5 + length])
-    if kind == RECORD_ALERT and len(record) >= 2:
-        return ServerReply("alert", alert=record[1])
-    if kind != RECORD_HANDSHAKE or len(record) < 4 or record[0] != HANDSHAKE_SERVER_HELLO:
-        return ServerReply("other")
-    body = record[4 : 4 + int.from_bytes(record[1:4], "big")]
-    try:
-        version = struct.unpack_from("!H", body)[0]
-        sid_length = body[34]
-        cipher = struct.unpack_from("!H", body, 35 + sid_length)[0]
-        at = 35 + sid_length + 3
-        if at + 2 <= len(body):
-            end = at + 2 + struct.unpack_from("!H", body, at)[0]
-            at += 2
-            while at + 4 <= end:
-                ext, size = struct.unpack_from("!HH", body, at)
-                if ext == EXT_SUPPORTED_VERSIONS and size == 2:
-                    version = struct.unpack_from("!H", body, at + 4)[0]
-                at += 4 + size
-    except (struct.error, IndexError):
-        return ServerReply("other")
-    return ServerReply("server_hello", version=version, cipher=cipher)
 
 
 # -- fingerprints ------------------------------------------------------------------------------
