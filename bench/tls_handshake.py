@@ -16,16 +16,13 @@ import argparse
 import random
 import ssl
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from iot_emulator import profile  # noqa: E402
-from iot_emulator.lab import internet  # noqa: E402
-from iot_emulator.protocols import tls_client, tls_hello  # noqa: E402
+from iot_emulator import profile
+from iot_emulator.lab import internet
+from iot_emulator.protocols import tls_client, tls_hello
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: cloud\r\nConnection: close\r\n\r\n"
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
@@ -109,8 +106,10 @@ def main() -> None:
             ratios.append(full / baseline)
             fulls.append(full)
             print(f"{prof.name:32} {baseline * 1e6:10.0f}us {full * 1e6:12.0f}us {full / baseline:6.1f}x")
-        print(f"\nmedian ratio {statistics.median(ratios):.1f}x; at one session per device per minute, "
-              f"1,000 devices cost {max(fulls) * 1000 / 60 * 100:.1f}% of one core at most (the costliest profile)")
+        print(
+            f"\nmedian ratio {statistics.median(ratios):.1f}x; at one session per device per minute, "
+            f"1,000 devices cost {max(fulls) * 1000 / 60 * 100:.1f}% of one core at most (the costliest profile)"
+        )
 
 
 if __name__ == "__main__":
