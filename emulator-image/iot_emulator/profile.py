@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from iot_emulator import bounded, macs, profile_services
 
@@ -183,6 +183,10 @@ class TlsClientHello(_Strict):
 class Mqtt(_Strict):
     broker: str = Field(description="DNS name of the broker")
     port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    tls: bool = Field(
+        default=False,
+        description="MQTT inside TLS (usually port 8883) with the profile's tls hello and the broker as SNI",
+    )
     client_id: str = Field(default="{hostname}", description="placeholders as in hostname_pattern, plus {hostname}")
     username: str | None = None
     keepalive: Annotated[int, Field(ge=5, le=65535)] = 60
@@ -314,6 +318,12 @@ class Profile(_Strict):
             if not macs.OUI_RE.match(oui):
                 raise ValueError(f"{oui!r} is not an OUI (three hex pairs like 44:19:b6)")
         return [oui.lower() for oui in value]
+
+    @model_validator(mode="after")
+    def _mqtt_tls_has_a_hello(self) -> Profile:
+        if self.mqtt is not None and self.mqtt.tls and self.tls is None:
+            raise ValueError("mqtt.tls needs a tls section: its ClientHello is the one MQTT over TLS sends")
+        return self
 
     def hostname_for(self, mac: str, index: int = 0, name: str = "") -> str:
         """The host name a device of this profile announces in option 12."""

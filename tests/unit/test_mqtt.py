@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from scapy.contrib import mqtt as scapy_mqtt
 from scapy.layers.inet import TCP
+from scapy.layers.tls import record
 
 from iot_emulator.protocols import mqtt
 from tests.unit import protocol_env as penv
+from tests.unit.openssl_peer import OpenSslPeer
 from tests.unit.tcp_peer import Server, StubResolver, env_with_log, step_until_sent
 
 MQTT: Any = scapy_mqtt.MQTT  # untyped constructor
@@ -23,6 +26,7 @@ MQTT_PROFILE: dict[str, Any] = {
     "payload": '{"state": "on", "mac": "{mac6}"}',
 }
 CONNACK_OK = b"\x20\x02\x00\x00"
+TLS: Any = record.TLS  # Scapy's TLS classes have untyped constructors
 PINGRESP = b"\xd0\x00"
 
 
@@ -194,3 +198,53 @@ def test_no_pingresp_means_the_broker_is_gone() -> None:
 def test_no_mqtt_section_no_service() -> None:
     env = penv.Env(penv.make_config(("mqtt",)))
     assert not [s for s in env.build() if isinstance(s, mqtt.MqttClient)]
+
+
+def test_mqtt_inside_tls_with_the_profiles_hello(tmp_path: Path) -> None:
+    """MQTT over TLS (section 5.1) to a real OpenSSL server: the hello is the profile's, SNI the broker's."""
+    hello = {"servers": ["cloud.example.com"], "cipher_suites": [0xC02B, 0xC02F], "extensions": [0, 10, 11, 13]}
+    profile_fields: dict[str, Any] = {
+        "mqtt": {**MQTT_PROFILE, "tls": True, "port": 8883},
+        "tls": hello,
+        "schedule": {"mqtt": {"interval": 100, "jitter": 0}},
+    }
+    env, log = env_with_log(penv.make_config(("mqtt",), **profile_fields))
+    env.build()
+    env.host.resolver = StubResolver({BROKER: penv.GATEWAY})
+    client = next(s for s in env.host.services if isinstance(s, mqtt.MqttClient))
+    env.start()
+    step_until_sent(env)
+    broker = OpenSslPeer(tmp_path, Broker(), BROKER)
+    server = Server(env, broker.answer)
+    server.run()
+    record = server.received[0]
+    client_hello = TLS(record[: 5 + int.from_bytes(record[3:5], "big")]).msg[0]
+    assert client_hello.ciphers == [0xC02B, 0xC02F] and client_hello.ext[0].servernames[0].servername == BROKER.encode()
+    assert server.syns[0][TCP].dport == 8883 and client.state is mqtt.MqttState.CONNECTED
+    assert stream_types(b"".join(broker.plaintext)) == [mqtt.CONNECT, mqtt.PUBLISH, mqtt.PUBLISH]
+    assert MQTT(broker.plaintext[0]).clientId == b"plug-0a0b0c"
+    assert ("info", f"mqtt: connected to {BROKER}:8883 as plug-0a0b0c") in log
+    client.stop(env.now)
+    server.run()
+    assert broker.closed and stream_types(broker.plaintext[-1]) == [mqtt.DISCONNECT]
+
+
+def test_a_tls_broker_that_refuses_the_hello_is_retried() -> None:
+    profile_fields: dict[str, Any] = {
+        "mqtt": {**MQTT_PROFILE, "tls": True, "port": 8883},
+        "tls": {"servers": ["cloud.example.com"], "cipher_suites": [0xC02B], "extensions": [0, 10, 11, 13]},
+    }
+    env, log = env_with_log(penv.make_config(("mqtt",), **profile_fields))
+    env.build()
+    env.host.resolver = StubResolver({BROKER: penv.GATEWAY})
+    client = next(s for s in env.host.services if isinstance(s, mqtt.MqttClient))
+    env.start()
+    step_until_sent(env)
+    Server(env, lambda data: b"\x15\x03\x03\x00\x02\x02\x28").run()  # fatal handshake_failure
+    assert client.state is mqtt.MqttState.IDLE
+    assert ("warning", f"mqtt: {BROKER}:8883: TLS: alert 40; reconnecting") in log
+
+
+def test_mqtt_tls_without_a_tls_section_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"mqtt\.tls needs a tls section"):
+        penv.make_config(("mqtt",), mqtt={**MQTT_PROFILE, "tls": True})

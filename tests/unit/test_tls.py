@@ -6,17 +6,11 @@ is made); without it `load_layer("tls")` fails with a NameError deep inside Scap
 
 from __future__ import annotations
 
-import datetime
 import random
-import ssl
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from scapy.layers.inet import TCP
 from scapy.layers.tls import extensions, handshake, record
 from scapy.packet import Packet
@@ -24,6 +18,7 @@ from scapy.packet import Packet
 from iot_emulator import profile
 from iot_emulator.protocols import tls, tls_hello
 from tests.unit import protocol_env as penv
+from tests.unit.openssl_peer import OpenSslPeer
 from tests.unit.tcp_peer import Server, StubResolver, env_with_log, step_until_sent
 
 TLS: Any = record.TLS  # Scapy's TLS classes have untyped constructors
@@ -173,12 +168,12 @@ def test_service_completes_the_handshake_and_sends_its_request(tmp_path: Path) -
     """Through the device's TCP stack to a real OpenSSL server: hello, handshake, request, answer, close."""
     env, log = tls_env()
     step_until_sent(env)
-    openssl = OpenSslServer(tmp_path)
+    openssl = OpenSslPeer(tmp_path, lambda request: b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", CLOUD)
     server = Server(env, openssl.answer)
     server.run()
     hello = TLS(server.received[0][: 5 + int.from_bytes(server.received[0][3:5], "big")]).msg[0]
     assert hello.ciphers == IOT["cipher_suites"] and server.syns[0][TCP].dport == 443
-    assert openssl.requests == [f"GET / HTTP/1.1\r\nHost: {CLOUD}\r\nConnection: close\r\n\r\n".encode()]
+    assert openssl.plaintext == [f"GET / HTTP/1.1\r\nHost: {CLOUD}\r\nConnection: close\r\n\r\n".encode()]
     suite = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"  # the first of the hello's suites the ECDSA server can do
     assert ("debug", f"cloud: TLS {CLOUD}:443: TLS 1.2 {suite}, GET / -> 200 OK") in log
     assert openssl.closed  # close_notify
@@ -191,56 +186,6 @@ def test_a_suite_it_cannot_finish_is_logged_and_closed() -> None:
     step_until_sent(env)
     Server(env, lambda data: server_hello(0x0067, tls13=False)).run()  # DHE-RSA-AES128-SHA256, offered
     assert ("debug", f"cloud: TLS {CLOUD}:443: ServerHello TLS 1.2 0x0067, not implemented here: closed") in log
-
-
-class OpenSslServer:
-    """Python's ssl (OpenSSL) as the server side of `tcp_peer.Server`, on memory BIOs."""
-
-    def __init__(self, directory: Path) -> None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CLOUD)])
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (
-            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-            .sign(key, hashes.SHA256())
-        )  # fmt: skip
-        (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())  # fmt: skip
-        (directory / "key.pem").write_bytes(pem)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.maximum_version = ssl.TLSVersion.TLSv1_2
-        context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE  # as nginx: the client's order decides
-        context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
-        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_side=True)
-        self.requests: list[bytes] = []
-        self.closed = False
-
-    def answer(self, data: bytes) -> bytes:
-        self.incoming.write(data)
-        try:
-            self.tls.do_handshake()
-            request = self.tls.read(4096)
-        except ssl.SSLWantReadError:
-            return self.outgoing.read()
-        except ssl.SSLZeroReturnError:
-            request = b""
-        if request:
-            self.requests.append(request)
-            self.tls.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-        else:
-            self.closed = True  # close_notify
-        return self.outgoing.read()
-
-
-def test_an_alert_is_logged_once_as_a_warning() -> None:
-    env, log = tls_env(("https",))
-    alert = bytes(TLS(type=21, msg=[TLSAlert(level=2, descr=40)]))
-    step_until_sent(env)
-    Server(env, lambda data: alert).run()
-    assert ("warning", f"https: TLS {CLOUD}:443 to {CLOUD}:443 failed: alert 40") in log
 
 
 @pytest.mark.parametrize("protocols", [("https",), ("cloud", "https"), ("https", "cloud")])

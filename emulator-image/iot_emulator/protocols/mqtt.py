@@ -8,7 +8,9 @@ closes the connection or stops answering, the client reconnects after a backoff 
 to `RETRY_MAX`, as paho and most embedded clients do.
 
 Packets (section 2 fixed header, 3.1 CONNECT, 3.3 PUBLISH, 3.12 PINGREQ, 3.14 DISCONNECT) are
-packed here; nothing is subscribed, so the only packets read are CONNACK and PINGRESP.
+packed here; nothing is subscribed, so the only packets read are CONNACK and PINGRESP. With
+`mqtt.tls` the session runs inside TLS (section 5.1; `tls_stream`) with the profile's ClientHello
+and the broker's name as SNI, as AWS IoT, Azure IoT Hub and most vendor clouds require.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import enum
 
 from iot_emulator import host as host_mod
 from iot_emulator import manifests, profile
-from iot_emulator.protocols import schedule, services, tcp, tcp_client
+from iot_emulator.protocols import schedule, services, tcp_client, tls_hello, tls_stream
+from iot_emulator.protocols.tcp_connection import Stream
 
 CONNECT, CONNACK, PUBLISH, PINGREQ, PINGRESP, DISCONNECT = 1, 2, 3, 12, 13, 14
 PINGREQ_PACKET = b"\xc0\x00"
@@ -118,7 +121,7 @@ class MqttClient(tcp_client.ClientBase):
             context.config.profile.schedule.get("mqtt"), context.config.traffic_interval, context.rng
         )
         self.state = MqttState.IDLE
-        self.conn: tcp.Connection | None = None
+        self.conn: Stream | None = None
         self.published = 0
         self._rng = context.rng
         self._buffer = bytearray()
@@ -168,12 +171,12 @@ class MqttClient(tcp_client.ClientBase):
 
     # -- tcp.TcpApp -----------------------------------------------------------------------------
 
-    def on_connected(self, conn: tcp.Connection, now: float) -> None:
+    def on_connected(self, conn: Stream, now: float) -> None:
         self._send(connect_packet(self.client_id, self.mqtt.keepalive, self.mqtt.username), now)
         self._set_state(MqttState.WAIT_CONNACK)
         self._wait_until = now + self.CONNACK_TIMEOUT
 
-    def on_data(self, conn: tcp.Connection, data: bytes, now: float) -> None:
+    def on_data(self, conn: Stream, data: bytes, now: float) -> None:
         if conn is not self.conn:
             return
         self._buffer += data
@@ -185,7 +188,7 @@ class MqttClient(tcp_client.ClientBase):
             if conn is not self.conn:
                 return
 
-    def on_closed(self, conn: tcp.Connection, reason: str, now: float) -> None:
+    def on_closed(self, conn: Stream, reason: str, now: float) -> None:
         if conn is self.conn:
             self._lost(now, reason, closed=True)
 
@@ -195,7 +198,13 @@ class MqttClient(tcp_client.ClientBase):
         if self.state is not MqttState.CONNECTING or self.host.address is None:
             return
         self._buffer.clear()
-        self.conn = self.stack.connect(address, self.mqtt.port, self, now, self.protocol)
+        tls = self.context.config.profile.tls
+        if self.mqtt.tls and tls is not None:
+            hello = tls_hello.build_hello(tls, self.mqtt.broker, self._rng)
+            self.conn = tls_stream.TlsStream(self.stack, address, self.mqtt.port, self, now, protocol=self.protocol,
+                                             hello=hello, rng=self._rng)  # fmt: skip
+        else:
+            self.conn = self.stack.connect(address, self.mqtt.port, self, now, self.protocol)
 
     def _on_connack(self, body: bytes, now: float) -> None:
         code = body[1] if len(body) >= 2 else 255

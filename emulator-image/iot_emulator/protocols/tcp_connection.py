@@ -45,6 +45,13 @@ _SENDING = frozenset({TcpState.SYN_SENT, TcpState.ESTABLISHED, TcpState.CLOSE_WA
 _RECEIVING = frozenset({TcpState.ESTABLISHED, TcpState.FIN_WAIT_1, TcpState.FIN_WAIT_2})
 
 
+class Stream(Protocol):
+    """What an application writes to: a TCP connection, or TLS over one (`tls_stream.TlsStream`)."""
+
+    def send(self, data: bytes, now: float) -> object: ...
+    def close(self, now: float) -> None: ...
+
+
 class TcpApp(Protocol):
     """What a connection tells its application. `on_closed` comes once, after the last `on_data`."""
 
