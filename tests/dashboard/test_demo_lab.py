@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -40,3 +41,38 @@ async def test_default_library_loads_stopped_and_plays_all(demo_client: tuple[ht
     while len(bound) < len(result["done"]):
         bound.add((await watch.next(lambda m: m["type"] == "dhcp_ack", timeout=60))["device_id"])
     assert {d["status"]["phase"] for d in (await client.get("/api/devices")).json()} == {"bound"}
+
+
+@pytest.mark.parametrize("dnsmasq_lab", [{"internet": True}], indirect=True)
+async def test_with_the_lab_internet_the_tab_shows_http_tls_and_mqtt_within_a_minute(
+    demo_client: tuple[httpx.AsyncClient, Watcher], dnsmasq_lab: iotlab.Lab
+) -> None:
+    """The issue's "done when": the demo's devices run HTTP, TLS and MQTT sessions that complete, and the
+    stats the tab's protocol mix is drawn from count them."""
+    client, watch = demo_client
+    assert (await client.post("/api/devices/start-all")).json()["failed"] == []
+    counted: dict[str, int] = {}
+    deadline = asyncio.get_running_loop().time() + 60
+    while not {"http", "cloud", "mqtt"} <= {name for name, count in counted.items() if count}:
+        left = deadline - asyncio.get_running_loop().time()
+        stats = (await watch.next(lambda m: m["type"] == "stats", timeout=max(left, 0.01)))["stats"]
+        for name, count in (stats.get("protocols") or {}).items():
+            counted[name] = counted.get(name, 0) + count
+    sink = dnsmasq_lab.directory / "internet"
+    statuses = [d["status"] for d in (await client.get("/api/devices")).json()]
+    # each session completed against a real server: nginx logged requests made inside TLS, mosquitto a CONNECT
+    https = await _lines(sink / "https-access.log", lambda line: '" 200 ' in line)
+    assert len({line.split()[0] for line in https}) >= 3, https
+    meross = next(status for status in statuses if status["profile"] == "meross-mss110")
+    connect = await _lines(sink / "mosquitto.log", lambda line: f"New client connected from {meross['ip']}:" in line)
+    assert connect and meross["mac"].replace(":", "")[-6:] in connect[0], connect  # its client id ends with mac6
+
+
+async def _lines(path: Path, match: Callable[[str], bool], timeout: float = 60) -> list[str]:
+    """The matching lines of a server's log, once there is one (the servers write as sessions end)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        lines = [line for line in path.read_text().splitlines() if match(line)] if path.exists() else []
+        if lines or asyncio.get_running_loop().time() > deadline:
+            return lines
+        await asyncio.sleep(0.2)
