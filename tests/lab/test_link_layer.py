@@ -26,7 +26,8 @@ def test_phone_sends_lldp_med_and_cdp_before_dhcp(probe_lab: iotlab.Lab, tmp_pat
         try:
             emulator.wait(lambda: emulator.engine.devices[0].ip is not None or None, 20, "the phone to bind")
             # the capture is read while tshark writes it: wait until the ACK is on disk, then stop
-            servers.wait_until(lambda: bool(decode(capture.pcap, "dhcp.option.dhcp == 5", ["frame.number"])), 20,
+            # (each look runs tshark, seconds of CPU on a loaded 2-core machine: a generous deadline)
+            servers.wait_until(lambda: bool(decode(capture.pcap, "dhcp.option.dhcp == 5", ["frame.number"])), 60,
                                "the DHCPACK in the capture")  # fmt: skip
         finally:
             emulator.stop()
