@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from iot_dashboard import events, limits, metrics, models, origin, security
+from iot_dashboard.api import socketio_endpoint
 from iot_dashboard.api.main import api_router, public_router
 from iot_dashboard.backends import base
 from iot_dashboard.settings import Settings
@@ -77,29 +78,40 @@ def create_app(
     hub = hub or (backend.hub if backend is not None else make_hub(settings))
     backend = backend or make_backend(settings, hub)
 
+    token = security.resolve_token(settings)
+    bridge = socketio_endpoint.Bridge(hub, token, settings)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await backend.start()
         try:
             yield
         finally:
+            await bridge.close()
             hub.close()
             await backend.close()
 
     app = FastAPI(
         title="IoT fleet emulator dashboard",
         version="0.1.0",
-        description="Devices and fleets (IoTDevice/IoTFleet), start/stop, import/export, live events on `/ws`.",
+        description="Devices and fleets (IoTDevice/IoTFleet), start/stop, import/export, live events on `/ws` "
+        "and `/socket.io` (the brief's Socket.io events).",
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.backend = backend
     app.state.hub = hub
-    app.state.token = security.resolve_token(settings)
+    app.state.token = token
+    app.state.socketio = bridge
     app.state.metrics = metrics.make_registry(hub, backend)
     app.add_exception_handler(base.BackendError, _backend_error)  # type: ignore[arg-type]
     app.add_middleware(
-        limits.BodyLimit, default=settings.max_request_bytes, overrides={"/api/import": settings.max_import_bytes}
+        limits.BodyLimit,
+        default=settings.max_request_bytes,
+        overrides={
+            "/api/import": settings.max_import_bytes,
+            f"/{socketio_endpoint.PATH}/": socketio_endpoint.MAX_MESSAGE_BYTES,
+        },
     )
     if settings.cors_origins:
         app.add_middleware(
@@ -113,6 +125,7 @@ def create_app(
                        allowed_origins=settings.cors_origins)  # fmt: skip
     app.include_router(api_router)
     app.include_router(public_router)
+    app.mount(f"/{socketio_endpoint.PATH}", bridge.app)  # the brief's Socket.io events, beside /ws
     _mount_web(app, settings.web_dir)
     return app
 

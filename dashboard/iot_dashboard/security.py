@@ -73,11 +73,13 @@ def read_token_file(path: Path) -> str:
     return text
 
 
-def _matches(expected: str, given: str | None) -> bool:
+def token_matches(expected: str, given: str | None) -> bool:
+    """Constant-time comparison; no token given never matches."""
     return given is not None and secrets.compare_digest(expected.encode(), given.encode())
 
 
-def _bearer(header: str | None) -> str | None:
+def bearer(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header."""
     if header and header[:7].lower() == "bearer ":
         return header[7:].strip()
     return None
@@ -85,7 +87,7 @@ def _bearer(header: str | None) -> str | None:
 
 def check_request(request: Request) -> None:
     """Dependency of every /api route: 401 without the right bearer token."""
-    if not _matches(request.app.state.token, _bearer(request.headers.get("authorization"))):
+    if not token_matches(request.app.state.token, bearer(request.headers.get("authorization"))):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
         )
@@ -99,11 +101,11 @@ def offered_protocols(websocket: WebSocket) -> list[str]:
 def websocket_allowed(websocket: WebSocket) -> bool:
     """The token came as a bearer header (programs) or as a subprotocol (browsers)."""
     expected: str = websocket.app.state.token
-    given = _bearer(websocket.headers.get("authorization"))
+    given = bearer(websocket.headers.get("authorization"))
     if given is None:
         tokens = [p[len(WS_TOKEN_PREFIX) :] for p in offered_protocols(websocket) if p.startswith(WS_TOKEN_PREFIX)]
         given = tokens[0] if tokens else None
-    return _matches(expected, given)
+    return token_matches(expected, given)
 
 
 def chosen_protocol(websocket: WebSocket) -> str | None:

@@ -108,25 +108,31 @@ async def _receive(websocket: WebSocket, sub: events.Subscription, hub: events.E
             continue
         if event == "subscribe":
             data = data if isinstance(data, dict) else {}
-            sub.set_filter(_strings(data.get("devices")), _strings(data.get("types")))
+            sub.set_filter(string_list(data.get("devices")), string_list(data.get("types")))
             await websocket.send_text(_frame("subscribed", {"devices": sorted(sub.devices), "types": list(sub.types)}))
         elif event == "request:stats":
-            for device_id in _requested(data):
+            for device_id in requested_devices(data):
                 payload = {"device_id": device_id, "stats": hub.latest_stats(device_id)}
                 await websocket.send_text(_frame("stats:response", payload))
         else:
             await websocket.send_text(_frame("error", {"error": f"unknown event {event!r}"}))
 
 
-def _strings(value: Any) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else []
+MAX_IDS = 1000
+"""Ids one request may name (a subscription, a stats request): more are ignored."""
 
 
-def _requested(data: Any) -> list[str]:
+def string_list(value: Any) -> list[str]:
+    """A client's list of ids as strings, at most `MAX_IDS`; anything else is an empty list."""
+    return [str(v) for v in value[:MAX_IDS]] if isinstance(value, list) else []
+
+
+def requested_devices(data: Any) -> list[str]:
+    """The device ids of a `request:stats`: a string (the brief's form), `{device_id}`, `{devices: [...]}`, a list."""
     if isinstance(data, str):
         return [data]
     if isinstance(data, dict):
         if isinstance(data.get("device_id"), str):
             return [data["device_id"]]
-        return _strings(data.get("devices"))
-    return _strings(data)
+        return string_list(data.get("devices"))
+    return string_list(data)

@@ -1,0 +1,108 @@
+"""`/socket.io`: the brief's Socket.io interface, beside `WS /ws`, for clients written to the brief.
+
+The seed brief's orchestrator and tab speak Socket.io: they connect with `socket.io-client`,
+listen to `device:started`, `device:stopped`, `device:stats`, `device:log`, `device:error` and
+`device:dhcp_*` (the emulator's message as the payload, `device_id` in it), and emit
+`request:stats` with a device id to get `stats:response` (`{device_id, stats}`). This endpoint
+serves exactly that (python-socketio, Engine.IO 4), fed by the same hub as `/ws`, so both see the
+same events in the same order.
+
+Security as for `/ws`: the token is required at connect, as Socket.io's `auth` payload
+(`io(url, {auth: {token}})`, what browsers can send) or an `Authorization: Bearer` header
+(programs, `extraHeaders`); a client without it is refused (`connect_error`). The app's
+Host/Origin guard sees every request first; Socket.io's own origin check allows the same origins
+as the API (same-origin unless `cors_origins` lists others). Messages are bounded
+(`MAX_MESSAGE_BYTES`), each client has its own bounded queue (`events.Subscription`; a slow
+client gets a `dropped` event, like on `/ws`), and a client may `subscribe` to devices and types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import socketio
+
+from iot_dashboard import events, security
+from iot_dashboard.api.routes.events import requested_devices, string_list
+from iot_dashboard.settings import Settings
+
+log = logging.getLogger(__name__)
+PATH = "socket.io"
+MAX_MESSAGE_BYTES = 64 * 1024
+"""The largest message (or HTTP long-polling body) a client may send: requests are a few ids."""
+
+
+class Bridge:
+    """One Socket.io server: per connected client a hub subscription and the task that forwards it."""
+
+    def __init__(self, hub: events.EventHub, token: str, settings: Settings) -> None:
+        self.hub = hub
+        self.token = token
+        self.server = socketio.AsyncServer(
+            async_mode="asgi",
+            cors_allowed_origins=list(settings.cors_origins) or None,  # None: same origin only
+            # the app's BodyLimit refuses larger polling bodies first (413): python-engineio 4.15 hangs in
+            # disconnect() when it refuses one itself; this bound is for WebSocket messages
+            max_http_buffer_size=MAX_MESSAGE_BYTES,
+            logger=False,
+            engineio_logger=False,
+        )
+        self.app = socketio.ASGIApp(self.server, socketio_path=PATH)
+        self._clients: dict[str, tuple[events.Subscription, asyncio.Task[None]]] = {}
+        self.server.on("connect", self._connect)
+        self.server.on("disconnect", self._disconnect)
+        self.server.on("request:stats", self._request_stats)
+        self.server.on("subscribe", self._subscribe)
+
+    async def _connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
+        given = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(given, str):
+            given = security.bearer(environ.get("HTTP_AUTHORIZATION"))
+        if not security.token_matches(self.token, given):
+            raise socketio.exceptions.ConnectionRefusedError("missing or wrong token")
+        sub = self.hub.subscribe()
+        self._clients[sid] = (sub, asyncio.create_task(self._forward(sid, sub)))
+
+    async def _disconnect(self, sid: str, *_: Any) -> None:
+        client = self._clients.pop(sid, None)
+        if client is None:
+            return
+        sub, task = client
+        self.hub.unsubscribe(sub)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _forward(self, sid: str, sub: events.Subscription) -> None:
+        while True:
+            batch = await sub.next_batch()
+            if not batch:
+                return
+            drops = sub.take_drops()
+            if drops:
+                await self.server.emit("dropped", {"dropped": drops, "total": sub.dropped}, to=sid)
+            for message in batch:
+                await self.server.emit(events.event_name(message), message, to=sid)
+
+    async def _request_stats(self, sid: str, data: Any) -> None:
+        """The brief's `request:stats` (a device id; also `{device_id}` or `{devices: [...]}`)."""
+        for device_id in requested_devices(data):
+            await self.server.emit("stats:response", {"device_id": device_id,
+                                                      "stats": self.hub.latest_stats(device_id)}, to=sid)  # fmt: skip
+
+    async def _subscribe(self, sid: str, data: Any) -> dict[str, Any]:
+        """Narrow this client's events: `{devices: [...], types: ["dhcp*", "stats"]}` (empty: all); acked."""
+        client = self._clients.get(sid)
+        if client is None:
+            return {"error": "not connected"}
+        sub = client[0]
+        data = data if isinstance(data, dict) else {}
+        sub.set_filter(string_list(data.get("devices")), string_list(data.get("types")))
+        return {"devices": sorted(sub.devices), "types": list(sub.types)}
+
+    async def close(self) -> None:
+        for sid in list(self._clients):
+            await self._disconnect(sid)
