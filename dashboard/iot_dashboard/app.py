@@ -79,7 +79,7 @@ def create_app(
     backend = backend or make_backend(settings, hub)
 
     token = security.resolve_token(settings)
-    bridge = socketio_endpoint.Bridge(hub, token, settings)
+    bridge = socketio_endpoint.Bridge(hub, backend, token, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

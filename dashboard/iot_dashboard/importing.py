@@ -28,7 +28,7 @@ from iot_dashboard.backends import base
 from iot_emulator import bounded, manifests, models
 from iot_emulator import profile as profiles
 
-SEED_ID = "iotemu.io/seed-id"
+SEED_ID = base.SEED_ID
 DISPLAY_NAME = "iotemu.io/display-name"
 DEVICE_TYPE = "iotemu.io/device-type"
 BRIEF_KEYS = frozenset({

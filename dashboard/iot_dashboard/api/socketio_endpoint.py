@@ -5,7 +5,9 @@ listen to `device:started`, `device:stopped`, `device:stats`, `device:log`, `dev
 `device:dhcp_*` (the emulator's message as the payload, `device_id` in it), and emit
 `request:stats` with a device id to get `stats:response` (`{device_id, stats}`). This endpoint
 serves exactly that (python-socketio, Engine.IO 4), fed by the same hub as `/ws`, so both see the
-same events in the same order.
+same events in the same order. Devices imported from the brief's `iot_devices.json` keep their
+brief id here: events carry `device_id: "camera_01"` (and `name: "camera-01"`, the resource's
+name), and `request:stats` and `subscribe` accept it.
 
 Security as for `/ws`: the token is required at connect, as Socket.io's `auth` payload
 (`io(url, {auth: {token}})`, what browsers can send) or an `Authorization: Bearer` header
@@ -21,25 +23,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import socketio
 
 from iot_dashboard import events, security
 from iot_dashboard.api.routes.events import requested_devices, string_list
+from iot_dashboard.backends import base
 from iot_dashboard.settings import Settings
 
 log = logging.getLogger(__name__)
 PATH = "socket.io"
 MAX_MESSAGE_BYTES = 64 * 1024
 """The largest message (or HTTP long-polling body) a client may send: requests are a few ids."""
+IDS_TTL = 1.0
+"""Seconds the name -> brief id map is reused before it is read again from the backend."""
 
 
 class Bridge:
     """One Socket.io server: per connected client a hub subscription and the task that forwards it."""
 
-    def __init__(self, hub: events.EventHub, token: str, settings: Settings) -> None:
+    def __init__(self, hub: events.EventHub, backend: base.Backend, token: str, settings: Settings) -> None:
         self.hub = hub
+        self.backend = backend
+        self._seed_ids: dict[str, str] = {}
+        self._seed_ids_at = -IDS_TTL
         self.token = token
         self.server = socketio.AsyncServer(
             async_mode="asgi",
@@ -84,14 +93,19 @@ class Bridge:
             drops = sub.take_drops()
             if drops:
                 await self.server.emit("dropped", {"dropped": drops, "total": sub.dropped}, to=sid)
+            seed_ids = await self._ids()
             for message in batch:
+                name = message.get("device_id")
+                if isinstance(name, str) and name in seed_ids:
+                    message = {**message, "device_id": seed_ids[name], "name": name}
                 await self.server.emit(events.event_name(message), message, to=sid)
 
     async def _request_stats(self, sid: str, data: Any) -> None:
         """The brief's `request:stats` (a device id; also `{device_id}` or `{devices: [...]}`)."""
+        names = await self._names()
         for device_id in requested_devices(data):
-            await self.server.emit("stats:response", {"device_id": device_id,
-                                                      "stats": self.hub.latest_stats(device_id)}, to=sid)  # fmt: skip
+            stats = self.hub.latest_stats(names.get(device_id, device_id))
+            await self.server.emit("stats:response", {"device_id": device_id, "stats": stats}, to=sid)
 
     async def _subscribe(self, sid: str, data: Any) -> dict[str, Any]:
         """Narrow this client's events: `{devices: [...], types: ["dhcp*", "stats"]}` (empty: all); acked."""
@@ -100,8 +114,20 @@ class Bridge:
             return {"error": "not connected"}
         sub = client[0]
         data = data if isinstance(data, dict) else {}
-        sub.set_filter(string_list(data.get("devices")), string_list(data.get("types")))
+        names = await self._names()
+        sub.set_filter([names.get(d, d) for d in string_list(data.get("devices"))], string_list(data.get("types")))
         return {"devices": sorted(sub.devices), "types": list(sub.types)}
+
+    async def _ids(self) -> dict[str, str]:
+        """Device name -> brief id (read again at most every `IDS_TTL` s)."""
+        if time.monotonic() - self._seed_ids_at > IDS_TTL:
+            self._seed_ids = await self.backend.seed_ids()
+            self._seed_ids_at = time.monotonic()
+        return self._seed_ids
+
+    async def _names(self) -> dict[str, str]:
+        """Brief id -> device name."""
+        return {seed_id: name for name, seed_id in (await self._ids()).items()}
 
     async def close(self) -> None:
         for sid in list(self._clients):

@@ -22,6 +22,9 @@ from iot_dashboard import models as api
 from iot_emulator import manifests, models
 from iot_emulator import profile as profiles
 
+SEED_ID = "iotemu.io/seed-id"
+"""Annotation of a device imported from the brief's `iot_devices.json`: its id there (`camera_01`),
+which is not a Kubernetes name (`camera-01`); the brief's clients keep using it."""
 Resource = models.IoTDevice | models.IoTFleet
 Kind = Literal["IoTDevice", "IoTFleet"]
 Key = tuple[str, str]
@@ -181,6 +184,25 @@ class Backend(abc.ABC):
             if key_of(resource) == (kind, name):
                 return resource
         raise NotFound(f"{kind}/{name} not found")
+
+    async def find_device(self, name_or_id: str) -> models.IoTDevice:
+        """An IoTDevice by its name, or by the brief's id it was imported with (`camera_01`)."""
+        devices = [r for r in await self.list_resources() if isinstance(r, models.IoTDevice)]
+        for device in devices:
+            if device.metadata.name == name_or_id:
+                return device
+        for device in devices:
+            if device.metadata.annotations.get(SEED_ID) == name_or_id:
+                return device
+        raise NotFound(f"IoTDevice/{name_or_id} not found")
+
+    async def seed_ids(self) -> dict[str, str]:
+        """Device name -> the brief's id, for the devices imported from the brief's format."""
+        return {
+            r.metadata.name: r.metadata.annotations[SEED_ID]
+            for r in await self.list_resources()
+            if isinstance(r, models.IoTDevice) and SEED_ID in r.metadata.annotations
+        }
 
     async def create(self, resource: Resource) -> Resource:
         existing = await self.list_resources()

@@ -104,3 +104,17 @@ async def test_2500_single_devices_of_one_profile_import(client: httpx.AsyncClie
     assert response.status_code == 200, response.text[:500]
     devices = (await client.get("/api/devices")).json()
     assert len(devices) == 2500 and len({d["status"]["mac"] for d in devices}) == 2500
+
+
+async def test_the_briefs_rest_calls_work_with_the_briefs_ids(client: httpx.AsyncClient) -> None:
+    """After importing `iot_devices.json`, `/api/devices/camera_01/...` acts on `camera-01`."""
+    await client.post("/api/import", content=json.dumps(BRIEF))
+    assert (await client.get("/api/devices/camera_01")).json()["name"] == "camera-01"
+    started = (await client.post("/api/devices/camera_01/start")).json()
+    assert started["done"] == ["camera-01"] and started["failed"] == []
+    assert (await client.get("/api/devices/camera-01")).json()["spec"]["running"] is True
+    stopped = (await client.post("/api/devices/camera_01/stop")).json()
+    assert stopped["done"] == ["camera-01"]
+    assert (await client.get("/api/devices/camera_02")).status_code == 404
+    assert (await client.delete("/api/devices/plug_01")).status_code == 204
+    assert [d["name"] for d in (await client.get("/api/devices")).json()] == ["camera-01"]

@@ -127,3 +127,19 @@ async def test_messages_are_bounded(server_url: str) -> None:
         big = "4" + json.dumps(["request:stats", "x" * 200_000])
         answer = await http.post(f"http://{server_url}/socket.io/?EIO=4&transport=polling&sid={sid}", content=big)
         assert answer.status_code == 413, answer.status_code
+
+
+async def test_devices_imported_from_the_brief_keep_their_ids(
+    client: httpx.AsyncClient, node_client: Callable[..., Any]
+) -> None:
+    brief = {"devices": [{"id": "camera_01", "vendor": "Tinycam", "mac": "44:19:b6:00:00:01"}]}
+    await client.post("/api/import", content=json.dumps(brief))
+    socket = await node_client()
+    await socket.next("connect")
+    await client.post("/api/devices/camera_01/start")
+    started = (await socket.next("device:started"))["data"]
+    assert started["device_id"] == "camera_01" and started["name"] == "camera-01"
+    await socket.next("device:dhcp_ack")
+    await socket.emit("request:stats", "camera_01")
+    response = (await socket.next("stats:response"))["data"]
+    assert response["device_id"] == "camera_01" and response["stats"]["state"] == "bound"

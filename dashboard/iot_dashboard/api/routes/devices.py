@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
+from iot_dashboard import events
 from iot_dashboard import models as api
 from iot_dashboard.api import strict
 from iot_dashboard.api.deps import BackendDep, HubDep
@@ -16,10 +17,18 @@ from iot_emulator import messages, models
 router = APIRouter(prefix="/devices", tags=["devices"], route_class=strict.StrictJsonRoute)
 
 
-async def _device(backend: base.Backend, name: str) -> models.IoTDevice:
-    resource = await backend.get("IoTDevice", name)
-    assert isinstance(resource, models.IoTDevice)
-    return resource
+async def _name(backend: base.Backend, name: str) -> str:
+    """The device's name, also when the path gives the brief's id (`camera_01` for `camera-01`)."""
+    return (await backend.find_device(name)).metadata.name
+
+
+async def _live_id(backend: base.Backend, hub: events.EventHub, device_id: str) -> str:
+    """The id the hub knows a device by: its name, also when the path gives the brief's id."""
+    if hub.live(device_id) is None:
+        for name, seed_id in (await backend.seed_ids()).items():
+            if seed_id == device_id:
+                return name
+    return device_id
 
 
 def normalise_since(value: str | None) -> str | None:
@@ -65,14 +74,13 @@ async def stop_all_devices(backend: BackendDep) -> api.BulkResult:
 @router.get("/{name}", response_model=api.DevicePublic)
 async def read_device(name: str, backend: BackendDep) -> api.DevicePublic:
     """One IoTDevice with its status."""
-    return backend.device_public(await _device(backend, name))
+    return backend.device_public(await backend.find_device(name))
 
 
 @router.put("/{name}", response_model=api.DevicePublic)
 async def replace_device(name: str, body: api.DeviceUpdate, backend: BackendDep) -> api.DevicePublic:
     """Replace a device's spec and labels (a running device restarts with the new spec)."""
-    await _device(backend, name)
-    device = await backend.replace(base.new_device(name, body))
+    device = await backend.replace(base.new_device(await _name(backend, name), body))
     assert isinstance(device, models.IoTDevice)
     return backend.device_public(device)
 
@@ -80,8 +88,7 @@ async def replace_device(name: str, body: api.DeviceUpdate, backend: BackendDep)
 @router.patch("/{name}", response_model=api.DevicePublic)
 async def update_device(name: str, body: api.DevicePatch, backend: BackendDep) -> api.DevicePublic:
     """Change some fields of a device (merge patch)."""
-    await _device(backend, name)
-    device = await backend.patch("IoTDevice", name, body)
+    device = await backend.patch("IoTDevice", await _name(backend, name), body)
     assert isinstance(device, models.IoTDevice)
     return backend.device_public(device)
 
@@ -89,27 +96,25 @@ async def update_device(name: str, body: api.DevicePatch, backend: BackendDep) -
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_device(name: str, backend: BackendDep) -> None:
     """Delete a device (stopped first if it runs)."""
-    await backend.delete("IoTDevice", name)
+    await backend.delete("IoTDevice", await _name(backend, name))
 
 
 @router.post("/{name}/start", response_model=api.BulkResult)
 async def start_device(name: str, backend: BackendDep) -> api.BulkResult:
     """Start one device."""
-    await _device(backend, name)
-    return await backend.set_running([("IoTDevice", name)], True)
+    return await backend.set_running([("IoTDevice", await _name(backend, name))], True)
 
 
 @router.post("/{name}/stop", response_model=api.BulkResult)
 async def stop_device(name: str, backend: BackendDep) -> api.BulkResult:
     """Stop one device."""
-    await _device(backend, name)
-    return await backend.set_running([("IoTDevice", name)], False)
+    return await backend.set_running([("IoTDevice", await _name(backend, name))], False)
 
 
 @router.get("/{device_id}/stats", response_model=api.DeviceStats)
-async def read_device_stats(device_id: str, hub: HubDep) -> api.DeviceStats:
+async def read_device_stats(device_id: str, hub: HubDep, backend: BackendDep) -> api.DeviceStats:
     """The last stats of a device (fleet members included)."""
-    live = hub.live(device_id)
+    live = hub.live(await _live_id(backend, hub, device_id))
     if live is None:
         raise HTTPException(404, f"no message from device {device_id} yet")
     return api.DeviceStats(device_id=device_id, timestamp=live.updated, stats=live.stats)
@@ -119,10 +124,11 @@ async def read_device_stats(device_id: str, hub: HubDep) -> api.DeviceStats:
 async def read_device_events(
     device_id: str,
     hub: HubDep,
+    backend: BackendDep,
     type: Annotated[list[str], Query(description="shell patterns: dhcp*, stats, error")] = [],  # noqa: B006
     since: Annotated[str | None, Query(description="ISO 8601 time; only later messages")] = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> list[dict[str, Any]]:
     """The device's recent messages (bounded history kept in memory), oldest first."""
     patterns = [p for value in type for p in value.split(",") if p.strip()]
-    return hub.history(device_id, patterns, normalise_since(since))[-limit:]
+    return hub.history(await _live_id(backend, hub, device_id), patterns, normalise_since(since))[-limit:]
