@@ -31,8 +31,14 @@ _ADDRESSLESS = frozenset({"dhcp_nak", "dhcp_expire", "dhcp_release", "dhcp_decli
 _BINDING = frozenset({"dhcp_discover", "dhcp_offer", "dhcp_request", "dhcp_nak", "dhcp_expire", "dhcp_decline"})
 
 
+RESOURCE = "resource"
+"""Type of the messages that say a resource changed (`resource:changed`), not what a device said."""
+
+
 def event_name(message: Message) -> str:
-    """The WebSocket event of a message: `device:<type>` (the brief's names)."""
+    """The WebSocket event of a message: `device:<type>` (the brief's names), or `resource:changed`."""
+    if message.get("type") == RESOURCE:
+        return "resource:changed"
     return f"device:{message.get('type', 'unknown')}"
 
 
@@ -97,7 +103,7 @@ class Subscription:
         self._type_ok = {}
 
     def wants(self, message: Message) -> bool:
-        if self.devices and message.get("device_id") not in self.devices:
+        if self.devices and message.get("device_id") not in self.devices and message.get("type") != RESOURCE:
             return False
         if not self.types:
             return True
@@ -184,6 +190,13 @@ class EventHub:
             (record.stats if type_ == "stats" else record.events).append(message)
         if type_ in ("log", "error"):
             self._logs.append(message)
+        for sub in self._subscribers:
+            sub.offer(message)
+
+    def resource_changed(self, action: str, kind: str, name: str) -> None:
+        """Tell every client that a resource was created, updated or deleted, so that open tabs agree."""
+        message = {"type": RESOURCE, "action": action, "kind": kind, "name": name,
+                   "timestamp": messages.timestamp(time.time())}  # fmt: skip
         for sub in self._subscribers:
             sub.offer(message)
 

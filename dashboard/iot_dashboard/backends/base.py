@@ -211,6 +211,7 @@ class Backend(abc.ABC):
         resource = self._pin([resource], existing)[0]
         check([*existing, resource], self.library)
         await self._write([resource], [])
+        self._announce("created", [key_of(resource)])
         return resource
 
     async def replace(self, resource: Resource) -> Resource:
@@ -221,6 +222,7 @@ class Backend(abc.ABC):
         resource = self._pin([resource], [r for r in existing if key_of(r) != key])[0]
         check([resource if key_of(r) == key else r for r in existing], self.library)
         await self._write([resource], [])
+        self._announce("updated", [key])
         return resource
 
     async def patch(self, kind: Kind, name: str, patch: api.DevicePatch | api.FleetPatch) -> Resource:
@@ -229,6 +231,7 @@ class Backend(abc.ABC):
     async def delete(self, kind: Kind, name: str) -> None:
         await self.get(kind, name)
         await self._write([], [(kind, name)])
+        self._announce("deleted", [(kind, name)])
 
     async def import_resources(self, resources: Sequence[Resource], replace_all: bool = False) -> api.ImportResult:
         """All or nothing: the whole resulting set is checked before anything is written."""
@@ -253,7 +256,16 @@ class Backend(abc.ABC):
         check([*{**kept, **incoming}.values()], self.library)
         deletes = [k for k in existing if k not in incoming] if replace_all else []
         await self._write(list(incoming.values()), deletes)
+        self._announce("created", [k for k in incoming if k not in existing])
+        self._announce("updated", [k for k in incoming if k in existing])
+        self._announce("deleted", deletes)
         return result
+
+    def _announce(self, action: str, keys: Sequence[Key]) -> None:
+        """`resource:changed` to every client, for changes made through this service (a watch on the
+        custom resources would be needed to see `kubectl` edits too)."""
+        for kind, name in keys:
+            self.hub.resource_changed(action, kind, name)
 
     async def scale(self, name: str, replicas: int) -> Resource:
         fleet = await self.get("IoTFleet", name)

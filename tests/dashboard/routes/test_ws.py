@@ -31,3 +31,18 @@ async def test_events_subscriptions_and_stats_requests(client: httpx.AsyncClient
         assert response["device_id"] == "cam-2" and response["stats"]["state"] == "bound"
         await ws.send("not json")
         assert "expected" in (await ws_next(ws, "error"))["data"]["error"]
+
+
+async def test_resource_changes_reach_every_client(client: httpx.AsyncClient, server_url: str) -> None:
+    """What one tab (or a program) creates, changes or deletes, every other open tab hears of."""
+    async with ws_connect(server_url) as ws, ws_connect(server_url, "?device=someone-else") as narrowed:
+        await ws_next(ws, "snapshot")
+        await client.post("/api/devices", json=device_body("cam-1"))
+        await client.patch("/api/devices/cam-1", json={"spec": {"trafficInterval": 30}})
+        await client.delete("/api/devices/cam-1")
+        changes = [(await ws_next(ws, "resource:changed"))["data"] for _ in range(3)]
+        assert [(c["action"], c["kind"], c["name"]) for c in changes] == [
+            ("created", "IoTDevice", "cam-1"), ("updated", "IoTDevice", "cam-1"), ("deleted", "IoTDevice", "cam-1"),
+        ]  # fmt: skip
+        # a client that follows other devices still hears of resources (its list must stay right)
+        assert (await ws_next(narrowed, "resource:changed"))["data"]["name"] == "cam-1"

@@ -5,7 +5,9 @@ connection with 1008, a binary frame with 1003.
 
 Frames are JSON objects `{"event": name, "data": ...}` (the brief's Socket.io event names over a
 plain WebSocket). Server to client: `snapshot` (devices and fleets with their status),
-`device:started|stopped|stats|log|error|dhcp_*` (the emulator's message as `data`), `dropped`
+`device:started|stopped|stats|log|error|dhcp_*` (the emulator's message as `data`),
+`resource:changed` (`{action: created|updated|deleted, kind, name}`: a change made through this
+service, so every open tab lists the same resources; every client gets them), `dropped`
 (`{"dropped": n, "total": m}`: this client was too slow and lost n messages, placed where they
 were lost), `stats:response`, `subscribed`, `error`. Client to server:
 `{"event": "subscribe", "data": {"devices": [...], "types": ["dhcp*", "stats"]}}` (empty lists

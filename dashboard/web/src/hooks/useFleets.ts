@@ -1,6 +1,7 @@
 /** Fleets (polled while shown: their member counts change as members bind) and what can be done to them. */
-import { useCallback } from "react";
+import { useCallback, useEffect } from "react";
 import type { Fleet } from "../api/types";
+import { onResourceChange } from "../lib/live/resourceChanges";
 import { useTab } from "./TabContext";
 import { type QueryState, useQuery } from "./useQuery";
 
@@ -15,6 +16,8 @@ export interface Fleets {
 export function useFleets(pollMs = 3000): Fleets {
   const { api, notify } = useTab();
   const { state, reload } = useQuery(api.baseUrl + "|fleets", api.listFleets, pollMs);
+  // a fleet created, scaled or deleted elsewhere shows at once, not at the next poll
+  useEffect(() => onResourceChange((change) => change.kind === "IoTFleet" && void reload()), [reload]);
   const act = useCallback(
     async (what: string, call: () => Promise<unknown>) => {
       try {

@@ -1,7 +1,8 @@
-/** Routes the WebSocket's frames: snapshots to the device list, device messages to the live store. */
+/** Routes the WebSocket's frames: snapshots and resource changes to the lists, device messages to the live store. */
 import { useCallback, useRef } from "react";
 import type { Api } from "../api/client";
 import { type Frame, isRecord, isSnapshot } from "../lib/live/messages";
+import { announce, isResourceChange } from "../lib/live/resourceChanges";
 import type { LiveStore } from "../lib/live/store";
 import type { DeviceList } from "./useDeviceList";
 import { type Connection, type EventStreamOptions, useEventStream } from "./useEventStream";
@@ -13,6 +14,14 @@ export function useLiveFeed(api: Api, store: LiveStore, list: DeviceList, option
     (frame: Frame) => {
       if (frame.event === "snapshot") {
         if (isSnapshot(frame.data)) applySnapshot(frame.data.devices);
+        return;
+      }
+      if (frame.event === "resource:changed") {
+        // created, updated or deleted in another tab (or by a program): list again, as this tab would
+        if (isResourceChange(frame.data)) {
+          if (frame.data.kind === "IoTDevice") reloadSoon();
+          announce(frame.data);
+        }
         return;
       }
       if (!frame.event.startsWith("device:") || !isRecord(frame.data)) return;
