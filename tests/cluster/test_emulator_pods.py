@@ -44,7 +44,13 @@ def images(node: node_mod.Node) -> list[Path]:
 
 
 @pytest.fixture
-def release(chart: Kube, namespace: str, images: list[Path]) -> Iterator[str]:
+def release_values() -> list[str]:
+    """More `--set` values for the release (a module that needs them overrides this fixture)."""
+    return []
+
+
+@pytest.fixture
+def release(chart: Kube, namespace: str, images: list[Path], release_values: list[str]) -> Iterator[str]:
     """The chart installed for `namespace` from the local images; yields the dashboard's token (its Secret)."""
     chart.helm(
         "install",
@@ -65,6 +71,7 @@ def release(chart: Kube, namespace: str, images: list[Path]) -> Iterator[str]:
         "operator.statusMinInterval=1",
         "--set",
         "admissionPolicy.enabled=false",
+        *(arg for value in release_values for arg in ("--set", value)),
         "--wait",
         "--timeout=180s",
     )
