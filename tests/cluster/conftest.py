@@ -59,13 +59,15 @@ class Kube:
         return self("apply", "-f", "-", *args, input=yaml.safe_dump_all(docs), check=check)
 
     def helm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        result = subprocess.run(
             [str(self.plane.bin / "helm"), f"--kubeconfig={self.plane.kubeconfig}", *args],
             capture_output=True,
             text=True,
-            check=check,
             timeout=180,
         )
+        if check and result.returncode != 0:  # helm says why on stderr, which CalledProcessError would hide
+            raise AssertionError(f"helm {' '.join(args[:2])}: {result.stderr.strip()}")
+        return result
 
     def token(self, service_account: str, namespace: str = RELEASE_NS) -> str:
         """A bound token of the service account (the TokenRequest API, as a pod's projected token)."""
@@ -153,6 +155,16 @@ def namespace(kube: Kube) -> Iterator[str]:
             unlock = '{"metadata": {"finalizers": null}}'
             kube("patch", kind, item["metadata"]["name"], "-n", name, "--type=merge", "-p", unlock, check=False)
     kube("delete", "namespace", name, "--wait=false", check=False)
+
+
+def built_images() -> dict[str, Path]:
+    """The emulator and app images as `docker save` archives (`cluster/images.sh`: built by Docker from a
+    debootstrapped Debian, or taken from its cache), by repository name."""
+    out = subprocess.run(
+        ["bash", str(ROOT / "cluster" / "images.sh")], capture_output=True, text=True, check=True, timeout=1800
+    ).stdout.split()
+    archives = [Path(p) for p in out if p.endswith(".tar")]
+    return {p.name.rsplit("-", 1)[0]: p for p in archives}
 
 
 def wait_for(what: str, probe: Callable[[], Any], timeout: float = DEADLINE) -> Any:

@@ -20,7 +20,7 @@ import yaml
 
 import node as node_mod
 from iot_emulator.lab import core as labcore
-from tests.cluster.conftest import CHART, ROOT, Kube, wait_for
+from tests.cluster.conftest import CHART, ROOT, Kube, built_images, wait_for
 from tests.cluster.test_node import node
 
 __all__ = ["node"]  # the node fixture, shared with test_node
@@ -34,10 +34,7 @@ BIND = 180.0
 @pytest.fixture(scope="module")
 def images(node: node_mod.Node) -> list[Path]:
     """The emulator and app images, built (or taken from the cache) and imported into the node."""
-    out = subprocess.run(
-        ["bash", str(ROOT / "cluster" / "images.sh")], capture_output=True, text=True, check=True, timeout=1800
-    ).stdout.split()
-    archives = [Path(p) for p in out if p.endswith(".tar")]
+    archives = list(built_images().values())
     for archive in archives:
         node.import_image(archive)
     return archives
@@ -80,7 +77,8 @@ def release(chart: Kube, namespace: str, images: list[Path], release_values: lis
         yield base64.b64decode(secret["data"]["token"]).decode()
     finally:
         chart.helm("uninstall", RELEASE, "-n", RELEASE_NS, "--wait", check=False)
-        chart("delete", "namespace", RELEASE_NS, "--wait=false", check=False)
+        # gone before the next module's release is installed (a terminating namespace takes nothing new)
+        chart("delete", "namespace", RELEASE_NS, "--wait=true", "--timeout=120s", check=False)
 
 
 def example() -> dict[str, Any]:
