@@ -216,25 +216,26 @@ class Node:
         for plugin in [*sorted(CNI_BIN.iterdir()), self.plane.bin / "multus"]:
             (cni_bin / plugin.name).symlink_to(plugin.resolve())
         (self.dir / "containerd.toml").write_text(CONTAINERD.format(dir=self.dir, pause=PAUSE_IMAGE, cni=cni_bin))
+        # One plugin in a `.conf`, not a `.conflist`: Multus 4.2 keeps only the fields of the CNI's generic
+        # types of a conflist given as its clusterNetwork, so the bridge's DEL would get no IPAM ranges
+        # ("no IP ranges specified") and pods on the pod network could never be deleted (upstream
+        # k8snetworkplumbingwg/multus-cni#1449; its fix, PR #1521, is newer than v4.3.0, the newest release
+        # the Go module proxy serves here); a `.conf` is passed as it is.
         cni = {
             "cniVersion": "1.0.0",
             "name": "iotemu-pods",
-            "plugins": [
-                {
-                    "type": "bridge",
-                    "bridge": "cni0",
-                    "isGateway": True,
-                    "ipMasq": False,
-                    "ipam": {
-                        "type": "host-local",
-                        "ranges": [[{"subnet": POD_SUBNET}]],
-                        "routes": [{"dst": "0.0.0.0/0"}],
-                        "dataDir": str(self.dir / "cni-ipam"),  # not the host's /var/lib/cni
-                    },
-                },
-            ],
+            "type": "bridge",
+            "bridge": "cni0",
+            "isGateway": True,
+            "ipMasq": False,
+            "ipam": {
+                "type": "host-local",
+                "ranges": [[{"subnet": POD_SUBNET}]],
+                "routes": [{"dst": "0.0.0.0/0"}],
+                "dataDir": str(self.dir / "cni-ipam"),  # not the host's /var/lib/cni
+            },
         }
-        default = self.dir / "cni-default" / "10-iotemu.conflist"
+        default = self.dir / "cni-default" / "10-iotemu.conf"
         default.write_text(json.dumps(cni))
         multus = {
             "cniVersion": "0.3.1",

@@ -49,6 +49,8 @@ def release_values() -> list[str]:
 @pytest.fixture
 def release(chart: Kube, namespace: str, images: list[Path], release_values: list[str]) -> Iterator[str]:
     """The chart installed for `namespace` from the local images; yields the dashboard's token (its Secret)."""
+    # a namespace left terminating by an earlier session takes nothing new: wait until it is gone
+    chart("delete", "namespace", RELEASE_NS, "--ignore-not-found", "--wait=true", "--timeout=120s")
     chart.helm(
         "install",
         RELEASE,
