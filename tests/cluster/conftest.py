@@ -244,6 +244,12 @@ def running_operator(settings: settings_mod.OperatorSettings) -> Iterator[Operat
 
 
 @pytest.fixture
+def release_values() -> list[str]:
+    """More `--set` values for the node release (`test_emulator_pods.release`); a module overrides this."""
+    return []
+
+
+@pytest.fixture
 def operator_kubeconfig(chart: Kube, tmp_path: Path) -> Path:
     """A kubeconfig that authenticates as the chart's operator service account (tokenFile)."""
     token = tmp_path / "operator.token"

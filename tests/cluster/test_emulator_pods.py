@@ -41,12 +41,6 @@ def images(node: node_mod.Node) -> list[Path]:
 
 
 @pytest.fixture
-def release_values() -> list[str]:
-    """More `--set` values for the release (a module that needs them overrides this fixture)."""
-    return []
-
-
-@pytest.fixture
 def release(chart: Kube, namespace: str, images: list[Path], release_values: list[str]) -> Iterator[str]:
     """The chart installed for `namespace` from the local images; yields the dashboard's token (its Secret)."""
     # a namespace left terminating by an earlier session takes nothing new: wait until it is gone
