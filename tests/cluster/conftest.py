@@ -40,6 +40,14 @@ def plane() -> Iterator[controlplane.ControlPlane]:
         yield running
 
 
+class HelmError(subprocess.CalledProcessError):
+    """A failed helm command whose message carries helm's stderr (why it failed), which a plain
+    CalledProcessError leaves out."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}\n{self.stderr.strip()}"
+
+
 class Kube:
     """kubectl and helm (the built ones) as the cluster admin, with JSON out."""
 
@@ -65,8 +73,8 @@ class Kube:
             text=True,
             timeout=180,
         )
-        if check and result.returncode != 0:  # helm says why on stderr, which CalledProcessError would hide
-            raise AssertionError(f"helm {' '.join(args[:2])}: {result.stderr.strip()}")
+        if check and result.returncode != 0:
+            raise HelmError(result.returncode, result.args, result.stdout, result.stderr)
         return result
 
     def token(self, service_account: str, namespace: str = RELEASE_NS) -> str:

@@ -29,7 +29,6 @@ from tests.conftest import LabFactory
 
 COMPOSE = ROOT / "docker-compose.yaml"
 DASHBOARD = "http://127.0.0.1:8080"
-pytestmark = pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose: `make setup`")
 
 
 @contextlib.contextmanager
@@ -47,8 +46,12 @@ def engine_in(netns: str) -> Iterator[str]:
         wait_for("dockerd answering", lambda: daemon.poll() is None and docker(host, "version").returncode == 0)
         yield host
     finally:
-        daemon.terminate()
-        daemon.wait(30)
+        daemon.terminate()  # it stops its containers and its containerd first
+        try:
+            daemon.wait(60)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
         prefix = f"{directory}/"
         for point in sorted(
             (line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()),
@@ -82,6 +85,8 @@ def api(lab: iotlab.Lab, token: str | None, method: str, path: str, body: Any = 
 
 
 def test_compose_runs_the_dashboard_on_the_lab_and_its_device_binds(lab_factory: LabFactory) -> None:
+    if shutil.which("docker-compose") is None:
+        pytest.fail("Debian's docker-compose is not installed: run `sudo make setup`", pytrace=False)
     lab = lab_factory()
     archive = built_images()["iot-emulator-app"]
     with engine_in(lab.dev_netns) as host:
