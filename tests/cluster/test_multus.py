@@ -18,12 +18,14 @@ import pytest
 
 import node as node_mod
 from iot_operator import pods as pods_mod
-from tests.cluster.conftest import Kube, wait_for
+from tests.cluster.conftest import ROOT, Kube, wait_for
 from tests.cluster.test_emulator_pods import BIND, images, leases, release
 from tests.cluster.test_node import _task_pid, node
 
 __all__ = ["images", "node", "release"]  # fixtures shared with the other node tests
 NAD = "lan-bridge"
+EXAMPLE = ROOT / "examples" / "cluster" / "multus-device.yaml"
+"""The user's example (`door-cam`), applied as it is."""
 STATUS = "k8s.v1.cni.cncf.io/network-status"
 
 
@@ -31,11 +33,6 @@ STATUS = "k8s.v1.cni.cncf.io/network-status"
 def release_values() -> list[str]:
     """The chart's own NAD in the watched namespace (the NAD CRD comes with the node, as with Multus)."""
     return ["networkAttachment.create=true"]
-
-
-def device(name: str) -> dict[str, Any]:
-    spec = {"profile": "hikvision-ds-2cd2042fwd", "network": {"mode": "multus", "attachment": NAD}}
-    return {"apiVersion": "iotemu.io/v1alpha1", "kind": "IoTDevice", "metadata": {"name": name}, "spec": spec}
 
 
 def fleet(name: str, replicas: int) -> dict[str, Any]:
@@ -75,17 +72,16 @@ def test_multus_attaches_emulator_pods_to_the_lab_bridge_with_their_macs_and_lea
     assert config["plugins"][0]["bridge"] == node_mod.LAB_BRIDGE
     before = set(leases())
 
-    chart.apply(device("lobby-cam"), "-n", namespace)
+    chart("apply", "-n", namespace, "-f", str(EXAMPLE))
     status = wait_for(
         "the Multus device bound",
         lambda: (
-            (s := chart.get("iotdevice", "lobby-cam", "-n", namespace).get("status") or {}).get("phase") == "Bound"
-            and s
+            (s := chart.get("iotdevice", "door-cam", "-n", namespace).get("status") or {}).get("phase") == "Bound" and s
         ),
         timeout=BIND,
     )
     mac = status["mac"]
-    pod = chart.get("pod", "iotdev-lobby-cam", "-n", namespace)
+    pod = chart.get("pod", "iotdev-door-cam", "-n", namespace)
     annotations = pod["metadata"]["annotations"]
     assert json.loads(annotations[pods_mod.NETWORKS]) == [{"name": NAD, "interface": "net1", "mac": mac}]
     attached = {a["interface"]: a for a in json.loads(annotations[STATUS])}  # what Multus reports back
@@ -108,7 +104,7 @@ def test_multus_attaches_emulator_pods_to_the_lab_bridge_with_their_macs_and_lea
     fleet_macs = set(leases()) - before - {mac}
     assert len(fleet_macs) == 3 and shard_net1["address"] not in fleet_macs, "three MACs behind one bridge port"
 
-    chart("delete", "iotdevice", "lobby-cam", "-n", namespace, "--wait=true", "--timeout=120s")
+    chart("delete", "iotdevice", "door-cam", "-n", namespace, "--wait=true", "--timeout=120s")
     chart("delete", "iotfleet", "hall", "-n", namespace, "--wait=true", "--timeout=120s")
     wait_for("the leases released", lambda: not (set(leases()) - before), timeout=60)
     wait_for("the pods' ports gone from br-lab", lambda: bridge_ports(node) == {_lab0_index(node)})
