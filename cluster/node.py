@@ -193,12 +193,13 @@ class Node:
     def _make_lab_bridge(self) -> None:
         """`br-lab` with `lab0` as its port. hostNetwork emulators keep using `lab0`: their AF_PACKET
         socket sees its frames before the bridge does. Bridged frames skip the node's iptables (where
-        kube-proxy's rules live): the lab segment is layer 2 only."""
+        kube-proxy's rules live): the lab segment is layer 2 only (`-e`: without br_netfilter loaded the
+        key does not exist, and bridged frames skip iptables anyway)."""
         self._ip("link", "add", LAB_BRIDGE, "type", "bridge", "stp_state", "0", "forward_delay", "0")
         self._ip("link", "set", labcore.DEV_IFACE, "master", LAB_BRIDGE)
         self._ip("link", "set", LAB_BRIDGE, "up")
         subprocess.run(
-            ["ip", "netns", "exec", self.netns, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0"],
+            ["ip", "netns", "exec", self.netns, "sysctl", "-eqw", "net.bridge.bridge-nf-call-iptables=0"],
             check=True,
             capture_output=True,
         )
