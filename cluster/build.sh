@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the test cluster's binaries from the Go modules pinned in cluster/go/*/go.mod (etcd,
-# kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy, kubelet, kubectl, helm) into
-# a cache keyed by the pinned versions, then links them into .cluster/bin. Only a binary that is
+# kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy, kubelet, kubectl, helm, and
+# Multus's thin CNI plugin with its NetworkAttachmentDefinition CRD) into a cache keyed by the pinned
+# versions, then links them into .cluster/bin. Only a binary that is
 # missing is built: a second run with the same pins builds nothing. Cache: $IOTEMU_CACHE (default
 # /var/cache/iotemu).
 set -euo pipefail
@@ -43,6 +44,22 @@ if [ ! -x "$out/helm" ]; then
   mv "$out/helm.tmp" "$out/helm"
 fi
 
+# Multus (thin plugin) and the NetworkAttachmentDefinition CRD of the same release (the first document of
+# its deployments/multus-daemonset.yml), keyed by its own pin so a Multus bump rebuilds nothing else.
+multusv="$(version_of gopkg.in/k8snetworkplumbingwg/multus-cni.v4 "$here/go/multus/go.mod")"
+multus="$cache/multus/$multusv"
+if [ ! -x "$multus/multus" ]; then
+  echo "building multus $multusv" >&2
+  mkdir -p "$multus"
+  pkg="gopkg.in/k8snetworkplumbingwg/multus-cni.v4/pkg/multus"
+  (cd "$here/go/multus" && go build -ldflags "-s -w -X $pkg.version=$multusv -X $pkg.releaseStatus=released" \
+    -o "$multus/multus.tmp" gopkg.in/k8snetworkplumbingwg/multus-cni.v4/cmd/multus)
+  src="$(cd "$here/go/multus" && go list -m -f '{{.Dir}}' gopkg.in/k8snetworkplumbingwg/multus-cni.v4)"
+  awk '/^---/ { n++; next } n == 1' "$src/deployments/multus-daemonset.yml" >"$multus/nad-crd.yaml"
+  grep -q "kind: NetworkAttachmentDefinition" "$multus/nad-crd.yaml"
+  mv "$multus/multus.tmp" "$multus/multus"
+fi
+
 # The pod sandbox image, keyed by its own sources.
 pause="$cache/pause/$(cat "$here"/pause/* "$here"/images.py | sha256sum | cut -c1-16)"
 if [ ! -f "$pause/pause-image.tar" ]; then
@@ -53,5 +70,7 @@ if [ ! -f "$pause/pause-image.tar" ]; then
 fi
 mkdir -p "$root/.cluster/bin"
 ln -sfn "$pause/pause-image.tar" "$root/.cluster/bin/pause-image.tar"
+ln -sfn "$multus/multus" "$root/.cluster/bin/multus"
+ln -sfn "$multus/nad-crd.yaml" "$root/.cluster/bin/nad-crd.yaml"
 for f in "$out"/*; do ln -sfn "$f" "$root/.cluster/bin/$(basename "$f")"; done
 echo "$root/.cluster/bin"

@@ -6,6 +6,13 @@ host's interfaces. Pods on the pod network get addresses from a CNI bridge (`cni
 inside the same namespace. The API server stays on the host's loopback; a forwarder listens on
 127.0.0.1:<port> inside the node's namespace and connects to it (no host interface is involved).
 
+The node's CNI is Multus (thin plugin, built from its pinned Go module by `cluster/build.sh`): it gives
+every pod the bridge network above as `eth0` and reads a pod's `k8s.v1.cni.cncf.io/networks`
+annotation for more interfaces, from NetworkAttachmentDefinitions (their CRD is installed with the
+node). `lab0` is a port of the Linux bridge `br-lab`, as a user's node bridges the NIC that faces the
+lab: a NAD of the `bridge` CNI on `br-lab` puts a pod's `net1` on the lab segment, where the lab's
+DHCP server answers it.
+
 What this sandbox needs and a usual node does not: the process lacks CAP_SYS_RESOURCE, so containerd
 must not lower a container's oom_score_adj (`restrict_oom_score_adj`) and the kubelet cannot raise
 its file limit (a logged error only); the machine uses cgroup v1 with the cgroupfs driver, which
@@ -39,6 +46,28 @@ loopback node addresses, and this one is reached by nothing outside the namespac
 POD_SUBNET = "10.244.0.0/24"
 PAUSE_IMAGE = images.PAUSE_IMAGE
 CNI_BIN = Path("/usr/lib/cni")
+"""Debian's containernetworking-plugins (bridge, host-local, tuning, ...); the node's own CNI binary
+directory links to them and to Multus."""
+LAB_BRIDGE = "br-lab"
+"""The Linux bridge in the node's namespace that enslaves `lab0` (the chart's NAD default)."""
+MULTUS_USER = "system:multus"
+MULTUS_RBAC = f"""\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: iotemu-multus}}
+rules:
+  - {{apiGroups: [k8s.cni.cncf.io], resources: [network-attachment-definitions], verbs: [get, list, watch]}}
+  - {{apiGroups: [""], resources: [pods, pods/status], verbs: [get, update]}}
+  - {{apiGroups: ["", events.k8s.io], resources: [events], verbs: [create, patch, update]}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: iotemu-multus}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: iotemu-multus}}
+subjects: [{{apiGroup: rbac.authorization.k8s.io, kind: User, name: "{MULTUS_USER}"}}]
+"""
+"""What Multus reads and writes as the node's CNI (its upstream ClusterRole, narrowed to reads of NADs):
+the pod and its NADs, the pod's `network-status` annotation, events."""
 COMPONENTS = ("api-forwarder", "containerd", "kubelet", "kube-proxy")
 PYTHON = Path(sys.executable)
 """The forwarder runs on this interpreter (the venv's: it imports the emulator's netns helper)."""
@@ -73,6 +102,8 @@ class Node:
                 (self.dir / f"{component}.pid").unlink(missing_ok=True)
         if self._ip("link", "show", "node0", check=False).returncode != 0:
             self._make_node_address()
+        if self._ip("link", "show", LAB_BRIDGE, check=False).returncode != 0:
+            self._make_lab_bridge()
         forwarder = [
             str(PYTHON),
             str(Path(__file__).with_name("apiforward.py")),
@@ -82,6 +113,9 @@ class Node:
             NODE_IP,  # where the `kubernetes` Service leads (the API server advertises this address)
         ]
         self._start("api-forwarder", forwarder, enter=False)
+        # Multus's CRD and rights, before any pod asks for an attachment (as its daemonset installs them).
+        self.plane.kubectl("apply", "-f", str(self.plane.bin / "nad-crd.yaml"))
+        self.plane.kubectl("apply", "-f", "-", input=MULTUS_RBAC)
         self._start("containerd", ["containerd", "--config", str(self.dir / "containerd.toml")])
         self._wait(lambda: self.containerd_socket.exists(), "containerd", timeout)
         self.import_image(self.plane.bin / "pause-image.tar")
@@ -156,33 +190,68 @@ class Node:
         self._ip("link", "set", "node0p", "up")
         self._ip("link", "set", "lo", "up")
 
+    def _make_lab_bridge(self) -> None:
+        """`br-lab` with `lab0` as its port. hostNetwork emulators keep using `lab0`: their AF_PACKET
+        socket sees its frames before the bridge does. Bridged frames skip the node's iptables (where
+        kube-proxy's rules live): the lab segment is layer 2 only (`-e`: without br_netfilter loaded the
+        key does not exist, and bridged frames skip iptables anyway)."""
+        self._ip("link", "add", LAB_BRIDGE, "type", "bridge", "stp_state", "0", "forward_delay", "0")
+        self._ip("link", "set", labcore.DEV_IFACE, "master", LAB_BRIDGE)
+        self._ip("link", "set", LAB_BRIDGE, "up")
+        subprocess.run(
+            ["ip", "netns", "exec", self.netns, "sysctl", "-eqw", "net.bridge.bridge-nf-call-iptables=0"],
+            check=True,
+            capture_output=True,
+        )
+
     def _make_state(self) -> None:
-        for sub in ("containerd/root", "containerd/state", "cni", "kubelet", "pki"):
+        for sub in ("containerd/root", "containerd/state", "cni", "cni-bin", "cni-default", "kubelet", "pki"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
         ca = pki.Authority.load(self.plane.pki_dir, self.dir / "pki")
         crt, key = ca.issue("kubelet-client", f"system:node:{NODE_NAME}", ["system:nodes"])
         ca.issue("kubelet-serving", f"system:node:{NODE_NAME}", server_names=[NODE_IP, NODE_NAME])
         ca.kubeconfig(self.dir / "pki" / "kubelet.kubeconfig", self.plane.server, "kubelet", crt, key)
-        (self.dir / "containerd.toml").write_text(CONTAINERD.format(dir=self.dir, pause=PAUSE_IMAGE, cni=CNI_BIN))
+        crt, key = ca.issue("multus", MULTUS_USER)
+        ca.kubeconfig(self.dir / "pki" / "multus.kubeconfig", self.plane.server, "multus", crt, key)
+        cni_bin = self.dir / "cni-bin"
+        for plugin in [*sorted(CNI_BIN.iterdir()), self.plane.bin / "multus"]:
+            (cni_bin / plugin.name).symlink_to(plugin.resolve())
+        (self.dir / "containerd.toml").write_text(CONTAINERD.format(dir=self.dir, pause=PAUSE_IMAGE, cni=cni_bin))
+        # One plugin in a `.conf`, not a `.conflist`: Multus 4.2 keeps only the fields of the CNI's generic
+        # types of a conflist given as its clusterNetwork, so the bridge's DEL would get no IPAM ranges
+        # ("no IP ranges specified") and pods on the pod network could never be deleted (upstream
+        # k8snetworkplumbingwg/multus-cni#1449; its fix, PR #1521, is newer than v4.3.0, the newest release
+        # the Go module proxy serves here); a `.conf` is passed as it is.
         cni = {
             "cniVersion": "1.0.0",
             "name": "iotemu-pods",
-            "plugins": [
-                {
-                    "type": "bridge",
-                    "bridge": "cni0",
-                    "isGateway": True,
-                    "ipMasq": False,
-                    "ipam": {
-                        "type": "host-local",
-                        "ranges": [[{"subnet": POD_SUBNET}]],
-                        "routes": [{"dst": "0.0.0.0/0"}],
-                        "dataDir": str(self.dir / "cni-ipam"),  # not the host's /var/lib/cni
-                    },
-                },
-            ],
+            "type": "bridge",
+            "bridge": "cni0",
+            "isGateway": True,
+            "ipMasq": False,
+            "ipam": {
+                "type": "host-local",
+                "ranges": [[{"subnet": POD_SUBNET}]],
+                "routes": [{"dst": "0.0.0.0/0"}],
+                "dataDir": str(self.dir / "cni-ipam"),  # not the host's /var/lib/cni
+            },
         }
-        (self.dir / "cni" / "10-iotemu.conflist").write_text(json.dumps(cni))
+        default = self.dir / "cni-default" / "10-iotemu.conf"
+        default.write_text(json.dumps(cni))
+        multus = {
+            "cniVersion": "0.3.1",
+            "name": "multus-cni-network",
+            "type": "multus",
+            "kubeconfig": str(self.dir / "pki" / "multus.kubeconfig"),
+            "clusterNetwork": str(default),  # every pod's eth0
+            "binDir": str(cni_bin),
+            "cniDir": str(self.dir / "multus"),  # its cache of delegates, not the host's /var/lib/cni
+            "confDir": str(self.dir / "cni-default"),
+            "logFile": str(self.plane.log("multus")),
+            "logLevel": "verbose",
+            "logToStderr": False,
+        }
+        (self.dir / "cni" / "00-multus.conf").write_text(json.dumps(multus))
         (self.dir / "kubelet.yaml").write_text(yaml.safe_dump(self._kubelet_config()))
         crt, key = ca.issue("kube-proxy", "system:kube-proxy")  # bound to system:node-proxier by default
         ca.kubeconfig(self.dir / "pki" / "kube-proxy.kubeconfig", self.plane.server, "kube-proxy", crt, key)

@@ -40,6 +40,14 @@ def plane() -> Iterator[controlplane.ControlPlane]:
         yield running
 
 
+class HelmError(subprocess.CalledProcessError):
+    """A failed helm command whose message carries helm's stderr (why it failed), which a plain
+    CalledProcessError leaves out."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}\n{self.stderr.strip()}"
+
+
 class Kube:
     """kubectl and helm (the built ones) as the cluster admin, with JSON out."""
 
@@ -59,13 +67,15 @@ class Kube:
         return self("apply", "-f", "-", *args, input=yaml.safe_dump_all(docs), check=check)
 
     def helm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        result = subprocess.run(
             [str(self.plane.bin / "helm"), f"--kubeconfig={self.plane.kubeconfig}", *args],
             capture_output=True,
             text=True,
-            check=check,
             timeout=180,
         )
+        if check and result.returncode != 0:
+            raise HelmError(result.returncode, result.args, result.stdout, result.stderr)
+        return result
 
     def token(self, service_account: str, namespace: str = RELEASE_NS) -> str:
         """A bound token of the service account (the TokenRequest API, as a pod's projected token)."""
@@ -155,6 +165,16 @@ def namespace(kube: Kube) -> Iterator[str]:
     kube("delete", "namespace", name, "--wait=false", check=False)
 
 
+def built_images() -> dict[str, Path]:
+    """The emulator and app images as `docker save` archives (`cluster/images.sh`: built by Docker from a
+    debootstrapped Debian, or taken from its cache), by repository name."""
+    out = subprocess.run(
+        ["bash", str(ROOT / "cluster" / "images.sh")], capture_output=True, text=True, check=True, timeout=1800
+    ).stdout.split()
+    archives = [Path(p) for p in out if p.endswith(".tar")]
+    return {p.name.rsplit("-", 1)[0]: p for p in archives}
+
+
 def wait_for(what: str, probe: Callable[[], Any], timeout: float = DEADLINE) -> Any:
     """Polls `probe` until it returns something truthy (the API server offers no event for 'converged')."""
     deadline = time.monotonic() + timeout
@@ -229,6 +249,12 @@ def running_operator(settings: settings_mod.OperatorSettings) -> Iterator[Operat
         yield run
     finally:
         run.stop()
+
+
+@pytest.fixture
+def release_values() -> list[str]:
+    """More `--set` values for the node release (`test_emulator_pods.release`); a module overrides this."""
+    return []
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import yaml
 
 import node as node_mod
 from iot_emulator.lab import core as labcore
-from tests.cluster.conftest import CHART, ROOT, Kube, wait_for
+from tests.cluster.conftest import CHART, ROOT, Kube, built_images, wait_for
 from tests.cluster.test_node import node
 
 __all__ = ["node"]  # the node fixture, shared with test_node
@@ -34,18 +34,17 @@ BIND = 180.0
 @pytest.fixture(scope="module")
 def images(node: node_mod.Node) -> list[Path]:
     """The emulator and app images, built (or taken from the cache) and imported into the node."""
-    out = subprocess.run(
-        ["bash", str(ROOT / "cluster" / "images.sh")], capture_output=True, text=True, check=True, timeout=1800
-    ).stdout.split()
-    archives = [Path(p) for p in out if p.endswith(".tar")]
+    archives = list(built_images().values())
     for archive in archives:
         node.import_image(archive)
     return archives
 
 
 @pytest.fixture
-def release(chart: Kube, namespace: str, images: list[Path]) -> Iterator[str]:
+def release(chart: Kube, namespace: str, images: list[Path], release_values: list[str]) -> Iterator[str]:
     """The chart installed for `namespace` from the local images; yields the dashboard's token (its Secret)."""
+    # a namespace left terminating by an earlier session takes nothing new: wait until it is gone
+    chart("delete", "namespace", RELEASE_NS, "--ignore-not-found", "--wait=true", "--timeout=120s")
     chart.helm(
         "install",
         RELEASE,
@@ -65,6 +64,7 @@ def release(chart: Kube, namespace: str, images: list[Path]) -> Iterator[str]:
         "operator.statusMinInterval=1",
         "--set",
         "admissionPolicy.enabled=false",
+        *(arg for value in release_values for arg in ("--set", value)),
         "--wait",
         "--timeout=180s",
     )
@@ -73,7 +73,8 @@ def release(chart: Kube, namespace: str, images: list[Path]) -> Iterator[str]:
         yield base64.b64decode(secret["data"]["token"]).decode()
     finally:
         chart.helm("uninstall", RELEASE, "-n", RELEASE_NS, "--wait", check=False)
-        chart("delete", "namespace", RELEASE_NS, "--wait=false", check=False)
+        # gone before the next module's release is installed (a terminating namespace takes nothing new)
+        chart("delete", "namespace", RELEASE_NS, "--wait=true", "--timeout=120s", check=False)
 
 
 def example() -> dict[str, Any]:

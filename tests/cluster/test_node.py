@@ -89,6 +89,11 @@ def test_pods_run_on_the_pod_network_and_in_the_labs_namespace(kube: Kube, node:
     assert _netns_inode(pods_pid) not in {lab_ns, _netns_inode(os.getpid())}
     assert _netns_inode(host_pid) != _netns_inode(os.getpid()), "never the host's namespace"
 
+    reserved = node.dir / "cni-ipam" / "iotemu-pods" / on_pods["status"]["podIP"]
+    assert reserved.exists(), "host-local's reservation, through Multus"
+    kube("delete", "pod", "on-pods", "on-host", "-n", namespace, "--wait=true", "--timeout=60s")
+    assert not reserved.exists(), "the sandbox's network torn down (CNI DEL through Multus) and its address freed"
+
 
 def test_a_killed_container_is_restarted_by_the_kubelet(kube: Kube, node: node_mod.Node, namespace: str) -> None:
     kube.apply(pod("victim", host_network=True), "-n", namespace)

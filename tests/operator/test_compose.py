@@ -1,5 +1,5 @@
-"""docker-compose.yaml cannot be run here (no container engine): check what it promises and that the
-dashboard accepts its command line."""
+"""What docker-compose.yaml promises, and that the dashboard accepts its command line (fast; the file
+is run for real, in a lab, by tests/cluster/test_compose.py)."""
 
 from __future__ import annotations
 
