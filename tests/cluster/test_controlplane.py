@@ -12,8 +12,9 @@ import controlplane
 
 def test_up_then_down_leaves_nothing(plane: controlplane.ControlPlane, tmp_path: Path) -> None:
     (tmp_path / "bin").symlink_to(plane.bin.resolve())
+    # below the ephemeral range (32768-60999): a client connection cannot hold them when etcd binds
     ports = controlplane.Ports(
-        etcd_client=33790, etcd_peer=33800, apiserver=26443, controller_manager=30257, scheduler=30259
+        etcd_client=28790, etcd_peer=28800, apiserver=26443, controller_manager=30257, scheduler=30259
     )
     second = controlplane.ControlPlane(home=tmp_path, ports=ports)
     try:
