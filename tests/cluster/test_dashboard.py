@@ -106,3 +106,35 @@ async def test_pod_events_follow_a_watch_that_survives_an_api_server_restart(
         await until("the deleted pod's stream gone", lambda: set(streams) == {"emu-cams-1"})
     finally:
         await server.close()
+
+
+async def test_kubectl_changes_reach_the_clients_as_resource_events(
+    app: FastAPI, client: httpx.AsyncClient, chart: Kube, namespace: str
+) -> None:
+    """A device applied, edited, scaled or deleted with kubectl (not through the dashboard) is told to every
+    client, once per change; the operator's status writes are not changes."""
+    watch = Watcher(app.state.hub.subscribe())
+
+    def change(action: str, kind: str, name: str) -> Any:
+        return watch.next(
+            lambda m: m["type"] == "resource" and (m["action"], m["kind"], m["name"]) == (action, kind, name),
+            timeout=30,
+        )
+
+    device = {"apiVersion": "iotemu.io/v1alpha1", "kind": "IoTDevice", "metadata": {"name": "cam-9"},
+              "spec": {"profile": "tiny-cam", "running": False, "mac": "44:19:b6:00:00:09"}}  # fmt: skip
+    chart.apply(device, "-n", namespace)
+    await change("created", "IoTDevice", "cam-9")
+    chart("label", "iotdevice", "cam-9", "-n", namespace, "site=lobby")
+    await change("updated", "IoTDevice", "cam-9")
+    status = '{"status": {"phase": "Pending"}}'
+    chart("patch", "iotdevice", "cam-9", "-n", namespace, "--subresource=status", "--type=merge", "-p", status)
+    # through the dashboard too (announced once, by the watch): a spec change
+    assert (await client.patch("/api/devices/cam-9", json={"spec": {"trafficInterval": 30}})).status_code == 200
+    await change("updated", "IoTDevice", "cam-9")
+    chart("delete", "iotdevice", "cam-9", "-n", namespace)
+    await change("deleted", "IoTDevice", "cam-9")
+    resource_events = [m for m in watch.seen if m["type"] == "resource"]
+    assert [(m["action"], m["name"]) for m in resource_events] == [
+        ("created", "cam-9"), ("updated", "cam-9"), ("updated", "cam-9"), ("deleted", "cam-9"),
+    ], resource_events  # fmt: skip  # the status write made no event

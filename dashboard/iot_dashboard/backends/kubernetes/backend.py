@@ -27,7 +27,7 @@ from typing import Any
 from iot_dashboard import events
 from iot_dashboard import models as api
 from iot_dashboard.backends import base
-from iot_dashboard.backends.kubernetes import client, pods
+from iot_dashboard.backends.kubernetes import client, pods, resources
 from iot_dashboard.settings import KubeSettings
 from iot_emulator import mac_claims, manifests, models
 from iot_emulator import profile as profiles
@@ -70,6 +70,7 @@ class KubernetesBackend(base.Backend):
         self.kube: client.KubeClient | None = None
         self.pods: pods.PodStreams | None = None
         self._pods_task: asyncio.Task[None] | None = None
+        self.resources: resources.ResourceWatch | None = None
         self._raw: dict[base.Key, dict[str, Any]] = {}
         self._error: str | None = "not started"
         self.claims = mac_claims.Claims(library)
@@ -78,10 +79,14 @@ class KubernetesBackend(base.Backend):
         self.kube = client.KubeClient(self.settings, self._connection)
         self.pods = pods.PodStreams(self.kube, self.settings, self.hub)
         self._pods_task = asyncio.create_task(self.pods.run(), name="pod-events")
+        self.resources = resources.ResourceWatch(self.kube, self.hub)
+        self.resources.start()
         with contextlib.suppress(base.Unavailable):  # reported by /readyz until the API answers
             await self.list_resources()
 
     async def close(self) -> None:
+        if self.resources is not None:
+            await self.resources.close()
         if self._pods_task is not None:
             self._pods_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -93,6 +98,9 @@ class KubernetesBackend(base.Backend):
 
     def not_ready(self) -> str | None:
         return self._error
+
+    def _announce(self, action: str, keys: Sequence[base.Key]) -> None:
+        """Nothing: the resource watch tells every change, this service's and `kubectl`'s alike, once."""
 
     def _client(self) -> client.KubeClient:
         if self.kube is None:

@@ -146,12 +146,36 @@ class KubeClient:
     async def watch_pods(self, selector: str, resource_version: str) -> AsyncIterator[dict[str, Any]]:
         """Watch events (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR) from `resource_version` on, until the
         server ends the request; an expired version arrives as an ERROR event with code 410."""
+        async for event in self._watch(
+            lambda api, **watch: CoreV1Api(api).list_namespaced_pod(self.namespace, label_selector=selector, **watch),
+            resource_version,
+        ):
+            yield event
+
+    async def list_objects_versioned(self, kind: str) -> tuple[list[dict[str, Any]], str]:
+        """The custom objects of `kind` and the list's resourceVersion (where a watch resumes)."""
+        body = await self._call(
+            lambda api: self._objects(api).list_namespaced_custom_object(
+                *self._args(kind), _request_timeout=TIMEOUT, **kube_client.RAW
+            )
+        )
+        items = [i for i in body.get("items") or [] if isinstance(i, dict)]
+        return items, str((body.get("metadata") or {}).get("resourceVersion") or "")
+
+    async def watch_objects(self, kind: str, resource_version: str) -> AsyncIterator[dict[str, Any]]:
+        """Watch events of the custom objects of `kind`, as `watch_pods`."""
+        async for event in self._watch(
+            lambda api, **watch: self._objects(api).list_namespaced_custom_object(*self._args(kind), **watch),
+            resource_version,
+        ):
+            yield event
+
+    async def _watch(self, call: Callable[..., Awaitable[Any]], resource_version: str) -> AsyncIterator[dict[str, Any]]:
         api = await self._connect()
         try:
             response = await kube_client.checked(
-                CoreV1Api(api).list_namespaced_pod(
-                    self.namespace,
-                    label_selector=selector,
+                call(
+                    api,
                     watch=cast(Any, "true"),  # as kubectl spells it (the client's True becomes "True")
                     resource_version=resource_version,
                     allow_watch_bookmarks=True,

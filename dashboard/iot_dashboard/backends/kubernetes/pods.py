@@ -2,11 +2,9 @@
 
 The operator's pods serve the emulator's HTTP endpoint (`/events`: a `snapshot` event, then every
 JSON-lines message). The pods (label `managed-by`, and the pod carries the device or fleet label)
-are listed once, then watched from the list's resourceVersion, with bookmarks keeping it fresh; a
-watch the server ends is resumed from the last version, and an expired one (410 Gone) lists again.
-A running pod gets a stream task, a gone pod loses its task. A stream that breaks is opened again
-after a backoff that doubles up to 30 s. The pod's `snapshot` becomes one `stats` message per
-device, so the table fills at once.
+are listed, then watched (`watching.follow`). A running pod gets a stream task, a gone pod loses
+its task. A stream that breaks is opened again after a backoff that doubles up to 30 s. The pod's
+`snapshot` becomes one `stats` message per device, so the table fills at once.
 
 Pods are reached by IP (the dashboard runs in the cluster) or through the API server's pod
 proxy (`events_via_proxy`, for a dashboard outside the cluster).
@@ -25,12 +23,12 @@ from typing import Any
 import aiohttp
 
 from iot_dashboard import events
-from iot_dashboard.backends.kubernetes import client
+from iot_dashboard.backends.kubernetes import client, watching
 from iot_dashboard.settings import KubeSettings
 from iot_emulator import messages
 
 log = logging.getLogger(__name__)
-MAX_BACKOFF = 30.0
+MAX_BACKOFF = watching.MAX_BACKOFF
 
 
 async def sse(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, str]]:
@@ -64,10 +62,6 @@ def publish(hub: events.EventHub, pod: str, event: str, data: str) -> None:
         hub.service_log("warning", f"pod {pod}: {body.get('dropped')} events dropped by its /events stream")
     elif isinstance(body.get("device_id"), str):
         hub.publish(body)
-
-
-class _Expired(Exception):
-    """The watch's resourceVersion is too old (410 Gone): list again."""
 
 
 class PodStreams:
@@ -111,40 +105,34 @@ class PodStreams:
                 self.streams[name] = (url, asyncio.create_task(self._stream(name, url), name=f"events-{name}"))
 
     async def run(self) -> None:
-        """List, then watch; on any failure wait (doubling up to 30 s) and list again."""
-        delay = 1.0
-        while True:
-            try:
-                await self._list_and_watch()
-            except _Expired:
-                continue
-            except (client.KubeError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                self.error = str(exc)
-                log.warning("watching emulator pods failed, again in %.0f s: %s", delay, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_BACKOFF)
+        """List, then watch the emulator pods (`watching.follow`), keeping one stream per running pod."""
+        pods: dict[str, dict[str, Any]] = {}
 
-    async def _list_and_watch(self) -> None:
-        items, version = await self.kube.list_pods(self._selector())
-        pods = {p["metadata"]["name"]: p for p in items}
-        self.sync(pods)
-        self.error = None
-        while True:  # each watch request ends after a few minutes; resume where it stopped
-            async for event in self.kube.watch_pods(self._selector(), version):
-                kind, pod = event.get("type"), event.get("object") or {}
-                if kind == "ERROR":
-                    if pod.get("code") == 410:
-                        raise _Expired
-                    raise client.KubeError(int(pod.get("code") or 0), str(pod.get("message")))
-                version = (pod.get("metadata") or {}).get("resourceVersion") or version
-                if kind == "BOOKMARK":
-                    continue
-                name = pod["metadata"]["name"]
-                if kind == "DELETED":
-                    pods.pop(name, None)
-                else:
-                    pods[name] = pod
-                self.sync(pods)
+        def listed(items: list[dict[str, Any]]) -> None:
+            pods.clear()
+            pods.update({p["metadata"]["name"]: p for p in items})
+            self.sync(pods)
+
+        def changed(kind: str, pod: dict[str, Any]) -> None:
+            name = pod["metadata"]["name"]
+            if kind == "DELETED":
+                pods.pop(name, None)
+            else:
+                pods[name] = pod
+            self.sync(pods)
+
+        def failed(error: str | None) -> None:
+            self.error = error
+
+        selector = self._selector()
+        await watching.follow(
+            "emulator pods",
+            lambda: self.kube.list_pods(selector),
+            lambda version: self.kube.watch_pods(selector, version),
+            listed,
+            changed,
+            failed,
+        )
 
     async def _open(self, pod: str, url: str) -> aiohttp.ClientResponse:
         if url.startswith("proxy:"):
