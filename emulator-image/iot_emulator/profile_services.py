@@ -60,6 +60,27 @@ class ServerCertificate(_Strict):
         return value
 
 
+class OnvifDevice(_Strict):
+    """The ONVIF device service on an HTTP port (`protocols.onvif_server`): SOAP POSTs to `path` answer
+    GetSystemDateAndTime, GetCapabilities, GetServices and GetDeviceInformation (these values, placeholders
+    allowed); other operations and the other /onvif/ services answer ter:NotAuthorized."""
+
+    path: str = Field(default="/onvif/device_service", pattern=r"^/onvif/[\w./-]+$")
+    manufacturer: str
+    model: str
+    firmware_version: str
+    serial_number: str = "{serial}"
+    hardware_id: str
+    version: str = Field(default="2.40", pattern=r"^\d+\.\d+$", description="ONVIF version in GetCapabilities")
+    media_path: str = Field(default="/onvif/Media", pattern=r"^/onvif/[\w./-]+$")
+    events_path: str = Field(default="/onvif/Events", pattern=r"^/onvif/[\w./-]+$")
+    headers: dict[str, str] = Field(
+        default={"Content-Type": "application/soap+xml; charset=utf-8", "Content-Length": "{length}",
+                 "Connection": "close"},
+        description="the answers' headers, in order; values may use placeholders",
+    )  # fmt: skip
+
+
 class TextService(_Strict):
     """An HTTP or RTSP server: requests are routed by `"METHOD /path"`, `"/path"`, `"METHOD"`, then `"*"`;
     what is not a request (binary, a bad request line) by `"BAD"`, else a 400 with the default headers."""
@@ -71,6 +92,7 @@ class TextService(_Strict):
     separator: str = Field(default=": ", description="between a header's name and value (Chromecast writes ':')")
     routes: dict[str, Answer] = Field(min_length=1)
     tls: ServerCertificate | None = Field(default=None, description="serve inside TLS (HTTPS) with this certificate")
+    onvif: OnvifDevice | None = Field(default=None, description="answer ONVIF SOAP requests under /onvif/ (HTTP)")
 
 
 class BannerService(_Strict):
