@@ -188,7 +188,19 @@ class WsDiscoveryService(_Strict):
     xaddrs: str = "http://{ip}/onvif/device_service"
 
 
-UdpListener = Annotated[KasaService | MiioService | DiscoverydService | WsDiscoveryService, Field(discriminator="kind")]
+class SipService(_Strict):
+    """A phone's SIP user agent on UDP (`protocols.sip_server`): OPTIONS gets 200 with the request's dialog
+    headers, then `headers` (User-Agent or Server, Allow, Accept...) in order; other requests `reject_status`."""
+
+    kind: Literal["sip"]
+    port: Port = 5060
+    headers: dict[str, str] = Field(min_length=1, description="in wire order after CSeq; placeholders allowed")
+    reject_status: Annotated[int, Field(ge=400, le=699)] = 403
+
+
+UdpListener = Annotated[
+    KasaService | MiioService | DiscoverydService | WsDiscoveryService | SipService, Field(discriminator="kind")
+]
 
 
 class Snmp(_Strict):
