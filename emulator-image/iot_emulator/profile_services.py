@@ -153,8 +153,26 @@ class DicomService(_Strict):
     implementation_version: str = Field(max_length=16)
 
 
+class S7Service(_Strict):
+    """S7comm on ISO-on-TCP (`protocols.s7_server`): COTP connect, Setup communication, and the SZL reads
+    0x0011 (module identification) and 0x001C (component identification) answered from these values."""
+
+    kind: Literal["s7comm"]
+    port: Port = 102
+    order_number: str = Field(max_length=20, description="the module's order number (MLFB), e.g. 6ES7 511-1AK02-0AB0")
+    hardware_version: int = Field(default=1, ge=0, le=255)
+    firmware: str = Field(pattern=r"^V\d{1,3}\.\d{1,3}\.\d{1,3}$", description="e.g. V2.9.4")
+    system_name: str = Field(max_length=31, description="name of the automation system (SZL 0x001C index 1)")
+    module_name: str = Field(max_length=31, description="name of the module (index 2)")
+    plant_id: str = Field(default="", max_length=31, description="plant designation (index 3)")
+    copyright: str = Field(default="Original Siemens Equipment", max_length=31)
+    serial_number: str = Field(max_length=31, description="index 5; placeholders allowed")
+    module_type: str = Field(max_length=31, description="module type name (index 7), e.g. CPU 1511-1 PN")
+    pdu_size: int = Field(default=480, ge=240, le=960, description="the largest S7 PDU the CPU accepts")
+
+
 Listener = Annotated[
-    TextService | BannerService | PrinterService | ModbusService | KasaService | DicomService,
+    TextService | BannerService | PrinterService | ModbusService | KasaService | DicomService | S7Service,
     Field(discriminator="kind"),
 ]
 

@@ -17,6 +17,7 @@ from iot_emulator.protocols import (
     kasa_server,
     modbus_server,
     printer_server,
+    s7_server,
     services,
     tcp,
     tcp_server,
@@ -40,6 +41,8 @@ def responder(service: profile_services.Listener) -> tcp_server.Responder:
         return kasa_server.Kasa(service)
     if isinstance(service, profile_services.DicomService):
         return dicom_server.Dicom(service)
+    if isinstance(service, profile_services.S7Service):
+        return s7_server.S7Comm(service)
     return modbus_server.Modbus(service)
 
 
