@@ -43,7 +43,7 @@ def test_hue_bridge_https_shows_its_bridge_certificate(probe_lab: iotlab.Lab) ->
     ), script.attrib["output"]
 
 
-CAMERA_CERTIFICATES = {  # profile -> the ssl-cert script's Subject and Issuer lines (per-device values at the end)
+HTTPS_CERTIFICATES = {  # profile -> the ssl-cert script's Subject and Issuer lines (per-device values at the end)
     "hikvision-ds-2cd2042fwd": (
         "Subject: commonName=hikvision.com/organizationName=HIKVISION/stateOrProvinceName=ZJ/countryName=CN",
         "Issuer: commonName=hikvision.com/organizationName=HIKVISION/stateOrProvinceName=ZJ/countryName=CN",
@@ -60,17 +60,29 @@ CAMERA_CERTIFICATES = {  # profile -> the ssl-cert script's Subject and Issuer l
         "Subject: commonName=axis-{mac12}/organizationName=Axis Communications AB/countryName=SE",
         "Issuer: commonName=axis-{mac12}/organizationName=Axis Communications AB/countryName=SE",
     ),
+    "yealink-sip-t46s": (
+        "Subject: commonName=yealink.com/organizationName=Yealink Network Technology Co., Ltd./"
+        "stateOrProvinceName=FuJian/countryName=CN",
+        "Issuer: commonName=Yealink Equipment Issuing CA/organizationName=Yealink Network Technology Co., Ltd./"
+        "countryName=CN",
+    ),
+    "polycom-vvx-310": (
+        "Subject: commonName={mac12}/organizationName=Polycom Inc.",
+        "Issuer: commonName=Polycom Equipment Policy CA/organizationName=Polycom Inc.",
+    ),
 }
-CAMERA_HTTP = {  # profile -> the status line of `curl -k https://<ip>/`, nmap's service name and product on 443
+HTTPS_ANSWERS = {  # profile -> the status line of `curl -k https://<ip>/`, nmap's service name and product on 443
     "hikvision-ds-2cd2042fwd": ("HTTP/1.0 200 OK", "http", "Hikvision IP camera httpd"),
     "dahua-ipc-hdw4431c-a": ("HTTP/1.1 200 OK", "http", "Dahua webcam httpd"),
     "dahua-nvr4108hs-4ks2": ("HTTP/1.1 200 OK", "http", "Dahua webcam httpd"),
     "axis-p3224-lv": ("HTTP/1.1 302 Found", "https", ""),  # nmap 7.93 has no line for AXIS OS' web server
+    "yealink-sip-t46s": ("HTTP/1.0 200 OK", "http", "Yealink VoIP phone httpd"),
+    "polycom-vvx-310": ("HTTP/1.1 302 Found", "http", "Polycom SoundPoint VoIP phone http config"),
 }
 
 
-def test_cameras_serve_their_web_ui_over_https_with_the_vendor_certificate(probe_lab: iotlab.Lab) -> None:  # noqa: F811
-    with devices(probe_lab, list(CAMERA_CERTIFICATES)) as addresses:
+def test_cameras_and_phones_serve_their_web_ui_over_https_with_the_vendor_certificate(probe_lab: iotlab.Lab) -> None:  # noqa: F811
+    with devices(probe_lab, list(HTTPS_CERTIFICATES)) as addresses:
         curls = {name: probe_lab.run_in_gw("curl", "-sS", "-k", "-i", "--max-time", "10", f"https://{address}/",
                                            timeout=30) for name, address in addresses.items()}  # fmt: skip
         nmap = probe_lab.run_in_gw("nmap", "-sV", "-Pn", "-n", "-T4", "-p", "443", "--script", "ssl-cert",
@@ -82,8 +94,8 @@ def test_cameras_serve_their_web_ui_over_https_with_the_vendor_certificate(probe
         assert address is not None and port is not None
         hosts[address.attrib["addr"]] = port
     seen, expected = {}, {}
-    for index, (name, (subject, issuer)) in enumerate(CAMERA_CERTIFICATES.items()):
-        status, service_name, product = CAMERA_HTTP[name]
+    for index, (name, (subject, issuer)) in enumerate(HTTPS_CERTIFICATES.items()):
+        status, service_name, product = HTTPS_ANSWERS[name]
         assert curls[name].returncode == 0, curls[name].stderr
         port = hosts[addresses[name]]
         service, script = port.find("service"), port.find("script[@id='ssl-cert']")
