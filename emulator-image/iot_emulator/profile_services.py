@@ -153,6 +153,17 @@ class DicomService(_Strict):
     implementation_version: str = Field(max_length=16)
 
 
+class SipService(_Strict):
+    """A phone's SIP user agent (`protocols.sip_server`), in `listen_udp` and, where its call server uses TCP,
+    in `listen` too: OPTIONS gets 200 with the request's dialog headers, then `headers` (User-Agent or Server,
+    Allow, Accept...) in order; other requests `reject_status`."""
+
+    kind: Literal["sip"]
+    port: Port = 5060
+    headers: dict[str, str] = Field(min_length=1, description="in wire order after CSeq; placeholders allowed")
+    reject_status: Annotated[int, Field(ge=400, le=699)] = 403
+
+
 class S7Service(_Strict):
     """S7comm on ISO-on-TCP (`protocols.s7_server`): COTP connect, Setup communication, and the SZL reads
     0x0011 (module identification) and 0x001C (component identification) answered from these values."""
@@ -172,7 +183,7 @@ class S7Service(_Strict):
 
 
 Listener = Annotated[
-    TextService | BannerService | PrinterService | ModbusService | KasaService | DicomService | S7Service,
+    TextService | BannerService | PrinterService | ModbusService | KasaService | DicomService | S7Service | SipService,
     Field(discriminator="kind"),
 ]
 
@@ -204,16 +215,6 @@ class WsDiscoveryService(_Strict):
     types: list[str] = Field(default=["dn:NetworkVideoTransmitter", "tds:Device"], min_length=1)
     scopes: list[str] = Field(min_length=1, description="onvif:// scope URIs; placeholders allowed")
     xaddrs: str = "http://{ip}/onvif/device_service"
-
-
-class SipService(_Strict):
-    """A phone's SIP user agent on UDP (`protocols.sip_server`): OPTIONS gets 200 with the request's dialog
-    headers, then `headers` (User-Agent or Server, Allow, Accept...) in order; other requests `reject_status`."""
-
-    kind: Literal["sip"]
-    port: Port = 5060
-    headers: dict[str, str] = Field(min_length=1, description="in wire order after CSeq; placeholders allowed")
-    reject_status: Annotated[int, Field(ge=400, le=699)] = 403
 
 
 UdpListener = Annotated[

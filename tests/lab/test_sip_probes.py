@@ -1,5 +1,6 @@
-"""The IP phones' SIP on UDP 5060 as scanners read it from the gateway namespace: nmap -sU -sV with the
-`sip-methods` script (the Allow list) and sipsak's OPTIONS ping (the whole answer)."""
+"""The IP phones' SIP on 5060 as scanners read it from the gateway namespace: nmap -sU -sV with the
+`sip-methods` script (the Allow list), sipsak's OPTIONS ping (the whole answer), and nmap -sV on TCP 5060
+for the phones whose call server speaks TCP."""
 
 from __future__ import annotations
 
@@ -53,3 +54,28 @@ def test_nmap_names_each_phone_and_lists_its_sip_methods(probe_lab: iotlab.Lab) 
     if sipsak is not None:
         assert sipsak.returncode == 0, sipsak.stdout + sipsak.stderr
         assert "SIP/2.0 200 OK" in sipsak.stdout and "User-Agent: Yealink SIP-T46S 66.86.0.15" in sipsak.stdout
+
+
+TCP_PHONES = {  # profile -> nmap -sV on TCP 5060 (the TCP SIPOptions probe has Polycom's exact line)
+    "cisco-cp-7841": ("sip", "Cisco-CP7841/14.1.1", ""),
+    "polycom-vvx-310": ("sip", "Polycom VVX 310 SIP", "5.9.5.0614"),
+}
+
+
+def test_nmap_names_the_phones_listening_on_tcp(probe_lab: iotlab.Lab) -> None:  # noqa: F811
+    with devices(probe_lab, [*TCP_PHONES, "yealink-sip-t46s"]) as addresses:
+        run = probe_lab.run_in_gw("nmap", "-sV", "-Pn", "-n", "-T4", "--max-retries", "1", "-p", "5060", "-oX", "-",
+                                  *addresses.values(), timeout=180)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    seen = {}
+    for host in ET.fromstring(run.stdout).iter("host"):
+        address, port = host.find("address"), host.find(".//port")
+        assert address is not None and port is not None
+        state, service = port.find("state"), port.find("service")
+        assert state is not None
+        attrs = service.attrib if service is not None else {}
+        seen[address.attrib["addr"]] = (state.attrib["state"], attrs.get("name", ""), attrs.get("product", ""),
+                                        attrs.get("version", ""))  # fmt: skip
+    expected = {addresses[name]: ("open", *answer) for name, answer in TCP_PHONES.items()}
+    expected[addresses["yealink-sip-t46s"]] = ("closed", "sip", "", "")  # UDP only: nmap names the port by its number
+    assert seen == expected

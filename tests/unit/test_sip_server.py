@@ -15,6 +15,7 @@ from scapy.layers.l2 import Ether
 from iot_emulator import profile
 from iot_emulator.protocols import sip_server
 from tests.unit import protocol_env as penv
+from tests.unit import test_tcp_server as tcp_server_test
 
 NMAP_PROBE = (b"OPTIONS sip:nm SIP/2.0\r\nVia: SIP/2.0/UDP nm;branch=foo;rport\r\nFrom: <sip:nm@nm>;tag=root\r\n"
               b"To: <sip:nm2@nm2>\r\nCall-ID: 50000\r\nCSeq: 42 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n"
@@ -79,3 +80,14 @@ def test_shipped_phones_answer_with_their_user_agent_or_server() -> None:
         answer = sip_server.answer(service, NMAP_PROBE, facts, SCANNER)  # type: ignore[arg-type]
         assert answer is not None and answer.startswith(b"SIP/2.0 200 OK\r\n") and header in answer, name
         assert answer.count(b"Content-Length:") == 1 and b"Contact: <sip:10.77.0.10:5060>\r\n" in answer, name
+
+
+def test_tcp_answers_each_request_on_the_open_connection_and_closes_on_what_is_not_sip() -> None:
+    tcp_probe = NMAP_PROBE.replace(b"SIP/2.0/UDP nm;branch=foo;rport", b"SIP/2.0/TCP nm;branch=foo")
+    env, peer = tcp_server_test.setup([{**SIP, "port": 5060}])
+    data, flags = tcp_server_test.exchange(env, peer, 5060, tcp_probe)
+    assert data.startswith(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP nm;branch=foo\r\n")  # no received/rport over TCP
+    assert b"User-Agent: Acme Phone Widget 2 1.2\r\n" in data and not any("F" in f for f in flags)
+    env, peer = tcp_server_test.setup([{**SIP, "port": 5060}])
+    data, flags = tcp_server_test.exchange(env, peer, 5060, b"GET / HTTP/1.0\r\n\r\n")
+    assert data == b"" and any("F" in f for f in flags)

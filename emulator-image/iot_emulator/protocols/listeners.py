@@ -19,6 +19,7 @@ from iot_emulator.protocols import (
     printer_server,
     s7_server,
     services,
+    sip_server,
     tcp,
     tcp_server,
     text_server,
@@ -43,6 +44,8 @@ def responder(service: profile_services.Listener) -> tcp_server.Responder:
         return dicom_server.Dicom(service)
     if isinstance(service, profile_services.S7Service):
         return s7_server.S7Comm(service)
+    if isinstance(service, profile_services.SipService):
+        return sip_server.SipTcp(service)
     return modbus_server.Modbus(service)
 
 

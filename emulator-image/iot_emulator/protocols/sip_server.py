@@ -1,4 +1,4 @@
-"""A phone's SIP user agent server on UDP (RFC 3261, RFC 3581): what scanners read from port 5060.
+"""A phone's SIP user agent server on UDP and TCP (RFC 3261, RFC 3581): what scanners read from port 5060.
 
 nmap -sU -sV (probe SIPOptions), nmap's `sip-methods`, SIPVicious `svmap` and NAC products send an
 OPTIONS request to 5060 and name the phone from the answer's User-Agent or Server header and its
@@ -6,7 +6,9 @@ Allow list; the rest of the answer is the request's own dialog headers sent back
 `received`/`rport`, From, To with a tag, Call-ID, CSeq), as RFC 3261 8.2.6 says. A phone that is
 not asked by its call server refuses the other requests (`reject_status`, 403 by default, as phones
 that accept requests only from their proxy do); ACK and responses get no answer. Pure function of
-the request, the sender's address and the device's facts; parsing is bounded (`MAX_REQUEST`).
+the request, the sender's address and the device's facts; parsing is bounded (`MAX_REQUEST`). Over
+TCP (`SipTcp`, for phones whose call server uses TCP) the same answers go back on the connection,
+which stays open, and nmap's TCP SIPOptions probe reads them.
 """
 
 from __future__ import annotations
@@ -41,8 +43,11 @@ def parse(data: bytes) -> tuple[str, list[tuple[str, str]]] | None:
     return parts[0], headers
 
 
-def _top_via(value: str, source: tuple[str, int]) -> str:
-    """The first Via with `received` and, when the client asked for it (RFC 3581), `rport` filled in."""
+def _top_via(value: str, source: tuple[str, int] | None) -> str:
+    """The first Via with `received` and, when the client asked for it (RFC 3581), `rport` filled in; over TCP
+    (no `source`) as it came."""
+    if source is None:
+        return value
     sent_by, *params = value.split(";")
     names = [p.strip().lower().split("=", 1)[0] for p in params]
     kept = [p for p, name in zip(params, names, strict=True) if name not in ("rport", "received")]
@@ -51,9 +56,10 @@ def _top_via(value: str, source: tuple[str, int]) -> str:
 
 
 def answer(
-    service: profile_services.SipService, data: bytes, facts: dict[str, str], source: tuple[str, int]
+    service: profile_services.SipService, data: bytes, facts: dict[str, str], source: tuple[str, int] | None
 ) -> bytes | None:
-    """The response to a SIP request from `source` (address, port), or None for ACK and what is not a request."""
+    """The response to a SIP request from `source` (address, UDP port; None over TCP), or None for ACK and what
+    is not a request."""
     request = parse(data)
     if request is None:
         return None
@@ -82,3 +88,27 @@ def answer(
             lines.append(f"{name}: {value}")
     lines.append("Content-Length: 0")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+
+
+class SipTcp(tcp_server.SpeaksSecond):
+    """SIP over TCP: one answer per request (framed by Content-Length), the connection kept; not SIP closes it."""
+
+    protocol = "sip"
+
+    def __init__(self, service: profile_services.SipService) -> None:
+        self.service = service
+
+    def respond(self, facts: tcp_server.Facts, request: bytes, now: float) -> tcp_server.Reply | None:
+        end = request.find(b"\r\n\r\n")
+        if end < 0:  # wait for the header's end, unless this cannot become a SIP request
+            waiting = len(request) <= MAX_REQUEST and request[:1].isalpha()
+            return None if waiting else tcp_server.Reply(b"", len(request))
+        parsed = parse(request[: end + 4])
+        if parsed is None:
+            return tcp_server.Reply(b"", len(request))
+        length = next((value for name, value in parsed[1] if name == "content-length"), "0")
+        total = end + 4 + (int(length) if length.isdigit() else 0)
+        if len(request) < total:
+            return None
+        reply = answer(self.service, request[:total], facts.values(now), None)
+        return tcp_server.Reply(reply or b"", total, close=False)
