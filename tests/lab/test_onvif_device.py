@@ -1,6 +1,7 @@
 """The cameras' ONVIF device service, reached as ONVIF clients reach it: nmap's `broadcast-wsdd-discover`
-finds each device's XAddrs and curl POSTs SOAP 1.2 GetSystemDateAndTime and GetDeviceInformation there.
-(Debian's libonvif `onvif-util` 1.x was tried: it crashes once a Media request is refused, so it is not used.)"""
+finds each device's XAddrs and curl POSTs SOAP 1.2 GetSystemDateAndTime and GetDeviceInformation there;
+libonvif's `onvif-util` (Debian onvif-tools) discovers the cameras by multicast and logs in to one, reading
+its name, serial and clock as video management software does."""
 
 from __future__ import annotations
 
@@ -42,6 +43,11 @@ def test_onvif_clients_read_each_camera_identity_at_its_discovered_xaddrs(probe_
                                           soap(operation), xaddr, timeout=30)  # fmt: skip
                 assert run.returncode == 0, run.stderr
                 answers[(xaddr, operation)] = ET.fromstring(run.stdout)
+        # onvif-util multicasts its Probe without naming an interface: the gateway needs a multicast route
+        probe_lab.run_in_gw("ip", "route", "replace", "224.0.0.0/4", "dev", probe_lab.gw_iface, check=True)
+        util_list = probe_lab.run_in_gw("onvif-util", "-a", timeout=60)
+        util_login = probe_lab.run_in_gw("onvif-util", "-u", "admin", "-p", "admin", addresses["axis-p3224-lv"],
+                                         input="get time\nquit\n", timeout=60)  # fmt: skip
     assert sorted(xaddrs) == sorted(f"http://{a}/onvif/device_service" for a in addresses.values()), discovery.stdout
     for name, (manufacturer, model, firmware) in IDENTITY.items():
         xaddr = f"http://{addresses[name]}/onvif/device_service"
@@ -53,3 +59,10 @@ def test_onvif_clients_read_each_camera_identity_at_its_discovered_xaddrs(probe_
         assert utc is not None, name
         # no NTP runs here: the clock started at the epoch at boot, as an unsynchronised camera's does
         assert (utc.findtext(f"{TT}Date/{TT}Year"), utc.findtext(f"{TT}Date/{TT}Month")) == ("1970", "1"), name
+        assert f"{addresses[name]} ({manufacturer} {model})" in util_list.stdout, util_list.stdout
+    assert f"Found {len(IDENTITY)} cameras" in util_list.stdout, util_list.stdout
+    assert util_login.returncode == 0, util_login.stderr
+    assert "successfully connected to host\n    name:   AXIS P3224-LV\n    serial: ACCC8E5A0004\n" in (
+        util_login.stdout
+    ), util_login.stdout
+    assert "Timezone:    GMT0\n" in util_login.stdout and "Time Set By: NTP\n" in util_login.stdout
