@@ -69,6 +69,7 @@ class DeviceService:
         self.spec = spec
 
     def handles(self, method: str, path: str) -> bool:
+        """Whether a request is ONVIF's: a POST to the device service or to another /onvif/ service."""
         return method == "POST" and (path == self.spec.path or path.startswith("/onvif/"))
 
     def answer(self, path: str, body: bytes, values: dict[str, str], clock: float) -> profile_services.Answer:
@@ -76,6 +77,7 @@ class DeviceService:
         spec = self.spec
         op = operation(body) if path == spec.path else "other service"
         base = f"http://{values['ip']}"
+        major, minor = spec.version.split(".")
         text = {key: _escape(tcp_server.render(value, values)) for key, value in
                 (("manufacturer", spec.manufacturer), ("model", spec.model), ("firmware", spec.firmware_version),
                  ("serial", spec.serial_number), ("hardware", spec.hardware_id))}  # fmt: skip
@@ -100,8 +102,8 @@ class DeviceService:
                 "<tt:System><tt:DiscoveryResolve>false</tt:DiscoveryResolve><tt:DiscoveryBye>true</tt:DiscoveryBye>"
                 "<tt:RemoteDiscovery>false</tt:RemoteDiscovery><tt:SystemBackup>false</tt:SystemBackup>"
                 "<tt:SystemLogging>false</tt:SystemLogging><tt:FirmwareUpgrade>false</tt:FirmwareUpgrade>"
-                f"<tt:SupportedVersions><tt:Major>{spec.version.split('.')[0]}</tt:Major><tt:Minor>"
-                f"{spec.version.split('.')[1]}</tt:Minor></tt:SupportedVersions></tt:System></tt:Device>"
+                f"<tt:SupportedVersions><tt:Major>{major}</tt:Major><tt:Minor>{minor}</tt:Minor>"
+                "</tt:SupportedVersions></tt:System></tt:Device>"
                 f"<tt:Events><tt:XAddr>{base}{spec.events_path}</tt:XAddr>"
                 "<tt:WSSubscriptionPolicySupport>true</tt:WSSubscriptionPolicySupport>"
                 "<tt:WSPullPointSupport>true</tt:WSPullPointSupport>"
@@ -113,7 +115,6 @@ class DeviceService:
                 "</tds:Capabilities></tds:GetCapabilitiesResponse>"
             )
         elif op == "GetServices":
-            major, minor = spec.version.split(".")
             paths = {"device": spec.path, "media": spec.media_path, "events": spec.events_path}
             xml = "<tds:GetServicesResponse>" + "".join(
                 f"<tds:Service><tds:Namespace>{NAMESPACES[name]}</tds:Namespace><tds:XAddr>{base}{paths[name]}"
