@@ -60,6 +60,27 @@ class ServerCertificate(_Strict):
         return value
 
 
+class OnvifDevice(_Strict):
+    """The ONVIF device service on an HTTP port (`protocols.onvif_server`): SOAP POSTs to `path` answer
+    GetSystemDateAndTime, GetCapabilities, GetServices and GetDeviceInformation (these values, placeholders
+    allowed); other operations and the other /onvif/ services answer ter:NotAuthorized."""
+
+    path: str = Field(default="/onvif/device_service", pattern=r"^/onvif/[\w./-]+$")
+    manufacturer: str
+    model: str
+    firmware_version: str
+    serial_number: str = "{serial}"
+    hardware_id: str
+    version: str = Field(default="2.40", pattern=r"^\d+\.\d+$", description="ONVIF version in GetCapabilities")
+    media_path: str = Field(default="/onvif/Media", pattern=r"^/onvif/[\w./-]+$")
+    events_path: str = Field(default="/onvif/Events", pattern=r"^/onvif/[\w./-]+$")
+    headers: dict[str, str] = Field(
+        default={"Content-Type": "application/soap+xml; charset=utf-8", "Content-Length": "{length}",
+                 "Connection": "close"},
+        description="the answers' headers, in order; values may use placeholders",
+    )  # fmt: skip
+
+
 class TextService(_Strict):
     """An HTTP or RTSP server: requests are routed by `"METHOD /path"`, `"/path"`, `"METHOD"`, then `"*"`;
     what is not a request (binary, a bad request line) by `"BAD"`, else a 400 with the default headers."""
@@ -71,6 +92,7 @@ class TextService(_Strict):
     separator: str = Field(default=": ", description="between a header's name and value (Chromecast writes ':')")
     routes: dict[str, Answer] = Field(min_length=1)
     tls: ServerCertificate | None = Field(default=None, description="serve inside TLS (HTTPS) with this certificate")
+    onvif: OnvifDevice | None = Field(default=None, description="answer ONVIF SOAP requests under /onvif/ (HTTP)")
 
 
 class BannerService(_Strict):
@@ -131,8 +153,37 @@ class DicomService(_Strict):
     implementation_version: str = Field(max_length=16)
 
 
+class SipService(_Strict):
+    """A phone's SIP user agent (`protocols.sip_server`), in `listen_udp` and, where its call server uses TCP,
+    in `listen` too: OPTIONS gets 200 with the request's dialog headers, then `headers` (User-Agent or Server,
+    Allow, Accept...) in order; other requests `reject_status`."""
+
+    kind: Literal["sip"]
+    port: Port = 5060
+    headers: dict[str, str] = Field(min_length=1, description="in wire order after CSeq; placeholders allowed")
+    reject_status: Annotated[int, Field(ge=400, le=699)] = 403
+
+
+class S7Service(_Strict):
+    """S7comm on ISO-on-TCP (`protocols.s7_server`): COTP connect, Setup communication, and the SZL reads
+    0x0011 (module identification) and 0x001C (component identification) answered from these values."""
+
+    kind: Literal["s7comm"]
+    port: Port = 102
+    order_number: str = Field(max_length=20, description="the module's order number (MLFB), e.g. 6ES7 511-1AK02-0AB0")
+    hardware_version: int = Field(default=1, ge=0, le=255)
+    firmware: str = Field(pattern=r"^V\d{1,3}\.\d{1,3}\.\d{1,3}$", description="e.g. V2.9.4")
+    system_name: str = Field(max_length=31, description="name of the automation system (SZL 0x001C index 1)")
+    module_name: str = Field(max_length=31, description="name of the module (index 2)")
+    plant_id: str = Field(default="", max_length=31, description="plant designation (index 3)")
+    copyright: str = Field(default="Original Siemens Equipment", max_length=31)
+    serial_number: str = Field(max_length=31, description="index 5; placeholders allowed")
+    module_type: str = Field(max_length=31, description="module type name (index 7), e.g. CPU 1511-1 PN")
+    pdu_size: int = Field(default=480, ge=240, le=960, description="the largest S7 PDU the CPU accepts")
+
+
 Listener = Annotated[
-    TextService | BannerService | PrinterService | ModbusService | KasaService | DicomService,
+    TextService | BannerService | PrinterService | ModbusService | KasaService | DicomService | S7Service | SipService,
     Field(discriminator="kind"),
 ]
 
@@ -166,7 +217,9 @@ class WsDiscoveryService(_Strict):
     xaddrs: str = "http://{ip}/onvif/device_service"
 
 
-UdpListener = Annotated[KasaService | MiioService | DiscoverydService | WsDiscoveryService, Field(discriminator="kind")]
+UdpListener = Annotated[
+    KasaService | MiioService | DiscoverydService | WsDiscoveryService | SipService, Field(discriminator="kind")
+]
 
 
 class Snmp(_Strict):

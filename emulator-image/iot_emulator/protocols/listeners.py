@@ -17,7 +17,9 @@ from iot_emulator.protocols import (
     kasa_server,
     modbus_server,
     printer_server,
+    s7_server,
     services,
+    sip_server,
     tcp,
     tcp_server,
     text_server,
@@ -40,6 +42,10 @@ def responder(service: profile_services.Listener) -> tcp_server.Responder:
         return kasa_server.Kasa(service)
     if isinstance(service, profile_services.DicomService):
         return dicom_server.Dicom(service)
+    if isinstance(service, profile_services.S7Service):
+        return s7_server.S7Comm(service)
+    if isinstance(service, profile_services.SipService):
+        return sip_server.SipTcp(service)
     return modbus_server.Modbus(service)
 
 

@@ -5,6 +5,7 @@ App-webs/\\r\\n|` names a Hikvision camera only if Date comes before Server. So 
 written in the profile (`profile_services.TextService`): status, headers in order, body; this
 module frames the request (headers, then Content-Length bytes of body), picks the route and fills
 the placeholders. Every answer closes the connection, as the embedded servers copied here do.
+An HTTP service with an `onvif` section hands SOAP POSTs under /onvif/ to `onvif_server`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import http
 
 from iot_emulator import profile_services
-from iot_emulator.protocols import tcp_server
+from iot_emulator.protocols import onvif_server, tcp_server
 
 _RTSP_REASONS = {451: "Parameter Not Understood", 454: "Session Not Found", 461: "Unsupported Transport"}
 
@@ -65,6 +66,7 @@ class TextResponder(tcp_server.SpeaksSecond):
     def __init__(self, service: profile_services.TextService) -> None:
         self.service = service
         self.protocol: str = service.kind
+        self.onvif = None if service.onvif is None else onvif_server.DeviceService(service.onvif)
 
     def route(self, method: str, path: str) -> profile_services.Answer:
         """The answer for a request; a malformed one gets route "BAD" or a bare 400."""
@@ -81,8 +83,12 @@ class TextResponder(tcp_server.SpeaksSecond):
         if parsed is None:
             return None
         method, path, headers, length = parsed
-        answer = self.route(method, path)
         values = facts.values(now)
+        if self.onvif is not None and self.onvif.handles(method, path):
+            body_start = request.find(b"\r\n\r\n") + 4
+            answer = self.onvif.answer(path, request[body_start:length], values, facts.unix_time(now))
+        else:
+            answer = self.route(method, path)
         body = tcp_server.render(answer.body, values).encode("utf-8")
         values = {**values, "length": str(len(body)), "cseq": headers.get("cseq", "")}
         fields = self.service.headers if answer.headers is None else answer.headers

@@ -1,10 +1,10 @@
 """The "udp_listeners" service: the UDP ports (besides SNMP) a device's profile says its model answers on.
 
 Built for every device, like "listeners": Kasa plugs answer `get_sysinfo` on 9999, Xiaomi gateways
-the miIO hello on 54321, HID controllers `discover;013;` on 4070. Answers go back to the asker's
-address and port from the service's port; a datagram that is not a request is dropped. The ports
-hear broadcasts (apps discover these devices by broadcasting); per device only the bindings,
-`Facts` and, for Kasa, a small object around the profile's shared reply table.
+the miIO hello on 54321, HID controllers `discover;013;` on 4070, phones SIP OPTIONS on 5060.
+Answers go back to the asker's address and port from the service's port; a datagram that is not
+a request is dropped. The ports hear broadcasts (apps discover these devices by broadcasting); per
+device only the bindings, `Facts` and, for Kasa, a small object around the profile's shared reply table.
 """
 
 from __future__ import annotations
@@ -13,21 +13,23 @@ from collections.abc import Callable
 
 from iot_emulator import host as host_mod
 from iot_emulator import profile_services
-from iot_emulator.protocols import kasa_server, services, ssdp, tcp_server, udp_answers, ws_discovery
+from iot_emulator.protocols import kasa_server, services, sip_server, ssdp, tcp_server, udp_answers, ws_discovery
 
-Answer = Callable[[bytes, dict[str, str], float], bytes | None]
-"""(request, device facts, seconds since start) -> the answer, or None to drop"""
+Answer = Callable[[bytes, dict[str, str], float, tuple[str, int]], bytes | None]
+"""(request, device facts, seconds since start, sender's address and port) -> the answer, or None to drop"""
 
 
 def answerer(service: profile_services.UdpListener) -> Answer:
     if isinstance(service, profile_services.KasaService):
         kasa = kasa_server.Kasa(service)
-        return lambda data, facts, up: kasa.datagram(data, facts)
+        return lambda data, facts, up, source: kasa.datagram(data, facts)
     if isinstance(service, profile_services.MiioService):
-        return udp_answers.miio
+        return lambda data, facts, up, source: udp_answers.miio(data, facts, up)
     if isinstance(service, profile_services.WsDiscoveryService):
-        return lambda data, facts, up: ws_discovery.answer(service, data, facts)
-    return lambda data, facts, up: udp_answers.discoveryd(service, data, facts)
+        return lambda data, facts, up, source: ws_discovery.answer(service, data, facts)
+    if isinstance(service, profile_services.SipService):
+        return lambda data, facts, up, source: sip_server.answer(service, data, facts, source)
+    return lambda data, facts, up, source: udp_answers.discoveryd(service, data, facts)
 
 
 class UdpListeners:
@@ -48,7 +50,8 @@ class UdpListeners:
 
     def _handler(self, port: int, kind: str, answer: Answer) -> host_mod.UdpHandler:
         def on_datagram(src: bytes, sport: int, dst: bytes, data: bytes, now: float) -> None:
-            reply = answer(data, self.facts.values(now), now - self.started)
+            source = (".".join(map(str, src)), sport)
+            reply = answer(data, self.facts.values(now), now - self.started, source)
             if reply is not None and self.host.address is not None:
                 self.host.send_udp(kind, src, port, sport, reply)
 
