@@ -29,8 +29,11 @@ class OperatorSettings(BaseSettings):
     # -- what to watch, how hard to work -------------------------------------------------------
     namespaces: list[str] = []
     """Namespaces to watch; empty: the whole cluster."""
-    worker_limit: Annotated[int, Field(ge=1)] = 50
-    """Resources handled at once (kopf's queueing.worker_limit)."""
+    worker_limit: Annotated[int, Field(ge=1)] | None = None
+    """Resources handled at once (kopf's queueing.worker_limit); None: no limit. A limit below the number
+    of IoTDevices + IoTFleets deadlocks the start: kopf's workers hold their slot until every object is
+    indexed (the MAC claims), so the objects left without a slot are never indexed (measured: 100 fleets
+    under a limit of 50, nothing ever reconciled). A worker is an asyncio task: no limit costs little."""
     resync_interval: Annotated[float, Field(gt=0)] = 5.0
     """Seconds between two passes over one resource (pods checked, stats read) when nothing wakes it earlier."""
     status_min_interval: Annotated[float, Field(ge=0)] = 5.0
