@@ -68,8 +68,9 @@ def connect_upstream(gw_ns: str, upstream: Upstream) -> None:
     netns.ip(gw_ns, "addr", "add", str(upstream.address), "dev", WAN_IFACE)
     netns.ip(gw_ns, "link", "set", WAN_IFACE, "up")
     netns.ip(gw_ns, "route", "add", "default", "via", str(upstream.gateway), "dev", WAN_IFACE)
-    rules = (f"table ip {NAT_TABLE} {{ chain postrouting {{ type nat hook postrouting priority srcnat; "
-             f'oifname "{WAN_IFACE}" masquerade; }} }}')  # fmt: skip
-    netns.run(netns.exec_argv(gw_ns, ["nft", rules]))
+    for command in (["add", "table", "ip", NAT_TABLE],
+                    ["add", "chain", "ip", NAT_TABLE, "postrouting", "{ type nat hook postrouting priority srcnat; }"],
+                    ["add", "rule", "ip", NAT_TABLE, "postrouting", "oifname", WAN_IFACE, "masquerade"]):  # fmt: skip
+        netns.run(netns.exec_argv(gw_ns, ["nft", *command]))
     _router(gw_ns)
     netns.wait_running(gw_ns, WAN_IFACE)
