@@ -20,6 +20,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -255,3 +256,17 @@ def test_mqtt_over_tls_on_8883_with_the_lab_ca(scenario: Scenario) -> None:
 def test_coap_server_answers_on_the_sink(scenario: Scenario) -> None:
     got = scenario.lab.run_in_gw("coap-client-notls", "-m", "get", f"coap://{SINK}/.well-known/core")
     assert got.returncode == 0 and "</" in got.stdout, got.stdout + got.stderr
+
+
+def test_a_lab_whose_internet_fails_to_start_leaves_no_namespace(
+    lab_state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise iotlab.LabError("the sink's nginx would not start")
+
+    monkeypatch.setattr(internet, "start", fail)  # after the sink namespace and its link exist
+    name = new_lab_name()
+    with pytest.raises(iotlab.LabError, match="would not start"):
+        iotlab.up(iotlab.LabConfig(name=name, state_dir=lab_state_dir, internet=True))
+    assert [n for n in netns.names() if n.startswith(f"{name}-")] == []
+    assert list(lab_state_dir.glob(f"{name}.json*")) == []

@@ -117,9 +117,17 @@ def guide(lab: core.Lab) -> str:
     start, end = lab.pool
     state = "" if lab.config.state_dir == config.DEFAULT_STATE_DIR else f" --state-dir {lab.config.state_dir}"
     iotemu = _iotemu()
+    wan: list[str] = []
+    if lab.config.internet:
+        wan = [f"internet:        every other name -> {config.SINK_ADDRESS} in {lab.sink_netns} "
+               f"(logs: {lab.directory / 'internet'})"]  # fmt: skip
+    elif lab.config.upstream is not None:
+        up = lab.config.upstream
+        wan = [f"upstream:        routed and NATed out of {up.iface} as {up.address} via {up.gateway}"]
     return "\n".join([
         f"lab {lab.name} is up: {lab.dhcp_server} on {lab.subnet}, gateway {lab.gateway_ip}, "
         f"pool {start}-{end}, lease {lab.config.lease_time} s",
+        *wan,
         "run the emulator in it:",
         f"  sudo ip netns exec {lab.dev_netns} {iotemu} run -f examples/default-fleet.yaml "
         f"--interface {lab.dev_iface}",
