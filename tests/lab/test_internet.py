@@ -206,6 +206,8 @@ def test_the_servers_run_in_the_sink_namespace_not_the_gateways(scenario: Scenar
     in_sink = set(netns.pids(lab.sink_netns))
     assert {record(procs[s]).pid for s in servers} <= in_sink
     assert not {record(procs[s]).pid for s in servers} & set(netns.pids(lab.gw_netns))
+    assert f"{SINK}:80 " in lab.run_in_sink("ss", "-Hltn").stdout
+    assert ":80 " not in lab.run_in_gw("ss", "-Hltn").stdout
     routes = lab.run_in_gw("ip", "route", "show", "default").stdout
     assert f"via {wan.SINK_LINK_ADDRESS} dev {wan.WAN_IFACE}" in routes
 

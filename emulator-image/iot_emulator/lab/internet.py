@@ -6,7 +6,8 @@ NTP, CoAP, RTSP) never does. With it the lab's DNS answers every name (dnsmasq's
 SINK_ADDRESS (198.51.100.2), off the LAN: devices send to their default gateway, which routes to a
 namespace of its own, `<lab>-sink` (`lab.wan`), where Debian's servers answer:
 
-- nginx: HTTP on 80 (access log: request line, User-Agent, Host); TLS on 443 (and every other
+- nginx: HTTP on 80 and the profiles' other HTTP ports (access log: request line, User-Agent,
+  Host); TLS on 443 (and every other
   port a shipped profile's TLS client uses: 2001, 5223, 50443) read by the stream
   module's `ssl_preread` (log: SNI, ALPN, version) and proxied (with the PROXY protocol, so the
   device's address is kept) to an nginx HTTPS server that logs the requests the devices send
@@ -14,10 +15,11 @@ namespace of its own, `<lab>-sink` (`lab.wan`), where Debian's servers answer:
   ECDSA P-256 and an RSA 2048 certificate, both signed by a lab CA made here
   (`<lab dir>/internet/ca.pem`): OpenSSL picks the one the device's cipher suites can use, so
   hellos that offer only RSA key exchange (old firmware) complete too;
-- mosquitto: MQTT on 1883 and MQTT over TLS on 8883 (the RSA certificate: every suite a client may
-  offer can use it) (log: CONNECT with the client id, PUBLISH);
+- mosquitto: MQTT on 1883, and MQTT over TLS on 8883 with the RSA certificate (mosquitto takes one
+  per listener; RSA serves TLS 1.3, ECDHE-RSA and RSA key exchange) (log: CONNECT with the client
+  id, PUBLISH);
 - chrony: NTP on 123 (`local stratum 8`, never touches this machine's clock);
-- libcoap's `coap-server-notls`: CoAP on 5683/udp (`/.well-known/core`; `coap-server.log`);
+- libcoap's `coap-server-notls`: CoAP on 5683/udp (`/.well-known/core`; every PDU in `coap-server.out`);
 - `rtsp_sink`: RTSP on 554 and the profiles' RTSP ports (Debian has no RTSP server; `rtsp.log`).
 
 The servers are recorded in the lab's record and stop with it; the namespace goes with the lab.
@@ -55,6 +57,7 @@ class Ports:
 
 
 def ports() -> Ports:
+    """What the sink listens on, read from the shipped profiles so a new profile's port is served too."""
     library = list(profile.builtin())
     http = {80} | {r.port for p in library if p.http for r in p.http.requests}
     tls = {443} | {p.tls.port for p in library if p.tls}
