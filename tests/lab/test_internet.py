@@ -8,8 +8,10 @@ profile, what it decoded must be what the profile data says: the HTTP Host and U
 request, the TLS SNI and JA3 (`tls_hello.ja3_md5` of the profile's hello), the MQTT client id
 (the profile's pattern filled for the device), the NTP version (`ntp.VERSION`: profiles carry
 none), the CoAP paths and the RTSP requests, and the sink's servers must have answered (NTP
-server mode, CoAP 2.05, RTSP 200) and logged them. The scenario runs once for the module (about a
-minute on 2 cores); the tests read it, then use the lab's sink directly.
+server mode, CoAP 2.05, RTSP 200) and logged them; every TLS handshake completes (nginx logs the
+request sent inside). A Meross plug variant speaks MQTT over TLS to the sink's mosquitto on 8883
+(its hello on the wire, its client id in the broker's log). The scenario runs once for the module
+(15-20 s on 2 cores); the tests read it, then use the lab's sink directly.
 """
 
 from __future__ import annotations
@@ -57,7 +59,10 @@ def expected(config: manifests.DeviceConfig) -> set[Observation]:
     if prof.tls and speaks_tls(config):
         names = prof.tls.servers if 0 in prof.tls.extensions else [""]
         out |= {("tls", name, tls_hello.ja3_md5(prof.tls)) for name in names}
-    if prof.mqtt and "mqtt" in speaks:
+    if prof.mqtt and "mqtt" in speaks and prof.mqtt.tls:  # the client id is inside TLS: the hello is what shows
+        assert prof.tls is not None
+        out.add(("tls", prof.mqtt.broker if 0 in prof.tls.extensions else "", tls_hello.ja3_md5(prof.tls)))
+    elif prof.mqtt and "mqtt" in speaks:
         out.add(("mqtt", mqtt.fill(prof.mqtt.client_id, mqtt.placeholders(config))))
     if "ntp" in speaks:
         out |= {("ntp", str(ntp.VERSION)), ("ntp-reply",)}
@@ -118,10 +123,18 @@ def handshakes(lab: iotlab.Lab) -> dict[str, set[str]]:
     return done
 
 
+def mqtt_over_tls(prof: profile.Profile) -> profile.Profile:
+    """`prof` with its MQTT inside TLS on 8883, as the real Meross plug speaks it (on its own port)."""
+    assert prof.mqtt is not None
+    mqtt_tls = prof.mqtt.model_copy(update={"tls": True, "port": internet.MQTT_TLS_PORT})
+    return prof.model_copy(update={"name": f"{prof.name}-mqtt-tls", "mqtt": mqtt_tls})
+
+
 def device_configs() -> list[manifests.DeviceConfig]:
-    """One device of every shipped profile that talks to a cloud."""
+    """One device of every shipped profile that talks to a cloud, and a Meross plug speaking MQTT over TLS."""
+    library = sorted(profile.builtin(), key=lambda p: p.name)
     configs = []
-    for index, prof in enumerate(sorted(profile.builtin(), key=lambda p: p.name)):
+    for index, prof in enumerate([*library, mqtt_over_tls(profile.builtin().get("meross-mss110"))]):
         mac = f"{prof.ouis[0]}:5c:00:{index + 1:02x}"
         config = manifests.DeviceConfig(device_id=prof.name, mac=mac, hostname=prof.hostname_for(mac), profile=prof,
                                         protocols=tuple(prof.protocols), traffic_interval=30)  # fmt: skip
@@ -149,9 +162,8 @@ class Scenario:
 def _decode_as() -> list[str]:
     """HTTP and TLS on the ports that tshark does not know as theirs (the profiles' vendor ports)."""
     ports = internet.ports()
-    return [f"tcp.port=={port},http" for port in ports.http if port != 80] + [
-        f"tcp.port=={port},tls" for port in ports.tls if port != 443
-    ]
+    tls = [port for port in (*ports.tls, *ports.mqtt_tls) if port not in (443, internet.MQTT_TLS_PORT)]
+    return [f"tcp.port=={port},http" for port in ports.http if port != 80] + [f"tcp.port=={port},tls" for port in tls]
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ namespace of its own, `<lab>-sink` (`lab.wan`), where Debian's servers answer:
   ECDSA P-256 and an RSA 2048 certificate, both signed by a lab CA made here
   (`<lab dir>/internet/ca.pem`): OpenSSL picks the one the device's cipher suites can use, so
   hellos that offer only RSA key exchange (old firmware) complete too;
-- mosquitto: MQTT on 1883, and MQTT over TLS on 8883 with the RSA certificate (mosquitto takes one
-  per listener; RSA serves TLS 1.3, ECDHE-RSA and RSA key exchange) (log: CONNECT with the client
-  id, PUBLISH);
+- mosquitto: MQTT on 1883, and MQTT over TLS on 8883 (and on any port a profile's `mqtt.tls` client
+  uses: mosquitto's then, not nginx's) with the RSA certificate (mosquitto takes one per listener;
+  RSA serves TLS 1.3, ECDHE-RSA and RSA key exchange) (log: CONNECT with the client id, PUBLISH);
 - chrony: NTP on 123 (`local stratum 8`, never touches this machine's clock);
 - libcoap's `coap-server-notls`: CoAP on 5683/udp (`/.well-known/core`; every PDU in `coap-server.out`);
 - `rtsp_sink`: RTSP on 554 and the profiles' RTSP ports (Debian has no RTSP server; `rtsp.log`).
@@ -51,8 +51,9 @@ class Ports:
 
     http: tuple[int, ...]
     tls: tuple[int, ...]
+    """nginx's TLS ports (a port where a profile speaks MQTT over TLS is mosquitto's, never in here)."""
     mqtt: tuple[int, ...]
-    """Plain MQTT (MQTT_TLS_PORT is served with TLS and is never in here)."""
+    mqtt_tls: tuple[int, ...]
     rtsp: tuple[int, ...]
 
 
@@ -60,10 +61,11 @@ def ports() -> Ports:
     """What the sink listens on, read from the shipped profiles so a new profile's port is served too."""
     library = list(profile.builtin())
     http = {80} | {r.port for p in library if p.http for r in p.http.requests}
-    tls = {443} | {p.tls.port for p in library if p.tls}
-    mqtt = ({1883} | {p.mqtt.port for p in library if p.mqtt}) - {MQTT_TLS_PORT}
+    mqtt_tls = {MQTT_TLS_PORT} | {p.mqtt.port for p in library if p.mqtt and p.mqtt.tls}
+    mqtt = ({1883} | {p.mqtt.port for p in library if p.mqtt and not p.mqtt.tls}) - mqtt_tls
+    tls = ({443} | {p.tls.port for p in library if p.tls}) - mqtt_tls
     rtsp = {554} | {p.rtsp.port for p in library if p.rtsp}
-    return Ports(*(tuple(sorted(s)) for s in (http, tls, mqtt, rtsp)))
+    return Ports(*(tuple(sorted(s)) for s in (http, tls, mqtt, mqtt_tls, rtsp)))
 
 
 NGINX_CONF = """\
@@ -190,7 +192,7 @@ def start(
     nginx = NGINX_CONF.format(dir=d, http_listen=listen(p.http), tls_listen=listen(p.tls))
     (d / "nginx.conf").write_text(nginx)
     listeners = "\n".join(f"listener {port} {address}" for port in p.mqtt)
-    listeners += "\n" + MOSQUITTO_TLS_LISTENER.format(port=MQTT_TLS_PORT, address=address, dir=d)
+    listeners += "".join("\n" + MOSQUITTO_TLS_LISTENER.format(port=port, address=address, dir=d) for port in p.mqtt_tls)
     (d / "mosquitto.conf").write_text(MOSQUITTO_CONF.format(dir=d, listeners=listeners))
     (d / "chrony.conf").write_text(CHRONY_CONF.format(subnet=clients, sink=address, dir=d))
     rtsp = [sys.executable, "-m", "iot_emulator.lab.rtsp_sink", "--address", str(address), "--log", str(d / "rtsp.log")]
@@ -198,7 +200,7 @@ def start(
     servers = [
         ("nginx", ["nginx", "-c", str(d / "nginx.conf"), "-e", str(d / "nginx-error.log")], set(),
          frozenset({*p.http, *p.tls, 8443})),
-        ("mosquitto", ["mosquitto", "-c", str(d / "mosquitto.conf")], set(), frozenset({*p.mqtt, MQTT_TLS_PORT})),
+        ("mosquitto", ["mosquitto", "-c", str(d / "mosquitto.conf")], set(), frozenset({*p.mqtt, *p.mqtt_tls})),
         ("chronyd", ["chronyd", "-d", "-x", "-u", "root", "-f", str(d / "chrony.conf")], {123}, frozenset()),
         ("coap-server", ["coap-server-notls", "-A", str(address), "-p", str(COAP_PORT), "-v", "7"], {COAP_PORT},
          frozenset()),
