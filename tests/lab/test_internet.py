@@ -21,6 +21,7 @@ import dataclasses
 import ipaddress
 import json
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -218,7 +219,7 @@ def test_the_servers_run_in_the_sink_namespace_not_the_gateways(scenario: Scenar
     in_sink = set(netns.pids(lab.sink_netns))
     assert {record(procs[s]).pid for s in servers} <= in_sink
     assert not {record(procs[s]).pid for s in servers} & set(netns.pids(lab.gw_netns))
-    assert f"{SINK}:80 " in lab.run_in_sink("ss", "-Hltn").stdout
+    assert "0.0.0.0:80 " in lab.run_in_sink("ss", "-Hltn").stdout  # every address: see test_a_hard_coded_address_...
     assert ":80 " not in lab.run_in_gw("ss", "-Hltn").stdout
     routes = lab.run_in_gw("ip", "route", "show", "default").stdout
     assert f"via {wan.SINK_LINK_ADDRESS} dev {wan.WAN_IFACE}" in routes
@@ -268,8 +269,9 @@ def test_mqtt_over_tls_on_8883_with_the_lab_ca(scenario: Scenario) -> None:
 
 
 def test_coap_server_answers_on_the_sink(scenario: Scenario) -> None:
-    got = scenario.lab.run_in_gw("coap-client-notls", "-m", "get", f"coap://{SINK}/.well-known/core")
-    assert got.returncode == 0 and "</" in got.stdout, got.stdout + got.stderr
+    for address in (SINK, "192.0.2.55"):  # the name's address, and one a device could have hard-coded
+        got = scenario.lab.run_in_gw("coap-client-notls", "-m", "get", f"coap://{address}/.well-known/core")
+        assert got.returncode == 0 and "</time>" in got.stdout, got.stdout + got.stderr
 
 
 def test_a_lab_whose_internet_fails_to_start_leaves_no_namespace(
@@ -284,3 +286,22 @@ def test_a_lab_whose_internet_fails_to_start_leaves_no_namespace(
         iotlab.up(iotlab.LabConfig(name=name, state_dir=lab_state_dir, internet=True))
     assert [n for n in netns.names() if n.startswith(f"{name}-")] == []
     assert list(lab_state_dir.glob(f"{name}.json*")) == []
+
+
+def test_a_hard_coded_address_is_answered_by_the_sink_from_that_address(scenario: Scenario) -> None:
+    lab = scenario.lab
+    got = lab.run_in_gw("curl", "-s", "-m", "5", "http://203.0.113.77/firmware/check")
+    assert got.stdout == "ok\n", got.stderr
+    assert '"GET /firmware/check HTTP/1.1" "curl/' in scenario.log("http-access.log")
+    assert 'host="203.0.113.77"' in scenario.log("http-access.log")
+
+    def ntp_query() -> bytes:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(5)
+            sock.bind((str(lab.gateway_ip), 0))  # a lab address: chrony serves the lab's subnet
+            sock.connect(("192.0.2.123", 123))  # connected: only a reply from that very address gets in
+            sock.send(ntp.request(0x1234_5678_9ABC_DEF0))
+            return sock.recv(512)
+
+    reply = netns.call_in(lab.gw_netns, ntp_query)
+    assert reply[0] & 0x07 == 4 and reply[24:32] == (0x1234_5678_9ABC_DEF0).to_bytes(8, "big")  # server, origin

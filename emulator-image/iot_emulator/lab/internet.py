@@ -22,9 +22,11 @@ namespace of its own, `<lab>-sink` (`lab.wan`), where Debian's servers answer:
 - libcoap's `coap-server-notls`: CoAP on 5683/udp (`/.well-known/core`; every PDU in `coap-server.out`);
 - `rtsp_sink`: RTSP on 554 and the profiles' RTSP ports (Debian has no RTSP server; `rtsp.log`).
 
-The servers are recorded in the lab's record and stop with it; the namespace goes with the lab.
-Not done: STUN (no shipped profile speaks it), answering on any address (a device with a
-hard-coded cloud IP gets no answer). `--upstream` routes the lab to a real network instead.
+They listen on every address, and the sink takes every destination as its own, so a device that
+sends to a hard-coded address (a cloud IP, a public NTP server) is answered too (but DNS only by
+the lab's own resolver). The servers are recorded in the lab's record and stop with it; the
+namespace goes with the lab. Not done: STUN (no shipped profile speaks it). `--upstream` routes the
+lab to a real network instead.
 """
 
 from __future__ import annotations
@@ -38,9 +40,9 @@ from pathlib import Path
 
 from iot_emulator import profile
 from iot_emulator.lab import errors, netns, process
-from iot_emulator.lab.config import SINK_ADDRESS
 
 READY_TIMEOUT = 10.0
+ANY = ipaddress.IPv4Address("0.0.0.0")
 MQTT_TLS_PORT = 8883
 COAP_PORT = 5683
 
@@ -175,11 +177,13 @@ def start(
     directory: Path,
     clients: ipaddress.IPv4Network,
     record: Callable[[str, process.Proc], None],
-    address: ipaddress.IPv4Address = SINK_ADDRESS,
+    address: ipaddress.IPv4Address = ANY,
 ) -> None:
     """Start the sink's servers in `sink_ns` on `address` (each `record`ed as it starts), once each listens.
 
     `clients` is the network the servers accept NTP from (the lab's subnet). Files go to `directory`.
+    By default they listen on every address: the sink namespace takes any destination as its own
+    (`wan.connect_sink`), and the UDP servers (chrony, libcoap) answer from the address asked.
     """
     d = directory
     d.mkdir(exist_ok=True)

@@ -7,7 +7,8 @@ sensor sees: device to cloud, through the router.
 
 - `connect_sink`: a veth pair `wan0` (gateway, 100.64.0.1/30) - `isp0` (sink namespace
   `<name>-sink`, 100.64.0.2/30, plus SINK_ADDRESS). The gateway's default route points at the
-  sink; the sink routes the lab subnet back. No NAT: the servers log each device's own address.
+  sink, which takes every address as its own (a local default route) and routes the lab subnet
+  back. No NAT: the servers log each device's own address.
 - `connect_upstream`: a macvlan port of the user's interface (`Upstream.iface`) created directly in
   the gateway namespace as `wan0`, with the given static address, a default route to the upstream
   router and source NAT (nftables, in the gateway namespace only), as a branch router's WAN port.
@@ -55,6 +56,10 @@ def connect_sink(gw_ns: str, sink_ns: str, subnet: str) -> None:
     netns.ip(sink_ns, "link", "set", SINK_IFACE, "up")
     netns.ip(gw_ns, "route", "add", "default", "via", str(SINK_LINK_ADDRESS), "dev", WAN_IFACE)
     netns.ip(sink_ns, "route", "add", subnet, "via", str(GW_WAN_ADDRESS), "dev", SINK_IFACE)
+    # Every other destination is the sink's own (the lab's and the link's routes are more specific), so a
+    # device that sends to a hard-coded address reaches the servers too. In `main`, not the `local` table
+    # that iproute2 puts local routes in, which is looked up first and would take the lab's replies too.
+    netns.ip(sink_ns, "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "main")
     _router(gw_ns)
     netns.wait_running(gw_ns, WAN_IFACE)
     netns.wait_running(sink_ns, SINK_IFACE)
