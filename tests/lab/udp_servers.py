@@ -200,9 +200,13 @@ class Capture:
 
     SEPARATOR = "|"
 
-    def __init__(self, lab: iotlab.Lab, capture_filter: str, display_filter: str, fields: Sequence[str]) -> None:
+    def __init__(self, lab: iotlab.Lab, capture_filter: str, display_filter: str, fields: Sequence[str],
+                 decode_as: Sequence[str] = ()) -> None:  # fmt: skip
+        """`decode_as` are tshark `-d` rules ("tcp.port==2001,tls") for services on ports tshark does not know."""
         argv = ["tshark", "-l", "-n", "-i", lab.gw_iface, "-f", capture_filter, "-Y", display_filter, "-T", "fields",
                 "-E", f"separator={self.SEPARATOR}", "-E", "occurrence=a", "-E", "aggregator=,"]  # fmt: skip
+        for rule in decode_as:
+            argv += ["-d", rule]
         for field in fields:
             argv += ["-e", field]
         self.width = len(fields)

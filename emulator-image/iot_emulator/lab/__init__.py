@@ -9,12 +9,13 @@ their labs through this API:
         handle.leases()  # {mac: (ip, hostname)} from the server's own lease file
 
 Modules: `config` (what to build, validated), `core` (the lab and its record), `netns` (namespace
-plumbing), `process` (servers that
-outlive their parent), `dnsmasq` and `kea` (server configuration, lease files), `commands` (CLI).
+plumbing), `process` (servers that outlive their parent), `dnsmasq` and `kea` (server configuration,
+lease files), `wan` (the gateway's side to the sink or a real upstream), `internet` and `rtsp_sink`
+(the sink's servers), `commands` (CLI).
 """
 
 from iot_emulator.lab.commands import cli_down, cli_up, register
-from iot_emulator.lab.config import DEFAULT_STATE_DIR, DEFAULT_SUBNET, LabConfig, pool_range
+from iot_emulator.lab.config import DEFAULT_STATE_DIR, DEFAULT_SUBNET, LabConfig, Upstream, pool_range
 from iot_emulator.lab.core import Lab, attach, down, down_all, lab, running, up
 from iot_emulator.lab.errors import LabConfigError, LabError
 
@@ -25,6 +26,7 @@ __all__ = [
     "LabConfig",
     "LabConfigError",
     "LabError",
+    "Upstream",
     "attach",
     "cli_down",
     "cli_up",

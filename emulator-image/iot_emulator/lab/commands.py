@@ -8,6 +8,7 @@ input (name clash, invalid subnet, not root), 1 failure while building or removi
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import shlex
@@ -38,8 +39,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument("--dnsmasq-arg", action="append", default=[], metavar="ARG",
                     help="extra dnsmasq argument, e.g. --dnsmasq-arg=--quiet-dhcp (repeatable)")  # fmt: skip
     up.add_argument("--internet", action="store_true",
-                    help="every other name resolves to a sink on the gateway where nginx (HTTP, TLS), mosquitto "
-                    "and chrony answer, so the devices' cloud sessions complete")  # fmt: skip
+                    help="every other name resolves to a sink behind the gateway where nginx (HTTP, TLS), "
+                    "mosquitto (MQTT, MQTT over TLS), chrony, a CoAP and an RTSP server answer, so the devices' "
+                    "cloud sessions complete")  # fmt: skip
+    up.add_argument("--upstream", metavar="IFACE",
+                    help="route the lab to a real network instead: the gateway gets a macvlan port of IFACE (its "
+                    "own MAC there), --upstream-address, a default route to --upstream-gateway and source NAT; "
+                    "names the lab does not map are forwarded to --upstream-dns. Off by default")  # fmt: skip
+    up.add_argument("--upstream-address", metavar="CIDR", help="the gateway's free address there (192.168.1.250/24)")
+    up.add_argument("--upstream-gateway", metavar="IP", help="the upstream router")
+    up.add_argument("--upstream-dns", action="append", default=[], metavar="IP",
+                    help="resolver to forward to (repeatable; default: the upstream router)")  # fmt: skip
     up.add_argument("--state-dir", type=Path, default=config.DEFAULT_STATE_DIR, help=argparse.SUPPRESS)
     up.add_argument("--json", action="store_true", help="print the lab's record as JSON instead of the guide")
     up.set_defaults(handler=cli_up)
@@ -64,6 +74,7 @@ def _lab_config(args: argparse.Namespace) -> config.LabConfig:
             raise errors.LabConfigError(f"--dns {item!r}: expected NAME=IP")
         names[name.strip()] = address.strip()
     return config.LabConfig(
+        upstream=_upstream(args),
         name=args.name,
         subnet=config.parse_subnet(args.subnet),
         dhcp_server=args.dhcp_server,
@@ -73,6 +84,24 @@ def _lab_config(args: argparse.Namespace) -> config.LabConfig:
         dnsmasq_extra=tuple(args.dnsmasq_arg),
         internet=args.internet,
     )
+
+
+def _upstream(args: argparse.Namespace) -> config.Upstream | None:
+    details = {"--upstream-address": args.upstream_address, "--upstream-gateway": args.upstream_gateway}
+    if args.upstream is None:
+        given = [flag for flag, value in details.items() if value] + (["--upstream-dns"] if args.upstream_dns else [])
+        if given:
+            raise errors.LabConfigError(f"{', '.join(given)} without --upstream IFACE")
+        return None
+    missing = [flag for flag, value in details.items() if not value]
+    if missing:
+        raise errors.LabConfigError(f"--upstream needs {' and '.join(missing)}")
+    try:
+        return config.Upstream(iface=args.upstream, address=ipaddress.IPv4Interface(args.upstream_address),
+                               gateway=ipaddress.IPv4Address(args.upstream_gateway),
+                               dns=tuple(ipaddress.IPv4Address(a) for a in args.upstream_dns))  # fmt: skip
+    except ValueError as exc:
+        raise errors.LabConfigError(f"--upstream: {exc}") from exc
 
 
 def _iotemu() -> str:
@@ -88,9 +117,17 @@ def guide(lab: core.Lab) -> str:
     start, end = lab.pool
     state = "" if lab.config.state_dir == config.DEFAULT_STATE_DIR else f" --state-dir {lab.config.state_dir}"
     iotemu = _iotemu()
+    wan: list[str] = []
+    if lab.config.internet:
+        wan = [f"internet:        every other name -> {config.SINK_ADDRESS} in {lab.sink_netns} "
+               f"(logs: {lab.directory / 'internet'})"]  # fmt: skip
+    elif lab.config.upstream is not None:
+        up = lab.config.upstream
+        wan = [f"upstream:        routed and NATed out of {up.iface} as {up.address} via {up.gateway}"]
     return "\n".join([
         f"lab {lab.name} is up: {lab.dhcp_server} on {lab.subnet}, gateway {lab.gateway_ip}, "
         f"pool {start}-{end}, lease {lab.config.lease_time} s",
+        *wan,
         "run the emulator in it:",
         f"  sudo ip netns exec {lab.dev_netns} {iotemu} run -f examples/default-fleet.yaml "
         f"--interface {lab.dev_iface}",

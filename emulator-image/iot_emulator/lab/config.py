@@ -23,9 +23,16 @@ RESERVED_LOW = 9
 """Hosts kept out of the pool at the start of the subnet: the gateway (.1) and .2-.9 for lab services."""
 RESERVED_HIGH = 4
 """Hosts kept out of the pool at the end of the subnet (10.77.15.251-254 in the default lab)."""
+WAN_LINK = ipaddress.IPv4Network("100.64.0.0/30")
+"""The link between the gateway (.1) and the lab internet's sink namespace (.2), from the shared
+address space of RFC 6598, as a provider's access link would be."""
+SINK_ADDRESS = ipaddress.IPv4Address("198.51.100.2")
+"""Where the lab internet's servers answer and every cloud name points: off the LAN, behind the
+gateway's route, so devices reach it through their default gateway as they reach a real cloud."""
 DhcpServer = Literal["dnsmasq", "kea"]
 SERVERS: tuple[DhcpServer, ...] = ("dnsmasq", "kea")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+_IFACE = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
 _DNS_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_-]{1,63})*\.?$")
 
 
@@ -37,6 +44,54 @@ def pool_range(subnet: ipaddress.IPv4Network) -> tuple[ipaddress.IPv4Address, ip
 def pool_size(subnet: ipaddress.IPv4Network) -> int:
     start, end = pool_range(subnet)
     return int(end) - int(start) + 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Upstream:
+    """A real network the gateway routes the lab to (a branch router's WAN port) instead of the sink.
+
+    The gateway gets a macvlan port of `iface` (its own MAC on that network) with a static address,
+    a default route to `gateway` and source NAT; the lab's DNS forwards the names it does not map to
+    `dns`. The host's own interfaces, addresses and routes are left as they are."""
+
+    iface: str
+    """The interface that reaches the upstream network (e.g. eth0); Ethernet-like (macvlan needs it)."""
+    address: ipaddress.IPv4Interface
+    """The gateway's WAN address on that network, with its prefix (e.g. 192.168.1.250/24): a free one."""
+    gateway: ipaddress.IPv4Address
+    """The upstream router (next hop of the lab's default route)."""
+    dns: tuple[ipaddress.IPv4Address, ...] = ()
+    """Resolvers the lab's DNS forwards to; empty means the upstream router."""
+    netns: str | None = None
+    """The namespace that holds `iface`; None is the host's own. Tests set it to a namespace they made."""
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "address", ipaddress.IPv4Interface(self.address))
+            object.__setattr__(self, "gateway", ipaddress.IPv4Address(self.gateway))
+            object.__setattr__(self, "dns", tuple(ipaddress.IPv4Address(a) for a in self.dns))
+        except ValueError as exc:
+            raise errors.LabConfigError(f"upstream: {exc}") from exc
+        if not _IFACE.match(self.iface):
+            raise errors.LabConfigError(f"upstream: invalid interface name {self.iface!r}")
+        if self.gateway not in self.address.network or self.gateway == self.address.ip:
+            raise errors.LabConfigError(
+                f"upstream: the router {self.gateway} must be another address of {self.address.network}"
+            )
+
+    @property
+    def resolvers(self) -> tuple[ipaddress.IPv4Address, ...]:
+        return self.dns or (self.gateway,)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"iface": self.iface, "address": str(self.address), "gateway": str(self.gateway),
+                "dns": [str(a) for a in self.dns], "netns": self.netns}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Upstream:
+        return cls(iface=data["iface"], address=ipaddress.IPv4Interface(data["address"]),
+                   gateway=ipaddress.IPv4Address(data["gateway"]),
+                   dns=tuple(ipaddress.IPv4Address(a) for a in data["dns"]), netns=data.get("netns"))  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,8 +112,10 @@ class LabConfig:
     state_dir: Path = DEFAULT_STATE_DIR
     """Where the lab's JSON record lives; tests use a temporary directory."""
     internet: bool = False
-    """Give the lab an internet (`lab.internet`): every name not in `dns_names` resolves to a sink
-    address on the gateway where nginx, mosquitto and chrony answer."""
+    """Give the lab an internet (`lab.internet`): every name not in `dns_names` resolves to
+    SINK_ADDRESS, in a namespace of its own behind the gateway, where real servers answer."""
+    upstream: Upstream | None = None
+    """Route the lab to a real network instead (`lab.wan`); excludes `internet`."""
     dnsmasq_extra: tuple[str, ...] = ()
     """Extra dnsmasq arguments, appended last (with Kea, to the DNS-only dnsmasq). Benchmarks use
     "--port=0" (no DNS: dnsmasq's DHCP is ~6x faster at 2,000 leases), "--leasefile-ro" (then
@@ -78,7 +135,7 @@ class LabConfig:
     def __hash__(self) -> int:  # dns_names is a mapping; hash its items
         return hash((self.name, self.subnet, self.dhcp_server, self.lease_time,
                      tuple(sorted(self.dns_names.items())), self.state_dir, self.dnsmasq_extra,
-                     self.internet))  # fmt: skip
+                     self.internet, self.upstream))  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,6 +147,7 @@ class LabConfig:
             "state_dir": str(self.state_dir),
             "dnsmasq_extra": list(self.dnsmasq_extra),
             "internet": self.internet,
+            "upstream": self.upstream.to_json() if self.upstream else None,
         }
 
     @classmethod
@@ -103,6 +161,7 @@ class LabConfig:
             state_dir=Path(data["state_dir"]),
             dnsmasq_extra=tuple(data["dnsmasq_extra"]),
             internet=bool(data.get("internet", False)),
+            upstream=Upstream.from_json(data["upstream"]) if data.get("upstream") else None,
         )
 
 
@@ -128,6 +187,14 @@ def _problems(config: LabConfig) -> list[str]:
     if not isinstance(config.lease_time, int) or not floor <= config.lease_time < 2**31:
         hint = " (use --dhcp-server kea for shorter leases)" if config.dhcp_server == "dnsmasq" else ""
         problems.append(f"lease time {config.lease_time!r} s: {config.dhcp_server} needs {floor} s at least{hint}")
+    if config.internet and config.upstream is not None:
+        problems.append("a lab has either an internet (the sink) or an upstream, not both")
+    if isinstance(config.subnet, ipaddress.IPv4Network):
+        wan = config.upstream.address.network if config.upstream else WAN_LINK
+        taken = [wan, ipaddress.IPv4Network(SINK_ADDRESS)] if config.internet else [wan] if config.upstream else []
+        for net in taken:
+            if config.subnet.overlaps(net):
+                problems.append(f"subnet {config.subnet} overlaps {net}, which the lab's WAN side uses")
     for name, address in config.dns_names.items():
         if name != dnsmasq.CATCH_ALL and not _DNS_NAME.match(name):
             problems.append(f"invalid DNS name {name!r}")

@@ -3,8 +3,10 @@
 Without a spare LAN, the emulator still needs a real link and a real DHCP server to talk to. A lab
 is a gateway namespace `<name>-gw` (gateway address on `gw0`, dnsmasq or Kea serving DHCP, dnsmasq
 serving DNS) joined by a veth pair to a device namespace `<name>-dev` whose end, `lab0`, has no IP
-address: the emulator owns the devices' addresses in user space. Nothing is added to the host's
-own namespace and no frame can leave the two namespaces.
+address: the emulator owns the devices' addresses in user space. With an internet the gateway also
+routes to a third namespace, `<name>-sink`, where the servers of `lab.internet` run (`lab.wan`).
+Nothing is added to the host's own namespace and no frame can leave the lab's namespaces (unless
+the lab is given a real upstream, `LabConfig.upstream`, which is its whole point).
 
 A lab outlives the process that built it: `up()` writes a JSON record (namespaces, server pids
 and start times, directory) to a state directory, and `down()` in any other process reads it.
@@ -39,8 +41,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from iot_emulator.lab import dnsmasq, errors, internet, kea, netns, process
-from iot_emulator.lab.config import DEFAULT_STATE_DIR, DhcpServer, LabConfig, pool_range, pool_size
+from iot_emulator.lab import dnsmasq, errors, internet, kea, netns, process, wan
+from iot_emulator.lab.config import DEFAULT_STATE_DIR, SINK_ADDRESS, DhcpServer, LabConfig, pool_range, pool_size
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,11 @@ class Lab:
         return _record_path(self.config.state_dir, self.name)
 
     @property
+    def sink_netns(self) -> str:
+        """The lab internet's namespace (exists only with `config.internet`)."""
+        return wan.sink_netns(self.name)
+
+    @property
     def pool(self) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
         return pool_range(self.subnet)
 
@@ -92,6 +99,10 @@ class Lab:
     def run_in_gw(self, *cmd: str, **kw: Any) -> subprocess.CompletedProcess[str]:
         """Run a command in the gateway namespace (output captured as text unless overridden)."""
         return self._run(self.gw_netns, cmd, kw)
+
+    def run_in_sink(self, *cmd: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        """Run a command in the lab internet's namespace (output captured as text unless overridden)."""
+        return self._run(self.sink_netns, cmd, kw)
 
     def run_in_dev(self, *cmd: str, **kw: Any) -> subprocess.CompletedProcess[str]:
         """Run a command in the device namespace (output captured as text unless overridden)."""
@@ -166,6 +177,7 @@ def _lab_json(lab: Lab) -> dict[str, Any]:
         "name": lab.name,
         "gw_netns": lab.gw_netns,
         "dev_netns": lab.dev_netns,
+        "sink_netns": lab.sink_netns,
         "gw_iface": lab.gw_iface,
         "dev_iface": lab.dev_iface,
         "gateway_ip": str(lab.gateway_ip),
@@ -216,10 +228,9 @@ def up(config: LabConfig) -> Lab:
     name = config.name or f"iotlab{secrets.token_hex(3)}"
     config = dataclasses.replace(config, name=name)
     if config.internet:  # every other name goes to the sink
-        sink = str(internet.sink_address(config.subnet))
-        config = dataclasses.replace(config, dns_names={dnsmasq.CATCH_ALL: sink, **config.dns_names})
+        config = dataclasses.replace(config, dns_names={dnsmasq.CATCH_ALL: str(SINK_ADDRESS), **config.dns_names})
     gw_ns, dev_ns = f"{name}-gw", f"{name}-dev"
-    for ns in (gw_ns, dev_ns):
+    for ns in (gw_ns, dev_ns, wan.sink_netns(name)):
         if netns.exists(ns):
             raise errors.LabConfigError(f"network namespace {ns} already exists: `iotemu lab down --name {name}`")
     record = _record_path(config.state_dir, name)
@@ -247,11 +258,16 @@ def up(config: LabConfig) -> Lab:
         )
         _write_record(record, _lab_json(lab))
         _build_network(lab)
+        if config.internet:
+            wan.connect_sink(gw_ns, lab.sink_netns, str(lab.subnet))
+        elif config.upstream is not None:
+            wan.connect_upstream(gw_ns, config.upstream)
         _start(lab, "dnsmasq")
         if lab.dhcp_server == "kea":
             _start(lab, "kea")
         if config.internet:
-            internet.start(lab, lambda role, proc: _update_processes(lab.record_path, role, proc))
+            internet.start(lab.sink_netns, directory / "internet", lab.subnet,
+                           lambda role, proc: _update_processes(lab.record_path, role, proc))  # fmt: skip
         return lab
     except BaseException as exc:
         try:
@@ -345,6 +361,7 @@ def _start(lab: Lab, role: str) -> None:
             lease_file=lab.lease_file,
             lease_max=pool_size(lab.subnet),
             extra=lab.config.dnsmasq_extra,
+            servers=[str(a) for a in lab.config.upstream.resolvers] if lab.config.upstream else (),
         )
         ports, logs = {67, 53} if serves_dhcp else {53}, [d / "dnsmasq.log"]
         if dnsmasq.dns_disabled(lab.config.dnsmasq_extra):
@@ -383,12 +400,15 @@ def down(name: str, state_dir: Path = DEFAULT_STATE_DIR) -> None:
     except ValueError:  # a record torn by a crash during its first write
         data = {}
     gw_ns, dev_ns = data.get("gw_netns", f"{name}-gw"), data.get("dev_netns", f"{name}-dev")
+    sink_ns = data.get("sink_netns", wan.sink_netns(name))
     problems: list[str] = []
     steps: list[tuple[str, Callable[[], object]]] = [
         (f"stop processes in {dev_ns}", lambda: _stop_namespace_processes(dev_ns)),
         ("stop servers", lambda: process.stop(process.Proc.from_json(p) for p in data.get("processes", {}).values())),
         (f"stop processes in {gw_ns}", lambda: _stop_namespace_processes(gw_ns)),
+        (f"stop processes in {sink_ns}", lambda: _stop_namespace_processes(sink_ns)),
         (f"delete {gw_ns}", lambda: netns.delete(gw_ns)),
+        (f"delete {sink_ns}", lambda: netns.delete(sink_ns)),
         (f"delete {dev_ns}", lambda: netns.delete(dev_ns)),
         ("remove the lab directory", lambda: _remove_directory(data.get("directory"))),
     ]  # fmt: skip

@@ -9,9 +9,9 @@ Choices, each from a measured pitfall (see DESIGN.md, "Measured here"):
   no lease for (a device that kept its lease across a server whose lease file was lost) is ACKed
   if the address is free and NAKed if not, instead of being ignored until the device gives up.
   The lease file survives `restart_server()` anyway, so normal reboots see the same answer either way.
-- `--no-resolv --no-hosts`: DNS never forwards anywhere (there is no route out of the lab) and
-  never serves the host's /etc/hosts; names are only those the lab maps (`--address`), and any
-  other name is NXDOMAIN (`--local=/#/`) unless a catch-all is configured.
+- `--no-resolv --no-hosts`: DNS never reads the host's resolv.conf or /etc/hosts; names are only
+  those the lab maps (`--address`), and any other name is NXDOMAIN (`--local=/#/`) unless a
+  catch-all is configured, or forwarded to the `servers` given (a lab routed to a real upstream).
 - Lease times under 120 s are rejected up front: dnsmasq would silently round them up to 2 minutes.
   Use Kea for the short leases that renewal tests need.
 
@@ -44,6 +44,7 @@ def argv(
     lease_file: Path | None = None,
     lease_max: int = 0,
     extra: Sequence[str] = (),
+    servers: Sequence[str] = (),
 ) -> list[str]:
     """The dnsmasq command line; `dhcp_range=None` gives a DNS-only server that never opens port 67."""
     args = [
@@ -57,7 +58,8 @@ def argv(
         "--no-resolv",
         "--no-hosts",
     ]
-    if CATCH_ALL not in dns_names:
+    args += [f"--server={server}" for server in servers]
+    if CATCH_ALL not in dns_names and not servers:
         args.append("--local=/#/")
     for name, address in sorted(dns_names.items()):
         args.append(f"--address=/{'#' if name == CATCH_ALL else name}/{address}")

@@ -2,10 +2,12 @@
 
 Without it a device's cloud names do not resolve and only DNS, SSDP, ARP and DHCP reach the wire;
 what passive classifiers read (HTTP User-Agent and Host, TLS ClientHello with SNI, MQTT CONNECT,
-NTP) never does. With it the lab's DNS answers every name (dnsmasq's catch-all) with a sink
-address on the gateway (the subnet's second address), where Debian's servers answer:
+NTP, CoAP, RTSP) never does. With it the lab's DNS answers every name (dnsmasq's catch-all) with
+SINK_ADDRESS (198.51.100.2), off the LAN: devices send to their default gateway, which routes to a
+namespace of its own, `<lab>-sink` (`lab.wan`), where Debian's servers answer:
 
-- nginx: HTTP on 80 (access log: request line, User-Agent, Host); TLS on 443 (and every other
+- nginx: HTTP on 80 and the profiles' other HTTP ports (access log: request line, User-Agent,
+  Host); TLS on 443 (and every other
   port a shipped profile's TLS client uses: 2001, 5223, 50443) read by the stream
   module's `ssl_preread` (log: SNI, ALPN, version) and proxied (with the PROXY protocol, so the
   device's address is kept) to an nginx HTTPS server that logs the requests the devices send
@@ -13,37 +15,59 @@ address on the gateway (the subnet's second address), where Debian's servers ans
   ECDSA P-256 and an RSA 2048 certificate, both signed by a lab CA made here
   (`<lab dir>/internet/ca.pem`): OpenSSL picks the one the device's cipher suites can use, so
   hellos that offer only RSA key exchange (old firmware) complete too;
-- mosquitto: MQTT on 1883 (log: CONNECT with the client id, PUBLISH);
-- chrony: NTP on 123 (`local stratum 8`, never touches this machine's clock).
+- mosquitto: MQTT on 1883, and MQTT over TLS on 8883 (and on any port a profile's `mqtt.tls` client
+  uses: mosquitto's then, not nginx's) with the RSA certificate (mosquitto takes one per listener;
+  RSA serves TLS 1.3, ECDHE-RSA and RSA key exchange) (log: CONNECT with the client id, PUBLISH);
+- chrony: NTP on 123 (`local stratum 8`, never touches this machine's clock);
+- libcoap's `coap-server-notls`: CoAP on 5683/udp (`/.well-known/core`; every PDU in `coap-server.out`);
+- `rtsp_sink`: RTSP on 554 and the profiles' RTSP ports (Debian has no RTSP server; `rtsp.log`).
 
-The servers run in the gateway namespace, are recorded in the lab's record and stop with it.
-Not done: MQTT over TLS (8883), CoAP, RTSP and STUN endpoints, routing to a real upstream.
+They listen on every address, and the sink takes every destination as its own, so a device that
+sends to a hard-coded address (a cloud IP, a public NTP server) is answered too (but DNS only by
+the lab's own resolver). The servers are recorded in the lab's record and stop with it; the
+namespace goes with the lab. Not done: STUN (no shipped profile speaks it). `--upstream` routes the
+lab to a real network instead.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from iot_emulator import profile
 from iot_emulator.lab import errors, netns, process
 
-if TYPE_CHECKING:
-    from iot_emulator.lab.core import Lab
-
 READY_TIMEOUT = 10.0
+ANY = ipaddress.IPv4Address("0.0.0.0")
+MQTT_TLS_PORT = 8883
+COAP_PORT = 5683
 
 
-def ports() -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-    """(HTTP, TLS, MQTT) ports the shipped profiles' clients use (80, 443, 1883 at least): the sink serves all."""
+@dataclasses.dataclass(frozen=True)
+class Ports:
+    """The ports the sink serves: the standard ones and every one a shipped profile's client uses."""
+
+    http: tuple[int, ...]
+    tls: tuple[int, ...]
+    """nginx's TLS ports (a port where a profile speaks MQTT over TLS is mosquitto's, never in here)."""
+    mqtt: tuple[int, ...]
+    mqtt_tls: tuple[int, ...]
+    rtsp: tuple[int, ...]
+
+
+def ports() -> Ports:
+    """What the sink listens on, read from the shipped profiles so a new profile's port is served too."""
     library = list(profile.builtin())
     http = {80} | {r.port for p in library if p.http for r in p.http.requests}
-    tls = {443} | {p.tls.port for p in library if p.tls}
-    mqtt = {1883} | {p.mqtt.port for p in library if p.mqtt}
-    return tuple(sorted(http)), tuple(sorted(tls)), tuple(sorted(mqtt))
+    mqtt_tls = {MQTT_TLS_PORT} | {p.mqtt.port for p in library if p.mqtt and p.mqtt.tls}
+    mqtt = ({1883} | {p.mqtt.port for p in library if p.mqtt and not p.mqtt.tls}) - mqtt_tls
+    tls = ({443} | {p.tls.port for p in library if p.tls}) - mqtt_tls
+    rtsp = {554} | {p.rtsp.port for p in library if p.rtsp}
+    return Ports(*(tuple(sorted(s)) for s in (http, tls, mqtt, mqtt_tls, rtsp)))
 
 
 NGINX_CONF = """\
@@ -119,9 +143,12 @@ driftfile {dir}/chrony.drift
 """
 
 
-def sink_address(subnet: ipaddress.IPv4Network) -> ipaddress.IPv4Address:
-    """Where every name points: the address after the gateway's (outside the DHCP pool)."""
-    return subnet.network_address + 2
+MOSQUITTO_TLS_LISTENER = """\
+listener {port} {address}
+cafile {dir}/ca.pem
+certfile {dir}/rsa-cert.pem
+keyfile {dir}/rsa-key.pem
+"""
 
 
 def make_certificates(directory: Path) -> None:
@@ -145,33 +172,47 @@ def make_certificates(directory: Path) -> None:
                 "-CAcreateserial", "-days", "30", "-out", f"{d}/{cert}")  # fmt: skip
 
 
-def start(lab: Lab, record: Callable[[str, process.Proc], None]) -> ipaddress.IPv4Address:
-    """Add the sink address and start its servers (each `record`ed as it starts); returns the address."""
-    sink = sink_address(lab.subnet)
-    netns.ip(lab.gw_netns, "addr", "add", f"{sink}/{lab.subnet.prefixlen}", "dev", lab.gw_iface)
-    d = lab.directory / "internet"
+def start(
+    sink_ns: str,
+    directory: Path,
+    clients: ipaddress.IPv4Network,
+    record: Callable[[str, process.Proc], None],
+    address: ipaddress.IPv4Address = ANY,
+) -> None:
+    """Start the sink's servers in `sink_ns` on `address` (each `record`ed as it starts), once each listens.
+
+    `clients` is the network the servers accept NTP from (the lab's subnet). Files go to `directory`.
+    By default they listen on every address: the sink namespace takes any destination as its own
+    (`wan.connect_sink`), and the UDP servers (chrony, libcoap) answer from the address asked.
+    """
+    d = directory
     d.mkdir(exist_ok=True)
     make_certificates(d)
 
     def listen(numbers: tuple[int, ...]) -> str:
-        return "\n".join(f"        listen {sink}:{port};" for port in numbers)
+        return "\n".join(f"        listen {address}:{port};" for port in numbers)
 
-    http_ports, tls_ports, mqtt_ports = ports()
-    nginx = NGINX_CONF.format(dir=d, http_listen=listen(http_ports), tls_listen=listen(tls_ports))
+    p = ports()
+    nginx = NGINX_CONF.format(dir=d, http_listen=listen(p.http), tls_listen=listen(p.tls))
     (d / "nginx.conf").write_text(nginx)
-    listeners = "\n".join(f"listener {port} {sink}" for port in mqtt_ports)
+    listeners = "\n".join(f"listener {port} {address}" for port in p.mqtt)
+    listeners += "".join("\n" + MOSQUITTO_TLS_LISTENER.format(port=port, address=address, dir=d) for port in p.mqtt_tls)
     (d / "mosquitto.conf").write_text(MOSQUITTO_CONF.format(dir=d, listeners=listeners))
-    (d / "chrony.conf").write_text(CHRONY_CONF.format(subnet=lab.subnet, sink=sink, dir=d))
+    (d / "chrony.conf").write_text(CHRONY_CONF.format(subnet=clients, sink=address, dir=d))
+    rtsp = [sys.executable, "-m", "iot_emulator.lab.rtsp_sink", "--address", str(address), "--log", str(d / "rtsp.log")]
+    rtsp += [arg for port in p.rtsp for arg in ("--port", str(port))]
     servers = [
         ("nginx", ["nginx", "-c", str(d / "nginx.conf"), "-e", str(d / "nginx-error.log")], set(),
-         frozenset({*http_ports, *tls_ports, 8443})),
-        ("mosquitto", ["mosquitto", "-c", str(d / "mosquitto.conf")], set(), frozenset(mqtt_ports)),
+         frozenset({*p.http, *p.tls, 8443})),
+        ("mosquitto", ["mosquitto", "-c", str(d / "mosquitto.conf")], set(), frozenset({*p.mqtt, *p.mqtt_tls})),
         ("chronyd", ["chronyd", "-d", "-x", "-u", "root", "-f", str(d / "chrony.conf")], {123}, frozenset()),
+        ("coap-server", ["coap-server-notls", "-A", str(address), "-p", str(COAP_PORT), "-v", "7"], {COAP_PORT},
+         frozenset()),
+        ("rtsp", rtsp, set(), frozenset(p.rtsp)),
     ]  # fmt: skip
     for role, argv, udp, tcp in servers:
         log = d / f"{role}.out"
-        proc = process.spawn(netns.exec_argv(lab.gw_netns, argv), log=log)
+        proc = process.spawn(netns.exec_argv(sink_ns, argv), log=log)
         record(role, proc)
-        process.wait_listening(proc, udp, tcp=tcp, what=f"{role} in {lab.gw_netns}", logs=[log],
+        process.wait_listening(proc, udp, tcp=tcp, what=f"{role} in {sink_ns}", logs=[log],
                                timeout=READY_TIMEOUT)  # fmt: skip
-    return sink
