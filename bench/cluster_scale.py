@@ -187,7 +187,15 @@ async def stats_server(namespace_name: str, nodes: FakeNodes) -> web.AppRunner:
 
 def fleet(index: int, devices: int, per_pod: int) -> dict[str, Any]:
     network = {"mode": "multus", "attachment": "lan", "nodeSelector": {NODE_LABEL: "true"}}
-    spec = {"replicas": devices, "devicesPerPod": per_pod, "template": {"profile": "axis-p3224-lv"}, "network": network}
+    spec = {
+        "replicas": devices,
+        "devicesPerPod": per_pod,
+        "template": {"profile": "axis-p3224-lv"},
+        "network": network,
+        # One OUI per fleet (locally administered): 50,000 MACs hashed into one OUI's 2^24 addresses
+        # collide ~74 times (n^2 / 2^25), and the operator rightly refuses a fleet whose MAC another has.
+        "macOui": f"02:{index >> 8:02x}:{index & 0xFF:02x}",
+    }
     return {
         "apiVersion": "iotemu.io/v1alpha1",
         "kind": "IoTFleet",
