@@ -233,8 +233,10 @@ class Backend(abc.ABC):
         await self._write([], [(kind, name)])
         self._announce("deleted", [(kind, name)])
 
-    async def import_resources(self, resources: Sequence[Resource], replace_all: bool = False) -> api.ImportResult:
-        """All or nothing: the whole resulting set is checked before anything is written."""
+    async def import_resources(
+        self, resources: Sequence[Resource], replace_all: bool = False, dry_run: bool = False
+    ) -> api.ImportResult:
+        """All or nothing: the whole resulting set is checked before anything is written (nothing is, dry)."""
         existing = {key_of(r): r for r in await self.list_resources()}
         incoming = {key_of(r): r for r in resources}
         result = api.ImportResult(
@@ -255,6 +257,8 @@ class Backend(abc.ABC):
         incoming = dict(zip(incoming, self._pin(list(incoming.values()), others), strict=True))
         check([*{**kept, **incoming}.values()], self.library)
         deletes = [k for k in existing if k not in incoming] if replace_all else []
+        if dry_run:
+            return result
         await self._write(list(incoming.values()), deletes)
         self._announce("created", [k for k in incoming if k not in existing])
         self._announce("updated", [k for k in incoming if k in existing])

@@ -118,3 +118,19 @@ async def test_the_briefs_rest_calls_work_with_the_briefs_ids(client: httpx.Asyn
     assert (await client.get("/api/devices/camera_02")).status_code == 404
     assert (await client.delete("/api/devices/plug_01")).status_code == 204
     assert [d["name"] for d in (await client.get("/api/devices")).json()] == ["camera-01"]
+
+
+async def test_a_dry_run_reports_and_changes_nothing(client: httpx.AsyncClient) -> None:
+    await client.post("/api/devices", json=device_body("camera-01"))
+    preview = await client.post("/api/import", params={"dry_run": "true", "mode": "replace"},
+                                content=json.dumps(BRIEF))  # fmt: skip
+    assert preview.json() == {
+        "created": ["IoTDevice/plug-01"], "updated": ["IoTDevice/camera-01"], "deleted": [],
+    }  # fmt: skip
+    assert [d["name"] for d in (await client.get("/api/devices")).json()] == ["camera-01"]
+    assert "iotemu.io/seed-id" not in (await client.get("/api/devices/camera-01")).json()["annotations"]
+    bad = {"devices": [*BRIEF["devices"], {"id": "x_1", "vendor": "Nobody"}]}
+    refused = await client.post("/api/import", params={"dry_run": "true"}, content=json.dumps(bad))
+    assert refused.status_code == 422, refused.text
+    assert any("(x_1): vendor" in e for e in refused.json()["errors"]), refused.json()
+    assert [d["name"] for d in (await client.get("/api/devices")).json()] == ["camera-01"]

@@ -45,13 +45,16 @@ async def import_resources(
     backend: BackendDep,
     settings: SettingsDep,
     mode: Annotated[Literal["merge", "replace"], Query(description="replace: delete what the file lacks")] = "merge",
+    dry_run: Annotated[bool, Query(description="check and report what would change; change nothing")] = False,
 ) -> api.ImportResult:
-    """Import devices and fleets, all or nothing: the whole file is checked before anything changes."""
+    """Import devices and fleets, all or nothing: the whole file is checked before anything changes.
+    With `dry_run` the answer is the same (what would be created, updated, deleted; or 422 with every
+    refused entry and why) and nothing is written."""
     body = await request.body()  # its size is capped before (limits.BodyLimit: 413)
     seconds = settings.import_seconds
     # Off the event loop: reading a large file must not stall /healthz or the WebSockets.
     resources = await asyncio.to_thread(importing.parse, body, backend.library, seconds=seconds)
-    return await backend.import_resources(resources, replace_all=mode == "replace")
+    return await backend.import_resources(resources, replace_all=mode == "replace", dry_run=dry_run)
 
 
 @router.get("/export", response_class=Response, responses={200: {"content": {"application/yaml": {}}}})
