@@ -155,10 +155,19 @@ class Failure(ApiModel):
     reason: str
 
 
+class BulkRequest(ApiModel):
+    """Devices to act on: by name (or the brief's id), by label selector, or both (their union)."""
+
+    names: list[Annotated[str, Field(max_length=253)]] = Field(default_factory=list, max_length=10000)
+    selector: str | None = Field(
+        default=None, max_length=1000, description="labels, `key=value` joined by commas (all must match)"
+    )
+
+
 class BulkResult(ApiModel):
     """All-or-report: which devices reached the asked state and which did not, and why."""
 
-    action: Literal["start", "stop"]
+    action: Literal["start", "stop", "delete"]
     done: list[str] = Field(default_factory=list, description="devices that are now started (or stopped)")
     failed: list[Failure] = Field(default_factory=list)
 

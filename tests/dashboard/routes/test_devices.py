@@ -92,3 +92,25 @@ async def test_running_device_is_restarted_with_its_new_spec(client: httpx.Async
     assert started["mac"] == "44:19:b6:00:00:02"
     await client.delete("/api/devices/cam-1")
     await watch.next(lambda m: m["type"] == "stopped")
+
+
+async def test_bulk_actions_by_names_and_label_selector(client: httpx.AsyncClient) -> None:
+    for name, site in (("cam-1", "lobby"), ("cam-2", "lobby"), ("cam-3", "dock")):
+        assert (await client.post("/api/devices", json={**device_body(name), "labels": {"site": site}})).is_success
+    started = (await client.post("/api/devices/bulk/start", json={"selector": "site=lobby"})).json()
+    assert started["action"] == "start" and sorted(started["done"]) == ["cam-1", "cam-2"] and started["failed"] == []
+    running = {d["name"]: d["spec"]["running"] for d in (await client.get("/api/devices")).json()}
+    assert running == {"cam-1": True, "cam-2": True, "cam-3": False}
+    stopped = (await client.post("/api/devices/bulk/stop", json={"names": ["cam-1", "nobody"]})).json()
+    assert stopped["done"] == ["cam-1"] and stopped["failed"] == [{"id": "nobody", "reason": "no such device"}]
+    both = {"names": ["cam-3"], "selector": "site=lobby"}
+    deleted = (await client.post("/api/devices/bulk/delete", json=both)).json()
+    assert sorted(deleted["done"]) == ["cam-1", "cam-2", "cam-3"]
+    assert (await client.get("/api/devices")).json() == []
+
+
+async def test_a_bad_selector_is_refused_by_name(client: httpx.AsyncClient) -> None:
+    refused = await client.post("/api/devices/bulk/start", json={"selector": "site!=lobby"})
+    assert refused.status_code == 422 and refused.json()["errors"] == ["selector: 'site!=lobby' is not key=value"]
+    unknown = await client.post("/api/devices/bulk/reboot", json={"names": []})
+    assert unknown.status_code == 422

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
@@ -69,6 +69,58 @@ async def start_all_devices(backend: BackendDep) -> api.BulkResult:
 async def stop_all_devices(backend: BackendDep) -> api.BulkResult:
     """Stop every device and fleet (DHCPRELEASE, final stats)."""
     return await backend.set_running([base.key_of(r) for r in await backend.list_resources()], False)
+
+
+@router.post(
+    "/bulk/{action}",
+    response_model=api.BulkResult,
+    responses={422: {"model": api.ErrorBody, "description": "a selector that is not `key=value[,key=value]`"}},
+)
+async def bulk_action(
+    action: Literal["start", "stop", "delete"], body: api.BulkRequest, backend: BackendDep
+) -> api.BulkResult:
+    """Start, stop or delete the devices named (names or the brief's ids) and those the selector matches."""
+    wanted = _selector(body.selector)
+    devices = [r for r in await backend.list_resources() if isinstance(r, models.IoTDevice)]
+    chosen: dict[str, None] = {}
+    missing = []
+    for asked in body.names:
+        found = next((d for d in devices if d.metadata.name == asked), None) or next(
+            (d for d in devices if d.metadata.annotations.get(base.SEED_ID) == asked), None
+        )
+        if found is None:
+            missing.append(api.Failure(id=asked, reason="no such device"))
+        else:
+            chosen[found.metadata.name] = None
+    if wanted:
+        for d in devices:
+            if all(d.metadata.labels.get(k) == v for k, v in wanted.items()):
+                chosen[d.metadata.name] = None
+    if action == "delete":
+        result = api.BulkResult(action="delete")
+        for name in chosen:
+            try:
+                await backend.delete("IoTDevice", name)
+                result.done.append(name)
+            except base.BackendError as exc:
+                result.failed.append(api.Failure(id=name, reason=exc.detail))
+    else:
+        result = await backend.set_running([("IoTDevice", n) for n in chosen], action == "start")
+    result.failed.extend(missing)
+    return result
+
+
+def _selector(text: str | None) -> dict[str, str]:
+    """`site=lobby,class=camera` -> {"site": "lobby", "class": "camera"} (equality only, like `-l k=v`)."""
+    wanted: dict[str, str] = {}
+    for term in (text or "").split(","):
+        if not term.strip():
+            continue
+        key, sep, value = term.partition("=")
+        if not sep or not key.strip() or "!" in key:
+            raise base.Invalid("invalid selector", [f"selector: {term.strip()!r} is not key=value"])
+        wanted[key.strip()] = value.strip()
+    return wanted
 
 
 @router.get("/{name}", response_model=api.DevicePublic)
