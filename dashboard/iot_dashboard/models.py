@@ -155,6 +155,24 @@ class Failure(ApiModel):
     reason: str
 
 
+class FleetMember(ApiModel):
+    index: int
+    device_id: str
+    mac: str
+    hostname: str
+    phase: Phase
+    ip: str | None = None
+
+
+class FleetMembers(ApiModel):
+    """One page of a fleet's members, in index order."""
+
+    total: int = Field(description="the fleet's replicas")
+    offset: int
+    limit: int
+    items: list[FleetMember]
+
+
 class BulkRequest(ApiModel):
     """Devices to act on: by name (or the brief's id), by label selector, or both (their union)."""
 

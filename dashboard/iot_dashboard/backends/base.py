@@ -14,6 +14,7 @@ allows), `set_running` (start/stop with a per-device report) and may add status.
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
@@ -329,6 +330,27 @@ class Backend(abc.ABC):
         return api.FleetPublic(
             name=meta.name, labels=meta.labels, annotations=meta.annotations, spec=spec, status=status
         )
+
+    async def fleet_members(self, fleet: models.IoTFleet, offset: int, limit: int) -> api.FleetMembers:
+        """Members [offset, offset+limit) as the emulator derives them (MAC, host name), with what each said.
+        Deriving a member's MAC derives those before it (a collision moves the later one): O(offset+limit),
+        so it runs off the event loop."""
+        spec = fleet.spec
+        end = min(offset + limit, spec.replicas)
+        items = []
+        if offset < end:
+            window = spec.model_copy(update={"running": True, "members": models.MemberRange(start=offset, end=end)})
+            page = fleet.model_copy(update={"spec": window})
+            for config in await asyncio.to_thread(manifests.expand, [page], self.library):
+                live = self.hub.live(config.device_id)
+                phase = _phase(spec.running, live, None)
+                ip = live.ip if live else None
+                member = api.FleetMember(
+                    index=config.index, device_id=config.device_id, mac=config.mac, hostname=config.hostname,
+                    phase=phase, ip=ip,
+                )  # fmt: skip
+                items.append(member)
+        return api.FleetMembers(total=spec.replicas, offset=offset, limit=limit, items=items)
 
     def _extra_status(self, device: models.IoTDevice) -> dict[str, Any]:
         """Backend-specific status (a cluster resource's `.status`): phase, ip, last_error."""

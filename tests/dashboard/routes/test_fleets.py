@@ -64,3 +64,21 @@ async def test_fleet_list_is_paginated_and_reads_no_member(
     rest = (await client.get("/api/fleets", params={"limit": 2, "offset": 2})).json()
     assert [f["name"] for f in rest] == ["plugs"]
     assert (await client.get("/api/fleets", params={"limit": 0})).status_code == 422
+
+
+async def test_fleet_members_are_listed_a_page_at_a_time(client: httpx.AsyncClient, watch: Watcher) -> None:
+    assert (await client.post("/api/fleets", json=FLEET)).status_code == 201
+    acks = {}
+    while len(acks) < 3:
+        ack = await watch.next(lambda m: m["type"] == "dhcp_ack")
+        acks[ack["device_id"]] = ack["assigned_ip"]
+    page = (await client.get("/api/fleets/cams/members", params={"offset": 1, "limit": 5})).json()
+    assert page["total"] == 3 and page["offset"] == 1 and page["limit"] == 5
+    assert [m["index"] for m in page["items"]] == [1, 2]
+    for member in page["items"]:
+        assert member["deviceId"] == f"cams-{member['index']:04d}" and member["phase"] == "bound"
+        assert member["ip"] == acks[member["deviceId"]]
+        assert member["mac"] == macs.derive("44:19:b6", "fleet/cams", member["index"])  # no collision here
+    assert (await client.get("/api/fleets/cams/members", params={"offset": 3})).json()["items"] == []
+    assert (await client.get("/api/fleets/cams/members", params={"limit": 0})).status_code == 422
+    assert (await client.get("/api/fleets/nobody/members")).status_code == 404

@@ -73,6 +73,17 @@ async def delete_fleet(name: str, backend: BackendDep) -> None:
     await backend.delete("IoTFleet", name)
 
 
+@router.get("/{name}/members", response_model=api.FleetMembers)
+async def read_fleet_members(
+    name: str,
+    backend: BackendDep,
+    offset: Annotated[int, Query(ge=0, le=100000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> api.FleetMembers:
+    """A page of the fleet's members: index, device id, MAC and host name as derived, phase and address."""
+    return await backend.fleet_members(await _fleet(backend, name), offset, limit)
+
+
 @router.get("/{name}/scale", response_model=api.FleetScale)
 async def read_fleet_scale(name: str, backend: BackendDep) -> api.FleetScale:
     """The fleet's replica count."""
