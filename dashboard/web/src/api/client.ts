@@ -148,11 +148,12 @@ export class Api {
   // -- import / export ------------------------------------------------------------------------
 
   /** All or nothing: a 422 ApiError lists every bad entry and nothing is changed. */
-  importText = async (text: string, contentType: string): Promise<ImportResult> =>
+  /** Import a file; with `dryRun` the service only checks it and says what it would change. */
+  importText = async (text: string, contentType: string, dryRun = false): Promise<ImportResult> =>
     unwrap(
       await orNetworkError(
         this.client.POST("/api/import", {
-          params: { query: { mode: "merge" } },
+          params: { query: { mode: "merge", dry_run: dryRun } },
           body: text as never,
           bodySerializer: (body: unknown) => body as string,
           headers: { "Content-Type": contentType },

@@ -1,6 +1,7 @@
 /**
  * Import a JSON or YAML file: pick or drop it, see what it holds, import it all or nothing.
- * The preview is read here; validation is the service's, whose errors are shown per entry.
+ * The preview is read here; validation is the service's: a dry run as soon as the file is read
+ * says what would change, or shows its errors per entry before anything is imported.
  */
 import { useState } from "react";
 import { ApiError, importErrors } from "../../api/errors";
@@ -30,16 +31,29 @@ export function ImportModal({ onClose, onImported }: ImportModalProps) {
   const [errors, setErrors] = useState<Map<number, string[]> | null>(null);
   const [failure, setFailure] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [check, setCheck] = useState<"checking" | ImportResult | null>(null);
 
   const choose = async (picked: File) => {
     setErrors(null);
     setFailure(null);
+    setCheck(null);
     const text = await picked.text();
+    let parsed: ParsedImport;
     try {
-      setFile({ name: picked.name, text, parsed: parseImport(text), parseError: null });
+      parsed = parseImport(text);
     } catch (exc) {
       const message = exc instanceof ImportParseError ? exc.message : String(exc);
       setFile({ name: picked.name, text, parsed: null, parseError: message });
+      return;
+    }
+    setFile({ name: picked.name, text, parsed, parseError: null });
+    setCheck("checking");
+    try {
+      setCheck(await api.importText(text, parsed.contentType, true));
+    } catch (exc) {
+      setCheck(null);
+      if (exc instanceof ApiError && exc.status === 422) setErrors(importErrors(exc));
+      else setFailure(exc instanceof Error ? exc.message : String(exc));
     }
   };
 
@@ -69,7 +83,12 @@ export function ImportModal({ onClose, onImported }: ImportModalProps) {
       footer={
         <>
           <Button onClick={onClose}>{errors ? "Close" : "Cancel"}</Button>
-          <Button variant="primary" icon="upload" disabled={!count || busy} onClick={() => void submit()}>
+          <Button
+            variant="primary"
+            icon="upload"
+            disabled={!count || busy || check === "checking" || errors !== null}
+            onClick={() => void submit()}
+          >
             {busy ? "Importing…" : `Import ${count || ""} ${count === 1 ? "entry" : "entries"}`.replace("  ", " ")}
           </Button>
         </>
@@ -81,9 +100,14 @@ export function ImportModal({ onClose, onImported }: ImportModalProps) {
           {file.parseError}
         </div>
       )}
+      {check !== null && check !== "checking" && !errors && (
+        <div className="iot-callout" role="status" data-testid="import-check">
+          {accepted(check)}
+        </div>
+      )}
       {errors && (
         <div className="iot-callout iot-callout--error" role="alert" data-testid="import-errors">
-          <strong>Nothing was imported: the file has {problemCount} problem{problemCount === 1 ? "" : "s"}.</strong>
+          <strong>Nothing can be imported: the file has {problemCount} problem{problemCount === 1 ? "" : "s"}.</strong>
           {general.length > 0 && (
             <ul>
               {general.map((line, i) => (
@@ -101,4 +125,11 @@ export function ImportModal({ onClose, onImported }: ImportModalProps) {
       {file?.parsed && <ImportPreview parsed={file.parsed} errors={errors} />}
     </Dialog>
   );
+}
+
+function accepted(check: ImportResult): string {
+  const created = check.created?.length ?? 0;
+  const updated = check.updated?.length ?? 0;
+  const plural = created + updated === 1 ? "" : "s";
+  return `The service accepts this file: it would create ${created} and update ${updated} resource${plural}.`;
 }
