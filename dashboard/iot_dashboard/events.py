@@ -18,7 +18,7 @@ import dataclasses
 import fnmatch
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from iot_emulator import messages
@@ -136,6 +136,15 @@ class Subscription:
         while self._queue and len(batch) < limit:
             batch.append(self._queue.popleft())
         return batch
+
+    async def frames(self) -> AsyncIterator[tuple[str, Any]]:
+        """(event, data) in order until closed: a `dropped` report where messages were lost, then each message."""
+        while batch := await self.next_batch():
+            drops = self.take_drops()
+            if drops:
+                yield "dropped", {"dropped": drops, "total": self.dropped}
+            for message in batch:
+                yield event_name(message), message
 
     def take_drops(self) -> int:
         drops, self.pending_drops = self.pending_drops, 0

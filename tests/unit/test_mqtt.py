@@ -87,10 +87,14 @@ class Broker:
         return None
 
 
-def mqtt_env(**fields: Any) -> tuple[penv.Env, list[tuple[str, str]], mqtt.MqttClient]:
+def mqtt_env(
+    hello: dict[str, Any] | None = None, **fields: Any
+) -> tuple[penv.Env, list[tuple[str, str]], mqtt.MqttClient]:
+    """A device whose profile has `MQTT_PROFILE` updated with `fields`, and the TLS section `hello` if given."""
     profile_fields: dict[str, Any] = {
         "mqtt": {**MQTT_PROFILE, **fields},
         "schedule": {"mqtt": {"interval": 100, "jitter": 0}},
+        **({"tls": hello} if hello is not None else {}),
     }
     env, log = env_with_log(penv.make_config(("mqtt",), **profile_fields))
     env.build()
@@ -203,16 +207,7 @@ def test_no_mqtt_section_no_service() -> None:
 def test_mqtt_inside_tls_with_the_profiles_hello(tmp_path: Path) -> None:
     """MQTT over TLS (section 5.1) to a real OpenSSL server: the hello is the profile's, SNI the broker's."""
     hello = {"servers": ["cloud.example.com"], "cipher_suites": [0xC02B, 0xC02F], "extensions": [0, 10, 11, 13]}
-    profile_fields: dict[str, Any] = {
-        "mqtt": {**MQTT_PROFILE, "tls": True, "port": 8883},
-        "tls": hello,
-        "schedule": {"mqtt": {"interval": 100, "jitter": 0}},
-    }
-    env, log = env_with_log(penv.make_config(("mqtt",), **profile_fields))
-    env.build()
-    env.host.resolver = StubResolver({BROKER: penv.GATEWAY})
-    client = next(s for s in env.host.services if isinstance(s, mqtt.MqttClient))
-    env.start()
+    env, log, client = mqtt_env(hello, tls=True, port=8883)
     step_until_sent(env)
     broker = OpenSslPeer(tmp_path, Broker(), BROKER)
     server = Server(env, broker.answer)
@@ -230,15 +225,8 @@ def test_mqtt_inside_tls_with_the_profiles_hello(tmp_path: Path) -> None:
 
 
 def test_a_tls_broker_that_refuses_the_hello_is_retried() -> None:
-    profile_fields: dict[str, Any] = {
-        "mqtt": {**MQTT_PROFILE, "tls": True, "port": 8883},
-        "tls": {"servers": ["cloud.example.com"], "cipher_suites": [0xC02B], "extensions": [0, 10, 11, 13]},
-    }
-    env, log = env_with_log(penv.make_config(("mqtt",), **profile_fields))
-    env.build()
-    env.host.resolver = StubResolver({BROKER: penv.GATEWAY})
-    client = next(s for s in env.host.services if isinstance(s, mqtt.MqttClient))
-    env.start()
+    hello = {"servers": ["cloud.example.com"], "cipher_suites": [0xC02B], "extensions": [0, 10, 11, 13]}
+    env, log, client = mqtt_env(hello, tls=True, port=8883)
     step_until_sent(env)
     Server(env, lambda data: b"\x15\x03\x03\x00\x02\x02\x28").run()  # fatal handshake_failure
     assert client.state is mqtt.MqttState.IDLE

@@ -86,19 +86,11 @@ class Bridge:
             await task
 
     async def _forward(self, sid: str, sub: events.Subscription) -> None:
-        while True:
-            batch = await sub.next_batch()
-            if not batch:
-                return
-            drops = sub.take_drops()
-            if drops:
-                await self.server.emit("dropped", {"dropped": drops, "total": sub.dropped}, to=sid)
-            seed_ids = await self._ids()
-            for message in batch:
-                name = message.get("device_id")
-                if isinstance(name, str) and name in seed_ids:
-                    message = {**message, "device_id": seed_ids[name], "name": name}
-                await self.server.emit(events.event_name(message), message, to=sid)
+        async for event, data in sub.frames():
+            name = data.get("device_id")
+            if isinstance(name, str) and name in (seed_ids := await self._ids()):
+                data = {**data, "device_id": seed_ids[name], "name": name}
+            await self.server.emit(event, data, to=sid)
 
     async def _request_stats(self, sid: str, data: Any) -> None:
         """The brief's `request:stats` (a device id; also `{device_id}` or `{devices: [...]}`)."""

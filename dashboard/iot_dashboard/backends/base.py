@@ -188,14 +188,10 @@ class Backend(abc.ABC):
 
     async def find_device(self, name_or_id: str) -> models.IoTDevice:
         """An IoTDevice by its name, or by the brief's id it was imported with (`camera_01`)."""
-        devices = [r for r in await self.list_resources() if isinstance(r, models.IoTDevice)]
-        for device in devices:
-            if device.metadata.name == name_or_id:
-                return device
-        for device in devices:
-            if device.metadata.annotations.get(SEED_ID) == name_or_id:
-                return device
-        raise NotFound(f"IoTDevice/{name_or_id} not found")
+        device = lookup_device([r for r in await self.list_resources() if isinstance(r, models.IoTDevice)], name_or_id)
+        if device is None:
+            raise NotFound(f"IoTDevice/{name_or_id} not found")
+        return device
 
     async def seed_ids(self) -> dict[str, str]:
         """Device name -> the brief's id, for the devices imported from the brief's format."""
@@ -368,6 +364,12 @@ class Backend(abc.ABC):
 
 
 _PHASES: dict[str, api.Phase] = {p: p for p in ("pending", "binding", "bound", "error", "stopped")}
+
+
+def lookup_device(devices: Sequence[models.IoTDevice], name_or_id: str) -> models.IoTDevice | None:
+    """The device of that name, else the one imported with that brief id (`camera_01`)."""
+    by_name = next((d for d in devices if d.metadata.name == name_or_id), None)
+    return by_name or next((d for d in devices if d.metadata.annotations.get(SEED_ID) == name_or_id), None)
 
 
 def _phase(running: bool, live: events.LiveState | None, reported: Any) -> api.Phase:

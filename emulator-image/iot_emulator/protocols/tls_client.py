@@ -282,8 +282,7 @@ class TlsClient:
     def _on_server_hello(self, hello: ServerHello) -> None:
         self.server_hello = hello
         suite = tls_suites.SUITES.get(hello.suite)
-        offered = hello.suite in _offered_suites(self.hello)
-        if not offered:
+        if hello.suite not in self.hello.cipher_suites:
             raise TlsError(ILLEGAL_PARAMETER, f"server chose {hello.suite:#06x}, which was not offered")
         if (
             hello.random == HELLO_RETRY_RANDOM
@@ -441,11 +440,3 @@ class TlsClient:
         if not hmac.compare_digest(body, self._verify_data(b"server finished")):
             raise TlsError(DECRYPT_ERROR, "the server's Finished does not verify")
         self.state = "established"
-
-
-def _offered_suites(hello: tls_hello.ClientHello) -> set[int]:
-    body = _Reader(hello.message[4:])
-    body.take(2 + 32)
-    body.vector(1)
-    suites = body.vector(2)
-    return {int.from_bytes(suites[i : i + 2], "big") for i in range(0, len(suites), 2)}

@@ -161,6 +161,8 @@ class ClientHello:
     """The legacy version field (also the RSA premaster secret's first two bytes)."""
     shares: dict[int, tls_crypto.KeyShare]
     """key_share's private keys by group (TLS 1.3)."""
+    cipher_suites: frozenset[int]
+    """What the server may choose from."""
 
 
 def client_hello(tls: profile.TlsClientHello, server_name: str, rng: random.Random) -> bytes:
@@ -198,7 +200,7 @@ def build_hello(tls: profile.TlsClientHello, server_name: str, rng: random.Rando
     body = message()
     handshake = bytes((HANDSHAKE_CLIENT_HELLO,)) + len(body).to_bytes(3, "big") + body
     record = struct.pack("!BHH", RECORD_HANDSHAKE, 0x0301, len(handshake)) + handshake
-    return ClientHello(record, handshake, client_random, tls.version, hello.shares)
+    return ClientHello(record, handshake, client_random, tls.version, hello.shares, frozenset(tls.cipher_suites))
 
 
 def _empty(hello: _Hello) -> bytes:

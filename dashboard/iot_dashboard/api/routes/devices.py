@@ -85,9 +85,7 @@ async def bulk_action(
     chosen: dict[str, None] = {}
     missing = []
     for asked in body.names:
-        found = next((d for d in devices if d.metadata.name == asked), None) or next(
-            (d for d in devices if d.metadata.annotations.get(base.SEED_ID) == asked), None
-        )
+        found = base.lookup_device(devices, asked)
         if found is None:
             missing.append(api.Failure(id=asked, reason="no such device"))
         else:

@@ -82,15 +82,8 @@ async def stream_events(websocket: WebSocket) -> None:
 
 
 async def _send(websocket: WebSocket, sub: events.Subscription) -> None:
-    while True:
-        batch = await sub.next_batch()
-        if not batch:
-            return
-        drops = sub.take_drops()
-        if drops:
-            await websocket.send_text(_frame("dropped", {"dropped": drops, "total": sub.dropped}))
-        for message in batch:
-            await websocket.send_text(_frame(events.event_name(message), message))
+    async for event, data in sub.frames():
+        await websocket.send_text(_frame(event, data))
 
 
 async def _receive(websocket: WebSocket, sub: events.Subscription, hub: events.EventHub) -> None:
