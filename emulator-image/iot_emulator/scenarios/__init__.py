@@ -1,0 +1,1 @@
+"""Behaviour scenarios: schedules of what devices do beyond their profile (lifecycle events, compromise traffic)."""
