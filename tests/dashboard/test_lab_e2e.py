@@ -6,8 +6,10 @@ namespace); the service listens on 127.0.0.1 only.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +27,8 @@ from iot_emulator import lab as iotlab
 from tests.dashboard.conftest import TOKEN, Watcher, device_body, eventually, ws_next
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+ROOT = Path(__file__).resolve().parents[2]
+NODE = shutil.which("node") or "node"  # the web tab's build needs it: `make test` has it
 
 pytestmark = pytest.mark.lab
 
@@ -163,3 +167,42 @@ async def test_service_exit_leaves_no_emulator_process(
         if service.poll() is None:
             service.kill()
             service.wait()
+
+
+async def test_an_orchestrator_written_from_the_brief(
+    client: httpx.AsyncClient, server_url: str, dnsmasq_lab: iotlab.Lab, tmp_path: Path
+) -> None:
+    """examples/brief-orchestrator.mjs (npm socket.io-client, the brief's REST calls and events) lists,
+    starts, asks for stats and stops the brief's own devices; their addresses come from the DHCP server
+    and are released at stop."""
+    brief = {"devices": [{"id": "camera_01", "vendor": "Hikvision"}, {"id": "plug_02", "vendor": "TP-Link"}]}
+    assert (await client.post("/api/import", content=json.dumps(brief))).status_code == 200
+    shutil.copy(ROOT / "examples" / "brief-orchestrator.mjs", tmp_path)
+    (tmp_path / "node_modules").symlink_to(ROOT / "dashboard" / "web" / "node_modules")
+    env = {
+        "PATH": os.environ["PATH"],
+        "IOTEMU_URL": f"http://{server_url}",
+        "IOTEMU_TOKEN": TOKEN,
+        "IOTEMU_TIMEOUT": "40",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        NODE,
+        str(tmp_path / "brief-orchestrator.mjs"),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode == 0, err.decode()
+    summary = json.loads(out)
+    assert sorted(summary["listed"]) == ["camera_01", "plug_02"]
+    assert summary["started"] == summary["stopped"] == ["camera_01", "plug_02"]
+    server_log = (dnsmasq_lab.directory / "dnsmasq.log").read_text()
+    for device_id in ("camera_01", "plug_02"):
+        ip = summary["stats"][device_id]["current_ip"]
+        assert f"DHCPACK({dnsmasq_lab.gw_iface}) {ip} " in server_log
+        assert f"DHCPRELEASE({dnsmasq_lab.gw_iface}) {ip} " in server_log
+        assert summary["stats"][device_id]["packets_sent"] > 0
+        assert summary["responses"][device_id]["current_ip"] == summary["stats"][device_id]["current_ip"]
+    phases = {d["name"]: d["status"]["phase"] for d in (await client.get("/api/devices")).json()}
+    assert phases == {"camera-01": "stopped", "plug-02": "stopped"}
