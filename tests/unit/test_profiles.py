@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from iot_emulator import macs, profile
+from iot_emulator.protocols import tls_hello
 
 SHIPPED_FILES = sorted(profile.BUILTIN_DIR.glob("*.yaml"))
 
@@ -242,7 +243,6 @@ def test_tls_cipher_lists_differ_across_the_library() -> None:
 @pytest.mark.parametrize("prof", [p for p in PROFILES if p.tls and "JA4 t" in p.sources.get("tls", "")],
                          ids=lambda p: p.name)  # fmt: skip
 def test_a_ja4_cited_from_satori_is_the_one_the_hello_yields(prof: profile.Profile) -> None:
-    tls_hello = pytest.importorskip("iot_emulator.protocols.tls_hello")
     cited = re.search(r"JA4 (t\w+)", prof.sources["tls"])
     assert cited is not None and prof.tls is not None
     assert tls_hello.ja4(prof.tls) == cited.group(1)
