@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from iot_emulator import device as device_mod
-from iot_emulator import lease_cache, manifests, messages, multicast, wire
-from iot_emulator.protocols import dhcp, dhcp_wire
+from iot_emulator import host, lease_cache, macs, manifests, messages, multicast, wire
+from iot_emulator.protocols import dhcp, dhcp_wire, services
 
 RELEASE_BATCH = 8
 RELEASE_PAUSE = 0.01
@@ -42,6 +42,13 @@ class Link(Protocol):
     def send(self, frame: bytes) -> None: ...
     def flush(self, timeout: float = ...) -> None: ...
     def close(self) -> None: ...
+
+
+class Extension(Protocol):
+    """Something that runs beside the devices on the engine's loop (the scenario driver)."""
+
+    def start(self, loop: asyncio.AbstractEventLoop, now: float) -> None: ...
+    def stop(self, now: float) -> None: ...
 
 
 class Engine:
@@ -100,6 +107,8 @@ class Engine:
         self._last_bound_at = 0.0
         self._stopping = False
         self._save_handle: asyncio.TimerHandle | None = None
+        self.extensions: list[Extension] = []
+        """Started before the first device (a scenario may hold a device back), stopped before the releases."""
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -111,6 +120,8 @@ class Engine:
         self.link.start(loop, self._on_frame)
         for dev in self.devices:
             self._announce(dev)
+        for extension in self.extensions:
+            extension.start(loop, now)
         self._admit(now)
         ticker = asyncio.create_task(self._tick())
         try:
@@ -131,6 +142,8 @@ class Engine:
         if self._stopping:
             return
         self._stopping = True
+        for extension in self.extensions:
+            extension.stop(self._loop.time() if self._loop else time.monotonic())
         if self._rate_timer is not None:
             self._rate_timer.cancel()
         if self._timer is not None:
@@ -174,17 +187,11 @@ class Engine:
             return False
         now = self._loop.time() if self._loop else time.monotonic()
         self._send(dev, dev.stop(now))
-        self._multicast.remove(dev)
         self.events(messages.make("stats", dev.device_id, self.wall(), stats=self._stats_of(dev, now)))
         self._message("stopped", dev, {"packets_sent": dev.counters.packets_sent})
         self.devices.remove(dev)
         del self._by_mac[dev.mac]
-        self._on_device_event(dev, "unbound", {})
-        with contextlib.suppress(ValueError):
-            self._pending.remove(dev)
-        self._in_flight.discard(dev)
-        self._set_candidate(dev, None)
-        self._scheduled.pop(dev, None)  # its heap entries become stale and are skipped
+        self._forget_runtime(dev)
         self._last_sent.pop(dev, None)
         if self.cache is not None:
             self.cache.save()
@@ -193,6 +200,101 @@ class Engine:
 
     def find(self, device_id: str) -> device_mod.Device | None:
         return next((d for d in self.devices if d.device_id == device_id), None)
+
+    # -- what a scenario does to a device (scenarios.driver) -----------------------------------
+
+    def power_off(self, device_id: str, *, release: bool = False) -> bool:
+        """Link down: silent (a power cut) or, with `release`, saying goodbye. The device stays listed."""
+        dev = self.find(device_id)
+        if dev is None:
+            return False
+        now = self.clock()
+        if release:
+            self._send(dev, dev.stop(now))
+        else:
+            dev.power_off(now)
+        self._forget_runtime(dev)
+        self._admit(now)
+        return True
+
+    def power_on(
+        self,
+        device_id: str,
+        *,
+        config: manifests.DeviceConfig | None = None,
+        at_once: bool = False,
+        fresh: bool = False,
+    ) -> bool:
+        """Boot the device again, as a new `Device` (with `config`, if it changed) keeping its counters.
+
+        It asks for its last address (INIT-REBOOT) while the lease is valid, unless `fresh` or its MAC
+        changed. `at_once` starts it now, past the window and the start rate (a boot storm)."""
+        old = self.find(device_id)
+        if old is None:
+            return False
+        now = self.clock()
+        if old.phase is not device_mod.Phase.stopped:
+            old.power_off(now)  # on already: this is a reboot
+            self._forget_runtime(old)
+        config = config or old.config
+        lease = old.dhcp.lease
+        keep = not fresh and lease is not None and config.mac == old.config.mac
+        dev = self._make_device(
+            config,
+            old.fallback_gateway,
+            remembered=(lease.address, lease.expiry > now) if keep and lease is not None else None,
+            counters=old.counters,
+        )
+        dev.scenario_services = old.scenario_services
+        self.devices[self.devices.index(old)] = dev
+        if self._by_mac.get(old.mac) is old:
+            del self._by_mac[old.mac]
+        self._by_mac[dev.mac] = dev
+        self._last_sent[dev] = self._last_sent.pop(old, 0)
+        if at_once and self._loop is not None:
+            self._send(dev, dev.start(now))
+            self._after(dev, now)
+        else:
+            self._pending.append(dev)
+            self._admit(now)
+        return True
+
+    def add_service(self, device_id: str, key: str, factory: Callable[[services.Context], host.Service]) -> bool:
+        dev = self.find(device_id)
+        if dev is None:
+            return False
+        now = self.clock()
+        dev.add_service(key, factory, now)
+        self._send(dev, dev.host.drain())
+        self._after(dev, now)
+        return True
+
+    def remove_service(self, device_id: str, key: str) -> bool:
+        dev = self.find(device_id)
+        if dev is None:
+            return False
+        now = self.clock()
+        removed = dev.remove_service(key, now)
+        self._send(dev, dev.host.drain())
+        self._after(dev, now)
+        return removed
+
+    def mac_in_use(self, mac: str) -> bool:
+        return macs.parse(mac) in self._by_mac
+
+    def _forget_runtime(self, dev: device_mod.Device) -> None:
+        """Drop what a running device holds in the engine (address, timers, admission); it stays listed."""
+        self._multicast.remove(dev)
+        self._on_device_event(dev, "unbound", {})
+        with contextlib.suppress(ValueError):
+            self._pending.remove(dev)
+        self._in_flight.discard(dev)
+        self._set_candidate(dev, None)
+        self._scheduled.pop(dev, None)  # its heap entries become stale and are skipped
+
+    def clock(self) -> float:
+        """The loop's time (monotonic before the loop runs): what device deadlines are in."""
+        return self._loop.time() if self._loop else time.monotonic()
 
     # -- views (HTTP endpoint, console) --------------------------------------------------------
 
@@ -409,17 +511,27 @@ class Engine:
             note = "protocols not yet supported, ignored: " + ", ".join(config.unsupported_protocols)
             self._message("log", dev, {"level": "warning", "message": note})
 
-    def _make_device(self, config: manifests.DeviceConfig, gateway: bytes | None) -> device_mod.Device:
-        remembered = self.cache.get(config.mac) if self.cache else None
+    def _make_device(
+        self,
+        config: manifests.DeviceConfig,
+        gateway: bytes | None,
+        *,
+        remembered: tuple[bytes, bool] | None = None,
+        counters: device_mod.Counters | None = None,
+    ) -> device_mod.Device:
+        """A device; it remembers the lease cache's address for its MAC unless `remembered` (address, valid) says."""
+        if remembered is None and self.cache is not None and (cached := self.cache.get(config.mac)) is not None:
+            remembered = (bytes(int(x) for x in cached.address.split(".")), cached.valid(self.wall()))
         holder: list[device_mod.Device] = []
         dev = device_mod.Device(
             config,
             emit=lambda kind, fields: self._on_device_event(holder[0], kind, fields),
             rng=self._rng,  # one generator for all: a Random per device costs 2.5 KB
-            remembered=bytes(int(x) for x in remembered.address.split(".")) if remembered else None,
-            remembered_valid=remembered.valid(self.wall()) if remembered else False,
+            remembered=remembered[0] if remembered else None,
+            remembered_valid=remembered[1] if remembered else False,
             fallback_gateway=gateway,
             timer_seed=None if self._seed is None else _device_seed(self._seed, config.device_id),
+            counters=counters,
         )
         holder.append(dev)
         return dev
