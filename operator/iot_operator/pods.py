@@ -139,7 +139,10 @@ def _shard_manifest(resource: models.IoTFleet, shard: Shard) -> dict[str, Any]:
     spec = resource.spec.model_copy(
         update={
             "network": None,
-            "replicas": manifest_replicas(resource.spec.replicas, shard.end),
+            # a scenario's `share`/`count` targets are drawn from the whole fleet: the shard must know its size
+            "replicas": resource.spec.replicas
+            if resource.spec.scenario
+            else manifest_replicas(resource.spec.replicas, shard.end),
             "members": models.MemberRange(start=shard.start, end=shard.end),
         }
     )

@@ -33,6 +33,17 @@ Seconds = Annotated[float, Field(ge=0, le=WEEK, allow_inf_nan=False)]
 Down = Annotated[float, Field(ge=0, le=86400, allow_inf_nan=False)]
 
 
+ONE_WAY = "set one of devices, share, count"
+REPEAT_NEEDS_EVERY = "repeat > 1 needs every"
+CHURN_NEEDS_DURATION = "churn needs a duration"
+NO_OVERLAP = "every must be at least the duration (repeats do not overlap)"
+
+
+def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
+    """The same checks for the API server (models.cel's form; tests/operator/test_crds.py runs both)."""
+    return {"x-kubernetes-validations": [{"rule": rule, "message": message} for rule, message in rules]}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -143,20 +154,76 @@ def _family(value: Any) -> str | None:
     return "compromise" if kind in COMPROMISE_KINDS else "lifecycle"
 
 
-_BEHAVIOUR_SCHEMA = {
-    "type": "object",
-    "description": "what the targets do: `kind` and its fields (docs/scenarios.md); checked by the emulator",
-    "required": ["kind"],
-    "properties": {"kind": {"type": "string", "enum": list(KINDS)}},
-    "x-kubernetes-preserve-unknown-fields": True,
-}
-"""Schema of `behaviour` for the CRDs and the dashboard's OpenAPI: a structural schema cannot hold a
-discriminated union, so the API server checks the kind and the emulator (these models) the rest."""
+FIELD_OF_ITS_KIND = "a behaviour field that its kind does not have (docs/scenarios.md lists each kind's)"
+
+
+def _behaviour_schema() -> dict[str, Any]:
+    """`behaviour` for the CRDs and the dashboard's OpenAPI: one object holding every kind's fields.
+
+    A structural schema cannot hold a discriminated union, so the fields of all kinds are merged
+    (bounds widened where two kinds share a name, no defaults: they differ by kind) and one CEL
+    rule refuses a field its kind does not have; the models above check the rest."""
+    members = [*get_args(get_args(Lifecycle)[0]), *get_args(get_args(compromise.CompromiseBehaviour)[0])]
+    merged: dict[str, Any] = {}
+    allowed: dict[str, list[str]] = {}
+    for member in members:
+        schema = member.model_json_schema()
+        kind = member.model_fields["kind"].default
+        allowed[kind] = list(schema["properties"])
+        for name, sub in schema["properties"].items():
+            if name != "kind":
+                sub = _plain(sub, schema.get("$defs", {}))
+                merged[name] = _widen(merged[name], sub, name) if name in merged else sub
+    table = "{" + ", ".join(f"'{kind}': [{', '.join(repr(f) for f in names)}]" for kind, names in allowed.items()) + "}"
+    rule = f"!(self.kind in {table}) || self.all(f, f in {table}[self.kind])"
+    return {
+        "type": "object",
+        "description": "what the targets do: `kind` and that kind's fields (docs/scenarios.md)",
+        "required": ["kind"],
+        "properties": {"kind": {"type": "string", "enum": list(KINDS)}, **merged},
+        "x-kubernetes-validations": [{"rule": rule, "message": FIELD_OF_ITS_KIND}],
+    }
+
+
+def _plain(node: Any, defs: dict[str, Any]) -> Any:
+    """`node` with $refs inlined, `X or null` as X, and no titles or defaults."""
+    if isinstance(node, list):
+        return [_plain(n, defs) for n in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        node = {**defs[node["$ref"].rsplit("/", 1)[-1]], **{k: v for k, v in node.items() if k != "$ref"}}
+    if "anyOf" in node:
+        real = [o for o in node["anyOf"] if o.get("type") != "null"]
+        if len(real) == 1:
+            return _plain({**real[0], **{k: v for k, v in node.items() if k != "anyOf"}}, defs)
+    return {k: _plain(v, defs) for k, v in node.items() if k not in ("title", "default")}
+
+
+def _widen(a: dict[str, Any], b: dict[str, Any], name: str) -> dict[str, Any]:
+    """One schema accepting what `a` or `b` accepts (same type; enums joined, bounds widened)."""
+    if a == b:
+        return a
+    if a.get("type") != b.get("type"):
+        raise TypeError(f"behaviour field {name} has two types: {a.get('type')} and {b.get('type')}")
+    out = {**b, **a}
+    if "enum" in a or "enum" in b:
+        out["enum"] = [*a.get("enum", []), *[v for v in b.get("enum", []) if v not in a.get("enum", [])]]
+    for key, pick in (("minimum", min), ("exclusiveMinimum", min), ("maximum", max), ("minLength", min),
+                      ("maxLength", max), ("minItems", min), ("maxItems", max)):  # fmt: skip
+        if key in a and key in b:
+            out[key] = pick(a[key], b[key])
+        elif key in out:
+            del out[key]  # one kind leaves it unbounded
+    if "items" in a and "items" in b:
+        out["items"] = _widen(a["items"], b["items"], f"{name}[]")
+    return out
+
 
 Behaviour = Annotated[
     Annotated[Lifecycle, Tag("lifecycle")] | Annotated[compromise.CompromiseBehaviour, Tag("compromise")],
     Discriminator(_family),
-    Field(json_schema_extra=lambda schema: _replace(schema, _BEHAVIOUR_SCHEMA)),
+    Field(json_schema_extra=lambda schema: _replace(schema, _behaviour_schema())),
 ]
 
 
@@ -167,6 +234,12 @@ def _replace(schema: dict[str, Any], new: dict[str, Any]) -> None:
 
 class Target(_Strict):
     """Which devices a step acts on: by name, a share or a count of the members; default all."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_cel(
+            ("(has(self.devices) ? 1 : 0) + (has(self.share) ? 1 : 0) + (has(self.count) ? 1 : 0) <= 1", ONE_WAY)
+        )
+    )
 
     devices: list[Annotated[str, Field(pattern=DEVICE_NAME)]] | None = Field(
         default=None, min_length=1, max_length=10000, description="device ids"
@@ -181,12 +254,20 @@ class Target(_Strict):
     @model_validator(mode="after")
     def _one_way(self) -> Target:
         if sum(v is not None for v in (self.devices, self.share, self.count)) > 1:
-            raise ValueError("set one of devices, share, count")
+            raise ValueError(ONE_WAY)
         return self
 
 
 class Step(_Strict):
     """One behaviour, when, for whom; `repeat` times every `every` seconds."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_cel(
+            ("!has(self.repeat) || self.repeat <= 1 || has(self.every)", REPEAT_NEEDS_EVERY),
+            ("self.behaviour.kind != 'churn' || has(self.duration)", CHURN_NEEDS_DURATION),
+            ("!has(self.every) || !has(self.duration) || self.every >= self.duration", NO_OVERLAP),
+        )
+    )
 
     name: Annotated[str, Field(min_length=1, max_length=63)] | None = Field(
         default=None, description="label in messages; default: the step's number from 1"
@@ -213,15 +294,15 @@ class Step(_Strict):
     def _consistent(self) -> Step:
         kind = self.behaviour.kind
         if self.repeat > 1 and self.every is None:
-            raise ValueError("repeat > 1 needs every")
+            raise ValueError(REPEAT_NEEDS_EVERY)
         if self.repeat > 1 and kind == "new_device":
             raise ValueError("new_device happens once: repeat must be 1")
         if kind == "churn" and self.duration is None:
-            raise ValueError("churn needs a duration")
+            raise ValueError(CHURN_NEEDS_DURATION)
         if self.duration is not None and kind in ("boot_storm", "power_cycle", "firmware_update", "mac_randomisation"):
             raise ValueError(f"{kind} takes no duration (its down time is `behaviour.down`)")
         if self.every is not None and self.duration is not None and self.every < self.duration:
-            raise ValueError("every must be at least the duration (repeats do not overlap)")
+            raise ValueError(NO_OVERLAP)
         if self.at + (self.repeat - 1) * (self.every or 0) > WEEK:
             raise ValueError("the last repeat starts more than a week after the scenario's start")
         return self
