@@ -129,10 +129,12 @@ class Driver:
         self.engine.events(messages.scenario(
             mark.device_id, wall, mark.scenario, mark.step, mark.behaviour, mark.state, mark.detail))  # fmt: skip
         text = f"{mark.state} (step {mark.step})" + (f": {mark.detail}" if mark.detail else "")
-        self._log(mark.device_id, messages.scenario_line(mark.scenario, mark.behaviour, text))
+        self._log(mark.device_id, messages.scenario_line(mark.scenario, mark.behaviour, text), echo=True)
 
-    def _log(self, device_id: str, line: str) -> None:
-        self.engine.events(messages.log(device_id, self.engine.wall(), "info", line))
+    def _log(self, device_id: str, line: str, *, echo: bool = False) -> None:
+        """A log line; `echo_of: scenario` tells a consumer that shows the typed message it may skip this one."""
+        message = messages.log(device_id, self.engine.wall(), "info", line)
+        self.engine.events({**message, "echo_of": messages.SCENARIO} if echo else message)
 
     def _warn(self, device_id: str, text: str) -> None:
         self.engine.events(messages.error(device_id, self.engine.wall(), text, severity="warning"))
