@@ -53,8 +53,7 @@ class Control:
         ]
         if problems:
             raise Conflict(problems)
-        self.engine.add_devices(configs)
-        self.scenarios.begin(configs)
+        self.engine.add_devices(configs, prepare=self.scenarios.begin)
         return [c.device_id for c in configs]
 
     def remove(self, device_id: str) -> bool:

@@ -166,8 +166,14 @@ class Engine:
 
     # -- devices added and removed at run time (the control API) -------------------------------
 
-    def add_devices(self, configs: Sequence[manifests.DeviceConfig]) -> None:
-        """Start more devices; the caller has checked ids and MACs against the running ones."""
+    def add_devices(
+        self,
+        configs: Sequence[manifests.DeviceConfig],
+        prepare: Callable[[Sequence[manifests.DeviceConfig]], None] | None = None,
+    ) -> None:
+        """Start more devices; the caller has checked ids and MACs against the running ones.
+
+        `prepare` runs once they exist and before any starts (a scenario holding one back)."""
         gateway = self.devices[0].fallback_gateway if self.devices else None
         now = self._loop.time() if self._loop else time.monotonic()
         for config in configs:
@@ -177,6 +183,8 @@ class Engine:
             self._pending.append(dev)
             if self._loop is not None:
                 self._announce(dev)
+        if prepare is not None:
+            prepare(configs)
         if self._loop is not None:
             self._admit(now)
 
@@ -291,6 +299,11 @@ class Engine:
         self._in_flight.discard(dev)
         self._set_candidate(dev, None)
         self._scheduled.pop(dev, None)  # its heap entries become stale and are skipped
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop the engine runs on, once it runs."""
+        return self._loop
 
     def clock(self) -> float:
         """The loop's time (monotonic before the loop runs): what device deadlines are in."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -30,25 +31,22 @@ DEVICES = 7
 FIRMWARE_VENDOR_CLASS = "hikvision-fw-5.7"
 
 
-def step(device: int, at: float, behaviour: dict[str, object], **extra: object) -> dict[str, object]:
+def step(device: int, at: float, behaviour: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"name": behaviour["kind"], "at": at, "target": {"devices": [f"cams-{device:04d}"]},
             "behaviour": behaviour, **extra}  # fmt: skip
 
 
-SCENARIO = {
-    "name": "lab-day",
-    "seed": 5,
-    "steps": [
-        step(0, 4, {"kind": "power_cycle", "down": 2}),
-        step(1, 4, {"kind": "firmware_update", "down": 1,
-                    "dhcp": {"vendor_class_id": FIRMWARE_VENDOR_CLASS, "parameter_request_list": [1, 3, 6, 15, 42]}}),
-        step(2, 4, {"kind": "mac_randomisation", "down": 1}),
-        step(3, 5, {"kind": "new_device"}),
-        step(4, 6, {"kind": "boot_storm", "down": 1, "fresh": True}),
-        step(5, 6, {"kind": "boot_storm", "down": 1, "fresh": True}),
-        step(6, 2, {"kind": "churn", "interval": 1.5, "down_min": 0.5, "down_max": 1, "release": True}, duration=6),
-    ],
-}  # fmt: skip
+STEPS: list[dict[str, Any]] = [
+    step(0, 4, {"kind": "power_cycle", "down": 2}),
+    step(1, 4, {"kind": "firmware_update", "down": 1,
+                "dhcp": {"vendor_class_id": FIRMWARE_VENDOR_CLASS, "parameter_request_list": [1, 3, 6, 15, 42]}}),
+    step(2, 4, {"kind": "mac_randomisation", "down": 1}),
+    step(3, 5, {"kind": "new_device"}),
+    step(4, 6, {"kind": "boot_storm", "down": 1, "fresh": True}),
+    step(5, 6, {"kind": "boot_storm", "down": 1, "fresh": True}),
+    step(6, 2, {"kind": "churn", "interval": 1.5, "down_min": 0.5, "down_max": 1, "release": True}, duration=6),
+]  # fmt: skip
+SCENARIO = {"name": "lab-day", "seed": 5, "steps": STEPS}
 
 
 def test_each_lifecycle_behaviour_is_visible_on_the_wire(dnsmasq_lab: iotlab.Lab, tmp_path: Path) -> None:
@@ -64,8 +62,8 @@ def test_each_lifecycle_behaviour_is_visible_on_the_wire(dnsmasq_lab: iotlab.Lab
         with Emulator(["run", "-f", str(manifest), "--scenario", str(scenario), "--interface", dnsmasq_lab.dev_iface,
                        "--netns", dnsmasq_lab.dev_netns, "--json-output", "--state-dir", str(tmp_path / "state"),
                        "--seed", "3"]) as emulator:  # fmt: skip
-            ended = {}
-            while len(ended) < len(SCENARIO["steps"]):  # type: ignore[arg-type]
+            ended: dict[str, dict[str, Any]] = {}
+            while len(ended) < len(STEPS):
                 mark = emulator.wait_for(lambda m: m["type"] == "scenario" and m["state"] == "ended", 60, "ends")
                 ended[mark["device_id"]] = mark
             random_mac = next(m["detail"].split()[-1] for m in ended.values() if m["behaviour"] == "mac_randomisation")
@@ -77,7 +75,7 @@ def test_each_lifecycle_behaviour_is_visible_on_the_wire(dnsmasq_lab: iotlab.Lab
     messages = emulator.messages
     started = {m["device_id"]: m["mac"] for m in messages if m["type"] == "started"}
     marks = [(m["device_id"], m["behaviour"], m["state"]) for m in messages if m["type"] == "scenario"]
-    for number, spec in enumerate(SCENARIO["steps"]):  # type: ignore[arg-type]
+    for number, spec in enumerate(STEPS):
         device = spec["target"]["devices"][0]
         kind = spec["behaviour"]["kind"]
         assert (device, kind, "started") in marks and (device, kind, "ended") in marks, (number, marks)

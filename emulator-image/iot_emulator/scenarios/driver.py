@@ -25,14 +25,13 @@ class Driver:
         self.engine = eng
         self.library = library
         self.runner = runner.Runner()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
-        eng.extensions.append(self)
+        self._stopped = False
+        eng.extensions.append(self)  # (added to a running engine, it starts nothing itself: its owner calls `run`)
 
     # -- engine.Extension -----------------------------------------------------------------------
 
     def start(self, loop: asyncio.AbstractEventLoop, now: float) -> None:
-        self._loop = loop
         self.begin(dev.config for dev in self.engine.devices)
 
     def stop(self, now: float) -> None:
@@ -40,7 +39,7 @@ class Driver:
             self._apply(self.runner.stop(device_id, now))
         if self._timer is not None:
             self._timer.cancel()
-        self._loop = None
+        self._stopped = True
 
     # -- what the control API and the engine's owner call --------------------------------------
 
@@ -74,12 +73,13 @@ class Driver:
         self._rearm()
 
     def _rearm(self) -> None:
-        if self._loop is None:
+        loop = self.engine.loop
+        if loop is None or self._stopped:
             return
         if self._timer is not None:
             self._timer.cancel()
         deadline = self.runner.next_deadline()
-        self._timer = None if deadline is None else self._loop.call_at(deadline, self._on_timer)
+        self._timer = None if deadline is None else loop.call_at(deadline, self._on_timer)
 
     def _apply(self, actions: list[runner.Action]) -> None:
         eng = self.engine
@@ -140,4 +140,4 @@ class Driver:
         self.engine.events(messages.error(device_id, self.engine.wall(), text, severity="warning"))
 
     def _now(self) -> float:
-        return self._loop.time() if self._loop is not None else self.engine.clock()
+        return self.engine.clock()
