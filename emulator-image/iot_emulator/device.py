@@ -18,6 +18,7 @@ from iot_emulator import host, macs, manifests, wire
 from iot_emulator.protocols import arp, dhcp, dhcp_wire, services
 
 Emit = Callable[[str, dict[str, Any]], None]
+ServiceFactory = Callable[[services.Context], host.Service]
 
 
 class Phase(StrEnum):
@@ -50,7 +51,7 @@ class Device:
 
     __slots__ = (
         "_next_refresh", "_rng", "config", "counters", "dhcp", "emit", "fallback_gateway", "gateway_ip", "host",
-        "ip", "link_services", "mac", "phase", "scenario_services", "started_at", "stateless",
+        "ip", "link_services", "mac", "phase", "scenario_factories", "scenario_services", "started_at", "stateless",
     )  # fmt: skip
 
     def __init__(
@@ -81,6 +82,8 @@ class Device:
         self.link_services: Sequence[host.Service] = ()
         self.scenario_services: dict[str, host.Service] = {}
         """Compromise behaviours switched on by a scenario: they run beside the protocols while bound."""
+        self.scenario_factories: dict[str, ServiceFactory] = {}
+        """What built them: a rebooted device (a new `Device`) builds its own from these."""
         static = config.static_address.packed if config.static_address else None
         self.dhcp = dhcp.DhcpClient(
             mac=self.mac,
@@ -192,16 +195,18 @@ class Device:
         self.phase = Phase.stopped
         self._next_refresh = None
 
-    def add_service(self, key: str, factory: Callable[[services.Context], host.Service], now: float) -> None:
+    def add_service(self, key: str, factory: ServiceFactory, now: float) -> None:
         """Run a scenario's service beside the device's protocols (from now if bound, else from its bind)."""
         service = factory(services.Context(self.config, self.host, self._rng, self._log))
         self.scenario_services[key] = service
+        self.scenario_factories[key] = factory
         if self.ip is not None:
             self.host.services.append(service)
             service.start(now)
 
     def remove_service(self, key: str, now: float) -> bool:
         service = self.scenario_services.pop(key, None)
+        self.scenario_factories.pop(key, None)
         if service is None:
             return False
         if service in self.host.services:

@@ -253,7 +253,8 @@ class Engine:
             remembered=(lease.address, lease.expiry > now) if keep and lease is not None else None,
             counters=old.counters,
         )
-        dev.scenario_services = old.scenario_services
+        for key, factory in old.scenario_factories.items():  # built again around the new device's host
+            dev.add_service(key, factory, now)
         self.devices[self.devices.index(old)] = dev
         if self._by_mac.get(old.mac) is old:
             del self._by_mac[old.mac]

@@ -210,3 +210,24 @@ async def test_a_behaviour_that_cannot_run_is_a_warning_not_a_crash(run: Run, mo
     start(run, run.engine.devices[0].device_id, {"at": 0, "behaviour": {"kind": "port_scan"}})
     warning = await run.until(lambda m: m["type"] == "error")
     assert warning["severity"] == "warning" and warning["error"].startswith("[scenario t] port_scan: cannot run")
+
+
+async def test_a_compromise_service_is_rebuilt_around_a_rebooted_device(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hosts: list[Any] = []
+
+    def build(spec: compromise.CompromiseBehaviour, context: Any, label: str) -> FakeService:
+        hosts.append(context.host)
+        return FakeService([])
+
+    monkeypatch.setattr(compromise, "build_service", build)
+    device_id = run.engine.devices[0].device_id
+    start(run, device_id,
+          {"at": 0, "duration": 30, "behaviour": {"kind": "c2_beacon"}},
+          {"at": 0.05, "behaviour": {"kind": "power_cycle", "down": 0.05}})  # fmt: skip
+    await run.until(lambda m: m["type"] == "scenario" and m["behaviour"] == "power_cycle" and m["state"] == "ended")
+    await run.bind_all()
+    rebooted = run.engine.devices[0]
+    assert len(hosts) == 2 and hosts[1] is rebooted.host and hosts[0] is not rebooted.host
+    assert list(rebooted.scenario_services) == ["0#0"] and rebooted.scenario_services["0#0"] in rebooted.host.services
