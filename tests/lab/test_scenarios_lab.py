@@ -19,16 +19,23 @@ import pytest
 import yaml
 
 from iot_emulator import lab as iotlab
+from iot_emulator import manifests, profile
+from iot_emulator.lab import config as labconfig
+from iot_emulator.scenarios import driver, model
+from tests.conftest import LabFactory
 
 from . import servers
 from .emulator import Emulator
 from .fingerprint_capture import FullCapture, decode
+from .udp_servers import Capture, EngineThread
 
 pytestmark = pytest.mark.lab
 
 PROFILE = "hikvision-ds-2cd2042fwd"
 DEVICES = 7
 FIRMWARE_VENDOR_CLASS = "hikvision-fw-5.7"
+NEW_AGENT = "Roku/DVP-12.5 (scenario firmware)"
+SINK = str(labconfig.SINK_ADDRESS)
 
 
 def step(device: int, at: float, behaviour: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -127,3 +134,36 @@ def test_each_lifecycle_behaviour_is_visible_on_the_wire(dnsmasq_lab: iotlab.Lab
     subnet = ipaddress.ip_network(dnsmasq_lab.subnet)
     outside = {d for d in destinations if ipaddress.ip_address(d) not in subnet and d != "255.255.255.255"}
     assert not outside, outside
+
+
+def test_firmware_update_changes_user_agent_and_ja3_on_the_wire(lab_factory: LabFactory) -> None:
+    """A Roku talking to the lab internet's sink: after its firmware update, its HTTP requests carry the
+    new User-Agent and its ClientHellos the new cipher suites (another JA3), read by tshark on the gateway."""
+    lab = lab_factory(internet=True)
+    prof = profile.builtin().get("roku-express")
+    mac = f"{prof.ouis[0]}:5c:00:01"
+    config = manifests.DeviceConfig(device_id="roku", mac=mac, hostname=prof.hostname_for(mac), profile=prof,
+                                    protocols=tuple(prof.protocols), traffic_interval=60)  # fmt: skip
+    capture = Capture(lab, f"host {SINK}", "http.request || tls.handshake.type == 1",
+                      ["ip.src", "http.user_agent", "tls.handshake.ja3"])  # fmt: skip
+    emulator = EngineThread(lab, [config])
+    try:
+        before = capture.wait_rows(lambda r: bool(r[1]), timeout=60)[0][1]
+        old_ja3 = capture.wait_rows(lambda r: bool(r[2]), timeout=60)[0][2]
+        scenario = model.Scenario.model_validate({"name": "fw", "steps": [{"at": 0, "behaviour": {
+            "kind": "firmware_update", "down": 1, "user_agent": NEW_AGENT,
+            "tls": {"cipher_suites": [4865, 4866, 4867, 49195, 49199]}}}]})  # fmt: skip
+        drv = emulator.call(lambda: driver.Driver(emulator.engine, profile.builtin()))
+        emulator.call(lambda: drv.run("roku", scenario))
+        capture.wait_rows(lambda r: r[1] == NEW_AGENT, timeout=60)
+        new_ja3 = capture.wait_rows(lambda r: bool(r[2]) and r[2] != old_ja3, timeout=60)[0][2]
+    finally:
+        emulator.stop()
+        capture.stop()
+    assert prof.http is not None and before == prof.http.user_agent
+    assert new_ja3 != old_ja3
+    marks = [(m["behaviour"], m["state"]) for m in emulator.messages if m["type"] == "scenario"]
+    assert marks == [("firmware_update", "started"), ("firmware_update", "ended")]
+    sources = {r[0] for r in capture.rows()}
+    subnet = ipaddress.ip_network(lab.subnet)
+    assert all(ipaddress.ip_address(s) in subnet for s in sources), sources  # devices' traffic, to the lab's sink
