@@ -250,7 +250,7 @@ class Engine:
         dev = self._make_device(
             config,
             old.fallback_gateway,
-            remembered=(lease.address, lease.expiry > now) if keep and lease is not None else None,
+            remembered=(lease.address, lease.expiry > now) if keep and lease is not None else (None, False),
             counters=old.counters,
         )
         for key, factory in old.scenario_factories.items():  # built again around the new device's host
@@ -530,10 +530,11 @@ class Engine:
         config: manifests.DeviceConfig,
         gateway: bytes | None,
         *,
-        remembered: tuple[bytes, bool] | None = None,
+        remembered: tuple[bytes | None, bool] | None = None,
         counters: device_mod.Counters | None = None,
     ) -> device_mod.Device:
-        """A device; it remembers the lease cache's address for its MAC unless `remembered` (address, valid) says."""
+        """A device; it remembers the lease cache's address for its MAC unless `remembered` (address or None,
+        valid) says otherwise (a reboot remembers its own lease; a fresh start nothing)."""
         if remembered is None and self.cache is not None and (cached := self.cache.get(config.mac)) is not None:
             remembered = (bytes(int(x) for x in cached.address.split(".")), cached.valid(self.wall()))
         holder: list[device_mod.Device] = []
