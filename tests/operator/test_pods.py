@@ -142,6 +142,12 @@ def test_multus_device_with_an_unknown_profile_is_a_spec_error(tiny_library: pro
         pods.desired_pods(resource, owner("IoTDevice", "x"), SETTINGS, tiny_library)
 
 
+def test_a_firmware_update_to_an_unknown_profile_is_a_spec_error(tiny_library: profile.Library) -> None:
+    scenario = {"name": "fw", "steps": [{"at": 1, "behaviour": {"kind": "firmware_update", "profile": "nope"}}]}
+    with pytest.raises(pods.SpecError, match=r"spec\.scenario\.steps\.0\.behaviour\.profile: unknown profile 'nope'"):
+        pods.desired_pods(fleet(3, scenario=scenario), owner(), SETTINGS, tiny_library)
+
+
 def test_host_network_ports_are_spread_and_stable() -> None:
     ports = {pods.http_port(owner(), f"iotfleet-cams-{k}", True, SETTINGS) for k in range(20)}
     assert len(ports) > 15 and all(20000 <= p < 30000 for p in ports)
