@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from iot_emulator import device as device_mod
-from iot_emulator import host, lease_cache, macs, manifests, messages, multicast, wire
-from iot_emulator.protocols import dhcp, dhcp_wire, services
+from iot_emulator import lease_cache, macs, manifests, messages, multicast, wire
+from iot_emulator.protocols import dhcp, dhcp_wire
 
 RELEASE_BATCH = 8
 RELEASE_PAUSE = 0.01
@@ -268,7 +268,8 @@ class Engine:
             self._admit(now)
         return True
 
-    def add_service(self, device_id: str, key: str, factory: Callable[[services.Context], host.Service]) -> bool:
+    def add_service(self, device_id: str, key: str, factory: device_mod.ServiceFactory) -> bool:
+        """Run a scenario's service on the device (`Device.add_service`); False if there is no such device."""
         dev = self.find(device_id)
         if dev is None:
             return False
