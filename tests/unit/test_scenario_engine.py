@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.l2 import Ether
 
-from iot_emulator import engine, profile
+from iot_emulator import console, engine, messages, profile
 from iot_emulator.scenarios import compromise, driver, model
 from tests.unit.fakes import RecordingLink
 from tests.unit.test_engine import Harness, configs
@@ -231,3 +232,11 @@ async def test_a_compromise_service_is_rebuilt_around_a_rebooted_device(
     rebooted = run.engine.devices[0]
     assert len(hosts) == 2 and hosts[1] is rebooted.host and hosts[0] is not rebooted.host
     assert list(rebooted.scenario_services) == ["0#0"] and rebooted.scenario_services["0#0"] in rebooted.host.services
+
+
+def test_a_person_without_json_output_sees_the_scenario_lines() -> None:
+    out = io.StringIO()
+    human = console.Console(500, stream=out)
+    human(messages.log("cam", 0, "info", "[scenario s] power_cycle: started (step 1): power off for 1 s"))
+    human(messages.log("cam", 0, "info", "an ordinary info line"))
+    assert out.getvalue().count("\n") == 1 and "[scenario s] power_cycle: started" in out.getvalue()
