@@ -31,6 +31,24 @@ _ADDRESSLESS = frozenset({"dhcp_nak", "dhcp_expire", "dhcp_release", "dhcp_decli
 _BINDING = frozenset({"dhcp_discover", "dhcp_offer", "dhcp_request", "dhcp_nak", "dhcp_expire", "dhcp_decline"})
 
 
+_LOGGED = frozenset({"log", "error", messages.SCENARIO})
+"""What the log buffer keeps: log lines, errors, and scenario behaviours (a line each in the tab's log)."""
+
+
+def log_level(message: Message) -> str:
+    default = "info" if message.get("type") == messages.SCENARIO else "error"
+    return str(message.get("level") or message.get("severity") or default)
+
+
+def log_text(message: Message) -> str:
+    """A logged message as one line; a scenario's as the emulator's own log line says it."""
+    if message.get("type") == messages.SCENARIO:
+        detail = f": {message['detail']}" if message.get("detail") else ""
+        text = f"{message.get('state')} (step {message.get('step')}){detail}"
+        return messages.scenario_line(str(message.get("scenario")), str(message.get("behaviour")), text)
+    return str(message.get("message") or message.get("error") or "")
+
+
 RESOURCE = "resource"
 """Type of the messages that say a resource changed (`resource:changed`), not what a device said."""
 
@@ -197,7 +215,7 @@ class EventHub:
                     self._members.setdefault(group, {})[int(index)] = device_id
             record.live.apply(message)
             (record.stats if type_ == "stats" else record.events).append(message)
-        if type_ in ("log", "error"):
+        if type_ in _LOGGED and message.get("echo_of") != messages.SCENARIO:  # the typed message is kept instead
             self._logs.append(message)
         for sub in self._subscribers:
             sub.offer(message)
@@ -272,10 +290,10 @@ class EventHub:
                 continue
             if since is not None and str(m.get("timestamp", "")) <= since:
                 continue
-            lvl = str(m.get("level") or m.get("severity") or "error")
+            lvl = log_level(m)
             if (LEVELS.index(lvl) if lvl in LEVELS else len(LEVELS)) < floor:
                 continue
-            text = str(m.get("message") or m.get("error") or "")
+            text = log_text(m)
             if needle is not None and needle not in text.lower():
                 continue
             out.append(m)

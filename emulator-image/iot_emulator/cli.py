@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import re
 import sys
 from collections.abc import Sequence
@@ -18,6 +19,8 @@ from pydantic import ValidationError
 
 from iot_emulator import manifests, models, rawsock, runner
 from iot_emulator import profile as profiles
+from iot_emulator.scenarios import firmware
+from iot_emulator.scenarios import model as scenario_model
 
 EXIT_BAD_INPUT = 2
 
@@ -60,6 +63,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="random seed (xids, jitter) for reproducible runs")
     parser.add_argument("--pcap", type=Path, help="write every frame sent and received to this pcap file")
     parser.add_argument("--pcap-per-device", action="store_true", help="with --pcap: also one file per device")
+    parser.add_argument(
+        "--scenario",
+        type=Path,
+        metavar="FILE",
+        help="scenario YAML run from the start by every device that has none (docs/scenarios.md)",
+    )
 
 
 def seed_parser() -> argparse.ArgumentParser:
@@ -121,7 +130,8 @@ def _seed(argv: list[str]) -> int:
         static_address=spec.dhcp.address,
         vendor_label=args.vendor,
     )
-    return _run([config], _options(args, fallback_gateway=args.gateway), library)
+    configs = with_scenario([config], args.scenario, library)
+    return _run(configs, _options(args, fallback_gateway=args.gateway), library)
 
 
 # -- iotemu subcommands -----------------------------------------------------------------------
@@ -189,7 +199,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
     library = _library(args.profiles_dir)
     devices = load_devices(args.file, args.profiles_dir, allow_empty=args.control_socket is not None)
     options = _options(args)
-    return _run(devices, options, library)
+    return _run(with_scenario(devices, args.scenario, library), options, library)
+
+
+def with_scenario(
+    configs: list[manifests.DeviceConfig], path: Path | None, library: profiles.Library
+) -> list[manifests.DeviceConfig]:
+    """`--scenario FILE` for the devices without one of their own: their order is the members' order."""
+    if path is None:
+        return configs
+    try:
+        scenario = scenario_model.load(path)
+    except scenario_model.ScenarioError as exc:
+        raise BadInput("--scenario: " + "\n  ".join(exc.problems)) from None
+    problems = firmware.check(scenario, library)
+    if problems:
+        raise BadInput("--scenario: " + "; ".join(problems))
+    out = []
+    for index, config in enumerate(configs):
+        if config.scenario is None:
+            member = scenario_model.for_member(scenario, config.device_id, index, len(configs))
+            config = dataclasses.replace(config, scenario=member)
+        out.append(config)
+    return out
 
 
 def load_devices(

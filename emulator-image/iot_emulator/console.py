@@ -51,7 +51,13 @@ class Console:
     def __call__(self, message: messages.Message) -> None:
         kind = message["type"]
         level = message.get("level")
-        if kind == "error" or (kind == "log" and level in ("warning", "error")) or (self.chatty and kind in SHOWN):
+        scenario = kind == "log" and str(message.get("message", "")).startswith("[scenario ")  # what a scenario did
+        if (
+            kind == "error"
+            or (kind == "log" and level in ("warning", "error"))
+            or scenario
+            or (self.chatty and kind in SHOWN)
+        ):
             self._line(describe(message))
 
     def render(self, totals: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from iot_emulator import bounded, control, manifests
+from iot_emulator.scenarios import model as scenario_model
 
 MAX_BODY = 16 * 1024 * 1024
 
@@ -39,8 +40,37 @@ class ControlRoutes:
             return web.json_response({"error": f"no device {device_id!r}", "status": 404}, status=404)
         return web.json_response({"removed": device_id})
 
+    async def run_scenario(self, request: web.Request) -> web.Response:
+        """Run `{"scenario": {...}, "devices": [ids] | null}` now: 200 started, 422 invalid, 404 unknown device."""
+        try:
+            body = bounded.load_json(await request.read(), bounded.Limits(max_bytes=MAX_BODY))
+        except ValueError as exc:
+            return web.json_response({"errors": [f"body: not JSON: {exc}"]}, status=422)
+        if not isinstance(body, dict) or not isinstance(body.get("devices", []), list | None):
+            return web.json_response({"errors": ["body: expected {scenario, devices}"]}, status=422)
+        try:
+            started = self._ctl.run_scenario(body.get("scenario"), body.get("devices"))
+        except scenario_model.ScenarioError as exc:
+            return web.json_response({"errors": exc.problems}, status=422)
+        except control.NotFound as exc:
+            return web.json_response({"errors": exc.problems}, status=404)
+        return web.json_response({"started": started})
+
+    async def stop_scenario(self, request: web.Request) -> web.Response:
+        """Stop the scenario of `{"devices": [ids] | null}` (all when null)."""
+        try:
+            body = bounded.load_json(await request.read() or b"{}", bounded.Limits(max_bytes=MAX_BODY))
+        except ValueError as exc:
+            return web.json_response({"errors": [f"body: not JSON: {exc}"]}, status=422)
+        devices = body.get("devices") if isinstance(body, dict) else None
+        if devices is not None and not (isinstance(devices, list) and all(isinstance(d, str) for d in devices)):
+            return web.json_response({"errors": ["devices: expected a list of device ids"]}, status=422)
+        return web.json_response({"stopped": self._ctl.stop_scenario(devices)})
+
 
 def register(app: web.Application, ctl: control.Control) -> None:
     routes = ControlRoutes(ctl)
     app.router.add_post("/devices", routes.add_devices)
     app.router.add_delete("/devices/{device_id}", routes.remove_device)
+    app.router.add_post("/scenarios", routes.run_scenario)
+    app.router.add_post("/scenarios/stop", routes.stop_scenario)

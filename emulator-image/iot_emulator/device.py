@@ -18,6 +18,7 @@ from iot_emulator import host, macs, manifests, wire
 from iot_emulator.protocols import arp, dhcp, dhcp_wire, services
 
 Emit = Callable[[str, dict[str, Any]], None]
+ServiceFactory = Callable[[services.Context], host.Service]
 
 
 class Phase(StrEnum):
@@ -50,7 +51,7 @@ class Device:
 
     __slots__ = (
         "_next_refresh", "_rng", "config", "counters", "dhcp", "emit", "fallback_gateway", "gateway_ip", "host",
-        "ip", "link_services", "mac", "phase", "started_at", "stateless",
+        "ip", "link_services", "mac", "phase", "scenario_factories", "scenario_services", "started_at", "stateless",
     )  # fmt: skip
 
     def __init__(
@@ -63,11 +64,12 @@ class Device:
         remembered_valid: bool = False,
         fallback_gateway: bytes | None = None,
         timer_seed: int | None = None,
+        counters: Counters | None = None,
     ) -> None:
         self.config = config
         self.mac = macs.parse(config.mac)
         self.emit = emit
-        self.counters = Counters()
+        self.counters = counters or Counters()  # a device rebooted by a scenario keeps counting
         self.host = host.IpHost(self.mac, config.profile, rng, self.counters)
         self.ip: bytes | None = None
         self.gateway_ip: bytes | None = None
@@ -78,6 +80,10 @@ class Device:
         self._rng = rng
         self.stateless = False
         self.link_services: Sequence[host.Service] = ()
+        self.scenario_services: dict[str, host.Service] = {}
+        """Compromise behaviours switched on by a scenario: they run beside the protocols while bound."""
+        self.scenario_factories: dict[str, ServiceFactory] = {}
+        """What built them: a rebooted device (a new `Device`) builds its own from these."""
         static = config.static_address.packed if config.static_address else None
         self.dhcp = dhcp.DhcpClient(
             mac=self.mac,
@@ -135,6 +141,8 @@ class Device:
         return self.host.drain()
 
     def on_timer(self, now: float) -> list[bytes]:
+        if self.phase is Phase.stopped:
+            return []
         out = []
         deadline = self.dhcp.next_deadline()
         if deadline is not None and deadline <= now:
@@ -154,6 +162,8 @@ class Device:
                 service.on_timer(now)
 
     def next_deadline(self) -> float | None:
+        if self.phase is Phase.stopped:
+            return None
         parts = (self.dhcp.next_deadline(), self._next_refresh, self.host.next_deadline(),
                  *(service.next_deadline() for service in self.link_services))  # fmt: skip
         deadlines = [d for d in parts if d is not None]  # 0.0 is a deadline too: "at once"
@@ -171,6 +181,38 @@ class Device:
         self.phase = Phase.stopped
         self._next_refresh = None
         return out
+
+    def power_off(self, now: float) -> None:
+        """The plug pulled: everything stops and nothing is said (no byebye, no DHCPRELEASE).
+
+        The lease stays in `dhcp.lease`, as a device's flash remembers it for INIT-REBOOT."""
+        for service in self.link_services:
+            service.stop(now)
+        self.link_services = ()
+        self.host.deconfigure(now)
+        self.host.drain()  # a dead device sends nothing
+        self.ip = None
+        self.phase = Phase.stopped
+        self._next_refresh = None
+
+    def add_service(self, key: str, factory: ServiceFactory, now: float) -> None:
+        """Run a scenario's service beside the device's protocols (from now if bound, else from its bind)."""
+        service = factory(services.Context(self.config, self.host, self._rng, self._log))
+        self.scenario_services[key] = service
+        self.scenario_factories[key] = factory
+        if self.ip is not None:
+            self.host.services.append(service)
+            service.start(now)
+
+    def remove_service(self, key: str, now: float) -> bool:
+        service = self.scenario_services.pop(key, None)
+        self.scenario_factories.pop(key, None)
+        if service is None:
+            return False
+        if service in self.host.services:
+            service.stop(now)
+            self.host.services.remove(service)
+        return True
 
     # -- link layer -----------------------------------------------------------------------------
 
@@ -224,7 +266,7 @@ class Device:
         self.emit("bound", {"address": wire_ip(lease.address)})
         self._next_refresh = now  # resolve the gateway right away
         context = services.Context(self.config, self.host, self._rng, self._log)
-        self.host.services = services.build(context, self.config.protocols)
+        self.host.services = [*services.build(context, self.config.protocols), *self.scenario_services.values()]
         for service in self.host.services:
             service.start(now)
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from iot_emulator import device as device_mod
-from iot_emulator import lease_cache, manifests, messages, multicast, wire
+from iot_emulator import lease_cache, macs, manifests, messages, multicast, wire
 from iot_emulator.protocols import dhcp, dhcp_wire
 
 RELEASE_BATCH = 8
@@ -42,6 +42,13 @@ class Link(Protocol):
     def send(self, frame: bytes) -> None: ...
     def flush(self, timeout: float = ...) -> None: ...
     def close(self) -> None: ...
+
+
+class Extension(Protocol):
+    """Something that runs beside the devices on the engine's loop (the scenario driver)."""
+
+    def start(self, loop: asyncio.AbstractEventLoop, now: float) -> None: ...
+    def stop(self, now: float) -> None: ...
 
 
 class Engine:
@@ -100,6 +107,8 @@ class Engine:
         self._last_bound_at = 0.0
         self._stopping = False
         self._save_handle: asyncio.TimerHandle | None = None
+        self.extensions: list[Extension] = []
+        """Started before the first device (a scenario may hold a device back), stopped before the releases."""
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -111,6 +120,8 @@ class Engine:
         self.link.start(loop, self._on_frame)
         for dev in self.devices:
             self._announce(dev)
+        for extension in self.extensions:
+            extension.start(loop, now)
         self._admit(now)
         ticker = asyncio.create_task(self._tick())
         try:
@@ -131,6 +142,8 @@ class Engine:
         if self._stopping:
             return
         self._stopping = True
+        for extension in self.extensions:
+            extension.stop(self._loop.time() if self._loop else time.monotonic())
         if self._rate_timer is not None:
             self._rate_timer.cancel()
         if self._timer is not None:
@@ -153,8 +166,14 @@ class Engine:
 
     # -- devices added and removed at run time (the control API) -------------------------------
 
-    def add_devices(self, configs: Sequence[manifests.DeviceConfig]) -> None:
-        """Start more devices; the caller has checked ids and MACs against the running ones."""
+    def add_devices(
+        self,
+        configs: Sequence[manifests.DeviceConfig],
+        prepare: Callable[[Sequence[manifests.DeviceConfig]], None] | None = None,
+    ) -> None:
+        """Start more devices; the caller has checked ids and MACs against the running ones.
+
+        `prepare` runs once they exist and before any starts (a scenario holding one back)."""
         gateway = self.devices[0].fallback_gateway if self.devices else None
         now = self._loop.time() if self._loop else time.monotonic()
         for config in configs:
@@ -164,6 +183,8 @@ class Engine:
             self._pending.append(dev)
             if self._loop is not None:
                 self._announce(dev)
+        if prepare is not None:
+            prepare(configs)
         if self._loop is not None:
             self._admit(now)
 
@@ -174,17 +195,11 @@ class Engine:
             return False
         now = self._loop.time() if self._loop else time.monotonic()
         self._send(dev, dev.stop(now))
-        self._multicast.remove(dev)
         self.events(messages.make("stats", dev.device_id, self.wall(), stats=self._stats_of(dev, now)))
         self._message("stopped", dev, {"packets_sent": dev.counters.packets_sent})
         self.devices.remove(dev)
         del self._by_mac[dev.mac]
-        self._on_device_event(dev, "unbound", {})
-        with contextlib.suppress(ValueError):
-            self._pending.remove(dev)
-        self._in_flight.discard(dev)
-        self._set_candidate(dev, None)
-        self._scheduled.pop(dev, None)  # its heap entries become stale and are skipped
+        self._forget_runtime(dev)
         self._last_sent.pop(dev, None)
         if self.cache is not None:
             self.cache.save()
@@ -193,6 +208,108 @@ class Engine:
 
     def find(self, device_id: str) -> device_mod.Device | None:
         return next((d for d in self.devices if d.device_id == device_id), None)
+
+    # -- what a scenario does to a device (scenarios.driver) -----------------------------------
+
+    def power_off(self, device_id: str, *, release: bool = False) -> bool:
+        """Link down: silent (a power cut) or, with `release`, saying goodbye. The device stays listed."""
+        dev = self.find(device_id)
+        if dev is None:
+            return False
+        now = self.clock()
+        if release:
+            self._send(dev, dev.stop(now))
+        else:
+            dev.power_off(now)
+        self._forget_runtime(dev)
+        self._admit(now)
+        return True
+
+    def power_on(
+        self,
+        device_id: str,
+        *,
+        config: manifests.DeviceConfig | None = None,
+        at_once: bool = False,
+        fresh: bool = False,
+    ) -> bool:
+        """Boot the device again, as a new `Device` (with `config`, if it changed) keeping its counters.
+
+        It asks for its last address (INIT-REBOOT) while the lease is valid, unless `fresh` or its MAC
+        changed. `at_once` starts it now, past the window and the start rate (a boot storm)."""
+        old = self.find(device_id)
+        if old is None:
+            return False
+        now = self.clock()
+        if old.phase is not device_mod.Phase.stopped:
+            old.power_off(now)  # on already: this is a reboot
+            self._forget_runtime(old)
+        config = config or old.config
+        lease = old.dhcp.lease
+        keep = not fresh and lease is not None and config.mac == old.config.mac
+        dev = self._make_device(
+            config,
+            old.fallback_gateway,
+            remembered=(lease.address, lease.expiry > now) if keep and lease is not None else (None, False),
+            counters=old.counters,
+        )
+        for key, factory in old.scenario_factories.items():  # built again around the new device's host
+            dev.add_service(key, factory, now)
+        self.devices[self.devices.index(old)] = dev
+        if self._by_mac.get(old.mac) is old:
+            del self._by_mac[old.mac]
+        self._by_mac[dev.mac] = dev
+        self._last_sent[dev] = self._last_sent.pop(old, 0)
+        if at_once and self._loop is not None:
+            self._send(dev, dev.start(now))
+            self._after(dev, now)
+        else:
+            self._pending.append(dev)
+            self._admit(now)
+        return True
+
+    def add_service(self, device_id: str, key: str, factory: device_mod.ServiceFactory) -> bool:
+        """Run a scenario's service on the device (`Device.add_service`); False if there is no such device."""
+        dev = self.find(device_id)
+        if dev is None:
+            return False
+        now = self.clock()
+        dev.add_service(key, factory, now)
+        self._send(dev, dev.host.drain())
+        self._after(dev, now)
+        return True
+
+    def remove_service(self, device_id: str, key: str) -> bool:
+        dev = self.find(device_id)
+        if dev is None:
+            return False
+        now = self.clock()
+        removed = dev.remove_service(key, now)
+        self._send(dev, dev.host.drain())
+        self._after(dev, now)
+        return removed
+
+    def mac_in_use(self, mac: str) -> bool:
+        return macs.parse(mac) in self._by_mac
+
+    def _forget_runtime(self, dev: device_mod.Device) -> None:
+        """Drop what a running device holds in the engine (address, timers, admission); it stays listed."""
+        self._multicast.remove(dev)
+        self._on_device_event(dev, "unbound", {})
+        with contextlib.suppress(ValueError):
+            self._pending.remove(dev)
+        self._in_flight.discard(dev)
+        self._set_candidate(dev, None)
+        self._scheduled.pop(dev, None)  # its heap entries become stale and are skipped
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop the engine runs on, once it runs."""
+        return self._loop
+
+    def clock(self) -> float:
+        """The loop's time (monotonic before the loop runs): what device deadlines are in."""
+        return self._loop.time() if self._loop else time.monotonic()
 
     # -- views (HTTP endpoint, console) --------------------------------------------------------
 
@@ -409,17 +526,28 @@ class Engine:
             note = "protocols not yet supported, ignored: " + ", ".join(config.unsupported_protocols)
             self._message("log", dev, {"level": "warning", "message": note})
 
-    def _make_device(self, config: manifests.DeviceConfig, gateway: bytes | None) -> device_mod.Device:
-        remembered = self.cache.get(config.mac) if self.cache else None
+    def _make_device(
+        self,
+        config: manifests.DeviceConfig,
+        gateway: bytes | None,
+        *,
+        remembered: tuple[bytes | None, bool] | None = None,
+        counters: device_mod.Counters | None = None,
+    ) -> device_mod.Device:
+        """A device; it remembers the lease cache's address for its MAC unless `remembered` (address or None,
+        valid) says otherwise (a reboot remembers its own lease; a fresh start nothing)."""
+        if remembered is None and self.cache is not None and (cached := self.cache.get(config.mac)) is not None:
+            remembered = (bytes(int(x) for x in cached.address.split(".")), cached.valid(self.wall()))
         holder: list[device_mod.Device] = []
         dev = device_mod.Device(
             config,
             emit=lambda kind, fields: self._on_device_event(holder[0], kind, fields),
             rng=self._rng,  # one generator for all: a Random per device costs 2.5 KB
-            remembered=bytes(int(x) for x in remembered.address.split(".")) if remembered else None,
-            remembered_valid=remembered.valid(self.wall()) if remembered else False,
+            remembered=remembered[0] if remembered else None,
+            remembered_valid=remembered[1] if remembered else False,
             fallback_gateway=gateway,
             timer_seed=None if self._seed is None else _device_seed(self._seed, config.device_id),
+            counters=counters,
         )
         holder.append(dev)
         return dev

@@ -18,6 +18,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from iot_emulator import bounded, macs, models
 from iot_emulator import profile as profiles
+from iot_emulator.scenarios import firmware
+from iot_emulator.scenarios import model as scenario_model
 
 _RESOURCE = TypeAdapter(models.Resource)
 
@@ -47,6 +49,8 @@ class DeviceConfig:
     vendor_label: str | None = None  # the seed CLI's --vendor, shown as given
     mac_derived: bool = False
     """spec.mac was not set: the MAC was derived from the name, and may be re-derived on a collision."""
+    scenario: scenario_model.Scenario | None = None
+    """The steps of the resource's scenario that target this device (`scenario_model.for_member`)."""
     hostname_given: bool = False
     """spec.hostname was set: it must be unique. Names from a profile's pattern may repeat, as
     real ones do (every Hue bridge says `Philips-hue`, every Kasa plug `HS110`)."""
@@ -121,6 +125,9 @@ def expand(
                 devices.extend(_fleet(resource, library))
         except profiles.ProfileError as exc:
             problems.append(f"{resource.kind}/{resource.metadata.name}: spec.profile: {exc}")
+        if resource.spec.scenario is not None:
+            where = f"{resource.kind}/{resource.metadata.name}: spec.scenario."
+            problems.extend(where + p for p in firmware.check(resource.spec.scenario, library))
     devices = _unique_derived_macs(devices, {m.lower() for m in taken})
     problems.extend(_duplicates(devices))
     if problems:
@@ -165,6 +172,7 @@ def _device(resource: models.IoTDevice, library: profiles.Library) -> DeviceConf
         traffic_interval=spec.traffic_interval,
         dhcp_mode=spec.dhcp.mode,
         static_address=spec.dhcp.address,
+        scenario=scenario_model.for_member(spec.scenario, name, 0, 1) if spec.scenario else None,
     )
 
 
@@ -197,6 +205,9 @@ def _fleet(resource: models.IoTFleet, library: profiles.Library) -> list[DeviceC
                 static_address=spec.template.dhcp.address,
                 fleet=name,
                 index=index,
+                scenario=scenario_model.for_member(spec.scenario, device_id, index, spec.replicas)
+                if spec.scenario
+                else None,
             )
         )
     return out
@@ -230,6 +241,6 @@ def _errors(exc: ValidationError, kind: Any) -> list[str]:
         loc = list(err["loc"])
         if loc and loc[0] in ("IoTDevice", "IoTFleet"):  # the union's tag, noise for a person
             loc = loc[1:]
-        where = ".".join(str(p) for p in loc) or "(root)"
+        where = ".".join(str(p) for p in scenario_model.clean_loc(loc)) or "(root)"
         lines.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
     return lines

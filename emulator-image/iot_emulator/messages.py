@@ -19,6 +19,8 @@ Message = dict[str, Any]
 Emit = Callable[[Message], None]
 
 LIFECYCLE = ("started", "stopped", "error", "stats", "log")
+SCENARIO = "scenario"
+"""A scenario's behaviour started or ended on a device (`scenario`, `step`, `behaviour`, `state`, `detail`)."""
 DHCP_TYPES = (
     "dhcp_discover", "dhcp_offer", "dhcp_request", "dhcp_ack", "dhcp_nak", "dhcp_renew",
     "dhcp_rebind", "dhcp_release", "dhcp_decline", "dhcp_expire",
@@ -35,6 +37,20 @@ def make(type_: str, device_id: str, wall: float, **fields: Any) -> Message:
 
 def log(device_id: str, wall: float, level: str, message: str) -> Message:
     return make("log", device_id, wall, level=level, message=message)
+
+
+def scenario(
+    device_id: str, wall: float, scenario: str, step: str, behaviour: str, state: str, detail: str = ""
+) -> Message:
+    """The typed label of what a scenario did, to match against what a product detected."""
+    return make(
+        SCENARIO, device_id, wall, scenario=scenario, step=step, behaviour=behaviour, state=state, detail=detail
+    )
+
+
+def scenario_line(scenario: str, behaviour: str, text: str) -> str:
+    """The `log` line of the same event: `[scenario NAME] behaviour: ...` (what the compromise services print too)."""
+    return f"[scenario {scenario}] {behaviour}: {text}"
 
 
 PROCESS_ID = ""

@@ -16,6 +16,7 @@ from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, field_validat
 from pydantic.alias_generators import to_camel
 
 from iot_emulator import macs
+from iot_emulator.scenarios import model as scenario_model
 
 API_VERSION = "iotemu.io/v1alpha1"
 GROUP = "iotemu.io"
@@ -109,6 +110,10 @@ class NetworkMode(StrEnum):
     multus = "multus"
 
 
+SCENARIO_DESCRIPTION = (
+    "behaviours scheduled from the device's start (docs/scenarios.md): power cycles, firmware updates, "
+    "churn, compromise traffic kept in the lab"
+)
 NETWORK_DESCRIPTION = "how the operator connects the emulator pod to the lab LAN; local mode uses --interface"
 
 
@@ -202,6 +207,7 @@ class DeviceSpec(DeviceTemplate):
     )
     running: bool = True
     network: NetworkSpec | None = Field(default=None, description=NETWORK_DESCRIPTION)
+    scenario: scenario_model.Scenario | None = Field(default=None, description=SCENARIO_DESCRIPTION)
 
     @field_validator("mac")
     @classmethod
@@ -222,6 +228,7 @@ class FleetSpec(_Wire):
     )
     running: bool = True
     network: NetworkSpec | None = Field(default=None, description=NETWORK_DESCRIPTION)
+    scenario: scenario_model.Scenario | None = Field(default=None, description=SCENARIO_DESCRIPTION)
     members: MemberRange | None = Field(
         default=None,
         description="run only members start..end-1 (clipped to replicas); ids, MACs and host names stay those of "

@@ -27,6 +27,7 @@ from iot_emulator import (
     rawsock,
 )
 from iot_emulator import profile as profiles
+from iot_emulator.scenarios import driver
 
 DEFAULT_STATE_DIR = Path("/var/lib/iotemu")
 LAN_START_RATE = 20.0
@@ -121,6 +122,7 @@ async def run(
         seed=options.seed,
         log_level=options.log_level,
     )
+    scenarios = driver.Driver(eng, library or profiles.builtin())
     human: console.Console | None = None
     stdout: pipe_sink.PipeSink | None = None
     if options.json_output:
@@ -136,7 +138,7 @@ async def run(
         loop.add_signal_handler(sig, stop.set)
     server = None
     if options.http_port is not None or options.control_socket is not None:
-        ctl = control.Control(eng, library or profiles.builtin()) if options.control_socket else None
+        ctl = control.Control(eng, library or profiles.builtin(), scenarios) if options.control_socket else None
         unix_path = str(options.control_socket) if options.control_socket else None
         if unix_path:
             with contextlib.suppress(FileNotFoundError):

@@ -35,7 +35,8 @@ CHART_PROFILES = Path("helm/iot-emulator/files/profiles.yaml")
 
 _DROPPED = {"title", "additionalProperties", "$defs"}
 _ORDER = (
-    "type", "format", "nullable", "description", "enum", "default", "pattern", "minimum", "maximum",
+    "type", "format", "nullable", "description", "enum", "default", "pattern", "minimum", "exclusiveMinimum",
+    "maximum", "exclusiveMaximum",
     "minLength", "maxLength", "minItems", "maxItems", "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
     "x-kubernetes-preserve-unknown-fields", "required", "properties", "additionalProperties", "items",
     "x-kubernetes-validations",
@@ -86,6 +87,10 @@ def _convert(node: Mapping[str, Any], defs: Mapping[str, Any], defaults: bool, w
             out[key] = _convert(value, defs, defaults, f"{where}[]")
         elif key == "x-kubernetes-validations":
             out[key] = [{"rule": v["rule"], "message": v["message"]} for v in value]
+        elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+            # JSON Schema's bound -> OpenAPI 3.0's bound and flag (a node converted already has the flag)
+            out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
+            out[key] = True
         elif key == "default":
             if defaults and value is not None:
                 out[key] = _without_nulls(value)

@@ -25,6 +25,7 @@ import yaml
 
 from iot_emulator import manifests, models
 from iot_emulator import profile as profiles
+from iot_emulator.scenarios import firmware
 from iot_operator import settings as settings_mod
 
 PART_OF = "iot-emulator"
@@ -104,6 +105,8 @@ def desired_pods(
     """Every pod the resource should have now, with its hash annotation; none when it is not running."""
     if not resource.spec.running:
         return []
+    if resource.spec.scenario is not None and (problems := firmware.check(resource.spec.scenario, library)):
+        raise SpecError("; ".join(f"spec.scenario.{p}" for p in problems))  # the emulator would refuse it
     if isinstance(resource, models.IoTDevice):
         mac = _device_mac(resource, library) if _is_multus(resource.spec.network) else None
         return [_pod(owner, None, _device_manifest(resource), 1, resource.spec.network, mac, settings)]
@@ -139,7 +142,10 @@ def _shard_manifest(resource: models.IoTFleet, shard: Shard) -> dict[str, Any]:
     spec = resource.spec.model_copy(
         update={
             "network": None,
-            "replicas": manifest_replicas(resource.spec.replicas, shard.end),
+            # a scenario's `share`/`count` targets are drawn from the whole fleet: the shard must know its size
+            "replicas": resource.spec.replicas
+            if resource.spec.scenario
+            else manifest_replicas(resource.spec.replicas, shard.end),
             "members": models.MemberRange(start=shard.start, end=shard.end),
         }
     )

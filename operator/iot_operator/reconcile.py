@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from iot_emulator import mac_claims, models
 from iot_emulator import profile as profiles
+from iot_emulator.scenarios import model as scenario_model
 from iot_operator import conditions, kube, observed, pods, scrape
 from iot_operator import plan as plan_mod
 from iot_operator import settings as settings_mod
@@ -154,7 +155,8 @@ def _desired(
         resource = parse(body)
         return pods.desired_pods(resource, owner, ctx.settings, ctx.library), None, resource
     except ValidationError as exc:
-        return None, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), None
+        where = (".".join(map(str, scenario_model.clean_loc(e["loc"]))) for e in exc.errors())
+        return None, "; ".join(f"{loc}: {e['msg']}" for loc, e in zip(where, exc.errors(), strict=True)), None
     except pods.SpecError as exc:
         return None, str(exc), parse(body)
 

@@ -71,6 +71,10 @@ class Fake:
             emit(messages.make("dhcp_offer", device_id, now, offered_ip=ip, server_id="10.99.0.1", lease_time=3600))
             emit(messages.make("dhcp_ack", device_id, now, assigned_ip=ip, server_id="10.99.0.1", lease_time=3600))
             emit(messages.make("stats", device_id, now, stats=self.stats(device_id)))
+            scenario = doc["spec"].get("scenario")
+            for number, step in enumerate(scenario["steps"] if scenario else []):  # as if every step began now
+                kind, label = step["behaviour"]["kind"], step.get("name") or str(number + 1)
+                emit(messages.scenario(device_id, now, scenario["name"], label, kind, "started", "fake"))
             added.append(device_id)
         return web.json_response({"added": added})
 

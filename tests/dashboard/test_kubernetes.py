@@ -100,6 +100,24 @@ async def test_crud_start_stop_and_status(client: httpx.AsyncClient, kube: harne
     assert (await api(kube, "GET", DEVICES))["items"] == []
 
 
+async def test_a_scenario_goes_into_the_custom_resource_and_out(
+    client: httpx.AsyncClient, kube: harness.Cluster
+) -> None:
+    await kubectl_device(kube, "cam-1")
+    scenario = {"name": "unplug", "seed": 4, "steps": [
+        {"at": 30, "target": {"share": 0.5}, "behaviour": {"kind": "mac_randomisation", "down": 5}},
+        {"at": 60, "duration": 20, "behaviour": {"kind": "c2_beacon", "target": "c2.lab.test", "period": 5}},
+    ]}  # fmt: skip
+    assert (await client.put("/api/devices/cam-1/scenario", json=scenario)).status_code == 200
+    stored = (await api(kube, "GET", f"{DEVICES}/cam-1"))["spec"]["scenario"]  # the CRD's schema accepted it
+    assert {"kind": "c2_beacon", "target": "c2.lab.test", "period": 5}.items() <= stored["steps"][1][
+        "behaviour"
+    ].items()
+    assert stored["steps"][0]["target"] == {"share": 0.5}
+    assert (await client.delete("/api/devices/cam-1/scenario")).status_code == 200
+    assert "scenario" not in (await api(kube, "GET", f"{DEVICES}/cam-1"))["spec"]
+
+
 CLASH = macs.derive("44:19:b6", "device/cam-222", 0)
 """cam-222 and cam-4245 derive this same MAC (24 bits of hash), each on its own as a pod would."""
 

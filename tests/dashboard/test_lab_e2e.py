@@ -206,3 +206,25 @@ async def test_an_orchestrator_written_from_the_brief(
         assert summary["responses"][device_id]["current_ip"] == summary["stats"][device_id]["current_ip"]
     phases = {d["name"]: d["status"]["phase"] for d in (await client.get("/api/devices")).json()}
     assert phases == {"camera-01": "stopped", "plug-02": "stopped"}
+
+
+async def test_scenario_behaviours_reach_the_websocket_with_their_traffic(
+    client: httpx.AsyncClient, server_url: str, dnsmasq_lab: iotlab.Lab
+) -> None:
+    """A scenario set from the REST API runs in the real emulator; its labels and its DHCP arrive on /ws."""
+    scenario = {"name": "unplug", "steps": [{"at": 1, "behaviour": {"kind": "power_cycle", "down": 1}}]}
+    async with websockets.connect(f"ws://{server_url}/ws", additional_headers=AUTH) as ws:
+        await ws_next(ws, "snapshot")
+        assert (await client.post("/api/devices", json=device_body("cam-1", running=True))).status_code == 201
+        await ws_next(ws, "device:dhcp_ack", timeout=20)
+        assert (await client.put("/api/devices/cam-1/scenario", json=scenario)).status_code == 200
+        started = await ws_next(ws, lambda f: f["event"] == "device:scenario" and f["data"]["state"] == "started", 30)
+        assert (started["data"]["scenario"], started["data"]["behaviour"]) == ("unplug", "power_cycle")
+        seen = set()
+        while len(seen) < 2:  # the reboot's REQUEST (INIT-REBOOT) and the end, the REQUEST first
+            frame = await ws_next(ws, lambda f: f["event"] in ("device:scenario", "device:dhcp_request"), 10)
+            seen.add(frame["event"])
+            assert frame["data"]["device_id"] == "cam-1"
+            assert frame["event"] == "device:dhcp_request" or frame["data"]["state"] == "ended"
+    lines = (await client.get("/api/logs", params={"device": "cam-1"})).json()
+    assert any(m["type"] == "scenario" and m["state"] == "ended" for m in lines), lines

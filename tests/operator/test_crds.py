@@ -93,6 +93,20 @@ def fleet(name: str = "cams", **spec: Any) -> dict[str, Any]:
 
 
 MULTUS = {"mode": "multus", "attachment": "lab/lan", "interface": "net1"}
+SCENARIO = {
+    "name": "branch-day",
+    "seed": 3,
+    "steps": [
+        {"at": 10, "target": {"share": 0.2}, "behaviour": {"kind": "power_cycle", "down": 5}},
+        {"at": 20, "duration": 60, "repeat": 2, "every": 120, "behaviour": {"kind": "c2_beacon", "period": 10}},
+    ],
+}
+
+
+def scenario_with(**step: Any) -> dict[str, Any]:
+    return {"name": "s", "steps": [{"at": 1, "behaviour": {"kind": "power_cycle"}, **step}]}
+
+
 EXAMPLES = [
     ("minimal device", device(profile="tiny-cam"), True),
     (
@@ -138,6 +152,24 @@ EXAMPLES = [
     ("bad OUI", fleet(macOui="44:19"), False),
     ("fleet template static", fleet(template={"profile": "tiny-cam", "dhcp": {"mode": "static"}}), False),
     ("name not a DNS label", fleet(name="Cams_1"), False),
+    ("scenario", fleet(scenario=SCENARIO), True),
+    ("device scenario", device(profile="tiny-cam", scenario=SCENARIO), True),
+    ("scenario unknown kind", fleet(scenario=scenario_with(behaviour={"kind": "teleport"})), False),
+    ("scenario two targets", fleet(scenario=scenario_with(target={"share": 0.5, "count": 2})), False),
+    ("scenario repeat without every", fleet(scenario=scenario_with(repeat=3)), False),
+    ("scenario churn without duration", fleet(scenario=scenario_with(behaviour={"kind": "churn"})), False),
+    (
+        "scenario overlapping repeats",
+        fleet(scenario=scenario_with(repeat=2, every=5, duration=10, behaviour={"kind": "port_scan"})),
+        False,
+    ),
+    ("scenario zero duration", fleet(scenario=scenario_with(duration=0, behaviour={"kind": "port_scan"})), False),
+    (
+        "scenario field of another kind",
+        fleet(scenario=scenario_with(behaviour={"kind": "power_cycle", "rate": 5})),
+        False,
+    ),
+    ("scenario without steps", fleet(scenario={"name": "s", "steps": []}), False),
 ]
 
 

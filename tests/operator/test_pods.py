@@ -58,6 +58,33 @@ def test_shard_manifests_run_exactly_the_whole_fleets_devices(replicas: int, tin
     assert [pods.device_id("cams", i, replicas) for i in range(replicas)] == [d[0] for d in whole]
 
 
+SCENARIO = {
+    "name": "storm",
+    "seed": 9,
+    "steps": [
+        {"at": 5, "target": {"count": 7}, "behaviour": {"kind": "power_cycle", "down": 3}},
+        {"at": 9, "target": {"share": 0.1}, "duration": 30, "behaviour": {"kind": "c2_beacon"}},
+    ],
+}
+
+
+def test_shards_of_a_fleet_with_a_scenario_target_the_same_members_as_the_whole(tiny_library: profile.Library) -> None:
+    resource = fleet(1000, per=250, scenario=SCENARIO)
+    whole = {d.device_id: d.scenario for d in manifests.expand([resource], tiny_library)}
+    parts = {}
+    for pod in pods.desired_pods(resource, owner(), SETTINGS, tiny_library):
+        documents = manifests.parse_documents(pod["metadata"]["annotations"][pods.MANIFEST])
+        parts.update({d.device_id: d.scenario for d in manifests.expand(documents, tiny_library)})
+    assert parts == whole
+    assert sum(s is not None and any(st.name == "1" for st in s.steps) for s in whole.values()) == 7
+
+
+def test_a_device_pod_carries_its_scenario(tiny_library: profile.Library) -> None:
+    [pod] = pods.desired_pods(device(scenario=SCENARIO), owner("IoTDevice", "cam1"), SETTINGS, tiny_library)
+    [document] = yaml.safe_load_all(pod["metadata"]["annotations"][pods.MANIFEST])
+    assert document["spec"]["scenario"]["name"] == "storm"
+
+
 def test_scaling_changes_only_the_pods_whose_devices_change(tiny_library: profile.Library) -> None:
     before = by_name(pods.desired_pods(fleet(1100), owner(), SETTINGS, tiny_library))
     after = by_name(pods.desired_pods(fleet(1300), owner(), SETTINGS, tiny_library))
@@ -113,6 +140,12 @@ def test_multus_device_with_an_unknown_profile_is_a_spec_error(tiny_library: pro
     )
     with pytest.raises(pods.SpecError, match="unknown profile 'nope'"):
         pods.desired_pods(resource, owner("IoTDevice", "x"), SETTINGS, tiny_library)
+
+
+def test_a_firmware_update_to_an_unknown_profile_is_a_spec_error(tiny_library: profile.Library) -> None:
+    scenario = {"name": "fw", "steps": [{"at": 1, "behaviour": {"kind": "firmware_update", "profile": "nope"}}]}
+    with pytest.raises(pods.SpecError, match=r"spec\.scenario\.steps\.0\.behaviour\.profile: unknown profile 'nope'"):
+        pods.desired_pods(fleet(3, scenario=scenario), owner(), SETTINGS, tiny_library)
 
 
 def test_host_network_ports_are_spread_and_stable() -> None:

@@ -139,3 +139,24 @@ def test_seed_cli_refuses_unsafe_ids_and_empty_protocols(profiles_dir: Path, arg
     result = iotemu(*argv, profiles_dir=profiles_dir)
     assert result.returncode == 2, result.stderr
     assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: s\nsteps: [{at: 1, behaviour: {kind: power_cycle, down: -1}}]\n",
+         "--scenario: {path}: steps.0.behaviour.down: Input should be greater than or equal to 0"),
+        ("name: s\nsteps: [{at: 1, behaviour: {kind: firmware_update, profile: nope}}]\n",
+         "--scenario: steps.0.behaviour.profile: unknown profile 'nope'"),
+        ("name: [unclosed\n", "--scenario: {path}: not a valid YAML document"),
+    ],
+)  # fmt: skip
+def test_a_bad_scenario_file_exits_2_naming_the_field(
+    profiles_dir: Path, tmp_path: Path, text: str, expected: str
+) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(text)
+    result = iotemu(*SEED, "--scenario", str(scenario), profiles_dir=profiles_dir)
+    assert result.returncode == 2, result.stderr
+    assert expected.format(path=scenario) in result.stderr
+    assert result.stdout == ""

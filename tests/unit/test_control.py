@@ -105,3 +105,51 @@ async def test_control_is_refused_over_tcp_even_on_loopback(tiny_library: profil
         assert eng.devices == []
     finally:
         await server.close()
+
+
+async def scenario_request(client: Client, body: Any, path: str = "/scenarios") -> tuple[int, dict[str, Any]]:
+    async with client.session.post(f"http://emulator{path}", json=body) as resp:
+        return resp.status, await resp.json()
+
+
+STORM = {"name": "s", "steps": [{"at": 0.05, "target": {"count": 1}, "behaviour": {"kind": "power_cycle", "down": 60}}]}
+
+
+async def test_a_scenario_runs_on_running_devices_and_stops(client: Client) -> None:
+    await client.post([device("cam-a"), device("cam-b")])
+    status, body = await scenario_request(client, {"scenario": STORM, "devices": ["cam-a", "cam-b"]})
+    assert status == 200 and len(body["started"]) == 1  # count: 1 of the two
+    [target] = body["started"]
+
+    arrived = asyncio.Event()
+    client.engine.events.add(lambda m: arrived.set())
+
+    async def marked(state: str) -> None:
+        while not any(m["type"] == "scenario" and m["state"] == state for m in client.messages):
+            arrived.clear()
+            await arrived.wait()
+
+    await asyncio.wait_for(marked("started"), 5)
+    assert client.engine.find(target).phase.value == "stopped"  # type: ignore[union-attr]  # down for 60 s
+    status, body = await scenario_request(client, {}, "/scenarios/stop")
+    assert (status, body) == (200, {"stopped": [target]})
+    await asyncio.wait_for(marked("ended"), 5)
+    assert client.engine.find(target).phase.value != "stopped"  # type: ignore[union-attr]  # back on at the stop
+
+
+async def test_a_bad_scenario_or_an_unknown_device_is_refused(client: Client) -> None:
+    await client.post([device("cam-a")])
+    bad = {"name": "s", "steps": [{"at": 1, "behaviour": {"kind": "power_cycle", "down": "x"}}]}
+    status, body = await scenario_request(client, {"scenario": bad})
+    assert status == 422 and body["errors"][0].startswith("scenario.steps.0.behaviour.down:")
+    status, body = await scenario_request(client, {"scenario": STORM, "devices": ["nobody"]})
+    assert (status, body) == (404, {"errors": ["devices: no device 'nobody' in this process"]})
+
+
+async def test_a_device_added_with_a_new_device_scenario_stays_silent_until_it_appears(client: Client) -> None:
+    doc = device("late")
+    doc["spec"]["scenario"] = {"name": "g", "steps": [{"at": 60, "behaviour": {"kind": "new_device"}}]}
+    link = client.engine.link
+    assert isinstance(link, RecordingLink)
+    assert (await client.post([doc]))[0] == 200
+    assert link.sent == []  # held back before its first frame

@@ -80,9 +80,7 @@ class Exfiltration(_Strict):
     chunk_bytes: Annotated[int, Field(ge=512, le=16 << 20)] = 1 << 20
 
 
-CompromiseBehaviour = Annotated[
-    PortScan | BruteForce | Beacon | DnsTunnel | Exfiltration, Field(discriminator="kind")
-]
+CompromiseBehaviour = Annotated[PortScan | BruteForce | Beacon | DnsTunnel | Exfiltration, Field(discriminator="kind")]
 
 
 def build_service(spec: CompromiseBehaviour, context: services.Context, label: str) -> host.Service:

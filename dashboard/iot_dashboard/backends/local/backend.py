@@ -41,6 +41,8 @@ def unit_of(config: manifests.DeviceConfig, devices_per_pod: dict[str, int]) -> 
         "trafficInterval": config.traffic_interval,
         "dhcp": dhcp,
     }
+    if config.scenario is not None:  # the member's own steps, already chosen from the fleet's
+        spec["scenario"] = config.scenario.model_dump(mode="json", exclude_none=True)
     manifest = {"apiVersion": models.API_VERSION, "kind": "IoTDevice", "metadata": {"name": config.device_id}}
     manifest["spec"] = spec
     if config.fleet is None:

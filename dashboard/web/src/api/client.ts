@@ -8,7 +8,7 @@ import createClient, { type Client } from "openapi-fetch";
 import { ApiError, toApiError } from "./errors";
 import type { paths } from "./schema.gen";
 import type {
-  BulkResult, Device, DeviceCreate, DeviceUpdate, ExportFormat, Fleet, ImportResult, ProfileSummary,
+  BulkResult, Device, DeviceCreate, DeviceUpdate, ExportFormat, Fleet, ImportResult, ProfileSummary, Scenario,
 } from "./types";
 
 export type Message = Record<string, unknown>;
@@ -100,6 +100,14 @@ export class Api {
 
   stopDevice = async (name: string): Promise<BulkResult> =>
     unwrap(await orNetworkError(this.client.POST("/api/devices/{name}/stop", { params: { path: { name } } })));
+
+  /** Set a device's scenario: the device restarts with it and the steps count from then. */
+  setDeviceScenario = async (name: string, body: Scenario): Promise<Device> =>
+    unwrap(await orNetworkError(this.client.PUT("/api/devices/{name}/scenario", { params: { path: { name } }, body })));
+
+  /** Stop and remove a device's scenario. */
+  clearDeviceScenario = async (name: string): Promise<Device> =>
+    unwrap(await orNetworkError(this.client.DELETE("/api/devices/{name}/scenario", { params: { path: { name } } })));
 
   startAll = async (): Promise<BulkResult> => unwrap(await orNetworkError(this.client.POST("/api/devices/start-all")));
 

@@ -16,6 +16,7 @@ export type BulkResult = Schemas["BulkResult"];
 export type ImportResult = Schemas["ImportResult"];
 export type ErrorBody = Schemas["ErrorBody"];
 export type ValidationDetail = Schemas["ValidationError"];
+export type Scenario = Schemas["Scenario"];
 
 /** Every protocol the service knows, in its order (the schema's enum). */
 export const PROTOCOLS: readonly Protocol[] = [

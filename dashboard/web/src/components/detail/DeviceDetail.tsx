@@ -11,6 +11,7 @@ import { DhcpTimeline } from "./DhcpTimeline";
 import { LeaseCard } from "./LeaseCard";
 import { LiveCharts } from "./LiveCharts";
 import { LogViewer } from "./LogViewer";
+import { ScenarioPanel } from "./ScenarioPanel";
 
 export interface DeviceDetailProps {
   device: GridDevice;
@@ -18,11 +19,13 @@ export interface DeviceDetailProps {
   onStart: (id: string) => void;
   onStop: (id: string) => void;
   onEdit: (id: string) => void;
+  /** The device list reloads (a scenario set or stopped here changes the spec). */
+  onChanged: () => Promise<void> | void;
 }
 
-type Section = "traffic" | "dhcp" | "log";
+type Section = "traffic" | "dhcp" | "log" | "scenario";
 
-export function DeviceDetail({ device, onClose, onStart, onStop, onEdit }: DeviceDetailProps) {
+export function DeviceDetail({ device, onClose, onStart, onStop, onEdit, onChanged }: DeviceDetailProps) {
   const live = useLiveDevice(device.id);
   const history = useDeviceHistory(device.id);
   const [section, setSection] = useState<Section>("traffic");
@@ -65,6 +68,7 @@ export function DeviceDetail({ device, onClose, onStart, onStop, onEdit }: Devic
           { key: "traffic", label: "Traffic" },
           { key: "dhcp", label: "DHCP" },
           { key: "log", label: "Log" },
+          { key: "scenario", label: "Scenario" },
         ]}
       />
       <div className="iot-detail__section" role="tabpanel" id={`${prefix}-panel-${section}`} aria-labelledby={`${prefix}-tab-${section}`}>
@@ -73,6 +77,7 @@ export function DeviceDetail({ device, onClose, onStart, onStop, onEdit }: Devic
         {section === "traffic" && <LiveCharts id={device.id} />}
         {section === "dhcp" && <DhcpTimeline id={device.id} />}
         {section === "log" && <LogViewer id={device.id} />}
+        {section === "scenario" && <ScenarioPanel device={device} onChanged={onChanged} />}
       </div>
     </aside>
   );

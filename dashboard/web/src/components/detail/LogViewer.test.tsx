@@ -42,4 +42,20 @@ describe("LogViewer", () => {
     await userEvent.click(resume);
     expect(screen.getByText("third")).toBeInTheDocument();
   });
+
+  it("shows a scenario's behaviours as lines of their own, once", () => {
+    const h = harness();
+    const at = "2026-11-26T12:00:05.000Z";
+    h.store.apply({ type: "scenario", device_id: "cam", timestamp: at, scenario: "storm", step: "1",
+      behaviour: "power_cycle", state: "started", detail: "power off for 10 s" });
+    h.store.apply({ type: "log", device_id: "cam", timestamp: at, level: "info", echo_of: "scenario",
+      message: "[scenario storm] power_cycle: started (step 1): power off for 10 s" });
+    h.store.apply(log(6, "info", "[scenario storm] churn: leaves for 30 s"));
+    renderWith(h, <LogViewer id="cam" />);
+    const items = within(screen.getByRole("list", { name: "Device log" })).getAllByRole("listitem");
+    expect(items.map((li) => li.textContent)).toEqual([
+      expect.stringContaining("[scenario storm] churn: leaves for 30 s"),
+      expect.stringContaining("scenario[scenario storm] power_cycle: started (step 1): power off for 10 s"),
+    ]);
+  });
 });

@@ -54,6 +54,7 @@ export function LogViewer({ id }: LogViewerProps) {
               <span className="iot-log__level">{l.level.toUpperCase()}</span>
               <span className="iot-log__msg">
                 {l.source === "dashboard" && <span className="iot-chip iot-chip--small">service</span>}
+                {l.source === "scenario" && <span className="iot-chip iot-chip--small iot-chip--scenario">scenario</span>}
                 {l.message}
               </span>
             </li>

@@ -145,6 +145,7 @@ export function DevicesView({ list, profiles, profilesByName }: DevicesViewProps
             onStart={gridActions.start}
             onStop={gridActions.stop}
             onEdit={gridActions.edit}
+            onChanged={list.reload}
           />
         </Suspense>
       )}

@@ -43,7 +43,8 @@ export interface LogRecord {
   timestamp: string;
   level: LogLevel;
   message: string;
-  source: "device" | "dashboard";
+  /** Who says it: the device, the dashboard service, or a behaviour scenario (a `scenario` message). */
+  source: "device" | "dashboard" | "scenario";
 }
 
 export function isRecord(value: unknown): value is Message {
@@ -96,12 +97,24 @@ function levelOf(value: unknown, fallback: LogLevel): LogLevel {
   return typeof value === "string" && (LOG_LEVELS as readonly string[]).includes(value) ? (value as LogLevel) : fallback;
 }
 
-/** A `log` or `error` message as a log line, or null. */
+/**
+ * A scenario behaviour's start or end as its log line, as the emulator writes it:
+ * `[scenario NAME] behaviour: started (step N): detail`.
+ */
+export function scenarioLine(message: Message): string {
+  const detail = str(message.detail);
+  const text = `${String(message.state ?? "")} (step ${String(message.step ?? "")})${detail ? `: ${detail}` : ""}`;
+  return `[scenario ${String(message.scenario ?? "")}] ${String(message.behaviour ?? "")}: ${text}`;
+}
+
+/** A `log`, `error` or `scenario` message as a log line, or null (also for a log line echoing a scenario message). */
 export function toLogRecord(message: Message): LogRecord | null {
   const timestamp = str(message.timestamp);
   if (!timestamp) return null;
+  if (message.type === "scenario") return { timestamp, level: "info", message: scenarioLine(message), source: "scenario" };
   const source = message.source === "dashboard" ? "dashboard" : "device";
   if (message.type === "log") {
+    if (message.echo_of === "scenario") return null; // the typed `scenario` message is shown instead
     return { timestamp, level: levelOf(message.level, "info"), message: String(message.message ?? ""), source };
   }
   if (message.type === "error") {

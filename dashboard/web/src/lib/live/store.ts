@@ -253,7 +253,7 @@ export class LiveStore {
       const event = toDhcpEvent(message);
       if (event) record.dhcp.push(event);
     }
-    if (type === "log" || type === "error") {
+    if (type === "log" || type === "error" || type === "scenario") {
       const line = toLogRecord(message);
       if (line) record.logs.push(line);
     }
