@@ -1,8 +1,9 @@
 """`GET /capture`: a live pcap of some devices' frames, streamed for at most `capture.MAX_SECONDS`.
 
 `?seconds=N` (required), then what to capture, repeatable and combined: `device=ID`, `fleet=NAME`
-(the members this process runs when the capture starts) and `mac=AA:BB:...`; `max_bytes=N`
-caps the file. A capture is sensitive (it carries every payload), so it is guarded like the
+(the members this process runs when the capture starts), `mac=AA:BB:...`, or `all=true` (every
+device the process runs when the capture starts: a fleet shard's process runs that fleet only);
+`max_bytes=N` caps the file. A capture is sensitive (it carries every payload), so it is guarded like the
 control routes: served on the unix socket (its owner only), and over TCP only when the process
 has a capture token (`IOTEMU_CAPTURE_TOKEN`) and the request carries it in `X-Iotemu-Token` (a
 header of its own: the Kubernetes API server's pod proxy keeps it, and it never sits in a URL).
@@ -41,6 +42,7 @@ class CaptureQuery(BaseModel):
     device: list[Name] = Field(default_factory=list, max_length=MAX_SELECTORS)
     fleet: list[Name] = Field(default_factory=list, max_length=MAX_SELECTORS)
     mac: list[str] = Field(default_factory=list, max_length=MAX_SELECTORS)
+    all: bool = False
 
     @field_validator("mac")
     @classmethod
@@ -85,10 +87,15 @@ class CaptureRoutes:
             query = parse_query(request)
         except ValidationError as exc:
             return web.json_response({"errors": _problems(exc)}, status=422)
-        if not (query.device or query.fleet or query.mac):
+        if not (query.device or query.fleet or query.mac or query.all):
             return web.json_response({"errors": ["device: name a device, a fleet or a MAC to capture"]}, status=422)
-        found, missing = capture.macs_of(self._roster(), query.device, query.fleet)
+        roster = list(self._roster())
+        found, missing = capture.macs_of(roster, query.device, query.fleet)
         found |= {macs.parse(m) for m in query.mac}
+        if query.all:
+            found |= {mac for _, _, mac in roster}
+            if not roster:
+                missing.append("any device")
         if missing and not found:
             return web.json_response({"error": f"not running here: {', '.join(missing)}", "status": 404}, status=404)
         stream = self._tap.stream(capture.Request(frozenset(found), query.seconds, query.max_bytes))

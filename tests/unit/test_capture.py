@@ -124,14 +124,16 @@ async def test_two_captures_at_once_and_a_fleet_selector(tmp_path: Path) -> None
     async with rig(tmp_path) as r:
         one = await r.unix.get("http://emu/capture", params={"seconds": "0.5", "device": "cam1"})
         two = await r.unix.get("http://emu/capture", params={"seconds": "0.5", "fleet": "cams"})
-        heads = [await r.header_of(one), await r.header_of(two)]
-        frames = [frame(BROADCAST, CAM1, 1), frame(BROADCAST, CAM2, 2)]
+        three = await r.unix.get("http://emu/capture", params={"seconds": "0.5", "all": "true"})
+        heads = [await r.header_of(one), await r.header_of(two), await r.header_of(three)]
+        frames = [frame(BROADCAST, CAM1, 1), frame(BROADCAST, CAM2, 2), frame(BROADCAST, OTHER, 3)]
         for f in frames:
             r.tap.send(f)
         async with asyncio.timeout(DEADLINE):
-            bodies = [heads[0] + await one.read(), heads[1] + await two.read()]
+            bodies = [heads[0] + await one.read(), heads[1] + await two.read(), heads[2] + await three.read()]
         assert records(bodies[0]) == frames[:1]
-        assert records(bodies[1]) == frames[1:]
+        assert records(bodies[1]) == frames[1:2]
+        assert records(bodies[2]) == frames[:2]
 
 
 async def test_the_byte_cap_ends_the_capture_before_its_deadline(tmp_path: Path) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from iot_dashboard import security
-from iot_dashboard.api.routes import devices, events, fleets, health, import_export, logs, profiles
+from iot_dashboard.api.routes import captures, devices, events, fleets, health, import_export, logs, profiles
 
 api_router = APIRouter(prefix="/api", dependencies=[Depends(security.check_request)])
-for module in (devices, fleets, profiles, import_export, logs):
+for module in (devices, fleets, captures, profiles, import_export, logs):
     api_router.include_router(module.router)
 
 public_router = APIRouter()
