@@ -4,7 +4,9 @@ Why: a user who sees a device misbehave in the tab wants its frames now, without
 process with `--pcap`. `CaptureTap` wraps the link once, for the process's life; while no capture
 runs it costs one truthiness test per frame and keeps nothing. Each `Capture` matches frames by
 source or destination MAC (a set resolved when it starts, so a device stopped and started again
-during the capture stays in it) and appends pcap records to its own buffer; a slow reader loses
+during the capture stays in it), plus the DHCP replies broadcast to one of them (a client that
+sets the broadcast flag gets its OFFER and ACK to ff:ff:ff:ff:ff:ff, its MAC only in `chaddr`),
+and appends pcap records to its own buffer; a slow reader loses
 frames (counted), never slows the engine. A capture ends at its deadline, at its byte cap, or
 when its reader leaves.
 """
@@ -48,6 +50,18 @@ class Request:
     max_bytes: int = MAX_BYTES
 
 
+_BROADCAST = b"\xff" * 6
+
+
+def dhcp_reply_to(frame: bytes) -> bytes | None:
+    """The client MAC (`chaddr`) of a DHCP reply broadcast on Ethernet, else None (IPv4 without options)."""
+    if frame[:6] != _BROADCAST or len(frame) < 76 or frame[12:14] != b"\x08\x00" or frame[14] != 0x45:
+        return None
+    if frame[23] != 17 or frame[36:38] != b"\x00\x44":  # UDP to port 68
+        return None
+    return frame[70:76]
+
+
 class Busy(RuntimeError):
     """`MAX_CAPTURES` captures already run."""
 
@@ -68,7 +82,9 @@ class Capture:
         self.ready = asyncio.Event()
 
     def offer(self, frame: bytes, wall: float) -> None:
-        if self.full or (frame[:6] not in self.macs and frame[6:12] not in self.macs):
+        if self.full:
+            return
+        if frame[:6] not in self.macs and frame[6:12] not in self.macs and dhcp_reply_to(frame) not in self.macs:
             return
         size = 16 + len(frame)
         if size > self.remaining:

@@ -120,6 +120,24 @@ async def test_a_capture_holds_the_frames_from_and_to_its_device_only(tmp_path: 
         assert len(r.received) == 1  # the received frame still reached the engine
 
 
+def dhcp_ack_broadcast(chaddr: bytes) -> bytes:
+    """A DHCPACK to ff:ff:ff:ff:ff:ff (the client set the broadcast flag): its MAC is only in chaddr."""
+    ip = bytes([0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 192, 168, 1, 1, 255, 255, 255, 255])
+    udp = bytes([0, 67, 0, 68, 0, 0, 0, 0])
+    bootp = bytes([2, 1, 6, 0]) + bytes(24) + chaddr + bytes(10) + bytes(192) + b"\x63\x82\x53\x63"
+    return BROADCAST + OTHER + b"\x08\x00" + ip + udp + bootp
+
+
+def test_dhcp_replies_broadcast_to_a_device_are_its_frames() -> None:
+    assert capture.dhcp_reply_to(dhcp_ack_broadcast(CAM1)) == CAM1
+    assert capture.dhcp_reply_to(frame(BROADCAST, OTHER, 1)) is None
+    assert capture.dhcp_reply_to(dhcp_ack_broadcast(CAM1)[:60]) is None
+    cap = capture.Capture(capture.Request(frozenset({CAM1}), 1.0), 0.0)
+    cap.offer(dhcp_ack_broadcast(CAM2), 0.0)
+    cap.offer(dhcp_ack_broadcast(CAM1), 0.0)
+    assert cap.frames == 1
+
+
 async def test_two_captures_at_once_and_a_fleet_selector(tmp_path: Path) -> None:
     async with rig(tmp_path) as r:
         one = await r.unix.get("http://emu/capture", params={"seconds": "0.5", "device": "cam1"})
