@@ -9,7 +9,7 @@ export const STANDALONE = "stand-alone devices";
 
 export interface MixRow {
   group: string;
-  /** Devices of the group that reported stats. */
+  /** Devices of the group that reported packets. */
   devices: number;
   /** Packets over every protocol. */
   total: number;
@@ -49,7 +49,7 @@ export function protocolMix(
   for (const id of ids) {
     const group = groupOf(id);
     const protocols = protocolsOf(id);
-    if (group === null || !protocols) continue;
+    if (group === null || !protocols || !Object.values(protocols).some((n) => n > 0)) continue; // no stats yet
     let entry = groups.get(group);
     if (!entry) groups.set(group, (entry = { devices: 0, counts: new Map() }));
     entry.devices += 1;
