@@ -101,7 +101,8 @@ def test_filters_narrow_the_list_and_the_export_holds_the_shown_rows(page: Page,
 
     rows = list(csv.DictReader(download(page, "Shown rows (CSV)").read_text().splitlines()))
     assert sorted(r["ID"] for r in rows) == shown
-    assert list(rows[0]) == ["ID", "Name", "Vendor / model", "Class", "MAC", "IP", "Status", "Packets", "Pkt/s", "Last seen"]
+    columns = ["ID", "Name", "Vendor / model", "Class", "MAC", "IP", "Status", "Packets", "Pkt/s", "Last seen"]
+    assert list(rows[0]) == columns
     assert all(r["Status"] == "Stopped" and r["Vendor / model"].startswith("Hikvision") for r in rows)
     as_json = json.loads(download(page, "Shown rows (JSON)").read_text())
     assert sorted(r["ID"] for r in as_json) == shown
