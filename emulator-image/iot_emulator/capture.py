@@ -2,7 +2,8 @@
 
 Why: a user who sees a device misbehave in the tab wants its frames now, without restarting the
 process with `--pcap`. `CaptureTap` wraps the link once, for the process's life; while no capture
-runs it costs one truthiness test per frame and keeps nothing. Each `Capture` matches frames by
+runs it keeps nothing, its `send` is the inner link's own bound method (no extra call on the send
+path) and a received frame costs one truthiness test. Each `Capture` matches frames by
 source or destination MAC (a set resolved when it starts, so a device stopped and started again
 during the capture stays in it), plus the DHCP replies broadcast to one of them (a client that
 sets the broadcast flag gets its OFFER and ACK to ff:ff:ff:ff:ff:ff, its MAC only in `chaddr`),
@@ -114,6 +115,14 @@ class CaptureTap:
         self.inner = inner
         self.wall = wall
         self.captures: list[Capture] = []
+        self._watch(False)
+
+    def _watch(self, on: bool) -> None:
+        """Idle: `send` is the inner link's (an instance attribute shadowing the method below)."""
+        if on:
+            self.__dict__.pop("send", None)
+        else:
+            self.send = self.inner.send  # type: ignore[method-assign]
 
     def start(self, loop: asyncio.AbstractEventLoop, on_frame: Callable[[bytes], None]) -> None:
         def received(frame: bytes) -> None:
@@ -124,8 +133,8 @@ class CaptureTap:
         self.inner.start(loop, received)
 
     def send(self, frame: bytes) -> None:
-        if self.captures:
-            self._offer(frame)
+        """While captures run (see `_watch`)."""
+        self._offer(frame)
         self.inner.send(frame)
 
     def flush(self, timeout: float = 1.0) -> None:
@@ -147,6 +156,7 @@ class CaptureTap:
         loop = asyncio.get_running_loop()
         cap = Capture(request, loop.time() + request.seconds)
         self.captures.append(cap)
+        self._watch(True)
         try:
             yield header()
             while not cap.full:
@@ -165,6 +175,8 @@ class CaptureTap:
                 yield rest
         finally:
             self.captures.remove(cap)
+            if not self.captures:
+                self._watch(False)
 
 
 def macs_of(
