@@ -139,3 +139,12 @@ def test_seed_cli_refuses_unsafe_ids_and_empty_protocols(profiles_dir: Path, arg
     result = iotemu(*argv, profiles_dir=profiles_dir)
     assert result.returncode == 2, result.stderr
     assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_short_capture_token_is_refused_without_printing_it(profiles_dir: Path) -> None:
+    argv = [sys.executable, "-m", "iot_emulator", *SEED, "--profiles-dir", str(profiles_dir)]
+    env = {**os.environ, "IOTEMU_CAPTURE_TOKEN": "tooshort-secret"}
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env)
+    assert result.returncode == 2, result.stderr
+    assert "IOTEMU_CAPTURE_TOKEN: " in result.stderr and "at least 16" in result.stderr
+    assert "tooshort-secret" not in result.stderr + result.stdout
