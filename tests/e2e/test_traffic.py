@@ -112,6 +112,7 @@ def test_filters_narrow_the_list_and_the_export_holds_the_shown_rows(page: Page,
     expect(filters).to_contain_text("4 members")
     expect(grid.locator("[data-device]")).to_have_count(4)
     expect(grid.locator('[data-device="cams-0000"]').get_by_role("button")).to_have_count(0)  # read-only rows
+    expect(grid.locator('[data-device="cams-0000"]').get_by_role("checkbox")).to_be_disabled()
     members = json.loads(download(page, "Shown rows (JSON)").read_text())
     assert [m["ID"] for m in members] == ["cams-0000", "cams-0001", "cams-0002", "cams-0003"]
     with dashboard.api() as api:
