@@ -75,16 +75,18 @@ async def records(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 
 async def merge(sources: Sequence[Source]) -> AsyncIterator[bytes]:
     """One pcap: the header, then the sources' records as they come; every source closed at the end."""
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=QUEUE_CHUNKS)
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()  # bounded by `room`: a source's end never waits
+    room = asyncio.Semaphore(QUEUE_CHUNKS)
 
     async def pump(source: Source) -> None:
         try:
             async for data in records(source.chunks):
-                await queue.put(data)
+                await room.acquire()
+                queue.put_nowait(data)
         except Exception as exc:  # one source broke (a pod gone, a bad stream): the others go on
             log.warning("capture from %s ended: %r", source.name, exc)
         finally:
-            await queue.put(None)
+            queue.put_nowait(None)
 
     tasks = [asyncio.create_task(pump(s), name=f"capture-{s.name}") for s in sources]
     try:
@@ -95,6 +97,7 @@ async def merge(sources: Sequence[Source]) -> AsyncIterator[bytes]:
             if item is None:
                 done += 1
             else:
+                room.release()
                 yield item
     finally:  # shielded: the browser leaving cancels the response's task scope, and anyio's cancellation
         # would stop every await here, leaving the emulators capturing

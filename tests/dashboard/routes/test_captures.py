@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from iot_dashboard import capture
+from iot_emulator import capture as emulator_capture
 from tests.dashboard.conftest import TOKEN, Watcher, device_body
 
 FLEET = {"name": "cams", "spec": {"replicas": 3, "devicesPerPod": 2, "template": {"profile": "tiny-cam"}}}
@@ -112,3 +115,31 @@ async def test_the_client_leaving_ends_the_capture_in_the_emulator(
     else:
         raise AssertionError("the emulator still captures after the client left")
     await emulator.aclose()
+
+
+async def test_merge_ends_cleanly_when_the_reader_leaves_with_a_full_queue() -> None:
+    """A fast source fills the queue, the reader stops reading and closes: every source is closed, no task hangs."""
+    closed: list[str] = []
+
+    async def endless() -> AsyncIterator[bytes]:
+        yield emulator_capture.header()
+        while True:
+            yield struct.pack("<IIII", 0, 0, 4, 4) + b"abcd"
+            await asyncio.sleep(0)
+
+    def source(name: str) -> capture.Source:
+        async def close() -> None:
+            closed.append(name)
+
+        return capture.Source(name, endless(), close)
+
+    merged = capture.merge([source("a"), source("b")])
+    assert await anext(merged) == emulator_capture.header()
+    for _ in range(3):
+        await anext(merged)
+    for _ in range(100):  # let both sources fill the queue up to its bound
+        await asyncio.sleep(0)
+    closing = asyncio.create_task(merged.aclose())  # type: ignore[attr-defined]
+    done, _ = await asyncio.wait({closing}, timeout=5)  # not a cancellation: the close is shielded
+    assert closing in done, "merge hung closing its sources"
+    assert sorted(closed) == ["a", "b"]
