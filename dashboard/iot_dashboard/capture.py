@@ -73,8 +73,9 @@ async def records(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             del buffer[:at]
 
 
-async def merge(sources: Sequence[Source]) -> AsyncIterator[bytes]:
-    """One pcap: the header, then the sources' records as they come; every source closed at the end."""
+async def merge(sources: Sequence[Source], max_bytes: int = capture.MAX_BYTES) -> AsyncIterator[bytes]:
+    """One pcap: the header, then the sources' records as they come, until `max_bytes` in all (each
+    emulator caps its own stream too); every source closed at the end."""
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()  # bounded by `room`: a source's end never waits
     room = asyncio.Semaphore(QUEUE_CHUNKS)
 
@@ -90,15 +91,21 @@ async def merge(sources: Sequence[Source]) -> AsyncIterator[bytes]:
 
     tasks = [asyncio.create_task(pump(s), name=f"capture-{s.name}") for s in sources]
     try:
-        yield capture.header()
+        header = capture.header()
+        left = max_bytes - len(header)
+        yield header
         done = 0
         while done < len(tasks):
             item = await queue.get()
             if item is None:
                 done += 1
-            else:
-                room.release()
-                yield item
+                continue
+            room.release()
+            if len(item) > left:  # whole records only: the file ends before the one that would pass the cap
+                yield item[: _whole_records(item, left)]
+                break
+            left -= len(item)
+            yield item
     finally:  # shielded: the browser leaving cancels the response's task scope, and anyio's cancellation
         # would stop every await here, leaving the emulators capturing
         with anyio.CancelScope(shield=True):
@@ -112,6 +119,17 @@ async def merge(sources: Sequence[Source]) -> AsyncIterator[bytes]:
                     await source.close()
                 except Exception as exc:
                     log.info("closing the capture from %s: %r", source.name, exc)
+
+
+def _whole_records(data: bytes, limit: int) -> int:
+    """The length of the whole records of `data` that fit in `limit` bytes."""
+    at = 0
+    while at + RECORD_HEADER.size <= len(data):
+        end = at + RECORD_HEADER.size + RECORD_HEADER.unpack_from(data, at)[2]
+        if end > limit:
+            break
+        at = end
+    return at
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

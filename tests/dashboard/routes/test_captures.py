@@ -143,3 +143,20 @@ async def test_merge_ends_cleanly_when_the_reader_leaves_with_a_full_queue() -> 
     done, _ = await asyncio.wait({closing}, timeout=5)  # not a cancellation: the close is shielded
     assert closing in done, "merge hung closing its sources"
     assert sorted(closed) == ["a", "b"]
+
+
+async def test_merge_stops_at_its_byte_cap_on_a_record_boundary() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield emulator_capture.header()
+        for i in range(10):  # 20 bytes each, two records per chunk
+            record = struct.pack("<IIII", 0, 0, 4, 4) + bytes([i]) * 4
+            yield record + record
+
+    closed: list[bool] = []
+
+    async def close() -> None:
+        closed.append(True)
+
+    out = b"".join([c async for c in capture.merge([capture.Source("a", chunks(), close)], max_bytes=24 + 5 * 20 + 7)])
+    assert len(out) == 24 + 5 * 20 and out[-4:] == bytes([2]) * 4
+    assert closed == [True]
