@@ -103,6 +103,8 @@ class KubeSettings(BaseModel):
     """Pod annotation that overrides `events_port`."""
     events_via_proxy: bool = False
     """Reach pods through the API server's pod proxy instead of their IP (when outside the cluster)."""
+    capture_token: SecretStr | None = None
+    """The emulator pods' `IOTEMU_CAPTURE_TOKEN`, sent with captures (`X-Iotemu-Token`); unset: no captures."""
 
 
 class Settings(BaseSettings):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -23,6 +24,8 @@ from iot_emulator.scenarios import firmware
 from iot_emulator.scenarios import model as scenario_model
 
 EXIT_BAD_INPUT = 2
+CAPTURE_TOKEN_ENV = "IOTEMU_CAPTURE_TOKEN"
+"""Environment variable holding the token `GET /capture` wants over TCP (see `capture_routes`)."""
 
 
 class BadInput(Exception):
@@ -294,6 +297,7 @@ def _run(configs: list[manifests.DeviceConfig], options: runner.RunOptions, libr
 def _options(args: argparse.Namespace, fallback_gateway: str | None = None) -> runner.RunOptions:
     """The run options of the command line, validated by `runner.RunOptions`; errors name the flag."""
     fields = {name: getattr(args, name) for name in runner.RunOptions.model_fields if hasattr(args, name)}
+    fields["capture_token"] = os.environ.get(CAPTURE_TOKEN_ENV) or None  # a secret: never a flag
     try:
         return runner.RunOptions.model_validate({**fields, "fallback_gateway": fallback_gateway})
     except ValidationError as exc:
@@ -301,7 +305,9 @@ def _options(args: argparse.Namespace, fallback_gateway: str | None = None) -> r
         for err in exc.errors():
             flag = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else "options"
             flag = "--gateway" if flag == "--fallback-gateway" else flag
-            given = f" (got {err['input']!r})" if err["type"] != "value_error" else ""
+            flag = CAPTURE_TOKEN_ENV if flag == "--capture-token" else flag
+            secret = flag == CAPTURE_TOKEN_ENV
+            given = f" (got {err['input']!r})" if err["type"] != "value_error" and not secret else ""
             problems.append(f"{flag}: {err['msg'].removeprefix('Value error, ')}{given}")
         raise BadInput("; ".join(problems)) from None
 

@@ -12,6 +12,7 @@ serves four read-only views of an `EngineView`:
   `snapshot` event (the /stats body) comes first; a comment every `keepalive` seconds keeps
   proxies from closing an idle stream.
 - `GET /metrics`: Prometheus text, read from the view at scrape time by a custom collector.
+- `GET /capture`: a live pcap of some devices, time-bounded (`capture_routes`; guarded).
 
 The engine must never wait for a reader. Each SSE client is one sink on the engine's `Fanout`;
 the sink filters and enqueues in O(1) (`put_nowait`) into a bounded queue and, when the queue is
@@ -38,7 +39,7 @@ from aiohttp import web
 from prometheus_client import exposition, registry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from iot_emulator import control, control_routes, messages
+from iot_emulator import capture, capture_routes, control, control_routes, messages
 
 log = logging.getLogger(__name__)
 
@@ -373,11 +374,14 @@ async def start(
     *,
     ctl: control.Control | None = None,
     unix_path: str | None = None,
+    tap: capture.CaptureTap | None = None,
+    roster: capture_routes.Roster | None = None,
+    capture_token: str | None = None,
 ) -> Server:
     """Serves `view` on host:port and/or a unix socket, in the running event loop (no threads).
 
     With `ctl`, the control routes (`POST /devices`, `DELETE /devices/{id}`) are served too, on the
-    unix socket only (mode 0600).
+    unix socket only (mode 0600). With `tap` and `roster`, `GET /capture` (see `capture_routes`).
     """
     hub = _Hub(view, settings or Settings())
     metrics = registry.CollectorRegistry(auto_describe=False)
@@ -391,6 +395,8 @@ async def start(
     app.router.add_get("/metrics", routes.read_metrics)
     if ctl is not None:
         control_routes.register(app, ctl)
+    if tap is not None and roster is not None:
+        capture_routes.register(app, tap, roster, capture_token)
 
     async def end_streams(_: web.Application) -> None:
         hub.close_all()

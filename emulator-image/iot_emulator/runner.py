@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from iot_emulator import (
+    capture,
     console,
     control,
     engine,
@@ -60,6 +61,8 @@ class RunOptions(BaseModel):
     """Write every frame sent and received to this file (Wireshark's classic pcap format)."""
     pcap_per_device: bool = False
     """Also one file per device next to `pcap`, named `<stem>-<device id>.pcap`."""
+    capture_token: SecretStr | None = Field(default=None, min_length=16, max_length=512)
+    """Lets `GET /capture` be served over TCP to requests carrying it (env `IOTEMU_CAPTURE_TOKEN`)."""
 
     @property
     def effective_start_rate(self) -> float | None:
@@ -106,6 +109,8 @@ async def run(
     if options.pcap is not None:
         per_device = [(c.device_id, macs.parse(c.mac)) for c in configs] if options.pcap_per_device else []
         link = pcap.TapLink(link, options.pcap, per_device)
+    tap = capture.CaptureTap(link)  # idle (no capture asked for): one test per frame
+    link = tap
     cache = None
     if options.state_dir is not None:
         cache = lease_cache.LeaseCache(options.state_dir / "leases.json")
@@ -143,7 +148,17 @@ async def run(
         if unix_path:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(unix_path)
-        server = await http_api.start(eng, options.http_host, options.http_port, ctl=ctl, unix_path=unix_path)
+        token = options.capture_token.get_secret_value() if options.capture_token else None
+        server = await http_api.start(
+            eng,
+            options.http_host,
+            options.http_port,
+            ctl=ctl,
+            unix_path=unix_path,
+            tap=tap,
+            roster=lambda: [(d.device_id, d.config.fleet, d.mac) for d in eng.devices],
+            capture_token=token,
+        )
     ticker = asyncio.create_task(_render(eng, human, on_tick, options.stats_interval))
     try:
         await eng.run(stop)

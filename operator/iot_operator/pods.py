@@ -245,6 +245,14 @@ def _attachment(network: models.NetworkSpec, interface: str, mac: str | None) ->
     return attachment
 
 
+def _capture_env(settings: settings_mod.OperatorSettings) -> list[dict[str, Any]]:
+    """The capture token from its Secret (optional: a pod starts without it and serves no capture)."""
+    if settings.capture_secret is None:
+        return []
+    ref = {"name": settings.capture_secret, "key": "token", "optional": True}
+    return [{"name": "IOTEMU_CAPTURE_TOKEN", "valueFrom": {"secretKeyRef": ref}}]
+
+
 def _pod_spec(
     network: models.NetworkSpec,
     host_network: bool,
@@ -266,7 +274,7 @@ def _pod_spec(
         "imagePullPolicy": settings.image_pull_policy,
         "command": list(settings.emulator_command),
         "args": args,
-        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}, *_capture_env(settings)],
         "ports": [{"name": "http", "containerPort": port, **({"hostPort": port} if host_network else {})}],
         "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10},
         "resources": {

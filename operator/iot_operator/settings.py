@@ -52,6 +52,10 @@ class OperatorSettings(BaseSettings):
     # -- the emulator pods ---------------------------------------------------------------------
     emulator_image: str = "iot-emulator:0.1.0"
     """Image of the emulator pods."""
+    capture_secret: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")] | None = None
+    """Secret (in each resource's namespace) whose key `token` the emulator pods get as
+    `IOTEMU_CAPTURE_TOKEN`: the dashboard (its `kube.capture_token`) may then stream their live
+    captures (`GET /capture`). Unset: the pods serve no capture over TCP."""
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     """imagePullPolicy of the emulator pods."""
     emulator_command: list[str] = ["iotemu", "run"]

@@ -1,7 +1,9 @@
 """A stand-in for `iotemu run --control-socket` that speaks the control contract without a network.
 
 It is what the supervisor tests run when no lab is needed: the same command line, the same
-control API on a unix socket (`POST /devices`, `DELETE /devices/{id}`, `GET /healthz`), the same
+control API on a unix socket (`POST /devices`, `DELETE /devices/{id}`, `GET /healthz`, and the
+real `GET /capture` around a link that goes nowhere: each device "sends" a frame when it is
+added and at each stats tick, so a capture has frames of its MAC), the same
 JSON lines on stdout, the same SIGTERM behaviour; devices "get" an address at once from a
 counter (no frame is sent anywhere). The lab tests run the real emulator instead.
 """
@@ -19,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from iot_emulator import messages
+from iot_emulator import capture, capture_routes, macs, messages
 
 
 def emit(message: dict[str, Any]) -> None:
@@ -27,8 +29,21 @@ def emit(message: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+class NoLink:
+    """The fake's link: frames go through the capture tap and then nowhere."""
+
+    def start(self, loop: asyncio.AbstractEventLoop, on_frame: Any) -> None: ...
+
+    def send(self, frame: bytes) -> None: ...
+
+    def flush(self, timeout: float = 1.0) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Fake:
     def __init__(self, stats_interval: float, interface: str) -> None:
+        self.tap = capture.CaptureTap(NoLink())
         self.devices: dict[str, dict[str, Any]] = {}
         self.stats_interval = stats_interval
         self.interface = interface
@@ -41,6 +56,13 @@ class Fake:
             "uptime_seconds": round(time.time() - dev["since"], 1), "protocols": {"dhcp": 4},
             "state": "bound", "dhcp_state": "bound", "mac": dev["mac"],
         }  # fmt: skip
+
+    def roster(self) -> list[tuple[str, str | None, bytes]]:
+        return [(i, d["fleet"], macs.parse(d["mac"])) for i, d in self.devices.items()]
+
+    def send_frame(self, device_id: str) -> None:
+        """A broadcast from the device's MAC (an ARP-sized frame), for captures to see."""
+        self.tap.send(b"\xff" * 6 + macs.parse(self.devices[device_id]["mac"]) + b"\x08\x06" + bytes(28))
 
     async def add(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -64,7 +86,8 @@ class Fake:
         for doc in docs:
             device_id, mac = doc["metadata"]["name"], doc["spec"]["mac"]
             ip = f"10.99.{next(self.addresses) // 250}.{next(self.addresses) % 250 + 2}"
-            self.devices[device_id] = {"mac": mac, "ip": ip, "since": time.time()}
+            self.devices[device_id] = {"mac": mac, "ip": ip, "since": time.time(), "fleet": None}
+            self.send_frame(device_id)
             now = time.time()
             emit(messages.make("started", device_id, now, mac=mac, interface=self.interface))
             emit(messages.make("dhcp_discover", device_id, now, xid="0x1", mac=mac))
@@ -93,13 +116,15 @@ class Fake:
         return web.json_response({"removed": device_id})
 
     async def health(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "devices": len(self.devices), "bound": len(self.devices)})
+        body = {"status": "ok", "devices": len(self.devices), "bound": len(self.devices)}
+        return web.json_response({**body, "captures": len(self.tap.captures)})
 
     async def ticker(self) -> None:
         while True:
             await asyncio.sleep(self.stats_interval)
             for device_id in list(self.devices):
                 emit(messages.make("stats", device_id, time.time(), stats=self.stats(device_id)))
+                self.send_frame(device_id)
 
 
 async def main() -> int:
@@ -114,6 +139,7 @@ async def main() -> int:
     app.router.add_post("/devices", fake.add)
     app.router.add_delete("/devices/{device_id}", fake.remove)
     app.router.add_get("/healthz", fake.health)
+    capture_routes.register(app, fake.tap, fake.roster, None)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.UnixSite(runner, args.control_socket).start()

@@ -9,6 +9,7 @@ view, announced to the API as a Running pod with the operator's labels.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 from fastapi import FastAPI
 from pydantic import SecretStr
 
@@ -24,10 +26,11 @@ from iot_dashboard import events
 from iot_dashboard.backends.kubernetes import backend as kube_backend
 from iot_dashboard.backends.kubernetes import client as kube_client
 from iot_dashboard.settings import KubeSettings, Settings
-from iot_emulator import http_api, macs, messages
+from iot_emulator import capture, http_api, macs, messages
 from iot_emulator import profile as profiles
 from tests.dashboard.conftest import TOKEN, Watcher
 from tests.operator import harness
+from tests.unit.test_capture import FakeLink
 
 NS = "lab"
 DEVICES = f"/apis/iotemu.io/v1alpha1/namespaces/{NS}/iotdevices"
@@ -203,3 +206,76 @@ async def test_live_events_from_the_pods(client: httpx.AsyncClient, kube: harnes
         assert app.state.hub.live("cam-1").ip == "10.0.0.8"
     finally:
         await server.close()
+
+
+async def test_a_device_capture_from_its_pod(client: httpx.AsyncClient, kube: harness.Cluster, app: FastAPI) -> None:
+    """The pod found by its device label, reached at its address with the capture token in its header."""
+    token = "c" * 32
+    tap = capture.CaptureTap(FakeLink())
+    cam = macs.parse("44:19:b6:00:00:01")
+    server = await http_api.start(
+        FakeView(), "127.0.0.1", 0, tap=tap, roster=lambda: [("cam-1", None, cam)], capture_token=token
+    )
+    watch = Watcher(app.state.hub.subscribe())
+    try:
+        body = {"name": "cam-1", "spec": {"profile": "tiny-cam", "mac": "44:19:b6:00:00:01"}}
+        assert (await client.post("/api/devices", json=body)).status_code == 201
+        pod = {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "emu-cam-1", "namespace": NS,
+                         "labels": {"app.kubernetes.io/managed-by": "iot-operator", "iotemu.io/iotdevice": "cam-1"},
+                         "annotations": {"iotemu.io/http-port": str(server.port)}},
+            "status": {"phase": "Running", "podIP": "127.0.0.1"},
+        }  # fmt: skip
+        await api(kube, "POST", f"/api/v1/namespaces/{NS}/pods", pod)
+        await api(kube, "PATCH", f"/api/v1/namespaces/{NS}/pods/emu-cam-1/status", {"status": pod["status"]})
+        await watch.next(lambda m: m["type"] == "stats" and m["device_id"] == "cam-1")  # the pod is known
+        no_token = await client.get("/api/devices/cam-1/capture", params={"seconds": 1})
+        assert no_token.status_code == 503 and "capture_token" in no_token.json()["detail"]
+        backend = app.state.backend
+        backend.settings = backend.settings.model_copy(update={"capture_token": SecretStr(token)})
+        download = asyncio.create_task(client.get("/api/devices/cam-1/capture", params={"seconds": 0.5}))
+        async with asyncio.timeout(10):
+            while not tap.captures:  # the pod's capture has started: no event crosses to here
+                await asyncio.sleep(0.01)
+        tap.send(b"\xff" * 6 + cam + b"\x08\x06" + bytes(28))
+        tap.send(b"\xff" * 6 + macs.parse("44:19:b6:00:00:02") + b"\x08\x06" + bytes(28))
+        resp = await download
+        assert resp.status_code == 200 and resp.headers["content-type"] == "application/vnd.tcpdump.pcap"
+        assert len(resp.content) == 24 + 16 + 42 and resp.content[24 + 16 + 6 : 24 + 16 + 12] == cam
+    finally:
+        await server.close()
+
+
+async def test_the_pod_proxy_carries_the_capture_query_and_token() -> None:
+    """Through the API server's pod proxy: the query string and the token header reach the pod's path
+    (the generated client takes no query there; `pod_proxy` builds the call itself)."""
+    seen: list[web.Request] = []
+
+    async def proxy(request: web.Request) -> web.StreamResponse:
+        seen.append(request)
+        return web.Response(body=capture.header(), content_type="application/vnd.tcpdump.pcap")
+
+    app = web.Application()
+    app.router.add_get("/api/v1/namespaces/lab/pods/{pod}/proxy/{path:.*}", proxy)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    kube = kube_client.KubeClient(KubeSettings(api_url=f"http://127.0.0.1:{port}", namespace=NS, token=SecretStr("kt")))
+    try:
+        query = [("device", "cam-1"), ("seconds", "3")]
+        response = await kube.pod_proxy("emu-cam-1", 8080, "capture", query, {"X-Iotemu-Token": "c" * 32})
+        try:
+            assert await response.read() == capture.header()
+        finally:
+            response.release()
+        (request,) = seen
+        assert request.match_info["pod"] == "emu-cam-1:8080" and request.match_info["path"] == "capture"
+        assert request.query_string == "device=cam-1&seconds=3"
+        assert request.headers["X-Iotemu-Token"] == "c" * 32
+        assert request.headers["Authorization"] == "Bearer kt"
+    finally:
+        await kube.close()
+        await runner.cleanup()

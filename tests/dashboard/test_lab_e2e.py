@@ -228,3 +228,49 @@ async def test_scenario_behaviours_reach_the_websocket_with_their_traffic(
             assert frame["event"] == "device:dhcp_request" or frame["data"]["state"] == "ended"
     lines = (await client.get("/api/logs", params={"device": "cam-1"})).json()
     assert any(m["type"] == "scenario" and m["state"] == "ended" for m in lines), lines
+
+
+async def test_capture_of_a_running_device_through_the_dashboard(
+    client: httpx.AsyncClient, server_url: str, watch: Watcher, dnsmasq_lab: iotlab.Lab, tmp_path: Path
+) -> None:
+    """3 s of cam-1 while it restarts (DHCP) and the gateway, its neighbour cache flushed, pings it (ARP):
+    tshark opens the file, and every frame is cam-1's (from or to its MAC, or a DHCP reply to its chaddr)."""
+    for name in ("cam-1", "cam-2"):  # cam-2 keeps the process up while cam-1 restarts
+        assert (await client.post("/api/devices", json=device_body(name, running=True))).status_code == 201
+        await watch.next(lambda m: m["type"] == "dhcp_ack" and m["device_id"] == name, timeout=20)  # noqa: B023
+    mac = (await client.get("/api/devices/cam-1")).json()["status"]["mac"]
+    async with httpx.AsyncClient(base_url=f"http://{server_url}") as anonymous:
+        assert (await anonymous.get("/api/devices/cam-1/capture?seconds=3")).status_code == 401
+    pcap = tmp_path / "cam-1.pcap"
+    async with (
+        httpx.AsyncClient(base_url=f"http://{server_url}", headers=AUTH, timeout=30) as real,
+        real.stream("GET", "/api/devices/cam-1/capture", params={"seconds": 3}) as resp,
+    ):
+        assert resp.status_code == 200
+        assert resp.headers["content-disposition"].startswith('attachment; filename="device-cam-1-')
+        chunks = resp.aiter_raw()
+        body = bytearray(await anext(chunks))  # the header: the capture runs in the emulator
+        assert (await client.post("/api/devices/cam-1/stop")).json()["done"] == ["cam-1"]
+        assert (await client.post("/api/devices/cam-1/start")).json()["done"] == ["cam-1"]
+        ack = await watch.next(lambda m: m["type"] == "dhcp_ack" and m["device_id"] == "cam-1", timeout=20)
+        await asyncio.to_thread(dnsmasq_lab.run_in_gw, "ip", "neigh", "flush", "all")
+        await asyncio.to_thread(dnsmasq_lab.run_in_gw, "ping", "-c", "1", "-W", "1", ack["assigned_ip"])
+        async for chunk in chunks:
+            body += chunk
+    pcap.write_bytes(body)
+    fields = ["eth.src", "eth.dst", "dhcp.hw.mac_addr", "frame.protocols"]
+    out = subprocess.run(
+        ["tshark", "-r", str(pcap), "-T", "fields", *(a for f in fields for a in ("-e", f))],
+        capture_output=True, text=True, check=True, timeout=30,
+    ).stdout  # fmt: skip
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert rows
+    for src, dst, chaddr, _ in rows:
+        assert mac in (src, dst, chaddr), (src, dst, chaddr)
+    protocols = {p for *_, stack in rows for p in stack.split(":")}
+    assert {"dhcp", "arp"} <= protocols, protocols
+    dhcp_types = subprocess.run(
+        ["tshark", "-r", str(pcap), "-Y", "dhcp", "-T", "fields", "-e", "dhcp.option.dhcp"],
+        capture_output=True, text=True, check=True, timeout=30,
+    ).stdout.split()  # fmt: skip
+    assert {"7", "1", "3"} <= set(dhcp_types), dhcp_types  # RELEASE, DISCOVER, REQUEST (and the replies)

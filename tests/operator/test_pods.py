@@ -119,6 +119,17 @@ def test_fleet_pod_security_and_capabilities(tiny_library: profile.Library) -> N
     assert "--http-host" in container["args"] and "$(POD_IP)" in container["args"]
 
 
+def test_the_capture_token_comes_from_its_secret_only_when_configured(tiny_library: profile.Library) -> None:
+    [plain] = pods.desired_pods(fleet(2), owner(), SETTINGS, tiny_library)
+    assert [e["name"] for e in plain["spec"]["containers"][0]["env"]] == ["POD_IP"]
+    with_secret = SETTINGS.model_copy(update={"capture_secret": "iotemu-capture"})
+    [pod] = pods.desired_pods(fleet(2), owner(), with_secret, tiny_library)
+    env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
+    ref = {"name": "iotemu-capture", "key": "token", "optional": True}
+    assert env["IOTEMU_CAPTURE_TOKEN"] == {"name": "IOTEMU_CAPTURE_TOKEN", "valueFrom": {"secretKeyRef": ref}}
+    assert all("iotemu-capture" not in a for a in pod["spec"]["containers"][0]["args"])  # never a flag
+
+
 def test_multus_fleet_gets_no_per_pod_mac(tiny_library: profile.Library) -> None:
     resource = fleet(10, network={"mode": "multus", "attachment": "lan-bridge"})
     [pod] = pods.desired_pods(resource, owner(), SETTINGS, tiny_library)

@@ -160,3 +160,12 @@ def test_a_bad_scenario_file_exits_2_naming_the_field(
     assert result.returncode == 2, result.stderr
     assert expected.format(path=scenario) in result.stderr
     assert result.stdout == ""
+
+
+def test_a_short_capture_token_is_refused_without_printing_it(profiles_dir: Path) -> None:
+    argv = [sys.executable, "-m", "iot_emulator", *SEED, "--profiles-dir", str(profiles_dir)]
+    env = {**os.environ, "IOTEMU_CAPTURE_TOKEN": "tooshort-secret"}
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env)
+    assert result.returncode == 2, result.stderr
+    assert "IOTEMU_CAPTURE_TOKEN: " in result.stderr and "at least 16" in result.stderr
+    assert "tooshort-secret" not in result.stderr + result.stdout

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 
 from iot_dashboard import security
 from iot_dashboard.api.routes import (
+    captures,
     devices,
     events,
     fleets,
@@ -17,7 +18,7 @@ from iot_dashboard.api.routes import (
 )
 
 api_router = APIRouter(prefix="/api", dependencies=[Depends(security.check_request)])
-for module in (devices, fleets, profiles, import_export, logs, scenarios):
+for module in (devices, fleets, captures, profiles, import_export, logs, scenarios):
     api_router.include_router(module.router)
 
 public_router = APIRouter()

@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from iot_dashboard import events
+from iot_dashboard import capture, events
 from iot_dashboard import models as api
 from iot_emulator import manifests, models
 from iot_emulator import profile as profiles
@@ -55,6 +55,10 @@ class Invalid(BackendError):
 
 class Unavailable(BackendError):
     status = 503
+
+
+class TooMany(BackendError):
+    status = 429
 
 
 def key_of(resource: Resource) -> Key:
@@ -271,6 +275,19 @@ class Backend(abc.ABC):
     async def scale(self, name: str, replicas: int) -> Resource:
         fleet = await self.get("IoTFleet", name)
         return await self.replace(merge_patch(fleet, api.FleetPatch(spec={"replicas": replicas})))
+
+    # -- captures --------------------------------------------------------------------------------
+
+    async def capture_target(self, kind: Kind, name: str) -> Resource:
+        """The running device (by name or brief id) or fleet to capture; NotFound, or Conflict when stopped."""
+        resource = await self.find_device(name) if kind == "IoTDevice" else await self.get(kind, name)
+        if not resource.spec.running:
+            raise Conflict(f"{label(key_of(resource))} is not running: nothing to capture")
+        return resource
+
+    async def open_capture(self, resource: Resource, seconds: float) -> list[capture.Source]:
+        """One live pcap source per process or pod running `resource`, opened (errors raised before any byte)."""
+        raise Unavailable(f"the {self.name} backend serves no captures")
 
     # -- status ----------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import { Tabs } from "./components/common/Tabs";
 import { DevicesView } from "./components/devices/DevicesView";
 import { LiveCounts } from "./components/devices/LiveCounts";
 import { FleetView } from "./components/fleets/FleetView";
+import { TrafficView } from "./components/traffic/TrafficView";
 import { type Notice, type NoticeKind, TabContext, type TabServices, useTab } from "./hooks/TabContext";
 import { useDeviceList } from "./hooks/useDeviceList";
 import type { EventStreamOptions } from "./hooks/useEventStream";
@@ -31,7 +32,7 @@ export interface IoTDevicesTabProps {
   streamOptions?: EventStreamOptions;
 }
 
-type View = "devices" | "fleets";
+type View = "devices" | "fleets" | "traffic";
 
 export function IoTDevicesTab({ apiBaseUrl, token = null, title = "IoT Devices", streamOptions }: IoTDevicesTabProps) {
   const api = useMemo(() => new Api({ baseUrl: apiBaseUrl, token }), [apiBaseUrl, token]);
@@ -84,6 +85,7 @@ function TabBody({ title, list }: TabBodyProps) {
           items={[
             { key: "devices", label: "Devices", badge: devices.length },
             { key: "fleets", label: "Fleets" },
+            { key: "traffic", label: "Traffic" },
           ]}
         />
         <span className="iot-header__spacer" />
@@ -95,11 +97,11 @@ function TabBody({ title, list }: TabBodyProps) {
         <ErrorState title="The profile library could not be loaded" error={profiles.state.error} onRetry={() => void profiles.reload()} />
       )}
       <div className="iot-view" role="tabpanel" id={`iot-view-panel-${view}`} aria-labelledby={`iot-view-tab-${view}`}>
-        {view === "devices" ? (
+        {view === "devices" && (
           <DevicesView list={list} profiles={profiles.state.data ?? []} profilesByName={profiles.byName} />
-        ) : (
-          <FleetView />
         )}
+        {view === "fleets" && <FleetView />}
+        {view === "traffic" && <TrafficView devices={devices} />}
       </div>
     </>
   );

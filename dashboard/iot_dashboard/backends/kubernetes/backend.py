@@ -24,7 +24,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from iot_dashboard import events
+from iot_dashboard import capture, events
 from iot_dashboard import models as api
 from iot_dashboard.backends import base
 from iot_dashboard.backends.kubernetes import client, pods, resources
@@ -202,6 +202,32 @@ class KubernetesBackend(base.Backend):
             except client.KubeError as exc:
                 problems.append(f"undo {verb} {base.label((kind, name))} failed: {exc}")
         return problems
+
+    async def open_capture(self, resource: base.Resource, seconds: float) -> list[capture.Source]:
+        """The pods of the device, or of the fleet's shards, asked for the capture with the capture token."""
+        if self.pods is None:
+            raise base.Unavailable("the Kubernetes backend is not started")
+        if self.settings.capture_token is None:
+            raise base.Unavailable("captures need kube.capture_token (the emulator pods' IOTEMU_CAPTURE_TOKEN)")
+        token = self.settings.capture_token.get_secret_value()
+        name = resource.metadata.name
+        if isinstance(resource, models.IoTDevice):
+            label, query = self.settings.device_label, {"device": name}
+        else:
+            label, query = self.settings.fleet_label, {"all": "true"}  # a fleet's pods run its members only
+        running = self.pods.running(label, name)
+        if not running:
+            raise base.Conflict(f"{base.label(base.key_of(resource))} runs in no running pod now")
+        sources: list[capture.Source] = []
+        try:
+            for pod in running:
+                sources.append(await self.pods.open_capture(pod, query, seconds, token))
+        except client.KubeError as exc:
+            for source in sources:
+                await source.close()
+            error = {404: base.Conflict, 422: base.Invalid, 429: base.TooMany}.get(exc.status, base.Unavailable)
+            raise error(f"an emulator pod refused the capture: {exc}") from exc
+        return sources
 
     async def set_running(self, keys: Sequence[base.Key], running: bool) -> api.BulkResult:
         kube = self._client()

@@ -9,7 +9,7 @@ service-account token, an expired exec credential) reconnects once and is tried 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, cast
 
 import aiohttp
@@ -197,15 +197,29 @@ class KubeClient:
         finally:
             response.release()
 
-    async def pod_proxy(self, pod: str, port: int | str, path: str) -> aiohttp.ClientResponse:
-        """A streaming GET of `path` on the pod's port through the API server's pod proxy."""
+    async def pod_proxy(
+        self,
+        pod: str,
+        port: int | str,
+        path: str,
+        query: Sequence[tuple[str, str]] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> aiohttp.ClientResponse:
+        """A streaming GET of `path?query` on the pod's port through the API server's pod proxy.
+
+        The generated `connect_get_namespaced_pod_proxy_with_path` takes no query string: the same
+        call is made through the client's `call_api`, with the query and extra headers given."""
         api = await self._connect()
         try:
             return await kube_client.checked(
-                CoreV1Api(api).connect_get_namespaced_pod_proxy_with_path(
-                    f"{pod}:{port}",
-                    self.namespace,
-                    path,
+                api.call_api(
+                    "/api/v1/namespaces/{namespace}/pods/{name}/proxy/{path}",
+                    "GET",
+                    {"name": f"{pod}:{port}", "namespace": self.namespace, "path": path},
+                    list(query),
+                    {"Accept": "*/*", **(headers or {})},
+                    auth_settings=["BearerToken"],
+                    response_types_map={},
                     _request_timeout=aiohttp.ClientTimeout(sock_connect=TIMEOUT),
                     **kube_client.RAW,
                 )

@@ -22,10 +22,10 @@ from typing import Any
 
 import aiohttp
 
-from iot_dashboard import events
+from iot_dashboard import capture, events
 from iot_dashboard.backends.kubernetes import client, watching
 from iot_dashboard.settings import KubeSettings
-from iot_emulator import messages
+from iot_emulator import capture_routes, messages
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = watching.MAX_BACKOFF
@@ -74,6 +74,8 @@ class PodStreams:
         self.streams: dict[str, tuple[str, asyncio.Task[None]]] = {}
         """Pod name -> (the URL its stream reads, the task)."""
         self.error: str | None = None
+        self.pods: dict[str, dict[str, Any]] = {}
+        """The emulator pods last listed or watched, by name."""
         self._direct = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
 
     def _selector(self) -> str:
@@ -104,9 +106,44 @@ class PodStreams:
             if name not in self.streams:
                 self.streams[name] = (url, asyncio.create_task(self._stream(name, url), name=f"events-{name}"))
 
+    def running(self, label: str, value: str) -> list[dict[str, Any]]:
+        """The running emulator pods whose `label` is `value`."""
+        return [
+            p for p in self.pods.values() if self._wanted(p) and (p["metadata"].get("labels") or {}).get(label) == value
+        ]
+
+    async def open_capture(
+        self, pod: dict[str, Any], query: dict[str, str], seconds: float, token: str
+    ) -> capture.Source:
+        """`GET /capture` on the pod (by IP or through the pod proxy, as its /events), its status checked."""
+        name = pod["metadata"]["name"]
+        url = self.url_of(pod)
+        params = {**query, "seconds": str(seconds)}
+        headers = {capture_routes.TOKEN_HEADER: token}
+        if url.startswith("proxy:"):
+            response = await self.kube.pod_proxy(
+                name, url.removeprefix("proxy:"), "capture", list(params.items()), headers
+            )
+        else:
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=seconds + capture.GRACE_SECONDS)
+            url = url.removesuffix("/events") + "/capture"
+            try:
+                response = await self._direct.get(url, params=params, headers=headers, timeout=timeout)
+            except aiohttp.ClientError as exc:
+                raise client.KubeError(0, f"pod {name}: {exc!r}") from exc
+            if response.status != 200:
+                text = (await response.text())[:500]
+                response.release()
+                raise client.KubeError(response.status, f"pod {name}: {text}")
+
+        async def close() -> None:
+            response.close()
+
+        return capture.Source(name, response.content.iter_any(), close)
+
     async def run(self) -> None:
         """List, then watch the emulator pods (`watching.follow`), keeping one stream per running pod."""
-        pods: dict[str, dict[str, Any]] = {}
+        pods = self.pods
 
         def listed(items: list[dict[str, Any]]) -> None:
             pods.clear()

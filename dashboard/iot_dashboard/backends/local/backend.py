@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from iot_dashboard import events, importing
+from iot_dashboard import capture, events, importing
 from iot_dashboard import models as api
 from iot_dashboard.backends import base
-from iot_dashboard.backends.local import store, supervisor
+from iot_dashboard.backends.local import process, store, supervisor
 from iot_dashboard.settings import Settings
 from iot_emulator import manifests, models
 from iot_emulator import profile as profiles
@@ -152,6 +152,29 @@ class LocalBackend(base.Backend):
         if not stop and not start:
             return {}
         return await self.supervisor.apply(start, stop)
+
+    async def open_capture(self, resource: base.Resource, seconds: float) -> list[capture.Source]:
+        """The device's process, or every process of the fleet's shards, asked for the same capture."""
+        name = resource.metadata.name
+        if isinstance(resource, models.IoTDevice):
+            shard = self.supervisor.shards.get(self.supervisor.placement.get(name, ""))
+            shards, params = ([shard] if shard is not None else []), {"device": name}
+        else:
+            prefix = f"fleet/{name}/"  # a fleet's shard processes run its members only: `all` of each
+            shards, params = [s for s in self.supervisor.shards.values() if s.group.startswith(prefix)], {"all": "true"}
+        procs = [s.proc for s in shards if s.alive and s.proc is not None]
+        if not procs:
+            raise base.Conflict(f"{base.label(base.key_of(resource))} runs in no emulator process now")
+        sources: list[capture.Source] = []
+        try:
+            for proc in procs:
+                sources.append(await proc.open_capture(params, seconds))
+        except process.ControlError as exc:
+            for source in sources:
+                await source.close()
+            error = {404: base.Conflict, 422: base.Invalid, 429: base.TooMany}.get(exc.status, base.Unavailable)
+            raise error(f"the emulator refused the capture: {exc}", exc.errors) from exc
+        return sources
 
     def not_ready(self) -> str | None:
         """Ready once started: no process is kept for stopped devices, so none is awaited."""

@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from iot_dashboard import capture
 from iot_emulator import messages
 
 log = logging.getLogger(__name__)
@@ -216,6 +217,28 @@ class EmulatorProcess:
         except ControlError as exc:
             if exc.status != 404:
                 raise
+
+    async def open_capture(self, params: dict[str, str], seconds: float) -> capture.Source:
+        """`GET /capture` on the control socket, its status checked; the body is left to stream."""
+        if self._client is None or not self.running:
+            raise ControlError(0, [f"emulator process {self.name} is not running"])
+        timeout = httpx.Timeout(30.0, read=seconds + capture.GRACE_SECONDS)
+        query = {**params, "seconds": str(seconds)}
+        request = self._client.build_request("GET", "/capture", params=query, timeout=timeout)
+        try:
+            resp = await self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise ControlError(0, [f"emulator process {self.name}: {exc!r}"]) from exc
+        if resp.status_code != 200:
+            try:
+                data = json.loads(await resp.aread())
+            except ValueError:
+                data = {}
+            finally:
+                await resp.aclose()
+            errors = data.get("errors") or [str(data.get("error") or f"HTTP {resp.status_code}")]
+            raise ControlError(resp.status_code, [str(e) for e in errors])
+        return capture.Source(self.name, resp.aiter_raw(), resp.aclose)
 
     # -- stop ------------------------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ import createClient, { type Client } from "openapi-fetch";
 import { ApiError, toApiError } from "./errors";
 import type { paths } from "./schema.gen";
 import type {
-  BulkResult, Device, DeviceCreate, DeviceUpdate, ExportFormat, Fleet, ImportResult, ProfileSummary, Scenario,
+  BulkResult, Device, DeviceCreate, DeviceUpdate, ExportFormat, Fleet, FleetMembers, ImportResult, ProfileSummary,
+  Scenario,
 } from "./types";
 
 export type Message = Record<string, unknown>;
@@ -152,6 +153,35 @@ export class Api {
 
   stopFleet = async (name: string): Promise<BulkResult> =>
     unwrap(await orNetworkError(this.client.POST("/api/fleets/{name}/stop", { params: { path: { name } } })));
+
+  /** Members [offset, offset + limit) of a fleet, with their MAC, host name, phase and address. */
+  fleetMembers = async (name: string, offset = 0, limit = 1000): Promise<FleetMembers> =>
+    unwrap(
+      await orNetworkError(
+        this.client.GET("/api/fleets/{name}/members", { params: { path: { name }, query: { offset, limit } } }),
+      ),
+    );
+
+  // -- captures -------------------------------------------------------------------------------
+
+  /**
+   * A live pcap of a running device or fleet, `seconds` long: resolves when the capture ends (the
+   * token goes in the Authorization header, never in a URL); aborting the signal stops it.
+   */
+  capture = async (
+    kind: "device" | "fleet",
+    name: string,
+    seconds: number,
+    signal?: AbortSignal,
+  ): Promise<{ name: string; blob: Blob }> => {
+    const options = { params: { path: { name }, query: { seconds } }, parseAs: "blob" as const, signal };
+    const result =
+      kind === "device"
+        ? await orNetworkError(this.client.GET("/api/devices/{name}/capture", options))
+        : await orNetworkError(this.client.GET("/api/fleets/{name}/capture", options));
+    const blob = unwrap(result as Result<Blob>);
+    return { name: fileName(result.response) ?? `${kind}-${name}.pcap`, blob };
+  };
 
   // -- import / export ------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ export function useLiveFeed(api: Api, store: LiveStore, list: DeviceList, option
         return;
       }
       if (!frame.event.startsWith("device:") || !isRecord(frame.data)) return;
+      if (typeof frame.data.type === "string") store.dhcpRate.add(frame.data.type, Date.now());
       store.apply(frame.data);
       const id = frame.data.device_id;
       // A device created elsewhere (another browser) speaks before we list it: fetch the list once

@@ -3,6 +3,7 @@ import { useState } from "react";
 import { useDeviceHistory } from "../../hooks/useDeviceHistory";
 import { useLiveDevice } from "../../hooks/useLive";
 import { Button } from "../common/Button";
+import { CaptureButton } from "../common/CaptureButton";
 import { ErrorState, Loading } from "../common/States";
 import { StatusBadge } from "../common/StatusBadge";
 import { Tabs } from "../common/Tabs";
@@ -43,18 +44,23 @@ export function DeviceDetail({ device, onClose, onStart, onStop, onEdit, onChang
           {device.vendor} {device.model} · {device.deviceClass} · <span className="iot-mono">{device.mac}</span>
         </div>
         <div className="iot-detail__actions">
-          {up ? (
-            <Button icon="stop" onClick={() => onStop(device.id)}>
-              Stop
-            </Button>
-          ) : (
-            <Button icon="play" variant="primary" onClick={() => onStart(device.id)}>
-              Start
-            </Button>
+          {device.fleet === null && (
+            <>
+              {up ? (
+                <Button icon="stop" onClick={() => onStop(device.id)}>
+                  Stop
+                </Button>
+              ) : (
+                <Button icon="play" variant="primary" onClick={() => onStart(device.id)}>
+                  Start
+                </Button>
+              )}
+              <Button icon="edit" onClick={() => onEdit(device.id)}>
+                Edit
+              </Button>
+              <CaptureButton kind="device" name={device.id} disabled={!device.device.spec.running} />
+            </>
           )}
-          <Button icon="edit" onClick={() => onEdit(device.id)}>
-            Edit
-          </Button>
           <Button variant="ghost" icon="close" iconOnly label="Close details" onClick={onClose} />
         </div>
       </header>

@@ -38,7 +38,7 @@ export function DeviceGrid({ rows, sorting, onSortingChange, selection, onSelect
     getRowId: (row) => row.id,
     onSortingChange,
     onRowSelectionChange: onSelectionChange,
-    enableRowSelection: true,
+    enableRowSelection: (row) => row.original.fleet === null, // members act through their fleet
     enableSortingRemoval: true,
     getCoreRowModel: getCoreRowModel(),
     getSortedRowModel: getSortedRowModel(),
@@ -65,10 +65,12 @@ export function DeviceGrid({ rows, sorting, onSortingChange, selection, onSelect
   const handlers = useMemo<RowHandlers>(
     () => ({
       ...actions,
-      toggle: (id) => onSelectionChange((s) => ({ ...s, [id]: !s[id] })),
+      toggle: (id) => {
+        if (table.getRowModel().rowsById[id]?.getCanSelect()) onSelectionChange((s) => ({ ...s, [id]: !s[id] }));
+      },
       activate: (index) => setActive(index),
     }),
-    [actions, onSelectionChange],
+    [actions, onSelectionChange, table],
   );
 
   const moveTo = useCallback(

@@ -59,6 +59,7 @@ function DeviceRowView({ row, index, top, selected, open, active, handlers }: De
             <div key={cell.id} role="gridcell" className={className} onClick={(e) => e.stopPropagation()}>
               <input
                 type="checkbox"
+                disabled={device.fleet !== null}
                 checked={selected}
                 tabIndex={tab}
                 aria-label={`Select ${device.id}`}
@@ -70,13 +71,17 @@ function DeviceRowView({ row, index, top, selected, open, active, handlers }: De
         if (meta?.special === "actions") {
           return (
             <div key={cell.id} role="gridcell" className={`${className} iot-grid__actions`} onClick={(e) => e.stopPropagation()}>
-              {up ? (
-                <Button variant="ghost" icon="stop" iconOnly label={`Stop ${device.id}`} tabIndex={tab} onClick={() => handlers.stop(device.id)} />
-              ) : (
-                <Button variant="ghost" icon="play" iconOnly label={`Start ${device.id}`} tabIndex={tab} onClick={() => handlers.start(device.id)} />
+              {device.fleet === null && (
+                <>
+                  {up ? (
+                    <Button variant="ghost" icon="stop" iconOnly label={`Stop ${device.id}`} tabIndex={tab} onClick={() => handlers.stop(device.id)} />
+                  ) : (
+                    <Button variant="ghost" icon="play" iconOnly label={`Start ${device.id}`} tabIndex={tab} onClick={() => handlers.start(device.id)} />
+                  )}
+                  <Button variant="ghost" icon="edit" iconOnly label={`Edit ${device.id}`} tabIndex={tab} onClick={() => handlers.edit(device.id)} />
+                  <Button variant="ghost" icon="trash" iconOnly label={`Delete ${device.id}`} tabIndex={tab} onClick={() => handlers.remove(device.id)} />
+                </>
               )}
-              <Button variant="ghost" icon="edit" iconOnly label={`Edit ${device.id}`} tabIndex={tab} onClick={() => handlers.edit(device.id)} />
-              <Button variant="ghost" icon="trash" iconOnly label={`Delete ${device.id}`} tabIndex={tab} onClick={() => handlers.remove(device.id)} />
             </div>
           );
         }

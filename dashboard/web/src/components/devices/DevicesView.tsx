@@ -7,9 +7,12 @@ import { Suspense, lazy, useCallback, useMemo, useState } from "react";
 import type { ExportFormat, ProfileSummary } from "../../api/types";
 import { useTab } from "../../hooks/TabContext";
 import { useDeviceActions } from "../../hooks/useDeviceActions";
+import { useFleetMembers } from "../../hooks/useFleetMembers";
+import { useFleets } from "../../hooks/useFleets";
 import type { DeviceList } from "../../hooks/useDeviceList";
 import { useLiveTick } from "../../hooks/useLive";
 import { saveFile } from "../../lib/download";
+import { shownTable, toCsv, toJson } from "../../lib/tableExport";
 import { Loading } from "../common/States";
 import { BulkBar } from "../toolbar/BulkBar";
 import { FilterBar } from "../toolbar/FilterBar";
@@ -18,7 +21,7 @@ import { DeviceDialogs, type DialogState } from "./DeviceDialogs";
 import { DeviceGrid } from "./DeviceGrid";
 import { GridStates } from "./GridStates";
 import { LIVE_COLUMNS } from "./columns";
-import { type Filters, NO_FILTERS, applyFilters, distinct, hasFilters, toGridDevice } from "./model";
+import { type Filters, NO_FILTERS, applyFilters, distinct, hasFilters, memberGridDevice, toGridDevice } from "./model";
 
 // The detail panel (and Recharts with it) loads on first use: the grid shows sooner.
 const DeviceDetail = lazy(() => import("../detail/DeviceDetail").then((m) => ({ default: m.DeviceDetail })));
@@ -40,7 +43,18 @@ export function DevicesView({ list, profiles, profilesByName }: DevicesViewProps
   const [busy, setBusy] = useState(false);
 
   const devices = list.state.devices;
-  const all = useMemo(() => devices.map((d) => toGridDevice(d, profilesByName)), [devices, profilesByName]);
+  const fleets = useFleets(5000).state.data;
+  const members = useFleetMembers(filters.fleet).data;
+  const fleet = fleets?.find((f) => f.name === filters.fleet);
+  const all = useMemo(
+    () =>
+      filters.fleet
+        ? fleet && members
+          ? members.map((m) => memberGridDevice(m, fleet, profilesByName))
+          : []
+        : devices.map((d) => toGridDevice(d, profilesByName)),
+    [devices, profilesByName, filters.fleet, fleet, members],
+  );
   const liveView = Boolean(filters.status) || sorting.some((s) => LIVE_COLUMNS.has(s.id));
   const tick = useLiveTick(1000, liveView);
   const rows = useMemo(
@@ -87,6 +101,16 @@ export function DevicesView({ list, profiles, profilesByName }: DevicesViewProps
     [api, notify],
   );
 
+  const exportShown = useCallback(
+    (format: "csv" | "json") => {
+      const table = shownTable(rows, sorting, (id) => store.get(id));
+      const stem = filters.fleet ? `fleet-${filters.fleet}-members` : "devices";
+      const [text, type] = format === "csv" ? [toCsv(table), "text/csv"] : [toJson(table), "application/json"];
+      saveFile(`${stem}-shown.${format}`, new Blob([text], { type }));
+    },
+    [rows, sorting, store, filters.fleet],
+  );
+
   return (
     <div className={`iot-devices${open ? " has-detail" : ""}`}>
       <div className="iot-devices__main">
@@ -99,12 +123,15 @@ export function DevicesView({ list, profiles, profilesByName }: DevicesViewProps
             onAdd={() => setDialog({ kind: "add" })}
             onImport={() => setDialog({ kind: "import" })}
             onExport={(f) => void exportAs(f)}
+            onExportShown={exportShown}
           />
           <FilterBar
             filters={filters}
             onChange={setFilters}
             classes={distinct(all, "deviceClass")}
             vendors={distinct(all, "vendor")}
+            profiles={distinct(all, "profile")}
+            fleets={(fleets ?? []).map((f) => f.name)}
             shown={rows.length}
             total={all.length}
           />

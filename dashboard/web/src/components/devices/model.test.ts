@@ -1,6 +1,7 @@
 import { LiveStore } from "../../lib/live/store";
 import { PROFILES, device } from "../../test/fakes";
-import { NO_FILTERS, applyFilters, distinct, toGridDevice } from "./model";
+import type { Fleet } from "../../api/types";
+import { NO_FILTERS, applyFilters, distinct, memberGridDevice, toGridDevice } from "./model";
 
 const byName = new Map(PROFILES.map((p) => [p.name, p]));
 const rows = [
@@ -31,5 +32,25 @@ describe("device rows", () => {
     store.apply({ type: "stats", device_id: "lobby-cam", timestamp: "2026-11-26T12:00:02Z", stats: { state: "bound", current_ip: "10.77.0.8" } });
     expect(ids({ status: "bound" })).toEqual(["lobby-cam", "desk-plug"]);
     expect(ids({ search: "10.77.0.8" })).toEqual(["lobby-cam"]);
+  });
+});
+
+describe("profile filter and fleet members", () => {
+  it("narrow by profile", () => {
+    const ids = (profile: string) => applyFilters(rows, { ...NO_FILTERS, profile }, () => undefined).map((r) => r.id);
+    expect(distinct(rows, "profile")).toEqual(["tiny-cam", "tiny-plug"]);
+    expect(ids("tiny-plug")).toEqual(["desk-plug"]);
+    expect(ids("")).toEqual(["lobby-cam", "desk-plug"]);
+  });
+
+  it("a member row is read-only and carries the fleet's template and its own MAC", () => {
+    const fleet = {
+      name: "cams", spec: { running: true, replicas: 2, template: { profile: "tiny-cam" } },
+      status: { vendor: "Tinycam", deviceClass: "camera", profile: "tiny-cam" },
+    } as unknown as Fleet;
+    const member = { index: 1, deviceId: "cams-0001", mac: "44:19:b6:00:00:02", hostname: "tinycam-000002", phase: "bound" as const, ip: "10.0.0.5" };
+    const row = memberGridDevice(member, fleet, byName);
+    expect(row).toMatchObject({ id: "cams-0001", fleet: "cams", mac: "44:19:b6:00:00:02", profile: "tiny-cam", vendor: "Tinycam" });
+    expect(applyFilters([row], { ...NO_FILTERS, status: "bound", search: "10.0.0.5" }, () => undefined)).toEqual([row]);
   });
 });

@@ -1,5 +1,5 @@
 /** A grid row: the device joined with its profile's vendor/model/class, and the filters over rows. */
-import type { Device, Phase, ProfileSummary } from "../../api/types";
+import type { Device, Fleet, FleetMember, Phase, ProfileSummary } from "../../api/types";
 import type { LiveDevice } from "../../lib/live/store";
 
 export const DISPLAY_NAME = "iotemu.io/display-name";
@@ -13,6 +13,8 @@ export interface GridDevice {
   deviceClass: string;
   profile: string;
   mac: string;
+  /** The fleet of a member row (read-only: members are started, stopped and edited with their fleet). */
+  fleet: string | null;
   device: Device;
 }
 
@@ -26,21 +28,48 @@ export function toGridDevice(device: Device, profiles: ReadonlyMap<string, Profi
     deviceClass: device.status.deviceClass ?? profile?.deviceClass ?? "",
     profile: device.spec.profile,
     mac: device.status.mac ?? device.spec.mac ?? "",
+    fleet: null,
     device,
   };
 }
 
+/** A fleet member as a grid row: the fleet's template, the member's MAC, host name, phase and address. */
+export function memberGridDevice(
+  member: FleetMember,
+  fleet: Fleet,
+  profiles: ReadonlyMap<string, ProfileSummary>,
+): GridDevice {
+  const template = fleet.spec.template;
+  const device = {
+    name: member.deviceId,
+    labels: {},
+    annotations: {},
+    spec: { ...template, running: fleet.spec.running, mac: member.mac, hostname: member.hostname },
+    status: {
+      running: fleet.spec.running, phase: member.phase, ip: member.ip ?? null, mac: member.mac,
+      hostname: member.hostname, profile: template.profile, vendor: fleet.status.vendor ?? null,
+      deviceClass: fleet.status.deviceClass ?? null, lastError: null, updated: null, stats: null,
+    },
+  } as unknown as Device; // the fields a row reads; a member is no IoTDevice of its own
+  return { ...toGridDevice(device, profiles), fleet: fleet.name };
+}
+
 export interface Filters {
   search: string;
+  /** The phase (shown as "Status"). */
   status: Phase | "";
   deviceClass: string;
   vendor: string;
+  profile: string;
+  /** "": the stand-alone devices; a fleet's name: that fleet's members instead. */
+  fleet: string;
 }
 
-export const NO_FILTERS: Filters = { search: "", status: "", deviceClass: "", vendor: "" };
+export const NO_FILTERS: Filters = { search: "", status: "", deviceClass: "", vendor: "", profile: "", fleet: "" };
 
+/** Filters that narrow the rows of the chosen list (the fleet chooses the list itself). */
 export function hasFilters(filters: Filters): boolean {
-  return Boolean(filters.search.trim() || filters.status || filters.deviceClass || filters.vendor);
+  return Boolean(filters.search.trim() || filters.status || filters.deviceClass || filters.vendor || filters.profile);
 }
 
 /** The phase a row shows: the live one, else the last one the service reported. */
@@ -57,6 +86,7 @@ export function applyFilters(
   return rows.filter((row) => {
     if (filters.deviceClass && row.deviceClass !== filters.deviceClass) return false;
     if (filters.vendor && row.vendor !== filters.vendor) return false;
+    if (filters.profile && row.profile !== filters.profile) return false;
     const state = live(row.id);
     if (filters.status && phaseOf(row, state) !== filters.status) return false;
     if (!needle) return true;
@@ -68,6 +98,6 @@ export function applyFilters(
 }
 
 /** Distinct values of a field, sorted, for a filter's options. */
-export function distinct(rows: readonly GridDevice[], field: "vendor" | "deviceClass"): string[] {
+export function distinct(rows: readonly GridDevice[], field: "vendor" | "deviceClass" | "profile"): string[] {
   return [...new Set(rows.map((r) => r[field]).filter(Boolean))].sort((a, b) => a.localeCompare(b));
 }

@@ -2,6 +2,7 @@
 import type { Fleet } from "../../api/types";
 import { useFleets } from "../../hooks/useFleets";
 import { Button } from "../common/Button";
+import { CaptureButton } from "../common/CaptureButton";
 import { Empty, ErrorState, Loading } from "../common/States";
 import { ScaleControl } from "./ScaleControl";
 
@@ -79,6 +80,7 @@ export function FleetView() {
                 ) : (
                   <Button icon="play" onClick={() => void start(f.name)}>Start</Button>
                 )}
+                <CaptureButton kind="fleet" name={f.name} disabled={!f.status.running} />
               </td>
             </tr>
           ))}

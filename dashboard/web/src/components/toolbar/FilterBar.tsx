@@ -8,6 +8,9 @@ export interface FilterBarProps {
   onChange: (filters: Filters) => void;
   classes: string[];
   vendors: string[];
+  profiles: string[];
+  /** Fleet names: choosing one lists its members instead of the stand-alone devices. */
+  fleets: string[];
   /** Rows shown / all rows. */
   shown: number;
   total: number;
@@ -15,9 +18,11 @@ export interface FilterBarProps {
 
 const STATUSES: Phase[] = ["pending", "binding", "bound", "stopped", "error"];
 
-/** Search and the status / class / vendor filters. */
-export function FilterBar({ filters, onChange, classes, vendors, shown, total }: FilterBarProps) {
+/** Search, the status (phase) / class / vendor / profile filters, and which list: devices or a fleet's members.
+ * (A VLAN filter waits for devices to have VLANs: issue 16.) */
+export function FilterBar({ filters, onChange, classes, vendors, profiles, fleets, shown, total }: FilterBarProps) {
   const set = <K extends keyof Filters>(key: K, value: Filters[K]) => onChange({ ...filters, [key]: value });
+  const noun = filters.fleet ? "members" : "devices";
   return (
     <div className="iot-filters" role="search">
       <label className="iot-search">
@@ -63,8 +68,30 @@ export function FilterBar({ filters, onChange, classes, vendors, shown, total }:
           ))}
         </select>
       </label>
+      <label className="iot-select">
+        <span>Profile</span>
+        <select value={filters.profile} onChange={(e) => set("profile", e.target.value)}>
+          <option value="">All</option>
+          {profiles.map((p) => (
+            <option key={p} value={p}>
+              {p}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label className="iot-select">
+        <span>Fleet</span>
+        <select value={filters.fleet} onChange={(e) => set("fleet", e.target.value)}>
+          <option value="">None (devices)</option>
+          {fleets.map((f) => (
+            <option key={f} value={f}>
+              {f} members
+            </option>
+          ))}
+        </select>
+      </label>
       <span className="iot-filters__count" aria-live="polite">
-        {hasFilters(filters) ? `${shown} of ${total} devices` : `${total} device${total === 1 ? "" : "s"}`}
+        {hasFilters(filters) ? `${shown} of ${total} ${noun}` : `${total} ${total === 1 ? noun.slice(0, -1) : noun}`}
       </span>
     </div>
   );

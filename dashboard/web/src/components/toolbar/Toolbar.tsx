@@ -8,13 +8,15 @@ export interface ToolbarProps {
   onAdd: () => void;
   onImport: () => void;
   onExport: (format: ExportFormat) => void;
+  /** The grid's shown rows and columns, built in the browser. */
+  onExportShown: (format: "csv" | "json") => void;
   /** No device at all: Play/Stop All and Export have nothing to act on. */
   empty: boolean;
   busy: boolean;
 }
 
 /** The tab's actions (the brief's four buttons, plus export). */
-export function Toolbar({ onPlayAll, onStopAll, onAdd, onImport, onExport, empty, busy }: ToolbarProps) {
+export function Toolbar({ onPlayAll, onStopAll, onAdd, onImport, onExport, onExportShown, empty, busy }: ToolbarProps) {
   return (
     <div className="iot-toolbar" role="toolbar" aria-label="Device actions">
       <Button variant="primary" icon="play" onClick={onPlayAll} disabled={empty || busy}>
@@ -33,8 +35,9 @@ export function Toolbar({ onPlayAll, onStopAll, onAdd, onImport, onExport, empty
       <MenuButton
         label="Export"
         icon="download"
-        disabled={empty}
         items={[
+          { key: "shown-csv", label: "Shown rows (CSV)", onSelect: () => onExportShown("csv") },
+          { key: "shown-json", label: "Shown rows (JSON)", onSelect: () => onExportShown("json") },
           { key: "json", label: "Manifests (JSON)", onSelect: () => onExport("json") },
           { key: "yaml", label: "Manifests (YAML)", onSelect: () => onExport("yaml") },
           { key: "iot_devices", label: "iot_devices.json (brief format)", onSelect: () => onExport("iot_devices") },

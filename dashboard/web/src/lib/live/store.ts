@@ -14,6 +14,7 @@ import type { Device, Phase } from "../../api/types";
 import {
   type DhcpEvent, type LogRecord, type Message, isDhcpType, num, str, toDhcpEvent, toLogRecord, toPhase,
 } from "./messages";
+import { DhcpRate } from "./dhcpRate";
 import { Ring } from "./ring";
 
 export interface Lease {
@@ -131,6 +132,8 @@ function protocolsOf(value: unknown): Record<string, number> {
 }
 
 export class LiveStore {
+  /** Fleet-wide DHCP steps per second (fed by the live feed only: a history replay is not "now"). */
+  readonly dhcpRate = new DhcpRate();
   private readonly records = new Map<string, DeviceRecord>();
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly anyListeners = new Set<AnyListener>();
