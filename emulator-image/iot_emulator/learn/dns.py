@@ -23,13 +23,18 @@ SERVICE_TYPES = "_services._dns-sd._udp.local"
 class Resolved:
     names: list[str]
     """Names the device asked for (A/AAAA), in the order first asked."""
-    by_address: dict[bytes, str]
-    """IPv4 address -> the name whose answer gave it (the first such name)."""
+    answers: dict[bytes, list[tuple[float, str]]]
+    """IPv4 address -> (when, name) of each answer that gave it: several names may share an address."""
+
+    def name_for(self, address: bytes, when: float) -> str | None:
+        """The name last resolved to `address` before `when` (a device resolves, then connects)."""
+        before = [name for t, name in self.answers.get(address, []) if t <= when]
+        return before[-1] if before else None
 
 
 def resolved(decoded: packets.Decoded) -> Resolved:
     names: list[str] = []
-    by_address: dict[bytes, str] = {}
+    answers: dict[bytes, list[tuple[float, str]]] = {}
     for p in decoded.packets:
         if p.udp is None:
             continue
@@ -47,34 +52,33 @@ def resolved(decoded: packets.Decoded) -> Resolved:
             asked = message.questions[0].name.rstrip(".").lower()
             for record in message.answers:
                 if record.rtype == dns_wire.TYPE_A and isinstance(record.data, bytes):
-                    by_address.setdefault(record.data, asked)
-    return Resolved(names, by_address)
+                    answers.setdefault(record.data, []).append((p.time, asked))
+    return Resolved(names, answers)
 
 
-def learn(decoded: packets.Decoded, names: Resolved, ntp_to: list[bytes]) -> findings.Findings:
+def learn(decoded: packets.Decoded, names: Resolved, ntp_to: list[tuple[float, bytes]]) -> findings.Findings:
     out = findings.Findings()
     if names.names:
         out.set("dns_names", names.names, f"A/AAAA queries of the device ({len(names.names)} names)")
         out.speaks("dns")
-    ntp_names = [names.by_address[a] for a in ntp_to if a in names.by_address]
+    ntp_names = [name for t, a in ntp_to if (name := names.name_for(a, t))]
     if ntp_names:
         servers = list(dict.fromkeys(ntp_names))
         out.set("ntp_servers", servers, "names whose DNS answers gave the NTP servers' addresses")
     return out
 
 
-def learn_ntp(decoded: packets.Decoded) -> tuple[findings.Findings, list[bytes]]:
-    """The version of the device's NTP requests, and the servers it asked (in order)."""
+def learn_ntp(decoded: packets.Decoded) -> tuple[findings.Findings, list[tuple[float, bytes]]]:
+    """The version of the device's NTP requests, and (when, server) of each."""
     out = findings.Findings()
-    servers: list[bytes] = []
+    servers: list[tuple[float, bytes]] = []
     versions: list[int] = []
     for p in decoded.packets:
         if p.outgoing and p.ip is not None and p.udp is not None and p.udp[1] == NTP_PORT and p.udp[2]:
             first = p.udp[2][0]
             if first & 0x07 == 3:  # client mode
                 versions.append((first >> 3) & 0x07)
-                if p.ip.dst not in servers:
-                    servers.append(p.ip.dst)
+                servers.append((p.time, p.ip.dst))
     if versions and 1 <= versions[0] <= 4:
         out.set("ntp_version", versions[0], f"version field of {len(versions)} NTP client requests")
         out.speaks("ntp")

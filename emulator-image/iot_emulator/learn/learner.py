@@ -32,10 +32,10 @@ def learn(frames: Iterable[capture.Frame], mac: bytes) -> Result:
     found.merge(dhcp.learn(decoded, mac))
     found.merge(tcpip.learn(decoded))
     names = dns.resolved(decoded)
-    found.merge(tls.learn(decoded, names.by_address))
+    found.merge(tls.learn(decoded, names))
     found.merge(http.learn(decoded))
     hostname = hostname_of(decoded)
-    found.merge(mqtt.learn(decoded, names.by_address, mac, hostname))
+    found.merge(mqtt.learn(decoded, names, mac, hostname))
     ntp_found, ntp_servers = dns.learn_ntp(decoded)
     found.merge(ntp_found)
     found.merge(dns.learn(decoded, names, ntp_servers))
@@ -64,7 +64,7 @@ def events(decoded: packets.Decoded, names: dns.Resolved) -> dict[str, dict[str,
         data = bytes(flow.sent)
         hello = tls.parse_client_hello(data)
         request = http.parse_request(data, flow.dport)
-        target = names.by_address.get(flow.dst) or ".".join(map(str, flow.dst))
+        target = names.name_for(flow.dst, flow.start) or ".".join(map(str, flow.dst))
         if hello is not None and flow.dport != tls.MQTT_TLS_PORT:
             out["cloud"][hello.server_name or target].append(flow.start)
             used.add(hello.server_name or target)
@@ -77,7 +77,7 @@ def events(decoded: packets.Decoded, names: dns.Resolved) -> dict[str, dict[str,
     ntp_times: dict[str, list[float]] = collections.defaultdict(list)
     for p in decoded.packets:
         if p.outgoing and p.ip is not None and p.udp is not None and p.udp[1] == dns.NTP_PORT:
-            target = names.by_address.get(p.ip.dst) or ".".join(map(str, p.ip.dst))
+            target = names.name_for(p.ip.dst, p.time) or ".".join(map(str, p.ip.dst))
             ntp_times[target].append(p.time)
             used.add(target)
     if ntp_times:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import struct
 
-from iot_emulator.learn import findings, packets
+from iot_emulator.learn import dns, findings, packets
 from iot_emulator.protocols import mqtt
 
 CONNECT, PUBLISH = 1, 3
 MAX_TOPICS = 16
 
 
-def learn(decoded: packets.Decoded, names: dict[bytes, str], mac: bytes, hostname: str | None) -> findings.Findings:
+def learn(decoded: packets.Decoded, names: dns.Resolved, mac: bytes, hostname: str | None) -> findings.Findings:
     out = findings.Findings()
     for flow in decoded.flows:
         parsed = parse_session(bytes(flow.sent))
@@ -34,7 +34,7 @@ def learn(decoded: packets.Decoded, names: dict[bytes, str], mac: bytes, hostnam
         }  # fmt: skip
         if payload is not None:
             section["payload"] = payload
-        broker = names.get(flow.dst)
+        broker = names.name_for(flow.dst, flow.start)
         if broker:
             section["broker"] = broker
         out.set("mqtt", section, f"CONNECT of the session to port {flow.dport}: client id {client_id!r}")

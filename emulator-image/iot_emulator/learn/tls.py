@@ -13,7 +13,7 @@ import collections
 import dataclasses
 import struct
 
-from iot_emulator.learn import findings, packets
+from iot_emulator.learn import dns, findings, packets
 from iot_emulator.protocols import tls_hello as th
 
 MQTT_TLS_PORT = 8883
@@ -125,7 +125,7 @@ def _strip(hello: Hello, values: list[int]) -> list[int]:
     return [v for v in values if not th.is_grease(v)]
 
 
-def learn(decoded: packets.Decoded, names: dict[bytes, str]) -> findings.Findings:
+def learn(decoded: packets.Decoded, names: dns.Resolved) -> findings.Findings:
     """The hello of the device's TLS sessions (the most common shape), their port and server names."""
     out = findings.Findings()
     seen = [(f, h) for f in decoded.flows if (h := parse_client_hello(bytes(f.sent))) is not None]
@@ -137,7 +137,7 @@ def learn(decoded: packets.Decoded, names: dict[bytes, str]) -> findings.Finding
     flow, hello = next((f, h) for f, h in cloud if h.shape() == shape)
     servers: list[str] = []
     for f, h in cloud:
-        name = h.server_name or names.get(f.dst)
+        name = h.server_name or names.name_for(f.dst, f.start)
         if name and name not in servers and f.dport == flow.dport:
             servers.append(name)
     if not servers:
