@@ -158,5 +158,5 @@ def render(prof: profile.Profile, found: findings.Findings, base: profile.Profil
     ]
     lines += [f"# Not learned: {note}" for note in found.notes]
     body = yaml.safe_dump(prof.model_dump(mode="json", exclude_defaults=True), sort_keys=False, width=120,
-                          allow_unicode=True)  # fmt: skip
+                          allow_unicode=True, default_flow_style=None)  # fmt: skip
     return "\n".join(lines) + "\n" + body

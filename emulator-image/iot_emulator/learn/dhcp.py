@@ -47,6 +47,11 @@ def learn(decoded: packets.Decoded, mac: bytes) -> findings.Findings:
     if prl is not None:
         out.set("dhcp.parameter_request_list", list(prl), f"option 55 = {findings.hexes(list(prl))}")
     _values(out, first, mac)
+    named = next((m for _, m in sent if m.options.get(dw.OPT_HOSTNAME)), None)
+    if named is not None:  # lwIP sends 12 in REQUEST only
+        text = named.options[dw.OPT_HOSTNAME].rstrip(b"\x00").decode("utf-8", "replace")
+        pattern = findings.as_format(findings.mac_placeholders(text, mac))
+        out.set("hostname_pattern", pattern, f"option 12 = {text!r} (MAC digits made placeholders)")
     packet = next(p for p, m in sent if m is first)
     if packet.ip is not None:
         out.set("dhcp.ip_ttl", packet.ip.ttl, f"IP TTL of the DHCP messages ({packet.ip.ttl})")
@@ -68,8 +73,12 @@ def option_orders(discover: list[int] | None, request: list[int] | None) -> tupl
         if code not in candidate:
             before = discover[i - 1] if i else None
             candidate.insert(candidate.index(before) + 1 if before in candidate else len(candidate), code)
-    if built_discover(candidate, 50 in discover) == discover and built_request(candidate) == request:
-        return candidate, None
+    shorter = list(candidate)
+    while shorter and shorter[-1] in (dw.OPT_REQUESTED_ADDR, dw.OPT_SERVER_ID):  # the builder appends them itself
+        shorter.pop()
+    for order in (shorter, candidate):
+        if built_discover(order, 50 in discover) == discover and built_request(order) == request:
+            return order, None
     return discover, request
 
 
@@ -103,11 +112,6 @@ def _values(out: findings.Findings, message: dw.DhcpMessage, mac: bytes) -> None
         extra[dw.OPT_CLIENT_ID] = client_id.hex()
     if extra:
         out.set("dhcp.extra_options", extra, f"options with no field of their own, values as seen: {sorted(extra)}")
-    hostname = opts.get(dw.OPT_HOSTNAME)
-    if hostname:
-        text = hostname.rstrip(b"\x00").decode("utf-8", "replace")
-        pattern = findings.as_format(findings.mac_placeholders(text, mac))
-        out.set("hostname_pattern", pattern, f"option 12 = {text!r} (MAC digits made placeholders)")
 
 
 def _arp_probe(out: findings.Findings, decoded: packets.Decoded, mac: bytes) -> None:

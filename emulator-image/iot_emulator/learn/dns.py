@@ -57,14 +57,17 @@ def resolved(decoded: packets.Decoded) -> Resolved:
 
 
 def learn(decoded: packets.Decoded, names: Resolved, ntp_to: list[tuple[float, bytes]]) -> findings.Findings:
+    """`dns_names` are the clouds: the names of NTP servers go to `ntp_servers` instead (the NTP client
+    resolves those itself, as the shipped profiles have it)."""
     out = findings.Findings()
-    if names.names:
-        out.set("dns_names", names.names, f"A/AAAA queries of the device ({len(names.names)} names)")
-        out.speaks("dns")
-    ntp_names = [name for t, a in ntp_to if (name := names.name_for(a, t))]
-    if ntp_names:
-        servers = list(dict.fromkeys(ntp_names))
+    servers = list(dict.fromkeys(name for t, a in ntp_to if (name := names.name_for(a, t))))
+    if servers:
         out.set("ntp_servers", servers, "names whose DNS answers gave the NTP servers' addresses")
+    clouds = [n for n in names.names if n not in servers]
+    if clouds:
+        out.set("dns_names", clouds, f"A/AAAA queries of the device ({len(clouds)} names, NTP servers' aside)")
+    if names.names:
+        out.speaks("dns")
     return out
 
 

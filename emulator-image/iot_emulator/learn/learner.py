@@ -74,6 +74,8 @@ def events(decoded: packets.Decoded, names: dns.Resolved) -> dict[str, dict[str,
             used.add(host)
         elif mqtt.parse_session(data) is not None:
             used.add(target)
+            publishes = [t for t, first in flow.segments if first >> 4 == mqtt.PUBLISH]
+            out["mqtt"][target] += publishes
     ntp_times: dict[str, list[float]] = collections.defaultdict(list)
     for p in decoded.packets:
         if p.outgoing and p.ip is not None and p.udp is not None and p.udp[1] == dns.NTP_PORT:

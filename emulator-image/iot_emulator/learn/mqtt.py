@@ -2,7 +2,8 @@
 
 MQTT 3.1.1 (OASIS, 3.1 CONNECT, 3.3 PUBLISH), read with `protocols.mqtt.read_packets` from the
 first bytes of each flow the device opened. The client id and topics get placeholders where they
-hold the device's MAC digits or host name, so each device of the profile has its own. MQTT inside
+hold the device's MAC digits or host name, so each device of the profile has its own (`mqtt.fill`
+knows {mac6}/{MAC6}, not the 12-digit forms: the OUI half stays literal). MQTT inside
 TLS cannot be read: only its hello (learn.tls) is learned then.
 """
 
@@ -26,7 +27,7 @@ def learn(decoded: packets.Decoded, names: dns.Resolved, mac: bytes, hostname: s
         client_id, username, keepalive, topics, payload = parsed
 
         def mark(text: str) -> str:
-            return findings.as_fill(findings.mac_placeholders(text, mac, hostname))
+            return findings.as_fill(findings.mac_placeholders(text, mac, hostname, mac12=False))
 
         section: dict[str, object] = {
             "port": flow.dport, "client_id": mark(client_id), "username": username,

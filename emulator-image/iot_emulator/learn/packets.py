@@ -45,6 +45,8 @@ class Flow:
     dst: bytes
     dport: int
     sent: bytearray = dataclasses.field(default_factory=bytearray)
+    segments: list[tuple[float, int]] = dataclasses.field(default_factory=list)
+    """(time, first byte) of each in-order data segment kept: when the device's MQTT PUBLISHes went."""
     _next_seq: int | None = None
 
     @property
@@ -121,6 +123,7 @@ def _flows(packets: list[Packet], skipped: collections.Counter[str]) -> list[Flo
             continue
         if seg.seq == flow._next_seq and len(flow.sent) < FLOW_BYTES:
             flow.sent += seg.payload[: FLOW_BYTES - len(flow.sent)]
+            flow.segments.append((packet.time, seg.payload[0]))
             flow._next_seq = (seg.seq + len(seg.payload)) & 0xFFFFFFFF
         elif seg.seq != flow._next_seq and tcp_segment.seq_diff(seg.seq, flow._next_seq or 0) > 0:
             skipped["TCP segment after a gap"] += 1
