@@ -71,7 +71,7 @@ def _start(base: profile.Profile | None, who: Identity) -> dict[str, Any]:
     if base is not None:
         data = copy.deepcopy(base.model_dump(mode="python"))
     else:
-        data = {"os": "unknown (learned from a capture)", "device_class": "other", "model": "learned",
+        data = {"os": "unknown (not in the capture or record)", "device_class": "other", "model": "learned",
                 "vendor": "Unknown", "dhcp": {"options": [53], "parameter_request_list": []}}  # fmt: skip
     data.update(name=who.name, vendor_default=False)
     lead = who.mac[:8] if who.mac else who.oui
