@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import textwrap
 from typing import Any
 
 import yaml
@@ -148,15 +149,35 @@ def _drop_broken(data: dict[str, Any], exc: ValidationError, base: profile.Profi
 def render(prof: profile.Profile, found: findings.Findings, base: profile.Profile | None, who: Identity,
            frames: int, skipped: dict[str, int]) -> str:  # fmt: skip
     """The profile as YAML, headed by comments saying what was learned and what was not."""
-    lines = [f"# Written by iotemu: {who.origin}."]
+    lines = [f"Written by iotemu: {who.origin}."]
     if frames:
         gaps = f"; skipped: {dict(skipped)}" if skipped else ""
-        lines.append(f"# {frames} frames from or to the device{gaps}.")
+        lines.append(f"{frames} frames from or to the device{gaps}.")
     lines += [
-        f"# Values from there: {', '.join(sorted(found.values)) or 'none'}.",
-        f"# Everything else: {f'base profile {base.name}' if base else 'the model defaults'}.",
+        f"Values from there: {', '.join(sorted(found.values)) or 'none'}.",
+        f"Everything else: {f'base profile {base.name}' if base else 'the model defaults'}.",
+        *(f"Not learned: {note}" for note in found.notes),
     ]
-    lines += [f"# Not learned: {note}" for note in found.notes]
-    body = yaml.safe_dump(prof.model_dump(mode="json", exclude_defaults=True), sort_keys=False, width=120,
-                          allow_unicode=True, default_flow_style=None)  # fmt: skip
-    return "\n".join(lines) + "\n" + body
+    header = "".join(f"# {part}\n" for line in lines for part in textwrap.wrap(line, 116, break_on_hyphens=False))
+    data = prof.model_dump(mode="json", exclude_defaults=True)
+    tls = data.get("tls") or {}
+    for key in ("cipher_suites", "signature_algorithms"):
+        if key in tls:
+            tls[key] = [_Hex(v) for v in tls[key]]
+    return header + yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=120, allow_unicode=True)
+
+
+class _Hex(int):
+    """Written as 0xc02c, as the shipped profiles write cipher suites and signature algorithms."""
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block mappings; lists of plain values on one line (option lists read as they do on the wire)."""
+
+    def represent_list(self, data: Any) -> yaml.SequenceNode:
+        flow = all(not isinstance(item, dict | list) for item in data)
+        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_Dumper.add_representer(list, _Dumper.represent_list)
+_Dumper.add_representer(_Hex, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:int", f"0x{value:04x}"))
