@@ -7,6 +7,7 @@ exactly what the profile says? Damaged input must be skipped and counted, never 
 
 from __future__ import annotations
 
+import contextlib
 import random
 import struct
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 import yaml
 
 from iot_emulator import cli, learn, pcap, profile, wire
-from iot_emulator.learn import cadence, capture, dhcp, dns, findings, packets, tcpip, tls
+from iot_emulator.learn import build, cadence, capture, dhcp, dns, findings, learner, packets, tcpip, tls
 from iot_emulator.learn import http as learn_http
 from iot_emulator.learn import mqtt as learn_mqtt
 from iot_emulator.protocols import dhcp_wire, dns_wire, http, mqtt, ntp, tcp_segment, tls_hello
@@ -273,3 +274,59 @@ def test_cli_learn_writes_yaml_and_names_bad_fields(tmp_path: Path, capsys: pyte
     assert "--name:" in capsys.readouterr().err
     assert cli.main(["profiles", "learn", str(path), "--mac", "44:19:b6:a1:b2:c3", "--base", "nope"]) == 2
     assert "--base: unknown profile" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_damaged_frames_never_crash_the_learner(tmp_path: Path, seed: int) -> None:
+    """Every frame of a device's capture cut short or with flipped bytes: learned or skipped, never an exception."""
+    good = [f for _, f in _frames_of(device_capture(tmp_path)) if len(f) > 20]
+    assert NEST.tls is not None
+    good += session(45000, 443, tls_hello.client_hello(NEST.tls, "a.example.com", random.Random(4)))
+    good += session(45001, 1883, mqtt.connect_packet("x", 30) + mqtt.publish_packet("t", b"p"))
+    rng = random.Random(seed)
+    damaged = []
+    for frame in good:
+        damaged.append(frame[: rng.randrange(len(frame))])
+        flipped = bytearray(frame)
+        for _ in range(8):
+            flipped[rng.randrange(14, len(flipped))] = rng.randrange(256)
+        damaged.append(bytes(flipped))
+    for _ in range(200):
+        damaged.append(MAC + bytes(rng.randrange(256) for _ in range(rng.randrange(0, 200))))
+        damaged.append(GW_MAC + MAC + b"\x08\x00" + bytes(rng.randrange(256) for _ in range(rng.randrange(0, 400))))
+    result = learner.learn((capture.Frame(float(i), f) for i, f in enumerate(good + damaged)), MAC)
+    assert result.frames > len(good)
+    build.build(result.found, None, build.Identity("fuzzed", "44:19:b6:a1:b2:c3"))
+
+
+def _frames_of(path: Path) -> list[tuple[float, bytes]]:
+    return [(f.time, f.data) for f in capture.read(path)]
+
+
+@pytest.mark.parametrize("kind", ["pcap", "pcapng"])
+def test_damaged_capture_files_end_the_reading_with_a_count(tmp_path: Path, kind: str) -> None:
+    path = device_capture(tmp_path)
+    data = path.read_bytes()
+    if kind == "pcapng":
+        frames = _frames_of(path)
+        blocks = [struct.pack("<IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1) + struct.pack("<I", 28),
+                  struct.pack("<IIHHI", 1, 20, 1, 0, 65535) + struct.pack("<I", 20)]  # fmt: skip
+        for t, f in frames:
+            pad = (-len(f)) % 4
+            size = 32 + len(f) + pad
+            stamp = int(t * 1e6)
+            blocks.append(struct.pack("<IIIIIII", 6, size, 0, stamp >> 32, stamp & 0xFFFFFFFF, len(f), len(f)) + f
+                          + bytes(pad) + struct.pack("<I", size))  # fmt: skip
+        data = b"".join(blocks)
+        path.write_bytes(data)
+        assert [f.data for f in capture.read(path)] == [f for _, f in frames]
+    rng = random.Random(1)
+    for _ in range(200):
+        broken = bytearray(data[: rng.randrange(4, len(data))])
+        for _ in range(rng.randrange(0, 6)):
+            broken[rng.randrange(4, len(broken))] = rng.randrange(256)
+        path.write_bytes(bytes(broken))
+        counts = capture.Counts()
+        with contextlib.suppress(capture.CaptureError):
+            learner.learn(capture.read(path, counts), MAC)
+        assert counts.frames <= len(data)
