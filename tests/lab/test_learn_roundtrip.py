@@ -1,15 +1,15 @@
 """Round trip of `iotemu profiles learn`: capture an emulated device, learn its profile, run that, compare.
 
 One lab with the sink internet (`lab up --internet`: nginx, mosquitto, chrony answer every name). Run 1:
-one emulator process runs a device of each of four shipped profiles (a camera, a plug speaking MQTT, a
-phone, a speaker with mDNS and GREASE), with their schedules cut to seconds so the capture shows a
+one emulator process runs a device of each of five shipped profiles (a camera, a plug speaking MQTT, two
+phones, one with CDP, a speaker with mDNS and GREASE), with their schedules cut to seconds so the capture shows a
 cadence, and writes everything it sends and receives to a pcap (`--pcap`). Each device's profile is
 learned from that file with no base (`iotemu profiles learn --mac`), so all it carries is what the
 capture showed. Run 2: the learned profiles, same MACs, same lab, another pcap. tshark (not our parser)
 then decodes both captures, and the fingerprints are compared field by field: DHCP option order and
 values, the SYN (TTL, DF, window, MSS, option kinds, scale), the HTTP User-Agent and requests, the TLS
 ClientHello (JA3 as tshark computes it; suites, extensions, groups, ALPN, signature algorithms, versions
-with GREASE left out: the JA4 inputs), SNI, DNS names, mDNS services, SSDP, MQTT client id, NTP version;
+with GREASE left out: the JA4 inputs), SNI, DNS names, mDNS services, SSDP, LLDP, CDP, MQTT client id, NTP version;
 and the learned schedules against the run-1 ones. IOTEMU_LEARN_REPORT=<file> keeps the comparison as JSON.
 """
 
@@ -33,7 +33,7 @@ from tests.lab.fingerprint_capture import decode
 
 pytestmark = pytest.mark.lab
 
-NAMES = ("hikvision-ds-2cd2042fwd", "meross-mss110", "yealink-sip-t46s", "google-nest-mini")
+NAMES = ("hikvision-ds-2cd2042fwd", "meross-mss110", "yealink-sip-t46s", "google-nest-mini", "cisco-cp-7841")
 INTERVAL = 4.0
 RUN_SECONDS = 26.0
 REPORT_ENV = "IOTEMU_LEARN_REPORT"
@@ -139,6 +139,13 @@ def fingerprint(pcap: Path, mac: str) -> dict[str, object]:
                                                          ["mqtt.clientid"])})  # fmt: skip
     out["ntp.version"] = sorted({r[0] for r in decode(pcap, f"ntp.flags.mode == 3 && eth.src == {mac}",
                                                       ["ntp.flags.vn"])})  # fmt: skip
+    lldp_fields = ["lldp.tlv.system.name", "lldp.tlv.system.desc", "lldp.tlv.enable_system_cap", "lldp.port.desc",
+                   "lldp.time_to_live"]  # fmt: skip
+    lldp = decode(pcap, f"lldp && eth.src == {mac} && lldp.time_to_live > 0", lldp_fields)
+    out["lldp"] = sorted({tuple(r) for r in lldp})
+    cdp = decode(pcap, f"cdp && eth.src == {mac}", ["cdp.deviceid", "cdp.portid", "cdp.capabilities",
+                 "cdp.software_version", "cdp.platform", "cdp.ttl"])  # fmt: skip
+    out["cdp"] = sorted({tuple(r) for r in cdp})
     out["_ip"] = ip
     return out
 
@@ -219,7 +226,8 @@ def profile_fields(prof: profile.Profile, mac: str) -> dict[str, object]:
         "ip_ttl": prof.ip_ttl,
         "syn": (tcp.window, tcp.mss, tcp.options, tcp.window_scale if "wscale" in tcp.options else None,
                 tcp.dont_fragment, tcp.ip_id),
-        "dns_names": sorted(prof.dns_names), "ntp_version": prof.ntp_version,
+        "dns_names": sorted(n.lower() for n in prof.dns_names),  # the resolver asks in lower case
+        "ntp_version": prof.ntp_version,
     }  # fmt: skip
     if prof.tls:
         out["tls"] = (tls_hello.ja3(prof.tls), tls_hello.ja4(prof.tls), sorted(prof.tls.servers), prof.tls.port)
@@ -232,6 +240,25 @@ def profile_fields(prof: profile.Profile, mac: str) -> dict[str, object]:
     if prof.ssdp:
         s = prof.ssdp
         out["ssdp"] = (s.server, s.device_type, s.location_path, s.location_port, s.max_age)
+    if prof.lldp:
+        s = prof.lldp
+        out["lldp"] = (
+            service_kit.fill(s.system_name, config),
+            service_kit.fill(s.system_description, config),
+            s.capabilities,
+            s.port_description,
+            s.interval,
+        )
+    if prof.cdp:
+        c = prof.cdp
+        out["cdp"] = (
+            service_kit.fill(c.device_id, config),
+            c.port_id,
+            c.capabilities,
+            c.software_version,
+            c.platform,
+            c.holdtime,
+        )
     if prof.mqtt:
         out["mqtt"] = (mqtt.fill(prof.mqtt.client_id, mqtt.placeholders(config)), prof.mqtt.broker, prof.mqtt.port)
     return out

@@ -330,3 +330,26 @@ def test_damaged_capture_files_end_the_reading_with_a_count(tmp_path: Path, kind
         with contextlib.suppress(capture.CaptureError):
             learner.learn(capture.read(path, counts), MAC)
         assert counts.frames <= len(data)
+
+
+def test_lldp_and_cdp_identity() -> None:
+    from iot_emulator.learn import link
+    from iot_emulator.protocols import cdp, lldp
+
+    tlvs = [lldp.tlv(lldp.TLV_CHASSIS_ID, b"\x04" + MAC), lldp.tlv(lldp.TLV_TTL, struct.pack("!H", 120)),
+            lldp.tlv(lldp.TLV_PORT_DESCRIPTION, b"WAN PORT"), lldp.tlv(lldp.TLV_SYSTEM_NAME, b"SIP-T46S-a1b2c3"),
+            lldp.tlv(lldp.TLV_SYSTEM_DESCRIPTION, b"SIP-T46S 66.86.0.15"),
+            lldp.tlv(lldp.TLV_CAPABILITIES, struct.pack("!HH", 0x24, 0x24))]  # fmt: skip
+    shutdown = [lldp.tlv(lldp.TLV_CHASSIS_ID, b"\x04" + MAC), lldp.tlv(lldp.TLV_TTL, b"\x00\x00")]
+    pdu = cdp.packet([cdp.tlv(cdp.DEVICE_ID, b"SEP4419B6A1B2C3"), cdp.tlv(cdp.PORT_ID, b"Port 1"),
+                      cdp.tlv(cdp.CAPABILITIES, struct.pack("!I", 0x490)), cdp.tlv(cdp.SOFTWARE, b"sip78xx.14"),
+                      cdp.tlv(cdp.PLATFORM, b"Cisco IP Phone 7841")], 180)  # fmt: skip
+    frames = [lldp.lldpdu(MAC, shutdown), lldp.lldpdu(MAC, tlvs), cdp.frame(MAC, pdu), cdp.frame(MAC, pdu)]
+    found = link.learn(decoded(frames, step=60.0), MAC, None)
+    assert found.values["lldp"] == {"system_description": "SIP-T46S 66.86.0.15", "system_name": "SIP-T46S-{mac6}",
+                                    "capabilities": ["bridge", "telephone"], "port_description": "WAN PORT",
+                                    "interval": 30.0}  # fmt: skip
+    assert found.values["cdp"] == {"device_id": "SEP4419B6{MAC6}", "port_id": "Port 1", "software_version":
+                                   "sip78xx.14", "platform": "Cisco IP Phone 7841", "holdtime": 180,
+                                   "capabilities": 0x490, "interval": 60.0}  # fmt: skip
+    assert found.protocols == ["lldp"]

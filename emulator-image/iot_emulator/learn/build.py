@@ -21,12 +21,12 @@ from pydantic import ValidationError
 from iot_emulator import profile
 from iot_emulator.learn import findings
 
-LINK = ("arp", "dhcp", "icmp", "lldp", "cdp")
+LINK = ("arp", "dhcp", "icmp", "lldp")
 """Protocols kept from the base whatever the capture shows (link-level, or answered rather than spoken)."""
 SAME = {"cloud": ("cloud", "https")}
 """A learned protocol and the base's names for it (the TLS service answers to both)."""
 SECTIONS = {"http": "http", "cloud": "tls", "https": "tls", "mqtt": "mqtt", "mdns": "mdns", "ssdp": "ssdp",
-            "dns": "dns_names", "lldp": "lldp", "cdp": "cdp", "rtsp": "rtsp", "coap": "coap"}  # fmt: skip
+            "dns": "dns_names", "rtsp": "rtsp", "coap": "coap"}  # fmt: skip
 """Protocol -> the profile field it needs; a protocol whose field ends up empty is not listed."""
 
 

@@ -42,14 +42,15 @@ def resolved(decoded: packets.Decoded) -> Resolved:
         if p.outgoing and dport == DNS_PORT:
             message = dns_wire.parse(data)
             for q in message.questions if message is not None and not message.is_response else []:
-                name = q.name.rstrip(".").lower()
-                if q.qtype in (dns_wire.TYPE_A, dns_wire.TYPE_AAAA) and name not in names and len(names) < MAX_NAMES:
+                name = q.name.rstrip(".")  # as asked: the case a device writes is part of what it shows
+                fresh = name.lower() not in {n.lower() for n in names}
+                if q.qtype in (dns_wire.TYPE_A, dns_wire.TYPE_AAAA) and fresh and len(names) < MAX_NAMES:
                     names.append(name)
         elif not p.outgoing and sport == DNS_PORT:
             message = dns_wire.parse(data)
             if message is None or not message.is_response or not message.questions:
                 continue
-            asked = message.questions[0].name.rstrip(".").lower()
+            asked = message.questions[0].name.rstrip(".")
             for record in message.answers:
                 if record.rtype == dns_wire.TYPE_A and isinstance(record.data, bytes):
                     answers.setdefault(record.data, []).append((p.time, asked))

@@ -11,11 +11,8 @@ import collections
 import dataclasses
 from collections.abc import Iterable
 
-from iot_emulator import wire
-from iot_emulator.learn import cadence, capture, dhcp, dns, findings, http, mqtt, packets, ssdp, tcpip, tls
+from iot_emulator.learn import cadence, capture, dhcp, dns, findings, http, link, mqtt, packets, ssdp, tcpip, tls
 from iot_emulator.protocols import dhcp_wire, dns_wire
-
-ETH_P_LLDP = 0x88CC
 
 
 @dataclasses.dataclass
@@ -41,9 +38,7 @@ def learn(frames: Iterable[capture.Frame], mac: bytes) -> Result:
     found.merge(dns.learn(decoded, names, ntp_servers))
     found.merge(dns.learn_mdns(decoded, mac, hostname))
     found.merge(ssdp.learn(decoded))
-    if any(p.outgoing and wire.ethertype(p.frame) == ETH_P_LLDP for p in decoded.packets):
-        found.speaks("lldp")
-        found.notes.append("LLDP frames seen: the lldp section (system description...) is the base's")
+    found.merge(link.learn(decoded, mac, hostname))
     found.merge(cadence.learn(events(decoded, names)))
     skipped = decoded.skipped
     return Result(found, len(decoded.packets), skipped)
@@ -67,13 +62,13 @@ def events(decoded: packets.Decoded, names: dns.Resolved) -> dict[str, dict[str,
         target = names.name_for(flow.dst, flow.start) or ".".join(map(str, flow.dst))
         if hello is not None and flow.dport != tls.MQTT_TLS_PORT:
             out["cloud"][hello.server_name or target].append(flow.start)
-            used.add(hello.server_name or target)
+            used.add((hello.server_name or target).lower())
         elif request is not None:
             host = str(request[0]["host"])
             out["http"][host].append(flow.start)
-            used.add(host)
+            used.add(host.lower())
         elif mqtt.parse_session(data) is not None:
-            used.add(target)
+            used.add(target.lower())
             publishes = [t for t, first in flow.segments if first >> 4 == mqtt.PUBLISH]
             out["mqtt"][target] += publishes
     ntp_times: dict[str, list[float]] = collections.defaultdict(list)
@@ -81,7 +76,7 @@ def events(decoded: packets.Decoded, names: dns.Resolved) -> dict[str, dict[str,
         if p.outgoing and p.ip is not None and p.udp is not None and p.udp[1] == dns.NTP_PORT:
             target = names.name_for(p.ip.dst, p.time) or ".".join(map(str, p.ip.dst))
             ntp_times[target].append(p.time)
-            used.add(target)
+            used.add(target.lower())
     if ntp_times:
         out["ntp"] = ntp_times
     for name, times in _queries(decoded).items():
