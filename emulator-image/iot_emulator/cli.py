@@ -310,7 +310,7 @@ def _cmd_profiles_import_satori(args: argparse.Namespace) -> int:
 
     try:
         root = satori.load(args.database)
-        found = satori.findings_for(root, args.record, f"{satori.SATORI} {args.database.name}")
+        found = satori.findings_for(root, args.record)
     except satori.SatoriError as exc:
         raise BadInput(str(exc)) from None
     slug = re.sub(r"[^a-z0-9]+", "-", args.record.lower()).strip("-")[:50] or "record"

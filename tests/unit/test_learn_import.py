@@ -54,7 +54,7 @@ def test_satori_tcp_signature(tmp_path: Path) -> None:
     tcp = prof.tcp
     assert (tcp.window, tcp.mss, tcp.window_scale, tcp.dont_fragment, prof.ip_ttl) == (65535, 1460, 6, True, 64)
     assert tcp.options == ["mss", "sackok", "ts", "nop", "wscale"]
-    assert satori.tcp_signature("14480:64:1:60:M1460,S,T,N,W6:ZAT", "x").values["tcp.ip_id"] == "zero"
+    assert satori.tcp_signature("14480:64:1:60:M1460,S,T,N,W6:ZAT").values["tcp.ip_id"] == "zero"
 
 
 def test_satori_user_agent_exact_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -56,10 +56,10 @@ def record(root: ET.Element, name: str) -> ET.Element:
     return found[0]
 
 
-def findings_for(root: ET.Element, name: str, source: str) -> findings.Findings:
-    """The findings of record `name`; `source` names the file for the profile's sources."""
+def findings_for(root: ET.Element, name: str) -> findings.Findings:
+    """The findings of record `name` (the caller's `build.Identity.origin` names the file and record)."""
     fp = record(root, name)
-    where = f"{source} record {name!r}"
+    where = f"record {name!r}"
     kind = root.tag.upper()
     if kind == "DHCP":
         return _dhcp(fp, where)
@@ -95,19 +95,19 @@ def _dhcp(fp: ET.Element, where: str) -> findings.Findings:
         d = _codes(discover[1], "dhcpoptions") if discover else None
         r = _codes(request[1], "dhcpoptions") if request else None
         options, request_options = dhcp.option_orders(d, r)
-        out.set("dhcp.options", options, f"{where}: dhcpoptions ({'/'.join(x[0] for x in (discover, request) if x)})")
+        out.set("dhcp.options", options, f"dhcpoptions ({'/'.join(x[0] for x in (discover, request) if x)})")
         if request_options is not None:
-            out.set("dhcp.request_options", request_options, f"{where}: dhcpoptions of Request")
+            out.set("dhcp.request_options", request_options, "dhcpoptions of Request")
     prl = first("dhcpoption55", "Discover", "Request", "Any")
     if prl:
-        out.set("dhcp.parameter_request_list", _codes(prl[1], "dhcpoption55"), f"{where}: dhcpoption55 ({prl[0]})")
+        out.set("dhcp.parameter_request_list", _codes(prl[1], "dhcpoption55"), f"dhcpoption55 ({prl[0]})")
     vendor = next((t for t in fp.iter("test") if t.get("dhcpvendorcode")), None)
     if vendor is not None:
         partial = " (a partial match in Satori: the value is a prefix)" if vendor.get("matchtype") == "partial" else ""
-        out.set("dhcp.vendor_class_id", vendor.get("dhcpvendorcode"), f"{where}: dhcpvendorcode{partial}")
+        out.set("dhcp.vendor_class_id", vendor.get("dhcpvendorcode"), f"dhcpvendorcode{partial}")
     ttl = first("ipttl", "Discover", "Request", "Any")
     if ttl and ttl[1].isdigit() and 1 <= int(ttl[1]) <= 255:
-        out.set("dhcp.ip_ttl", int(ttl[1]), f"{where}: ipttl ({ttl[0]})")
+        out.set("dhcp.ip_ttl", int(ttl[1]), f"ipttl ({ttl[0]})")
     if not out.values:
         raise SatoriError(f"--record: {where} has no DHCP test a profile holds")
     return out
@@ -117,17 +117,17 @@ def _tcp(fp: ET.Element, where: str) -> findings.Findings:
     sig = next((t.get("tcpsig", "") for t in fp.iter("test") if t.get("tcpflag") == "S" and t.get("tcpsig")), None)
     if sig is None:
         raise SatoriError(f"--record: {where} has no SYN signature (tcpflag S); SYN-ACK ones describe servers")
-    return tcp_signature(sig, where)
+    return tcp_signature(sig)
 
 
-def tcp_signature(sig: str, where: str) -> findings.Findings:
+def tcp_signature(sig: str) -> findings.Findings:
     """window:ttl:df:length:options:quirks (`*` = any, left as the base's)."""
     parts = sig.split(":")
     if len(parts) != 6:
         raise SatoriError(f"tcpsig {sig!r}: expected window:ttl:df:length:options:quirks")
     window, ttl, df, _, options, quirks = parts
     out = findings.Findings()
-    say = f"{where}: tcpsig {sig}"
+    say = f"tcpsig {sig}"
     if window.isdigit() and int(window) <= 65535:
         out.set("tcp.window", int(window), say)
     if ttl.isdigit() and 1 <= int(ttl) <= 255:
@@ -162,7 +162,7 @@ def _agent(fp: ET.Element, where: str) -> findings.Findings:
     if exact is None:
         raise SatoriError(f"--record: {where} has no exact webuseragent (partial ones are substrings, not agents)")
     out = findings.Findings()
-    out.set("http.user_agent", exact, f"{where}: webuseragent (exact)")
+    out.set("http.user_agent", exact, "webuseragent (exact)")
     return out
 
 
@@ -171,7 +171,7 @@ def fingerbank(fingerprint: str, vendor_class: str | None, cited: str | None) ->
     codes = _codes(fingerprint.strip().replace(" ", ""), "fingerprint")
     if not codes:
         raise SatoriError("fingerprint: no option code in it")
-    where = f"{FINGERBANK}: {fingerprint.strip()!r}" + (f" ({cited})" if cited else "")
+    where = f"fingerprint {fingerprint.strip()!r}" + (f" ({cited})" if cited else "")
     out = findings.Findings()
     out.set("dhcp.parameter_request_list", codes, where)
     if vendor_class:
