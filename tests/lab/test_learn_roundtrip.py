@@ -29,7 +29,7 @@ from iot_emulator import cli, profile
 from iot_emulator import lab as iotlab
 from tests.conftest import new_lab_name
 from tests.lab.emulator import Emulator
-from tests.lab.fingerprint_capture import decode
+from tests.lab.fingerprint_capture import FullCapture, decode
 
 pytestmark = pytest.mark.lab
 
@@ -62,8 +62,10 @@ def write_manifest(path: Path, names: list[str], macs: list[str]) -> Path:
 
 
 def run(lab: iotlab.Lab, directory: Path, tag: str, names: list[str], macs: list[str], profiles_dir: Path) -> Path:
-    """One emulator process with these devices for RUN_SECONDS after they bound; returns its pcap."""
+    """One emulator process with these devices for RUN_SECONDS after they bound; returns its pcap. tshark on the
+    gateway writes the same traffic as pcapng beside it (`<tag>-gw.pcapng`), as a sensor would record it."""
     pcap = directory / f"{tag}.pcap"
+    sensor = FullCapture(lab, directory / f"{tag}-gw.pcapng", "pcapng")
     emulator = Emulator(["run", "-f", str(write_manifest(directory / f"{tag}.yaml", names, macs)), "--interface",
                          lab.dev_iface, "--netns", lab.dev_netns, "--json-output", "--state-dir",
                          str(directory / f"state-{tag}"), "--profiles-dir", str(profiles_dir), "--pcap", str(pcap),
@@ -75,6 +77,7 @@ def run(lab: iotlab.Lab, directory: Path, tag: str, names: list[str], macs: list
         assert emulator.stop(timeout=15) == 0, emulator.tail()
     finally:
         emulator.kill()
+        sensor.stop()
     return pcap
 
 
@@ -154,6 +157,8 @@ def fingerprint(pcap: Path, mac: str) -> dict[str, object]:
 class RoundTrip:
     originals: dict[str, profile.Profile]
     learned: dict[str, profile.Profile]
+    from_sensor: dict[str, profile.Profile]
+    """Learned from tshark's pcapng of run 1 on the gateway instead of the emulator's own pcap."""
     first: dict[str, dict[str, object]]
     second: dict[str, dict[str, object]]
     macs: dict[str, str]
@@ -183,10 +188,16 @@ def roundtrip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoundTrip]:
                              str(learned_dir / f"{name}.yaml")]) == 0  # fmt: skip
             learned_names.append(name)
         second_pcap = run(lab, directory, "run2", learned_names, macs, learned_dir)
+    from_sensor = {}
+    for prof, mac in zip(originals, macs, strict=True):
+        out = directory / f"sensor-{prof.name}.yaml"
+        assert cli.main(["profiles", "learn", str(directory / "run1-gw.pcapng"), "--mac", mac, "--name", "sensor",
+                         "-o", str(out)]) == 0  # fmt: skip
+        from_sensor[prof.name] = profile.load_file(out)
     learned = {
         p.name: profile.load_file(learned_dir / f"{n}.yaml") for p, n in zip(originals, learned_names, strict=True)
     }
-    result = RoundTrip({p.name: p for p in originals}, learned,
+    result = RoundTrip({p.name: p for p in originals}, learned, from_sensor,
                        {p.name: fingerprint(first_pcap, m) for p, m in zip(originals, macs, strict=True)},
                        {p.name: fingerprint(second_pcap, m) for p, m in zip(originals, macs, strict=True)},
                        {p.name: m for p, m in zip(originals, macs, strict=True)})  # fmt: skip
@@ -271,6 +282,13 @@ def test_the_learned_profile_says_what_the_original_says(roundtrip: RoundTrip, n
     original = profile_fields(roundtrip.originals[name], mac)
     learned = profile_fields(roundtrip.learned[name], mac)
     assert {k: (v, learned.get(k)) for k, v in original.items() if v != learned.get(k)} == {}
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_a_sensors_pcapng_teaches_the_same_profile(roundtrip: RoundTrip, name: str) -> None:
+    """tshark's pcapng on the gateway (another writer, another format, the frames as they crossed the veth)."""
+    mac = roundtrip.macs[name]
+    assert profile_fields(roundtrip.from_sensor[name], mac) == profile_fields(roundtrip.learned[name], mac)
 
 
 @pytest.mark.parametrize("name", IDS)
