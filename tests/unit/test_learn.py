@@ -353,3 +353,37 @@ def test_lldp_and_cdp_identity() -> None:
                                    "sip78xx.14", "platform": "Cisco IP Phone 7841", "holdtime": 180,
                                    "capabilities": 0x490, "interval": 60.0}  # fmt: skip
     assert found.protocols == ["lldp"]
+
+
+def test_mdns_services_from_the_devices_responses() -> None:
+    host = "Nest-a1b2c3.local"
+    instance = "Nest-a1b2c3._googlecast._tcp.local"
+    records = [dns_wire.Record("_googlecast._tcp.local", dns_wire.TYPE_PTR, 120, instance),
+               dns_wire.Record("_services._dns-sd._udp.local", dns_wire.TYPE_PTR, 120, "_googlecast._tcp.local"),
+               dns_wire.Record("5.0.0.10.in-addr.arpa", dns_wire.TYPE_PTR, 120, host)]  # fmt: skip
+    extra = [dns_wire.Record(instance, dns_wire.TYPE_SRV, 120, dns_wire.Srv(0, 0, 8009, host)),
+             dns_wire.Record(instance, dns_wire.TYPE_TXT, 120, (b"id=ffa1b2c3", b"fn=Kitchen"))]  # fmt: skip
+    response = dns_wire.encode(dns_wire.Message(flags=dns_wire.FLAG_RESPONSE, answers=records, additional=extra))
+    query = dns_wire.encode(dns_wire.Message(questions=[dns_wire.Question("_x._tcp.local", dns_wire.TYPE_PTR)]))
+    frames = [wire.udp_frame(MAC, GW_MAC, DEV_IP, bytes([224, 0, 0, 251]), 5353, 5353, p) for p in (query, response)]
+    found = dns.learn_mdns(decoded(frames), MAC, "Nest-a1b2c3")
+    assert found.values["mdns.services"] == [{"type": "_googlecast._tcp", "instance": "Nest-{mac6}", "port": 8009,
+                                              "txt": {"id": "ff{mac6}", "fn": "Kitchen"}}]  # fmt: skip
+
+
+def test_ssdp_notify_server_type_location() -> None:
+    from iot_emulator.learn import ssdp as learn_ssdp
+
+    def notify(nt: str) -> bytes:
+        return (f"NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nCACHE-CONTROL: max-age=1800\r\n"
+                f"LOCATION: http://10.0.0.5:49152/upnpdevicedesc.xml\r\nNT: {nt}\r\nNTS: ssdp:alive\r\n"
+                f"SERVER: Linux/3.0.8, UPnP/1.0, Portable SDK for UPnP devices/1.6.6\r\nUSN: uuid:x::{nt}\r\n\r\n"
+                ).encode()  # fmt: skip
+
+    nts = ["upnp:rootdevice", "uuid:1234", "urn:schemas-upnp-org:device:Basic:1"]
+    frames = [wire.udp_frame(MAC, GW_MAC, DEV_IP, bytes([239, 255, 255, 250]), 1900, 1900, notify(nt)) for nt in nts]
+    found = learn_ssdp.learn(decoded(frames))
+    assert found.values["ssdp"] == {"server": "Linux/3.0.8, UPnP/1.0, Portable SDK for UPnP devices/1.6.6",
+                                    "device_type": "urn:schemas-upnp-org:device:Basic:1",
+                                    "location_path": "/upnpdevicedesc.xml", "location_port": 49152,
+                                    "max_age": 1800}  # fmt: skip
