@@ -387,3 +387,28 @@ def test_ssdp_notify_server_type_location() -> None:
                                     "device_type": "urn:schemas-upnp-org:device:Basic:1",
                                     "location_path": "/upnpdevicedesc.xml", "location_port": 49152,
                                     "max_age": 1800}  # fmt: skip
+
+
+def test_linux_cooked_captures_are_read_by_address(tmp_path: Path) -> None:
+    """`tcpdump -i any` (SLL): no destination MAC, so frames to the device are known by its IP address."""
+
+    def cooked(frame: bytes, kind: int) -> bytes:
+        return (
+            struct.pack("!HHH8sH", kind, 1, 6, frame[6:12] + b"\0\0", int.from_bytes(frame[12:14], "big")) + frame[14:]
+        )
+
+    record = dns_wire.Record("api.example.com", dns_wire.TYPE_A, 60, SRV_IP)
+    question = dns_wire.Question("api.example.com", dns_wire.TYPE_A)
+    message = dns_wire.Message(id=3, flags=dns_wire.FLAG_RESPONSE, questions=[question], answers=[record])
+    answer = dns_wire.encode(message)
+    to_device = wire.udp_frame(GW_MAC, MAC, DNS_IP, DEV_IP, 53, 40000, answer)
+    other = wire.udp_frame(GW_MAC, GW_MAC, DNS_IP, bytes([10, 0, 0, 9]), 53, 40000, answer)
+    frames = [cooked(udp_out(53, dns_wire.query(3, "api.example.com")), 4), cooked(to_device, 0), cooked(other, 0)]
+    path = tmp_path / "any.pcap"
+    records = b"".join(struct.pack("<IIII", 1 + i, 0, len(f), len(f)) + f for i, f in enumerate(frames))
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, capture.LINKTYPE_LINUX_SLL) + records)
+    read = list(capture.read(path))
+    assert read[0].data[:12] == capture.UNKNOWN_MAC + MAC
+    d = packets.decode(read, MAC)
+    assert len(d.packets) == 2  # the query and its answer; the answer to 10.0.0.9 is not the device's
+    assert dns.resolved(d).name_for(SRV_IP, 10.0) == "api.example.com"

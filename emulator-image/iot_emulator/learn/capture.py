@@ -2,9 +2,10 @@
 
 Why our own reader and not Scapy's: a capture given to `iotemu profiles learn` is untrusted input,
 so every size is bounded (file, frame count, frame length) and a damaged file ends the reading
-with a count, never with an exception. Only Ethernet links are read (LINKTYPE_ETHERNET); frames of
-other interfaces are counted as skipped. Formats: libpcap (wiki.wireshark.org/Development/LibpcapFileFormat),
-pcapng (IETF draft-ietf-opsawg-pcapng: SHB, IDB with if_tsresol, EPB, SPB).
+with a count, never with an exception. Ethernet and Linux cooked links are read; frames of
+other link types are counted as skipped. Formats: libpcap (wiki.wireshark.org/Development/LibpcapFileFormat),
+pcapng (IETF draft-ietf-opsawg-pcapng: SHB, IDB with if_tsresol, EPB, SPB); Linux cooked captures
+(SLL, SLL2: tcpdump.org/linktypes) become Ethernet frames whose destination is UNKNOWN_MAC.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ MAX_FRAMES = 2_000_000
 MAX_FRAME = 262_144
 """Longer records are damage (the largest snap length tools write)."""
 LINKTYPE_ETHERNET = 1
+LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2 = 113, 276
+"""`tcpdump -i any`: a cooked header instead of Ethernet's; read as Ethernet with an unknown destination."""
+UNKNOWN_MAC = bytes(6)
+"""The destination of a cooked frame: SLL keeps only the sender's address (`packets` then goes by IP)."""
 _PCAP_MAGIC = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
     b"\xa1\xb2\xc3\xd4": (">", 1e-6),
@@ -92,10 +97,11 @@ def _pcap(file: BinaryIO, order: str, unit: float, counts: Counts) -> Iterator[F
             counts.damaged += 1
             return
         counts.frames += 1
-        if linktype != LINKTYPE_ETHERNET:
+        ethernet = as_ethernet(linktype, data)
+        if ethernet is None:
             counts.not_ethernet += 1
             continue
-        yield Frame(seconds + fraction * unit, data)
+        yield Frame(seconds + fraction * unit, ethernet)
 
 
 def _pcapng(file: BinaryIO, counts: Counts) -> Iterator[Frame]:
@@ -155,10 +161,31 @@ def _packet(kind: int, body: bytes, order: str, links: list[tuple[int, float]], 
             return None
     counts.frames += 1
     linktype, tick = links[interface]
-    if linktype != LINKTYPE_ETHERNET:
+    ethernet = as_ethernet(linktype, data)
+    if ethernet is None:
         counts.not_ethernet += 1
         return None
-    return Frame(stamp * tick, data)
+    return Frame(stamp * tick, ethernet)
+
+
+def as_ethernet(linktype: int, data: bytes) -> bytes | None:
+    """An Ethernet frame, or None for a link type this reader does not know (or a cooked header cut short)."""
+    if linktype == LINKTYPE_ETHERNET:
+        return data
+    if linktype == LINKTYPE_LINUX_SLL and len(data) >= 16:
+        kind, halen, address, protocol = struct.unpack("!H2xH8sH", data[:16])
+        return _cooked(kind, halen, address, protocol, data[16:])
+    if linktype == LINKTYPE_LINUX_SLL2 and len(data) >= 20:
+        protocol, kind, halen, address = struct.unpack("!H6x2xBB8s", data[:20])
+        return _cooked(kind, halen, address, protocol, data[20:])
+    return None
+
+
+def _cooked(kind: int, halen: int, address: bytes, protocol: int, payload: bytes) -> bytes | None:
+    if halen != 6:
+        return None
+    dst = b"\xff" * 6 if kind == 1 else UNKNOWN_MAC  # 1: broadcast; to us, multicast, outgoing: not in the header
+    return dst + address[:6] + struct.pack("!H", protocol) + payload
 
 
 def _tsresol(options: bytes, order: str) -> float:

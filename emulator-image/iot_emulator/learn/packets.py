@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from iot_emulator import wire
 from iot_emulator.learn import capture
-from iot_emulator.protocols import tcp_segment
+from iot_emulator.protocols import dhcp_wire, tcp_segment
 
 ETH_P_8021Q = (0x8100, 0x88A8)
 FLOW_BYTES = 16_384
@@ -65,19 +65,30 @@ def decode(frames: Iterable[capture.Frame], mac: bytes) -> Decoded:
     """The device's packets and the TCP flows it opened, in capture order."""
     packets: list[Packet] = []
     skipped: collections.Counter[str] = collections.Counter()
+    addresses: set[bytes] = set()  # the device's IPv4 addresses: cooked captures name no destination MAC
     for frame in frames:
         data = _untagged(frame.data)
         if len(data) < 14:
             skipped["short frame"] += 1
             continue
         src, dst = data[6:12], data[:6]
-        if src != mac and dst != mac and not (dst[0] & 1 and src == mac):
+        reply = dhcp_wire.chaddr_of(data) == mac and src != mac  # broadcast DHCP replies name the device in chaddr
+        if src != mac and dst != mac and not reply and not (dst == capture.UNKNOWN_MAC and _to(data, addresses)):
             continue
         packet = _decode(frame.time, data, src == mac)
         if packet.ip is None and wire.ethertype(data) == wire.ETH_P_IP:
             skipped["bad or fragmented IPv4"] += 1
+        if packet.outgoing and packet.ip is not None and packet.ip.src != wire.ZERO_IP:
+            addresses.add(packet.ip.src)
+        if reply and (message := dhcp_wire.parse(data)) is not None and message.yiaddr != wire.ZERO_IP:
+            addresses.add(message.yiaddr)
         packets.append(packet)
     return Decoded(packets, _flows(packets, skipped), skipped)
+
+
+def _to(data: bytes, addresses: set[bytes]) -> bool:
+    ip = wire.parse_ipv4(data)
+    return ip is not None and ip.dst in addresses
 
 
 def _untagged(data: bytes) -> bytes:
