@@ -13,12 +13,15 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from iot_emulator import manifests, models, rawsock, runner
 from iot_emulator import profile as profiles
-from iot_emulator.learn import findings as learn_findings
+
+if TYPE_CHECKING:
+    from iot_emulator.learn import findings as learn_findings
 
 EXIT_BAD_INPUT = 2
 
