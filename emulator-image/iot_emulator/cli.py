@@ -194,7 +194,7 @@ def _add_learn_commands(prof_sub: argparse._SubParsersAction[argparse.ArgumentPa
         p.add_argument("--profiles-dir", type=Path, help="directory of extra profiles (for --base)")
 
     learn = prof_sub.add_parser("learn", help="a profile from a device's traffic in a pcap/pcapng capture")
-    learn.add_argument("capture", type=Path)
+    learn.add_argument("capture", type=Path, help="pcap or pcapng file (Ethernet or Linux cooked)")
     learn.add_argument("--mac", required=True, help="the device's MAC: only its frames are read")
     output(learn)
     learn.set_defaults(handler=_cmd_profiles_learn)
