@@ -243,7 +243,9 @@ def profile_fields(prof: profile.Profile, mac: str) -> dict[str, object]:
     if prof.tls:
         out["tls"] = (tls_hello.ja3(prof.tls), tls_hello.ja4(prof.tls), sorted(prof.tls.servers), prof.tls.port)
     if prof.http:
-        out["http"] = (prof.http.user_agent, sorted((r.method, r.host, r.path, r.port) for r in prof.http.requests))
+        requests = sorted((r.method, r.host, r.path, r.port, list(r.headers.items()), r.body or "")
+                          for r in prof.http.requests)  # fmt: skip
+        out["http"] = (prof.http.user_agent, requests)
     if prof.mdns:
         out["mdns"] = sorted((s.type, service_kit.fill(s.instance, config), s.port,
                               sorted((k, service_kit.fill(v, config)) for k, v in s.txt.items()))
