@@ -15,6 +15,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -22,6 +23,9 @@ from iot_emulator import manifests, models, rawsock, runner
 from iot_emulator import profile as profiles
 from iot_emulator.scenarios import firmware
 from iot_emulator.scenarios import model as scenario_model
+
+if TYPE_CHECKING:
+    from iot_emulator.learn import findings as learn_findings
 
 EXIT_BAD_INPUT = 2
 CAPTURE_TOKEN_ENV = "IOTEMU_CAPTURE_TOKEN"
@@ -188,7 +192,38 @@ def command_parser() -> argparse.ArgumentParser:
     p_val = prof_sub.add_parser("validate", help="check profile files; exit 2 on the first bad one")
     p_val.add_argument("paths", type=Path, nargs="+")
     p_val.set_defaults(handler=_cmd_profiles_validate)
+    _add_learn_commands(prof_sub)
     return parser
+
+
+def _add_learn_commands(prof_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    def output(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--name", help="name of the written profile (default: learned-<mac6> / imported-...)")
+        p.add_argument("--base", help="profile name or YAML file: what is not learned or imported stays its")
+        p.add_argument("--vendor", help="vendor of the written profile (a capture cannot say)")
+        p.add_argument("--model", help="model of the written profile")
+        p.add_argument("--class", dest="device_class", choices=[c.value for c in profiles.DeviceClass])
+        p.add_argument("-o", "--output", type=Path, help="YAML file to write (default: stdout)")
+        p.add_argument("--profiles-dir", type=Path, help="directory of extra profiles (for --base)")
+
+    learn = prof_sub.add_parser("learn", help="a profile from a device's traffic in a pcap/pcapng capture")
+    learn.add_argument("capture", type=Path, help="pcap or pcapng file (Ethernet or Linux cooked)")
+    learn.add_argument("--mac", required=True, help="the device's MAC: only its frames are read")
+    output(learn)
+    learn.set_defaults(handler=_cmd_profiles_learn)
+    satori = prof_sub.add_parser("import-satori", help="a Satori record (dhcp.xml, tcp.xml, webuseragent.xml)")
+    satori.add_argument("database", type=Path, help="a Satori XML file")
+    satori.add_argument("--record", required=True, help="the fingerprint's name, e.g. 'WyzeCam v2'")
+    satori.add_argument("--oui", help="OUI leading `ouis` (without --base)")
+    output(satori)
+    satori.set_defaults(handler=_cmd_profiles_import_satori)
+    bank = prof_sub.add_parser("import-fingerbank", help="a Fingerbank DHCP fingerprint (option 55 list)")
+    bank.add_argument("fingerprint", help='option 55 as Fingerbank writes it, e.g. "1,3,6,15,119,252"')
+    bank.add_argument("--vendor-class", help="option 60 of the same device, if known")
+    bank.add_argument("--cite", help="where the fingerprint comes from (its Fingerbank device entry, a URL)")
+    bank.add_argument("--oui", help="OUI leading `ouis` (without --base)")
+    output(bank)
+    bank.set_defaults(handler=_cmd_profiles_import_fingerbank)
 
 
 def _commands(argv: list[str]) -> int:
@@ -281,6 +316,102 @@ def _cmd_profiles_validate(args: argparse.Namespace) -> int:
             raise BadInput(str(exc)) from None
         print(f"{path}: ok ({p.name})")
     return 0
+
+
+def _cmd_profiles_learn(args: argparse.Namespace) -> int:
+    from iot_emulator import learn, macs
+    from iot_emulator.learn import build, capture
+
+    try:
+        mac = macs.normalise(args.mac)
+    except ValueError as exc:
+        raise BadInput(f"--mac: {exc}") from None
+    base = _base_profile(args)
+    name = args.name or f"learned-{mac.replace(':', '')[-6:]}"
+    _check_name(name)
+    try:
+        learned = learn.learn_file(args.capture, mac, base, name, vendor=args.vendor, model=args.model,
+                                   device_class=args.device_class)  # fmt: skip
+    except capture.CaptureError as exc:
+        raise BadInput(f"capture: {exc}") from None
+    except build.BuildError as exc:
+        raise BadInput(f"the learned profile: {exc}") from None
+    _write(args.output, learned.yaml)
+    found = learned.result.found
+    print(f"iotemu: {learned.result.frames} frames of {mac}; learned {len(found.values)} fields"
+          f" ({', '.join(sorted(found.values))}); {len(found.notes)} not learned", file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def _cmd_profiles_import_satori(args: argparse.Namespace) -> int:
+    from iot_emulator.learn import satori
+
+    try:
+        root = satori.load(args.database)
+        found = satori.findings_for(root, args.record)
+    except satori.SatoriError as exc:
+        raise BadInput(str(exc)) from None
+    slug = re.sub(r"[^a-z0-9]+", "-", args.record.lower()).strip("-")[:50] or "record"
+    return _write_import(args, found, f"imported-{slug}", f"imported from {satori.SATORI} {args.database.name} "
+                         f"record {args.record!r}")  # fmt: skip
+
+
+def _cmd_profiles_import_fingerbank(args: argparse.Namespace) -> int:
+    from iot_emulator.learn import satori
+
+    try:
+        found = satori.fingerbank(args.fingerprint, args.vendor_class, args.cite)
+    except satori.SatoriError as exc:
+        raise BadInput(str(exc)) from None
+    slug = args.fingerprint.replace(",", "-").replace(" ", "")[:40]
+    return _write_import(args, found, f"fingerbank-{slug}", f"imported from {satori.FINGERBANK}")
+
+
+def _write_import(args: argparse.Namespace, found: learn_findings.Findings, default_name: str, origin: str) -> int:
+    from iot_emulator import macs
+    from iot_emulator.learn import build
+
+    base = _base_profile(args)
+    if base is None and not args.oui:
+        raise BadInput("--oui: give the device's OUI (or --base PROFILE, whose OUIs are kept)")
+    if args.oui and not macs.OUI_RE.match(args.oui):
+        raise BadInput(f"--oui: {args.oui!r} is not an OUI (three hex pairs like 44:19:b6)")
+    name = args.name or default_name
+    _check_name(name)
+    who = build.Identity(name, None, args.vendor, args.model, args.device_class, origin=origin,
+                         oui=args.oui.lower() if args.oui else None)  # fmt: skip
+    try:
+        prof = build.build(found, base, who)
+    except build.BuildError as exc:
+        raise BadInput(f"the imported profile: {exc}") from None
+    _write(args.output, build.render(prof, found, base, who, 0, {}))
+    return 0
+
+
+def _base_profile(args: argparse.Namespace) -> profiles.Profile | None:
+    if not args.base:
+        return None
+    try:
+        if args.base.endswith((".yaml", ".yml")) or "/" in args.base:
+            return profiles.load_file(Path(args.base))
+        return _library(args.profiles_dir).get(args.base)
+    except profiles.ProfileError as exc:
+        raise BadInput(f"--base: {exc}") from None
+
+
+def _check_name(name: str) -> None:
+    if not re.fullmatch(profiles.NAME_RE, name):
+        raise BadInput(f"--name: {name!r} must be lower-case letters, digits and '-' (1-63, no '-' at the ends)")
+
+
+def _write(path: Path | None, text: str) -> None:
+    if path is None:
+        sys.stdout.write(text)
+        return
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        raise BadInput(f"-o/--output: cannot write {path}: {exc.strerror}") from None
 
 
 # -- shared -----------------------------------------------------------------------------------

@@ -281,6 +281,9 @@ class Profile(_Strict):
     tcp: TcpSyn = TcpSyn()
     dns_names: list[str] = Field(default_factory=list, description="names the device resolves (its clouds)")
     ntp_servers: list[str] = Field(default_factory=list, description="used when DHCP option 42 is absent")
+    ntp_version: Annotated[int, Field(ge=1, le=4)] = Field(
+        default=4, description="version number of the device's NTP client requests (RFC 5905; SNTP clients send 3 or 4)"
+    )
     http: Http | None = None
     tls: TlsClientHello | None = None
     mqtt: Mqtt | None = None

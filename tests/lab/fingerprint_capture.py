@@ -25,12 +25,12 @@ SEPARATOR = "\t"
 
 
 class FullCapture:
-    """tshark writing every frame on the gateway's interface to a pcap file (libpcap format, which p0f reads)."""
+    """tshark writing every frame on the gateway's interface to a file: libpcap (which p0f reads) or pcapng."""
 
-    def __init__(self, lab: iotlab.Lab, pcap: Path) -> None:
+    def __init__(self, lab: iotlab.Lab, pcap: Path, file_format: str = "pcap") -> None:
         self.pcap = pcap
-        self.proc = servers.GwProcess(lab, ["tshark", "-n", "-q", "-i", lab.gw_iface, "-F", "pcap", "-w", str(pcap)],
-                                      pcap.with_suffix(".out"))  # fmt: skip
+        argv = ["tshark", "-n", "-q", "-i", lab.gw_iface, "-F", file_format, "-w", str(pcap)]
+        self.proc = servers.GwProcess(lab, argv, pcap.with_suffix(".out"))
         servers.wait_until(self._ready, 30, "tshark capturing")
 
     def _ready(self) -> bool:

@@ -50,6 +50,13 @@ def test_request_is_sntp_v4_mode_3_from_a_clock_that_boots_in_1970() -> None:
     assert env.counters.protocols == {"ntp": 1}
 
 
+def test_the_profile_ntp_version_goes_in_the_request() -> None:
+    config = make_config(protocols=("ntp",), ntp_version=3, schedule={"ntp": {"interval": 600, "jitter": 0}})
+    env, _client = ntp_env(ntp=(NTP1,), config=config)
+    [request] = env.first_frames()
+    assert (request[NTPHeader].version, request[NTPHeader].mode) == (3, 3)
+
+
 def test_offset_and_delay_then_the_clock_is_stepped() -> None:
     env, client = ntp_env(ntp=(NTP1,))
     [request] = env.first_frames()

@@ -58,7 +58,8 @@ _U32 = struct.Struct("!I")
 
 
 class DhcpMessage(NamedTuple):
-    """A parsed BOOTREPLY. `options` maps code -> value (repeated options concatenated, RFC 3396).
+    """A parsed BOOTREPLY (a BOOTREQUEST from `parse_request`). `options` maps code -> value (repeated
+    options concatenated, RFC 3396).
 
     `src_mac`/`src_ip` are the Ethernet and IP sources of the frame: the server's MAC (or its
     relay's) is where a RENEWING client unicasts, as it has no ARP entry of its own for it.
@@ -160,19 +161,31 @@ def parse(frame: bytes) -> DhcpMessage | None:
 
     UDP checksums are not verified: veth checksum offload leaves partial ones on received frames.
     """
+    return _parse(frame, CLIENT_PORT, BOOTREPLY)
+
+
+def parse_request(frame: bytes) -> DhcpMessage | None:
+    """A client's DHCP message (UDP to port 67, BOOTREQUEST) or None: what `iotemu profiles learn` reads.
+
+    `options` keeps the wire order of first appearance (a dict's insertion order), which is the fingerprint.
+    """
+    return _parse(frame, SERVER_PORT, BOOTREQUEST)
+
+
+def _parse(frame: bytes, port: int, op_wanted: int) -> DhcpMessage | None:
     if len(frame) < 282 or frame[12] != 0x08 or frame[13] != 0x00:  # 14 + 20 + 8 + 240
         return None
     ip = wire.parse_ipv4(frame)
     if ip is None or ip.proto != wire.IPPROTO_UDP:
         return None
     udp = wire.parse_udp(ip.payload)
-    if udp is None or udp[1] != CLIENT_PORT:
+    if udp is None or udp[1] != port:
         return None
     data = udp[2]
     if len(data) < 240:
         return None
     op, htype, hlen, _, xid, secs, flags, ciaddr, yiaddr, siaddr, _, chaddr, _, _, cookie = _BOOTP.unpack_from(data)
-    if op != BOOTREPLY or cookie != MAGIC_COOKIE or htype != 1 or hlen != 6:
+    if op != op_wanted or cookie != MAGIC_COOKIE or htype != 1 or hlen != 6:
         return None
     options: dict[int, bytes] = {}
     _scan(data, 240, len(data), options)

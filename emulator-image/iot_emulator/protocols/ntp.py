@@ -2,8 +2,8 @@
 
 Servers come from DHCP option 42 when the lease has them, else from the profile's `ntp_servers`
 names through the device's resolver, tried in order, the next one after a reply timeout (as
-BusyBox ntpd and ESP-IDF's SNTP do). Requests are client mode 3, version 4 (BusyBox ntpd, lwIP,
-chrony all send 4; profiles carry no NTP version yet), with every field zero but the transmit
+BusyBox ntpd and ESP-IDF's SNTP do). Requests are client mode 3, version `profile.ntp_version`
+(default 4: BusyBox ntpd, lwIP, chrony all send 4), with every field zero but the transmit
 timestamp, as RFC 4330 5 has SNTP clients send them.
 
 A device's clock: a camera or plug without a battery-backed clock boots at the Unix epoch and
@@ -82,6 +82,7 @@ class NtpClient:
         self.log = context.log
         self.rng: random.Random = context.rng
         self.names = list(context.config.profile.ntp_servers)
+        self.version = context.config.profile.ntp_version
         self.ticker = schedule.Ticker(sched, context.config.traffic_interval, context.rng)
         self.clock_offset = 0.0
         """Device clock = now + clock_offset (NTP seconds); set at start so that it reads 1970."""
@@ -163,7 +164,7 @@ class NtpClient:
         self._deadline = now + REPLY_TIMEOUT
         self.host.bind_udp(self._port, self._on_datagram)
         self.requests_sent += 1
-        self.host.send_udp("ntp", server, self._port, PORT, request(self._transmit))
+        self.host.send_udp("ntp", server, self._port, PORT, request(self._transmit, self.version))
 
     def _give_up_on_server(self, now: float) -> None:
         if self._server is not None:
