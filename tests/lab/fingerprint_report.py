@@ -10,6 +10,7 @@ joins them with what the profiles say (DHCP, SYN, User-Agent, JA3, announcements
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -122,9 +123,35 @@ def render(report: dict[str, dict[str, Any]]) -> str:
     return "".join(out)
 
 
+def _sections(text: str) -> list[tuple[str, str]]:
+    """(heading, text) of each `## ` section, the part before the first one under the heading ""."""
+    parts = re.split(r"(?m)^(?=## )", text)
+    return [(part.splitlines()[0] if part.startswith("## ") else "", part) for part in parts]
+
+
+def keep_written_by_hand(generated: str, previous: str) -> str:
+    """The generated document with the sections of `previous` it does not write (written by hand), each after
+    the section it followed there, so regenerating the tables never drops the prose around them."""
+    ours = {heading for heading, _ in _sections(generated)}
+    after: dict[str, list[str]] = {}
+    anchor = ""
+    for heading, text in _sections(previous):
+        if heading in ours:
+            anchor = heading
+        else:
+            after.setdefault(anchor, []).append(text)
+    out = []
+    for heading, text in _sections(generated):
+        out.append(text)
+        out.extend(after.get(heading, []))
+    return "".join(out)
+
+
 def main(argv: list[str]) -> int:
     report = json.loads(Path(argv[0]).read_text())
-    Path(argv[1]).write_text(render(report))
+    target = Path(argv[1])
+    previous = target.read_text() if target.exists() else ""
+    target.write_text(keep_written_by_hand(render(report), previous))
     return 0
 
 
