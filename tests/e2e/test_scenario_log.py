@@ -3,12 +3,13 @@ behaviour's start and end, and Stop scenario removes it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import Dashboard, shot
+from tests.e2e.conftest import Dashboard, eventually, shot
 from tests.e2e.test_device_lifecycle import row
 
 pytestmark = pytest.mark.lab
@@ -46,3 +47,37 @@ def test_a_scenario_run_from_the_tab_shows_in_the_device_log(page: Page, dashboa
     expect(panel).to_contain_text("No scenario")
     with dashboard.api() as api:
         assert api.get("/api/devices/hall-cam").json()["spec"].get("scenario") is None
+
+
+def test_a_fleet_scenario_run_from_the_fleets_view(page: Page, dashboard: Dashboard, tmp_path: Path) -> None:
+    """The Fleets view runs a file on a fleet: the chosen member (count 1, by the seed) power-cycles,
+    its marks reach the service's logs, and Stop scenario removes it from the fleet."""
+    fleet = {
+        "apiVersion": "iotemu.io/v1alpha1", "kind": "IoTFleet", "metadata": {"name": "cams"},
+        "spec": {"replicas": 3, "template": {"profile": "dahua-ipc-hdw4431c-a", "protocols": ["arp", "dhcp"]},
+                 "running": True},
+    }  # fmt: skip
+    with dashboard.api() as api:
+        assert api.post("/api/import", content=json.dumps(fleet)).status_code == 200
+    page.get_by_role("tab", name="Fleets").click()
+    cams = page.locator('tr[data-fleet="cams"]')
+    expect(cams.get_by_test_id("fleet-bound")).to_have_text("3", timeout=30_000)
+    scenario = tmp_path / "one-unplugged.yaml"
+    step = "{at: 1, target: {count: 1}, behaviour: {kind: power_cycle, down: 1}}"
+    scenario.write_text(f"name: one-unplugged\nseed: 7\nsteps:\n  - {step}\n")
+    cams.get_by_label("Run scenario… (cams)").set_input_files(scenario)
+    expect(page.get_by_test_id("notice").first).to_contain_text("Scenario one-unplugged set on cams")
+    expect(cams.locator(".iot-chip--scenario")).to_have_text("one-unplugged")
+    shot(page, "fleet-scenario")
+
+    def marks() -> list[dict[str, object]]:
+        with dashboard.api() as api:
+            return [m for m in api.get("/api/logs").json() if m.get("type") == "scenario"]
+
+    eventually(lambda: any(m["state"] == "ended" for m in marks()), timeout=40, what="the power cycle's end")
+    assert len({m["device_id"] for m in marks()}) == 1  # count 1: one member only
+
+    cams.get_by_role("button", name="Stop scenario one-unplugged on cams").click()
+    expect(cams.locator(".iot-chip--scenario")).to_have_count(0)
+    with dashboard.api() as api:
+        assert api.get("/api/fleets/cams").json()["spec"].get("scenario") is None

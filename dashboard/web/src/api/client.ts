@@ -110,6 +110,14 @@ export class Api {
   clearDeviceScenario = async (name: string): Promise<Device> =>
     unwrap(await orNetworkError(this.client.DELETE("/api/devices/{name}/scenario", { params: { path: { name } } })));
 
+  /** Set a fleet's scenario: its members restart with it (`share`/`count` pick them by the seed). */
+  setFleetScenario = async (name: string, body: Scenario): Promise<Fleet> =>
+    unwrap(await orNetworkError(this.client.PUT("/api/fleets/{name}/scenario", { params: { path: { name } }, body })));
+
+  /** Stop and remove a fleet's scenario. */
+  clearFleetScenario = async (name: string): Promise<Fleet> =>
+    unwrap(await orNetworkError(this.client.DELETE("/api/fleets/{name}/scenario", { params: { path: { name } } })));
+
   startAll = async (): Promise<BulkResult> => unwrap(await orNetworkError(this.client.POST("/api/devices/start-all")));
 
   stopAll = async (): Promise<BulkResult> => unwrap(await orNetworkError(this.client.POST("/api/devices/stop-all")));

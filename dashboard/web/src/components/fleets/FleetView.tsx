@@ -1,8 +1,9 @@
-/** Fleets: desired and bound members, their phases, start/stop, and the scale control. */
+/** Fleets: desired and bound members, their phases, start/stop, the scale control and the fleet's scenario. */
 import type { Fleet } from "../../api/types";
 import { useFleets } from "../../hooks/useFleets";
 import { Button } from "../common/Button";
 import { CaptureButton } from "../common/CaptureButton";
+import { ScenarioControls } from "../common/ScenarioControls";
 import { Empty, ErrorState, Loading } from "../common/States";
 import { ScaleControl } from "./ScaleControl";
 
@@ -53,6 +54,7 @@ export function FleetView() {
             <th scope="col" className="is-right">Bound</th>
             <th scope="col">Members</th>
             <th scope="col">Scale</th>
+            <th scope="col">Scenario</th>
             <th scope="col">
               <span className="iot-visually-hidden">Actions</span>
             </th>
@@ -73,6 +75,9 @@ export function FleetView() {
               </td>
               <td>
                 <ScaleControl name={f.name} replicas={f.status.replicas} onScale={scale} />
+              </td>
+              <td>
+                <ScenarioControls kind="fleet" name={f.name} scenario={f.spec.scenario ?? null} onChanged={reload} compact />
               </td>
               <td className="iot-grid__actions">
                 {f.status.running ? (
