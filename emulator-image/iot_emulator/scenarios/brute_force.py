@@ -80,6 +80,8 @@ class BruteForce(tcp_client.PeriodicClient):
         result = getattr(session, "result", None) or reason
         self.results[result] = self.results.get(result, 0) + 1
         super().ended(session, reason)
+        if self.ticker.due is None and not self.sessions:
+            self._summary()
 
     def _summary(self) -> None:
         if self._summarised or not self.rounds:

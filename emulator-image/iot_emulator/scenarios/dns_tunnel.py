@@ -104,7 +104,7 @@ class DnsTunnel:
     def on_timer(self, now: float) -> None:
         if self._started is None:
             return
-        due = int((now - self._started) * self.spec.rate) + 1
+        due = int((now - self._started) * self.spec.rate + 1e-6) + 1  # 1e-6: 0.1 * 10 < 1
         for _ in range(min(due - self.count, BATCH)):
             label = data_label(self.rng.randbytes(self._raw), self.spec.label_length)
             self.count += 1

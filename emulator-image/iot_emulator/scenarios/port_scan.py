@@ -93,7 +93,7 @@ class PortScan:
     def on_timer(self, now: float) -> None:
         if self._started is None or self._done:
             return
-        due = min(self.total, int((now - self._started) * self.spec.rate) + 1)
+        due = min(self.total, int((now - self._started) * self.spec.rate + 1e-6) + 1)  # 1e-6: 0.1 * 10 < 1
         for _ in range(min(due - self.sent, BATCH)):
             target, port = next(self._plan)
             self._probe(target, port, now)
