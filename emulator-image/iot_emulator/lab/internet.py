@@ -26,7 +26,9 @@ namespace of its own, `<lab>-sink` (`lab.wan`), where Debian's servers answer:
   targets.
 
 nginx takes request bodies up to `client_max_body_size` (32 MB, above the largest upload chunk of an
-exfiltration scenario) and logs each request's length (`len=`, headers and body).
+exfiltration scenario) and logs each request's declared body length (`body=`, from Content-Length: its
+`return` discards bodies, so `$request_length` would not count them); the TLS front's log counts the
+bytes each connection really carried (`bytes_in=`, `bytes_out=`).
 
 They listen on every address, and the sink takes every destination as its own, so a device that
 sends to a hard-coded address (a cloud IP, a public NTP server) is answered too (but DNS only by
@@ -86,7 +88,7 @@ pid {dir}/nginx.pid;
 error_log {dir}/nginx-error.log info;
 events {{ worker_connections 64; }}
 http {{
-    log_format device '$remote_addr "$request" "$http_user_agent" $status host="$host" len=$request_length';
+    log_format device '$remote_addr "$request" "$http_user_agent" $status host="$host" body=$content_length';
     access_log {dir}/http-access.log device;
     client_body_temp_path {dir}/tmp-body;
     client_max_body_size 32m;
@@ -99,7 +101,7 @@ http {{
         location / {{ return 200 "ok\\n"; }}
     }}
     log_format device_tls '$proxy_protocol_addr "$request" "$http_user_agent" $status host="$host" '
-                          'sni="$ssl_server_name" $ssl_protocol $ssl_cipher len=$request_length';
+                          'sni="$ssl_server_name" $ssl_protocol $ssl_cipher body=$content_length';
     server {{
         listen 127.0.0.1:8443 ssl proxy_protocol;
         access_log {dir}/https-access.log device_tls;
@@ -116,7 +118,7 @@ http {{
     }}
 }}
 stream {{
-    log_format hello '$remote_addr sni="$ssl_preread_server_name" alpn="$ssl_preread_alpn_protocols" version="$ssl_preread_protocol" bytes_out=$bytes_sent';
+    log_format hello '$remote_addr sni="$ssl_preread_server_name" alpn="$ssl_preread_alpn_protocols" version="$ssl_preread_protocol" bytes_out=$bytes_sent bytes_in=$bytes_received';
     access_log {dir}/tls-access.log hello;
     server {{
 {tls_listen}

@@ -9,6 +9,7 @@ Packets are counted under "telnet" or "ssh".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from iot_emulator import profile
@@ -36,7 +37,8 @@ class BruteForce(tcp_client.PeriodicClient):
         self.tried = 0
         self.results: dict[str, int] = {}
         """Outcome -> attempts ("rejected", "accepted", or why the session ended without an answer)."""
-        self._summarised = False
+        self.finished = False
+        """True once the behaviour has done all it was asked (it sends nothing more)."""
 
     def targets(self) -> list[tcp_client.Target]:
         return self._targets
@@ -55,8 +57,7 @@ class BruteForce(tcp_client.PeriodicClient):
             self.rounds += 1
             if self.rounds >= self.spec.attempts:
                 self.ticker.stop()
-        if self.ticker.due is None and not self.sessions and self.ready_deadline() is None:
-            self._summary()
+        self._maybe_summary()
 
     def stop(self, now: float) -> None:
         super().stop(now)
@@ -66,7 +67,7 @@ class BruteForce(tcp_client.PeriodicClient):
         if not lab_bounds.allowed(address):
             self.note("outside", "warning", f"{self.name}: {target.host} is {base.address_text(address)}, outside "
                                             "the lab's ranges: attempt not made")  # fmt: skip
-            self.results["refused target"] = self.results.get("refused target", 0) + 1
+            self._count("refused target")
             return
         super()._connect(target, address, now)
 
@@ -77,15 +78,29 @@ class BruteForce(tcp_client.PeriodicClient):
         return kind(self, target, address, now, user, password)
 
     def ended(self, session: tcp_client.Session, reason: str) -> None:
-        result = getattr(session, "result", None) or reason
-        self.results[result] = self.results.get(result, 0) + 1
+        self._count(getattr(session, "result", None) or reason)
         super().ended(session, reason)
-        if self.ticker.due is None and not self.sessions:
+        self._maybe_summary()
+
+    def resolve(self, name: str, now: float, then: Callable[[bytes, float], None],
+                failed: Callable[[float], None] | None = None) -> None:  # fmt: skip
+        super().resolve(name, now, then, failed or self._unresolved)
+
+    def _unresolved(self, now: float) -> None:
+        self._count("unresolved")
+        self._maybe_summary()
+
+    def _count(self, result: str) -> None:
+        self.results[result] = self.results.get(result, 0) + 1
+
+    def _maybe_summary(self) -> None:
+        """Once every attempt made has its result (a name may still be resolving after the last tick)."""
+        if self.ticker.due is None and not self.sessions and sum(self.results.values()) >= self.rounds:
             self._summary()
 
     def _summary(self) -> None:
-        if self._summarised or not self.rounds:
+        if self.finished or not self.rounds:
             return
-        self._summarised = True
+        self.finished = True
         counts = ", ".join(f"{n} {what}" for what, n in sorted(self.results.items())) or "no answer"
         self.log("info", f"{self.name}: {self.tried} {self.spec.service} attempts at {self._targets[0].host}: {counts}")

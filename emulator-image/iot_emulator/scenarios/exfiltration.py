@@ -41,6 +41,7 @@ class Exfiltration(tcp_client.PeriodicClient):
         self.posts = 0
         self.failures = 0
         self.finished = False
+        """True once the behaviour has done all it was asked (it sends nothing more)."""
         self._due: float | None = None
         self._started = 0.0
         self._in_flight = 0

@@ -66,7 +66,8 @@ class PortScan:
         self._sport = 0
         self._started: float | None = None
         self._ends: float | None = None
-        self._done = False
+        self.finished = False
+        """True once the behaviour has done all it was asked (it sends nothing more)."""
 
     # -- host.Service -------------------------------------------------------------------------
 
@@ -75,7 +76,7 @@ class PortScan:
         if address is None:
             return
         if not lab_bounds.allowed(address):
-            self._done = True
+            self.finished = True
             self.log("warning", f"{self.name}: {base.address_text(address)} is outside the lab's ranges: no scan")
             return
         hosts = subnet_hosts(address, self.host.netmask, self.spec.max_hosts)
@@ -91,7 +92,7 @@ class PortScan:
                          f"{','.join(map(str, ports))}, {self.spec.rate:g}/s")  # fmt: skip
 
     def on_timer(self, now: float) -> None:
-        if self._started is None or self._done:
+        if self._started is None or self.finished:
             return
         due = min(self.total, int((now - self._started) * self.spec.rate + 1e-6) + 1)  # 1e-6: 0.1 * 10 < 1
         for _ in range(min(due - self.sent, BATCH)):
@@ -103,14 +104,14 @@ class PortScan:
             self._finish()
 
     def next_deadline(self) -> float | None:
-        if self._started is None or self._done:
+        if self._started is None or self.finished:
             return None
         if self.sent < self.total:
             return self._started + self.sent / self.spec.rate
         return self._ends if self._ends is not None else self._started
 
     def stop(self, now: float) -> None:
-        if self._started is not None and not self._done:
+        if self._started is not None and not self.finished:
             self._finish()
 
     # -- internals ----------------------------------------------------------------------------
@@ -141,7 +142,7 @@ class PortScan:
         return True
 
     def _finish(self) -> None:
-        self._done = True
+        self.finished = True
         if self._on_segment in self.stack.taps:
             self.stack.taps.remove(self._on_segment)
         answered = {h for h, _ in self.open | self.closed}
