@@ -158,6 +158,7 @@ def kind_logs(run: Run, name: str, kind: str) -> list[str]:
 def test_every_log_line_names_its_scenario_and_kind(run: Run) -> None:
     scenario_lines = [m for m in run.logs if m.startswith("[scenario ")]
     assert scenario_lines
+    assert not [m for m in scenario_lines if " failed: " in m], "a session of a behaviour failed"
     for line in scenario_lines:
         assert re.match(r"^\[scenario lab-test-[a-z-]+\] (port_scan|brute_force|c2_beacon|dns_tunnel|exfiltration): ",
                         line), line  # fmt: skip

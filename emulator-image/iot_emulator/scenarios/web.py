@@ -77,7 +77,8 @@ class RequestSession(tcp_client.Session):
         if state == "established" and not self.sent_request:
             self.tls.send(self.request)
             self.sent_request = True
-        if state == "established" and http.message_length(self.tls.received) is not None:
+        answered = self.sent_request and http.message_length(self.tls.received) is not None
+        if state in ("established", "closed") and answered:  # the answer and close_notify may come together
             self.status = http.status_line(self.tls.received)
             self.tls.close()
             state = "complete"
