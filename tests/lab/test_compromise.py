@@ -66,6 +66,8 @@ class Run:
     rows: list[dict[str, str]]
     logs: list[str]
     """The device's log messages."""
+    ssh_verified: int
+    """SSH attempts in which sshd's Ed25519 signature over the exchange hash verified."""
 
     def sink_log(self, name: str) -> str:
         return (self.lab.directory / "internet" / name).read_text(errors="replace")
@@ -134,6 +136,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                      "the login attempts to end")  # fmt: skip
             wait_for(lambda: emulator.call(lambda: built["scan"].finished) or None, 30, "the scan to sum up")
             stop(emulator, built)
+            verified = emulator.call(lambda: built["ssh"].verified_host_keys)
             marker(emulator, lab)
             wait_for(lambda: any(r[FIELDS.index("udp.dstport")] == str(MARKER_PORT) for r in capture.rows()) or None,
                      10, "tshark to decode the last packets (the marker sent after them)")  # fmt: skip
@@ -143,7 +146,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         names = FIELDS
         rows = [dict(zip(names, r, strict=True)) for r in capture.rows()]
         logs = [m["message"] for m in emulator.messages if m["type"] == "log"]
-        yield Run(lab, ip, rows, logs)
+        yield Run(lab, ip, rows, logs, verified)
 
 
 def flags(row: dict[str, str]) -> int:
@@ -190,6 +193,7 @@ def test_login_attempts_reach_the_sinks_server_and_are_logged_there(run: Run, se
     users = [user for user, _ in credentials.MIRAI[:4]]
     if service == "ssh":
         assert any(r["ssh.protocol"].startswith("SSH-2.0-libssh2") for r in run.rows if r["ip.src"] == run.ip)
+        assert run.ssh_verified == 4, "the exchange hash differs from sshd's"
         failed = re.findall(
             rf"Failed password for invalid user (\S+) from {re.escape(run.ip)} ", run.sink_log("sshd.log")
         )

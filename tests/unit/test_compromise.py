@@ -359,3 +359,17 @@ def test_exfiltration_never_sends_beyond_the_servers_window() -> None:
         got += sum(len(bytes(p[TCP].payload)) for p in flight)
         peer.send(TCP(sport=80, dport=syn[TCP].sport, flags="A", seq=10, ack=syn[TCP].seq + 1 + got, window=window))
     assert got > 20_000 and rounds > 20_000 // window
+
+
+def test_ed25519_host_key_signature_is_verified_and_a_bad_one_refused() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    blob = ssh_transport.string(b"ssh-ed25519") + ssh_transport.string(key.public_key().public_bytes_raw())
+    h = bytes(range(32))
+    signature = ssh_transport.string(b"ssh-ed25519") + ssh_transport.string(key.sign(h))
+    assert ssh_transport.verify_ed25519(blob, signature, h) is True
+    with pytest.raises(ssh_transport.SshError, match="does not verify"):
+        ssh_transport.verify_ed25519(blob, signature, bytes(32))
+    rsa = ssh_transport.string(b"rsa-sha2-256") + ssh_transport.string(b"...")
+    assert ssh_transport.verify_ed25519(rsa, rsa, h) is None

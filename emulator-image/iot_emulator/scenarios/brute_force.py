@@ -35,6 +35,8 @@ class BruteForce(tcp_client.PeriodicClient):
         self._targets = [tcp_client.Target(spec.target, port, f"{spec.service} {spec.target}:{port}")]
         self.rounds = 0
         self.tried = 0
+        self.verified_host_keys = 0
+        """SSH attempts whose server signed the exchange hash with an Ed25519 key that verified."""
         self.results: dict[str, int] = {}
         """Outcome -> attempts ("rejected", "accepted", or why the session ended without an answer)."""
         self.finished = False
@@ -79,6 +81,8 @@ class BruteForce(tcp_client.PeriodicClient):
 
     def ended(self, session: tcp_client.Session, reason: str) -> None:
         self._count(getattr(session, "result", None) or reason)
+        if isinstance(session, ssh.SshLogin) and session.ssh.host_key_verified:
+            self.verified_host_keys += 1
         super().ended(session, reason)
         self._maybe_summary()
 

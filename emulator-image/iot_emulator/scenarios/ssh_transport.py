@@ -4,9 +4,10 @@ Brute-force traffic against SSH is real SSH: version exchange, KEXINIT, a key ex
 encrypted user-authentication requests; a server only logs a failed password after all of that.
 What is implemented, one choice each: curve25519-sha256 key exchange (RFC 8731, also offered as
 curve25519-sha256@libssh.org for older servers), aes128-ctr (RFC 4344), hmac-sha2-256 (RFC
-6668), no compression. The server's host key signature is not checked (a brute-forcer does not
-care who answers, and the lab's server is the lab's), but its key blob enters the exchange hash
-as the RFC says, so the keys match the server's. No re-keying (an attempt is a few packets).
+6668), no compression. An Ed25519 host key's signature over the exchange hash is verified (RFC
+8709), which also proves both sides derived the same hash; ECDSA and RSA host keys are accepted
+unchecked (a brute-forcer does not care who answers), and no key is compared with a known one.
+No re-keying (an attempt is a few packets).
 
 Use: `data_to_send()` for what goes on the wire, `receive(bytes)` with what came, `inbox` for
 the messages after the key exchange (service accept, user-auth answers), `send(payload)` once
@@ -19,7 +20,8 @@ import hashlib
 import hmac
 import random
 
-from cryptography.hazmat.primitives.asymmetric import x25519
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
 CLIENT_ID = b"SSH-2.0-libssh2_1.8.0"
@@ -94,6 +96,8 @@ class SshClient:
         """version -> kex -> newkeys -> established; or failed / closed."""
         self.failure: str | None = None
         self.server_ident: bytes | None = None
+        self.host_key_verified: bool | None = None
+        """True once an Ed25519 host key's signature over the exchange hash verified (other key types: None)."""
         self.inbox: list[bytes] = []
         self._out = bytearray()
         self._in = bytearray()
@@ -242,8 +246,7 @@ class SshClient:
         if not self._i_s:
             raise SshError("key exchange reply before the server's KEXINIT")
         reader = Reader(payload[1:])
-        host_key, q_s = reader.string(), reader.string()
-        reader.string()  # the signature over H (not checked: see the module docstring)
+        host_key, q_s, signature = reader.string(), reader.string(), reader.string()
         if len(q_s) != 32:
             raise SshError("bad curve25519 public key")
         shared = self._key.exchange(x25519.X25519PublicKey.from_public_bytes(q_s))
@@ -251,6 +254,7 @@ class SshClient:
         assert self.server_ident is not None
         parts = (self.ident, self.server_ident, self._i_c, self._i_s, host_key, self._q_c, q_s)
         h = hashlib.sha256(b"".join(string(p) for p in parts) + k).digest()
+        self.host_key_verified = verify_ed25519(host_key, signature, h)
 
         def derive(letter: bytes, size: int) -> bytes:
             return hashlib.sha256(k + h + letter + h).digest()[:size]  # session id = H: the first exchange
@@ -276,6 +280,19 @@ class SshClient:
             tag = hmac.new(self._mac_out, self._seq_out.to_bytes(4, "big") + packet, hashlib.sha256).digest()
             self._out += self._enc.update(packet) + tag
         self._seq_out = (self._seq_out + 1) & 0xFFFFFFFF
+
+
+def verify_ed25519(host_key: bytes, signature: bytes, h: bytes) -> bool | None:
+    """RFC 8709: the server's signature over the exchange hash. None for another key type (not checked),
+    SshError if an Ed25519 signature does not verify (then the keys would not match either)."""
+    key, sig = Reader(host_key), Reader(signature)
+    if key.string() != b"ssh-ed25519" or sig.string() != b"ssh-ed25519":
+        return None
+    try:
+        ed25519.Ed25519PublicKey.from_public_bytes(key.string()).verify(sig.string(), h)
+    except (InvalidSignature, ValueError) as exc:
+        raise SshError("the server's host key signature does not verify") from exc
+    return True
 
 
 def _ctr(key: bytes, iv: bytes) -> Cipher[modes.CTR]:
