@@ -8,6 +8,8 @@ tests/lab/test_compromise.py; here only its framing and refusals.
 from __future__ import annotations
 
 import base64
+import ssl
+from pathlib import Path
 from typing import Any
 
 import pydantic
@@ -21,6 +23,7 @@ from iot_emulator import host
 from iot_emulator.protocols import http
 from iot_emulator.scenarios import beacon, compromise, credentials, lab_bounds, port_scan, ssh_transport, telnet
 from tests.unit import protocol_env as penv
+from tests.unit.openssl_peer import OpenSslPeer
 from tests.unit.tcp_peer import Peer, Server, StubResolver, env_with_log
 
 LABEL = "demo"
@@ -373,3 +376,56 @@ def test_ed25519_host_key_signature_is_verified_and_a_bad_one_refused() -> None:
         ssh_transport.verify_ed25519(blob, signature, bytes(32))
     rsa = ssh_transport.string(b"rsa-sha2-256") + ssh_transport.string(b"...")
     assert ssh_transport.verify_ed25519(rsa, rsa, h) is None
+
+
+class DrainingPeer(OpenSslPeer):
+    """OpenSslPeer reading every record that came in (a bulk upload brings several per segment)."""
+
+    def answer(self, data: bytes) -> bytes:
+        self.incoming.write(data)
+        try:
+            self.tls.do_handshake()
+            while True:
+                chunk = self.tls.read(65536)
+                if not chunk:
+                    self.closed = True
+                    break
+                self.plaintext.append(chunk)
+                reply = self.app(chunk)
+                if reply:
+                    self.tls.write(reply)
+        except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+            pass
+        return self.outgoing.read()
+
+
+def test_https_exfiltration_through_a_real_openssl_server(tmp_path: Path) -> None:
+    env, log, _ = run({"kind": "exfiltration", "protocol": "https", "total_bytes": 50_000, "chunk_bytes": 20_000},
+                      {"drop.lab.test": penv.GATEWAY})  # fmt: skip
+    pending = bytearray()
+    requests: list[bytes] = []
+
+    def answer(data: bytes) -> bytes | None:
+        pending.extend(data)
+        if http.message_length(pending) is None:
+            return None
+        requests.append(bytes(pending))
+        pending.clear()
+        return b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
+
+    peers: list[DrainingPeer] = []
+
+    def per_connection(data: bytes) -> bytes | None:
+        if data[:1] == b"\x16" and data[5:6] == b"\x01":  # a ClientHello: a new connection, a new server session
+            peers.append(DrainingPeer(tmp_path, answer, "drop.lab.test"))
+        return peers[-1].answer(data)
+
+    server = Server(env, per_connection)
+    for _ in range(40):
+        if env.host.next_deadline() is None:
+            break
+        env.step()
+        server.run(400)
+    assert [len(r) - r.index(b"\r\n\r\n") - 4 for r in requests] == [20_000, 20_000, 10_000]
+    assert all(p.closed for p in peers) and len(peers) == 3
+    assert labelled(log, "exfiltration")[-1].startswith("50000 of 50000 bytes uploaded to drop.lab.test in 3 POSTs")
