@@ -68,6 +68,8 @@ class Run:
     """The device's log messages."""
     ssh_verified: int
     """SSH attempts in which sshd's Ed25519 signature over the exchange hash verified."""
+    protocols: dict[str, int]
+    """The device's stats: packets sent per protocol."""
 
     def sink_log(self, name: str) -> str:
         return (self.lab.directory / "internet" / name).read_text(errors="replace")
@@ -137,6 +139,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             wait_for(lambda: emulator.call(lambda: built["scan"].finished) or None, 30, "the scan to sum up")
             stop(emulator, built)
             verified = emulator.call(lambda: built["ssh"].verified_host_keys)
+            protocols = emulator.call(lambda: emulator.engine.device_stats()[0]["protocols"])
             marker(emulator, lab)
             wait_for(lambda: any(r[FIELDS.index("udp.dstport")] == str(MARKER_PORT) for r in capture.rows()) or None,
                      10, "tshark to decode the last packets (the marker sent after them)")  # fmt: skip
@@ -146,7 +149,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         names = FIELDS
         rows = [dict(zip(names, r, strict=True)) for r in capture.rows()]
         logs = [m["message"] for m in emulator.messages if m["type"] == "log"]
-        yield Run(lab, ip, rows, logs, verified)
+        yield Run(lab, ip, rows, logs, verified, protocols)
 
 
 def flags(row: dict[str, str]) -> int:
@@ -242,6 +245,11 @@ def test_exfiltration_uploads_in_chunks_logged_by_nginx(run: Run) -> None:
     assert len(carried) == 3 and all(1 << 20 < n < (1 << 20) + 8192 for n in carried), carried  # + TLS framing
     summary = kind_logs(run, "exfil", "exfiltration")[-1]
     assert summary.startswith(f"{3 << 20} of {3 << 20} bytes uploaded to drop.lab.test in 3 POSTs"), summary
+
+
+def test_the_devices_stats_count_each_behaviour(run: Run) -> None:
+    counted = {name for name, packets in run.protocols.items() if packets > 0}
+    assert {"scan", "telnet", "ssh", "c2", "dns", "exfil"} <= counted, run.protocols
 
 
 def test_nothing_leaves_the_lab(run: Run) -> None:
