@@ -27,6 +27,10 @@ TELNET_PORT = 23
 NOBODY = "iotemu-lab-nobody"
 """The only user sshd would accept: no such account exists, so no login ever succeeds."""
 
+PROGRAMS = {"/usr/sbin/sshd": "openssh-server", "/usr/sbin/telnetd": "inetutils-telnetd",
+            "/usr/sbin/inetutils-inetd": "inetutils-inetd"}  # fmt: skip
+"""The Debian packages that install them (APT_PACKAGES in the Makefile)."""
+
 SSHD_CONFIG = """\
 Port {port}
 ListenAddress {address}
@@ -68,6 +72,9 @@ printf '\\r\\nLogin incorrect\\r\\n'
 def prepare(directory: Path, address: ipaddress.IPv4Address) -> list[tuple[str, list[str], frozenset[int]]]:
     """Write both servers' files to `directory`; (role, argv, TCP ports it listens on) for each."""
     d = directory
+    missing = [package for program, package in PROGRAMS.items() if not Path(program).exists()]
+    if missing:
+        raise errors.LabError(f"the sink's login servers need {', '.join(missing)} (apt-get install, or make setup)")
     key = d / "ssh_host_ed25519_key"
     if not key.exists():
         made = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "iotemu-lab", "-f", str(key)],
