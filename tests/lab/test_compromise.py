@@ -226,6 +226,9 @@ def test_dns_beacon_and_tunnel_queries_in_the_resolvers_log(run: Run) -> None:
     dnsmasq = (run.lab.directory / "dnsmasq.log").read_text(errors="replace")
     bot = beacon.bot_id(MAC)
     assert f"query[TXT] {bot}.c2d.lab.test from {run.ip}" in dnsmasq
+    check_ins = [float(r["frame.time_epoch"]) for r in run.rows
+                 if r["ip.src"] == run.ip and r["dns.qry.name"].endswith(f"{bot}.c2d.lab.test")]  # fmt: skip
+    assert len(check_ins) >= 4 and all(abs(p - 1.0) < 0.15 for p in period_of(check_ins)), period_of(check_ins)
     tunnel = re.findall(rf"query\[TXT\] ([a-z2-7]{{52}})\.t\.lab\.test from {re.escape(run.ip)}", dnsmasq)
     assert len(tunnel) >= 20 * 2 and len(set(tunnel)) == len(tunnel)
     on_wire = [
