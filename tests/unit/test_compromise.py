@@ -429,3 +429,12 @@ def test_https_exfiltration_through_a_real_openssl_server(tmp_path: Path) -> Non
     assert [len(r) - r.index(b"\r\n\r\n") - 4 for r in requests] == [20_000, 20_000, 10_000]
     assert all(p.closed for p in peers) and len(peers) == 3
     assert labelled(log, "exfiltration")[-1].startswith("50000 of 50000 bytes uploaded to drop.lab.test in 3 POSTs")
+
+
+def test_exfiltration_to_a_name_resolving_outside_the_lab_uploads_nothing() -> None:
+    env, log, _ = run({"kind": "exfiltration", "protocol": "http"}, {"drop.lab.test": "203.0.114.1"})
+    env.advance(5)
+    assert env.host.drain() == [] and env.host.next_deadline() is None
+    messages = labelled(log, "exfiltration")
+    assert "outside the lab's ranges: nothing uploaded" in messages[1]
+    assert messages[-1].endswith("(stopped: target outside the lab)")

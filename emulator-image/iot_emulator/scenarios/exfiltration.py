@@ -45,6 +45,7 @@ class Exfiltration(tcp_client.PeriodicClient):
         self._due: float | None = None
         self._started = 0.0
         self._in_flight = 0
+        self._why = "the step ended"
 
     def targets(self) -> list[tcp_client.Target]:
         return [self.target]
@@ -86,6 +87,7 @@ class Exfiltration(tcp_client.PeriodicClient):
             self.log("warning", f"{self.name}: {target.host} is {base.address_text(address)}, outside the lab's "
                                 "ranges: nothing uploaded")  # fmt: skip
             self.finished = True
+            self._why = "target outside the lab"
             return
         super()._connect(target, address, now)
 
@@ -114,13 +116,14 @@ class Exfiltration(tcp_client.PeriodicClient):
     def _after_chunk(self) -> None:
         if self.uploaded >= self.spec.total_bytes or self.failures >= MAX_FAILURES:
             self.finished = True
+            self._why = f"{self.failures} failures in a row"
         else:
             self._due = self._last_now if self.failures == 0 else self._last_now + self.failures
 
     def _summary(self, now: float) -> None:
         seconds = max(now - self._started, 1e-6)
         rate = self.uploaded * 8 / seconds / 1e6
-        gave_up = "" if self.uploaded >= self.spec.total_bytes else f" (stopped after {self.failures} failures)"
+        gave_up = "" if self.uploaded >= self.spec.total_bytes else f" (stopped: {self._why})"
         self.log("info", f"{self.name}: {self.uploaded} of {self.spec.total_bytes} bytes uploaded to "
                          f"{self.spec.target} in {self.posts} POSTs, {seconds:.1f} s, "
                          f"{rate:.1f} Mbit/s{gave_up}")  # fmt: skip
