@@ -11,6 +11,7 @@ that nothing the device sent went anywhere but the lab subnet and the sink.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import ipaddress
 import itertools
@@ -44,6 +45,13 @@ SPECS: dict[str, dict[str, Any]] = {
     "scan": {"kind": "port_scan", "ports": [22, 23, 53, 80], "rate": 100, "max_hosts": 4},
     "telnet": {"kind": "brute_force", "service": "telnet", "attempts": 4, "interval": 0.5},
     "ssh": {"kind": "brute_force", "service": "ssh", "attempts": 4, "interval": 0.5},
+    "ssh-chacha": {
+        "kind": "brute_force",
+        "service": "ssh",
+        "attempts": 2,
+        "interval": 0.5,
+        "ssh_cipher": "chacha20-poly1305@openssh.com",
+    },
     "http-beacon": {"kind": "c2_beacon", "protocol": "http", "period": 1.0, "target": "c2.lab.test"},
     "https-beacon": {"kind": "c2_beacon", "protocol": "https", "period": 1.0, "target": "c2s.lab.test"},
     "dns-beacon": {"kind": "c2_beacon", "protocol": "dns", "period": 1.0, "target": "c2d.lab.test"},
@@ -133,12 +141,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             built = install(emulator, SPECS)
             exfil = built["exfil"]
             wait_for(lambda: emulator.call(lambda: exfil.finished) or None, 60, "the uploads to finish")
-            attempts = [built["telnet"], built["ssh"]]
+            attempts = [built["telnet"], built["ssh"], built["ssh-chacha"]]
             wait_for(lambda: emulator.call(lambda: all(b.finished for b in attempts)) or None, 30,
                      "the login attempts to end")  # fmt: skip
             wait_for(lambda: emulator.call(lambda: built["scan"].finished) or None, 30, "the scan to sum up")
             stop(emulator, built)
-            verified = emulator.call(lambda: built["ssh"].verified_host_keys)
+            verified = emulator.call(lambda: built["ssh"].verified_host_keys + built["ssh-chacha"].verified_host_keys)
             protocols = emulator.call(lambda: emulator.engine.device_stats()[0]["protocols"])
             marker(emulator, lab)
             wait_for(lambda: any(r[FIELDS.index("udp.dstport")] == str(MARKER_PORT) for r in capture.rows()) or None,
@@ -192,17 +200,20 @@ def test_login_attempts_reach_the_sinks_server_and_are_logged_there(run: Run, se
     port = str(login_servers.SSH_PORT if service == "ssh" else login_servers.TELNET_PORT)
     syns = [r for r in run.rows if r["ip.src"] == run.ip and r["ip.dst"] == SINK and r["tcp.dstport"] == port
             and flags(r) == SYN]  # fmt: skip
-    assert len(syns) == 4
     users = [user for user, _ in credentials.MIRAI[:4]]
-    if service == "ssh":
+    if service == "ssh":  # two behaviours: 4 attempts with aes128-ctr first, 2 with chacha20-poly1305 first
+        users += users[:2]
         assert any(r["ssh.protocol"].startswith("SSH-2.0-libssh2") for r in run.rows if r["ip.src"] == run.ip)
-        assert run.ssh_verified == 4, "the exchange hash differs from sshd's"
-        failed = re.findall(
-            rf"Failed password for invalid user (\S+) from {re.escape(run.ip)} ", run.sink_log("sshd.log")
-        )
+        assert run.ssh_verified == 6, "the exchange hash differs from sshd's"
+        log = run.sink_log("sshd.log")
+        failed = re.findall(rf"Failed password for invalid user (\S+) from {re.escape(run.ip)} ", log)
+        ciphers = re.findall(r"kex: client->server cipher: (\S+) MAC: (\S+)", log)
+        assert collections.Counter(ciphers) == {("aes128-ctr", "hmac-sha2-256"): 4,
+                                                ("chacha20-poly1305@openssh.com", "<implicit>"): 2}  # fmt: skip
+        assert kind_logs(run, "ssh-chacha", "brute_force")[-1] == "2 ssh attempts at login.lab.test: 2 rejected"
     else:
         failed = re.findall(rf"FAILED LOGIN from {re.escape(run.ip)} FOR (\S+)", run.sink_log("telnet-logins.log"))
-    assert failed == users
+    assert len(syns) == len(users) and sorted(failed) == sorted(users)
     assert kind_logs(run, service, "brute_force")[-1] == f"4 {service} attempts at login.lab.test: 4 rejected"
 
 

@@ -21,7 +21,16 @@ from scapy.packet import Packet
 
 from iot_emulator import host
 from iot_emulator.protocols import http
-from iot_emulator.scenarios import beacon, compromise, credentials, lab_bounds, port_scan, ssh_transport, telnet
+from iot_emulator.scenarios import (
+    beacon,
+    compromise,
+    credentials,
+    lab_bounds,
+    port_scan,
+    ssh_cipher,
+    ssh_transport,
+    telnet,
+)
 from tests.unit import protocol_env as penv
 from tests.unit.openssl_peer import OpenSslPeer
 from tests.unit.tcp_peer import Peer, Server, StubResolver, env_with_log
@@ -237,8 +246,48 @@ def test_ssh_client_opens_with_its_version_and_kexinit() -> None:
     reader = ssh_transport.Reader(payload[17:])
     assert payload[0] == ssh_transport.KEXINIT
     assert [reader.names() for _ in range(6)] == [list(ssh_transport.KEX), list(ssh_transport.HOST_KEYS),
-                                                   [b"aes128-ctr"], [b"aes128-ctr"], [b"hmac-sha2-256"],
-                                                   [b"hmac-sha2-256"]]  # fmt: skip
+                                                   list(ssh_transport.CIPHERS), list(ssh_transport.CIPHERS),
+                                                   [b"hmac-sha2-256"], [b"hmac-sha2-256"]]  # fmt: skip
+
+
+def sealed_pair(kind: str) -> tuple[ssh_cipher.Direction, ssh_cipher.Direction]:
+    """A sending and a receiving side sharing keys."""
+    if kind == "chacha":
+        return ssh_cipher.ChaChaPoly(bytes(range(64))), ssh_cipher.ChaChaPoly(bytes(range(64)))
+    keys = (bytes(range(16)), bytes(16), bytes(range(32)))
+    return ssh_cipher.AesCtrHmac(*keys, decrypt=False), ssh_cipher.AesCtrHmac(*keys, decrypt=True)
+
+
+def padded(payload: bytes, protect: ssh_cipher.Direction) -> bytes:
+    body = 1 + len(payload)
+    padding = protect.block - (body + (0 if protect.aad else 4)) % protect.block
+    padding += protect.block if padding < 4 else 0
+    return (body + padding).to_bytes(4, "big") + bytes((padding,)) + payload + bytes(padding)
+
+
+@pytest.mark.parametrize("kind", ["chacha", "aes-ctr"])
+def test_ssh_packet_protection_round_trips_and_refuses_a_changed_byte(kind: str) -> None:
+    sender, receiver = sealed_pair(kind)
+    packets = [padded(b"hello", sender), padded(bytes(range(40)), sender)]
+    wire = bytearray(sender.seal(3, packets[0]) + sender.seal(4, packets[1]))
+    assert b"hello" not in wire
+    arriving = bytearray(wire[:10])
+    assert receiver.open(3, arriving) is None  # not all there yet
+    arriving += wire[10:]
+    assert receiver.open(3, arriving) == packets[0] and receiver.open(4, arriving) == packets[1] and not arriving
+    sender, receiver = sealed_pair(kind)
+    bad = bytearray(sender.seal(3, packets[0]))
+    bad[-1] ^= 1  # in the MAC or tag
+    with pytest.raises(ssh_cipher.CipherError):
+        receiver.open(3, bad)
+
+
+def test_chacha20_poly1305_keystream_is_the_64_bit_counter_layout() -> None:
+    """RFC 7539 2.4.2's test keystream comes from counter 1 and a 96-bit nonce 0:0:4a:0: in the original layout
+    (64-bit counter, 64-bit nonce) that is the same 16-byte block input, as OpenSSH's variant requires."""
+    cipher = ssh_cipher.ChaChaPoly(bytes(64))
+    stream = cipher._stream(bytes(32), 0, 0, bytes(64))
+    assert stream[:16].hex() == "76b8e0ada0f13d90405d6ae55386bd28"  # RFC 7539 A.1 test vector #1 (all zero)
 
 
 def test_ssh_client_refuses_ssh1_and_oversized_packets() -> None:

@@ -8,7 +8,7 @@ logged. Neither server may ever let anyone in, nor use this machine's accounts o
   password authentication on, PAM off, and `AllowUsers` naming an account that does not exist,
   so every password fails whatever the user name; it logs each failure with the user name to
   `sshd.log` (`-E`). Its privilege-separation directory (/run/sshd, compiled in) is created if
-  missing, as the Debian service does.
+  missing, as the Debian service does. Its log level (DEBUG1) also names the cipher each session chose.
 - telnetd runs under inetutils' inetd with a config in the lab directory, on port 23, and execs the
   lab's `telnet-login` (`telnetd -E`) instead of /bin/login: it prompts like login, writes each
   attempt (time, client, user name) to `telnet-logins.log`, and always answers "Login incorrect".
@@ -44,7 +44,7 @@ PermitRootLogin yes
 AllowUsers {nobody}
 MaxStartups 100:30:200
 LoginGraceTime 10
-LogLevel VERBOSE
+LogLevel DEBUG1
 """
 
 INETD_CONF = "{address}:{port} stream tcp nowait root /bin/sh sh {telnetd}\n"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from iot_emulator import profile
 from iot_emulator.protocols import services, tcp_client
-from iot_emulator.scenarios import base, credentials, lab_bounds, ssh, telnet
+from iot_emulator.scenarios import base, credentials, lab_bounds, ssh, ssh_transport, telnet
 
 if TYPE_CHECKING:
     from iot_emulator.scenarios import compromise
@@ -76,8 +76,11 @@ class BruteForce(tcp_client.PeriodicClient):
     def open_session(self, target: tcp_client.Target, address: bytes, now: float) -> tcp_client.Session:
         user, password = credentials.MIRAI[self.tried % len(credentials.MIRAI)]
         self.tried += 1
-        kind = telnet.TelnetLogin if self.spec.service == "telnet" else ssh.SshLogin
-        return kind(self, target, address, now, user, password)
+        if self.spec.service == "telnet":
+            return telnet.TelnetLogin(self, target, address, now, user, password)
+        first = self.spec.ssh_cipher.encode()
+        ciphers = (first, *(c for c in ssh_transport.CIPHERS if c != first))
+        return ssh.SshLogin(self, target, address, now, user, password, ciphers)
 
     def ended(self, session: tcp_client.Session, reason: str) -> None:
         self._count(getattr(session, "result", None) or reason)

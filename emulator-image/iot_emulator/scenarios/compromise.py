@@ -53,6 +53,9 @@ class BruteForce(_Strict):
     port: Port | None = None
     attempts: Annotated[int, Field(ge=1, le=100000)] = 20
     interval: Annotated[float, Field(gt=0, le=3600)] = Field(default=2.0, description="seconds between attempts")
+    ssh_cipher: Literal["aes128-ctr", "chacha20-poly1305@openssh.com"] = Field(
+        default="aes128-ctr", description="ssh: the cipher offered first (the one a server picks)"
+    )
 
 
 class Beacon(_Strict):

@@ -23,10 +23,10 @@ class SshLogin(tcp_client.Session):
     """One connection, one user name and password; `result` is "rejected" or "accepted" once known."""
 
     def __init__(self, client: tcp_client.PeriodicClient, target: tcp_client.Target, address: bytes, now: float,
-                 user: str, password: str) -> None:  # fmt: skip
+                 user: str, password: str, ciphers: tuple[bytes, ...] = ssh_transport.CIPHERS) -> None:  # fmt: skip
         self.user = user
         self.password = password
-        self.ssh = ssh_transport.SshClient(client.context.rng)
+        self.ssh = ssh_transport.SshClient(client.context.rng, ciphers=ciphers)
         self.result: str | None = None
         self._asked = False
         super().__init__(client, target, address, now)

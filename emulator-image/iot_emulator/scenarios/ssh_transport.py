@@ -2,9 +2,10 @@
 
 Brute-force traffic against SSH is real SSH: version exchange, KEXINIT, a key exchange, then
 encrypted user-authentication requests; a server only logs a failed password after all of that.
-What is implemented, one choice each: curve25519-sha256 key exchange (RFC 8731, also offered as
-curve25519-sha256@libssh.org for older servers), aes128-ctr (RFC 4344), hmac-sha2-256 (RFC
-6668), no compression. An Ed25519 host key's signature over the exchange hash is verified (RFC
+What is implemented: curve25519-sha256 key exchange (RFC 8731, also offered as
+curve25519-sha256@libssh.org for older servers); aes128-ctr (RFC 4344) with hmac-sha2-256 (RFC
+6668), or chacha20-poly1305@openssh.com (`ssh_cipher`), the one the client lists first being the
+one a server picks; no compression. An Ed25519 host key's signature over the exchange hash is verified (RFC
 8709), which also proves both sides derived the same hash; ECDSA and RSA host keys are accepted
 unchecked (a brute-forcer does not care who answers), and no key is compared with a known one.
 No re-keying (an attempt is a few packets).
@@ -17,23 +18,22 @@ the messages after the key exchange (service accept, user-auth answers), `send(p
 from __future__ import annotations
 
 import hashlib
-import hmac
 import random
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
-from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
+
+from iot_emulator.scenarios import ssh_cipher
 
 CLIENT_ID = b"SSH-2.0-libssh2_1.8.0"
 """What the device says it is: libssh2, the library of many IoT brute-forcers (and curl, hydra)."""
 KEX = (b"curve25519-sha256", b"curve25519-sha256@libssh.org")
 HOST_KEYS = (b"ssh-ed25519", b"ecdsa-sha2-nistp256", b"rsa-sha2-256", b"rsa-sha2-512")
-CIPHER, MAC = b"aes128-ctr", b"hmac-sha2-256"
+AES_CTR, CHACHA, MAC = b"aes128-ctr", b"chacha20-poly1305@openssh.com", b"hmac-sha2-256"
+CIPHERS = (AES_CTR, CHACHA)
 DISCONNECT, IGNORE, UNIMPLEMENTED, DEBUG = 1, 2, 3, 4
 SERVICE_REQUEST, SERVICE_ACCEPT, EXT_INFO = 5, 6, 7
 KEXINIT, NEWKEYS, KEX_ECDH_INIT, KEX_ECDH_REPLY = 20, 21, 30, 31
-MAX_PACKET = 35000
-"""RFC 4253 6.1: the largest packet a peer must accept; a longer length is an error, not a buffer."""
 MAX_BANNER_LINES = 32
 MAX_LINE = 255
 
@@ -81,15 +81,16 @@ class Reader:
         return self.string().split(b",")
 
 
-def kexinit(rng: random.Random) -> bytes:
-    lists = [b",".join(KEX), b",".join(HOST_KEYS), CIPHER, CIPHER, MAC, MAC, b"none", b"none", b"", b""]
+def kexinit(rng: random.Random, ciphers: tuple[bytes, ...] = CIPHERS) -> bytes:
+    offer = b",".join(ciphers)
+    lists = [b",".join(KEX), b",".join(HOST_KEYS), offer, offer, MAC, MAC, b"none", b"none", b"", b""]
     return bytes((KEXINIT,)) + rng.randbytes(16) + b"".join(string(n) for n in lists) + b"\x00" + bytes(4)
 
 
 class SshClient:
     """One client connection's transport, from version exchange to encrypted messages."""
 
-    def __init__(self, rng: random.Random, ident: bytes = CLIENT_ID) -> None:
+    def __init__(self, rng: random.Random, ident: bytes = CLIENT_ID, ciphers: tuple[bytes, ...] = CIPHERS) -> None:
         self.rng = rng
         self.ident = ident
         self.state = "version"
@@ -102,16 +103,18 @@ class SshClient:
         self._out = bytearray()
         self._in = bytearray()
         self._banner_lines = 0
-        self._i_c = kexinit(rng)
+        self.ciphers = ciphers
+        self.cipher: bytes | None = None
+        """The cipher the server chose (client to server)."""
+        self._i_c = kexinit(rng, ciphers)
         self._i_s = b""
         self._key = x25519.X25519PrivateKey.from_private_bytes(rng.randbytes(32))
         self._q_c = self._key.public_key().public_bytes_raw()
         self._seq_out = self._seq_in = 0
-        self._enc: CipherContext | None = None
-        self._dec: CipherContext | None = None
-        self._mac_out = self._mac_in = b""
-        self._next_in: tuple[CipherContext, bytes] | None = None
-        self._head: bytes | None = None
+        self._send_with: ssh_cipher.Direction = ssh_cipher.Plain()
+        self._read_with: ssh_cipher.Direction = ssh_cipher.Plain()
+        self._next_read: ssh_cipher.Direction | None = None
+        self._chosen: tuple[bytes, bytes] = (AES_CTR, AES_CTR)
         self._out += ident + b"\r\n"
         self._send_packet(self._i_c)
 
@@ -168,43 +171,17 @@ class SshClient:
                 raise SshError("no version line")
 
     def _next_packet(self) -> bytes | None:
-        if self._dec is None:
-            if len(self._in) < 4:
-                return None
-            length = int.from_bytes(self._in[:4], "big")
-            self._check_length(length, 8)
-            if len(self._in) < 4 + length:
-                return None
-            packet = bytes(self._in[: 4 + length])
-            del self._in[: 4 + length]
-        else:
-            if self._head is None:
-                if len(self._in) < 16:
-                    return None
-                self._head = self._dec.update(bytes(self._in[:16]))
-                del self._in[:16]
-            length = int.from_bytes(self._head[:4], "big")
-            self._check_length(length, 16)
-            rest = length + 4 - 16
-            if len(self._in) < rest + 32:
-                return None
-            packet = self._head + self._dec.update(bytes(self._in[:rest]))
-            tag = bytes(self._in[rest : rest + 32])
-            del self._in[: rest + 32]
-            self._head = None
-            wanted = hmac.new(self._mac_in, self._seq_in.to_bytes(4, "big") + packet, hashlib.sha256).digest()
-            if not hmac.compare_digest(tag, wanted):
-                raise SshError("bad MAC")
+        try:
+            packet = self._read_with.open(self._seq_in, self._in)
+        except ssh_cipher.CipherError as exc:
+            raise SshError(str(exc)) from exc
+        if packet is None:
+            return None
         self._seq_in = (self._seq_in + 1) & 0xFFFFFFFF
-        padding = packet[4]
+        length, padding = len(packet) - 4, packet[4]
         if padding < 4 or padding > length - 1:
             raise SshError("bad padding length")
         return packet[5 : 4 + length - padding]
-
-    @staticmethod
-    def _check_length(length: int, block: int) -> None:
-        if length > MAX_PACKET or length < 12 or (length + 4) % block:
-            raise SshError(f"bad packet length {length}")
 
     def _dispatch(self, payload: bytes) -> None:
         kind = payload[0] if payload else 0
@@ -220,9 +197,8 @@ class SshClient:
         elif self.state == "kex" and kind == KEX_ECDH_REPLY:
             self._on_reply(payload)
         elif self.state == "newkeys" and kind == NEWKEYS:
-            assert self._next_in is not None
-            self._dec, self._mac_in = self._next_in
-            self._next_in = None
+            assert self._next_read is not None
+            self._read_with, self._next_read = self._next_read, None
             self.state = "established"
         elif self.state == "established":
             self.inbox.append(payload)
@@ -237,9 +213,16 @@ class SshClient:
             raise SshError(f"no common key exchange (server: {b','.join(kex).decode('latin-1')})")
         if not set(HOST_KEYS) & set(host_keys):
             raise SshError("no common host key type")
-        for offered, ours in ((enc_cs, CIPHER), (enc_sc, CIPHER), (mac_cs, MAC), (mac_sc, MAC)):
-            if ours not in offered:
-                raise SshError(f"server does not offer {ours.decode()}")
+        chosen = []
+        for offered, macs in ((enc_cs, mac_cs), (enc_sc, mac_sc)):
+            cipher = next((c for c in self.ciphers if c in offered), None)  # RFC 4253 7.1: the client's order
+            if cipher is None:
+                raise SshError(f"server offers none of {b','.join(self.ciphers).decode()}")
+            if cipher == AES_CTR and MAC not in macs:
+                raise SshError(f"server does not offer {MAC.decode()}")
+            chosen.append(cipher)
+        self._chosen = (chosen[0], chosen[1])
+        self.cipher = chosen[0]
         self._send_packet(bytes((KEX_ECDH_INIT,)) + string(self._q_c))
 
     def _on_reply(self, payload: bytes) -> None:
@@ -257,28 +240,32 @@ class SshClient:
         self.host_key_verified = verify_ed25519(host_key, signature, h)
 
         def derive(letter: bytes, size: int) -> bytes:
-            return hashlib.sha256(k + h + letter + h).digest()[:size]  # session id = H: the first exchange
+            """RFC 4253 7.2 (session id = H: the first exchange), extended by hashing K || H || what came before."""
+            out = hashlib.sha256(k + h + letter + h).digest()
+            while len(out) < size:
+                out += hashlib.sha256(k + h + out).digest()
+            return out[:size]
+
+        def direction(cipher: bytes, iv: bytes, key: bytes, mac: bytes, *, decrypt: bool) -> ssh_cipher.Direction:
+            if cipher == CHACHA:
+                return ssh_cipher.ChaChaPoly(derive(key, 64))
+            return ssh_cipher.AesCtrHmac(derive(key, 16), derive(iv, 16), derive(mac, 32), decrypt=decrypt)
 
         self._send_packet(bytes((NEWKEYS,)))
-        self._enc = _ctr(derive(b"C", 16), derive(b"A", 16)).encryptor()
-        self._mac_out = derive(b"E", 32)
-        self._next_in = (_ctr(derive(b"D", 16), derive(b"B", 16)).decryptor(), derive(b"F", 32))
+        self._send_with = direction(self._chosen[0], b"A", b"C", b"E", decrypt=False)
+        self._next_read = direction(self._chosen[1], b"B", b"D", b"F", decrypt=True)
         self.state = "newkeys"
 
     # -- send path ----------------------------------------------------------------------------
 
     def _send_packet(self, payload: bytes) -> None:
-        block = 16 if self._enc is not None else 8
-        padding = block - (5 + len(payload)) % block
+        protect = self._send_with
+        body = 1 + len(payload)
+        padding = protect.block - (body + (0 if protect.aad else 4)) % protect.block
         if padding < 4:
-            padding += block
-        packet = (1 + len(payload) + padding).to_bytes(4, "big") + bytes((padding,)) + payload
-        packet += self.rng.randbytes(padding)
-        if self._enc is None:
-            self._out += packet
-        else:
-            tag = hmac.new(self._mac_out, self._seq_out.to_bytes(4, "big") + packet, hashlib.sha256).digest()
-            self._out += self._enc.update(packet) + tag
+            padding += protect.block
+        packet = (body + padding).to_bytes(4, "big") + bytes((padding,)) + payload + self.rng.randbytes(padding)
+        self._out += protect.seal(self._seq_out, packet)
         self._seq_out = (self._seq_out + 1) & 0xFFFFFFFF
 
 
@@ -293,7 +280,3 @@ def verify_ed25519(host_key: bytes, signature: bytes, h: bytes) -> bool | None:
     except (InvalidSignature, ValueError) as exc:
         raise SshError("the server's host key signature does not verify") from exc
     return True
-
-
-def _ctr(key: bytes, iv: bytes) -> Cipher[modes.CTR]:
-    return Cipher(algorithms.AES(key), modes.CTR(iv))
