@@ -5,10 +5,10 @@ encrypted user-authentication requests; a server only logs a failed password aft
 What is implemented: curve25519-sha256 key exchange (RFC 8731, also offered as
 curve25519-sha256@libssh.org for older servers); aes128-ctr (RFC 4344) with hmac-sha2-256 (RFC
 6668), or chacha20-poly1305@openssh.com (`ssh_cipher`), the one the client lists first being the
-one a server picks; no compression. An Ed25519 host key's signature over the exchange hash is verified (RFC
-8709), which also proves both sides derived the same hash; ECDSA and RSA host keys are accepted
-unchecked (a brute-forcer does not care who answers), and no key is compared with a known one.
-No re-keying (an attempt is a few packets).
+one a server picks; no compression. An Ed25519 host key's signature over the exchange hash is
+verified (RFC 8709), which also proves both sides derived the same hash; ECDSA and RSA host keys
+are accepted unchecked (a brute-forcer does not care who answers), and no key is compared with a
+known one. No re-keying (an attempt is a few packets).
 
 Use: `data_to_send()` for what goes on the wire, `receive(bytes)` with what came, `inbox` for
 the messages after the key exchange (service accept, user-auth answers), `send(payload)` once
