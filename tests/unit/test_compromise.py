@@ -8,6 +8,7 @@ tests/lab/test_compromise.py; here only its framing and refusals.
 from __future__ import annotations
 
 import base64
+import itertools
 import ssl
 from pathlib import Path
 from typing import Any
@@ -487,3 +488,14 @@ def test_exfiltration_to_a_name_resolving_outside_the_lab_uploads_nothing() -> N
     messages = labelled(log, "exfiltration")
     assert "outside the lab's ranges: nothing uploaded" in messages[1]
     assert messages[-1].endswith("(stopped: target outside the lab)")
+
+
+def test_beacon_jitter_stays_within_its_fraction_of_the_period() -> None:
+    env, _, _ = run({"kind": "c2_beacon", "protocol": "dns", "period": 60, "jitter": 0.2})
+    times = []
+    for _ in range(40):
+        env.step()
+        if env.udp(env.sent(), 53):
+            times.append(env.now)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert len(gaps) >= 30 and all(48 <= g <= 72 for g in gaps) and len({round(g, 3) for g in gaps}) > 10
