@@ -499,3 +499,29 @@ def test_beacon_jitter_stays_within_its_fraction_of_the_period() -> None:
             times.append(env.now)
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(gaps) >= 30 and all(48 <= g <= 72 for g in gaps) and len({round(g, 3) for g in gaps}) > 10
+
+
+def test_exfiltration_rate_cap_paces_the_chunks() -> None:
+    env, log, _ = run({"kind": "exfiltration", "protocol": "http", "total_bytes": 30_000, "chunk_bytes": 10_000,
+                       "max_mbps": 0.08}, {"drop.lab.test": penv.GATEWAY})  # fmt: skip  # 10 kB/s: a chunk a second
+    pending = bytearray()
+
+    def answer(data: bytes) -> bytes | None:
+        pending.extend(data)
+        if http.message_length(pending) is None:
+            return None
+        pending.clear()
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+    server = Server(env, answer, close_after_reply=True)
+    starts = []
+    for _ in range(60):
+        if env.host.next_deadline() is None:
+            break
+        env.step()
+        seen = len(server.syns)
+        server.run(200)
+        if len(server.syns) > seen:
+            starts.append(env.now)
+    assert starts == pytest.approx([100.0, 101.0, 102.0])
+    assert labelled(log, "exfiltration")[-1].startswith("30000 of 30000 bytes uploaded")

@@ -94,6 +94,9 @@ class Exfiltration(_Strict):
     protocol: Literal["http", "https"] = "https"
     total_bytes: Annotated[int, Field(ge=1, le=1 << 30)] = 50_000_000
     chunk_bytes: Annotated[int, Field(ge=512, le=16 << 20)] = 1 << 20
+    max_mbps: Annotated[float, Field(gt=0, le=10000)] | None = Field(
+        default=None, description="average upload rate cap in Mbit/s (None: as fast as the path allows)"
+    )
     path: UrlPath = "/upload"
 
 

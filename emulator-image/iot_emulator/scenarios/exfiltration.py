@@ -6,8 +6,10 @@ baseline flags. The uploads are HTTP/1.1 POSTs of random (incompressible) bytes 
 device's TLS hello, `web.RequestSession`); the device's TCP sends them within the server's
 window and its congestion window (`tcp_connection`), so the rate is what the path allows. A
 chunk whose POST is not answered with a 2xx is sent again; after `MAX_FAILURES` failures in a row
-the behaviour gives up. Progress is logged at debug per chunk, and a summary (bytes, POSTs,
-seconds, rate) at the end. Packets are counted under "exfil".
+the behaviour gives up. `max_mbps` caps the average rate (chunks are paced; each one goes at the
+path's speed): an upload spread over minutes, and an engine loop left free for the other devices.
+Progress is logged at debug per chunk, and a summary (bytes, POSTs, seconds, rate) at the end.
+Packets are counted under "exfil".
 """
 
 from __future__ import annotations
@@ -119,6 +121,8 @@ class Exfiltration(tcp_client.PeriodicClient):
             self._why = f"{self.failures} failures in a row"
         else:
             self._due = self._last_now if self.failures == 0 else self._last_now + self.failures
+            if self.spec.max_mbps is not None:  # the next chunk waits until the average is back under the cap
+                self._due = max(self._due, self._started + self.uploaded * 8 / (self.spec.max_mbps * 1e6))
 
     def _summary(self, now: float) -> None:
         seconds = max(now - self._started, 1e-6)
