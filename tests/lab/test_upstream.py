@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 from iot_emulator import lab as iotlab
 from iot_emulator import manifests, profile
 from iot_emulator.lab import dnsmasq, internet, netns, process, wan
+from iot_emulator.protocols import dns_wire
 from tests.conftest import LabFactory, new_lab_name
 from tests.lab import servers
 from tests.lab.udp_servers import EngineThread
@@ -56,6 +58,14 @@ def upstream(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         netns.delete(name)
 
 
+def rcode_from_the_lab(lab: iotlab.Lab, name: str) -> int:
+    """The lab's dnsmasq's answer code for an A query of `name`, asked from the gateway namespace."""
+    code = (f"import socket; from iot_emulator.protocols import dns_wire; s = socket.socket(socket.AF_INET, "
+            f"socket.SOCK_DGRAM); s.settimeout(5); s.sendto(dns_wire.query(7, {name!r}), ({str(lab.gateway_ip)!r}, "
+            f"53)); m = dns_wire.parse(s.recv(512)); print(m.rcode if m else -1)")  # fmt: skip
+    return int(lab.run_in_gw(sys.executable, "-c", code).stdout)
+
+
 @pytest.mark.lab
 def test_the_gateway_routes_and_nats_the_lab_to_the_upstream(
     lab_factory: LabFactory, upstream: tuple[str, Path]
@@ -78,6 +88,8 @@ def test_the_gateway_routes_and_nats_the_lab_to_the_upstream(
             logs / "tls-access.log", "^" + re.escape(f'{WAN_ADDRESS.ip} sni="{prof.tls.servers[0]}"'), 30
         )
         device_ip = str(ipaddress.IPv4Address(emulator.engine.devices[0].ip or 0))
+        assert rcode_from_the_lab(lab, request.host) == 0  # forwarded, answered upstream
+        assert rcode_from_the_lab(lab, "c2.lab.test") == dns_wire.RCODE_NXDOMAIN  # a scenario target never leaves
     finally:
         emulator.stop()
     assert device_ip not in (logs / "http-access.log").read_text()  # the upstream never sees the LAN's addresses

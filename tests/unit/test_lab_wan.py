@@ -50,6 +50,7 @@ def test_dns_forwards_to_the_upstream_resolvers_instead_of_answering_nxdomain() 
     assert "--local=/#/" in closed and "--server=192.0.2.53" not in closed
     assert "--local=/#/" not in forwarding and "--server=192.0.2.53" in forwarding
     assert "--no-resolv" in forwarding  # never the host's resolv.conf
+    assert "--local=/test/invalid/example/localhost/lab/" in forwarding  # scenario targets are never forwarded
 
 
 def test_rtsp_sink_answers_options_describe_and_setup() -> None:

@@ -11,7 +11,10 @@ Choices, each from a measured pitfall (see DESIGN.md, "Measured here"):
   The lease file survives `restart_server()` anyway, so normal reboots see the same answer either way.
 - `--no-resolv --no-hosts`: DNS never reads the host's resolv.conf or /etc/hosts; names are only
   those the lab maps (`--address`), and any other name is NXDOMAIN (`--local=/#/`) unless a
-  catch-all is configured, or forwarded to the `servers` given (a lab routed to a real upstream).
+  catch-all is configured, or forwarded to the `servers` given (a lab routed to a real upstream),
+  except names under the reserved top-level names (`scenarios.lab_bounds.RESERVED`), which the lab
+  answers alone: the compromise behaviours of scenarios aim at them, and their queries must not
+  leave the lab.
 - Lease times under 120 s are rejected up front: dnsmasq would silently round them up to 2 minutes.
   Use Kea for the short leases that renewal tests need.
 
@@ -26,6 +29,8 @@ import itertools
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from iot_emulator.scenarios import lab_bounds
 
 MIN_LEASE_TIME = 120
 """dnsmasq's floor: shorter lease times are raised to this without a word."""
@@ -59,6 +64,8 @@ def argv(
         "--no-hosts",
     ]
     args += [f"--server={server}" for server in servers]
+    if servers:  # reserved names stay in the lab: the behaviours of a scenario aim at them (scenarios.lab_bounds)
+        args.append(f"--local=/{'/'.join(lab_bounds.RESERVED)}/")
     if CATCH_ALL not in dns_names and not servers:
         args.append("--local=/#/")
     for name, address in sorted(dns_names.items()):

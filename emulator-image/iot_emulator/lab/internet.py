@@ -20,7 +20,15 @@ namespace of its own, `<lab>-sink` (`lab.wan`), where Debian's servers answer:
   RSA serves TLS 1.3, ECDHE-RSA and RSA key exchange) (log: CONNECT with the client id, PUBLISH);
 - chrony: NTP on 123 (`local stratum 8`, never touches this machine's clock);
 - libcoap's `coap-server-notls`: CoAP on 5683/udp (`/.well-known/core`; every PDU in `coap-server.out`);
-- `rtsp_sink`: RTSP on 554 and the profiles' RTSP ports (Debian has no RTSP server; `rtsp.log`).
+- `rtsp_sink`: RTSP on 554 and the profiles' RTSP ports (Debian has no RTSP server; `rtsp.log`);
+- OpenSSH's sshd on 22 and inetutils' telnetd on 23 (`login_servers`), which refuse every login
+  and log each attempt with its user name (`sshd.log`, `telnet-logins.log`): brute-force scenarios'
+  targets.
+
+nginx takes request bodies up to `client_max_body_size` (32 MB, above the largest upload chunk of an
+exfiltration scenario) and logs each request's declared body length (`body=`, from Content-Length: its
+`return` discards bodies, so `$request_length` would not count them); the TLS front's log counts the
+bytes each connection really carried (`bytes_in=`, `bytes_out=`).
 
 They listen on every address, and the sink takes every destination as its own, so a device that
 sends to a hard-coded address (a cloud IP, a public NTP server) is answered too (but DNS only by
@@ -39,7 +47,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from iot_emulator import profile
-from iot_emulator.lab import errors, netns, process
+from iot_emulator.lab import errors, login_servers, netns, process
 
 READY_TIMEOUT = 10.0
 ANY = ipaddress.IPv4Address("0.0.0.0")
@@ -80,9 +88,10 @@ pid {dir}/nginx.pid;
 error_log {dir}/nginx-error.log info;
 events {{ worker_connections 64; }}
 http {{
-    log_format device '$remote_addr "$request" "$http_user_agent" $status host="$host"';
+    log_format device '$remote_addr "$request" "$http_user_agent" $status host="$host" body=$content_length';
     access_log {dir}/http-access.log device;
     client_body_temp_path {dir}/tmp-body;
+    client_max_body_size 32m;
     proxy_temp_path {dir}/tmp-proxy;
     fastcgi_temp_path {dir}/tmp-fastcgi;
     uwsgi_temp_path {dir}/tmp-uwsgi;
@@ -92,7 +101,7 @@ http {{
         location / {{ return 200 "ok\\n"; }}
     }}
     log_format device_tls '$proxy_protocol_addr "$request" "$http_user_agent" $status host="$host" '
-                          'sni="$ssl_server_name" $ssl_protocol $ssl_cipher';
+                          'sni="$ssl_server_name" $ssl_protocol $ssl_cipher body=$content_length';
     server {{
         listen 127.0.0.1:8443 ssl proxy_protocol;
         access_log {dir}/https-access.log device_tls;
@@ -109,7 +118,7 @@ http {{
     }}
 }}
 stream {{
-    log_format hello '$remote_addr sni="$ssl_preread_server_name" alpn="$ssl_preread_alpn_protocols" version="$ssl_preread_protocol" bytes_out=$bytes_sent';
+    log_format hello '$remote_addr sni="$ssl_preread_server_name" alpn="$ssl_preread_alpn_protocols" version="$ssl_preread_protocol" bytes_out=$bytes_sent bytes_in=$bytes_received';
     access_log {dir}/tls-access.log hello;
     server {{
 {tls_listen}
@@ -209,6 +218,7 @@ def start(
         ("coap-server", ["coap-server-notls", "-A", str(address), "-p", str(COAP_PORT), "-v", "7"], {COAP_PORT},
          frozenset()),
         ("rtsp", rtsp, set(), frozenset(p.rtsp)),
+        *((role, argv, set(), tcp) for role, argv, tcp in login_servers.prepare(d, address)),
     ]  # fmt: skip
     for role, argv, udp, tcp in servers:
         log = d / f"{role}.out"

@@ -54,6 +54,8 @@ Key = tuple[bytes, int, int]
 Trace = Callable[[Connection, TcpState, TcpState], None]
 AppFactory = Callable[[], TcpApp]
 """Makes the application of one accepted connection (a server's per-connection state)."""
+Tap = Callable[[bytes, tcp_segment.Segment, float], bool]
+"""Sees a segment no connection owns, (source address, segment, now); True when it took it (no RST is sent)."""
 
 
 class TcpStack:
@@ -75,6 +77,8 @@ class TcpStack:
         self._ts_last: int | None = None
         self.listeners: dict[int, tuple[str, AppFactory]] = {}
         self._served: set[Key] = set()
+        self.taps: list[Tap] = []
+        """Raw observers of segments that belong to no connection: a SYN scan reads its replies here."""
 
     def listen(self, port: int, protocol: str, make_app: AppFactory) -> None:
         """Accept connections on `port`; their segments are counted under `protocol`."""
@@ -108,6 +112,8 @@ class TcpStack:
         conn = self.connections.get(key)
         if conn is not None:
             conn.on_segment(segment, now)
+        elif any(tap(packet.src, segment, now) for tap in self.taps):
+            return
         elif segment.dport in self.listeners and not segment.flags & (ACK | RST):
             if segment.flags & (SYN | FIN) == SYN:  # LISTEN (RFC 9293 3.10.7.2); Linux drops SYN+FIN
                 self._accept(key, segment, now)  # and, as the RFC says, any segment without SYN or ACK
