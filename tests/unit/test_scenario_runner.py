@@ -98,6 +98,18 @@ def test_a_compromise_step_starts_and_stops_its_service() -> None:
     assert isinstance(start, runner.StartService) and start.spec.kind == "c2_beacon" and start.label == "lab"
 
 
+def test_a_compromise_service_that_is_done_ends_its_step_once() -> None:
+    r = runner.Runner()
+    r.start("cam", scenario({"at": 2, "duration": 30, "behaviour": {"kind": "brute_force", "attempts": 3}}), 0)
+    timeline = advance(r, 10)
+    assert kinds(timeline) == [(2, "Mark:started"), (2, "StartService")]
+    assert isinstance(timeline[1][1], runner.StartService) and timeline[1][1].key == "0#0"
+    done = r.service_done("cam", "0#0")
+    assert [type(a).__name__ for a in done] == ["StopService", "Mark"]
+    assert isinstance(done[1], runner.Mark) and (done[1].state, done[1].detail) == ("ended", "done")
+    assert r.service_done("cam", "0#0") == [] and advance(r, 100) == []  # not again, not at the duration
+
+
 def test_stopping_ends_open_behaviours_stops_services_and_brings_the_device_back() -> None:
     r = runner.Runner()
     r.start(

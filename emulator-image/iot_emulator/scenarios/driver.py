@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 from collections.abc import Iterable
 
-from iot_emulator import engine, macs, manifests, messages
+from iot_emulator import engine, host, macs, manifests, messages
 from iot_emulator import profile as profiles
+from iot_emulator.protocols import services
 from iot_emulator.scenarios import compromise, firmware, model, runner
+
+DONE_CHECK = 0.5
+"""Seconds between looks at whether a finite compromise service (scan, brute force, upload) is done."""
 
 
 class Driver:
@@ -27,6 +30,8 @@ class Driver:
         self.runner = runner.Runner()
         self._timer: asyncio.TimerHandle | None = None
         self._stopped = False
+        self._finite: dict[tuple[str, str], host.Service] = {}
+        """The running compromise services that end by themselves (`finished`), watched every DONE_CHECK s."""
         eng.extensions.append(self)  # (added to a running engine, it starts nothing itself: its owner calls `run`)
 
     # -- engine.Extension -----------------------------------------------------------------------
@@ -69,7 +74,12 @@ class Driver:
 
     def _on_timer(self) -> None:
         self._timer = None
-        self._apply(self.runner.on_timer(self._now()))
+        now = self._now()
+        for (device_id, key), service in list(self._finite.items()):
+            if getattr(service, "finished", False):
+                del self._finite[device_id, key]
+                self._apply(self.runner.service_done(device_id, key))
+        self._apply(self.runner.on_timer(now))
         self._rearm()
 
     def _rearm(self) -> None:
@@ -79,6 +89,9 @@ class Driver:
         if self._timer is not None:
             self._timer.cancel()
         deadline = self.runner.next_deadline()
+        if self._finite:
+            check = loop.time() + DONE_CHECK
+            deadline = check if deadline is None else min(deadline, check)
         self._timer = None if deadline is None else loop.call_at(deadline, self._on_timer)
 
     def _apply(self, actions: list[runner.Action]) -> None:
@@ -95,6 +108,7 @@ class Driver:
             elif isinstance(action, runner.StartService):
                 self._start_service(action)
             else:
+                self._finite.pop((action.device_id, action.key), None)
                 eng.remove_service(action.device_id, action.key)
 
     def _power_on(self, action: runner.PowerOn) -> None:
@@ -118,7 +132,14 @@ class Driver:
         self.engine.power_on(action.device_id, config=config, at_once=action.at_once, fresh=action.fresh)
 
     def _start_service(self, action: runner.StartService) -> None:
-        factory = functools.partial(compromise.build_service, action.spec, label=action.label)
+        def factory(context: services.Context) -> host.Service:
+            service = compromise.build_service(action.spec, context, action.label)
+            if hasattr(service, "finished"):  # built again after a reboot: the new one is watched
+                self._finite[action.device_id, action.key] = service
+                if self._timer is None:  # built when the device got its address, after the step began
+                    self._rearm()
+            return service
+
         try:
             self.engine.add_service(action.device_id, action.key, factory)
         except (NotImplementedError, ValueError) as exc:

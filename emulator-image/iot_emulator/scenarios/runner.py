@@ -131,6 +131,15 @@ class Runner:
             out.append(PowerOn(device_id))
         return out
 
+    def service_done(self, device_id: str, key: str) -> list[Action]:
+        """A compromise service has done all it had to (a scan's last probe, the last login attempt, the last
+        upload): its step ends now rather than at its duration or with the scenario."""
+        run = self._runs.get(device_id)
+        if run is None or key not in run.services:
+            return []
+        run.services.discard(key)
+        return [StopService(device_id, key), *self._end(run, key, "done")]
+
     def forget(self, device_id: str) -> None:
         """The device is gone: drop its scenario without acting on it."""
         self._runs.pop(device_id, None)
@@ -238,6 +247,8 @@ class Runner:
         ]
 
     def _stop_service(self, run: _Run, key: str) -> list[Action]:
+        if key not in run.services:
+            return []  # it ended before its duration (`service_done`)
         run.services.discard(key)
         return [StopService(run.device_id, key), *self._end(run, key, "ended after the duration")]
 
