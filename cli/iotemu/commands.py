@@ -1,5 +1,6 @@
 """The `iotemu` command line: `run | lab | profiles` and the seed's flags (the emulator's), `demo`,
-`dashboard` and `operator` (this package's, each importing its part only when it is installed)."""
+`dashboard` and `operator` (this package's: each imports its part where that is installed, and
+otherwise names the extra to install, exit code 2)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from iot_emulator import cli as emulator_cli
-
-EXTRA_OF = {"dashboard": "dashboard", "demo": "dashboard", "operator": "operator"}
-"""The pyproject extra each composed command needs (`pip install 'iot-fleet-emulator[dashboard]'`)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,9 +91,9 @@ def _add_dashboard(sub: emulator_cli.Subcommands) -> None:
     dash.set_defaults(handler=service.run)
 
 
-def _not_installed(command: str, exc: ModuleNotFoundError) -> emulator_cli.BadInput:
-    """The error of a composed command whose part is not installed (the emulator image has neither)."""
-    extra = EXTRA_OF[command]
+def _not_installed(extra: str, exc: ModuleNotFoundError) -> emulator_cli.BadInput:
+    """The error of a composed command whose part is not installed (the emulator image has neither):
+    the part, its pyproject extra and the command share a name."""
     return emulator_cli.BadInput(
-        f"{command}: not installed here (no module {exc.name!r}): pip install 'iot-fleet-emulator[{extra}]'"
+        f"{extra}: not installed here (no module {exc.name!r}): pip install 'iot-fleet-emulator[{extra}]'"
     )
