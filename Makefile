@@ -72,6 +72,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 	cd $(WEB) && npm run lint
 
 test: setup cluster-bin lint

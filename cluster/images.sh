@@ -16,8 +16,9 @@ mkdir -p "$images" "$run"
 
 inputs_hash() { (cd "$root" && git ls-files -z -- "$@" | xargs -0 sha256sum | sha256sum | cut -c1-16); }
 
-sources=(pyproject.toml emulator-image operator dashboard/iot_dashboard)
-emulator="$images/iot-emulator-$(inputs_hash "${sources[@]}").tar"
+emulator_sources=(pyproject.toml emulator-image cli)  # the emulator image copies these only
+sources=("${emulator_sources[@]}" operator dashboard/iot_dashboard)
+emulator="$images/iot-emulator-$(inputs_hash "${emulator_sources[@]}").tar"
 app="$images/iot-emulator-app-$(inputs_hash "${sources[@]}" dashboard/web).tar"
 if [ -f "$emulator" ] && [ -f "$app" ]; then echo "$emulator"; echo "$app"; exit 0; fi
 if [ ! -f "$root/dashboard/web/dist/index.html" ]; then echo "images.sh: build the web tab first (make web)" >&2; exit 1; fi

@@ -1,8 +1,10 @@
-"""Command line: the seed's single-device flags, and `iotemu run | lab | demo | profiles`.
+"""Command line of the emulator: the seed's single-device flags, and `run | lab | profiles`.
 
 The seed contract (`python -m iot_emulator --device camera_01 --vendor Hikvision --mac ...
 --json-output`) must keep working unchanged, so a command line that starts with a flag is read
 as the seed's. Bad input exits with code 2 and names the flag or field, before any frame is sent.
+The `iotemu` command (package `iotemu`, in cli/) is this one plus what composes the emulator with
+the dashboard and the operator (`demo`, `dashboard`, `operator`): the emulator never imports them.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import dataclasses
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from pydantic import ValidationError
 
@@ -36,12 +38,15 @@ class BadInput(Exception):
     """Input the user must fix; printed as `iotemu: error: ...` with exit code 2."""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, parser: Callable[[], argparse.ArgumentParser] | None = None) -> int:
+    """The seed's command line when `argv` starts with a flag, else a command of `parser()`
+    (default `command_parser`; the `iotemu` command gives its own, a superset)."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args and args[0].startswith("-") and args[0] not in ("-h", "--help", "--version"):
             return _seed(args)
-        return _commands(args)
+        parsed = (parser or command_parser)().parse_args(args)
+        return int(parsed.handler(parsed))
     except BadInput as exc:
         print(f"iotemu: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -145,9 +150,24 @@ def _seed(argv: list[str]) -> int:
 
 
 def command_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="iotemu", description="IoT fleet emulator")
+    """The commands of `python -m iot_emulator`: the emulator's own (`iotemu` adds demo, dashboard, operator)."""
+    parser = argparse.ArgumentParser(
+        prog="iotemu",
+        description="IoT fleet emulator (the emulator's commands: `iotemu` adds demo, dashboard, operator)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
+    add_run(sub)
+    add_lab(sub)
+    add_profiles(sub)
+    return parser
 
+
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+"""What `add_subparsers` returns: the commands of `python -m iot_emulator` and of `iotemu` are added to one."""
+
+
+def add_run(sub: Subcommands) -> None:
+    """`run -f MANIFEST ...`: every device of the manifests in this process."""
     run = sub.add_parser("run", help="run every device of a manifest file in one process")
     run.add_argument("-f", "--file", type=Path, action="append", default=[], help="manifest YAML (repeatable)")
     run.add_argument(
@@ -156,30 +176,17 @@ def command_parser() -> argparse.ArgumentParser:
     _add_run_options(run)
     run.set_defaults(handler=_cmd_run)
 
+
+def add_lab(sub: Subcommands) -> None:
+    """`lab up | down | list ...`: the throw-away lab network."""
     lab = sub.add_parser("lab", help="build or remove a throw-away lab network (root)")
     from iot_emulator import lab as lab_mod
 
     lab_mod.register(lab.add_subparsers(dest="lab_command", required=True))
 
-    demo = sub.add_parser("demo", help="lab + dashboard on :8080 + the default devices running; Ctrl-C cleans up")
-    demo.add_argument("-f", "--file", type=Path, help="manifest to run (default: examples/default-fleet.yaml)")
-    demo.add_argument("--dhcp-server", choices=["dnsmasq", "kea"], default="dnsmasq")
-    demo.add_argument("--duration", type=float, help="stop by itself after this many seconds")
-    demo.add_argument("--terminal", action="store_true", help="no dashboard: run the devices here, table only")
-    demo.add_argument("--port", type=int, default=8080, help="dashboard port on 127.0.0.1 (default 8080)")
-    demo.add_argument("--no-internet", action="store_true", help="no lab internet (`lab up --internet`)")
-    demo.set_defaults(handler=_cmd_demo)
 
-    op = sub.add_parser("operator", help="the Kubernetes operator (kopf): in-cluster or with a kubeconfig")
-    op.add_argument("operator_args", nargs=argparse.REMAINDER, help="arguments of iot-operator (see --help)")
-    op.set_defaults(handler=_cmd_operator)
-
-    dash = sub.add_parser("dashboard", help="the dashboard service: REST + WebSocket, the web tab at /")
-    from iot_dashboard import service as dashboard
-
-    dashboard.register(dash)
-    dash.set_defaults(handler=dashboard.run)
-
+def add_profiles(sub: Subcommands) -> None:
+    """`profiles list | show | validate | learn | import-*`."""
     prof = sub.add_parser("profiles", help="list, show or validate device profiles")
     prof_sub = prof.add_subparsers(dest="profiles_command", required=True)
     p_list = prof_sub.add_parser("list", help="the profiles known (built-in and --profiles-dir)")
@@ -193,10 +200,9 @@ def command_parser() -> argparse.ArgumentParser:
     p_val.add_argument("paths", type=Path, nargs="+")
     p_val.set_defaults(handler=_cmd_profiles_validate)
     _add_learn_commands(prof_sub)
-    return parser
 
 
-def _add_learn_commands(prof_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_learn_commands(prof_sub: Subcommands) -> None:
     def output(p: argparse.ArgumentParser) -> None:
         p.add_argument("--name", help="name of the written profile (default: learned-<mac6> / imported-...)")
         p.add_argument("--base", help="profile name or YAML file: what is not learned or imported stays its")
@@ -224,11 +230,6 @@ def _add_learn_commands(prof_sub: argparse._SubParsersAction[argparse.ArgumentPa
     bank.add_argument("--oui", help="OUI leading `ouis` (without --base)")
     output(bank)
     bank.set_defaults(handler=_cmd_profiles_import_fingerbank)
-
-
-def _commands(argv: list[str]) -> int:
-    args = command_parser().parse_args(argv)
-    return int(args.handler(args))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -274,19 +275,6 @@ def load_devices(
     if not devices and not allow_empty:
         raise BadInput("the manifest holds no running device")
     return devices
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from iot_emulator import demo
-
-    return demo.main(args.file, args.dhcp_server, args.duration, terminal=args.terminal, port=args.port,
-                     internet=not args.no_internet)  # fmt: skip
-
-
-def _cmd_operator(args: argparse.Namespace) -> int:
-    from iot_operator import cli as operator_cli
-
-    return operator_cli.main(args.operator_args)
 
 
 def _cmd_profiles_list(args: argparse.Namespace) -> int:

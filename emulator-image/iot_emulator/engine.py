@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from iot_emulator import device as device_mod
 from iot_emulator import lease_cache, macs, manifests, messages, multicast, wire
-from iot_emulator.protocols import dhcp, dhcp_wire
+from iot_emulator.protocols import dhcp, dhcp_wire, services
 
 RELEASE_BATCH = 8
 RELEASE_PAUSE = 0.01
@@ -522,8 +522,9 @@ class Engine:
         config = dev.config
         started = {"mac": config.mac, "hostname": config.hostname, "profile": config.profile.name}
         self._message("started", dev, {**started, "interface": self.interface})
-        if config.unsupported_protocols:
-            note = "protocols not yet supported, ignored: " + ", ".join(config.unsupported_protocols)
+        unsupported = services.unsupported(config.protocols)
+        if unsupported:
+            note = "protocols not yet supported, ignored: " + ", ".join(unsupported)
             self._message("log", dev, {"level": "warning", "message": note})
 
     def _make_device(

@@ -55,13 +55,6 @@ class DeviceConfig:
     """spec.hostname was set: it must be unique. Names from a profile's pattern may repeat, as
     real ones do (every Hue bridge says `Philips-hue`, every Kasa plug `HS110`)."""
 
-    @property
-    def unsupported_protocols(self) -> tuple[str, ...]:
-        from iot_emulator.protocols import services
-
-        known = services.supported()
-        return tuple(p for p in self.protocols if p not in known)
-
 
 def parse_documents(text: str, source: str = "<manifest>") -> list[models.IoTDevice | models.IoTFleet]:
     """Validate every document; raise ManifestError naming each bad document and field."""

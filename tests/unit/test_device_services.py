@@ -18,7 +18,7 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
 from iot_emulator import multicast
-from iot_emulator.protocols import dicom_server, kasa_server, udp_answers
+from iot_emulator.protocols import dicom_server, kasa_server, services, udp_answers
 from tests.unit import protocol_env as penv
 from tests.unit.tcp_peer import Peer
 from tests.unit.test_tcp_server import LINUX, exchange
@@ -206,3 +206,8 @@ def test_icmp_timestamp_is_answered_when_the_profile_says_so() -> None:
     assert (reply[ICMP].type, reply[ICMP].id, reply[ICMP].seq, reply[ICMP].ts_ori) == (14, 0x1234, 7, 555)
     assert linux.now > 86_400 and reply[ICMP].ts_rx == reply[ICMP].ts_tx == int(linux.now % 86_400 * 1000)
     assert ask(setup()) == []  # lwIP, Windows: no answer
+
+
+def test_the_protocols_no_service_implements_are_named_once() -> None:
+    """What the engine logs as "not yet supported" when a device starts (`services.unsupported`)."""
+    assert services.unsupported(("arp", "dhcp", "dns", "ntp", "gopher", "lldp")) == ("gopher",)

@@ -2,7 +2,7 @@
 
 A protocol module registers a factory with `@services.register("ntp")`; the device builds its
 services from the protocols of its spec when it gets an address. Names without a factory are
-reported once per device as not yet supported (`DeviceConfig.unsupported_protocols`).
+reported once per device as not yet supported (`unsupported`).
 """
 
 from __future__ import annotations
@@ -93,6 +93,12 @@ def supported() -> frozenset[str]:
     """Protocol names a manifest may list ("snmp" too: it runs anyway when the profile has an agent)."""
     _load()
     return (LINK_LAYER | frozenset(_REGISTRY)) - {"resolver", "listeners", "udp_listeners", "cdp"}
+
+
+def unsupported(protocols: tuple[str, ...]) -> tuple[str, ...]:
+    """The names of `protocols` no service implements: the engine logs them once per device."""
+    known = supported()
+    return tuple(p for p in protocols if p not in known)
 
 
 def build_link(context: Context, protocols: tuple[str, ...]) -> list[host.Service]:

@@ -22,7 +22,7 @@ from iot_emulator.protocols import tcp_timer
 from iot_emulator.protocols.tcp_segment import ACK, CWR, ECE, FIN, PSH, RST, SYN
 
 if TYPE_CHECKING:
-    from iot_emulator.protocols import tcp
+    from iot_emulator import profile
 
 _MOD = 1 << 32
 _diff = seg_mod.seq_diff
@@ -60,6 +60,20 @@ class TcpApp(Protocol):
     def on_closed(self, conn: Connection, reason: str, now: float) -> None: ...
 
 
+class Stack(Protocol):
+    """What a connection uses of its stack (`tcp.TcpStack`): named here, so that this module does not
+    import the stack that imports it."""
+
+    profile_tcp: profile.TcpSyn
+
+    def tsval(self, now: float) -> int: ...
+    def send_segment(self, conn: Connection, seq: int, ack: int, flags: int, window: int, options: bytes,
+                     payload: bytes) -> None: ...  # fmt: skip
+    def send_reset(self, dst: bytes, sport: int, dport: int, seq: int, ack: int, flags: int) -> None: ...
+    def forget(self, conn: Connection) -> None: ...
+    def trace(self, conn: Connection, old: TcpState, new: TcpState) -> None: ...
+
+
 class Connection:
     """One TCP connection (RFC 9293 3.3.2 state machine). Apps call `send`,
     `close`, `abort`; the stack feeds it segments and timer calls."""
@@ -78,7 +92,7 @@ class Connection:
     OUT_OF_ORDER = 8
     """Out-of-order segments kept for reassembly; later ones are dropped and the peer resends."""
 
-    def __init__(self, stack: tcp.TcpStack, remote: bytes, remote_port: int, local_port: int, app: TcpApp,
+    def __init__(self, stack: Stack, remote: bytes, remote_port: int, local_port: int, app: TcpApp,
                  protocol: str, iss: int, now: float) -> None:  # fmt: skip
         self.stack = stack
         self.remote = remote

@@ -4,7 +4,8 @@ Everything happens inside the lab's namespaces: the emulator's raw socket is ope
 namespace and the DHCP/DNS server runs in the gateway namespace. The dashboard listens on
 127.0.0.1:8080 with the default device library; the terminal shows a live table read from the
 dashboard's API. Ctrl-C (or `--duration`) releases the leases, stops the devices and removes
-the lab. `--terminal` skips the dashboard and runs the devices in this process.
+the lab. `--terminal` skips the dashboard and runs the devices in this process (the emulator alone:
+it works where the dashboard extra is not installed).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any, Literal
-
-import httpx
 
 from iot_emulator import cli, console, engine, lab, manifests, runner
 
@@ -37,6 +36,8 @@ def main(
         raise cli.BadInput("the demo builds a lab and needs root (network namespaces, raw sockets): run with sudo")
     path = manifest or DEFAULT_MANIFEST
     devices = cli.load_devices([path], None)  # a bad manifest fails before the lab exists
+    if not terminal:
+        _check_dashboard()  # a missing dashboard too
     print(f"building lab ({dhcp_server}) ...", flush=True)
     with lab.lab(lab.LabConfig(dhcp_server=dhcp_server, internet=internet)) as the_lab:  # sessions complete
         header = (
@@ -49,6 +50,17 @@ def main(
             return _run_dashboard(path, the_lab, header, duration, port)
         finally:
             print(f"lab {the_lab.name} removed", file=sys.stderr)
+
+
+def _check_dashboard() -> None:
+    """The dashboard is imported only here and below: `--terminal` runs where it is not installed."""
+    try:
+        from iot_dashboard import service  # noqa: F401
+    except ModuleNotFoundError as exc:
+        raise cli.BadInput(
+            f"the demo's dashboard is not installed (no module {exc.name!r}): "
+            "pip install 'iot-fleet-emulator[dashboard]', or run `iotemu demo --terminal`"
+        ) from None
 
 
 def _run_dashboard(path: Path, the_lab: lab.Lab, header: str, duration: float | None, port: int) -> int:
@@ -68,6 +80,8 @@ def _run_dashboard(path: Path, the_lab: lab.Lab, header: str, duration: float | 
 
 def _drive(url: str, header: str, stop: threading.Event) -> None:
     """Press Play All, then draw the table from `GET /api/devices` until the service stops."""
+    import httpx  # the dashboard's client: installed with it
+
     base = url.split("#")[0].rstrip("/")
     token = url.split("token=")[1] if "token=" in url else None
     headers = {"Authorization": f"Bearer {token}"} if token else {}
