@@ -20,13 +20,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import anyio
 
-from iot_emulator import capture, pcap
+from iot_emulator import capture_format
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/vnd.tcpdump.pcap"
 HEADER_BYTES = 24
 RECORD_HEADER = struct.Struct("<IIII")
-MAX_SECONDS = capture.MAX_SECONDS
+MAX_SECONDS = capture_format.MAX_SECONDS
 DEFAULT_SECONDS = 10.0
 GRACE_SECONDS = 15.0
 """How long past its end a source may stay silent before it counts as hung."""
@@ -55,14 +55,14 @@ async def records(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         if not header_seen:
             if len(buffer) < HEADER_BYTES:
                 continue
-            if buffer[:4] != capture.header()[:4]:
+            if buffer[:4] != capture_format.header()[:4]:
                 raise BadStream("not a classic pcap stream")
             del buffer[:HEADER_BYTES]
             header_seen = True
         at = 0
         while len(buffer) - at >= RECORD_HEADER.size:
             incl = RECORD_HEADER.unpack_from(buffer, at)[2]
-            if incl > pcap.SNAPLEN:
+            if incl > capture_format.SNAPLEN:
                 raise BadStream(f"a record of {incl} bytes")
             end = at + RECORD_HEADER.size + incl
             if end > len(buffer):
@@ -73,7 +73,7 @@ async def records(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             del buffer[:at]
 
 
-async def merge(sources: Sequence[Source], max_bytes: int = capture.MAX_BYTES) -> AsyncIterator[bytes]:
+async def merge(sources: Sequence[Source], max_bytes: int = capture_format.MAX_BYTES) -> AsyncIterator[bytes]:
     """One pcap: the header, then the sources' records as they come, until `max_bytes` in all (each
     emulator caps its own stream too); every source closed at the end."""
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()  # bounded by `room`: a source's end never waits
@@ -91,7 +91,7 @@ async def merge(sources: Sequence[Source], max_bytes: int = capture.MAX_BYTES) -
 
     tasks = [asyncio.create_task(pump(s), name=f"capture-{s.name}") for s in sources]
     try:
-        header = capture.header()
+        header = capture_format.header()
         left = max_bytes - len(header)
         yield header
         done = 0

@@ -16,30 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import struct
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable
 
-from iot_emulator import engine, pcap
+from iot_emulator import capture_format, engine
+from iot_emulator.capture_format import header, record
 
-MAX_SECONDS = 300.0
-"""Longest capture a request may ask for."""
-MAX_BYTES = 256 * 1024 * 1024
-"""Largest capture a request may ask for (pcap bytes, headers included)."""
 BUFFER_BYTES = 4 * 1024 * 1024
 """Bytes waiting for a slow reader before frames are dropped."""
 MAX_CAPTURES = 16
 """Captures running at once in one process."""
-
-
-def header() -> bytes:
-    """The libpcap global header (microsecond timestamps, Ethernet), as `pcap.PcapWriter` writes it."""
-    return struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, pcap.SNAPLEN, pcap.LINKTYPE_ETHERNET)
-
-
-def record(frame: bytes, wall: float) -> bytes:
-    seconds = int(wall)
-    return struct.pack("<IIII", seconds, int((wall - seconds) * 1e6), len(frame), len(frame)) + frame
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +34,7 @@ class Request:
 
     macs: frozenset[bytes]
     seconds: float
-    max_bytes: int = MAX_BYTES
+    max_bytes: int = capture_format.MAX_BYTES
 
 
 _BROADCAST = b"\xff" * 6

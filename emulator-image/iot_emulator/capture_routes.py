@@ -1,4 +1,4 @@
-"""`GET /capture`: a live pcap of some devices' frames, streamed for at most `capture.MAX_SECONDS`.
+"""`GET /capture`: a live pcap of some devices' frames, streamed for at most `capture_format.MAX_SECONDS`.
 
 `?seconds=N` (required), then what to capture, repeatable and combined: `device=ID`, `fleet=NAME`
 (the members this process runs when the capture starts), `mac=AA:BB:...`, or `all=true` (every
@@ -20,11 +20,10 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from iot_emulator import capture, macs
+from iot_emulator import capture, capture_format, macs
 
 log = logging.getLogger(__name__)
 
-TOKEN_HEADER = "X-Iotemu-Token"
 MAX_SELECTORS = 256
 """Device ids, fleets and MACs one request may name, each (the request line stays under 8 KiB)."""
 Name = Annotated[str, Field(min_length=1, max_length=253)]
@@ -37,8 +36,8 @@ class CaptureQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    seconds: float = Field(gt=0, le=capture.MAX_SECONDS, allow_inf_nan=False)
-    max_bytes: int = Field(default=capture.MAX_BYTES, ge=1024, le=capture.MAX_BYTES)
+    seconds: float = Field(gt=0, le=capture_format.MAX_SECONDS, allow_inf_nan=False)
+    max_bytes: int = Field(default=capture_format.MAX_BYTES, ge=1024, le=capture_format.MAX_BYTES)
     device: list[Name] = Field(default_factory=list, max_length=MAX_SELECTORS)
     fleet: list[Name] = Field(default_factory=list, max_length=MAX_SELECTORS)
     mac: list[str] = Field(default_factory=list, max_length=MAX_SELECTORS)
@@ -75,13 +74,16 @@ class CaptureRoutes:
         sockname = request.transport.get_extra_info("sockname") if request.transport else None
         if isinstance(sockname, str):  # the unix socket: mode 0600, its owner only
             return True
-        given = request.headers.get(TOKEN_HEADER)
+        given = request.headers.get(capture_format.TOKEN_HEADER)
         return self._token is not None and given is not None and secrets.compare_digest(self._token, given)
 
     async def read_capture(self, request: web.Request) -> web.StreamResponse:
         """Stream the pcap; 403 without the token over TCP, 422 on a bad query, 404 when nothing matches."""
         if not self._allowed(request):
-            body = {"error": f"a capture needs the unix socket, or {TOKEN_HEADER} over TCP", "status": 403}
+            body = {
+                "error": f"a capture needs the unix socket, or {capture_format.TOKEN_HEADER} over TCP",
+                "status": 403,
+            }
             return web.json_response(body, status=403)
         try:
             query = parse_query(request)

@@ -9,16 +9,12 @@ received are not repeated there: the process file has them).
 from __future__ import annotations
 
 import asyncio
-import struct
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from iot_emulator import engine
-
-LINKTYPE_ETHERNET = 1
-SNAPLEN = 65535
+from iot_emulator import capture_format, engine
 
 
 class PcapWriter:
@@ -27,13 +23,11 @@ class PcapWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: BinaryIO = open(path, "wb")  # noqa: SIM115 - kept open for the process's life
-        self._file.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, SNAPLEN, LINKTYPE_ETHERNET))
+        self._file.write(capture_format.header())
         self.frames = 0
 
     def write(self, frame: bytes, wall: float) -> None:
-        seconds = int(wall)
-        self._file.write(struct.pack("<IIII", seconds, int((wall - seconds) * 1e6), len(frame), len(frame)))
-        self._file.write(frame)
+        self._file.write(capture_format.record(frame, wall))
         self.frames += 1
 
     def flush(self) -> None:

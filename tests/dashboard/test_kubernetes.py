@@ -26,7 +26,7 @@ from iot_dashboard import events
 from iot_dashboard.backends.kubernetes import backend as kube_backend
 from iot_dashboard.backends.kubernetes import client as kube_client
 from iot_dashboard.settings import KubeSettings, Settings
-from iot_emulator import capture, http_api, macs, messages
+from iot_emulator import capture, capture_format, http_api, macs, messages
 from iot_emulator import profile as profiles
 from tests.dashboard.conftest import TOKEN, Watcher
 from tests.operator import harness
@@ -254,7 +254,7 @@ async def test_the_pod_proxy_carries_the_capture_query_and_token() -> None:
 
     async def proxy(request: web.Request) -> web.StreamResponse:
         seen.append(request)
-        return web.Response(body=capture.header(), content_type="application/vnd.tcpdump.pcap")
+        return web.Response(body=capture_format.header(), content_type="application/vnd.tcpdump.pcap")
 
     app = web.Application()
     app.router.add_get("/api/v1/namespaces/lab/pods/{pod}/proxy/{path:.*}", proxy)
@@ -268,7 +268,7 @@ async def test_the_pod_proxy_carries_the_capture_query_and_token() -> None:
         query = [("device", "cam-1"), ("seconds", "3")]
         response = await kube.pod_proxy("emu-cam-1", 8080, "capture", query, {"X-Iotemu-Token": "c" * 32})
         try:
-            assert await response.read() == capture.header()
+            assert await response.read() == capture_format.header()
         finally:
             response.release()
         (request,) = seen

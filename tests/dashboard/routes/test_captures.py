@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from iot_dashboard import capture
-from iot_emulator import capture as emulator_capture
+from iot_emulator import capture_format
 from tests.dashboard.conftest import TOKEN, Watcher, device_body
 
 FLEET = {"name": "cams", "spec": {"replicas": 3, "devicesPerPod": 2, "template": {"profile": "tiny-cam"}}}
@@ -122,7 +122,7 @@ async def test_merge_ends_cleanly_when_the_reader_leaves_with_a_full_queue() -> 
     closed: list[str] = []
 
     async def endless() -> AsyncIterator[bytes]:
-        yield emulator_capture.header()
+        yield capture_format.header()
         while True:
             yield struct.pack("<IIII", 0, 0, 4, 4) + b"abcd"
             await asyncio.sleep(0)
@@ -134,7 +134,7 @@ async def test_merge_ends_cleanly_when_the_reader_leaves_with_a_full_queue() -> 
         return capture.Source(name, endless(), close)
 
     merged = capture.merge([source("a"), source("b")])
-    assert await anext(merged) == emulator_capture.header()
+    assert await anext(merged) == capture_format.header()
     for _ in range(3):
         await anext(merged)
     for _ in range(100):  # let both sources fill the queue up to its bound
@@ -147,7 +147,7 @@ async def test_merge_ends_cleanly_when_the_reader_leaves_with_a_full_queue() -> 
 
 async def test_merge_stops_at_its_byte_cap_on_a_record_boundary() -> None:
     async def chunks() -> AsyncIterator[bytes]:
-        yield emulator_capture.header()
+        yield capture_format.header()
         for i in range(10):  # 20 bytes each, two records per chunk
             record = struct.pack("<IIII", 0, 0, 4, 4) + bytes([i]) * 4
             yield record + record

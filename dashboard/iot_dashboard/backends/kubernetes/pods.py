@@ -25,7 +25,7 @@ import aiohttp
 from iot_dashboard import capture, events
 from iot_dashboard.backends.kubernetes import client, watching
 from iot_dashboard.settings import KubeSettings
-from iot_emulator import capture_routes, messages
+from iot_emulator import capture_format, messages
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = watching.MAX_BACKOFF
@@ -119,7 +119,7 @@ class PodStreams:
         name = pod["metadata"]["name"]
         url = self.url_of(pod)
         params = {**query, "seconds": str(seconds)}
-        headers = {capture_routes.TOKEN_HEADER: token}
+        headers = {capture_format.TOKEN_HEADER: token}
         if url.startswith("proxy:"):
             response = await self.kube.pod_proxy(
                 name, url.removeprefix("proxy:"), "capture", list(params.items()), headers
