@@ -83,8 +83,8 @@ class LiveState:
             self.stats = stats
             self.phase = str(stats.get("state") or self.phase)
             self.ip = stats.get("current_ip")
-        elif type_ == "dhcp_ack":
-            self.phase, self.ip = "bound", message.get("assigned_ip", self.ip)
+        elif type_ == "dhcp_ack":  # the address is checked (RFC 5227) first: `bound` comes with the next stats
+            self.phase, self.ip = "bound" if self.phase == "bound" else "binding", message.get("assigned_ip", self.ip)
         elif type_ in _BINDING and self.phase != "bound":
             self.phase = "binding"
         if type_ in _ADDRESSLESS:

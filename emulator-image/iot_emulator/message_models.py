@@ -12,7 +12,7 @@ the contract's version: a consumer that meets a higher one should expect fields 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeAlias
+from typing import Annotated, Literal, TypeAlias, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -28,7 +28,7 @@ Source: TypeAlias = Literal["emulator", "dashboard"]
 class _Message(BaseModel):
     """What every message carries. Unknown fields are refused: a field is added here first."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     type: str
     """What happened: each model narrows it to its own name (the union's discriminator)."""
@@ -48,7 +48,7 @@ class _Message(BaseModel):
 class Started(_Message):
     """The device is admitted: it starts its DHCP exchange (seed: type, device_id, timestamp)."""
 
-    type: Literal["started"] = "started"
+    type: Literal["started"]
     mac: str | None = None
     hostname: str | None = None
     profile: str | None = None
@@ -59,14 +59,14 @@ class Started(_Message):
 class Stopped(_Message):
     """The device stopped: its lease was released and its final stats sent before this."""
 
-    type: Literal["stopped"] = "stopped"
+    type: Literal["stopped"]
     packets_sent: int | None = None
 
 
 class ErrorMessage(_Message):
     """Something went wrong for the device (seed: error, severity)."""
 
-    type: Literal["error"] = "error"
+    type: Literal["error"]
     error: str
     severity: LogLevel = "error"
     fatal: bool | None = None
@@ -76,7 +76,7 @@ class ErrorMessage(_Message):
 class Lease(BaseModel):
     """The held lease, countdowns in seconds from the stats message (None: infinite)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     server_id: str
     lease_time: int | None
@@ -88,14 +88,14 @@ class Lease(BaseModel):
 class StatsBody(BaseModel):
     """The seed's six counters, then the engine's own (state, lease, received traffic, identity)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     packets_sent: int
     bytes_sent: int
-    packet_rate: float
+    packet_rate: int | float
     """Packets per second over the last stats interval."""
     current_ip: str | None
-    uptime_seconds: float
+    uptime_seconds: int | float
     protocols: dict[str, int]
     """Packets sent per protocol."""
     packets_received: int | None = None
@@ -112,7 +112,7 @@ class StatsBody(BaseModel):
 class Stats(_Message):
     """Counters, every `--stats-interval` seconds, on bind, and once more before `stopped`."""
 
-    type: Literal["stats"] = "stats"
+    type: Literal["stats"]
     stats: StatsBody
     pod: str | None = None
     """Kubernetes backend only: the emulator pod that reported it."""
@@ -121,7 +121,7 @@ class Stats(_Message):
 class Log(_Message):
     """A log line (seed: level, message)."""
 
-    type: Literal["log"] = "log"
+    type: Literal["log"]
     level: LogLevel
     message: str
     scope: Literal["process"] | None = None
@@ -137,7 +137,7 @@ class Log(_Message):
 class ScenarioMessage(_Message):
     """A scenario's behaviour started or ended on the device: what a detection product should see."""
 
-    type: Literal["scenario"] = "scenario"
+    type: Literal["scenario"]
     scenario: str
     step: str
     behaviour: str
@@ -148,7 +148,7 @@ class ScenarioMessage(_Message):
 class DhcpDiscover(_Message):
     """DISCOVER sent (seed: xid, mac)."""
 
-    type: Literal["dhcp_discover"] = "dhcp_discover"
+    type: Literal["dhcp_discover"]
     xid: str
     mac: str
     requested_ip: str | None = None
@@ -157,7 +157,7 @@ class DhcpDiscover(_Message):
 class DhcpOffer(_Message):
     """OFFER received (seed: server_id, offered_ip, lease_time)."""
 
-    type: Literal["dhcp_offer"] = "dhcp_offer"
+    type: Literal["dhcp_offer"]
     xid: str | None = None
     server_id: str
     offered_ip: str
@@ -167,7 +167,7 @@ class DhcpOffer(_Message):
 class DhcpRequest(_Message):
     """REQUEST sent; `state` is the client state it is sent from (RFC 2131 table 4)."""
 
-    type: Literal["dhcp_request"] = "dhcp_request"
+    type: Literal["dhcp_request"]
     xid: str
     requested_ip: str
     server_id: str | None
@@ -178,7 +178,7 @@ class DhcpAck(_Message):
     """ACK received (seed: assigned_ip, server_id, lease_time). The address is checked (RFC 5227)
     before the device is `bound`: the `stats` message sent then says so."""
 
-    type: Literal["dhcp_ack"] = "dhcp_ack"
+    type: Literal["dhcp_ack"]
     xid: str | None = None
     assigned_ip: str
     server_id: str
@@ -193,7 +193,7 @@ class DhcpAck(_Message):
 class DhcpNak(_Message):
     """NAK received: the lease is gone, the client starts over."""
 
-    type: Literal["dhcp_nak"] = "dhcp_nak"
+    type: Literal["dhcp_nak"]
     xid: str
     server_id: str
     message: str
@@ -202,7 +202,7 @@ class DhcpNak(_Message):
 class DhcpRenew(_Message):
     """T1 passed: renewing with the server that granted the lease."""
 
-    type: Literal["dhcp_renew"] = "dhcp_renew"
+    type: Literal["dhcp_renew"]
     assigned_ip: str
     server_id: str
 
@@ -210,7 +210,7 @@ class DhcpRenew(_Message):
 class DhcpRebind(_Message):
     """T2 passed: asking any server to extend the lease."""
 
-    type: Literal["dhcp_rebind"] = "dhcp_rebind"
+    type: Literal["dhcp_rebind"]
     assigned_ip: str
     server_id: str
 
@@ -218,7 +218,7 @@ class DhcpRebind(_Message):
 class DhcpRelease(_Message):
     """RELEASE sent (on stop)."""
 
-    type: Literal["dhcp_release"] = "dhcp_release"
+    type: Literal["dhcp_release"]
     address: str
     server_id: str
 
@@ -226,7 +226,7 @@ class DhcpRelease(_Message):
 class DhcpDecline(_Message):
     """DECLINE sent: another host holds the ACKed address."""
 
-    type: Literal["dhcp_decline"] = "dhcp_decline"
+    type: Literal["dhcp_decline"]
     address: str
     reason: str
 
@@ -234,7 +234,7 @@ class DhcpDecline(_Message):
 class DhcpExpire(_Message):
     """The lease expired without being extended."""
 
-    type: Literal["dhcp_expire"] = "dhcp_expire"
+    type: Literal["dhcp_expire"]
     address: str
 
 
@@ -275,7 +275,13 @@ MODELS: tuple[type[_Message], ...] = (
 )
 """Every message model, in the order the docs list them."""
 
-BY_TYPE: dict[str, type[_Message]] = {m.model_fields["type"].default: m for m in MODELS}
+
+def type_of(model: type[BaseModel]) -> str:
+    """The `type` a message model stands for."""
+    return str(get_args(model.model_fields["type"].annotation)[0])
+
+
+BY_TYPE: dict[str, type[_Message]] = {type_of(m): m for m in MODELS}
 ADAPTER: TypeAdapter[EmulatorMessage] = TypeAdapter(EmulatorMessage)
 
 

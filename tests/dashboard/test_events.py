@@ -41,16 +41,20 @@ def test_type_patterns_and_live_state() -> None:
     hub.publish(msg("dhcp_discover"))
     assert hub.live("d").phase == "binding"
     hub.publish(msg("dhcp_ack", assigned_ip="10.0.0.5"))
-    assert (hub.live("d").phase, hub.live("d").ip) == ("bound", "10.0.0.5")
+    # the ACKed address is checked first (RFC 5227): bound comes with the stats sent when the check passes
+    assert (hub.live("d").phase, hub.live("d").ip) == ("binding", "10.0.0.5")
     for i in range(3):
         hub.publish(msg("stats", ts=f"2026-01-01T00:00:0{i}.000Z", stats={"state": "bound", "current_ip": "10.0.0.5"}))
+    assert hub.live("d").phase == "bound"
+    hub.publish(msg("dhcp_ack", ts="2026-01-01T00:00:04.000Z", assigned_ip="10.0.0.5"))  # a renewal
+    assert hub.live("d").phase == "bound"
     hub.publish(msg("dhcp_release", ts="2026-01-01T00:00:05.000Z"))
     assert hub.live("d").ip is None
     hub.publish(msg("stopped", ts="2026-01-01T00:00:06.000Z"))
     assert hub.live("d").phase == "stopped"
-    assert [m["type"] for m in sub._queue] == ["dhcp_discover", "dhcp_ack", "dhcp_release", "stopped"]
+    assert [m["type"] for m in sub._queue] == ["dhcp_discover", "dhcp_ack", "dhcp_ack", "dhcp_release", "stopped"]
     history = hub.history("d")
-    assert [m["type"] for m in history] == ["dhcp_ack", "stats", "stats", "dhcp_release", "stopped"]
+    assert [m["type"] for m in history] == ["stats", "stats", "dhcp_ack", "dhcp_release", "stopped"]  # 3 events kept
     assert [m["type"] for m in hub.history("d", ["dhcp*"], since="2026-01-01T00:00:04.000Z")] == ["dhcp_release"]
     hub.forget("d")
     assert hub.live("d") is None and hub.history("d") == []

@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pydantic
 
 from iot_dashboard import capture
-from iot_emulator import messages
+from iot_emulator import message_models, messages
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,13 @@ class EmulatorProcess:
                 message = json.loads(line)
             except json.JSONDecodeError:
                 log.info("emulator %s: %s", self.name, line.decode(errors="replace").rstrip())
+                continue
+            try:  # the contract's boundary: only messages that fit their model go further
+                message_models.parse(message)
+            except pydantic.ValidationError as exc:
+                err = exc.errors()[0]
+                where = ".".join(str(p) for p in err["loc"])
+                log.warning("emulator %s: message refused (%s: %s): %.200s", self.name, where, err["msg"], line)
                 continue
             if isinstance(message, dict):
                 try:
