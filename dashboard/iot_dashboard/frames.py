@@ -33,7 +33,7 @@ class ResourceChanged(_Body):
 
     type: Literal["resource"]
     action: Literal["created", "updated", "deleted"]
-    kind: str
+    kind: Literal["IoTDevice", "IoTFleet"]
     name: str
     timestamp: str
 

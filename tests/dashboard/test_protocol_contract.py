@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from iot_dashboard import frames, protocol_doc
+from iot_dashboard import events, frames, protocol_doc
 from iot_emulator import message_models
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,3 +45,15 @@ def test_every_message_type_has_its_device_frame_and_a_section_in_the_docs() -> 
         assert f"### `{type_}`" in text and f"| `device:{type_}` |" in text
     for frame in (*frames.SERVICE_FRAMES, *frames.CLIENT_FRAMES):
         assert f"| `{frames.event_of(frame)}` |" in text
+
+
+def test_the_service_and_the_tab_agree_on_phases() -> None:
+    """The cases the tab's store test walks too (`src/lib/live/phases.cases.json`); each is a valid message."""
+    cases = json.loads((WEB / "src" / "lib" / "live" / "phases.cases.json").read_text())["cases"]
+    live = events.LiveState()
+    seen = []
+    for message, _ in cases:
+        message_models.parse(message)
+        live.apply(message)
+        seen.append(live.phase)
+    assert seen == [phase for _, phase in cases]

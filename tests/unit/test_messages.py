@@ -11,7 +11,8 @@ import pytest
 
 from iot_emulator import message_models, messages
 
-SEED: list[dict[str, object]] = [  # the seed brief's "Message Format" examples, with the timestamp DESIGN.md makes mandatory
+# the seed brief's "Message Format" examples, with the timestamp DESIGN.md makes mandatory
+SEED: list[dict[str, object]] = [
     {"type": "started", "device_id": "camera_01", "timestamp": "2025-01-29T16:45:23Z"},
     {"type": "stopped", "device_id": "camera_01", "timestamp": "2025-01-29T16:47:15Z"},
     {"type": "error", "device_id": "camera_01", "timestamp": "2025-01-29T16:47:15Z", "error": "DHCP timeout",

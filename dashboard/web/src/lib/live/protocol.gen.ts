@@ -1620,8 +1620,11 @@ export interface components {
              * @enum {string}
              */
             action: "created" | "updated" | "deleted";
-            /** Kind */
-            kind: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "IoTDevice" | "IoTFleet";
             /** Name */
             name: string;
             /** Timestamp */
