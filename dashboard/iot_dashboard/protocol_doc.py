@@ -48,6 +48,16 @@ address away (`binding` again); `stopped` ends it.
 Fields every message has (not repeated below): {common}.
 """
 
+SSE = """\
+## Emulator to dashboard: `GET /events`
+
+With `--http-port`, the emulator serves the same messages as Server-Sent Events (`event:` is the
+message's `type`, `data:` the message), after a `snapshot` event (the `GET /stats` body:
+`totals` and `devices`, each device's stats with its `device_id`). The Kubernetes backend of the
+dashboard reads every pod's stream. A client slower than the devices loses the oldest messages of
+its bounded queue and is told where, with a `dropped` event:
+"""
+
 WS = """\
 ## Dashboard to browser: `WS /ws` and `/socket.io`
 
@@ -105,6 +115,8 @@ def render() -> str:
         out += _fields(model, shared | {"type"})
     for nested in (message_models.StatsBody, message_models.Lease):
         out += ["", f"### {nested.__name__}", "", _doc(nested), "", *_fields(nested)]
+    dropped = message_models.EventsDropped
+    out += ["", SSE, *_fields(dropped)]
     out += ["", WS, "### Server to client", "", "| event | data | meaning |", "|---|---|---|"]
     for frame in (*frames.DEVICE_FRAMES, *frames.SERVICE_FRAMES):
         data = _type(frame.model_json_schema(ref_template="{model}")["properties"]["data"])

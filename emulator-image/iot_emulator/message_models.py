@@ -255,6 +255,20 @@ EmulatorMessage: TypeAlias = Annotated[
 ]
 """Any message the emulator prints, by `type`."""
 
+
+class EventsDropped(BaseModel):
+    """`GET /events` (Server-Sent Events) only: this client was too slow and lost `dropped` messages
+    here; sent before the next message it gets. Not a device message: no `device_id`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    type: Literal["dropped"]
+    dropped: int
+    total_dropped: int
+    """Messages this client lost since it connected."""
+    timestamp: str
+
+
 MODELS: tuple[type[_Message], ...] = (
     Started,
     Stopped,
