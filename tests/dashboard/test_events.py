@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+
+import pytest
 
 from iot_dashboard import events
 from iot_emulator import messages
@@ -66,3 +69,12 @@ def test_an_emulator_process_log_is_a_service_log_not_a_device() -> None:
     assert hub.live_states() == [] and hub.live(messages.PROCESS_ID) is None
     [logged] = hub.logs(device=events.SERVICE_ID)
     assert logged["source"] == "emulator" and logged["message"].startswith("stdout reader too slow")
+
+
+def test_a_message_from_an_emulator_is_checked_against_its_model(caplog: pytest.LogCaptureFixture) -> None:
+    ack = messages.make("dhcp_ack", "cam", 0.0, assigned_ip="10.0.0.5", server_id="10.0.0.1", lease_time=600)
+    assert events.accepted(ack, "emulator shard-0")
+    drifted = messages.make("dhcp_release", "cam", 0.0, released_ip="10.0.0.5")  # a field the contract lacks
+    with caplog.at_level(logging.WARNING, logger="iot_dashboard.events"):
+        assert not events.accepted(drifted, "pod emu-0")
+    assert "pod emu-0: message refused" in caplog.text and "released_ip" in caplog.text
