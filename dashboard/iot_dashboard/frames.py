@@ -85,7 +85,7 @@ def _frame(name: str, event: str, data: Any, doc: str) -> type[BaseModel]:
 def _device_frame(model: type[BaseModel]) -> type[BaseModel]:
     type_ = message_models.type_of(model)
     name = "Device" + "".join(part.title() for part in type_.split("_")) + "Frame"
-    return _frame(name, f"device:{type_}", model, f"`device:{type_}`: {(model.__doc__ or '').splitlines()[0]}")
+    return _frame(name, f"device:{type_}", model, f"`device:{type_}`: {' '.join((model.__doc__ or '').split())}")
 
 
 def event_of(frame: type[BaseModel]) -> str:

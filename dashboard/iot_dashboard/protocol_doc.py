@@ -103,6 +103,12 @@ def _doc(model: type[BaseModel]) -> str:
     return " ".join((model.__doc__ or "").split())
 
 
+def _meaning(frame: type[BaseModel]) -> str:
+    """A frame's docstring without its leading "`event`: "."""
+    text = _doc(frame).split(": ", 1)[-1]
+    return text[:1].upper() + text[1:]
+
+
 def render() -> str:
     """The whole of `docs/protocol.md`."""
     common = message_models.Started.model_fields
@@ -120,11 +126,11 @@ def render() -> str:
     out += ["", WS, "### Server to client", "", "| event | data | meaning |", "|---|---|---|"]
     for frame in (*frames.DEVICE_FRAMES, *frames.SERVICE_FRAMES):
         data = _type(frame.model_json_schema(ref_template="{model}")["properties"]["data"])
-        out.append(f"| `{frames.event_of(frame)}` | {data} | {_doc(frame).split(': ', 1)[-1]} |")
+        out.append(f"| `{frames.event_of(frame)}` | {data} | {_meaning(frame)} |")
     out += ["", "### Client to server", "", "| event | data | meaning |", "|---|---|---|"]
     for frame in frames.CLIENT_FRAMES:
         data = _type(frame.model_json_schema(ref_template="{model}")["properties"]["data"])
-        out.append(f"| `{frames.event_of(frame)}` | {data} | {_doc(frame).split(': ', 1)[-1]} |")
+        out.append(f"| `{frames.event_of(frame)}` | {data} | {_meaning(frame)} |")
     for body in (frames.ResourceChanged, frames.Dropped, frames.StatsResponse, frames.Subscribed, frames.Subscribe):
         out += ["", f"### {body.__name__}", "", _doc(body), "", *_fields(body)]
     out += ["", "`Snapshot` holds `devices` (`DevicePublic`) and `fleets` (`FleetPublic`), as `GET /api/devices` and",

@@ -50,8 +50,11 @@ class Started(_Message):
 
     type: Literal["started"]
     mac: str | None = None
+    """The device's MAC address."""
     hostname: str | None = None
+    """The host name it sends in DHCP option 12."""
     profile: str | None = None
+    """The device profile it emulates."""
     interface: str | None = None
     """The network interface the process sends on."""
 
@@ -61,6 +64,7 @@ class Stopped(_Message):
 
     type: Literal["stopped"]
     packets_sent: int | None = None
+    """Frames sent over its lifetime."""
 
 
 class ErrorMessage(_Message):
@@ -68,7 +72,9 @@ class ErrorMessage(_Message):
 
     type: Literal["error"]
     error: str
+    """What went wrong, for a person."""
     severity: LogLevel = "error"
+    """`warning` for what the device survives (a scenario behaviour that cannot run)."""
     fatal: bool | None = None
     """Dashboard only: the device's process died (its phase becomes `error`)."""
 
@@ -91,16 +97,21 @@ class StatsBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     packets_sent: int
+    """Frames sent since the device started."""
     bytes_sent: int
+    """Bytes of those frames."""
     packet_rate: int | float
     """Packets per second over the last stats interval."""
     current_ip: str | None
+    """The bound address, or null while it has none."""
     uptime_seconds: int | float
+    """Seconds since the device started."""
     protocols: dict[str, int]
     """Packets sent per protocol."""
     packets_received: int | None = None
     bytes_received: int | None = None
     state: Phase | None = None
+    """The device's phase (`bound` once the ACKed address passed its check)."""
     dhcp_state: str | None = None
     """The DHCP client's RFC 2131 state (`bound`, `renewing`, `checking`, ...)."""
     mac: str | None = None
@@ -123,7 +134,9 @@ class Log(_Message):
 
     type: Literal["log"]
     level: LogLevel
+    """`debug`, `info`, `warning`, `error` or `critical`."""
     message: str
+    """The line, for a person."""
     scope: Literal["process"] | None = None
     """`process`: about the emulator process, not a device (`device_id` is empty)."""
     echo_of: Literal["scenario"] | None = None
@@ -139,10 +152,14 @@ class ScenarioMessage(_Message):
 
     type: Literal["scenario"]
     scenario: str
+    """The scenario's name."""
     step: str
+    """The step's name, or its number from 1."""
     behaviour: str
+    """The behaviour's kind (`beacon`, `port_scan`, `power_cycle`, ...)."""
     state: Literal["started", "ended"]
     detail: str = ""
+    """What it did, for a person (targets, counts)."""
 
 
 class DhcpDiscover(_Message):
@@ -150,8 +167,10 @@ class DhcpDiscover(_Message):
 
     type: Literal["dhcp_discover"]
     xid: str
+    """The exchange's transaction id, `0x` and 8 hex digits."""
     mac: str
     requested_ip: str | None = None
+    """The address it asks for again (option 50), if its profile sends one."""
 
 
 class DhcpOffer(_Message):
@@ -162,6 +181,7 @@ class DhcpOffer(_Message):
     server_id: str
     offered_ip: str
     lease_time: int | None
+    """Seconds offered (option 51), null if the server sent none."""
 
 
 class DhcpRequest(_Message):
@@ -183,8 +203,11 @@ class DhcpAck(_Message):
     assigned_ip: str
     server_id: str
     lease_time: int
+    """Seconds granted (option 51)."""
     renewal_time: int | None = None
+    """T1 in seconds from the ACK, as the client will use it (null: infinite lease)."""
     rebinding_time: int | None = None
+    """T2 in seconds from the ACK."""
     subnet_mask: str | None = None
     router: str | None = None
     dns_servers: list[str] = []
@@ -197,6 +220,7 @@ class DhcpNak(_Message):
     xid: str
     server_id: str
     message: str
+    """The server's text (option 56), empty if none."""
 
 
 class DhcpRenew(_Message):

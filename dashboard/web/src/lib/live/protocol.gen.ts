@@ -156,7 +156,7 @@ export interface components {
         ClientFrame: components["schemas"]["SubscribeFrame"] | components["schemas"]["RequestStatsFrame"];
         /**
          * DeviceDhcpAckFrame
-         * @description `device:dhcp_ack`: ACK received (seed: assigned_ip, server_id, lease_time). The address is checked (RFC 5227)
+         * @description `device:dhcp_ack`: ACK received (seed: assigned_ip, server_id, lease_time). The address is checked (RFC 5227) before the device is `bound`: the `stats` message sent then says so.
          */
         DeviceDhcpAckFrame: {
             data: components["schemas"]["DhcpAck"];
@@ -535,7 +535,10 @@ export interface components {
              * @default []
              */
             dns_servers?: string[];
-            /** Lease Time */
+            /**
+             * Lease Time
+             * @description Seconds granted (option 51).
+             */
             lease_time: number;
             /**
              * Name
@@ -545,11 +548,13 @@ export interface components {
             name?: string | null;
             /**
              * Rebinding Time
+             * @description T2 in seconds from the ACK.
              * @default null
              */
             rebinding_time?: number | null;
             /**
              * Renewal Time
+             * @description T1 in seconds from the ACK, as the client will use it (null: infinite lease).
              * @default null
              */
             renewal_time?: number | null;
@@ -660,6 +665,7 @@ export interface components {
             name?: string | null;
             /**
              * Requested Ip
+             * @description The address it asks for again (option 50), if its profile sends one.
              * @default null
              */
             requested_ip?: string | null;
@@ -687,7 +693,10 @@ export interface components {
              * @default 1
              */
             v?: number;
-            /** Xid */
+            /**
+             * Xid
+             * @description The exchange's transaction id, `0x` and 8 hex digits.
+             */
             xid: string;
         };
         /**
@@ -748,7 +757,10 @@ export interface components {
              * @description The device it is about (its manifest name, or the brief's id); empty for the emulator process itself.
              */
             device_id: string;
-            /** Message */
+            /**
+             * Message
+             * @description The server's text (option 56), empty if none.
+             */
             message: string;
             /**
              * Name
@@ -795,7 +807,10 @@ export interface components {
              * @description The device it is about (its manifest name, or the brief's id); empty for the emulator process itself.
              */
             device_id: string;
-            /** Lease Time */
+            /**
+             * Lease Time
+             * @description Seconds offered (option 51), null if the server sent none.
+             */
             lease_time: number | null;
             /**
              * Name
@@ -1155,7 +1170,10 @@ export interface components {
              * @description The device it is about (its manifest name, or the brief's id); empty for the emulator process itself.
              */
             device_id: string;
-            /** Error */
+            /**
+             * Error
+             * @description What went wrong, for a person.
+             */
             error: string;
             /**
              * Fatal
@@ -1171,6 +1189,7 @@ export interface components {
             name?: string | null;
             /**
              * Severity
+             * @description `warning` for what the device survives (a scenario behaviour that cannot run).
              * @default error
              * @enum {string}
              */
@@ -1405,10 +1424,14 @@ export interface components {
             exit_code?: number | null;
             /**
              * Level
+             * @description `debug`, `info`, `warning`, `error` or `critical`.
              * @enum {string}
              */
             level: "debug" | "info" | "warning" | "error" | "critical";
-            /** Message */
+            /**
+             * Message
+             * @description The line, for a person.
+             */
             message: string;
             /**
              * Name
@@ -1672,10 +1695,14 @@ export interface components {
          * @description A scenario's behaviour started or ended on the device: what a detection product should see.
          */
         ScenarioMessage: {
-            /** Behaviour */
+            /**
+             * Behaviour
+             * @description The behaviour's kind (`beacon`, `port_scan`, `power_cycle`, ...).
+             */
             behaviour: string;
             /**
              * Detail
+             * @description What it did, for a person (targets, counts).
              * @default
              */
             detail?: string;
@@ -1690,7 +1717,10 @@ export interface components {
              * @default null
              */
             name?: string | null;
-            /** Scenario */
+            /**
+             * Scenario
+             * @description The scenario's name.
+             */
             scenario: string;
             /**
              * Source
@@ -1704,7 +1734,10 @@ export interface components {
              * @enum {string}
              */
             state: "started" | "ended";
-            /** Step */
+            /**
+             * Step
+             * @description The step's name, or its number from 1.
+             */
             step: string;
             /**
              * Timestamp
@@ -1759,6 +1792,7 @@ export interface components {
             device_id: string;
             /**
              * Hostname
+             * @description The host name it sends in DHCP option 12.
              * @default null
              */
             hostname?: string | null;
@@ -1770,6 +1804,7 @@ export interface components {
             interface?: string | null;
             /**
              * Mac
+             * @description The device's MAC address.
              * @default null
              */
             mac?: string | null;
@@ -1781,6 +1816,7 @@ export interface components {
             name?: string | null;
             /**
              * Profile
+             * @description The device profile it emulates.
              * @default null
              */
             profile?: string | null;
@@ -1867,9 +1903,15 @@ export interface components {
              * @default null
              */
             bytes_received?: number | null;
-            /** Bytes Sent */
+            /**
+             * Bytes Sent
+             * @description Bytes of those frames.
+             */
             bytes_sent: number;
-            /** Current Ip */
+            /**
+             * Current Ip
+             * @description The bound address, or null while it has none.
+             */
             current_ip: string | null;
             /**
              * Dhcp State
@@ -1899,7 +1941,10 @@ export interface components {
              * @default null
              */
             packets_received?: number | null;
-            /** Packets Sent */
+            /**
+             * Packets Sent
+             * @description Frames sent since the device started.
+             */
             packets_sent: number;
             /**
              * Profile
@@ -1915,10 +1960,14 @@ export interface components {
             };
             /**
              * State
+             * @description The device's phase (`bound` once the ACKed address passed its check).
              * @default null
              */
             state?: ("pending" | "binding" | "bound" | "stopped") | null;
-            /** Uptime Seconds */
+            /**
+             * Uptime Seconds
+             * @description Seconds since the device started.
+             */
             uptime_seconds: number;
         };
         /**
@@ -2072,6 +2121,7 @@ export interface components {
             name?: string | null;
             /**
              * Packets Sent
+             * @description Frames sent over its lifetime.
              * @default null
              */
             packets_sent?: number | null;
