@@ -1,7 +1,8 @@
 """The event hub: what the devices said, fanned out to WebSocket clients and kept for a while.
 
-Every emulator message (from a local process's stdout or a pod's /events stream) goes through
-`EventHub.publish`, which does three O(1) things and never waits:
+Every emulator message (from a local process's stdout or a pod's /events stream) is first
+checked against its model (`accepted`, the contract's boundary: `iot_emulator.message_models`),
+then goes through `EventHub.publish`, which does three O(1) things and never waits:
 
 - updates the device's `LiveState` (phase, address, last stats, last error): the table's status;
 - appends it to that device's ring buffers (events and stats apart, so stats every second do
@@ -16,12 +17,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import fnmatch
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from iot_emulator import messages
+import pydantic
+
+from iot_emulator import message_models, messages
+
+log = logging.getLogger(__name__)
 
 Message = messages.Message
 LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -47,6 +53,19 @@ def log_text(message: Message) -> str:
         text = f"{message.get('state')} (step {message.get('step')}){detail}"
         return messages.scenario_line(str(message.get("scenario")), str(message.get("behaviour")), text)
     return str(message.get("message") or message.get("error") or "")
+
+
+def accepted(message: object, origin: str) -> bool:
+    """The boundary check of a message read from an emulator (a process's stdout, a pod's stream):
+    True if it fits its `message_models` model; else False, logged with the field that is wrong."""
+    try:
+        message_models.parse(message)
+    except pydantic.ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        log.warning("%s: message refused (%s: %s): %.200r", origin, where, err["msg"], message)
+        return False
+    return True
 
 
 RESOURCE = "resource"
@@ -83,8 +102,8 @@ class LiveState:
             self.stats = stats
             self.phase = str(stats.get("state") or self.phase)
             self.ip = stats.get("current_ip")
-        elif type_ == "dhcp_ack":
-            self.phase, self.ip = "bound", message.get("assigned_ip", self.ip)
+        elif type_ == "dhcp_ack":  # the address is checked (RFC 5227) first: `bound` comes with the next stats
+            self.phase, self.ip = "bound" if self.phase == "bound" else "binding", message.get("assigned_ip", self.ip)
         elif type_ in _BINDING and self.phase != "bound":
             self.phase = "binding"
         if type_ in _ADDRESSLESS:

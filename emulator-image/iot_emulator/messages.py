@@ -1,19 +1,27 @@
-"""The JSON-lines messages of the seed contract, and the sinks that print them.
+"""The JSON-lines messages of the seed contract, built and printed.
 
-Every message has `type`, `device_id` and `timestamp` (ISO 8601 UTC, milliseconds, `Z`). Shapes
-follow the seed brief's "Message Format"; DHCP states beyond the seed's three use the same style
-(`dhcp_request`, `dhcp_nak`, `dhcp_renew`, `dhcp_rebind`, `dhcp_release`, `dhcp_decline`,
-`dhcp_expire`). Messages are plain dicts: thousands of devices emit them, and the consumers
-(dashboard, operator) parse JSON anyway.
+Every message has `type`, `device_id`, `timestamp` (ISO 8601 UTC, milliseconds, `Z`) and `v`, the
+contract's version. The fields of each type are defined once, in `message_models` (the seed
+brief's "Message Format", extended). In the engine a message is a plain dict with those fields:
+thousands of devices emit them, and a dict costs a third of a model. The sinks that print them
+(`encode`) validate each one against its model and serialise it through pydantic, at about the
+cost of `json.dumps` (see `bench/messages.py`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
+
+import pydantic
+
+from iot_emulator import message_models
+
+log_ = logging.getLogger(__name__)
 
 Message = dict[str, Any]
 Emit = Callable[[Message], None]
@@ -21,10 +29,8 @@ Emit = Callable[[Message], None]
 LIFECYCLE = ("started", "stopped", "error", "stats", "log")
 SCENARIO = "scenario"
 """A scenario's behaviour started or ended on a device (`scenario`, `step`, `behaviour`, `state`, `detail`)."""
-DHCP_TYPES = (
-    "dhcp_discover", "dhcp_offer", "dhcp_request", "dhcp_ack", "dhcp_nak", "dhcp_renew",
-    "dhcp_rebind", "dhcp_release", "dhcp_decline", "dhcp_expire",
-)  # fmt: skip
+DHCP_TYPES = tuple(t for t in message_models.BY_TYPE if t.startswith("dhcp_"))
+VERSION = message_models.VERSION
 
 
 def timestamp(wall: float) -> str:
@@ -32,7 +38,26 @@ def timestamp(wall: float) -> str:
 
 
 def make(type_: str, device_id: str, wall: float, **fields: Any) -> Message:
-    return {"type": type_, "device_id": device_id, "timestamp": timestamp(wall), **fields}
+    """A message of `type_` (a `message_models` type) with `fields`, the model's other fields."""
+    return {"type": type_, "device_id": device_id, "timestamp": timestamp(wall), "v": VERSION, **fields}
+
+
+def encode(message: Message) -> bytes:
+    """One JSON line of `message`, validated against its model and serialised by it.
+
+    A message its model refuses is a bug: it is logged (naming the field) and still written as it
+    is, so a consumer of the seed contract loses nothing."""
+    try:
+        typed = message_models.parse(message)
+    except pydantic.ValidationError as exc:
+        log_.error("message %r breaks the contract: %s", message.get("type"), _first_error(exc))
+        return (json.dumps(message, separators=(",", ":"), default=str) + "\n").encode()
+    return message_models.ADAPTER.dump_json(typed, exclude_unset=True) + b"\n"
+
+
+def _first_error(exc: pydantic.ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
 
 
 def log(device_id: str, wall: float, level: str, message: str) -> Message:
@@ -74,7 +99,7 @@ class JsonLinesSink:
         self._stream = stream
 
     def __call__(self, message: Message) -> None:
-        self._stream.write(json.dumps(message, separators=(",", ":")) + "\n")
+        self._stream.write(encode(message).decode())
         self._stream.flush()
 
 

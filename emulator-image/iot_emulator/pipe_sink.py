@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
 import logging
 import os
 import stat
@@ -61,7 +60,7 @@ class PipeSink:
         if self._closed:
             self.dropped += 1
             return
-        line = (json.dumps(message, separators=(",", ":")) + "\n").encode()
+        line = messages.encode(message)
         device_id = message.get("device_id") if message.get("type") == "stats" else None
         waiting = self._pending_stats.get(device_id) if device_id is not None else None
         if waiting is not None:
@@ -126,8 +125,7 @@ class PipeSink:
         count, self._unreported = self._unreported, 0
         text = f"stdout reader too slow: {count} message(s) dropped ({self.dropped} in all)"
         log.warning("%s", text)
-        line = json.dumps(messages.process_log(self._wall(), "warning", text), separators=(",", ":")) + "\n"
-        self._queue.append([None, line.encode()])
+        self._queue.append([None, messages.encode(messages.process_log(self._wall(), "warning", text))])
 
     def _watch(self, on: bool) -> None:
         if on == self._watching:

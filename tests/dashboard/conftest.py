@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from iot_dashboard import app as app_mod
-from iot_dashboard import events, security
+from iot_dashboard import events, frames, security
 from iot_dashboard.settings import LocalSettings, Settings
 
 FAKE_EMULATOR = Path(__file__).with_name("fake_emulator.py")
@@ -161,11 +161,13 @@ def ws_connect(server_url: str, query: str = "", token: str = TOKEN) -> Any:
 
 
 async def ws_next(ws: Any, event: str | Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> dict[str, Any]:
-    """The next WebSocket frame whose event is `event` (or that matches), within the deadline."""
+    """The next WebSocket frame whose event is `event` (or that matches), within the deadline; each
+    frame read on the way is validated against its `frames` model."""
     match = (lambda f: f["event"] == event) if isinstance(event, str) else event
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
         frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), left))
+        frames.parse_server_frame(frame)  # every frame a test reads fits the contract (frames.ServerFrame)
         if match(frame):
             return frame
     raise TimeoutError(f"no {event} frame")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import signal
 import sys
 import time
@@ -21,11 +20,13 @@ from typing import Any
 
 from aiohttp import web
 
-from iot_emulator import capture, capture_routes, macs, messages
+from iot_emulator import capture, capture_routes, macs, message_models, messages
 
 
 def emit(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
+    """Print as the emulator does, after checking the message against its model (a drift fails here)."""
+    message_models.parse(message)
+    sys.stdout.write(messages.encode(message).decode())
     sys.stdout.flush()
 
 
@@ -103,7 +104,8 @@ class Fake:
 
     def stop_one(self, device_id: str) -> None:
         now = time.time()
-        emit(messages.make("dhcp_release", device_id, now, released_ip=self.devices[device_id]["ip"]))
+        address = self.devices[device_id]["ip"]
+        emit(messages.make("dhcp_release", device_id, now, address=address, server_id="10.99.0.1"))
         emit(messages.make("stats", device_id, now, stats=self.stats(device_id)))
         emit(messages.make("stopped", device_id, now, packets_sent=5))
         del self.devices[device_id]

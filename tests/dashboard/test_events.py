@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+
+import pytest
 
 from iot_dashboard import events
 from iot_emulator import messages
@@ -41,16 +44,20 @@ def test_type_patterns_and_live_state() -> None:
     hub.publish(msg("dhcp_discover"))
     assert hub.live("d").phase == "binding"
     hub.publish(msg("dhcp_ack", assigned_ip="10.0.0.5"))
-    assert (hub.live("d").phase, hub.live("d").ip) == ("bound", "10.0.0.5")
+    # the ACKed address is checked first (RFC 5227): bound comes with the stats sent when the check passes
+    assert (hub.live("d").phase, hub.live("d").ip) == ("binding", "10.0.0.5")
     for i in range(3):
         hub.publish(msg("stats", ts=f"2026-01-01T00:00:0{i}.000Z", stats={"state": "bound", "current_ip": "10.0.0.5"}))
+    assert hub.live("d").phase == "bound"
+    hub.publish(msg("dhcp_ack", ts="2026-01-01T00:00:04.000Z", assigned_ip="10.0.0.5"))  # a renewal
+    assert hub.live("d").phase == "bound"
     hub.publish(msg("dhcp_release", ts="2026-01-01T00:00:05.000Z"))
     assert hub.live("d").ip is None
     hub.publish(msg("stopped", ts="2026-01-01T00:00:06.000Z"))
     assert hub.live("d").phase == "stopped"
-    assert [m["type"] for m in sub._queue] == ["dhcp_discover", "dhcp_ack", "dhcp_release", "stopped"]
+    assert [m["type"] for m in sub._queue] == ["dhcp_discover", "dhcp_ack", "dhcp_ack", "dhcp_release", "stopped"]
     history = hub.history("d")
-    assert [m["type"] for m in history] == ["dhcp_ack", "stats", "stats", "dhcp_release", "stopped"]
+    assert [m["type"] for m in history] == ["stats", "stats", "dhcp_ack", "dhcp_release", "stopped"]  # 3 events kept
     assert [m["type"] for m in hub.history("d", ["dhcp*"], since="2026-01-01T00:00:04.000Z")] == ["dhcp_release"]
     hub.forget("d")
     assert hub.live("d") is None and hub.history("d") == []
@@ -62,3 +69,12 @@ def test_an_emulator_process_log_is_a_service_log_not_a_device() -> None:
     assert hub.live_states() == [] and hub.live(messages.PROCESS_ID) is None
     [logged] = hub.logs(device=events.SERVICE_ID)
     assert logged["source"] == "emulator" and logged["message"].startswith("stdout reader too slow")
+
+
+def test_a_message_from_an_emulator_is_checked_against_its_model(caplog: pytest.LogCaptureFixture) -> None:
+    ack = messages.make("dhcp_ack", "cam", 0.0, assigned_ip="10.0.0.5", server_id="10.0.0.1", lease_time=600)
+    assert events.accepted(ack, "emulator shard-0")
+    drifted = messages.make("dhcp_release", "cam", 0.0, released_ip="10.0.0.5")  # a field the contract lacks
+    with caplog.at_level(logging.WARNING, logger="iot_dashboard.events"):
+        assert not events.accepted(drifted, "pod emu-0")
+    assert "pod emu-0: message refused" in caplog.text and "released_ip" in caplog.text

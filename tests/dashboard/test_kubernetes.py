@@ -43,7 +43,8 @@ class FakeView:
         self.events = messages.Fanout()
 
     def device_stats(self) -> list[dict[str, Any]]:
-        return [{"device_id": "cam-1", "state": "bound", "current_ip": "10.0.0.7", "packets_sent": 3}]
+        return [{"device_id": "cam-1", "state": "bound", "current_ip": "10.0.0.7", "packets_sent": 3, "bytes_sent": 900,
+                 "packet_rate": 0.1, "uptime_seconds": 30.0, "protocols": {"dhcp": 3}}]  # fmt: skip
 
     def totals(self) -> dict[str, Any]:
         return {"devices": 1, "bound": 1}
@@ -200,9 +201,11 @@ async def test_live_events_from_the_pods(client: httpx.AsyncClient, kube: harnes
         await api(kube, "PATCH", f"/api/v1/namespaces/{NS}/pods/emu-cams-0/status", {"status": pod["status"]})
         snapshot_stats = await watch.next(lambda m: m["type"] == "stats" and m["device_id"] == "cam-1")
         assert snapshot_stats["stats"]["current_ip"] == "10.0.0.7" and snapshot_stats["pod"] == "emu-cams-0"
-        view.events(messages.make("dhcp_ack", "cam-1", time.time(), assigned_ip="10.0.0.8"))
-        ack = await watch.next(lambda m: m["type"] == "dhcp_ack")
-        assert ack["assigned_ip"] == "10.0.0.8"
+        ack_fields = {"assigned_ip": "10.0.0.8", "server_id": "10.0.0.1", "lease_time": 600}
+        view.events(messages.make("dhcp_release", "cam-1", time.time(), released_ip="10.0.0.7"))  # drifted: refused
+        view.events(messages.make("dhcp_ack", "cam-1", time.time(), **ack_fields))
+        ack = await watch.next(lambda m: m["type"] in ("dhcp_ack", "dhcp_release"))
+        assert ack["type"] == "dhcp_ack" and ack["assigned_ip"] == "10.0.0.8"
         assert app.state.hub.live("cam-1").ip == "10.0.0.8"
     finally:
         await server.close()

@@ -1,7 +1,7 @@
 """Drive a real emulator process (`python -m iot_emulator` / `iotemu run`) and read its JSON lines.
 
 A reader thread moves stdout lines into a queue, so a test waits for a message with a deadline
-instead of sleeping.
+instead of sleeping. Every message read is checked against its model.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from iot_emulator import message_models
 
 Message = dict[str, Any]
 
@@ -50,9 +52,7 @@ class Emulator:
             if message is None:
                 self._queue.put(None)
                 raise AssertionError(f"emulator exited before {what or 'the message'}: {self.tail()}")
-            self.messages.append(message)
-            if message["type"] == "started":
-                self.started_macs[message["device_id"]] = message["mac"]
+            self._keep(message)
             if predicate(message):
                 return message
 
@@ -76,8 +76,15 @@ class Emulator:
             message = self._queue.get_nowait() if not self._queue.empty() else None
             if message is None:
                 break
-            self.messages.append(message)
+            self._keep(message)
         return code
+
+    def _keep(self, message: Message) -> None:
+        """Every line the real emulator prints fits its model (`message_models`), or the test fails here."""
+        message_models.parse(message)
+        self.messages.append(message)
+        if message["type"] == "started":
+            self.started_macs[message["device_id"]] = message["mac"]
 
     def kill(self) -> None:
         if self.proc.poll() is None:

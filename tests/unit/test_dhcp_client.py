@@ -15,7 +15,7 @@ from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import ARP, Ether
 
-from iot_emulator import engine, profile, wire
+from iot_emulator import engine, message_models, messages, profile, wire
 from iot_emulator.protocols import dhcp, dhcp_wire
 from iot_emulator.protocols.dhcp import DhcpState
 
@@ -34,6 +34,21 @@ CAMERA = profile.DhcpFingerprint(
 )
 NO_PROBE = CAMERA.model_copy(update={"arp_probe": profile.ArpProbe(count=0)})
 NO_OPTION_50 = CAMERA.model_copy(update={"options": [53, 61, 12, 55], "arp_probe": profile.ArpProbe(count=0)})
+
+
+@pytest.fixture(autouse=True)
+def events_fit_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every event a test pops is checked against its message model (`bound`/`unbound` stay inside)."""
+    original = dhcp.DhcpClient.pop_events
+
+    def checked(client: dhcp.DhcpClient) -> list[tuple[str, dict[str, Any]]]:
+        events = original(client)
+        for kind, fields in events:
+            if kind not in ("bound", "unbound"):
+                message_models.parse(messages.make(kind, "cam-567801", 0.0, **fields))
+        return events
+
+    monkeypatch.setattr(dhcp.DhcpClient, "pop_events", checked)
 
 
 def ip(text: str) -> bytes:

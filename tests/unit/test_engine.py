@@ -15,7 +15,7 @@ from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import ARP, Ether
 
-from iot_emulator import engine, manifests, profile, runner
+from iot_emulator import engine, manifests, message_models, profile, runner
 from tests.unit.fakes import RecordingLink
 
 SERVER_MAC = "02:00:00:00:00:01"
@@ -92,6 +92,8 @@ async def harness(tiny_library: profile.Library) -> AsyncIterator[Harness]:
     yield h
     stop.set()
     await task
+    for message in h.messages:  # every message fits its model, or the test errors naming the field
+        message_models.parse(message)
 
 
 async def test_every_device_sends_a_discover_and_binds(harness: Harness) -> None:

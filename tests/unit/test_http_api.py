@@ -12,7 +12,7 @@ import aiohttp
 import prometheus_client
 from prometheus_client import parser
 
-from iot_emulator import http_api, messages
+from iot_emulator import http_api, message_models, messages
 
 DEADLINE = 10.0  # seconds; a guard against hangs, never a pace
 
@@ -246,6 +246,7 @@ async def test_drops_reported_before_the_surviving_messages() -> None:
         assert (await next_event(resp))[0] == "snapshot"
         event, body = await next_event(resp)
         assert (event, body["dropped"], body["total_dropped"]) == ("dropped", 15, 15)
+        message_models.EventsDropped.model_validate(body)  # the documented shape
         assert [(await next_event(resp))[1]["seq"] for _ in range(10)] == list(range(15, 25))
 
 

@@ -16,7 +16,7 @@ import pytest
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.l2 import Ether
 
-from iot_emulator import console, engine, messages, profile
+from iot_emulator import console, engine, message_models, messages, profile
 from iot_emulator.scenarios import compromise, driver, model
 from tests.unit.fakes import RecordingLink
 from tests.unit.test_engine import Harness, configs
@@ -65,6 +65,8 @@ async def run(tiny_library: profile.Library) -> AsyncIterator[Run]:
     yield r
     stop.set()
     await task
+    for message in r.messages:  # scenario, log and error messages fit their models too
+        message_models.parse(message)
 
 
 def start(r: Run, device_id: str, *steps: dict[str, object]) -> None:

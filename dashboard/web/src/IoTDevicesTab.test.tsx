@@ -27,6 +27,7 @@ describe("IoTDevicesTab", () => {
     act(() => {
       FakeSocket.last.emit("device:dhcp_ack", {
         type: "dhcp_ack", device_id: "cam-1", timestamp: new Date().toISOString(), assigned_ip: "10.77.0.9",
+        server_id: "10.77.0.1", lease_time: 600,
       });
     });
     await waitFor(() => {

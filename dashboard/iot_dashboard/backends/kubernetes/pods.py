@@ -57,10 +57,13 @@ def publish(hub: events.EventHub, pod: str, event: str, data: str) -> None:
         now = time.time()
         for row in body.get("devices") or []:
             if isinstance(row, dict) and isinstance(row.get("device_id"), str):
-                hub.publish(messages.make("stats", row["device_id"], now, stats=row, pod=pod))
+                stats = {k: v for k, v in row.items() if k != "device_id"}
+                message = messages.make("stats", row["device_id"], now, stats=stats, pod=pod)
+                if events.accepted(message, f"pod {pod}"):
+                    hub.publish(message)
     elif event == "dropped":
         hub.service_log("warning", f"pod {pod}: {body.get('dropped')} events dropped by its /events stream")
-    elif isinstance(body.get("device_id"), str):
+    elif isinstance(body.get("device_id"), str) and events.accepted(body, f"pod {pod}"):
         hub.publish(body)
 
 

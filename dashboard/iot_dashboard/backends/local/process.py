@@ -3,7 +3,8 @@
 The process starts with no device; devices are added and removed through its control API on a
 unix socket (`POST /devices`, `DELETE /devices/{id}`), so one process hosts hundreds of devices
 and starting one more costs a request, not a new Python interpreter. Its stdout carries the
-JSON-lines messages (the seed contract), handed to `on_message` one by one; stderr lines go to
+JSON-lines messages (the seed contract), handed to `on_message` one by one once they fit their
+model (`events.accepted`; a line that does not is logged and dropped); stderr lines go to
 the service log and the last ones are kept to explain a crash.
 
 Children never outlive the service: each is made a session leader (its own process group, so
@@ -29,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from iot_dashboard import capture
+from iot_dashboard import capture, events
 from iot_emulator import messages
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ class EmulatorProcess:
             except json.JSONDecodeError:
                 log.info("emulator %s: %s", self.name, line.decode(errors="replace").rstrip())
                 continue
-            if isinstance(message, dict):
+            if isinstance(message, dict) and events.accepted(message, f"emulator {self.name}"):
                 try:
                     self.on_message(message)
                 except Exception:

@@ -3,6 +3,7 @@
  * the live store, so the charts and timeline start full. Live messages then extend them.
  */
 import { useEffect, useState } from "react";
+import { toMessages } from "../lib/live/protocol";
 import { useTab } from "./TabContext";
 
 export type HistoryState = { status: "loading" } | { status: "ready" } | { status: "error"; error: Error };
@@ -16,8 +17,8 @@ export function useDeviceHistory(id: string): HistoryState {
     Promise.all([api.deviceEvents(id, ["stats", "dhcp*"]), api.deviceLogs(id)])
       .then(([events, logs]) => {
         if (cancelled) return;
-        store.backfill(id, events);
-        store.backfillLogs(id, logs);
+        store.backfill(id, toMessages(events));
+        store.backfillLogs(id, toMessages(logs));
         setState({ status: "ready" });
       })
       .catch((exc: unknown) => {

@@ -1,5 +1,6 @@
 import { act, renderHook } from "@testing-library/react";
 import { FakeSocket } from "../test/fakes";
+import { statsMsg } from "../test/messages";
 import { useEventStream } from "./useEventStream";
 
 const OPTIONS = {
@@ -23,9 +24,11 @@ describe("useEventStream", () => {
     expect(FakeSocket.last.url).toBe("ws://svc/ws");
     act(() => FakeSocket.last.open());
     expect(result.current.state).toBe("open");
-    act(() => FakeSocket.last.emit("device:stats", { device_id: "a" }));
+    const stats = statsMsg("a", "2026-11-26T12:00:00.000Z");
+    act(() => FakeSocket.last.emit("device:stats", stats));
+    act(() => FakeSocket.last.emit("device:stats", { device_id: "a" })); // not a message: no type, no timestamp
     act(() => FakeSocket.last.onmessage?.(new MessageEvent("message", { data: "not json" })));
-    expect(frames).toEqual([{ event: "device:stats", data: { device_id: "a" } }]);
+    expect(frames).toEqual([{ event: "device:stats", data: stats }]);
   });
 
   it("reconnects with exponential backoff, capped, and resets after a success", () => {

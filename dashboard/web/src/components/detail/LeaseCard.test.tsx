@@ -1,5 +1,6 @@
 import { act, screen } from "@testing-library/react";
 import { harness, renderWith } from "../../test/fakes";
+import { statsMsg } from "../../test/messages";
 import { LeaseCard } from "./LeaseCard";
 
 describe("LeaseCard", () => {
@@ -11,13 +12,10 @@ describe("LeaseCard", () => {
 
   it("counts T1, T2 and expiry down from the last stats message", () => {
     const h = harness();
-    h.store.apply({
-      type: "stats", device_id: "cam", timestamp: "2026-11-26T12:00:00.000Z",
-      stats: {
-        current_ip: "10.77.0.9", state: "bound", dhcp_state: "bound", packets_sent: 3,
-        lease: { server_id: "10.77.0.1", lease_time: 120, expires_in: 120, t1_in: 60, t2_in: 105 },
-      },
-    });
+    h.store.apply(statsMsg("cam", "2026-11-26T12:00:00.000Z", {
+      current_ip: "10.77.0.9", state: "bound", dhcp_state: "bound", packets_sent: 3,
+      lease: { server_id: "10.77.0.1", lease_time: 120, expires_in: 120, t1_in: 60, t2_in: 105 },
+    }));
     renderWith(h, <LeaseCard id="cam" />);
     expect(screen.getByTestId("detail-ip")).toHaveTextContent("10.77.0.9");
     expect(screen.getByText("10.77.0.1")).toBeInTheDocument();

@@ -1,11 +1,12 @@
 import { act, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { harness, renderWith } from "../../test/fakes";
+import { logMsg } from "../../test/messages";
+import type { LogLevel } from "../../lib/live/messages";
 import { LogViewer } from "./LogViewer";
 
-const log = (s: number, level: string, message: string) => ({
-  type: "log", device_id: "cam", timestamp: `2026-11-26T12:00:${String(s).padStart(2, "0")}.000Z`, level, message,
-});
+const log = (s: number, level: LogLevel, message: string) =>
+  logMsg("cam", `2026-11-26T12:00:${String(s).padStart(2, "0")}.000Z`, level, message);
 
 describe("LogViewer", () => {
   it("filters by level and text, newest first", async () => {

@@ -3,6 +3,7 @@ import { act, fireEvent, screen, waitFor, within } from "@testing-library/react"
 import userEvent from "@testing-library/user-event";
 import { useEffect, useState } from "react";
 import { PROFILES, device, harness, renderWith } from "../../test/fakes";
+import { statsMsg } from "../../test/messages";
 import { DeviceGrid } from "./DeviceGrid";
 import { type GridDevice, toGridDevice } from "./model";
 
@@ -96,8 +97,8 @@ describe("DeviceGrid", () => {
 
   it("sorts by a live column from the live store", async () => {
     const h = harness();
-    h.store.apply({ type: "stats", device_id: "dev-0003", timestamp: "2026-11-26T12:00:00Z", stats: { packets_sent: 99 } });
-    h.store.apply({ type: "stats", device_id: "dev-0001", timestamp: "2026-11-26T12:00:00Z", stats: { packets_sent: 50 } });
+    h.store.apply(statsMsg("dev-0003", "2026-11-26T12:00:00Z", { packets_sent: 99 }));
+    h.store.apply(statsMsg("dev-0001", "2026-11-26T12:00:00Z", { packets_sent: 50 }));
     renderWith(h, <Grid rows={rowsOf(5)} probe={newProbe()} />);
     const header = screen.getByRole("columnheader", { name: /Packets/ });
     await userEvent.click(within(header).getByRole("button")); // numbers sort descending first
@@ -111,12 +112,9 @@ describe("DeviceGrid", () => {
     renderWith(h, <Grid rows={rowsOf(50)} probe={probe} />);
     const before = gridRenders.count;
     act(() => {
-      h.store.apply({
-        type: "stats",
-        device_id: "dev-0002",
-        timestamp: new Date().toISOString(),
-        stats: { packets_sent: 1234, packet_rate: 5, current_ip: "10.77.0.42", state: "bound" },
-      });
+      h.store.apply(
+        statsMsg("dev-0002", new Date().toISOString(), { packets_sent: 1234, packet_rate: 5, current_ip: "10.77.0.42", state: "bound" }),
+      );
     });
     const row = screen.getAllByRole("row").find((r) => r.getAttribute("data-device") === "dev-0002")!;
     expect(within(row).getByText("10.77.0.42")).toBeInTheDocument();

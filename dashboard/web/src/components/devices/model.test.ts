@@ -1,5 +1,6 @@
 import { LiveStore } from "../../lib/live/store";
 import { PROFILES, device } from "../../test/fakes";
+import { statsMsg } from "../../test/messages";
 import type { Fleet } from "../../api/types";
 import { NO_FILTERS, applyFilters, distinct, memberGridDevice, toGridDevice } from "./model";
 
@@ -27,9 +28,10 @@ describe("device rows", () => {
     expect(ids({ vendor: "Plugco" })).toEqual(["desk-plug"]);
     expect(ids({ status: "bound" })).toEqual(["desk-plug"]);
     store.apply({ type: "started", device_id: "lobby-cam", timestamp: "2026-11-26T12:00:00Z" });
-    store.apply({ type: "dhcp_ack", device_id: "lobby-cam", timestamp: "2026-11-26T12:00:01Z", assigned_ip: "10.77.0.8" });
+    store.apply({ type: "dhcp_ack", device_id: "lobby-cam", timestamp: "2026-11-26T12:00:01Z", assigned_ip: "10.77.0.8",
+      server_id: "10.77.0.1", lease_time: 600 });
     expect(ids({ status: "binding" })).toEqual(["lobby-cam"]); // ACKed, its ARP check still running
-    store.apply({ type: "stats", device_id: "lobby-cam", timestamp: "2026-11-26T12:00:02Z", stats: { state: "bound", current_ip: "10.77.0.8" } });
+    store.apply(statsMsg("lobby-cam", "2026-11-26T12:00:02Z", { state: "bound", current_ip: "10.77.0.8" }));
     expect(ids({ status: "bound" })).toEqual(["lobby-cam", "desk-plug"]);
     expect(ids({ search: "10.77.0.8" })).toEqual(["lobby-cam"]);
   });

@@ -3,6 +3,7 @@ import userEvent from "@testing-library/user-event";
 import type { Fleet } from "../../api/types";
 import { DhcpRate } from "../../lib/live/dhcpRate";
 import { device, harness, renderWith } from "../../test/fakes";
+import { statsMsg } from "../../test/messages";
 import { DhcpStormBars } from "./DhcpStorm";
 import { ProtocolMix } from "./ProtocolMix";
 
@@ -28,7 +29,7 @@ describe("protocol mix", () => {
   it("sums the live protocols per fleet, then per profile", async () => {
     const h = harness();
     const stats = (id: string, protocols: Record<string, number>) =>
-      h.store.apply({ type: "stats", device_id: id, timestamp: "2026-12-03T12:00:00.000Z", stats: { protocols } });
+      h.store.apply(statsMsg(id, "2026-12-03T12:00:00.000Z", { protocols }));
     const fleet = { name: "cams", spec: { template: { profile: "dahua" } }, status: { profile: "dahua" } } as unknown as Fleet;
     act(() => {
       stats("cams-0000", { dhcp: 4, mdns: 6 });

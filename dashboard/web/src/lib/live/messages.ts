@@ -1,30 +1,18 @@
 /**
- * What arrives on `/ws`: frames `{event, data}`; device events carry the emulator's JSON-lines
- * message (`type`, `device_id`, `timestamp`, ...). Readers here turn those open documents into
- * typed values without trusting them.
+ * Readers of the live protocol's messages (typed in `protocol.ts`, generated from the service's
+ * models): a DHCP step as a timeline entry, a log, error or scenario message as a log line, and the
+ * small helpers that read open documents (profiles, imported files) without trusting them.
  */
-import type { Device, Fleet, Phase } from "../../api/types";
+import type { Phase } from "../../api/types";
+import {
+  DHCP_TYPES, type DhcpMessage, type DhcpType, type EmulatorMessage, LOG_LEVELS, type LogLevel, type MessageOf,
+} from "./protocol";
 
-export type Message = Record<string, unknown>;
+export { DHCP_TYPES, LOG_LEVELS, isSnapshot, parseFrame } from "./protocol";
+export type { DhcpType, EmulatorMessage, LogLevel, ServerFrame as Frame, Snapshot } from "./protocol";
 
-export interface Frame {
-  event: string;
-  data: unknown;
-}
-
-export interface Snapshot {
-  devices: Device[];
-  fleets: Fleet[];
-}
-
-export const DHCP_TYPES = [
-  "dhcp_discover", "dhcp_offer", "dhcp_request", "dhcp_ack", "dhcp_nak", "dhcp_renew",
-  "dhcp_rebind", "dhcp_release", "dhcp_decline", "dhcp_expire",
-] as const;
-export type DhcpType = (typeof DHCP_TYPES)[number];
-
-export const LOG_LEVELS = ["debug", "info", "warning", "error", "critical"] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+/** An open JSON document (a profile, an imported file): read it with `str`, `num`, `isRecord`. */
+export type Document = Record<string, unknown>;
 
 export interface DhcpEvent {
   type: DhcpType;
@@ -47,7 +35,7 @@ export interface LogRecord {
   source: "device" | "dashboard" | "scenario";
 }
 
-export function isRecord(value: unknown): value is Message {
+export function isRecord(value: unknown): value is Document {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
@@ -59,38 +47,43 @@ export function num(value: unknown): number | null {
   return typeof value === "number" && Number.isFinite(value) ? value : null;
 }
 
-export function parseFrame(text: string): Frame | null {
-  try {
-    const value: unknown = JSON.parse(text);
-    if (isRecord(value) && typeof value.event === "string") return { event: value.event, data: value.data };
-  } catch {
-    // a frame that is not JSON is dropped
-  }
-  return null;
-}
-
-export function isSnapshot(data: unknown): data is Snapshot {
-  return isRecord(data) && Array.isArray(data.devices) && Array.isArray(data.fleets);
-}
-
 export function isDhcpType(type: unknown): type is DhcpType {
   return typeof type === "string" && (DHCP_TYPES as readonly string[]).includes(type);
 }
 
-/** A `dhcp_*` message as a timeline entry, or null. */
-export function toDhcpEvent(message: Message): DhcpEvent | null {
-  const type = message.type;
-  const timestamp = str(message.timestamp);
-  if (!isDhcpType(type) || !timestamp) return null;
-  return {
-    type,
-    timestamp,
-    ip: str(message.assigned_ip) ?? str(message.offered_ip) ?? str(message.requested_ip) ?? str(message.address),
-    server: str(message.server_id),
-    xid: str(message.xid),
-    leaseTime: num(message.lease_time),
-    note: str(message.message) ?? str(message.reason),
-  };
+export function isDhcpMessage(message: EmulatorMessage): message is DhcpMessage {
+  return isDhcpType(message.type);
+}
+
+/** The address a DHCP step is about, and the text that explains it, by the step's fields. */
+function dhcpDetail(message: DhcpMessage): { ip: string | null; server: string | null; xid: string | null; leaseTime: number | null; note: string | null } {
+  switch (message.type) {
+    case "dhcp_discover":
+      return { ip: str(message.requested_ip), server: null, xid: message.xid, leaseTime: null, note: null };
+    case "dhcp_offer":
+      return { ip: message.offered_ip, server: message.server_id, xid: str(message.xid), leaseTime: num(message.lease_time), note: null };
+    case "dhcp_request":
+      return { ip: message.requested_ip, server: str(message.server_id), xid: message.xid, leaseTime: null, note: null };
+    case "dhcp_ack":
+      return { ip: message.assigned_ip, server: message.server_id, xid: str(message.xid), leaseTime: message.lease_time, note: null };
+    case "dhcp_nak":
+      return { ip: null, server: message.server_id, xid: message.xid, leaseTime: null, note: str(message.message) };
+    case "dhcp_renew":
+    case "dhcp_rebind":
+      return { ip: message.assigned_ip, server: message.server_id, xid: null, leaseTime: null, note: null };
+    case "dhcp_release":
+      return { ip: message.address, server: message.server_id, xid: null, leaseTime: null, note: null };
+    case "dhcp_decline":
+      return { ip: message.address, server: null, xid: null, leaseTime: null, note: str(message.reason) };
+    case "dhcp_expire":
+      return { ip: message.address, server: null, xid: null, leaseTime: null, note: null };
+  }
+}
+
+/** A `dhcp_*` message as a timeline entry, or null for any other message. */
+export function toDhcpEvent(message: EmulatorMessage): DhcpEvent | null {
+  if (!isDhcpMessage(message)) return null;
+  return { type: message.type, timestamp: message.timestamp, ...dhcpDetail(message) };
 }
 
 function levelOf(value: unknown, fallback: LogLevel): LogLevel {
@@ -101,26 +94,28 @@ function levelOf(value: unknown, fallback: LogLevel): LogLevel {
  * A scenario behaviour's start or end as its log line, as the emulator writes it:
  * `[scenario NAME] behaviour: started (step N): detail`.
  */
-export function scenarioLine(message: Message): string {
+export function scenarioLine(message: MessageOf<"scenario">): string {
   const detail = str(message.detail);
-  const text = `${String(message.state ?? "")} (step ${String(message.step ?? "")})${detail ? `: ${detail}` : ""}`;
-  return `[scenario ${String(message.scenario ?? "")}] ${String(message.behaviour ?? "")}: ${text}`;
+  const text = `${message.state} (step ${message.step})${detail ? `: ${detail}` : ""}`;
+  return `[scenario ${message.scenario}] ${message.behaviour}: ${text}`;
 }
 
 /** A `log`, `error` or `scenario` message as a log line, or null (also for a log line echoing a scenario message). */
-export function toLogRecord(message: Message): LogRecord | null {
-  const timestamp = str(message.timestamp);
+export function toLogRecord(message: EmulatorMessage): LogRecord | null {
+  const { timestamp } = message;
   if (!timestamp) return null;
-  if (message.type === "scenario") return { timestamp, level: "info", message: scenarioLine(message), source: "scenario" };
   const source = message.source === "dashboard" ? "dashboard" : "device";
-  if (message.type === "log") {
-    if (message.echo_of === "scenario") return null; // the typed `scenario` message is shown instead
-    return { timestamp, level: levelOf(message.level, "info"), message: String(message.message ?? ""), source };
+  switch (message.type) {
+    case "scenario":
+      return { timestamp, level: "info", message: scenarioLine(message), source: "scenario" };
+    case "log":
+      if (message.echo_of === "scenario") return null; // the typed `scenario` message is shown instead
+      return { timestamp, level: levelOf(message.level, "info"), message: message.message ?? "", source };
+    case "error":
+      return { timestamp, level: levelOf(message.severity, "error"), message: message.error ?? "", source };
+    default:
+      return null;
   }
-  if (message.type === "error") {
-    return { timestamp, level: levelOf(message.severity, "error"), message: String(message.error ?? ""), source };
-  }
-  return null;
 }
 
 const PHASES: readonly Phase[] = ["stopped", "pending", "binding", "bound", "error", "unknown"];

@@ -1,10 +1,8 @@
 /** `resource:changed` frames, shared: the device list reloads from the feed, the fleets view listens here. */
+import type { ResourceChanged } from "./protocol";
 
-export interface ResourceChange {
-  action: "created" | "updated" | "deleted";
-  kind: "IoTDevice" | "IoTFleet";
-  name: string;
-}
+/** What a listener reads of a `resource:changed` frame (its type is generated from the service's model). */
+export type ResourceChange = Pick<ResourceChanged, "action" | "kind" | "name">;
 
 type Listener = (change: ResourceChange) => void;
 

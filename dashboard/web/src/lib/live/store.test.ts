@@ -1,9 +1,12 @@
 import { device } from "../../test/fakes";
+import { statsMsg } from "../../test/messages";
+import cases from "./phases.cases.json";
+import type { EmulatorMessage } from "./protocol";
 import { LiveStore } from "./store";
 
 const at = (s: number) => new Date(Date.UTC(2026, 10, 26, 12, 0, s)).toISOString();
 
-function stats(id: string, s: number, packets: number, bytes: number, extra: Record<string, unknown> = {}) {
+function stats(id: string, s: number, packets: number, bytes: number): EmulatorMessage {
   return {
     type: "stats",
     device_id: id,
@@ -12,7 +15,6 @@ function stats(id: string, s: number, packets: number, bytes: number, extra: Rec
       packets_sent: packets, bytes_sent: bytes, packet_rate: 2, current_ip: "10.77.0.9", uptime_seconds: s,
       protocols: { arp: 3, dhcp: 4 }, state: "bound", dhcp_state: "bound",
       lease: { server_id: "10.77.0.1", lease_time: 600, expires_in: 590, t1_in: 290, t2_in: 515 },
-      ...extra,
     },
   };
 }
@@ -23,13 +25,13 @@ describe("LiveStore", () => {
     const phases: string[] = [];
     store.subscribe("cam-1", () => phases.push(store.get("cam-1")!.phase));
     store.apply({ type: "started", device_id: "cam-1", timestamp: at(0) });
-    store.apply({ type: "dhcp_discover", device_id: "cam-1", timestamp: at(0), xid: "0x1" });
-    store.apply({ type: "dhcp_offer", device_id: "cam-1", timestamp: at(0), offered_ip: "10.77.0.9", server_id: "10.77.0.1" });
+    store.apply({ type: "dhcp_discover", device_id: "cam-1", timestamp: at(0), xid: "0x1", mac: "00:12:34:56:78:01" });
+    store.apply({ type: "dhcp_offer", device_id: "cam-1", timestamp: at(0), offered_ip: "10.77.0.9", server_id: "10.77.0.1", lease_time: 600 });
     store.apply({ type: "dhcp_ack", device_id: "cam-1", timestamp: at(1), assigned_ip: "10.77.0.9", server_id: "10.77.0.1", lease_time: 600 });
-    store.apply({ type: "stats", device_id: "cam-1", timestamp: at(1), stats: { state: "bound", current_ip: "10.77.0.9" } });
-    store.apply({ type: "dhcp_renew", device_id: "cam-1", timestamp: at(2), assigned_ip: "10.77.0.9" });
+    store.apply(statsMsg("cam-1", at(1), { state: "bound", current_ip: "10.77.0.9" }));
+    store.apply({ type: "dhcp_renew", device_id: "cam-1", timestamp: at(2), assigned_ip: "10.77.0.9", server_id: "10.77.0.1" });
     store.apply({ type: "dhcp_ack", device_id: "cam-1", timestamp: at(2), assigned_ip: "10.77.0.9", server_id: "10.77.0.1", lease_time: 600 });
-    store.apply({ type: "dhcp_release", device_id: "cam-1", timestamp: at(3), address: "10.77.0.9" });
+    store.apply({ type: "dhcp_release", device_id: "cam-1", timestamp: at(3), address: "10.77.0.9", server_id: "10.77.0.1" });
     store.apply({ type: "stopped", device_id: "cam-1", timestamp: at(3) });
     // ACK: the address is granted but still under the ARP check; bound once the device says so;
     // a renewal's ACK keeps it bound.
@@ -93,11 +95,13 @@ describe("LiveStore", () => {
 
   it("back-fills history and logs without duplicating what arrived live", () => {
     const store = new LiveStore({ schedule: (f) => f() });
-    const ack = { type: "dhcp_ack", device_id: "a", timestamp: at(1), xid: "0x1", assigned_ip: "10.77.0.9" };
+    const ack: EmulatorMessage = {
+      type: "dhcp_ack", device_id: "a", timestamp: at(1), xid: "0x1", assigned_ip: "10.77.0.9", server_id: "10.77.0.1", lease_time: 600,
+    };
     store.apply(ack);
     store.apply(stats("a", 3, 3, 300));
     store.backfill("a", [
-      { type: "dhcp_discover", device_id: "a", timestamp: at(0), xid: "0x1" },
+      { type: "dhcp_discover", device_id: "a", timestamp: at(0), xid: "0x1", mac: "00:12:34:56:78:01" },
       ack,
       stats("a", 1, 1, 100),
       stats("a", 2, 2, 200),
@@ -128,5 +132,16 @@ describe("LiveStore", () => {
     expect(store.get("a")).toMatchObject({ phase: "error", lastError: "process died" });
     expect(store.logs("a")[0]).toMatchObject({ level: "error", message: "process died" });
     expect([...store.ids()]).toEqual(["a"]);
+  });
+});
+
+describe("LiveStore and the service agree on phases", () => {
+  it("walks the shared cases (phases.cases.json, also read by the service's tests)", () => {
+    const store = new LiveStore({ schedule: (f) => f() });
+    const seen = cases.cases.map(([message]) => {
+      store.apply(message as EmulatorMessage);
+      return store.get("cam")!.phase;
+    });
+    expect(seen).toEqual(cases.cases.map(([, phase]) => phase));
   });
 });

@@ -11,9 +11,8 @@
  * /api/devices` agree.
  */
 import type { Device, Phase } from "../../api/types";
-import {
-  type DhcpEvent, type LogRecord, type Message, isDhcpType, num, str, toDhcpEvent, toLogRecord, toPhase,
-} from "./messages";
+import { type DhcpEvent, type LogRecord, isRecord, num, str, toDhcpEvent, toLogRecord, toPhase } from "./messages";
+import type { EmulatorMessage, LeaseBody, StatsBody } from "./protocol";
 import { DhcpRate } from "./dhcpRate";
 import { Ring } from "./ring";
 
@@ -111,8 +110,8 @@ function defaultSchedule(flush: () => void): void {
 }
 
 function leaseOf(value: unknown, at: number): Lease | null {
-  if (typeof value !== "object" || value === null) return null;
-  const lease = value as Message;
+  if (!isRecord(value)) return null;
+  const lease = value as Partial<LeaseBody>;
   return {
     serverId: str(lease.server_id),
     leaseTime: num(lease.lease_time),
@@ -221,22 +220,22 @@ export class LiveStore {
   // -- writing --------------------------------------------------------------------------------
 
   /** One emulator message (the `data` of a `device:*` frame). */
-  apply(message: Message): void {
+  apply(message: EmulatorMessage): void {
     const id = str(message.device_id);
-    const type = str(message.type);
-    if (!id || !type || id === "dashboard") return;
+    const type = message.type;
+    if (!id || id === "dashboard") return;
     const record = this.record(id);
     const timestamp = str(message.timestamp);
     let live: LiveDevice = { ...record.live, lastSeen: timestamp ?? record.live.lastSeen };
-    if (type === "started") {
+    if (message.type === "started") {
       // A (re)started device counts from zero again.
       live = { ...EMPTY_LIVE, phase: "pending", lastSeen: live.lastSeen };
       record.lastBytes = null;
-    } else if (type === "stopped") {
+    } else if (message.type === "stopped") {
       live = { ...live, phase: "stopped", ip: null, lease: null, packetRate: 0, byteRate: 0 };
-    } else if (type === "stats") {
+    } else if (message.type === "stats") {
       live = this.applyStats(record, live, message.stats, timestamp);
-    } else if (type === "dhcp_ack") {
+    } else if (message.type === "dhcp_ack") {
       // The server granted the address; the device still checks it (RFC 5227) before using it.
       // "bound" comes with the stats message the emulator sends the moment the check passes.
       live = { ...live, phase: live.phase === "bound" ? "bound" : "binding", ip: str(message.assigned_ip) ?? live.ip };
@@ -246,27 +245,23 @@ export class LiveStore {
     if (ADDRESSLESS.has(type)) {
       live = { ...live, ip: null, lease: null, phase: live.phase === "bound" ? "binding" : live.phase };
     }
-    if (type === "error") {
-      live = { ...live, lastError: String(message.error ?? "") };
+    if (message.type === "error") {
+      live = { ...live, lastError: message.error };
       if ((message.severity === "error" || message.severity === "critical") && message.fatal) {
         live = { ...live, phase: "error" };
       }
     }
-    if (isDhcpType(type)) {
-      const event = toDhcpEvent(message);
-      if (event) record.dhcp.push(event);
-    }
-    if (type === "log" || type === "error" || type === "scenario") {
-      const line = toLogRecord(message);
-      if (line) record.logs.push(line);
-    }
+    const event = toDhcpEvent(message);
+    if (event) record.dhcp.push(event);
+    const line = toLogRecord(message);
+    if (line) record.logs.push(line);
     record.live = live;
     this.touch(id);
   }
 
-  private applyStats(record: DeviceRecord, live: LiveDevice, value: unknown, timestamp: string | null): LiveDevice {
-    if (typeof value !== "object" || value === null) return live;
-    const stats = value as Message;
+  private applyStats(record: DeviceRecord, live: LiveDevice, value: StatsBody, timestamp: string | null): LiveDevice {
+    if (!isRecord(value)) return live;
+    const stats: Partial<StatsBody> = value;
     const t = timestamp ? Date.parse(timestamp) : Date.now();
     const bytes = num(stats.bytes_sent) ?? 0;
     let byteRate = live.byteRate;
@@ -319,7 +314,7 @@ export class LiveStore {
       lastSeen: status.updated ?? null,
     };
     if (status.stats) {
-      const stats = status.stats as Message;
+      const stats = status.stats as Partial<StatsBody>;
       live = {
         ...live,
         packetsSent: num(stats.packets_sent) ?? live.packetsSent,
@@ -338,14 +333,14 @@ export class LiveStore {
   }
 
   /** Kept messages from `GET /api/devices/{id}/events` (oldest first): rate history and DHCP steps. */
-  backfill(id: string, messages: readonly Message[]): void {
+  backfill(id: string, messages: readonly EmulatorMessage[]): void {
     const record = this.record(id);
     const stats = messages.filter((m) => m.type === "stats");
     const merged = new Map<number, Sample>(record.samples.toArray().map((s) => [s.t, s]));
     let previous: { t: number; bytes: number } | null = null;
     for (const m of stats) {
       const t = Date.parse(String(m.timestamp));
-      const body = (m.stats ?? {}) as Message;
+      const body: Partial<StatsBody> = isRecord(m.stats) ? m.stats : {};
       const bytes = num(body.bytes_sent) ?? 0;
       const bps = previous && t > previous.t ? ((bytes - previous.bytes) * 1000) / (t - previous.t) : 0;
       previous = { t, bytes };
@@ -358,7 +353,7 @@ export class LiveStore {
   }
 
   /** Kept log lines from `GET /api/logs?device=` (oldest first). */
-  backfillLogs(id: string, messages: readonly Message[]): void {
+  backfillLogs(id: string, messages: readonly EmulatorMessage[]): void {
     const record = this.record(id);
     const lines = messages.map(toLogRecord).filter((l): l is LogRecord => l !== null);
     record.logs.reset(mergeByTime(record.logs.toArray(), lines, (l) => `${l.timestamp}|${l.level}|${l.message}`));
