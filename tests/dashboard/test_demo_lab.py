@@ -38,8 +38,9 @@ async def test_default_library_loads_stopped_and_plays_all(demo_client: tuple[ht
     result = (await client.post("/api/devices/start-all")).json()
     assert result["failed"] == []
     bound: set[str] = set()
-    while len(bound) < len(result["done"]):
-        bound.add((await watch.next(lambda m: m["type"] == "dhcp_ack", timeout=60))["device_id"])
+    while len(bound) < len(result["done"]):  # bound once the address check after the ACK is over (RFC 5227)
+        stats = await watch.next(lambda m: m["type"] == "stats" and m["stats"]["state"] == "bound", timeout=60)
+        bound.add(stats["device_id"])
     assert {d["status"]["phase"] for d in (await client.get("/api/devices")).json()} == {"bound"}
 
 
