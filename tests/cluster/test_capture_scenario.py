@@ -110,7 +110,7 @@ def _scenario_fleet(steps: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_a_fleet_scenario_is_judged_by_the_api_server_and_runs_in_its_pods(
-    chart: Kube, namespace: str, node: node_mod.Node, release: str
+    chart: Kube, namespace: str, node: node_mod.Node, release: str, tmp_path: Path
 ) -> None:
     bad = _scenario_fleet([{"at": 5, "behaviour": {"kind": "power_cycle", "down": 3, "fresh": True}}])
     refused = chart.apply(bad, "-n", namespace, check=False)
@@ -143,3 +143,12 @@ def test_a_fleet_scenario_is_judged_by_the_api_server_and_runs_in_its_pods(
         # the first bind (DISCOVER, REQUEST); a target's reboot: INIT-REBOOT, a REQUEST with no DISCOVER
         expected = 2 if member["deviceId"] in targets else 1
         assert len(discovers) == 1 and len(requests) == expected, (member, mine)
+
+    # the fleet's capture: both pods asked, one file, only the members' frames (and group addresses)
+    pcap = tmp_path / "storm.pcap"
+    url = _dashboard_url(chart, f"/api/fleets/storm/capture?seconds={CAPTURE_SECONDS}")
+    assert _curl(node, url, pcap, f"Authorization: Bearer {release}") == 200, pcap.read_text(errors="replace")
+    ours = {m["mac"].lower() for m in members}
+    frames = _tshark(pcap, "frame", ["eth.src", "eth.dst"])
+    assert frames, "a fleet of 6 cameras said nothing in 12 s"
+    assert all(src in ours or dst in ours or int(dst[:2], 16) & 1 for src, dst in frames), frames[:20]
