@@ -88,14 +88,41 @@ def test_a_second_release_installs_and_uninstalls_cleanly(kube: Kube, chart: Kub
     )
 
 
-def test_the_dashboard_token_secret_survives_an_upgrade(chart: Kube) -> None:
-    name = f"{RELEASE}-iot-emulator-dashboard-token"
+def test_the_token_secrets_survive_an_upgrade(chart: Kube) -> None:
+    name, capture = f"{RELEASE}-iot-emulator-dashboard-token", f"{RELEASE}-iot-emulator-capture-token"
     before = chart.get("secret", name, "-n", RELEASE_NS)["data"]["token"]
+    capture_before = chart.get("secret", capture, "-n", RELEASE_NS)["data"]["token"]
     chart.helm(
         "upgrade", RELEASE, str(CHART), "-n", RELEASE_NS, "--reuse-values", "--set", "dashboard.allowedHosts={x.lab}"
     )
     assert chart.get("secret", name, "-n", RELEASE_NS)["data"]["token"] == before  # `lookup` kept it
+    assert chart.get("secret", capture, "-n", RELEASE_NS)["data"]["token"] == capture_before
     deployment = chart.get("deployment", f"{RELEASE}-iot-emulator-dashboard", "-n", RELEASE_NS)
     env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["IOTEMU_DASHBOARD_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": name, "key": "token"}
     assert "x.lab" in json.loads(env["IOTEMU_DASHBOARD_ALLOWED_HOSTS"]["value"])
+
+
+def test_the_capture_token_reaches_every_watched_namespace_and_goes_with_the_release(
+    kube: Kube, chart: Kube, namespace: str
+) -> None:
+    """One token in the release's namespace and in the watched one (pods read Secrets of their own
+    namespace), the same after an upgrade, removed by the uninstall."""
+    name, release_ns = "iot3", "iot-third"
+    secret = f"{name}-iot-emulator-capture-token"
+    watched = f"operator.watchNamespaces={{{namespace}}}"
+    off = ("--set", "admissionPolicy.enabled=false", "--set", "operator.replicas=0", "--set", "dashboard.replicas=0")
+    kube.helm("install", name, str(CHART), "-n", release_ns, "--create-namespace", "--set", watched, *off)
+    try:
+        tokens = {ns: kube.get("secret", secret, "-n", ns)["data"]["token"] for ns in (release_ns, namespace)}
+        assert len(set(tokens.values())) == 1, "one token for the dashboard and the pods"
+        kube.helm("upgrade", name, str(CHART), "-n", release_ns, "--reuse-values", "--set", "operator.resyncInterval=9")
+        assert {ns: kube.get("secret", secret, "-n", ns)["data"]["token"] for ns in tokens} == tokens
+        operator = kube.get("deployment", f"{name}-iot-emulator-operator", "-n", release_ns)
+        env = {e["name"]: e.get("value") for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["IOT_OPERATOR_CAPTURE_SECRET"] == secret
+    finally:
+        kube.helm("uninstall", name, "-n", release_ns, "--wait", check=False)
+        kube("delete", "namespace", release_ns, "--wait=false", check=False)
+    gone = kube("get", "secret", secret, "-n", namespace, check=False)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr

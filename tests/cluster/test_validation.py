@@ -34,6 +34,14 @@ FIELD = {
     "name not a DNS label": "metadata.name",
     "unknown device profile": "spec.profile",
     "unknown fleet profile": "spec.template.profile",
+    "scenario unknown kind": "spec.scenario.steps[0].behaviour.kind",
+    "scenario two targets": "spec.scenario.steps[0].target",
+    "scenario repeat without every": "spec.scenario.steps[0]",
+    "scenario churn without duration": "spec.scenario.steps[0]",
+    "scenario overlapping repeats": "spec.scenario.steps[0]",
+    "scenario zero duration": "spec.scenario.steps[0].duration",
+    "scenario field of another kind": "spec.scenario.steps[0].behaviour",
+    "scenario without steps": "spec.scenario.steps",
 }
 CASES = [
     *EXAMPLES,

@@ -172,6 +172,9 @@ def test_components_can_be_left_out() -> None:
         {"dashboard": {"env": {"IOTEMU_DASHBOARD_ALLOWED_HOSTS": '["*"]'}}},
         {"dashboard": {"auth": {"existingSecret": "Not A Name"}}},
         {"dashboard": {"allowedHosts": ["evil.example/path"]}},
+        {"dashboard": {"env": {"IOTEMU_DASHBOARD_KUBE__CAPTURE_TOKEN": "a-literal-capture-token"}}},
+        {"capture": {"existingSecret": "Not A Name"}},
+        {"capture": {"token": "literal"}},
         {"unknown": True},
     ],
 )
@@ -222,17 +225,52 @@ def test_dashboard_token_comes_from_a_secret_the_chart_makes() -> None:
     }
     deployments = json.dumps(find(objects, "Deployment"))
     assert token not in deployments and secret["data"]["token"] not in deployments
-    other = base64.b64decode(find(render({}), "Secret")[0]["data"]["token"]).decode()
+    other = base64.b64decode(find(render({}), "Secret", secret["metadata"]["name"])[0]["data"]["token"]).decode()
     assert other != token  # random per install; `lookup` keeps it on upgrade (tests/cluster/test_helm.py)
 
 
 def test_dashboard_token_from_an_existing_secret() -> None:
     objects = render({"dashboard": {"auth": {"existingSecret": "lab-dashboard-auth", "secretKey": "bearer"}}})
-    assert not find(objects, "Secret")
+    assert not find(objects, "Secret", "lab-iot-emulator-dashboard-token")
     env = {e["name"]: e for e in dashboard_container(objects)["env"]}
     assert env["IOTEMU_DASHBOARD_TOKEN"]["valueFrom"] == {
         "secretKeyRef": {"name": "lab-dashboard-auth", "key": "bearer"}
     }
+
+
+def test_capture_token_is_made_for_the_release_and_every_watched_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One random token, in a Secret of each namespace where emulator pods run (they read it from their own)
+    and of the dashboard's; the operator gets the Secret's name, the dashboard the value from the Secret."""
+    objects = render(NON_DEFAULT)
+    secrets = find(objects, "Secret", "lab-iot-emulator-capture-token")
+    assert sorted(s["metadata"]["namespace"] for s in secrets) == ["iot", "lab-a", "lab-b"]
+    assert len({s["data"]["token"] for s in secrets}) == 1
+    token = base64.b64decode(secrets[0]["data"]["token"]).decode()
+    assert re.fullmatch(r"[A-Za-z0-9]{48}", token)
+    [operator] = find(objects, "Deployment", "lab-iot-emulator-operator")
+    for variable in operator["spec"]["template"]["spec"]["containers"][0]["env"]:
+        monkeypatch.setenv(variable["name"], variable["value"])
+    assert settings_mod.OperatorSettings().capture_secret == "lab-iot-emulator-capture-token"
+    env = {e["name"]: e for e in dashboard_container(objects)["env"]}
+    assert env["IOTEMU_DASHBOARD_KUBE__CAPTURE_TOKEN"]["valueFrom"] == {
+        "secretKeyRef": {"name": "lab-iot-emulator-capture-token", "key": "token"}
+    }
+    deployments = json.dumps(find(objects, "Deployment"))
+    assert token not in deployments and secrets[0]["data"]["token"] not in deployments
+
+
+def test_capture_token_from_an_existing_secret_or_none() -> None:
+    objects = render({"capture": {"existingSecret": "lab-capture"}})
+    assert not find(objects, "Secret", "lab-iot-emulator-capture-token")
+    [operator] = find(objects, "Deployment", "lab-iot-emulator-operator")
+    env = {e["name"]: e.get("value") for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["IOT_OPERATOR_CAPTURE_SECRET"] == "lab-capture"
+    dashboard = {e["name"]: e for e in dashboard_container(objects)["env"]}
+    assert dashboard["IOTEMU_DASHBOARD_KUBE__CAPTURE_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "lab-capture"
+
+    off = render({"capture": {"enabled": False}})
+    assert not find(off, "Secret", "lab-iot-emulator-capture-token")
+    assert "CAPTURE" not in json.dumps(find(off, "Deployment"))
 
 
 def test_notes_say_how_to_read_the_token() -> None:

@@ -174,8 +174,12 @@ def _behaviour_schema() -> dict[str, Any]:
             if name != "kind":
                 sub = _plain(sub, schema.get("$defs", {}))
                 merged[name] = _widen(merged[name], sub, name) if name in merged else sub
-    table = "{" + ", ".join(f"'{kind}': [{', '.join(repr(f) for f in names)}]" for kind, names in allowed.items()) + "}"
-    rule = f"!(self.kind in {table}) || self.all(f, f in {table}[self.kind])"
+    # A structural object is not a map in CEL (`self.all(f, ...)` does not compile in the API server):
+    # each field is tested with has(), against the kinds that have it.
+    rule = " && ".join(
+        f"(!has(self.{name}) || self.kind in [{', '.join(repr(k) for k, names in allowed.items() if name in names)}])"
+        for name in merged
+    )
     return {
         "type": "object",
         "description": "what the targets do: `kind` and that kind's fields (docs/scenarios.md)",

@@ -62,3 +62,8 @@ capabilities:
 {{- end -}}
 {{- concat $hosts .Values.dashboard.allowedHosts | uniq | toJson -}}
 {{- end -}}
+
+{{/* The Secret (key `token`) holding the emulator pods' capture token: the user's, or the one the chart makes. */}}
+{{- define "iot-emulator.captureSecret" -}}
+{{- default (printf "%s-capture-token" (include "iot-emulator.fullname" .)) .Values.capture.existingSecret -}}
+{{- end -}}
