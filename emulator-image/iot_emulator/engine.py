@@ -451,6 +451,15 @@ class Engine:
                 heapq.heappush(self._heap, (deadline, next(self._seq), dev))
                 if deadline < self._timer_at:
                     self._arm(deadline)
+                if len(self._heap) > 2 * len(self._scheduled) + 64:
+                    self._compact()
+
+    def _compact(self) -> None:
+        """Drop superseded heap entries (in place: `_on_timer` holds the list): ~120 bytes each, and
+        every reschedule leaves one behind until its time comes."""
+        scheduled = self._scheduled
+        self._heap[:] = [entry for entry in self._heap if scheduled.get(entry[2]) == entry[0]]
+        heapq.heapify(self._heap)
 
     def _set_candidate(self, dev: device_mod.Device, address: bytes | None) -> None:
         previous = self._candidate_of.get(dev)
