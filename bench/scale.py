@@ -8,10 +8,12 @@ lab gives dnsmasq a `--dhcp-lease-max` of the pool size, and Kea has no lease li
 default: it answers 10,000 clients fastest and builds its replies itself (raw sockets), so it
 needs no neighbour entry per device.
 
-- base: VmRSS of the child after its imports and the lab, before any device exists;
+- base: VmRSS of the child with 0 devices: its imports, the lab, the raw socket, and the protocol
+  modules that `Engine.run` imports with its first device (once per process, printed apart);
 - created / bound: after `engine.Engine(...)` with `--devices` devices (their configurations
   included), and once all are bound and their announcements are over; per device = (bound -
-  base) / devices;
+  base) / devices; then the budget of a device per part (`budget.py`, an object walk), what the
+  allocator holds beyond it, and the RSS after glibc's `malloc_trim(0)`;
 - idle: process CPU time over `--idle` seconds with every device bound, in % of one core, with
   the CLI's defaults (traffic interval 60 s: an ARP refresh of the gateway per device per minute;
   stats every 5 s);
