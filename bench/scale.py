@@ -54,7 +54,7 @@ async def engine_child(where: lab.Lab, args: argparse.Namespace) -> dict[str, ob
     out: dict[str, object] = {"imports_from": common.rss_kib()}
     services.supported()  # what `Engine.run` imports with its first device (the protocol modules): once per process
     out["base"] = common.rss_kib()
-    configs = common.fleet(args.devices, arp_check=args.arp_check)
+    configs = common.fleet(args.devices, args.profile, arp_check=args.arp_check)
     if args.tracemalloc:
         tracemalloc.start()
     eng = engine.Engine(link, configs, interface=where.dev_iface, seed=1, log_level="error")
@@ -117,6 +117,7 @@ def child(args: argparse.Namespace) -> None:
 
 def spawn(args: argparse.Namespace, kind: str) -> dict[str, float | list[str]]:
     argv = [sys.executable, __file__, "--child", kind, "--devices", str(args.devices), "--server", args.server,
+            "--profile", args.profile,
             "--idle", str(args.idle), "--seed-devices", str(args.seed_devices)]  # fmt: skip
     argv += ["--tracemalloc"] * args.tracemalloc + ["--arp-check"] * args.arp_check
     done = subprocess.run(argv, capture_output=True, text=True, check=True)
@@ -128,6 +129,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--devices", type=int, default=10000)
     parser.add_argument("--server", choices=["dnsmasq", "kea"], default="kea")
+    parser.add_argument("--profile", default="sonoff-mini", help="every device's profile (its services run)")
     parser.add_argument("--idle", type=float, default=15.0, help="seconds of idle CPU measurement")
     parser.add_argument("--seed-devices", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3)
@@ -164,7 +166,8 @@ def main() -> None:
         [f"seed-style: per device ({s} sniff threads), bytes", common.spread(seed_dev, "{:,.0f}"), ""],
         [f"seed-style: CPU at idle, {s} devices, % of a core", common.spread(seed_cpu, "{:.2f}"), ""],
     ]  # fmt: skip
-    print(f"\nscale: {n:,} devices, {args.server}, idle {args.idle:g} s; median (min-max) of {args.repeat} runs")
+    print(f"\nscale: {n:,} devices of {args.profile}, {args.server}, idle {args.idle:g} s; "
+          f"median (min-max) of {args.repeat} runs")  # fmt: skip
     print(common.table(["what", "measured", "vs seed-style"], rows))
     print(f"bind: {common.median(values(runs, lambda r: r['bind_s'])):.1f} s for {n:,}; threads in the engine "
           f"process: {runs[-1]['threads']}; seed-style: {seeds[-1]['threads']}")  # fmt: skip
