@@ -51,9 +51,9 @@ SUBNET = ipaddress.IPv4Network("10.80.0.0/18")
 async def engine_child(where: lab.Lab, args: argparse.Namespace) -> dict[str, object]:
     link = rawsock.RawLink(where.dev_iface, netns=where.dev_netns)
     link.open()
-    out: dict[str, object] = {"imports_from": common.rss_kib()}
+    out: dict[str, object] = {"imports_from": common.rss_kib(), "imports_from_anon": common.rss_kib("RssAnon")}
     services.supported()  # what `Engine.run` imports with its first device (the protocol modules): once per process
-    out["base"] = common.rss_kib()
+    out["base"], out["base_anon"] = common.rss_kib(), common.rss_kib("RssAnon")
     configs = common.fleet(args.devices, args.profile, arp_check=args.arp_check)
     if args.tracemalloc:
         tracemalloc.start()
@@ -188,13 +188,15 @@ def budget_table(run: dict[str, float | list[str]], n: int) -> str:
     rss = (run["bound"] - run["base"]) * 1024 / n  # type: ignore[operator]
     trimmed = (run["trimmed"] - run["base"]) * 1024 / n  # type: ignore[operator]
     imports = (run["base"] - run["imports_from"]) * 1024  # type: ignore[operator]
+    anon = (run["base_anon"] - run["imports_from_anon"]) * 1024  # type: ignore[operator]
     rows = [[name, f"{b:,.0f}"] for name, b in parts]
     rows += [["Python objects of a device, total", f"{objects:,.0f}"],
              ["allocator: pools, fragmentation, freed but held (RSS - objects)", f"{rss - objects:,.0f}"],
              ["RSS per device, bound and idle", f"{rss:,.0f}"],
              ["  the same after malloc_trim(0) at the end of the idle period", f"{trimmed:,.0f}"]]  # fmt: skip
     note = (f"Once per process, not per device (in the base): the protocol modules `Engine.run` imports, "
-            f"{imports / 1024:,.0f} KiB ({imports / n:,.0f} B/device if it were counted at {n:,}).")  # fmt: skip
+            f"{imports / 1024:,.0f} KiB ({imports / n:,.0f} B/device if it were counted at {n:,}), of which "
+            f"{anon / 1024:,.0f} KiB private ({anon / n:,.0f} B/device), the rest shared libraries.")  # fmt: skip
     return f"\nMemory budget per device, bytes (last run):\n{common.table(['part', 'bytes'], rows)}\n{note}"
 
 
