@@ -1,6 +1,6 @@
 """Memory per device and CPU at idle, with every device bound: one engine process, thousands of devices.
 
-    sudo .venv/bin/python bench/scale.py --devices 10000 [--server kea|dnsmasq] [--idle 15] [--repeat 3]
+    sudo .venv/bin/python bench/scale.py --devices 10000 [--server kea|dnsmasq] [--idle 15] [--repeat 3] [--profile P]
 
 Each repeat runs in a fresh child process (freed memory is not given back to the system, so a
 second measurement in one process would be wrong), in a lab with a /18 (16,372 addresses; the
