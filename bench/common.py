@@ -66,10 +66,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
-def rss_kib() -> int:
-    """Resident set size of this process (VmRSS), in KiB."""
+def rss_kib(field: str = "VmRSS") -> int:
+    """Resident set size of this process (VmRSS), or one of its parts (RssAnon: private; RssFile:
+    mapped files such as shared libraries, whose pages other processes share), in KiB."""
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")

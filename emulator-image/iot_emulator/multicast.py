@@ -49,16 +49,25 @@ class Directory:
             self._move(self.members, self._groups_of.get(dev, frozenset()), groups, dev)
             self._groups_of[dev] = groups
         ports = dev.host.broadcast_ports
-        if self._ports_of.get(dev, frozenset()) is not ports:
-            self._move(self._port_listeners, self._ports_of.get(dev, frozenset()), ports, dev)
-            self._ports_of[dev] = ports
+        old_ports = self._ports_of.get(dev)
+        if old_ports is not ports and (old_ports is not None or ports):  # only devices with ports are stored
+            self._move(self._port_listeners, old_ports or frozenset(), ports, dev)
+            if ports:
+                self._ports_of[dev] = ports
+            else:
+                self._ports_of.pop(dev, None)
         names = (dev.host.mdns_names, dev.host.mdns_unique)
         old = self._names_of.get(dev)
+        if old is None and not names[0] and not names[1]:
+            return  # no names, none before: nothing to store (most devices)
         if old is None or old[0] is not names[0] or old[1] is not names[1]:
             before = old or (frozenset(), frozenset())
             self._move(self._owners, before[0], names[0], dev)
             self._move(self._unique_owners, before[1], names[1], dev)
-            self._names_of[dev] = names
+            if names[0] or names[1]:
+                self._names_of[dev] = names
+            else:
+                self._names_of.pop(dev, None)
 
     def remove(self, dev: Device) -> None:
         self._move(self.members, self._groups_of.pop(dev, frozenset()), frozenset(), dev)

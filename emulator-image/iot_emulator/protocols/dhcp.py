@@ -50,6 +50,12 @@ _MASK64 = (1 << 64) - 1
 class DhcpClient:
     """RFC 2131 client: INIT-REBOOT or DORA, ARP check, renew/rebind, expiry, decline, release."""
 
+    __slots__ = (
+        "_announce_at", "_announces", "_candidate", "_deadline", "_discover_secs", "_events", "_fp", "_frames",
+        "_fuzz", "_offer", "_probes", "_reboot", "_requested", "_rng", "_sent_at", "_started", "_static",
+        "_timer_state", "_tries", "_xid", "lease", "mac", "state",
+    )  # fmt: skip
+
     BACKOFF_BASE = 4.0
     """First retransmission delay in SELECTING/REQUESTING; doubles per try (RFC 2131 4.1)."""
     BACKOFF_CAP = 64.0
@@ -435,6 +441,8 @@ class DhcpClient:
         self.state = new
         if new not in _LEASED:
             self._announce_at = None
+        if new is DhcpState.BOUND:
+            self._frames.forget()  # until the renewal at T1
         self._log("debug", f"DHCP state {old.name} -> {new.name}")
 
     def _emit(self, type_: str, **fields: Any) -> None:

@@ -45,10 +45,13 @@ class Lease:
             else:
                 t1, t2 = sent_at + renew, sent_at + rebind
             expiry = sent_at + lease_time
+        mask = msg.subnet_mask
         return cls(
-            address=msg.yiaddr, server_id=msg.server_id or msg.src_ip, server_mac=msg.src_mac,
-            lease_time=lease_time, t1=t1, t2=t2, expiry=expiry, acquired=sent_at, subnet_mask=msg.subnet_mask,
-            routers=msg.routers, dns_servers=msg.dns_servers, ntp_servers=msg.ntp_servers, domain=msg.domain_name,
+            address=msg.yiaddr, server_id=_shared(msg.server_id or msg.src_ip), server_mac=_shared(msg.src_mac),
+            lease_time=lease_time, t1=t1, t2=t2, expiry=expiry, acquired=sent_at,
+            subnet_mask=None if mask is None else _shared(mask), routers=_shared_list(msg.routers),
+            dns_servers=_shared_list(msg.dns_servers), ntp_servers=_shared_list(msg.ntp_servers),
+            domain=msg.domain_name,
         )  # fmt: skip
 
     def ack_fields(self, xid: int) -> dict[str, Any]:
@@ -64,6 +67,34 @@ class Lease:
             "router": ip_text(self.routers[0]) if self.routers else None,
             "dns_servers": [ip_text(a) for a in self.dns_servers],
         }
+
+
+SHARED_LIMIT = 4096
+"""Distinct values kept by `_shared` (one server's leases repeat a handful): bounded, cleared when full."""
+_SHARED: dict[bytes, bytes] = {}
+_SHARED_LISTS: dict[bytes, list[bytes]] = {}
+
+
+def _shared(value: bytes) -> bytes:
+    """One copy of a value every lease from a server repeats (its id, MAC, mask): 37 bytes per lease otherwise.
+
+    Never mutated: leases and hosts only read these."""
+    if len(_SHARED) >= SHARED_LIMIT:
+        _SHARED.clear()
+    return _SHARED.setdefault(value, value)
+
+
+def _shared_list(values: list[bytes]) -> list[bytes]:
+    """One list per distinct routers / DNS / NTP servers (read-only, as `_shared`)."""
+    if not values:
+        return _NO_ADDRESSES
+    key = b"".join(values)
+    if len(_SHARED_LISTS) >= SHARED_LIMIT:
+        _SHARED_LISTS.clear()
+    return _SHARED_LISTS.setdefault(key, [_shared(v) for v in values])
+
+
+_NO_ADDRESSES: list[bytes] = []
 
 
 def ip_text(address: bytes) -> str:

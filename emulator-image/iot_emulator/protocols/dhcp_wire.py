@@ -260,7 +260,12 @@ class _Template(NamedTuple):
 
 
 class ClientFrames:
-    """One device's DHCP frames, each kind encoded once and then patched per message."""
+    """One device's DHCP frames, each kind encoded once per exchange and then patched per message.
+
+    The encoded kinds are kept only while an exchange needs them (`forget` once bound): a bound
+    device renews once per T1, and ~1 KB of templates per device is most of its DHCP state."""
+
+    __slots__ = ("_templates", "fingerprint", "hostname", "mac")
 
     REQUESTED_LEASE_TIME = INFINITE_LEASE
     """Option 51 value when the fingerprint lists 51: "as long as you give", so the server's own
@@ -268,11 +273,13 @@ class ClientFrames:
 
     def __init__(self, mac: bytes, hostname: str, fingerprint: profile.DhcpFingerprint) -> None:
         self.mac = mac
+        self.hostname = hostname
         self.fingerprint = fingerprint
-        self._ttl = fingerprint.ip_ttl
-        self._secs = fingerprint.secs
-        self._fixed = _fixed_options(mac, hostname, fingerprint)
-        self._templates: dict[tuple[Kind, bool, bool], _Template] = {}
+        self._templates: dict[tuple[Kind, bool, bool], _Template] | None = None
+
+    def forget(self) -> None:
+        """Drop the encoded kinds (the next message encodes its kind again)."""
+        self._templates = None
 
     def requests_address(self, *, insist: bool = False) -> bool:
         """Whether a DISCOVER carries option 50 when the client has an address to ask for."""
@@ -311,18 +318,20 @@ class ClientFrames:
                server_id: bytes | None = None, ciaddr: bytes = wire.ZERO_IP, src_ip: bytes = wire.ZERO_IP,
                dst_ip: bytes = wire.BROADCAST_IP, dst_mac: bytes = wire.BROADCAST_MAC) -> bytes:  # fmt: skip
         key = (kind, requested is not None, server_id is not None)
+        if self._templates is None:
+            self._templates = {}
         template = self._templates.get(key)
         if template is None:
             template = self._templates[key] = self._encode(*key)
         payload = bytearray(template.payload)
-        _XID_SECS.pack_into(payload, 4, xid, min(secs, 0xFFFF) if self._secs else 0)
+        _XID_SECS.pack_into(payload, 4, xid, min(secs, 0xFFFF) if self.fingerprint.secs else 0)
         payload[12:16] = ciaddr
         if requested is not None:
             payload[template.off50 : template.off50 + 4] = requested
         if server_id is not None:
             payload[template.off54 : template.off54 + 4] = server_id
         return wire.udp_frame(
-            self.mac, dst_mac, src_ip, dst_ip, CLIENT_PORT, SERVER_PORT, bytes(payload), ttl=self._ttl
+            self.mac, dst_mac, src_ip, dst_ip, CLIENT_PORT, SERVER_PORT, bytes(payload), ttl=self.fingerprint.ip_ttl
         )
 
     def _encode(self, kind: Kind, has50: bool, has54: bool) -> _Template:
@@ -337,6 +346,7 @@ class ClientFrames:
         body += bytes((OPT_MESSAGE_TYPE, 1, rule.msg_type))
         off50 = off54 = -1
         fp = self.fingerprint
+        fixed = _fixed_options(self.mac, self.hostname, fp)
         order = list(fp.request_options if rule.msg_type == REQUEST and fp.request_options else fp.options)
         order += [code for code in (OPT_REQUESTED_ADDR, OPT_SERVER_ID) if code not in order]  # MUSTs, last
         for code in order:
@@ -346,8 +356,8 @@ class ClientFrames:
             elif code == OPT_SERVER_ID and has54 and off54 < 0:
                 off54 = len(body) + 2
                 body += b"\x36\x04\x00\x00\x00\x00"
-            elif code in self._fixed and (code in rule.allowed or (code in fp.extra_options and rule.broadcast)):
-                body += self._fixed[code]  # extra (raw) options go in DISCOVER and REQUEST only
+            elif code in fixed and (code in rule.allowed or (code in fp.extra_options and rule.broadcast)):
+                body += fixed[code]  # extra (raw) options go in DISCOVER and REQUEST only
         body.append(OPT_END)
         if len(body) < MIN_PAYLOAD:
             body += bytes(MIN_PAYLOAD - len(body))

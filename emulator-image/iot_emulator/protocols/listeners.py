@@ -1,14 +1,13 @@
 """The "listeners" service: the TCP ports a device's profile says its real model listens on.
 
 Built for every device (`services.ALWAYS`): a device answers probes as its model does whatever
-protocols it is told to speak. On start it installs one listener per `profile.listen` entry on
-the device's TCP stack; the responders come from a table built once per profile and shared by all
-its devices, so a device adds only its `Facts` object and, per open connection, a `ServerApp`.
+protocols it is told to speak. On start it serves its profile's `listen` ports on the device's
+TCP stack (`TcpStack.ports`); the responders come from a table built once per profile and shared by
+all its devices, so a device adds only this service, its `Facts` (at its first connection) and, per
+open connection, a `ServerApp`.
 """
 
 from __future__ import annotations
-
-import functools
 
 from iot_emulator import host as host_mod
 from iot_emulator import profile, profile_services
@@ -27,6 +26,7 @@ from iot_emulator.protocols import (
 )
 
 _TABLES: dict[int, tuple[profile.Profile, dict[int, tcp_server.Responder]]] = {}
+_CERTIFICATES: dict[int, tuple[profile.Profile, dict[int, profile_services.ServerCertificate]]] = {}
 
 
 def responder(service: profile_services.Listener) -> tcp_server.Responder:
@@ -58,26 +58,43 @@ def responders(prof: profile.Profile) -> dict[int, tcp_server.Responder]:
     return entry[1]
 
 
+def certificates(prof: profile.Profile) -> dict[int, profile_services.ServerCertificate]:
+    """Port -> certificate of the profile's TLS ports, shared as `responders`."""
+    entry = _CERTIFICATES.get(id(prof))
+    if entry is None or entry[0] is not prof:
+        tls = {s.port: s.tls for s in prof.listen if isinstance(s, profile_services.TextService) and s.tls}
+        entry = _CERTIFICATES[id(prof)] = (prof, tls)
+    return entry[1]
+
+
 class Listeners:
+    """The profile's ports on a device's TCP stack (`tcp.Ports`): no per-port state per device."""
+
+    __slots__ = ("_facts", "context", "table", "tls")
     name = "listeners"
 
     def __init__(self, context: services.Context) -> None:
         self.context = context
         self.table = responders(context.config.profile)
+        self.tls = certificates(context.config.profile)
+        self._facts: tcp_server.Facts | None = None
 
     def start(self, now: float) -> None:
-        stack = tcp.stack_of(self.context.host, self.context.rng)
-        facts = tcp_server.Facts(self.context)
-        listen = self.context.config.profile.listen
-        certificates = {s.port: s.tls for s in listen if isinstance(s, profile_services.TextService) and s.tls}
-        for port, answer in self.table.items():
-            spec = certificates.get(port)
-            app = (
-                functools.partial(tcp_server.ServerApp, answer, facts)
-                if spec is None
-                else functools.partial(tls_server.TlsServerApp, spec, answer, facts)
-            )
-            stack.listen(port, "https" if spec else answer.protocol, app)
+        tcp.stack_of(self.context.host, self.context.rng).ports = self
+
+    def protocol_of(self, port: int) -> str | None:
+        answer = self.table.get(port)
+        if answer is None:
+            return None
+        return "https" if port in self.tls else answer.protocol
+
+    def app(self, port: int) -> tcp.TcpApp:
+        if self._facts is None:
+            self._facts = tcp_server.Facts(self.context)
+        answer, spec = self.table[port], self.tls.get(port)
+        if spec is None:
+            return tcp_server.ServerApp(answer, self._facts)
+        return tls_server.TlsServerApp(spec, answer, self._facts)
 
     def on_timer(self, now: float) -> None:
         pass
@@ -87,9 +104,8 @@ class Listeners:
 
     def stop(self, now: float) -> None:
         host_tcp = self.context.host.tcp
-        if isinstance(host_tcp, tcp.TcpStack):
-            for port in self.table:
-                host_tcp.listeners.pop(port, None)
+        if isinstance(host_tcp, tcp.TcpStack) and host_tcp.ports is self:
+            host_tcp.ports = None
 
 
 @services.register("listeners")

@@ -87,7 +87,7 @@ class MdnsResponder:
             self._multicast([r._replace(ttl=0) for r in self.published.records()], now, rate_limit=False)
         self.timers.clear()
         self.host.unbind_udp(PORT)
-        self.host.groups.discard(GROUP)
+        self.host.leave(GROUP)
         self.host.mdns_names = self.host.mdns_unique = frozenset()
         self._set_state(State.STOPPED)
 

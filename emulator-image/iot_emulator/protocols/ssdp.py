@@ -148,7 +148,7 @@ class SsdpDevice:
         self._running = False
         self.timers.clear()
         self.host.unbind_udp(PORT)
-        self.host.groups.discard(GROUP)
+        self.host.leave(GROUP)
 
     # -- internals ----------------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import Protocol
 
 from iot_emulator import host as host_mod
 from iot_emulator import wire
@@ -54,6 +55,16 @@ Key = tuple[bytes, int, int]
 Trace = Callable[[Connection, TcpState, TcpState], None]
 AppFactory = Callable[[], TcpApp]
 """Makes the application of one accepted connection (a server's per-connection state)."""
+
+
+class Ports(Protocol):
+    """Listening ports served from a table shared by a profile's devices (`protocols.listeners`): a
+    device then holds no entry per port, only this object."""
+
+    def protocol_of(self, port: int) -> str | None: ...
+    def app(self, port: int) -> TcpApp: ...
+
+
 Tap = Callable[[bytes, tcp_segment.Segment, float], bool]
 """Sees a segment no connection owns, (source address, segment, now); True when it took it (no RST is sent)."""
 
@@ -76,7 +87,9 @@ class TcpStack:
         self._ts_offset = rng.getrandbits(32)
         self._ts_last: int | None = None
         self.listeners: dict[int, tuple[str, AppFactory]] = {}
-        self._served: set[Key] = set()
+        self.ports: Ports | None = None
+        """The profile's listening ports (looked up after `listeners`)."""
+        self._served: dict[Key, None] = {}  # a set, as a dict: 64 bytes empty instead of 216
         self.taps: list[Tap] = []
         """Raw observers of segments that belong to no connection: a SYN scan reads its replies here."""
 
@@ -114,7 +127,7 @@ class TcpStack:
             conn.on_segment(segment, now)
         elif any(tap(packet.src, segment, now) for tap in self.taps):
             return
-        elif segment.dport in self.listeners and not segment.flags & (ACK | RST):
+        elif self._listening(segment.dport) and not segment.flags & (ACK | RST):
             if segment.flags & (SYN | FIN) == SYN:  # LISTEN (RFC 9293 3.10.7.2); Linux drops SYN+FIN
                 self._accept(key, segment, now)  # and, as the RFC says, any segment without SYN or ACK
         elif self.host.address is not None:  # a closed port
@@ -126,11 +139,19 @@ class TcpStack:
         served = [self.connections[k] for k in self._served]
         if len(served) >= self.SERVED or sum(c.state is TcpState.SYN_RECEIVED for c in served) >= self.HALF_OPEN:
             return  # backlog full: the peer retries its SYN, as against a loaded kernel
-        protocol, make_app = self.listeners[syn.dport]
-        conn = Connection(self, key[0], key[1], key[2], make_app(), protocol, self.rng.getrandbits(32), now)
+        entry = self.listeners.get(syn.dport)
+        if entry is not None:
+            protocol, app = entry[0], entry[1]()
+        else:
+            assert self.ports is not None
+            protocol, app = self.ports.protocol_of(syn.dport) or "tcp", self.ports.app(syn.dport)
+        conn = Connection(self, key[0], key[1], key[2], app, protocol, self.rng.getrandbits(32), now)
         self.connections[key] = conn
-        self._served.add(key)
+        self._served[key] = None
         conn.accept(syn, now)
+
+    def _listening(self, port: int) -> bool:
+        return port in self.listeners or (self.ports is not None and self.ports.protocol_of(port) is not None)
 
     def on_timer(self, now: float) -> None:
         for conn in list(self.connections.values()):
@@ -169,7 +190,7 @@ class TcpStack:
         key = (conn.remote, conn.remote_port, conn.local_port)
         if self.connections.get(key) is conn:
             del self.connections[key]
-            self._served.discard(key)
+            self._served.pop(key, None)
 
     def trace(self, conn: Connection, old: TcpState, new: TcpState) -> None:
         if self.on_trace is not None:
