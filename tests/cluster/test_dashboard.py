@@ -95,7 +95,11 @@ async def test_pod_events_follow_a_watch_that_survives_an_api_server_restart(
         _running_pod(chart, namespace, "emu-cams-0", server.port)
         snapshot = await watch.next(lambda m: m["type"] == "stats" and m["device_id"] == "cam-1")
         assert snapshot["pod"] == "emu-cams-0" and snapshot["stats"]["current_ip"] == "10.0.0.7"
-        view.events(messages.make("dhcp_ack", "cam-1", time.time(), assigned_ip="10.0.0.8"))
+        view.events(
+            messages.make(
+                "dhcp_ack", "cam-1", time.time(), assigned_ip="10.0.0.8", server_id="10.0.0.1", lease_time=3600
+            )
+        )
         assert (await watch.next(lambda m: m["type"] == "dhcp_ack"))["assigned_ip"] == "10.0.0.8"
 
         chart.plane.restart("kube-apiserver")  # the watch breaks; the backend lists and watches again

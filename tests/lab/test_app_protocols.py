@@ -152,7 +152,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
 def test_http_server_logged_the_request_line_and_user_agent(scenario: Scenario) -> None:
     line = servers.wait_for_line(scenario.directory / "nginx" / "http-access.log", r"GET /ISAPI", WAIT)
     request = '"GET /ISAPI/System/deviceInfo?format=json HTTP/1.1"'
-    assert line.string == f'{scenario.device_ip} {request} "{USER_AGENT}" 200 host="api.lab.test"'
+    assert line.string == f'{scenario.device_ip} {request} "{USER_AGENT}" 200 host="api.lab.test" body=-'
     scenario.logged(r"^http: GET api\.lab\.test/ISAPI/System/deviceInfo\?format=json -> 200 OK")
 
 
