@@ -153,3 +153,11 @@ async def test_a_device_added_with_a_new_device_scenario_stays_silent_until_it_a
     assert isinstance(link, RecordingLink)
     assert (await client.post([doc]))[0] == 200
     assert link.sent == []  # held back before its first frame
+
+
+@pytest.mark.parametrize("path", ["/devices", "/scenarios", "/scenarios/stop"])
+async def test_a_body_that_is_not_json_is_422_saying_so(client: Client, path: str) -> None:
+    async with client.session.post(f"http://emulator{path}", data=b"{not json") as resp:
+        assert resp.status == 422 and resp.content_type == "application/json"
+        errors = (await resp.json())["errors"]
+    assert len(errors) == 1 and errors[0].startswith("body: not JSON:")
