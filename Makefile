@@ -13,7 +13,7 @@ WEB_BUILT := $(WEB)/dist/.iotemu-built
 # The web build depends on its sources and on the API it is generated from (the OpenAPI schema).
 WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/scripts dashboard/iot_dashboard -type f \( -name '*.ts' -o -name '*.tsx' \
 	-o -name '*.css' -o -name '*.py' -o -name '*.mjs' \) -not -name '*.gen.ts' 2>/dev/null) \
-	$(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/vite.lib.config.ts $(WEB)/tsconfig.json emulator-image/iot_emulator/models.py
+	$(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/vite.lib.config.ts $(WEB)/tsconfig.json emulator-image/iot_emulator/config/models.py
 
 .PHONY: setup apt web demo test lint unit lab bench clean cluster cluster-bin cluster-down images
 

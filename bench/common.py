@@ -9,8 +9,8 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-from iot_emulator import manifests
 from iot_emulator import profile as profiles
+from iot_emulator.config import manifests
 
 FAST_DNSMASQ = ("--port=0", "--dhcp-broadcast", "--quiet-dhcp")
 """No DNS (dnsmasq's DHCP is ~6x slower with it at 2,000 leases), broadcast replies (the gateway's

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import common
 
-from iot_emulator import engine, lab, macs, manifests, rawsock
+from iot_emulator import engine, lab, macs, rawsock
+from iot_emulator.config import manifests
 from iot_emulator.lab import netns
 from iot_emulator.protocols import dhcp_wire
 

@@ -31,7 +31,8 @@ from collections.abc import Callable
 
 import common
 
-from iot_emulator import engine, macs, manifests, rawsock, wire
+from iot_emulator import engine, macs, rawsock, wire
+from iot_emulator.config import manifests
 from iot_emulator.lab import netns
 from iot_emulator.protocols import arp, dhcp_wire, icmp
 

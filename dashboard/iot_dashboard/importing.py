@@ -25,8 +25,8 @@ from typing import Any
 import yaml
 
 from iot_dashboard.backends import base
-from iot_emulator import bounded, manifests, models
 from iot_emulator import profile as profiles
+from iot_emulator.config import bounded, manifests, models
 
 SEED_ID = base.SEED_ID
 DISPLAY_NAME = "iotemu.io/display-name"
@@ -43,7 +43,7 @@ _FIELD_OF = {"spec.mac": "mac", "spec.hostname": "hostname", "spec.protocols": "
 def parse(body: bytes, library: profiles.Library, source: str = "import", seconds: float = 30.0) -> list[base.Resource]:
     """The resources of an import body; raises base.Invalid naming every bad entry and field.
 
-    Reading is bounded (`iot_emulator.bounded`: aliases, depth, `seconds`); the caller caps the size."""
+    Reading is bounded (`iot_emulator.config.bounded`: aliases, depth, `seconds`); the caller caps the size."""
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -1,6 +1,6 @@
 """The API's model families (`DeviceCreate` / `DeviceUpdate` / `DevicePatch` / `DevicePublic`, same for fleets).
 
-They wrap the resource models of `iot_emulator.models` instead of copying their fields: a
+They wrap the resource models of `iot_emulator.config.models` instead of copying their fields: a
 device's `spec` *is* an `IoTDevice.spec`, so the form, the YAML file and the cluster accept and
 reject exactly the same things. Field names are camelCase on the wire, like the CRDs. The patch
 models are derived from the specs (every field optional) so that PATCH documents itself in
@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.alias_generators import to_camel
 
-from iot_emulator import models
+from iot_emulator.config import models
 
 Name = Annotated[str, Field(pattern=models.DNS_LABEL, max_length=63, description="resource name (a DNS label)")]
 Labels = Annotated[dict[str, str], Field(default_factory=dict)]

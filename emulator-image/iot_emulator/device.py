@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
-from iot_emulator import host, macs, manifests, wire
+from iot_emulator import host, macs, wire
+from iot_emulator.config import manifests
 from iot_emulator.protocols import arp, dhcp, dhcp_wire, services
 
 Emit = Callable[[str, dict[str, Any]], None]

@@ -23,7 +23,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from iot_emulator import device as device_mod
-from iot_emulator import lease_cache, macs, manifests, messages, multicast, wire
+from iot_emulator import lease_cache, macs, messages, multicast, wire
+from iot_emulator.config import manifests
 from iot_emulator.protocols import dhcp, dhcp_wire, services
 
 RELEASE_BATCH = 8

@@ -21,8 +21,8 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 
-from iot_emulator import manifests, models
 from iot_emulator import profile as profiles
+from iot_emulator.config import manifests, models
 
 Resource = models.IoTDevice | models.IoTFleet
 ADVICE = "set spec.mac (or spec.macOui for a fleet) to another address"

@@ -17,7 +17,8 @@ from typing import Annotated, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from iot_emulator import bounded, macs, profile_services
+from iot_emulator import macs, profile_services
+from iot_emulator.config import bounded
 
 _Served = TypeVar("_Served", profile_services.Listener, profile_services.UdpListener)
 

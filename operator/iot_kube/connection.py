@@ -13,7 +13,7 @@ is removed before `load` returns.)
 
 The official client reads a kubeconfig with `yaml.safe_load` and no limit, then walks what it read:
 a ~800-byte alias bomb in a context took it past 5 GB and a minute. Each file is first read with
-the project's bounded reader (`iot_emulator.bounded`: size, depth, alias expansion, time), and a
+the project's bounded reader (`iot_emulator.config.bounded`: size, depth, alias expansion, time), and a
 file over those limits is refused with its name before the client sees it.
 """
 
@@ -33,7 +33,7 @@ from kubernetes_asyncio.client import Configuration
 from kubernetes_asyncio.config import ConfigException, kube_config
 from kubernetes_asyncio.config.incluster_config import InClusterConfigLoader
 
-from iot_emulator import bounded
+from iot_emulator.config import bounded
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 _LOADING = threading.Lock()

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from iot_emulator import models
+from iot_emulator.config import models
 
 T, F = models.ConditionStatus.true, models.ConditionStatus.false
 

@@ -1,6 +1,6 @@
 """The CustomResourceDefinitions, generated from the pydantic models (`python -m iot_operator.crdgen --write`).
 
-Why generated: the models in `iot_emulator.models` are the single source of truth for what a
+Why generated: the models in `iot_emulator.config.models` are the single source of truth for what a
 manifest may say; the API server must reject at `kubectl apply` time what local mode rejects at
 load time. Pydantic's JSON Schema is close to what Kubernetes wants but not a *structural* schema,
 so this module rewrites it: `$ref`s inlined, `anyOf [X, null]` turned into `nullable`, titles and
@@ -25,10 +25,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from iot_emulator import models
 from iot_emulator import profile as profiles
+from iot_emulator.config import models
 
-HEADER = "# Generated from iot_emulator.models by `python -m iot_operator.crdgen --write`. Do not edit.\n"
+HEADER = "# Generated from iot_emulator.config.models by `python -m iot_operator.crdgen --write`. Do not edit.\n"
 OUTPUTS = (Path("crds"), Path("helm/iot-emulator/crds"))
 """Where `--write` and `--check` look, relative to the repository root (the working directory)."""
 CHART_PROFILES = Path("helm/iot-emulator/files/profiles.yaml")
@@ -229,7 +229,7 @@ def render() -> dict[str, str]:
 def shipped_profiles() -> str:
     """The chart's list of shipped profiles: name -> what it emulates (a ConfigMap's data)."""
     names = {p.name: f"{p.vendor} {p.model}" for p in sorted(profiles.library(None), key=lambda p: p.name)}
-    header = HEADER.replace("iot_emulator.models", "the shipped profiles (iot_emulator/profiles)")
+    header = HEADER.replace("iot_emulator.config.models", "the shipped profiles (iot_emulator/profiles)")
     return header + yaml.safe_dump(names, sort_keys=False, width=100)
 
 

@@ -23,8 +23,9 @@ from typing import Any
 import aiohttp
 import kopf
 
-from iot_emulator import mac_claims, models
+from iot_emulator import mac_claims
 from iot_emulator import profile as profiles
+from iot_emulator.config import models
 from iot_kube import connection
 from iot_operator import kube, observed, pods, reconcile, scrape
 from iot_operator import plan as plan_mod

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from kubernetes_asyncio.client import ApiClient, CoreV1Api, CustomObjectsApi
 
-from iot_emulator import models
+from iot_emulator.config import models
 from iot_kube import client as kube_client
 from iot_kube.connection import Connection
 

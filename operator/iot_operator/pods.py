@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from iot_emulator import manifests, models
 from iot_emulator import profile as profiles
+from iot_emulator.config import manifests, models
 from iot_emulator.scenarios import firmware
 from iot_operator import settings as settings_mod
 

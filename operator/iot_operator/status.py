@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from iot_emulator import models
+from iot_emulator.config import models
 from iot_operator import conditions, observed, pods
 from iot_operator import plan as plan_mod
 

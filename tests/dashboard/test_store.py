@@ -10,7 +10,7 @@ import pytest
 from iot_dashboard import service
 from iot_dashboard.backends.local import store
 from iot_dashboard.settings import Settings
-from iot_emulator import models
+from iot_emulator.config import models
 
 DEVICE = models.IoTDevice.model_validate(
     {"apiVersion": models.API_VERSION, "kind": "IoTDevice", "metadata": {"name": "cam"}, "spec": {"profile": "x"}}

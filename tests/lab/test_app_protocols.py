@@ -27,7 +27,8 @@ from scapy.layers.inet import IP, TCP
 from scapy.utils import rdpcap
 
 from iot_emulator import lab as iotlab
-from iot_emulator import manifests, profile
+from iot_emulator import profile
+from iot_emulator.config import manifests
 from iot_emulator.protocols import mqtt, tls_hello
 from tests.conftest import LabFactory, new_lab_name
 from tests.lab import servers

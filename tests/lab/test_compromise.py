@@ -24,7 +24,7 @@ import pydantic
 import pytest
 
 from iot_emulator import lab as iotlab
-from iot_emulator import manifests
+from iot_emulator.config import manifests
 from iot_emulator.lab import config as labconfig
 from iot_emulator.lab import login_servers
 from iot_emulator.protocols import services

@@ -28,7 +28,8 @@ from pathlib import Path
 import pytest
 
 from iot_emulator import lab as iotlab
-from iot_emulator import manifests, profile
+from iot_emulator import profile
+from iot_emulator.config import manifests
 from iot_emulator.lab import config as labconfig
 from iot_emulator.lab import internet, netns, process, wan
 from iot_emulator.protocols import mqtt, ntp, rtsp, tls_hello

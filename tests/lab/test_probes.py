@@ -17,7 +17,8 @@ from collections.abc import Iterator
 import pytest
 
 from iot_emulator import lab as iotlab
-from iot_emulator import manifests, profile
+from iot_emulator import profile
+from iot_emulator.config import manifests
 from iot_emulator.protocols import ssdp
 
 from ..conftest import LabFactory

@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from iot_emulator import lab as iotlab
-from iot_emulator import manifests, profile
+from iot_emulator import profile
+from iot_emulator.config import manifests
 from iot_emulator.lab import config as labconfig
 from iot_emulator.scenarios import driver, model
 from tests.conftest import LabFactory

@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from iot_emulator import lab as iotlab
-from iot_emulator import manifests, profile
+from iot_emulator import profile
+from iot_emulator.config import manifests
 from iot_emulator.lab import netns
 from iot_emulator.protocols import coap, ntp, ssdp
 

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from iot_emulator import lab as iotlab
-from iot_emulator import manifests, profile
+from iot_emulator import profile
+from iot_emulator.config import manifests
 from iot_emulator.lab import dnsmasq, internet, netns, process, wan
 from iot_emulator.protocols import dns_wire
 from tests.conftest import LabFactory, new_lab_name

@@ -20,7 +20,8 @@ import aiohttp
 import kmock
 import yaml
 
-from iot_emulator import http_api, messages, models
+from iot_emulator import http_api, messages
+from iot_emulator.config import models
 from iot_operator import crdgen, pods
 from iot_operator import settings as settings_mod
 from tests.operator import crdcheck, fakeapi

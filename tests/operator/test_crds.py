@@ -1,6 +1,6 @@
 """The CRDs: generated from the models, structural, valid, and rejecting what the models reject.
 
-The CEL rules (`x-kubernetes-validations`) live in `iot_emulator.models` next to the pydantic
+The CEL rules (`x-kubernetes-validations`) live in `iot_emulator.config.models` next to the pydantic
 validator that enforces the same rule. Here every example document is judged twice, by pydantic
 and by the CRD (schema with jsonschema, CEL rules with cel-python), and both verdicts must agree;
 every CEL rule must be broken by at least one example, so none is untested.
@@ -16,7 +16,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from iot_emulator import models, profile
+from iot_emulator import profile
+from iot_emulator.config import models
 from iot_operator import crdgen
 from tests.operator import crdcheck
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from iot_emulator import lab as iotlab
-from iot_emulator import models
+from iot_emulator.config import models
 from iot_operator import settings as settings_mod
 from tests.operator import harness
 from tests.operator.conftest import running_operator

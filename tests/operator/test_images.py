@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from iot_emulator import cli as emulator_cli
-from iot_emulator import models, profile
+from iot_emulator import profile
+from iot_emulator.config import models
 from iot_operator import pods
 from iot_operator import settings as settings_mod
 

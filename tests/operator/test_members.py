@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from iot_emulator import manifests, models, profile
+from iot_emulator import profile
+from iot_emulator.config import manifests, models
 
 
 def fleet(replicas: int, members: dict[str, int] | None = None) -> models.IoTFleet:

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
-from iot_emulator import manifests, models, profile
+from iot_emulator import profile
+from iot_emulator.config import manifests, models
 from iot_operator import pods
 from iot_operator import settings as settings_mod
 

@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from iot_emulator import models
+from iot_emulator.config import models
 from iot_operator import conditions, observed, status
 from iot_operator import plan as plan_mod
 

@@ -14,7 +14,8 @@ from scapy.layers.inet import UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
-from iot_emulator import device, host, macs, manifests, profile, wire
+from iot_emulator import device, host, macs, profile, wire
+from iot_emulator.config import manifests
 from iot_emulator.protocols import services
 
 MAC = "44:19:b6:0a:0b:0c"

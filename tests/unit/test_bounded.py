@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from iot_emulator import bounded, manifests, profile
+from iot_emulator import profile
+from iot_emulator.config import bounded, manifests
 
 LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
     f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 
-from iot_emulator import device, manifests, profile, wire
+from iot_emulator import device, profile, wire
+from iot_emulator.config import manifests
 
 
 class DueAtOnce:

@@ -15,7 +15,8 @@ from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import ARP, Ether
 
-from iot_emulator import engine, manifests, message_models, profile, runner
+from iot_emulator import engine, message_models, profile, runner
+from iot_emulator.config import manifests
 from tests.unit.fakes import RecordingLink
 
 SERVER_MAC = "02:00:00:00:00:01"

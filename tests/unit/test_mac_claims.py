@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from iot_emulator import mac_claims, macs, manifests, models, profile
+from iot_emulator import mac_claims, macs, profile
+from iot_emulator.config import manifests, models
 
 CLASH = macs.derive("44:19:b6", "device/cam-222", 0)
 """cam-222 and cam-4245 each derive this MAC on their own."""

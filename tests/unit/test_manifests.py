@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from iot_emulator import macs, manifests, profile
+from iot_emulator import macs, profile
+from iot_emulator.config import manifests
 
 DEVICE = """\
 apiVersion: iotemu.io/v1alpha1

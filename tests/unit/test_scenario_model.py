@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from iot_emulator import manifests, profile
+from iot_emulator import profile
+from iot_emulator.config import manifests
 from iot_emulator.scenarios import firmware, model
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "scenario-branch-day.yaml"

@@ -10,7 +10,8 @@ import pytest
 from scapy.layers.dns import DNS
 from scapy.layers.l2 import Ether
 
-from iot_emulator import manifests, profile
+from iot_emulator import profile
+from iot_emulator.config import manifests
 from tests.unit.protocol_env import Env
 
 UDP_PROTOCOLS = ("dns", "ntp", "coap", "mdns", "ssdp", "lldp")

@@ -2,7 +2,7 @@
 
 Python's `json` accepts `NaN` and `"\\ud800"`; both pass pydantic, and then fail far from the
 request (a float that JSON cannot encode, a string that UTF-8 cannot) as a 500. Every route of
-the API uses this route class, whose request parses with `iot_emulator.bounded`; a refusal is a
+the API uses this route class, whose request parses with `iot_emulator.config.bounded`; a refusal is a
 JSON decode error, which FastAPI answers 422 with the reason.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
-from iot_emulator import bounded
+from iot_emulator.config import bounded
 
 _NO_SIZE_CAP = bounded.Limits(max_bytes=1 << 62)  # the body's size is capped before (limits.BodyLimit)
 

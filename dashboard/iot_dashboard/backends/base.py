@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from iot_dashboard import capture, events
 from iot_dashboard import models as api
-from iot_emulator import manifests, models
 from iot_emulator import profile as profiles
+from iot_emulator.config import manifests, models
 
 SEED_ID = "iotemu.io/seed-id"
 """Annotation of a device imported from the brief's `iot_devices.json`: its id there (`camera_01`),

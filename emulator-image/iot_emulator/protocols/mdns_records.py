@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from iot_emulator import manifests, profile
+from iot_emulator import profile
+from iot_emulator.config import manifests
 from iot_emulator.protocols import dns_wire, service_kit
 
 HOST_TTL = 120

@@ -25,7 +25,8 @@ import re
 import uuid
 
 from iot_emulator import host as host_mod
-from iot_emulator import manifests, profile
+from iot_emulator import profile
+from iot_emulator.config import manifests
 from iot_emulator.protocols import service_kit, services
 
 GROUP = bytes([239, 255, 255, 250])

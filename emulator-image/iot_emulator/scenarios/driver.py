@@ -12,8 +12,9 @@ import asyncio
 import dataclasses
 from collections.abc import Iterable
 
-from iot_emulator import engine, host, macs, manifests, messages
+from iot_emulator import engine, host, macs, messages
 from iot_emulator import profile as profiles
+from iot_emulator.config import manifests
 from iot_emulator.protocols import services
 from iot_emulator.scenarios import compromise, firmware, model, runner
 

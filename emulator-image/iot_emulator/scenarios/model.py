@@ -382,7 +382,7 @@ class ScenarioError(ValueError):
 
 def parse(text: str, source: str = "<scenario>") -> Scenario:
     """A scenario from YAML (bounded in size and depth); ScenarioError names each bad field."""
-    from iot_emulator import bounded
+    from iot_emulator.config import bounded
 
     try:
         data = bounded.load(text)
@@ -395,7 +395,7 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
 
 
 def load(path: Path) -> Scenario:
-    from iot_emulator import bounded
+    from iot_emulator.config import bounded
 
     try:
         text = bounded.read_text(path)

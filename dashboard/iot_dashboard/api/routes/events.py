@@ -30,7 +30,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 
 from iot_dashboard import events, security
 from iot_dashboard.backends import base
-from iot_emulator import models
+from iot_emulator.config import models
 
 router = APIRouter(tags=["events"])
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from iot_dashboard import models as api
 from iot_dashboard.api import strict
 from iot_dashboard.api.deps import BackendDep
 from iot_dashboard.backends import base
-from iot_emulator import models
+from iot_emulator.config import models
 
 router = APIRouter(prefix="/fleets", tags=["fleets"], route_class=strict.StrictJsonRoute)
 

@@ -14,7 +14,7 @@ from iot_dashboard import models as api
 from iot_dashboard.api import strict
 from iot_dashboard.api.deps import BackendDep
 from iot_dashboard.backends import base
-from iot_emulator import models
+from iot_emulator.config import models
 from iot_emulator.scenarios import model as scenario_model
 
 router = APIRouter(tags=["scenarios"], route_class=strict.StrictJsonRoute)

@@ -16,7 +16,7 @@ import aiohttp
 from kubernetes_asyncio.client import ApiClient, CoreV1Api, CustomObjectsApi
 
 from iot_dashboard.settings import KubeSettings
-from iot_emulator import models
+from iot_emulator.config import models
 from iot_kube import client as kube_client
 from iot_kube import connection
 

@@ -22,8 +22,8 @@ from iot_dashboard import models as api
 from iot_dashboard.backends import base
 from iot_dashboard.backends.local import process, store, supervisor
 from iot_dashboard.settings import Settings
-from iot_emulator import manifests, models
 from iot_emulator import profile as profiles
+from iot_emulator.config import manifests, models
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from iot_emulator import bounded, manifests, models
+from iot_emulator.config import bounded, manifests, models
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 

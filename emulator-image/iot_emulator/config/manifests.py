@@ -16,8 +16,9 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from iot_emulator import bounded, macs, models
+from iot_emulator import macs
 from iot_emulator import profile as profiles
+from iot_emulator.config import bounded, models
 from iot_emulator.scenarios import firmware
 from iot_emulator.scenarios import model as scenario_model
 
