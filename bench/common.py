@@ -9,8 +9,8 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-from iot_emulator import profile as profiles
 from iot_emulator.config import manifests
+from iot_emulator.profiles import catalog
 
 FAST_DNSMASQ = ("--port=0", "--dhcp-broadcast", "--quiet-dhcp")
 """No DNS (dnsmasq's DHCP is ~6x slower with it at 2,000 leases), broadcast replies (the gateway's
@@ -21,9 +21,9 @@ def fleet(
     count: int, profile_name: str = "sonoff-mini", *, arp_check: bool = True, traffic_interval: float = 60.0
 ) -> list[manifests.DeviceConfig]:
     """`count` devices of one profile, with MACs OUI + index (unique, unlike hashed fleet MACs at 10,000)."""
-    prof = profiles.builtin().get(profile_name)
+    prof = catalog.builtin().get(profile_name)
     if not arp_check:
-        prof = prof.model_copy(update={"dhcp": prof.dhcp.model_copy(update={"arp_probe": profiles.ArpProbe(count=0)})})
+        prof = prof.model_copy(update={"dhcp": prof.dhcp.model_copy(update={"arp_probe": catalog.ArpProbe(count=0)})})
     oui = prof.ouis[0]
     out = []
     for i in range(count):

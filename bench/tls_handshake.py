@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from iot_emulator import profile
 from iot_emulator.lab import internet
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import tls_client, tls_hello
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: cloud\r\nConnection: close\r\n\r\n"
@@ -38,7 +38,7 @@ def server_context(directory: Path) -> ssl.SSLContext:
     return context
 
 
-def session(context: ssl.SSLContext, tls: profile.TlsClientHello, rng: random.Random) -> tuple[float, float]:
+def session(context: ssl.SSLContext, tls: catalog.TlsClientHello, rng: random.Random) -> tuple[float, float]:
     """One full session; (seconds in our client, seconds in OpenSSL)."""
     ours = theirs = 0.0
     t0 = time.perf_counter()
@@ -75,7 +75,7 @@ def session(context: ssl.SSLContext, tls: profile.TlsClientHello, rng: random.Ra
     return ours, theirs
 
 
-def hellos_only(tls: profile.TlsClientHello, rng: random.Random, rounds: int) -> float:
+def hellos_only(tls: catalog.TlsClientHello, rng: random.Random, rounds: int) -> float:
     t0 = time.perf_counter()
     for _ in range(rounds):
         tls_hello.build_hello(tls, tls.servers[0], rng)
@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     refused = {"bd-alaris-gateway-workstation"}  # RC4/3DES only: no OpenSSL 3 server completes it
-    profiles = [p for p in profile.builtin() if p.tls and p.name not in refused]
+    profiles = [p for p in catalog.builtin() if p.tls and p.name not in refused]
     rng = random.Random(1)
     with tempfile.TemporaryDirectory() as tmp:
         context = server_context(Path(tmp))

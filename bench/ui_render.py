@@ -51,7 +51,7 @@ from playwright.sync_api import Page, Route, sync_playwright
 
 from iot_dashboard import service as dashboard_service
 from iot_dashboard.settings import DEFAULT_WEB_DIR
-from iot_emulator import profile as profiles
+from iot_emulator.profiles import catalog
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -196,7 +196,7 @@ class MainThread:
 
 def fake_devices(count: int) -> list[dict[str, Any]]:
     """`count` devices in the shape of `GET /api/devices`, over the real profile library, bound."""
-    library = list(profiles.builtin())
+    library = list(catalog.builtin())
     out = []
     for i in range(count):
         prof = library[i % len(library)]
@@ -219,7 +219,7 @@ def profile_summaries() -> list[dict[str, Any]]:
     return [
         {"name": p.name, "vendor": p.vendor, "model": p.model, "deviceClass": p.device_class.value, "os": p.os,
          "ouis": p.ouis, "protocols": p.protocols}
-        for p in profiles.builtin()
+        for p in catalog.builtin()
     ]  # fmt: skip
 
 
@@ -275,7 +275,7 @@ def real_service(devices: int) -> Iterator[str]:
             if service.poll() is not None or time.monotonic() > deadline:
                 sys.exit(f"the dashboard did not start: see {tmp / 'dashboard.log'}")
             time.sleep(0.1)
-        vendors = sorted({p.vendor for p in profiles.builtin()})
+        vendors = sorted({p.vendor for p in catalog.builtin()})
         body = {"devices": [{"id": f"dev_{i:04d}", "vendor": vendors[i % len(vendors)]} for i in range(devices)]}
         auth = {"Authorization": f"Bearer {env['IOTEMU_DASHBOARD_TOKEN']}"}
         httpx.post(f"{url}/api/import", content=json.dumps(body), headers=auth, timeout=120).raise_for_status()

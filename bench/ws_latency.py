@@ -39,7 +39,7 @@ import websockets
 
 from iot_dashboard import service as dashboard_service
 from iot_emulator import lab as iotlab
-from iot_emulator import profile as profiles
+from iot_emulator.profiles import catalog
 
 TARGET_P99_MS = 100.0
 BRIEF_P99_MS = 500.0
@@ -153,7 +153,7 @@ async def measure(url: str, tmp: Path, args: argparse.Namespace) -> None:
     ready = [asyncio.Event() for _ in clients]
     tasks = [asyncio.create_task(ws_client(url, rx, ev)) for rx, ev in zip(clients, ready, strict=True)]
     async with httpx.AsyncClient(base_url=f"http://{url}", timeout=300, headers=AUTH) as http:
-        vendors = sorted({p.vendor for p in profiles.builtin()})
+        vendors = sorted({p.vendor for p in catalog.builtin()})
         body = {"devices": [{"id": f"dev_{i:04d}", "vendor": vendors[i % len(vendors)]} for i in range(args.devices)]}
         (await http.post("/api/import", content=json.dumps(body))).raise_for_status()
         await asyncio.wait_for(asyncio.gather(*(ev.wait() for ev in ready)), 60)

@@ -31,8 +31,8 @@ from typing import Any, Protocol
 import pytest
 
 from iot_emulator import lab as iotlab
-from iot_emulator import profile
 from iot_emulator.lab import core, netns, process
+from iot_emulator.profiles import catalog
 
 LAB_PREFIX = f"iotest{os.getpid():x}-"
 """Start of every lab name (and so namespace name) this pytest process creates: unique among the
@@ -181,5 +181,5 @@ def profiles_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def tiny_library(profiles_dir: Path) -> profile.Library:
-    return profile.Library(profile.load_dir(profiles_dir))
+def tiny_library(profiles_dir: Path) -> catalog.Library:
+    return catalog.Library(catalog.load_dir(profiles_dir))

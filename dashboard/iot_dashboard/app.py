@@ -22,7 +22,7 @@ from iot_dashboard.api import socketio_endpoint
 from iot_dashboard.api.main import api_router, public_router
 from iot_dashboard.backends import base
 from iot_dashboard.settings import Settings
-from iot_emulator import profile as profiles
+from iot_emulator.profiles import catalog
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ PLACEHOLDER = """<!doctype html>
 
 def make_backend(settings: Settings, hub: events.EventHub) -> base.Backend:
     """The backend the settings name, with the profile library they point to."""
-    library = profiles.library(settings.local.profiles_dir)
+    library = catalog.library(settings.local.profiles_dir)
     if settings.backend == "kubernetes":
         from iot_dashboard.backends.kubernetes import backend as kube
 

@@ -25,8 +25,8 @@ from typing import Any
 import yaml
 
 from iot_dashboard.backends import base
-from iot_emulator import profile as profiles
 from iot_emulator.config import bounded, manifests, models
+from iot_emulator.profiles import catalog
 
 SEED_ID = base.SEED_ID
 DISPLAY_NAME = "iotemu.io/display-name"
@@ -40,7 +40,7 @@ _FIELD_OF = {"spec.mac": "mac", "spec.hostname": "hostname", "spec.protocols": "
              "spec.dhcp.mode": "dhcp_mode", "metadata.name": "id", "spec.profile": "vendor"}  # fmt: skip
 
 
-def parse(body: bytes, library: profiles.Library, source: str = "import", seconds: float = 30.0) -> list[base.Resource]:
+def parse(body: bytes, library: catalog.Library, source: str = "import", seconds: float = 30.0) -> list[base.Resource]:
     """The resources of an import body; raises base.Invalid naming every bad entry and field.
 
     Reading is bounded (`iot_emulator.config.bounded`: aliases, depth, `seconds`); the caller caps the size."""
@@ -112,7 +112,7 @@ def name_from_id(device_id: str) -> str:
     return name[:63].rstrip("-")
 
 
-def _brief_device(entry: dict[str, Any], index: int, library: profiles.Library) -> models.IoTDevice:
+def _brief_device(entry: dict[str, Any], index: int, library: catalog.Library) -> models.IoTDevice:
     raw_id = entry.get("id")
     where = f"entry {index} ({raw_id})" if raw_id is not None else f"entry {index}"
     problems = [f"{where}: {key}: unknown field" for key in entry if key not in BRIEF_KEYS]
@@ -127,7 +127,7 @@ def _brief_device(entry: dict[str, Any], index: int, library: profiles.Library) 
         else:
             try:
                 profile_name = library.for_vendor(vendor).name
-            except profiles.ProfileError as exc:
+            except catalog.ProfileError as exc:
                 problems.append(f"{where}: vendor: {exc}")
     if problems:
         raise base.Invalid("invalid entry", problems)
@@ -179,7 +179,7 @@ def to_json_list(resources: Sequence[base.Resource]) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "List", "items": [models.to_manifest(r) for r in resources]}
 
 
-def to_brief(resources: Sequence[base.Resource], library: profiles.Library) -> dict[str, Any]:
+def to_brief(resources: Sequence[base.Resource], library: catalog.Library) -> dict[str, Any]:
     """The brief's `iot_devices.json`: IoTDevices as seed-style entries; fleets kept as manifests."""
     devices, fleets = [], []
     for resource in resources:

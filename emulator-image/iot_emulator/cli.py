@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from pydantic import ValidationError
 
-from iot_emulator import profile as profiles
 from iot_emulator import rawsock, runner
 from iot_emulator.config import manifests, models
+from iot_emulator.profiles import catalog
 from iot_emulator.scenarios import firmware
 from iot_emulator.scenarios import model as scenario_model
 
@@ -116,7 +116,7 @@ def _seed(argv: list[str]) -> int:
     library = _library(args.profiles_dir)
     try:
         prof = library.for_vendor(args.vendor)
-    except profiles.ProfileError as exc:
+    except catalog.ProfileError as exc:
         raise BadInput(f"--vendor: {exc}") from None
     try:
         spec = models.DeviceSpec.model_validate(
@@ -209,7 +209,7 @@ def _add_learn_commands(prof_sub: Subcommands) -> None:
         p.add_argument("--base", help="profile name or YAML file: what is not learned or imported stays its")
         p.add_argument("--vendor", help="vendor of the written profile (a capture cannot say)")
         p.add_argument("--model", help="model of the written profile")
-        p.add_argument("--class", dest="device_class", choices=[c.value for c in profiles.DeviceClass])
+        p.add_argument("--class", dest="device_class", choices=[c.value for c in catalog.DeviceClass])
         p.add_argument("-o", "--output", type=Path, help="YAML file to write (default: stdout)")
         p.add_argument("--profiles-dir", type=Path, help="directory of extra profiles (for --base)")
 
@@ -243,7 +243,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def with_scenario(
-    configs: list[manifests.DeviceConfig], path: Path | None, library: profiles.Library
+    configs: list[manifests.DeviceConfig], path: Path | None, library: catalog.Library
 ) -> list[manifests.DeviceConfig]:
     """`--scenario FILE` for the devices without one of their own: their order is the members' order."""
     if path is None:
@@ -291,7 +291,7 @@ def _cmd_profiles_show(args: argparse.Namespace) -> int:
 
     try:
         p = _library(args.profiles_dir).get(args.name)
-    except profiles.ProfileError as exc:
+    except catalog.ProfileError as exc:
         raise BadInput(str(exc)) from None
     print(yaml.safe_dump(p.model_dump(mode="json"), sort_keys=False), end="")
     return 0
@@ -300,8 +300,8 @@ def _cmd_profiles_show(args: argparse.Namespace) -> int:
 def _cmd_profiles_validate(args: argparse.Namespace) -> int:
     for path in args.paths:
         try:
-            p = profiles.load_file(path)
-        except profiles.ProfileError as exc:
+            p = catalog.load_file(path)
+        except catalog.ProfileError as exc:
             raise BadInput(str(exc)) from None
         print(f"{path}: ok ({p.name})")
     return 0
@@ -377,19 +377,19 @@ def _write_import(args: argparse.Namespace, found: learn_findings.Findings, defa
     return 0
 
 
-def _base_profile(args: argparse.Namespace) -> profiles.Profile | None:
+def _base_profile(args: argparse.Namespace) -> catalog.Profile | None:
     if not args.base:
         return None
     try:
         if args.base.endswith((".yaml", ".yml")) or "/" in args.base:
-            return profiles.load_file(Path(args.base))
+            return catalog.load_file(Path(args.base))
         return _library(args.profiles_dir).get(args.base)
-    except profiles.ProfileError as exc:
+    except catalog.ProfileError as exc:
         raise BadInput(f"--base: {exc}") from None
 
 
 def _check_name(name: str) -> None:
-    if not re.fullmatch(profiles.NAME_RE, name):
+    if not re.fullmatch(catalog.NAME_RE, name):
         raise BadInput(f"--name: {name!r} must be lower-case letters, digits and '-' (1-63, no '-' at the ends)")
 
 
@@ -406,7 +406,7 @@ def _write(path: Path | None, text: str) -> None:
 # -- shared -----------------------------------------------------------------------------------
 
 
-def _run(configs: list[manifests.DeviceConfig], options: runner.RunOptions, library: profiles.Library) -> int:
+def _run(configs: list[manifests.DeviceConfig], options: runner.RunOptions, library: catalog.Library) -> int:
     try:
         link = runner.open_link(options)
     except rawsock.LinkError as exc:
@@ -432,14 +432,14 @@ def _options(args: argparse.Namespace, fallback_gateway: str | None = None) -> r
         raise BadInput("; ".join(problems)) from None
 
 
-def _library(profiles_dir: Path | None) -> profiles.Library:
+def _library(profiles_dir: Path | None) -> catalog.Library:
     try:
-        return profiles.library(profiles_dir)
-    except profiles.ProfileError as exc:
+        return catalog.library(profiles_dir)
+    except catalog.ProfileError as exc:
         raise BadInput(f"{'--profiles-dir' if profiles_dir else 'profiles'}: {exc}") from None
 
 
-def _derived_mac(prof: profiles.Profile, device_id: str) -> str:
+def _derived_mac(prof: catalog.Profile, device_id: str) -> str:
     from iot_emulator import macs
 
     return macs.derive(prof.ouis[0], f"device/{device_id}", 0)

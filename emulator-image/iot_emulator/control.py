@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from iot_emulator import engine
-from iot_emulator import profile as profiles
 from iot_emulator.config import manifests
+from iot_emulator.profiles import catalog
 from iot_emulator.scenarios import driver, firmware
 from iot_emulator.scenarios import model as scenario_model
 
@@ -35,7 +35,7 @@ class NotFound(ValueError):
 
 
 class Control:
-    def __init__(self, eng: engine.Engine, library: profiles.Library, scenarios: driver.Driver | None = None) -> None:
+    def __init__(self, eng: engine.Engine, library: catalog.Library, scenarios: driver.Driver | None = None) -> None:
         self.engine = eng
         self.library = library
         self.scenarios = scenarios or driver.Driver(eng, library)

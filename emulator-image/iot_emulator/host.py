@@ -12,7 +12,8 @@ import random
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from iot_emulator import profile, wire
+from iot_emulator import wire
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import arp, icmp, tcp_segment
 
 UdpHandler = Callable[[bytes, int, bytes, bytes, float], None]
@@ -76,7 +77,7 @@ class IpHost:
         "ntp_servers", "outbox", "profile", "resolver", "rng", "services", "tcp",
     )  # fmt: skip
 
-    def __init__(self, mac: bytes, prof: profile.Profile, rng: random.Random, counters: Counting) -> None:
+    def __init__(self, mac: bytes, prof: catalog.Profile, rng: random.Random, counters: Counting) -> None:
         self.mac = mac
         self.profile = prof
         self.rng = rng

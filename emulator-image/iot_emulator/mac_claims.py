@@ -21,8 +21,8 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 
-from iot_emulator import profile as profiles
 from iot_emulator.config import manifests, models
+from iot_emulator.profiles import catalog
 
 Resource = models.IoTDevice | models.IoTFleet
 ADVICE = "set spec.mac (or spec.macOui for a fleet) to another address"
@@ -59,7 +59,7 @@ def _mac_inputs(resource: Resource) -> tuple[object, ...]:
 class Claims:
     """MAC arithmetic over resources that run apart (see the module docstring); one per library."""
 
-    def __init__(self, library: profiles.Library, cache_size: int = 4096) -> None:
+    def __init__(self, library: catalog.Library, cache_size: int = 4096) -> None:
         self.library = library
         self._cache: dict[tuple[object, ...], frozenset[str]] = {}
         self._cache_size = cache_size

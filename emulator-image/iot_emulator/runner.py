@@ -15,8 +15,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from iot_emulator import capture, console, control, engine, http_api, lease_cache, macs, pcap, pipe_sink, rawsock
-from iot_emulator import profile as profiles
 from iot_emulator.config import manifests
+from iot_emulator.profiles import catalog
 from iot_emulator.scenarios import driver
 
 DEFAULT_STATE_DIR = Path("/var/lib/iotemu")
@@ -90,7 +90,7 @@ async def run(
     options: RunOptions,
     link: engine.Link,
     *,
-    library: profiles.Library | None = None,
+    library: catalog.Library | None = None,
     on_tick: Callable[[engine.Engine], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> int:
@@ -116,7 +116,7 @@ async def run(
         seed=options.seed,
         log_level=options.log_level,
     )
-    scenarios = driver.Driver(eng, library or profiles.builtin())
+    scenarios = driver.Driver(eng, library or catalog.builtin())
     human: console.Console | None = None
     stdout: pipe_sink.PipeSink | None = None
     if options.json_output:
@@ -132,7 +132,7 @@ async def run(
         loop.add_signal_handler(sig, stop.set)
     server = None
     if options.http_port is not None or options.control_socket is not None:
-        ctl = control.Control(eng, library or profiles.builtin(), scenarios) if options.control_socket else None
+        ctl = control.Control(eng, library or catalog.builtin(), scenarios) if options.control_socket else None
         unix_path = str(options.control_socket) if options.control_socket else None
         if unix_path:
             with contextlib.suppress(FileNotFoundError):

@@ -25,8 +25,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from iot_emulator import profile as profiles
 from iot_emulator.config import models
+from iot_emulator.profiles import catalog
 
 HEADER = "# Generated from iot_emulator.config.models by `python -m iot_operator.crdgen --write`. Do not edit.\n"
 OUTPUTS = (Path("crds"), Path("helm/iot-emulator/crds"))
@@ -228,8 +228,8 @@ def render() -> dict[str, str]:
 
 def shipped_profiles() -> str:
     """The chart's list of shipped profiles: name -> what it emulates (a ConfigMap's data)."""
-    names = {p.name: f"{p.vendor} {p.model}" for p in sorted(profiles.library(None), key=lambda p: p.name)}
-    header = HEADER.replace("iot_emulator.config.models", "the shipped profiles (iot_emulator/profiles)")
+    names = {p.name: f"{p.vendor} {p.model}" for p in sorted(catalog.library(None), key=lambda p: p.name)}
+    header = HEADER.replace("iot_emulator.config.models", "the shipped profiles (iot_emulator/profiles/data)")
     return header + yaml.safe_dump(names, sort_keys=False, width=100)
 
 

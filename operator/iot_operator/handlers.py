@@ -24,8 +24,8 @@ import aiohttp
 import kopf
 
 from iot_emulator import mac_claims
-from iot_emulator import profile as profiles
 from iot_emulator.config import models
+from iot_emulator.profiles import catalog
 from iot_kube import connection
 from iot_operator import kube, observed, pods, reconcile, scrape
 from iot_operator import plan as plan_mod
@@ -61,7 +61,7 @@ def runtime(settings: settings_mod.OperatorSettings) -> Runtime:
         settings=settings,
         api=kube.Api(credentials),
         scraper=scrape.Scraper(settings),
-        library=profiles.library(settings.profiles_dir),
+        library=catalog.library(settings.profiles_dir),
     )
     return Runtime(settings, credentials, context)
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from iot_emulator import profile as profiles
 from iot_emulator.config import manifests, models
+from iot_emulator.profiles import catalog
 from iot_emulator.scenarios import firmware
 from iot_operator import settings as settings_mod
 
@@ -100,7 +100,7 @@ def desired_pods(
     resource: models.IoTDevice | models.IoTFleet,
     owner: Owner,
     settings: settings_mod.OperatorSettings,
-    library: profiles.Library,
+    library: catalog.Library,
 ) -> list[dict[str, Any]]:
     """Every pod the resource should have now, with its hash annotation; none when it is not running."""
     if not resource.spec.running:
@@ -157,7 +157,7 @@ def _shard_manifest(resource: models.IoTFleet, shard: Shard) -> dict[str, Any]:
     }
 
 
-def _device_mac(resource: models.IoTDevice, library: profiles.Library) -> str:
+def _device_mac(resource: models.IoTDevice, library: catalog.Library) -> str:
     """The device's MAC, as the emulator will derive it (the per-pod Multus MAC must be the same)."""
     running = resource.model_copy(update={"spec": resource.spec.model_copy(update={"running": True})})
     try:

@@ -20,8 +20,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from iot_emulator import mac_claims
-from iot_emulator import profile as profiles
 from iot_emulator.config import models
+from iot_emulator.profiles import catalog
 from iot_emulator.scenarios import model as scenario_model
 from iot_operator import conditions, kube, observed, pods, scrape
 from iot_operator import plan as plan_mod
@@ -51,7 +51,7 @@ class Context:
     settings: settings_mod.OperatorSettings
     api: kube.Api
     scraper: scrape.Scraper
-    library: profiles.Library
+    library: catalog.Library
     clock: Callable[[], float] = time.monotonic
     """Monotonic seconds, for intervals and backoff."""
     wall: Callable[[], dt.datetime] = dataclasses.field(default=lambda: dt.datetime.now(dt.UTC))

@@ -23,7 +23,7 @@ from iot_dashboard import events
 from iot_dashboard.backends.kubernetes import backend as kube_backend
 from iot_dashboard.settings import KubeSettings, Settings
 from iot_emulator import http_api, messages
-from iot_emulator import profile as profiles
+from iot_emulator.profiles import catalog
 from tests.cluster.conftest import DASHBOARD_SA, Kube, until, wait_for
 from tests.dashboard.conftest import TOKEN, Watcher, client
 from tests.dashboard.test_kubernetes import FakeView
@@ -37,7 +37,7 @@ async def app(chart: Kube, namespace: str, profiles_dir: Path, tmp_path: Path) -
     token.write_text(chart.token(DASHBOARD_SA))
     kubeconfig = chart.kubeconfig_for(tmp_path / "dashboard.kubeconfig", token_file=token)
     settings = KubeSettings(kubeconfig=kubeconfig, namespace=namespace)
-    backend = kube_backend.KubernetesBackend(settings, events.EventHub(), profiles.library(profiles_dir))
+    backend = kube_backend.KubernetesBackend(settings, events.EventHub(), catalog.library(profiles_dir))
     auth = {"token": SecretStr(TOKEN), "allowed_hosts": ["dashboard"]}  # what the suite's `client` sends
     application = app_mod.create_app(Settings(backend="kubernetes", web_dir=tmp_path / "none", **auth), backend=backend)
     async with application.router.lifespan_context(application):

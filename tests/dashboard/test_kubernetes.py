@@ -27,7 +27,7 @@ from iot_dashboard.backends.kubernetes import backend as kube_backend
 from iot_dashboard.backends.kubernetes import client as kube_client
 from iot_dashboard.settings import KubeSettings, Settings
 from iot_emulator import capture, capture_format, http_api, macs, messages
-from iot_emulator import profile as profiles
+from iot_emulator.profiles import catalog
 from tests.dashboard.conftest import TOKEN, Watcher
 from tests.operator import harness
 from tests.unit.test_capture import FakeLink
@@ -61,7 +61,7 @@ async def kube() -> AsyncIterator[harness.Cluster]:
 async def app(kube: harness.Cluster, profiles_dir: Path, tmp_path: Path) -> AsyncIterator[FastAPI]:
     settings = KubeSettings(api_url=kube.url, namespace=NS)
     hub = events.EventHub()
-    library = profiles.library(profiles_dir)
+    library = catalog.library(profiles_dir)
     backend = kube_backend.KubernetesBackend(settings, hub, library)
     auth = {"token": SecretStr(TOKEN), "allowed_hosts": ["dashboard"]}
     service = Settings(backend="kubernetes", web_dir=tmp_path / "none", **auth)

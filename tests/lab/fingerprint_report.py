@@ -15,13 +15,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import tls_hello
 
 HEADER = """\
 # Device profiles
 
-The shipped library (`emulator-image/iot_emulator/profiles/*.yaml`): {count} devices, what each one
+The shipped library (`emulator-image/iot_emulator/profiles/data/*.yaml`): {count} devices, what each one
 shows a discovery product, and what real tools said of it in the lab (`tests/lab/test_fingerprints.py`:
 one emulator process running every profile, dnsmasq, nginx, mosquitto, avahi, tshark and p0f 3.09b in
 the gateway namespace). Every value has its source in the profile's `sources:`; "best knowledge" there
@@ -66,28 +66,28 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ") if text not in (None, "") else "-"
 
 
-def _syn(prof: profile.Profile) -> str:
+def _syn(prof: catalog.Profile) -> str:
     tcp = prof.tcp
     options = ",".join(tcp.options) + (f" ws{tcp.window_scale}" if "wscale" in tcp.options else "")
     df = "DF" if tcp.dont_fragment else "no DF"
     return f"TTL {prof.ip_ttl}, {tcp.window}, MSS {tcp.mss}, {options}, {df}, ID {tcp.ip_id}"
 
 
-def _library(prof: profile.Profile) -> str:
+def _library(prof: catalog.Profile) -> str:
     if prof.tls is None:
         return "-"
     suites = len(prof.tls.cipher_suites)
     return f"`{tls_hello.ja3_md5(prof.tls)}` / `{tls_hello.ja4(prof.tls)}` ({suites} suites)"
 
 
-def _announcements(prof: profile.Profile) -> str:
+def _announcements(prof: catalog.Profile) -> str:
     parts = [f"`{s.type}` {s.port}" for s in prof.mdns.services] if prof.mdns else []
     if prof.ssdp:
         parts.append(f"SSDP `{prof.ssdp.device_type}`, SERVER `{prof.ssdp.server}`")
     return "; ".join(parts)
 
 
-def _summary(prof: profile.Profile) -> str:
+def _summary(prof: catalog.Profile) -> str:
     """The sources that cite a public database, or 'derived' for the rest."""
     cited = sorted(
         {key.split(".")[0] for key, text in prof.sources.items() if "Satori" in text or "FingerBank" in text}
@@ -97,7 +97,7 @@ def _summary(prof: profile.Profile) -> str:
 
 
 def render(report: dict[str, dict[str, Any]]) -> str:
-    profiles = sorted(profile.builtin(), key=lambda p: p.name)
+    profiles = sorted(catalog.builtin(), key=lambda p: p.name)
     out = [HEADER.format(count=len(profiles))]
     for p in profiles:
         mac = f"{p.ouis[0]}:12:34:56"

@@ -27,8 +27,8 @@ from scapy.layers.inet import IP, TCP
 from scapy.utils import rdpcap
 
 from iot_emulator import lab as iotlab
-from iot_emulator import profile
 from iot_emulator.config import manifests
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import mqtt, tls_hello
 from tests.conftest import LabFactory, new_lab_name
 from tests.lab import servers
@@ -201,7 +201,7 @@ def test_syns_on_the_wire_have_the_profile_shape_and_one_clock(scenario: Scenari
 
 
 def test_ja3_of_the_test_profile_is_what_the_hello_carries(scenario: Scenario) -> None:
-    prof = profile.load_file(scenario.directory / "profiles" / "lab-app-camera.yaml")
+    prof = catalog.load_file(scenario.directory / "profiles" / "lab-app-camera.yaml")
     assert prof.tls is not None
     assert tls_hello.ja3(prof.tls) == (
         "771,4865-4866-4867-49199-49200-49195-49196-158-49191-47-53,0-11-10-35-22-23-13-43-45-51-16,29-23-24,0"
@@ -280,17 +280,17 @@ def test_every_shipped_profile_speaks_to_real_servers(lab_factory: LabFactory, t
     with a ServerHello when it has one of the hello's cipher suites, else with handshake_failure, as any
     current server does to a Windows CE hello offering only RC4 and 3DES), mosquitto logs every CONNECT
     and PUBLISH, the RTSP listener gets OPTIONS and DESCRIBE."""
-    profiles = [p for p in profile.builtin() if p.http or p.tls or p.mqtt or p.rtsp]
+    profiles = [p for p in catalog.builtin() if p.http or p.tls or p.mqtt or p.rtsp]
     lab = lab_factory(dns_names={"*": str(iotlab.DEFAULT_SUBNET.network_address + 1)})
 
-    def document(p: profile.Profile) -> str:
+    def document(p: catalog.Profile) -> str:
         protocols = ", ".join(["arp", "dhcp", "icmp", *(x for x in p.protocols if x in TCP_PROTOCOLS)])
         return (f"---\napiVersion: iotemu.io/v1alpha1\nkind: IoTDevice\nmetadata: {{name: {p.name}}}\n"
                 f"spec: {{profile: {p.name}, protocols: [{protocols}]}}\n")  # fmt: skip
 
     manifest = "".join(document(p) for p in profiles)
     (tmp_path / "fleet.yaml").write_text(manifest)
-    configs = manifests.expand(manifests.parse_documents(manifest), profile.builtin())
+    configs = manifests.expand(manifests.parse_documents(manifest), catalog.builtin())
     device_logs = tmp_path / "device-logs"
     device_logs.mkdir()
     with contextlib.ExitStack() as running:

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from iot_emulator import lab as iotlab
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from tests.conftest import new_lab_name
 from tests.lab import servers, udp_servers
 from tests.lab.emulator import Emulator
@@ -37,7 +37,7 @@ from tests.lab.fingerprint_capture import FullCapture, P0f, P0fSyn, avahi_lists,
 
 pytestmark = pytest.mark.lab
 
-PROFILES = sorted(profile.builtin(), key=lambda p: p.name)
+PROFILES = sorted(catalog.builtin(), key=lambda p: p.name)
 IDS = [p.name for p in PROFILES]
 BIND_WAIT = 30.0
 SESSION_WAIT = 30.0
@@ -149,7 +149,7 @@ def _sessions_missing(directory: Path, devices: dict[str, Device], listeners: li
     return missing
 
 
-def fill(pattern: str, prof: profile.Profile, device: Device) -> str:
+def fill(pattern: str, prof: catalog.Profile, device: Device) -> str:
     """mDNS placeholders, as protocols.service_kit.fill fills them."""
     mac6 = device.mac.replace(":", "")[-6:]
     return pattern.format(vendor=prof.vendor, model=prof.model, mac6=mac6.lower(), MAC6=mac6.upper(), index=0,
@@ -195,19 +195,19 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
 # -- DHCP --------------------------------------------------------------------------------------------------
 
 
-def expected_discover(prof: profile.Profile) -> list[int]:
+def expected_discover(prof: catalog.Profile) -> list[int]:
     """A first DISCOVER: the profile's order, without 50 (no address remembered yet), 54 and 81 (REQUEST only)."""
     return [c for c in prof.dhcp.options if c not in (50, 54, 81, 116)]
 
 
-def expected_request(prof: profile.Profile) -> list[int]:
+def expected_request(prof: catalog.Profile) -> list[int]:
     """A SELECTING REQUEST: its own order where the profile gives one; 50 and 54 always (RFC 2131 table 5)."""
     order = list(prof.dhcp.request_options or prof.dhcp.options)
     order += [c for c in (50, 54) if c not in order]
     return [c for c in order if c != 116]
 
 
-def _dhcp_rows(scenario: Scenario, prof: profile.Profile) -> dict[str, list[str]]:
+def _dhcp_rows(scenario: Scenario, prof: catalog.Profile) -> dict[str, list[str]]:
     """The first DISCOVER ("1") and REQUEST ("3") of the device as tshark decodes them."""
     rows = scenario.rows(f"dhcp && eth.src == {scenario.devices[prof.name].mac}", "dhcp.option.dhcp",
                          "dhcp.option.type", "dhcp.option.request_list_item", "dhcp.option.vendor_class_id",
@@ -228,7 +228,7 @@ def _codes(field: str) -> list[int]:
 
 
 @pytest.mark.parametrize("prof", PROFILES, ids=IDS)
-def test_dhcp_options_in_the_profile_order_and_values(scenario: Scenario, prof: profile.Profile) -> None:
+def test_dhcp_options_in_the_profile_order_and_values(scenario: Scenario, prof: catalog.Profile) -> None:
     rows = _dhcp_rows(scenario, prof)
     assert {"1", "3"} <= set(rows), f"tshark decoded no DISCOVER or no REQUEST: {rows}"
     discover, request = rows["1"], rows["3"]
@@ -247,7 +247,7 @@ def test_dhcp_options_in_the_profile_order_and_values(scenario: Scenario, prof: 
 
 
 @pytest.mark.parametrize("prof", [p for p in PROFILES if p.http], ids=lambda p: p.name)
-def test_http_requests_carry_the_profile_user_agent(scenario: Scenario, prof: profile.Profile) -> None:
+def test_http_requests_carry_the_profile_user_agent(scenario: Scenario, prof: catalog.Profile) -> None:
     assert prof.http is not None
     scenario.expect_sessions(prof.name)
     rows = scenario.rows(f"http.request && ip.src == {scenario.devices[prof.name].ip}", "http.request.method",
@@ -258,7 +258,7 @@ def test_http_requests_carry_the_profile_user_agent(scenario: Scenario, prof: pr
 
 
 @pytest.mark.parametrize("prof", [p for p in PROFILES if p.tls], ids=lambda p: p.name)
-def test_tls_client_hello_has_the_sni_and_the_profile_ja3(scenario: Scenario, prof: profile.Profile) -> None:
+def test_tls_client_hello_has_the_sni_and_the_profile_ja3(scenario: Scenario, prof: catalog.Profile) -> None:
     from iot_emulator.protocols import tls_hello
 
     assert prof.tls is not None
@@ -276,7 +276,7 @@ def test_tls_client_hello_has_the_sni_and_the_profile_ja3(scenario: Scenario, pr
 
 
 @pytest.mark.parametrize("prof", [p for p in PROFILES if p.mdns], ids=lambda p: p.name)
-def test_mdns_services_on_the_wire_and_in_avahi(scenario: Scenario, prof: profile.Profile) -> None:
+def test_mdns_services_on_the_wire_and_in_avahi(scenario: Scenario, prof: catalog.Profile) -> None:
     assert prof.mdns is not None
     device = scenario.devices[prof.name]
     rows = scenario.rows(f"mdns && dns.flags.response == 1 && ip.src == {device.ip}", "dns.ptr.domain_name",
@@ -291,7 +291,7 @@ def test_mdns_services_on_the_wire_and_in_avahi(scenario: Scenario, prof: profil
 
 
 @pytest.mark.parametrize("prof", [p for p in PROFILES if p.ssdp], ids=lambda p: p.name)
-def test_ssdp_notify_carries_the_profile_server_and_type(scenario: Scenario, prof: profile.Profile) -> None:
+def test_ssdp_notify_carries_the_profile_server_and_type(scenario: Scenario, prof: catalog.Profile) -> None:
     assert prof.ssdp is not None
     rows = scenario.rows(f"ssdp && ip.src == {scenario.devices[prof.name].ip}", "http.request.method", "http.server",
                          "http.unknown_header")  # fmt: skip
@@ -302,7 +302,7 @@ def test_ssdp_notify_carries_the_profile_server_and_type(scenario: Scenario, pro
 
 
 @pytest.mark.parametrize("prof", [p for p in PROFILES if p.lldp], ids=lambda p: p.name)
-def test_lldp_announces_the_profile_system(scenario: Scenario, prof: profile.Profile) -> None:
+def test_lldp_announces_the_profile_system(scenario: Scenario, prof: catalog.Profile) -> None:
     assert prof.lldp is not None
     device = scenario.devices[prof.name]
     rows = scenario.rows(f"lldp && eth.src == {device.mac}", "lldp.tlv.system.name", "lldp.tlv.system.desc")
@@ -314,7 +314,7 @@ def test_lldp_announces_the_profile_system(scenario: Scenario, prof: profile.Pro
 
 
 @pytest.mark.parametrize("prof", PROFILES, ids=IDS)
-def test_p0f_names_the_os_class_or_a_stable_signature(scenario: Scenario, prof: profile.Profile) -> None:
+def test_p0f_names_the_os_class_or_a_stable_signature(scenario: Scenario, prof: catalog.Profile) -> None:
     scenario.expect_sessions(prof.name, 0, 1)
     first, second = (run[prof.name] for run in scenario.p0f)
     assert first and second, "p0f saw no SYN in one of the runs"

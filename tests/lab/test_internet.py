@@ -28,10 +28,10 @@ from pathlib import Path
 import pytest
 
 from iot_emulator import lab as iotlab
-from iot_emulator import profile
 from iot_emulator.config import manifests
 from iot_emulator.lab import config as labconfig
 from iot_emulator.lab import internet, netns, process, wan
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import mqtt, ntp, rtsp, tls_hello
 from tests.conftest import new_lab_name
 from tests.lab import servers
@@ -125,7 +125,7 @@ def handshakes(lab: iotlab.Lab) -> dict[str, set[str]]:
     return done
 
 
-def mqtt_over_tls(prof: profile.Profile) -> profile.Profile:
+def mqtt_over_tls(prof: catalog.Profile) -> catalog.Profile:
     """`prof` with its MQTT inside TLS on 8883, as the real Meross plug speaks it (on its own port)."""
     assert prof.mqtt is not None
     mqtt_tls = prof.mqtt.model_copy(update={"tls": True, "port": internet.MQTT_TLS_PORT})
@@ -134,9 +134,9 @@ def mqtt_over_tls(prof: profile.Profile) -> profile.Profile:
 
 def device_configs() -> list[manifests.DeviceConfig]:
     """One device of every shipped profile that talks to a cloud, and a Meross plug speaking MQTT over TLS."""
-    library = sorted(profile.builtin(), key=lambda p: p.name)
+    library = sorted(catalog.builtin(), key=lambda p: p.name)
     configs = []
-    for index, prof in enumerate([*library, mqtt_over_tls(profile.builtin().get("meross-mss110"))]):
+    for index, prof in enumerate([*library, mqtt_over_tls(catalog.builtin().get("meross-mss110"))]):
         mac = f"{prof.ouis[0]}:5c:00:{index + 1:02x}"
         config = manifests.DeviceConfig(device_id=prof.name, mac=mac, hostname=prof.hostname_for(mac), profile=prof,
                                         protocols=tuple(prof.protocols), traffic_interval=30)  # fmt: skip

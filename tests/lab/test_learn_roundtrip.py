@@ -25,8 +25,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from iot_emulator import cli, profile
+from iot_emulator import cli
 from iot_emulator import lab as iotlab
+from iot_emulator.profiles import catalog
 from tests.conftest import new_lab_name
 from tests.lab.emulator import Emulator
 from tests.lab.fingerprint_capture import FullCapture, decode
@@ -40,15 +41,15 @@ REPORT_ENV = "IOTEMU_LEARN_REPORT"
 GREASE = {0x0A0A + 0x1010 * i for i in range(16)}
 
 
-def fast(prof: profile.Profile) -> profile.Profile:
+def fast(prof: catalog.Profile) -> catalog.Profile:
     """The shipped profile, with every schedule cut to INTERVAL s so that a short capture shows a cadence."""
     keys = {*prof.schedule, *(p for p in prof.protocols if p in ("dns", "http", "cloud", "https", "ntp", "mqtt"))}
     keys = {"cloud" if k == "https" else k for k in keys}
-    quick = {k: profile.Schedule(interval=INTERVAL, jitter=0.1) for k in keys}
+    quick = {k: catalog.Schedule(interval=INTERVAL, jitter=0.1) for k in keys}
     return prof.model_copy(update={"name": f"rt-{prof.name}"[:63], "schedule": quick, "vendor_default": False})
 
 
-def mac_of(index: int, prof: profile.Profile) -> str:
+def mac_of(index: int, prof: catalog.Profile) -> str:
     return f"{prof.ouis[0]}:7e:00:{index + 1:02x}"
 
 
@@ -155,9 +156,9 @@ def fingerprint(pcap: Path, mac: str) -> dict[str, object]:
 
 @dataclasses.dataclass
 class RoundTrip:
-    originals: dict[str, profile.Profile]
-    learned: dict[str, profile.Profile]
-    from_sensor: dict[str, profile.Profile]
+    originals: dict[str, catalog.Profile]
+    learned: dict[str, catalog.Profile]
+    from_sensor: dict[str, catalog.Profile]
     """Learned from tshark's pcapng of run 1 on the gateway instead of the emulator's own pcap."""
     first: dict[str, dict[str, object]]
     second: dict[str, dict[str, object]]
@@ -171,7 +172,7 @@ class RoundTrip:
 @pytest.fixture(scope="module")
 def roundtrip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoundTrip]:
     directory = tmp_path_factory.mktemp("learn")
-    originals = [fast(profile.builtin().get(n)) for n in NAMES]
+    originals = [fast(catalog.builtin().get(n)) for n in NAMES]
     macs = [mac_of(i, p) for i, p in enumerate(originals)]
     shipped, learned_dir = directory / "originals", directory / "learned"
     shipped.mkdir()
@@ -193,9 +194,9 @@ def roundtrip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoundTrip]:
         out = directory / f"sensor-{prof.name}.yaml"
         assert cli.main(["profiles", "learn", str(directory / "run1-gw.pcapng"), "--mac", mac, "--name", "sensor",
                          "-o", str(out)]) == 0  # fmt: skip
-        from_sensor[prof.name] = profile.load_file(out)
+        from_sensor[prof.name] = catalog.load_file(out)
     learned = {
-        p.name: profile.load_file(learned_dir / f"{n}.yaml") for p, n in zip(originals, learned_names, strict=True)
+        p.name: catalog.load_file(learned_dir / f"{n}.yaml") for p, n in zip(originals, learned_names, strict=True)
     }
     result = RoundTrip({p.name: p for p in originals}, learned, from_sensor,
                        {p.name: fingerprint(first_pcap, m) for p, m in zip(originals, macs, strict=True)},
@@ -222,7 +223,7 @@ def test_the_learned_device_shows_the_same_fingerprints_on_the_wire(roundtrip: R
     assert roundtrip.differences(name) == {}
 
 
-def profile_fields(prof: profile.Profile, mac: str) -> dict[str, object]:
+def profile_fields(prof: catalog.Profile, mac: str) -> dict[str, object]:
     """What a profile says of the fingerprints, with its placeholders filled for the device at `mac`."""
     from iot_emulator.config import manifests
     from iot_emulator.protocols import mqtt, service_kit, tls_hello

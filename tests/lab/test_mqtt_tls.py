@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from iot_emulator import lab as iotlab
-from iot_emulator import profile
 from iot_emulator.config import manifests
 from iot_emulator.lab import internet
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import mqtt
 
 from ..conftest import LabFactory
@@ -41,7 +41,7 @@ def test_a_plug_connects_and_publishes_inside_tls(lab_factory: LabFactory, tmp_p
     (tmp_path / "mosquitto.conf").write_text(MOSQUITTO_TLS.format(gateway=lab.gateway_ip, dir=tmp_path))
     broker = servers.GwProcess(lab, ["mosquitto", "-c", str(tmp_path / "mosquitto.conf")], tmp_path / "mosquitto.out")
     servers.wait_tcp_listening(lab, {8883}, broker, "mosquitto (TLS)")
-    meross = profile.builtin().get("meross-mss110")
+    meross = catalog.builtin().get("meross-mss110")
     assert meross.mqtt is not None and meross.tls is not None
     over_tls = meross.mqtt.model_copy(update={"broker": BROKER, "tls": True, "port": 8883})
     prof = meross.model_copy(update={"mqtt": over_tls, "dns_names": [BROKER]})

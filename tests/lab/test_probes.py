@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import pytest
 
 from iot_emulator import lab as iotlab
-from iot_emulator import profile
 from iot_emulator.config import manifests
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import ssdp
 
 from ..conftest import LabFactory
@@ -53,7 +53,7 @@ def configs(names: list[str]) -> list[manifests.DeviceConfig]:
     """One device per profile, speaking only ARP and DHCP (its listeners and agent run whatever it speaks)."""
     out = []
     for index, name in enumerate(names):
-        prof = profile.builtin().get(name)
+        prof = catalog.builtin().get(name)
         mac = f"{prof.ouis[0]}:5a:00:{index + 1:02x}"
         out.append(manifests.DeviceConfig(device_id=f"probe-{index}", mac=mac, hostname=prof.hostname_for(mac),
                                           profile=prof, protocols=("arp", "dhcp"), traffic_interval=600))  # fmt: skip
@@ -220,7 +220,7 @@ def test_curl_gets_admin_pages_upnp_description_and_rtsp_describe(probe_lab: iot
 
 def test_every_ssdp_location_serves_the_description_of_the_announced_device(probe_lab: iotlab.Lab) -> None:
     """A control point fetches the LOCATION of the NOTIFY/200 OK: every announcing profile serves it, same UUID."""
-    names = sorted(p.name for p in profile.builtin() if p.ssdp is not None)
+    names = sorted(p.name for p in catalog.builtin() if p.ssdp is not None)
     with devices(probe_lab, names) as addresses:
         for config in configs(names):
             ssdp_data = config.profile.ssdp

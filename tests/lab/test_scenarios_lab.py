@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from iot_emulator import lab as iotlab
-from iot_emulator import profile
 from iot_emulator.config import manifests
 from iot_emulator.lab import config as labconfig
+from iot_emulator.profiles import catalog
 from iot_emulator.scenarios import driver, model
 from tests.conftest import LabFactory
 
@@ -141,7 +141,7 @@ def test_firmware_update_changes_user_agent_and_ja3_on_the_wire(lab_factory: Lab
     """A Roku talking to the lab internet's sink: after its firmware update, its HTTP requests carry the
     new User-Agent and its ClientHellos the new cipher suites (another JA3), read by tshark on the gateway."""
     lab = lab_factory(internet=True)
-    prof = profile.builtin().get("roku-express")
+    prof = catalog.builtin().get("roku-express")
     mac = f"{prof.ouis[0]}:5c:00:01"
     config = manifests.DeviceConfig(device_id="roku", mac=mac, hostname=prof.hostname_for(mac), profile=prof,
                                     protocols=tuple(prof.protocols), traffic_interval=60)  # fmt: skip
@@ -154,7 +154,7 @@ def test_firmware_update_changes_user_agent_and_ja3_on_the_wire(lab_factory: Lab
         scenario = model.Scenario.model_validate({"name": "fw", "steps": [{"at": 0, "behaviour": {
             "kind": "firmware_update", "down": 1, "user_agent": NEW_AGENT,
             "tls": {"cipher_suites": [4865, 4866, 4867, 49195, 49199]}}}]})  # fmt: skip
-        drv = emulator.call(lambda: driver.Driver(emulator.engine, profile.builtin()))
+        drv = emulator.call(lambda: driver.Driver(emulator.engine, catalog.builtin()))
         emulator.call(lambda: drv.run("roku", scenario))
         capture.wait_rows(lambda r: r[1] == NEW_AGENT, timeout=60)
         new_ja3 = capture.wait_rows(lambda r: bool(r[2]) and r[2] != old_ja3, timeout=60)[0][2]

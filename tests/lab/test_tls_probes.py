@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from iot_emulator import lab as iotlab
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 
 from .test_probes import devices, probe_lab  # noqa: F401  (fixture)
 
@@ -111,4 +111,4 @@ def test_cameras_and_phones_serve_their_web_ui_over_https_with_the_vendor_certif
 
 def profile_prefix(name: str) -> str:
     """The lab device's MAC prefix (its profile's first OUI), without colons, as `test_probes.configs` uses it."""
-    return profile.builtin().get(name).ouis[0].replace(":", "")
+    return catalog.builtin().get(name).ouis[0].replace(":", "")

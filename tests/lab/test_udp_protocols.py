@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from iot_emulator import lab as iotlab
-from iot_emulator import profile
 from iot_emulator.config import manifests
 from iot_emulator.lab import netns
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import coap, ntp, ssdp
 
 from ..conftest import LabFactory
@@ -57,7 +57,7 @@ PROFILE: dict[str, Any] = {
 
 def config(protocols: tuple[str, ...]) -> manifests.DeviceConfig:
     """One device of the lab profile running `protocols` (besides ARP and DHCP)."""
-    prof = profile.Profile.model_validate({**PROFILE, "protocols": ["arp", "dhcp", "icmp", *protocols]})
+    prof = catalog.Profile.model_validate({**PROFILE, "protocols": ["arp", "dhcp", "icmp", *protocols]})
     mac = "44:19:b6:5a:00:01"
     return manifests.DeviceConfig(device_id="hub-0", mac=mac, hostname=prof.hostname_for(mac), profile=prof,
                                   protocols=("arp", "dhcp", *protocols), traffic_interval=60)  # fmt: skip

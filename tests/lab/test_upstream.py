@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from iot_emulator import lab as iotlab
-from iot_emulator import profile
 from iot_emulator.config import manifests
 from iot_emulator.lab import dnsmasq, internet, netns, process, wan
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import dns_wire
 from tests.conftest import LabFactory, new_lab_name
 from tests.lab import servers
@@ -74,7 +74,7 @@ def test_the_gateway_routes_and_nats_the_lab_to_the_upstream(
     up_ns, logs = upstream
     config = iotlab.Upstream(iface="lan0", address=WAN_ADDRESS, gateway=ROUTER.ip, netns=up_ns)
     lab = lab_factory(upstream=config)
-    prof = profile.builtin().get(PROFILE)
+    prof = catalog.builtin().get(PROFILE)
     assert prof.http is not None and prof.tls is not None
     mac = f"{prof.ouis[0]}:5d:00:01"
     device = manifests.DeviceConfig(device_id=PROFILE, mac=mac, hostname=prof.hostname_for(mac), profile=prof,

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from iot_emulator import profile
 from iot_emulator.config import models
+from iot_emulator.profiles import catalog
 from iot_operator import crdgen
 from tests.operator import crdcheck
 
@@ -81,7 +81,7 @@ def test_crd_shape_follows_api_conventions() -> None:
 
 
 def test_profile_pattern_is_the_profile_libraries() -> None:
-    assert models.PROFILE_NAME == profile.NAME_RE
+    assert models.PROFILE_NAME == catalog.NAME_RE
 
 
 def device(**spec: Any) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from iot_emulator import cli as emulator_cli
-from iot_emulator import profile
 from iot_emulator.config import models
+from iot_emulator.profiles import catalog
 from iot_operator import pods
 from iot_operator import settings as settings_mod
 
@@ -70,7 +70,7 @@ def test_entry_point_commands_run(argv: list[str]) -> None:
     assert "usage:" in result.stdout
 
 
-def test_the_pod_command_line_is_one_iotemu_run_accepts(tiny_library: profile.Library) -> None:
+def test_the_pod_command_line_is_one_iotemu_run_accepts(tiny_library: catalog.Library) -> None:
     """The arguments desired_pods gives `iotemu run` parse (the same parser the container runs)."""
     network = {"interface": "enp3s0", "promiscuous": True}
     fleet = models.IoTFleet.model_validate(

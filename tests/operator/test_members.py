@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from iot_emulator import profile
 from iot_emulator.config import manifests, models
+from iot_emulator.profiles import catalog
 
 
 def fleet(replicas: int, members: dict[str, int] | None = None) -> models.IoTFleet:
@@ -24,7 +24,7 @@ def identities(devices: list[manifests.DeviceConfig]) -> list[tuple[str, str, st
     return [(d.device_id, d.mac, d.hostname, d.index) for d in devices]
 
 
-def test_slices_are_the_whole_fleet_cut_in_pieces(tiny_library: profile.Library) -> None:
+def test_slices_are_the_whole_fleet_cut_in_pieces(tiny_library: catalog.Library) -> None:
     whole = identities(manifests.expand([fleet(1000)], tiny_library))
     pieces = [
         identities(manifests.expand([fleet(1000, {"start": start, "end": start + 250})], tiny_library))
@@ -34,7 +34,7 @@ def test_slices_are_the_whole_fleet_cut_in_pieces(tiny_library: profile.Library)
     assert [len(p) for p in pieces] == [250] * 4
 
 
-def test_a_slice_is_clipped_to_replicas(tiny_library: profile.Library) -> None:
+def test_a_slice_is_clipped_to_replicas(tiny_library: catalog.Library) -> None:
     devices = manifests.expand([fleet(300, {"start": 250, "end": 500})], tiny_library)
     assert [d.index for d in devices] == list(range(250, 300))
     assert manifests.expand([fleet(200, {"start": 250, "end": 500})], tiny_library) == []

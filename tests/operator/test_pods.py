@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
-from iot_emulator import profile
 from iot_emulator.config import manifests, models
+from iot_emulator.profiles import catalog
 from iot_operator import pods
 from iot_operator import settings as settings_mod
 
@@ -48,7 +48,7 @@ def test_shards(replicas: int, per: int, members: dict[str, int] | None, expecte
 
 
 @pytest.mark.parametrize("replicas", [1, 300, 9999, 10001, 12000])
-def test_shard_manifests_run_exactly_the_whole_fleets_devices(replicas: int, tiny_library: profile.Library) -> None:
+def test_shard_manifests_run_exactly_the_whole_fleets_devices(replicas: int, tiny_library: catalog.Library) -> None:
     resource = fleet(replicas, per=2500)
     whole = [(d.device_id, d.mac, d.hostname) for d in manifests.expand([resource], tiny_library)]
     parts = []
@@ -69,7 +69,7 @@ SCENARIO = {
 }
 
 
-def test_shards_of_a_fleet_with_a_scenario_target_the_same_members_as_the_whole(tiny_library: profile.Library) -> None:
+def test_shards_of_a_fleet_with_a_scenario_target_the_same_members_as_the_whole(tiny_library: catalog.Library) -> None:
     resource = fleet(1000, per=250, scenario=SCENARIO)
     whole = {d.device_id: d.scenario for d in manifests.expand([resource], tiny_library)}
     parts = {}
@@ -80,13 +80,13 @@ def test_shards_of_a_fleet_with_a_scenario_target_the_same_members_as_the_whole(
     assert sum(s is not None and any(st.name == "1" for st in s.steps) for s in whole.values()) == 7
 
 
-def test_a_device_pod_carries_its_scenario(tiny_library: profile.Library) -> None:
+def test_a_device_pod_carries_its_scenario(tiny_library: catalog.Library) -> None:
     [pod] = pods.desired_pods(device(scenario=SCENARIO), owner("IoTDevice", "cam1"), SETTINGS, tiny_library)
     [document] = yaml.safe_load_all(pod["metadata"]["annotations"][pods.MANIFEST])
     assert document["spec"]["scenario"]["name"] == "storm"
 
 
-def test_scaling_changes_only_the_pods_whose_devices_change(tiny_library: profile.Library) -> None:
+def test_scaling_changes_only_the_pods_whose_devices_change(tiny_library: catalog.Library) -> None:
     before = by_name(pods.desired_pods(fleet(1100), owner(), SETTINGS, tiny_library))
     after = by_name(pods.desired_pods(fleet(1300), owner(), SETTINGS, tiny_library))
     hashes = {n: (before.get(n, {}).get("metadata", {}).get("annotations", {}).get(pods.HASH),
@@ -95,7 +95,7 @@ def test_scaling_changes_only_the_pods_whose_devices_change(tiny_library: profil
     assert unchanged == {f"iotfleet-cams-{k}" for k in range(4)}  # shard 4 grew 100 -> 250, shard 5 is new
 
 
-def test_a_template_change_rolls_every_pod(tiny_library: profile.Library) -> None:
+def test_a_template_change_rolls_every_pod(tiny_library: catalog.Library) -> None:
     before = by_name(pods.desired_pods(fleet(500), owner(), SETTINGS, tiny_library))
     changed = fleet(500, template={"profile": "tiny-cam", "trafficInterval": 10})
     after = by_name(pods.desired_pods(changed, owner(), SETTINGS, tiny_library))
@@ -103,12 +103,12 @@ def test_a_template_change_rolls_every_pod(tiny_library: profile.Library) -> Non
                for n in after)  # fmt: skip
 
 
-def test_stopped_resources_have_no_pod(tiny_library: profile.Library) -> None:
+def test_stopped_resources_have_no_pod(tiny_library: catalog.Library) -> None:
     assert pods.desired_pods(fleet(500, running=False), owner(), SETTINGS, tiny_library) == []
     assert pods.desired_pods(device(running=False), owner("IoTDevice", "cam1"), SETTINGS, tiny_library) == []
 
 
-def test_fleet_pod_security_and_capabilities(tiny_library: profile.Library) -> None:
+def test_fleet_pod_security_and_capabilities(tiny_library: catalog.Library) -> None:
     [pod] = pods.desired_pods(fleet(10), owner(), SETTINGS, tiny_library)
     [container] = pod["spec"]["containers"]
     security = container["securityContext"]
@@ -120,7 +120,7 @@ def test_fleet_pod_security_and_capabilities(tiny_library: profile.Library) -> N
     assert "--http-host" in container["args"] and "$(POD_IP)" in container["args"]
 
 
-def test_the_capture_token_comes_from_its_secret_only_when_configured(tiny_library: profile.Library) -> None:
+def test_the_capture_token_comes_from_its_secret_only_when_configured(tiny_library: catalog.Library) -> None:
     [plain] = pods.desired_pods(fleet(2), owner(), SETTINGS, tiny_library)
     assert [e["name"] for e in plain["spec"]["containers"][0]["env"]] == ["POD_IP"]
     with_secret = SETTINGS.model_copy(update={"capture_secret": "iotemu-capture"})
@@ -131,14 +131,14 @@ def test_the_capture_token_comes_from_its_secret_only_when_configured(tiny_libra
     assert all("iotemu-capture" not in a for a in pod["spec"]["containers"][0]["args"])  # never a flag
 
 
-def test_multus_fleet_gets_no_per_pod_mac(tiny_library: profile.Library) -> None:
+def test_multus_fleet_gets_no_per_pod_mac(tiny_library: catalog.Library) -> None:
     resource = fleet(10, network={"mode": "multus", "attachment": "lan-bridge"})
     [pod] = pods.desired_pods(resource, owner(), SETTINGS, tiny_library)
     assert pod["metadata"]["annotations"][pods.NETWORKS] == '[{"name":"lan-bridge","interface":"net1"}]'
     assert "hostNetwork" not in pod["spec"]
 
 
-def test_multus_device_mac_is_the_one_the_emulator_derives(tiny_library: profile.Library) -> None:
+def test_multus_device_mac_is_the_one_the_emulator_derives(tiny_library: catalog.Library) -> None:
     resource = device(network={"mode": "multus", "attachment": "lab/mv", "interface": "lan0"})
     [pod] = pods.desired_pods(resource, owner("IoTDevice", "cam1"), SETTINGS, tiny_library)
     [config] = manifests.expand(manifests.parse_documents(pod["metadata"]["annotations"][pods.MANIFEST]), tiny_library)
@@ -146,7 +146,7 @@ def test_multus_device_mac_is_the_one_the_emulator_derives(tiny_library: profile
     assert "network" not in yaml.safe_load(pod["metadata"]["annotations"][pods.MANIFEST])["spec"]
 
 
-def test_multus_device_with_an_unknown_profile_is_a_spec_error(tiny_library: profile.Library) -> None:
+def test_multus_device_with_an_unknown_profile_is_a_spec_error(tiny_library: catalog.Library) -> None:
     resource = models.IoTDevice.model_validate(
         {"metadata": {"name": "x"}, "spec": {"profile": "nope", "network": {"mode": "multus", "attachment": "a"}}}
     )
@@ -154,7 +154,7 @@ def test_multus_device_with_an_unknown_profile_is_a_spec_error(tiny_library: pro
         pods.desired_pods(resource, owner("IoTDevice", "x"), SETTINGS, tiny_library)
 
 
-def test_a_firmware_update_to_an_unknown_profile_is_a_spec_error(tiny_library: profile.Library) -> None:
+def test_a_firmware_update_to_an_unknown_profile_is_a_spec_error(tiny_library: catalog.Library) -> None:
     scenario = {"name": "fw", "steps": [{"at": 1, "behaviour": {"kind": "firmware_update", "profile": "nope"}}]}
     with pytest.raises(pods.SpecError, match=r"spec\.scenario\.steps\.0\.behaviour\.profile: unknown profile 'nope'"):
         pods.desired_pods(fleet(3, scenario=scenario), owner(), SETTINGS, tiny_library)

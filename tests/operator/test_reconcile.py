@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_operator import observed, pods, reconcile
 from iot_operator import plan as plan_mod
 from iot_operator import settings as settings_mod
@@ -60,14 +60,14 @@ class Clock:
 
 
 @pytest.fixture
-def setup(tiny_library: profile.Library) -> tuple[reconcile.Context, RecordingApi, CannedScraper, Clock]:
+def setup(tiny_library: catalog.Library) -> tuple[reconcile.Context, RecordingApi, CannedScraper, Clock]:
     api, scraper, clock = RecordingApi(), CannedScraper(), Clock()
     settings = settings_mod.OperatorSettings(status_min_interval=5)
     ctx = reconcile.Context(settings, api, scraper, tiny_library, clock, lambda: dt.datetime(2026, 1, 1, tzinfo=dt.UTC))  # type: ignore[arg-type]
     return ctx, api, scraper, clock
 
 
-def running_pod(ctx: reconcile.Context, tiny_library: profile.Library) -> observed.PodView:
+def running_pod(ctx: reconcile.Context, tiny_library: catalog.Library) -> observed.PodView:
     [pod] = pods.desired_pods(reconcile.parse(BODY), OWNER, ctx.settings, tiny_library)
     pod["status"] = {"phase": "Running", "podIP": "10.1.1.1", "conditions": [{"type": "Ready", "status": "True"}]}
     view = observed.PodView.from_body(pod)
@@ -85,7 +85,7 @@ async def test_first_pass_creates_the_pod_and_writes_status(setup: Any) -> None:
 
 
 async def test_status_is_patched_when_changed_and_at_most_once_per_interval(
-    setup: Any, tiny_library: profile.Library
+    setup: Any, tiny_library: catalog.Library
 ) -> None:
     ctx, api, scraper, clock = setup
     pod = running_pod(ctx, tiny_library)
@@ -106,7 +106,7 @@ async def test_status_is_patched_when_changed_and_at_most_once_per_interval(
     assert len(api.calls) == 2 and api.calls[1][1] == {"traffic": {"packetsSent": 20}}  # a merge patch of the change
 
 
-async def test_a_resource_sharing_an_older_ones_mac_loses_its_pod(setup: Any, tiny_library: profile.Library) -> None:
+async def test_a_resource_sharing_an_older_ones_mac_loses_its_pod(setup: Any, tiny_library: catalog.Library) -> None:
     """Its pod is deleted (no duplicate MAC on the LAN), its status says why; an older twin changes nothing."""
     ctx, api, _, clock = setup
     pod = running_pod(ctx, tiny_library)

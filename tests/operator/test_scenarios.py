@@ -7,8 +7,8 @@ from typing import Any
 
 import yaml
 
-from iot_emulator import profile
 from iot_emulator.config import manifests, models
+from iot_emulator.profiles import catalog
 from iot_operator import pods
 from iot_operator import settings as settings_mod
 from tests.operator import harness
@@ -38,7 +38,7 @@ def fleet(name: str = "cams", replicas: int = 1000, **spec: Any) -> dict[str, An
     }
 
 
-def devices_of(pod: dict[str, Any], library: profile.Library) -> list[tuple[str, str]]:
+def devices_of(pod: dict[str, Any], library: catalog.Library) -> list[tuple[str, str]]:
     """(device id, MAC) of what the emulator in the pod will run, from the manifest it will read."""
     text = pod["metadata"]["annotations"][pods.MANIFEST]
     return [(d.device_id, d.mac) for d in manifests.expand(manifests.parse_documents(text), library)]
@@ -54,7 +54,7 @@ async def no_pods(cluster: harness.Cluster) -> bool:
 
 
 async def test_an_iotdevice_gets_one_pod_with_the_right_spec(
-    cluster: harness.Cluster, operator: settings_mod.OperatorSettings, tiny_library: profile.Library
+    cluster: harness.Cluster, operator: settings_mod.OperatorSettings, tiny_library: catalog.Library
 ) -> None:
     created = await cluster.apply(device(network=MULTUS, protocols=["arp", "dhcp"]))
     pod = (await wait_for(lambda: pods_named(cluster, {"iotdev-cam1"}), "the device's pod"))["iotdev-cam1"]
@@ -93,7 +93,7 @@ async def test_host_network_device_uses_the_node_interface(
 
 
 async def test_a_fleet_is_sharded_and_scaling_never_moves_a_device(
-    cluster: harness.Cluster, operator: settings_mod.OperatorSettings, tiny_library: profile.Library
+    cluster: harness.Cluster, operator: settings_mod.OperatorSettings, tiny_library: catalog.Library
 ) -> None:
     await cluster.apply(fleet(replicas=1000))
     names = {f"iotfleet-cams-{k}" for k in range(4)}
@@ -256,7 +256,7 @@ async def test_pods_are_watched_with_a_server_side_selector(
 
 
 async def test_two_resources_deriving_one_mac_run_only_the_older(
-    cluster: harness.Cluster, operator: settings_mod.OperatorSettings, tiny_library: profile.Library
+    cluster: harness.Cluster, operator: settings_mod.OperatorSettings, tiny_library: catalog.Library
 ) -> None:
     """cam-222 and cam-4245 (created by kubectl, no spec.mac) derive the same MAC, each in its own pod."""
     await cluster.apply(device("cam-222"))

@@ -14,8 +14,9 @@ from scapy.layers.inet import UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
-from iot_emulator import device, host, macs, profile, wire
+from iot_emulator import device, host, macs, wire
 from iot_emulator.config import manifests
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import services
 
 MAC = "44:19:b6:0a:0b:0c"
@@ -29,12 +30,12 @@ def ip(text: str) -> bytes:
     return bytes(int(x) for x in text.split("."))
 
 
-def make_profile(**fields: Any) -> profile.Profile:
+def make_profile(**fields: Any) -> catalog.Profile:
     base: dict[str, Any] = {
         "name": "test-dev", "vendor": "Acme", "model": "Widget 2", "device_class": "sensor",
         "os": "Linux (BusyBox udhcpc)", "ouis": ["44:19:b6"], "dhcp": DHCP_BASE,
     }  # fmt: skip
-    return profile.Profile.model_validate({**base, **fields})
+    return catalog.Profile.model_validate({**base, **fields})
 
 
 def make_config(protocols: tuple[str, ...] = (), mac: str = MAC, hostname: str = "widget-0a0b0c",

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from iot_emulator import profile
 from iot_emulator.config import bounded, manifests
+from iot_emulator.profiles import catalog
 
 LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
     f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
@@ -80,5 +80,5 @@ def test_every_reader_uses_the_limits(tmp_path: Path) -> None:
         manifests.load(bomb)
     with pytest.raises(manifests.ManifestError, match="aliases expand"):
         manifests.parse_documents(LAUGHS)
-    with pytest.raises(profile.ProfileError, match="aliases expand"):
-        profile.load_file(bomb)
+    with pytest.raises(catalog.ProfileError, match="aliases expand"):
+        catalog.load_file(bomb)

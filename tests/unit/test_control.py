@@ -10,7 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from iot_emulator import control, engine, http_api, profile
+from iot_emulator import control, engine, http_api
+from iot_emulator.profiles import catalog
 from tests.unit.fakes import RecordingLink
 
 
@@ -37,7 +38,7 @@ class Client:
 
 
 @pytest.fixture
-async def client(tiny_library: profile.Library, tmp_path: Path) -> AsyncIterator[Client]:
+async def client(tiny_library: catalog.Library, tmp_path: Path) -> AsyncIterator[Client]:
     link = RecordingLink()
     eng = engine.Engine(link, [], stats_interval=60, seed=3)
     messages: list[dict[str, Any]] = []
@@ -86,7 +87,7 @@ async def test_remove_releases_and_reports_stopped(client: Client) -> None:
     assert status == 404
 
 
-async def test_control_is_refused_over_tcp_even_on_loopback(tiny_library: profile.Library, tmp_path: Path) -> None:
+async def test_control_is_refused_over_tcp_even_on_loopback(tiny_library: catalog.Library, tmp_path: Path) -> None:
     """`--http-host` may be 0.0.0.0; every local user reaches 127.0.0.1: only the 0600 unix socket controls."""
     eng = engine.Engine(RecordingLink(), [], stats_interval=60, seed=3)
     sock = tmp_path / "ctl.sock"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 
-from iot_emulator import device, profile, wire
+from iot_emulator import device, wire
 from iot_emulator.config import manifests
+from iot_emulator.profiles import catalog
 
 
 class DueAtOnce:
@@ -24,7 +25,7 @@ class DueAtOnce:
         self.fired.append(now)
 
 
-def test_a_service_due_at_time_zero_is_run(tiny_library: profile.Library) -> None:
+def test_a_service_due_at_time_zero_is_run(tiny_library: catalog.Library) -> None:
     text = "apiVersion: iotemu.io/v1alpha1\nkind: IoTDevice\nmetadata: {name: cam}\nspec: {profile: tiny-cam}\n"
     [config] = manifests.expand(manifests.parse_documents(text), tiny_library)
     dev = device.Device(config, emit=lambda kind, fields: None, rng=random.Random(1))
@@ -37,7 +38,7 @@ def test_a_service_due_at_time_zero_is_run(tiny_library: profile.Library) -> Non
 
 def test_a_phone_sends_lldp_and_cdp_at_link_up_before_dhcp_and_while_unbound() -> None:
     text = "apiVersion: iotemu.io/v1alpha1\nkind: IoTDevice\nmetadata: {name: phone}\nspec: {profile: cisco-cp-7841}\n"
-    [config] = manifests.expand(manifests.parse_documents(text), profile.builtin())
+    [config] = manifests.expand(manifests.parse_documents(text), catalog.builtin())
     assert "lldp" in config.protocols
     dev = device.Device(config, emit=lambda kind, fields: None, rng=random.Random(1))
     lldp, cdp, *rest = dev.start(0.0)

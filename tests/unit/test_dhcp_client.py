@@ -15,7 +15,8 @@ from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import ARP, Ether
 
-from iot_emulator import engine, message_models, messages, profile, wire
+from iot_emulator import engine, message_models, messages, wire
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import dhcp, dhcp_wire
 from iot_emulator.protocols.dhcp import DhcpState
 
@@ -25,15 +26,15 @@ OTHER_MAC = bytes.fromhex("02000a4d00ee")
 SERVER = "10.77.0.1"
 ADDR = "10.77.0.50"
 
-CAMERA = profile.DhcpFingerprint(
+CAMERA = catalog.DhcpFingerprint(
     options=[53, 61, 57, 50, 54, 12, 55, 60],
     parameter_request_list=[1, 3, 6, 12, 15, 28, 42],
     vendor_class_id="udhcp 1.19.4",
     max_message_size=576,
-    arp_probe=profile.ArpProbe(count=2, interval=0.2, wait=0.3),
+    arp_probe=catalog.ArpProbe(count=2, interval=0.2, wait=0.3),
 )
-NO_PROBE = CAMERA.model_copy(update={"arp_probe": profile.ArpProbe(count=0)})
-NO_OPTION_50 = CAMERA.model_copy(update={"options": [53, 61, 12, 55], "arp_probe": profile.ArpProbe(count=0)})
+NO_PROBE = CAMERA.model_copy(update={"arp_probe": catalog.ArpProbe(count=0)})
+NO_OPTION_50 = CAMERA.model_copy(update={"options": [53, 61, 12, 55], "arp_probe": catalog.ArpProbe(count=0)})
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +56,7 @@ def ip(text: str) -> bytes:
     return bytes(int(part) for part in text.split("."))
 
 
-def make(fp: profile.DhcpFingerprint = CAMERA, seed: int = 7, **kwargs: Any) -> dhcp.DhcpClient:
+def make(fp: catalog.DhcpFingerprint = CAMERA, seed: int = 7, **kwargs: Any) -> dhcp.DhcpClient:
     """A client; without `fuzz=1` its T1/T2 and renewal retries are the RFC's fixed values."""
     kwargs.setdefault("fuzz", 0.0)
     return dhcp.DhcpClient(mac=MAC, hostname="cam-567801", fingerprint=fp, rng=random.Random(seed), **kwargs)

@@ -10,7 +10,8 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
-from iot_emulator import profile, wire
+from iot_emulator import wire
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import dhcp_wire
 
 MAC = bytes.fromhex("001234567801")
@@ -21,14 +22,14 @@ ADDR = "10.77.0.50"
 XID = 0x3BBFF79E
 
 # A BusyBox udhcpc camera (Satori "udhcp" style): 57 and 61 early, no broadcast bit, TTL 64.
-CAMERA = profile.DhcpFingerprint(
+CAMERA = catalog.DhcpFingerprint(
     options=[53, 61, 57, 50, 54, 12, 55, 60],
     parameter_request_list=[1, 3, 6, 12, 15, 28, 42],
     vendor_class_id="udhcp 1.19.4",
     max_message_size=576,
 )
 # A Windows-like stack: 116 in DISCOVER only, 81 in REQUEST only, 51 listed, broadcast bit, TTL 128.
-WINDOWS = profile.DhcpFingerprint(
+WINDOWS = catalog.DhcpFingerprint(
     options=[53, 116, 61, 51, 50, 54, 12, 81, 60, 55],
     parameter_request_list=[1, 3, 6, 15, 31, 33, 43, 44, 46, 47, 119, 121, 249, 252],
     vendor_class_id="MSFT 5.0",
@@ -36,8 +37,8 @@ WINDOWS = profile.DhcpFingerprint(
     ip_ttl=128,
     secs=False,
 )
-NO_CLIENT_ID = profile.DhcpFingerprint(
-    options=[53, 55, 61, 12], parameter_request_list=[1, 3, 6], client_id=profile.ClientIdKind.none
+NO_CLIENT_ID = catalog.DhcpFingerprint(
+    options=[53, 55, 61, 12], parameter_request_list=[1, 3, 6], client_id=catalog.ClientIdKind.none
 )
 
 
@@ -45,7 +46,7 @@ def ip(text: str) -> bytes:
     return bytes(int(part) for part in text.split("."))
 
 
-def scapy_request(fp: profile.DhcpFingerprint, options: list[Any], *, xid: int = XID, secs: int = 0,
+def scapy_request(fp: catalog.DhcpFingerprint, options: list[Any], *, xid: int = XID, secs: int = 0,
                   flags: int = 0, ciaddr: str = "0.0.0.0", src: str = "0.0.0.0", dst: str = "255.255.255.255",
                   dst_mac: str = "ff:ff:ff:ff:ff:ff") -> bytes:  # fmt: skip
     """The reference frame, Scapy defaults pinned: IP id 0, no DF, the fingerprint's TTL, 300-byte pad."""

@@ -15,15 +15,16 @@ from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import ARP, Ether
 
-from iot_emulator import engine, message_models, profile, runner
+from iot_emulator import engine, message_models, runner
 from iot_emulator.config import manifests
+from iot_emulator.profiles import catalog
 from tests.unit.fakes import RecordingLink
 
 SERVER_MAC = "02:00:00:00:00:01"
 SERVER_IP = "10.77.0.1"
 
 
-def configs(library: profile.Library, count: int) -> list[manifests.DeviceConfig]:
+def configs(library: catalog.Library, count: int) -> list[manifests.DeviceConfig]:
     text = (
         "apiVersion: iotemu.io/v1alpha1\nkind: IoTFleet\nmetadata: {name: cams}\n"
         f"spec: {{replicas: {count}, template: {{profile: tiny-cam}}}}\n"
@@ -83,7 +84,7 @@ class Harness:
 
 
 @pytest.fixture
-async def harness(tiny_library: profile.Library) -> AsyncIterator[Harness]:
+async def harness(tiny_library: catalog.Library) -> AsyncIterator[Harness]:
     link = RecordingLink()
     eng = engine.Engine(link, configs(tiny_library, 3), interface="lab0", stats_interval=60, seed=7)
     h = Harness(eng, link)
@@ -152,7 +153,7 @@ async def test_stop_releases_every_lease_and_reports(harness: Harness) -> None:
     assert harness.link.closed
 
 
-async def test_window_limits_exchanges_in_flight(tiny_library: profile.Library) -> None:
+async def test_window_limits_exchanges_in_flight(tiny_library: catalog.Library) -> None:
     link = RecordingLink()
     eng = engine.Engine(link, configs(tiny_library, 50), stats_interval=60, window=8, seed=1)
     stop = asyncio.Event()
@@ -170,16 +171,16 @@ async def test_window_limits_exchanges_in_flight(tiny_library: profile.Library) 
     await task
 
 
-async def test_a_host_claiming_a_checked_address_makes_that_device_decline(tiny_library: profile.Library) -> None:
+async def test_a_host_claiming_a_checked_address_makes_that_device_decline(tiny_library: catalog.Library) -> None:
     probing = tiny_library.get("tiny-cam").model_copy(
         update={
             "dhcp": tiny_library.get("tiny-cam").dhcp.model_copy(
-                update={"arp_probe": profile.ArpProbe(count=1, wait=5)}
+                update={"arp_probe": catalog.ArpProbe(count=1, wait=5)}
             )
         }
     )
     link = RecordingLink()
-    eng = engine.Engine(link, configs(profile.Library([probing]), 2), stats_interval=60, seed=5)
+    eng = engine.Engine(link, configs(catalog.Library([probing]), 2), stats_interval=60, seed=5)
     h = Harness(eng, link)
     stop = asyncio.Event()
     task = asyncio.create_task(eng.run(stop))
@@ -239,7 +240,7 @@ class TimedLink(RecordingLink):
                 self.all_sent.set()
 
 
-async def test_start_rate_spaces_device_starts(tiny_library: profile.Library) -> None:
+async def test_start_rate_spaces_device_starts(tiny_library: catalog.Library) -> None:
     """`--start-rate 50`: a real branch server sees at most 50 new devices a second, evenly spaced."""
     link = TimedLink(6)
     eng = engine.Engine(link, configs(tiny_library, 6), stats_interval=60, window=64, start_rate=50, seed=1)

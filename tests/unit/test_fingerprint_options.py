@@ -8,16 +8,16 @@ from pydantic import ValidationError
 from scapy.layers.dhcp import DHCP
 from scapy.layers.l2 import Ether
 
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import dhcp_wire
 
 MAC = bytes.fromhex("84f3eb816454")
 
 
-def fingerprint(**fields: object) -> profile.DhcpFingerprint:
+def fingerprint(**fields: object) -> catalog.DhcpFingerprint:
     base: dict[str, object] = {"options": [53, 57, 55, 12], "parameter_request_list": [1, 3, 28, 6],
                                "max_message_size": 1500}  # fmt: skip
-    return profile.DhcpFingerprint.model_validate({**base, **fields})
+    return catalog.DhcpFingerprint.model_validate({**base, **fields})
 
 
 def options_of(frame: bytes) -> list[tuple[int, bytes]]:
@@ -56,15 +56,15 @@ def test_extra_option_must_be_hex() -> None:
 
 
 def test_hostname_keeps_underscores_and_full_mac() -> None:
-    prof = profile.builtin().get("sonoff-mini").model_copy(update={"hostname_pattern": "SEP{MAC12}_{mac6}"})
+    prof = catalog.builtin().get("sonoff-mini").model_copy(update={"hostname_pattern": "SEP{MAC12}_{mac6}"})
     assert prof.hostname_for("84:f3:eb:81:64:54") == "SEP84F3EB816454_816454"
 
 
 def test_vendor_default_wins_over_alphabetical_order() -> None:
-    hik = profile.builtin().get("hikvision-ds-2cd2042fwd")
+    hik = catalog.builtin().get("hikvision-ds-2cd2042fwd")
     other = hik.model_copy(update={"name": "hikvision-aaa", "vendor_default": False})
     chosen = hik.model_copy(update={"vendor_default": True})
-    library = profile.Library([other, chosen])
+    library = catalog.Library([other, chosen])
     assert library.for_vendor("hikvision").name == "hikvision-ds-2cd2042fwd"
     plain = hik.model_copy(update={"vendor_default": False})
-    assert profile.Library([other, plain]).for_vendor("Hikvision").name == "hikvision-aaa"
+    assert catalog.Library([other, plain]).for_vendor("Hikvision").name == "hikvision-aaa"

@@ -8,7 +8,7 @@ import pytest
 from scapy.layers.http import HTTPRequest
 from scapy.layers.inet import TCP
 
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import http, tcp_client
 from tests.unit import protocol_env as penv
 from tests.unit.tcp_peer import Server, StubResolver, env_with_log, step_until_sent
@@ -22,12 +22,12 @@ HTTP_PROFILE: dict[str, Any] = {
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
 
 
-def request(**fields: Any) -> profile.HttpRequest:
-    return profile.HttpRequest.model_validate({"host": CLOUD, **fields})
+def request(**fields: Any) -> catalog.HttpRequest:
+    return catalog.HttpRequest.model_validate({"host": CLOUD, **fields})
 
 
 def test_request_bytes_keep_the_profile_order_and_user_agent() -> None:
-    req = profile.Http.model_validate(HTTP_PROFILE).requests[0]
+    req = catalog.Http.model_validate(HTTP_PROFILE).requests[0]
     assert http.request_bytes(req, "Hikvision-Webs") == (
         b"GET /ISAPI/System/deviceInfo HTTP/1.1\r\n"
         b"Host: cloud.example.com\r\n"
@@ -55,7 +55,7 @@ def test_profile_headers_replace_the_generated_ones_in_place() -> None:
 
 
 def test_scapy_reads_our_request() -> None:
-    req = profile.Http.model_validate(HTTP_PROFILE).requests[0]
+    req = catalog.Http.model_validate(HTTP_PROFILE).requests[0]
     parsed = HTTPRequest(http.request_bytes(req, "Hikvision-Webs"))
     assert parsed.Method == b"GET" and parsed.Path == b"/ISAPI/System/deviceInfo"
     assert parsed.Host == CLOUD.encode() and parsed.User_Agent == b"Hikvision-Webs"
@@ -108,7 +108,7 @@ def test_service_sends_the_request_and_reads_the_response() -> None:
     step_until_sent(env)
     server = Server(env, lambda data: OK, close_after_reply=True)
     server.run()
-    req = profile.Http.model_validate(HTTP_PROFILE).requests[0]
+    req = catalog.Http.model_validate(HTTP_PROFILE).requests[0]
     assert server.received == [http.request_bytes(req, "Hikvision-Webs")]
     assert resolver.asked == [CLOUD] and server.syns[0][TCP].dport == 80
     assert ("debug", f"http: GET {CLOUD}/ISAPI/System/deviceInfo -> 200 OK ({len(OK)} bytes)") in log
@@ -180,8 +180,8 @@ def test_no_http_section_no_service() -> None:
     assert not [s for s in env.build() if s.name == "http"]
 
 
-@pytest.mark.parametrize("prof", [p for p in profile.builtin() if p.http is not None], ids=lambda p: p.name)
-def test_every_shipped_http_profile_makes_requests_scapy_reads(prof: profile.Profile) -> None:
+@pytest.mark.parametrize("prof", [p for p in catalog.builtin() if p.http is not None], ids=lambda p: p.name)
+def test_every_shipped_http_profile_makes_requests_scapy_reads(prof: catalog.Profile) -> None:
     assert prof.http is not None
     for req in prof.http.requests:
         parsed = HTTPRequest(http.request_bytes(req, prof.http.user_agent))

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from iot_emulator import cli, profile
+from iot_emulator import cli
 from iot_emulator.lab import commands, config, dnsmasq, errors, internet, rtsp_sink
+from iot_emulator.profiles import catalog
 
 
 def lab_config(*args: str) -> config.LabConfig:
@@ -68,14 +69,14 @@ def test_rtsp_sink_answers_options_describe_and_setup() -> None:
 
 def test_the_sink_serves_every_port_the_shipped_profiles_use() -> None:
     ports = internet.ports()
-    library = list(profile.builtin())
+    library = list(catalog.builtin())
     assert {r.port for p in library if p.http for r in p.http.requests} | {80} == set(ports.http)
     assert {p.tls.port for p in library if p.tls} | {443} == set(ports.tls)
     assert (set(ports.mqtt), set(ports.mqtt_tls), set(ports.rtsp)) == ({1883}, {8883}, {554})
 
 
 def test_a_port_where_a_profile_speaks_mqtt_over_tls_is_mosquittos_not_nginxs(monkeypatch: pytest.MonkeyPatch) -> None:
-    meross = profile.builtin().get("meross-mss110")
+    meross = catalog.builtin().get("meross-mss110")
     assert meross.mqtt is not None and meross.tls is not None
     real = meross.model_copy(update={"mqtt": meross.mqtt.model_copy(update={"tls": True, "port": meross.tls.port})})
     monkeypatch.setattr(internet.profile, "builtin", lambda: [real])

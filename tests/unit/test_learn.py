@@ -15,17 +15,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from iot_emulator import cli, learn, pcap, profile, wire
+from iot_emulator import cli, learn, pcap, wire
 from iot_emulator.learn import build, cadence, capture, dhcp, dns, findings, learner, packets, tcpip, tls
 from iot_emulator.learn import http as learn_http
 from iot_emulator.learn import mqtt as learn_mqtt
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import dhcp_wire, dns_wire, http, mqtt, ntp, tcp_segment, tls_hello
 
 MAC = bytes.fromhex("4419b6a1b2c3")
 GW_MAC = bytes.fromhex("020000000001")
 DEV_IP, SRV_IP, DNS_IP = bytes([10, 0, 0, 5]), bytes([93, 184, 216, 34]), bytes([10, 0, 0, 1])
-HIK = profile.builtin().get("hikvision-ds-2cd2042fwd")
-NEST = profile.builtin().get("google-nest-mini")
+HIK = catalog.builtin().get("hikvision-ds-2cd2042fwd")
+NEST = catalog.builtin().get("google-nest-mini")
 
 
 def tcp_frame(sport: int, dport: int, seq: int, flags: int, payload: bytes = b"", *, options: bytes = b"",
@@ -63,7 +64,7 @@ def write_pcap(path: Path, frames: list[tuple[float, bytes]]) -> Path:
 
 @pytest.mark.parametrize("name", ["hikvision-ds-2cd2042fwd", "tplink-kasa-hs110", "google-nest-mini"])
 def test_dhcp_options_order_and_values_are_read_back(name: str) -> None:
-    prof = profile.builtin().get(name)
+    prof = catalog.builtin().get(name)
     hostname = prof.hostname_for("44:19:b6:a1:b2:c3")
     frames = dhcp_wire.ClientFrames(MAC, hostname, prof.dhcp)
     found = dhcp.learn(decoded([frames.discover(1, 0), frames.request_selecting(1, 2, DEV_IP, DNS_IP)]), MAC)
@@ -78,7 +79,7 @@ def test_dhcp_options_order_and_values_are_read_back(name: str) -> None:
     assert v["dhcp.client_id"] == fp.client_id.value
     assert v["dhcp.ip_ttl"] == fp.ip_ttl
     assert v["dhcp.broadcast_flag"] == fp.broadcast_flag
-    relearned = profile.DhcpFingerprint.model_validate(
+    relearned = catalog.DhcpFingerprint.model_validate(
         {k.removeprefix("dhcp."): x for k, x in v.items() if k.startswith("dhcp.") and "arp" not in k}
     )
     again = dhcp_wire.ClientFrames(MAC, hostname, relearned)
@@ -87,7 +88,7 @@ def test_dhcp_options_order_and_values_are_read_back(name: str) -> None:
 
 
 def test_dhcp_hostname_becomes_a_pattern_and_other_client_ids_are_kept_raw() -> None:
-    fp = HIK.dhcp.model_copy(update={"options": [53, 61, 12, 55], "client_id": profile.ClientIdKind.none,
+    fp = HIK.dhcp.model_copy(update={"options": [53, 61, 12, 55], "client_id": catalog.ClientIdKind.none,
                                      "extra_options": {61: "ff00112233"}})  # fmt: skip
     frame = dhcp_wire.ClientFrames(MAC, "cam-A1B2C3", fp).discover(7, 0)
     v = dhcp.learn(decoded([frame]), MAC).values
@@ -129,7 +130,7 @@ def test_layout_with_an_unknown_option_is_not_learned() -> None:
 
 @pytest.mark.parametrize("name", ["hikvision-ds-2cd2042fwd", "google-nest-mini", "amazon-echo-dot"])
 def test_client_hello_is_parsed_back_to_the_profile(name: str) -> None:
-    tls_profile = profile.builtin().get(name).tls
+    tls_profile = catalog.builtin().get(name).tls
     assert tls_profile is not None
     record = tls_hello.client_hello(tls_profile, tls_profile.servers[0], random.Random(1))
     hello = tls.parse_client_hello(record)
@@ -161,7 +162,7 @@ def test_damaged_hellos_are_none(data: bytes) -> None:
 
 
 def test_http_request_headers_and_user_agent() -> None:
-    request = profile.HttpRequest(method="POST", host="api.example.com", path="/v1/x", port=8080,
+    request = catalog.HttpRequest(method="POST", host="api.example.com", path="/v1/x", port=8080,
                                   headers={"Accept": "*/*", "X-Dev": "1"}, body='{"a": 1}')  # fmt: skip
     data = http.request_bytes(request, "Dev/1.0")
     found = learn_http.learn(decoded(session(42000, 8080, data)))
@@ -245,7 +246,7 @@ def device_capture(tmp_path: Path) -> Path:
 
 
 def test_learned_profile_validates_and_keeps_the_rest_from_the_base(tmp_path: Path) -> None:
-    base = profile.builtin().get("axis-p3224-lv")
+    base = catalog.builtin().get("axis-p3224-lv")
     learned = learn.learn_file(device_capture(tmp_path), "44:19:b6:a1:b2:c3", base, "cam-learned")
     prof = learned.profile
     assert prof.dhcp.parameter_request_list == HIK.dhcp.parameter_request_list
@@ -255,7 +256,7 @@ def test_learned_profile_validates_and_keeps_the_rest_from_the_base(tmp_path: Pa
     assert prof.sources["dhcp.options"].startswith("learned from cam.pcap (sha256 ")
     assert "(from base profile axis-p3224-lv)" in prof.sources["listen"]
     assert learned.result.skipped["short frame"] == 1
-    again = profile.Profile.model_validate(yaml.safe_load(learned.yaml))
+    again = catalog.Profile.model_validate(yaml.safe_load(learned.yaml))
     assert again == prof
 
 
@@ -265,7 +266,7 @@ def test_cli_learn_writes_yaml_and_names_bad_fields(tmp_path: Path, capsys: pyte
     assert cli.main(["profiles", "learn", str(path), "--mac", "44:19:B6:A1:B2:C3", "-o", str(out)]) == 0
     text = out.read_text()
     assert text.startswith("# Written by iotemu: learned from cam.pcap") and "name: learned-a1b2c3" in text
-    assert profile.load_file(out).name == "learned-a1b2c3"
+    assert catalog.load_file(out).name == "learned-a1b2c3"
     assert cli.main(["profiles", "learn", str(path), "--mac", "nope"]) == 2
     assert "--mac:" in capsys.readouterr().err
     assert cli.main(["profiles", "learn", str(path), "--mac", "02:00:00:00:00:09"]) == 2

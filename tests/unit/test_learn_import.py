@@ -11,17 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from iot_emulator import cli, profile
+from iot_emulator import cli
 from iot_emulator.learn import satori
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import dhcp_wire
 
 DATA = Path(__file__).parent / "data" / "satori"
 
 
-def run(tmp_path: Path, *args: str) -> profile.Profile:
+def run(tmp_path: Path, *args: str) -> catalog.Profile:
     out = tmp_path / "out.yaml"
     assert cli.main(["profiles", *args, "-o", str(out)]) == 0
-    return profile.load_file(out)
+    return catalog.load_file(out)
 
 
 def test_satori_dhcp_record_with_discover_and_request_orders(tmp_path: Path) -> None:
@@ -32,7 +33,7 @@ def test_satori_dhcp_record_with_discover_and_request_orders(tmp_path: Path) -> 
     assert fp.parameter_request_list == [1, 3, 6, 12, 15, 28, 42] and fp.vendor_class_id == "udhcp 1.22.1"
     assert prof.sources["dhcp.vendor_class_id"].startswith(f"imported from {satori.SATORI} dhcp-excerpt.xml")
     assert "GPL-2.0" in prof.sources["dhcp.options"]
-    base = profile.builtin().get("hikvision-ds-2cd2042fwd")
+    base = catalog.builtin().get("hikvision-ds-2cd2042fwd")
     assert prof.listen == base.listen and prof.tls == base.tls
     frames = dhcp_wire.ClientFrames(bytes.fromhex("4419b6000001"), "h", fp)
     message = dhcp_wire.parse_request(frames.request_selecting(1, 0, b"\x0a\x00\x00\x05", b"\x0a\x00\x00\x01"))

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from iot_emulator import mac_claims, macs, profile
+from iot_emulator import mac_claims, macs
 from iot_emulator.config import manifests, models
+from iot_emulator.profiles import catalog
 
 CLASH = macs.derive("44:19:b6", "device/cam-222", 0)
 """cam-222 and cam-4245 each derive this MAC on their own."""
@@ -26,7 +27,7 @@ def fleet(name: str, replicas: int, **spec: Any) -> models.IoTFleet:
     return manifests.validate_documents([doc])[0]  # type: ignore[return-value]
 
 
-def test_each_resource_derives_alone(tiny_library: profile.Library) -> None:
+def test_each_resource_derives_alone(tiny_library: catalog.Library) -> None:
     claims = mac_claims.Claims(tiny_library)
     assert claims.macs(device("cam-222")) == claims.macs(device("cam-4245")) == {CLASH}
     assert claims.macs(device("cam-1", running=False)) == {macs.derive("44:19:b6", "device/cam-1", 0)}
@@ -34,7 +35,7 @@ def test_each_resource_derives_alone(tiny_library: profile.Library) -> None:
     assert claims.macs(device("x", profile="no-such-profile")) == frozenset()
 
 
-def test_pin_avoids_every_other_resource_and_the_rest_of_the_change(tiny_library: profile.Library) -> None:
+def test_pin_avoids_every_other_resource_and_the_rest_of_the_change(tiny_library: catalog.Library) -> None:
     claims = mac_claims.Claims(tiny_library)
     [pinned] = claims.pin([device("cam-4245")], [device("cam-222")])
     assert isinstance(pinned, models.IoTDevice) and pinned.spec.mac not in (None, CLASH)
@@ -45,7 +46,7 @@ def test_pin_avoids_every_other_resource_and_the_rest_of_the_change(tiny_library
     assert claims.pin([given], [device("cam-222")]) == [given]
 
 
-def test_shared_names_the_field_the_mac_and_the_other_resource(tiny_library: profile.Library) -> None:
+def test_shared_names_the_field_the_mac_and_the_other_resource(tiny_library: catalog.Library) -> None:
     claims = mac_claims.Claims(tiny_library)
     assert claims.shared([device("cam-9", mac=CLASH)], [device("cam-222")]) == [
         f"IoTDevice/cam-9: spec.mac: MAC {CLASH} is already used by IoTDevice/cam-222"
@@ -62,7 +63,7 @@ def at(minute: int) -> dt.datetime:
     return dt.datetime(2026, 12, 1, 12, minute, tzinfo=dt.UTC)
 
 
-def test_the_oldest_keeps_a_clashing_mac(tiny_library: profile.Library) -> None:
+def test_the_oldest_keeps_a_clashing_mac(tiny_library: catalog.Library) -> None:
     claims = mac_claims.Claims(tiny_library)
     old, new = claims.claim(device("cam-4245"), at(1)), claims.claim(device("cam-222"), at(2))
     assert mac_claims.clash(old, [old, new]) is None
@@ -73,7 +74,7 @@ def test_the_oldest_keeps_a_clashing_mac(tiny_library: profile.Library) -> None:
     assert mac_claims.clash(same_time[0], same_time) is not None
 
 
-def test_a_large_fleet_is_expanded_once(tiny_library: profile.Library, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_large_fleet_is_expanded_once(tiny_library: catalog.Library, monkeypatch: pytest.MonkeyPatch) -> None:
     claims = mac_claims.Claims(tiny_library)
     big = fleet("big", 2000)
     first = claims.macs(big)

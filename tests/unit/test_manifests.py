@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from iot_emulator import macs, profile
+from iot_emulator import macs
 from iot_emulator.config import manifests
+from iot_emulator.profiles import catalog
 
 DEVICE = """\
 apiVersion: iotemu.io/v1alpha1
@@ -28,11 +29,11 @@ spec:
 """
 
 
-def expand(text: str, library: profile.Library) -> list[manifests.DeviceConfig]:
+def expand(text: str, library: catalog.Library) -> list[manifests.DeviceConfig]:
     return manifests.expand(manifests.parse_documents(text, "test.yaml"), library)
 
 
-def test_device_resolves_profile_hostname_and_protocols(tiny_library: profile.Library) -> None:
+def test_device_resolves_profile_hostname_and_protocols(tiny_library: catalog.Library) -> None:
     [dev] = expand(DEVICE.format(name="cam-1", mac="00:12:34:56:78:01"), tiny_library)
     assert dev.device_id == "cam-1"
     assert dev.mac == "00:12:34:56:78:01"
@@ -41,7 +42,7 @@ def test_device_resolves_profile_hostname_and_protocols(tiny_library: profile.Li
     assert dev.protocols == ("arp", "dhcp", "icmp")
 
 
-def test_fleet_macs_are_stable_unique_and_inside_the_oui(tiny_library: profile.Library) -> None:
+def test_fleet_macs_are_stable_unique_and_inside_the_oui(tiny_library: catalog.Library) -> None:
     first = expand(FLEET, tiny_library)
     again = expand(FLEET, tiny_library)
     assert [d.mac for d in first] == [d.mac for d in again]
@@ -51,25 +52,25 @@ def test_fleet_macs_are_stable_unique_and_inside_the_oui(tiny_library: profile.L
     assert len({d.hostname for d in first}) == 300
 
 
-def test_scaling_a_fleet_up_keeps_existing_macs(tiny_library: profile.Library) -> None:
+def test_scaling_a_fleet_up_keeps_existing_macs(tiny_library: catalog.Library) -> None:
     small = expand(FLEET.replace("replicas: 300", "replicas: 10"), tiny_library)
     big = expand(FLEET, tiny_library)
     assert [d.mac for d in small] == [d.mac for d in big[:10]]
 
 
-def test_bad_mac_names_document_and_field(tiny_library: profile.Library) -> None:
+def test_bad_mac_names_document_and_field(tiny_library: catalog.Library) -> None:
     with pytest.raises(manifests.ManifestError) as err:
         expand(DEVICE.format(name="cam-1", mac="00:12:34:56:78"), tiny_library)
     assert "document 1 (IoTDevice/cam-1)" in str(err.value)
     assert "spec.mac" in str(err.value)
 
 
-def test_multicast_mac_is_refused(tiny_library: profile.Library) -> None:
+def test_multicast_mac_is_refused(tiny_library: catalog.Library) -> None:
     with pytest.raises(manifests.ManifestError, match="multicast"):
         expand(DEVICE.format(name="cam-1", mac="01:00:5e:00:00:01"), tiny_library)
 
 
-def test_duplicate_macs_are_reported_with_both_devices(tiny_library: profile.Library) -> None:
+def test_duplicate_macs_are_reported_with_both_devices(tiny_library: catalog.Library) -> None:
     text = (
         DEVICE.format(name="cam-1", mac="00:12:34:56:78:01")
         + "---\n"
@@ -80,14 +81,14 @@ def test_duplicate_macs_are_reported_with_both_devices(tiny_library: profile.Lib
     assert "cam-2: spec.mac: 00:12:34:56:78:01 is already used by cam-1" in err.value.problems
 
 
-def test_unknown_profile_lists_the_known_ones(tiny_library: profile.Library) -> None:
+def test_unknown_profile_lists_the_known_ones(tiny_library: catalog.Library) -> None:
     text = DEVICE.format(name="cam-1", mac="00:12:34:56:78:01").replace("tiny-cam", "no-such")
     with pytest.raises(manifests.ManifestError) as err:
         expand(text, tiny_library)
     assert "spec.profile: unknown profile 'no-such'; known profiles: tiny-cam" in str(err.value)
 
 
-def test_every_bad_document_is_reported_at_once(tiny_library: profile.Library) -> None:
+def test_every_bad_document_is_reported_at_once(tiny_library: catalog.Library) -> None:
     text = (
         DEVICE.format(name="Bad_Name", mac="00:12:34:56:78:01")
         + "---\n"
@@ -100,7 +101,7 @@ def test_every_bad_document_is_reported_at_once(tiny_library: profile.Library) -
     assert "document 2" in problems and "spec.mac" in problems and "unknown protocol(s) gopher" in problems
 
 
-def test_static_mode_needs_an_address(tiny_library: profile.Library) -> None:
+def test_static_mode_needs_an_address(tiny_library: catalog.Library) -> None:
     text = DEVICE.format(name="cam-1", mac="00:12:34:56:78:01") + "  dhcp: {mode: static}\n"
     with pytest.raises(manifests.ManifestError, match=r"spec\.dhcp.*static mode needs an address"):
         expand(text, tiny_library)
@@ -113,14 +114,14 @@ def test_wrong_api_version_and_not_yaml() -> None:
         manifests.parse_documents("a: [1, 2\n")
 
 
-def test_stopped_resources_produce_no_devices(tiny_library: profile.Library) -> None:
+def test_stopped_resources_produce_no_devices(tiny_library: catalog.Library) -> None:
     text = DEVICE.format(name="cam-1", mac="00:12:34:56:78:01") + "  running: false\n"
     assert expand(text, tiny_library) == []
 
 
-def test_explicit_hostnames_must_be_unique_but_pattern_names_may_repeat(tiny_library: profile.Library) -> None:
+def test_explicit_hostnames_must_be_unique_but_pattern_names_may_repeat(tiny_library: catalog.Library) -> None:
     fixed = tiny_library.get("tiny-cam").model_copy(update={"hostname_pattern": "Philips-hue"})
-    library = profile.Library([fixed])
+    library = catalog.Library([fixed])
     fleet = expand(FLEET.replace("replicas: 300", "replicas: 3"), library)
     assert {d.hostname for d in fleet} == {"Philips-hue"}  # as real bridges all call themselves
     text = (
@@ -137,7 +138,7 @@ def _singles(names: list[str]) -> list[Any]:
     return manifests.validate_documents(docs)
 
 
-def test_derived_macs_never_collide_and_do_not_depend_on_order(tiny_library: profile.Library) -> None:
+def test_derived_macs_never_collide_and_do_not_depend_on_order(tiny_library: catalog.Library) -> None:
     """cam-222 and cam-4245 hash to the same MAC in 44:19:b6; one of them gets a salted one."""
     assert macs.derive("44:19:b6", "device/cam-222", 0) == macs.derive("44:19:b6", "device/cam-4245", 0)
     forward = manifests.expand(_singles(["cam-222", "cam-4245"]), tiny_library)
@@ -148,13 +149,13 @@ def test_derived_macs_never_collide_and_do_not_depend_on_order(tiny_library: pro
     assert forward[1].hostname.endswith(forward[1].mac.replace(":", "")[-6:])  # host name follows the MAC
 
 
-def test_derived_macs_avoid_what_a_running_engine_uses(tiny_library: profile.Library) -> None:
+def test_derived_macs_avoid_what_a_running_engine_uses(tiny_library: catalog.Library) -> None:
     busy = macs.derive("44:19:b6", "device/cam-1", 0)
     (device,) = manifests.expand(_singles(["cam-1"]), tiny_library, taken=[busy.upper()])
     assert device.mac != busy
 
 
-def test_2500_single_devices_of_one_profile_expand(tiny_library: profile.Library) -> None:
+def test_2500_single_devices_of_one_profile_expand(tiny_library: catalog.Library) -> None:
     devices = manifests.expand(_singles([f"cam-{i:04d}" for i in range(2500)]), tiny_library)
     assert len({d.mac for d in devices}) == 2500
 

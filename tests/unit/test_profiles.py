@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 import yaml
 
-from iot_emulator import macs, profile
+from iot_emulator import macs
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import tls_hello
 
-SHIPPED_FILES = sorted(profile.BUILTIN_DIR.glob("*.yaml"))
+SHIPPED_FILES = sorted(catalog.BUILTIN_DIR.glob("*.yaml"))
 
 SEED_PROFILES = (  # the seed library's ten, by the names manifests and the UI use
     "hikvision-ds-2cd2042fwd",
@@ -46,7 +47,7 @@ FINGERPRINT_FIELDS = (
 """Field paths whose value is something a discovery product reads (or, for `schedule`, sees in the traffic):
 when a profile sets one, `sources` must say where it comes from (the path itself or a path under it)."""
 LINK_LAYER = frozenset({"arp", "dhcp", "icmp"})
-PROTOCOL_SECTIONS: dict[str, Callable[[profile.Profile], bool]] = {
+PROTOCOL_SECTIONS: dict[str, Callable[[catalog.Profile], bool]] = {
     "dns": lambda p: bool(p.dns_names),
     "ntp": lambda p: bool(p.ntp_servers),
     "http": lambda p: p.http is not None and bool(p.http.requests),
@@ -71,8 +72,8 @@ DNS_LABEL = re.compile(r"^(?![-_])[A-Za-z0-9_-]{1,63}(?<![-_])$")
 """Option 12 as devices send it: a label, where `_` is allowed (ESP_1A2B3C, plc_1)."""
 
 
-def _by_file() -> list[tuple[Path, profile.Profile]]:
-    return [(path, profile.load_file(path)) for path in SHIPPED_FILES]
+def _by_file() -> list[tuple[Path, catalog.Profile]]:
+    return [(path, catalog.load_file(path)) for path in SHIPPED_FILES]
 
 
 LIBRARY = _by_file()
@@ -81,13 +82,13 @@ IDS = [p.name for p in PROFILES]
 
 
 def test_every_shipped_file_loads_through_the_builtin_library() -> None:
-    library = profile.builtin()
+    library = catalog.builtin()
     assert len(library) == len(SHIPPED_FILES), "two files share a profile name: one silently hides the other"
     assert len(library) >= 22
 
 
 @pytest.mark.parametrize(("path", "prof"), LIBRARY, ids=IDS)
-def test_name_is_the_file_name(path: Path, prof: profile.Profile) -> None:
+def test_name_is_the_file_name(path: Path, prof: catalog.Profile) -> None:
     assert prof.name == path.stem
 
 
@@ -96,15 +97,15 @@ def test_names_are_unique() -> None:
 
 
 def test_the_seed_ten_are_shipped() -> None:
-    library = profile.builtin()
+    library = catalog.builtin()
     missing = [name for name in SEED_PROFILES if name not in library]
     assert not missing
 
 
 def test_seed_cli_vendor_hikvision_picks_the_ds_2cd2042fwd_camera() -> None:
-    chosen = profile.builtin().for_vendor("Hikvision")
+    chosen = catalog.builtin().for_vendor("Hikvision")
     assert chosen.name == "hikvision-ds-2cd2042fwd"
-    assert chosen.device_class is profile.DeviceClass.camera
+    assert chosen.device_class is catalog.DeviceClass.camera
 
 
 @pytest.mark.parametrize(
@@ -123,11 +124,11 @@ def test_seed_cli_vendor_hikvision_picks_the_ds_2cd2042fwd_camera() -> None:
     ],
 )
 def test_seed_vendors_pick_their_seed_profile(vendor: str, expected: str) -> None:
-    assert profile.builtin().for_vendor(vendor).name == expected
+    assert catalog.builtin().for_vendor(vendor).name == expected
 
 
 @pytest.mark.parametrize("prof", PROFILES, ids=IDS)
-def test_fingerprints_carry_their_sources(prof: profile.Profile) -> None:
+def test_fingerprints_carry_their_sources(prof: catalog.Profile) -> None:
     missing = [key for key in REQUIRED_SOURCES if not prof.sources.get(key, "").strip()]
     assert not missing, f"no source for {missing}"
     dhcp = prof.dhcp
@@ -154,8 +155,8 @@ def _field_exists(model: type[Any], path: list[str]) -> bool:
 
 
 @pytest.mark.parametrize("prof", PROFILES, ids=IDS)
-def test_source_keys_name_real_fields(prof: profile.Profile) -> None:
-    unknown = [key for key in prof.sources if not _field_exists(profile.Profile, key.split("."))]
+def test_source_keys_name_real_fields(prof: catalog.Profile) -> None:
+    unknown = [key for key in prof.sources if not _field_exists(catalog.Profile, key.split("."))]
     assert not unknown, f"sources for fields the model does not have: {unknown}"
 
 
@@ -170,7 +171,7 @@ def _is_set(model: Any, path: list[str]) -> bool:
 
 
 @pytest.mark.parametrize("prof", PROFILES, ids=IDS)
-def test_every_fingerprint_field_it_sets_has_a_source(prof: profile.Profile) -> None:
+def test_every_fingerprint_field_it_sets_has_a_source(prof: catalog.Profile) -> None:
     keys = [key for key, text in prof.sources.items() if text.strip()]
     missing = [
         field for field in FINGERPRINT_FIELDS
@@ -180,7 +181,7 @@ def test_every_fingerprint_field_it_sets_has_a_source(prof: profile.Profile) -> 
 
 
 @pytest.mark.parametrize("prof", PROFILES, ids=IDS)
-def test_every_protocol_listed_has_its_section(prof: profile.Profile) -> None:
+def test_every_protocol_listed_has_its_section(prof: catalog.Profile) -> None:
     unknown = set(prof.protocols) - KNOWN_PROTOCOLS
     assert not unknown, f"no service of that name: {unknown}"
     empty = [name for name in prof.protocols if name in PROTOCOL_SECTIONS and not PROTOCOL_SECTIONS[name](prof)]
@@ -188,12 +189,12 @@ def test_every_protocol_listed_has_its_section(prof: profile.Profile) -> None:
 
 
 @pytest.mark.parametrize("prof", PROFILES, ids=IDS)
-def test_every_profile_opens_tcp_so_its_syn_can_be_fingerprinted(prof: profile.Profile) -> None:
+def test_every_profile_opens_tcp_so_its_syn_can_be_fingerprinted(prof: catalog.Profile) -> None:
     assert TCP_CLIENTS & set(prof.protocols), "p0f and NAC products need at least one SYN from the device"
 
 
 @pytest.mark.parametrize("prof", PROFILES, ids=IDS)
-def test_names_it_talks_to_are_names_it_resolves(prof: profile.Profile) -> None:
+def test_names_it_talks_to_are_names_it_resolves(prof: catalog.Profile) -> None:
     wanted = set(prof.tls.servers if prof.tls else [])
     wanted |= {r.host for r in prof.http.requests} if prof.http else set()
     wanted |= {_server_of(s) for s in (prof.mqtt, prof.coap, prof.rtsp) if s is not None}
@@ -205,7 +206,7 @@ def _server_of(section: Any) -> str:
 
 
 @pytest.mark.parametrize("prof", PROFILES, ids=IDS)
-def test_every_dhcp_option_listed_can_be_filled(prof: profile.Profile) -> None:
+def test_every_dhcp_option_listed_can_be_filled(prof: catalog.Profile) -> None:
     dhcp = prof.dhcp
     listed = set(dhcp.options) | set(dhcp.request_options or [])
     unfilled = listed - FILLED_BY_FIELDS - {53} - set(dhcp.extra_options)
@@ -216,14 +217,14 @@ def test_every_dhcp_option_listed_can_be_filled(prof: profile.Profile) -> None:
 
 
 @pytest.mark.parametrize("prof", PROFILES, ids=IDS)
-def test_syn_options_agree_with_the_window_scale(prof: profile.Profile) -> None:
+def test_syn_options_agree_with_the_window_scale(prof: catalog.Profile) -> None:
     tcp = prof.tcp
     assert ("wscale" in tcp.options) or tcp.window_scale == 0
     if "ts" in tcp.options and "sackok" in tcp.options:  # a Linux-family SYN
         assert tcp.ip_id == "random" and tcp.dont_fragment, "Linux SYNs carry DF and a per-connection IP ID"
 
 
-def _syn_shape(prof: profile.Profile) -> tuple[object, ...]:
+def _syn_shape(prof: catalog.Profile) -> tuple[object, ...]:
     tcp = prof.tcp
     return (prof.ip_ttl, tcp.window, tcp.mss, tuple(tcp.options), tcp.window_scale, tcp.dont_fragment, tcp.ip_id)
 
@@ -242,7 +243,7 @@ def test_tls_cipher_lists_differ_across_the_library() -> None:
 
 @pytest.mark.parametrize("prof", [p for p in PROFILES if p.tls and "JA4 t" in p.sources.get("tls", "")],
                          ids=lambda p: p.name)  # fmt: skip
-def test_a_ja4_cited_from_satori_is_the_one_the_hello_yields(prof: profile.Profile) -> None:
+def test_a_ja4_cited_from_satori_is_the_one_the_hello_yields(prof: catalog.Profile) -> None:
     cited = re.search(r"JA4 (t\w+)", prof.sources["tls"])
     assert cited is not None and prof.tls is not None
     assert tls_hello.ja4(prof.tls) == cited.group(1)
@@ -254,7 +255,7 @@ MQTT_PLACEHOLDERS = ("hostname", "mac6", "MAC6", "vendor", "model", "index", "na
 
 
 @pytest.mark.parametrize("prof", [p for p in PROFILES if p.mdns or p.mqtt], ids=lambda p: p.name)
-def test_placeholders_are_those_the_protocols_fill(prof: profile.Profile) -> None:
+def test_placeholders_are_those_the_protocols_fill(prof: catalog.Profile) -> None:
     for service in prof.mdns.services if prof.mdns else []:
         for text in (service.instance, *service.txt.values()):
             text.format(**MDNS_PLACEHOLDERS)  # mdns_records.fill: an unknown one is published verbatim
@@ -266,8 +267,8 @@ def test_placeholders_are_those_the_protocols_fill(prof: profile.Profile) -> Non
 
 
 def test_one_vendor_default_per_vendor_and_the_seed_cli_picks_it() -> None:
-    library = profile.builtin()
-    by_vendor: dict[str, list[profile.Profile]] = {}
+    library = catalog.builtin()
+    by_vendor: dict[str, list[catalog.Profile]] = {}
     for prof in PROFILES:
         by_vendor.setdefault(prof.vendor, []).append(prof)
     for vendor, profs in by_vendor.items():
@@ -281,7 +282,7 @@ def test_one_vendor_default_per_vendor_and_the_seed_cli_picks_it() -> None:
 
 
 def test_the_seed_ten_are_their_vendors_defaults() -> None:
-    library = profile.builtin()
+    library = catalog.builtin()
     assert all(library.get(name).vendor_default for name in SEED_PROFILES)
 
 
@@ -291,35 +292,35 @@ def test_option_55_lists_differ_across_the_library() -> None:
 
 
 @pytest.mark.parametrize("prof", PROFILES, ids=IDS)
-def test_option_list_matches_the_fields_that_fill_it(prof: profile.Profile) -> None:
+def test_option_list_matches_the_fields_that_fill_it(prof: catalog.Profile) -> None:
     dhcp = prof.dhcp
     present = set(dhcp.options) | set(dhcp.request_options or [])
     assert 55 in present and dhcp.parameter_request_list
-    assert (61 in present) == (dhcp.client_id is profile.ClientIdKind.mac)
+    assert (61 in present) == (dhcp.client_id is catalog.ClientIdKind.mac)
     assert (57 in present) == (dhcp.max_message_size is not None)
     assert (60 in present) == (dhcp.vendor_class_id is not None)
 
 
 @pytest.mark.parametrize("prof", PROFILES, ids=IDS)
-def test_ouis_are_distinct_and_well_formed(prof: profile.Profile) -> None:
+def test_ouis_are_distinct_and_well_formed(prof: catalog.Profile) -> None:
     assert len(set(prof.ouis)) == len(prof.ouis)
     assert all(macs.OUI_RE.match(oui) for oui in prof.ouis)
 
 
 @pytest.mark.parametrize("prof", PROFILES, ids=IDS)
-def test_protocols_include_the_link_layer(prof: profile.Profile) -> None:
+def test_protocols_include_the_link_layer(prof: catalog.Profile) -> None:
     assert {"arp", "dhcp"} <= set(prof.protocols)
 
 
 @pytest.mark.parametrize("prof", PROFILES, ids=IDS)
-def test_arp_check_is_short_enough_for_a_lab(prof: profile.Profile) -> None:
+def test_arp_check_is_short_enough_for_a_lab(prof: catalog.Profile) -> None:
     probe = prof.dhcp.arp_probe
     assert probe.interval <= 1.0
     assert probe.wait <= 1.0
 
 
 @pytest.mark.parametrize("prof", PROFILES, ids=IDS)
-def test_generated_hostnames_are_dns_labels(prof: profile.Profile) -> None:
+def test_generated_hostnames_are_dns_labels(prof: catalog.Profile) -> None:
     mac_list = [macs.derive(oui, prof.name, i) for oui in prof.ouis for i in range(3)]
     mac_list += ["00:12:34:56:78:01", "02:00:00:ab:cd:ef"]
     for index, mac in enumerate(mac_list):
@@ -331,7 +332,7 @@ def test_generated_hostnames_are_dns_labels(prof: profile.Profile) -> None:
 
 
 def _valid_document() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((profile.BUILTIN_DIR / "sonoff-mini.yaml").read_text())
+    data: dict[str, Any] = yaml.safe_load((catalog.BUILTIN_DIR / "sonoff-mini.yaml").read_text())
     data["name"] = "user-device"
     return data
 
@@ -363,8 +364,8 @@ def test_malformed_profile_names_the_file_and_the_field(tmp_path: Path, breaker:
     breaker(data)
     bad = tmp_path / "user-device.yaml"
     bad.write_text(yaml.safe_dump(data, sort_keys=False))
-    with pytest.raises(profile.ProfileError) as caught:
-        profile.library(tmp_path)
+    with pytest.raises(catalog.ProfileError) as caught:
+        catalog.library(tmp_path)
     message = str(caught.value)
     assert str(bad) in message
     assert field in message
@@ -373,13 +374,13 @@ def test_malformed_profile_names_the_file_and_the_field(tmp_path: Path, breaker:
 
 def test_a_valid_user_profile_extends_the_library(tmp_path: Path) -> None:
     (tmp_path / "user-device.yaml").write_text(yaml.safe_dump(_valid_document(), sort_keys=False))
-    library = profile.library(tmp_path)
+    library = catalog.library(tmp_path)
     assert "user-device" in library
-    assert len(library) == len(profile.builtin()) + 1
+    assert len(library) == len(catalog.builtin()) + 1
 
 
 def test_yaml_syntax_error_names_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "broken.yaml"
     bad.write_text("name: [unclosed\n")
-    with pytest.raises(profile.ProfileError, match=re.escape(str(bad))):
-        profile.library(tmp_path)
+    with pytest.raises(catalog.ProfileError, match=re.escape(str(bad))):
+        catalog.library(tmp_path)

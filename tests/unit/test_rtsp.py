@@ -6,7 +6,7 @@ from typing import Any
 
 from scapy.layers.inet import TCP
 
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import rtsp
 from tests.unit import protocol_env as penv
 from tests.unit.tcp_peer import Server, StubResolver, env_with_log, step_until_sent
@@ -18,7 +18,7 @@ DESCRIBE_401 = b'RTSP/1.0 401 Unauthorized\r\nCSeq: 2\r\nWWW-Authenticate: Diges
 
 
 def test_request_bytes() -> None:
-    cfg = profile.Rtsp.model_validate(RTSP)
+    cfg = catalog.Rtsp.model_validate(RTSP)
     assert rtsp.options(cfg) == (
         b"OPTIONS rtsp://nvr.example.com/Streaming/Channels/101 RTSP/1.0\r\n"
         b"CSeq: 1\r\nUser-Agent: Hikvision NVR RTSP/1.0\r\n\r\n"
@@ -30,7 +30,7 @@ def test_request_bytes() -> None:
 
 
 def test_url_with_a_port_and_no_user_agent() -> None:
-    cfg = profile.Rtsp(server="10.77.0.1", port=8554, path="live")
+    cfg = catalog.Rtsp(server="10.77.0.1", port=8554, path="live")
     assert rtsp.url(cfg) == "rtsp://10.77.0.1:8554/live"
     assert rtsp.options(cfg) == b"OPTIONS rtsp://10.77.0.1:8554/live RTSP/1.0\r\nCSeq: 1\r\n\r\n"
 
@@ -44,7 +44,7 @@ def test_service_sends_options_then_describe_and_closes() -> None:
     answers = {b"OPTIONS": OPTIONS_OK, b"DESCRIBE": DESCRIBE_401}
     server = Server(env, lambda data: answers[data.split(b" ", 1)[0]])
     server.run()
-    cfg = profile.Rtsp.model_validate(RTSP)
+    cfg = catalog.Rtsp.model_validate(RTSP)
     assert server.received == [rtsp.options(cfg) + rtsp.describe(cfg)]
     assert server.syns[0][TCP].dport == 554
     assert ("debug", "rtsp: rtsp://nvr.example.com/Streaming/Channels/101: OPTIONS 200, DESCRIBE 401") in log

@@ -7,7 +7,7 @@ from typing import Any
 
 from scapy.layers.inet import TCP
 
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import s7_server
 from tests.unit.test_tcp_server import SCANNER_ISS, connect, setup
 
@@ -74,6 +74,6 @@ def test_other_jobs_are_refused_unknown_szl_does_not_exist_and_non_tpkt_closes()
 
 
 def test_shipped_plc_profile_answers_with_its_firmware() -> None:
-    [service] = [s for s in profile.builtin().get("siemens-s7-1500").listen if s.kind == "s7comm"]
+    [service] = [s for s in catalog.builtin().get("siemens-s7-1500").listen if s.kind == "s7comm"]
     server = s7_server.S7Comm(service)  # type: ignore[arg-type]
     assert server.module_records[2:22] == b"6ES7 511-1AK02-0AB0 " and server.module_records[-4:] == b"V\x02\x09\x04"

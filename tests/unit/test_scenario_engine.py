@@ -16,7 +16,8 @@ import pytest
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.l2 import Ether
 
-from iot_emulator import console, engine, message_models, messages, profile
+from iot_emulator import console, engine, message_models, messages
+from iot_emulator.profiles import catalog
 from iot_emulator.scenarios import compromise, driver, model
 from tests.unit.fakes import RecordingLink
 from tests.unit.test_engine import Harness, configs
@@ -52,7 +53,7 @@ def options(frame: bytes) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def run(tiny_library: profile.Library) -> AsyncIterator[Run]:
+async def run(tiny_library: catalog.Library) -> AsyncIterator[Run]:
     link = RecordingLink()
     eng = engine.Engine(link, configs(tiny_library, 2), interface="lab0", stats_interval=60, seed=3)
     scenarios = driver.Driver(eng, tiny_library)
@@ -129,7 +130,7 @@ async def test_firmware_update_changes_the_dhcp_fingerprint_after_the_reboot(run
     assert updated.config.profile.http.user_agent == "TinyCam/2.0"
 
 
-async def test_boot_storm_starts_every_target_at_once_past_the_window(tiny_library: profile.Library) -> None:
+async def test_boot_storm_starts_every_target_at_once_past_the_window(tiny_library: catalog.Library) -> None:
     link = RecordingLink()
     eng = engine.Engine(link, configs(tiny_library, 6), stats_interval=60, window=2, seed=4)
     scenarios = driver.Driver(eng, tiny_library)
@@ -150,7 +151,7 @@ async def test_boot_storm_starts_every_target_at_once_past_the_window(tiny_libra
     await task
 
 
-async def test_new_device_is_absent_until_its_step(tiny_library: profile.Library) -> None:
+async def test_new_device_is_absent_until_its_step(tiny_library: catalog.Library) -> None:
     link = RecordingLink()
     cfgs = configs(tiny_library, 2)
     guest = model.Scenario.model_validate({"name": "g", "steps": [{"at": 0.3, "behaviour": {"kind": "new_device"}}]})

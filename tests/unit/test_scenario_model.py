@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from iot_emulator import profile
 from iot_emulator.config import manifests
+from iot_emulator.profiles import catalog
 from iot_emulator.scenarios import firmware, model
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "scenario-branch-day.yaml"
@@ -98,7 +98,7 @@ def test_a_member_keeps_only_its_steps_named_as_in_the_whole() -> None:
     assert model.for_member(scenario(s.steps[0].model_dump()), "cam-a", 0, 1) is None
 
 
-def test_a_manifest_fleet_resolves_its_scenario_per_member(tiny_library: profile.Library) -> None:
+def test_a_manifest_fleet_resolves_its_scenario_per_member(tiny_library: catalog.Library) -> None:
     text = """
 apiVersion: iotemu.io/v1alpha1
 kind: IoTFleet
@@ -115,7 +115,7 @@ spec:
     assert sum(d.scenario is not None for d in devices) == 4
 
 
-def test_a_manifest_names_a_bad_scenario_field_and_an_unknown_firmware_profile(tiny_library: profile.Library) -> None:
+def test_a_manifest_names_a_bad_scenario_field_and_an_unknown_firmware_profile(tiny_library: catalog.Library) -> None:
     base = "apiVersion: iotemu.io/v1alpha1\nkind: IoTDevice\nmetadata: {name: cam}\nspec:\n  profile: tiny-cam\n"
     with pytest.raises(manifests.ManifestError, match=r"spec\.scenario\.steps\.0\.behaviour\.down: Input should"):
         manifests.parse_documents(
@@ -128,12 +128,12 @@ def test_a_manifest_names_a_bad_scenario_field_and_an_unknown_firmware_profile(t
         manifests.expand(resources, tiny_library)
 
 
-def test_a_firmware_update_changes_only_what_it_says(tiny_library: profile.Library) -> None:
+def test_a_firmware_update_changes_only_what_it_says(tiny_library: catalog.Library) -> None:
     base = tiny_library.get("tiny-cam")
     update = model.FirmwareUpdate(user_agent="TinyCam/2.0", dhcp=model.DhcpOverride(vendor_class_id="udhcp 1.36.1"))
     new = firmware.updated(base, update, tiny_library)
     assert new.http is not None and new.http.user_agent == "TinyCam/2.0"
     assert new.dhcp.vendor_class_id == "udhcp 1.36.1"
     assert new.dhcp.parameter_request_list == base.dhcp.parameter_request_list and new.name == base.name
-    with pytest.raises(profile.ProfileError, match="sends no TLS ClientHello"):
+    with pytest.raises(catalog.ProfileError, match="sends no TLS ClientHello"):
         firmware.updated(base, model.FirmwareUpdate(tls=model.TlsOverride(alpn=["h2"])), tiny_library)

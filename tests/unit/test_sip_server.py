@@ -12,7 +12,7 @@ from typing import Any
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import sip_server
 from tests.unit import protocol_env as penv
 from tests.unit import test_tcp_server as tcp_server_test
@@ -75,7 +75,7 @@ def test_shipped_phones_answer_with_their_user_agent_or_server() -> None:
                 "yealink-sip-t46s": b"User-Agent: Yealink SIP-T46S 66.86.0.15\r\n",
                 "grandstream-gxp1405": b"User-Agent: Grandstream GXP1405 1.0.8.6\r\n"}  # fmt: skip
     for name, header in expected.items():
-        [service] = [s for s in profile.builtin().get(name).listen_udp if s.kind == "sip"]
+        [service] = [s for s in catalog.builtin().get(name).listen_udp if s.kind == "sip"]
         facts = {"mac12": "001122334455", "ip": "10.77.0.10"}
         answer = sip_server.answer(service, NMAP_PROBE, facts, SCANNER)  # type: ignore[arg-type]
         assert answer is not None and answer.startswith(b"SIP/2.0 200 OK\r\n") and header in answer, name

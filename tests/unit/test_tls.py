@@ -15,7 +15,7 @@ from scapy.layers.inet import TCP
 from scapy.layers.tls import extensions, handshake, record
 from scapy.packet import Packet
 
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import tls, tls_hello
 from tests.unit import protocol_env as penv
 from tests.unit.openssl_peer import OpenSslPeer
@@ -49,7 +49,7 @@ CHROME: dict[str, Any] = {
 
 
 def hello_of(fields: dict[str, Any], server: str | None = None, seed: int = 7) -> tuple[Packet, bytes]:
-    cfg = profile.TlsClientHello.model_validate(fields)
+    cfg = catalog.TlsClientHello.model_validate(fields)
     raw = tls_hello.client_hello(cfg, server or cfg.servers[0], random.Random(seed))
     record = TLS(raw)
     assert record.type == 22 and record.version == 0x0301 and len(raw) == 5 + record.len
@@ -82,7 +82,7 @@ def test_iot_hello_carries_the_profile_in_order() -> None:
     assert ext(hello, 0).servernames[0].servername == CLOUD.encode()
     assert ext(hello, 10).groups == [23, 25, 24] and ext(hello, 11).ecpl == [0]
     assert ext(hello, 13).sig_algs == [0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601]
-    assert ja3_of(hello) == tls_hello.ja3(profile.TlsClientHello.model_validate(IOT))
+    assert ja3_of(hello) == tls_hello.ja3(catalog.TlsClientHello.model_validate(IOT))
 
 
 def test_chrome_like_hello_with_grease() -> None:
@@ -102,7 +102,7 @@ def test_chrome_like_hello_with_grease() -> None:
     assert shares[0].group == groups[0]  # a key share is for an offered group, GREASE too
     used = [types[0], types[-1], hello.ciphers[0], groups[0], versions[0]]
     assert len(set(used)) == len(used)  # distinct values otherwise, as BoringSSL draws them
-    assert ja3_of(hello) == tls_hello.ja3(profile.TlsClientHello.model_validate(CHROME))
+    assert ja3_of(hello) == tls_hello.ja3(catalog.TlsClientHello.model_validate(CHROME))
 
 
 def test_random_parts_change_between_hellos_and_the_rest_does_not() -> None:
@@ -114,7 +114,7 @@ def test_random_parts_change_between_hellos_and_the_rest_does_not() -> None:
 
 def test_ja3_of_the_reference_example() -> None:
     """The example of github.com/salesforce/ja3's README."""
-    cfg = profile.TlsClientHello(servers=["x"], version=769, extensions=[0, 10, 11], supported_groups=[23, 24, 25],
+    cfg = catalog.TlsClientHello(servers=["x"], version=769, extensions=[0, 10, 11], supported_groups=[23, 24, 25],
                                  cipher_suites=[47, 53, 5, 10, 49161, 49162, 49171, 49172, 50, 56, 19, 4])  # fmt: skip
     assert tls_hello.ja3(cfg) == "769,47-53-5-10-49161-49162-49171-49172-50-56-19-4,0-10-11,23-24-25,0"
     assert tls_hello.ja3_md5(cfg) == "ada70206e40642a3e4461f35503241d5"
@@ -122,7 +122,7 @@ def test_ja3_of_the_reference_example() -> None:
 
 def test_ja3_and_ja4_of_chrome() -> None:
     """Chrome 143 as browserleaks reports it (JA3 text and md5, JA4 and JA4_r printed side by side)."""
-    cfg = profile.TlsClientHello.model_validate(CHROME)
+    cfg = catalog.TlsClientHello.model_validate(CHROME)
     assert tls_hello.ja3(cfg) == (
         "771,4865-4866-4867-49195-49199-49196-49200-52393-52392-49171-49172-156-157-47-53,"
         "45-51-16-65037-23-17613-0-11-10-43-65281-35-18-5-13-27,4588-29-23-24,0"
@@ -132,7 +132,7 @@ def test_ja3_and_ja4_of_chrome() -> None:
 
 
 def test_ja4_of_a_tls12_client_without_alpn_or_sni() -> None:
-    cfg = profile.TlsClientHello.model_validate({**IOT, "extensions": [0xFF01, 11, 10, 35, 13, 15]})
+    cfg = catalog.TlsClientHello.model_validate({**IOT, "extensions": [0xFF01, 11, 10, 35, 13, 15]})
     assert tls_hello.ja4(cfg).startswith("t12i120600_")
 
 
@@ -200,8 +200,8 @@ def test_no_tls_section_no_service() -> None:
     assert not [s for s in env.build() if isinstance(s, tls.TlsClient)]
 
 
-@pytest.mark.parametrize("prof", [p for p in profile.builtin() if p.tls is not None], ids=lambda p: p.name)
-def test_every_shipped_tls_profile_builds_a_hello_scapy_reads(prof: profile.Profile) -> None:
+@pytest.mark.parametrize("prof", [p for p in catalog.builtin() if p.tls is not None], ids=lambda p: p.name)
+def test_every_shipped_tls_profile_builds_a_hello_scapy_reads(prof: catalog.Profile) -> None:
     assert prof.tls is not None
     hello, _ = hello_of(prof.tls.model_dump())
     assert [c for c in hello.ciphers if c not in tls_hello.GREASE] == prof.tls.cipher_suites

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import tls_client, tls_hello, tls_suites
 
 REQUEST = b"GET /v1/status HTTP/1.1\r\nHost: cloud.example\r\nUser-Agent: test\r\n\r\n"
@@ -77,7 +77,7 @@ def server_context(certificates: list[tuple[str, str]], ciphers: str = "ALL:@SEC
 class Pair:
     """Our client and an OpenSSL server, bytes passed by hand until nothing moves."""
 
-    def __init__(self, context: ssl.SSLContext, tls: profile.TlsClientHello, seed: int = 1) -> None:
+    def __init__(self, context: ssl.SSLContext, tls: catalog.TlsClientHello, seed: int = 1) -> None:
         rng = random.Random(seed)
         self.client = tls_client.TlsClient(tls_hello.build_hello(tls, tls.servers[0], rng), rng)
         self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -114,9 +114,9 @@ class Pair:
         assert self.server.get_channel_binding() is not None  # the server still holds a session: no error
 
 
-def hello(**fields: Any) -> profile.TlsClientHello:
+def hello(**fields: Any) -> catalog.TlsClientHello:
     defaults = {"servers": ["cloud.example"], "extensions": [0, 10, 11, 13]}
-    return profile.TlsClientHello.model_validate({**defaults, **fields})
+    return catalog.TlsClientHello.model_validate({**defaults, **fields})
 
 
 def complete(pair: Pair) -> None:
@@ -126,7 +126,7 @@ def complete(pair: Pair) -> None:
     pair.close()
 
 
-TLS_PROFILES = [p for p in profile.builtin() if p.tls]
+TLS_PROFILES = [p for p in catalog.builtin() if p.tls]
 REFUSED = {"bd-alaris-gateway-workstation": "alert 40"}
 """Hellos no server here can answer: SChannel on Windows CE offers only RC4, DES and 3DES, which
 Debian's OpenSSL 3 (like any up-to-date server) has dropped: handshake_failure."""
@@ -134,7 +134,7 @@ Debian's OpenSSL 3 (like any up-to-date server) has dropped: handshake_failure."
 
 @pytest.mark.parametrize("prof", [p for p in TLS_PROFILES if p.name in REFUSED], ids=lambda p: p.name)
 def test_a_hello_no_modern_server_accepts_is_refused(
-    prof: profile.Profile, certificates: list[tuple[str, str]]
+    prof: catalog.Profile, certificates: list[tuple[str, str]]
 ) -> None:
     assert prof.tls is not None
     pair = Pair(server_context(certificates), prof.tls)
@@ -146,7 +146,7 @@ def test_a_hello_no_modern_server_accepts_is_refused(
 
 @pytest.mark.parametrize("prof", [p for p in TLS_PROFILES if p.name not in REFUSED], ids=lambda p: p.name)
 def test_every_shipped_profile_completes_and_carries_its_request(
-    prof: profile.Profile, certificates: list[tuple[str, str]]
+    prof: catalog.Profile, certificates: list[tuple[str, str]]
 ) -> None:
     assert prof.tls is not None
     pair = Pair(server_context(certificates), prof.tls)

@@ -10,16 +10,16 @@ import pytest
 from scapy.layers.dns import DNS
 from scapy.layers.l2 import Ether
 
-from iot_emulator import profile
 from iot_emulator.config import manifests
+from iot_emulator.profiles import catalog
 from tests.unit.protocol_env import Env
 
 UDP_PROTOCOLS = ("dns", "ntp", "coap", "mdns", "ssdp", "lldp")
-PROFILES = [p for p in profile.builtin() if set(p.protocols) & set(UDP_PROTOCOLS)]
+PROFILES = [p for p in catalog.builtin() if set(p.protocols) & set(UDP_PROTOCOLS)]
 
 
 @pytest.mark.parametrize("prof", PROFILES, ids=[p.name for p in PROFILES])
-def test_shipped_profile_udp_services_run(prof: profile.Profile) -> None:
+def test_shipped_profile_udp_services_run(prof: catalog.Profile) -> None:
     mac = f"{prof.ouis[0]}:01:02:03"
     protocols = tuple(p for p in prof.protocols if p in UDP_PROTOCOLS)
     config = manifests.DeviceConfig(device_id="d", mac=mac, hostname=prof.hostname_for(mac), profile=prof,

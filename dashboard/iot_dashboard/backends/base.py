@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from iot_dashboard import capture, events
 from iot_dashboard import models as api
-from iot_emulator import profile as profiles
 from iot_emulator.config import manifests, models
+from iot_emulator.profiles import catalog
 
 SEED_ID = "iotemu.io/seed-id"
 """Annotation of a device imported from the brief's `iot_devices.json`: its id there (`camera_01`),
@@ -74,7 +74,7 @@ def with_running(resource: Resource, running: bool = True) -> Resource:
     return resource.model_copy(update={"spec": spec})
 
 
-def expand(resources: Iterable[Resource], library: profiles.Library) -> list[manifests.DeviceConfig]:
+def expand(resources: Iterable[Resource], library: catalog.Library) -> list[manifests.DeviceConfig]:
     """The devices of the running resources; raises Invalid (unknown profile, duplicates)."""
     try:
         return manifests.expand(resources, library)
@@ -82,12 +82,12 @@ def expand(resources: Iterable[Resource], library: profiles.Library) -> list[man
         raise Invalid("invalid resources", exc.problems) from exc
 
 
-def check(resources: Iterable[Resource], library: profiles.Library) -> None:
+def check(resources: Iterable[Resource], library: catalog.Library) -> None:
     """Would this set run if everything were started? Stopped devices count: starting them must not clash."""
     expand([with_running(r) for r in resources], library)
 
 
-def pin_macs(changed: Sequence[Resource], others: Sequence[Resource], library: profiles.Library) -> list[Resource]:
+def pin_macs(changed: Sequence[Resource], others: Sequence[Resource], library: catalog.Library) -> list[Resource]:
     """IoTDevices given without a MAC get one written into their spec, so it never changes again.
 
     A derived MAC avoids every MAC the whole set holds (`manifests.expand`); but which one a
@@ -150,7 +150,7 @@ class Backend(abc.ABC):
     pins_macs: bool = False
     """Write derived MACs into stored IoTDevices (`pin_macs`); the local backend does."""
 
-    def __init__(self, hub: events.EventHub, library: profiles.Library) -> None:
+    def __init__(self, hub: events.EventHub, library: catalog.Library) -> None:
         self.hub = hub
         self.library = library
 
@@ -291,7 +291,7 @@ class Backend(abc.ABC):
 
     # -- status ----------------------------------------------------------------------------------
 
-    def _profile(self, name: str) -> profiles.Profile | None:
+    def _profile(self, name: str) -> catalog.Profile | None:
         return self.library.get(name) if name in self.library else None
 
     def device_public(self, device: models.IoTDevice) -> api.DevicePublic:

@@ -17,8 +17,8 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from iot_emulator import macs
-from iot_emulator import profile as profiles
 from iot_emulator.config import bounded, models
+from iot_emulator.profiles import catalog
 from iot_emulator.scenarios import firmware
 from iot_emulator.scenarios import model as scenario_model
 
@@ -40,7 +40,7 @@ class DeviceConfig:
     device_id: str
     mac: str
     hostname: str
-    profile: profiles.Profile
+    profile: catalog.Profile
     protocols: tuple[str, ...]
     traffic_interval: float
     dhcp_mode: models.DhcpMode = models.DhcpMode.auto
@@ -102,7 +102,7 @@ def load(path: Path) -> list[models.IoTDevice | models.IoTFleet]:
 
 
 def expand(
-    resources: Iterable[models.IoTDevice | models.IoTFleet], library: profiles.Library, taken: Iterable[str] = ()
+    resources: Iterable[models.IoTDevice | models.IoTFleet], library: catalog.Library, taken: Iterable[str] = ()
 ) -> list[DeviceConfig]:
     """Devices of every resource that should run, checked for unknown profiles and duplicates.
 
@@ -117,7 +117,7 @@ def expand(
                     devices.append(_device(resource, library))
             elif resource.spec.running:
                 devices.extend(_fleet(resource, library))
-        except profiles.ProfileError as exc:
+        except catalog.ProfileError as exc:
             problems.append(f"{resource.kind}/{resource.metadata.name}: spec.profile: {exc}")
         if resource.spec.scenario is not None:
             where = f"{resource.kind}/{resource.metadata.name}: spec.scenario."
@@ -150,7 +150,7 @@ def _unique_derived_macs(devices: list[DeviceConfig], taken: set[str]) -> list[D
     return out
 
 
-def _device(resource: models.IoTDevice, library: profiles.Library) -> DeviceConfig:
+def _device(resource: models.IoTDevice, library: catalog.Library) -> DeviceConfig:
     spec = resource.spec
     prof = library.get(spec.profile)
     name = resource.metadata.name
@@ -170,7 +170,7 @@ def _device(resource: models.IoTDevice, library: profiles.Library) -> DeviceConf
     )
 
 
-def _fleet(resource: models.IoTFleet, library: profiles.Library) -> list[DeviceConfig]:
+def _fleet(resource: models.IoTFleet, library: catalog.Library) -> list[DeviceConfig]:
     spec = resource.spec
     prof = library.get(spec.template.profile)
     oui = spec.mac_oui or prof.ouis[0]

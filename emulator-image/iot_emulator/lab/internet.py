@@ -46,8 +46,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from iot_emulator import profile
 from iot_emulator.lab import errors, login_servers, netns, process
+from iot_emulator.profiles import catalog
 
 READY_TIMEOUT = 10.0
 ANY = ipaddress.IPv4Address("0.0.0.0")
@@ -69,7 +69,7 @@ class Ports:
 
 def ports() -> Ports:
     """What the sink listens on, read from the shipped profiles so a new profile's port is served too."""
-    library = list(profile.builtin())
+    library = list(catalog.builtin())
     http = {80} | {r.port for p in library if p.http for r in p.http.requests}
     mqtt_tls = {MQTT_TLS_PORT} | {p.mqtt.port for p in library if p.mqtt and p.mqtt.tls}
     mqtt = ({1883} | {p.mqtt.port for p in library if p.mqtt and not p.mqtt.tls}) - mqtt_tls

@@ -12,19 +12,20 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
-from iot_emulator import macs, profile
+from iot_emulator import macs
 from iot_emulator.learn import build, capture, learner
+from iot_emulator.profiles import catalog
 
 
 @dataclasses.dataclass(frozen=True)
 class Learned:
-    profile: profile.Profile
+    profile: catalog.Profile
     yaml: str
     result: learner.Result
     counts: capture.Counts
 
 
-def learn_file(path: Path, mac: str, base: profile.Profile | None, name: str, *, vendor: str | None = None,
+def learn_file(path: Path, mac: str, base: catalog.Profile | None, name: str, *, vendor: str | None = None,
                model: str | None = None, device_class: str | None = None) -> Learned:  # fmt: skip
     """Raises capture.CaptureError (the file) or build.BuildError (the result), both naming the problem."""
     raw = macs.parse(mac)

@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from iot_emulator import profile
 from iot_emulator.learn import findings
+from iot_emulator.profiles import catalog
 
 LINK = ("arp", "dhcp", "icmp", "lldp")
 """Protocols kept from the base whatever the capture shows (link-level, or answered rather than spoken)."""
@@ -51,7 +51,7 @@ class BuildError(ValueError):
     """The learned profile does not validate; the message names the field."""
 
 
-def build(found: findings.Findings, base: profile.Profile | None, who: Identity) -> profile.Profile:
+def build(found: findings.Findings, base: catalog.Profile | None, who: Identity) -> catalog.Profile:
     data = _start(base, who)
     for path, value in found.values.items():
         _put(data, path, value)
@@ -60,15 +60,15 @@ def build(found: findings.Findings, base: profile.Profile | None, who: Identity)
     data["sources"] = _sources(base, found, who)
     for _ in range(len(SECTIONS) + 1):
         try:
-            return profile.Profile.model_validate(data)
+            return catalog.Profile.model_validate(data)
         except ValidationError as exc:
             dropped = _drop_broken(data, exc, base, found)
             if not dropped:
-                raise BuildError(profile.format_validation_error(exc)) from None
+                raise BuildError(catalog.format_validation_error(exc)) from None
     raise BuildError("the learned profile does not validate")
 
 
-def _start(base: profile.Profile | None, who: Identity) -> dict[str, Any]:
+def _start(base: catalog.Profile | None, who: Identity) -> dict[str, Any]:
     if base is not None:
         data = copy.deepcopy(base.model_dump(mode="python"))
     else:
@@ -107,7 +107,7 @@ def _options_listed(data: dict[str, Any]) -> None:
             options.append(code)
 
 
-def _protocols(base: profile.Profile | None, found: findings.Findings) -> list[str]:
+def _protocols(base: catalog.Profile | None, found: findings.Findings) -> list[str]:
     seen = set(found.protocols)
     out = []
     for name in base.protocols if base else ["arp", "dhcp", "icmp"]:
@@ -119,7 +119,7 @@ def _protocols(base: profile.Profile | None, found: findings.Findings) -> list[s
     return out
 
 
-def _sources(base: profile.Profile | None, found: findings.Findings, who: Identity) -> dict[str, str]:
+def _sources(base: catalog.Profile | None, found: findings.Findings, who: Identity) -> dict[str, str]:
     learned = set(found.sources)
     out = {}
     for key, text in base.sources.items() if base else []:
@@ -130,7 +130,7 @@ def _sources(base: profile.Profile | None, found: findings.Findings, who: Identi
     return out
 
 
-def _drop_broken(data: dict[str, Any], exc: ValidationError, base: profile.Profile | None,
+def _drop_broken(data: dict[str, Any], exc: ValidationError, base: catalog.Profile | None,
                  found: findings.Findings) -> bool:  # fmt: skip
     """Leave out a learned section that fails validation and that the base does not have; True if one was."""
     for err in exc.errors():
@@ -140,13 +140,13 @@ def _drop_broken(data: dict[str, Any], exc: ValidationError, base: profile.Profi
             data[section] = None
             data["protocols"] = [p for p in data["protocols"] if SECTIONS.get(p) != section]
             data["sources"] = {k: v for k, v in data["sources"].items() if k.split(".")[0] != section}
-            found.notes.append(f"{section}: learned but incomplete ({profile.format_validation_error(exc)}); "
+            found.notes.append(f"{section}: learned but incomplete ({catalog.format_validation_error(exc)}); "
                                "left out (give --base with that section)")  # fmt: skip
             return True
     return False
 
 
-def render(prof: profile.Profile, found: findings.Findings, base: profile.Profile | None, who: Identity,
+def render(prof: catalog.Profile, found: findings.Findings, base: catalog.Profile | None, who: Identity,
            frames: int, skipped: dict[str, int]) -> str:  # fmt: skip
     """The profile as YAML, headed by comments saying what was learned and what was not."""
     lines = [f"Written by iotemu: {who.origin}."]

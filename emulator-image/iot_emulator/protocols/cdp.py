@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 
 from iot_emulator import host as host_mod
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import service_kit, services
 
 MULTICAST = bytes.fromhex("01000ccccccc")
@@ -51,7 +51,7 @@ def frame(src_mac: bytes, pdu: bytes) -> bytes:
 class CdpAgent:
     name = "cdp"
 
-    def __init__(self, context: services.Context, settings: profile.Cdp) -> None:
+    def __init__(self, context: services.Context, settings: catalog.Cdp) -> None:
         self.host = context.host
         self.config = context.config
         self.settings = settings

@@ -20,7 +20,7 @@ import struct
 from typing import NamedTuple
 
 from iot_emulator import host as host_mod
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import schedule, service_kit, services
 
 CON, NON, ACK, RST = 0, 1, 2, 3
@@ -129,7 +129,7 @@ class CoapClient:
 
     name = "coap"
 
-    def __init__(self, context: services.Context, settings: profile.Coap) -> None:
+    def __init__(self, context: services.Context, settings: catalog.Coap) -> None:
         self.host = context.host
         self.log = context.log
         self.rng: random.Random = context.rng

@@ -18,7 +18,8 @@ import math
 import random
 from typing import Any
 
-from iot_emulator import profile, wire
+from iot_emulator import wire
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import dhcp_lease, dhcp_wire
 
 Event = tuple[str, dict[str, Any]]
@@ -86,7 +87,7 @@ class DhcpClient:
     DEFAULT_LEASE_TIME = 3600
     """Used when an ACK lacks option 51 (RFC 2131 makes it a MUST; not every server obeys)."""
 
-    def __init__(self, *, mac: bytes, hostname: str, fingerprint: profile.DhcpFingerprint, rng: random.Random,
+    def __init__(self, *, mac: bytes, hostname: str, fingerprint: catalog.DhcpFingerprint, rng: random.Random,
                  remembered: bytes | None = None, remembered_valid: bool = False,
                  static_address: bytes | None = None, fuzz: float = 1.0,
                  timer_seed: int | None = None) -> None:  # fmt: skip

@@ -17,7 +17,8 @@ import enum
 import struct
 from typing import NamedTuple
 
-from iot_emulator import profile, wire
+from iot_emulator import wire
+from iot_emulator.profiles import catalog
 
 CLIENT_PORT = 68
 SERVER_PORT = 67
@@ -271,7 +272,7 @@ class ClientFrames:
     """Option 51 value when the fingerprint lists 51: "as long as you give", so the server's own
     (lab-short) lease time still applies."""
 
-    def __init__(self, mac: bytes, hostname: str, fingerprint: profile.DhcpFingerprint) -> None:
+    def __init__(self, mac: bytes, hostname: str, fingerprint: catalog.DhcpFingerprint) -> None:
         self.mac = mac
         self.hostname = hostname
         self.fingerprint = fingerprint
@@ -364,7 +365,7 @@ class ClientFrames:
         return _Template(bytes(body), off50, off54)
 
 
-def _fixed_options(mac: bytes, hostname: str, fp: profile.DhcpFingerprint) -> dict[int, bytes]:
+def _fixed_options(mac: bytes, hostname: str, fp: catalog.DhcpFingerprint) -> dict[int, bytes]:
     """The encoded options whose value never changes for a device; absent ones have no value."""
     values: dict[int, bytes] = {
         OPT_LEASE_TIME: _U32.pack(ClientFrames.REQUESTED_LEASE_TIME),
@@ -377,7 +378,7 @@ def _fixed_options(mac: bytes, hostname: str, fp: profile.DhcpFingerprint) -> di
         values[OPT_VENDOR_CLASS] = fp.vendor_class_id.encode()
     if fp.max_message_size is not None:
         values[OPT_MAX_SIZE] = fp.max_message_size.to_bytes(2, "big")
-    if fp.client_id is profile.ClientIdKind.mac:
+    if fp.client_id is catalog.ClientIdKind.mac:
         values[OPT_CLIENT_ID] = b"\x01" + mac
     for code, value in fp.extra_options.items():
         values[code] = bytes.fromhex(value)

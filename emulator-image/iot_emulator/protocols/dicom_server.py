@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 
-from iot_emulator import profile_services
+from iot_emulator.profiles import answers
 from iot_emulator.protocols import tcp_server
 
 HEADER = struct.Struct("!BxI")
@@ -79,7 +79,7 @@ def echo_response(context_id: int, message_id: bytes) -> bytes:
 class Dicom(tcp_server.SpeaksSecond):
     protocol = "dicom"
 
-    def __init__(self, service: profile_services.DicomService) -> None:
+    def __init__(self, service: answers.DicomService) -> None:
         self.ae_title = None if service.ae_title is None else service.ae_title.encode("ascii")
         self.user_info = item(
             0x50,

@@ -12,14 +12,14 @@ embedded clients send), `Connection: close`. The response is read until it is co
 from __future__ import annotations
 
 from iot_emulator import host as host_mod
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import services, tcp_client
 
 GENERATED = ("host", "user-agent", "connection", "content-length")
 """Headers the client writes itself; a profile header of the same name replaces it, at the profile's place."""
 
 
-def request_bytes(request: profile.HttpRequest, user_agent: str | None, default_port: int = 80) -> bytes:
+def request_bytes(request: catalog.HttpRequest, user_agent: str | None, default_port: int = 80) -> bytes:
     """The request as it goes on the wire (the Host header names the port unless it is the scheme's)."""
     named = {name.lower() for name in request.headers}
     lines = [f"{request.method} {request.path} HTTP/1.1"]
@@ -122,7 +122,7 @@ class HttpSession(tcp_client.Session):
 class HttpClient(tcp_client.PeriodicClient):
     """The "http" service: every request of the profile at each occurrence of its schedule."""
 
-    def __init__(self, context: services.Context, http: profile.Http) -> None:
+    def __init__(self, context: services.Context, http: catalog.Http) -> None:
         super().__init__(context, "http", "http", context.config.profile.schedule.get("http"))
         self.http = http
         self._targets = [

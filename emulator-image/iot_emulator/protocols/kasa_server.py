@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import struct
 
-from iot_emulator import profile_services
+from iot_emulator.profiles import answers
 from iot_emulator.protocols import tcp_server
 
 KEY = 171
@@ -62,7 +62,7 @@ class Kasa(tcp_server.SpeaksSecond):
 
     protocol = "kasa"
 
-    def __init__(self, service: profile_services.KasaService) -> None:
+    def __init__(self, service: answers.KasaService) -> None:
         self.replies = service.replies
 
     def answer(self, plain: bytes, facts: dict[str, str]) -> bytes | None:

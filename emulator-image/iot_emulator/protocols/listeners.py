@@ -10,7 +10,7 @@ open connection, a `ServerApp`.
 from __future__ import annotations
 
 from iot_emulator import host as host_mod
-from iot_emulator import profile, profile_services
+from iot_emulator.profiles import answers, catalog
 from iot_emulator.protocols import (
     dicom_server,
     kasa_server,
@@ -25,31 +25,31 @@ from iot_emulator.protocols import (
     tls_server,
 )
 
-_TABLES: dict[int, tuple[profile.Profile, dict[int, tcp_server.Responder]]] = {}
-_CERTIFICATES: dict[int, tuple[profile.Profile, dict[int, profile_services.ServerCertificate]]] = {}
+_TABLES: dict[int, tuple[catalog.Profile, dict[int, tcp_server.Responder]]] = {}
+_CERTIFICATES: dict[int, tuple[catalog.Profile, dict[int, answers.ServerCertificate]]] = {}
 
 
-def responder(service: profile_services.Listener) -> tcp_server.Responder:
-    if isinstance(service, profile_services.TextService):
+def responder(service: answers.Listener) -> tcp_server.Responder:
+    if isinstance(service, answers.TextService):
         return text_server.TextResponder(service)
-    if isinstance(service, profile_services.BannerService):
+    if isinstance(service, answers.BannerService):
         return tcp_server.Banner(service.protocol, service.banner.encode("latin-1"))
-    if isinstance(service, profile_services.PrinterService):
+    if isinstance(service, answers.PrinterService):
         if service.kind == "jetdirect":
             return printer_server.JetDirect(service)
         return printer_server.Lpd(service) if service.kind == "lpd" else printer_server.Ipp(service)
-    if isinstance(service, profile_services.KasaService):
+    if isinstance(service, answers.KasaService):
         return kasa_server.Kasa(service)
-    if isinstance(service, profile_services.DicomService):
+    if isinstance(service, answers.DicomService):
         return dicom_server.Dicom(service)
-    if isinstance(service, profile_services.S7Service):
+    if isinstance(service, answers.S7Service):
         return s7_server.S7Comm(service)
-    if isinstance(service, profile_services.SipService):
+    if isinstance(service, answers.SipService):
         return sip_server.SipTcp(service)
     return modbus_server.Modbus(service)
 
 
-def responders(prof: profile.Profile) -> dict[int, tcp_server.Responder]:
+def responders(prof: catalog.Profile) -> dict[int, tcp_server.Responder]:
     """Port -> responder for a profile, built on first use and shared by its devices."""
     entry = _TABLES.get(id(prof))
     if entry is None or entry[0] is not prof:
@@ -58,11 +58,11 @@ def responders(prof: profile.Profile) -> dict[int, tcp_server.Responder]:
     return entry[1]
 
 
-def certificates(prof: profile.Profile) -> dict[int, profile_services.ServerCertificate]:
+def certificates(prof: catalog.Profile) -> dict[int, answers.ServerCertificate]:
     """Port -> certificate of the profile's TLS ports, shared as `responders`."""
     entry = _CERTIFICATES.get(id(prof))
     if entry is None or entry[0] is not prof:
-        tls = {s.port: s.tls for s in prof.listen if isinstance(s, profile_services.TextService) and s.tls}
+        tls = {s.port: s.tls for s in prof.listen if isinstance(s, answers.TextService) and s.tls}
         entry = _CERTIFICATES[id(prof)] = (prof, tls)
     return entry[1]
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 import struct
 
 from iot_emulator import host as host_mod
-from iot_emulator import profile, wire
+from iot_emulator import wire
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import service_kit, services
 
 NEAREST_BRIDGE = bytes.fromhex("0180c200000e")
@@ -30,7 +31,7 @@ TLV_ORGANIZATIONAL = 127
 CHASSIS_MAC, PORT_MAC = 4, 3
 OUI_MED = bytes.fromhex("0012bb")
 OUI_8023 = bytes.fromhex("00120f")
-CAPABILITY_BITS: dict[profile.LldpCapability, int] = {
+CAPABILITY_BITS: dict[catalog.LldpCapability, int] = {
     "other": 0x01, "repeater": 0x02, "bridge": 0x04, "wlan-ap": 0x08, "router": 0x10, "telephone": 0x20,
     "station": 0x80,
 }  # fmt: skip
@@ -64,7 +65,7 @@ def lldpdu(src_mac: bytes, tlvs: list[bytes]) -> bytes:
 class LldpAgent:
     name = "lldp"
 
-    def __init__(self, context: services.Context, settings: profile.Lldp) -> None:
+    def __init__(self, context: services.Context, settings: catalog.Lldp) -> None:
         self.host = context.host
         self.config = context.config
         self.settings = settings

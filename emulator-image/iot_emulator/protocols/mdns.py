@@ -22,7 +22,7 @@ import enum
 import random
 
 from iot_emulator import host as host_mod
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import dns_wire, mdns_records, service_kit, services
 
 GROUP = bytes([224, 0, 0, 251])
@@ -50,7 +50,7 @@ class State(enum.Enum):
 class MdnsResponder:
     name = "mdns"
 
-    def __init__(self, context: services.Context, settings: profile.Mdns) -> None:
+    def __init__(self, context: services.Context, settings: catalog.Mdns) -> None:
         self.host = context.host
         self.config = context.config
         self.log = context.log

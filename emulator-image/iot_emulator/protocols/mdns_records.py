@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from iot_emulator import profile
 from iot_emulator.config import manifests
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import dns_wire, service_kit
 
 HOST_TTL = 120
@@ -47,7 +47,7 @@ class Published:
         self.instances = self.instances or [_label(service_kit.fill(s.instance, self.config)) for s in self.services]
 
     @property
-    def services(self) -> list[profile.MdnsService]:
+    def services(self) -> list[catalog.MdnsService]:
         mdns = self.config.profile.mdns
         return list(mdns.services) if mdns is not None else []
 

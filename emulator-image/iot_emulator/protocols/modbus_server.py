@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 
-from iot_emulator import profile_services
+from iot_emulator.profiles import answers
 from iot_emulator.protocols import tcp_server
 
 MBAP = struct.Struct("!HHHB")
@@ -28,7 +28,7 @@ MAX_PDU = 253
 class Modbus(tcp_server.SpeaksSecond):
     protocol = "modbus"
 
-    def __init__(self, service: profile_services.ModbusService) -> None:
+    def __init__(self, service: answers.ModbusService) -> None:
         ident = service.identification
         self.objects = None if ident is None else [ident.vendor_name, ident.product_code, ident.revision]
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import enum
 
 from iot_emulator import host as host_mod
-from iot_emulator import profile
 from iot_emulator.config import manifests
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import schedule, services, tcp_client, tls_hello, tls_stream
 from iot_emulator.protocols.tcp_connection import Stream
 
@@ -111,7 +111,7 @@ class MqttClient(tcp_client.ClientBase):
     RETRY_FIRST = 1.0
     RETRY_MAX = 60.0
 
-    def __init__(self, context: services.Context, mqtt: profile.Mqtt) -> None:
+    def __init__(self, context: services.Context, mqtt: catalog.Mqtt) -> None:
         super().__init__(context, "mqtt", "mqtt")
         self.mqtt = mqtt
         values = placeholders(context.config)

@@ -25,7 +25,7 @@ import struct
 from typing import NamedTuple
 
 from iot_emulator import host as host_mod
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import schedule, service_kit, services
 
 PORT = 123
@@ -37,7 +37,7 @@ UNIX_EPOCH = 2_208_988_800
 """Seconds from the NTP epoch (1900) to the Unix epoch (1970): where an unset device clock stands."""
 REPLY_TIMEOUT = 3.0
 """Seconds to wait for an answer before trying the next server."""
-DEFAULT_SCHEDULE = profile.Schedule(interval=3600, jitter=0.1)
+DEFAULT_SCHEDULE = catalog.Schedule(interval=3600, jitter=0.1)
 """Once an hour (BusyBox ntpd settles at 2^11-2^12 s polls), the first soon after the address comes."""
 _PACKET = struct.Struct("!BBbbII4sQQQQ")
 
@@ -77,7 +77,7 @@ class NtpClient:
 
     name = "ntp"
 
-    def __init__(self, context: services.Context, sched: profile.Schedule) -> None:
+    def __init__(self, context: services.Context, sched: catalog.Schedule) -> None:
         self.host = context.host
         self.log = context.log
         self.rng: random.Random = context.rng

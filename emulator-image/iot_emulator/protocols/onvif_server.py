@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import time
 
-from iot_emulator import profile_services
+from iot_emulator.profiles import answers
 from iot_emulator.protocols import tcp_server
 
 SOAP = "http://www.w3.org/2003/05/soap-envelope"
@@ -65,14 +65,14 @@ def _date_time(clock: float) -> str:
 class DeviceService:
     """The ONVIF answers of one profile's HTTP service, shared by its devices."""
 
-    def __init__(self, spec: profile_services.OnvifDevice) -> None:
+    def __init__(self, spec: answers.OnvifDevice) -> None:
         self.spec = spec
 
     def handles(self, method: str, path: str) -> bool:
         """Whether a request is ONVIF's: a POST to the device service or to another /onvif/ service."""
         return method == "POST" and (path == self.spec.path or path.startswith("/onvif/"))
 
-    def answer(self, path: str, body: bytes, values: dict[str, str], clock: float) -> profile_services.Answer:
+    def answer(self, path: str, body: bytes, values: dict[str, str], clock: float) -> answers.Answer:
         """The HTTP answer to a SOAP request on `path`; `values` are the device's facts, `clock` its time."""
         spec = self.spec
         op = operation(body) if path == spec.path else "other service"
@@ -123,9 +123,9 @@ class DeviceService:
                 for name in NAMESPACES
             ) + "</tds:GetServicesResponse>"  # fmt: skip
         elif not op:
-            return profile_services.Answer(status=400, headers=spec.headers,
+            return answers.Answer(status=400, headers=spec.headers,
                                            body=fault("Sender", "WellFormed", "Well-formed Error"))  # fmt: skip
         else:
-            return profile_services.Answer(status=400, headers=spec.headers,
+            return answers.Answer(status=400, headers=spec.headers,
                                            body=fault("Sender", "NotAuthorized", "Sender not Authorized"))  # fmt: skip
-        return profile_services.Answer(headers=spec.headers, body=_envelope(xml))
+        return answers.Answer(headers=spec.headers, body=_envelope(xml))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from iot_emulator import profile_services
+from iot_emulator.profiles import answers
 from iot_emulator.protocols import tcp_server, text_server
 
 FORM_FEED = b"\x0c"
@@ -21,7 +21,7 @@ class JetDirect(tcp_server.SpeaksSecond):
 
     protocol = "jetdirect"
 
-    def __init__(self, service: profile_services.PrinterService) -> None:
+    def __init__(self, service: answers.PrinterService) -> None:
         self.model = service.make_and_model
 
     def respond(self, facts: tcp_server.Facts, request: bytes, now: float) -> tcp_server.Reply | None:
@@ -47,7 +47,7 @@ class Lpd(tcp_server.SpeaksSecond):
 
     protocol = "lpd"
 
-    def __init__(self, service: profile_services.PrinterService) -> None:
+    def __init__(self, service: answers.PrinterService) -> None:
         self.queue = service.queue
 
     def respond(self, facts: tcp_server.Facts, request: bytes, now: float) -> tcp_server.Reply | None:
@@ -93,7 +93,7 @@ class Ipp(tcp_server.SpeaksSecond):
 
     protocol = "ipp"
 
-    def __init__(self, service: profile_services.PrinterService) -> None:
+    def __init__(self, service: answers.PrinterService) -> None:
         self.service = service
 
     def respond(self, facts: tcp_server.Facts, request: bytes, now: float) -> tcp_server.Reply | None:

@@ -10,28 +10,28 @@ answer too) and closes. No SETUP/PLAY: no media flows.
 from __future__ import annotations
 
 from iot_emulator import host as host_mod
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import http, services, tcp_client
 
 
-def url(rtsp: profile.Rtsp) -> str:
+def url(rtsp: catalog.Rtsp) -> str:
     port = "" if rtsp.port == 554 else f":{rtsp.port}"
     path = rtsp.path if rtsp.path.startswith("/") else "/" + rtsp.path
     return f"rtsp://{rtsp.server}{port}{path}"
 
 
-def request_bytes(method: str, rtsp: profile.Rtsp, cseq: int, extra: tuple[str, ...] = ()) -> bytes:
+def request_bytes(method: str, rtsp: catalog.Rtsp, cseq: int, extra: tuple[str, ...] = ()) -> bytes:
     lines = [f"{method} {url(rtsp)} RTSP/1.0", f"CSeq: {cseq}"]
     if rtsp.user_agent is not None:
         lines.append(f"User-Agent: {rtsp.user_agent}")
     return ("\r\n".join([*lines, *extra]) + "\r\n\r\n").encode()
 
 
-def options(rtsp: profile.Rtsp) -> bytes:
+def options(rtsp: catalog.Rtsp) -> bytes:
     return request_bytes("OPTIONS", rtsp, 1)
 
 
-def describe(rtsp: profile.Rtsp) -> bytes:
+def describe(rtsp: catalog.Rtsp) -> bytes:
     return request_bytes("DESCRIBE", rtsp, 2, ("Accept: application/sdp",))
 
 
@@ -62,7 +62,7 @@ class RtspSession(tcp_client.Session):
 
 
 class RtspClient(tcp_client.PeriodicClient):
-    def __init__(self, context: services.Context, rtsp: profile.Rtsp) -> None:
+    def __init__(self, context: services.Context, rtsp: catalog.Rtsp) -> None:
         super().__init__(context, "rtsp", "rtsp", context.config.profile.schedule.get("rtsp"))
         self.rtsp = rtsp
         self._targets = [tcp_client.Target(rtsp.server, rtsp.port, f"RTSP {url(rtsp)}")]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 
-from iot_emulator import profile_services
+from iot_emulator.profiles import answers
 from iot_emulator.protocols import tcp_server
 
 TPKT = struct.Struct("!BBH")
@@ -49,7 +49,7 @@ class S7Comm(tcp_server.SpeaksSecond):
 
     protocol = "s7comm"
 
-    def __init__(self, service: profile_services.S7Service) -> None:
+    def __init__(self, service: answers.S7Service) -> None:
         self.service = service
         major, minor, patch = (int(part) for part in service.firmware.removeprefix("V").split("."))
         order = service.order_number.ljust(MODULE_FIELD).encode("latin-1")

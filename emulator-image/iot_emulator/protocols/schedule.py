@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import random
 
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 
-DEFAULT = profile.Schedule()
+DEFAULT = catalog.Schedule()
 
 
 class Ticker:
@@ -19,8 +19,8 @@ class Ticker:
 
     __slots__ = ("_left_in_burst", "_rng", "due", "interval", "schedule")
 
-    def __init__(self, schedule: profile.Schedule | None, traffic_interval: float, rng: random.Random) -> None:
-        self.schedule = schedule or profile.Schedule(interval=1, relative=True)
+    def __init__(self, schedule: catalog.Schedule | None, traffic_interval: float, rng: random.Random) -> None:
+        self.schedule = schedule or catalog.Schedule(interval=1, relative=True)
         self.interval = self.schedule.interval * (traffic_interval if self.schedule.relative else 1.0)
         self._rng = rng
         self._left_in_burst = 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 
-from iot_emulator import profile_services
+from iot_emulator.profiles import answers
 from iot_emulator.protocols import tcp_server
 
 MAX_REQUEST = 4096
@@ -56,7 +56,7 @@ def _top_via(value: str, source: tuple[str, int] | None) -> str:
 
 
 def answer(
-    service: profile_services.SipService, data: bytes, facts: dict[str, str], source: tuple[str, int] | None
+    service: answers.SipService, data: bytes, facts: dict[str, str], source: tuple[str, int] | None
 ) -> bytes | None:
     """The response to a SIP request from `source` (address, UDP port; None over TCP), or None for ACK and what
     is not a request."""
@@ -95,7 +95,7 @@ class SipTcp(tcp_server.SpeaksSecond):
 
     protocol = "sip"
 
-    def __init__(self, service: profile_services.SipService) -> None:
+    def __init__(self, service: answers.SipService) -> None:
         self.service = service
 
     def respond(self, facts: tcp_server.Facts, request: bytes, now: float) -> tcp_server.Reply | None:

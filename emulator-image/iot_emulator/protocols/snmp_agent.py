@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Callable
 
 from iot_emulator import host as host_mod
-from iot_emulator import profile, profile_services
+from iot_emulator.profiles import answers, catalog
 from iot_emulator.protocols import services, tcp_server
 from iot_emulator.protocols import snmp_ber as ber
 
@@ -57,7 +57,7 @@ def _uptime(facts: dict[str, str], up: float) -> bytes:
 class Mib:
     """The objects of one profile's agent, sorted by OID, shared by its devices."""
 
-    def __init__(self, snmp: profile_services.Snmp) -> None:
+    def __init__(self, snmp: answers.Snmp) -> None:
         table: dict[ber.Oid, Render] = {
             (*SYSTEM, 1, 0): _text(snmp.sys_descr),
             (*SYSTEM, 2, 0): _const(ber.oid(ber.parse_oid_text(snmp.sys_object_id))),
@@ -91,10 +91,10 @@ class Mib:
         return (self.oids[i], self.values[i]) if i < len(self.oids) else None
 
 
-_MIBS: dict[int, tuple[profile.Profile, Mib]] = {}
+_MIBS: dict[int, tuple[catalog.Profile, Mib]] = {}
 
 
-def mib_of(prof: profile.Profile) -> Mib:
+def mib_of(prof: catalog.Profile) -> Mib:
     entry = _MIBS.get(id(prof))
     if entry is None or entry[0] is not prof:
         assert prof.snmp is not None

@@ -25,8 +25,8 @@ import re
 import uuid
 
 from iot_emulator import host as host_mod
-from iot_emulator import profile
 from iot_emulator.config import manifests
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import service_kit, services
 
 GROUP = bytes([239, 255, 255, 250])
@@ -67,7 +67,7 @@ def _message(first: str, headers: list[tuple[str, str]]) -> bytes:
 class SsdpDevice:
     name = "ssdp"
 
-    def __init__(self, context: services.Context, settings: profile.Ssdp) -> None:
+    def __init__(self, context: services.Context, settings: catalog.Ssdp) -> None:
         self.host = context.host
         self.rng: random.Random = context.rng
         self.settings = settings

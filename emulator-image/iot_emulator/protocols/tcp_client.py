@@ -18,7 +18,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import schedule, services, tcp
 
 
@@ -150,7 +150,7 @@ class PeriodicClient(ClientBase):
     MAX_SESSIONS = 16
     """Sessions open at once; an occurrence that would exceed it is skipped (a real client would queue)."""
 
-    def __init__(self, context: services.Context, name: str, protocol: str, when: profile.Schedule | None) -> None:
+    def __init__(self, context: services.Context, name: str, protocol: str, when: catalog.Schedule | None) -> None:
         super().__init__(context, name, protocol)
         self.ticker = schedule.Ticker(when, context.config.traffic_interval, context.rng)
         self.sessions: list[Session] = []

@@ -22,7 +22,7 @@ from iot_emulator.protocols import tcp_timer
 from iot_emulator.protocols.tcp_segment import ACK, CWR, ECE, FIN, PSH, RST, SYN
 
 if TYPE_CHECKING:
-    from iot_emulator import profile
+    from iot_emulator.profiles import catalog
 
 _MOD = 1 << 32
 _diff = seg_mod.seq_diff
@@ -64,7 +64,7 @@ class Stack(Protocol):
     """What a connection uses of its stack (`tcp.TcpStack`): named here, so that this module does not
     import the stack that imports it."""
 
-    profile_tcp: profile.TcpSyn
+    profile_tcp: catalog.TcpSyn
 
     def tsval(self, now: float) -> int: ...
     def send_segment(self, conn: Connection, seq: int, ack: int, flags: int, window: int, options: bytes,

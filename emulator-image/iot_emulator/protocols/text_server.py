@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import http
 
-from iot_emulator import profile_services
+from iot_emulator.profiles import answers
 from iot_emulator.protocols import onvif_server, tcp_server
 
 _RTSP_REASONS = {451: "Parameter Not Understood", 454: "Session Not Found", 461: "Unsupported Transport"}
@@ -63,20 +63,20 @@ def split_request(data: bytes) -> tuple[str, str, dict[str, str], int] | None:
 class TextResponder(tcp_server.SpeaksSecond):
     """Answers of one `TextService`, shared by the devices of a profile."""
 
-    def __init__(self, service: profile_services.TextService) -> None:
+    def __init__(self, service: answers.TextService) -> None:
         self.service = service
         self.protocol: str = service.kind
         self.onvif = None if service.onvif is None else onvif_server.DeviceService(service.onvif)
 
-    def route(self, method: str, path: str) -> profile_services.Answer:
+    def route(self, method: str, path: str) -> answers.Answer:
         """The answer for a request; a malformed one gets route "BAD" or a bare 400."""
         routes = self.service.routes
         if not method:
-            return routes.get("BAD") or profile_services.Answer(status=400)
+            return routes.get("BAD") or answers.Answer(status=400)
         for key in (f"{method} {path}", path if path != "*" else "", method):  # `OPTIONS *` is not the catch-all
             if key in routes:
                 return routes[key]
-        return routes.get("*") or profile_services.Answer(status=404)
+        return routes.get("*") or answers.Answer(status=404)
 
     def respond(self, facts: tcp_server.Facts, request: bytes, now: float) -> tcp_server.Reply | None:
         parsed = split_request(request)

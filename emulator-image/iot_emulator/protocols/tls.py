@@ -14,7 +14,7 @@ long as the session, so thousands of idle devices cost nothing.
 from __future__ import annotations
 
 from iot_emulator import host as host_mod
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import http, services, tcp_client, tls_client, tls_hello
 
 NAMES = ("cloud", "https")
@@ -25,7 +25,7 @@ class TlsSession(tcp_client.Session):
         rng = client.context.rng
         self.tls = tls_client.TlsClient(tls_hello.build_hello(client.tls, target.host, rng), rng)
         wanted = client.tls.request
-        request = profile.HttpRequest(method=wanted.method, host=target.host, path=wanted.path,
+        request = catalog.HttpRequest(method=wanted.method, host=target.host, path=wanted.path,
                                       port=client.tls.port, headers=wanted.headers, body=wanted.body)  # fmt: skip
         self.request = http.request_bytes(request, client.user_agent, default_port=443)
         self.head = wanted.method.upper() == "HEAD"
@@ -72,7 +72,7 @@ class TlsSession(tcp_client.Session):
 class TlsClient(tcp_client.PeriodicClient):
     """A TLS session to every server of `profile.tls` at each occurrence of the schedule."""
 
-    def __init__(self, context: services.Context, tls: profile.TlsClientHello) -> None:
+    def __init__(self, context: services.Context, tls: catalog.TlsClientHello) -> None:
         name = next((p for p in context.config.protocols if p in NAMES), NAMES[0])
         schedules = context.config.profile.schedule
         when = next((schedules[n] for n in (name, *NAMES) if n in schedules), None)

@@ -25,7 +25,7 @@ import random
 import struct
 from collections.abc import Callable
 
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import tls_crypto
 
 GREASE = tuple(0x0A0A + 0x1010 * i for i in range(16))
@@ -61,14 +61,14 @@ def _u16s(values: list[int]) -> bytes:
     return struct.pack(f"!{len(values)}H", *values)
 
 
-def offered_versions(tls: profile.TlsClientHello) -> list[int]:
+def offered_versions(tls: catalog.TlsClientHello) -> list[int]:
     """The versions of extension 43, if the hello carries it."""
     if EXT_SUPPORTED_VERSIONS not in tls.extensions:
         return []
     return list(tls.supported_versions) or list(DEFAULT_VERSIONS)
 
 
-def alpn_protocols(tls: profile.TlsClientHello) -> list[str]:
+def alpn_protocols(tls: catalog.TlsClientHello) -> list[str]:
     if EXT_ALPN not in tls.extensions:
         return []
     return list(tls.alpn) or list(DEFAULT_ALPN)
@@ -78,7 +78,7 @@ def alpn_protocols(tls: profile.TlsClientHello) -> list[str]:
 class _Hello:
     """What the extension bodies are made from, for one ClientHello."""
 
-    tls: profile.TlsClientHello
+    tls: catalog.TlsClientHello
     server_name: str | None
     rng: random.Random
     grease: dict[str, int]
@@ -165,12 +165,12 @@ class ClientHello:
     """What the server may choose from."""
 
 
-def client_hello(tls: profile.TlsClientHello, server_name: str, rng: random.Random) -> bytes:
+def client_hello(tls: catalog.TlsClientHello, server_name: str, rng: random.Random) -> bytes:
     """The TLS record carrying the ClientHello to `server_name` (no SNI for an IP literal, RFC 6066 3)."""
     return build_hello(tls, server_name, rng).record
 
 
-def build_hello(tls: profile.TlsClientHello, server_name: str, rng: random.Random) -> ClientHello:
+def build_hello(tls: catalog.TlsClientHello, server_name: str, rng: random.Random) -> ClientHello:
     """The ClientHello to `server_name` (no SNI for an IP literal, RFC 6066 3) and its private parts."""
     name = None if _is_ip(server_name) else server_name
     uses = ("cipher", "group", "version", "first extension", "last extension")
@@ -218,7 +218,7 @@ def _is_ip(name: str) -> bool:
 # -- fingerprints ------------------------------------------------------------------------------
 
 
-def ja3(tls: profile.TlsClientHello) -> str:
+def ja3(tls: catalog.TlsClientHello) -> str:
     """The JA3 string: version, ciphers, extensions, groups, point formats (decimal, GREASE left out)."""
 
     def join(values: list[int]) -> str:
@@ -235,7 +235,7 @@ def ja3(tls: profile.TlsClientHello) -> str:
     )
 
 
-def ja3_md5(tls: profile.TlsClientHello) -> str:
+def ja3_md5(tls: catalog.TlsClientHello) -> str:
     """The JA3 hash (what JA3 databases and IDS rules list)."""
     return hashlib.md5(ja3(tls).encode(), usedforsecurity=False).hexdigest()
 
@@ -243,7 +243,7 @@ def ja3_md5(tls: profile.TlsClientHello) -> str:
 _JA4_VERSIONS = {0x0304: "13", 0x0303: "12", 0x0302: "11", 0x0301: "10", 0x0300: "s3"}
 
 
-def ja4(tls: profile.TlsClientHello) -> str:
+def ja4(tls: catalog.TlsClientHello) -> str:
     """JA4 (FoxIO): `t13d1516h2_<ciphers hash>_<extensions + signature algorithms hash>`."""
     versions = [v for v in offered_versions(tls) if not is_grease(v)]
     version = _JA4_VERSIONS.get(max(versions) if versions else tls.version, "00")

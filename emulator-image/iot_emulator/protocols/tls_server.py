@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from iot_emulator import profile_services
+from iot_emulator.profiles import answers
 from iot_emulator.protocols import tcp_connection, tcp_server
 
 MAX_CONTEXTS = 256
@@ -37,7 +37,7 @@ _OIDS = {
     "emailAddress": NameOID.EMAIL_ADDRESS, "serialNumber": NameOID.SERIAL_NUMBER,
 }  # fmt: skip
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-_KEYS: dict[int, tuple[profile_services.ServerCertificate, PrivateKey]] = {}
+_KEYS: dict[int, tuple[answers.ServerCertificate, PrivateKey]] = {}
 _CONTEXTS: collections.OrderedDict[tuple[int, tuple[tuple[str, str], ...]], ssl.SSLContext] = collections.OrderedDict()
 
 
@@ -45,7 +45,7 @@ def _name(rdns: tuple[tuple[str, str], ...]) -> x509.Name:
     return x509.Name([x509.NameAttribute(_OIDS[key], value) for key, value in rdns])
 
 
-def _key(spec: profile_services.ServerCertificate) -> PrivateKey:
+def _key(spec: answers.ServerCertificate) -> PrivateKey:
     entry = _KEYS.get(id(spec))
     if entry is None or entry[0] is not spec:
         made: PrivateKey = (
@@ -58,7 +58,7 @@ def _key(spec: profile_services.ServerCertificate) -> PrivateKey:
 
 
 def certificate(
-    spec: profile_services.ServerCertificate, subject: tuple[tuple[str, str], ...], issuer: tuple[tuple[str, str], ...]
+    spec: answers.ServerCertificate, subject: tuple[tuple[str, str], ...], issuer: tuple[tuple[str, str], ...]
 ) -> tuple[x509.Certificate, PrivateKey]:
     """The device's certificate (signed with the spec's key, also when the issuer names a vendor CA)."""
     key = _key(spec)
@@ -81,7 +81,7 @@ def _rendered(rdns: dict[str, str], values: dict[str, str]) -> tuple[tuple[str, 
     return tuple((key, tcp_server.render(value, values)) for key, value in rdns.items())
 
 
-def context_for(spec: profile_services.ServerCertificate, values: dict[str, str]) -> ssl.SSLContext:
+def context_for(spec: answers.ServerCertificate, values: dict[str, str]) -> ssl.SSLContext:
     """The server context for a device's rendered certificate, from the cache when it is there."""
     subject = _rendered(spec.subject, values)
     issuer = subject if spec.issuer is None else _rendered(spec.issuer, values)
@@ -150,7 +150,7 @@ class TlsServerApp:
     __slots__ = ("closing", "incoming", "inner", "outgoing", "ready", "tls")
 
     def __init__(
-        self, spec: profile_services.ServerCertificate, responder: tcp_server.Responder, facts: tcp_server.Facts
+        self, spec: answers.ServerCertificate, responder: tcp_server.Responder, facts: tcp_server.Facts
     ) -> None:
         self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         context = context_for(spec, facts.values(0.0))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-from iot_emulator import profile_services
+from iot_emulator.profiles import answers
 from iot_emulator.protocols import tcp_server
 
 MIIO_HELLO = bytes.fromhex("21310020") + b"\xff" * 28
@@ -29,7 +29,7 @@ def miio(request: bytes, facts: dict[str, str], uptime: float) -> bytes | None:
     return MIIO_HEADER.pack(0x2131, 32, 0, device_id, int(uptime) & 0xFFFFFFFF) + PROVISIONED_TOKEN
 
 
-def discoveryd(service: profile_services.DiscoverydService, request: bytes, facts: dict[str, str]) -> bytes | None:
+def discoveryd(service: answers.DiscoverydService, request: bytes, facts: dict[str, str]) -> bytes | None:
     """`discovered;<length>;MAC;name;IP;1;model;version;date;` for `discover;013;`, else None."""
     if not request.startswith(b"discover;"):
         return None

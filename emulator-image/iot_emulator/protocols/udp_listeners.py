@@ -12,22 +12,22 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from iot_emulator import host as host_mod
-from iot_emulator import profile_services
+from iot_emulator.profiles import answers
 from iot_emulator.protocols import kasa_server, services, sip_server, ssdp, tcp_server, udp_answers, ws_discovery
 
 Answer = Callable[[bytes, dict[str, str], float, tuple[str, int]], bytes | None]
 """(request, device facts, seconds since start, sender's address and port) -> the answer, or None to drop"""
 
 
-def answerer(service: profile_services.UdpListener) -> Answer:
-    if isinstance(service, profile_services.KasaService):
+def answerer(service: answers.UdpListener) -> Answer:
+    if isinstance(service, answers.KasaService):
         kasa = kasa_server.Kasa(service)
         return lambda data, facts, up, source: kasa.datagram(data, facts)
-    if isinstance(service, profile_services.MiioService):
+    if isinstance(service, answers.MiioService):
         return lambda data, facts, up, source: udp_answers.miio(data, facts, up)
-    if isinstance(service, profile_services.WsDiscoveryService):
+    if isinstance(service, answers.WsDiscoveryService):
         return lambda data, facts, up, source: ws_discovery.answer(service, data, facts)
-    if isinstance(service, profile_services.SipService):
+    if isinstance(service, answers.SipService):
         return lambda data, facts, up, source: sip_server.answer(service, data, facts, source)
     return lambda data, facts, up, source: udp_answers.discoveryd(service, data, facts)
 

@@ -15,7 +15,7 @@ import re
 import uuid
 import xml.etree.ElementTree as ET
 
-from iot_emulator import profile_services
+from iot_emulator.profiles import answers
 from iot_emulator.protocols import tcp_server
 
 PORT = 3702
@@ -49,7 +49,7 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def answer(service: profile_services.WsDiscoveryService, data: bytes, facts: dict[str, str]) -> bytes | None:
+def answer(service: answers.WsDiscoveryService, data: bytes, facts: dict[str, str]) -> bytes | None:
     """The ProbeMatches for a Probe this device matches, else None."""
     request = probe(data)
     if request is None:

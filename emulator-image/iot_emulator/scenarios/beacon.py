@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import dns_wire, schedule, services, tcp_client
 from iot_emulator.scenarios import base, lab_bounds, web
 from iot_emulator.scenarios.dns_tunnel import QueryPort
@@ -36,7 +36,7 @@ class HttpBeacon(tcp_client.PeriodicClient):
     """host.Service: one GET per period, in the clear or in TLS."""
 
     def __init__(self, spec: compromise.Beacon, context: services.Context, label: str) -> None:
-        when = profile.Schedule(interval=spec.period, jitter=spec.jitter)
+        when = catalog.Schedule(interval=spec.period, jitter=spec.jitter)
         super().__init__(context, spec.kind, PROTOCOL, when)
         self.log = base.labelled(context, label)
         self.spec = spec
@@ -107,4 +107,4 @@ class DnsBeacon:
 
 
 def profile_ticker(spec: compromise.Beacon, context: services.Context) -> schedule.Ticker:
-    return schedule.Ticker(profile.Schedule(interval=spec.period, jitter=spec.jitter), 1.0, context.rng)
+    return schedule.Ticker(catalog.Schedule(interval=spec.period, jitter=spec.jitter), 1.0, context.rng)

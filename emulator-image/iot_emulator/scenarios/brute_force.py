@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import services, tcp_client
 from iot_emulator.scenarios import base, credentials, lab_bounds, ssh, ssh_transport, telnet
 
@@ -28,7 +28,7 @@ class BruteForce(tcp_client.PeriodicClient):
     SESSION_TIMEOUT = 20.0
 
     def __init__(self, spec: compromise.BruteForce, context: services.Context, label: str) -> None:
-        super().__init__(context, spec.kind, spec.service, profile.Schedule(interval=spec.interval, jitter=0))
+        super().__init__(context, spec.kind, spec.service, catalog.Schedule(interval=spec.interval, jitter=0))
         self.log = base.labelled(context, label)
         self.spec = spec
         port = spec.port or PORTS[spec.service]

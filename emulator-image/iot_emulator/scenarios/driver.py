@@ -13,8 +13,8 @@ import dataclasses
 from collections.abc import Iterable
 
 from iot_emulator import engine, host, macs, messages
-from iot_emulator import profile as profiles
 from iot_emulator.config import manifests
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import services
 from iot_emulator.scenarios import compromise, firmware, model, runner
 
@@ -25,7 +25,7 @@ DONE_CHECK = 0.5
 class Driver:
     """See the module docstring; `engine.Extension`: started with the engine, stopped before its releases."""
 
-    def __init__(self, eng: engine.Engine, library: profiles.Library) -> None:
+    def __init__(self, eng: engine.Engine, library: catalog.Library) -> None:
         self.engine = eng
         self.library = library
         self.runner = runner.Runner()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import services, tcp_client
 from iot_emulator.scenarios import base, lab_bounds, web
 
@@ -34,7 +34,7 @@ class Exfiltration(tcp_client.PeriodicClient):
     """A chunk (up to 16 MiB) must be answered within this; a slow lab link is not a dead server."""
 
     def __init__(self, spec: compromise.Exfiltration, context: services.Context, label: str) -> None:
-        super().__init__(context, spec.kind, base.PROTOCOL["exfiltration"], profile.Schedule(interval=1, jitter=0))
+        super().__init__(context, spec.kind, base.PROTOCOL["exfiltration"], catalog.Schedule(interval=1, jitter=0))
         self.log = base.labelled(context, label)
         self.spec = spec
         port = 443 if spec.protocol == "https" else 80

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from iot_emulator import profile as profiles
+from iot_emulator.profiles import catalog
 from iot_emulator.scenarios import model
 
 
-def updated(base: profiles.Profile, update: model.FirmwareUpdate, library: profiles.Library) -> profiles.Profile:
+def updated(base: catalog.Profile, update: model.FirmwareUpdate, library: catalog.Library) -> catalog.Profile:
     """`base` after `update` (a `ProfileError` for an unknown profile name)."""
     prof = library.get(update.profile) if update.profile else base
     if update.user_agent is None and update.dhcp is None and update.tls is None:
@@ -25,14 +25,12 @@ def updated(base: profiles.Profile, update: model.FirmwareUpdate, library: profi
         data["dhcp"] = {**data["dhcp"], **update.dhcp.model_dump(exclude_none=True)}
     if update.tls is not None:
         if data.get("tls") is None:
-            raise profiles.ProfileError(
-                f"{prof.name} sends no TLS ClientHello to change (tls: set a profile that does)"
-            )
+            raise catalog.ProfileError(f"{prof.name} sends no TLS ClientHello to change (tls: set a profile that does)")
         data["tls"] = {**data["tls"], **update.tls.model_dump(exclude_none=True)}
-    return profiles.Profile.model_validate(data)
+    return catalog.Profile.model_validate(data)
 
 
-def check(scenario: model.Scenario, library: profiles.Library) -> list[str]:
+def check(scenario: model.Scenario, library: catalog.Library) -> list[str]:
     """Problems of the scenario's firmware updates against the library (`steps.N.behaviour.profile: ...`)."""
     problems = []
     for number, step in enumerate(scenario.steps):

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from iot_emulator import profile
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols import http, tcp_client, tls_client, tls_hello
 
-DEFAULT_HELLO = profile.TlsClientHello(
+DEFAULT_HELLO = catalog.TlsClientHello(
     servers=["lab.test"], version=0x0303, supported_versions=[0x0304, 0x0303],
     cipher_suites=[0x1301, 0x1302, 0x1303, 0xC02B, 0xC02F, 0xC02C, 0xC030, 0xCCA9, 0xCCA8],
     extensions=[0, 11, 10, 35, 22, 23, 13, 43, 45, 51], alpn=[],
@@ -38,7 +38,7 @@ class Request:
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + self.body
 
 
-def hello_for(prof: profile.Profile) -> profile.TlsClientHello:
+def hello_for(prof: catalog.Profile) -> catalog.TlsClientHello:
     return prof.tls or DEFAULT_HELLO
 
 

@@ -30,8 +30,8 @@ from iot_dashboard.backends import base
 from iot_dashboard.backends.kubernetes import client, pods, resources
 from iot_dashboard.settings import KubeSettings
 from iot_emulator import mac_claims
-from iot_emulator import profile as profiles
 from iot_emulator.config import manifests, models
+from iot_emulator.profiles import catalog
 from iot_kube.connection import Connection
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class KubernetesBackend(base.Backend):
         self,
         settings: KubeSettings,
         hub: events.EventHub,
-        library: profiles.Library,
+        library: catalog.Library,
         connection: Connection | None = None,
     ) -> None:
         super().__init__(hub, library)

@@ -22,8 +22,8 @@ from iot_dashboard import models as api
 from iot_dashboard.backends import base
 from iot_dashboard.backends.local import process, store, supervisor
 from iot_dashboard.settings import Settings
-from iot_emulator import profile as profiles
 from iot_emulator.config import manifests, models
+from iot_emulator.profiles import catalog
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class LocalBackend(base.Backend):
     name = "local"
     pins_macs = True
 
-    def __init__(self, settings: Settings, hub: events.EventHub, library: profiles.Library) -> None:
+    def __init__(self, settings: Settings, hub: events.EventHub, library: catalog.Library) -> None:
         super().__init__(hub, library)
         self.settings = settings
         local = settings.local

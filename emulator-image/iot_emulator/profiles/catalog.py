@@ -1,7 +1,7 @@
 """Device profiles: the identity a discovery product reads from a device, as validated data.
 
 A profile is YAML, not code. This module holds the pydantic model and the loader; the shipped
-library is in `profiles/*.yaml`, and users add their own with `--profiles-dir`. Every value that
+library is in `profiles/data/*.yaml`, and users add their own with `--profiles-dir`. Every value that
 is a fingerprint should carry its source in the YAML (`sources:`), so a reviewer can check it.
 """
 
@@ -17,12 +17,13 @@ from typing import Annotated, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from iot_emulator import macs, profile_services
+from iot_emulator import macs
 from iot_emulator.config import bounded
+from iot_emulator.profiles import answers
 
-_Served = TypeVar("_Served", profile_services.Listener, profile_services.UdpListener)
+_Served = TypeVar("_Served", answers.Listener, answers.UdpListener)
 
-BUILTIN_DIR = Path(__file__).parent / "profiles"
+BUILTIN_DIR = Path(__file__).parent / "data"
 NAME_RE = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
 
@@ -297,13 +298,13 @@ class Profile(_Strict):
     icmp_timestamp: bool = Field(
         default=False, description="answers ICMP Timestamp requests (RFC 792) as Linux does; lwIP, Windows do not"
     )
-    listen: list[profile_services.Listener] = Field(
+    listen: list[answers.Listener] = Field(
         default_factory=list, description="TCP services the real device runs (profile_services), answered always"
     )
-    listen_udp: list[profile_services.UdpListener] = Field(
+    listen_udp: list[answers.UdpListener] = Field(
         default_factory=list, description="UDP services the real device runs (besides SNMP), answered always"
     )
-    snmp: profile_services.Snmp | None = Field(default=None, description="the device's SNMP agent, if it has one")
+    snmp: answers.Snmp | None = Field(default=None, description="the device's SNMP agent, if it has one")
     schedule: dict[str, Schedule] = Field(default_factory=dict, description="protocol -> when it speaks")
     sources: dict[str, str] = Field(default_factory=dict, description="fingerprint -> where it comes from")
 
