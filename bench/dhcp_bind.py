@@ -29,8 +29,9 @@ from pathlib import Path
 
 import common
 
-from iot_emulator import engine, lab, macs, rawsock
+from iot_emulator import engine, lab, rawsock
 from iot_emulator.config import manifests
+from iot_emulator.devices import macs
 from iot_emulator.lab import netns
 from iot_emulator.protocols import dhcp_wire
 

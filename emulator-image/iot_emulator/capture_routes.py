@@ -20,7 +20,8 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from iot_emulator import capture, capture_format, macs
+from iot_emulator import capture, capture_format
+from iot_emulator.devices import macs
 
 log = logging.getLogger(__name__)
 

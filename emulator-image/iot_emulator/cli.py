@@ -308,7 +308,8 @@ def _cmd_profiles_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_profiles_learn(args: argparse.Namespace) -> int:
-    from iot_emulator import learn, macs
+    from iot_emulator import learn
+    from iot_emulator.devices import macs
     from iot_emulator.learn import build, capture
 
     try:
@@ -357,7 +358,7 @@ def _cmd_profiles_import_fingerbank(args: argparse.Namespace) -> int:
 
 
 def _write_import(args: argparse.Namespace, found: learn_findings.Findings, default_name: str, origin: str) -> int:
-    from iot_emulator import macs
+    from iot_emulator.devices import macs
     from iot_emulator.learn import build
 
     base = _base_profile(args)
@@ -440,7 +441,7 @@ def _library(profiles_dir: Path | None) -> catalog.Library:
 
 
 def _derived_mac(prof: catalog.Profile, device_id: str) -> str:
-    from iot_emulator import macs
+    from iot_emulator.devices import macs
 
     return macs.derive(prof.ouis[0], f"device/{device_id}", 0)
 

@@ -21,11 +21,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from iot_emulator import wire
-from iot_emulator.protocols import dns_wire
+from iot_emulator.protocols import dns_wire, wire
 
 if TYPE_CHECKING:
-    from iot_emulator.device import Device
+    from iot_emulator.devices.device import Device
 
 MDNS_GROUP = bytes([224, 0, 0, 251])
 SSDP_GROUP = bytes([239, 255, 255, 250])

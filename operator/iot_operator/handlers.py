@@ -23,8 +23,8 @@ from typing import Any
 import aiohttp
 import kopf
 
-from iot_emulator import mac_claims
 from iot_emulator.config import models
+from iot_emulator.devices import mac_claims
 from iot_emulator.profiles import catalog
 from iot_kube import connection
 from iot_operator import kube, observed, pods, reconcile, scrape

@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from iot_emulator import mac_claims
 from iot_emulator.config import models
+from iot_emulator.devices import mac_claims
 from iot_emulator.profiles import catalog
 from iot_emulator.scenarios import model as scenario_model
 from iot_operator import conditions, kube, observed, pods, scrape

@@ -20,7 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
-from iot_emulator import capture, capture_routes, macs, message_models, messages
+from iot_emulator import capture, capture_routes, message_models, messages
+from iot_emulator.devices import macs
 
 
 def emit(message: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
-from iot_emulator import host
+from iot_emulator.devices import host
 from iot_emulator.protocols import http
 from iot_emulator.scenarios import (
     beacon,

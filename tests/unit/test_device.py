@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 
-from iot_emulator import device, wire
 from iot_emulator.config import manifests
+from iot_emulator.devices import device
 from iot_emulator.profiles import catalog
+from iot_emulator.protocols import wire
 
 
 class DueAtOnce:

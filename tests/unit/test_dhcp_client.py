@@ -15,9 +15,9 @@ from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import ARP, Ether
 
-from iot_emulator import engine, message_models, messages, wire
+from iot_emulator import engine, message_models, messages
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import dhcp, dhcp_wire
+from iot_emulator.protocols import dhcp, dhcp_wire, wire
 from iot_emulator.protocols.dhcp import DhcpState
 
 MAC = bytes.fromhex("001234567801")

@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-RUNTIME = ("iot_emulator.engine", "iot_emulator.device", "iot_emulator.host", "iot_emulator.protocols",
+RUNTIME = ("iot_emulator.engine", "iot_emulator.devices.device", "iot_emulator.devices.host", "iot_emulator.protocols",
            "iot_emulator.rawsock", "iot_emulator.runner", "iot_emulator.capture", "iot_emulator.pcap")  # fmt: skip
 PROBE = """
 import importlib, json, pkgutil, sys

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from iot_emulator import mac_claims, macs
 from iot_emulator.config import manifests, models
+from iot_emulator.devices import mac_claims, macs
 from iot_emulator.profiles import catalog
 
 CLASH = macs.derive("44:19:b6", "device/cam-222", 0)

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from iot_emulator import macs
 from iot_emulator.config import manifests
+from iot_emulator.devices import macs
 from iot_emulator.profiles import catalog
 
 DEVICE = """\

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from iot_emulator import macs
+from iot_emulator.devices import macs
 from iot_emulator.profiles import catalog
 from iot_emulator.protocols import tls_hello
 

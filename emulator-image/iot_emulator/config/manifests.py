@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from iot_emulator import macs
 from iot_emulator.config import bounded, models
+from iot_emulator.devices import macs
 from iot_emulator.profiles import catalog
 from iot_emulator.scenarios import firmware
 from iot_emulator.scenarios import model as scenario_model

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from iot_emulator import macs
+from iot_emulator.devices import macs
 from iot_emulator.scenarios import model as scenario_model
 
 API_VERSION = "iotemu.io/v1alpha1"

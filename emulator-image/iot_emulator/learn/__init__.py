@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
-from iot_emulator import macs
+from iot_emulator.devices import macs
 from iot_emulator.learn import build, capture, learner
 from iot_emulator.profiles import catalog
 

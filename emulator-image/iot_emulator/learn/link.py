@@ -12,9 +12,8 @@ import itertools
 import statistics
 import struct
 
-from iot_emulator import wire
 from iot_emulator.learn import findings, packets
-from iot_emulator.protocols import cdp, lldp
+from iot_emulator.protocols import cdp, lldp, wire
 
 ETH_P_LLDP = 0x88CC
 _CAPABILITIES = {bit: name for name, bit in lldp.CAPABILITY_BITS.items()}

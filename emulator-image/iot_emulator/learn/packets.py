@@ -11,9 +11,8 @@ import collections
 import dataclasses
 from collections.abc import Iterable
 
-from iot_emulator import wire
 from iot_emulator.learn import capture
-from iot_emulator.protocols import dhcp_wire, tcp_segment
+from iot_emulator.protocols import dhcp_wire, tcp_segment, wire
 
 ETH_P_8021Q = (0x8100, 0x88A8)
 FLOW_BYTES = 16_384

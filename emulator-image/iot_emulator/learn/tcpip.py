@@ -11,9 +11,9 @@ from __future__ import annotations
 import collections
 import itertools
 
-from iot_emulator import wire
 from iot_emulator.learn import findings, packets
 from iot_emulator.protocols import tcp_segment as ts
+from iot_emulator.protocols import wire
 
 LAYOUT = {ts.OPT_MSS: "mss", ts.OPT_SACK_OK: "sackok", ts.OPT_TS: "ts", ts.OPT_NOP: "nop", ts.OPT_WSCALE: "wscale",
           ts.OPT_EOL: "eol"}  # fmt: skip

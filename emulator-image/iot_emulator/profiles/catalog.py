@@ -17,8 +17,8 @@ from typing import Annotated, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from iot_emulator import macs
 from iot_emulator.config import bounded
+from iot_emulator.devices import macs
 from iot_emulator.profiles import answers
 
 _Served = TypeVar("_Served", answers.Listener, answers.UdpListener)

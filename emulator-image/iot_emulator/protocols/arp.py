@@ -6,7 +6,7 @@ owns the candidate address; this module serves a device that already has one.
 
 from __future__ import annotations
 
-from iot_emulator import wire
+from iot_emulator.protocols import wire
 
 REQUEST = 1
 REPLY = 2

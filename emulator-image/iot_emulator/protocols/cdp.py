@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 
-from iot_emulator import host as host_mod
+from iot_emulator.devices import host as host_mod
 from iot_emulator.profiles import catalog
 from iot_emulator.protocols import service_kit, services
 

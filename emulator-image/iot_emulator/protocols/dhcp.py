@@ -18,9 +18,8 @@ import math
 import random
 from typing import Any
 
-from iot_emulator import wire
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import dhcp_lease, dhcp_wire
+from iot_emulator.protocols import dhcp_lease, dhcp_wire, wire
 
 Event = tuple[str, dict[str, Any]]
 Lease = dhcp_lease.Lease  # the engine names it `dhcp.Lease`

@@ -17,8 +17,8 @@ import enum
 import struct
 from typing import NamedTuple
 
-from iot_emulator import wire
 from iot_emulator.profiles import catalog
+from iot_emulator.protocols import wire
 
 CLIENT_PORT = 68
 SERVER_PORT = 67

@@ -21,7 +21,7 @@ import ipaddress
 import random
 from collections.abc import Callable
 
-from iot_emulator import host as host_mod
+from iot_emulator.devices import host as host_mod
 from iot_emulator.protocols import dns_wire, schedule, service_kit, services
 
 Done = Callable[[bytes | None], None]

@@ -11,7 +11,7 @@ embedded clients send), `Connection: close`. The response is read until it is co
 
 from __future__ import annotations
 
-from iot_emulator import host as host_mod
+from iot_emulator.devices import host as host_mod
 from iot_emulator.profiles import catalog
 from iot_emulator.protocols import services, tcp_client
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from iot_emulator import wire
+from iot_emulator.protocols import wire
 
 ECHO_REPLY = 0
 ECHO_REQUEST = 8

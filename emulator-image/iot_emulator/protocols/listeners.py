@@ -9,7 +9,7 @@ open connection, a `ServerApp`.
 
 from __future__ import annotations
 
-from iot_emulator import host as host_mod
+from iot_emulator.devices import host as host_mod
 from iot_emulator.profiles import answers, catalog
 from iot_emulator.protocols import (
     dicom_server,

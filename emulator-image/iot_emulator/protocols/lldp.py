@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import struct
 
-from iot_emulator import host as host_mod
-from iot_emulator import wire
+from iot_emulator.devices import host as host_mod
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import service_kit, services
+from iot_emulator.protocols import service_kit, services, wire
 
 NEAREST_BRIDGE = bytes.fromhex("0180c200000e")
 TLV_END, TLV_CHASSIS_ID, TLV_PORT_ID, TLV_TTL = 0, 1, 2, 3

@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 import random
 
-from iot_emulator import host as host_mod
+from iot_emulator.devices import host as host_mod
 from iot_emulator.profiles import catalog
 from iot_emulator.protocols import dns_wire, mdns_records, service_kit, services
 

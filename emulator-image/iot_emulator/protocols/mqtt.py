@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import enum
 
-from iot_emulator import host as host_mod
 from iot_emulator.config import manifests
+from iot_emulator.devices import host as host_mod
 from iot_emulator.profiles import catalog
 from iot_emulator.protocols import schedule, services, tcp_client, tls_hello, tls_stream
 from iot_emulator.protocols.tcp_connection import Stream

@@ -24,7 +24,7 @@ import random
 import struct
 from typing import NamedTuple
 
-from iot_emulator import host as host_mod
+from iot_emulator.devices import host as host_mod
 from iot_emulator.profiles import catalog
 from iot_emulator.protocols import schedule, service_kit, services
 

@@ -9,7 +9,7 @@ answer too) and closes. No SETUP/PLAY: no media flows.
 
 from __future__ import annotations
 
-from iot_emulator import host as host_mod
+from iot_emulator.devices import host as host_mod
 from iot_emulator.profiles import catalog
 from iot_emulator.protocols import http, services, tcp_client
 

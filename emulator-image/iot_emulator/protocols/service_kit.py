@@ -12,8 +12,8 @@ import itertools
 import random
 from collections.abc import Callable
 
-from iot_emulator import host
 from iot_emulator.config import manifests
+from iot_emulator.devices import host
 
 EPHEMERAL = (32768, 61000)
 """Linux's default local port range, which most IoT stacks share (end exclusive)."""

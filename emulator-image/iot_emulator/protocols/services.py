@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from iot_emulator import host
     from iot_emulator.config import manifests
+    from iot_emulator.devices import host
 
 LINK_LAYER = frozenset({"arp", "dhcp", "icmp"})  # built into every device
 MODULES = (

@@ -14,7 +14,7 @@ import bisect
 import dataclasses
 from collections.abc import Callable
 
-from iot_emulator import host as host_mod
+from iot_emulator.devices import host as host_mod
 from iot_emulator.profiles import answers, catalog
 from iot_emulator.protocols import services, tcp_server
 from iot_emulator.protocols import snmp_ber as ber

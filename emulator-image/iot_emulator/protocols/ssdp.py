@@ -24,8 +24,8 @@ import random
 import re
 import uuid
 
-from iot_emulator import host as host_mod
 from iot_emulator.config import manifests
+from iot_emulator.devices import host as host_mod
 from iot_emulator.profiles import catalog
 from iot_emulator.protocols import service_kit, services
 

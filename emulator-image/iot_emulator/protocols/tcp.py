@@ -40,9 +40,8 @@ import random
 from collections.abc import Callable
 from typing import Protocol
 
-from iot_emulator import host as host_mod
-from iot_emulator import wire
-from iot_emulator.protocols import tcp_connection, tcp_segment
+from iot_emulator.devices import host as host_mod
+from iot_emulator.protocols import tcp_connection, tcp_segment, wire
 from iot_emulator.protocols.tcp_segment import ACK, FIN, RST, SYN
 
 Connection = tcp_connection.Connection

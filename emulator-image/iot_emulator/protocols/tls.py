@@ -13,7 +13,7 @@ long as the session, so thousands of idle devices cost nothing.
 
 from __future__ import annotations
 
-from iot_emulator import host as host_mod
+from iot_emulator.devices import host as host_mod
 from iot_emulator.profiles import catalog
 from iot_emulator.protocols import http, services, tcp_client, tls_client, tls_hello
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from iot_emulator import host as host_mod
+from iot_emulator.devices import host as host_mod
 from iot_emulator.profiles import answers
 from iot_emulator.protocols import kasa_server, services, sip_server, ssdp, tcp_server, udp_answers, ws_discovery
 

@@ -21,7 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from iot_emulator.scenarios import lab_bounds
 
 if TYPE_CHECKING:
-    from iot_emulator import host
+    from iot_emulator.devices import host
     from iot_emulator.protocols import services
 
 Port = Annotated[int, Field(ge=1, le=65535)]

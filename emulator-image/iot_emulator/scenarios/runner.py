@@ -18,7 +18,7 @@ import random
 from collections.abc import Callable
 from typing import Literal
 
-from iot_emulator import macs
+from iot_emulator.devices import macs
 from iot_emulator.scenarios import compromise, model
 
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from iot_emulator import macs
+from iot_emulator.devices import macs
 from tests.dashboard.conftest import Watcher
 
 FLEET = {"name": "cams", "spec": {"replicas": 3, "devicesPerPod": 2, "template": {"profile": "tiny-cam"}}}

@@ -29,8 +29,8 @@ from iot_dashboard import models as api
 from iot_dashboard.backends import base
 from iot_dashboard.backends.kubernetes import client, pods, resources
 from iot_dashboard.settings import KubeSettings
-from iot_emulator import mac_claims
 from iot_emulator.config import manifests, models
+from iot_emulator.devices import mac_claims
 from iot_emulator.profiles import catalog
 from iot_kube.connection import Connection
 

@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
-from iot_emulator import host, macs, wire
 from iot_emulator.config import manifests
-from iot_emulator.protocols import arp, dhcp, dhcp_wire, services
+from iot_emulator.devices import host, macs
+from iot_emulator.protocols import arp, dhcp, dhcp_wire, services, wire
 
 Emit = Callable[[str, dict[str, Any]], None]
 ServiceFactory = Callable[[services.Context], host.Service]

@@ -12,9 +12,8 @@ import random
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from iot_emulator import wire
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import arp, icmp, tcp_segment
+from iot_emulator.protocols import arp, icmp, tcp_segment, wire
 
 UdpHandler = Callable[[bytes, int, bytes, bytes, float], None]
 """(source address, source port, destination address, payload, now)"""
