@@ -20,7 +20,7 @@ from typing import Any
 
 from common import median, spread, table, verdict
 
-from iot_emulator import message_models, messages
+from iot_emulator.reporting import message_models, messages
 
 STATS = {
     "packets_sent": 1247, "bytes_sent": 523000, "packet_rate": 4.2, "current_ip": "192.168.207.180",

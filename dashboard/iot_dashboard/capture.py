@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import anyio
 
-from iot_emulator import capture_format
+from iot_emulator.reporting import capture_format
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/vnd.tcpdump.pcap"

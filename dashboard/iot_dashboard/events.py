@@ -1,7 +1,7 @@
 """The event hub: what the devices said, fanned out to WebSocket clients and kept for a while.
 
 Every emulator message (from a local process's stdout or a pod's /events stream) is first
-checked against its model (`accepted`, the contract's boundary: `iot_emulator.message_models`),
+checked against its model (`accepted`, the contract's boundary: `iot_emulator.reporting.message_models`),
 then goes through `EventHub.publish`, which does three O(1) things and never waits:
 
 - updates the device's `LiveState` (phase, address, last stats, last error): the table's status;
@@ -25,7 +25,7 @@ from typing import Any
 
 import pydantic
 
-from iot_emulator import message_models, messages
+from iot_emulator.reporting import message_models, messages
 
 log = logging.getLogger(__name__)
 

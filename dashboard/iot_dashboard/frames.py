@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Union, cast, get_args
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
 from iot_dashboard import models
-from iot_emulator import message_models
+from iot_emulator.reporting import message_models
 
 
 class _Body(BaseModel):

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from iot_dashboard import frames
-from iot_emulator import message_models
+from iot_emulator.reporting import message_models
 
 INTRO = """\
 # The live protocol

@@ -19,8 +19,9 @@ import dataclasses
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable
 
-from iot_emulator import capture_format, engine
-from iot_emulator.capture_format import header, record
+from iot_emulator import engine
+from iot_emulator.reporting import capture_format
+from iot_emulator.reporting.capture_format import header, record
 
 BUFFER_BYTES = 4 * 1024 * 1024
 """Bytes waiting for a slow reader before frames are dropped."""

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from iot_dashboard import events
-from iot_emulator import messages
+from iot_emulator.reporting import messages
 
 
 def msg(type_: str, device: str = "d", ts: str = "2026-01-01T00:00:00.000Z", **fields: object) -> dict[str, object]:

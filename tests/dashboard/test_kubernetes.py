@@ -26,9 +26,10 @@ from iot_dashboard import events
 from iot_dashboard.backends.kubernetes import backend as kube_backend
 from iot_dashboard.backends.kubernetes import client as kube_client
 from iot_dashboard.settings import KubeSettings, Settings
-from iot_emulator import capture, capture_format, http_api, messages
+from iot_emulator import capture, http_api
 from iot_emulator.devices import macs
 from iot_emulator.profiles import catalog
+from iot_emulator.reporting import capture_format, messages
 from tests.dashboard.conftest import TOKEN, Watcher
 from tests.operator import harness
 from tests.unit.test_capture import FakeLink

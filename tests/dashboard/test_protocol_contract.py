@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from iot_dashboard import events, frames, protocol_doc
-from iot_emulator import message_models
+from iot_emulator.reporting import message_models
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "dashboard" / "web"

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from iot_emulator import message_models
+from iot_emulator.reporting import message_models
 
 Message = dict[str, Any]
 

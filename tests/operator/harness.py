@@ -20,8 +20,9 @@ import aiohttp
 import kmock
 import yaml
 
-from iot_emulator import http_api, messages
+from iot_emulator import http_api
 from iot_emulator.config import models
+from iot_emulator.reporting import messages
 from iot_operator import crdgen, pods
 from iot_operator import settings as settings_mod
 from tests.operator import crdcheck, fakeapi

@@ -15,10 +15,11 @@ from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import ARP, Ether
 
-from iot_emulator import engine, message_models, messages
+from iot_emulator import engine
 from iot_emulator.profiles import catalog
 from iot_emulator.protocols import dhcp, dhcp_wire, wire
 from iot_emulator.protocols.dhcp import DhcpState
+from iot_emulator.reporting import message_models, messages
 
 MAC = bytes.fromhex("001234567801")
 SERVER_MAC = bytes.fromhex("02000a4d0001")

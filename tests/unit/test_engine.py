@@ -15,9 +15,10 @@ from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import ARP, Ether
 
-from iot_emulator import engine, message_models, runner
+from iot_emulator import engine, runner
 from iot_emulator.config import manifests
 from iot_emulator.profiles import catalog
+from iot_emulator.reporting import message_models
 from tests.unit.fakes import RecordingLink
 
 SERVER_MAC = "02:00:00:00:00:01"

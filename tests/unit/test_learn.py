@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from iot_emulator import cli, learn, pcap
+from iot_emulator import cli, learn
 from iot_emulator.learn import build, cadence, capture, dhcp, dns, findings, learner, packets, tcpip, tls
 from iot_emulator.learn import http as learn_http
 from iot_emulator.learn import mqtt as learn_mqtt
 from iot_emulator.profiles import catalog
 from iot_emulator.protocols import dhcp_wire, dns_wire, http, mqtt, ntp, tcp_segment, tls_hello, wire
+from iot_emulator.reporting import pcap
 
 MAC = bytes.fromhex("4419b6a1b2c3")
 GW_MAC = bytes.fromhex("020000000001")

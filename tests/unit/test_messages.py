@@ -9,7 +9,7 @@ import logging
 import pydantic
 import pytest
 
-from iot_emulator import message_models, messages
+from iot_emulator.reporting import message_models, messages
 
 # the seed brief's "Message Format" examples, with the timestamp DESIGN.md makes mandatory
 SEED: list[dict[str, object]] = [
@@ -63,7 +63,7 @@ def test_the_union_refuses_unknown_types_and_fields_naming_them() -> None:
 
 def test_encode_logs_a_message_that_breaks_the_contract_and_still_prints_it(caplog: pytest.LogCaptureFixture) -> None:
     broken = messages.make("log", "cam", 0.0, level="loud", message="x")
-    with caplog.at_level(logging.ERROR, logger="iot_emulator.messages"):
+    with caplog.at_level(logging.ERROR, logger="iot_emulator.reporting.messages"):
         line = messages.encode(broken)
     assert json.loads(line) == broken
     assert "level" in caplog.text and "breaks the contract" in caplog.text

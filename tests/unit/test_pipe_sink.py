@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from iot_emulator import messages, pipe_sink
+from iot_emulator.reporting import messages, pipe_sink
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Print the live protocol's JSON Schema as an OpenAPI document (JSON), for `npm run generate`.
 
-The models are `iot_emulator.message_models` (what the emulator prints) and `iot_dashboard.frames`
+The models are `iot_emulator.reporting.message_models` (what the emulator prints) and `iot_dashboard.frames`
 (what `/ws` and `/socket.io` carry). `openapi-typescript` turns this into
 `src/lib/live/protocol.gen.ts`, checked in; `tests/dashboard/test_protocol_contract.py` fails when
 it is stale. The unions are named schemas (`EmulatorMessage`, `ServerFrame`, `ClientFrame`) with
@@ -18,14 +18,17 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from iot_dashboard import frames
-from iot_emulator import message_models
+from iot_emulator.reporting import message_models
 
 REF = "#/components/schemas/{model}"
 
 
 def _union(members: tuple[type[BaseModel], ...], key: str, values: list[str]) -> dict[str, Any]:
     refs = [REF.format(model=m.__name__) for m in members]
-    return {"oneOf": [{"$ref": r} for r in refs], "discriminator": {"propertyName": key, "mapping": dict(zip(values, refs, strict=True))}}
+    return {
+        "oneOf": [{"$ref": r} for r in refs],
+        "discriminator": {"propertyName": key, "mapping": dict(zip(values, refs, strict=True))},
+    }
 
 
 def document() -> dict[str, Any]:
@@ -33,8 +36,13 @@ def document() -> dict[str, Any]:
     everything = (*message_models.MODELS, *frames.DEVICE_FRAMES, *frames.SERVICE_FRAMES, *frames.CLIENT_FRAMES)
     _, schema = models_json_schema([(m, "validation") for m in everything], ref_template=REF)
     schemas = schema["$defs"]
-    schemas["EmulatorMessage"] = _union(message_models.MODELS, "type", [message_models.type_of(m) for m in message_models.MODELS])
-    for name, members in (("ServerFrame", (*frames.DEVICE_FRAMES, *frames.SERVICE_FRAMES)), ("ClientFrame", frames.CLIENT_FRAMES)):
+    schemas["EmulatorMessage"] = _union(
+        message_models.MODELS, "type", [message_models.type_of(m) for m in message_models.MODELS]
+    )
+    for name, members in (
+        ("ServerFrame", (*frames.DEVICE_FRAMES, *frames.SERVICE_FRAMES)),
+        ("ClientFrame", frames.CLIENT_FRAMES),
+    ):
         schemas[name] = _union(members, "event", [frames.event_of(m) for m in members])
     info = {"title": "IoT fleet emulator live protocol", "version": str(message_models.VERSION)}
     return {"openapi": "3.1.0", "info": info, "paths": {}, "components": {"schemas": schemas}}

@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from iot_dashboard import capture
-from iot_emulator import capture_format
+from iot_emulator.reporting import capture_format
 from tests.dashboard.conftest import TOKEN, Watcher, device_body
 
 FLEET = {"name": "cams", "spec": {"replicas": 3, "devicesPerPod": 2, "template": {"profile": "tiny-cam"}}}

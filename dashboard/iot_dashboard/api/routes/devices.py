@@ -12,8 +12,8 @@ from iot_dashboard import models as api
 from iot_dashboard.api import strict
 from iot_dashboard.api.deps import BackendDep, HubDep
 from iot_dashboard.backends import base
-from iot_emulator import messages
 from iot_emulator.config import models
+from iot_emulator.reporting import messages
 
 router = APIRouter(prefix="/devices", tags=["devices"], route_class=strict.StrictJsonRoute)
 

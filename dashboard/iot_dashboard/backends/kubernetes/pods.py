@@ -25,7 +25,7 @@ import aiohttp
 from iot_dashboard import capture, events
 from iot_dashboard.backends.kubernetes import client, watching
 from iot_dashboard.settings import KubeSettings
-from iot_emulator import capture_format, messages
+from iot_emulator.reporting import capture_format, messages
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = watching.MAX_BACKOFF

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from iot_dashboard import capture, events
-from iot_emulator import messages
+from iot_emulator.reporting import messages
 
 log = logging.getLogger(__name__)
 

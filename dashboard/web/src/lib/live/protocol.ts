@@ -1,6 +1,6 @@
 /**
  * The live protocol's types, named once. All come from `protocol.gen.ts`, generated from the
- * service's pydantic models (`iot_emulator.message_models`, `iot_dashboard.frames`) by
+ * service's pydantic models (`iot_emulator.reporting.message_models`, `iot_dashboard.frames`) by
  * `npm run generate`; a Python test fails when that file is stale. Never write a message's fields
  * by hand here: change the model, then regenerate.
  *

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from iot_emulator import messages
+from iot_emulator.reporting import messages
 
 CHATTY_LIMIT = 20  # up to this many devices, each DHCP step is worth a line
 SHOWN = {"dhcp_ack", "dhcp_nak", "dhcp_decline", "dhcp_expire", "dhcp_release", "dhcp_renew", "dhcp_rebind"}

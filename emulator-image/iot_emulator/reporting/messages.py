@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 import pydantic
 
-from iot_emulator import message_models
+from iot_emulator.reporting import message_models
 
 log_ = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from iot_emulator import capture_format, engine
+from iot_emulator import engine
+from iot_emulator.reporting import capture_format
 
 
 class PcapWriter:

@@ -27,7 +27,7 @@ import stat
 import time
 from typing import Any
 
-from iot_emulator import messages
+from iot_emulator.reporting import messages
 
 log = logging.getLogger(__name__)
 
