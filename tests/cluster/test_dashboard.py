@@ -22,7 +22,7 @@ from iot_dashboard import app as app_mod
 from iot_dashboard import events
 from iot_dashboard.backends.kubernetes import backend as kube_backend
 from iot_dashboard.settings import KubeSettings, Settings
-from iot_emulator import http_api
+from iot_emulator.endpoints import http_api
 from iot_emulator.profiles import catalog
 from iot_emulator.reporting import messages
 from tests.cluster.conftest import DASHBOARD_SA, Kube, until, wait_for

@@ -20,8 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
-from iot_emulator import capture, capture_routes
 from iot_emulator.devices import macs
+from iot_emulator.endpoints import capture, capture_routes
 from iot_emulator.reporting import message_models, messages
 
 

@@ -4,7 +4,7 @@
   enforced, plus a tiny client (`kubectl` for tests: apply, patch, scale, get, list, delete) and
   `wait_for`, which polls a condition until a deadline: tests never sleep a fixed time.
 - `Kubelet`: plays a node for chosen pods: starts, for each, a real emulator HTTP endpoint
-  (`iot_emulator.http_api`) on 127.0.0.1 over a fake engine view holding the pod's devices, points
+  (`iot_emulator.endpoints.http_api`) on 127.0.0.1 over a fake engine view holding the pod's devices, points
   the operator at it (settings.stats_urls), and reports the pod Running and Ready, or crashing.
 """
 
@@ -20,8 +20,8 @@ import aiohttp
 import kmock
 import yaml
 
-from iot_emulator import http_api
 from iot_emulator.config import models
+from iot_emulator.endpoints import http_api
 from iot_emulator.reporting import messages
 from iot_operator import crdgen, pods
 from iot_operator import settings as settings_mod

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from iot_emulator import capture, http_api
+from iot_emulator.endpoints import capture, http_api
 from tests.unit.test_http_api import FakeEngine
 
 DEADLINE = 10.0  # a guard against hangs, never a pace

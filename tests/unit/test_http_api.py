@@ -12,7 +12,7 @@ import aiohttp
 import prometheus_client
 from prometheus_client import parser
 
-from iot_emulator import http_api
+from iot_emulator.endpoints import http_api
 from iot_emulator.reporting import message_models, messages
 
 DEADLINE = 10.0  # seconds; a guard against hangs, never a pace

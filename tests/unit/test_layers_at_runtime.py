@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 RUNTIME = ("iot_emulator.engine", "iot_emulator.devices.device", "iot_emulator.devices.host", "iot_emulator.protocols",
-           "iot_emulator.rawsock", "iot_emulator.runner", "iot_emulator.capture", "iot_emulator.reporting.pcap")  # fmt: skip
+           "iot_emulator.rawsock", "iot_emulator.runner", "iot_emulator.endpoints.capture", "iot_emulator.reporting.pcap")  # fmt: skip
 PROBE = """
 import importlib, json, pkgutil, sys
 for name in sys.argv[1:]:

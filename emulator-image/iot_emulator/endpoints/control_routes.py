@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from iot_emulator import control
 from iot_emulator.config import bounded, manifests
+from iot_emulator.endpoints import control
 from iot_emulator.scenarios import model as scenario_model
 
 MAX_BODY = 16 * 1024 * 1024

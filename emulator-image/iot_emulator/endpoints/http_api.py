@@ -39,7 +39,7 @@ from aiohttp import web
 from prometheus_client import exposition, registry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from iot_emulator import capture, capture_routes, control, control_routes
+from iot_emulator.endpoints import capture, capture_routes, control, control_routes
 from iot_emulator.reporting import messages
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from iot_emulator import capture
 from iot_emulator.devices import macs
+from iot_emulator.endpoints import capture
 from iot_emulator.reporting import capture_format
 
 log = logging.getLogger(__name__)
