@@ -14,8 +14,8 @@ import sys
 import types
 from collections.abc import Iterable
 
-from iot_emulator import engine
 from iot_emulator.devices import device as device_mod
+from iot_emulator.engine import engine
 
 _CODE = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.CodeType)
 PARTS = (

@@ -29,9 +29,10 @@ from pathlib import Path
 
 import common
 
-from iot_emulator import engine, lab, rawsock
+from iot_emulator import lab
 from iot_emulator.config import manifests
 from iot_emulator.devices import macs
+from iot_emulator.engine import engine, rawsock
 from iot_emulator.lab import netns
 from iot_emulator.protocols import dhcp_wire
 

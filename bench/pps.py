@@ -31,9 +31,9 @@ from collections.abc import Callable
 
 import common
 
-from iot_emulator import engine, rawsock
 from iot_emulator.config import manifests
 from iot_emulator.devices import macs
+from iot_emulator.engine import engine, rawsock
 from iot_emulator.lab import netns
 from iot_emulator.protocols import arp, dhcp_wire, icmp, wire
 

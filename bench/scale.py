@@ -41,7 +41,8 @@ import tracemalloc
 import budget
 import common
 
-from iot_emulator import engine, lab, rawsock
+from iot_emulator import lab
+from iot_emulator.engine import engine, rawsock
 from iot_emulator.lab import netns
 from iot_emulator.protocols import services
 

@@ -17,8 +17,9 @@ import threading
 from pathlib import Path
 from typing import Any, Literal
 
-from iot_emulator import cli, engine, lab, runner
+from iot_emulator import cli, lab, runner
 from iot_emulator.config import manifests
+from iot_emulator.engine import engine
 from iot_emulator.reporting import console
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "examples" / "default-fleet.yaml"

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from pydantic import ValidationError
 
-from iot_emulator import rawsock, runner
+from iot_emulator import runner
 from iot_emulator.config import manifests, models
+from iot_emulator.engine import rawsock
 from iot_emulator.profiles import catalog
 from iot_emulator.scenarios import firmware
 from iot_emulator.scenarios import model as scenario_model

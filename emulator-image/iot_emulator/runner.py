@@ -14,10 +14,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from iot_emulator import engine, lease_cache, rawsock
 from iot_emulator.config import manifests
 from iot_emulator.devices import macs
 from iot_emulator.endpoints import capture, control, http_api
+from iot_emulator.engine import engine, lease_cache, rawsock
 from iot_emulator.profiles import catalog
 from iot_emulator.reporting import console, pcap, pipe_sink
 from iot_emulator.scenarios import driver

@@ -34,9 +34,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from iot_emulator import engine, rawsock
 from iot_emulator import lab as iotlab
 from iot_emulator.config import manifests
+from iot_emulator.engine import engine, rawsock
 from iot_emulator.lab import netns, process
 from tests.lab import servers
 

@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from iot_emulator import engine
 from iot_emulator.endpoints import control, http_api
+from iot_emulator.engine import engine
 from iot_emulator.profiles import catalog
 from tests.unit.fakes import RecordingLink
 

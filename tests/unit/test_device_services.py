@@ -17,7 +17,7 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
-from iot_emulator import multicast
+from iot_emulator.engine import multicast
 from iot_emulator.protocols import dicom_server, kasa_server, services, udp_answers
 from tests.unit import protocol_env as penv
 from tests.unit.tcp_peer import Peer

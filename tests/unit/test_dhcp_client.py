@@ -15,7 +15,7 @@ from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import ARP, Ether
 
-from iot_emulator import engine
+from iot_emulator.engine import engine
 from iot_emulator.profiles import catalog
 from iot_emulator.protocols import dhcp, dhcp_wire, wire
 from iot_emulator.protocols.dhcp import DhcpState

@@ -15,8 +15,9 @@ from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import ARP, Ether
 
-from iot_emulator import engine, runner
+from iot_emulator import runner
 from iot_emulator.config import manifests
+from iot_emulator.engine import engine
 from iot_emulator.profiles import catalog
 from iot_emulator.reporting import message_models
 from tests.unit.fakes import RecordingLink

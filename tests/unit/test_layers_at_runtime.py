@@ -8,8 +8,8 @@ import json
 import subprocess
 import sys
 
-RUNTIME = ("iot_emulator.engine", "iot_emulator.devices.device", "iot_emulator.devices.host", "iot_emulator.protocols",
-           "iot_emulator.rawsock", "iot_emulator.runner", "iot_emulator.endpoints.capture", "iot_emulator.reporting.pcap")  # fmt: skip
+RUNTIME = ("iot_emulator.engine.engine", "iot_emulator.devices.device", "iot_emulator.devices.host", "iot_emulator.protocols",
+           "iot_emulator.engine.rawsock", "iot_emulator.runner", "iot_emulator.endpoints.capture", "iot_emulator.reporting.pcap")  # fmt: skip
 PROBE = """
 import importlib, json, pkgutil, sys
 for name in sys.argv[1:]:
@@ -35,4 +35,4 @@ def test_the_dashboard_and_the_operator_load_no_engine() -> None:
 
 
 def test_the_probe_sees_the_engine_where_it_is_loaded() -> None:
-    assert "iot_emulator.engine" in loaded_by("iot_emulator.scenarios")  # the driver runs on the engine
+    assert "iot_emulator.engine.engine" in loaded_by("iot_emulator.scenarios")  # the driver runs on the engine

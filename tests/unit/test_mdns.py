@@ -12,8 +12,8 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
-from iot_emulator import engine
 from iot_emulator.config import manifests
+from iot_emulator.engine import engine
 from iot_emulator.protocols import mdns
 from tests.unit.fakes import RecordingLink
 from tests.unit.protocol_env import DHCP_BASE, MAC, Env, make_config, make_profile

@@ -16,7 +16,7 @@ import pytest
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.l2 import Ether
 
-from iot_emulator import engine
+from iot_emulator.engine import engine
 from iot_emulator.profiles import catalog
 from iot_emulator.reporting import console, message_models, messages
 from iot_emulator.scenarios import compromise, driver, model

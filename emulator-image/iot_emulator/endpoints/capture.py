@@ -19,7 +19,7 @@ import dataclasses
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable
 
-from iot_emulator import engine
+from iot_emulator.engine import engine
 from iot_emulator.reporting import capture_format
 from iot_emulator.reporting.capture_format import header, record
 

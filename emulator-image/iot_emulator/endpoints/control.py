@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from iot_emulator import engine
 from iot_emulator.config import manifests
+from iot_emulator.engine import engine
 from iot_emulator.profiles import catalog
 from iot_emulator.scenarios import driver, firmware
 from iot_emulator.scenarios import model as scenario_model

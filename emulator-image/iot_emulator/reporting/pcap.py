@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from iot_emulator import engine
+from iot_emulator.engine import engine
 from iot_emulator.reporting import capture_format
 
 

@@ -12,9 +12,9 @@ import asyncio
 import dataclasses
 from collections.abc import Iterable
 
-from iot_emulator import engine
 from iot_emulator.config import manifests
 from iot_emulator.devices import host, macs
+from iot_emulator.engine import engine
 from iot_emulator.profiles import catalog
 from iot_emulator.protocols import services
 from iot_emulator.reporting import messages

@@ -22,10 +22,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from iot_emulator import lease_cache, multicast
 from iot_emulator.config import manifests
 from iot_emulator.devices import device as device_mod
 from iot_emulator.devices import macs
+from iot_emulator.engine import lease_cache, multicast
 from iot_emulator.protocols import dhcp, dhcp_wire, services, wire
 from iot_emulator.reporting import messages
 
