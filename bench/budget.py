@@ -42,9 +42,10 @@ def _roots(d: device_mod.Device) -> list[list[object]]:
 
 
 def _engine_roots(eng: engine.Engine) -> list[object]:
-    directory = eng._multicast
-    return [eng.devices, eng._by_mac, eng._by_ip, eng._ip_of, eng._pending, eng._in_flight, eng._candidates,
-            eng._candidate_of, eng._heap, eng._scheduled, eng._last_sent, *vars(directory).values()]  # fmt: skip
+    router, directory = eng.router, eng.router.multicast
+    return [eng.devices, router.by_mac, router.by_ip, router.ip_of, eng.admission.pending, eng.admission.in_flight,
+            router.candidates, router.candidate_of, eng.scheduler.heap, eng.scheduler.scheduled, eng.stats.last_sent,
+            *vars(directory).values()]  # fmt: skip
 
 
 def per_device(eng: engine.Engine) -> list[tuple[str, float]]:

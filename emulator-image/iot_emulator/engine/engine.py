@@ -1,32 +1,24 @@
 """The engine: one asyncio loop, one raw socket, many devices.
 
-Receive path: a frame's destination MAC picks the device (a dict lookup); broadcasts are routed
-by what they carry (ARP by target address, DHCP replies by `chaddr`). Timers: one heap of device
-deadlines and one `call_at` armed for the earliest, as aioquic's asyncio adapter does per
-connection. DHCP exchanges are admitted through a window so that thousands of devices starting
-together do not overrun the server (a real site's devices do not all power on in the same
-millisecond either).
+This is the facade that runs them: devices in, frames to and from the link, messages out. Its parts
+each do one job: `routing` (which devices a frame is for), `scheduler` (device deadlines on the
+loop's clock), `admission` (the DHCP window and start rate), `stats` (what is reported).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import heapq
-import itertools
-import math
 import random
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from iot_emulator.config import manifests
 from iot_emulator.devices import device as device_mod
 from iot_emulator.devices import macs
-from iot_emulator.engine import lease_cache, multicast
-from iot_emulator.protocols import dhcp, dhcp_wire, services, wire
+from iot_emulator.engine import admission, lease_cache, routing, scheduler, stats
+from iot_emulator.protocols import services
 from iot_emulator.reporting import messages
 
 RELEASE_BATCH = 8
@@ -35,7 +27,6 @@ RELEASE_PAUSE = 0.01
 release and lost 208 of 500 sent in 64-frame bursts every 10 ms, none at this pace."""
 RELEASE_BUDGET = 3.5
 SAVE_DELAY = 0.2
-IN_FLIGHT = frozenset({dhcp.DhcpState.SELECTING, dhcp.DhcpState.REQUESTING, dhcp.DhcpState.REBOOTING})
 
 
 class Link(Protocol):
@@ -89,12 +80,10 @@ class Engine:
         self.link = link
         self.interface = interface
         self.events = messages.Fanout()
-        self.stats_interval = stats_interval
-        self.window = window
-        self.start_rate = start_rate or None
-        """Devices started per second at most (None: as fast as the window admits)."""
-        self._tokens = 1.0
-        self._tokens_at: float | None = None
+        self.stats = stats.Stats(stats_interval)
+        self.admission = admission.Admission(window, start_rate)
+        self.router = routing.Router()
+        self.scheduler = scheduler.Scheduler(self._on_due)
         self._rate_timer: asyncio.TimerHandle | None = None
         self.cache = cache
         self.log_levels = _levels_from(log_level)
@@ -106,21 +95,8 @@ class Engine:
         self._seed = seed
         gateway = bytes(int(x) for x in fallback_gateway.split(".")) if fallback_gateway else None
         self.devices = [self._make_device(c, gateway) for c in configs]
-        self._by_mac = {d.mac: d for d in self.devices}
-        self._by_ip: dict[bytes, device_mod.Device] = {}
-        self._ip_of: dict[device_mod.Device, bytes] = {}  # the reverse, so an unbind is O(1)
-        self._pending: deque[device_mod.Device] = deque(self.devices)
-        self._in_flight: set[device_mod.Device] = set()
-        self._candidates: dict[bytes, device_mod.Device] = {}
-        """Address -> the device checking it (RFC 5227) before use: who must see ARP about it."""
-        self._candidate_of: dict[device_mod.Device, bytes] = {}
-        self._multicast = multicast.Directory()
-        self._heap: list[tuple[float, int, device_mod.Device]] = []
-        self._scheduled: dict[device_mod.Device, float | None] = {}
-        self._seq = itertools.count()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = float("inf")
-        self._last_sent: dict[device_mod.Device, int] = {}
+        self.router.by_mac.update((d.mac, d) for d in self.devices)
+        self.admission.pending.extend(self.devices)
         self._last_bound_at = 0.0
         self._stopping = False
         self._save_handle: asyncio.TimerHandle | None = None
@@ -132,6 +108,7 @@ class Engine:
     async def run(self, stop: asyncio.Event) -> None:
         """Start every device, run until `stop` is set, then release and report."""
         loop = self._loop = asyncio.get_running_loop()
+        self.scheduler.start(loop)
         now = loop.time()
         self._last_bound_at = now
         self.link.start(loop, self._on_frame)
@@ -160,12 +137,11 @@ class Engine:
             return
         self._stopping = True
         for extension in self.extensions:
-            extension.stop(self._loop.time() if self._loop else time.monotonic())
+            extension.stop(self.clock())
         if self._rate_timer is not None:
             self._rate_timer.cancel()
-        if self._timer is not None:
-            self._timer.cancel()
-        clock = self._loop.time if self._loop else time.monotonic
+        self.scheduler.stop()
+        clock = self.clock
         now = clock()
         budget_ends = now + RELEASE_BUDGET
         for i, dev in enumerate(self.devices, 1):
@@ -192,12 +168,12 @@ class Engine:
 
         `prepare` runs once they exist and before any starts (a scenario holding one back)."""
         gateway = self.devices[0].fallback_gateway if self.devices else None
-        now = self._loop.time() if self._loop else time.monotonic()
+        now = self.clock()
         for config in configs:
             dev = self._make_device(config, gateway)
             self.devices.append(dev)
-            self._by_mac[dev.mac] = dev
-            self._pending.append(dev)
+            self.router.by_mac[dev.mac] = dev
+            self.admission.pending.append(dev)
             if self._loop is not None:
                 self._announce(dev)
         if prepare is not None:
@@ -210,14 +186,14 @@ class Engine:
         dev = next((d for d in self.devices if d.device_id == device_id), None)
         if dev is None:
             return False
-        now = self._loop.time() if self._loop else time.monotonic()
+        now = self.clock()
         self._send(dev, dev.stop(now))
-        self.events(messages.make("stats", dev.device_id, self.wall(), stats=self._stats_of(dev, now)))
+        self.events(messages.make("stats", dev.device_id, self.wall(), stats=self.stats.of(dev, now)))
         self._message("stopped", dev, {"packets_sent": dev.counters.packets_sent})
         self.devices.remove(dev)
-        del self._by_mac[dev.mac]
+        del self.router.by_mac[dev.mac]
         self._forget_runtime(dev)
-        self._last_sent.pop(dev, None)
+        self.stats.forget(dev)
         if self.cache is not None:
             self.cache.save()
         self._admit(now)
@@ -273,15 +249,15 @@ class Engine:
         for key, factory in old.scenario_factories.items():  # built again around the new device's host
             dev.add_service(key, factory, now)
         self.devices[self.devices.index(old)] = dev
-        if self._by_mac.get(old.mac) is old:
-            del self._by_mac[old.mac]
-        self._by_mac[dev.mac] = dev
-        self._last_sent[dev] = self._last_sent.pop(old, 0)
+        if self.router.by_mac.get(old.mac) is old:
+            del self.router.by_mac[old.mac]
+        self.router.by_mac[dev.mac] = dev
+        self.stats.replaced(old, dev)
         if at_once and self._loop is not None:
             self._send(dev, dev.start(now))
             self._after(dev, now)
         else:
-            self._pending.append(dev)
+            self.admission.pending.append(dev)
             self._admit(now)
         return True
 
@@ -307,17 +283,13 @@ class Engine:
         return removed
 
     def mac_in_use(self, mac: str) -> bool:
-        return macs.parse(mac) in self._by_mac
+        return macs.parse(mac) in self.router.by_mac
 
     def _forget_runtime(self, dev: device_mod.Device) -> None:
         """Drop what a running device holds in the engine (address, timers, admission); it stays listed."""
-        self._multicast.remove(dev)
-        self._on_device_event(dev, "unbound", {})
-        with contextlib.suppress(ValueError):
-            self._pending.remove(dev)
-        self._in_flight.discard(dev)
-        self._set_candidate(dev, None)
-        self._scheduled.pop(dev, None)  # its heap entries become stale and are skipped
+        self.router.forget(dev)
+        self.admission.forget(dev)
+        self.scheduler.forget(dev)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -326,72 +298,32 @@ class Engine:
 
     def clock(self) -> float:
         """The loop's time (monotonic before the loop runs): what device deadlines are in."""
-        return self._loop.time() if self._loop else time.monotonic()
+        return self.scheduler.clock()
 
     # -- views (HTTP endpoint, console) --------------------------------------------------------
 
     def device_stats(self) -> list[dict[str, Any]]:
-        now = self._loop.time() if self._loop else time.monotonic()
-        return [{"device_id": dev.device_id, **self._stats_of(dev, now)} for dev in self.devices]
+        now = self.clock()
+        return [{"device_id": dev.device_id, **self.stats.of(dev, now)} for dev in self.devices]
 
     def totals(self) -> dict[str, Any]:
-        phases = {p: 0 for p in device_mod.Phase}
-        sent = sent_bytes = received = received_bytes = 0
-        for dev in self.devices:
-            phases[dev.phase] += 1
-            c = dev.counters
-            sent, sent_bytes = sent + c.packets_sent, sent_bytes + c.bytes_sent
-            received, received_bytes = received + c.packets_received, received_bytes + c.bytes_received
-        return {
-            "devices": len(self.devices),
-            **{p.value: n for p, n in phases.items()},
-            "packets_sent": sent,
-            "bytes_sent": sent_bytes,
-            "packets_received": received,
-            "bytes_received": received_bytes,
-            "started_at": messages.timestamp(self.started_wall),
-            "uptime_seconds": round(self.wall() - self.started_wall, 1),
-            "interface": self.interface,
-        }
+        return stats.totals(self.devices, started_wall=self.started_wall, wall=self.wall, interface=self.interface)
 
     # -- receive path --------------------------------------------------------------------------
 
     def _on_frame(self, frame: bytes) -> None:
-        dev = self._by_mac.get(frame[:6])
+        dev = self.router.by_mac.get(frame[:6])
         if dev is not None:
             self._feed(dev, frame)
         elif frame[0] & 1:  # broadcast or multicast
             self._on_broadcast(frame)
 
     def _on_broadcast(self, frame: bytes, exclude: device_mod.Device | None = None) -> None:
-        kind = wire.ethertype(frame)
-        if kind == wire.ETH_P_ARP:
-            packet = wire.parse_arp(frame)
-            if packet is None:
-                return
-            # The owner of the target address answers; a device checking an address must see
-            # another host claiming it (sender) or probing for it (RFC 5227: sender 0.0.0.0).
-            owner = self._by_ip.get(packet.target_ip)
-            claimed = self._candidates.get(packet.sender_ip)
-            probed = self._candidates.get(packet.target_ip) if packet.sender_ip == wire.ZERO_IP else None
-            for dev in {owner, claimed, probed} - {None, exclude}:
-                assert dev is not None
-                self._feed(dev, frame)
-        elif kind == wire.ETH_P_IP and len(frame) >= 34:
-            if self._multicast.joined(frame[30:34]):
-                for dev in [d for d in self._multicast.recipients(frame) if d is not exclude]:
-                    self._feed(dev, frame)
-                return
-            heard = [d for d in self._multicast.broadcast_recipients(frame) if d is not exclude]
-            for dev in heard:
-                self._feed(dev, frame)
-            chaddr = dhcp_wire.chaddr_of(frame)
-            client = self._by_mac.get(chaddr) if chaddr else None
-            if client is not None and client not in heard:
-                self._feed(client, frame)
+        for dev in self.router.broadcast_recipients(frame, exclude):
+            self._feed(dev, frame)
 
     def _feed(self, dev: device_mod.Device, frame: bytes) -> None:
-        now = self._loop.time() if self._loop else time.monotonic()
+        now = self.clock()
         self._send(dev, dev.handle(frame, now))
         if not dev.stateless:
             self._after(dev, now)
@@ -406,29 +338,17 @@ class Engine:
             self.link.send(frame)
             if self._loop is None:
                 continue
-            local = self._by_mac.get(frame[:6])
+            local = self.router.by_mac.get(frame[:6])
             if local is not None:
                 if local is not sender:
                     self._loop.call_soon(self._deliver_local, frame, sender)
-            elif frame[0] & 1 and self._heard_locally(frame):
+            elif frame[0] & 1 and self.router.heard_locally(frame):
                 self._loop.call_soon(self._deliver_local, frame, sender)
-
-    def _heard_locally(self, frame: bytes) -> bool:
-        """ARP broadcasts and multicast to a group some device of ours joined (not DHCP's broadcasts)."""
-        kind = wire.ethertype(frame)
-        if kind == wire.ETH_P_ARP and len(frame) >= 42:
-            sender, target = frame[28:32], frame[38:42]
-            return (
-                target in self._by_ip
-                or sender in self._candidates
-                or (sender == wire.ZERO_IP and target in self._candidates)
-            )
-        return kind == wire.ETH_P_IP and len(frame) >= 34 and self._multicast.joined(frame[30:34])
 
     def _deliver_local(self, frame: bytes, sender: device_mod.Device) -> None:
         if self._stopping:
             return
-        local = self._by_mac.get(frame[:6])
+        local = self.router.by_mac.get(frame[:6])
         if local is not None:
             if local is not sender:
                 self._feed(local, frame)
@@ -438,107 +358,49 @@ class Engine:
     # -- timers and admission ------------------------------------------------------------------
 
     def _after(self, dev: device_mod.Device, now: float) -> None:
-        """Bookkeeping after a device ran: its deadline, the in-flight window, the checking set."""
-        state = dev.dhcp.state
-        if state in IN_FLIGHT:
-            self._in_flight.add(dev)
-        elif dev in self._in_flight:
-            self._in_flight.discard(dev)
+        """Bookkeeping after a device ran: the in-flight window, its addresses and groups, its deadline."""
+        if self.admission.track(dev):
             self._admit(now)
-        self._set_candidate(dev, dev.dhcp.candidate_address)
-        self._multicast.update(dev)
-        deadline = dev.next_deadline()
-        if deadline != self._scheduled.get(dev):
-            self._scheduled[dev] = deadline
-            if deadline is not None:
-                heapq.heappush(self._heap, (deadline, next(self._seq), dev))
-                if deadline < self._timer_at:
-                    self._arm(deadline)
-                if len(self._heap) > 2 * len(self._scheduled) + 64:
-                    self._compact()
+        self.router.update(dev)
+        self.scheduler.schedule(dev, dev.next_deadline())
 
-    def _compact(self) -> None:
-        """Drop superseded heap entries (in place: `_on_timer` holds the list): ~120 bytes each, and
-        every reschedule leaves one behind until its time comes."""
-        scheduled = self._scheduled
-        self._heap[:] = [entry for entry in self._heap if scheduled.get(entry[2]) == entry[0]]
-        heapq.heapify(self._heap)
-
-    def _set_candidate(self, dev: device_mod.Device, address: bytes | None) -> None:
-        previous = self._candidate_of.get(dev)
-        if previous == address:
-            return
-        if previous is not None:
-            self._candidate_of.pop(dev)
-            if self._candidates.get(previous) is dev:
-                del self._candidates[previous]
-        if address is not None:
-            self._candidate_of[dev] = address
-            self._candidates[address] = dev
+    def _on_due(self, dev: device_mod.Device, now: float) -> None:
+        self._send(dev, dev.on_timer(now))
+        self._after(dev, now)
 
     def _admit(self, now: float, extra: int = 0) -> None:
-        budget = self.window - len(self._in_flight) + extra
-        if self.start_rate is not None:  # a token bucket of one: starts evenly spaced at the rate
-            if self._tokens_at is not None:
-                self._tokens = min(1.0, self._tokens + (now - self._tokens_at) * self.start_rate)
-            self._tokens_at = now
-        while self._pending and budget > 0 and not self._stopping:
-            if self.start_rate is not None:
-                if self._tokens < 1.0:
-                    self._admit_later((1.0 - self._tokens) / self.start_rate)
-                    return
-                self._tokens -= 1.0
-            dev = self._pending.popleft()
+        if self._stopping:
+            return
+        started, wait = self.admission.take(now, extra)
+        for dev in started:
             self._send(dev, dev.start(now))
             self._after(dev, now)
-            budget -= 1
+        if wait is not None:
+            self._admit_later(wait)
 
     def _admit_later(self, delay: float) -> None:
         if self._loop is None or self._rate_timer is not None or self._stopping:
             return
 
         def admit() -> None:
-            assert self._loop is not None
             self._rate_timer = None
-            self._admit(self._loop.time())
+            self._admit(self.clock())
 
         self._rate_timer = self._loop.call_later(delay, admit)
-
-    def _arm(self, deadline: float) -> None:
-        if self._loop is None or self._stopping:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer_at = deadline
-        self._timer = self._loop.call_at(deadline, self._on_timer)
-
-    def _on_timer(self) -> None:
-        assert self._loop is not None
-        self._timer, self._timer_at = None, float("inf")
-        now = self._loop.time()
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            deadline, _, dev = heapq.heappop(heap)
-            if self._scheduled.get(dev) != deadline:
-                continue  # superseded by a later reschedule
-            self._scheduled[dev] = None
-            self._send(dev, dev.on_timer(now))
-            self._after(dev, now)
-        if heap:
-            self._arm(heap[0][0])
 
     async def _tick(self) -> None:
         """Stats every `stats_interval`; admission that does not wait on a silent server."""
         assert self._loop is not None
-        next_stats = self._loop.time() + self.stats_interval
+        interval = self.stats.interval
+        next_stats = self._loop.time() + interval
         while True:
-            await asyncio.sleep(min(1.0, self.stats_interval))
+            await asyncio.sleep(min(1.0, interval))
             now = self._loop.time()
-            if self._pending and now - self._last_bound_at > 1.0:
-                self._admit(now, extra=self.window)  # the server is slow or gone: keep devices coming
+            if self.admission.pending and now - self._last_bound_at > 1.0:
+                self._admit(now, extra=self.admission.window)  # the server is slow or gone: keep devices coming
             if now >= next_stats:
                 self._emit_stats(now)
-                next_stats = now + self.stats_interval
+                next_stats = now + interval
             if self.cache is not None and self.cache.dirty:
                 self.cache.save()
 
@@ -582,12 +444,11 @@ class Engine:
     def _on_device_event(self, dev: device_mod.Device, kind: str, fields: dict[str, Any]) -> None:
         if kind == "bound":
             assert dev.ip is not None and dev.dhcp.lease is not None
-            self._by_ip[dev.ip] = dev
-            self._ip_of[dev] = dev.ip
+            self.router.bind(dev, dev.ip)
             self.bound_count += 1
-            now = self._loop.time() if self._loop else time.monotonic()
-            self.events(messages.make("stats", dev.device_id, self.wall(), stats=self._stats_of(dev, now)))
-            self._last_bound_at = self._loop.time() if self._loop else time.monotonic()
+            now = self.clock()
+            self.events(messages.make("stats", dev.device_id, self.wall(), stats=self.stats.of(dev, now)))
+            self._last_bound_at = now
             if self.cache is not None:
                 self._save_soon()
                 lease = dev.dhcp.lease
@@ -596,9 +457,7 @@ class Engine:
                     expires_at=self.wall() + lease.lease_time))  # fmt: skip
             return
         if kind == "unbound":
-            ip = self._ip_of.pop(dev, None)
-            if ip is not None and self._by_ip.get(ip) is dev:
-                del self._by_ip[ip]
+            self.router.unbind(dev)
             return
         if kind == "dhcp_release" and self.cache is not None:
             self.cache.mark_released(dev.config.mac)
@@ -621,45 +480,13 @@ class Engine:
 
     def _emit_stats(self, now: float) -> None:
         for dev in self.devices:
-            self.events(messages.make("stats", dev.device_id, self.wall(), stats=self._stats_of(dev, now)))
-            self._last_sent[dev] = dev.counters.packets_sent
-
-    def _stats_of(self, dev: device_mod.Device, now: float) -> dict[str, Any]:
-        c = dev.counters
-        since = self._last_sent.get(dev, 0)
-        lease = dev.dhcp.lease
-        return {
-            "packets_sent": c.packets_sent,
-            "bytes_sent": c.bytes_sent,
-            "packet_rate": round((c.packets_sent - since) / self.stats_interval, 3),
-            "current_ip": device_mod.wire_ip(dev.ip) if dev.ip else None,
-            "uptime_seconds": round(now - dev.started_at, 1) if dev.started_at is not None else 0,
-            "protocols": dict(c.protocols),
-            "packets_received": c.packets_received,
-            "bytes_received": c.bytes_received,
-            "state": dev.phase.value,
-            "dhcp_state": dev.dhcp.state.name.lower(),
-            "mac": dev.config.mac,
-            "hostname": dev.config.hostname,
-            "profile": dev.config.profile.name,
-            "lease": None if lease is None or dev.ip is None else {
-                "server_id": device_mod.wire_ip(lease.server_id),
-                "lease_time": lease.lease_time,
-                "expires_in": _until(lease.expiry, now),
-                "t1_in": _until(lease.t1, now),
-                "t2_in": _until(lease.t2, now),
-            },
-        }  # fmt: skip
+            self.events(messages.make("stats", dev.device_id, self.wall(), stats=self.stats.of(dev, now)))
+            self.stats.reported(dev)
 
 
 def _levels_from(level: str) -> frozenset[str]:
     order = ["debug", "info", "warning", "error"]
     return frozenset(order[order.index(level) :]) if level in order else frozenset(order[1:])
-
-
-def _until(deadline: float, now: float) -> float | None:
-    """Seconds left, or None for an infinite lease (JSON has no infinity)."""
-    return None if math.isinf(deadline) else round(deadline - now, 1)
 
 
 def _device_seed(seed: int, device_id: str) -> int:

@@ -1,0 +1,98 @@
+"""Which of a process's devices a frame is for: by destination MAC, and broadcasts by what they carry.
+
+A frame's destination MAC picks the device (a dict lookup). Broadcasts and multicast are routed by
+content: ARP by target address (and, during RFC 5227 address checking, by the address a device is
+checking), multicast by group membership and mDNS/SSDP content (`multicast`), DHCP replies by
+`chaddr`. The engine feeds the devices this returns; nothing here runs a device.
+"""
+
+from __future__ import annotations
+
+from iot_emulator.devices import device as device_mod
+from iot_emulator.engine import multicast
+from iot_emulator.protocols import dhcp_wire, wire
+
+
+class Router:
+    """The engine's address tables: MAC -> device, bound address -> device, checked address -> device."""
+
+    def __init__(self) -> None:
+        self.by_mac: dict[bytes, device_mod.Device] = {}
+        self.by_ip: dict[bytes, device_mod.Device] = {}
+        self.ip_of: dict[device_mod.Device, bytes] = {}  # the reverse, so an unbind is O(1)
+        self.candidates: dict[bytes, device_mod.Device] = {}
+        """Address -> the device checking it (RFC 5227) before use: who must see ARP about it."""
+        self.candidate_of: dict[device_mod.Device, bytes] = {}
+        self.multicast = multicast.Directory()
+
+    # -- tables ---------------------------------------------------------------------------------
+
+    def bind(self, dev: device_mod.Device, ip: bytes) -> None:
+        self.by_ip[ip] = dev
+        self.ip_of[dev] = ip
+
+    def unbind(self, dev: device_mod.Device) -> None:
+        ip = self.ip_of.pop(dev, None)
+        if ip is not None and self.by_ip.get(ip) is dev:
+            del self.by_ip[ip]
+
+    def set_candidate(self, dev: device_mod.Device, address: bytes | None) -> None:
+        previous = self.candidate_of.get(dev)
+        if previous == address:
+            return
+        if previous is not None:
+            self.candidate_of.pop(dev)
+            if self.candidates.get(previous) is dev:
+                del self.candidates[previous]
+        if address is not None:
+            self.candidate_of[dev] = address
+            self.candidates[address] = dev
+
+    def update(self, dev: device_mod.Device) -> None:
+        """After a device ran: the address it checks, the groups it joined."""
+        self.set_candidate(dev, dev.dhcp.candidate_address)
+        self.multicast.update(dev)
+
+    def forget(self, dev: device_mod.Device) -> None:
+        """A device that stops running (it may stay listed): no group, no address, no check."""
+        self.multicast.remove(dev)
+        self.unbind(dev)
+        self.set_candidate(dev, None)
+
+    # -- frames ---------------------------------------------------------------------------------
+
+    def broadcast_recipients(self, frame: bytes, exclude: device_mod.Device | None = None) -> list[device_mod.Device]:
+        """The devices a broadcast or multicast frame is for, each once."""
+        kind = wire.ethertype(frame)
+        if kind == wire.ETH_P_ARP:
+            packet = wire.parse_arp(frame)
+            if packet is None:
+                return []
+            # The owner of the target address answers; a device checking an address must see
+            # another host claiming it (sender) or probing for it (RFC 5227: sender 0.0.0.0).
+            owner = self.by_ip.get(packet.target_ip)
+            claimed = self.candidates.get(packet.sender_ip)
+            probed = self.candidates.get(packet.target_ip) if packet.sender_ip == wire.ZERO_IP else None
+            return [dev for dev in {owner, claimed, probed} - {None, exclude} if dev is not None]
+        if kind == wire.ETH_P_IP and len(frame) >= 34:
+            if self.multicast.joined(frame[30:34]):
+                return [d for d in self.multicast.recipients(frame) if d is not exclude]
+            heard = [d for d in self.multicast.broadcast_recipients(frame) if d is not exclude]
+            chaddr = dhcp_wire.chaddr_of(frame)
+            client = self.by_mac.get(chaddr) if chaddr else None
+            if client is not None and client not in heard:
+                heard.append(client)
+            return heard
+        return []
+
+    def heard_locally(self, frame: bytes) -> bool:
+        """ARP broadcasts and multicast to a group some device of ours joined (not DHCP's broadcasts)."""
+        kind = wire.ethertype(frame)
+        if kind == wire.ETH_P_ARP and len(frame) >= 42:
+            sender, target = frame[28:32], frame[38:42]
+            return (
+                target in self.by_ip
+                or sender in self.candidates
+                or (sender == wire.ZERO_IP and target in self.candidates)
+            )
+        return kind == wire.ETH_P_IP and len(frame) >= 34 and self.multicast.joined(frame[30:34])
