@@ -36,7 +36,7 @@ import yaml
 import controlplane
 import images
 import pki
-from iot_emulator.lab import core as labcore
+from iot_emulator.lab import build, handle, record, teardown
 from iot_emulator.lab.config import LabConfig
 
 NODE_NAME = "iotemu-node"
@@ -196,7 +196,7 @@ class Node:
         kube-proxy's rules live): the lab segment is layer 2 only (`-e`: without br_netfilter loaded the
         key does not exist, and bridged frames skip iptables anyway)."""
         self._ip("link", "add", LAB_BRIDGE, "type", "bridge", "stp_state", "0", "forward_delay", "0")
-        self._ip("link", "set", labcore.DEV_IFACE, "master", LAB_BRIDGE)
+        self._ip("link", "set", build.DEV_IFACE, "master", LAB_BRIDGE)
         self._ip("link", "set", LAB_BRIDGE, "up")
         subprocess.run(
             ["ip", "netns", "exec", self.netns, "sysctl", "-eqw", "net.bridge.bridge-nf-call-iptables=0"],
@@ -317,9 +317,9 @@ LAB = "iotk8s"
 
 def up_in_lab(plane: controlplane.ControlPlane) -> Node:
     """The lab (made when missing) and the node in its device namespace."""
-    if LAB not in labcore.running():
-        labcore.up(LabConfig(name=LAB))
-    lab = labcore.attach(LAB)
+    if LAB not in record.running():
+        build.up(LabConfig(name=LAB))
+    lab = handle.attach(LAB)
     node = Node(plane, lab.dev_netns)
     node.up()
     return node
@@ -327,9 +327,9 @@ def up_in_lab(plane: controlplane.ControlPlane) -> Node:
 
 def down_in_lab(plane: controlplane.ControlPlane) -> None:
     """The node (when any) and its lab, gone."""
-    if LAB in labcore.running():
-        Node(plane, labcore.attach(LAB).dev_netns).down()
-        labcore.down(LAB)
+    if LAB in record.running():
+        Node(plane, handle.attach(LAB).dev_netns).down()
+        teardown.down(LAB)
 
 
 CONTAINERD = """\

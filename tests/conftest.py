@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import pytest
 
 from iot_emulator import lab as iotlab
-from iot_emulator.lab import core, netns, process
+from iot_emulator.lab import netns, process, record
 from iot_emulator.profiles import catalog
 
 LAB_PREFIX = f"iotest{os.getpid():x}-"
@@ -117,7 +117,9 @@ def any_lab(request: pytest.FixtureRequest, lab_factory: LabFactory) -> iotlab.L
 def leftovers() -> tuple[list[str], list[Path]]:
     """Namespaces and lab directories of this session that still exist."""
     spaces = [n for n in netns.names() if n.startswith(LAB_PREFIX)]
-    dirs = sorted(p for root in {core.TEMP_ROOT, Path("/tmp")} for p in root.glob(f"{core.TEMP_PREFIX}{LAB_PREFIX}*"))
+    dirs = sorted(
+        p for root in {record.TEMP_ROOT, Path("/tmp")} for p in root.glob(f"{record.TEMP_PREFIX}{LAB_PREFIX}*")
+    )
     return spaces, dirs
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import node as node_mod
-from iot_emulator.lab import core as labcore
+from iot_emulator.lab import handle
 from tests.cluster.conftest import Kube, wait_for
 from tests.cluster.test_emulator_pods import BIND, RELEASE, RELEASE_NS, dashboard_get, images, release
 from tests.cluster.test_node import node
@@ -51,7 +51,7 @@ def _tshark(pcap: Path, display_filter: str, fields: list[str]) -> list[list[str
 
 
 def _dnsmasq_log() -> list[str]:
-    return (labcore.attach(node_mod.LAB).directory / "dnsmasq.log").read_text(errors="replace").splitlines()
+    return (handle.attach(node_mod.LAB).directory / "dnsmasq.log").read_text(errors="replace").splitlines()
 
 
 def test_the_dashboard_downloads_a_device_capture_from_its_pod(
@@ -88,7 +88,7 @@ def test_the_dashboard_downloads_a_device_capture_from_its_pod(
     assert CAPTURE_SECONDS - 1 <= took <= CAPTURE_SECONDS + 15, took
     frames = _tshark(pcap, "frame", ["eth.src", "eth.dst"])
     assert frames and all(mac in (src, dst) or dst == "ff:ff:ff:ff:ff:ff" for src, dst in frames), frames[:20]
-    gateway = str(labcore.attach(node_mod.LAB).gateway_ip)
+    gateway = str(handle.attach(node_mod.LAB).gateway_ip)
     acks = _tshark(pcap, "dhcp.option.dhcp == 5", ["ip.src", "dhcp.hw.mac_addr", "dhcp.ip.your"])
     assert acks and all(a == [gateway, mac, bound["ip"]] for a in acks), acks
     assert _tshark(pcap, "dhcp.option.dhcp == 3", ["eth.src"]), "the reboot's DHCPREQUEST"

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 import node as node_mod
-from iot_emulator.lab import core as labcore
+from iot_emulator.lab import handle
 from tests.cluster.conftest import CHART, ROOT, Kube, built_images, wait_for
 from tests.cluster.test_node import node
 
@@ -85,7 +85,7 @@ def example() -> dict[str, Any]:
 
 def leases() -> dict[str, str]:
     """MAC -> address, as the lab's dnsmasq holds them."""
-    lab = labcore.attach(node_mod.LAB)
+    lab = handle.attach(node_mod.LAB)
     lines = lab.lease_file.read_text().splitlines() if lab.lease_file.exists() else []
     return {parts[1]: parts[2] for parts in (line.split() for line in lines) if len(parts) >= 3}
 

@@ -18,21 +18,21 @@ import pytest
 
 import controlplane
 import node as node_mod
-from iot_emulator.lab import core as labcore
+from iot_emulator.lab import handle, record
 from tests.cluster.conftest import Kube, wait_for
 
 
 @pytest.fixture(scope="session")
 def node(plane: controlplane.ControlPlane) -> Iterator[node_mod.Node]:
     """The node `make cluster` left, or one made for the session (and removed after it, with its lab)."""
-    started = node_mod.LAB not in labcore.running()
+    started = node_mod.LAB not in record.running()
     made = node_mod.up_in_lab(plane)
     yield made
     if started:
         node_mod.down_in_lab(plane)
         mounts = Path("/proc/self/mounts").read_text()
         assert str(made.dir) not in mounts, "a mount of the node outlived it"
-        assert node_mod.LAB not in labcore.running() and not Path(f"/run/netns/{made.netns}").exists()
+        assert node_mod.LAB not in record.running() and not Path(f"/run/netns/{made.netns}").exists()
         assert all(made.pid(c) is None for c in node_mod.COMPONENTS)
 
 
@@ -81,7 +81,7 @@ def test_pods_run_on_the_pod_network_and_in_the_labs_namespace(kube: Kube, node:
     on_host = wait_for("on-host running", lambda: running(kube, namespace, "on-host"))
     assert on_pods["status"]["podIP"].startswith("10.244.0.")
     assert on_host["status"]["podIP"] == node_mod.NODE_IP
-    lab = labcore.attach(node_mod.LAB)
+    lab = handle.attach(node_mod.LAB)
     lab_ns = os.stat(f"/run/netns/{lab.dev_netns}").st_ino
     host_pid = _task_pid(node, on_host["status"]["containerStatuses"][0]["containerID"].split("//")[1])
     pods_pid = _task_pid(node, on_pods["status"]["containerStatuses"][0]["containerID"].split("//")[1])

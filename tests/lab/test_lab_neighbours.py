@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from iot_emulator.lab import core
+from iot_emulator.lab import build
 from tests.conftest import LabFactory
 
 pytestmark = pytest.mark.lab
@@ -15,11 +15,11 @@ pytestmark = pytest.mark.lab
 def test_lab_up_raises_the_neighbour_thresholds_for_its_pool(lab_factory: LabFactory) -> None:
     lab = lab_factory()
     thresh3 = int(Path("/proc/sys/net/ipv4/neigh/default/gc_thresh3").read_text())
-    assert thresh3 >= min(4 * lab.subnet.num_addresses, core.NEIGH_CEILING)
+    assert thresh3 >= min(4 * lab.subnet.num_addresses, build.NEIGH_CEILING)
 
 
 def test_thresholds_are_never_lowered() -> None:
-    before = {k: int((core.NEIGH_SYSCTLS / k).read_text()) for k in ("gc_thresh1", "gc_thresh2", "gc_thresh3")}
-    assert core.size_neighbour_table(16) == {}
-    after = {k: int((core.NEIGH_SYSCTLS / k).read_text()) for k in before}
+    before = {k: int((build.NEIGH_SYSCTLS / k).read_text()) for k in ("gc_thresh1", "gc_thresh2", "gc_thresh3")}
+    assert build.size_neighbour_table(16) == {}
+    after = {k: int((build.NEIGH_SYSCTLS / k).read_text()) for k in before}
     assert after == before

@@ -141,7 +141,7 @@ def test_dicom_with_an_ae_title_rejects_other_called_titles() -> None:
 
 
 def test_dicom_c_echo_gets_success_and_release_gets_rp() -> None:
-    responder = dicom_server.Dicom(dicom_server.profile_services.DicomService.model_validate(DICOM))
+    responder = dicom_server.Dicom(dicom_server.answers.DicomService.model_validate(DICOM))
     uid = dicom_server.VERIFICATION + b"\0"
     elements = (struct.pack("<HHI", 0, 2, len(uid)) + uid + struct.pack("<HHIH", 0, 0x100, 2, 0x30)
                 + struct.pack("<HHIH", 0, 0x110, 2, 7) + struct.pack("<HHIH", 0, 0x800, 2, 0x0101))  # fmt: skip

@@ -79,6 +79,6 @@ def test_a_port_where_a_profile_speaks_mqtt_over_tls_is_mosquittos_not_nginxs(mo
     meross = catalog.builtin().get("meross-mss110")
     assert meross.mqtt is not None and meross.tls is not None
     real = meross.model_copy(update={"mqtt": meross.mqtt.model_copy(update={"tls": True, "port": meross.tls.port})})
-    monkeypatch.setattr(internet.profile, "builtin", lambda: [real])
+    monkeypatch.setattr(internet.catalog, "builtin", lambda: [real])
     ports = internet.ports()
     assert meross.tls.port in ports.mqtt_tls and meross.tls.port not in ports.tls

@@ -95,7 +95,7 @@ def test_https_answers_inside_tls_with_the_vendor_named_certificate() -> None:
 
 
 def test_devices_of_a_profile_share_the_key_and_get_their_own_subject() -> None:
-    spec = tls_server.profile_services.ServerCertificate.model_validate(CERT)
+    spec = tls_server.answers.ServerCertificate.model_validate(CERT)
     a = tls_server.certificate(spec, (("CN", "a"),), (("CN", "root-bridge"),))[0]
     b = tls_server.certificate(spec, (("CN", "b"),), (("CN", "root-bridge"),))[0]
     assert a.public_key() == b.public_key() and a.subject != b.subject and a.serial_number != b.serial_number

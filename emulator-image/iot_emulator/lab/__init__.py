@@ -8,16 +8,20 @@ their labs through this API:
         ...  # run the emulator on handle.dev_iface inside handle.dev_netns
         handle.leases()  # {mac: (ip, hostname)} from the server's own lease file
 
-Modules: `config` (what to build, validated), `core` (the lab and its record), `netns` (namespace
-plumbing), `process` (servers that outlive their parent), `dnsmasq` and `kea` (server configuration,
-lease files), `wan` (the gateway's side to the sink or a real upstream), `internet` and `rtsp_sink`
-(the sink's servers), `commands` (CLI).
+Modules: `config` (what to build, validated), `build` (up: namespaces, link, servers), `handle` (the
+lab that is up: leases, commands in it, its DHCP server), `record` (the JSON record any process finds a
+lab by), `teardown` (down), `netns` (namespace plumbing), `process` (servers that outlive their
+parent), `dnsmasq` and `kea` (server configuration, lease files), `wan` (the gateway's side to the sink
+or a real upstream), `internet` and `rtsp_sink` (the sink's servers), `commands` (CLI).
 """
 
+from iot_emulator.lab.build import lab, up
 from iot_emulator.lab.commands import cli_down, cli_up, register
 from iot_emulator.lab.config import DEFAULT_STATE_DIR, DEFAULT_SUBNET, LabConfig, Upstream, pool_range
-from iot_emulator.lab.core import Lab, attach, down, down_all, lab, running, up
 from iot_emulator.lab.errors import LabConfigError, LabError
+from iot_emulator.lab.handle import Lab, attach
+from iot_emulator.lab.record import running
+from iot_emulator.lab.teardown import down, down_all
 
 __all__ = [
     "DEFAULT_STATE_DIR",

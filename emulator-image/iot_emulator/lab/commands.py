@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from iot_emulator.lab import config, core, errors
+from iot_emulator.lab import build, config, errors, handle, record, teardown
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -112,7 +112,7 @@ def _iotemu() -> str:
     return f"{sys.executable} -m iot_emulator"
 
 
-def guide(lab: core.Lab) -> str:
+def guide(lab: handle.Lab) -> str:
     """What `lab up` prints: the lab, how to run the emulator in it, how to remove it."""
     start, end = lab.pool
     state = "" if lab.config.state_dir == config.DEFAULT_STATE_DIR else f" --state-dir {lab.config.state_dir}"
@@ -140,8 +140,8 @@ def guide(lab: core.Lab) -> str:
 def cli_up(args: argparse.Namespace) -> int:
     """`iotemu lab up`."""
     try:
-        core.require_root()
-        lab = core.up(_lab_config(args))
+        build.require_root()
+        lab = build.up(_lab_config(args))
     except errors.LabConfigError as exc:
         return _fail(str(exc), 2)
     except errors.LabError as exc:
@@ -156,23 +156,23 @@ def cli_up(args: argparse.Namespace) -> int:
 def cli_down(args: argparse.Namespace) -> int:
     """`iotemu lab down`."""
     if os.geteuid() != 0:
-        return _fail(core.ROOT_MESSAGE, 2)
+        return _fail(build.ROOT_MESSAGE, 2)
     try:
         if args.all:
-            removed = core.down_all(args.state_dir)
+            removed = teardown.down_all(args.state_dir)
             print(f"removed {len(removed)} lab(s){': ' + ', '.join(removed) if removed else ''}")
             return 0
         name = args.name
         if name is None:
-            labs = core.running(args.state_dir)
+            labs = record.running(args.state_dir)
             if not labs:
                 print("no lab is up")
                 return 0
             if len(labs) > 1:
                 return _fail(f"several labs are up ({', '.join(labs)}): pass --name or --all", 2)
             name = labs[0]
-        known = name in core.running(args.state_dir)
-        core.down(name, args.state_dir)
+        known = name in record.running(args.state_dir)
+        teardown.down(name, args.state_dir)
     except errors.LabError as exc:
         return _fail(str(exc), 1)
     print(f"lab {name} removed" if known else f"no lab named {name} (nothing left to remove)")

@@ -19,7 +19,7 @@ Choices, each from a measured pitfall (see DESIGN.md, "Measured here"):
   Use Kea for the short leases that renewal tests need.
 
 Replies to clients that do not set the BOOTP broadcast flag are unicast, which makes the gateway
-kernel add a neighbour entry per device; see `iot_emulator.lab.core` on the 1024-entry limit.
+kernel add a neighbour entry per device; see `iot_emulator.lab.build` on the 1024-entry limit.
 """
 
 from __future__ import annotations

@@ -1,0 +1,180 @@
+"""A lab that is up: its namespaces and addresses, its leases, commands in it, its DHCP server stopped and started.
+
+`Lab` is what `up()` returns and `attach()` rebuilds from the lab's record in another process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from iot_emulator.lab import dnsmasq, errors, kea, netns, process, record, wan
+from iot_emulator.lab.config import DEFAULT_STATE_DIR, DhcpServer, LabConfig, pool_range, pool_size
+
+READY_TIMEOUT = 10.0
+"""Seconds a server gets to open its sockets before `up()` gives up and shows its log."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Lab:
+    """A lab that is up. Cheap to copy; the live state (server pids) is in its record on disk."""
+
+    name: str
+    gw_netns: str
+    dev_netns: str
+    gw_iface: str
+    dev_iface: str
+    gateway_ip: ipaddress.IPv4Address
+    subnet: ipaddress.IPv4Network
+    dhcp_server: DhcpServer
+    lease_file: Path
+    directory: Path
+    config: LabConfig
+
+    @property
+    def record_path(self) -> Path:
+        return record.path(self.config.state_dir, self.name)
+
+    @property
+    def sink_netns(self) -> str:
+        """The lab internet's namespace (exists only with `config.internet`)."""
+        return wan.sink_netns(self.name)
+
+    @property
+    def pool(self) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
+        return pool_range(self.subnet)
+
+    def leases(self, now: float | None = None) -> dict[str, tuple[str, str]]:
+        """Live leases {mac: (ip, hostname)} read from the server's own lease file ("" = no hostname)."""
+        try:
+            text = self.lease_file.read_text()
+        except FileNotFoundError:
+            return {}
+        parse = kea.parse_leases if self.dhcp_server == "kea" else dnsmasq.parse_leases
+        return parse(text, now)
+
+    def run_in_gw(self, *cmd: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        """Run a command in the gateway namespace (output captured as text unless overridden)."""
+        return self._run(self.gw_netns, cmd, kw)
+
+    def run_in_sink(self, *cmd: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        """Run a command in the lab internet's namespace (output captured as text unless overridden)."""
+        return self._run(self.sink_netns, cmd, kw)
+
+    def run_in_dev(self, *cmd: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        """Run a command in the device namespace (output captured as text unless overridden)."""
+        return self._run(self.dev_netns, cmd, kw)
+
+    @staticmethod
+    def _run(ns: str, cmd: tuple[str, ...], kw: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        kw.setdefault("text", True)
+        if "stdout" not in kw and "stderr" not in kw:
+            kw.setdefault("capture_output", True)
+        result: subprocess.CompletedProcess[str] = subprocess.run(netns.exec_argv(ns, cmd), **kw)
+        return result
+
+    def stop_server(self) -> None:
+        """Stop the DHCP server, keeping its lease file. In a Kea lab DNS stays up; in a dnsmasq lab it stops too."""
+        role = _dhcp_role(self)
+        entry = record.read(self.record_path).get("processes", {}).get(role)
+        if entry is not None:
+            process.stop([process.Proc.from_json(entry)])
+        record.update_processes(self.record_path, role, None)
+
+    def start_server(self) -> None:
+        """Start the DHCP server again on the same lease file; returns once it serves."""
+        role = _dhcp_role(self)
+        entry = record.read(self.record_path).get("processes", {}).get(role)
+        if entry is not None and process.alive(process.Proc.from_json(entry)):
+            raise errors.LabError(f"lab {self.name}: {role} is already running (pid {entry['pid']})")
+        start(self, role)
+
+    def restart_server(self) -> None:
+        """Stop and start the DHCP server, keeping its lease file (devices keep their leases)."""
+        self.stop_server()
+        self.start_server()
+
+
+def _dhcp_role(lab: Lab) -> str:
+    return "kea" if lab.dhcp_server == "kea" else "dnsmasq"
+
+
+def to_json(lab: Lab) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "name": lab.name,
+        "gw_netns": lab.gw_netns,
+        "dev_netns": lab.dev_netns,
+        "sink_netns": lab.sink_netns,
+        "gw_iface": lab.gw_iface,
+        "dev_iface": lab.dev_iface,
+        "gateway_ip": str(lab.gateway_ip),
+        "subnet": str(lab.subnet),
+        "dhcp_server": lab.dhcp_server,
+        "lease_file": str(lab.lease_file),
+        "directory": str(lab.directory),
+        "config": lab.config.to_json(),
+        "processes": {},
+    }
+
+
+def attach(name: str, state_dir: Path = DEFAULT_STATE_DIR) -> Lab:
+    """The Lab of a running lab, from its record (e.g. a lab built by `iotemu lab up`)."""
+    data = record.read(record.path(state_dir, name))
+    return Lab(
+        name=data["name"],
+        gw_netns=data["gw_netns"],
+        dev_netns=data["dev_netns"],
+        gw_iface=data["gw_iface"],
+        dev_iface=data["dev_iface"],
+        gateway_ip=ipaddress.IPv4Address(data["gateway_ip"]),
+        subnet=ipaddress.IPv4Network(data["subnet"]),
+        dhcp_server=data["dhcp_server"],
+        lease_file=Path(data["lease_file"]),
+        directory=Path(data["directory"]),
+        config=LabConfig.from_json(data["config"]),
+    )
+
+
+def start(lab: Lab, role: str) -> None:
+    """Start one of the lab's servers ("dnsmasq" or "kea"), wait until it listens, record its pid."""
+    d = lab.directory
+    env: dict[str, str] | None = None
+    if role == "kea":
+        Path("/run/kea").mkdir(parents=True, exist_ok=True)
+        conf = d / "kea-dhcp4.json"
+        conf.write_text(json.dumps(kea.config(
+            iface=lab.gw_iface, subnet=lab.subnet, gateway=lab.gateway_ip, pool=lab.pool,
+            lease_time=lab.config.lease_time, lease_file=lab.lease_file, log_file=d / "kea-dhcp4.log",
+        ), indent=2))  # fmt: skip
+        argv, ports, logs = ["kea-dhcp4", "-c", str(conf)], {67}, [d / "kea-dhcp4.out", d / "kea-dhcp4.log"]
+        env = {**os.environ, **kea.env(d)}
+    else:
+        serves_dhcp = lab.dhcp_server == "dnsmasq"
+        if serves_dhcp:
+            lab.lease_file.touch()
+        argv = dnsmasq.argv(
+            iface=lab.gw_iface,
+            pid_file=d / "dnsmasq.pid",
+            dns_names=lab.config.dns_names,
+            dhcp_range=lab.pool if serves_dhcp else None,
+            lease_time=lab.config.lease_time,
+            lease_file=lab.lease_file,
+            lease_max=pool_size(lab.subnet),
+            extra=lab.config.dnsmasq_extra,
+            servers=[str(a) for a in lab.config.upstream.resolvers] if lab.config.upstream else (),
+        )
+        ports, logs = {67, 53} if serves_dhcp else {53}, [d / "dnsmasq.log"]
+        if dnsmasq.dns_disabled(lab.config.dnsmasq_extra):
+            ports.discard(53)
+    proc = process.spawn(netns.exec_argv(lab.gw_netns, argv), log=logs[0], env=env)
+    record.update_processes(lab.record_path, role, proc)
+    started = (lambda: kea.started(d / "kea-dhcp4.log", proc.pid)) if role == "kea" else None
+    process.wait_listening(
+        proc, ports, what=f"{role} in {lab.gw_netns}", logs=logs, timeout=READY_TIMEOUT, started=started
+    )
