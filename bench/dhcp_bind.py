@@ -34,7 +34,7 @@ from iot_emulator.config import manifests
 from iot_emulator.devices import macs
 from iot_emulator.engine import engine, rawsock
 from iot_emulator.lab import netns
-from iot_emulator.protocols import dhcp_wire
+from iot_emulator.protocols.link import dhcp_wire
 
 LEASE_TIME = 43200
 TIMEOUT = 60.0

@@ -35,7 +35,7 @@ from iot_emulator.config import manifests
 from iot_emulator.devices import macs
 from iot_emulator.engine import engine, rawsock
 from iot_emulator.lab import netns
-from iot_emulator.protocols import arp, dhcp_wire, icmp, wire
+from iot_emulator.protocols.link import arp, dhcp_wire, icmp, wire
 
 GW_IP, GW_MAC = bytes([10, 99, 0, 1]), bytes.fromhex("02aa00000001")
 LEASES = range(8, 16)  # lease times given out in turn, so that renewals at T1 do not come in one burst

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from iot_emulator.lab import internet
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import tls_client, tls_hello
+from iot_emulator.protocols.transport import tls_client, tls_hello
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: cloud\r\nConnection: close\r\n\r\n"
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import tls_hello
+from iot_emulator.protocols.transport import tls_hello
 
 HEADER = """\
 # Device profiles

@@ -29,7 +29,8 @@ from scapy.utils import rdpcap
 from iot_emulator import lab as iotlab
 from iot_emulator.config import manifests
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import mqtt, tls_hello
+from iot_emulator.protocols.clients import mqtt
+from iot_emulator.protocols.transport import tls_hello
 from tests.conftest import LabFactory, new_lab_name
 from tests.lab import servers
 from tests.lab.emulator import Emulator, Message

@@ -259,7 +259,7 @@ def test_http_requests_carry_the_profile_user_agent(scenario: Scenario, prof: ca
 
 @pytest.mark.parametrize("prof", [p for p in PROFILES if p.tls], ids=lambda p: p.name)
 def test_tls_client_hello_has_the_sni_and_the_profile_ja3(scenario: Scenario, prof: catalog.Profile) -> None:
-    from iot_emulator.protocols import tls_hello
+    from iot_emulator.protocols.transport import tls_hello
 
     assert prof.tls is not None
     scenario.expect_sessions(prof.name)
@@ -331,7 +331,7 @@ def _write_report(scenario: Scenario) -> None:
     target = os.environ.get(REPORT_ENV)
     if not target:
         return
-    from iot_emulator.protocols import tls_hello
+    from iot_emulator.protocols.transport import tls_hello
 
     report: dict[str, Any] = {}
     for prof in PROFILES:

@@ -32,7 +32,8 @@ from iot_emulator.config import manifests
 from iot_emulator.lab import config as labconfig
 from iot_emulator.lab import internet, netns, process, wan
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import mqtt, ntp, rtsp, tls_hello
+from iot_emulator.protocols.clients import mqtt, ntp, rtsp
+from iot_emulator.protocols.transport import tls_hello
 from tests.conftest import new_lab_name
 from tests.lab import servers
 from tests.lab.udp_servers import Capture, EngineThread, wait_for

@@ -226,7 +226,9 @@ def test_the_learned_device_shows_the_same_fingerprints_on_the_wire(roundtrip: R
 def profile_fields(prof: catalog.Profile, mac: str) -> dict[str, object]:
     """What a profile says of the fingerprints, with its placeholders filled for the device at `mac`."""
     from iot_emulator.config import manifests
-    from iot_emulator.protocols import mqtt, service_kit, tls_hello
+    from iot_emulator.protocols import service_kit
+    from iot_emulator.protocols.clients import mqtt
+    from iot_emulator.protocols.transport import tls_hello
 
     config = manifests.DeviceConfig(device_id="d", mac=mac, hostname=prof.hostname_for(mac), profile=prof,
                                     protocols=tuple(prof.protocols), traffic_interval=30)  # fmt: skip

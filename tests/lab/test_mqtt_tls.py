@@ -12,7 +12,7 @@ from iot_emulator import lab as iotlab
 from iot_emulator.config import manifests
 from iot_emulator.lab import internet
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import mqtt
+from iot_emulator.protocols.clients import mqtt
 
 from ..conftest import LabFactory
 from . import servers

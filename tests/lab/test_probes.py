@@ -19,7 +19,7 @@ import pytest
 from iot_emulator import lab as iotlab
 from iot_emulator.config import manifests
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import ssdp
+from iot_emulator.protocols.discovery import ssdp
 
 from ..conftest import LabFactory
 from .udp_servers import EngineThread

@@ -26,7 +26,8 @@ from iot_emulator import lab as iotlab
 from iot_emulator.config import manifests
 from iot_emulator.lab import netns
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import coap, ntp, ssdp
+from iot_emulator.protocols.clients import coap, ntp
+from iot_emulator.protocols.discovery import ssdp
 
 from ..conftest import LabFactory
 from . import udp_servers

@@ -17,7 +17,8 @@ from scapy.packet import Packet
 from iot_emulator.config import manifests
 from iot_emulator.devices import device, host, macs
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import services, wire
+from iot_emulator.protocols import services
+from iot_emulator.protocols.link import wire
 
 MAC = "44:19:b6:0a:0b:0c"
 IP = "10.77.0.10"

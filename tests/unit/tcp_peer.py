@@ -16,7 +16,7 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
-from iot_emulator.protocols import tcp
+from iot_emulator.protocols.transport import tcp
 from tests.unit import protocol_env as penv
 
 

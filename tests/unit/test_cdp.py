@@ -7,7 +7,7 @@ from typing import Any
 from scapy.contrib import cdp as scapy_cdp
 from scapy.layers.l2 import Dot3
 
-from iot_emulator.protocols import cdp
+from iot_emulator.protocols.discovery import cdp
 from tests.unit import protocol_env as penv
 
 SETTINGS: dict[str, Any] = {"software_version": "sip78xx.14-1-1MN-366", "platform": "Cisco IP Phone 7841"}

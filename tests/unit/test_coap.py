@@ -10,7 +10,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
-from iot_emulator.protocols import coap
+from iot_emulator.protocols.clients import coap
 from tests.unit.protocol_env import GATEWAY_MAC, MAC, Env, make_config
 from tests.unit.protocol_env import IP as DEV_IP
 

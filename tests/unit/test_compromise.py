@@ -21,7 +21,7 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
 from iot_emulator.devices import host
-from iot_emulator.protocols import http
+from iot_emulator.protocols.clients import http
 from iot_emulator.scenarios import (
     beacon,
     compromise,

@@ -7,7 +7,7 @@ import random
 from iot_emulator.config import manifests
 from iot_emulator.devices import device
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import wire
+from iot_emulator.protocols.link import wire
 
 
 class DueAtOnce:

@@ -18,7 +18,8 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
 from iot_emulator.engine import multicast
-from iot_emulator.protocols import dicom_server, kasa_server, services, udp_answers
+from iot_emulator.protocols import services
+from iot_emulator.protocols.servers import dicom_server, kasa_server, udp_answers
 from tests.unit import protocol_env as penv
 from tests.unit.tcp_peer import Peer
 from tests.unit.test_tcp_server import LINUX, exchange

@@ -17,8 +17,8 @@ from scapy.layers.l2 import ARP, Ether
 
 from iot_emulator.engine import engine
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import dhcp, dhcp_wire, wire
-from iot_emulator.protocols.dhcp import DhcpState
+from iot_emulator.protocols.link import dhcp, dhcp_wire, wire
+from iot_emulator.protocols.link.dhcp import DhcpState
 from iot_emulator.reporting import message_models, messages
 
 MAC = bytes.fromhex("001234567801")

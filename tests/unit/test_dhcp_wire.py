@@ -11,7 +11,7 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import dhcp_wire, wire
+from iot_emulator.protocols.link import dhcp_wire, wire
 
 MAC = bytes.fromhex("001234567801")
 MAC_S = "00:12:34:56:78:01"

@@ -7,7 +7,8 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
-from iot_emulator.protocols import dns, dns_wire
+from iot_emulator.protocols import dns_wire
+from iot_emulator.protocols.clients import dns
 from tests.unit.protocol_env import GATEWAY, GATEWAY_MAC, MAC, Env, ip, make_config
 from tests.unit.protocol_env import IP as DEV_IP
 

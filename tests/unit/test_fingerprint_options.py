@@ -9,7 +9,7 @@ from scapy.layers.dhcp import DHCP
 from scapy.layers.l2 import Ether
 
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import dhcp_wire
+from iot_emulator.protocols.link import dhcp_wire
 
 MAC = bytes.fromhex("84f3eb816454")
 

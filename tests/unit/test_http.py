@@ -9,7 +9,7 @@ from scapy.layers.http import HTTPRequest
 from scapy.layers.inet import TCP
 
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import http, tcp_client
+from iot_emulator.protocols.clients import http, tcp_client
 from tests.unit import protocol_env as penv
 from tests.unit.tcp_peer import Server, StubResolver, env_with_log, step_until_sent
 

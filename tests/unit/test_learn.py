@@ -20,7 +20,10 @@ from iot_emulator.learn import build, cadence, capture, dhcp, dns, findings, lea
 from iot_emulator.learn import http as learn_http
 from iot_emulator.learn import mqtt as learn_mqtt
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import dhcp_wire, dns_wire, http, mqtt, ntp, tcp_segment, tls_hello, wire
+from iot_emulator.protocols import dns_wire
+from iot_emulator.protocols.clients import http, mqtt, ntp
+from iot_emulator.protocols.link import dhcp_wire, wire
+from iot_emulator.protocols.transport import tcp_segment, tls_hello
 from iot_emulator.reporting import pcap
 
 MAC = bytes.fromhex("4419b6a1b2c3")
@@ -336,7 +339,7 @@ def test_damaged_capture_files_end_the_reading_with_a_count(tmp_path: Path, kind
 
 def test_lldp_and_cdp_identity() -> None:
     from iot_emulator.learn import link
-    from iot_emulator.protocols import cdp, lldp
+    from iot_emulator.protocols.discovery import cdp, lldp
 
     tlvs = [lldp.tlv(lldp.TLV_CHASSIS_ID, b"\x04" + MAC), lldp.tlv(lldp.TLV_TTL, struct.pack("!H", 120)),
             lldp.tlv(lldp.TLV_PORT_DESCRIPTION, b"WAN PORT"), lldp.tlv(lldp.TLV_SYSTEM_NAME, b"SIP-T46S-a1b2c3"),

@@ -14,7 +14,7 @@ import pytest
 from iot_emulator import cli
 from iot_emulator.learn import satori
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import dhcp_wire
+from iot_emulator.protocols.link import dhcp_wire
 
 DATA = Path(__file__).parent / "data" / "satori"
 

@@ -20,7 +20,7 @@ from scapy.contrib.lldp import (
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
-from iot_emulator.protocols import lldp
+from iot_emulator.protocols.discovery import lldp
 from tests.unit.protocol_env import MAC, Env, make_config
 
 PHONE: dict[str, Any] = {

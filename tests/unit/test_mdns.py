@@ -14,7 +14,7 @@ from scapy.packet import Packet
 
 from iot_emulator.config import manifests
 from iot_emulator.engine import engine
-from iot_emulator.protocols import mdns
+from iot_emulator.protocols.discovery import mdns
 from tests.unit.fakes import RecordingLink
 from tests.unit.protocol_env import DHCP_BASE, MAC, Env, make_config, make_profile
 from tests.unit.protocol_env import IP as DEV_IP

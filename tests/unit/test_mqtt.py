@@ -10,7 +10,7 @@ from scapy.contrib import mqtt as scapy_mqtt
 from scapy.layers.inet import TCP
 from scapy.layers.tls import record
 
-from iot_emulator.protocols import mqtt
+from iot_emulator.protocols.clients import mqtt
 from tests.unit import protocol_env as penv
 from tests.unit.openssl_peer import OpenSslPeer
 from tests.unit.tcp_peer import Server, StubResolver, env_with_log, step_until_sent

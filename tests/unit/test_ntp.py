@@ -9,7 +9,7 @@ from scapy.layers.l2 import Ether
 from scapy.layers.ntp import NTPHeader
 from scapy.packet import Packet
 
-from iot_emulator.protocols import ntp
+from iot_emulator.protocols.clients import ntp
 from tests.unit.protocol_env import GATEWAY, GATEWAY_MAC, MAC, Env, ip, make_config
 from tests.unit.protocol_env import IP as DEV_IP
 from tests.unit.test_dns import reply_to

@@ -10,7 +10,7 @@ import time
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from iot_emulator.protocols import onvif_server
+from iot_emulator.protocols.servers import onvif_server
 from tests.unit.test_tcp_server import exchange, setup
 
 TDS = "{http://www.onvif.org/ver10/device/wsdl}"

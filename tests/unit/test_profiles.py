@@ -21,7 +21,7 @@ import yaml
 
 from iot_emulator.devices import macs
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import tls_hello
+from iot_emulator.protocols.transport import tls_hello
 
 SHIPPED_FILES = sorted(catalog.BUILTIN_DIR.glob("*.yaml"))
 

@@ -7,7 +7,7 @@ from typing import Any
 from scapy.layers.inet import TCP
 
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import rtsp
+from iot_emulator.protocols.clients import rtsp
 from tests.unit import protocol_env as penv
 from tests.unit.tcp_peer import Server, StubResolver, env_with_log, step_until_sent
 

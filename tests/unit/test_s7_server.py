@@ -8,7 +8,7 @@ from typing import Any
 from scapy.layers.inet import TCP
 
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import s7_server
+from iot_emulator.protocols.servers import s7_server
 from tests.unit.test_tcp_server import SCANNER_ISS, connect, setup
 
 COTP_CR = bytes.fromhex("0300001611e00000001400c1020100c2020102c0010a")

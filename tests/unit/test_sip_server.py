@@ -13,7 +13,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import sip_server
+from iot_emulator.protocols.servers import sip_server
 from tests.unit import protocol_env as penv
 from tests.unit import test_tcp_server as tcp_server_test
 

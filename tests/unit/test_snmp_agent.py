@@ -22,7 +22,7 @@ from scapy.layers.snmp import (
 )
 from scapy.packet import Packet
 
-from iot_emulator.protocols import icmp
+from iot_emulator.protocols.link import icmp
 from tests.unit import protocol_env as penv
 
 SNMP_DATA: dict[str, Any] = {

@@ -10,7 +10,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
-from iot_emulator.protocols import ssdp
+from iot_emulator.protocols.discovery import ssdp
 from tests.unit.protocol_env import IP as DEV_IP
 from tests.unit.protocol_env import MAC, Env, make_config
 

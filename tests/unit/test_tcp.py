@@ -12,7 +12,7 @@ import pytest
 from scapy.layers.inet import IP, TCP
 from scapy.packet import Packet
 
-from iot_emulator.protocols import tcp
+from iot_emulator.protocols.transport import tcp
 from tests.unit import protocol_env as penv
 from tests.unit.tcp_peer import Peer, Recorder
 

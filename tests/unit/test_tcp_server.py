@@ -14,7 +14,8 @@ from typing import Any
 from scapy.layers.inet import IP, TCP
 from scapy.packet import Packet
 
-from iot_emulator.protocols import listeners, printer_server, snmp_agent, tcp, tcp_server
+from iot_emulator.protocols.servers import listeners, printer_server, snmp_agent, tcp_server
+from iot_emulator.protocols.transport import tcp
 from tests.unit import protocol_env as penv
 from tests.unit.tcp_peer import Peer
 

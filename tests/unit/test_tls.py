@@ -16,7 +16,8 @@ from scapy.layers.tls import extensions, handshake, record
 from scapy.packet import Packet
 
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import tls, tls_hello
+from iot_emulator.protocols.clients import tls
+from iot_emulator.protocols.transport import tls_hello
 from tests.unit import protocol_env as penv
 from tests.unit.openssl_peer import OpenSslPeer
 from tests.unit.tcp_peer import Server, StubResolver, env_with_log, step_until_sent

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import tls_client, tls_hello, tls_suites
+from iot_emulator.protocols.transport import tls_client, tls_hello, tls_suites
 
 REQUEST = b"GET /v1/status HTTP/1.1\r\nHost: cloud.example\r\nUser-Agent: test\r\n\r\n"
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from scapy.layers.inet import TCP
 
-from iot_emulator.protocols import tls_server
+from iot_emulator.protocols.servers import tls_server
 from tests.unit import protocol_env as penv
 from tests.unit.tcp_peer import Peer
 from tests.unit.test_tcp_server import LINUX, SCANNER_ISS, connect

@@ -9,7 +9,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
-from iot_emulator.protocols import ssdp, ws_discovery
+from iot_emulator.protocols.discovery import ssdp, ws_discovery
 from tests.unit import protocol_env as penv
 
 SERVICE = {"kind": "ws-discovery", "scopes": ["onvif://www.onvif.org/hardware/{model}",

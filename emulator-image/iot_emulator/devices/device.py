@@ -16,7 +16,8 @@ from typing import Any
 
 from iot_emulator.config import manifests
 from iot_emulator.devices import host, macs
-from iot_emulator.protocols import arp, dhcp, dhcp_wire, services, wire
+from iot_emulator.protocols import services
+from iot_emulator.protocols.link import arp, dhcp, dhcp_wire, wire
 
 Emit = Callable[[str, dict[str, Any]], None]
 ServiceFactory = Callable[[services.Context], host.Service]

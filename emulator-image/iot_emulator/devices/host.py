@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import arp, icmp, tcp_segment, wire
+from iot_emulator.protocols.link import arp, icmp, wire
+from iot_emulator.protocols.transport import tcp_segment
 
 UdpHandler = Callable[[bytes, int, bytes, bytes, float], None]
 """(source address, source port, destination address, payload, now)"""

@@ -11,7 +11,7 @@ import contextlib
 from collections import deque
 
 from iot_emulator.devices import device as device_mod
-from iot_emulator.protocols import dhcp
+from iot_emulator.protocols.link import dhcp
 
 IN_FLIGHT = frozenset({dhcp.DhcpState.SELECTING, dhcp.DhcpState.REQUESTING, dhcp.DhcpState.REBOOTING})
 

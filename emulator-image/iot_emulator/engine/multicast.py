@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from iot_emulator.protocols import dns_wire, wire
+from iot_emulator.protocols import dns_wire
+from iot_emulator.protocols.link import wire
 
 if TYPE_CHECKING:
     from iot_emulator.devices.device import Device

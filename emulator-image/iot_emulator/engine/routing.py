@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from iot_emulator.devices import device as device_mod
 from iot_emulator.engine import multicast
-from iot_emulator.protocols import dhcp_wire, wire
+from iot_emulator.protocols.link import dhcp_wire, wire
 
 
 class Router:

@@ -14,8 +14,8 @@ import itertools
 import statistics
 
 from iot_emulator.learn import findings, packets
-from iot_emulator.protocols import dhcp_wire as dw
-from iot_emulator.protocols import wire
+from iot_emulator.protocols.link import dhcp_wire as dw
+from iot_emulator.protocols.link import wire
 
 BUILT = frozenset({dw.OPT_MESSAGE_TYPE, dw.OPT_REQUESTED_ADDR, dw.OPT_SERVER_ID, dw.OPT_PARAM_REQ_LIST,
                    dw.OPT_MAX_SIZE, dw.OPT_VENDOR_CLASS, dw.OPT_CLIENT_ID, dw.OPT_HOSTNAME, dw.OPT_CLIENT_FQDN,

@@ -12,7 +12,8 @@ import dataclasses
 from collections.abc import Iterable
 
 from iot_emulator.learn import cadence, capture, dhcp, dns, findings, http, link, mqtt, packets, ssdp, tcpip, tls
-from iot_emulator.protocols import dhcp_wire, dns_wire
+from iot_emulator.protocols import dns_wire
+from iot_emulator.protocols.link import dhcp_wire
 
 
 @dataclasses.dataclass

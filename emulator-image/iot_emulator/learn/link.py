@@ -13,7 +13,8 @@ import statistics
 import struct
 
 from iot_emulator.learn import findings, packets
-from iot_emulator.protocols import cdp, lldp, wire
+from iot_emulator.protocols.discovery import cdp, lldp
+from iot_emulator.protocols.link import wire
 
 ETH_P_LLDP = 0x88CC
 _CAPABILITIES = {bit: name for name, bit in lldp.CAPABILITY_BITS.items()}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 
 from iot_emulator.learn import dns, findings, packets
-from iot_emulator.protocols import mqtt
+from iot_emulator.protocols.clients import mqtt
 
 CONNECT, PUBLISH = 1, 3
 MAX_TOPICS = 16

@@ -12,7 +12,8 @@ import dataclasses
 from collections.abc import Iterable
 
 from iot_emulator.learn import capture
-from iot_emulator.protocols import dhcp_wire, tcp_segment, wire
+from iot_emulator.protocols.link import dhcp_wire, wire
+from iot_emulator.protocols.transport import tcp_segment
 
 ETH_P_8021Q = (0x8100, 0x88A8)
 FLOW_BYTES = 16_384

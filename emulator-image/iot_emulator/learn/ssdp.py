@@ -12,7 +12,7 @@ import re
 import urllib.parse
 
 from iot_emulator.learn import findings, packets
-from iot_emulator.protocols import ssdp
+from iot_emulator.protocols.discovery import ssdp
 
 DEVICE_TYPE = re.compile(r"^urn:[^:]+:device:[^:]+:\d+$", re.IGNORECASE)
 MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)", re.IGNORECASE)

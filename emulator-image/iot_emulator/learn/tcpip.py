@@ -12,8 +12,8 @@ import collections
 import itertools
 
 from iot_emulator.learn import findings, packets
-from iot_emulator.protocols import tcp_segment as ts
-from iot_emulator.protocols import wire
+from iot_emulator.protocols.link import wire
+from iot_emulator.protocols.transport import tcp_segment as ts
 
 LAYOUT = {ts.OPT_MSS: "mss", ts.OPT_SACK_OK: "sackok", ts.OPT_TS: "ts", ts.OPT_NOP: "nop", ts.OPT_WSCALE: "wscale",
           ts.OPT_EOL: "eol"}  # fmt: skip

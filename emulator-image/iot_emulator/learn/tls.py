@@ -14,7 +14,7 @@ import dataclasses
 import struct
 
 from iot_emulator.learn import dns, findings, packets
-from iot_emulator.protocols import tls_hello as th
+from iot_emulator.protocols.transport import tls_hello as th
 
 MQTT_TLS_PORT = 8883
 

@@ -19,20 +19,20 @@ if TYPE_CHECKING:
 
 LINK_LAYER = frozenset({"arp", "dhcp", "icmp"})  # built into every device
 MODULES = (
-    "dns",
-    "ntp",
-    "http",
-    "tls",
-    "rtsp",
-    "mqtt",
-    "coap",
-    "mdns",
-    "ssdp",
-    "lldp",
-    "cdp",
-    "listeners",
-    "udp_listeners",
-    "snmp_agent",
+    "clients.dns",
+    "clients.ntp",
+    "clients.http",
+    "clients.tls",
+    "clients.rtsp",
+    "clients.mqtt",
+    "clients.coap",
+    "discovery.mdns",
+    "discovery.ssdp",
+    "discovery.lldp",
+    "discovery.cdp",
+    "servers.listeners",
+    "servers.udp_listeners",
+    "servers.snmp_agent",
 )
 """Modules under iot_emulator.protocols that register services (imported on first use)."""
 LINK = ("lldp", "cdp")

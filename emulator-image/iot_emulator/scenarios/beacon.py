@@ -18,7 +18,8 @@ import hashlib
 from typing import TYPE_CHECKING
 
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import dns_wire, schedule, services, tcp_client
+from iot_emulator.protocols import dns_wire, schedule, services
+from iot_emulator.protocols.clients import tcp_client
 from iot_emulator.scenarios import base, lab_bounds, web
 from iot_emulator.scenarios.dns_tunnel import QueryPort
 

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import services, tcp_client
+from iot_emulator.protocols import services
+from iot_emulator.protocols.clients import tcp_client
 from iot_emulator.scenarios import base, credentials, lab_bounds, ssh, ssh_transport, telnet
 
 if TYPE_CHECKING:

@@ -18,7 +18,8 @@ import functools
 from typing import TYPE_CHECKING
 
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import services, tcp_client
+from iot_emulator.protocols import services
+from iot_emulator.protocols.clients import tcp_client
 from iot_emulator.scenarios import base, lab_bounds, web
 
 if TYPE_CHECKING:

@@ -18,8 +18,10 @@ import ipaddress
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from iot_emulator.protocols import services, tcp, tcp_segment, wire
-from iot_emulator.protocols.tcp_segment import ACK, RST, SYN
+from iot_emulator.protocols import services
+from iot_emulator.protocols.link import wire
+from iot_emulator.protocols.transport import tcp, tcp_segment
+from iot_emulator.protocols.transport.tcp_segment import ACK, RST, SYN
 from iot_emulator.scenarios import base, lab_bounds
 
 if TYPE_CHECKING:

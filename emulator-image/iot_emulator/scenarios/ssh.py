@@ -7,7 +7,7 @@ DISCONNECT and FIN, as a brute-forcer moving to its next pair does.
 
 from __future__ import annotations
 
-from iot_emulator.protocols import tcp_client
+from iot_emulator.protocols.clients import tcp_client
 from iot_emulator.scenarios import ssh_transport, telnet
 from iot_emulator.scenarios.ssh_transport import string
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from iot_emulator.protocols import tcp_client
+from iot_emulator.protocols.clients import tcp_client
 
 if TYPE_CHECKING:
-    from iot_emulator.protocols import tcp
+    from iot_emulator.protocols.transport import tcp
 
 IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
 NAWS = 31

@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols import http, tcp_client, tls_client, tls_hello
+from iot_emulator.protocols.clients import http, tcp_client
+from iot_emulator.protocols.transport import tls_client, tls_hello
 
 DEFAULT_HELLO = catalog.TlsClientHello(
     servers=["lab.test"], version=0x0303, supported_versions=[0x0304, 0x0303],
