@@ -4,7 +4,7 @@ What the capture showed replaces the base's value; everything else stays the bas
 model's defaults without a base), and the YAML says which is which: a comment header lists the
 learned fields and what could not be learned, and `sources` names the capture (file and SHA-256)
 for every learned value, beside the base's own sources for the rest. The result is validated by
-`profile.Profile`; a learned section that cannot stand alone (an MQTT session whose broker no DNS
+`catalog.Profile`; a learned section that cannot stand alone (an MQTT session whose broker no DNS
 answer named, with no base to take it from) is left out with a note rather than failing the run.
 """
 

@@ -1,4 +1,4 @@
-"""The cadence of recurring sessions -> `profile.Schedule`: interval, jitter, burst, burst spacing.
+"""The cadence of recurring sessions -> `catalog.Schedule`: interval, jitter, burst, burst spacing.
 
 Sessions of one protocol to one target are grouped into occurrences (sessions closer than
 BURST_GAP are one burst); the interval is the median gap between occurrences, less the burst's
@@ -30,7 +30,7 @@ def occurrences(times: list[float]) -> list[list[float]]:
 
 
 def schedule(times: list[float]) -> dict[str, float | int] | None:
-    """A `profile.Schedule` as a dict, or None when the times show fewer than three occurrences."""
+    """A `catalog.Schedule` as a dict, or None when the times show fewer than three occurrences."""
     groups = occurrences(times)
     if len(groups) < MIN_OCCURRENCES:
         return None

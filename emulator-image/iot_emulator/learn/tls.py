@@ -1,4 +1,4 @@
-"""The device's TLS ClientHello, parsed back into the fields of `profile.TlsClientHello`.
+"""The device's TLS ClientHello, parsed back into the fields of `catalog.TlsClientHello`.
 
 `protocols.tls_hello` writes a hello from a profile; this reads one from the first bytes of a TCP
 flow (RFC 5246 6.2 record, 7.4.1.2 ClientHello; RFC 8446 4.2 extensions; RFC 6066 SNI; RFC 7301

@@ -299,7 +299,7 @@ class Profile(_Strict):
         default=False, description="answers ICMP Timestamp requests (RFC 792) as Linux does; lwIP, Windows do not"
     )
     listen: list[answers.Listener] = Field(
-        default_factory=list, description="TCP services the real device runs (profile_services), answered always"
+        default_factory=list, description="TCP services the real device runs (profiles.answers), answered always"
     )
     listen_udp: list[answers.UdpListener] = Field(
         default_factory=list, description="UDP services the real device runs (besides SNMP), answered always"

@@ -7,7 +7,7 @@ options 50/54 before the UDP/IP checksums are recomputed. Scapy stays the refere
 build the same frames with it and compare bytes.
 
 Which option goes in which message follows RFC 2131 table 5; the order follows the device's
-`profile.DhcpFingerprint.options`, as that order is what fingerprinting products match on.
+`catalog.DhcpFingerprint.options`, as that order is what fingerprinting products match on.
 Addresses are 4-byte `bytes` throughout.
 """
 

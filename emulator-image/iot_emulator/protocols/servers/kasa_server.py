@@ -5,7 +5,7 @@ Kasa apps, Home Assistant (python-kasa) and discovery products find a plug by se
 firmware from the answer. The JSON is "encrypted" with an XOR autokey (first key 171, each cipher
 byte keys the next); over TCP it is framed by a 4-byte big-endian length, over UDP it is the whole
 datagram (softScheck's tplink-smartplug reverse engineering, python-kasa `protocol.py`). Answers
-come from the profile (`profile_services.KasaService.replies`); a module or member the profile does
+come from the profile (`answers.KasaService.replies`); a module or member the profile does
 not know gets the firmware's error (-1 "module not support", -2 "member not support").
 """
 

@@ -2,7 +2,7 @@
 
 Scanners match a reply's start: nmap's `match http m|^HTTP/1\\.0 200 OK\\r\\nDate: .*\\r\\nServer:
 App-webs/\\r\\n|` names a Hikvision camera only if Date comes before Server. So the answer is
-written in the profile (`profile_services.TextService`): status, headers in order, body; this
+written in the profile (`answers.TextService`): status, headers in order, body; this
 module frames the request (headers, then Content-Length bytes of body), picks the route and fills
 the placeholders. Every answer closes the connection, as the embedded servers copied here do.
 An HTTP service with an `onvif` section hands SOAP POSTs under /onvif/ to `onvif_server`.

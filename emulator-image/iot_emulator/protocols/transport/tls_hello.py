@@ -2,7 +2,7 @@
 
 Fingerprinting products identify TLS clients by their ClientHello: its version, cipher suites,
 extensions and their order, groups and point formats (JA3), plus SNI, ALPN and signature
-algorithms (JA4). Those come from the profile (`profile.TlsClientHello`); what is random in a
+algorithms (JA4). Those come from the profile (`catalog.TlsClientHello`); what is random in a
 real client (random, session id, key share) is random here too.
 
 Formats: TLS 1.2 record and ClientHello (RFC 5246 6.2, 7.4.1.2), TLS 1.3 extensions (RFC 8446
