@@ -50,11 +50,23 @@ def new_lab_name() -> str:
     return f"{LAB_PREFIX}{secrets.token_hex(3)}"
 
 
+SHARED_DIRECTORIES = {"cluster"}
+"""Test directories whose tests share one machine-wide resource (tests/cluster: the one real cluster, on
+fixed ports, started by a session fixture): under `pytest -n` (xdist) one worker runs all of them."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that uses a lab fixture is a lab test, marked or not (so `-m "not lab"` leaves it out)."""
+    """A test that uses a lab fixture is a lab test, marked or not (so `-m "not lab"` leaves it out).
+
+    Each test also gets an xdist group (used by `--dist loadgroup`): its module, so that a module's
+    fixtures are built once, or its directory for SHARED_DIRECTORIES."""
     for item in items:
         if LAB_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("lab"):
             item.add_marker(pytest.mark.lab)
+        if not item.get_closest_marker("xdist_group"):
+            path = item.path.relative_to(Path(__file__).parent)
+            group = path.parts[0] if path.parts[0] in SHARED_DIRECTORIES else str(path)
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
