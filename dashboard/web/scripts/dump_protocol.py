@@ -9,11 +9,9 @@ their discriminator, so TypeScript narrows on `type` and `event` as Python does.
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
 from typing import Any
 
+import jsonout
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -25,7 +23,10 @@ REF = "#/components/schemas/{model}"
 
 def _union(members: tuple[type[BaseModel], ...], key: str, values: list[str]) -> dict[str, Any]:
     refs = [REF.format(model=m.__name__) for m in members]
-    return {"oneOf": [{"$ref": r} for r in refs], "discriminator": {"propertyName": key, "mapping": dict(zip(values, refs, strict=True))}}
+    return {
+        "oneOf": [{"$ref": r} for r in refs],
+        "discriminator": {"propertyName": key, "mapping": dict(zip(values, refs, strict=True))},
+    }
 
 
 def document() -> dict[str, Any]:
@@ -33,20 +34,20 @@ def document() -> dict[str, Any]:
     everything = (*message_models.MODELS, *frames.DEVICE_FRAMES, *frames.SERVICE_FRAMES, *frames.CLIENT_FRAMES)
     _, schema = models_json_schema([(m, "validation") for m in everything], ref_template=REF)
     schemas = schema["$defs"]
-    schemas["EmulatorMessage"] = _union(message_models.MODELS, "type", [message_models.type_of(m) for m in message_models.MODELS])
-    for name, members in (("ServerFrame", (*frames.DEVICE_FRAMES, *frames.SERVICE_FRAMES)), ("ClientFrame", frames.CLIENT_FRAMES)):
+    schemas["EmulatorMessage"] = _union(
+        message_models.MODELS, "type", [message_models.type_of(m) for m in message_models.MODELS]
+    )
+    for name, members in (
+        ("ServerFrame", (*frames.DEVICE_FRAMES, *frames.SERVICE_FRAMES)),
+        ("ClientFrame", frames.CLIENT_FRAMES),
+    ):
         schemas[name] = _union(members, "event", [frames.event_of(m) for m in members])
     info = {"title": "IoT fleet emulator live protocol", "version": str(message_models.VERSION)}
     return {"openapi": "3.1.0", "info": info, "paths": {}, "components": {"schemas": schemas}}
 
 
 def main() -> int:
-    text = json.dumps(document(), indent=1, sort_keys=True) + "\n"
-    if len(sys.argv) > 1:
-        Path(sys.argv[1]).write_text(text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return jsonout.write(document())
 
 
 if __name__ == "__main__":
