@@ -9,11 +9,9 @@ their discriminator, so TypeScript narrows on `type` and `event` as Python does.
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
 from typing import Any
 
+import jsonout
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -49,12 +47,7 @@ def document() -> dict[str, Any]:
 
 
 def main() -> int:
-    text = json.dumps(document(), indent=1, sort_keys=True) + "\n"
-    if len(sys.argv) > 1:
-        Path(sys.argv[1]).write_text(text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return jsonout.write(document())
 
 
 if __name__ == "__main__":

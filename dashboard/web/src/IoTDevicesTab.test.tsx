@@ -107,7 +107,9 @@ describe("IoTDevicesTab", () => {
     http.on("GET", /^\/api\/logs$/, () => [{ type: "log", device_id: "cam-1", timestamp: ts(2), level: "info", message: "bound" }]);
     render(<IoTDevicesTab apiBaseUrl="http://svc" streamOptions={options} />);
     await userEvent.click(await screen.findByText("cam-1"));
-    const panel = await screen.findByTestId("device-detail"); // the panel loads on first use
+    // The panel is a lazy chunk (its modules and their stylesheets load on first use): on a busy
+    // machine that takes longer than findBy's default second.
+    const panel = await screen.findByTestId("device-detail", {}, { timeout: 5000 });
     await waitFor(() => expect(within(panel).getAllByRole("figure")[0]).toHaveAttribute("data-points", "2"));
     await userEvent.click(within(panel).getByRole("tab", { name: "DHCP" }));
     expect(within(panel).getByRole("list", { name: "DHCP timeline" })).toHaveTextContent("ACK");

@@ -19,7 +19,8 @@ import type { EventStreamOptions } from "./hooks/useEventStream";
 import { useLiveFeed } from "./hooks/useLiveFeed";
 import { useProfiles } from "./hooks/useProfiles";
 import { LiveStore } from "./lib/live/store";
-import "./styles/tab.css";
+import "./styles/base.css";
+import "./IoTDevicesTab.css";
 
 export interface IoTDevicesTabProps {
   /** Base URL of the dashboard service (`""`: the page's own origin). */

@@ -7,6 +7,8 @@ import {
   Area, AreaChart, Bar, BarChart, CartesianGrid, Cell, ResponsiveContainer, Tooltip, XAxis, YAxis,
 } from "recharts";
 import { formatTime } from "../../lib/format";
+import "../../styles/base.css";
+import "./charts.css";
 
 export interface Point {
   /** Epoch ms. */

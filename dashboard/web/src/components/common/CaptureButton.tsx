@@ -9,6 +9,7 @@ import { useTab } from "../../hooks/TabContext";
 import { useNow } from "../../hooks/useLive";
 import { saveFile } from "../../lib/download";
 import { Button } from "./Button";
+import "../../styles/base.css";
 import "./capture.css";
 
 export const CAPTURE_SECONDS = [10, 30, 60, 300] as const;

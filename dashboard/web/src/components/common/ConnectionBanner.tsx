@@ -1,6 +1,8 @@
 import type { Connection } from "../../hooks/useEventStream";
 import { useNow } from "../../hooks/useLive";
 import { Button } from "./Button";
+import "../../styles/base.css";
+import "./connection.css";
 
 export interface ConnectionBannerProps {
   connection: Connection;

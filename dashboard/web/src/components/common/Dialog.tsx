@@ -4,6 +4,8 @@
  */
 import { type ReactNode, useEffect, useId, useRef } from "react";
 import { Button } from "./Button";
+import "../../styles/base.css";
+import "./dialog.css";
 
 export interface DialogProps {
   title: string;

@@ -1,4 +1,6 @@
 import { type ReactElement, cloneElement, useId } from "react";
+import "../../styles/base.css";
+import "./field.css";
 
 export interface FieldProps {
   label: string;

@@ -1,5 +1,7 @@
 import type { Notice } from "../../hooks/TabContext";
 import { Button } from "./Button";
+import "../../styles/base.css";
+import "./notices.css";
 
 export interface NoticesProps {
   notices: Notice[];

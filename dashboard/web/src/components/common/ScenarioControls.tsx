@@ -9,6 +9,7 @@ import type { Scenario } from "../../api/types";
 import { useTab } from "../../hooks/TabContext";
 import { Button } from "./Button";
 import { Empty } from "./States";
+import "../../styles/base.css";
 import "./scenario.css";
 
 export interface ScenarioControlsProps {

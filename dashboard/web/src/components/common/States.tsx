@@ -1,6 +1,8 @@
 /** The three states every data view has besides "here is the data": loading, empty, error. */
 import type { ReactNode } from "react";
 import { Button } from "./Button";
+import "../../styles/base.css";
+import "./states.css";
 
 export interface LoadingProps {
   label?: string;

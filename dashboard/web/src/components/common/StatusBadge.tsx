@@ -1,4 +1,6 @@
 import type { Phase } from "../../api/types";
+import "../../styles/base.css";
+import "./status.css";
 
 /** What each phase is called and how it looks: colour *and* text (and a shape), never colour alone. */
 export const PHASE_LABEL: Record<Phase, string> = {

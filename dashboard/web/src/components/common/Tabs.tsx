@@ -1,4 +1,6 @@
 import { useRef } from "react";
+import "../../styles/base.css";
+import "./tabs.css";
 
 export interface TabItem<K extends string> {
   key: K;

@@ -13,6 +13,8 @@ import { LeaseCard } from "./LeaseCard";
 import { LiveCharts } from "./LiveCharts";
 import { LogViewer } from "./LogViewer";
 import { ScenarioPanel } from "./ScenarioPanel";
+import "../../styles/base.css";
+import "./detail.css";
 
 export interface DeviceDetailProps {
   device: GridDevice;

@@ -2,6 +2,8 @@ import { useLiveDhcp } from "../../hooks/useLive";
 import { formatDuration, formatTime } from "../../lib/format";
 import type { DhcpEvent } from "../../lib/live/messages";
 import { Empty } from "../common/States";
+import "../../styles/base.css";
+import "./timeline.css";
 
 export interface DhcpTimelineProps {
   id: string;

@@ -1,6 +1,8 @@
 import { useLiveDevice, useNow } from "../../hooks/useLive";
 import { formatBytes, formatCount, formatDuration } from "../../lib/format";
 import type { Lease } from "../../lib/live/store";
+import "../../styles/base.css";
+import "./lease.css";
 
 export interface LeaseCardProps {
   id: string;

@@ -2,6 +2,8 @@ import { useMemo } from "react";
 import { useLiveDevice, useLiveSamples } from "../../hooks/useLive";
 import { formatBytes, formatCount, formatRate } from "../../lib/format";
 import { BreakdownChart, TimeSeriesChart } from "../charts/Charts";
+import "../../styles/base.css";
+import "../charts/charts.css";
 
 export interface LiveChartsProps {
   id: string;

@@ -4,6 +4,8 @@ import { formatTime } from "../../lib/format";
 import { LOG_LEVELS, type LogLevel, type LogRecord } from "../../lib/live/messages";
 import { Button } from "../common/Button";
 import { Empty } from "../common/States";
+import "../../styles/base.css";
+import "./log.css";
 
 export interface LogViewerProps {
   id: string;

@@ -12,6 +12,8 @@ import { Dialog } from "../common/Dialog";
 import { Field } from "../common/Field";
 import { ProfileCard, ProfilePicker } from "./ProfilePicker";
 import { type FormValues, createBody, emptyValues, updateBody, valuesOf } from "./formValues";
+import "../../styles/base.css";
+import "./form.css";
 
 export interface DeviceFormProps {
   /** The device to edit; absent: a new one. */

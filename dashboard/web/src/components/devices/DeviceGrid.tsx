@@ -13,6 +13,8 @@ import { DeviceRow, type RowHandlers } from "./DeviceRow";
 import { GridHeader } from "./GridHeader";
 import { makeColumns } from "./columns";
 import type { GridDevice } from "./model";
+import "../../styles/base.css";
+import "./grid.css";
 
 export const ROW_HEIGHT = 34;
 /** The sticky header's height: rows start below it inside the scrolled element. */

@@ -5,6 +5,8 @@ import { useLiveDevice } from "../../hooks/useLive";
 import type { LiveDevice } from "../../lib/live/store";
 import { Button } from "../common/Button";
 import type { GridDevice } from "./model";
+import "../../styles/base.css";
+import "./grid.css";
 
 export interface RowHandlers {
   toggle: (id: string) => void;

@@ -22,6 +22,9 @@ import { DeviceGrid } from "./DeviceGrid";
 import { GridStates } from "./GridStates";
 import { LIVE_COLUMNS } from "./columns";
 import { type Filters, NO_FILTERS, applyFilters, distinct, hasFilters, memberGridDevice, toGridDevice } from "./model";
+import "../../styles/base.css";
+import "../detail/detail.css";
+import "./devices.css";
 
 // The detail panel (and Recharts with it) loads on first use: the grid shows sooner.
 const DeviceDetail = lazy(() => import("../detail/DeviceDetail").then((m) => ({ default: m.DeviceDetail })));

@@ -1,6 +1,8 @@
 import type { RowSelectionState, SortingState, Table } from "@tanstack/react-table";
 import { memo } from "react";
 import type { GridDevice } from "./model";
+import "../../styles/base.css";
+import "./grid.css";
 
 export interface GridHeaderProps {
   table: Table<GridDevice>;

@@ -3,6 +3,8 @@ import { ApiError } from "../../api/errors";
 import type { DeviceList } from "../../hooks/useDeviceList";
 import { Button } from "../common/Button";
 import { Empty, ErrorState, Loading } from "../common/States";
+import "../../styles/base.css";
+import "../common/connection.css";
 
 export interface GridStatesProps {
   list: DeviceList;

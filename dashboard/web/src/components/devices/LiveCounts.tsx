@@ -1,6 +1,8 @@
 import type { Device, Phase } from "../../api/types";
 import { useTab } from "../../hooks/TabContext";
 import { useLiveTick } from "../../hooks/useLive";
+import "../../styles/base.css";
+import "./counts.css";
 
 export interface LiveCountsProps {
   devices: readonly Device[];

@@ -1,5 +1,7 @@
 import type { ProfileSummary } from "../../api/types";
 import { useFingerprint } from "../../hooks/useProfiles";
+import "../../styles/base.css";
+import "./profile.css";
 
 export interface ProfilePickerProps {
   profiles: readonly ProfileSummary[];

@@ -6,6 +6,9 @@ import { CaptureButton } from "../common/CaptureButton";
 import { ScenarioControls } from "../common/ScenarioControls";
 import { Empty, ErrorState, Loading } from "../common/States";
 import { ScaleControl } from "./ScaleControl";
+import "../../styles/base.css";
+import "../devices/grid.css";
+import "./fleets.css";
 
 const PHASE_COLOURS: [string, string][] = [
   ["bound", "var(--iot-green)"],

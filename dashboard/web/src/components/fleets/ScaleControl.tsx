@@ -1,5 +1,7 @@
 import { useState } from "react";
 import { Button } from "../common/Button";
+import "../../styles/base.css";
+import "./fleets.css";
 
 export interface ScaleControlProps {
   name: string;

@@ -1,5 +1,7 @@
 import { useId, useRef, useState } from "react";
 import { Icon } from "../common/Icon";
+import "../../styles/base.css";
+import "./dropzone.css";
 
 export interface DropZoneProps {
   fileName: string | null;

@@ -1,4 +1,6 @@
 import type { ParsedImport } from "../../lib/importFile";
+import "../../styles/base.css";
+import "./preview.css";
 
 export interface ImportPreviewProps {
   parsed: ParsedImport;

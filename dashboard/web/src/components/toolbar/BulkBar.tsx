@@ -1,4 +1,6 @@
 import { Button } from "../common/Button";
+import "../../styles/base.css";
+import "./bulkbar.css";
 
 export interface BulkBarProps {
   count: number;

@@ -2,6 +2,8 @@ import type { Phase } from "../../api/types";
 import { Icon } from "../common/Icon";
 import { PHASE_LABEL } from "../common/StatusBadge";
 import { type Filters, hasFilters } from "../devices/model";
+import "../../styles/base.css";
+import "./filters.css";
 
 export interface FilterBarProps {
   filters: Filters;

@@ -1,6 +1,8 @@
 import { useEffect, useId, useRef, useState } from "react";
 import { Button } from "../common/Button";
 import type { IconName } from "../common/Icon";
+import "../../styles/base.css";
+import "./menu.css";
 
 export interface MenuItem {
   key: string;

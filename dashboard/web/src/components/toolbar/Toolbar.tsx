@@ -1,6 +1,8 @@
 import type { ExportFormat } from "../../api/types";
 import { Button } from "../common/Button";
 import { MenuButton } from "./MenuButton";
+import "../../styles/base.css";
+import "./toolbar.css";
 
 export interface ToolbarProps {
   onPlayAll: () => void;

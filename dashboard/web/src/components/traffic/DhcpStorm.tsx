@@ -7,6 +7,7 @@ import { useNow } from "../../hooks/useLive";
 import { useTab } from "../../hooks/TabContext";
 import { DHCP_KINDS, type DhcpKind, type DhcpSecond } from "../../lib/live/dhcpRate";
 import { formatTime } from "../../lib/format";
+import "../../styles/base.css";
 import "./traffic.css";
 
 export const KIND_LABEL: Record<DhcpKind, string> = {

@@ -7,6 +7,7 @@ import { formatCount } from "../../lib/format";
 import { type GroupBy, grouper, protocolMix } from "../../lib/protocolMix";
 import { Empty } from "../common/States";
 import { Tabs } from "../common/Tabs";
+import "../../styles/base.css";
 import "./traffic.css";
 
 const COLOURS = ["#2563eb", "#0891b2", "#16a34a", "#ca8a04", "#db2777", "#7c3aed", "#ea580c", "#475569"];

@@ -3,6 +3,7 @@ import type { Device } from "../../api/types";
 import { useFleets } from "../../hooks/useFleets";
 import { DhcpStorm } from "./DhcpStorm";
 import { ProtocolMix } from "./ProtocolMix";
+import "../../styles/base.css";
 import "./traffic.css";
 
 export interface TrafficViewProps {
