@@ -132,8 +132,12 @@ class Settings(BaseSettings):
     """Largest import body accepted (413 beyond)."""
     import_seconds: float = Field(default=30.0, gt=0)
     """Longest an import may take to read (YAML composing stops there: 422)."""
-    ws_queue_size: int = Field(default=2000, ge=10)
-    """Events queued per WebSocket client before the oldest are dropped."""
+    ws_queue_size: int = Field(default=20000, ge=10)
+    """Events queued per WebSocket client before the oldest are dropped (a device's queued stats
+    count once on `/ws`: they are coalesced to the latest)."""
+    ws_tick: float = Field(default=0.05, ge=0.0, le=1.0)
+    """Seconds between two `batch` frames to a `/ws` client at most: frames per client stay
+    O(1/tick) whatever the number of devices; a message waits at most this long for its frame."""
     history_events: int = Field(default=100, ge=1)
     """Non-stats events kept per device for `/api/devices/{id}/events`."""
     history_stats: int = Field(default=20, ge=1)

@@ -181,7 +181,15 @@ class Supervisor:
                     results[device_id] = str(exc)
 
         async with shard.lock:
-            await asyncio.gather(*(one(d) for d in ids))
+            if shard.alive and shard.devices.keys() <= set(ids):
+                # The whole shard goes (Stop All): its process is stopped instead (SIGTERM: the emulator
+                # releases every lease, sends final stats and `stopped` for each, in ~0.5 s for 250);
+                # one DELETE per device costs ~15 ms each in the emulator (3.6 s for 250).
+                for device_id in ids:
+                    self._forget(shard, device_id)
+                    results[device_id] = None
+            else:
+                await asyncio.gather(*(one(d) for d in ids))
         await self._retire_if_empty(shard)
 
     def _forget(self, shard: Shard, device_id: str) -> None:
