@@ -10,6 +10,11 @@ then goes through `EventHub.publish`, which does three O(1) things and never wai
 - offers it to every matching `Subscription`. A subscription's queue is bounded: when a client
   is slower than the devices, its oldest messages are dropped and counted, and the client is told
   how many it lost. A slow browser can neither slow the others nor grow memory without bound.
+
+A message is wrapped once in an `Entry` shared by every subscription, so its JSON text is made
+once however many `/ws` clients send it (`batching` puts many in one frame). A subscription made
+with `coalesce_stats` keeps only the latest queued `stats` of a device: a client that fell behind
+gets the newest numbers, not the backlog.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import fnmatch
+import json
 import logging
 import time
 from collections import deque
@@ -116,12 +122,47 @@ class LiveState:
                 self.phase = "error"
 
 
-class Subscription:
-    """One client's filters and bounded queue. `offer` never blocks; `next_batch` waits for work."""
+class Entry:
+    """A published message and its JSON text, made at most once for all the clients that send it."""
 
-    def __init__(self, size: int, devices: Iterable[str] = (), types: Iterable[str] = ()) -> None:
+    __slots__ = ("_text", "message")
+
+    def __init__(self, message: Message) -> None:
+        self.message = message
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = json.dumps(self.message, separators=(",", ":"), default=str)
+        return self._text
+
+
+class _Latest:
+    """A queue slot holding a device's newest `stats`: a later one replaces it in place."""
+
+    __slots__ = ("entry",)
+
+    def __init__(self, entry: Entry) -> None:
+        self.entry = entry
+
+
+class Subscription:
+    """One client's filters and bounded queue. `offer` never blocks; `next_batch` waits for work.
+
+    With `coalesce_stats`, a device's queued `stats` is replaced by a newer one as long as no other
+    message of that device came between (so each device's messages stay in order); the replaced
+    ones are counted in `coalesced`, not in `dropped`."""
+
+    def __init__(
+        self, size: int, devices: Iterable[str] = (), types: Iterable[str] = (), *, coalesce_stats: bool = False
+    ) -> None:
         self._size = size
-        self._queue: deque[Message] = deque()
+        self._queue: deque[Entry | _Latest] = deque()
+        self._latest: dict[str, _Latest] = {}
+        self.coalesce_stats = coalesce_stats
+        self.coalesced = 0
+        """Stats replaced by a newer one of the same device before they were sent."""
         self._wake = asyncio.Event()
         self.devices: frozenset[str] = frozenset()
         self.types: tuple[str, ...] = ()
@@ -150,29 +191,60 @@ class Subscription:
             ok = self._type_ok[type_] = any(fnmatch.fnmatchcase(type_, p) for p in self.types)
         return ok
 
-    def offer(self, message: Message) -> None:
-        if self.closed or not self.wants(message):
+    def offer(self, message: Message | Entry) -> None:
+        entry = message if isinstance(message, Entry) else Entry(message)
+        if self.closed or not self.wants(entry.message):
             return
+        item: Entry | _Latest = entry
+        if self.coalesce_stats:
+            device_id = str(entry.message.get("device_id", ""))
+            if entry.message.get("type") == "stats":
+                latest = self._latest.get(device_id)
+                if latest is not None:
+                    latest.entry = entry
+                    self.coalesced += 1
+                    return
+                item = self._latest[device_id] = _Latest(entry)
+            else:
+                self._latest.pop(device_id, None)  # a later stats goes after this message
         if len(self._queue) >= self._size:
-            self._queue.popleft()
+            self._unwrap(self._queue.popleft())
             self.dropped += 1
             self.pending_drops += 1
-        self._queue.append(message)
+        self._queue.append(item)
         self._wake.set()
+
+    def _unwrap(self, item: Entry | _Latest) -> Entry:
+        if isinstance(item, Entry):
+            return item
+        device_id = str(item.entry.message.get("device_id", ""))
+        if self._latest.get(device_id) is item:
+            del self._latest[device_id]
+        return item.entry
 
     def close(self) -> None:
         self.closed = True
         self._wake.set()
 
-    async def next_batch(self, limit: int = 256) -> list[Message]:
-        """The next messages in order (at least one), or [] once closed."""
+    async def wait(self) -> bool:
+        """Until something is queued (True) or the subscription is closed with nothing left (False)."""
         while not self._queue and not self.closed:
             self._wake.clear()
             await self._wake.wait()
-        batch: list[Message] = []
+        return bool(self._queue)
+
+    def take(self, limit: int) -> list[Entry]:
+        """Up to `limit` queued entries, oldest first, without waiting."""
+        batch: list[Entry] = []
         while self._queue and len(batch) < limit:
-            batch.append(self._queue.popleft())
+            batch.append(self._unwrap(self._queue.popleft()))
         return batch
+
+    async def next_batch(self, limit: int = 256) -> list[Message]:
+        """The next messages in order (at least one), or [] once closed."""
+        if not await self.wait():
+            return []
+        return [entry.message for entry in self.take(limit)]
 
     async def frames(self) -> AsyncIterator[tuple[str, Any]]:
         """(event, data) in order until closed: a `dropped` report where messages were lost, then each message."""
@@ -190,6 +262,10 @@ class Subscription:
     @property
     def queued(self) -> int:
         return len(self._queue)
+
+    def queued_messages(self) -> list[Message]:
+        """What waits to be sent, oldest first (a coalesced `stats` as its latest)."""
+        return [item.message if isinstance(item, Entry) else item.entry.message for item in self._queue]
 
 
 class _DeviceRecord:
@@ -236,15 +312,17 @@ class EventHub:
             (record.stats if type_ == "stats" else record.events).append(message)
         if type_ in _LOGGED and message.get("echo_of") != messages.SCENARIO:  # the typed message is kept instead
             self._logs.append(message)
+        entry = Entry(message)
         for sub in self._subscribers:
-            sub.offer(message)
+            sub.offer(entry)
 
     def resource_changed(self, action: str, kind: str, name: str) -> None:
         """Tell every client that a resource was created, updated or deleted, so that open tabs agree."""
         message = {"type": RESOURCE, "action": action, "kind": kind, "name": name,
                    "timestamp": messages.timestamp(time.time())}  # fmt: skip
+        entry = Entry(message)
         for sub in self._subscribers:
-            sub.offer(message)
+            sub.offer(entry)
 
     def service_log(self, level: str, text: str, device_id: str = SERVICE_ID, **fields: Any) -> Message:
         """A log record of the service itself, published like a device's (shown in the log viewer)."""
@@ -320,8 +398,10 @@ class EventHub:
 
     # -- subscribers -----------------------------------------------------------------------------
 
-    def subscribe(self, devices: Iterable[str] = (), types: Iterable[str] = ()) -> Subscription:
-        sub = Subscription(self.queue_size, devices, types)
+    def subscribe(
+        self, devices: Iterable[str] = (), types: Iterable[str] = (), *, coalesce_stats: bool = False
+    ) -> Subscription:
+        sub = Subscription(self.queue_size, devices, types, coalesce_stats=coalesce_stats)
         self._subscribers.add(sub)
         return sub
 

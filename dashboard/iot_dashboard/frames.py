@@ -1,9 +1,10 @@
 """The dashboard's live protocol, defined once: the frames of `WS /ws` and the events of `/socket.io`.
 
-`WS /ws` sends JSON frames `{"event": name, "data": ...}`; Socket.io sends the same names with the
-same payloads. A device's message is relayed as `device:<type>` with the emulator's message
-(`message_models`) as `data`, so each `device:*` frame here is made from its message model: a new
-message type is a new frame without a line written here. The React tab's TypeScript types are
+`WS /ws` sends JSON frames `{"event": name, "data": ...}`: the devices' messages and resource
+changes travel in `batch` frames (one per tick, see `batching`), the answers to requests as frames
+of their own. Socket.io sends each message apart, as `device:<type>` with the emulator's message
+(`message_models`) as `data` (the brief's events), so each `device:*` frame here is made from its
+message model: a new message type is a new frame without a line written here. The React tab's TypeScript types are
 generated from this JSON Schema (`scripts/dump_protocol.py`), and so is `docs/protocol.md`.
 """
 
@@ -43,6 +44,27 @@ class Dropped(_Body):
 
     dropped: int
     total: int
+
+
+BatchMessage: Any = Annotated[cast(Any, Union)[(*message_models.MODELS, ResourceChanged)], Field(discriminator="type")]
+"""A message in a `batch`: a device's (`message_models`) or a resource change, by `type`."""
+
+
+class Batch(_Body):
+    """Everything this client was sent since its last frame, in the order it happened (`WS /ws`).
+
+    The service sends at most one per tick (`ws_tick`, 50 ms by default) whatever the number of
+    devices; a device's `stats` waiting in the same frame are coalesced to the latest. Each message
+    is what a `device:<type>` (or `resource:changed`, `type: "resource"`) frame would carry."""
+
+    v: Literal[1]
+    """The batch frame's version (`batching.VERSION`)."""
+    dropped: int
+    """Messages this client lost (it was too slow) since its last frame: list the devices again."""
+    total: int
+    """Messages this client lost since it connected."""
+    messages: list[BatchMessage]
+    """Device messages (the emulator's, by `type`) and resource changes (`type: "resource"`), oldest first."""
 
 
 class StatsResponse(_Body):
@@ -98,7 +120,8 @@ DEVICE_FRAMES = tuple(_device_frame(m) for m in message_models.MODELS)
 SERVICE_FRAMES = (
     _frame("SnapshotFrame", "snapshot", Snapshot, "`snapshot`: the first frame of a connection (WebSocket only)."),
     _frame("ResourceChangedFrame", "resource:changed", ResourceChanged, "`resource:changed`: sent to every client."),
-    _frame("DroppedFrame", "dropped", Dropped, "`dropped`: where this client lost messages."),
+    _frame("BatchFrame", "batch", Batch, "`batch`: the messages since the last frame (WebSocket; one per tick)."),
+    _frame("DroppedFrame", "dropped", Dropped, "`dropped`: where this client lost messages (Socket.io)."),
     _frame("StatsResponseFrame", "stats:response", StatsResponse, "`stats:response`: one per requested device."),
     _frame("SubscribedFrame", "subscribed", Subscribed, "`subscribed`: the answer to `subscribe` (WebSocket)."),
     _frame("ErrorFrame", "error", ErrorBody, "`error`: a request that was not understood (WebSocket)."),

@@ -62,10 +62,24 @@ WS = """\
 ## Dashboard to browser: `WS /ws` and `/socket.io`
 
 `WS /ws` (token as a bearer header or a subprotocol) sends JSON text frames `{"event": name, "data":
-...}`; `/socket.io` (Socket.io 4, token in the `auth` payload) emits the same event names with the
-same payloads, except `snapshot`, `subscribed` and `error`, which are WebSocket-only (Socket.io
-acknowledges `subscribe` instead). On Socket.io, a device imported from the brief's
-`iot_devices.json` keeps its brief id in `device_id`, and its resource name is in `name`.
+...}`: a `snapshot` first, then the devices' messages and resource changes in `batch` frames, at
+most one per tick (`IOTEMU_DASHBOARD_WS_TICK`, 50 ms by default) whatever the number of devices:
+each message of a batch is what the `device:<type>` event below carries (or, with `type:
+"resource"`, a `resource:changed`), in the order they happened; a device's `stats` waiting for the
+same frame are coalesced to the latest, and `dropped` says how many messages this client lost
+because it was too slow (list the devices again). For example:
+
+```json
+{"event": "batch", "data": {"v": 1, "dropped": 0, "total": 0, "messages": [
+  {"type": "started", "device_id": "cam-1", "timestamp": "2026-12-03T16:00:00.000Z", "v": 1},
+  {"type": "started", "device_id": "cam-2", "timestamp": "2026-12-03T16:00:00.001Z", "v": 1}]}}
+```
+
+`/socket.io` (Socket.io 4, token in the `auth` payload) emits each message apart, as the brief's
+`device:<type>` events with the same payloads, and `resource:changed`, `dropped`, `stats:response`;
+`snapshot`, `batch`, `subscribed` and `error` are WebSocket-only (Socket.io acknowledges `subscribe`
+instead). On Socket.io, a device imported from the brief's `iot_devices.json` keeps its brief id in
+`device_id`, and its resource name is in `name`.
 """
 
 
@@ -131,7 +145,9 @@ def render() -> str:
     for frame in frames.CLIENT_FRAMES:
         data = _type(frame.model_json_schema(ref_template="{model}")["properties"]["data"])
         out.append(f"| `{frames.event_of(frame)}` | {data} | {_meaning(frame)} |")
-    for body in (frames.ResourceChanged, frames.Dropped, frames.StatsResponse, frames.Subscribed, frames.Subscribe):
+    bodies: tuple[type[BaseModel], ...] = (frames.Batch, frames.ResourceChanged, frames.Dropped, frames.StatsResponse)
+    bodies += (frames.Subscribed, frames.Subscribe)
+    for body in bodies:
         out += ["", f"### {body.__name__}", "", _doc(body), "", *_fields(body)]
     out += ["", "`Snapshot` holds `devices` (`DevicePublic`) and `fleets` (`FleetPublic`), as `GET /api/devices` and",
             "`GET /api/fleets` return them (see the service's OpenAPI schema at `/openapi.json`)."]  # fmt: skip

@@ -57,6 +57,10 @@ class LocalSettings(BaseModel):
     """Directory of the processes' control sockets; default: a private temporary directory."""
     devices_per_process: int = Field(default=250, ge=1, le=5000)
     """Stand-alone devices hosted by one emulator process (fleets use their own `devicesPerPod`)."""
+    warm_processes: int = Field(default=0, ge=0, le=64)
+    """Emulator processes kept started with no device (`devices-0`, ...), so that Start All on up to
+    `warm_processes * devices_per_process` devices spends a request per process, not an interpreter
+    start (~1 s of CPU each); each idle one holds ~70 MB RSS. 0: a process only while it has devices."""
     stats_interval: float = Field(default=5.0, gt=0)
     """Seconds between each device's `stats` message."""
     window: int = Field(default=64, ge=1)
@@ -132,8 +136,12 @@ class Settings(BaseSettings):
     """Largest import body accepted (413 beyond)."""
     import_seconds: float = Field(default=30.0, gt=0)
     """Longest an import may take to read (YAML composing stops there: 422)."""
-    ws_queue_size: int = Field(default=2000, ge=10)
-    """Events queued per WebSocket client before the oldest are dropped."""
+    ws_queue_size: int = Field(default=20000, ge=10)
+    """Events queued per WebSocket client before the oldest are dropped (a device's queued stats
+    count once on `/ws`: they are coalesced to the latest)."""
+    ws_tick: float = Field(default=0.05, ge=0.0, le=1.0)
+    """Seconds between two `batch` frames to a `/ws` client at most: frames per client stay
+    O(1/tick) whatever the number of devices; a message waits at most this long for its frame."""
     history_events: int = Field(default=100, ge=1)
     """Non-stats events kept per device for `/api/devices/{id}/events`."""
     history_stats: int = Field(default=20, ge=1)

@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -160,14 +161,36 @@ def ws_connect(server_url: str, query: str = "", token: str = TOKEN) -> Any:
     return websockets.connect(f"ws://{server_url}/ws{query}", subprotocols=protocols)  # type: ignore[arg-type]
 
 
+_UNREAD: weakref.WeakKeyDictionary[Any, deque[dict[str, Any]]] = weakref.WeakKeyDictionary()
+"""Per connection, the frames a `batch` held that `ws_next` has not returned yet."""
+
+
+def unbatched(frame: dict[str, Any]) -> list[dict[str, Any]]:
+    """A `batch` frame as the frames its messages stand for (`device:<type>`, `resource:changed`,
+    and `dropped` first when it says messages were lost); any other frame as itself."""
+    if frame["event"] != "batch":
+        return [frame]
+    data = frame["data"]
+    lost = {"dropped": data["dropped"], "total": data["total"]}
+    out = [{"event": "dropped", "data": lost}] if data["dropped"] else []
+    return out + [{"event": events.event_name(m), "data": m} for m in data["messages"]]
+
+
 async def ws_next(ws: Any, event: str | Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> dict[str, Any]:
     """The next WebSocket frame whose event is `event` (or that matches), within the deadline; each
-    frame read on the way is validated against its `frames` model."""
+    frame read on the way is validated against its `frames` model, and a `batch` is read as the
+    frames of its messages (see `unbatched`)."""
     match = (lambda f: f["event"] == event) if isinstance(event, str) else event
+    unread = _UNREAD.setdefault(ws, deque())
     deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0:
-        frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), left))
-        frames.parse_server_frame(frame)  # every frame a test reads fits the contract (frames.ServerFrame)
-        if match(frame):
-            return frame
-    raise TimeoutError(f"no {event} frame")
+    while True:
+        while unread:
+            frame = unread.popleft()
+            if match(frame):
+                return frame
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"no {event} frame")
+        received: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), left))
+        frames.parse_server_frame(received)  # every frame a test reads fits the contract (frames.ServerFrame)
+        unread.extend(unbatched(received))

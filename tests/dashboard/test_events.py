@@ -55,7 +55,8 @@ def test_type_patterns_and_live_state() -> None:
     assert hub.live("d").ip is None
     hub.publish(msg("stopped", ts="2026-01-01T00:00:06.000Z"))
     assert hub.live("d").phase == "stopped"
-    assert [m["type"] for m in sub._queue] == ["dhcp_discover", "dhcp_ack", "dhcp_ack", "dhcp_release", "stopped"]
+    queued = [m["type"] for m in sub.queued_messages()]
+    assert queued == ["dhcp_discover", "dhcp_ack", "dhcp_ack", "dhcp_release", "stopped"]
     history = hub.history("d")
     assert [m["type"] for m in history] == ["stats", "stats", "dhcp_ack", "dhcp_release", "stopped"]  # 3 events kept
     assert [m["type"] for m in hub.history("d", ["dhcp*"], since="2026-01-01T00:00:04.000Z")] == ["dhcp_release"]

@@ -9,7 +9,9 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from tests.dashboard.conftest import Watcher, device_body, eventually
+from iot_dashboard import app as app_mod
+from iot_dashboard.settings import Settings
+from tests.dashboard.conftest import TOKEN, Watcher, device_body, eventually
 
 
 async def test_start_device_reports_lease_and_stop(client: httpx.AsyncClient, watch: Watcher) -> None:
@@ -60,3 +62,26 @@ async def test_no_process_is_kept_for_stopped_devices(app: FastAPI, client: http
     assert supervisor.pids() == []
     for pid in pids:  # reaped, not zombies: the pid is gone from the process table
         assert not Path(f"/proc/{pid}").exists()
+
+
+async def test_warm_processes_wait_for_the_next_start(settings: Settings) -> None:
+    """With `warm_processes`, Start All finds its process running (no interpreter start on the way)
+    and, once Stop All stopped it, another is started in the background for the next time."""
+    local = settings.local.model_copy(update={"warm_processes": 1})
+    application = app_mod.create_app(settings.model_copy(update={"local": local}))
+    async with application.router.lifespan_context(application):
+        supervisor = application.state.backend.supervisor
+        transport = httpx.ASGITransport(app=application)
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://dashboard", headers=headers) as client:
+            await eventually(lambda: supervisor.warming == 0 and supervisor.pids())
+            assert (await client.get("/readyz")).status_code == 200
+            (warm,) = supervisor.pids()
+            assert supervisor.running_units() == {}
+            await client.post("/api/devices", json=device_body("cam-1"))
+            assert (await client.post("/api/devices/start-all")).json()["done"] == ["cam-1"]
+            assert supervisor.pids() == [warm]  # the device went into the warm process
+            await client.post("/api/devices/stop-all")
+            assert not Path(f"/proc/{warm}").exists()  # stopped (SIGTERM: releases, `stopped`), reaped
+            await eventually(lambda: supervisor.warming == 0 and supervisor.pids())
+            assert supervisor.pids() != [warm] and supervisor.running_units() == {}

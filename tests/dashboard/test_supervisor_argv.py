@@ -1,4 +1,4 @@
-"""The emulator command line the local supervisor builds from its settings."""
+"""The local supervisor's pure parts: the emulator command line it builds, how it cuts a start into requests."""
 
 from __future__ import annotations
 
@@ -30,3 +30,28 @@ def test_start_rate_is_passed_on_only_when_set(tmp_path: Path) -> None:
     line = argv(tmp_path, interface="enp3s0", start_rate=5)
     assert line[line.index("--start-rate") + 1] == "5.0"
     assert "--start-rate" not in argv(tmp_path, interface="enp3s0")  # the emulator's own default (20/s)
+
+
+def test_a_start_is_cut_into_requests_where_no_host_name_repeats() -> None:
+    """The emulator refuses a request naming a host name twice: the n-th device of a name goes in the
+    n-th request (not one request per device, as when the whole batch was refused)."""
+
+    def unit(name: str, hostname: str | None) -> supervisor.Unit:
+        return supervisor.Unit(
+            name, supervisor.DEVICES_GROUP, {"metadata": {"name": name}, "spec": {"hostname": hostname}}
+        )
+
+    units = [
+        unit("a1", "hue"),
+        unit("b1", "nest"),
+        unit("a2", "hue"),
+        unit("c", None),
+        unit("a3", "hue"),
+        unit("b2", "nest"),
+    ]
+    assert [[u.device_id for u in batch] for batch in supervisor.rounds(units)] == [
+        ["a1", "b1", "c"],
+        ["a2", "b2"],
+        ["a3"],
+    ]
+    assert supervisor.rounds([]) == []

@@ -37,6 +37,31 @@ describe("IoTDevicesTab", () => {
     expect(http.calls.map((c) => c.url)).toContain("/api/devices");
   });
 
+  it("applies a batch frame (many devices' messages at once) and lists again when the frame says some were lost", async () => {
+    const { http, options } = setup();
+    render(<IoTDevicesTab apiBaseUrl="http://svc" streamOptions={options} />);
+    await screen.findAllByText("cam-1");
+    act(() => FakeSocket.last.open());
+    const listed = http.calls.filter((c) => c.url === "/api/devices").length;
+    const at = new Date().toISOString();
+    act(() => {
+      FakeSocket.last.emit("batch", {
+        v: 1, dropped: 0, total: 0, messages: [
+          { type: "started", device_id: "cam-1", timestamp: at },
+          { type: "dhcp_ack", device_id: "cam-1", timestamp: at, assigned_ip: "10.77.0.9", server_id: "10.77.0.1", lease_time: 600 },
+          { type: "dhcp_ack", device_id: "plug-1", timestamp: at, assigned_ip: "10.77.0.10", server_id: "10.77.0.1", lease_time: 600 },
+        ],
+      });
+    });
+    await waitFor(() => {
+      const rows = screen.getAllByRole("row");
+      expect(rows.find((r) => r.getAttribute("data-device") === "cam-1")).toHaveTextContent("10.77.0.9");
+      expect(rows.find((r) => r.getAttribute("data-device") === "plug-1")).toHaveTextContent("10.77.0.10");
+    });
+    act(() => FakeSocket.last.emit("batch", { v: 1, dropped: 5, total: 5, messages: [] }));
+    await waitFor(() => expect(http.calls.filter((c) => c.url === "/api/devices").length).toBeGreaterThan(listed));
+  });
+
   it("shows the banner while disconnected and reloads from the snapshot on reconnect", async () => {
     const { options } = setup();
     render(<IoTDevicesTab apiBaseUrl="http://svc" streamOptions={options} />);

@@ -3,13 +3,15 @@
 The token comes as a bearer header or a subprotocol (see `security`); a wrong one ends the
 connection with 1008, a binary frame with 1003.
 
-Frames are JSON objects `{"event": name, "data": ...}` (the brief's Socket.io event names over a
-plain WebSocket). Server to client: `snapshot` (devices and fleets with their status),
-`device:started|stopped|stats|log|error|dhcp_*` (the emulator's message as `data`),
-`resource:changed` (`{action: created|updated|deleted, kind, name}`: a change made through this
-service, so every open tab lists the same resources; every client gets them), `dropped`
-(`{"dropped": n, "total": m}`: this client was too slow and lost n messages, placed where they
-were lost), `stats:response`, `subscribed`, `error`. Client to server:
+Frames are JSON objects `{"event": name, "data": ...}`. Server to client: `snapshot` (devices and
+fleets with their status), then `batch` frames, at most one per tick (`ws_tick`, see `batching`):
+`{"v": 1, "messages": [...], "dropped": n, "total": m}`, where each message is what the brief's
+`device:<type>` event carries (the emulator's message, `type` in it) or a resource change
+(`type: "resource"`, `{action: created|updated|deleted, kind, name}`: a change made through this
+service, so every open tab lists the same resources; every client gets them); a device's `stats`
+waiting in one frame are coalesced to the latest, and `dropped` counts what this client lost
+because it was too slow (its queue is bounded: list again). Answers: `stats:response`,
+`subscribed`, `error`. Client to server:
 `{"event": "subscribe", "data": {"devices": [...], "types": ["dhcp*", "stats"]}}` (empty lists
 mean everything) and `{"event": "request:stats", "data": "<device id>"}` (as in the brief; also
 `{"device_id": ...}` or `{"devices": [...]}`).
@@ -28,7 +30,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 
-from iot_dashboard import events, security
+from iot_dashboard import batching, events, security
 from iot_dashboard.backends import base
 from iot_emulator.config import models
 
@@ -61,10 +63,10 @@ async def stream_events(websocket: WebSocket) -> None:
     hub: events.EventHub = websocket.app.state.hub
     devices = websocket.query_params.getlist("device")
     types = [t for v in websocket.query_params.getlist("type") for t in v.split(",") if t.strip()]
-    sub = hub.subscribe(devices, types)  # before the snapshot: nothing falls between the two
+    sub = hub.subscribe(devices, types, coalesce_stats=True)  # before the snapshot: nothing falls between
     try:
         await websocket.send_text(_frame("snapshot", await snapshot(backend)))
-        sender = asyncio.create_task(_send(websocket, sub))
+        sender = asyncio.create_task(_send(websocket, sub, websocket.app.state.settings.ws_tick))
         receiver = asyncio.create_task(_receive(websocket, sub, hub))
         done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
@@ -81,9 +83,9 @@ async def stream_events(websocket: WebSocket) -> None:
         hub.unsubscribe(sub)
 
 
-async def _send(websocket: WebSocket, sub: events.Subscription) -> None:
-    async for event, data in sub.frames():
-        await websocket.send_text(_frame(event, data))
+async def _send(websocket: WebSocket, sub: events.Subscription, tick: float) -> None:
+    async for text in batching.frames(sub, tick):
+        await websocket.send_text(text)
 
 
 async def _receive(websocket: WebSocket, sub: events.Subscription, hub: events.EventHub) -> None:

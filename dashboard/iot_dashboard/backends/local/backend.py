@@ -29,18 +29,18 @@ log = logging.getLogger(__name__)
 
 
 def unit_of(config: manifests.DeviceConfig, devices_per_pod: dict[str, int]) -> supervisor.Unit:
-    """A resolved device as the IoTDevice manifest its emulator process is given (MAC, host name explicit)."""
+    """A resolved device as the IoTDevice manifest its emulator process is given (MAC explicit; the
+    host name too unless the emulator derives the same one)."""
     dhcp: dict[str, Any] = {"mode": config.dhcp_mode.value}
     if config.static_address is not None:
         dhcp["address"] = str(config.static_address)
-    spec = {
-        "profile": config.profile.name,
-        "mac": config.mac,
-        "hostname": config.hostname,
-        "protocols": list(config.protocols),
-        "trafficInterval": config.traffic_interval,
-        "dhcp": dhcp,
-    }
+    spec: dict[str, Any] = {"profile": config.profile.name, "mac": config.mac}
+    # A host name the emulator derives the same way is left to it: given explicitly, it would be
+    # checked for duplicates within the request, and devices of one model share their default name
+    # (a batch of them was refused, then sent one request per device: 10-16 s for 1,000).
+    if config.hostname_given or config.hostname != config.profile.hostname_for(config.mac, 0, config.device_id):
+        spec["hostname"] = config.hostname
+    spec.update(protocols=list(config.protocols), trafficInterval=config.traffic_interval, dhcp=dhcp)
     if config.scenario is not None:  # the member's own steps, already chosen from the fleet's
         spec["scenario"] = config.scenario.model_dump(mode="json", exclude_none=True)
     manifest = {"apiVersion": models.API_VERSION, "kind": "IoTDevice", "metadata": {"name": config.device_id}}
@@ -88,6 +88,7 @@ class LocalBackend(base.Backend):
         self._resources = {base.key_of(r): r for r in resources}
         async with self._lock:
             failed = {d: e for d, e in (await self._reconcile()).items() if e}
+        self.supervisor.warm()
         for device_id, error in failed.items():
             self.hub.device_error(device_id, f"not started: {error}")
 
@@ -177,5 +178,6 @@ class LocalBackend(base.Backend):
         return sources
 
     def not_ready(self) -> str | None:
-        """Ready once started: no process is kept for stopped devices, so none is awaited."""
-        return None
+        """Ready once started and the warm processes (`warm_processes`, none by default) answer."""
+        warming = self.supervisor.warming
+        return f"starting {warming} warm emulator process(es)" if warming else None

@@ -8,6 +8,49 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * Batch
+         * @description Everything this client was sent since its last frame, in the order it happened (`WS /ws`).
+         *
+         *     The service sends at most one per tick (`ws_tick`, 50 ms by default) whatever the number of
+         *     devices; a device's `stats` waiting in the same frame are coalesced to the latest. Each message
+         *     is what a `device:<type>` (or `resource:changed`, `type: "resource"`) frame would carry.
+         */
+        Batch: {
+            /**
+             * Dropped
+             * @description Messages this client lost (it was too slow) since its last frame: list the devices again.
+             */
+            dropped: number;
+            /**
+             * Messages
+             * @description Device messages (the emulator's, by `type`) and resource changes (`type: "resource"`), oldest first.
+             */
+            messages: (components["schemas"]["Started"] | components["schemas"]["Stopped"] | components["schemas"]["ErrorMessage"] | components["schemas"]["Stats"] | components["schemas"]["Log"] | components["schemas"]["ScenarioMessage"] | components["schemas"]["DhcpDiscover"] | components["schemas"]["DhcpOffer"] | components["schemas"]["DhcpRequest"] | components["schemas"]["DhcpAck"] | components["schemas"]["DhcpNak"] | components["schemas"]["DhcpRenew"] | components["schemas"]["DhcpRebind"] | components["schemas"]["DhcpRelease"] | components["schemas"]["DhcpDecline"] | components["schemas"]["DhcpExpire"] | components["schemas"]["ResourceChanged"])[];
+            /**
+             * Total
+             * @description Messages this client lost since it connected.
+             */
+            total: number;
+            /**
+             * V
+             * @description The batch frame's version (`batching.VERSION`).
+             * @constant
+             */
+            v: 1;
+        };
+        /**
+         * BatchFrame
+         * @description `batch`: the messages since the last frame (WebSocket; one per tick).
+         */
+        BatchFrame: {
+            data: components["schemas"]["Batch"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event: "batch";
+        };
+        /**
          * Beacon
          * @description Command-and-control check-ins to a lab name at a fixed period (a classifier's periodicity test).
          */
@@ -1129,7 +1172,7 @@ export interface components {
         };
         /**
          * DroppedFrame
-         * @description `dropped`: where this client lost messages.
+         * @description `dropped`: where this client lost messages (Socket.io).
          */
         DroppedFrame: {
             data: components["schemas"]["Dropped"];
@@ -1653,8 +1696,8 @@ export interface components {
             /** Timestamp */
             timestamp: string;
             /**
-             * Type
-             * @constant
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
              */
             type: "resource";
         };
@@ -1757,7 +1800,7 @@ export interface components {
              */
             v?: number;
         };
-        ServerFrame: components["schemas"]["DeviceStartedFrame"] | components["schemas"]["DeviceStoppedFrame"] | components["schemas"]["DeviceErrorFrame"] | components["schemas"]["DeviceStatsFrame"] | components["schemas"]["DeviceLogFrame"] | components["schemas"]["DeviceScenarioFrame"] | components["schemas"]["DeviceDhcpDiscoverFrame"] | components["schemas"]["DeviceDhcpOfferFrame"] | components["schemas"]["DeviceDhcpRequestFrame"] | components["schemas"]["DeviceDhcpAckFrame"] | components["schemas"]["DeviceDhcpNakFrame"] | components["schemas"]["DeviceDhcpRenewFrame"] | components["schemas"]["DeviceDhcpRebindFrame"] | components["schemas"]["DeviceDhcpReleaseFrame"] | components["schemas"]["DeviceDhcpDeclineFrame"] | components["schemas"]["DeviceDhcpExpireFrame"] | components["schemas"]["SnapshotFrame"] | components["schemas"]["ResourceChangedFrame"] | components["schemas"]["DroppedFrame"] | components["schemas"]["StatsResponseFrame"] | components["schemas"]["SubscribedFrame"] | components["schemas"]["ErrorFrame"];
+        ServerFrame: components["schemas"]["DeviceStartedFrame"] | components["schemas"]["DeviceStoppedFrame"] | components["schemas"]["DeviceErrorFrame"] | components["schemas"]["DeviceStatsFrame"] | components["schemas"]["DeviceLogFrame"] | components["schemas"]["DeviceScenarioFrame"] | components["schemas"]["DeviceDhcpDiscoverFrame"] | components["schemas"]["DeviceDhcpOfferFrame"] | components["schemas"]["DeviceDhcpRequestFrame"] | components["schemas"]["DeviceDhcpAckFrame"] | components["schemas"]["DeviceDhcpNakFrame"] | components["schemas"]["DeviceDhcpRenewFrame"] | components["schemas"]["DeviceDhcpRebindFrame"] | components["schemas"]["DeviceDhcpReleaseFrame"] | components["schemas"]["DeviceDhcpDeclineFrame"] | components["schemas"]["DeviceDhcpExpireFrame"] | components["schemas"]["SnapshotFrame"] | components["schemas"]["ResourceChangedFrame"] | components["schemas"]["BatchFrame"] | components["schemas"]["DroppedFrame"] | components["schemas"]["StatsResponseFrame"] | components["schemas"]["SubscribedFrame"] | components["schemas"]["ErrorFrame"];
         /**
          * Snapshot
          * @description Every device and fleet with its status, sent first: events follow from that point on.

@@ -28,6 +28,16 @@ describe("protocol", () => {
     });
   });
 
+  it("types a batch frame, leaving out what is not a message", () => {
+    const change = { type: "resource", action: "created", kind: "IoTDevice", name: "cam", timestamp: ack.timestamp };
+    const text = JSON.stringify({
+      event: "batch",
+      data: { v: 1, dropped: 2, total: 7, messages: [ack, { type: "bogus" }, change, { ...ack, device_id: 3 }] },
+    });
+    expect(parseFrame(text)).toEqual({ event: "batch", data: { v: 1, dropped: 2, total: 7, messages: [ack, change] } });
+    expect(parseFrame(JSON.stringify({ event: "batch", data: { v: 1 } }))).toBeNull(); // no message list
+  });
+
   it("keeps only messages with a known type, a device id and a timestamp", () => {
     expect(toMessage(ack)).toBe(ack);
     expect(toMessage({ ...ack, device_id: 7 })).toBeNull();

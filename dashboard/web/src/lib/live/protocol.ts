@@ -26,6 +26,9 @@ export type ServerFrame = Schemas["ServerFrame"];
 export type ServerEvent = ServerFrame["event"];
 export type DeviceFrame = Extract<ServerFrame, { event: `device:${string}` }>;
 export type ResourceChanged = Schemas["ResourceChanged"];
+/** The `batch` frame's data: what happened since the client's last frame, in order (`WS /ws`). */
+export type Batch = Schemas["Batch"];
+export type BatchMessage = Batch["messages"][number];
 /** A frame a client sends. */
 export type ClientFrame = Schemas["ClientFrame"];
 /**
@@ -48,7 +51,7 @@ export const DHCP_TYPES = MESSAGE_TYPES.filter((t): t is DhcpType => t.startsWit
 export const LOG_LEVELS = ["debug", "info", "warning", "error", "critical"] as const satisfies readonly LogLevel[];
 
 const SERVICE_EVENTS = [
-  "snapshot", "resource:changed", "dropped", "stats:response", "subscribed", "error",
+  "snapshot", "resource:changed", "batch", "dropped", "stats:response", "subscribed", "error",
 ] as const satisfies readonly ServerEvent[];
 
 /** True when `Listed` names every member of `All` (a compile-time check that a list is complete). */
@@ -88,6 +91,22 @@ export function toMessages(values: readonly unknown[]): EmulatorMessage[] {
   return values.map(toMessage).filter((m): m is EmulatorMessage => m !== null);
 }
 
+function toBatchMessage(value: unknown): BatchMessage | null {
+  if (isRecord(value) && value.type === "resource") {
+    const ok = typeof value.action === "string" && typeof value.kind === "string" && typeof value.name === "string";
+    return ok ? (value as unknown as ResourceChanged) : null;
+  }
+  return toMessage(value);
+}
+
+/** A `batch` frame's data with the messages that are not the protocol's left out, or null if it is not one. */
+export function toBatch(value: unknown): Batch | null {
+  if (!isRecord(value) || !Array.isArray(value.messages)) return null;
+  const messages = value.messages.map(toBatchMessage).filter((m): m is BatchMessage => m !== null);
+  const count = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0);
+  return { v: 1, dropped: count(value.dropped), total: count(value.total), messages };
+}
+
 /** A `/ws` text frame as a typed frame, or null (not JSON, an unknown event, a device event that is not a message). */
 export function parseFrame(text: string): ServerFrame | null {
   let value: unknown;
@@ -100,6 +119,10 @@ export function parseFrame(text: string): ServerFrame | null {
   if (value.event.startsWith("device:")) {
     const message = toMessage(value.data);
     return message && value.event === `device:${message.type}` ? ({ event: value.event, data: message } as DeviceFrame) : null;
+  }
+  if (value.event === "batch") {
+    const batch = toBatch(value.data);
+    return batch ? { event: "batch", data: batch } : null;
   }
   if (!(SERVICE_EVENTS as readonly string[]).includes(value.event)) return null;
   return { event: value.event, data: value.data } as ServerFrame;

@@ -20,6 +20,29 @@ function stats(id: string, s: number, packets: number, bytes: number): EmulatorM
 }
 
 describe("LiveStore", () => {
+  it("applies a batch frame's messages in order, listeners hearing once for the whole batch", () => {
+    const pending: (() => void)[] = [];
+    const store = new LiveStore({ schedule: (f) => pending.push(f) });
+    const batches: string[][] = [];
+    store.subscribeAny((changed) => batches.push([...changed].sort()));
+    let cam1Calls = 0;
+    store.subscribe("cam-1", () => cam1Calls++);
+    const messages: EmulatorMessage[] = [];
+    for (let i = 0; i < 500; i++) messages.push({ type: "started", device_id: `dev-${i}`, timestamp: at(0) });
+    messages.push({ type: "started", device_id: "cam-1", timestamp: at(0) });
+    messages.push(stats("cam-1", 1, 10, 1000));
+    messages.push({ type: "stopped", device_id: "cam-1", timestamp: at(2) });
+    store.applyBatch(messages);
+    expect(pending).toHaveLength(1); // one flush scheduled for the whole batch
+    pending.shift()!();
+    expect(batches).toHaveLength(1);
+    expect(batches[0]).toHaveLength(501);
+    expect(cam1Calls).toBe(1);
+    expect(store.get("dev-499")!.phase).toBe("pending");
+    // applied in order: the stats counted, then the stop
+    expect(store.get("cam-1")).toMatchObject({ phase: "stopped", packetsSent: 10, ip: null });
+  });
+
   it("follows a device through the phases the service computes", () => {
     const store = new LiveStore({ schedule: (f) => f() });
     const phases: string[] = [];

@@ -219,7 +219,15 @@ export class LiveStore {
 
   // -- writing --------------------------------------------------------------------------------
 
-  /** One emulator message (the `data` of a `device:*` frame). */
+  /**
+   * The device messages of a `batch` frame, in order: listeners hear once (at the next scheduled
+   * flush) for all the devices the batch changed, however many messages it held.
+   */
+  applyBatch(messages: readonly EmulatorMessage[]): void {
+    for (const message of messages) this.apply(message);
+  }
+
+  /** One emulator message (the `data` of a `device:*` frame, or one of a batch's). */
   apply(message: EmulatorMessage): void {
     const id = str(message.device_id);
     const type = message.type;
