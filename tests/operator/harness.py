@@ -61,7 +61,7 @@ def declare_crds(api: kmock.KubernetesEmulator) -> None:
 
 
 def crd_validators() -> dict[str, fakeapi.Validator]:
-    crds = {"iotdevices": crdgen.iotdevice(), "iotfleets": crdgen.iotfleet()}
+    crds = {models.PLURALS["IoTDevice"]: crdgen.iotdevice(), models.PLURALS["IoTFleet"]: crdgen.iotfleet()}
     return {
         plural: (lambda obj, crd=crd: crdcheck.problems(crd, _without_server_fields(obj)))
         for plural, crd in crds.items()
@@ -87,8 +87,7 @@ class Cluster:
             return payload
 
     async def apply(self, document: dict[str, Any]) -> dict[str, Any]:
-        plural = {"IoTDevice": "iotdevices", "IoTFleet": "iotfleets"}[document["kind"]]
-        return dict(await self.call("POST", f"{GROUP_PATH}/{plural}", document))
+        return dict(await self.call("POST", f"{GROUP_PATH}/{models.PLURALS[document['kind']]}", document))
 
     async def patch(self, plural: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         return dict(await self.call("PATCH", f"{GROUP_PATH}/{plural}/{name}", patch))

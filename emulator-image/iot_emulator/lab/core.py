@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from iot_emulator import bounded
 from iot_emulator.lab import dnsmasq, errors, internet, kea, netns, process, wan
 from iot_emulator.lab.config import DEFAULT_STATE_DIR, SINK_ADDRESS, DhcpServer, LabConfig, pool_range, pool_size
 
@@ -156,9 +157,7 @@ def _read_record(path: Path) -> dict[str, Any]:
 
 
 def _write_record(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    bounded.write_atomic(path, json.dumps(data, indent=2) + "\n", mode=0o644)
 
 
 def _update_processes(path: Path, role: str, proc: process.Proc | None) -> None:
