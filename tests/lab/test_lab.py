@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from iot_emulator import lab as iotlab
+from iot_emulator import rawsock, setns
 from iot_emulator.lab import dnsmasq, kea, netns, process
 from tests.conftest import LabFactory, new_lab_name
 
@@ -89,6 +90,23 @@ def test_up_builds_namespaces_veth_gateway_address_and_server(any_lab: iotlab.La
 @lab
 def test_attach_rebuilds_the_same_lab_from_its_record(dnsmasq_lab: iotlab.Lab) -> None:
     assert iotlab.attach(dnsmasq_lab.name, dnsmasq_lab.config.state_dir) == dnsmasq_lab
+
+
+@lab
+def test_setns_enters_a_lab_namespace_and_comes_back(dnsmasq_lab: iotlab.Lab) -> None:
+    def here() -> int:
+        return os.stat("/proc/thread-self/ns/net").st_ino
+
+    home = here()
+    with setns.entered(dnsmasq_lab.dev_netns):
+        inside = here()
+    assert inside != home and here() == home
+    assert netns.call_in(dnsmasq_lab.dev_netns, here) == inside
+    with pytest.raises(FileNotFoundError, match="'no-such-ns' does not exist"):
+        netns.call_in("no-such-ns", here)
+    with pytest.raises(rawsock.LinkError, match="'no-such-ns' does not exist"):
+        rawsock.RawLink("eth0", netns="no-such-ns").open()
+    assert here() == home
 
 
 @lab
