@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from tests.dashboard.conftest import Watcher, device_body, eventually
+from tests import poll
+from tests.dashboard.conftest import Watcher, device_body
 
 
 async def test_start_device_reports_lease_and_stop(client: httpx.AsyncClient, watch: Watcher) -> None:
@@ -38,7 +39,7 @@ async def test_killed_process_is_restarted_and_reported(
     assert (await client.get("/api/devices/cam-1")).json()["status"]["phase"] == "error"
     await watch.next(lambda m: m["type"] == "started" and m["device_id"] == "cam-1")
     await watch.next(lambda m: m["type"] == "dhcp_ack" and m["device_id"] == "cam-1")
-    await eventually(lambda: supervisor.restarts == 1)  # its log record may come before the re-added device's
+    await poll.until_async(lambda: supervisor.restarts == 1)  # its log record may come before the re-added device's
     assert supervisor.pids() != [pid]
     logs = (await client.get("/api/logs", params={"device": "dashboard", "q": "restarted"})).json()
     assert "1 devices re-added" in logs[-1]["message"]

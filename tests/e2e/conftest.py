@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,12 +138,3 @@ def shot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=path)
     return path
-
-
-def eventually(check: Callable[[], object], timeout: float = 15, what: str = "condition") -> None:
-    """Wait for a condition outside the page (a DHCP server's lease file), with a deadline."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not met within {timeout}s")
-        time.sleep(0.1)

@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,18 +21,10 @@ import pytest
 from iot_emulator import lab as iotlab
 from iot_emulator import rawsock, setns
 from iot_emulator.lab import dnsmasq, kea, netns, process
+from tests import poll
 from tests.conftest import LabFactory, new_lab_name
 
 lab = pytest.mark.lab
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
-    """Poll until `predicate()` is truthy (servers write their lease files after replying)."""
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
-    return value
 
 
 def server_procs(handle: iotlab.Lab) -> dict[str, process.Proc]:
@@ -145,16 +136,16 @@ def test_server_offers_an_address_from_the_pool(any_lab: iotlab.Lab, dev_probe: 
 def test_dora_lease_appears_in_leases(any_lab: iotlab.Lab, dev_probe: Callable[..., Any]) -> None:
     probe = dev_probe(any_lab)
     address, _ = probe.dora(hostname="cam-01")
-    assert wait_for(any_lab.leases, what="the lease file")[probe.mac] == (address, "cam-01")
+    assert poll.until(any_lab.leases, what="the lease file")[probe.mac] == (address, "cam-01")
 
 
 @lab
 def test_release_removes_the_lease(any_lab: iotlab.Lab, dev_probe: Callable[..., Any]) -> None:
     probe = dev_probe(any_lab)
     probe.dora()
-    wait_for(lambda: probe.mac in any_lab.leases(), what="the lease")
+    poll.until(lambda: probe.mac in any_lab.leases(), what="the lease")
     probe.release()  # dnsmasq rewrites its file without the line; Kea appends a valid_lifetime 0 row
-    wait_for(lambda: probe.mac not in any_lab.leases(), what="the release")
+    poll.until(lambda: probe.mac not in any_lab.leases(), what="the release")
 
 
 @lab
@@ -194,7 +185,7 @@ def test_dnsmasq_extra_arguments_reach_dnsmasq(lab_factory: LabFactory, dev_prob
 def test_restart_server_keeps_the_leases(any_lab: iotlab.Lab, dev_probe: Callable[..., Any]) -> None:
     probe = dev_probe(any_lab)
     address, _ = probe.dora(hostname="plug-7")
-    wait_for(lambda: probe.mac in any_lab.leases(), what="the lease")
+    poll.until(lambda: probe.mac in any_lab.leases(), what="the lease")
     role = "kea" if any_lab.dhcp_server == "kea" else "dnsmasq"
     before = server_procs(any_lab)[role]
 
@@ -308,7 +299,7 @@ def test_down_removes_everything_and_is_idempotent(any_lab: iotlab.Lab, dev_prob
 def test_down_stops_processes_left_in_the_lab(dnsmasq_lab: iotlab.Lab) -> None:
     # A process still inside a namespace (an emulator, a shell) would keep it, and its veth, alive.
     stray = subprocess.Popen(netns.exec_argv(dnsmasq_lab.dev_netns, ["sleep", "300"]))
-    wait_for(lambda: stray.pid in netns.pids(dnsmasq_lab.dev_netns), what="the stray process")
+    poll.until(lambda: stray.pid in netns.pids(dnsmasq_lab.dev_netns), what="the stray process")
     iotlab.down(dnsmasq_lab.name, dnsmasq_lab.config.state_dir)
     assert stray.wait(timeout=5) == -15 and not netns.exists(dnsmasq_lab.dev_netns)
 

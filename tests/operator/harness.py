@@ -10,10 +10,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import aiohttp
@@ -30,20 +29,6 @@ DEADLINE = 20.0
 NS = "lab"
 GROUP_PATH = f"/apis/{models.GROUP}/{models.VERSION}/namespaces/{NS}"
 T = TypeVar("T")
-
-
-async def wait_for(probe: Callable[[], Awaitable[T | None]], what: str, deadline: float = DEADLINE) -> T:
-    """Polls `probe` until it returns something truthy; fails with `what` after `deadline` seconds."""
-    last: T | None = None
-    try:
-        async with asyncio.timeout(deadline):
-            while True:
-                last = await probe()
-                if last:
-                    return last
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}") from None
 
 
 def declare_crds(api: kmock.KubernetesEmulator) -> None:
