@@ -7,9 +7,10 @@ then goes through `EventHub.publish`, which does three O(1) things and never wai
 - updates the device's `LiveState` (phase, address, last stats, last error): the table's status;
 - appends it to that device's ring buffers (events and stats apart, so stats every second do
   not push the DHCP history out) and, for logs and errors, to the global log buffer;
-- offers it to every matching `Subscription`. A subscription's queue is bounded: when a client
-  is slower than the devices, its oldest messages are dropped and counted, and the client is told
-  how many it lost. A slow browser can neither slow the others nor grow memory without bound.
+- offers it to every matching `Subscription` (the emulator's `messages.Subscriber`, as its own /events
+  clients have). A subscription's queue is bounded: when a client is slower than the devices, its
+  oldest messages are dropped and counted, and the client is told how many it lost. A slow browser
+  can neither slow the others nor grow memory without bound.
 """
 
 from __future__ import annotations
@@ -116,63 +117,12 @@ class LiveState:
                 self.phase = "error"
 
 
-class Subscription:
-    """One client's filters and bounded queue. `offer` never blocks; `next_batch` waits for work."""
+class Subscription(messages.Subscriber):
+    """One WebSocket or Socket.io client: the emulator's `Subscriber` (filters, bounded queue, drop counts)
+    woken by an asyncio event, whose device filter lets `resource` changes through to every tab."""
 
     def __init__(self, size: int, devices: Iterable[str] = (), types: Iterable[str] = ()) -> None:
-        self._size = size
-        self._queue: deque[Message] = deque()
-        self._wake = asyncio.Event()
-        self.devices: frozenset[str] = frozenset()
-        self.types: tuple[str, ...] = ()
-        self._type_ok: dict[str, bool] = {}
-        self.dropped = 0
-        """Messages lost over the client's lifetime."""
-        self.pending_drops = 0
-        """Messages lost since the client was last told."""
-        self.closed = False
-        self.set_filter(devices, types)
-
-    def set_filter(self, devices: Iterable[str] = (), types: Iterable[str] = ()) -> None:
-        """Empty means everything. Types are shell patterns on the message type (`dhcp*`, `stats`)."""
-        self.devices = frozenset(devices)
-        self.types = tuple(t.removeprefix("device:") for t in types)
-        self._type_ok = {}
-
-    def wants(self, message: Message) -> bool:
-        if self.devices and message.get("device_id") not in self.devices and message.get("type") != RESOURCE:
-            return False
-        if not self.types:
-            return True
-        type_ = str(message.get("type", ""))
-        ok = self._type_ok.get(type_)
-        if ok is None:
-            ok = self._type_ok[type_] = any(fnmatch.fnmatchcase(type_, p) for p in self.types)
-        return ok
-
-    def offer(self, message: Message) -> None:
-        if self.closed or not self.wants(message):
-            return
-        if len(self._queue) >= self._size:
-            self._queue.popleft()
-            self.dropped += 1
-            self.pending_drops += 1
-        self._queue.append(message)
-        self._wake.set()
-
-    def close(self) -> None:
-        self.closed = True
-        self._wake.set()
-
-    async def next_batch(self, limit: int = 256) -> list[Message]:
-        """The next messages in order (at least one), or [] once closed."""
-        while not self._queue and not self.closed:
-            self._wake.clear()
-            await self._wake.wait()
-        batch: list[Message] = []
-        while self._queue and len(batch) < limit:
-            batch.append(self._queue.popleft())
-        return batch
+        super().__init__(size, asyncio.Event(), devices, types, unfiltered=frozenset({RESOURCE}))
 
     async def frames(self) -> AsyncIterator[tuple[str, Any]]:
         """(event, data) in order until closed: a `dropped` report where messages were lost, then each message."""
@@ -182,14 +132,6 @@ class Subscription:
                 yield "dropped", {"dropped": drops, "total": self.dropped}
             for message in batch:
                 yield event_name(message), message
-
-    def take_drops(self) -> int:
-        drops, self.pending_drops = self.pending_drops, 0
-        return drops
-
-    @property
-    def queued(self) -> int:
-        return len(self._queue)
 
 
 class _DeviceRecord:
