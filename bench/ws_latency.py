@@ -35,6 +35,7 @@ from pathlib import Path
 
 import common
 import httpx
+import httpx_sse
 import websockets
 
 from iot_dashboard import service as dashboard_service
@@ -97,16 +98,12 @@ async def sse_client(socket_path: Path, rx: Receiver, ready: asyncio.Event) -> N
     """The baseline: one emulator process's `/events` stream on its control socket."""
     transport = httpx.AsyncHTTPTransport(uds=str(socket_path))
     http = httpx.AsyncClient(transport=transport, base_url="http://emulator", timeout=None)
-    async with http, http.stream("GET", "/events", params={"type": "stats"}) as resp:
-        event = ""
-        async for line in resp.aiter_lines():
-            received = time.time()
-            if line.startswith("event: "):
-                event = line[7:]
-            elif line.startswith("data: ") and event == "snapshot":
+    async with http, httpx_sse.aconnect_sse(http, "GET", "/events", params={"type": "stats"}) as source:
+        async for sse in source.aiter_sse():
+            if sse.event == "snapshot":
                 ready.set()
-            elif line.startswith("data: "):
-                rx.on(event, json.loads(line[6:]), received)
+            else:
+                rx.on(sse.event, sse.json(), time.time())
 
 
 def start_service(lab: iotlab.Lab, tmp: Path, devices: int) -> tuple[subprocess.Popen, str]:
