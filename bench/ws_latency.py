@@ -116,19 +116,10 @@ def start_service(lab: iotlab.Lab, tmp: Path, devices: int) -> tuple[subprocess.
     deadline = time.monotonic() + 60
     while not (match := re.search(r"iotemu dashboard: http://(\S+?)/", log.read_text(errors="replace"))):
         if service.poll() is not None or time.monotonic() > deadline:
-            stop_service(service)
+            common.stop(service)
             raise RuntimeError(f"the dashboard did not start: see {log}")
         time.sleep(0.1)
     return service, match.group(1)
-
-
-def stop_service(service: subprocess.Popen) -> None:
-    service.terminate()
-    try:
-        service.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        service.kill()
-        service.wait()
 
 
 async def wait_for(check: object, timeout: float) -> bool:
@@ -231,7 +222,7 @@ def main() -> None:
         try:
             asyncio.run(measure(url, Path(tmp), args))
         finally:
-            stop_service(service)
+            common.stop(service)
 
 
 if __name__ == "__main__":

@@ -169,9 +169,8 @@ async def test_device_status_comes_from_the_pods_stats(
     conditions = {c["type"]: c for c in status["conditions"]}
     assert conditions["Ready"]["status"] == "True" and conditions["Ready"]["observedGeneration"] == 1
     assert conditions["Degraded"]["status"] == "False"
-    await poll.until_async(
-        lambda: _events(cluster, "cam1", "Ready"), what="a Ready event"
-    )  # kopf posts events asynchronously
+    # kopf posts events asynchronously
+    await poll.until_async(lambda: _events(cluster, "cam1", "Ready"), what="a Ready event")
     assert await _events(cluster, "cam1", "PodsCreated")
 
 
