@@ -231,8 +231,11 @@ class FiniteService(FakeService):
 async def test_a_finite_service_ends_its_step_when_it_says_done(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     """The step ends on the service's `done` call (services.Context.done), with no poll of `finished`."""
     life: list[str] = []
-    built = lambda spec, context, label: FiniteService(life, context.done, 0.05)  # noqa: E731
-    monkeypatch.setattr(compromise, "build_service", built)
+
+    def build(spec: compromise.CompromiseBehaviour, context: Any, label: str) -> FiniteService:
+        return FiniteService(life, context.done, 0.05)
+
+    monkeypatch.setattr(compromise, "build_service", build)
     loop = asyncio.get_running_loop()
     began = loop.time()
     start(run, run.engine.devices[0].device_id, {"at": 0, "duration": 30, "behaviour": {"kind": "port_scan"}})
