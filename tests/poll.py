@@ -22,7 +22,7 @@ def _failed(what: str, timeout: float, last: object) -> AssertionError:
     return AssertionError(f"timed out after {timeout:g} s waiting for {what}; last seen: {last!r}")
 
 
-def until(check: Callable[[], T], timeout: float = TIMEOUT, what: str = "the condition") -> T:
+def until(check: Callable[[], T | None], timeout: float = TIMEOUT, what: str = "the condition") -> T:
     """Call `check` until it returns something truthy, and return that; fail naming `what` at the deadline."""
     deadline = time.monotonic() + timeout
     while not (value := check()):
@@ -33,9 +33,9 @@ def until(check: Callable[[], T], timeout: float = TIMEOUT, what: str = "the con
 
 
 @overload
-async def until_async(check: Callable[[], Awaitable[T]], timeout: float = ..., what: str = ...) -> T: ...
+async def until_async(check: Callable[[], Awaitable[T | None]], timeout: float = ..., what: str = ...) -> T: ...
 @overload
-async def until_async(check: Callable[[], T], timeout: float = ..., what: str = ...) -> T: ...
+async def until_async(check: Callable[[], T | None], timeout: float = ..., what: str = ...) -> T: ...
 async def until_async(check: Callable[[], object], timeout: float = TIMEOUT, what: str = "the condition") -> object:
     """`until` in a coroutine: the event loop runs meanwhile; `check` may be a coroutine function."""
     deadline = time.monotonic() + timeout
