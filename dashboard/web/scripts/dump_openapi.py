@@ -7,10 +7,11 @@ the data file, in a temporary directory, is never written.
 
 from __future__ import annotations
 
+import json
+import sys
 import tempfile
 from pathlib import Path
 
-import dump_protocol  # beside this script
 from pydantic import SecretStr
 
 from iot_dashboard import app
@@ -22,7 +23,12 @@ def main() -> int:
         local = LocalSettings(data_file=Path(tmp) / "devices.yaml", interface="none0")
         settings = Settings(local=local, token=SecretStr("openapi-dump-only-token"))
         schema = app.create_app(settings).openapi()
-    return dump_protocol.write(schema)
+    text = json.dumps(schema, indent=1, sort_keys=True) + "\n"
+    if len(sys.argv) > 1:
+        Path(sys.argv[1]).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 if __name__ == "__main__":

@@ -40,18 +40,13 @@ def document() -> dict[str, Any]:
     return {"openapi": "3.1.0", "info": info, "paths": {}, "components": {"schemas": schemas}}
 
 
-def write(schema: dict[str, Any]) -> int:
-    """The schema as sorted JSON into the file named on the command line, or to stdout (both dump scripts)."""
-    text = json.dumps(schema, indent=1, sort_keys=True) + "\n"
+def main() -> int:
+    text = json.dumps(document(), indent=1, sort_keys=True) + "\n"
     if len(sys.argv) > 1:
         Path(sys.argv[1]).write_text(text)
     else:
         sys.stdout.write(text)
     return 0
-
-
-def main() -> int:
-    return write(document())
 
 
 if __name__ == "__main__":
