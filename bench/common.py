@@ -7,6 +7,7 @@ assert a timing (see DESIGN.md, "Principles"). Targets are printed as pass/miss,
 from __future__ import annotations
 
 import statistics
+import subprocess
 from collections.abc import Sequence
 
 from iot_emulator.config import manifests
@@ -74,3 +75,13 @@ def rss_kib(field: str = "VmRSS") -> int:
             if line.startswith(f"{field}:"):
                 return int(line.split()[1])
     raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it is still there after 60 s (a service releasing thousands of leases)."""
+    process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -281,11 +281,7 @@ def real_service(devices: int) -> Iterator[str]:
         httpx.post(f"{url}/api/import", content=json.dumps(body), headers=auth, timeout=120).raise_for_status()
         yield f"{url}/#token={env['IOTEMU_DASHBOARD_TOKEN']}"
     finally:
-        service.terminate()
-        try:
-            service.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            service.kill()
+        common.stop(service)
         log.close()
         iotlab.down(name)
 

@@ -18,7 +18,7 @@ import time
 import uvicorn
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
-from iot_emulator import messages
+from iot_emulator.reporting import messages
 
 
 def make_app(devices: int, interval: float) -> FastAPI:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import common
 import httpx
+import httpx_sse
 import websockets
 
 from iot_dashboard import service as dashboard_service
@@ -112,16 +113,12 @@ async def sse_client(socket_path: Path, rx: Receiver, ready: asyncio.Event, type
     """The baseline: one emulator process's `/events` stream on its control socket."""
     transport = httpx.AsyncHTTPTransport(uds=str(socket_path))
     http = httpx.AsyncClient(transport=transport, base_url="http://emulator", timeout=None)
-    async with http, http.stream("GET", "/events", params={"type": types}) as resp:
-        event = ""
-        async for line in resp.aiter_lines():
-            received = time.time()
-            if line.startswith("event: "):
-                event = line[7:]
-            elif line.startswith("data: ") and event == "snapshot":
+    async with http, httpx_sse.aconnect_sse(http, "GET", "/events", params={"type": types}) as source:
+        async for sse in source.aiter_sse():
+            if sse.event == "snapshot":
                 ready.set()
-            elif line.startswith("data: "):
-                rx.on(event, json.loads(line[6:]), received)
+            else:
+                rx.on(sse.event, sse.json(), time.time())
 
 
 PROFILE: Path | None = None
@@ -149,19 +146,14 @@ def start_service(
     deadline = time.monotonic() + 60
     while not (match := re.search(r"iotemu dashboard: http://(\S+?)/", log.read_text(errors="replace"))):
         if service.poll() is not None or time.monotonic() > deadline:
-            stop_service(service)
+            common.stop(service)
             raise RuntimeError(f"the dashboard did not start: see {log}")
         time.sleep(0.1)
     return service, match.group(1)
 
 
 def stop_service(service: subprocess.Popen, tmp: Path | None = None, keep: Path | None = None) -> None:
-    service.terminate()
-    try:
-        service.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        service.kill()
-        service.wait()
+    common.stop(service)
     if tmp is not None and keep is not None:
         shutil.copyfile(tmp / "dashboard.log", keep)
 

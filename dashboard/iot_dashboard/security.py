@@ -14,15 +14,14 @@ would also be sent to every other port of 127.0.0.1, whoever listens there.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import stat
-import tempfile
 from pathlib import Path
 
 from fastapi import HTTPException, Request, WebSocket, status
 
 from iot_dashboard.settings import Settings
+from iot_emulator.config import bounded
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +48,7 @@ def resolve_token(settings: Settings) -> str:
 def write_token_file(path: Path, token: str) -> None:
     """Replace `path` with the token, readable by its owner only (never a moment with wider modes)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp creates 0600
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(token + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    bounded.write_atomic(path, token + "\n")  # 0600 from the start
 
 
 def read_token_file(path: Path) -> str:

@@ -18,6 +18,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from iot_kube import emulator_pods
+
 DEFAULT_WEB_DIR = Path(__file__).resolve().parents[1] / "web" / "dist"
 """Where the React tab's build lands (`dashboard/web/dist`)."""
 
@@ -93,17 +95,17 @@ class KubeSettings(BaseModel):
     """Skip TLS verification of the API server (test clusters only)."""
     namespace: str = "default"
     """Namespace of the resources and the emulator pods."""
-    managed_by_label: str = "app.kubernetes.io/managed-by"
+    managed_by_label: str = emulator_pods.MANAGED_BY
     """Label that marks the operator's pods..."""
-    managed_by_value: str = "iot-operator"
+    managed_by_value: str = emulator_pods.MANAGER
     """...and its value."""
-    device_label: str = "iotemu.io/iotdevice"
+    device_label: str = emulator_pods.KIND_LABEL["IoTDevice"]
     """Label of a pod that runs one IoTDevice (value: the device name)."""
-    fleet_label: str = "iotemu.io/iotfleet"
+    fleet_label: str = emulator_pods.KIND_LABEL["IoTFleet"]
     """Label of a pod that runs (a shard of) an IoTFleet (value: the fleet name)."""
     events_port: int = Field(default=8080, ge=1, le=65535)
     """Port of the emulator pods' HTTP endpoint (`/events`), unless the pod's annotation says otherwise."""
-    events_port_annotation: str = "iotemu.io/http-port"
+    events_port_annotation: str = emulator_pods.HTTP_PORT
     """Pod annotation that overrides `events_port`."""
     events_via_proxy: bool = False
     """Reach pods through the API server's pod proxy instead of their IP (when outside the cluster)."""

@@ -26,18 +26,19 @@ import yaml
 from iot_emulator.config import manifests, models
 from iot_emulator.profiles import catalog
 from iot_emulator.scenarios import firmware
+from iot_kube import emulator_pods
 from iot_operator import settings as settings_mod
 
 PART_OF = "iot-emulator"
-MANAGER = "iot-operator"
-MANAGED_BY = "app.kubernetes.io/managed-by"
-KIND_LABEL = {"IoTDevice": "iotemu.io/iotdevice", "IoTFleet": "iotemu.io/iotfleet"}
+MANAGER = emulator_pods.MANAGER
+MANAGED_BY = emulator_pods.MANAGED_BY
+KIND_LABEL = emulator_pods.KIND_LABEL
 SHARD_LABEL = "iotemu.io/shard"
 HASH = "iotemu.io/spec-hash"
 MANIFEST = "iotemu.io/manifest"
 DEVICES = "iotemu.io/devices"
 MEMBERS = "iotemu.io/members"
-PORT = "iotemu.io/http-port"
+PORT = emulator_pods.HTTP_PORT
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
 MANIFEST_DIR = "/etc/iotemu"
 STATE_DIR = "/var/lib/iotemu"

@@ -23,6 +23,7 @@ from iot_emulator.config import models
 from iot_emulator.devices import mac_claims
 from iot_emulator.profiles import catalog
 from iot_emulator.scenarios import model as scenario_model
+from iot_kube import merge_patch
 from iot_operator import conditions, kube, observed, pods, scrape
 from iot_operator import plan as plan_mod
 from iot_operator import settings as settings_mod
@@ -138,7 +139,7 @@ async def reconcile(
     wait = state.last_patch + ctx.settings.status_min_interval - now
     if wait > 0:  # at most one status patch per interval: come back when it is over
         return wait
-    await ctx.api.patch_status(owner.kind, owner.namespace, owner.name, _merge_patch(baseline, new))
+    await ctx.api.patch_status(owner.kind, owner.namespace, owner.name, merge_patch.diff(baseline, new))
     state.last_patch, state.patched = ctx.clock(), new  # when it was written, not when the pass began
     old_conditions = baseline.get("conditions") or []
     for condition in conditions.transitions(
@@ -194,16 +195,3 @@ def _announce(condition: models.Condition, post: Post) -> None:
         post("Warning", condition.reason, condition.message)
     elif condition.type == "Degraded" and condition.status is models.ConditionStatus.false:
         post("Normal", "Recovered", condition.message or condition.reason)
-
-
-def _merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch from old to new: changed keys, and null for keys that are gone."""
-    patch: dict[str, Any] = {k: None for k in old if k not in new}
-    for key, value in new.items():
-        before = old.get(key)
-        if isinstance(value, dict) and isinstance(before, dict):
-            if nested := _merge_patch(before, value):
-                patch[key] = nested
-        elif value != before:
-            patch[key] = value
-    return patch

@@ -27,6 +27,7 @@ from pydantic import SecretStr
 from iot_dashboard import app as app_mod
 from iot_dashboard import events, frames, security
 from iot_dashboard.settings import LocalSettings, Settings
+from tests import poll
 
 FAKE_EMULATOR = Path(__file__).with_name("fake_emulator.py")
 TOKEN = "test-token-0123456789"
@@ -130,25 +131,13 @@ def watch(hub: events.EventHub) -> Watcher:
     return Watcher(hub.subscribe())
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll a condition that has no event to wait on (a process table), with a deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.02)
-
-
 @pytest.fixture
 async def server_url(app: FastAPI) -> AsyncIterator[str]:
     """The app served by uvicorn on 127.0.0.1 (a free port): `host:port`, for real WebSocket clients."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off", ws="websockets-sansio")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    await eventually(lambda: server.started or task.done())
+    await poll.until_async(lambda: server.started or task.done())
     port = server.servers[0].sockets[0].getsockname()[1]
     yield f"127.0.0.1:{port}"
     server.should_exit = True

@@ -12,6 +12,7 @@ import pytest
 from iot_dashboard import app as app_mod
 from iot_dashboard import service
 from iot_emulator import lab as iotlab
+from tests import poll
 from tests.dashboard.conftest import Watcher
 
 DEFAULT_FLEET = Path(__file__).resolve().parents[2] / "examples" / "default-fleet.yaml"
@@ -74,9 +75,9 @@ async def _lines(
     path: Path, match: Callable[[str], bool], enough: Callable[[list[str]], bool] = bool, timeout: float = 60
 ) -> list[str]:
     """The matching lines of a server's log once they are `enough` (the servers write as sessions end)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+
+    def found() -> list[str] | None:
         lines = [line for line in path.read_text().splitlines() if match(line)] if path.exists() else []
-        if enough(lines) or asyncio.get_running_loop().time() > deadline:
-            return lines
-        await asyncio.sleep(0.2)
+        return lines if enough(lines) else None
+
+    return await poll.until_async(found, timeout, f"enough matching lines in {path.name}")

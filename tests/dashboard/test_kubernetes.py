@@ -79,6 +79,23 @@ async def api(kube: harness.Cluster, method: str, path: str, body: Any = None) -
         return response.json()
 
 
+async def running_pod(kube: harness.Cluster, name: str, labels: dict[str, str], port: int) -> None:
+    """An emulator pod as the operator makes it (its labels, its HTTP port), Running at 127.0.0.1."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "labels": {"app.kubernetes.io/managed-by": "iot-operator", **labels},
+            "annotations": {"iotemu.io/http-port": str(port)},
+        },
+        "status": {"phase": "Running", "podIP": "127.0.0.1"},
+    }
+    await api(kube, "POST", f"/api/v1/namespaces/{NS}/pods", pod)
+    await api(kube, "PATCH", f"/api/v1/namespaces/{NS}/pods/{name}/status", {"status": pod["status"]})
+
+
 async def test_crud_start_stop_and_status(client: httpx.AsyncClient, kube: harness.Cluster) -> None:
     body = {"name": "cam-1", "labels": {"site": "a"}, "spec": {"profile": "tiny-cam", "running": False,
                                                                  "mac": "44:19:b6:00:00:01"}}  # fmt: skip
@@ -192,15 +209,7 @@ async def test_live_events_from_the_pods(client: httpx.AsyncClient, kube: harnes
     server = await http_api.start(view, "127.0.0.1", 0)
     watch = Watcher(app.state.hub.subscribe())
     try:
-        pod = {
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "emu-cams-0", "namespace": NS,
-                         "labels": {"app.kubernetes.io/managed-by": "iot-operator", "iotemu.io/iotfleet": "cams"},
-                         "annotations": {"iotemu.io/http-port": str(server.port)}},
-            "status": {"phase": "Running", "podIP": "127.0.0.1"},
-        }  # fmt: skip
-        await api(kube, "POST", f"/api/v1/namespaces/{NS}/pods", pod)
-        await api(kube, "PATCH", f"/api/v1/namespaces/{NS}/pods/emu-cams-0/status", {"status": pod["status"]})
+        await running_pod(kube, "emu-cams-0", {"iotemu.io/iotfleet": "cams"}, server.port)
         snapshot_stats = await watch.next(lambda m: m["type"] == "stats" and m["device_id"] == "cam-1")
         assert snapshot_stats["stats"]["current_ip"] == "10.0.0.7" and snapshot_stats["pod"] == "emu-cams-0"
         ack_fields = {"assigned_ip": "10.0.0.8", "server_id": "10.0.0.1", "lease_time": 600}
@@ -225,15 +234,7 @@ async def test_a_device_capture_from_its_pod(client: httpx.AsyncClient, kube: ha
     try:
         body = {"name": "cam-1", "spec": {"profile": "tiny-cam", "mac": "44:19:b6:00:00:01"}}
         assert (await client.post("/api/devices", json=body)).status_code == 201
-        pod = {
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "emu-cam-1", "namespace": NS,
-                         "labels": {"app.kubernetes.io/managed-by": "iot-operator", "iotemu.io/iotdevice": "cam-1"},
-                         "annotations": {"iotemu.io/http-port": str(server.port)}},
-            "status": {"phase": "Running", "podIP": "127.0.0.1"},
-        }  # fmt: skip
-        await api(kube, "POST", f"/api/v1/namespaces/{NS}/pods", pod)
-        await api(kube, "PATCH", f"/api/v1/namespaces/{NS}/pods/emu-cam-1/status", {"status": pod["status"]})
+        await running_pod(kube, "emu-cam-1", {"iotemu.io/iotdevice": "cam-1"}, server.port)
         await watch.next(lambda m: m["type"] == "stats" and m["device_id"] == "cam-1")  # the pod is known
         no_token = await client.get("/api/devices/cam-1/capture", params={"seconds": 1})
         assert no_token.status_code == 503 and "capture_token" in no_token.json()["detail"]

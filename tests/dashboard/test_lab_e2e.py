@@ -24,7 +24,8 @@ from fastapi import FastAPI
 from iot_dashboard import app as app_mod
 from iot_dashboard.settings import Settings
 from iot_emulator import lab as iotlab
-from tests.dashboard.conftest import TOKEN, Watcher, device_body, eventually, ws_next
+from tests import poll
+from tests.dashboard.conftest import TOKEN, Watcher, device_body, ws_next
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,7 +99,7 @@ async def test_start_all_and_stop_all_200_devices(
     gone: set[str] = set()
     while len(gone) < 200:
         gone.add((await watch.next(lambda m: m["type"] == "stopped", timeout=30))["device_id"])
-    await eventually(lambda: not dnsmasq_lab.leases(), timeout=10)
+    await poll.until_async(lambda: not dnsmasq_lab.leases(), 10)
 
 
 async def test_killed_emulator_is_restarted_and_reported(
@@ -158,11 +159,11 @@ async def test_service_exit_leaves_no_emulator_process(
         async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
             created = await http.post("/api/devices", json=device_body("cam-1", running=True))
             assert created.status_code == 201
-        await eventually(lambda: _emulators_of(str(tmp_path)), timeout=10)
+        await poll.until_async(lambda: _emulators_of(str(tmp_path)), 10)
         service.send_signal(how)
         code = service.wait(timeout=20)
         assert code == (0 if how == signal.SIGTERM else -9)
-        await eventually(lambda: not _emulators_of(str(tmp_path)), timeout=10)
+        await poll.until_async(lambda: not _emulators_of(str(tmp_path)), 10)
     finally:
         if service.poll() is None:
             service.kill()

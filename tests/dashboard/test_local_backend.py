@@ -11,7 +11,8 @@ from fastapi import FastAPI
 
 from iot_dashboard import app as app_mod
 from iot_dashboard.settings import Settings
-from tests.dashboard.conftest import TOKEN, Watcher, device_body, eventually
+from tests import poll
+from tests.dashboard.conftest import TOKEN, Watcher, device_body
 
 
 async def test_start_device_reports_lease_and_stop(client: httpx.AsyncClient, watch: Watcher) -> None:
@@ -40,7 +41,7 @@ async def test_killed_process_is_restarted_and_reported(
     assert (await client.get("/api/devices/cam-1")).json()["status"]["phase"] == "error"
     await watch.next(lambda m: m["type"] == "started" and m["device_id"] == "cam-1")
     await watch.next(lambda m: m["type"] == "dhcp_ack" and m["device_id"] == "cam-1")
-    await eventually(lambda: supervisor.restarts == 1)  # its log record may come before the re-added device's
+    await poll.until_async(lambda: supervisor.restarts == 1)  # its log record may come before the re-added device's
     assert supervisor.pids() != [pid]
     logs = (await client.get("/api/logs", params={"device": "dashboard", "q": "restarted"})).json()
     assert "1 devices re-added" in logs[-1]["message"]
@@ -74,7 +75,7 @@ async def test_warm_processes_wait_for_the_next_start(settings: Settings) -> Non
         transport = httpx.ASGITransport(app=application)
         headers = {"Authorization": f"Bearer {TOKEN}"}
         async with httpx.AsyncClient(transport=transport, base_url="http://dashboard", headers=headers) as client:
-            await eventually(lambda: supervisor.warming == 0 and supervisor.pids())
+            await poll.until_async(lambda: supervisor.warming == 0 and supervisor.pids())
             assert (await client.get("/readyz")).status_code == 200
             (warm,) = supervisor.pids()
             assert supervisor.running_units() == {}
@@ -83,5 +84,5 @@ async def test_warm_processes_wait_for_the_next_start(settings: Settings) -> Non
             assert supervisor.pids() == [warm]  # the device went into the warm process
             await client.post("/api/devices/stop-all")
             assert not Path(f"/proc/{warm}").exists()  # stopped (SIGTERM: releases, `stopped`), reaped
-            await eventually(lambda: supervisor.warming == 0 and supervisor.pids())
+            await poll.until_async(lambda: supervisor.warming == 0 and supervisor.pids())
             assert supervisor.pids() != [warm] and supervisor.running_units() == {}

@@ -13,8 +13,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_p
 from iot_dashboard import service as dashboard_service
 from iot_dashboard.settings import DEFAULT_WEB_DIR
 from iot_emulator import lab as iotlab
+from tests import poll
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -58,15 +58,16 @@ class Dashboard:
 
 def _wait_for_url(process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> str:
     """The URL the service prints once it listens (it is the condition we wait on)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def printed() -> str | None:
         match = URL_LINE.search(log.read_text(errors="replace")) if log.exists() else None
         if match:
             return match.group(1).rstrip("/")
         if process.poll() is not None:
             raise RuntimeError(f"the dashboard exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        time.sleep(0.05)
-    raise TimeoutError(f"the dashboard printed no URL in {timeout}s:\n{log.read_text()[-3000:]}")
+        return None
+
+    return poll.until(printed, timeout, "the dashboard's URL line")
 
 
 @pytest.fixture
@@ -138,12 +139,3 @@ def shot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=path)
     return path
-
-
-def eventually(check: Callable[[], object], timeout: float = 15, what: str = "condition") -> None:
-    """Wait for a condition outside the page (a DHCP server's lease file), with a deadline."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not met within {timeout}s")
-        time.sleep(0.1)

@@ -8,7 +8,8 @@ import re
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import Dashboard, eventually, shot
+from tests import poll
+from tests.e2e.conftest import Dashboard, shot
 
 pytestmark = pytest.mark.lab
 
@@ -77,5 +78,5 @@ def test_add_start_bind_chart_timeline_stop(page: Page, dashboard: Dashboard) ->
     expect(cam.locator('[data-col="ip"]')).to_have_text(NONE)
     panel.get_by_role("tab", name="DHCP").click()
     expect(timeline.locator('[data-type="dhcp_release"]')).to_have_count(1)
-    eventually(lambda: mac not in dashboard.lab.leases(), what="DHCPRELEASE reached the server")
+    poll.until(lambda: mac not in dashboard.lab.leases(), what="DHCPRELEASE reached the server")
     shot(page, "device-stopped")

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import Dashboard, eventually, shot
+from tests import poll
+from tests.e2e.conftest import Dashboard, shot
 
 pytestmark = pytest.mark.lab
 
@@ -48,7 +49,7 @@ def test_play_all_and_stop_all_on_50_devices(page: Page, dashboard: Dashboard) -
     page.get_by_role("button", name="Stop All").click()
     filters.get_by_label("Status").select_option("stopped")
     expect(filters).to_contain_text("50 of 50 devices", timeout=30_000)
-    eventually(lambda: not dashboard.lab.leases(), what="every lease released")
+    poll.until(lambda: not dashboard.lab.leases(), what="every lease released")
     shot(page, "fifty-stopped")
 
 
@@ -69,7 +70,7 @@ def test_fleet_view_scales_a_fleet(page: Page, dashboard: Dashboard) -> None:
     expect(row.get_by_test_id("fleet-desired")).to_have_text("25")
     expect(row.get_by_test_id("fleet-bound")).to_have_text("25", timeout=30_000)
     shot(page, "fleets")
-    eventually(lambda: len(dashboard.lab.leases()) == 25, what="25 leases")
+    poll.until(lambda: len(dashboard.lab.leases()) == 25, what="25 leases")
 
 
 def test_connection_banner_when_the_service_goes_away(page: Page, dashboard: Dashboard, tmp_path: Path) -> None:

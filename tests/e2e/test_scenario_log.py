@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import Dashboard, eventually, shot
+from tests import poll
+from tests.e2e.conftest import Dashboard, shot
 from tests.e2e.test_device_lifecycle import row
 
 pytestmark = pytest.mark.lab
@@ -74,7 +75,7 @@ def test_a_fleet_scenario_run_from_the_fleets_view(page: Page, dashboard: Dashbo
         with dashboard.api() as api:
             return [m for m in api.get("/api/logs").json() if m.get("type") == "scenario"]
 
-    eventually(lambda: any(m["state"] == "ended" for m in marks()), timeout=40, what="the power cycle's end")
+    poll.until(lambda: any(m["state"] == "ended" for m in marks()), 40, "the power cycle's end")
     assert len({m["device_id"] for m in marks()}) == 1  # count 1: one member only
 
     cams.get_by_role("button", name="Stop scenario one-unplugged on cams").click()

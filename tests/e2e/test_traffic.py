@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import Dashboard, eventually, shot
+from tests import poll
+from tests.e2e.conftest import Dashboard, shot
 
 pytestmark = pytest.mark.lab
 
@@ -64,7 +65,7 @@ def test_a_fleet_boot_in_the_timeline_and_the_protocol_mix(page: Page, dashboard
     expect(row).to_be_visible(timeout=30_000)  # after the members' first stats
     with dashboard.api() as api:
         stats: dict[str, Any] = {}
-        eventually(lambda: stats.update(api.get("/api/devices/cams-0000/stats").json()) or stats.get("stats"))
+        poll.until(lambda: stats.update(api.get("/api/devices/cams-0000/stats").json()) or stats.get("stats"))
     seen = [name for name, count in stats["stats"]["protocols"].items() if count > 0]
     assert "dhcp" in seen
     for name in seen:

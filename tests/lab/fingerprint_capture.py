@@ -17,6 +17,7 @@ from pathlib import Path
 
 from iot_emulator import lab as iotlab
 from iot_emulator.lab import netns
+from tests import poll
 from tests.lab import servers
 
 DECODE_AS = {6970: "http", 2001: "tls", 5223: "tls", 50443: "tls"}
@@ -31,7 +32,7 @@ class FullCapture:
         self.pcap = pcap
         argv = ["tshark", "-n", "-q", "-i", lab.gw_iface, "-F", file_format, "-w", str(pcap)]
         self.proc = servers.GwProcess(lab, argv, pcap.with_suffix(".out"))
-        servers.wait_until(self._ready, 30, "tshark capturing")
+        poll.until(self._ready, 30, "tshark capturing")
 
     def _ready(self) -> bool:
         self.proc.check_alive("tshark")
@@ -79,7 +80,7 @@ class P0f:
     def __init__(self, lab: iotlab.Lab, log: Path) -> None:
         self.log = log
         self.proc = servers.GwProcess(lab, ["p0f", "-i", lab.gw_iface, "-o", str(log), "tcp"], log.with_suffix(".out"))
-        servers.wait_until(self._ready, 10, "p0f listening")
+        poll.until(self._ready, 10, "p0f listening")
 
     def _ready(self) -> bool:
         self.proc.check_alive("p0f")

@@ -25,22 +25,12 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from iot_emulator import lab as iotlab
 from iot_emulator.lab import internet, netns
-
-POLL = 0.05
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `predicate` until it holds; fail with `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not seen within {timeout:g} s")
-        time.sleep(POLL)
+from tests import poll
 
 
 def lines_of(path: Path) -> list[str]:
@@ -59,7 +49,7 @@ def wait_for_line(path: Path, pattern: str, timeout: float) -> re.Match[str]:
         return bool(found)
 
     try:
-        wait_until(seen, timeout, f"{pattern!r} in {path.name}")
+        poll.until(seen, timeout, f"{pattern!r} in {path.name}")
     except AssertionError as exc:
         raise AssertionError(f"{exc}; the log holds:\n" + "\n".join(lines_of(path)[-20:])) from None
     return found[0]
@@ -116,7 +106,7 @@ def wait_tcp_listening(lab: iotlab.Lab, ports: set[int], proc: GwProcess, what: 
         out = lab.run_in_gw("ss", "-Hltn").stdout
         return ports <= {int(line.split()[3].rsplit(":", 1)[1]) for line in out.splitlines() if line.strip()}
 
-    wait_until(listening, timeout, f"{what} listening on TCP {sorted(ports)}")
+    poll.until(listening, timeout, f"{what} listening on TCP {sorted(ports)}")
 
 
 # -- nginx ----------------------------------------------------------------------------------------
@@ -167,7 +157,7 @@ def start_syn_capture(lab: iotlab.Lab, pcap: Path) -> GwProcess:
         proc.check_alive("tcpdump")
         return "listening on" in proc.log.read_text()
 
-    wait_until(ready, 10, "tcpdump ready")
+    poll.until(ready, 10, "tcpdump ready")
     return proc
 
 

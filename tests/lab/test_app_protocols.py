@@ -31,6 +31,7 @@ from iot_emulator.config import manifests
 from iot_emulator.profiles import catalog
 from iot_emulator.protocols.clients import mqtt
 from iot_emulator.protocols.transport import tls_hello
+from tests import poll
 from tests.conftest import LabFactory, new_lab_name
 from tests.lab import servers
 from tests.lab.emulator import Emulator, Message
@@ -176,7 +177,7 @@ def test_mosquitto_received_connect_and_publish(scenario: Scenario) -> None:
 
 
 def test_rtsp_listener_got_options_then_describe(scenario: Scenario) -> None:
-    servers.wait_until(lambda: scenario.rtsp.methods()[:2] == ["OPTIONS", "DESCRIBE"], WAIT, "OPTIONS, DESCRIBE")
+    poll.until(lambda: scenario.rtsp.methods()[:2] == ["OPTIONS", "DESCRIBE"], WAIT, "OPTIONS, DESCRIBE")
     (_, url1, h1), (_, url2, h2) = scenario.rtsp.requests[:2]
     assert url1 == url2 == "rtsp://nvr.lab.test/Streaming/Channels/101"
     assert (h1["cseq"], h1["user-agent"]) == ("1", RTSP_AGENT)
@@ -188,7 +189,7 @@ def test_syns_on_the_wire_have_the_profile_shape_and_one_clock(scenario: Scenari
     scenario.logged(r"^mqtt: connected")
     scenario.logged(r"^rtsp: rtsp://")
     pcap = scenario.directory / "syn.pcap"
-    servers.wait_until(lambda: len([p for p in rdpcap(str(pcap)) if TCP in p]) >= 4, WAIT, "four SYNs in the capture")
+    poll.until(lambda: len([p for p in rdpcap(str(pcap)) if TCP in p]) >= 4, WAIT, "four SYNs in the capture")
     syns = [p for p in rdpcap(str(pcap)) if TCP in p and p[IP].src == scenario.device_ip]
     assert {p[TCP].dport for p in syns} >= {80, 443, 554, 1883}
     for syn in syns:

@@ -29,8 +29,9 @@ from iot_emulator.lab import config as labconfig
 from iot_emulator.lab import login_servers
 from iot_emulator.protocols import services
 from iot_emulator.scenarios import beacon, compromise, credentials
+from tests import poll
 from tests.conftest import new_lab_name
-from tests.lab.udp_servers import Capture, EngineThread, wait_for
+from tests.lab.udp_servers import Capture, EngineThread
 from tests.unit.protocol_env import make_profile
 
 pytestmark = pytest.mark.lab
@@ -140,17 +141,21 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             ip = str(ipaddress.IPv4Address(emulator.engine.devices[0].ip))
             built = install(emulator, SPECS)
             exfil = built["exfil"]
-            wait_for(lambda: emulator.call(lambda: exfil.finished) or None, 60, "the uploads to finish")
+            poll.until(lambda: emulator.call(lambda: exfil.finished), 60, "the uploads to finish")
             attempts = [built["telnet"], built["ssh"], built["ssh-chacha"]]
-            wait_for(lambda: emulator.call(lambda: all(b.finished for b in attempts)) or None, 30,
-                     "the login attempts to end")  # fmt: skip
-            wait_for(lambda: emulator.call(lambda: built["scan"].finished) or None, 30, "the scan to sum up")
+            poll.until(
+                lambda: emulator.call(lambda: all(b.finished for b in attempts)), 30, "the login attempts to end"
+            )
+            poll.until(lambda: emulator.call(lambda: built["scan"].finished), 30, "the scan to sum up")
             stop(emulator, built)
             verified = emulator.call(lambda: built["ssh"].verified_host_keys + built["ssh-chacha"].verified_host_keys)
             protocols = emulator.call(lambda: emulator.engine.device_stats()[0]["protocols"])
             marker(emulator, lab)
-            wait_for(lambda: any(r[FIELDS.index("udp.dstport")] == str(MARKER_PORT) for r in capture.rows()) or None,
-                     10, "tshark to decode the last packets (the marker sent after them)")  # fmt: skip
+            poll.until(
+                lambda: any(r[FIELDS.index("udp.dstport")] == str(MARKER_PORT) for r in capture.rows()),
+                10,
+                "tshark to decode the last packets (the marker sent after them)",
+            )
         finally:
             emulator.stop()
             capture.stop()

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from iot_emulator import lab as iotlab
+from tests import poll
 from tests.conftest import LabFactory
 from tests.lab.emulator import Emulator
 
@@ -61,7 +62,7 @@ def test_device_binds_answers_ping_and_releases_on_sigterm(any_lab: iotlab.Lab, 
         assert time.monotonic() - t0 < 5
         tail = [m["type"] for m in emu.messages if m["type"] in ("dhcp_release", "stats", "stopped")][-3:]
         assert tail == ["dhcp_release", "stats", "stopped"]
-        assert wait_until(lambda: SEED_MAC not in any_lab.leases(), 5), "lease still held after DHCPRELEASE"
+        poll.until(lambda: SEED_MAC not in any_lab.leases(), 5, "the lease released by DHCPRELEASE")
 
 
 def test_restarted_device_asks_for_its_old_address(any_lab: iotlab.Lab, tmp_path: Path) -> None:
@@ -82,7 +83,7 @@ def test_crashed_device_reboots_into_its_lease(any_lab: iotlab.Lab, tmp_path: Pa
     with Emulator(seed_args(any_lab, tmp_path)) as emu:
         first = emu.wait_for(lambda m: m["type"] == "dhcp_ack", 20, "first dhcp_ack")["assigned_ip"]
         cache = tmp_path / "leases.json"
-        assert wait_until(lambda: cache.exists() and first in cache.read_text(), 5), "lease cache not written"
+        poll.until(lambda: cache.exists() and first in cache.read_text(), 5, "the lease cache written")
         emu.proc.send_signal(signal.SIGKILL)
         emu.proc.wait()
     with Emulator(seed_args(any_lab, tmp_path)) as emu:
@@ -98,13 +99,13 @@ def test_fleet_of_500_binds_in_one_process(lab_factory: LabFactory, tmp_path: Pa
     with Emulator(fleet_args(lab, tmp_path, 500)) as emu:
         acks = emu.wait_count("dhcp_ack", 500, 90)
         assert len({m["assigned_ip"] for m in acks}) == 500
-        assert wait_until(lambda: len(lab.leases()) >= 500, 10)
+        poll.until(lambda: len(lab.leases()) >= 500, 10, "500 leases")
         names = {m["mac"]: m["hostname"] for m in emu.messages if m["type"] == "started"}
         leases = lab.leases()
         assert {mac: leases[mac][1] for mac in names} == names  # each MAC's lease carries its option 12
         assert emu.stop(timeout=15) == 0
         assert sum(m["type"] == "stopped" for m in emu.messages) == 500
-        assert wait_until(lambda: not lab.leases(), 10), f"{len(lab.leases())} leases not released"
+        poll.until(lambda: not lab.leases(), 10, "every lease released")
 
 
 @pytest.mark.parametrize("kea_lab", [{"lease_time": 6}], indirect=True)
@@ -162,16 +163,6 @@ def with_mac(emu: Emulator, acks: list[dict[str, object]]) -> list[dict[str, obj
     return [{**m, "mac": macs[m["device_id"]]} for m in acks]
 
 
-def wait_until(condition: object, timeout: float) -> bool:
-    """Poll a cheap condition (a lease file) with a deadline; the server gives no event to await."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return bool(condition())  # type: ignore[operator]
-
-
 def test_pcap_holds_what_was_sent_and_received(dnsmasq_lab: iotlab.Lab, tmp_path: Path) -> None:
     from scapy.layers.dhcp import DHCP
     from scapy.layers.l2 import Ether
@@ -206,20 +197,20 @@ def test_devices_keep_answering_when_nobody_reads_stdout(dnsmasq_lab: iotlab.Lab
     try:
         assert proc.stdout is not None
         unread = array.array("i", [0])
-        assert wait_until(lambda: len(dnsmasq_lab.leases()) >= 40, 30), "the fleet did not bind"
+        poll.until(lambda: len(dnsmasq_lab.leases()) >= 40, 30, "40 devices bound")
 
         def pipe_full() -> bool:
             fcntl.ioctl(proc.stdout.fileno(), termios.FIONREAD, unread)  # type: ignore[union-attr]
             return unread[0] >= 60_000
 
-        assert wait_until(pipe_full, 15), f"only {unread[0]} bytes waiting in the pipe"
+        poll.until(pipe_full, 15, "a full stdout pipe")
         addresses = [ip for ip, _ in dnsmasq_lab.leases().values()][:5]
         for ip in addresses:  # several stats intervals after the pipe filled
             ping = dnsmasq_lab.run_in_gw("ping", "-c", "1", "-w", "5", ip)  # the ARP check may still run
             assert ping.returncode == 0, f"{ip} stopped answering: {(tmp_path / 'stderr').read_text()[-2000:]}"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=8) == 0  # and it still exits cleanly, leases released
-        assert wait_until(lambda: not dnsmasq_lab.leases(), 10)
+        poll.until(lambda: not dnsmasq_lab.leases(), 10, "every lease released")
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -30,6 +30,7 @@ import pytest
 
 from iot_emulator import lab as iotlab
 from iot_emulator.profiles import catalog
+from tests import poll
 from tests.conftest import new_lab_name
 from tests.lab import servers, udp_servers
 from tests.lab.emulator import Emulator
@@ -108,7 +109,7 @@ def fleet(lab: iotlab.Lab, directory: Path, run: int) -> Iterator[tuple[dict[str
         devices = {m["device_id"]: Device(started[m["device_id"]]["mac"], started[m["device_id"]]["hostname"],
                                           m["assigned_ip"]) for m in acks}  # fmt: skip
         with contextlib.suppress(AssertionError):
-            servers.wait_until(lambda: not _without_syn(devices, p0f), SESSION_WAIT, "a SYN of every device")
+            poll.until(lambda: not _without_syn(devices, p0f), SESSION_WAIT, "a SYN of every device")
         yield devices, p0f, _without_syn(devices, p0f)
     finally:
         if emulator.proc.poll() is None:
@@ -174,8 +175,11 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
             avahi_env = stack.enter_context(udp_servers.avahi(lab))
             with fleet(lab, directory, 1) as (devices, p0f, silent):
                 with contextlib.suppress(AssertionError):  # what is missing then fails its own test
-                    servers.wait_until(lambda: set(_sessions_missing(directory, devices, listeners)) <= set(silent),
-                                       SESSION_WAIT, "every device's sessions in the servers' logs")  # fmt: skip
+                    poll.until(
+                        lambda: set(_sessions_missing(directory, devices, listeners)) <= set(silent),
+                        SESSION_WAIT,
+                        "every device's sessions in the servers' logs",
+                    )
                 browsed = {}
                 for prof in PROFILES:
                     for service in prof.mdns.services if prof.mdns else []:

@@ -34,9 +34,10 @@ from iot_emulator.lab import internet, netns, process, wan
 from iot_emulator.profiles import catalog
 from iot_emulator.protocols.clients import mqtt, ntp, rtsp
 from iot_emulator.protocols.transport import tls_hello
+from tests import poll
 from tests.conftest import new_lab_name
 from tests.lab import servers
-from tests.lab.udp_servers import Capture, EngineThread, wait_for
+from tests.lab.udp_servers import Capture, EngineThread
 
 pytestmark = pytest.mark.lab
 
@@ -188,7 +189,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
                         or (completes_tls(c) and ips[c.device_id] not in done)]  # fmt: skip
 
             with contextlib.suppress(AssertionError):  # what is still missing then fails its own profile's test
-                wait_for(lambda: not missing() or None, SESSION_WAIT, "every profile's sessions on the wire")
+                poll.until(lambda: not missing(), SESSION_WAIT, "every profile's sessions on the wire")
         finally:
             emulator.stop()
             capture.stop()

@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,19 +19,13 @@ from typing import Any
 import pytest
 
 from iot_emulator import lab as iotlab
+from iot_emulator import setns
+from iot_emulator.engine import rawsock
 from iot_emulator.lab import dnsmasq, kea, netns, process
+from tests import poll
 from tests.conftest import LabFactory, new_lab_name
 
 lab = pytest.mark.lab
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
-    """Poll until `predicate()` is truthy (servers write their lease files after replying)."""
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
-    return value
 
 
 def server_procs(handle: iotlab.Lab) -> dict[str, process.Proc]:
@@ -92,6 +85,23 @@ def test_attach_rebuilds_the_same_lab_from_its_record(dnsmasq_lab: iotlab.Lab) -
 
 
 @lab
+def test_setns_enters_a_lab_namespace_and_comes_back(dnsmasq_lab: iotlab.Lab) -> None:
+    def here() -> int:
+        return os.stat("/proc/thread-self/ns/net").st_ino
+
+    home = here()
+    with setns.entered(dnsmasq_lab.dev_netns):
+        inside = here()
+    assert inside != home and here() == home
+    assert netns.call_in(dnsmasq_lab.dev_netns, here) == inside
+    with pytest.raises(FileNotFoundError, match="'no-such-ns' does not exist"):
+        netns.call_in("no-such-ns", here)
+    with pytest.raises(rawsock.LinkError, match="'no-such-ns' does not exist"):
+        rawsock.RawLink("eth0", netns="no-such-ns").open()
+    assert here() == home
+
+
+@lab
 def test_default_name_is_iotlab_and_random(lab_factory: LabFactory) -> None:
     handle = lab_factory(name=None)
     assert len(handle.name) == len("iotlab") + 6 and handle.name.startswith("iotlab")
@@ -127,16 +137,16 @@ def test_server_offers_an_address_from_the_pool(any_lab: iotlab.Lab, dev_probe: 
 def test_dora_lease_appears_in_leases(any_lab: iotlab.Lab, dev_probe: Callable[..., Any]) -> None:
     probe = dev_probe(any_lab)
     address, _ = probe.dora(hostname="cam-01")
-    assert wait_for(any_lab.leases, what="the lease file")[probe.mac] == (address, "cam-01")
+    assert poll.until(any_lab.leases, what="the lease file")[probe.mac] == (address, "cam-01")
 
 
 @lab
 def test_release_removes_the_lease(any_lab: iotlab.Lab, dev_probe: Callable[..., Any]) -> None:
     probe = dev_probe(any_lab)
     probe.dora()
-    wait_for(lambda: probe.mac in any_lab.leases(), what="the lease")
+    poll.until(lambda: probe.mac in any_lab.leases(), what="the lease")
     probe.release()  # dnsmasq rewrites its file without the line; Kea appends a valid_lifetime 0 row
-    wait_for(lambda: probe.mac not in any_lab.leases(), what="the release")
+    poll.until(lambda: probe.mac not in any_lab.leases(), what="the release")
 
 
 @lab
@@ -176,7 +186,7 @@ def test_dnsmasq_extra_arguments_reach_dnsmasq(lab_factory: LabFactory, dev_prob
 def test_restart_server_keeps_the_leases(any_lab: iotlab.Lab, dev_probe: Callable[..., Any]) -> None:
     probe = dev_probe(any_lab)
     address, _ = probe.dora(hostname="plug-7")
-    wait_for(lambda: probe.mac in any_lab.leases(), what="the lease")
+    poll.until(lambda: probe.mac in any_lab.leases(), what="the lease")
     role = "kea" if any_lab.dhcp_server == "kea" else "dnsmasq"
     before = server_procs(any_lab)[role]
 
@@ -290,7 +300,7 @@ def test_down_removes_everything_and_is_idempotent(any_lab: iotlab.Lab, dev_prob
 def test_down_stops_processes_left_in_the_lab(dnsmasq_lab: iotlab.Lab) -> None:
     # A process still inside a namespace (an emulator, a shell) would keep it, and its veth, alive.
     stray = subprocess.Popen(netns.exec_argv(dnsmasq_lab.dev_netns, ["sleep", "300"]))
-    wait_for(lambda: stray.pid in netns.pids(dnsmasq_lab.dev_netns), what="the stray process")
+    poll.until(lambda: stray.pid in netns.pids(dnsmasq_lab.dev_netns), what="the stray process")
     iotlab.down(dnsmasq_lab.name, dnsmasq_lab.config.state_dir)
     assert stray.wait(timeout=5) == -15 and not netns.exists(dnsmasq_lab.dev_netns)
 

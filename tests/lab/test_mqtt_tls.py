@@ -21,24 +21,13 @@ from .udp_servers import EngineThread
 pytestmark = pytest.mark.lab
 
 BROKER = "mqtt.lab.test"
-MOSQUITTO_TLS = """\
-user root
-listener 8883 {gateway}
-certfile {dir}/cert.pem
-keyfile {dir}/key.pem
-allow_anonymous true
-persistence false
-log_dest file {dir}/mosquitto.log
-log_type all
-log_timestamp false
-connection_messages true
-"""
 
 
 def test_a_plug_connects_and_publishes_inside_tls(lab_factory: LabFactory, tmp_path: Path) -> None:
     lab = lab_factory(dns_names={BROKER: str(iotlab.DEFAULT_SUBNET.network_address + 1)})  # the gateway
     internet.make_certificates(tmp_path)
-    (tmp_path / "mosquitto.conf").write_text(MOSQUITTO_TLS.format(gateway=lab.gateway_ip, dir=tmp_path))
+    listener = internet.MOSQUITTO_TLS_LISTENER.format(port=8883, address=lab.gateway_ip, dir=tmp_path)  # TLS only
+    (tmp_path / "mosquitto.conf").write_text(internet.MOSQUITTO_CONF.format(listeners=listener, dir=tmp_path))
     broker = servers.GwProcess(lab, ["mosquitto", "-c", str(tmp_path / "mosquitto.conf")], tmp_path / "mosquitto.out")
     servers.wait_tcp_listening(lab, {8883}, broker, "mosquitto (TLS)")
     meross = catalog.builtin().get("meross-mss110")

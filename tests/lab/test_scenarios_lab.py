@@ -23,9 +23,9 @@ from iot_emulator.config import manifests
 from iot_emulator.lab import config as labconfig
 from iot_emulator.profiles import catalog
 from iot_emulator.scenarios import driver, model
+from tests import poll
 from tests.conftest import LabFactory
 
-from . import servers
 from .emulator import Emulator
 from .fingerprint_capture import FullCapture, decode
 from .udp_servers import Capture, EngineThread
@@ -76,7 +76,7 @@ def test_each_lifecycle_behaviour_is_visible_on_the_wire(dnsmasq_lab: iotlab.Lab
                 ended[mark["device_id"]] = mark
             random_mac = next(m["detail"].split()[-1] for m in ended.values() if m["behaviour"] == "mac_randomisation")
             # dnsmasq binds the new identity
-            servers.wait_until(lambda: random_mac in dnsmasq_lab.leases(), 30, f"a lease for {random_mac}")
+            poll.until(lambda: random_mac in dnsmasq_lab.leases(), 30, f"a lease for {random_mac}")
             assert emulator.stop(timeout=15) == 0, emulator.tail()
     finally:
         capture.stop()

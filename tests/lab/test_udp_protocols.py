@@ -28,10 +28,11 @@ from iot_emulator.lab import netns
 from iot_emulator.profiles import catalog
 from iot_emulator.protocols.clients import coap, ntp
 from iot_emulator.protocols.discovery import ssdp
+from tests import poll
 
 from ..conftest import LabFactory
 from . import udp_servers
-from .udp_servers import EngineThread, wait_until
+from .udp_servers import EngineThread
 
 pytestmark = pytest.mark.lab
 
@@ -98,7 +99,7 @@ def test_dnsmasq_answers_and_the_answer_is_where_ntp_goes(udp_lab: iotlab.Lab) -
         dnsmasq_log = udp_lab.directory / "dnsmasq.log"
         for name in ("cloud.lab.example", "time.lab.example"):
             logged = f"query[A] {name} from {device_ip}"
-            wait_until(functools.partial(logged_in, dnsmasq_log, logged), 15, f"dnsmasq to log {logged!r}")
+            poll.until(functools.partial(logged_in, dnsmasq_log, logged), 15, f"dnsmasq to log {logged!r}")
         names = emulator.service(0, "dns")
         emulator.wait(lambda: names.answers.get("cloud.lab.example"), 10, "the dns service's answer")
         assert names.answers["cloud.lab.example"] == ipaddress.IPv4Address(SERVICE_IP).packed
@@ -110,7 +111,7 @@ def test_dnsmasq_answers_and_the_answer_is_where_ntp_goes(udp_lab: iotlab.Lab) -
         assert abs(sample.offset - time.time()) < 60  # the device clock started at 1970 a few seconds ago
         device_clock = emulator.call(lambda: client.clock(emulator.loop.time()))
         assert abs(device_clock - ntp.UNIX_EPOCH - time.time()) < 1.0  # stepped to chrony's time
-        wait_until(lambda: device_ip in udp_servers.chrony_clients(udp_lab), 10, "chronyc clients to list the device")
+        poll.until(lambda: device_ip in udp_servers.chrony_clients(udp_lab), 10, "chronyc clients to list the device")
         rows = [line.split() for line in udp_servers.chrony_clients(udp_lab).splitlines()]
         assert any(row[0] == device_ip and int(row[1]) >= 1 for row in rows if row)  # NTP packets from the device
 
@@ -200,7 +201,7 @@ def test_lldpd_shows_the_device_as_a_neighbour(udp_lab: iotlab.Lab) -> None:
     with udp_servers.lldpd(udp_lab) as lldpcli, running(udp_lab, ("lldp",)) as emulator:
         dev = emulator.engine.devices[0]
         # the first LLDPDU goes out at link-up, before the lease: the management address comes with a later one
-        wait_until(lambda: ip_of(emulator) in lldpcli("show", "neighbors"), 10, "lldpd to list the device's address")
+        poll.until(lambda: ip_of(emulator) in lldpcli("show", "neighbors"), 10, "lldpd to list the device's address")
         shown = lldpcli("-f", "json", "show", "neighbors", "details")
         neighbour = json.loads(shown)["lldp"]["interface"][udp_lab.gw_iface]
         chassis = neighbour["chassis"][dev.config.hostname]  # keyed by the system name

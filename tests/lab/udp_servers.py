@@ -29,7 +29,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,25 +37,11 @@ from iot_emulator import lab as iotlab
 from iot_emulator.config import manifests
 from iot_emulator.engine import engine, rawsock
 from iot_emulator.lab import netns, process
+from tests import poll
 from tests.lab import servers
 
 T = TypeVar("T")
 READY = 10.0
-
-
-def wait_for(predicate: Callable[[], T | None], timeout: float, what: str) -> T:
-    """Poll until `predicate()` is truthy; fail naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.05)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    wait_for(lambda: condition() or None, timeout, what)
 
 
 class Server:
@@ -143,12 +128,12 @@ def avahi(lab: iotlab.Lab) -> Iterator[dict[str, str]]:
         env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={bus}"}
         daemon: Server | None = None
         try:
-            wait_until(bus.exists, READY, "the private D-Bus socket")
+            poll.until(bus.exists, READY, "the private D-Bus socket")
             Path("/run/avahi-daemon").mkdir(exist_ok=True)  # the mount point; what avahi writes stays private
             script = f"mount -t tmpfs tmpfs /run/avahi-daemon && exec avahi-daemon -f {d}/avahi.conf " \
                      "--no-drop-root --no-chroot --no-rlimits"  # fmt: skip
             daemon = Server(lab, "avahi-daemon", ["sh", "-c", script], env=env, udp_ports={5353})
-            wait_until(lambda: "Server startup complete" in daemon.text(), READY, "avahi-daemon startup")
+            poll.until(lambda: "Server startup complete" in daemon.text(), READY, "avahi-daemon startup")
             yield env
         finally:
             if daemon is not None:
@@ -189,7 +174,7 @@ def lldpd(lab: iotlab.Lab) -> Iterator[Callable[..., str]]:
             return lab.run_in_gw("lldpcli", "-u", sock, *args).stdout
 
         try:
-            wait_until(lambda: lab.gw_iface in lldpcli("show", "interfaces"), READY, "lldpd's control socket")
+            poll.until(lambda: lab.gw_iface in lldpcli("show", "interfaces"), READY, "lldpd's control socket")
             yield lldpcli
         finally:
             server.stop()
@@ -212,7 +197,7 @@ class Capture:
             argv += ["-e", field]
         self.width = len(fields)
         self.server = Server(lab, "tshark", argv)
-        wait_until(lambda: "Capturing on" in self.server.text(), 30.0, "tshark to start capturing")
+        poll.until(lambda: "Capturing on" in self.server.text(), 30.0, "tshark to start capturing")
 
     def rows(self) -> list[list[str]]:
         lines = self.server.text().splitlines()
@@ -225,7 +210,7 @@ class Capture:
             rows = [r for r in self.rows() if match(r)]
             return rows if len(rows) >= count else None
 
-        return wait_for(matching, timeout, f"tshark to decode {count} matching packet(s)")
+        return poll.until(matching, timeout, f"tshark to decode {count} matching packet(s)")
 
     def stop(self) -> None:
         self.server.stop()
@@ -267,7 +252,7 @@ class EngineThread:
         return future.result(timeout=5)
 
     def wait(self, predicate: Callable[[], T | None], timeout: float, what: str) -> T:
-        return wait_for(lambda: self.call(predicate), timeout, what)
+        return poll.until(lambda: self.call(predicate), timeout, what)
 
     def service(self, index: int, name: str) -> Any:
         dev = self.engine.devices[index]

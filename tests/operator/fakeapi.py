@@ -36,6 +36,8 @@ import jsonpatch
 import kmock
 from kmock._internal import aiobus, dicts, enums, k8s, rendering
 
+from iot_kube import merge_patch
+
 Validator = Callable[[dict[str, Any]], list[str]]
 SCALE_PATHS = ("spec", "replicas"), ("status", "replicas"), ("status", "selector")
 
@@ -136,7 +138,7 @@ class FakeApiServer(kmock.KubernetesEmulator):
         meta["generation"] = generation
         meta["resourceVersion"] = self._next_version()
         self._validate(request.resource, new)
-        return _merge_patch(old, new)
+        return merge_patch.diff(old, new)
 
     def _validate(self, resource: kmock.resource, obj: dict[str, Any]) -> None:
         validator = self.validators.get(resource.plural or "")
@@ -295,15 +297,3 @@ def _get(obj: Mapping[str, Any], path: tuple[str, ...]) -> Any:
             return None
         obj = obj.get(part)  # type: ignore[assignment]
     return obj
-
-
-def _merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """The merge patch that turns `old` into `new` (kmock applies merge patches only)."""
-    patch: dict[str, Any] = {k: None for k in old if k not in new}
-    for key, value in new.items():
-        if isinstance(value, Mapping) and isinstance(old.get(key), Mapping):
-            if nested := _merge_patch(old[key], value):
-                patch[key] = nested
-        elif key not in old or old[key] != value:
-            patch[key] = value
-    return patch

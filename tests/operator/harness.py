@@ -10,10 +10,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import aiohttp
@@ -34,20 +33,6 @@ GROUP_PATH = f"/apis/{models.GROUP}/{models.VERSION}/namespaces/{NS}"
 T = TypeVar("T")
 
 
-async def wait_for(probe: Callable[[], Awaitable[T | None]], what: str, deadline: float = DEADLINE) -> T:
-    """Polls `probe` until it returns something truthy; fails with `what` after `deadline` seconds."""
-    last: T | None = None
-    try:
-        async with asyncio.timeout(deadline):
-            while True:
-                last = await probe()
-                if last:
-                    return last
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}") from None
-
-
 def declare_crds(api: kmock.KubernetesEmulator) -> None:
     for crd in (crdgen.iotdevice(), crdgen.iotfleet()):
         spec = crd["spec"]
@@ -63,7 +48,7 @@ def declare_crds(api: kmock.KubernetesEmulator) -> None:
 
 
 def crd_validators() -> dict[str, fakeapi.Validator]:
-    crds = {"iotdevices": crdgen.iotdevice(), "iotfleets": crdgen.iotfleet()}
+    crds = {models.PLURALS["IoTDevice"]: crdgen.iotdevice(), models.PLURALS["IoTFleet"]: crdgen.iotfleet()}
     return {
         plural: (lambda obj, crd=crd: crdcheck.problems(crd, _without_server_fields(obj)))
         for plural, crd in crds.items()
@@ -89,8 +74,7 @@ class Cluster:
             return payload
 
     async def apply(self, document: dict[str, Any]) -> dict[str, Any]:
-        plural = {"IoTDevice": "iotdevices", "IoTFleet": "iotfleets"}[document["kind"]]
-        return dict(await self.call("POST", f"{GROUP_PATH}/{plural}", document))
+        return dict(await self.call("POST", f"{GROUP_PATH}/{models.PLURALS[document['kind']]}", document))
 
     async def patch(self, plural: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         return dict(await self.call("PATCH", f"{GROUP_PATH}/{plural}/{name}", patch))

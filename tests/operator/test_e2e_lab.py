@@ -16,9 +16,10 @@ import pytest
 from iot_emulator import lab as iotlab
 from iot_emulator.config import models
 from iot_operator import settings as settings_mod
+from tests import poll
 from tests.operator import harness
 from tests.operator.conftest import running_operator
-from tests.operator.harness import NS, wait_for
+from tests.operator.harness import NS
 from tests.operator.labkubelet import LabKubelet
 
 pytestmark = pytest.mark.lab
@@ -56,10 +57,10 @@ async def test_a_fleet_binds_scales_stops_changes_and_goes(
 
     async def bound(n: int, generation: int) -> dict[str, Any]:
         try:
-            return await wait_for(
+            return await poll.until_async(
                 lambda: status_where(cluster, boundReplicas=n, ready="True", readyGeneration=generation),
-                f"{n} devices bound, Ready (generation {generation})",
                 DEADLINE,
+                f"{n} devices bound, Ready (generation {generation})",
             )
         except AssertionError as exc:
             logs = {name: kubelet.log(name) for name in kubelet.running}
@@ -74,7 +75,7 @@ async def test_a_fleet_binds_scales_stops_changes_and_goes(
             await cluster.scale("plugs", 50)
             await bound(50, 2)
             assert set(kubelet.running) == {"iotfleet-plugs-0", "iotfleet-plugs-1"}
-            assert await wait_for(lambda: _leases(lab, 50), "50 leases in dnsmasq", DEADLINE)
+            assert await poll.until_async(lambda: _leases(lab, 50), DEADLINE, "50 leases in dnsmasq")
             pids = {name: p.proc.pid for name, p in kubelet.running.items()}
 
         async with running_operator(operator_settings):  # a new operator adopts the pods it finds
@@ -86,18 +87,18 @@ async def test_a_fleet_binds_scales_stops_changes_and_goes(
             await cluster.scale("plugs", 5)
             status = await bound(5, 4)
             assert status["pods"] == 1 and status["replicas"] == 5
-            assert await wait_for(lambda: _leases(lab, 5), "45 leases released", DEADLINE)
+            assert await poll.until_async(lambda: _leases(lab, 5), DEADLINE, "45 leases released")
 
             await cluster.patch("iotfleets", "plugs", {"spec": {"running": False}})
-            await wait_for(lambda: _no_processes(kubelet), "every emulator stopped", DEADLINE)
-            assert await wait_for(lambda: _leases(lab, 0), "every lease released", DEADLINE)
+            await poll.until_async(lambda: _no_processes(kubelet), DEADLINE, "every emulator stopped")
+            assert await poll.until_async(lambda: _leases(lab, 0), DEADLINE, "every lease released")
 
             changed = {"running": True, "template": {"profile": "amazon-echo-dot"}}
             await cluster.patch("iotfleets", "plugs", {"spec": changed})
             await bound(5, 6)
 
             await cluster.delete("iotfleets", "plugs")
-            await wait_for(lambda: _no_processes(kubelet), "the pods gone with their fleet", DEADLINE)
+            await poll.until_async(lambda: _no_processes(kubelet), DEADLINE, "the pods gone with their fleet")
 
 
 async def _leases(lab: iotlab.Lab, count: int) -> bool:

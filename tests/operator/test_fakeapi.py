@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests import poll
 from tests.operator import fakeapi, harness
 from tests.operator.harness import GROUP_PATH, NS
 
@@ -134,7 +135,7 @@ async def test_list_and_watch_honour_label_selectors(cluster: harness.Cluster) -
                         return
 
     watcher = asyncio.create_task(watch())
-    await harness.wait_for(lambda: _watching(cluster), "the watch to start")
+    await poll.until_async(lambda: _watching(cluster), what="the watch to start")
     await cluster.call("POST", PODS, pod("other2", {"team": "web"}))
     await cluster.call("POST", PODS, pod("mine2", {"team": "iot"}))
     async with asyncio.timeout(harness.DEADLINE):

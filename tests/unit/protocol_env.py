@@ -46,6 +46,14 @@ def make_config(protocols: tuple[str, ...] = (), mac: str = MAC, hostname: str =
                                   protocols=protocols, traffic_interval=traffic_interval)  # fmt: skip
 
 
+def started(**config: Any) -> Env:
+    """A device of `make_config(**config)` (no protocols unless given), its services built and started."""
+    env = Env(make_config(**config))
+    env.build()
+    env.start()
+    return env
+
+
 class Env:
     """One bound device's IpHost; `now` is the virtual clock the test moves."""
 

@@ -82,3 +82,12 @@ def test_every_reader_uses_the_limits(tmp_path: Path) -> None:
         manifests.parse_documents(LAUGHS)
     with pytest.raises(catalog.ProfileError, match="aliases expand"):
         catalog.load_file(bomb)
+
+
+def test_write_atomic_replaces_whole_with_the_mode_asked(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "record.json"
+    bounded.write_atomic(path, "one\n")
+    bounded.write_atomic(path, "two\n", mode=0o644, durable=False)
+    assert path.read_text() == "two\n" and path.stat().st_mode & 0o777 == 0o644
+    bounded.write_atomic(path, "three\n")
+    assert path.stat().st_mode & 0o777 == 0o600 and [p.name for p in path.parent.iterdir()] == ["record.json"]

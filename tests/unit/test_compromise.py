@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import itertools
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -368,19 +369,26 @@ def test_dns_tunnel_sends_high_entropy_labels_at_its_rate_and_counts_answers() -
 # -- exfiltration ---------------------------------------------------------------------------------------------
 
 
-def test_exfiltration_posts_its_chunks_then_stops() -> None:
-    env, log, _service = run({"kind": "exfiltration", "protocol": "http", "total_bytes": 10_000, "chunk_bytes": 4000},
-                            {"drop.lab.test": penv.GATEWAY})  # fmt: skip
+def http_answer(reply: bytes, requests: list[bytes] | None = None) -> Callable[[bytes], bytes | None]:
+    """A server's side of HTTP/1.1: `reply` to each whole request (kept in `requests`), None until one is whole."""
     pending = bytearray()
 
     def answer(data: bytes) -> bytes | None:
         pending.extend(data)
         if http.message_length(pending) is None:
             return None
+        if requests is not None:
+            requests.append(bytes(pending))
         pending.clear()
-        return b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
+        return reply
 
-    server = Server(env, answer, close_after_reply=True)
+    return answer
+
+
+def test_exfiltration_posts_its_chunks_then_stops() -> None:
+    env, log, _service = run({"kind": "exfiltration", "protocol": "http", "total_bytes": 10_000, "chunk_bytes": 4000},
+                            {"drop.lab.test": penv.GATEWAY})  # fmt: skip
+    server = Server(env, http_answer(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"), close_after_reply=True)
     for _ in range(30):
         if env.host.next_deadline() is None:
             break
@@ -452,16 +460,8 @@ class DrainingPeer(OpenSslPeer):
 def test_https_exfiltration_through_a_real_openssl_server(tmp_path: Path) -> None:
     env, log, _ = run({"kind": "exfiltration", "protocol": "https", "total_bytes": 50_000, "chunk_bytes": 20_000},
                       {"drop.lab.test": penv.GATEWAY})  # fmt: skip
-    pending = bytearray()
     requests: list[bytes] = []
-
-    def answer(data: bytes) -> bytes | None:
-        pending.extend(data)
-        if http.message_length(pending) is None:
-            return None
-        requests.append(bytes(pending))
-        pending.clear()
-        return b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
+    answer = http_answer(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", requests)
 
     peers: list[DrainingPeer] = []
 
@@ -504,16 +504,7 @@ def test_beacon_jitter_stays_within_its_fraction_of_the_period() -> None:
 def test_exfiltration_rate_cap_paces_the_chunks() -> None:
     env, log, _ = run({"kind": "exfiltration", "protocol": "http", "total_bytes": 30_000, "chunk_bytes": 10_000,
                        "max_mbps": 0.08}, {"drop.lab.test": penv.GATEWAY})  # fmt: skip  # 10 kB/s: a chunk a second
-    pending = bytearray()
-
-    def answer(data: bytes) -> bytes | None:
-        pending.extend(data)
-        if http.message_length(pending) is None:
-            return None
-        pending.clear()
-        return b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
-
-    server = Server(env, answer, close_after_reply=True)
+    server = Server(env, http_answer(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), close_after_reply=True)
     starts = []
     for _ in range(60):
         if env.host.next_deadline() is None:

@@ -31,10 +31,7 @@ DISCOVERYD = {"kind": "discoveryd", "port": 4070, "model": "V2000", "version": "
 
 
 def setup(**fields: Any) -> penv.Env:
-    env = penv.Env(penv.make_config(protocols=(), tcp=LINUX, **fields))
-    env.build()
-    env.start()
-    return env
+    return penv.started(tcp=LINUX, **fields)
 
 
 def kasa_frame(request: dict[str, Any]) -> bytes:

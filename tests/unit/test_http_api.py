@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +13,7 @@ import aiohttp
 import prometheus_client
 from prometheus_client import parser
 
+from iot_dashboard.backends.kubernetes import pods
 from iot_emulator.endpoints import http_api
 from iot_emulator.reporting import message_models, messages
 
@@ -75,23 +77,17 @@ async def serving(
         await server.close()
 
 
+_READERS: weakref.WeakKeyDictionary[aiohttp.ClientResponse, AsyncIterator[tuple[str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def next_event(resp: aiohttp.ClientResponse) -> tuple[str, Any]:
-    """Reads one SSE event (skipping comments); returns (event, decoded data)."""
-    event, data = "message", ""
+    """The next SSE event of the stream, read as the dashboard reads a pod's (httpx-sse): (event, decoded data)."""
+    reader = _READERS.setdefault(resp, pods.sse(resp))
     async with asyncio.timeout(DEADLINE):
-        while True:
-            line = (await resp.content.readline()).decode()
-            assert line, "stream ended"
-            line = line.rstrip("\n")
-            if line.startswith(":"):
-                continue
-            if not line:
-                return event, json.loads(data)
-            field, _, value = line.partition(": ")
-            if field == "event":
-                event = value
-            elif field == "data":
-                data += value
+        event, data = await anext(reader)
+    return event, json.loads(data)
 
 
 def emit(engine: FakeEngine, type_: str, device_id: str, **fields: Any) -> None:

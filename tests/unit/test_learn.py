@@ -146,7 +146,8 @@ def test_client_hello_is_parsed_back_to_the_profile(name: str) -> None:
         assert hello.supported_groups == tls_profile.supported_groups
     relearned = tls_profile.model_copy(update={"alpn": hello.alpn or [], "supported_versions":
                                                hello.supported_versions or []})  # fmt: skip
-    assert tls_hello.ja3(relearned) == tls.ja3_string(hello) or tls_hello.EXT_GROUPS not in tls_profile.extensions
+    assert tls_hello.ja3(relearned) == tls_hello.ja3(hello.profile())
+    assert tls_hello.ja4(relearned) == tls_hello.ja4(hello.profile())
 
 
 def test_tls_learner_names_servers_and_takes_the_port() -> None:

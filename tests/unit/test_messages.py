@@ -3,6 +3,7 @@ and `encode` prints exactly the fields it was given, validated."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -73,3 +74,24 @@ def test_dhcp_types_come_from_the_models() -> None:
     assert tuple(t for t in message_models.BY_TYPE if t.startswith("dhcp_")) == messages.DHCP_TYPES
     assert set(messages.LIFECYCLE) <= set(message_models.BY_TYPE)
     assert len(messages.DHCP_TYPES) == 10
+
+
+async def test_subscriber_filters_drops_the_oldest_and_ends_on_close() -> None:
+    sub = messages.Subscriber(2, asyncio.Event(), devices=["cam"], types=["dhcp*"], unfiltered=frozenset({"resource"}))
+    for i in range(4):
+        sub(messages.make("dhcp_offer", "cam", 1_700_000_000.0 + i))
+    sub(messages.make("dhcp_offer", "plug", 1_700_000_000.0))  # another device's
+    sub(messages.make("log", "cam", 1_700_000_000.0, level="info", message="x"))  # another type
+    batch = await sub.next_batch()
+    assert [m["timestamp"][-6:] for m in batch] == ["2.000Z", "3.000Z"] and sub.take_drops() == 2 == sub.dropped
+    sub.offer({"type": "resource", "device_id": "any"})
+    assert sub.queued == 0  # a device filter lets `resource` by, but the type filter still holds
+    sub.set_filter(devices=["cam"])
+    sub.offer({"type": "resource", "device_id": "any"})
+    waiter = asyncio.create_task(sub.next_batch())
+    assert [m["type"] for m in await waiter] == ["resource"]
+    waiter = asyncio.create_task(sub.next_batch())
+    await asyncio.sleep(0)
+    sub.offer(messages.make("dhcp_ack", "cam", 1_700_000_000.0))
+    sub.close(discard=True)
+    assert await asyncio.wait_for(waiter, 1) == [] and sub.queued == 0

@@ -207,6 +207,46 @@ async def test_a_compromise_step_runs_its_service_for_the_duration(run: Run, mon
     assert run.engine.devices[0].scenario_services == {}
 
 
+class FiniteService(FakeService):
+    """A compromise service that ends by itself: done at its first timer, `wait` seconds after its start."""
+
+    def __init__(self, life: list[str], done: Callable[[], None], wait: float) -> None:
+        super().__init__(life)
+        self._done, self._wait = done, wait
+        self.finished = False
+        self._due: float | None = None
+
+    def start(self, now: float) -> None:
+        super().start(now)
+        self._due = now + self._wait
+
+    def on_timer(self, now: float) -> None:
+        if self._due is not None and now >= self._due:
+            self._due, self.finished = None, True
+            self.life.append("done")
+            self._done()
+
+    def next_deadline(self) -> float | None:
+        return self._due
+
+
+async def test_a_finite_service_ends_its_step_when_it_says_done(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The step ends on the service's `done` call (services.Context.done), with no poll of `finished`."""
+    life: list[str] = []
+
+    def build(spec: compromise.CompromiseBehaviour, context: Any, label: str) -> FiniteService:
+        return FiniteService(life, context.done, 0.05)
+
+    monkeypatch.setattr(compromise, "build_service", build)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    start(run, run.engine.devices[0].device_id, {"at": 0, "duration": 30, "behaviour": {"kind": "port_scan"}})
+    ended = await run.until(lambda m: m["type"] == "scenario" and m["state"] == "ended")
+    assert loop.time() - began < 0.3  # the 0.05 s scan, not a 0.5 s look at `finished`, nor the 30 s duration
+    assert life == ["start", "done", "stop"] and "done" in ended["detail"]
+    assert run.engine.devices[0].scenario_services == {}
+
+
 async def test_a_behaviour_that_cannot_run_is_a_warning_not_a_crash(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     def build(spec: Any, context: Any, label: str) -> FakeService:
         raise NotImplementedError("not built yet")

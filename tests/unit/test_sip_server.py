@@ -25,10 +25,7 @@ SCANNER = ("10.77.0.1", 41234)
 
 
 def setup() -> penv.Env:
-    env = penv.Env(penv.make_config(protocols=(), listen_udp=[SIP]))
-    env.build()
-    env.start()
-    return env
+    return penv.started(listen_udp=[SIP])
 
 
 def ask(env: penv.Env, payload: bytes) -> list[bytes]:

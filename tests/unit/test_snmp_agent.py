@@ -34,10 +34,7 @@ SYS_DESCR = "1.3.6.1.2.1.1.1.0"
 
 
 def setup() -> penv.Env:
-    env = penv.Env(penv.make_config(protocols=(), snmp=SNMP_DATA))
-    env.build()
-    env.start()
-    return env
+    return penv.started(snmp=SNMP_DATA)
 
 
 def ask(env: penv.Env, pdu: Packet, *, version: int = 1, community: str = "lab", dport: int = 161) -> list[Packet]:

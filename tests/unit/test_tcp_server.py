@@ -43,9 +43,7 @@ SCANNER_ISS = 1000
 
 
 def setup(listen: list[dict[str, Any]] = SERVICES) -> tuple[penv.Env, Peer]:
-    env = penv.Env(penv.make_config(protocols=(), tcp=LINUX, ip_ttl=64, listen=listen))
-    env.build()
-    env.start()
+    env = penv.started(tcp=LINUX, ip_ttl=64, listen=listen)
     return env, Peer(env)
 
 
@@ -244,9 +242,7 @@ LINUX_RANDOM_ID = {**LINUX, "ip_id": "random", "synack_window": None, "ecn": Tru
 
 
 def setup_linux() -> tuple[penv.Env, Peer]:
-    env = penv.Env(penv.make_config(protocols=(), tcp=LINUX_RANDOM_ID, listen=[HTTP]))
-    env.build()
-    env.start()
+    env = penv.started(tcp=LINUX_RANDOM_ID, listen=[HTTP])
     return env, Peer(env)
 
 

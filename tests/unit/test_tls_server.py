@@ -73,10 +73,7 @@ class Client:
 
 
 def setup(listen: list[dict[str, Any]]) -> penv.Env:
-    env = penv.Env(penv.make_config(protocols=(), tcp=LINUX, listen=listen))
-    env.build()
-    env.start()
-    return env
+    return penv.started(tcp=LINUX, listen=listen)
 
 
 def test_https_answers_inside_tls_with_the_vendor_named_certificate() -> None:

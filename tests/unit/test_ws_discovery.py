@@ -33,10 +33,7 @@ def typed_probe(types: str) -> str:
 
 
 def setup() -> penv.Env:
-    env = penv.Env(penv.make_config(protocols=(), listen_udp=[SERVICE]))
-    env.build()
-    env.start()
-    return env
+    return penv.started(listen_udp=[SERVICE])
 
 
 def multicast(env: penv.Env, payload: str) -> list[Packet]:

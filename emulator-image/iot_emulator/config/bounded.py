@@ -8,14 +8,20 @@ built: the text's size, the nesting depth, the number of nodes aliases would add
 JSON has no aliases, but the same size and depth caps, and no NaN/Infinity (they are not JSON,
 and they poison numeric fields).
 
+The other way, `write_atomic` is how every file the project keeps (a manifest store, a token, a
+lab record, the lease cache) is replaced: readers see the old file or the new one, never a part.
+
 Errors are `yaml.MarkedYAMLError` (YAML, with the line: PyYAML's own errors are caught there
 already) or `BadInput` (a `ValueError`), each message naming the limit or the reason.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -185,3 +191,31 @@ def read_text(path: Path, limits: Limits = DEFAULT) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BadInput(f"not UTF-8 text (byte {exc.start})") from exc
+
+
+def write_atomic(path: Path, text: str, *, mode: int = 0o600, durable: bool = True) -> None:
+    """Replace `path` with `text` whole: a temp file beside it (created `mode`, never wider meanwhile),
+    renamed over it. `durable` also fsyncs the file and the directory, so a crash leaves the old file
+    or the new; the lease cache, rewritten every second from the engine's loop, passes False."""
+    directory = path.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)  # created 0600
+    try:
+        if mode != 0o600:
+            os.fchmod(fd, mode)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    if durable:
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

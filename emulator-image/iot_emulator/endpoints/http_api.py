@@ -14,11 +14,11 @@ serves four read-only views of an `EngineView`:
 - `GET /metrics`: Prometheus text, read from the view at scrape time by a custom collector.
 - `GET /capture`: a live pcap of some devices, time-bounded (`capture_routes`; guarded).
 
-The engine must never wait for a reader. Each SSE client is one sink on the engine's `Fanout`;
-the sink filters and enqueues in O(1) (`put_nowait`) into a bounded queue and, when the queue is
-full, drops the oldest message and counts it. The client's writer task drains the queue at the
-client's pace and announces every gap with a `dropped` event placed where the messages were lost.
-Disconnected clients are removed from the `Fanout` (aiohttp cancels their handler).
+The engine must never wait for a reader. Each SSE client is one sink on the engine's `Fanout`, a
+`messages.Subscriber` (the dashboard's clients have the same): it filters and enqueues in O(1) into a
+bounded queue and, when the queue is full, drops the oldest message and counts it. The client's
+writer task drains the queue at the client's pace and announces every gap with a `dropped` event
+placed where the messages were lost. Disconnected clients are removed from the `Fanout` (aiohttp cancels their handler).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import fnmatch
 import json
 import logging
 import os
@@ -48,8 +47,6 @@ KNOWN_STATES = ("binding", "bound", "stopped")
 """States always present in `iotemu_devices`, at 0 when no device is in them (stable series)."""
 _BATCH = 256
 """Messages an SSE writer takes from its queue per socket write."""
-_TYPE_CACHE_MAX = 1024
-"""Distinct message types whose filter verdict a client remembers."""
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -102,73 +99,38 @@ def _stats_body(view: EngineView, devices: frozenset[str], states: frozenset[str
     return {"totals": view.totals(), "devices": rows}
 
 
-class _Subscriber:
-    """One SSE client: its filters and its bounded queue. `__call__` is the engine's sink."""
-
-    def __init__(self, hub: _Hub, devices: frozenset[str], patterns: frozenset[str], size: int) -> None:
-        self._hub = hub
-        self.devices = devices
-        self._patterns = tuple(patterns)
-        self._type_ok: dict[str, bool] = {}
-        self.queue: asyncio.Queue[messages.Message | None] = asyncio.Queue(maxsize=size)
-        self.pending_drops = 0
-        """Messages lost since the last `dropped` event."""
-        self.dropped = 0
-        """Messages lost over the client's lifetime."""
-
-    def _wants_type(self, type_: str) -> bool:
-        ok = self._type_ok.get(type_)
-        if ok is None:
-            ok = any(fnmatch.fnmatchcase(type_, p) for p in self._patterns)
-            if len(self._type_ok) < _TYPE_CACHE_MAX:
-                self._type_ok[type_] = ok
-        return ok
-
-    def __call__(self, message: messages.Message) -> None:
-        try:
-            if self.devices and message.get("device_id") not in self.devices:
-                return
-            if self._patterns and not self._wants_type(str(message.get("type", ""))):
-                return
-            if self.queue.full():
-                self.queue.get_nowait()
-                self.pending_drops += 1
-                self.dropped += 1
-                self._hub.dropped += 1
-            self.queue.put_nowait(message)
-        except Exception:  # a sink must never raise into the engine
-            log.exception("SSE sink failed on %r", message)
-
-    def close(self) -> None:
-        """Ends the stream: the writer stops at the sentinel (pending messages are discarded)."""
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.queue.put_nowait(None)
-
-
 class _Hub:
-    """The SSE clients of one server, and the drop count `/metrics` reports."""
+    """The SSE clients of one server (each a `messages.Subscriber`, a sink on the engine's Fanout), and
+    the drop count `/metrics` reports."""
 
     def __init__(self, view: EngineView, settings: Settings) -> None:
         self.view = view
         self.settings = settings
-        self.subscribers: set[_Subscriber] = set()
-        self.dropped = 0
+        self.subscribers: set[messages.Subscriber] = set()
+        self._dropped_closed = 0
+        """Drops of clients that have left, so the lifetime counter never goes down."""
 
-    def subscribe(self, devices: frozenset[str], patterns: frozenset[str]) -> _Subscriber:
-        sub = _Subscriber(self, devices, patterns, self.settings.queue_size)
+    @property
+    def dropped(self) -> int:
+        return self._dropped_closed + sum(sub.dropped for sub in self.subscribers)
+
+    def subscribe(self, devices: frozenset[str], patterns: frozenset[str]) -> messages.Subscriber:
+        sub = messages.Subscriber(self.settings.queue_size, asyncio.Event(), devices, patterns)
         self.view.events.add(sub)
         self.subscribers.add(sub)
         return sub
 
-    def unsubscribe(self, sub: _Subscriber) -> None:
-        self.subscribers.discard(sub)
+    def unsubscribe(self, sub: messages.Subscriber) -> None:
+        if sub in self.subscribers:
+            self.subscribers.discard(sub)
+            self._dropped_closed += sub.dropped
         with contextlib.suppress(ValueError):
             self.view.events.remove(sub)
 
     def close_all(self) -> None:
+        """Ends every stream at once: what their queues still hold is discarded."""
         for sub in list(self.subscribers):
-            sub.close()
+            sub.close(discard=True)
 
 
 class _Collector(registry.Collector):
@@ -296,35 +258,25 @@ class _Routes:
             hub.unsubscribe(sub)
 
     @staticmethod
-    async def _pump(sub: _Subscriber, resp: web.StreamResponse, keepalive: float) -> None:
-        queue = sub.queue
+    async def _pump(sub: messages.Subscriber, resp: web.StreamResponse, keepalive: float) -> None:
         while True:
-            if queue.empty():
-                try:
-                    first = await asyncio.wait_for(queue.get(), keepalive)
-                except TimeoutError:
-                    await resp.write(b": keep-alive\n\n")
-                    continue
-            else:
-                first = queue.get_nowait()
-            batch = [first]
-            while len(batch) < _BATCH and not queue.empty():
-                batch.append(queue.get_nowait())
+            try:
+                batch = await asyncio.wait_for(sub.next_batch(_BATCH), keepalive)
+            except TimeoutError:
+                await resp.write(b": keep-alive\n\n")
+                continue
+            if not batch:  # closed
+                return
             chunks = []
-            if sub.pending_drops:  # the lost messages were older than everything in this batch
+            if drops := sub.take_drops():  # the lost messages were older than everything in this batch
                 gap = {
                     "type": "dropped",
-                    "dropped": sub.pending_drops,
+                    "dropped": drops,
                     "total_dropped": sub.dropped,
                     "timestamp": messages.timestamp(time.time()),
                 }
                 chunks.append(_sse("dropped", gap))
-                sub.pending_drops = 0
-            for message in batch:
-                if message is None:
-                    await resp.write(b"".join(chunks))
-                    return
-                chunks.append(_sse(str(message.get("type", "message")), message))
+            chunks.extend(_sse(str(message.get("type", "message")), message) for message in batch)
             await resp.write(b"".join(chunks))
 
 
@@ -349,7 +301,7 @@ class Server:
 
     def queued(self) -> list[int]:
         """Messages waiting in each SSE client's queue (each at most `Settings.queue_size`)."""
-        return [sub.queue.qsize() for sub in self._hub.subscribers]
+        return [sub.queued for sub in self._hub.subscribers]
 
     async def close(self) -> None:
         """Stops listening, ends every SSE stream and removes their sinks from the Fanout."""

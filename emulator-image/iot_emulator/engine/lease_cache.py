@@ -12,10 +12,10 @@ import contextlib
 import dataclasses
 import fcntl
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from iot_emulator.config import bounded
 
 
 @dataclasses.dataclass(slots=True)
@@ -65,15 +65,8 @@ class LeaseCache:
             merged = self._read()
             merged.update(self._dirty)
             payload = {mac: dataclasses.asdict(e) for mac, e in merged.items()}
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".leases-", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w") as out:
-                    json.dump(payload, out, separators=(",", ":"))
-                os.replace(tmp, self.path)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-                raise
+            # a cache: a lost write costs a DISCOVER, while an fsync would stall the engine's loop
+            bounded.write_atomic(self.path, json.dumps(payload, separators=(",", ":")), durable=False)
         self._dirty.clear()
 
     def _read(self) -> dict[str, Remembered]:

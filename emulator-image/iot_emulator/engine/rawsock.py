@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import ctypes
 import errno
-import os
 import socket
 import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+from iot_emulator import setns
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
@@ -25,7 +25,6 @@ PACKET_ADD_MEMBERSHIP = 1
 PACKET_MR_PROMISC = 1
 SO_RCVBUFFORCE = 33
 SO_SNDBUFFORCE = 32
-CLONE_NEWNET = 0x40000000
 BUFFER_BYTES = 8 * 1024 * 1024
 
 
@@ -43,23 +42,12 @@ def in_netns(name: str | None) -> Iterator[None]:
     if not name:
         yield
         return
-    libc = ctypes.CDLL(None, use_errno=True)
-    try:
-        target = os.open(f"/var/run/netns/{name}", os.O_RDONLY)
-    except FileNotFoundError:
-        raise LinkError(errno.ENOENT, f"network namespace {name!r} does not exist") from None
-    home = os.open("/proc/self/ns/net", os.O_RDONLY)
-    try:
-        if libc.setns(target, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise LinkError(err, f"cannot enter network namespace {name!r}: {os.strerror(err)}")
+    with contextlib.ExitStack() as inside:
         try:
-            yield
-        finally:
-            libc.setns(home, CLONE_NEWNET)
-    finally:
-        os.close(target)
-        os.close(home)
+            inside.enter_context(setns.entered(name))
+        except OSError as exc:  # entering only: the body's own errors pass as they are
+            raise LinkError(exc.errno or 0, exc.strerror or str(exc)) from None
+        yield
 
 
 class RawLink:

@@ -11,7 +11,6 @@ spawning a helper process; a socket keeps the namespace it was created in.
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import functools
 import os
@@ -25,12 +24,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from iot_emulator import setns
 from iot_emulator.lab import errors
 
-NETNS_DIR = Path("/run/netns")
-"""Where iproute2 keeps its named namespaces (bind mounts of /proc/<pid>/ns/net)."""
-
-_CLONE_NEWNET = 0x40000000
+NETNS_DIR = setns.NETNS_DIR
 _SIOCGIFFLAGS = 0x8913
 _IFF_RUNNING = 0x40
 _T = TypeVar("_T")
@@ -107,20 +104,13 @@ def pids(name: str) -> list[int]:
 
 def call_in(name: str, fn: Callable[[], _T]) -> _T:
     """Run `fn()` in a thread that has joined namespace `name`; return its result or raise its error."""
-    libc = ctypes.CDLL(None, use_errno=True)
     result: list[_T] = []
     failure: list[BaseException] = []
 
     def target() -> None:
         try:
-            fd = os.open(NETNS_DIR / name, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                if libc.setns(fd, _CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"setns({name}): {os.strerror(err)}")
-            finally:
-                os.close(fd)
-            result.append(fn())
+            with setns.entered(name):
+                result.append(fn())
         except BaseException as exc:  # handed to the caller's thread
             failure.append(exc)
 

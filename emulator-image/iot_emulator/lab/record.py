@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from iot_emulator.config import bounded
 from iot_emulator.lab import errors, process
 from iot_emulator.lab.config import DEFAULT_STATE_DIR
 
@@ -34,9 +35,7 @@ def read(path: Path) -> dict[str, Any]:
 
 
 def write(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    bounded.write_atomic(path, json.dumps(data, indent=2) + "\n", mode=0o644)
 
 
 def update_processes(path: Path, role: str, proc: process.Proc | None) -> None:

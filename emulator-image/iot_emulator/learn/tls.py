@@ -13,6 +13,7 @@ import collections
 import dataclasses
 import struct
 
+from iot_emulator.profiles import catalog as profile_mod
 from iot_emulator.learn import dns, findings, packets
 from iot_emulator.protocols.transport import tls_hello as th
 
@@ -37,6 +38,22 @@ class Hello:
         return (self.version, tuple(self.cipher_suites), tuple(self.extensions), tuple(self.supported_groups or ()),
                 tuple(self.ec_point_formats or ()), tuple(self.signature_algorithms or ()), tuple(self.alpn or ()),
                 tuple(self.supported_versions or ()), self.grease)  # fmt: skip
+
+    def profile(self) -> profile_mod.TlsClientHello:
+        """The hello as the profile's model, unvalidated (a capture may hold an SSL 3.0 hello the
+        model refuses), for what reads one: `tls_hello.ja3` and `ja4`."""
+        return profile_mod.TlsClientHello.model_construct(
+            servers=[self.server_name or ""],
+            version=self.version,
+            cipher_suites=self.cipher_suites,
+            extensions=self.extensions,
+            supported_groups=self.supported_groups or [],
+            ec_point_formats=self.ec_point_formats or [],
+            signature_algorithms=self.signature_algorithms or [],
+            alpn=self.alpn or [],
+            supported_versions=self.supported_versions or [],
+            grease=self.grease,
+        )
 
 
 class _Reader:
@@ -154,18 +171,8 @@ def learn(decoded: packets.Decoded, names: dns.Resolved) -> findings.Findings:
         if value is not None:
             section[key] = value
     what = f"ClientHello of {len(cloud)} TLS sessions to port {flow.dport} ({count} alike; JA3 string of the first"
-    out.set("tls", section, f"{what}: {ja3_string(hello)})")
+    out.set("tls", section, f"{what}: {th.ja3(hello.profile())})")
     out.speaks("cloud" if flow.dport != MQTT_TLS_PORT else "mqtt")
     if len(shapes) > 1:
         out.notes.append(f"{len(shapes)} different ClientHello shapes: the profile takes the most common")
     return out
-
-
-def ja3_string(hello: Hello) -> str:
-    """The JA3 string as tshark computes it from the wire (GREASE out), to compare two captures."""
-
-    def join(values: list[int] | None) -> str:
-        return "-".join(str(v) for v in values or [])
-
-    return ",".join([str(hello.version), join(hello.cipher_suites), join(hello.extensions),
-                     join(hello.supported_groups), join(hello.ec_point_formats)])  # fmt: skip

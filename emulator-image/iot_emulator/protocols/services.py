@@ -61,6 +61,9 @@ class Context:
     host: host.IpHost
     rng: random.Random
     log: Log = _quiet
+    done: Callable[[], None] = lambda: None
+    """Called by a service that ends by itself (a scan, a brute force, an upload) once it has done all it
+    was asked: the scenario driver ends the step then, with no timer watching `finished`."""
 
 
 Factory = Callable[[Context], "host.Service | None"]

@@ -10,12 +10,14 @@ cost of `json.dumps` (see `bench/messages.py`).
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
+import fnmatch
 import json
 import logging
 import sys
-from collections.abc import Callable
-from typing import Any, TextIO
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol, TextIO
 
 import pydantic
 
@@ -118,3 +120,105 @@ class Fanout:
     def __call__(self, message: Message) -> None:
         for sink in self.sinks:
             sink(message)
+
+
+class Signal(Protocol):
+    """How a waiting reader hears of new messages: an `asyncio.Event` (this module runs no event loop)."""
+
+    def set(self) -> None: ...
+
+    def clear(self) -> None: ...
+
+    def wait(self) -> Awaitable[object]: ...
+
+
+_TYPE_CACHE_MAX = 1024
+"""Distinct message types whose filter verdict a subscriber remembers."""
+
+
+class Subscriber:
+    """One reader of the message stream (an SSE client of an emulator, a browser of the dashboard): its
+    filters and its bounded queue. `offer` is a sink and never blocks: when the reader is slower than the
+    devices, the oldest message is dropped and counted, and `take_drops` tells the reader how many it lost.
+    A slow reader can neither slow the engine nor grow memory without bound."""
+
+    def __init__(
+        self,
+        size: int,
+        signal: Signal,
+        devices: Iterable[str] = (),
+        types: Iterable[str] = (),
+        *,
+        unfiltered: frozenset[str] = frozenset(),
+    ) -> None:
+        self._size = size
+        self._signal = signal
+        self._queue: collections.deque[Message] = collections.deque()
+        self._unfiltered = unfiltered
+        """Message types that no device filter holds back (the dashboard's `resource` changes)."""
+        self.devices: frozenset[str] = frozenset()
+        self.types: tuple[str, ...] = ()
+        self._type_ok: dict[str, bool] = {}
+        self.dropped = 0
+        """Messages lost over the reader's lifetime."""
+        self.pending_drops = 0
+        """Messages lost since the reader was last told (`take_drops`)."""
+        self.closed = False
+        self.set_filter(devices, types)
+
+    def set_filter(self, devices: Iterable[str] = (), types: Iterable[str] = ()) -> None:
+        """Empty means everything. Types are shell patterns on the message type (`dhcp*`, `stats`);
+        a `device:` prefix (the WebSocket event's name) is taken off."""
+        self.devices = frozenset(devices)
+        self.types = tuple(t.removeprefix("device:") for t in types)
+        self._type_ok = {}
+
+    def wants(self, message: Message) -> bool:
+        type_ = str(message.get("type", ""))
+        if self.devices and message.get("device_id") not in self.devices and type_ not in self._unfiltered:
+            return False
+        if not self.types:
+            return True
+        ok = self._type_ok.get(type_)
+        if ok is None:
+            ok = any(fnmatch.fnmatchcase(type_, p) for p in self.types)
+            if len(self._type_ok) < _TYPE_CACHE_MAX:
+                self._type_ok[type_] = ok
+        return ok
+
+    def offer(self, message: Message) -> None:
+        if self.closed or not self.wants(message):
+            return
+        if len(self._queue) >= self._size:
+            self._queue.popleft()
+            self.dropped += 1
+            self.pending_drops += 1
+        self._queue.append(message)
+        self._signal.set()
+
+    __call__ = offer
+
+    def close(self, *, discard: bool = False) -> None:
+        """Ends the reading: `next_batch` returns what is queued (nothing, with `discard`), then []."""
+        if discard:
+            self._queue.clear()
+        self.closed = True
+        self._signal.set()
+
+    async def next_batch(self, limit: int = 256) -> list[Message]:
+        """The next messages in order (at least one), or [] once closed and drained."""
+        while not self._queue and not self.closed:
+            self._signal.clear()
+            await self._signal.wait()
+        batch: list[Message] = []
+        while self._queue and len(batch) < limit:
+            batch.append(self._queue.popleft())
+        return batch
+
+    def take_drops(self) -> int:
+        drops, self.pending_drops = self.pending_drops, 0
+        return drops
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)

@@ -110,5 +110,6 @@ class BruteForce(tcp_client.PeriodicClient):
         if self.finished or not self.rounds:
             return
         self.finished = True
+        self.context.done()
         counts = ", ".join(f"{n} {what}" for what, n in sorted(self.results.items())) or "no answer"
         self.log("info", f"{self.name}: {self.tried} {self.spec.service} attempts at {self._targets[0].host}: {counts}")

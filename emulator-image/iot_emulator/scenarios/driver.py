@@ -20,9 +20,6 @@ from iot_emulator.protocols import services
 from iot_emulator.reporting import messages
 from iot_emulator.scenarios import compromise, firmware, model, runner
 
-DONE_CHECK = 0.5
-"""Seconds between looks at whether a finite compromise service (scan, brute force, upload) is done."""
-
 
 class Driver:
     """See the module docstring; `engine.Extension`: started with the engine, stopped before its releases."""
@@ -34,7 +31,7 @@ class Driver:
         self._timer: asyncio.TimerHandle | None = None
         self._stopped = False
         self._finite: dict[tuple[str, str], host.Service] = {}
-        """The running compromise services that end by themselves (`finished`), watched every DONE_CHECK s."""
+        """The running compromise services that end by themselves: each says so through its context's `done`."""
         eng.extensions.append(self)  # (added to a running engine, it starts nothing itself: its owner calls `run`)
 
     # -- engine.Extension -----------------------------------------------------------------------
@@ -77,12 +74,14 @@ class Driver:
 
     def _on_timer(self) -> None:
         self._timer = None
-        now = self._now()
-        for (device_id, key), service in list(self._finite.items()):
-            if getattr(service, "finished", False):
-                del self._finite[device_id, key]
-                self._apply(self.runner.service_done(device_id, key))
-        self._apply(self.runner.on_timer(now))
+        self._apply(self.runner.on_timer(self._now()))
+        self._rearm()
+
+    def _service_done(self, device_id: str, key: str, service: host.Service) -> None:
+        if self._stopped or self._finite.get((device_id, key)) is not service:  # removed, or built again since
+            return
+        del self._finite[device_id, key]
+        self._apply(self.runner.service_done(device_id, key))
         self._rearm()
 
     def _rearm(self) -> None:
@@ -92,9 +91,6 @@ class Driver:
         if self._timer is not None:
             self._timer.cancel()
         deadline = self.runner.next_deadline()
-        if self._finite:
-            check = loop.time() + DONE_CHECK
-            deadline = check if deadline is None else min(deadline, check)
         self._timer = None if deadline is None else loop.call_at(deadline, self._on_timer)
 
     def _apply(self, actions: list[runner.Action]) -> None:
@@ -136,11 +132,17 @@ class Driver:
 
     def _start_service(self, action: runner.StartService) -> None:
         def factory(context: services.Context) -> host.Service:
-            service = compromise.build_service(action.spec, context, action.label)
-            if hasattr(service, "finished"):  # built again after a reboot: the new one is watched
+            built: list[host.Service] = []
+
+            def done() -> None:  # called from inside the service's own step: acted on once that step is over
+                loop = self.engine.loop
+                if loop is not None and built:
+                    loop.call_soon(self._service_done, action.device_id, action.key, built[0])
+
+            service = compromise.build_service(action.spec, dataclasses.replace(context, done=done), action.label)
+            built.append(service)
+            if hasattr(service, "finished"):  # built again after a reboot: the new one is the step's
                 self._finite[action.device_id, action.key] = service
-                if self._timer is None:  # built when the device got its address, after the step began
-                    self._rearm()
             return service
 
         try:

@@ -91,6 +91,7 @@ class Exfiltration(tcp_client.PeriodicClient):
                                 "ranges: nothing uploaded")  # fmt: skip
             self.finished = True
             self._why = "target outside the lab"
+            self.context.done()
             return
         super()._connect(target, address, now)
 
@@ -120,6 +121,7 @@ class Exfiltration(tcp_client.PeriodicClient):
         if self.uploaded >= self.spec.total_bytes or self.failures >= MAX_FAILURES:
             self.finished = True
             self._why = f"{self.failures} failures in a row"
+            self.context.done()
         else:
             self._due = self._last_now if self.failures == 0 else self._last_now + self.failures
             if self.spec.max_mbps is not None:  # the next chunk waits until the average is back under the cap

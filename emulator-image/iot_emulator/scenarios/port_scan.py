@@ -56,6 +56,7 @@ class PortScan:
         self.host = context.host
         self.rng = context.rng
         self.log = base.labelled(context, label)
+        self._done = context.done
         self.stack = tcp.stack_of(context.host, context.rng)
         self.probes: dict[tuple[bytes, int], int] = {}
         """(host, port) -> the ISN of its probe (a reply must acknowledge ISN + 1)."""
@@ -78,6 +79,7 @@ class PortScan:
             return
         if not lab_bounds.allowed(address):
             self.finished = True
+            self._done()
             self.log("warning", f"{self.name}: {base.address_text(address)} is outside the lab's ranges: no scan")
             return
         hosts = subnet_hosts(address, self.host.netmask, self.spec.max_hosts)
@@ -144,6 +146,7 @@ class PortScan:
 
     def _finish(self) -> None:
         self.finished = True
+        self._done()
         if self._on_segment in self.stack.taps:
             self.stack.taps.remove(self._on_segment)
         answered = {h for h, _ in self.open | self.closed}

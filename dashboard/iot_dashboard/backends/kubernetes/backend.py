@@ -32,24 +32,11 @@ from iot_dashboard.settings import KubeSettings
 from iot_emulator.config import manifests, models
 from iot_emulator.devices import mac_claims
 from iot_emulator.profiles import catalog
+from iot_kube import merge_patch
 from iot_kube.connection import Connection
 
 log = logging.getLogger(__name__)
 PHASES = {"Pending": "pending", "Binding": "binding", "Bound": "bound", "Stopped": "stopped", "Failed": "error"}
-
-
-def merge_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """The JSON merge patch (RFC 7386) that turns `old` into `new`."""
-    out: dict[str, Any] = {key: None for key in old if key not in new}
-    for key, value in new.items():
-        before = old.get(key)
-        if isinstance(value, dict) and isinstance(before, dict):
-            nested = merge_diff(before, value)
-            if nested:
-                out[key] = nested
-        elif value != before:
-            out[key] = value
-    return out
 
 
 class KubernetesBackend(base.Backend):
@@ -158,7 +145,7 @@ class KubernetesBackend(base.Backend):
     def _patch_of(self, old: dict[str, Any], resource: base.Resource) -> dict[str, Any]:
         new = models.to_manifest(resource)
         meta_old, meta_new = old.get("metadata") or {}, new["metadata"]
-        patch: dict[str, Any] = {"spec": merge_diff(old.get("spec") or {}, new["spec"])}
+        patch: dict[str, Any] = {"spec": merge_patch.diff(old.get("spec") or {}, new["spec"])}
         for field in ("labels", "annotations"):
             before = meta_old.get(field) or {}
             changed = {k: v for k, v in (meta_new.get(field) or {}).items() if before.get(k) != v}
@@ -182,7 +169,7 @@ class KubernetesBackend(base.Backend):
                 else:
                     patch = self._patch_of(old, resource)
                     await kube.patch_object(kind, name, patch)
-                    back = {"spec": merge_diff(models.to_manifest(resource)["spec"], old.get("spec") or {})}
+                    back = {"spec": merge_patch.diff(models.to_manifest(resource)["spec"], old.get("spec") or {})}
                     undo.append(("patch", (kind, name), back))
             for kind, name in deletes:
                 await kube.delete_object(kind, name)

@@ -21,6 +21,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import httpx
+import httpx_sse
 
 from iot_dashboard import capture, events
 from iot_dashboard.backends.kubernetes import client, watching
@@ -31,19 +33,23 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF = watching.MAX_BACKOFF
 
 
+class _Body(httpx.AsyncByteStream):
+    """An aiohttp body as an httpx stream, so that httpx-sse reads it (the pod proxy is aiohttp's)."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._chunks:
+            yield chunk
+
+
 async def sse(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, str]]:
-    """(event, data) pairs of a Server-Sent Events body; comments and unknown fields skipped."""
-    event, data = "message", list[str]()
-    async for raw in response.content:
-        line = raw.decode(errors="replace").rstrip("\r\n")
-        if not line:
-            if data:
-                yield event, "\n".join(data)
-            event, data = "message", []
-        elif line.startswith("event:"):
-            event = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].lstrip())
+    """(event, data) pairs of a Server-Sent Events body, parsed by httpx-sse (SSEError: not an event stream)."""
+    content_type = {"Content-Type": response.headers.get("Content-Type", "")}  # the body aiohttp already decoded
+    body = httpx.Response(response.status, headers=content_type, stream=_Body(response.content.iter_any()))
+    async for event in httpx_sse.EventSource(body).aiter_sse():
+        yield event.event, event.data
 
 
 def publish(hub: events.EventHub, pod: str, event: str, data: str) -> None:
@@ -193,7 +199,7 @@ class PodStreams:
                         log.warning("pod %s: /events answered %d", pod, response.status)
                 finally:
                     response.release()
-            except (client.KubeError, aiohttp.ClientError, TimeoutError) as exc:
+            except (client.KubeError, aiohttp.ClientError, httpx_sse.SSEError, TimeoutError) as exc:
                 log.info("pod %s: /events stream broke: %r", pod, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF)

@@ -12,8 +12,6 @@ Why a plain manifest file: what the dashboard saves can be run by `iotemu run -f
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -86,21 +84,4 @@ class ManifestStore:
 
     def save(self, resources: Sequence[Resource]) -> None:
         """Replace the file's content whole (temp file, fsync, rename, fsync of the directory)."""
-        text = dump(resources)
-        directory = self.path.parent
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        bounded.write_atomic(self.path, dump(resources))
