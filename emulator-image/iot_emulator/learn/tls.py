@@ -13,8 +13,8 @@ import collections
 import dataclasses
 import struct
 
-from iot_emulator.profiles import catalog as profile_mod
 from iot_emulator.learn import dns, findings, packets
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols.transport import tls_hello as th
 
 MQTT_TLS_PORT = 8883
@@ -39,10 +39,10 @@ class Hello:
                 tuple(self.ec_point_formats or ()), tuple(self.signature_algorithms or ()), tuple(self.alpn or ()),
                 tuple(self.supported_versions or ()), self.grease)  # fmt: skip
 
-    def profile(self) -> profile_mod.TlsClientHello:
+    def profile(self) -> catalog.TlsClientHello:
         """The hello as the profile's model, unvalidated (a capture may hold an SSL 3.0 hello the
         model refuses), for what reads one: `tls_hello.ja3` and `ja4`."""
-        return profile_mod.TlsClientHello.model_construct(
+        return catalog.TlsClientHello.model_construct(
             servers=[self.server_name or ""],
             version=self.version,
             cipher_suites=self.cipher_suites,
