@@ -7,9 +7,9 @@ then goes through `EventHub.publish`, which does three O(1) things and never wai
 - updates the device's `LiveState` (phase, address, last stats, last error): the table's status;
 - appends it to that device's ring buffers (events and stats apart, so stats every second do
   not push the DHCP history out) and, for logs and errors, to the global log buffer;
-- offers it to every matching `Subscription`. A subscription's queue is bounded: when a client
-  is slower than the devices, its oldest messages are dropped and counted, and the client is told
-  how many it lost. A slow browser can neither slow the others nor grow memory without bound.
+- offers it to every matching `Subscription` (the emulator's `messages.Subscriber`, as its own /events
+  clients have). A subscription's queue is bounded: when a client is slower than the devices, its
+  oldest messages are dropped and counted, and the client is told how many it lost. A slow browser can neither slow the others nor grow memory without bound.
 
 A message is wrapped once in an `Entry` shared by every subscription, so its JSON text is made
 once however many `/ws` clients send it (`batching` puts many in one frame). A subscription made
@@ -147,8 +147,10 @@ class _Latest:
         self.entry = entry
 
 
-class Subscription:
-    """One client's filters and bounded queue. `offer` never blocks; `next_batch` waits for work.
+class Subscription(messages.Subscriber):
+    """One WebSocket or Socket.io client: the emulator's `Subscriber` (filters, bounded queue dropping
+    the oldest, drop counts), whose device filter lets `resource` changes through to every tab, and
+    whose queue holds `Entry`s, so a message's JSON text is made once for all clients.
 
     With `coalesce_stats`, a device's queued `stats` is replaced by a newer one as long as no other
     message of that device came between (so each device's messages stay in order); the replaced
@@ -157,39 +159,12 @@ class Subscription:
     def __init__(
         self, size: int, devices: Iterable[str] = (), types: Iterable[str] = (), *, coalesce_stats: bool = False
     ) -> None:
-        self._size = size
-        self._queue: deque[Entry | _Latest] = deque()
+        super().__init__(size, asyncio.Event(), devices, types, unfiltered=frozenset({RESOURCE}))
+        self._items: deque[Entry | _Latest] = deque()
         self._latest: dict[str, _Latest] = {}
         self.coalesce_stats = coalesce_stats
         self.coalesced = 0
         """Stats replaced by a newer one of the same device before they were sent."""
-        self._wake = asyncio.Event()
-        self.devices: frozenset[str] = frozenset()
-        self.types: tuple[str, ...] = ()
-        self._type_ok: dict[str, bool] = {}
-        self.dropped = 0
-        """Messages lost over the client's lifetime."""
-        self.pending_drops = 0
-        """Messages lost since the client was last told."""
-        self.closed = False
-        self.set_filter(devices, types)
-
-    def set_filter(self, devices: Iterable[str] = (), types: Iterable[str] = ()) -> None:
-        """Empty means everything. Types are shell patterns on the message type (`dhcp*`, `stats`)."""
-        self.devices = frozenset(devices)
-        self.types = tuple(t.removeprefix("device:") for t in types)
-        self._type_ok = {}
-
-    def wants(self, message: Message) -> bool:
-        if self.devices and message.get("device_id") not in self.devices and message.get("type") != RESOURCE:
-            return False
-        if not self.types:
-            return True
-        type_ = str(message.get("type", ""))
-        ok = self._type_ok.get(type_)
-        if ok is None:
-            ok = self._type_ok[type_] = any(fnmatch.fnmatchcase(type_, p) for p in self.types)
-        return ok
 
     def offer(self, message: Message | Entry) -> None:
         entry = message if isinstance(message, Entry) else Entry(message)
@@ -207,12 +182,14 @@ class Subscription:
                 item = self._latest[device_id] = _Latest(entry)
             else:
                 self._latest.pop(device_id, None)  # a later stats goes after this message
-        if len(self._queue) >= self._size:
-            self._unwrap(self._queue.popleft())
+        if len(self._items) >= self._size:
+            self._unwrap(self._items.popleft())
             self.dropped += 1
             self.pending_drops += 1
-        self._queue.append(item)
-        self._wake.set()
+        self._items.append(item)
+        self._signal.set()
+
+    __call__ = offer
 
     def _unwrap(self, item: Entry | _Latest) -> Entry:
         if isinstance(item, Entry):
@@ -222,22 +199,24 @@ class Subscription:
             del self._latest[device_id]
         return item.entry
 
-    def close(self) -> None:
-        self.closed = True
-        self._wake.set()
+    def close(self, *, discard: bool = False) -> None:
+        if discard:
+            self._items.clear()
+            self._latest.clear()
+        super().close(discard=discard)
 
     async def wait(self) -> bool:
         """Until something is queued (True) or the subscription is closed with nothing left (False)."""
-        while not self._queue and not self.closed:
-            self._wake.clear()
-            await self._wake.wait()
-        return bool(self._queue)
+        while not self._items and not self.closed:
+            self._signal.clear()
+            await self._signal.wait()
+        return bool(self._items)
 
     def take(self, limit: int) -> list[Entry]:
         """Up to `limit` queued entries, oldest first, without waiting."""
         batch: list[Entry] = []
-        while self._queue and len(batch) < limit:
-            batch.append(self._unwrap(self._queue.popleft()))
+        while self._items and len(batch) < limit:
+            batch.append(self._unwrap(self._items.popleft()))
         return batch
 
     async def next_batch(self, limit: int = 256) -> list[Message]:
@@ -255,17 +234,13 @@ class Subscription:
             for message in batch:
                 yield event_name(message), message
 
-    def take_drops(self) -> int:
-        drops, self.pending_drops = self.pending_drops, 0
-        return drops
-
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        return len(self._items)
 
     def queued_messages(self) -> list[Message]:
         """What waits to be sent, oldest first (a coalesced `stats` as its latest)."""
-        return [item.message if isinstance(item, Entry) else item.entry.message for item in self._queue]
+        return [item.message if isinstance(item, Entry) else item.entry.message for item in self._items]
 
 
 class _DeviceRecord:
