@@ -9,7 +9,8 @@ then goes through `EventHub.publish`, which does three O(1) things and never wai
   not push the DHCP history out) and, for logs and errors, to the global log buffer;
 - offers it to every matching `Subscription` (the emulator's `messages.Subscriber`, as its own /events
   clients have). A subscription's queue is bounded: when a client is slower than the devices, its
-  oldest messages are dropped and counted, and the client is told how many it lost. A slow browser can neither slow the others nor grow memory without bound.
+  oldest messages are dropped and counted, and the client is told how many it lost. A slow browser
+  can neither slow the others nor grow memory without bound.
 
 A message is wrapped once in an `Entry` shared by every subscription, so its JSON text is made
 once however many `/ws` clients send it (`batching` puts many in one frame). A subscription made
