@@ -19,6 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 from iot_emulator.config import bounded, models
 from iot_emulator.devices import macs
 from iot_emulator.profiles import catalog
+from iot_emulator.protocols.link import vlan_tag
 from iot_emulator.scenarios import firmware
 from iot_emulator.scenarios import model as scenario_model
 
@@ -55,6 +56,8 @@ class DeviceConfig:
     hostname_given: bool = False
     """spec.hostname was set: it must be unique. Names from a profile's pattern may repeat, as
     real ones do (every Hue bridge says `Philips-hue`, every Kasa plug `HS110`)."""
+    vlan: vlan_tag.Tagging | None = None
+    """The 802.1Q tag (and QinQ S-tag) on its frames; None: untagged."""
 
 
 def parse_documents(text: str, source: str = "<manifest>") -> list[models.IoTDevice | models.IoTFleet]:
@@ -167,6 +170,7 @@ def _device(resource: models.IoTDevice, library: catalog.Library) -> DeviceConfi
         dhcp_mode=spec.dhcp.mode,
         static_address=spec.dhcp.address,
         scenario=scenario_model.for_member(spec.scenario, name, 0, 1) if spec.scenario else None,
+        vlan=tagging(spec),
     )
 
 
@@ -202,9 +206,17 @@ def _fleet(resource: models.IoTFleet, library: catalog.Library) -> list[DeviceCo
                 scenario=scenario_model.for_member(spec.scenario, device_id, index, spec.replicas)
                 if spec.scenario
                 else None,
+                vlan=tagging(spec.template),
             )
         )
     return out
+
+
+def tagging(spec: models.DeviceTemplate) -> vlan_tag.Tagging | None:
+    """A spec's VLAN fields as the engine uses them."""
+    if spec.vlan is None:
+        return None
+    return vlan_tag.Tagging(spec.vlan, spec.vlan_priority, spec.outer_vlan)
 
 
 def _duplicates(devices: list[DeviceConfig]) -> list[str]:
