@@ -147,8 +147,9 @@ class Engine:
         now = clock()
         budget_ends = now + RELEASE_BUDGET
         for i, dev in enumerate(self.devices, 1):
-            for frame in dev.stop(now):
-                self.link.send(frame)
+            header = _tag_header(dev)
+            for frame in dev.stop(now):  # not `_send`: no one is left to deliver to locally
+                self.link.send(vlan_tag.push(frame, header) if header else frame)
             if i % RELEASE_BATCH == 0 and self._loop is not None and clock() < budget_ends:
                 await asyncio.sleep(RELEASE_PAUSE)
         self.link.flush()
@@ -346,8 +347,7 @@ class Engine:
         the devices of the sender's VLAN only. The VLAN tags are put on here, where frames leave.
         """
         router = self.segments.of(sender)
-        tagging = sender.config.vlan
-        header = tagging.header() if tagging is not None else b""
+        header = _tag_header(sender)
         for frame in frames:
             self.link.send(vlan_tag.push(frame, header) if header else frame)
             if self._loop is None:
@@ -497,6 +497,12 @@ class Engine:
         for dev in self.devices:
             self.events(messages.make("stats", dev.device_id, self.wall(), stats=self.stats.of(dev, now)))
             self.stats.reported(dev)
+
+
+def _tag_header(dev: device_mod.Device) -> bytes:
+    """The VLAN tag(s) the device's frames carry on the wire (b"": untagged)."""
+    tagging = dev.config.vlan
+    return tagging.header() if tagging is not None else b""
 
 
 def _levels_from(level: str) -> frozenset[str]:
