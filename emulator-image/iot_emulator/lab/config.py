@@ -130,7 +130,7 @@ class LabConfig:
         object.__setattr__(self, "state_dir", Path(self.state_dir))
         object.__setattr__(self, "dnsmasq_extra", tuple(self.dnsmasq_extra))
         object.__setattr__(self, "dns_names", MappingProxyType(dict(self.dns_names)))
-        object.__setattr__(self, "vlans", tuple(sorted(self.vlans)))
+        object.__setattr__(self, "vlans", tuple(sorted(self.vlans, key=lambda v: (v.vid, v.outer or 0))))
         problems = _problems(self)
         if problems:
             raise errors.LabConfigError("; ".join(problems))

@@ -33,7 +33,7 @@ VLAN_BLOCK = ipaddress.IPv4Network("172.16.0.0/12")
 _SPEC = re.compile(r"^(?:(\d{1,4})\.)?(\d{1,4})$")
 
 
-@dataclasses.dataclass(frozen=True, order=True)
+@dataclasses.dataclass(frozen=True)
 class Vlan:
     """One lab VLAN: its C-tag id and, for QinQ, the S-tag id outside it."""
 
