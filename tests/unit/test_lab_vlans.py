@@ -68,12 +68,12 @@ def test_the_switch_forwards_each_vlan_to_its_port_and_back_with_its_tags() -> N
     trunk, p10, p30 = Port(), Port(), Port()
     switch = vlan_switch.Switch(trunk, {(0, 10): p10, (100, 30): p30})  # type: ignore[dict-item, arg-type]
     frame = bytes(Ether(src="02:00:00:00:00:01", dst="ff:ff:ff:ff:ff:ff") / IP() / UDP())
-    switch.from_trunk(vlan_tag.push(frame, vlan_tag.Tagging(10, 5).header()))
-    switch.from_trunk(vlan_tag.push(frame, vlan_tag.Tagging(30, 0, 100).header()))
-    switch.from_trunk(vlan_tag.push(frame, vlan_tag.Tagging(20).header()))  # no port: dropped
-    switch.from_trunk(vlan_tag.push(frame, vlan_tag.Tagging(30).header()))  # C-tag 30 without the S-tag: dropped
+    switch.from_trunk(vlan_tag.push(frame, vlan_tag.header(10, 5)))
+    switch.from_trunk(vlan_tag.push(frame, vlan_tag.header(30, 0, 100)))
+    switch.from_trunk(vlan_tag.push(frame, vlan_tag.header(20)))  # no port: dropped
+    switch.from_trunk(vlan_tag.push(frame, vlan_tag.header(30)))  # C-tag 30 without the S-tag: dropped
     switch.from_trunk(frame)  # untagged: the gateway's own LAN, not the switch's
     assert p10.sent == [frame] and p30.sent == [frame] and trunk.sent == []
     switch.from_port((100, 30), frame)
-    switch.from_port((0, 10), vlan_tag.push(frame, vlan_tag.Tagging(20).header()))  # tagged on an access port
-    assert trunk.sent == [vlan_tag.push(frame, vlan_tag.Tagging(30, 0, 100).header())]
+    switch.from_port((0, 10), vlan_tag.push(frame, vlan_tag.header(20)))  # tagged on an access port
+    assert trunk.sent == [vlan_tag.push(frame, vlan_tag.header(30, 0, 100))]

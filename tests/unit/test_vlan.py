@@ -35,7 +35,7 @@ def untagged() -> bytes:
 
 def test_a_c_tag_is_the_bytes_scapy_builds() -> None:
     frame = untagged()
-    tagged = vlan_tag.push(frame, vlan_tag.Tagging(10, pcp=5).header())
+    tagged = vlan_tag.push(frame, vlan_tag.header(10, 5))
     plain = Ether(frame)
     expected = Ether(src=plain.src, dst=plain.dst) / Dot1Q(vlan=10, prio=5) / plain.payload
     assert tagged == bytes(expected)
@@ -44,7 +44,7 @@ def test_a_c_tag_is_the_bytes_scapy_builds() -> None:
 
 def test_a_qinq_stack_is_an_88a8_s_tag_outside_the_8100_c_tag() -> None:
     frame = untagged()
-    tagged = vlan_tag.push(frame, vlan_tag.Tagging(20, pcp=3, outer_vid=100).header())
+    tagged = vlan_tag.push(frame, vlan_tag.header(20, 3, 100))
     plain = Ether(frame)
     expected = Ether(src=plain.src, dst=plain.dst) / Dot1AD(vlan=100, prio=3) / Dot1Q(vlan=20, prio=3) / plain.payload
     assert tagged == bytes(expected)
@@ -54,8 +54,8 @@ def test_a_qinq_stack_is_an_88a8_s_tag_outside_the_8100_c_tag() -> None:
 def test_pop_gives_the_vlan_key_and_the_frame_as_it_was() -> None:
     frame = untagged()
     assert vlan_tag.pop(frame) == (None, frame)
-    assert vlan_tag.pop(vlan_tag.push(frame, vlan_tag.Tagging(10, 7).header())) == ((0, 10), frame)
-    assert vlan_tag.pop(vlan_tag.push(frame, vlan_tag.Tagging(20, 0, 100).header())) == ((100, 20), frame)
+    assert vlan_tag.pop(vlan_tag.push(frame, vlan_tag.header(10, 7))) == ((0, 10), frame)
+    assert vlan_tag.pop(vlan_tag.push(frame, vlan_tag.header(20, 0, 100))) == ((100, 20), frame)
     priority_only = frame[:12] + struct.pack("!HH", 0x8100, 5 << 13) + frame[12:]  # 802.1p, VID 0
     assert vlan_tag.pop(priority_only) == (None, frame)
     assert vlan_tag.pop(frame[:12] + b"\x81\x00") == (None, frame[:12] + b"\x81\x00")  # too short: left alone
@@ -68,11 +68,11 @@ def auxdata(tci: int, tpid: int, status: int) -> list[tuple[int, int, bytes]]:
 def test_the_tag_the_kernel_took_off_is_put_back_from_auxdata() -> None:
     frame = untagged()
     valid = rawsock.TP_STATUS_VLAN_VALID | rawsock.TP_STATUS_VLAN_TPID_VALID
-    inner = vlan_tag.push(frame, vlan_tag.Tagging(20).header())
+    inner = vlan_tag.push(frame, vlan_tag.header(20))
     retagged = rawsock.retag(inner, auxdata((3 << 13) | 100, 0x88A8, valid))  # the outer S-tag of a QinQ frame
     assert retagged == inner[:12] + struct.pack("!HH", 0x88A8, (3 << 13) | 100) + inner[12:]
     assert rawsock.retag(frame, auxdata(10, 0x8100, rawsock.TP_STATUS_VLAN_VALID)) == vlan_tag.push(
-        frame, vlan_tag.Tagging(10).header()
+        frame, vlan_tag.header(10)
     )
     assert rawsock.retag(frame, auxdata(0, 0, 0)) == frame  # untagged
     assert rawsock.retag(frame, []) == frame
@@ -89,7 +89,7 @@ def test_a_real_socket_reads_a_tagged_frame_with_its_tag() -> None:
     received: list[bytes] = []
     frame = vlan_tag.push(
         bytes(Ether(src="02:00:00:00:00:bb", dst="02:00:00:00:00:cc") / IP() / UDP() / b"tagged"),
-        vlan_tag.Tagging(42, 6).header(),
+        vlan_tag.header(42, 6),
     )
     sender = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     try:
@@ -186,7 +186,7 @@ async def bind(eng: engine.Engine, link: RecordingLink, mac: str, header: bytes)
 
 async def test_each_vlan_is_its_own_broadcast_domain(running: Any) -> None:
     eng, link = running
-    tag10, tag20 = vlan_tag.Tagging(10).header(), vlan_tag.Tagging(20, 0, 100).header()
+    tag10, tag20 = vlan_tag.header(10), vlan_tag.header(20, 0, 100)
     # VLAN 20's server answering cam10 (its chaddr) must not reach it: it is on another VLAN.
     cam10 = eng.devices[0]
     request = vlan_tag.pop(discovers(link)["02:10:00:00:00:01"])[1]
@@ -203,7 +203,7 @@ async def test_each_vlan_is_its_own_broadcast_domain(running: Any) -> None:
     assert [(a[ARP].hwsrc, a[Dot1Q].vlan) for a in answers] == [("02:10:00:00:00:01", 10)]
     link.sent.clear()
     link.deliver(who_has)  # untagged: nobody there owns the address
-    link.deliver(vlan_tag.push(who_has, vlan_tag.Tagging(30).header()))  # a VLAN we are not in
+    link.deliver(vlan_tag.push(who_has, vlan_tag.header(30)))  # a VLAN we are not in
     assert not [f for f in link.sent if ARP in Ether(f)]
     link.deliver(vlan_tag.push(who_has, tag20))
     answers = [Ether(f) for f in link.sent if ARP in Ether(f)]
@@ -216,10 +216,10 @@ def test_unicast_to_a_device_on_another_vlan_is_not_delivered(tiny_library: cata
     fed: list[str] = []
     eng._feed = lambda dev, frame: fed.append(dev.device_id)  # type: ignore[method-assign]
     frame = bytes(Ether(src=SERVER_MAC, dst="02:10:00:00:00:01") / IP(src=SERVER_IP, dst=ADDRESS) / UDP())
-    eng._on_frame(vlan_tag.push(frame, vlan_tag.Tagging(20).header()))
+    eng._on_frame(vlan_tag.push(frame, vlan_tag.header(20)))
     eng._on_frame(frame)
     assert fed == []
-    eng._on_frame(vlan_tag.push(frame, vlan_tag.Tagging(10).header()))
+    eng._on_frame(vlan_tag.push(frame, vlan_tag.header(10)))
     assert fed == ["cam10"]
     assert eng.mac_in_use("02:20:00:00:00:01") and not eng.mac_in_use("02:99:00:00:00:01")
 
@@ -236,7 +236,7 @@ def fleet(template: str) -> str:
 
 def test_a_fleet_vlan_tags_every_member(tiny_library: catalog.Library) -> None:
     devices = manifests.expand(manifests.parse_documents(fleet("vlan: 20, vlanPriority: 6")), tiny_library)
-    assert [d.vlan for d in devices] == [vlan_tag.Tagging(20, 6, None)] * 2
+    assert [d.vlan for d in devices] == [manifests.Vlan(20, 6, None)] * 2
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import dataclasses
 import ipaddress
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
@@ -19,7 +19,6 @@ from pydantic import TypeAdapter, ValidationError
 from iot_emulator.config import bounded, models
 from iot_emulator.devices import macs
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols.link import vlan_tag
 from iot_emulator.scenarios import firmware
 from iot_emulator.scenarios import model as scenario_model
 
@@ -32,6 +31,20 @@ class ManifestError(ValueError):
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
+
+
+class Vlan(NamedTuple):
+    """A device's VLAN as the engine tags its frames (`protocols.link.vlan_tag` builds the bytes)."""
+
+    vid: int
+    pcp: int = 0
+    outer_vid: int | None = None
+    """QinQ: the 802.1ad S-tag outside the C-tag."""
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """(S-tag id or 0, C-tag id): what the engine routes received frames by."""
+        return (self.outer_vid or 0, self.vid)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -56,7 +69,7 @@ class DeviceConfig:
     hostname_given: bool = False
     """spec.hostname was set: it must be unique. Names from a profile's pattern may repeat, as
     real ones do (every Hue bridge says `Philips-hue`, every Kasa plug `HS110`)."""
-    vlan: vlan_tag.Tagging | None = None
+    vlan: Vlan | None = None
     """The 802.1Q tag (and QinQ S-tag) on its frames; None: untagged."""
 
 
@@ -212,11 +225,11 @@ def _fleet(resource: models.IoTFleet, library: catalog.Library) -> list[DeviceCo
     return out
 
 
-def tagging(spec: models.DeviceTemplate) -> vlan_tag.Tagging | None:
+def tagging(spec: models.DeviceTemplate) -> Vlan | None:
     """A spec's VLAN fields as the engine uses them."""
     if spec.vlan is None:
         return None
-    return vlan_tag.Tagging(spec.vlan, spec.vlan_priority, spec.outer_vlan)
+    return Vlan(spec.vlan, spec.vlan_priority, spec.outer_vlan)
 
 
 def _duplicates(devices: list[DeviceConfig]) -> list[str]:

@@ -501,8 +501,8 @@ class Engine:
 
 def _tag_header(dev: device_mod.Device) -> bytes:
     """The VLAN tag(s) the device's frames carry on the wire (b"": untagged)."""
-    tagging = dev.config.vlan
-    return tagging.header() if tagging is not None else b""
+    vlan = dev.config.vlan
+    return vlan_tag.header(vlan.vid, vlan.pcp, vlan.outer_vid) if vlan is not None else b""
 
 
 def _levels_from(level: str) -> frozenset[str]:

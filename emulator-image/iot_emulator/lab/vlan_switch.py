@@ -32,7 +32,7 @@ class Switch:
     def __init__(self, trunk: rawsock.RawLink, ports: dict[vlan_tag.Key, rawsock.RawLink]) -> None:
         self.trunk = trunk
         self.ports = ports
-        self.headers = {key: vlan_tag.Tagging(key[1], 0, key[0] or None).header() for key in ports}
+        self.headers = {key: vlan_tag.header(key[1], 0, key[0] or None) for key in ports}
 
     def from_trunk(self, frame: bytes) -> None:
         key, untagged = vlan_tag.pop(frame)

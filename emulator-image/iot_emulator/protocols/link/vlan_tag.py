@@ -9,7 +9,6 @@ IEEE 802.1Q-2018 section 9.6; QinQ puts the S-tag outside the C-tag (802.1ad).
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
 
 TPID_CTAG = 0x8100
 TPID_STAG = 0x88A8
@@ -21,28 +20,18 @@ Key = tuple[int, int]
 """A VLAN as the engine routes by it: (outer S-tag id or 0, C-tag id). Untagged frames have no key."""
 
 
-class Tagging(NamedTuple):
-    """How a device's frames are tagged: its C-tag, priority, and the optional QinQ S-tag."""
+def header(vid: int, pcp: int = 0, outer_vid: int | None = None) -> bytes:
+    """The tag bytes that go between the source MAC and the EtherType: a C-tag, or an S-tag then a C-tag.
 
-    vid: int
-    pcp: int = 0
-    outer_vid: int | None = None
-    """802.1ad S-tag (TPID 0x88a8) outside the C-tag; it carries the same priority."""
-
-    @property
-    def key(self) -> Key:
-        return (self.outer_vid or 0, self.vid)
-
-    def header(self) -> bytes:
-        """The tag bytes that go between the source MAC and the EtherType."""
-        inner = _TAG.pack(TPID_CTAG, (self.pcp << 13) | self.vid)
-        if self.outer_vid is None:
-            return inner
-        return _TAG.pack(TPID_STAG, (self.pcp << 13) | self.outer_vid) + inner
+    QinQ's S-tag carries the same priority as the C-tag; DEI is 0."""
+    inner = _TAG.pack(TPID_CTAG, (pcp << 13) | vid)
+    if outer_vid is None:
+        return inner
+    return _TAG.pack(TPID_STAG, (pcp << 13) | outer_vid) + inner
 
 
 def push(frame: bytes, header: bytes) -> bytes:
-    """The frame with `header` (`Tagging.header()`) inserted after the two MACs."""
+    """The frame with `header` (see `header()`) inserted after the two MACs."""
     return frame[:12] + header + frame[12:]
 
 
