@@ -10,13 +10,17 @@ device. tshark on the trunk shows the tags as the wire carries them (TPIDs, ids,
 from __future__ import annotations
 
 import ipaddress
+import select
+import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from scapy.layers.l2 import ARP, Ether
 
 from iot_emulator import lab as iotlab
-from iot_emulator.lab import vlans
+from iot_emulator.lab import netns, vlans
 from tests.conftest import LabFactory
 from tests.lab import fingerprint_capture, servers
 from tests.lab.emulator import Emulator, Message
@@ -47,6 +51,23 @@ class Capture:
 
     def sources(self) -> set[str]:
         return {row[0] for row in fingerprint_capture.decode(self.pcap, "eth", ["eth.src"])}
+
+
+def arp_answer(lab: iotlab.Lab, iface: str, sender_ip: str, target_ip: str, timeout: float = 1.5) -> str | None:
+    """Broadcast an ARP who-has for `target_ip` from the gateway's `iface`; the MAC that answers, or None."""
+    sock = netns.socket_in(lab.gw_netns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+    try:
+        sock.bind((iface, 0))
+        own = ":".join(f"{b:02x}" for b in sock.getsockname()[4])
+        sock.send(bytes(Ether(src=own, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=own, psrc=sender_ip, pdst=target_ip)))
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0 and select.select([sock], [], [], left)[0]:
+            frame = Ether(sock.recv(65535))
+            if ARP in frame and frame[ARP].op == 2 and frame[ARP].psrc == target_ip:
+                return str(frame[ARP].hwsrc)
+        return None
+    finally:
+        sock.close()
 
 
 def bound(name: str, address: str) -> Callable[[Message], bool]:
@@ -84,6 +105,11 @@ def test_each_vlan_is_served_by_its_own_server_and_hears_no_other(lab_factory: L
                 emu.wait_for(bound(name, ack["assigned_ip"]), 10, f"{name} bound")
                 ping = lab.run_in_gw("ping", "-c", "1", "-W", "3", ack["assigned_ip"])  # ARP and echo, in the VLAN
                 assert ping.returncode == 0, (name, ping.stdout, ping.stderr)
+            # A broadcast on VLAN 20 (or untagged) for cam10's address: cam10 is on VLAN 10 and never hears it.
+            cam10_ip, cam10_mac = acks["cam10"]["assigned_ip"], DEVICES["cam10"][0]
+            assert arp_answer(lab, V10.iface(lab.gw_iface), str(V10.gateway), cam10_ip) == cam10_mac  # it answers
+            assert arp_answer(lab, V20.iface(lab.gw_iface), str(V20.gateway), cam10_ip) is None
+            assert arp_answer(lab, lab.gw_iface, str(lab.gateway_ip), cam10_ip) is None
             assert emu.stop() == 0
     finally:
         for capture in (trunk, *per_vlan.values()):
