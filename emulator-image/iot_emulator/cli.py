@@ -465,5 +465,6 @@ def _flag_errors(exc: ValidationError) -> str:
     for err in exc.errors():
         field = str(err["loc"][0]) if err["loc"] else ""
         flag = _FLAGS.get(field, field)
-        parts.append(f"{flag}: {err['msg'].removeprefix('Value error, ')}")
+        message = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{flag}: {message}" if flag else message)  # a rule across fields names them itself
     return "; ".join(parts)
