@@ -86,6 +86,7 @@ bench: setup
 	$(PY) bench/dhcp_bind.py --devices 2000
 	$(PY) bench/pps.py
 	$(PY) bench/scale.py --devices 10000
+	$(PY) bench/vlan_recv.py
 	$(PY) bench/ui_render.py
 
 clean:

@@ -6,9 +6,9 @@ Accepted on import, in one body:
   `kubectl get -o yaml` writes it;
 - the brief's device list: `{"devices": [...]}` or a bare JSON list whose entries carry `id` and
   `vendor` (the seed CLI's flags as keys: `mac`, `dhcp_mode`, `static_ip`, `protocols`,
-  `traffic_interval`, ...). The brief's ids (`camera_01`) are not Kubernetes names, so the
-  name is made from the id (`camera-01`) and the id kept in the `iotemu.io/seed-id` annotation,
-  which the `iot_devices` export gives back. Brief devices come in stopped.
+  `traffic_interval`, `vlan`, `vlan_priority`, `outer_vlan`, ...). The brief's ids (`camera_01`)
+  are not Kubernetes names, so the name is made from the id (`camera-01`) and the id kept in the
+  `iotemu.io/seed-id` annotation, which the `iot_devices` export gives back. Brief devices come in stopped.
 
 Everything is converted and validated before anything is returned: each problem names the
 entry (its index, from 1, and its id) and the field, and the caller writes nothing unless the
@@ -33,11 +33,13 @@ DISPLAY_NAME = "iotemu.io/display-name"
 DEVICE_TYPE = "iotemu.io/device-type"
 BRIEF_KEYS = frozenset({
     "id", "name", "vendor", "profile", "type", "mac", "hostname", "dhcp_mode", "static_ip", "ip", "gateway",
-    "interface", "protocols", "traffic_interval", "enabled", "running", "status",
+    "interface", "protocols", "traffic_interval", "enabled", "running", "status", "vlan", "vlan_priority",
+    "outer_vlan",
 })  # fmt: skip
 _FIELD_OF = {"spec.mac": "mac", "spec.hostname": "hostname", "spec.protocols": "protocols",
              "spec.trafficInterval": "traffic_interval", "spec.dhcp": "static_ip", "spec.dhcp.address": "static_ip",
-             "spec.dhcp.mode": "dhcp_mode", "metadata.name": "id", "spec.profile": "vendor"}  # fmt: skip
+             "spec.dhcp.mode": "dhcp_mode", "metadata.name": "id", "spec.profile": "vendor", "spec.vlan": "vlan",
+             "spec.vlanPriority": "vlan_priority", "spec.outerVlan": "outer_vlan"}  # fmt: skip
 
 
 def parse(body: bytes, library: catalog.Library, source: str = "import", seconds: float = 30.0) -> list[base.Resource]:
@@ -143,6 +145,9 @@ def _brief_device(entry: dict[str, Any], index: int, library: catalog.Library) -
         "trafficInterval": entry.get("traffic_interval", 60),
         "dhcp": {"mode": entry.get("dhcp_mode") or "auto", "address": static_ip},
         "running": bool(entry.get("running", False)),
+        "vlan": entry.get("vlan"),
+        "vlanPriority": entry.get("vlan_priority"),
+        "outerVlan": entry.get("outer_vlan"),
     }
     annotations = {SEED_ID: raw_id}
     for key, annotation in (("name", DISPLAY_NAME), ("type", DEVICE_TYPE)):
@@ -201,6 +206,9 @@ def to_brief(resources: Sequence[base.Resource], library: catalog.Library) -> di
             "protocols": spec.protocols if spec.protocols is not None else (prof.protocols if prof else None),
             "traffic_interval": spec.traffic_interval,
             "running": spec.running,
+            "vlan": spec.vlan,
+            "vlan_priority": spec.vlan_priority if spec.vlan else None,
+            "outer_vlan": spec.outer_vlan,
         }
         devices.append({k: v for k, v in entry.items() if v is not None})
     out: dict[str, Any] = {"devices": devices}

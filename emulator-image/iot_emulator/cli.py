@@ -99,6 +99,9 @@ def seed_parser() -> argparse.ArgumentParser:
     parser.add_argument("--hostname", help="host name sent in option 12 (default: the profile's pattern)")
     parser.add_argument("--protocols", default="arp,dhcp", help="comma-separated protocols")
     parser.add_argument("--traffic-interval", type=float, default=60, help="seconds between periodic traffic")
+    parser.add_argument("--vlan", type=int, help="802.1Q VLAN id (1-4094) on the device's frames (docs/vlan.md)")
+    parser.add_argument("--vlan-priority", type=int, default=0, help="802.1p priority (0-7) in the VLAN tag")
+    parser.add_argument("--outer-vlan", type=int, help="QinQ: 802.1ad S-tag id outside the --vlan tag")
     _add_run_options(parser)
     return parser
 
@@ -128,6 +131,9 @@ def _seed(argv: list[str]) -> int:
                 "protocols": protocols,
                 "trafficInterval": args.traffic_interval,
                 "dhcp": {"mode": args.dhcp_mode, "address": args.static_ip},
+                "vlan": args.vlan,
+                "vlanPriority": args.vlan_priority,
+                "outerVlan": args.outer_vlan,
             }
         )
     except ValidationError as exc:
@@ -143,6 +149,7 @@ def _seed(argv: list[str]) -> int:
         dhcp_mode=spec.dhcp.mode,
         static_address=spec.dhcp.address,
         vendor_label=args.vendor,
+        vlan=manifests.tagging(spec),
     )
     configs = with_scenario([config], args.scenario, library)
     return _run(configs, _options(args, fallback_gateway=args.gateway), library)
@@ -410,7 +417,7 @@ def _write(path: Path | None, text: str) -> None:
 
 def _run(configs: list[manifests.DeviceConfig], options: runner.RunOptions, library: catalog.Library) -> int:
     try:
-        link = runner.open_link(options)
+        link = runner.open_link(options, configs)
     except rawsock.LinkError as exc:
         raise BadInput(f"--interface: {exc.strerror}") from None
     return asyncio.run(runner.run(configs, options, link, library=library))
@@ -448,7 +455,8 @@ def _derived_mac(prof: catalog.Profile, device_id: str) -> str:
 
 
 _FLAGS = {"mac": "--mac", "hostname": "--hostname", "protocols": "--protocols",
-          "trafficInterval": "--traffic-interval", "dhcp": "--static-ip"}  # fmt: skip
+          "trafficInterval": "--traffic-interval", "dhcp": "--static-ip", "vlan": "--vlan",
+          "vlanPriority": "--vlan-priority", "outerVlan": "--outer-vlan"}  # fmt: skip
 
 
 def _flag_errors(exc: ValidationError) -> str:
@@ -457,5 +465,6 @@ def _flag_errors(exc: ValidationError) -> str:
     for err in exc.errors():
         field = str(err["loc"][0]) if err["loc"] else ""
         flag = _FLAGS.get(field, field)
-        parts.append(f"{flag}: {err['msg'].removeprefix('Value error, ')}")
+        message = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{flag}: {message}" if flag else message)  # a rule across fields names them itself
     return "; ".join(parts)

@@ -44,6 +44,20 @@ def test_seed_cli_bad_input_exits_2(profiles_dir: Path, flag: str, value: str, e
     assert result.stdout == ""  # nothing started, nothing sent
 
 
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--vlan", "4095"], "--vlan: Input should be less than or equal to 4094"),
+        (["--vlan", "10", "--vlan-priority", "8"], "--vlan-priority: Input should be less than or equal to 7"),
+        (["--outer-vlan", "100"], "outerVlan (QinQ) needs vlan"),
+    ],
+)
+def test_seed_cli_refuses_bad_vlans_naming_the_flag(profiles_dir: Path, extra: list[str], expected: str) -> None:
+    result = iotemu(*SEED, *extra, profiles_dir=profiles_dir)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr and result.stdout == ""
+
+
 def test_static_mode_without_address_names_the_flag(profiles_dir: Path) -> None:
     result = iotemu(*replace(SEED, "--dhcp-mode", "static"), profiles_dir=profiles_dir)
     assert result.returncode == 2

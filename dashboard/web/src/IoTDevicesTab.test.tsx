@@ -143,6 +143,20 @@ describe("IoTDevicesTab", () => {
     expect(http.calls.some((c) => c.url === "/api/devices/cam-1/events?type=stats&type=dhcp*")).toBe(true);
   });
 
+  it("shows a device's VLAN in its row and its panel", async () => {
+    const { http, options } = setup();
+    const cam = device("cam-1");
+    http.on("GET", /^\/api\/devices$/, () => [{ ...cam, spec: { ...cam.spec, vlan: 30, outerVlan: 100, vlanPriority: 5 } }]);
+    http.on("GET", /^\/api\/devices\/cam-1\/events$/, () => []);
+    http.on("GET", /^\/api\/logs$/, () => []);
+    render(<IoTDevicesTab apiBaseUrl="http://svc" streamOptions={options} />);
+    const row = (await screen.findAllByRole("row")).find((r) => r.getAttribute("data-device") === "cam-1")!;
+    expect(row).toHaveTextContent("100/30");
+    await userEvent.click(within(row).getByText("cam-1"));
+    const panel = await screen.findByTestId("device-detail");
+    expect(within(panel).getByTestId("device-vlan")).toHaveTextContent("QinQ S-tag 100, VLAN 30, priority 5");
+  });
+
   it("starts a selection in bulk and deletes a device after confirmation", async () => {
     const { http, options } = setup();
     http.on("POST", /^\/api\/devices\/([^/]+)\/start$/, (_req, m) => ({ action: "start", done: [m[1]], failed: [] }));

@@ -11,7 +11,7 @@ import dataclasses
 import ipaddress
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
@@ -31,6 +31,20 @@ class ManifestError(ValueError):
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
+
+
+class Vlan(NamedTuple):
+    """A device's VLAN as the engine tags its frames (`protocols.link.vlan_tag` builds the bytes)."""
+
+    vid: int
+    pcp: int = 0
+    outer_vid: int | None = None
+    """QinQ: the 802.1ad S-tag outside the C-tag."""
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """(S-tag id or 0, C-tag id): what the engine routes received frames by."""
+        return (self.outer_vid or 0, self.vid)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -55,6 +69,8 @@ class DeviceConfig:
     hostname_given: bool = False
     """spec.hostname was set: it must be unique. Names from a profile's pattern may repeat, as
     real ones do (every Hue bridge says `Philips-hue`, every Kasa plug `HS110`)."""
+    vlan: Vlan | None = None
+    """The 802.1Q tag (and QinQ S-tag) on its frames; None: untagged."""
 
 
 def parse_documents(text: str, source: str = "<manifest>") -> list[models.IoTDevice | models.IoTFleet]:
@@ -167,6 +183,7 @@ def _device(resource: models.IoTDevice, library: catalog.Library) -> DeviceConfi
         dhcp_mode=spec.dhcp.mode,
         static_address=spec.dhcp.address,
         scenario=scenario_model.for_member(spec.scenario, name, 0, 1) if spec.scenario else None,
+        vlan=tagging(spec),
     )
 
 
@@ -202,9 +219,17 @@ def _fleet(resource: models.IoTFleet, library: catalog.Library) -> list[DeviceCo
                 scenario=scenario_model.for_member(spec.scenario, device_id, index, spec.replicas)
                 if spec.scenario
                 else None,
+                vlan=tagging(spec.template),
             )
         )
     return out
+
+
+def tagging(spec: models.DeviceTemplate) -> Vlan | None:
+    """A spec's VLAN fields as the engine uses them."""
+    if spec.vlan is None:
+        return None
+    return Vlan(spec.vlan, spec.vlan_priority, spec.outer_vlan)
 
 
 def _duplicates(devices: list[DeviceConfig]) -> list[str]:

@@ -40,6 +40,8 @@ ZERO_MAC = "00:00:00:00:00:00 is not a usable device MAC"
 MULTUS_NEEDS_ATTACHMENT = "multus mode needs an attachment (a NetworkAttachmentDefinition)"
 ATTACHMENT_NEEDS_MULTUS = "an attachment is only used in multus mode"
 RANGE_ORDER = "members: start must be below end"
+OUTER_VLAN_NEEDS_VLAN = "outerVlan (QinQ) needs vlan, the inner 802.1Q tag"
+PRIORITY_NEEDS_VLAN = "vlanPriority needs vlan: the priority travels in the VLAN tag"
 KNOWN_PROTOCOLS = (
     "arp", "dhcp", "icmp", "dns", "ntp", "http", "https", "cloud", "rtsp", "mqtt", "coap",
     "mdns", "ssdp", "lldp", "tcp",
@@ -168,8 +170,18 @@ class MemberRange(_Wire):
         return self
 
 
+VlanId = Annotated[int, Field(ge=1, le=4094)]
+
+
 class DeviceTemplate(_Wire):
     """What a device is and does; shared by IoTDevice.spec and IoTFleet.spec.template."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            ("!has(self.outerVlan) || has(self.vlan)", OUTER_VLAN_NEEDS_VLAN),
+            ("!has(self.vlanPriority) || self.vlanPriority == 0 || has(self.vlan)", PRIORITY_NEEDS_VLAN),
+        )
+    )
 
     profile: Annotated[
         str,
@@ -189,11 +201,28 @@ class DeviceTemplate(_Wire):
         default=60, description="seconds between periodic traffic bursts"
     )
     dhcp: DhcpSettings = DhcpSettings()
+    vlan: VlanId | None = Field(
+        default=None, description="802.1Q VLAN id (C-tag) on every frame the device sends; default: untagged"
+    )
+    vlan_priority: Annotated[int, Field(ge=0, le=7)] = Field(
+        default=0, description="802.1p priority (PCP) in the VLAN tag(s)"
+    )
+    outer_vlan: VlanId | None = Field(
+        default=None, description="QinQ: an 802.1ad S-tag (TPID 0x88a8) with this id outside the C-tag"
+    )
 
     @field_validator("protocols")
     @classmethod
     def _protocols_known(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else _check_protocols(value)
+
+    @model_validator(mode="after")
+    def _tags_nest(self) -> DeviceTemplate:
+        if self.outer_vlan is not None and self.vlan is None:
+            raise ValueError(OUTER_VLAN_NEEDS_VLAN)
+        if self.vlan_priority and self.vlan is None:
+            raise ValueError(PRIORITY_NEEDS_VLAN)
+        return self
 
 
 class DeviceSpec(DeviceTemplate):

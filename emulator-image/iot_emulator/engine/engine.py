@@ -19,6 +19,7 @@ from iot_emulator.devices import device as device_mod
 from iot_emulator.devices import macs
 from iot_emulator.engine import admission, lease_cache, routing, scheduler, stats
 from iot_emulator.protocols import services
+from iot_emulator.protocols.link import vlan_tag
 from iot_emulator.reporting import messages
 
 RELEASE_BATCH = 8
@@ -82,7 +83,7 @@ class Engine:
         self.events = messages.Fanout()
         self.stats = stats.Stats(stats_interval)
         self.admission = admission.Admission(window, start_rate)
-        self.router = routing.Router()
+        self.segments = routing.Segments()
         self.scheduler = scheduler.Scheduler(self._on_due)
         self._rate_timer: asyncio.TimerHandle | None = None
         self.cache = cache
@@ -95,7 +96,8 @@ class Engine:
         self._seed = seed
         gateway = bytes(int(x) for x in fallback_gateway.split(".")) if fallback_gateway else None
         self.devices = [self._make_device(c, gateway) for c in configs]
-        self.router.by_mac.update((d.mac, d) for d in self.devices)
+        for dev in self.devices:
+            self.segments.of(dev).by_mac[dev.mac] = dev
         self.admission.pending.extend(self.devices)
         self._last_bound_at = 0.0
         self._stopping = False
@@ -145,8 +147,9 @@ class Engine:
         now = clock()
         budget_ends = now + RELEASE_BUDGET
         for i, dev in enumerate(self.devices, 1):
-            for frame in dev.stop(now):
-                self.link.send(frame)
+            header = _tag_header(dev)
+            for frame in dev.stop(now):  # not `_send`: no one is left to deliver to locally
+                self.link.send(vlan_tag.push(frame, header) if header else frame)
             if i % RELEASE_BATCH == 0 and self._loop is not None and clock() < budget_ends:
                 await asyncio.sleep(RELEASE_PAUSE)
         self.link.flush()
@@ -172,7 +175,7 @@ class Engine:
         for config in configs:
             dev = self._make_device(config, gateway)
             self.devices.append(dev)
-            self.router.by_mac[dev.mac] = dev
+            self.segments.of(dev).by_mac[dev.mac] = dev
             self.admission.pending.append(dev)
             if self._loop is not None:
                 self._announce(dev)
@@ -191,7 +194,7 @@ class Engine:
         self.events(messages.make("stats", dev.device_id, self.wall(), stats=self.stats.of(dev, now)))
         self._message("stopped", dev, {"packets_sent": dev.counters.packets_sent})
         self.devices.remove(dev)
-        del self.router.by_mac[dev.mac]
+        del self.segments.of(dev).by_mac[dev.mac]
         self._forget_runtime(dev)
         self.stats.forget(dev)
         if self.cache is not None:
@@ -249,9 +252,9 @@ class Engine:
         for key, factory in old.scenario_factories.items():  # built again around the new device's host
             dev.add_service(key, factory, now)
         self.devices[self.devices.index(old)] = dev
-        if self.router.by_mac.get(old.mac) is old:
-            del self.router.by_mac[old.mac]
-        self.router.by_mac[dev.mac] = dev
+        if self.segments.of(old).by_mac.get(old.mac) is old:
+            del self.segments.of(old).by_mac[old.mac]
+        self.segments.of(dev).by_mac[dev.mac] = dev
         self.stats.replaced(old, dev)
         if at_once and self._loop is not None:
             self._send(dev, dev.start(now))
@@ -283,11 +286,11 @@ class Engine:
         return removed
 
     def mac_in_use(self, mac: str) -> bool:
-        return macs.parse(mac) in self.router.by_mac
+        return self.segments.owns_mac(macs.parse(mac))
 
     def _forget_runtime(self, dev: device_mod.Device) -> None:
         """Drop what a running device holds in the engine (address, timers, admission); it stays listed."""
-        self.router.forget(dev)
+        self.segments.of(dev).forget(dev)
         self.admission.forget(dev)
         self.scheduler.forget(dev)
 
@@ -312,14 +315,22 @@ class Engine:
     # -- receive path --------------------------------------------------------------------------
 
     def _on_frame(self, frame: bytes) -> None:
-        dev = self.router.by_mac.get(frame[:6])
+        """A frame from the wire: its VLAN's devices get it, untagged (see `vlan_tag.pop`)."""
+        router = self.segments.untagged
+        if len(frame) >= 14 and ((frame[12] << 8) | frame[13]) in vlan_tag.TPIDS:
+            key, frame = vlan_tag.pop(frame)
+            tagged = self.segments.for_key(key)
+            if tagged is None:  # a VLAN none of our devices is in
+                return
+            router = tagged
+        dev = router.by_mac.get(frame[:6])
         if dev is not None:
             self._feed(dev, frame)
         elif frame[0] & 1:  # broadcast or multicast
-            self._on_broadcast(frame)
+            self._on_broadcast(router, frame)
 
-    def _on_broadcast(self, frame: bytes, exclude: device_mod.Device | None = None) -> None:
-        for dev in self.router.broadcast_recipients(frame, exclude):
+    def _on_broadcast(self, router: routing.Router, frame: bytes, exclude: device_mod.Device | None = None) -> None:
+        for dev in router.broadcast_recipients(frame, exclude):
             self._feed(dev, frame)
 
     def _feed(self, dev: device_mod.Device, frame: bytes) -> None:
@@ -332,28 +343,32 @@ class Engine:
         """Out to the wire, and to the devices of this process the frame is for.
 
         The kernel never loops our own frames back to us, so a frame from one emulated device to
-        another (an mDNS query, an ARP for a neighbour, unicast to its MAC) is delivered here.
+        another (an mDNS query, an ARP for a neighbour, unicast to its MAC) is delivered here, to
+        the devices of the sender's VLAN only. The VLAN tags are put on here, where frames leave.
         """
+        router = self.segments.of(sender)
+        header = _tag_header(sender)
         for frame in frames:
-            self.link.send(frame)
+            self.link.send(vlan_tag.push(frame, header) if header else frame)
             if self._loop is None:
                 continue
-            local = self.router.by_mac.get(frame[:6])
+            local = router.by_mac.get(frame[:6])
             if local is not None:
                 if local is not sender:
                     self._loop.call_soon(self._deliver_local, frame, sender)
-            elif frame[0] & 1 and self.router.heard_locally(frame):
+            elif frame[0] & 1 and router.heard_locally(frame):
                 self._loop.call_soon(self._deliver_local, frame, sender)
 
     def _deliver_local(self, frame: bytes, sender: device_mod.Device) -> None:
         if self._stopping:
             return
-        local = self.router.by_mac.get(frame[:6])
+        router = self.segments.of(sender)
+        local = router.by_mac.get(frame[:6])
         if local is not None:
             if local is not sender:
                 self._feed(local, frame)
         else:
-            self._on_broadcast(frame, exclude=sender)
+            self._on_broadcast(router, frame, exclude=sender)
 
     # -- timers and admission ------------------------------------------------------------------
 
@@ -361,7 +376,7 @@ class Engine:
         """Bookkeeping after a device ran: the in-flight window, its addresses and groups, its deadline."""
         if self.admission.track(dev):
             self._admit(now)
-        self.router.update(dev)
+        self.segments.of(dev).update(dev)
         self.scheduler.schedule(dev, dev.next_deadline())
 
     def _on_due(self, dev: device_mod.Device, now: float) -> None:
@@ -444,7 +459,7 @@ class Engine:
     def _on_device_event(self, dev: device_mod.Device, kind: str, fields: dict[str, Any]) -> None:
         if kind == "bound":
             assert dev.ip is not None and dev.dhcp.lease is not None
-            self.router.bind(dev, dev.ip)
+            self.segments.of(dev).bind(dev, dev.ip)
             self.bound_count += 1
             now = self.clock()
             self.events(messages.make("stats", dev.device_id, self.wall(), stats=self.stats.of(dev, now)))
@@ -457,7 +472,7 @@ class Engine:
                     expires_at=self.wall() + lease.lease_time))  # fmt: skip
             return
         if kind == "unbound":
-            self.router.unbind(dev)
+            self.segments.of(dev).unbind(dev)
             return
         if kind == "dhcp_release" and self.cache is not None:
             self.cache.mark_released(dev.config.mac)
@@ -482,6 +497,12 @@ class Engine:
         for dev in self.devices:
             self.events(messages.make("stats", dev.device_id, self.wall(), stats=self.stats.of(dev, now)))
             self.stats.reported(dev)
+
+
+def _tag_header(dev: device_mod.Device) -> bytes:
+    """The VLAN tag(s) the device's frames carry on the wire (b"": untagged)."""
+    vlan = dev.config.vlan
+    return vlan_tag.header(vlan.vid, vlan.pcp, vlan.outer_vid) if vlan is not None else b""
 
 
 def _levels_from(level: str) -> frozenset[str]:

@@ -3,6 +3,11 @@
 Frames the process sent come back on an ETH_P_ALL socket as PACKET_OUTGOING: they are dropped
 here. Frames between two devices of the same process never come back at all; the engine
 delivers those itself. See ../shared/notes/raw-socket-facts.md.
+
+VLAN tags: the kernel takes the outer 802.1Q/802.1ad tag off a received frame (skb_vlan_untag,
+or the NIC's VLAN offload) before an AF_PACKET socket reads it, and reports it only in the
+PACKET_AUXDATA control message (tp_vlan_tci, tp_vlan_tpid). With `vlans` on, the link asks for
+that message and puts the tag back, so the engine reads frames as they were on the wire.
 """
 
 from __future__ import annotations
@@ -22,6 +27,12 @@ ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
+PACKET_AUXDATA = 8
+TP_STATUS_VLAN_VALID = 1 << 4
+TP_STATUS_VLAN_TPID_VALID = 1 << 6
+_AUXDATA = struct.Struct("=IIIHHHH")
+"""struct tpacket_auxdata: status, len, snaplen, mac, net, vlan_tci, vlan_tpid (linux/if_packet.h)."""
+_AUX_SPACE = socket.CMSG_SPACE(_AUXDATA.size)
 PACKET_MR_PROMISC = 1
 SO_RCVBUFFORCE = 33
 SO_SNDBUFFORCE = 32
@@ -53,10 +64,14 @@ def in_netns(name: str | None) -> Iterator[None]:
 class RawLink:
     """Send and receive whole Ethernet frames on one interface."""
 
-    def __init__(self, interface: str, *, netns: str | None = None, promiscuous: bool = False) -> None:
+    def __init__(
+        self, interface: str, *, netns: str | None = None, promiscuous: bool = False, vlans: bool = False
+    ) -> None:
         self.interface = interface
         self.netns = netns
         self.promiscuous = promiscuous
+        self.vlans = vlans
+        """Give received frames their VLAN tag back (PACKET_AUXDATA); off, tagged frames read untagged."""
         self.frames_sent = 0
         self.send_errors = 0
         self._sock: socket.socket | None = None
@@ -84,6 +99,8 @@ class RawLink:
             if self.promiscuous:  # a physical NIC filters MACs that are not its own
                 mreq = struct.pack("iHH8s", socket.if_nametoindex(self.interface), PACKET_MR_PROMISC, 0, b"")
                 sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)
+            if self.vlans:
+                sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
         sock.setblocking(False)
         for option in (SO_RCVBUFFORCE, SO_SNDBUFFORCE):
             with contextlib.suppress(OSError):  # without CAP_NET_ADMIN the kernel's default stays
@@ -137,6 +154,9 @@ class RawLink:
 
     def _readable(self) -> None:
         assert self._sock is not None and self._on_frame is not None
+        if self.vlans:
+            self._readable_tagged()
+            return
         recv = self._sock.recvfrom
         for _ in range(512):  # bounded, so timers and other callbacks get their turn
             try:
@@ -148,6 +168,21 @@ class RawLink:
             if address[2] == PACKET_OUTGOING:
                 continue
             self._on_frame(frame)
+
+    def _readable_tagged(self) -> None:
+        """`_readable` with the tag the kernel took off put back (recvmsg costs more: only with `vlans`)."""
+        assert self._sock is not None and self._on_frame is not None
+        recv = self._sock.recvmsg
+        for _ in range(512):
+            try:
+                frame, ancillary, _flags, address = recv(65535, _AUX_SPACE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            if address[2] == PACKET_OUTGOING:
+                continue
+            self._on_frame(retag(frame, ancillary))
 
     def _writable(self) -> None:
         assert self._sock is not None
@@ -163,3 +198,17 @@ class RawLink:
             self._backlog.popleft()
         if self._loop is not None:
             self._loop.remove_writer(self._sock.fileno())
+
+
+def retag(frame: bytes, ancillary: list[tuple[int, int, bytes]]) -> bytes:
+    """The frame with the VLAN tag from its PACKET_AUXDATA put back after the MACs (if there was one)."""
+    for level, kind, data in ancillary:
+        if level != SOL_PACKET or kind != PACKET_AUXDATA or len(data) < _AUXDATA.size:
+            continue
+        status, _len, _snap, _mac, _net, tci, tpid = _AUXDATA.unpack_from(data)
+        if not status & TP_STATUS_VLAN_VALID and not tci:  # old kernels set no VALID bit (libpcap's test)
+            return frame
+        if not status & TP_STATUS_VLAN_TPID_VALID:
+            tpid = 0x8100
+        return frame[:12] + struct.pack("!HH", tpid, tci) + frame[12:]
+    return frame

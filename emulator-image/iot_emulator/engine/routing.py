@@ -4,13 +4,17 @@ A frame's destination MAC picks the device (a dict lookup). Broadcasts and multi
 content: ARP by target address (and, during RFC 5227 address checking, by the address a device is
 checking), multicast by group membership and mDNS/SSDP content (`multicast`), DHCP replies by
 `chaddr`. The engine feeds the devices this returns; nothing here runs a device.
+
+Each VLAN is a broadcast domain of its own: `Segments` keeps one Router per VLAN (and one for the
+untagged LAN), so the same address on two VLANs, or a broadcast on one, never reaches the other's
+devices.
 """
 
 from __future__ import annotations
 
 from iot_emulator.devices import device as device_mod
 from iot_emulator.engine import multicast
-from iot_emulator.protocols.link import dhcp_wire, wire
+from iot_emulator.protocols.link import dhcp_wire, vlan_tag, wire
 
 
 class Router:
@@ -96,3 +100,28 @@ class Router:
                 or (sender == wire.ZERO_IP and target in self.candidates)
             )
         return kind == wire.ETH_P_IP and len(frame) >= 34 and self.multicast.joined(frame[30:34])
+
+
+class Segments:
+    """One Router per broadcast domain: the untagged LAN and each VLAN (keyed by `vlan_tag.Key`)."""
+
+    def __init__(self) -> None:
+        self.untagged = Router()
+        self.vlans: dict[vlan_tag.Key, Router] = {}
+
+    def of(self, dev: device_mod.Device) -> Router:
+        """The router of the device's VLAN (made on first use)."""
+        tagging = dev.config.vlan
+        if tagging is None:
+            return self.untagged
+        router = self.vlans.get(tagging.key)
+        if router is None:
+            router = self.vlans[tagging.key] = Router()
+        return router
+
+    def for_key(self, key: vlan_tag.Key | None) -> Router | None:
+        """The router of a received frame's VLAN; None for a VLAN none of our devices is in."""
+        return self.untagged if key is None else self.vlans.get(key)
+
+    def owns_mac(self, mac: bytes) -> bool:
+        return mac in self.untagged.by_mac or any(mac in r.by_mac for r in self.vlans.values())

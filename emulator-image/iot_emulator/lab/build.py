@@ -37,7 +37,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from iot_emulator.lab import dnsmasq, errors, handle, internet, netns, record, teardown, wan
+from iot_emulator.lab import dnsmasq, errors, handle, internet, netns, record, teardown, vlans, wan
 from iot_emulator.lab.config import SINK_ADDRESS, DhcpServer, LabConfig
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,7 @@ def up(config: LabConfig) -> handle.Lab:
         )
         record.write(claim, handle.to_json(lab))
         _build_network(lab)
+        vlans.build(gw_ns, config.vlans, lab.gw_iface)
         if config.internet:
             wan.connect_sink(gw_ns, lab.sink_netns, str(lab.subnet))
         elif config.upstream is not None:
@@ -105,6 +106,8 @@ def up(config: LabConfig) -> handle.Lab:
         handle.start(lab, "dnsmasq")
         if lab.dhcp_server == "kea":
             handle.start(lab, "kea")
+        if config.vlans:
+            handle.start_vlans(lab)
         if config.internet:
             internet.start(lab.sink_netns, directory / "internet", lab.subnet,
                            lambda role, proc: record.update_processes(lab.record_path, role, proc))  # fmt: skip

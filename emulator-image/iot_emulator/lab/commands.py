@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from iot_emulator.lab import build, config, errors, handle, record, teardown
+from iot_emulator.lab import build, config, errors, handle, record, teardown, vlans
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument("--upstream-gateway", metavar="IP", help="the upstream router")
     up.add_argument("--upstream-dns", action="append", default=[], metavar="IP",
                     help="resolver to forward to (repeatable; default: the upstream router)")  # fmt: skip
+    up.add_argument("--vlan", action="append", default=[], metavar="ID",
+                    help="serve VLAN ID on the trunk: gw0.ID, subnet 172.16.ID.0/24 (ID >= 256: 172.17...), a dnsmasq "
+                    "of its own; S.ID for QinQ (802.1ad S-tag S outside). Repeatable (docs/vlan.md)")  # fmt: skip
     up.add_argument("--state-dir", type=Path, default=config.DEFAULT_STATE_DIR, help=argparse.SUPPRESS)
     up.add_argument("--json", action="store_true", help="print the lab's record as JSON instead of the guide")
     up.set_defaults(handler=cli_up)
@@ -83,6 +86,7 @@ def _lab_config(args: argparse.Namespace) -> config.LabConfig:
         state_dir=args.state_dir,
         dnsmasq_extra=tuple(args.dnsmasq_arg),
         internet=args.internet,
+        vlans=tuple(vlans.Vlan.parse(v) for v in args.vlan),
     )
 
 
@@ -128,6 +132,9 @@ def guide(lab: handle.Lab) -> str:
         f"lab {lab.name} is up: {lab.dhcp_server} on {lab.subnet}, gateway {lab.gateway_ip}, "
         f"pool {start}-{end}, lease {lab.config.lease_time} s",
         *wan,
+        *(f"VLAN {v}:{' ' * max(1, 10 - len(str(v)))}{v.subnet} on {v.iface(lab.gw_iface)}, its own dnsmasq "
+          f"(leases: {v.lease_file(lab.directory)}); devices: `vlan: {v.vid}`"
+          + (f", `outerVlan: {v.outer}`" if v.outer else "") for v in lab.config.vlans),
         "run the emulator in it:",
         f"  sudo ip netns exec {lab.dev_netns} {iotemu} run -f examples/default-fleet.yaml "
         f"--interface {lab.dev_iface}",

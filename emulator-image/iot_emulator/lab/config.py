@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from iot_emulator.lab import dnsmasq, errors, kea
+from iot_emulator.lab import dnsmasq, errors, kea, vlans
 
 DEFAULT_STATE_DIR = Path("/run/iotemu/labs")
 DEFAULT_SUBNET = ipaddress.IPv4Network("10.77.0.0/20")
@@ -120,6 +120,8 @@ class LabConfig:
     """Extra dnsmasq arguments, appended last (with Kea, to the DNS-only dnsmasq). Benchmarks use
     "--port=0" (no DNS: dnsmasq's DHCP is ~6x faster at 2,000 leases), "--leasefile-ro" (then
     `Lab.leases()` stays empty) and "--quiet-dhcp"; "--dhcp-broadcast" for big fleets, see `core`."""
+    vlans: tuple[vlans.Vlan, ...] = ()
+    """VLANs the gateway serves on the trunk, each with its own subnet and dnsmasq (`lab.vlans`)."""
 
     def __post_init__(self) -> None:
         # Accept the spellings a CLI or YAML produces, store the canonical ones.
@@ -128,6 +130,7 @@ class LabConfig:
         object.__setattr__(self, "state_dir", Path(self.state_dir))
         object.__setattr__(self, "dnsmasq_extra", tuple(self.dnsmasq_extra))
         object.__setattr__(self, "dns_names", MappingProxyType(dict(self.dns_names)))
+        object.__setattr__(self, "vlans", tuple(sorted(self.vlans, key=lambda v: (v.vid, v.outer or 0))))
         problems = _problems(self)
         if problems:
             raise errors.LabConfigError("; ".join(problems))
@@ -135,7 +138,7 @@ class LabConfig:
     def __hash__(self) -> int:  # dns_names is a mapping; hash its items
         return hash((self.name, self.subnet, self.dhcp_server, self.lease_time,
                      tuple(sorted(self.dns_names.items())), self.state_dir, self.dnsmasq_extra,
-                     self.internet, self.upstream))  # fmt: skip
+                     self.internet, self.upstream, self.vlans))  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -148,6 +151,7 @@ class LabConfig:
             "dnsmasq_extra": list(self.dnsmasq_extra),
             "internet": self.internet,
             "upstream": self.upstream.to_json() if self.upstream else None,
+            "vlans": [str(v) for v in self.vlans],
         }
 
     @classmethod
@@ -162,6 +166,7 @@ class LabConfig:
             dnsmasq_extra=tuple(data["dnsmasq_extra"]),
             internet=bool(data.get("internet", False)),
             upstream=Upstream.from_json(data["upstream"]) if data.get("upstream") else None,
+            vlans=tuple(vlans.Vlan.parse(v) for v in data.get("vlans", ())),
         )
 
 
@@ -195,6 +200,8 @@ def _problems(config: LabConfig) -> list[str]:
         for net in taken:
             if config.subnet.overlaps(net):
                 problems.append(f"subnet {config.subnet} overlaps {net}, which the lab's WAN side uses")
+    if isinstance(config.subnet, ipaddress.IPv4Network):
+        problems.extend(vlans.check(config.vlans, config.subnet))
     for name, address in config.dns_names.items():
         if name != dnsmasq.CATCH_ALL and not _DNS_NAME.match(name):
             problems.append(f"invalid DNS name {name!r}")

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from iot_emulator.lab import dnsmasq, errors, kea, netns, process, record, wan
+from iot_emulator.lab import dnsmasq, errors, kea, netns, process, record, vlan_switch, vlans, wan
 from iot_emulator.lab.config import DEFAULT_STATE_DIR, DhcpServer, LabConfig, pool_range, pool_size
 
 READY_TIMEOUT = 10.0
@@ -57,6 +57,13 @@ class Lab:
             return {}
         parse = kea.parse_leases if self.dhcp_server == "kea" else dnsmasq.parse_leases
         return parse(text, now)
+
+    def vlan_leases(self, vlan: vlans.Vlan, now: float | None = None) -> dict[str, tuple[str, str]]:
+        """Live leases {mac: (ip, hostname)} of the VLAN's own dnsmasq."""
+        try:
+            return dnsmasq.parse_leases(vlan.lease_file(self.directory).read_text(), now)
+        except FileNotFoundError:
+            return {}
 
     def run_in_gw(self, *cmd: str, **kw: Any) -> subprocess.CompletedProcess[str]:
         """Run a command in the gateway namespace (output captured as text unless overridden)."""
@@ -178,3 +185,22 @@ def start(lab: Lab, role: str) -> None:
     process.wait_listening(
         proc, ports, what=f"{role} in {lab.gw_netns}", logs=logs, timeout=READY_TIMEOUT, started=started
     )
+
+
+def start_vlans(lab: Lab) -> None:
+    """The VLAN switch, then each VLAN's own dnsmasq on its interface; returns once all serve."""
+    d = lab.directory
+    log = d / "vlan-switch.log"
+    switch = process.spawn(netns.exec_argv(lab.gw_netns, vlans.switch_argv(lab.config.vlans, lab.gw_iface)), log=log)
+    record.update_processes(lab.record_path, "vlan-switch", switch)
+    process.wait_listening(switch, set(), what=f"the VLAN switch in {lab.gw_netns}", logs=[log],
+                           timeout=READY_TIMEOUT, started=lambda: vlan_switch.READY in log.read_text())  # fmt: skip
+    for vlan in lab.config.vlans:
+        vlan.lease_file(d).touch()
+        argv = vlans.dnsmasq_argv(vlan, lab.gw_iface, d, lease_time=lab.config.lease_time,
+                                  dns_names=dict(lab.config.dns_names), extra=lab.config.dnsmasq_extra)  # fmt: skip
+        log, role = d / f"dnsmasq-{vlan.label}.log", f"dnsmasq-{vlan.label}"
+        proc = process.spawn(netns.exec_argv(lab.gw_netns, argv), log=log)
+        record.update_processes(lab.record_path, role, proc)
+        ports = {67} if dnsmasq.dns_disabled(lab.config.dnsmasq_extra) else {67, 53}
+        process.wait_listening(proc, ports, what=f"{role} in {lab.gw_netns}", logs=[log], timeout=READY_TIMEOUT)

@@ -35,6 +35,18 @@ async def test_brief_format_round_trip(client: httpx.AsyncClient) -> None:
     assert again["updated"] == ["IoTDevice/camera-01", "IoTDevice/plug-01"]
 
 
+async def test_brief_entries_carry_their_vlan_both_ways(client: httpx.AsyncClient) -> None:
+    brief = {"devices": [{"id": "cam_v10", "vendor": "Tinycam", "vlan": 30, "vlan_priority": 5, "outer_vlan": 100}]}
+    assert (await client.post("/api/import", content=json.dumps(brief))).json()["created"] == ["IoTDevice/cam-v10"]
+    spec = (await client.get("/api/devices/cam-v10")).json()["spec"]
+    assert (spec["vlan"], spec["vlanPriority"], spec["outerVlan"]) == (30, 5, 100)
+    exported = (await client.get("/api/export", params={"format": "iot_devices"})).json()["devices"][0]
+    assert (exported["vlan"], exported["vlan_priority"], exported["outer_vlan"]) == (30, 5, 100)
+    bad = {"devices": [{"id": "cam_bad", "vendor": "Tinycam", "vlan": 4095}]}
+    response = await client.post("/api/import", content=json.dumps(bad))
+    assert response.status_code == 422 and "vlan: Input should be less than or equal to 4094" in response.text
+
+
 async def test_manifests_yaml_and_json_round_trip(client: httpx.AsyncClient) -> None:
     await client.post("/api/devices", json=device_body("cam-1"))
     await client.post("/api/fleets", json={"name": "f", "spec": {"replicas": 2, "running": False,

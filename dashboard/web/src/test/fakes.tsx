@@ -107,7 +107,7 @@ export function device(name: string, overrides: Partial<Device["status"]> = {}, 
     name,
     labels: {},
     annotations: {},
-    spec: { profile, dhcp: { mode: "auto", address: null }, trafficInterval: 60, running: false, protocols: null, mac: null },
+    spec: { profile, dhcp: { mode: "auto", address: null }, trafficInterval: 60, running: false, protocols: null, mac: null, vlanPriority: 0 },
     status: {
       running: false, phase: "stopped", ip: null, mac: `${p.ouis[0]}:00:00:01`, hostname: `${name}-host`,
       profile, vendor: p.vendor, deviceClass: p.deviceClass, fleet: null, lastError: null, updated: null, stats: null,

@@ -7,7 +7,7 @@ import { CaptureButton } from "../common/CaptureButton";
 import { ErrorState, Loading } from "../common/States";
 import { StatusBadge } from "../common/StatusBadge";
 import { Tabs } from "../common/Tabs";
-import type { GridDevice } from "../devices/model";
+import { type GridDevice, vlanText } from "../devices/model";
 import { DhcpTimeline } from "./DhcpTimeline";
 import { LeaseCard } from "./LeaseCard";
 import { LiveCharts } from "./LiveCharts";
@@ -43,7 +43,8 @@ export function DeviceDetail({ device, onClose, onStart, onStop, onEdit, onChang
           <StatusBadge phase={phase} />
         </div>
         <div className="iot-detail__sub">
-          {device.vendor} {device.model} · {device.deviceClass} · <span className="iot-mono">{device.mac}</span>
+          {device.vendor} {device.model} · {device.deviceClass} · <span className="iot-mono">{device.mac}</span> ·{" "}
+          <span data-testid="device-vlan">{vlanText(device.device.spec)}</span>
         </div>
         <div className="iot-detail__actions">
           {device.fleet === null && (

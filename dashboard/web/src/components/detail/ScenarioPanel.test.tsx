@@ -9,7 +9,7 @@ const SCENARIO = { name: "storm", seed: 3, steps: [{ at: 10, target: { count: 2 
 function grid(withScenario: boolean): GridDevice {
   const d = device("cam");
   if (withScenario) d.spec = { ...d.spec, scenario: SCENARIO as never };
-  return { id: "cam", name: "cam", vendor: "Tinycam", model: "TC-1", deviceClass: "camera", profile: "tiny-cam", mac: d.status.mac ?? "", fleet: null, device: d };
+  return { id: "cam", name: "cam", vendor: "Tinycam", model: "TC-1", deviceClass: "camera", profile: "tiny-cam", mac: d.status.mac ?? "", vlan: "", fleet: null, device: d };
 }
 
 describe("ScenarioPanel", () => {

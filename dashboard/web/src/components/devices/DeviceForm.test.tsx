@@ -46,9 +46,26 @@ describe("DeviceForm", () => {
       annotations: {},
       spec: {
         profile: "tiny-cam", mac: null, hostname: null, dhcp: { mode: "static", address: "10.77.0.50" },
-        protocols: ["arp", "dhcp"], trafficInterval: 60, running: true,
+        protocols: ["arp", "dhcp"], trafficInterval: 60, running: true, vlan: null, vlanPriority: 0, outerVlan: null,
       },
     });
+  });
+
+  it("sends the VLAN, its priority and the QinQ S-tag", async () => {
+    const { h, saved } = setup();
+    h.http.on("POST", /^\/api\/devices$/, async (req) => json({ ...device("cam-10"), ...(await req.json()) }, 201));
+    renderWith(h, <DeviceForm profiles={PROFILES} onClose={() => {}} onSaved={(d) => saved.push(d.name)} />);
+    await userEvent.type(screen.getByLabelText("Device ID"), "cam-10");
+    await userEvent.selectOptions(screen.getByLabelText("Profile", { exact: true }), "tiny-cam");
+    expect(screen.getByLabelText("Priority (802.1p)")).toBeDisabled(); // no VLAN: nothing to carry it
+    await userEvent.type(screen.getByLabelText("VLAN id (802.1Q)"), "30");
+    await userEvent.clear(screen.getByLabelText("Priority (802.1p)"));
+    await userEvent.type(screen.getByLabelText("Priority (802.1p)"), "5");
+    await userEvent.type(screen.getByLabelText("Outer VLAN (QinQ S-tag)"), "100");
+    await userEvent.click(screen.getByRole("button", { name: "Add device" }));
+    await waitFor(() => expect(saved).toEqual(["cam-10"]));
+    const body = JSON.parse(h.http.calls.find((c) => c.method === "POST")!.body);
+    expect(body.spec).toMatchObject({ vlan: 30, vlanPriority: 5, outerVlan: 100 });
   });
 
   it("puts the service's 422 messages next to their fields", async () => {

@@ -145,6 +145,18 @@ export function DeviceForm({ device, profiles, onClose, onSaved }: DeviceFormPro
             </div>
             {err("protocols") && <div className="iot-field__error" role="alert">{err("protocols")}</div>}
           </fieldset>
+          <fieldset className="iot-fieldset">
+            <legend>VLAN</legend>
+            <Field label="VLAN id (802.1Q)" error={err("vlan")} hint="Empty: untagged. Every frame the device sends carries the tag.">
+              <input type="number" min={1} max={4094} value={values.vlan} onChange={(e) => set("vlan", e.target.value)} placeholder="untagged" />
+            </Field>
+            <Field label="Priority (802.1p)" error={err("vlanPriority")}>
+              <input type="number" min={0} max={7} value={values.vlanPriority} onChange={(e) => set("vlanPriority", e.target.value)} disabled={!values.vlan} />
+            </Field>
+            <Field label="Outer VLAN (QinQ S-tag)" error={err("outerVlan")} hint="An 802.1ad tag outside the VLAN id; empty: none.">
+              <input type="number" min={1} max={4094} value={values.outerVlan} onChange={(e) => set("outerVlan", e.target.value)} disabled={!values.vlan} />
+            </Field>
+          </fieldset>
           <Field label="Traffic interval (seconds)" error={err("trafficInterval")}>
             <input type="number" min={1} max={86400} value={values.trafficInterval} onChange={(e) => set("trafficInterval", e.target.value)} />
           </Field>

@@ -95,6 +95,18 @@ describe("DeviceGrid", () => {
     expect(first).toHaveAttribute("data-device", "dev-0029");
   });
 
+  it("shows each row's VLAN, QinQ as S-tag/C-tag, a dash when untagged", () => {
+    const h = harness();
+    const tagged = (name: string, vlan: number, outerVlan: number | null) =>
+      toGridDevice({ ...device(name), spec: { ...device(name).spec, vlan, outerVlan } }, byName);
+    renderWith(h, <Grid rows={[tagged("cam-10", 10, null), tagged("cam-30", 30, 100), ...rowsOf(1)]} probe={newProbe()} />);
+    expect(screen.getByRole("columnheader", { name: /VLAN/ })).toBeInTheDocument();
+    const cells = (id: string) => within(document.querySelector(`[data-device="${id}"]`) as HTMLElement);
+    expect(cells("cam-10").getByText("10")).toBeInTheDocument();
+    expect(cells("cam-30").getByText("100/30")).toBeInTheDocument();
+    expect(cells("dev-0000").getAllByText("–").length).toBeGreaterThan(0);
+  });
+
   it("sorts by a live column from the live store", async () => {
     const h = harness();
     h.store.apply(statsMsg("dev-0003", "2026-11-26T12:00:00Z", { packets_sent: 99 }));

@@ -80,6 +80,11 @@ export function makeColumns(store: LiveStore): ColumnDef<GridDevice, unknown>[] 
       meta: { width: "148px" },
       cell: (ctx) => <span className="iot-mono">{ctx.getValue()}</span>,
     }),
+    helper.accessor("vlan", {
+      header: "VLAN",
+      meta: { width: "64px" },
+      cell: (ctx) => <span className="iot-mono">{ctx.getValue() || "–"}</span>,
+    }),
     liveColumn(
       "ip", "IP", "116px",
       (row, live) => ipKey(live ? live.ip : row.device.status.ip),

@@ -12,6 +12,10 @@ export interface FormValues {
   protocols: Protocol[];
   trafficInterval: string;
   running: boolean;
+  /** 802.1Q VLAN id ("": untagged), its priority, and the QinQ S-tag ("": none). */
+  vlan: string;
+  vlanPriority: string;
+  outerVlan: string;
 }
 
 export function emptyValues(profile = ""): FormValues {
@@ -25,6 +29,9 @@ export function emptyValues(profile = ""): FormValues {
     protocols: [],
     trafficInterval: "60",
     running: true,
+    vlan: "",
+    vlanPriority: "0",
+    outerVlan: "",
   };
 }
 
@@ -40,7 +47,17 @@ export function valuesOf(device: Device): FormValues {
     protocols: spec.protocols ?? [],
     trafficInterval: String(spec.trafficInterval),
     running: spec.running,
+    vlan: spec.vlan ? String(spec.vlan) : "",
+    vlanPriority: String(spec.vlanPriority ?? 0),
+    outerVlan: spec.outerVlan ? String(spec.outerVlan) : "",
   };
+}
+
+/** A number field: "" is null; a non-number goes as typed, so the service's 422 names the field. */
+function numberOrNull(text: string): number | null {
+  const value = Number(text);
+  if (text.trim() === "") return null;
+  return Number.isNaN(value) ? (text as unknown as number) : value;
 }
 
 function specOf(values: FormValues, previous?: DeviceSpec): DeviceSpec {
@@ -58,6 +75,9 @@ function specOf(values: FormValues, previous?: DeviceSpec): DeviceSpec {
     // A non-number goes as sent, so the service's 422 names the field.
     trafficInterval: values.trafficInterval.trim() === "" || Number.isNaN(interval) ? (values.trafficInterval as unknown as number) : interval,
     running: values.running,
+    vlan: numberOrNull(values.vlan),
+    vlanPriority: numberOrNull(values.vlanPriority) ?? 0,
+    outerVlan: numberOrNull(values.outerVlan),
   };
 }
 

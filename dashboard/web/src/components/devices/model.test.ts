@@ -2,7 +2,7 @@ import { LiveStore } from "../../lib/live/store";
 import { PROFILES, device } from "../../test/fakes";
 import { statsMsg } from "../../test/messages";
 import type { Fleet } from "../../api/types";
-import { NO_FILTERS, applyFilters, distinct, memberGridDevice, toGridDevice } from "./model";
+import { NO_FILTERS, applyFilters, distinct, memberGridDevice, toGridDevice, vlanLabel, vlanText } from "./model";
 
 const byName = new Map(PROFILES.map((p) => [p.name, p]));
 const rows = [
@@ -34,6 +34,22 @@ describe("device rows", () => {
     store.apply(statsMsg("lobby-cam", "2026-11-26T12:00:02Z", { state: "bound", current_ip: "10.77.0.8" }));
     expect(ids({ status: "bound" })).toEqual(["lobby-cam", "desk-plug"]);
     expect(ids({ search: "10.77.0.8" })).toEqual(["lobby-cam"]);
+  });
+});
+
+describe("VLANs", () => {
+  it("label a row by its tags and are found by search", () => {
+    const spec = device("x").spec;
+    expect(vlanLabel(spec)).toBe("");
+    expect(vlanLabel({ ...spec, vlan: 10 })).toBe("10");
+    expect(vlanLabel({ ...spec, vlan: 30, outerVlan: 100 })).toBe("100/30");
+    expect(vlanText(spec)).toBe("untagged");
+    expect(vlanText({ ...spec, vlan: 10, vlanPriority: 5 })).toBe("VLAN 10, priority 5");
+    expect(vlanText({ ...spec, vlan: 30, outerVlan: 100 })).toBe("QinQ S-tag 100, VLAN 30");
+    const tagged = toGridDevice({ ...device("vlan-cam"), spec: { ...device("vlan-cam").spec, vlan: 20 } }, byName);
+    expect(tagged.vlan).toBe("20");
+    const store = new LiveStore({ schedule: (f) => f() });
+    expect(applyFilters([...rows, tagged], { ...NO_FILTERS, search: "20" }, (id) => store.get(id)).map((r) => r.id)).toEqual(["vlan-cam"]);
   });
 });
 

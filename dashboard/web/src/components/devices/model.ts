@@ -13,6 +13,8 @@ export interface GridDevice {
   deviceClass: string;
   profile: string;
   mac: string;
+  /** Its VLAN as the tab shows it: "10", "100/30" (QinQ S-tag/C-tag), "" untagged. */
+  vlan: string;
   /** The fleet of a member row (read-only: members are started, stopped and edited with their fleet). */
   fleet: string | null;
   device: Device;
@@ -28,6 +30,7 @@ export function toGridDevice(device: Device, profiles: ReadonlyMap<string, Profi
     deviceClass: device.status.deviceClass ?? profile?.deviceClass ?? "",
     profile: device.spec.profile,
     mac: device.status.mac ?? device.spec.mac ?? "",
+    vlan: vlanLabel(device.spec),
     fleet: null,
     device,
   };
@@ -52,6 +55,20 @@ export function memberGridDevice(
     },
   } as unknown as Device; // the fields a row reads; a member is no IoTDevice of its own
   return { ...toGridDevice(device, profiles), fleet: fleet.name };
+}
+
+/** "10", "100/30" for QinQ (S-tag/C-tag), "" when untagged. */
+export function vlanLabel(spec: { vlan?: number | null; outerVlan?: number | null }): string {
+  if (!spec.vlan) return "";
+  return spec.outerVlan ? `${spec.outerVlan}/${spec.vlan}` : String(spec.vlan);
+}
+
+/** The VLAN in words for the detail panel: "VLAN 10, priority 5", "QinQ S-tag 100, VLAN 30", "untagged". */
+export function vlanText(spec: { vlan?: number | null; outerVlan?: number | null; vlanPriority?: number }): string {
+  if (!spec.vlan) return "untagged";
+  const outer = spec.outerVlan ? `QinQ S-tag ${spec.outerVlan}, ` : "";
+  const priority = spec.vlanPriority ? `, priority ${spec.vlanPriority}` : "";
+  return `${outer}VLAN ${spec.vlan}${priority}`;
 }
 
 export interface Filters {
@@ -91,7 +108,7 @@ export function applyFilters(
     if (filters.status && phaseOf(row, state) !== filters.status) return false;
     if (!needle) return true;
     const ip = state?.ip ?? row.device.status.ip ?? "";
-    return [row.id, row.name, row.vendor, row.model, row.deviceClass, row.mac, ip, row.profile].some((v) =>
+    return [row.id, row.name, row.vendor, row.model, row.deviceClass, row.mac, ip, row.profile, row.vlan].some((v) =>
       v.toLowerCase().includes(needle),
     );
   });

@@ -398,6 +398,12 @@ export interface components {
              */
             network?: components["schemas"]["NetworkSpec"] | null;
             /**
+             * Outervlan
+             * @description QinQ: an 802.1ad S-tag (TPID 0x88a8) with this id outside the C-tag
+             * @default null
+             */
+            outerVlan?: number | null;
+            /**
              * Profile
              * @description profile name from the library
              */
@@ -424,6 +430,18 @@ export interface components {
              * @default 60
              */
             trafficInterval?: number;
+            /**
+             * Vlan
+             * @description 802.1Q VLAN id (C-tag) on every frame the device sends; default: untagged
+             * @default null
+             */
+            vlan?: number | null;
+            /**
+             * Vlanpriority
+             * @description 802.1p priority (PCP) in the VLAN tag(s)
+             * @default 0
+             */
+            vlanPriority?: number;
         };
         /**
          * DeviceStartedFrame
@@ -543,6 +561,12 @@ export interface components {
              */
             dhcp?: components["schemas"]["DhcpSettings"];
             /**
+             * Outervlan
+             * @description QinQ: an 802.1ad S-tag (TPID 0x88a8) with this id outside the C-tag
+             * @default null
+             */
+            outerVlan?: number | null;
+            /**
              * Profile
              * @description profile name from the library
              */
@@ -559,6 +583,18 @@ export interface components {
              * @default 60
              */
             trafficInterval?: number;
+            /**
+             * Vlan
+             * @description 802.1Q VLAN id (C-tag) on every frame the device sends; default: untagged
+             * @default null
+             */
+            vlan?: number | null;
+            /**
+             * Vlanpriority
+             * @description 802.1p priority (PCP) in the VLAN tag(s)
+             * @default 0
+             */
+            vlanPriority?: number;
         };
         /**
          * DhcpAck
