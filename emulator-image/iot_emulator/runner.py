@@ -80,8 +80,9 @@ class RunOptions(BaseModel):
 def open_link(options: RunOptions, configs: Sequence[manifests.DeviceConfig] = ()) -> rawsock.RawLink:
     """Open the raw socket before anything else, so a bad interface fails before any frame.
 
-    It reads VLAN tags (a slower receive) when a device has a VLAN or may get one (a control socket)."""
-    vlans = any(c.vlan is not None for c in configs) or options.control_socket is not None
+    It reads VLAN tags (a slower receive) when a device has a VLAN; the engine turns that on when a
+    device with a VLAN is added later."""
+    vlans = any(c.vlan is not None for c in configs)
     link = rawsock.RawLink(options.interface, netns=options.netns, promiscuous=options.promiscuous, vlans=vlans)
     link.open()
     return link

@@ -7,6 +7,7 @@ The lab test (tests/lab/test_vlan_lab.py) runs the same against dnsmasq on VLAN 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import struct
 from collections.abc import AsyncIterator
@@ -78,13 +79,19 @@ def test_the_tag_the_kernel_took_off_is_put_back_from_auxdata() -> None:
     assert rawsock.retag(frame, []) == frame
 
 
-def test_a_real_socket_reads_a_tagged_frame_with_its_tag() -> None:
-    """On loopback the kernel strips the tag of a frame sent with one; the link puts it back."""
+@pytest.mark.parametrize("when", ["opened-with-vlans", "turned-on-later"])
+def test_a_real_socket_reads_a_tagged_frame_with_its_tag(when: str) -> None:
+    """On loopback the kernel strips the tag of a frame sent with one; the link puts it back, also when
+    the tags were asked for after the socket opened (the first device with a VLAN added at run time)."""
     try:
-        link = rawsock.RawLink("lo", vlans=True)
+        link = rawsock.RawLink("lo", vlans=when == "opened-with-vlans")
         link.open()
     except rawsock.LinkError as exc:
         pytest.skip(f"no raw socket here: {exc.strerror}")
+    if when == "turned-on-later":
+        assert not link.vlans
+        link.read_vlan_tags()
+    assert link.vlans
     assert link._sock is not None
     received: list[bytes] = []
     frame = vlan_tag.push(
@@ -253,3 +260,30 @@ def test_bad_vlan_fields_are_named(template: str, problem: str) -> None:
     with pytest.raises(manifests.ManifestError) as err:
         manifests.parse_documents(fleet(template), "f.yaml")
     assert problem in str(err.value)
+
+
+class TagReadingLink(RecordingLink):
+    """A link that, like `rawsock.RawLink`, can be asked to read VLAN tags from now on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads_vlan_tags = False
+
+    def read_vlan_tags(self) -> None:
+        self.reads_vlan_tags = True
+
+
+async def test_the_first_device_added_with_a_vlan_turns_tag_reading_on(tiny_library: catalog.Library) -> None:
+    """A process started without VLANs reads frames the cheap way until a device with a VLAN joins it."""
+    cam10, _cam20, plain = configs(tiny_library)
+    link = TagReadingLink()
+    eng = engine.Engine(link, [plain], interface="lab0", stats_interval=60, seed=7)
+    stop = asyncio.Event()
+    task = asyncio.create_task(eng.run(stop))
+    await asyncio.sleep(0)
+    eng.add_devices([dataclasses.replace(plain, device_id="plain-2", mac="02:30:00:00:00:02")])
+    assert not link.reads_vlan_tags
+    eng.add_devices([cam10])
+    assert link.reads_vlan_tags
+    stop.set()
+    await task

@@ -172,6 +172,9 @@ class Engine:
         `prepare` runs once they exist and before any starts (a scenario holding one back)."""
         gateway = self.devices[0].fallback_gateway if self.devices else None
         now = self.clock()
+        read_vlan_tags = getattr(self.link, "read_vlan_tags", None)  # a RawLink; tests' fake links have none
+        if read_vlan_tags is not None and any(c.vlan is not None for c in configs):
+            read_vlan_tags()
         for config in configs:
             dev = self._make_device(config, gateway)
             self.devices.append(dev)

@@ -107,6 +107,14 @@ class RawLink:
                 sock.setsockopt(socket.SOL_SOCKET, option, BUFFER_BYTES)
         self._sock = sock
 
+    def read_vlan_tags(self) -> None:
+        """From now on, give received frames their VLAN tag back (a device with a VLAN was added)."""
+        if self.vlans:
+            return
+        self.vlans = True
+        if self._sock is not None:
+            self._sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+
     def start(self, loop: asyncio.AbstractEventLoop, on_frame: Callable[[bytes], None]) -> None:
         assert self._sock is not None, "open() first"
         self._loop = loop
