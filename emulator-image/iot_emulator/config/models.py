@@ -42,7 +42,7 @@ ATTACHMENT_NEEDS_MULTUS = "an attachment is only used in multus mode"
 RANGE_ORDER = "members: start must be below end"
 KNOWN_PROTOCOLS = (
     "arp", "dhcp", "icmp", "dns", "ntp", "http", "https", "cloud", "rtsp", "mqtt", "coap",
-    "mdns", "ssdp", "lldp", "tcp",
+    "mdns", "ssdp", "lldp", "tcp", "ipv6",
 )  # fmt: skip
 
 
