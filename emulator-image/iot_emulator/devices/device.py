@@ -250,7 +250,7 @@ class Device:
         assert self.ipv6 is not None
         for frame in frames:
             self.counters.sent(host6.protocol_of(frame), [frame])
-        for level, message in self.ipv6.slaac.pop_logs():
+        for level, message in self.ipv6.pop_logs():
             self._log(level, message)
         return frames
 

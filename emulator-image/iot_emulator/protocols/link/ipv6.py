@@ -112,3 +112,14 @@ def stable_iid(prefix: bytes, mac: bytes, secret: bytes, dad_counter: int) -> by
         if iid != b"\x00" * 8 and not (iid[:7] == b"\xfd\xff\xff\xff\xff\xff\xff" and iid[7] >= 0x80):
             return iid
     raise AssertionError("eight reserved identifiers in a row")  # pragma: no cover (probability 2**-400)
+
+
+IPPROTO_UDP = 17
+
+
+def udp(src: bytes, dst: bytes, sport: int, dport: int, data: bytes, *, hop_limit: int) -> bytes:
+    """An IPv6 packet carrying a UDP datagram; the checksum is mandatory over IPv6 (RFC 8200 8.1)."""
+    length = 8 + len(data)
+    header = struct.pack("!HHHH", sport, dport, length, 0)
+    csum = checksum(src, dst, IPPROTO_UDP, header + data) or 0xFFFF
+    return packet(src, dst, IPPROTO_UDP, header[:6] + csum.to_bytes(2, "big") + data, hop_limit=hop_limit)

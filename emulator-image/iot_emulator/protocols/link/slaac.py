@@ -6,7 +6,7 @@ join each address's solicited-node group before its DAD probe, as Linux sends th
 DHCP client it reads no clock: `start`, `handle_*` and `on_timer` take `now` and return frames;
 `next_deadline()` says when to call again; `pop_logs()` says what happened.
 
-Not done here: temporary addresses (RFC 8981), DHCPv6, optimistic DAD, the default router's use
+Not done here: temporary addresses (RFC 8981), optimistic DAD, the default router's use
 (the device originates no IPv6 traffic beyond ND, MLD and echo replies).
 """
 
@@ -39,10 +39,13 @@ class State(enum.Enum):
 
 
 class Address:
-    __slots__ = ("address", "counter", "dad_due", "dad_left", "preferred_until", "prefix", "state", "valid_until")
+    __slots__ = ("address", "counter", "dad_due", "dad_left", "kind", "preferred_until", "prefix", "state",
+                 "valid_until")  # fmt: skip
 
-    def __init__(self, address: bytes, prefix: bytes, counter: int, dad_left: int) -> None:
+    def __init__(self, address: bytes, prefix: bytes, counter: int, dad_left: int, kind: str = "") -> None:
         self.address = address
+        self.kind = kind or ("link-local" if prefix == ipv6.LINK_LOCAL_PREFIX else "SLAAC")
+        """link-local, SLAAC or DHCPv6: how it was formed."""
         self.prefix = prefix
         self.counter = counter
         self.state = State.TENTATIVE
@@ -50,10 +53,6 @@ class Address:
         self.dad_due: float | None = None
         self.preferred_until = math.inf
         self.valid_until = math.inf
-
-    @property
-    def kind(self) -> str:
-        return "link-local" if self.prefix == ipv6.LINK_LOCAL_PREFIX else "SLAAC"
 
 
 def _until(now: float, lifetime: int) -> float:
@@ -117,9 +116,6 @@ class Slaac:
             return []
         self._rs_left, self._rs_due = 0, None  # RFC 4861 6.3.7: a valid RA ends solicitation
         self.router = (src, advert.source_mac, now + advert.router_lifetime) if advert.router_lifetime else None
-        if advert.managed or advert.other:
-            self._log("info", f"IPv6 RA from {ipv6.text(src)} asks for DHCPv6 (M={advert.managed:d}, "
-                              f"O={advert.other:d}): not supported, SLAAC only")  # fmt: skip
         for info in advert.prefixes:
             if not info.autonomous or info.prefix[:8] == ipv6.LINK_LOCAL_PREFIX or info.preferred > info.valid:
                 continue
@@ -128,6 +124,21 @@ class Slaac:
                 continue
             self._prefix(info, now)
         return self.on_timer(now)
+
+    def add_leased(self, address: bytes, preferred: int, valid: int, now: float) -> list[bytes]:
+        """An address a DHCPv6 server leased (IA_NA): checked by DAD before use, as RFC 8415 18.2.10.1 asks."""
+        if self.stopped or address in self.addresses or valid == 0:
+            return []
+        entry = Address(address, address[:8], IDGEN_RETRIES, self.settings.dad_transmits, "DHCPv6")
+        entry.preferred_until, entry.valid_until = _until(now, preferred), _until(now, valid)
+        entry.dad_due = now
+        self.addresses[address] = entry
+        self._owned_changed()
+        return self.on_timer(now)
+
+    def log(self, level: str, message: str) -> None:
+        """A message of the device's IPv6 stack (its DHCPv6 client's too), returned by `pop_logs`."""
+        self._log(level, message)
 
     def conflict(self, target: bytes, now: float) -> list[bytes]:
         """Another host uses (NA) or probes for (NS from ::) our tentative `target` (RFC 4862 5.4.3-4)."""
@@ -212,7 +223,7 @@ class Slaac:
         self._owned_changed()
 
     def _prefix(self, info: ndp.Prefix, now: float) -> None:
-        entry = next((a for a in self.addresses.values() if a.prefix == info.prefix[:8]), None)
+        entry = next((a for a in self.addresses.values() if a.prefix == info.prefix[:8] and a.kind == "SLAAC"), None)
         if entry is None:
             slaac = sum(1 for a in self.addresses.values() if a.kind == "SLAAC")
             if info.valid == 0 or slaac >= MAX_ADDRESSES:
