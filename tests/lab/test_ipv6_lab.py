@@ -13,6 +13,7 @@ import pytest
 
 from iot_emulator import lab as iotlab
 from iot_emulator.lab import netns
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols.link import ipv6
 
 from .fingerprint_capture import FullCapture, decode
@@ -33,15 +34,21 @@ RADVD_CONF = """interface {iface} {{
 """
 
 
-def start_radvd(lab: iotlab.Lab, directory: Path) -> GwProcess:
-    """IPv6 on the gateway's lab interface (the lab turns it off), an address in the prefix, then radvd."""
+def enable_ipv6(lab: iotlab.Lab, address: str) -> None:
+    """IPv6 on the gateway's lab interface (the lab turns it off), with `address`/64 and its link-local."""
     iface = lab.gw_iface
     netns.sysctl_in(lab.gw_netns, {f"net.ipv6.conf.{iface}.accept_dad": "0",
                                    f"net.ipv6.conf.{iface}.disable_ipv6": "0",
                                    "net.ipv6.conf.all.forwarding": "1"})  # fmt: skip
-    netns.ip(lab.gw_netns, "-6", "addr", "add", f"{GW_ADDRESS}/64", "dev", iface)
+    netns.ip(lab.gw_netns, "-6", "addr", "add", f"{address}/64", "dev", iface)
     wait_until(lambda: "fe80::" in lab.run_in_gw("ip", "-6", "addr", "show", "dev", iface).stdout, 10,
                "the gateway's link-local address")  # fmt: skip
+
+
+def start_radvd(lab: iotlab.Lab, directory: Path) -> GwProcess:
+    """radvd advertising PREFIX (SLAAC: A flag) on the gateway's lab interface."""
+    iface = lab.gw_iface
+    enable_ipv6(lab, GW_ADDRESS)
     conf = directory / "radvd.conf"
     conf.write_text(RADVD_CONF.format(iface=iface, prefix=PREFIX))
     radvd = GwProcess(lab, ["radvd", "-n", "-m", "stderr", "-d", "1", "-C", str(conf),
@@ -119,3 +126,70 @@ def test_device_gets_slaac_address_from_radvd_and_answers_the_gateway(probe_lab:
     assert reports and reports[0][0] == "ff02::16" and reports[0][1] == "4", reports
     replies = decode(capture.pcap, f"eth.src == {mac} && icmpv6.type == 129", ["ipv6.src", "icmpv6.checksum.status"])
     assert [row for row in replies if row[0] == address] == [[address, "1"]] * 3, replies
+
+
+MANAGED = ipaddress.IPv6Network("fd00:1ab:7::/64")
+DHCP6_PROFILE = catalog.Dhcpv6(duid_type=catalog.DuidType.ll, option_request=[23, 24], enterprise_number=50416,
+                               vendor_class="hikvision-ipc")  # fmt: skip
+
+
+def start_dnsmasq_v6(lab: iotlab.Lab, directory: Path) -> GwProcess:
+    """dnsmasq as an IPv6 router and DHCPv6 server: RAs with the M flag (no A flag), leases from MANAGED."""
+    enable_ipv6(lab, str(MANAGED.network_address + 1))
+    pid = directory / "dnsmasq6.pid"
+    argv = ["dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0", f"--interface={lab.gw_iface}",
+            "--enable-ra", f"--ra-param={lab.gw_iface},3", f"--dhcp-range={MANAGED.network_address + 0x100},"
+            f"{MANAGED.network_address + 0x1FF},64,600", f"--dhcp-leasefile={directory / 'leases6'}",
+            f"--pid-file={pid}", "--log-dhcp"]  # fmt: skip
+    server = GwProcess(lab, argv, directory / "dnsmasq6.log")
+
+    def started() -> bool:
+        server.check_alive("dnsmasq (DHCPv6)")
+        return "DHCPv6, IP range" in server.log.read_text()
+
+    wait_until(started, 10, "dnsmasq serving DHCPv6")
+    return server
+
+
+def test_device_leases_an_address_from_dnsmasq_dhcpv6(probe_lab: iotlab.Lab, tmp_path: Path) -> None:  # noqa: F811
+    [config] = configs(["hikvision-ds-2cd2042fwd"])
+    prof = config.profile
+    assert prof.ipv6 is not None
+    prof = prof.model_copy(update={"ipv6": prof.ipv6.model_copy(update={"dhcpv6": DHCP6_PROFILE})})
+    config = dataclasses.replace(config, profile=prof, protocols=("arp", "dhcp", "ipv6"))
+    mac = config.mac
+    server = start_dnsmasq_v6(probe_lab, tmp_path)
+    try:
+        capture = FullCapture(probe_lab, tmp_path / "dhcp6.pcap")
+        try:
+            emulator = EngineThread(probe_lab, [config])
+            try:
+
+                def leased() -> str | None:
+                    dev = emulator.engine.devices[0]
+                    assert dev.ipv6 is not None
+                    found = [a for a in dev.ipv6.slaac.usable() if ipaddress.IPv6Address(a) in MANAGED]
+                    return ipv6.text(found[0]) if found else None
+
+                address = emulator.wait(leased, 30, "an address leased by dnsmasq's DHCPv6")
+                ping = probe_lab.run_in_gw("ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", address, timeout=20)
+                assert ping.returncode == 0, ping.stdout + ping.stderr
+                wait_until(lambda: captured(capture.pcap, f"icmpv6.type == 129 && ipv6.src == {address}"), 10,
+                           "tshark to write the echo reply")  # fmt: skip
+            finally:
+                emulator.stop()
+        finally:
+            capture.stop()
+    finally:
+        server.stop()
+    duid = "00:03:00:01:" + mac  # DUID-LL, Ethernet
+    leases = (tmp_path / "leases6").read_text().splitlines()
+    assert any(address in line.split() and line.split()[-1] == duid for line in leases), leases
+    log = (tmp_path / "dnsmasq6.log").read_text()
+    assert f"DHCPREPLY({probe_lab.gw_iface}) {address}" in log, log[-2000:]
+    solicits = decode(capture.pcap, f"eth.src == {mac} && dhcpv6.msgtype == 1",
+                      ["ipv6.dst", "udp.dstport", "dhcpv6.duid.type", "dhcpv6.requested_option_code",
+                       "dhcpv6.vendorclass.enterprise"])  # fmt: skip
+    assert solicits and solicits[0] == ["ff02::1:2", "547", "3", "23,24", "50416"], solicits
+    kinds = decode(capture.pcap, "dhcpv6", ["dhcpv6.msgtype"])
+    assert [row[0] for row in kinds][:4] == ["1", "2", "3", "7"], kinds  # SOLICIT ADVERTISE REQUEST REPLY
