@@ -193,3 +193,29 @@ def test_device_leases_an_address_from_dnsmasq_dhcpv6(probe_lab: iotlab.Lab, tmp
     assert solicits and solicits[0] == ["ff02::1:2", "547", "3", "23,24", "50416"], solicits
     kinds = decode(capture.pcap, "dhcpv6", ["dhcpv6.msgtype"])
     assert [row[0] for row in kinds][:4] == ["1", "2", "3", "7"], kinds  # SOLICIT ADVERTISE REQUEST REPLY
+
+
+def test_dad_conflict_with_the_gateways_kernel_leaves_the_device_without_that_address(
+    probe_lab: iotlab.Lab,  # noqa: F811
+) -> None:
+    """The gateway's kernel holds the device's EUI-64 link-local address and defends it (an NA to ff02::1 in
+    answer to the device's DAD probe): the device logs the conflict and uses no link-local address."""
+    [config] = configs(["hikvision-ds-2cd2042fwd"])
+    config = dataclasses.replace(config, protocols=("arp", "dhcp", "ipv6"))
+    taken = ipv6.text(ipv6.LINK_LOCAL_PREFIX + ipv6.eui64(bytes.fromhex(config.mac.replace(":", ""))))
+    enable_ipv6(probe_lab, GW_ADDRESS)
+    netns.ip(probe_lab.gw_netns, "-6", "addr", "add", f"{taken}/64", "dev", probe_lab.gw_iface)
+    emulator = EngineThread(probe_lab, [config])
+    try:
+        failed = emulator.wait(
+            lambda: next((m for m in emulator.messages if "IPv6 DAD failed" in str(m.get("message"))), None),
+            15,
+            "the device to report its DAD conflict",
+        )
+        dev = emulator.engine.devices[0]
+        assert emulator.call(lambda: dev.ipv6.slaac.usable() if dev.ipv6 else None) == []
+    finally:
+        emulator.stop()
+    assert failed["level"] == "error"
+    warnings = [m["message"] for m in emulator.messages if m["type"] == "log" and m["level"] == "warning"]
+    assert f"IPv6 DAD: {taken} (link-local) is in use by another host" in warnings

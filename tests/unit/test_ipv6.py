@@ -13,6 +13,7 @@ from scapy.layers.inet6 import (
     ICMPv6EchoReply,
     ICMPv6EchoRequest,
     ICMPv6MLDMultAddrRec,
+    ICMPv6MLQuery2,
     ICMPv6MLReport2,
     ICMPv6ND_NA,
     ICMPv6ND_NS,
@@ -340,3 +341,17 @@ def test_router_sends_nd_to_the_owner_of_the_target_and_adverts_to_every_ipv6_de
     assert router.broadcast_recipients(bytes(solicit("fe80::99"))) == []
     router.forget(one.dev)
     assert router.broadcast_recipients(bytes(solicit(EUI64_LL))) == []
+
+
+def test_mld_query_is_answered_with_every_group_in_mode_is_exclude() -> None:
+    dev = boot(protocols=("arp", "dhcp", "ipv6", "mdns"))
+    dev.run(2.5)
+    query = (Ether(src=GW_MAC, dst="33:33:00:00:00:01") / IPv6(src=GW_LL, dst="ff02::1", hlim=1)
+             / IPv6ExtHdrHopByHop(options=[RouterAlert()]) / ICMPv6MLQuery2())  # fmt: skip
+    [report] = dev.feed(query)
+    assert report[IPv6].src == EUI64_LL and report[IPv6].dst == "ff02::16"
+    assert sorted(records(report)) == [(2, "ff02::1:ff0a:b0c"), (2, "ff02::fb")]
+    assert checksum_ok(report, ICMPv6MLReport2)
+    router = routing.Router()
+    router.update(dev.dev)
+    assert router.broadcast_recipients(bytes(query)) == [dev.dev]
