@@ -178,19 +178,23 @@ def test_device_leases_an_address_from_dnsmasq_dhcpv6(probe_lab: iotlab.Lab, tmp
                 address = emulator.wait(leased, 30, "an address leased by dnsmasq's DHCPv6")
                 ping = probe_lab.run_in_gw("ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", address, timeout=20)
                 assert ping.returncode == 0, ping.stdout + ping.stderr
+                duid = "00:03:00:01:" + mac  # DUID-LL, Ethernet
+                leases = (tmp_path / "leases6").read_text().splitlines()
+                assert any(address in line.split() and line.split()[-1] == duid for line in leases), leases
                 wait_until(lambda: captured(capture.pcap, f"icmpv6.type == 129 && ipv6.src == {address}"), 10,
                            "tshark to write the echo reply")  # fmt: skip
             finally:
                 emulator.stop()
         finally:
             capture.stop()
+        log_file = tmp_path / "dnsmasq6.log"  # the device's clean stop released its lease
+        wait_until(lambda: "DHCPRELEASE(" in log_file.read_text(), 10, "dnsmasq to get the device's DHCPv6 RELEASE")
     finally:
         server.stop()
-    duid = "00:03:00:01:" + mac  # DUID-LL, Ethernet
-    leases = (tmp_path / "leases6").read_text().splitlines()
-    assert any(address in line.split() and line.split()[-1] == duid for line in leases), leases
+    assert not any(address in line.split() for line in (tmp_path / "leases6").read_text().splitlines())  # released
     log = (tmp_path / "dnsmasq6.log").read_text()
     assert f"DHCPREPLY({probe_lab.gw_iface}) {address}" in log, log[-2000:]
+    assert f"DHCPRELEASE({probe_lab.gw_iface}) {duid}" in log, log[-2000:]
     solicits = decode(capture.pcap, f"eth.src == {mac} && dhcpv6.msgtype == 1",
                       ["ipv6.dst", "udp.dstport", "dhcpv6.duid.type", "dhcpv6.requested_option_code",
                        "dhcpv6.vendorclass.enterprise"])  # fmt: skip

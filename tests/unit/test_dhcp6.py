@@ -14,6 +14,9 @@ from scapy.layers.dhcp6 import (
     VENDOR_CLASS_DATA,
     DHCP6_Advertise,
     DHCP6_InfoRequest,
+    DHCP6_Rebind,
+    DHCP6_Release,
+    DHCP6_Renew,
     DHCP6_Reply,
     DHCP6_Request,
     DHCP6_Solicit,
@@ -154,3 +157,53 @@ def test_duid_en_and_vendor_class_need_an_enterprise_number() -> None:
             make_config(("ipv6",), ipv6={"dhcpv6": {"duid_type": "ll", **fields}})
         assert info.value.errors()[0]["loc"] == ("ipv6", "dhcpv6")
         assert "enterprise_number is required" in str(info.value)
+
+
+def leased(dev: Device6, t1: int = 300, t2: int = 480, valid: int = 900) -> tuple[Packet, Packet]:
+    """Run the exchange to a lease; (the client id option, the IA_NA the server gave)."""
+    dev.feed(advert())
+    solicit = only(dev.run(dev.now + 1.0), DHCP6_Solicit)
+    client = solicit[DHCP6OptClientId]
+    ia = DHCP6OptIA_NA(iaid=solicit[DHCP6OptIA_NA].iaid, T1=t1, T2=t2,
+                       ianaopts=[DHCP6OptIAAddress(addr=LEASED, preflft=600, validlft=valid)])  # fmt: skip
+    server = DHCP6OptServerId(duid=SERVER_DUID)
+    request = only(dev.feed(from_server(DHCP6_Advertise(trid=solicit[DHCP6_Solicit].trid) / client / server / ia)),
+                   DHCP6_Request)  # fmt: skip
+    dev.feed(from_server(DHCP6_Reply(trid=request[DHCP6_Request].trid) / client / server / ia))
+    dev.run(dev.now + 1.5)
+    assert LEASED in dev.addresses()
+    return client, ia
+
+
+def test_lease_is_renewed_at_t1_then_rebound_at_t2_then_dropped_at_expiry() -> None:
+    dev = boot()
+    client, ia = leased(dev)
+    start = dev.now  # the REPLY came 1.5 s ago: T1 is at start + 298.5
+    assert of(dev.run(start + 298), DHCP6_Renew) == []
+    [renew] = of(dev.run(start + 299), DHCP6_Renew)
+    assert renew[DHCP6OptServerId].duid.lladdr == GW_MAC and renew[DHCP6OptIAAddress].addr == LEASED
+    assert renew[DHCP6OptOptReq].reqopts == [23, 24, 17]
+    reply = DHCP6_Reply(trid=renew[DHCP6_Renew].trid) / client / DHCP6OptServerId(duid=SERVER_DUID) / ia
+    dev.feed(from_server(reply))
+    assert ("info", f"DHCPv6 REPLY: {LEASED} renewed for 900 s") in dev.logs
+    renewed_at = dev.now
+    silent = dev.run(renewed_at + 479)  # the server stays silent: RENEWs (10 s, then doubling) until T2
+    assert len(of(silent, DHCP6_Renew)) >= 3 and of(silent, DHCP6_Rebind) == []
+    rebinds = of(dev.run(renewed_at + 899), DHCP6_Rebind)  # T2 (480 s): REBIND to any server, until expiry
+    assert rebinds and all(DHCP6OptServerId not in r for r in rebinds)
+    assert LEASED in dev.addresses()
+    solicits = of(dev.run(renewed_at + 902), DHCP6_Solicit)
+    assert LEASED not in dev.addresses() and solicits  # valid lifetime over: gone, soliciting again
+    assert ("warning", "DHCPv6 lease expired without a REPLY: soliciting again") in dev.logs
+
+
+def test_stop_releases_the_lease_and_a_power_cut_does_not() -> None:
+    dev = boot()
+    leased(dev)
+    release = only([Ether(f) for f in dev.dev.stop(dev.now)], DHCP6_Release)
+    assert release[DHCP6OptServerId].duid.lladdr == GW_MAC and release[DHCP6OptIAAddress].addr == LEASED
+    assert DHCP6OptOptReq not in release and release[IPv6].dst == "ff02::1:2"
+    cut = boot()
+    leased(cut)
+    cut.dev.power_off(cut.now)
+    assert cut.dev.next_deadline() is None

@@ -188,10 +188,9 @@ class Device:
         for service in self.link_services:
             service.stop(now)
         self.link_services = ()
-        if self.ipv6 is not None:
-            self.ipv6.stop()
+        goodbye = self._from_ipv6(self.ipv6.stop()) if self.ipv6 is not None else []
         self.host.deconfigure(now)
-        out = self.host.drain()
+        out = goodbye + self.host.drain()
         out += self._from_dhcp(self.dhcp.release(now), now)
         self.ip = None
         self.phase = Phase.stopped
@@ -206,7 +205,7 @@ class Device:
             service.stop(now)
         self.link_services = ()
         if self.ipv6 is not None:
-            self.ipv6.stop()
+            self.ipv6.stop(release=False)
         self.host.deconfigure(now)
         self.host.drain()  # a dead device sends nothing
         self.ip = None

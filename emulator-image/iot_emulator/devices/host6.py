@@ -124,8 +124,11 @@ class Ipv6Host:
         present = [d for d in due if d is not None]
         return min(present) if present else None
 
-    def stop(self) -> None:
+    def stop(self, *, release: bool = True) -> list[bytes]:
+        """Go quiet; first release a DHCPv6 lease (`release`: a clean stop, not a power cut)."""
+        out = self.dhcp6.release(self.slaac.link_local) if self.dhcp6 is not None and release else []
         self.slaac.stop()
+        return out
 
 
 def protocol_of(frame: bytes) -> str:

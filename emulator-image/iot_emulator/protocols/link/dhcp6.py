@@ -7,7 +7,10 @@ vendor class's enterprise number, from the profile's `ipv6.dhcpv6`. Messages go 
 link-local address, port 546, to All_DHCP_Relay_Agents_and_Servers (ff02::1:2) port 547, with the
 retransmission timers of RFC 8415 15 and 7.6 (randomized by +-10 %).
 
-Not done: renew/rebind (T1/T2), release, decline, rapid commit, IA_PD, reconfigure.
+A lease is renewed at T1 (RENEW to its server), rebound at T2 (REBIND to any), dropped at the end of its
+valid lifetime (SOLICIT again) and released when the device stops (one RELEASE, not retransmitted).
+
+Not done: decline, rapid commit, IA_PD, reconfigure.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from iot_emulator.protocols.link import ipv6
 
 CLIENT_PORT, SERVER_PORT = 546, 547
 ALL_SERVERS = bytes.fromhex("ff020000000000000000000000010002")
-SOLICIT, ADVERTISE, REQUEST, REPLY, INFORMATION_REQUEST = 1, 2, 3, 7, 11
+SOLICIT, ADVERTISE, REQUEST, RENEW, REBIND, REPLY, RELEASE, INFORMATION_REQUEST = 1, 2, 3, 5, 6, 7, 8, 11
 OPT_CLIENTID, OPT_SERVERID, OPT_IA_NA, OPT_IAADDR, OPT_ORO = 1, 2, 3, 5, 6
 OPT_ELAPSED_TIME, OPT_STATUS_CODE, OPT_VENDOR_CLASS, OPT_DNS_SERVERS = 8, 13, 16, 23
 DUID_LLT, DUID_EN, DUID_LL = 1, 2, 3
@@ -33,6 +36,8 @@ SOL_MAX_DELAY = INF_MAX_DELAY = 1.0
 SOL_TIMEOUT, SOL_MAX_RT = 1.0, 3600.0
 REQ_TIMEOUT, REQ_MAX_RT, REQ_MAX_RC = 1.0, 30.0, 10
 INF_TIMEOUT, INF_MAX_RT = 1.0, 3600.0
+REN_TIMEOUT, REN_MAX_RT = 10.0, 600.0
+REB_TIMEOUT, REB_MAX_RT = 10.0, 600.0
 _MAX_OPTIONS = 64
 _EPOCH_2000 = 946684800
 
@@ -42,6 +47,9 @@ class State(enum.Enum):
     SOLICITING = "soliciting"
     REQUESTING = "requesting"
     BOUND = "bound"
+    RELEASING = "releasing"
+    RENEWING = "renewing"
+    REBINDING = "rebinding"
     INFORMING = "informing"
     INFORMED = "informed"
 
@@ -84,8 +92,8 @@ def duid(settings: catalog.Dhcpv6, mac: bytes) -> bytes:
 class Dhcp6Client:
     """One exchange at a time; `start_*` begins it after RFC 8415's random initial delay."""
 
-    __slots__ = ("_deadline", "_duid", "_hop_limit", "_logs", "_rng", "_rt", "_sent", "_server", "_settings",
-                 "_started", "_xid", "iaid", "lease", "mac", "state")  # fmt: skip
+    __slots__ = ("_deadline", "_duid", "_expires_at", "_hop_limit", "_logs", "_rng", "_rt", "_sent", "_server",
+                 "_settings", "_started", "_t2_at", "_xid", "iaid", "lease", "mac", "state")  # fmt: skip
 
     def __init__(self, mac: bytes, settings: catalog.Dhcpv6, rng: random.Random, *, hop_limit: int = 1) -> None:
         self.mac = mac
@@ -102,6 +110,7 @@ class Dhcp6Client:
         self._sent = 0
         self._started = 0.0
         self._deadline: float | None = None
+        self._t2_at = self._expires_at = 0.0
         self._logs: list[tuple[str, str]] = []
 
     # -- entry points ---------------------------------------------------------------------------
@@ -122,8 +131,16 @@ class Dhcp6Client:
             self._log("warning", "DHCPv6 REQUEST unanswered: soliciting again")
             self._begin(State.SOLICITING, now, 0.0)
             return []
+        if self.state in (State.RENEWING, State.REBINDING) and now >= self._expires_at:
+            self._log("warning", "DHCPv6 lease expired without a REPLY: soliciting again")
+            self.lease = None
+            self._begin(State.SOLICITING, now, 0.0)
+            return []
+        if self.state is State.BOUND or (self.state is State.RENEWING and now >= self._t2_at):
+            self._begin(State.RENEWING if self.state is State.BOUND else State.REBINDING, now, 0.0)
         initial, ceiling = {State.SOLICITING: (SOL_TIMEOUT, SOL_MAX_RT), State.REQUESTING: (REQ_TIMEOUT, REQ_MAX_RT),
-                            State.INFORMING: (INF_TIMEOUT, INF_MAX_RT)}.get(self.state, (0.0, 0.0))  # fmt: skip
+                            State.INFORMING: (INF_TIMEOUT, INF_MAX_RT), State.RENEWING: (REN_TIMEOUT, REN_MAX_RT),
+                            State.REBINDING: (REB_TIMEOUT, REB_MAX_RT)}.get(self.state, (0.0, 0.0))  # fmt: skip
         if not initial:
             self._deadline = None
             return []
@@ -132,8 +149,24 @@ class Dhcp6Client:
         jitter = self._rng.uniform(0.0 if self.state is State.SOLICITING and not self._sent else -0.1, 0.1)
         self._rt = initial * (1 + jitter) if not self._sent else min(2 * self._rt + jitter * self._rt, ceiling)
         self._deadline = now + self._rt
+        if self.state is State.RENEWING:  # RFC 8415 18.2.4: until T2, then REBIND
+            self._deadline = min(self._deadline, self._t2_at)
+        elif self.state is State.REBINDING:  # until the valid lifetime ends
+            self._deadline = min(self._deadline, self._expires_at)
         self._sent += 1
         return [self._frame(source, self._message(now))]
+
+    def release(self, source: bytes | None) -> list[bytes]:
+        """One RELEASE of the held lease to its server (RFC 8415 18.2.7), from `source`; then idle."""
+        out: list[bytes] = []
+        if self.lease is not None and self._server is not None and source is not None:
+            self._xid = self._rng.getrandbits(24)
+            self.state, self._sent = State.RELEASING, 1
+            out.append(self._frame(source, self._message(self._started)))
+            self._log("info", f"DHCPv6 RELEASE {ipv6.text(self.lease.address)}")
+        self.lease = None
+        self._finish(State.IDLE)
+        return out
 
     def handle(self, data: bytes, now: float) -> Lease | None:
         """A message from a server (UDP payload to port 546); the lease once a REPLY gives an address."""
@@ -162,16 +195,24 @@ class Dhcp6Client:
             self._finish(State.INFORMED)
             self._log("info", "DHCPv6 information REPLY: DNS " + (", ".join(map(ipv6.text, dns)) or "none"))
             return None
-        if self.state is not State.REQUESTING:
+        if self.state not in (State.REQUESTING, State.RENEWING, State.REBINDING):
             return None
         ia = found.get(OPT_IA_NA)
         leased = _address_of(ia) if ia else None
         if leased is None or ia is None:
             return None
         address, preferred, valid = leased, *_lifetimes(ia)
+        renewed = self.state is not State.REQUESTING
         self.lease = Lease(address, preferred, valid, tuple(dns))
+        self._server = (found[OPT_SERVERID], ia[:4] + bytes(8) + ia[12:])  # T1/T2 are the server's to choose
         self._finish(State.BOUND)
-        self._log("info", f"DHCPv6 REPLY: {ipv6.text(address)} leased for {valid} s")
+        self._log("info", f"DHCPv6 REPLY: {ipv6.text(address)} {'renewed' if renewed else 'leased'} for {valid} s")
+        t1, t2 = struct.unpack_from("!II", ia, 4)
+        if preferred == 0xFFFFFFFF and not t1:
+            return self.lease  # infinite: never renewed
+        t1 = t1 or preferred // 2  # RFC 8415 21.4: 0 leaves the times to the client (0.5 and 0.8)
+        t2 = max(t2 or preferred * 8 // 10, t1)
+        self._deadline, self._t2_at, self._expires_at = now + t1, now + t2, now + valid
         return self.lease
 
     def next_deadline(self) -> float | None:
@@ -195,22 +236,24 @@ class Dhcp6Client:
         self._deadline = None
 
     def _message(self, now: float) -> bytes:
-        kind = {State.SOLICITING: SOLICIT, State.REQUESTING: REQUEST}.get(self.state, INFORMATION_REQUEST)
+        kind = {State.SOLICITING: SOLICIT, State.REQUESTING: REQUEST, State.RENEWING: RENEW, State.REBINDING: REBIND,
+                State.RELEASING: RELEASE}.get(self.state, INFORMATION_REQUEST)  # fmt: skip
         elapsed = 0 if self._sent == 1 else min(int((now - self._started) * 100), 0xFFFF)
         body = _option(OPT_CLIENTID, self._duid)
-        if kind == REQUEST:
+        if kind in (REQUEST, RENEW, RELEASE):
             assert self._server is not None
             body += _option(OPT_SERVERID, self._server[0])
         body += _option(OPT_ELAPSED_TIME, struct.pack("!H", elapsed))
-        body += _option(OPT_ORO, b"".join(struct.pack("!H", code) for code in self._settings.option_request))
-        if self._settings.vendor_class is not None and self._settings.enterprise_number is not None:
+        if kind != RELEASE:  # RFC 8415 18.2.7: a Release carries no Option Request option
+            body += _option(OPT_ORO, b"".join(struct.pack("!H", code) for code in self._settings.option_request))
+        if kind != RELEASE and self._settings.vendor_class is not None and self._settings.enterprise_number is not None:
             data = self._settings.vendor_class.encode()
             body += _option(OPT_VENDOR_CLASS, struct.pack("!IH", self._settings.enterprise_number, len(data)) + data)
         if kind == SOLICIT:
             body += _option(OPT_IA_NA, struct.pack("!III", self.iaid, 0, 0))
-        elif kind == REQUEST:
+        elif kind != INFORMATION_REQUEST:
             assert self._server is not None
-            body += _option(OPT_IA_NA, self._server[1])  # the advertised IA_NA, address included (RFC 8415 18.2.2)
+            body += _option(OPT_IA_NA, self._server[1])  # the advertised or leased IA_NA, address included
         return bytes([kind]) + self._xid.to_bytes(3, "big") + body
 
     def _frame(self, source: bytes, message: bytes) -> bytes:

@@ -126,8 +126,15 @@ class Slaac:
         return self.on_timer(now)
 
     def add_leased(self, address: bytes, preferred: int, valid: int, now: float) -> list[bytes]:
-        """An address a DHCPv6 server leased (IA_NA): checked by DAD before use, as RFC 8415 18.2.10.1 asks."""
-        if self.stopped or address in self.addresses or valid == 0:
+        """An address a DHCPv6 server leased (IA_NA): checked by DAD before use, as RFC 8415 18.2.10.1 asks;
+        a renewed one takes its new lifetimes."""
+        known = self.addresses.get(address)
+        if known is not None and known.kind == "DHCPv6":
+            known.preferred_until, known.valid_until = _until(now, preferred), _until(now, valid)
+            if known.state is State.DEPRECATED and preferred > 0:
+                known.state = State.PREFERRED
+            return []
+        if self.stopped or known is not None or valid == 0:
             return []
         entry = Address(address, address[:8], IDGEN_RETRIES, self.settings.dad_transmits, "DHCPv6")
         entry.preferred_until, entry.valid_until = _until(now, preferred), _until(now, valid)
