@@ -105,6 +105,9 @@ def test_device_gets_slaac_address_from_radvd_and_answers_the_gateway(probe_lab:
                 scoped = f"{link_local_text}%{probe_lab.gw_iface}"
                 ping_ll = probe_lab.run_in_gw("ping", "-6", "-c", "1", "-W", "2", scoped, timeout=20)
                 assert ping_ll.returncode == 0, ping_ll.stdout + ping_ll.stderr
+                everyone = probe_lab.run_in_gw("ping", "-6", "-c", "2", "-w", "3", f"ff02::1%{probe_lab.gw_iface}",
+                                               timeout=20)  # fmt: skip
+                assert f"from {link_local_text}" in everyone.stdout, everyone.stdout  # all-nodes echo answered
                 wait_until(
                     lambda: captured(capture.pcap, f"icmpv6.type == 129 && ipv6.src == {link_local_text}"),
                     10,

@@ -355,3 +355,18 @@ def test_mld_query_is_answered_with_every_group_in_mode_is_exclude() -> None:
     router = routing.Router()
     router.update(dev.dev)
     assert router.broadcast_recipients(bytes(query)) == [dev.dev]
+
+
+def test_echo_to_all_nodes_is_answered_from_the_link_local_address() -> None:
+    dev = boot()
+    dev.run(2.5)
+    request = (Ether(src=GW_MAC, dst="33:33:00:00:00:01") / IPv6(src=GW_LL, dst="ff02::1", hlim=1)
+               / ICMPv6EchoRequest(id=9, seq=1))  # fmt: skip
+    [reply] = dev.feed(request)
+    assert reply[IPv6].src == EUI64_LL and reply[IPv6].dst == GW_LL and reply.dst == GW_MAC
+    assert reply[ICMPv6EchoReply].id == 9 and checksum_ok(reply, ICMPv6EchoReply)
+    tentative = boot()
+    assert tentative.feed(request) == []  # no link-local address yet: no answer
+    router = routing.Router()
+    router.update(dev.dev)
+    assert router.broadcast_recipients(bytes(request)) == [dev.dev]

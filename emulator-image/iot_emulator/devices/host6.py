@@ -48,12 +48,21 @@ class Ipv6Host:
         if kind == ndp.ROUTER_ADVERTISEMENT:
             advert = ndp.parse_router_advert(packet)
             return self._router_advert(advert, packet.src, now) if advert else []
-        if kind == ndp.ECHO_REQUEST and packet.dst in self.slaac.usable():
-            reply = ndp.echo_reply(packet, packet.dst, self.mac, frame[6:12], hop_limit=self.hop_limit)
-            return [reply] if reply else []
+        if kind == ndp.ECHO_REQUEST:
+            return self._echo(packet, frame[6:12])
         if kind == mld.QUERY and mld.query_group(packet) is not None:
             return self.slaac.query(now)
         return []
+
+    def _echo(self, packet: ipv6.Ipv6, src_mac: bytes) -> list[bytes]:
+        """Echo requests to one of its addresses, or to all-nodes (answered from the link-local address, as
+        Linux does with icmp echo_ignore_multicast 0: `ping -6 ff02::1%eth0` lists every host)."""
+        if packet.dst == ipv6.ALL_NODES:
+            source = self.slaac.link_local
+        else:
+            source = packet.dst if packet.dst in self.slaac.usable() else None
+        reply = ndp.echo_reply(packet, source, self.mac, src_mac, hop_limit=self.hop_limit) if source else None
+        return [reply] if reply else []
 
     def _router_advert(self, advert: ndp.RouterAdvert, src: bytes, now: float) -> list[bytes]:
         out = self.slaac.handle_router_advert(advert, src, now)
