@@ -13,6 +13,7 @@ from scapy.layers.dhcp6 import (
     DUID_LLT,
     VENDOR_CLASS_DATA,
     DHCP6_Advertise,
+    DHCP6_Decline,
     DHCP6_InfoRequest,
     DHCP6_Rebind,
     DHCP6_Release,
@@ -30,7 +31,7 @@ from scapy.layers.dhcp6 import (
     DHCP6OptVendorClass,
 )
 from scapy.layers.inet import UDP
-from scapy.layers.inet6 import ICMPv6ND_NS, ICMPv6ND_RA, IPv6
+from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6ND_RA, ICMPv6NDOptDstLLAddr, IPv6
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
@@ -207,3 +208,24 @@ def test_stop_releases_the_lease_and_a_power_cut_does_not() -> None:
     leased(cut)
     cut.dev.power_off(cut.now)
     assert cut.dev.next_deadline() is None
+
+
+def test_a_leased_address_that_fails_dad_is_declined_then_solicited_again() -> None:
+    dev = boot()
+    dev.feed(advert())
+    solicit = only(dev.run(dev.now + 1.0), DHCP6_Solicit)
+    client, server = solicit[DHCP6OptClientId], DHCP6OptServerId(duid=SERVER_DUID)
+    ia = DHCP6OptIA_NA(iaid=solicit[DHCP6OptIA_NA].iaid, T1=300, T2=480,
+                       ianaopts=[DHCP6OptIAAddress(addr=LEASED, preflft=600, validlft=900)])  # fmt: skip
+    request = only(dev.feed(from_server(DHCP6_Advertise(trid=solicit[DHCP6_Solicit].trid) / client / server / ia)),
+                   DHCP6_Request)  # fmt: skip
+    dev.feed(from_server(DHCP6_Reply(trid=request[DHCP6_Request].trid) / client / server / ia))  # DAD starts
+    defended = (Ether(src=GW_MAC, dst="33:33:00:00:00:01") / IPv6(src=LEASED, dst="ff02::1", hlim=255)
+                / ICMPv6ND_NA(tgt=LEASED, O=1) / ICMPv6NDOptDstLLAddr(lladdr=GW_MAC))  # fmt: skip
+    decline = only(dev.feed(defended), DHCP6_Decline)
+    assert decline[DHCP6OptServerId].duid.lladdr == GW_MAC and decline[DHCP6OptIAAddress].addr == LEASED
+    assert DHCP6OptOptReq not in decline
+    assert ("warning", f"DHCPv6 DECLINE {LEASED}: in use by another host") in dev.logs
+    assert LEASED not in dev.addresses()
+    dev.feed(from_server(DHCP6_Reply(trid=decline[DHCP6_Decline].trid) / client / server))
+    assert of(dev.run(dev.now + 1.5), DHCP6_Solicit)  # the server took note: a new exchange

@@ -109,14 +109,23 @@ class Ipv6Host:
             return []
         tentative = message.target not in self.slaac.usable()
         if packet.payload[0] == ndp.NEIGHBOR_ADVERTISEMENT:
-            return self.slaac.conflict(message.target, now) if tentative else []
+            return self._conflict(message.target, now) if tentative else []
         if packet.src == ipv6.UNSPECIFIED:  # another host's DAD probe
-            return self.slaac.conflict(message.target, now) if tentative else [self._advertise(message.target)]
+            return self._conflict(message.target, now) if tentative else [self._advertise(message.target)]
         if tentative:
             return []  # RFC 4862 5.4.3: a tentative address is not answered for
         return [
             ndp.neighbor_advertisement(self.mac, message.target, packet.src, message.mac or src_mac, solicited=True)
         ]
+
+    def _conflict(self, target: bytes, now: float) -> list[bytes]:
+        """DAD failed for `target`; a leased one is declined to its DHCPv6 server."""
+        entry = self.slaac.addresses.get(target)
+        out = self.slaac.conflict(target, now)
+        if entry is not None and entry.kind == "DHCPv6" and self.dhcp6 is not None:
+            self.dhcp6.decline(now)
+            out += self._dhcp6_timer(now)
+        return out
 
     def _advertise(self, target: bytes) -> bytes:
         """RFC 4861 7.2.4: an NS from :: is answered to all-nodes, unsolicited."""

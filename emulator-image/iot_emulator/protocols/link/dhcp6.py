@@ -10,7 +10,9 @@ retransmission timers of RFC 8415 15 and 7.6 (randomized by +-10 %).
 A lease is renewed at T1 (RENEW to its server), rebound at T2 (REBIND to any), dropped at the end of its
 valid lifetime (SOLICIT again) and released when the device stops (one RELEASE, not retransmitted).
 
-Not done: decline, rapid commit, IA_PD, reconfigure.
+A leased address that fails DAD is declined (DECLINE, RFC 8415 18.2.8) before soliciting again.
+
+Not done: rapid commit, IA_PD, reconfigure.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from iot_emulator.protocols.link import ipv6
 
 CLIENT_PORT, SERVER_PORT = 546, 547
 ALL_SERVERS = bytes.fromhex("ff020000000000000000000000010002")
-SOLICIT, ADVERTISE, REQUEST, RENEW, REBIND, REPLY, RELEASE, INFORMATION_REQUEST = 1, 2, 3, 5, 6, 7, 8, 11
+SOLICIT, ADVERTISE, REQUEST, RENEW, REBIND, REPLY, RELEASE, DECLINE, INFORMATION_REQUEST = 1, 2, 3, 5, 6, 7, 8, 9, 11
 OPT_CLIENTID, OPT_SERVERID, OPT_IA_NA, OPT_IAADDR, OPT_ORO = 1, 2, 3, 5, 6
 OPT_ELAPSED_TIME, OPT_STATUS_CODE, OPT_VENDOR_CLASS, OPT_DNS_SERVERS = 8, 13, 16, 23
 DUID_LLT, DUID_EN, DUID_LL = 1, 2, 3
@@ -38,6 +40,7 @@ REQ_TIMEOUT, REQ_MAX_RT, REQ_MAX_RC = 1.0, 30.0, 10
 INF_TIMEOUT, INF_MAX_RT = 1.0, 3600.0
 REN_TIMEOUT, REN_MAX_RT = 10.0, 600.0
 REB_TIMEOUT, REB_MAX_RT = 10.0, 600.0
+DEC_TIMEOUT, DEC_MAX_RC = 1.0, 4
 _MAX_OPTIONS = 64
 _EPOCH_2000 = 946684800
 
@@ -48,6 +51,7 @@ class State(enum.Enum):
     REQUESTING = "requesting"
     BOUND = "bound"
     RELEASING = "releasing"
+    DECLINING = "declining"
     RENEWING = "renewing"
     REBINDING = "rebinding"
     INFORMING = "informing"
@@ -131,6 +135,9 @@ class Dhcp6Client:
             self._log("warning", "DHCPv6 REQUEST unanswered: soliciting again")
             self._begin(State.SOLICITING, now, 0.0)
             return []
+        if self.state is State.DECLINING and self._sent >= DEC_MAX_RC:
+            self._begin(State.SOLICITING, now, 0.0)
+            return []
         if self.state in (State.RENEWING, State.REBINDING) and now >= self._expires_at:
             self._log("warning", "DHCPv6 lease expired without a REPLY: soliciting again")
             self.lease = None
@@ -140,7 +147,8 @@ class Dhcp6Client:
             self._begin(State.RENEWING if self.state is State.BOUND else State.REBINDING, now, 0.0)
         initial, ceiling = {State.SOLICITING: (SOL_TIMEOUT, SOL_MAX_RT), State.REQUESTING: (REQ_TIMEOUT, REQ_MAX_RT),
                             State.INFORMING: (INF_TIMEOUT, INF_MAX_RT), State.RENEWING: (REN_TIMEOUT, REN_MAX_RT),
-                            State.REBINDING: (REB_TIMEOUT, REB_MAX_RT)}.get(self.state, (0.0, 0.0))  # fmt: skip
+                            State.REBINDING: (REB_TIMEOUT, REB_MAX_RT),
+                            State.DECLINING: (DEC_TIMEOUT, 1e9)}.get(self.state, (0.0, 0.0))  # fmt: skip
         if not initial:
             self._deadline = None
             return []
@@ -155,6 +163,14 @@ class Dhcp6Client:
             self._deadline = min(self._deadline, self._expires_at)
         self._sent += 1
         return [self._frame(source, self._message(now))]
+
+    def decline(self, now: float) -> None:
+        """The leased address failed DAD: tell the server (DECLINE, retransmitted) and then solicit again."""
+        if self.lease is None or self._server is None:
+            return
+        self._log("warning", f"DHCPv6 DECLINE {ipv6.text(self.lease.address)}: in use by another host")
+        self.lease = None
+        self._begin(State.DECLINING, now, 0.0)
 
     def release(self, source: bytes | None) -> list[bytes]:
         """One RELEASE of the held lease to its server (RFC 8415 18.2.7), from `source`; then idle."""
@@ -189,6 +205,9 @@ class Dhcp6Client:
             self._begin(State.REQUESTING, now, 0.0)
             return None
         if data[0] != REPLY:
+            return None
+        if self.state is State.DECLINING:
+            self._begin(State.SOLICITING, now, 0.0)
             return None
         dns = _addresses(found.get(OPT_DNS_SERVERS, b""))
         if self.state is State.INFORMING:
@@ -237,16 +256,20 @@ class Dhcp6Client:
 
     def _message(self, now: float) -> bytes:
         kind = {State.SOLICITING: SOLICIT, State.REQUESTING: REQUEST, State.RENEWING: RENEW, State.REBINDING: REBIND,
-                State.RELEASING: RELEASE}.get(self.state, INFORMATION_REQUEST)  # fmt: skip
+                State.RELEASING: RELEASE, State.DECLINING: DECLINE}.get(self.state, INFORMATION_REQUEST)  # fmt: skip
         elapsed = 0 if self._sent == 1 else min(int((now - self._started) * 100), 0xFFFF)
         body = _option(OPT_CLIENTID, self._duid)
-        if kind in (REQUEST, RENEW, RELEASE):
+        if kind in (REQUEST, RENEW, RELEASE, DECLINE):
             assert self._server is not None
             body += _option(OPT_SERVERID, self._server[0])
         body += _option(OPT_ELAPSED_TIME, struct.pack("!H", elapsed))
-        if kind != RELEASE:  # RFC 8415 18.2.7: a Release carries no Option Request option
+        if kind not in (RELEASE, DECLINE):  # RFC 8415 appendix B: no Option Request option in these
             body += _option(OPT_ORO, b"".join(struct.pack("!H", code) for code in self._settings.option_request))
-        if kind != RELEASE and self._settings.vendor_class is not None and self._settings.enterprise_number is not None:
+        if (
+            kind not in (RELEASE, DECLINE)
+            and self._settings.vendor_class is not None
+            and self._settings.enterprise_number is not None
+        ):
             data = self._settings.vendor_class.encode()
             body += _option(OPT_VENDOR_CLASS, struct.pack("!IH", self._settings.enterprise_number, len(data)) + data)
         if kind == SOLICIT:
