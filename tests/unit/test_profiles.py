@@ -43,6 +43,7 @@ FINGERPRINT_FIELDS = (
     "ouis", "hostname_pattern", "ip_ttl", "dhcp.options", "dhcp.request_options", "dhcp.parameter_request_list",
     "dhcp.extra_options", "dhcp.vendor_class_id", "dhcp.max_message_size", "dhcp.client_id", "dhcp.ip_ttl",
     "tcp", "dns_names", "ntp_servers", "http", "tls", "mqtt", "coap", "rtsp", "mdns", "ssdp", "lldp", "schedule",
+    "ipv6",
 )  # fmt: skip
 """Field paths whose value is something a discovery product reads (or, for `schedule`, sees in the traffic):
 when a profile sets one, `sources` must say where it comes from (the path itself or a path under it)."""

@@ -15,9 +15,9 @@ from enum import StrEnum
 from typing import Any
 
 from iot_emulator.config import manifests
-from iot_emulator.devices import host, macs
+from iot_emulator.devices import host, host6, macs
 from iot_emulator.protocols import services
-from iot_emulator.protocols.link import arp, dhcp, dhcp_wire, wire
+from iot_emulator.protocols.link import arp, dhcp, dhcp_wire, ipv6, wire
 
 Emit = Callable[[str, dict[str, Any]], None]
 ServiceFactory = Callable[[services.Context], host.Service]
@@ -53,7 +53,8 @@ class Device:
 
     __slots__ = (
         "_next_refresh", "_rng", "config", "counters", "dhcp", "emit", "fallback_gateway", "gateway_ip", "host",
-        "ip", "link_services", "mac", "phase", "scenario_factories", "scenario_services", "started_at", "stateless",
+        "ip", "ipv6", "link_services", "mac", "phase", "scenario_factories", "scenario_services", "started_at",
+        "stateless",
     )  # fmt: skip
 
     def __init__(
@@ -86,6 +87,10 @@ class Device:
         """Compromise behaviours switched on by a scenario: they run beside the protocols while bound."""
         self.scenario_factories: dict[str, ServiceFactory] = {}
         """What built them: a rebooted device (a new `Device`) builds its own from these."""
+        self.ipv6 = (
+            host6.Ipv6Host(self.mac, config.profile, config.protocols, rng) if "ipv6" in config.protocols else None
+        )
+        """The IPv6 endpoint, for devices whose manifest lists "ipv6": it runs from link-up, beside DHCPv4."""
         static = config.static_address.packed if config.static_address else None
         self.dhcp = dhcp.DhcpClient(
             mac=self.mac,
@@ -113,6 +118,8 @@ class Device:
             service.start(now)
         self._run_link(now)
         link = self.host.drain()  # LLDP goes out first, as a phone sends it at link-up
+        if self.ipv6 is not None:
+            link += self._from_ipv6(self.ipv6.start(now))
         return link + self._from_dhcp(self.dhcp.start(now), now)
 
     def handle(self, frame: bytes, now: float) -> list[bytes]:
@@ -130,6 +137,8 @@ class Device:
         if kind == wire.ETH_P_ARP:
             packet = wire.parse_arp(frame)
             return self._on_arp(packet, frame[6:12], now) if packet else []
+        if kind == ipv6.ETH_P_IPV6:
+            return self._from_ipv6(self.ipv6.handle(frame, now)) if self.ipv6 is not None else []
         if kind != wire.ETH_P_IP:
             return []
         message = dhcp_wire.parse(frame)
@@ -154,6 +163,8 @@ class Device:
         deadline = self.host.next_deadline()
         if deadline is not None and deadline <= now:
             self.host.on_timer(now)
+        if self.ipv6 is not None and (due := self.ipv6.next_deadline()) is not None and due <= now:
+            out += self._from_ipv6(self.ipv6.on_timer(now))
         self._run_link(now)
         return out + self.host.drain()
 
@@ -167,6 +178,7 @@ class Device:
         if self.phase is Phase.stopped:
             return None
         parts = (self.dhcp.next_deadline(), self._next_refresh, self.host.next_deadline(),
+                 self.ipv6.next_deadline() if self.ipv6 is not None else None,
                  *(service.next_deadline() for service in self.link_services))  # fmt: skip
         deadlines = [d for d in parts if d is not None]  # 0.0 is a deadline too: "at once"
         return min(deadlines) if deadlines else None
@@ -176,8 +188,9 @@ class Device:
         for service in self.link_services:
             service.stop(now)
         self.link_services = ()
+        goodbye = self._from_ipv6(self.ipv6.stop()) if self.ipv6 is not None else []
         self.host.deconfigure(now)
-        out = self.host.drain()
+        out = goodbye + self.host.drain()
         out += self._from_dhcp(self.dhcp.release(now), now)
         self.ip = None
         self.phase = Phase.stopped
@@ -191,6 +204,8 @@ class Device:
         for service in self.link_services:
             service.stop(now)
         self.link_services = ()
+        if self.ipv6 is not None:
+            self.ipv6.stop(release=False)
         self.host.deconfigure(now)
         self.host.drain()  # a dead device sends nothing
         self.ip = None
@@ -228,6 +243,15 @@ class Device:
             self.counters.sent("arp", [reply := arp.reply_to(packet, self.mac, src_mac)])
             out.append(reply)
         return out + self.host.drain()
+
+    def _from_ipv6(self, frames: list[bytes]) -> list[bytes]:
+        """Count the IPv6 endpoint's frames (ndp, mld, icmpv6) and report what it logged."""
+        assert self.ipv6 is not None
+        for frame in frames:
+            self.counters.sent(host6.protocol_of(frame), [frame])
+        for level, message in self.ipv6.pop_logs():
+            self._log(level, message)
+        return frames
 
     def _refresh_gateway(self, now: float) -> list[bytes]:
         """Ask for the gateway's MAC, as a stack does when its neighbour entry goes stale."""

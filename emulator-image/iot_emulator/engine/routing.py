@@ -3,7 +3,9 @@
 A frame's destination MAC picks the device (a dict lookup). Broadcasts and multicast are routed by
 content: ARP by target address (and, during RFC 5227 address checking, by the address a device is
 checking), multicast by group membership and mDNS/SSDP content (`multicast`), DHCP replies by
-`chaddr`. The engine feeds the devices this returns; nothing here runs a device.
+`chaddr`; IPv6 Neighbor Discovery by its target address (the solicited-node group's owner, or the
+device checking that address with DAD), Router Advertisements and MLD queries to every IPv6 device.
+The engine feeds the devices this returns; nothing here runs a device.
 
 Each VLAN is a broadcast domain of its own: `Segments` keeps one Router per VLAN (and one for the
 untagged LAN), so the same address on two VLANs, or a broadcast on one, never reaches the other's
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from iot_emulator.devices import device as device_mod
 from iot_emulator.engine import multicast
-from iot_emulator.protocols.link import dhcp_wire, vlan_tag, wire
+from iot_emulator.protocols.link import dhcp_wire, ipv6, ndp, vlan_tag, wire
 
 
 class Router:
@@ -28,6 +30,10 @@ class Router:
         """Address -> the device checking it (RFC 5227) before use: who must see ARP about it."""
         self.candidate_of: dict[device_mod.Device, bytes] = {}
         self.multicast = multicast.Directory()
+        self.by_ip6: dict[bytes, device_mod.Device] = {}
+        """IPv6 address (tentative ones too) -> its device: who hears ND about it."""
+        self.ip6_of: dict[device_mod.Device, frozenset[bytes]] = {}
+        """The devices that speak IPv6 and their addresses (RAs and MLD queries go to all of them)."""
 
     # -- tables ---------------------------------------------------------------------------------
 
@@ -56,10 +62,23 @@ class Router:
         """After a device ran: the address it checks, the groups it joined."""
         self.set_candidate(dev, dev.dhcp.candidate_address)
         self.multicast.update(dev)
+        if dev.ipv6 is not None and self.ip6_of.get(dev) is not dev.ipv6.slaac.owned:
+            self._move_ip6(dev, dev.ipv6.slaac.owned)
+
+    def _move_ip6(self, dev: device_mod.Device, owned: frozenset[bytes] | None) -> None:
+        before = self.ip6_of.pop(dev, frozenset())
+        for address in before - (owned or frozenset()):
+            if self.by_ip6.get(address) is dev:
+                del self.by_ip6[address]
+        if owned is not None:
+            self.ip6_of[dev] = owned
+            for address in owned - before:
+                self.by_ip6[address] = dev
 
     def forget(self, dev: device_mod.Device) -> None:
         """A device that stops running (it may stay listed): no group, no address, no check."""
         self.multicast.remove(dev)
+        self._move_ip6(dev, None)
         self.unbind(dev)
         self.set_candidate(dev, None)
 
@@ -87,7 +106,25 @@ class Router:
             if client is not None and client not in heard:
                 heard.append(client)
             return heard
+        if kind == ipv6.ETH_P_IPV6:
+            return [dev for dev in self._ipv6_recipients(frame) if dev is not exclude]
         return []
+
+    def _ipv6_recipients(self, frame: bytes) -> list[device_mod.Device]:
+        """ND to a solicited-node group or all-nodes goes to the owner of its target; other ICMPv6 to
+        all-nodes (Router Advertisements, MLD queries) to every IPv6 device; nothing else (no IPv6 mDNS/SSDP)."""
+        if not self.ip6_of or len(frame) < 58:
+            return []
+        dst = frame[38:54]
+        if not (ipv6.is_solicited_node(dst) or dst == ipv6.ALL_NODES):
+            return []
+        packet = ipv6.parse(frame)
+        if packet is None or packet.next_header != ipv6.IPPROTO_ICMPV6 or len(packet.payload) < 24:
+            return [] if dst != ipv6.ALL_NODES or packet is None else list(self.ip6_of)
+        if packet.payload[0] in (ndp.NEIGHBOR_SOLICITATION, ndp.NEIGHBOR_ADVERTISEMENT):
+            owner = self.by_ip6.get(packet.payload[8:24])
+            return [owner] if owner is not None else []
+        return list(self.ip6_of) if dst == ipv6.ALL_NODES else []
 
     def heard_locally(self, frame: bytes) -> bool:
         """ARP broadcasts and multicast to a group some device of ours joined (not DHCP's broadcasts)."""
@@ -99,6 +136,8 @@ class Router:
                 or sender in self.candidates
                 or (sender == wire.ZERO_IP and target in self.candidates)
             )
+        if kind == ipv6.ETH_P_IPV6:
+            return bool(self._ipv6_recipients(frame))
         return kind == wire.ETH_P_IP and len(frame) >= 34 and self.multicast.joined(frame[30:34])
 
 

@@ -239,6 +239,66 @@ class Lldp(_Strict):
     interval: Annotated[float, Field(ge=5, le=3600)] = 30
 
 
+class InterfaceId(StrEnum):
+    """How a stack forms the interface identifier of its IPv6 addresses."""
+
+    eui64 = "eui64"
+    """Modified EUI-64 from the MAC (RFC 4291 appendix A): Linux's default (addr_gen_mode 0), lwIP."""
+    stable_privacy = "stable-privacy"
+    """Opaque per prefix, stable across reboots (RFC 7217): Windows, macOS/iOS, Android, Linux with addr_gen_mode 2."""
+
+
+class DuidType(StrEnum):
+    """RFC 8415 11: how the client's DUID (option 1) is formed."""
+
+    llt = "llt"
+    """Link-layer address plus time: ISC dhclient, systemd-networkd's default before v240, Windows."""
+    en = "en"
+    """Enterprise number plus an identifier: needs `enterprise_number`."""
+    ll = "ll"
+    """Link-layer address only: dnsmasq/odhcp6c-style embedded clients, no stable storage needed."""
+
+
+class Dhcpv6(_Strict):
+    """The DHCPv6 client (protocols.link.dhcp6): what Fingerbank reads from it is the option request
+    list (ORO), the DUID type and the vendor class's enterprise number."""
+
+    duid_type: DuidType = DuidType.llt
+    option_request: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
+        default_factory=lambda: [23, 24], max_length=32, description="option 6 (ORO), in the client's order"
+    )
+    enterprise_number: Annotated[int, Field(ge=0, le=0xFFFFFFFF)] | None = Field(
+        default=None, description="of the vendor class (option 16) and of a DUID-EN"
+    )
+    vendor_class: Annotated[str, Field(max_length=128)] | None = Field(
+        default=None, description="option 16's data, sent with `enterprise_number`"
+    )
+
+    @model_validator(mode="after")
+    def _enterprise_when_needed(self) -> Dhcpv6:
+        if self.enterprise_number is None and (self.duid_type is DuidType.en or self.vendor_class is not None):
+            raise ValueError("enterprise_number is required by a DUID-EN and by vendor_class")
+        return self
+
+
+class Ipv6(_Strict):
+    """What the device's IPv6 stack does at link-up (protocols.link.slaac): a device speaks IPv6 only
+    when its manifest lists the protocol "ipv6"; this section says how its OS does it."""
+
+    interface_id: InterfaceId = InterfaceId.eui64
+    dad_transmits: Annotated[
+        int, Field(ge=0, le=3, description="DAD probes per address (RFC 4862 DupAddrDetectTransmits; 0: none)")
+    ] = 1
+    router_solicitations: Annotated[
+        int, Field(ge=0, le=5, description="RSs before giving up (RFC 4861 MAX_RTR_SOLICITATIONS)")
+    ] = 3
+    solicitation_interval: Annotated[float, Field(ge=1.0, le=60.0, description="seconds between RSs")] = 4.0
+    hop_limit: Annotated[int, Field(ge=1, le=255, description="hop limit of the packets it originates")] = 64
+    dhcpv6: Dhcpv6 | None = Field(
+        default=None, description="its DHCPv6 client, used when an RA sets M (IA_NA) or O (information-request)"
+    )
+
+
 class Cdp(_Strict):
     """Cisco Discovery Protocol v2 (protocols.cdp), as Cisco phones send it from link-up."""
 
@@ -295,6 +355,7 @@ class Profile(_Strict):
     ssdp: Ssdp | None = None
     lldp: Lldp | None = None
     cdp: Cdp | None = None
+    ipv6: Ipv6 | None = Field(default=None, description="the OS's IPv6 behaviour; defaults apply when absent")
     icmp_timestamp: bool = Field(
         default=False, description="answers ICMP Timestamp requests (RFC 792) as Linux does; lwIP, Windows do not"
     )

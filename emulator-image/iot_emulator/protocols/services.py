@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from iot_emulator.config import manifests
     from iot_emulator.devices import host
 
-LINK_LAYER = frozenset({"arp", "dhcp", "icmp"})  # built into every device
+LINK_LAYER = frozenset({"arp", "dhcp", "icmp", "ipv6"})  # built into the device (ipv6: when listed)
 MODULES = (
     "clients.dns",
     "clients.ntp",

@@ -22,7 +22,7 @@ export type Scenario = Schemas["Scenario"];
 
 /** Every protocol the service knows, in its order (the schema's enum). */
 export const PROTOCOLS: readonly Protocol[] = [
-  "arp", "dhcp", "icmp", "dns", "ntp", "http", "https", "cloud", "rtsp", "mqtt", "coap", "mdns", "ssdp", "lldp", "tcp",
+  "arp", "dhcp", "icmp", "dns", "ntp", "http", "https", "cloud", "rtsp", "mqtt", "coap", "mdns", "ssdp", "lldp", "tcp", "ipv6",
 ];
 
 export type ExportFormat = "json" | "yaml" | "iot_devices" | "stats";

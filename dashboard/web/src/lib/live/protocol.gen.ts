@@ -413,7 +413,7 @@ export interface components {
              * @description protocols to run; default: the profile's list
              * @default null
              */
-            protocols?: ("arp" | "dhcp" | "icmp" | "dns" | "ntp" | "http" | "https" | "cloud" | "rtsp" | "mqtt" | "coap" | "mdns" | "ssdp" | "lldp" | "tcp")[] | null;
+            protocols?: ("arp" | "dhcp" | "icmp" | "dns" | "ntp" | "http" | "https" | "cloud" | "rtsp" | "mqtt" | "coap" | "mdns" | "ssdp" | "lldp" | "tcp" | "ipv6")[] | null;
             /**
              * Running
              * @default true
@@ -576,7 +576,7 @@ export interface components {
              * @description protocols to run; default: the profile's list
              * @default null
              */
-            protocols?: ("arp" | "dhcp" | "icmp" | "dns" | "ntp" | "http" | "https" | "cloud" | "rtsp" | "mqtt" | "coap" | "mdns" | "ssdp" | "lldp" | "tcp")[] | null;
+            protocols?: ("arp" | "dhcp" | "icmp" | "dns" | "ntp" | "http" | "https" | "cloud" | "rtsp" | "mqtt" | "coap" | "mdns" | "ssdp" | "lldp" | "tcp" | "ipv6")[] | null;
             /**
              * Trafficinterval
              * @description seconds between periodic traffic bursts
