@@ -15,9 +15,10 @@ from iot_emulator import lab as iotlab
 from iot_emulator.lab import netns
 from iot_emulator.profiles import catalog
 from iot_emulator.protocols.link import ipv6
+from tests import poll
 
 from .fingerprint_capture import FullCapture, decode
-from .servers import GwProcess, wait_until
+from .servers import GwProcess
 from .test_probes import configs, probe_lab  # noqa: F401  (fixture)
 from .udp_servers import EngineThread
 
@@ -45,7 +46,7 @@ def enable_ipv6(lab: iotlab.Lab, address: str) -> None:
                                    f"net.ipv6.conf.{iface}.disable_ipv6": "0",
                                    "net.ipv6.conf.all.forwarding": "1"})  # fmt: skip
     netns.ip(lab.gw_netns, "-6", "addr", "add", f"{address}/64", "dev", iface)
-    wait_until(lambda: "fe80::" in lab.run_in_gw("ip", "-6", "addr", "show", "dev", iface).stdout, 10,
+    poll.until(lambda: "fe80::" in lab.run_in_gw("ip", "-6", "addr", "show", "dev", iface).stdout, 10,
                "the gateway's link-local address")  # fmt: skip
 
 
@@ -62,7 +63,7 @@ def start_radvd(lab: iotlab.Lab, directory: Path) -> GwProcess:
         radvd.check_alive("radvd")
         return (directory / "radvd.pid").exists()
 
-    wait_until(started, 10, "radvd started")
+    poll.until(started, 10, "radvd started")
     return radvd
 
 
@@ -108,7 +109,7 @@ def test_device_gets_slaac_address_from_radvd_and_answers_the_gateway(probe_lab:
                 everyone = probe_lab.run_in_gw("ping", "-6", "-c", "2", "-w", "3", f"ff02::1%{probe_lab.gw_iface}",
                                                timeout=20)  # fmt: skip
                 assert f"from {link_local_text}" in everyone.stdout, everyone.stdout  # all-nodes echo answered
-                wait_until(
+                poll.until(
                     lambda: captured(capture.pcap, f"icmpv6.type == 129 && ipv6.src == {link_local_text}"),
                     10,
                     "tshark to write the last echo reply",
@@ -154,7 +155,7 @@ def start_dnsmasq_v6(lab: iotlab.Lab, directory: Path) -> GwProcess:
         server.check_alive("dnsmasq (DHCPv6)")
         return "DHCPv6, IP range" in server.log.read_text()
 
-    wait_until(started, 10, "dnsmasq serving DHCPv6")
+    poll.until(started, 10, "dnsmasq serving DHCPv6")
     return server
 
 
@@ -184,14 +185,14 @@ def test_device_leases_an_address_from_dnsmasq_dhcpv6(probe_lab: iotlab.Lab, tmp
                 duid = "00:03:00:01:" + mac  # DUID-LL, Ethernet
                 leases = (tmp_path / "leases6").read_text().splitlines()
                 assert any(address in line.split() and line.split()[-1] == duid for line in leases), leases
-                wait_until(lambda: captured(capture.pcap, f"icmpv6.type == 129 && ipv6.src == {address}"), 10,
+                poll.until(lambda: captured(capture.pcap, f"icmpv6.type == 129 && ipv6.src == {address}"), 10,
                            "tshark to write the echo reply")  # fmt: skip
             finally:
                 emulator.stop()
         finally:
             capture.stop()
         log_file = tmp_path / "dnsmasq6.log"  # the device's clean stop released its lease
-        wait_until(lambda: "DHCPRELEASE(" in log_file.read_text(), 10, "dnsmasq to get the device's DHCPv6 RELEASE")
+        poll.until(lambda: "DHCPRELEASE(" in log_file.read_text(), 10, "dnsmasq to get the device's DHCPv6 RELEASE")
     finally:
         server.stop()
     assert not any(address in line.split() for line in (tmp_path / "leases6").read_text().splitlines())  # released

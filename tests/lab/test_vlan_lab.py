@@ -21,6 +21,7 @@ from scapy.layers.l2 import ARP, Ether
 
 from iot_emulator import lab as iotlab
 from iot_emulator.lab import netns, vlans
+from tests import poll
 from tests.conftest import LabFactory
 from tests.lab import fingerprint_capture, servers
 from tests.lab.emulator import Emulator, Message
@@ -43,7 +44,7 @@ class Capture:
         self.pcap = pcap
         self.proc = servers.GwProcess(lab, ["tshark", "-n", "-q", "-i", iface, "-w", str(pcap)],
                                       pcap.with_suffix(".out"))  # fmt: skip
-        servers.wait_until(self._ready, 30, f"tshark capturing on {iface}")
+        poll.until(self._ready, 30, f"tshark capturing on {iface}")
 
     def _ready(self) -> bool:
         self.proc.check_alive("tshark")
