@@ -93,6 +93,8 @@ class LiveState:
     phase: str = "pending"
     """pending | binding | bound | stopped (the engine's phases), or error after a crash."""
     ip: str | None = None
+    ipv6: list[str] | None = None
+    """The IPv6 addresses of the last stats (devices that speak IPv6)."""
     stats: dict[str, Any] | None = None
     last_error: str | None = None
     updated: str | None = None
@@ -101,14 +103,15 @@ class LiveState:
         type_ = message.get("type")
         self.updated = message.get("timestamp", self.updated)
         if type_ == "started":
-            self.phase, self.ip, self.last_error = "pending", None, None
+            self.phase, self.ip, self.ipv6, self.last_error = "pending", None, None, None
         elif type_ == "stopped":
-            self.phase, self.ip = "stopped", None
+            self.phase, self.ip, self.ipv6 = "stopped", None, None
         elif type_ == "stats":
             stats = message.get("stats") or {}
             self.stats = stats
             self.phase = str(stats.get("state") or self.phase)
             self.ip = stats.get("current_ip")
+            self.ipv6 = stats.get("ipv6_addresses")
         elif type_ == "dhcp_ack":  # the address is checked (RFC 5227) first: `bound` comes with the next stats
             self.phase, self.ip = "bound" if self.phase == "bound" else "binding", message.get("assigned_ip", self.ip)
         elif type_ in _BINDING and self.phase != "bound":

@@ -75,6 +75,7 @@ class DeviceStatus(ApiModel):
     running: bool = Field(description="spec.running: the device is wanted up")
     phase: Phase = Field(description="stopped | pending | binding | bound | error")
     ip: str | None = None
+    ipv6: list[str] | None = Field(default=None, description="IPv6 addresses (devices that speak IPv6)")
     mac: str | None = None
     hostname: str | None = None
     profile: str

@@ -79,3 +79,17 @@ def test_a_message_from_an_emulator_is_checked_against_its_model(caplog: pytest.
     with caplog.at_level(logging.WARNING, logger="iot_dashboard.events"):
         assert not events.accepted(drifted, "pod emu-0")
     assert "pod emu-0: message refused" in caplog.text and "released_ip" in caplog.text
+
+
+def test_live_state_keeps_the_ipv6_addresses_of_the_last_stats_until_the_device_stops() -> None:
+    hub = events.EventHub()
+    hub.publish(msg("started"))
+    addresses = ["fe80::1:2ff:fe03:405", "2001:db8:1::1:2ff:fe03:405"]
+    hub.publish(msg("stats", stats={"state": "bound", "current_ip": "10.0.0.5", "ipv6_addresses": addresses}))
+    live = hub.live("d")
+    assert live is not None and live.ipv6 == addresses
+    hub.publish(msg("stats", ts="2026-01-01T00:00:01.000Z", stats={"state": "bound", "current_ip": "10.0.0.5"}))
+    assert hub.live("d").ipv6 is None  # an IPv4-only device (or one that lost its addresses) lists none
+    hub.publish(msg("stats", ts="2026-01-01T00:00:02.000Z", stats={"state": "bound", "ipv6_addresses": addresses}))
+    hub.publish(msg("stopped", ts="2026-01-01T00:00:03.000Z"))
+    assert hub.live("d").ipv6 is None

@@ -47,6 +47,15 @@ def test_a_bound_device() -> None:
     assert conds["Ready"].status is models.ConditionStatus.true and conds["Ready"].observed_generation == 3
     assert conds["Degraded"].status is models.ConditionStatus.false
     assert result.observed_generation == 3
+    assert result.ipv6 is None  # an IPv4-only device
+
+
+def test_a_device_speaking_ipv6_lists_its_addresses_in_the_status() -> None:
+    addresses = ["fe80::4619:b6ff:fe00:1", "2001:db8:1::4619:b6ff:fe00:1"]
+    body = {"totals": {"bound": 1}, "devices": [{**row("cam1"), "ipv6_addresses": addresses}]}
+    result = status.aggregate_device(observation([view()], {"iotdev-cam1": body}), {})
+    assert [str(a) for a in result.ipv6 or []] == addresses
+    assert result.model_dump(mode="json", by_alias=True, exclude_none=True)["ipv6"] == addresses
 
 
 def test_a_device_without_a_lease_for_too_long_is_degraded() -> None:

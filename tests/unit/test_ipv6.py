@@ -31,8 +31,9 @@ from scapy.packet import Packet
 from scapy.utils6 import in6_mactoifaceid
 
 from iot_emulator.devices import device
-from iot_emulator.engine import routing
+from iot_emulator.engine import routing, stats
 from iot_emulator.protocols.link import ipv6
+from iot_emulator.reporting import message_models
 
 from .protocol_env import MAC, make_config
 
@@ -370,3 +371,16 @@ def test_echo_to_all_nodes_is_answered_from_the_link_local_address() -> None:
     router = routing.Router()
     router.update(dev.dev)
     assert router.broadcast_recipients(bytes(request)) == [dev.dev]
+
+
+def test_stats_list_the_ipv6_addresses_of_a_device_that_speaks_ipv6_only() -> None:
+    """What the dashboard, the tab and the CRD status show: the usable addresses, in the stats message."""
+    dev = boot()
+    dev.run(2.5)
+    dev.feed(router_advert())
+    dev.run(dev.now + 1.0)
+    body = stats.Stats(interval=5).of(dev.dev, dev.now)
+    assert set(body["ipv6_addresses"]) == {EUI64_LL, EUI64_GLOBAL}
+    message_models.StatsBody.model_validate(body)  # the typed contract takes it
+    ipv4_only = boot(protocols=("arp", "dhcp"))
+    assert "ipv6_addresses" not in stats.Stats(interval=5).of(ipv4_only.dev, 0.0)

@@ -304,6 +304,7 @@ class Backend(abc.ABC):
             running=spec.running,
             phase=_phase(spec.running, live, extra.get("phase")),
             ip=(live.ip if live else None) or extra.get("ip"),
+            ipv6=(live.ipv6 if live else None) or extra.get("ipv6"),
             mac=config.mac if config else spec.mac,
             hostname=config.hostname if config else spec.hostname,
             profile=spec.profile,
@@ -366,7 +367,7 @@ class Backend(abc.ABC):
         return api.FleetMembers(total=spec.replicas, offset=offset, limit=limit, items=items)
 
     def _extra_status(self, device: models.IoTDevice) -> dict[str, Any]:
-        """Backend-specific status (a cluster resource's `.status`): phase, ip, last_error."""
+        """Backend-specific status (a cluster resource's `.status`): phase, ip, ipv6, last_error."""
         return {}
 
     def device_ids(self, resources: Iterable[Resource]) -> list[str]:

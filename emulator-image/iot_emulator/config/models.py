@@ -364,6 +364,9 @@ class _Status(_Wire):
 class IoTDeviceStatus(_Status):
     phase: DevicePhase = DevicePhase.pending
     ip: ipaddress.IPv4Address | None = None
+    ipv6: Annotated[list[ipaddress.IPv6Address], Field(max_length=16)] | None = Field(
+        default=None, description="the device's IPv6 addresses (link-local, SLAAC, DHCPv6) when it speaks IPv6"
+    )
     mac: str | None = None
     hostname: str | None = None
     lease_expiry: dt.datetime | None = None

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from iot_emulator.devices import device as device_mod
+from iot_emulator.protocols.link import ipv6
 from iot_emulator.reporting import messages
 
 
@@ -29,6 +30,12 @@ class Stats:
         self.last_sent.pop(dev, None)
 
     def of(self, dev: device_mod.Device, now: float) -> dict[str, Any]:
+        body = self._of(dev, now)
+        if dev.ipv6 is not None:  # only devices that speak IPv6 carry the field
+            body["ipv6_addresses"] = [ipv6.text(a) for a in dev.ipv6.slaac.usable()]
+        return body
+
+    def _of(self, dev: device_mod.Device, now: float) -> dict[str, Any]:
         c = dev.counters
         since = self.last_sent.get(dev, 0)
         lease = dev.dhcp.lease

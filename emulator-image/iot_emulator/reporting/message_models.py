@@ -118,6 +118,8 @@ class StatsBody(BaseModel):
     hostname: str | None = None
     profile: str | None = None
     lease: Lease | None = None
+    ipv6_addresses: list[str] | None = None
+    """The IPv6 addresses in use (link-local, SLAAC, DHCPv6), when the device speaks IPv6; absent otherwise."""
 
 
 class Stats(_Message):

@@ -129,6 +129,7 @@ class KubernetesBackend(base.Backend):
         return {
             "phase": PHASES.get(str(status.get("phase"))),
             "ip": status.get("ip"),
+            "ipv6": status.get("ipv6"),
             "last_error": next((m for m in failing if m), None),
         }
 

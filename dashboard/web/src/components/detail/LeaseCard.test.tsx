@@ -25,5 +25,18 @@ describe("LeaseCard", () => {
     expect(screen.getByText("in 1m 30s")).toBeInTheDocument();
     act(() => vi.advanceTimersByTime(50_000));
     expect(screen.getByText("due")).toBeInTheDocument();
+    expect(screen.queryByTestId("detail-ipv6")).toBeNull(); // an IPv4-only device shows no IPv6 row
+  });
+
+  it("lists the IPv6 addresses of a device that speaks IPv6", () => {
+    const h = harness();
+    h.store.apply(statsMsg("cam", "2026-11-26T12:00:00.000Z", {
+      current_ip: "10.77.0.9", state: "bound", dhcp_state: "bound",
+      ipv6_addresses: ["fe80::4619:b6ff:fe00:1", "2001:db8:1::4619:b6ff:fe00:1"],
+    }));
+    renderWith(h, <LeaseCard id="cam" />);
+    const cell = screen.getByTestId("detail-ipv6");
+    expect(cell).toHaveTextContent("fe80::4619:b6ff:fe00:1");
+    expect(cell).toHaveTextContent("2001:db8:1::4619:b6ff:fe00:1");
   });
 });

@@ -34,6 +34,16 @@ export function LeaseCard({ id }: LeaseCardProps) {
       <dl className="iot-dl iot-dl--grid">
         <dt>IP address</dt>
         <dd className="iot-mono" data-testid="detail-ip">{live?.ip ?? "–"}</dd>
+        {live?.ipv6 && live.ipv6.length > 0 && (
+          <>
+            <dt>IPv6</dt>
+            <dd className="iot-mono" data-testid="detail-ipv6">
+              {live.ipv6.map((address) => (
+                <div key={address}>{address}</div>
+              ))}
+            </dd>
+          </>
+        )}
         <dt>DHCP server</dt>
         <dd className="iot-mono">{lease?.serverId ?? "–"}</dd>
         <dt>Lease time</dt>

@@ -494,6 +494,12 @@ export interface components {
              */
             ip?: string | null;
             /**
+             * Ipv6
+             * @description IPv6 addresses (devices that speak IPv6)
+             * @default null
+             */
+            ipv6?: string[] | null;
+            /**
              * Lasterror
              * @default null
              */
@@ -2003,6 +2009,12 @@ export interface components {
              * @default null
              */
             hostname?: string | null;
+            /**
+             * Ipv6 Addresses
+             * @description The IPv6 addresses in use (link-local, SLAAC, DHCPv6), when the device speaks IPv6; absent otherwise.
+             * @default null
+             */
+            ipv6_addresses?: string[] | null;
             /** @default null */
             lease?: components["schemas"]["Lease"] | null;
             /**

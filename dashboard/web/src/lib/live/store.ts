@@ -29,6 +29,8 @@ export interface Lease {
 export interface LiveDevice {
   phase: Phase;
   ip: string | null;
+  /** The IPv6 addresses in use, for a device that speaks IPv6 (null otherwise). */
+  ipv6: readonly string[] | null;
   packetsSent: number;
   bytesSent: number;
   packetsReceived: number;
@@ -73,6 +75,7 @@ const ADDRESSLESS = new Set(["dhcp_nak", "dhcp_expire", "dhcp_release", "dhcp_de
 const EMPTY_LIVE: LiveDevice = Object.freeze({
   phase: "stopped",
   ip: null,
+  ipv6: null,
   packetsSent: 0,
   bytesSent: 0,
   packetsReceived: 0,
@@ -240,7 +243,7 @@ export class LiveStore {
       live = { ...EMPTY_LIVE, phase: "pending", lastSeen: live.lastSeen };
       record.lastBytes = null;
     } else if (message.type === "stopped") {
-      live = { ...live, phase: "stopped", ip: null, lease: null, packetRate: 0, byteRate: 0 };
+      live = { ...live, phase: "stopped", ip: null, ipv6: null, lease: null, packetRate: 0, byteRate: 0 };
     } else if (message.type === "stats") {
       live = this.applyStats(record, live, message.stats, timestamp);
     } else if (message.type === "dhcp_ack") {
@@ -286,6 +289,7 @@ export class LiveStore {
       ...live,
       phase: toPhase(stats.state) ?? live.phase,
       ip: str(stats.current_ip),
+      ipv6: stats.ipv6_addresses ?? null,
       packetsSent: num(stats.packets_sent) ?? live.packetsSent,
       bytesSent: bytes,
       packetsReceived: num(stats.packets_received) ?? live.packetsReceived,
@@ -318,6 +322,7 @@ export class LiveStore {
       ...record.live,
       phase: status.phase,
       ip: status.ip ?? null,
+      ipv6: status.ipv6 ?? null,
       lastError: status.lastError ?? null,
       lastSeen: status.updated ?? null,
     };
