@@ -108,6 +108,8 @@ def up(config: LabConfig) -> handle.Lab:
             handle.start(lab, "kea")
         if config.vlans:
             handle.start_vlans(lab)
+        if config.ipv6 is not None:
+            handle.start_ipv6(lab, config.ipv6)
         if config.internet:
             internet.start(lab.sink_netns, directory / "internet", lab.subnet,
                            lambda role, proc: record.update_processes(lab.record_path, role, proc))  # fmt: skip

@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from iot_emulator.lab import build, config, errors, handle, record, teardown, vlans
+from iot_emulator.lab import build, config, errors, handle, ipv6, record, teardown, vlans
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,6 +53,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument("--vlan", action="append", default=[], metavar="ID",
                     help="serve VLAN ID on the trunk: gw0.ID, subnet 172.16.ID.0/24 (ID >= 256: 172.17...), a dnsmasq "
                     "of its own; S.ID for QinQ (802.1ad S-tag S outside). Repeatable (docs/vlan.md)")  # fmt: skip
+    up.add_argument("--ipv6", nargs="?", const="slaac", choices=ipv6.MODES, default=None,
+                    help="the gateway as an IPv6 router of fd00:1ab:6::/64: slaac (radvd, the default) or dhcpv6 "
+                    "(dnsmasq: RA with the M flag, leases) (docs/ipv6.md)")  # fmt: skip
     up.add_argument("--state-dir", type=Path, default=config.DEFAULT_STATE_DIR, help=argparse.SUPPRESS)
     up.add_argument("--json", action="store_true", help="print the lab's record as JSON instead of the guide")
     up.set_defaults(handler=cli_up)
@@ -87,6 +90,7 @@ def _lab_config(args: argparse.Namespace) -> config.LabConfig:
         dnsmasq_extra=tuple(args.dnsmasq_arg),
         internet=args.internet,
         vlans=tuple(vlans.Vlan.parse(v) for v in args.vlan),
+        ipv6=args.ipv6,
     )
 
 
@@ -135,6 +139,8 @@ def guide(lab: handle.Lab) -> str:
         *(f"VLAN {v}:{' ' * max(1, 10 - len(str(v)))}{v.subnet} on {v.iface(lab.gw_iface)}, its own dnsmasq "
           f"(leases: {v.lease_file(lab.directory)}); devices: `vlan: {v.vid}`"
           + (f", `outerVlan: {v.outer}`" if v.outer else "") for v in lab.config.vlans),
+        *([f"IPv6:            {ipv6.PREFIX} from {ipv6.GATEWAY} ({lab.config.ipv6}); devices: `protocols: [..., ipv6]`"]
+          if lab.config.ipv6 else []),
         "run the emulator in it:",
         f"  sudo ip netns exec {lab.dev_netns} {iotemu} run -f examples/default-fleet.yaml "
         f"--interface {lab.dev_iface}",

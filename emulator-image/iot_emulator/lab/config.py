@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from iot_emulator.lab import dnsmasq, errors, kea, vlans
+from iot_emulator.lab import dnsmasq, errors, ipv6, kea, vlans
 
 DEFAULT_STATE_DIR = Path("/run/iotemu/labs")
 DEFAULT_SUBNET = ipaddress.IPv4Network("10.77.0.0/20")
@@ -122,6 +122,9 @@ class LabConfig:
     `Lab.leases()` stays empty) and "--quiet-dhcp"; "--dhcp-broadcast" for big fleets, see `core`."""
     vlans: tuple[vlans.Vlan, ...] = ()
     """VLANs the gateway serves on the trunk, each with its own subnet and dnsmasq (`lab.vlans`)."""
+    ipv6: ipv6.Mode | None = None
+    """The gateway as an IPv6 router of `ipv6.PREFIX` (`lab.ipv6`): "slaac" (radvd) or "dhcpv6"
+    (dnsmasq: RAs with the M flag, leases); None: no IPv6 on the lab link."""
 
     def __post_init__(self) -> None:
         # Accept the spellings a CLI or YAML produces, store the canonical ones.
@@ -138,7 +141,7 @@ class LabConfig:
     def __hash__(self) -> int:  # dns_names is a mapping; hash its items
         return hash((self.name, self.subnet, self.dhcp_server, self.lease_time,
                      tuple(sorted(self.dns_names.items())), self.state_dir, self.dnsmasq_extra,
-                     self.internet, self.upstream, self.vlans))  # fmt: skip
+                     self.internet, self.upstream, self.vlans, self.ipv6))  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -152,6 +155,7 @@ class LabConfig:
             "internet": self.internet,
             "upstream": self.upstream.to_json() if self.upstream else None,
             "vlans": [str(v) for v in self.vlans],
+            "ipv6": self.ipv6,
         }
 
     @classmethod
@@ -167,6 +171,7 @@ class LabConfig:
             internet=bool(data.get("internet", False)),
             upstream=Upstream.from_json(data["upstream"]) if data.get("upstream") else None,
             vlans=tuple(vlans.Vlan.parse(v) for v in data.get("vlans", ())),
+            ipv6=data.get("ipv6"),
         )
 
 
@@ -202,6 +207,8 @@ def _problems(config: LabConfig) -> list[str]:
                 problems.append(f"subnet {config.subnet} overlaps {net}, which the lab's WAN side uses")
     if isinstance(config.subnet, ipaddress.IPv4Network):
         problems.extend(vlans.check(config.vlans, config.subnet))
+    if config.ipv6 is not None and config.ipv6 not in ipv6.MODES:
+        problems.append(f"ipv6: {config.ipv6!r} is not one of {', '.join(ipv6.MODES)}")
     for name, address in config.dns_names.items():
         if name != dnsmasq.CATCH_ALL and not _DNS_NAME.match(name):
             problems.append(f"invalid DNS name {name!r}")

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from iot_emulator.lab import dnsmasq, errors, kea, netns, process, record, vlan_switch, vlans, wan
+from iot_emulator.lab import dnsmasq, errors, ipv6, kea, netns, process, record, vlan_switch, vlans, wan
 from iot_emulator.lab.config import DEFAULT_STATE_DIR, DhcpServer, LabConfig, pool_range, pool_size
 
 READY_TIMEOUT = 10.0
@@ -204,3 +204,24 @@ def start_vlans(lab: Lab) -> None:
         record.update_processes(lab.record_path, role, proc)
         ports = {67} if dnsmasq.dns_disabled(lab.config.dnsmasq_extra) else {67, 53}
         process.wait_listening(proc, ports, what=f"{role} in {lab.gw_netns}", logs=[log], timeout=READY_TIMEOUT)
+
+
+def start_ipv6(lab: Lab, mode: ipv6.Mode) -> None:
+    """IPv6 on the gateway's lab interface, then its router: radvd (`slaac`) or dnsmasq (`dhcpv6`)."""
+    d = lab.directory
+    ipv6.enable(lab.gw_netns, lab.gw_iface)
+    if mode == "slaac":
+        argv, pid_file = ipv6.radvd_argv(lab.gw_iface, d)
+        role, log = "radvd", d / "radvd.log"
+        started = pid_file.exists
+    else:
+        argv, role, log = ipv6.dnsmasq_argv(lab.gw_iface, d, lab.config.lease_time), "dnsmasq-v6", d / "dnsmasq6.log"
+        (d / "leases6").touch()
+
+        def started() -> bool:
+            return ipv6.dhcpv6_started(log)
+
+    proc = process.spawn(netns.exec_argv(lab.gw_netns, argv), log=log)
+    record.update_processes(lab.record_path, role, proc)
+    process.wait_listening(proc, set(), what=f"{role} in {lab.gw_netns}", logs=[log], timeout=READY_TIMEOUT,
+                           started=started)  # fmt: skip
