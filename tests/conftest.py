@@ -55,6 +55,7 @@ SHARED_DIRECTORIES = {"cluster"}
 fixed ports, started by a session fixture): under `pytest -n` (xdist) one worker runs all of them."""
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that uses a lab fixture is a lab test, marked or not (so `-m "not lab"` leaves it out).
 
