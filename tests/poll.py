@@ -22,13 +22,17 @@ def _failed(what: str, timeout: float, last: object) -> AssertionError:
     return AssertionError(f"timed out after {timeout:g} s waiting for {what}; last seen: {last!r}")
 
 
-def until(check: Callable[[], T | None], timeout: float = TIMEOUT, what: str = "the condition") -> T:
-    """Call `check` until it returns something truthy, and return that; fail naming `what` at the deadline."""
+def until(
+    check: Callable[[], T | None], timeout: float = TIMEOUT, what: str = "the condition", *, every: float = EVERY
+) -> T:
+    """Call `check` until it returns something truthy, and return that; fail naming `what` at the deadline.
+
+    `every`: seconds between looks; longer where a look is costly (a `kubectl` process)."""
     deadline = time.monotonic() + timeout
     while not (value := check()):
         if time.monotonic() > deadline:
             raise _failed(what, timeout, value)
-        time.sleep(EVERY)
+        time.sleep(every)
     return value
 
 

@@ -14,7 +14,6 @@ import json
 import secrets
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import yaml
 import controlplane
 from iot_operator import cli
 from iot_operator import settings as settings_mod
+from tests import poll
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "iot-emulator"
@@ -176,28 +176,20 @@ def built_images() -> dict[str, Path]:
 
 
 def wait_for(what: str, probe: Callable[[], Any], timeout: float = DEADLINE) -> Any:
-    """Polls `probe` until it returns something truthy (the API server offers no event for 'converged')."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
+    """`tests.poll.until` for the API server, which offers no event for 'converged': a failed `kubectl`
+    counts as not yet, and a look costs a process, so it comes every quarter second."""
+
+    def look() -> Any:
         with contextlib.suppress(subprocess.CalledProcessError):
-            last = probe()
-            if last:
-                return last
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+            return probe()
+        return None
+
+    return poll.until(look, timeout, what, every=0.25)
 
 
 async def until(what: str, probe: Callable[[], Any], timeout: float = DEADLINE) -> Any:
     """`wait_for` for async tests: the event loop (and the code under test on it) runs meanwhile."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+    return await poll.until_async(probe, timeout, what)
 
 
 def operator_settings(kubeconfig: Path, **overrides: Any) -> settings_mod.OperatorSettings:

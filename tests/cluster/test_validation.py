@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from iot_emulator.config import models
 from tests.cluster.conftest import ROOT, Kube
 from tests.operator.test_crds import EXAMPLES, device, fleet
 
@@ -42,6 +43,13 @@ FIELD = {
     "scenario zero duration": "spec.scenario.steps[0].duration",
     "scenario field of another kind": "spec.scenario.steps[0].behaviour",
     "scenario without steps": "spec.scenario.steps",
+    "vlan 4095": "spec.vlan",
+    "vlan priority 8": "spec.vlanPriority",
+    # rules across fields sit on the object holding them; their message names the field
+    "device outer vlan alone": f'spec: Invalid value: "object": {models.OUTER_VLAN_NEEDS_VLAN}',
+    "device priority without vlan": f'spec: Invalid value: "object": {models.PRIORITY_NEEDS_VLAN}',
+    "fleet outer vlan alone": f'spec.template: Invalid value: "object": {models.OUTER_VLAN_NEEDS_VLAN}',
+    "fleet priority without vlan": f'spec.template: Invalid value: "object": {models.PRIORITY_NEEDS_VLAN}',
 }
 CASES = [
     *EXAMPLES,
