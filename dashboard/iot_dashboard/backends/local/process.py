@@ -24,9 +24,9 @@ import logging
 import os
 import signal
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -36,7 +36,7 @@ from iot_emulator.reporting import messages
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
-_LINE_LIMIT = 1 << 20
+LINE_LIMIT = 1 << 20
 _live_groups: set[int] = set()
 """Process groups of the children still running: what `kill_groups` kills at exit."""
 
@@ -61,6 +61,40 @@ def kill_groups() -> None:
         _live_groups.discard(pgid)
 
 
+class Child(Protocol):
+    """What the service uses of a child process: `asyncio.subprocess.Process`, or `forkserver.Forked`."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def returncode(self) -> int | None: ...
+    @property
+    def stdout(self) -> asyncio.StreamReader | None: ...
+    @property
+    def stderr(self) -> asyncio.StreamReader | None: ...
+
+    async def wait(self) -> int: ...
+
+    def send_signal(self, sig: int) -> None: ...
+
+
+Launcher = Callable[[Sequence[str]], Awaitable[Child]]
+"""Starts a child for an argv with its stdout and stderr piped to us (the fork server's `spawn`)."""
+
+
+async def exec_child(argv: Sequence[str]) -> Child:
+    """The plain way: a new interpreter (~1 s of CPU for the emulator's imports and profiles)."""
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=_die_with_parent(os.getpid()),
+        limit=LINE_LIMIT,
+    )
+
+
 class ControlError(RuntimeError):
     """The control API refused (status, errors) or could not be reached (status 0)."""
 
@@ -81,13 +115,16 @@ class EmulatorProcess:
         on_message: Callable[[messages.Message], None],
         *,
         stop_timeout: float = 5.0,
+        launcher: Launcher = exec_child,
     ) -> None:
         self.name = name
-        self.argv = [*argv, "--control-socket", str(socket_path)]
+        self.argv = list(argv)
+        """Run as given: the supervisor appends `--control-socket socket_path`."""
+        self.launcher = launcher
         self.socket_path = socket_path
         self.on_message = on_message
         self.stop_timeout = stop_timeout
-        self.proc: asyncio.subprocess.Process | None = None
+        self.proc: Child | None = None
         self.stderr_tail: deque[str] = deque(maxlen=20)
         self._tasks: list[asyncio.Task[None]] = []
         self._client: httpx.AsyncClient | None = None
@@ -103,17 +140,14 @@ class EmulatorProcess:
 
     async def spawn(self, ready_timeout: float) -> None:
         """Start the process and wait until its control socket answers; raise ControlError if it does not."""
+        await self.launch()
+        await self._wait_ready(ready_timeout)
+
+    async def launch(self) -> None:
+        """Start the process and its readers (no readiness check: `spawn` does it)."""
         self.socket_path.unlink(missing_ok=True)
         self.exited.clear()
-        self.proc = await asyncio.create_subprocess_exec(
-            *self.argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=_die_with_parent(os.getpid()),
-            limit=_LINE_LIMIT,
-        )
+        self.proc = await self.launcher(self.argv)
         _live_groups.add(self.proc.pid)
         log.info("emulator %s: started pid %d: %s", self.name, self.proc.pid, " ".join(self.argv))
         self._tasks = [
@@ -123,7 +157,6 @@ class EmulatorProcess:
         self._client = httpx.AsyncClient(
             transport=httpx.AsyncHTTPTransport(uds=str(self.socket_path)), base_url="http://emulator", timeout=30.0
         )
-        await self._wait_ready(ready_timeout)
 
     async def _wait_ready(self, timeout: float) -> None:
         assert self.proc is not None and self._client is not None
