@@ -61,8 +61,10 @@ class SpawnReply(BaseModel):
 
 
 def preload() -> None:
-    """What every child would otherwise do first: the imports (done by this module's) and the profiles."""
+    """What every child would otherwise do first: the imports (this module's, and the lab's that the
+    command parser registers) and the built-in profiles."""
     catalog.builtin()
+    cli.command_parser()
     assert runner.run is not None
 
 

@@ -166,5 +166,5 @@ class ForkServer:
         await self.proc.stop()
 
 
-def _ignore(_message: object) -> None:
+def _ignore(_message: object, _text: str) -> None:
     """The zygote prints no message."""

@@ -3,9 +3,9 @@
 The process starts with no device; devices are added and removed through its control API on a
 unix socket (`POST /devices`, `DELETE /devices/{id}`), so one process hosts hundreds of devices
 and starting one more costs a request, not a new Python interpreter. Its stdout carries the
-JSON-lines messages (the seed contract), handed to `on_message` one by one once they fit their
-model (`events.accepted`; a line that does not is logged and dropped); stderr lines go to
-the service log and the last ones are kept to explain a crash.
+JSON-lines messages (the seed contract), read in chunks and handed to `on_message` with their
+JSON text once they fit their model (`events.accepted_lines`; a line that does not is logged and
+dropped); stderr lines go to the service log and the last ones are kept to explain a crash.
 
 Children never outlive the service: each is made a session leader (its own process group, so
 the group can be killed whole) and asks the kernel for SIGTERM when its parent dies
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
 LINE_LIMIT = 1 << 20
+_CHUNK = 1 << 16
 _live_groups: set[int] = set()
 """Process groups of the children still running: what `kill_groups` kills at exit."""
 
@@ -112,7 +113,7 @@ class EmulatorProcess:
         name: str,
         argv: Sequence[str],
         socket_path: Path,
-        on_message: Callable[[messages.Message], None],
+        on_message: Callable[[messages.Message, str], None],
         *,
         stop_timeout: float = 5.0,
         launcher: Launcher = exec_child,
@@ -180,27 +181,30 @@ class EmulatorProcess:
         raise ControlError(0, [f"emulator process {self.name} did not become ready: {tail or 'no output'}"])
 
     async def _read_stdout(self) -> None:
+        """The JSON lines in chunks (not a `readline` each), validated a chunk at a time (`accepted_lines`)."""
         assert self.proc is not None and self.proc.stdout is not None
-        stream = self.proc.stdout
-        while True:
-            try:
-                line = await stream.readline()
-            except ValueError:  # a line over the limit: skip it, keep reading
+        stream, origin = self.proc.stdout, f"emulator {self.name}"
+        pending, skipping = b"", False
+        while chunk := await stream.read(_CHUNK):
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            if skipping and lines:  # the rest of an oversized line
+                lines.pop(0)
+                skipping = False
+            if len(pending) > LINE_LIMIT:
                 log.warning("emulator %s: oversized stdout line dropped", self.name)
-                continue
-            if not line:
-                break
-            try:
-                message = json.loads(line)
-            except json.JSONDecodeError:
-                log.info("emulator %s: %s", self.name, line.decode(errors="replace").rstrip())
-                continue
-            if isinstance(message, dict) and events.accepted(message, f"emulator {self.name}"):
-                try:
-                    self.on_message(message)
-                except Exception:
-                    log.exception("emulator %s: handling %r failed", self.name, message)
+                pending, skipping = b"", True
+            self._deliver(events.accepted_lines(lines, origin))
+        if pending and not skipping:
+            self._deliver(events.accepted_lines([pending], origin))
         await self._reap()
+
+    def _deliver(self, accepted: list[tuple[messages.Message, str]]) -> None:
+        for message, text in accepted:
+            try:
+                self.on_message(message, text)
+            except Exception:
+                log.exception("emulator %s: handling %r failed", self.name, message)
 
     async def _read_stderr(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None
