@@ -155,9 +155,9 @@ class EmulatorProcess:
             asyncio.create_task(self._read_stdout(), name=f"{self.name}-stdout"),
             asyncio.create_task(self._read_stderr(), name=f"{self.name}-stderr"),
         ]
-        self._client = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(self.socket_path)), base_url="http://emulator", timeout=30.0
-        )
+        # Plain HTTP on a unix socket: no TLS, so no CA bundle loaded (~40 ms of the event loop per process).
+        transport = httpx.AsyncHTTPTransport(uds=str(self.socket_path), verify=False)
+        self._client = httpx.AsyncClient(transport=transport, base_url="http://emulator", timeout=30.0)
 
     async def _wait_ready(self, timeout: float) -> None:
         assert self.proc is not None and self._client is not None
