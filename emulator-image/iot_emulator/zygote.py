@@ -4,7 +4,7 @@ an interpreter start (~1 s of CPU: imports 0.7 s, the profile library 0.3 s).
 
 `python -m iot_emulator.zygote --socket PATH` listens on a unix SOCK_SEQPACKET socket (mode 0600,
 in the caller's private directory; a peer whose uid is neither root nor ours is refused). One
-connection per child: the request is one message (`SpawnRequest` JSON, at most `MAX_REQUEST`
+connection per child: the request is one message (`fork_request.SpawnRequest` JSON, at most `MAX_REQUEST`
 bytes) carrying the child's stdout and stderr as two file descriptors (SCM_RIGHTS); the reply is
 one message, `SpawnReply` with the child's pid and a pidfd (which signals the child with no pid
 reuse race), or `error`. The connection stays open; when the child exits, the zygote reaps it and
@@ -31,33 +31,19 @@ import stat
 import struct
 import sys
 from pathlib import Path
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from iot_emulator import cli, runner
+from iot_emulator.config import fork_request
 from iot_emulator.profiles import catalog
 
-MAX_REQUEST = 64 * 1024
-"""Bytes of one request; a longer one is truncated by the socket and refused."""
+MAX_REQUEST = fork_request.MAX_REQUEST
+SpawnRequest = fork_request.SpawnRequest
+SpawnReply = fork_request.SpawnReply
 _PR_SET_PDEATHSIG = 1
 _FDS = 2
 _REQUEST_TIMEOUT = 5.0
-
-
-class SpawnRequest(BaseModel):
-    """What a child runs: the arguments of `python -m iot_emulator` (e.g. `run --interface ...`)."""
-
-    model_config = ConfigDict(extra="forbid")
-    argv: list[Annotated[str, Field(max_length=4096)]] = Field(min_length=1, max_length=128)
-
-
-class SpawnReply(BaseModel):
-    """The zygote's answer: the child's pid (its pidfd rides along), or why it was refused."""
-
-    model_config = ConfigDict(extra="forbid")
-    pid: int | None = None
-    error: str | None = None
 
 
 def preload() -> None:

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from iot_dashboard import app as app_mod
 from iot_dashboard.backends.local import forkserver, supervisor
 from iot_dashboard.settings import Settings
-from iot_emulator import zygote
+from iot_emulator.config import fork_request
 from tests import poll
 from tests.dashboard import test_lab_e2e
 from tests.dashboard.conftest import Watcher, device_body
@@ -86,18 +86,22 @@ async def test_killed_fork_is_restarted_as_a_fork(app: FastAPI, client: httpx.As
     assert not _alive(pid)  # reaped by the zygote
 
 
-async def test_children_die_with_the_zygote_and_the_service_falls_back(
+async def test_children_die_with_the_zygote_which_is_started_again(
     app: FastAPI, client: httpx.AsyncClient, watch: Watcher
 ) -> None:
     await client.post("/api/devices", json=device_body("cam-1", running=True))
     await watch.next(lambda m: m["type"] == "dhcp_ack", timeout=20)
     (pid,) = _supervisor(app).pids()
-    os.kill(_zygote_pid(app), signal.SIGKILL)
+    zygote_pid = _zygote_pid(app)
+    os.kill(zygote_pid, signal.SIGKILL)
     await poll.until_async(lambda: not _alive(pid), 10)  # PR_SET_PDEATHSIG: SIGTERM when the zygote goes
     await watch.next(lambda m: m["type"] == "error" and m["device_id"] == "cam-1")
-    await watch.next(lambda m: m["type"] == "dhcp_ack", timeout=30)
+    await watch.next(lambda m: m["type"] == "dhcp_ack", timeout=30)  # restarted meanwhile as a new interpreter
     (new_pid,) = _supervisor(app).pids()
-    assert _ppid(new_pid) == os.getpid()  # the fallback: a new interpreter, our child
+    assert _ppid(new_pid) == os.getpid()
+    sup = _supervisor(app)
+    await poll.until_async(lambda: sup.fork_server is not None and sup.fork_server.running, 20)
+    assert _zygote_pid(app) != zygote_pid and not _alive(zygote_pid)  # a new zygote; the old one reaped
 
 
 @pytest.fixture
@@ -135,7 +139,7 @@ async def test_zygote_refuses_bad_requests(zygote_server: forkserver.ForkServer)
         assert "json" in str(_ask(path, b"not json", pair)["error"]).lower()
         assert "file descriptors" in str(_ask(path, b'{"argv": ["run"]}', [w])["error"])
         too_big = json.dumps({"argv": ["x" * 4000] * 20}).encode()
-        assert len(too_big) > zygote.MAX_REQUEST
+        assert len(too_big) > fork_request.MAX_REQUEST
         assert "bytes" in str(_ask(path, too_big, pair)["error"])
         # still serving, and a good request forks
         child = await zygote_server.spawn([sys.executable, "-m", "iot_emulator", "profiles", "list"])

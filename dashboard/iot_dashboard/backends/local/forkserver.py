@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from iot_dashboard.backends.local import process
-from iot_emulator import zygote
+from iot_emulator.config import fork_request
 
 log = logging.getLogger(__name__)
 _REPLY_LIMIT = 4096
@@ -98,10 +98,10 @@ def request(path: Path, argv: Sequence[str], out: int, err: int) -> tuple[int, i
     try:
         conn.settimeout(10.0)
         conn.connect(str(path))
-        body = zygote.SpawnRequest(argv=list(argv)).model_dump_json().encode()
+        body = fork_request.SpawnRequest(argv=list(argv)).model_dump_json().encode()
         socket.send_fds(conn, [body], [out, err])
         data, fds, _flags, _ = socket.recv_fds(conn, _REPLY_LIMIT, 1)
-        reply = zygote.SpawnReply.model_validate_json(data)
+        reply = fork_request.SpawnReply.model_validate_json(data)
         if reply.pid is None or len(fds) != 1:
             for fd in fds:
                 os.close(fd)

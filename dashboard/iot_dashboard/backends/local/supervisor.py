@@ -105,6 +105,7 @@ class Supervisor:
         self._closed = False
         self._warming: set[asyncio.Task[None]] = set()
         self.fork_server: forkserver.ForkServer | None = None
+        self._fork_restart: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         """Start the fork server (`fork_server`, when the command is the emulator's); on failure,
@@ -121,14 +122,26 @@ class Supervisor:
         self.fork_server = server
 
     async def _launch(self, argv: Sequence[str]) -> process.Child:
-        """A fork of the zygote when it runs, else a new interpreter (the fallback)."""
+        """A fork of the zygote when it runs, else a new interpreter (the fallback; a zygote that died
+        is started again in the background meanwhile)."""
         server = self.fork_server
         if server is not None and server.running:
             try:
                 return await server.spawn(argv)
             except process.ControlError as exc:
                 log.warning("%s; starting a new interpreter instead", exc)
+        elif server is not None and not self._closed and self._fork_restart is None:
+            log.warning("fork server (pid %s) exited; starting it again", server.proc.pid)
+            self._fork_restart = asyncio.create_task(self._restart_fork_server(server), name="fork-server")
         return await process.exec_child(argv)
+
+    async def _restart_fork_server(self, dead: forkserver.ForkServer) -> None:
+        try:
+            await dead.stop()  # reaped, readers drained
+            self.fork_server = None
+            await self.open()
+        finally:
+            self._fork_restart = None
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -388,6 +401,10 @@ class Supervisor:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
         self.placement.clear()
+        if self._fork_restart is not None:
+            self._fork_restart.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._fork_restart
         if self.fork_server is not None:
             await self.fork_server.stop()
         process.kill_groups()
