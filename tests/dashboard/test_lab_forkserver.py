@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -149,3 +150,15 @@ async def test_zygote_refuses_bad_requests(zygote_server: forkserver.ForkServer)
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_only_root_reaches_the_zygote(zygote_server: forkserver.ForkServer) -> None:
+    probe = "import socket, sys; s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect(sys.argv[1])"
+    nobody = subprocess.run(
+        ["/usr/bin/python3", "-c", probe, str(zygote_server.path)],  # one `nobody` may run (not the venv's)
+        user=65534,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert nobody.returncode != 0 and "PermissionError" in nobody.stderr
