@@ -119,14 +119,16 @@ class Zygote:
         self.pid = os.getpid()
         self.children: dict[int, socket.socket] = {}
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        path.unlink(missing_ok=True)
+        staging = path.with_name(path.name + ".new")  # renamed once listening: the path means ready
+        staging.unlink(missing_ok=True)
         old = os.umask(0o177)
         try:
-            self.listener.bind(str(path))
+            self.listener.bind(str(staging))
         finally:
             os.umask(old)
-        os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+        os.chmod(staging, stat.S_IRUSR | stat.S_IWUSR)
         self.listener.listen(16)
+        os.replace(staging, path)
         self.wake_r, self.wake_w = socket.socketpair()
         self.wake_r.setblocking(False)
         self.wake_w.setblocking(False)
