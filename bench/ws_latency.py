@@ -135,6 +135,7 @@ def start_service(
         IOTEMU_DASHBOARD_WS_QUEUE_SIZE=str(max(2000, args.devices * 4)),
         IOTEMU_DASHBOARD_LOCAL__WARM_PROCESSES=str(args.warm),
         IOTEMU_DASHBOARD_LOCAL__DEVICES_PER_PROCESS=str(args.per_process),
+        IOTEMU_DASHBOARD_LOCAL__FORK_SERVER=str(not args.no_fork_server).lower(),
         **({"IOTEMU_DASHBOARD_LOCAL__EMULATOR_COMMAND": json.dumps([sys.executable, str(FAKE_EMULATOR)])}
            if args.fake else {}),
     )  # fmt: skip
@@ -332,6 +333,7 @@ def main() -> None:
     parser.add_argument("--log", type=Path, help="keep the service's log there")
     parser.add_argument("--fake", action="store_true", help="the stand-in emulator, no lab; naive fan-out baseline")
     parser.add_argument("--per-process", type=int, default=250, help="devices per emulator process")
+    parser.add_argument("--no-fork-server", action="store_true", help="start every emulator process as an interpreter")
     parser.add_argument("--warm", type=int, default=-1, help="warm emulator processes (default: enough for all)")
     args = parser.parse_args()
     if args.warm < 0:

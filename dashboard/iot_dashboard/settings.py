@@ -63,6 +63,10 @@ class LocalSettings(BaseModel):
     """Emulator processes kept started with no device (`devices-0`, ...), so that Start All on up to
     `warm_processes * devices_per_process` devices spends a request per process, not an interpreter
     start (~1 s of CPU each); each idle one holds ~70 MB RSS. 0: a process only while it has devices."""
+    fork_server: bool = True
+    """Start emulator processes as forks of one pre-imported process (`python -m iot_emulator.zygote`,
+    started with the service): ~10 ms each instead of ~1 s of CPU for a new interpreter. Applies
+    when `emulator_command` is `python -m iot_emulator`; false: always a new interpreter."""
     stats_interval: float = Field(default=5.0, gt=0)
     """Seconds between each device's `stats` message."""
     window: int = Field(default=64, ge=1)

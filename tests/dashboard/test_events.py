@@ -93,3 +93,30 @@ def test_live_state_keeps_the_ipv6_addresses_of_the_last_stats_until_the_device_
     hub.publish(msg("stats", ts="2026-01-01T00:00:02.000Z", stats={"state": "bound", "ipv6_addresses": addresses}))
     hub.publish(msg("stopped", ts="2026-01-01T00:00:03.000Z"))
     assert hub.live("d").ipv6 is None
+
+
+def _line(message: messages.Message) -> bytes:
+    return messages.encode(message).rstrip(b"\n")
+
+
+def test_a_batch_of_lines_is_validated_whole_and_keeps_each_line_as_its_json() -> None:
+    ack = _line(messages.make("dhcp_ack", "cam", 0.0, assigned_ip="10.0.0.5", server_id="10.0.0.1", lease_time=600))
+    started = _line(messages.make("started", "cam", 0.0))
+    got = events.accepted_lines([ack, b"", started + b"\r"], "emulator devices-0")
+    assert [(m["type"], text) for m, text in got] == [("dhcp_ack", ack.decode()), ("started", started.decode())]
+    hub = events.EventHub()
+    sub = hub.subscribe()
+    hub.publish(*got[0])
+    [entry] = sub.take(10)
+    assert entry.text == ack.decode()  # sent as read, not encoded again
+
+
+def test_a_bad_line_in_a_batch_loses_only_itself(caplog: pytest.LogCaptureFixture) -> None:
+    started = _line(messages.make("started", "cam", 0.0))
+    drifted = _line(messages.make("dhcp_release", "cam", 0.0, released_ip="10.0.0.5"))
+    two = started + b"," + started  # two objects on one line: never split into two messages
+    with caplog.at_level(logging.INFO, logger="iot_dashboard.events"):
+        got = events.accepted_lines([started, b"Traceback (most recent call last):", drifted, two, started], "emu")
+    assert [text for _, text in got] == [started.decode(), started.decode()]
+    assert "emu: Traceback" in caplog.text and "released_ip" in caplog.text
+    assert [text for _, text in events.accepted_lines([started, two], "emu")] == [started.decode()]  # counted

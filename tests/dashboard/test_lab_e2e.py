@@ -130,9 +130,10 @@ def _emulators_of(marker: str) -> list[int]:
     return pids
 
 
+@pytest.mark.parametrize("fork", ["true", "false"], ids=["fork-server", "exec"])
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 async def test_service_exit_leaves_no_emulator_process(
-    lab_app_settings: Settings, tmp_path: Path, how: signal.Signals
+    lab_app_settings: Settings, tmp_path: Path, how: signal.Signals, fork: str
 ) -> None:
     local = lab_app_settings.local
     env = {
@@ -145,6 +146,7 @@ async def test_service_exit_leaves_no_emulator_process(
         "IOTEMU_DASHBOARD_LOCAL__NETNS": str(local.netns),
         "IOTEMU_DASHBOARD_LOCAL__SOCKET_DIR": str(tmp_path),
         "IOTEMU_DASHBOARD_LOCAL__STATE_DIR": str(local.state_dir),
+        "IOTEMU_DASHBOARD_LOCAL__FORK_SERVER": fork,  # with it, the zygote and its forks must go too
     }
     service = subprocess.Popen(
         [sys.executable, "-m", "iot_dashboard"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True

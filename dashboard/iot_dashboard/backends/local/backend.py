@@ -86,6 +86,7 @@ class LocalBackend(base.Backend):
             self.store.save(resources)
             log.info("seeded %s with %d resources from %s", self.store.path, len(resources), seed)
         self._resources = {base.key_of(r): r for r in resources}
+        await self.supervisor.open()
         async with self._lock:
             failed = {d: e for d, e in (await self._reconcile()).items() if e}
         self.supervisor.warm()

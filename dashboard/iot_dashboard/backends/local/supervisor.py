@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from iot_dashboard import events
-from iot_dashboard.backends.local import process
+from iot_dashboard.backends.local import forkserver, process
 from iot_dashboard.settings import LocalSettings
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,44 @@ class Supervisor:
         self._socket_ids = itertools.count()
         self._closed = False
         self._warming: set[asyncio.Task[None]] = set()
+        self.fork_server: forkserver.ForkServer | None = None
+        self._fork_restart: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        """Start the fork server (`fork_server`, when the command is the emulator's); on failure,
+        log it: processes are then started as interpreters."""
+        s = self.settings
+        if not s.fork_server or not forkserver.forkable(s.emulator_command) or self._closed:
+            return
+        server = forkserver.ForkServer(s.emulator_command[0], self.socket_dir, ready_timeout=s.ready_timeout)
+        try:
+            await server.start()
+        except process.ControlError as exc:
+            log.warning("%s; emulator processes start as new interpreters", exc)
+            return
+        self.fork_server = server
+
+    async def _launch(self, argv: Sequence[str]) -> process.Child:
+        """A fork of the zygote when it runs, else a new interpreter (the fallback; a zygote that died
+        is started again in the background meanwhile)."""
+        server = self.fork_server
+        if server is not None and server.running:
+            try:
+                return await server.spawn(argv)
+            except process.ControlError as exc:
+                log.warning("%s; starting a new interpreter instead", exc)
+        elif server is not None and not self._closed and self._fork_restart is None:
+            log.warning("fork server (pid %s) exited; starting it again", server.proc.pid)
+            self._fork_restart = asyncio.create_task(self._restart_fork_server(server), name="fork-server")
+        return await process.exec_child(argv)
+
+    async def _restart_fork_server(self, dead: forkserver.ForkServer) -> None:
+        try:
+            await dead.stop()  # reaped, readers drained
+            self.fork_server = None
+            await self.open()
+        finally:
+            self._fork_restart = None
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -289,8 +327,9 @@ class Supervisor:
         if self._closed:
             raise process.ControlError(0, ["the service is shutting down"])
         sock = self.socket_dir / f"emu{next(self._socket_ids)}.sock"
+        argv = [*self._argv(shard), "--control-socket", str(sock)]
         proc = process.EmulatorProcess(
-            shard.name, self._argv(shard), sock, self.hub.publish, stop_timeout=self.settings.stop_timeout
+            shard.name, argv, sock, self.hub.publish, stop_timeout=self.settings.stop_timeout, launcher=self._launch
         )
         shard.proc, shard.closing = proc, False
         await proc.spawn(self.settings.ready_timeout)
@@ -362,4 +401,10 @@ class Supervisor:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
         self.placement.clear()
+        if self._fork_restart is not None:
+            self._fork_restart.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._fork_restart
+        if self.fork_server is not None:
+            await self.fork_server.stop()
         process.kill_groups()
