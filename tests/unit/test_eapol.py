@@ -12,7 +12,7 @@ from scapy.layers.l2 import Ether
 
 from iot_emulator.lab import dot1x_pki
 from iot_emulator.profiles import dot1x
-from iot_emulator.protocols.link import eap, eap_tls, eapol
+from iot_emulator.protocols.link import eap_tls, eapol
 
 MAC = bytes.fromhex("001bd4a1b2c3")
 SWITCH = bytes.fromhex("020000000001")

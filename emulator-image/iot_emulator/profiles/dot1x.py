@@ -31,7 +31,9 @@ class Dot1x(BaseModel):
         default=None, description="EAP-TLS: directory with ca.pem and <mac12>.pem/<mac12>.key (`lab.dot1x` makes them)"
     )
     eapol_version: Annotated[int, Field(ge=1, le=3)] = Field(default=2, description="EAPOL header version byte")
-    start_period: Annotated[float, Field(gt=0, le=300)] = Field(default=30.0, description="seconds between EAPOL-Starts")
+    start_period: Annotated[float, Field(gt=0, le=300)] = Field(
+        default=30.0, description="seconds between EAPOL-Starts"
+    )
     max_start: Annotated[int, Field(ge=1, le=10)] = Field(
         default=3, description="unanswered Starts before the port is taken as authorized (no authenticator)"
     )

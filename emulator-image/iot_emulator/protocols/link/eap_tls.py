@@ -26,7 +26,8 @@ class TlsError(Exception):
 class TlsPeer:
     """One EAP-TLS conversation; `respond(type_data)` returns the type-data of our Response."""
 
-    __slots__ = ("_context", "_fragment", "_incoming", "_outgoing", "_pending", "_received", "_sent", "_tls", "established")
+    __slots__ = ("_context", "_fragment", "_incoming", "_outgoing", "_pending", "_received", "_sent", "_tls",
+                 "established")  # fmt: skip
 
     def __init__(self, context: ssl.SSLContext, *, fragment_size: int = 1000) -> None:
         self._context = context
