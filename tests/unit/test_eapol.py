@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import random
 import ssl
 from pathlib import Path
 
@@ -10,9 +12,12 @@ import pytest
 from scapy.layers.eap import EAP, EAP_MD5, EAP_TLS, EAPOL
 from scapy.layers.l2 import Ether
 
+from iot_emulator.config import manifests
+from iot_emulator.devices import device
 from iot_emulator.lab import dot1x_pki
-from iot_emulator.profiles import dot1x
-from iot_emulator.protocols.link import eap_tls, eapol
+from iot_emulator.profiles import catalog, dot1x
+from iot_emulator.protocols.link import eap, eap_tls, eapol, wire
+from iot_emulator.reporting import message_models
 
 MAC = bytes.fromhex("001bd4a1b2c3")
 SWITCH = bytes.fromhex("020000000001")
@@ -32,7 +37,8 @@ def answer(frames: list[bytes]) -> EAP:
     [frame] = frames
     ether = Ether(frame)
     assert ether.type == 0x888E and ether.src == MAC.hex(":") and ether.dst == SWITCH.hex(":")
-    return ether[EAP]
+    packet: EAP = ether[EAP]
+    return packet
 
 
 def test_start_goes_to_the_pae_group_address() -> None:
@@ -73,7 +79,7 @@ def test_failure_holds_then_retries_with_backoff() -> None:
     assert s.handle(from_switch(EAP(code=1, id=2, type=1)), 2.0) == []  # held: deaf
     assert s.on_timer(5.9) == []
     [start] = s.on_timer(6.0)
-    assert Ether(start)[EAPOL].type == 1 and s.state is eapol.AuthState.CONNECTING
+    assert Ether(start)[EAPOL].type == 1 and s.auth_state() == "connecting"
     s.handle(from_switch(EAP(code=4, id=3)), 7.0)
     assert s.next_deadline() == 17.0  # second failure: twice the held period
     failures = [f for kind, f in s.pop_events() if kind == "dot1x_failure"]
@@ -210,5 +216,57 @@ def test_eap_tls_handshake_with_fragments(tmp_path: Path) -> None:
         fragments += bool(data[0] & eap_tls.FLAG_MORE)
         frame = server.on_response(data)
     assert s.port_open and server.done, s.pop_events()
-    assert server.tls.getpeercert()["subject"] == ((("commonName", "camera-001"),),)
+    peer = server.tls.getpeercert()
+    assert peer is not None and peer["subject"] == ((("commonName", "camera-001"),),)
     assert fragments >= 2  # our certificate flight did not fit 200 bytes
+
+
+# -- the device: DHCP waits for the port ----------------------------------------------------------
+
+
+def phone(**dot1x_fields: object) -> tuple[device.Device, list[tuple[str, dict[str, object]]]]:
+    text = "apiVersion: iotemu.io/v1alpha1\nkind: IoTDevice\nmetadata: {name: phone}\nspec: {profile: cisco-cp-7841}\n"
+    [config] = manifests.expand(manifests.parse_documents(text), catalog.builtin())
+    profile = config.profile
+    assert profile.dot1x is not None
+    settings = profile.dot1x.model_copy(update={"enabled": True, "password": SECRET, **dot1x_fields})
+    config = dataclasses.replace(config, profile=profile.model_copy(update={"dot1x": settings}),
+                                 protocols=("arp", "dhcp"))  # fmt: skip
+    events: list[tuple[str, dict[str, object]]] = []
+    dev = device.Device(config, emit=lambda kind, fields: events.append((kind, fields)), rng=random.Random(1))
+    return dev, events
+
+
+def to_device(dev: device.Device, packet: EAP) -> bytes:
+    return bytes(Ether(src=SWITCH.hex(":"), dst=dev.mac.hex(":")) / EAPOL(version=2, type=0) / packet)
+
+
+def test_device_starts_dhcp_only_after_eap_success() -> None:
+    dev, events = phone()
+    sent = dev.start(0.0)
+    assert [wire.ethertype(f) for f in sent] == [eap.ETH_P_PAE] and dev.auth == "connecting"
+    [identity] = dev.handle(to_device(dev, EAP(code=1, id=1, type=1)), 0.1)
+    assert Ether(identity)[EAP].identity == f"CP-7841-{dev.config.hostname}".encode()
+    assert dev.handle(to_device(dev, EAP_MD5(code=1, id=2, value=b"z" * 16)), 0.2)
+    assert dev.auth == "authenticating" and dev.dhcp.state.value == "init"
+    discover = dev.handle(to_device(dev, EAP(code=3, id=2)), 0.3)
+    assert [wire.ethertype(f) for f in discover] == [wire.ETH_P_IP] and dev.auth == "authorized"
+    assert dev.counters.protocols["eapol"] == 3 and dev.counters.protocols["dhcp"] == 1
+    assert [kind for kind, _ in events if kind.startswith("dot1x")] == ["dot1x_start", "dot1x_success"]
+
+
+def test_device_without_dot1x_is_silent_on_eapol() -> None:
+    dev, _ = phone(enabled=False)
+    assert dev.auth == "mab"
+    assert all(wire.ethertype(f) != eap.ETH_P_PAE for f in dev.start(0.0))
+    assert dev.handle(to_device(dev, EAP(code=1, id=1, type=1)), 0.1) == []
+
+
+def test_device_messages_validate_against_the_contract() -> None:
+    dev, events = phone(held_period=5.0)
+    dev.start(0.0)
+    dev.handle(to_device(dev, EAP(code=4, id=1)), 1.0)
+    for kind, fields in events:
+        if kind.startswith("dot1x"):
+            message_models.parse({"type": kind, "device_id": "phone", "timestamp": "2026-01-01T00:00:00Z", **fields})
+    assert dev.next_deadline() == 6.0 and dev.auth == "failed"

@@ -1,7 +1,9 @@
 """A profile's 802.1X behaviour: the EAP method, identity and timers its real device uses.
 
 Devices whose real model has no 802.1X supplicant have no `dot1x:` section and never send an
-EAPOL frame, which is what makes a switch fall back to MAC Authentication Bypass for them.
+EAPOL frame, which is what makes a switch fall back to MAC Authentication Bypass for them. Those
+that have one ship with it off (`enabled: false`): the section says what the device does once a
+site turns it on (a user profile, or `enabled: true` in a copy of the profile).
 Timer names and defaults are the supplicant PAE's of IEEE 802.1X-2010 (startPeriod 30 s,
 maxStart 3, heldPeriod 60 s, authPeriod 30 s).
 """
@@ -20,6 +22,10 @@ class Dot1x(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    enabled: bool = Field(
+        default=False,
+        description="run the supplicant; the real devices ship with 802.1X off, so a site (or a test) turns it on",
+    )
     method: Literal["md5", "tls"] = Field(description="the EAP method the device proposes (Nak) and runs")
     identity: Annotated[str, Field(min_length=1, max_length=128)] = Field(
         default="{hostname}", description=f"EAP-Response/Identity; placeholders {IDENTITY_FIELDS}"

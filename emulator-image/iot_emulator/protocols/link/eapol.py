@@ -66,6 +66,10 @@ class Supplicant:
         """Frames beyond EAPOL may flow: authorized, or no authenticator on the link."""
         return self.state in (AuthState.AUTHORIZED, AuthState.UNCONTROLLED)
 
+    def auth_state(self) -> str:
+        """The state's name as the stats show it (`authorized`, `failed`, ...)."""
+        return self.state.value
+
     def start(self, now: float) -> list[bytes]:
         self._starts = 0
         self._began = now
