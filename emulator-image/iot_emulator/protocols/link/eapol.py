@@ -8,7 +8,9 @@ authorized), as a real phone behind an 802.1X switch port does.
 
 Methods: EAP-MD5 (RFC 3748 5.4) and EAP-TLS (RFC 5216, `eap_tls`). A Request for another method is
 answered with a Nak proposing ours (RFC 3748 5.3.1). After EAP-Failure the supplicant is held for
-`held_period` (times `held_backoff` per consecutive failure), then starts again. Re-authentication:
+`held_period` (times `held_backoff` per consecutive failure), then starts again, and keeps
+sending a Start every `start_period` (an authenticator that refused us is never taken as absent;
+hostapd, like a switch, stays quiet 60 s after a failure: 802.1X quietPeriod). Re-authentication:
 on the authenticator's Request-Identity at any time, and every `reauth_period` if set.
 """
 
@@ -39,7 +41,7 @@ class AuthState(enum.Enum):
 class Supplicant:
     """One device's supplicant PAE: Start, Identity, the method, Success/Failure, held, re-auth."""
 
-    __slots__ = ("_authenticator", "_began", "_deadline", "_events", "_failures", "_last", "_s", "_starts",
+    __slots__ = ("_authenticator", "_began", "_deadline", "_events", "_failures", "_heard", "_last", "_s", "_starts",
                  "_tls", "_tls_context", "identity", "mac", "method", "state")  # fmt: skip
 
     def __init__(self, *, mac: bytes, settings: dot1x.Dot1x, identity: str,
@@ -55,6 +57,7 @@ class Supplicant:
         self._deadline: float | None = None
         self._starts = 0
         self._failures = 0
+        self._heard = False  # an authenticator has spoken: never take the port as uncontrolled then
         self._began = 0.0
         self._last: tuple[int, bytes, bytes] | None = None  # (id, request data, our response frame)
         self._events: list[Event] = []
@@ -85,6 +88,7 @@ class Supplicant:
         if self.state is AuthState.HELD:
             return []  # 802.1X HELD: the supplicant ignores everything until heldWhile expires
         self._authenticator = frame[6:12]
+        self._heard = True
         if packet.code == eap.Code.SUCCESS:
             return self._on_success(now)
         if packet.code == eap.Code.FAILURE:
@@ -100,7 +104,7 @@ class Supplicant:
             return []
         self._deadline = None
         if self.state is AuthState.CONNECTING:
-            if self._starts >= self._s.max_start:
+            if self._starts >= self._s.max_start and not self._heard:
                 self._set_state(AuthState.UNCONTROLLED)
                 self._emit("dot1x_timeout", identity=self.identity, starts=self._starts)
                 return []
