@@ -8,6 +8,7 @@ DHCP from a device before its EAP-Success); FreeRADIUS's log gives what a NAC re
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +45,10 @@ def dot1x_lab(lab_factory: Any) -> Iterator[iotlab.Lab]:
     yield lab_factory(lease_time=600)
 
 
+def _seconds(timestamp: str) -> float:
+    return datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
 def _mac12(config: manifests.DeviceConfig) -> str:
     return config.mac.replace(":", "")
 
@@ -52,27 +57,30 @@ def test_md5_phone_tls_camera_wrong_secret_and_a_silent_plug(dot1x_lab: iotlab.L
     pki = dot1x_lab.directory / "dot1x" / "pki"
     phone = device("cisco-cp-7841", 1, password=SECRET)
     camera = device("axis-p3224-lv", 2, pki_dir=str(pki))
-    wrong = device("yealink-sip-t46s", 3, password="not-the-secret", held_period=2.0)
+    wrong = device("yealink-sip-t46s", 3, password="not-the-secret", held_period=2.0, start_period=1.0)
     plug = device("tplink-kasa-hs110", 4)
+    peap = device("polycom-vvx-310", 5, method="peap", password=SECRET, pki_dir=str(pki))
     assert plug.profile.dot1x is None
     identities = {
         phone.device_id: f"CP-7841-{phone.hostname}",
         camera.device_id: camera.hostname,
         wrong.device_id: wrong.hostname,
+        peap.device_id: peap.mac.replace(":", ""),
     }
     servers = lab_dot1x.start(dot1x_lab, [
         lab_dot1x.User(identities[phone.device_id], password=SECRET),
         lab_dot1x.User(identities[camera.device_id], cert_file=_mac12(camera)),
         lab_dot1x.User(identities[wrong.device_id], password=SECRET),
+        lab_dot1x.User(identities[peap.device_id], password=SECRET),
     ])  # fmt: skip
     capture = FullCapture(dot1x_lab, tmp_path / "dot1x.pcap")
     try:
-        emulator = EngineThread(dot1x_lab, [phone, camera, wrong, plug])
+        emulator = EngineThread(dot1x_lab, [phone, camera, wrong, plug, peap])
         try:
             by_id = {d.device_id: d for d in emulator.engine.devices}
             emulator.wait(lambda: all(by_id[i].ip is not None for i in (phone.device_id, camera.device_id,
-                                                                         plug.device_id)) or None,
-                          30, "the phone, the camera and the plug to bind")  # fmt: skip
+                                                                         plug.device_id, peap.device_id)) or None,
+                          30, "the phones, the camera and the plug to bind")  # fmt: skip
 
             def failures() -> list[dict[str, Any]]:
                 return [
@@ -84,44 +92,47 @@ def test_md5_phone_tls_camera_wrong_secret_and_a_silent_plug(dot1x_lab: iotlab.L
                 return [m for m in emulator.messages if m["type"] == "dot1x_start" and failed
                         and m["device_id"] == wrong.device_id and m["timestamp"] > failed[0]["timestamp"]]  # fmt: skip
 
-            emulator.wait(lambda: retried() or None, 30, "the refused phone to start again after its held period")
-            # ...and that Start crossed the link: hostapd saw a second one (its log, an event, not a sleep)
             heard = f"STA {wrong.mac} IEEE 802.1X: received EAPOL-Start"
-            poll.until(lambda: servers.hostapd_log.read_text().count(heard) >= 2, 10, "hostapd to hear the retry")
+            emulator.wait(lambda: failures() or None, 30, "the wrong secret to be refused")
+            before = servers.hostapd_log.read_text().count(heard)
+            emulator.wait(lambda: retried() or None, 30, "the refused phone to start again after its held period")
+            # ...and its Starts cross the link: hostapd hears them (it stays quiet 60 s after a failure)
+            poll.until(lambda: servers.hostapd_log.read_text().count(heard) > before, 10, "hostapd to hear the retry")
             auth = emulator.call(lambda: {i: d.auth for i, d in by_id.items()})
             wrong_ip = emulator.call(lambda: by_id[wrong.device_id].ip)
         finally:
             emulator.stop()
     finally:
         capture.stop()
-    assert auth[phone.device_id] == "authorized" and auth[camera.device_id] == "authorized", auth
+    assert auth[phone.device_id] == auth[camera.device_id] == auth[peap.device_id] == "authorized", auth
     assert auth[plug.device_id] == "mab" and wrong_ip is None  # refused: no DHCP, ever
     [failure] = failures()
     assert failure["retry_in"] == 2.0 and failure["failures"] == 1
+    held = _seconds(retried()[0]["timestamp"]) - _seconds(failure["timestamp"])
+    assert 2.0 <= held < 4.0, held  # silent for its held period, then EAPOL-Start again
     successes = {m["device_id"]: m for m in emulator.messages if m["type"] == "dot1x_success"}
     assert successes[phone.device_id]["method"] == "md5" and successes[camera.device_id]["method"] == "tls"
+    assert successes[peap.device_id]["method"] == "peap"
 
     # The wire: EAPOL only from the three 802.1X devices; each DHCP only after that device's Success.
     rows = decode(capture.pcap, "eapol or dhcp", ["frame.time_relative", "eth.src", "eth.dst", "eapol.type", "eap.code",
                                                   "eap.type", "dhcp.option.dhcp"])  # fmt: skip
     eapol_sources = {r[1] for r in rows if r[3]}
     assert plug.mac not in eapol_sources and {phone.mac, camera.mac, wrong.mac} <= eapol_sources
-    for config in (phone, camera):
+    for config in (phone, camera, peap):
         success = next(float(r[0]) for r in rows if r[2] == config.mac and r[4] == "3")
         dhcp = [float(r[0]) for r in rows if r[1] == config.mac and r[6]]
         assert dhcp and min(dhcp) > success, (config.device_id, success, dhcp)
     assert not [r for r in rows if r[1] == wrong.mac and r[6]]
     asked = {(r[2], r[5]) for r in rows if r[4] == "1"}  # the Requests' EAP types, by recipient
     answered = {(r[1], r[5]) for r in rows if r[4] == "2"}
-    assert (phone.mac, "4") in asked and (camera.mac, "13") in asked
+    assert (phone.mac, "4") in asked and (camera.mac, "13") in asked and (peap.mac, "25") in asked
     assert (camera.mac, "3") in answered  # offered MD5 first (the server's default), the camera sent a Nak
-    refused = next(float(r[0]) for r in rows if r[2] == wrong.mac and r[4] == "4")  # EAP-Failure
-    starts = [float(r[0]) for r in rows if r[1] == wrong.mac and r[3] == "1"]  # EAPOL-Starts
-    assert next(t for t in starts if t > refused) - refused >= 2.0 - 0.05  # silent for its held period
+    assert [r for r in rows if r[2] == wrong.mac and r[4] == "4"]  # the EAP-Failure on the wire
 
     # What a NAC reads in FreeRADIUS's log: User-Name, Calling-Station-Id (the MAC), the EAP method.
     log = servers.radius_log.read_text()
-    for config, method in ((phone, "MD5 \\(4\\)"), (camera, "TLS \\(13\\)")):
+    for config, method in ((phone, "MD5 \\(4\\)"), (camera, "TLS \\(13\\)"), (peap, "PEAP \\(25\\)")):
         name = identities[config.device_id]
         calling = config.mac.replace(":", "-").upper()
         assert f'User-Name = "{name}"' in log and f'Calling-Station-Id = "{calling}"' in log

@@ -325,5 +325,8 @@ def _supplicant(config: manifests.DeviceConfig, mac: bytes) -> eapol.Supplicant 
         return None
     identity = eapol.identity_of(settings.identity, hostname=config.hostname, mac=mac, model=config.profile.model)
     pki = settings.pki_dir
+    if settings.method == "peap":
+        return eapol.Supplicant(mac=mac, settings=settings, identity=identity,
+                                tls_context=lambda: eap_tls.server_checking_context(pki))  # fmt: skip
     context = None if pki is None else lambda: eap_tls.client_context(pki, mac.hex())
     return eapol.Supplicant(mac=mac, settings=settings, identity=identity, tls_context=context)

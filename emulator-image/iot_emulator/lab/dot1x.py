@@ -30,7 +30,7 @@ READY_TIMEOUT = 20.0
 
 @dataclasses.dataclass(frozen=True)
 class User:
-    """A supplicant the RADIUS server knows: EAP-MD5 by password, EAP-TLS by certificate."""
+    """A supplicant the RADIUS server knows: EAP-MD5 and PEAP by password, EAP-TLS by certificate."""
 
     identity: str
     password: str | None = None
@@ -65,7 +65,8 @@ def users_file(users: Iterable[User]) -> str:
 
 
 def radiusd_conf(directory: Path, pki: Path, secret: str) -> str:
-    """A whole FreeRADIUS 3 configuration: one client (hostapd), `files`, EAP-MD5 and EAP-TLS."""
+    """A whole FreeRADIUS 3 configuration: one client (hostapd), `files`, EAP-MD5, EAP-TLS and PEAP
+    (EAP-MSCHAPv2 in the `inner-tunnel` server, as FreeRADIUS's own default configuration runs it)."""
     return f"""\
 prefix = /usr
 localstatedir = /var
@@ -109,6 +110,8 @@ modules {{
         acctusersfile = {directory}/users
         preproxy_usersfile = {directory}/users
     }}
+    mschap {{
+    }}
     eap {{
         default_eap_type = md5
         timer_expire = 60
@@ -132,6 +135,27 @@ modules {{
         tls {{
             tls = tls-common
         }}
+        mschapv2 {{
+        }}
+        peap {{
+            tls = tls-common
+            default_eap_type = mschapv2
+            virtual_server = "inner-tunnel"
+        }}
+    }}
+}}
+server inner-tunnel {{
+    authorize {{
+        files
+        eap {{
+            ok = return
+        }}
+    }}
+    authenticate {{
+        Auth-Type MS-CHAP {{
+            mschap
+        }}
+        eap
     }}
 }}
 server default {{

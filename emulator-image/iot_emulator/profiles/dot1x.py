@@ -26,15 +26,18 @@ class Dot1x(BaseModel):
         default=False,
         description="run the supplicant; the real devices ship with 802.1X off, so a site (or a test) turns it on",
     )
-    method: Literal["md5", "tls"] = Field(description="the EAP method the device proposes (Nak) and runs")
+    method: Literal["md5", "tls", "peap"] = Field(
+        description="the EAP method the device proposes (Nak) and runs; peap is PEAPv0 with EAP-MSCHAPv2 inside"
+    )
     identity: Annotated[str, Field(min_length=1, max_length=128)] = Field(
         default="{hostname}", description=f"EAP-Response/Identity; placeholders {IDENTITY_FIELDS}"
     )
     password: Annotated[str, Field(max_length=128)] = Field(
-        default="iotemu-lab", description="EAP-MD5 secret (the lab's RADIUS users file holds the same)"
+        default="iotemu-lab", description="EAP-MD5 / MSCHAPv2 password (the lab's RADIUS users file holds the same)"
     )
     pki_dir: Annotated[str, Field(max_length=4096)] | None = Field(
-        default=None, description="EAP-TLS: directory with ca.pem and <mac12>.pem/<mac12>.key (`lab.dot1x` makes them)"
+        default=None,
+        description="EAP-TLS: ca.pem and <mac12>.pem/.key (`lab.dot1x` makes them); PEAP: ca.pem checks the server",
     )
     eapol_version: Annotated[int, Field(ge=1, le=3)] = Field(default=2, description="EAPOL header version byte")
     start_period: Annotated[float, Field(gt=0, le=300)] = Field(

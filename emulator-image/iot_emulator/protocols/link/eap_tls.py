@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ssl
 import struct
+from collections.abc import Callable
 
 FLAG_LENGTH = 0x80
 FLAG_MORE = 0x40
@@ -27,10 +28,13 @@ class TlsPeer:
     """One EAP-TLS conversation; `respond(type_data)` returns the type-data of our Response."""
 
     __slots__ = ("_context", "_fragment", "_incoming", "_outgoing", "_pending", "_received", "_sent", "_tls",
-                 "established")  # fmt: skip
+                 "_tunnel", "established")  # fmt: skip
 
-    def __init__(self, context: ssl.SSLContext, *, fragment_size: int = 1000) -> None:
+    def __init__(self, context: ssl.SSLContext, *, fragment_size: int = 1000,
+                 tunnel: Callable[[bytes], bytes] | None = None) -> None:  # fmt: skip
         self._context = context
+        self._tunnel = tunnel
+        """PEAP's phase 2: called with what the server sent inside TLS, returns what to send back in it."""
         self._fragment = fragment_size
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
@@ -72,8 +76,13 @@ class TlsPeer:
         if flight:
             self._incoming.write(flight)
         try:
-            self._tls.do_handshake()
-            self.established = True
+            if not self.established:
+                self._tls.do_handshake()
+                self.established = True
+            if self._tunnel is not None and (inner := self._read_inner()):
+                reply = self._tunnel(inner)
+                if reply:
+                    self._tls.write(reply)
         except ssl.SSLWantReadError:
             pass
         except ssl.SSLError as exc:
@@ -83,6 +92,18 @@ class TlsPeer:
             return self._next_fragment()
         self._pending = self._outgoing.read()
         return self._next_fragment() if self._pending else ACK
+
+    def _read_inner(self) -> bytes:
+        assert self._tls is not None
+        data = b""
+        while True:
+            try:
+                chunk = self._tls.read(MAX_MESSAGE)
+            except ssl.SSLWantReadError:
+                return data
+            if not chunk:
+                return data
+            data += chunk
 
     def _next_fragment(self) -> bytes:
         """The next piece of our flight; the first of several carries L and the flight's length."""
@@ -95,6 +116,19 @@ class TlsPeer:
         if first:
             return bytes([FLAG_LENGTH | FLAG_MORE]) + struct.pack("!I", total) + chunk
         return bytes([FLAG_MORE if self._pending else 0]) + chunk
+
+
+def server_checking_context(pki_dir: str | None) -> ssl.SSLContext:
+    """PEAP's context: no client certificate; the server checked against `ca.pem` if a PKI is given
+    (devices configured without a CA certificate accept any server, as many do)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    if pki_dir is None:
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context.load_verify_locations(f"{pki_dir}/ca.pem")
+    return context
 
 
 def client_context(pki_dir: str, name: str) -> ssl.SSLContext:

@@ -6,7 +6,8 @@ events (`pop_events()`). The device starts DHCP only once `port_open` is true: a
 or after `max_start` unanswered EAPOL-Starts (802.1X: no authenticator, the port is taken as
 authorized), as a real phone behind an 802.1X switch port does.
 
-Methods: EAP-MD5 (RFC 3748 5.4) and EAP-TLS (RFC 5216, `eap_tls`). A Request for another method is
+Methods: EAP-MD5 (RFC 3748 5.4), EAP-TLS (RFC 5216, `eap_tls`) and PEAPv0 with EAP-MSCHAPv2
+inside (`eap_peap`, `mschapv2`). A Request for another method is
 answered with a Nak proposing ours (RFC 3748 5.3.1). After EAP-Failure the supplicant is held for
 `held_period` (times `held_backoff` per consecutive failure), then starts again, and keeps
 sending a Start every `start_period` (an authenticator that refused us is never taken as absent;
@@ -23,10 +24,10 @@ from collections.abc import Callable
 from typing import Any
 
 from iot_emulator.profiles import dot1x
-from iot_emulator.protocols.link import eap, eap_tls
+from iot_emulator.protocols.link import eap, eap_peap, eap_tls
 
 Event = tuple[str, dict[str, Any]]
-_METHODS = {"md5": eap.Method.MD5, "tls": eap.Method.TLS}
+_METHODS = {"md5": eap.Method.MD5, "tls": eap.Method.TLS, "peap": eap.Method.PEAP}
 
 
 class AuthState(enum.Enum):
@@ -168,14 +169,15 @@ class Supplicant:
             if self._tls_context is None:
                 self._log("error", "802.1X: EAP-TLS without certificates (dot1x.pki_dir)")
                 return []
-            self._tls = eap_tls.TlsPeer(self._tls_context(), fragment_size=self._s.fragment_size)
+            inner = eap_peap.PeapInner(self.identity, self._s.password) if self.method == eap.Method.PEAP else None
+            self._tls = eap_tls.TlsPeer(self._tls_context(), fragment_size=self._s.fragment_size, tunnel=inner)
         try:
             data = self._tls.respond(packet.data)
         except eap_tls.TlsError as exc:
             self._log("warning", f"802.1X: EAP-TLS: {exc}")
             self._tls = None
             return []
-        return self._respond(packet, eap.Method.TLS, data)
+        return self._respond(packet, self.method, data)
 
     def _respond(self, request: eap.Eap, type_: int, data: bytes) -> list[bytes]:
         body = eap.eap(eap.Code.RESPONSE, request.identifier, type_, data)
