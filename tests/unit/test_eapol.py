@@ -270,3 +270,19 @@ def test_device_messages_validate_against_the_contract() -> None:
         if kind.startswith("dot1x"):
             message_models.parse({"type": kind, "device_id": "phone", "timestamp": "2026-01-01T00:00:00Z", **fields})
     assert dev.next_deadline() == 6.0 and dev.auth == "failed"
+
+
+def test_a_profile_file_with_a_bad_dot1x_section_names_file_and_field(tmp_path: Path) -> None:
+    text = (Path(catalog.__file__).parent / "data" / "cisco-cp-7841.yaml").read_text()
+    text = text.replace("name: cisco-cp-7841", "name: bad-phone")
+    text = text.replace("  method: md5", "  method: md5\n  held_period: -1")
+    (tmp_path / "bad-phone.yaml").write_text(text)
+    with pytest.raises(catalog.ProfileError, match=r"bad-phone.yaml: dot1x.held_period: Input should be greater"):
+        catalog.library(tmp_path)
+
+
+def test_shipped_dot1x_profiles_are_off_and_sourced() -> None:
+    shipped = {p.name: p.dot1x for p in catalog.builtin() if p.dot1x is not None}
+    assert set(shipped) == {"cisco-cp-7841", "polycom-vvx-310", "yealink-sip-t46s", "hp-laserjet-pro-m201dw",
+                            "axis-p3224-lv"}  # fmt: skip
+    assert all(not d.enabled and d.source and d.behaviour for d in shipped.values())
