@@ -147,3 +147,27 @@ def test_users_file_refuses_quotes() -> None:
     assert lab_dot1x.users_file([lab_dot1x.User("p", password="s"), lab_dot1x.User("c", cert_file="c")]) == (
         '"p" Cleartext-Password := "s"\n'
     )
+
+
+def test_authenticator_reauthentication_keeps_the_port(dot1x_lab: iotlab.Lab) -> None:
+    """hostapd's re-authentication timer sends a new Request-Identity: the phone answers and stays authorized."""
+    phone = device("cisco-cp-7841", 6, password=SECRET)
+    identity = f"CP-7841-{phone.hostname}"
+    servers = lab_dot1x.start(dot1x_lab, [lab_dot1x.User(identity, password=SECRET)], reauth_period=2)
+    emulator = EngineThread(dot1x_lab, [phone])
+    try:
+
+        def successes() -> list[dict[str, Any]]:
+            return [m for m in emulator.messages if m["type"] == "dot1x_success"]
+
+        emulator.wait(lambda: len(successes()) >= 2 or None, 20, "a re-authentication")
+        dev = emulator.engine.devices[0]
+        ip, auth = emulator.call(lambda: (dev.ip, dev.auth))
+    finally:
+        emulator.stop()
+    first, again = successes()[:2]
+    assert not first["reauthentication"] and again["reauthentication"] and again["method"] == "md5"
+    assert ip is not None and auth == "authorized"
+    assert not [m for m in emulator.messages if m["type"] == "dot1x_start" and m["timestamp"] > first["timestamp"]]
+    assert servers.radius_log.read_text().count(f"Login OK: [{identity}]") >= 2
+    assert [m["type"] for m in emulator.messages].count("dhcp_discover") == 1  # the lease was kept
