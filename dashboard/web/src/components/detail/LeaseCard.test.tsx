@@ -26,4 +26,11 @@ describe("LeaseCard", () => {
     act(() => vi.advanceTimersByTime(50_000));
     expect(screen.getByText("due")).toBeInTheDocument();
   });
+
+  it("shows the 802.1X state the stats report", () => {
+    const h = harness();
+    h.store.apply(statsMsg("phone", "2026-11-26T12:00:00.000Z", { state: "binding", auth: "authenticating" }));
+    renderWith(h, <LeaseCard id="phone" />);
+    expect(screen.getByTestId("detail-auth")).toHaveTextContent("authenticating");
+  });
 });
