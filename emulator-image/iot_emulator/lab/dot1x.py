@@ -47,6 +47,8 @@ class Dot1x:
     pki_dir: Path
     radius_log: Path
     hostapd_log: Path
+    radius_secret: str = dataclasses.field(repr=False, default="")
+    """What hostapd shares with FreeRADIUS (a RADIUS client such as eapol_test needs it too)."""
 
 
 def _quote(text: str) -> str:
@@ -194,10 +196,12 @@ auth_server_shared_secret={secret}
 """
 
 
-def start(lab: handle.Lab, users: Iterable[User], *, reauth_period: int = 0) -> Dot1x:
+def start(lab: handle.Lab, users: Iterable[User], *, reauth_period: int = 0, debug: bool = True) -> Dot1x:
     """Write the CA, FreeRADIUS and hostapd configurations; start both; return once hostapd runs.
 
-    Both are recorded in the lab's record, so `down()` stops them whatever happens to the caller."""
+    Both are recorded in the lab's record, so `down()` stops them whatever happens to the caller.
+    `debug=False` runs FreeRADIUS without `-X` (benchmarks): its log then has only the
+    "Login OK"/"Login incorrect" lines."""
     for tool, package in (("freeradius", "freeradius"), ("hostapd", "hostapd")):
         if netns.tool(tool) is None:
             raise errors.LabError(f"not found: {tool}; install {package} (sudo make setup)")
@@ -210,7 +214,8 @@ def start(lab: handle.Lab, users: Iterable[User], *, reauth_period: int = 0) -> 
     (directory / "users").write_text(users_file(users))
     (directory / "hostapd.conf").write_text(hostapd_conf(lab.gw_iface, secret, reauth_period=reauth_period))
     radius_log, hostapd_log = directory / "freeradius.log", directory / "hostapd.log"
-    radius = process.spawn(netns.exec_argv(lab.gw_netns, ["freeradius", "-X", "-d", str(directory)]), log=radius_log)
+    flags = ["-X"] if debug else ["-f", "-l", "stdout"]
+    radius = process.spawn(netns.exec_argv(lab.gw_netns, ["freeradius", *flags, "-d", str(directory)]), log=radius_log)
     record.update_processes(lab.record_path, "freeradius", radius)
     ready = "Ready to process requests"
     process.wait_listening(radius, {RADIUS_PORT}, what=f"freeradius in {lab.gw_netns}", logs=[radius_log],
@@ -220,7 +225,8 @@ def start(lab: handle.Lab, users: Iterable[User], *, reauth_period: int = 0) -> 
     record.update_processes(lab.record_path, "hostapd", hostapd)
     process.wait_listening(hostapd, set(), what=f"hostapd in {lab.gw_netns}", logs=[hostapd_log],
                            timeout=READY_TIMEOUT, started=lambda: "ENABLED" in _text(hostapd_log))  # fmt: skip
-    return Dot1x(directory=directory, pki_dir=pki, radius_log=radius_log, hostapd_log=hostapd_log)
+    return Dot1x(directory=directory, pki_dir=pki, radius_log=radius_log, hostapd_log=hostapd_log,
+                 radius_secret=secret)  # fmt: skip
 
 
 def _text(path: Path) -> str:
