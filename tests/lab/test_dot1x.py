@@ -59,6 +59,7 @@ def test_md5_phone_tls_camera_wrong_secret_and_a_silent_plug(dot1x_lab: iotlab.L
     camera = device("axis-p3224-lv", 2, pki_dir=str(pki))
     wrong = device("yealink-sip-t46s", 3, password="not-the-secret", held_period=2.0, start_period=1.0)
     plug = device("tplink-kasa-hs110", 4)
+    stranger = device("tplink-kasa-hs110", 7)  # no 802.1X and not on the MAB list: the port stays shut
     peap = device("polycom-vvx-310", 5, method="peap", password=SECRET, pki_dir=str(pki))
     assert plug.profile.dot1x is None
     identities = {
@@ -72,10 +73,10 @@ def test_md5_phone_tls_camera_wrong_secret_and_a_silent_plug(dot1x_lab: iotlab.L
         lab_dot1x.User(identities[camera.device_id], cert_file=_mac12(camera)),
         lab_dot1x.User(identities[wrong.device_id], password=SECRET),
         lab_dot1x.User(identities[peap.device_id], password=SECRET),
-    ])  # fmt: skip
+    ], mab=[plug.mac])  # fmt: skip
     capture = FullCapture(dot1x_lab, tmp_path / "dot1x.pcap")
     try:
-        emulator = EngineThread(dot1x_lab, [phone, camera, wrong, plug, peap])
+        emulator = EngineThread(dot1x_lab, [phone, camera, wrong, plug, peap, stranger])
         try:
             by_id = {d.device_id: d for d in emulator.engine.devices}
             emulator.wait(lambda: all(by_id[i].ip is not None for i in (phone.device_id, camera.device_id,
@@ -96,9 +97,10 @@ def test_md5_phone_tls_camera_wrong_secret_and_a_silent_plug(dot1x_lab: iotlab.L
             emulator.wait(lambda: failures() or None, 30, "the wrong secret to be refused")
             before = servers.hostapd_log.read_text().count(heard)
             emulator.wait(lambda: retried() or None, 30, "the refused phone to start again after its held period")
-            # ...and its Starts cross the link: hostapd hears them (it stays quiet 60 s after a failure)
+            # ...and its Start crosses the link: hostapd hears it (and refuses it again)
             poll.until(lambda: servers.hostapd_log.read_text().count(heard) > before, 10, "hostapd to hear the retry")
             auth = emulator.call(lambda: {i: d.auth for i, d in by_id.items()})
+            stranger_ip = emulator.call(lambda: by_id[stranger.device_id].ip)
             wrong_ip = emulator.call(lambda: by_id[wrong.device_id].ip)
         finally:
             emulator.stop()
@@ -106,7 +108,8 @@ def test_md5_phone_tls_camera_wrong_secret_and_a_silent_plug(dot1x_lab: iotlab.L
         capture.stop()
     assert auth[phone.device_id] == auth[camera.device_id] == auth[peap.device_id] == "authorized", auth
     assert auth[plug.device_id] == "mab" and wrong_ip is None  # refused: no DHCP, ever
-    [failure] = failures()
+    assert stranger_ip is None and auth[stranger.device_id] == "mab"  # its DISCOVERs died at the port
+    failure = failures()[0]
     assert failure["retry_in"] == 2.0 and failure["failures"] == 1
     held = _seconds(retried()[0]["timestamp"]) - _seconds(failure["timestamp"])
     assert 2.0 <= held < 4.0, held  # silent for its held period, then EAPOL-Start again
@@ -124,6 +127,10 @@ def test_md5_phone_tls_camera_wrong_secret_and_a_silent_plug(dot1x_lab: iotlab.L
         dhcp = [float(r[0]) for r in rows if r[1] == config.mac and r[6]]
         assert dhcp and min(dhcp) > success, (config.device_id, success, dhcp)
     assert not [r for r in rows if r[1] == wrong.mac and r[6]]
+    assert [r for r in rows if r[1] == stranger.mac and r[6] == "1"]  # it asked (tshark taps before ingress)
+    assert not [r for r in rows if r[2] == stranger.mac and r[6]]  # and dnsmasq never answered
+    gate = (servers.directory / "gate.log").read_text()
+    assert f"add {phone.mac}" in gate and f"add {wrong.mac}" not in gate
     asked = {(r[2], r[5]) for r in rows if r[4] == "1"}  # the Requests' EAP types, by recipient
     answered = {(r[1], r[5]) for r in rows if r[4] == "2"}
     assert (phone.mac, "4") in asked and (camera.mac, "13") in asked and (peap.mac, "25") in asked
@@ -160,8 +167,9 @@ def test_authenticator_reauthentication_keeps_the_port(dot1x_lab: iotlab.Lab) ->
         def successes() -> list[dict[str, Any]]:
             return [m for m in emulator.messages if m["type"] == "dot1x_success"]
 
-        emulator.wait(lambda: len(successes()) >= 2 or None, 20, "a re-authentication")
         dev = emulator.engine.devices[0]
+        # the first DISCOVER can race the gate opening the port (as with a switch): DHCP retries
+        emulator.wait(lambda: (len(successes()) >= 2 and dev.ip is not None) or None, 30, "a re-authentication")
         ip, auth = emulator.call(lambda: (dev.ip, dev.auth))
     finally:
         emulator.stop()
@@ -170,4 +178,5 @@ def test_authenticator_reauthentication_keeps_the_port(dot1x_lab: iotlab.Lab) ->
     assert ip is not None and auth == "authorized"
     assert not [m for m in emulator.messages if m["type"] == "dot1x_start" and m["timestamp"] > first["timestamp"]]
     assert servers.radius_log.read_text().count(f"Login OK: [{identity}]") >= 2
-    assert [m["type"] for m in emulator.messages].count("dhcp_discover") == 1  # the lease was kept
+    acks = [m for m in emulator.messages if m["type"] == "dhcp_ack"]
+    assert len(acks) == 1 and "add" in (servers.directory / "gate.log").read_text()  # the lease was kept

@@ -9,16 +9,18 @@ Calling-Station-Id (the device's MAC, from hostapd) and the EAP method; `auth = 
 "Login OK"/"Login incorrect" line per outcome.
 
 hostapd unicasts EAPOL to each station (`use_pae_group_addr=0`), as a switch port in multi-auth
-mode does for the several devices behind it; the wired driver has no port to block, so the lab
-does not enforce authorization: the devices themselves wait for EAP-Success before DHCP. hostapd's
-MAC ACL (RADIUS MAB) exists only for 802.11 associations, so MAB is not run here: a device
-without 802.1X simply sends no EAPOL (tests check that in a capture).
+mode does for the several devices behind it. The wired driver has no port to block, so the lab
+blocks it (`dot1x_gate`: nftables on the gateway's ingress, opened per MAC on hostapd's
+AP-STA-CONNECTED). hostapd's MAC ACL over RADIUS (MAB) exists only for 802.11 associations, so
+MAB is a list of MACs the lab lets through; a device without 802.1X sends no EAPOL (tests check
+that in a capture).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import secrets
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -177,9 +179,10 @@ server default {{
 """
 
 
-def hostapd_conf(iface: str, secret: str, *, reauth_period: int = 0) -> str:
+def hostapd_conf(iface: str, secret: str, *, reauth_period: int = 0, ctrl: Path | None = None) -> str:
+    control = f"ctrl_interface={ctrl}\n" if ctrl is not None else ""
     return f"""\
-interface={iface}
+{control}interface={iface}
 driver=wired
 logger_stdout=-1
 logger_stdout_level=1
@@ -196,12 +199,15 @@ auth_server_shared_secret={secret}
 """
 
 
-def start(lab: handle.Lab, users: Iterable[User], *, reauth_period: int = 0, debug: bool = True) -> Dot1x:
+def start(lab: handle.Lab, users: Iterable[User], *, reauth_period: int = 0, debug: bool = True,
+          enforce: bool = True, mab: Iterable[str] = ()) -> Dot1x:  # fmt: skip
     """Write the CA, FreeRADIUS and hostapd configurations; start both; return once hostapd runs.
 
     Both are recorded in the lab's record, so `down()` stops them whatever happens to the caller.
     `debug=False` runs FreeRADIUS without `-X` (benchmarks): its log then has only the
-    "Login OK"/"Login incorrect" lines."""
+    "Login OK"/"Login incorrect" lines. `enforce` closes the port as a switch does
+    (`dot1x_gate`): only EAPOL passes from a device until hostapd authorizes it, except the MACs
+    of `mab` (MAC Authentication Bypass, decided up front)."""
     for tool, package in (("freeradius", "freeradius"), ("hostapd", "hostapd")):
         if netns.tool(tool) is None:
             raise errors.LabError(f"not found: {tool}; install {package} (sudo make setup)")
@@ -212,7 +218,9 @@ def start(lab: handle.Lab, users: Iterable[User], *, reauth_period: int = 0, deb
     secret = secrets.token_hex(16)
     (directory / "radiusd.conf").write_text(radiusd_conf(directory, pki, secret))
     (directory / "users").write_text(users_file(users))
-    (directory / "hostapd.conf").write_text(hostapd_conf(lab.gw_iface, secret, reauth_period=reauth_period))
+    ctrl = directory / "ctrl"
+    conf = hostapd_conf(lab.gw_iface, secret, reauth_period=reauth_period, ctrl=ctrl if enforce else None)
+    (directory / "hostapd.conf").write_text(conf)
     radius_log, hostapd_log = directory / "freeradius.log", directory / "hostapd.log"
     flags = ["-X"] if debug else ["-f", "-l", "stdout"]
     radius = process.spawn(netns.exec_argv(lab.gw_netns, ["freeradius", *flags, "-d", str(directory)]), log=radius_log)
@@ -225,6 +233,14 @@ def start(lab: handle.Lab, users: Iterable[User], *, reauth_period: int = 0, deb
     record.update_processes(lab.record_path, "hostapd", hostapd)
     process.wait_listening(hostapd, set(), what=f"hostapd in {lab.gw_netns}", logs=[hostapd_log],
                            timeout=READY_TIMEOUT, started=lambda: "ENABLED" in _text(hostapd_log))  # fmt: skip
+    if enforce:
+        gate_log = directory / "gate.log"
+        argv = [sys.executable, "-m", "iot_emulator.lab.dot1x_gate", "--ctrl", str(ctrl / lab.gw_iface),
+                "--iface", lab.gw_iface, "--mab", *mab]  # fmt: skip
+        gate = process.spawn(netns.exec_argv(lab.gw_netns, argv), log=gate_log)
+        record.update_processes(lab.record_path, "dot1x-gate", gate)
+        process.wait_listening(gate, set(), what=f"the 802.1X gate in {lab.gw_netns}", logs=[gate_log],
+                               timeout=READY_TIMEOUT, started=lambda: "attached" in _text(gate_log))  # fmt: skip
     return Dot1x(directory=directory, pki_dir=pki, radius_log=radius_log, hostapd_log=hostapd_log,
                  radius_secret=secret)  # fmt: skip
 

@@ -10,8 +10,8 @@ Methods: EAP-MD5 (RFC 3748 5.4), EAP-TLS (RFC 5216, `eap_tls`) and PEAPv0 with E
 inside (`eap_peap`, `mschapv2`). A Request for another method is
 answered with a Nak proposing ours (RFC 3748 5.3.1). After EAP-Failure the supplicant is held for
 `held_period` (times `held_backoff` per consecutive failure), then starts again, and keeps
-sending a Start every `start_period` (an authenticator that refused us is never taken as absent;
-hostapd, like a switch, stays quiet 60 s after a failure: 802.1X quietPeriod). Re-authentication:
+sending a Start every `start_period` until answered (an authenticator that refused us is never
+taken as absent: a switch may stay quiet for its own quietPeriod). Re-authentication:
 on the authenticator's Request-Identity at any time, and every `reauth_period` if set.
 """
 
