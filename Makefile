@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := iproute2 iputils-ping ethtool dnsmasq-base kea-dhcp4-server tcpdump tshark p0f openssl \
 	chrony libcoap3-bin avahi-daemon avahi-utils lldpd dbus nginx libnginx-mod-stream mosquitto mosquitto-clients nftables \
 	chromium containerd runc docker.io docker-compose debootstrap containernetworking-plugins nmap snmp dcmtk sipsak onvif-tools \
-	openssh-server inetutils-telnetd inetutils-inetd radvd
+	openssh-server inetutils-telnetd inetutils-inetd radvd hostapd freeradius eapoltest
 STAMP := $(VENV)/.installed
 WEB := dashboard/web
 WEB_DEPS := $(WEB)/node_modules/.iotemu-installed

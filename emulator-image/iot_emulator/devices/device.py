@@ -17,7 +17,7 @@ from typing import Any
 from iot_emulator.config import manifests
 from iot_emulator.devices import host, host6, macs
 from iot_emulator.protocols import services
-from iot_emulator.protocols.link import arp, dhcp, dhcp_wire, ipv6, wire
+from iot_emulator.protocols.link import arp, dhcp, dhcp_wire, eap, eap_tls, eapol, ipv6, wire
 
 Emit = Callable[[str, dict[str, Any]], None]
 ServiceFactory = Callable[[services.Context], host.Service]
@@ -52,9 +52,9 @@ class Device:
     """A device's state machines behind one `handle / on_timer / next_deadline` surface."""
 
     __slots__ = (
-        "_next_refresh", "_rng", "config", "counters", "dhcp", "emit", "fallback_gateway", "gateway_ip", "host",
-        "ip", "ipv6", "link_services", "mac", "phase", "scenario_factories", "scenario_services", "started_at",
-        "stateless",
+        "_dhcp_started", "_next_refresh", "_rng", "config", "counters", "dhcp", "dot1x", "emit", "fallback_gateway",
+        "gateway_ip", "host", "ip", "ipv6", "link_services", "mac", "phase", "scenario_factories",
+        "scenario_services", "started_at", "stateless",
     )  # fmt: skip
 
     def __init__(
@@ -102,6 +102,9 @@ class Device:
             static_address=static,
             timer_seed=timer_seed,
         )
+        self.dot1x = _supplicant(config, self.mac)
+        """The 802.1X supplicant if the profile's real device has one; DHCP waits for its port to open."""
+        self._dhcp_started = False
 
     @property
     def device_id(self) -> str:
@@ -118,9 +121,20 @@ class Device:
             service.start(now)
         self._run_link(now)
         link = self.host.drain()  # LLDP goes out first, as a phone sends it at link-up
-        if self.ipv6 is not None:
+        if self.ipv6 is not None:  # at link-up, as a real device's stack (an 802.1X port drops it meanwhile)
             link += self._from_ipv6(self.ipv6.start(now))
-        return link + self._from_dhcp(self.dhcp.start(now), now)
+        if self.dot1x is not None:
+            return link + self._from_dot1x(self.dot1x.start(now), now)
+        return link + self._start_dhcp(now)
+
+    @property
+    def auth(self) -> str:
+        """The 802.1X state the stats show; `mab` for a device that never speaks EAPOL."""
+        return "mab" if self.dot1x is None else self.dot1x.auth_state()
+
+    def _start_dhcp(self, now: float) -> list[bytes]:
+        self._dhcp_started = True
+        return self._from_dhcp(self.dhcp.start(now), now)
 
     def handle(self, frame: bytes, now: float) -> list[bytes]:
         """A frame for this device: unicast to its MAC, or a broadcast the engine routed here.
@@ -137,9 +151,11 @@ class Device:
         if kind == wire.ETH_P_ARP:
             packet = wire.parse_arp(frame)
             return self._on_arp(packet, frame[6:12], now) if packet else []
+        if kind == eap.ETH_P_PAE:
+            return self._from_dot1x(self.dot1x.handle(frame, now), now) if self.dot1x is not None else []
         if kind == ipv6.ETH_P_IPV6:
             return self._from_ipv6(self.ipv6.handle(frame, now)) if self.ipv6 is not None else []
-        if kind != wire.ETH_P_IP:
+        if kind != wire.ETH_P_IP or not self._dhcp_started:
             return []
         message = dhcp_wire.parse(frame)
         if message is not None:
@@ -155,6 +171,8 @@ class Device:
         if self.phase is Phase.stopped:
             return []
         out = []
+        if self.dot1x is not None and (due := self.dot1x.next_deadline()) is not None and due <= now:
+            out += self._from_dot1x(self.dot1x.on_timer(now), now)
         deadline = self.dhcp.next_deadline()
         if deadline is not None and deadline <= now:
             out += self._from_dhcp(self.dhcp.on_timer(now), now)
@@ -177,7 +195,8 @@ class Device:
     def next_deadline(self) -> float | None:
         if self.phase is Phase.stopped:
             return None
-        parts = (self.dhcp.next_deadline(), self._next_refresh, self.host.next_deadline(),
+        dot1x = self.dot1x.next_deadline() if self.dot1x is not None else None
+        parts = (self.dhcp.next_deadline(), self._next_refresh, dot1x, self.host.next_deadline(),
                  self.ipv6.next_deadline() if self.ipv6 is not None else None,
                  *(service.next_deadline() for service in self.link_services))  # fmt: skip
         deadlines = [d for d in parts if d is not None]  # 0.0 is a deadline too: "at once"
@@ -192,6 +211,8 @@ class Device:
         self.host.deconfigure(now)
         out = goodbye + self.host.drain()
         out += self._from_dhcp(self.dhcp.release(now), now)
+        if self.dot1x is not None:
+            out += self._from_dot1x(self.dot1x.stop(now), now)
         self.ip = None
         self.phase = Phase.stopped
         self._next_refresh = None
@@ -276,6 +297,16 @@ class Device:
                 self.emit(kind, fields)
         return out + self.host.drain()
 
+    def _from_dot1x(self, frames: list[bytes], now: float) -> list[bytes]:
+        """Count the supplicant's frames, report its events, start DHCP once the port opens."""
+        assert self.dot1x is not None
+        self.counters.sent("eapol", frames)
+        for kind, fields in self.dot1x.pop_events():
+            self.emit(kind, fields)
+        if self.dot1x.port_open and not self._dhcp_started:
+            return frames + self._start_dhcp(now)
+        return frames
+
     def _on_bound(self, now: float) -> None:
         lease = self.dhcp.lease
         assert lease is not None
@@ -309,3 +340,16 @@ class Device:
 
 def wire_ip(raw: bytes) -> str:
     return ".".join(str(b) for b in raw)
+
+
+def _supplicant(config: manifests.DeviceConfig, mac: bytes) -> eapol.Supplicant | None:
+    settings = config.profile.dot1x
+    if settings is None or not settings.enabled:
+        return None
+    identity = eapol.identity_of(settings.identity, hostname=config.hostname, mac=mac, model=config.profile.model)
+    pki = settings.pki_dir
+    if settings.method == "peap":
+        return eapol.Supplicant(mac=mac, settings=settings, identity=identity,
+                                tls_context=lambda: eap_tls.server_checking_context(pki))  # fmt: skip
+    context = None if pki is None else lambda: eap_tls.client_context(pki, mac.hex())
+    return eapol.Supplicant(mac=mac, settings=settings, identity=identity, tls_context=context)

@@ -53,6 +53,7 @@ class Stats:
             "mac": dev.config.mac,
             "hostname": dev.config.hostname,
             "profile": dev.config.profile.name,
+            "auth": dev.auth,
             "lease": None if lease is None or dev.ip is None else {
                 "server_id": device_mod.wire_ip(lease.server_id),
                 "lease_time": lease.lease_time,

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from iot_emulator.config import bounded
 from iot_emulator.devices import macs
 from iot_emulator.profiles import answers
+from iot_emulator.profiles import dot1x as dot1x_model
 
 _Served = TypeVar("_Served", answers.Listener, answers.UdpListener)
 
@@ -356,6 +357,7 @@ class Profile(_Strict):
     lldp: Lldp | None = None
     cdp: Cdp | None = None
     ipv6: Ipv6 | None = Field(default=None, description="the OS's IPv6 behaviour; defaults apply when absent")
+    dot1x: dot1x_model.Dot1x | None = Field(default=None, description="the 802.1X supplicant; None: silent, MAB")
     icmp_timestamp: bool = Field(
         default=False, description="answers ICMP Timestamp requests (RFC 792) as Linux does; lwIP, Windows do not"
     )

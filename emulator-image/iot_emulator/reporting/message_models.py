@@ -120,6 +120,9 @@ class StatsBody(BaseModel):
     lease: Lease | None = None
     ipv6_addresses: list[str] | None = None
     """The IPv6 addresses in use (link-local, SLAAC, DHCPv6), when the device speaks IPv6; absent otherwise."""
+    auth: str | None = None
+    """802.1X: `connecting`, `authenticating`, `authorized`, `failed` (held), `no-authenticator`, or
+    `mab` for a device that never speaks EAPOL (its switch falls back to MAC Authentication Bypass)."""
 
 
 class Stats(_Message):
@@ -264,6 +267,46 @@ class DhcpExpire(_Message):
     address: str
 
 
+class Dot1xStart(_Message):
+    """EAPOL-Start sent: an 802.1X authentication begins (at link-up, after the held period, or to re-authenticate)."""
+
+    type: Literal["dot1x_start"]
+    identity: str
+    attempt: int
+    """Starts sent in this attempt (802.1X maxStart bounds them)."""
+
+
+class Dot1xSuccess(_Message):
+    """EAP-Success: the port is authorized; DHCP starts now (if it had not)."""
+
+    type: Literal["dot1x_success"]
+    identity: str
+    method: str
+    seconds: float
+    """From the EAPOL-Start (or the authenticator's Request-Identity) to the Success."""
+    reauthentication: bool
+
+
+class Dot1xFailure(_Message):
+    """EAP-Failure: the credentials were refused; the supplicant is held silent for `retry_in` seconds."""
+
+    type: Literal["dot1x_failure"]
+    identity: str
+    method: str
+    failures: int
+    """Consecutive failures so far."""
+    retry_in: float
+
+
+class Dot1xTimeout(_Message):
+    """No authenticator answered `starts` EAPOL-Starts: the port is taken as authorized (802.1X) and DHCP starts."""
+
+    type: Literal["dot1x_timeout"]
+    identity: str
+    starts: int
+
+
+Dot1xMessage: TypeAlias = Dot1xStart | Dot1xSuccess | Dot1xFailure | Dot1xTimeout
 DhcpMessage: TypeAlias = (
     DhcpDiscover
     | DhcpOffer
@@ -277,7 +320,8 @@ DhcpMessage: TypeAlias = (
     | DhcpExpire
 )
 EmulatorMessage: TypeAlias = Annotated[
-    Started | Stopped | ErrorMessage | Stats | Log | ScenarioMessage | DhcpMessage, Field(discriminator="type")
+    Started | Stopped | ErrorMessage | Stats | Log | ScenarioMessage | DhcpMessage | Dot1xMessage,
+    Field(discriminator="type"),
 ]
 """Any message the emulator prints, by `type`."""
 
@@ -312,6 +356,10 @@ MODELS: tuple[type[_Message], ...] = (
     DhcpRelease,
     DhcpDecline,
     DhcpExpire,
+    Dot1xStart,
+    Dot1xSuccess,
+    Dot1xFailure,
+    Dot1xTimeout,
 )
 """Every message model, in the order the docs list them."""
 

@@ -39,4 +39,11 @@ describe("LeaseCard", () => {
     expect(cell).toHaveTextContent("fe80::4619:b6ff:fe00:1");
     expect(cell).toHaveTextContent("2001:db8:1::4619:b6ff:fe00:1");
   });
+
+  it("shows the 802.1X state the stats report", () => {
+    const h = harness();
+    h.store.apply(statsMsg("phone", "2026-11-26T12:00:00.000Z", { state: "binding", auth: "authenticating" }));
+    renderWith(h, <LeaseCard id="phone" />);
+    expect(screen.getByTestId("detail-auth")).toHaveTextContent("authenticating");
+  });
 });

@@ -62,6 +62,8 @@ export function LeaseCard({ id }: LeaseCardProps) {
         )}
         <dt>DHCP state</dt>
         <dd>{live?.dhcpState ?? "–"}</dd>
+        <dt>802.1X</dt>
+        <dd data-testid="detail-auth">{live?.auth ?? "–"}</dd>
         <dt>Uptime</dt>
         <dd>{formatDuration(live?.uptime)}</dd>
         <dt>Sent</dt>

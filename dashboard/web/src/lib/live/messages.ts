@@ -100,7 +100,7 @@ export function scenarioLine(message: MessageOf<"scenario">): string {
   return `[scenario ${message.scenario}] ${message.behaviour}: ${text}`;
 }
 
-/** A `log`, `error` or `scenario` message as a log line, or null (also for a log line echoing a scenario message). */
+/** A `log`, `error`, `scenario` or 802.1X outcome message as a log line, or null (also for a log line echoing a scenario message). */
 export function toLogRecord(message: EmulatorMessage): LogRecord | null {
   const { timestamp } = message;
   if (!timestamp) return null;
@@ -113,6 +113,14 @@ export function toLogRecord(message: EmulatorMessage): LogRecord | null {
       return { timestamp, level: levelOf(message.level, "info"), message: message.message ?? "", source };
     case "error":
       return { timestamp, level: levelOf(message.severity, "error"), message: message.error ?? "", source };
+    case "dot1x_success": {
+      const again = message.reauthentication ? "re-authenticated" : "authorized";
+      return { timestamp, level: "info", message: `802.1X ${again}: ${message.identity} (${message.method}, ${message.seconds}s)`, source };
+    }
+    case "dot1x_failure":
+      return { timestamp, level: "warning", message: `802.1X refused: ${message.identity} (${message.method}, failure ${message.failures}, retry in ${message.retry_in}s)`, source };
+    case "dot1x_timeout":
+      return { timestamp, level: "warning", message: `802.1X: no authenticator after ${message.starts} EAPOL-Starts, port taken as open`, source };
     default:
       return null;
   }

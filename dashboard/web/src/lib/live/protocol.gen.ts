@@ -25,7 +25,7 @@ export interface components {
              * Messages
              * @description Device messages (the emulator's, by `type`) and resource changes (`type: "resource"`), oldest first.
              */
-            messages: (components["schemas"]["Started"] | components["schemas"]["Stopped"] | components["schemas"]["ErrorMessage"] | components["schemas"]["Stats"] | components["schemas"]["Log"] | components["schemas"]["ScenarioMessage"] | components["schemas"]["DhcpDiscover"] | components["schemas"]["DhcpOffer"] | components["schemas"]["DhcpRequest"] | components["schemas"]["DhcpAck"] | components["schemas"]["DhcpNak"] | components["schemas"]["DhcpRenew"] | components["schemas"]["DhcpRebind"] | components["schemas"]["DhcpRelease"] | components["schemas"]["DhcpDecline"] | components["schemas"]["DhcpExpire"] | components["schemas"]["ResourceChanged"])[];
+            messages: (components["schemas"]["Started"] | components["schemas"]["Stopped"] | components["schemas"]["ErrorMessage"] | components["schemas"]["Stats"] | components["schemas"]["Log"] | components["schemas"]["ScenarioMessage"] | components["schemas"]["DhcpDiscover"] | components["schemas"]["DhcpOffer"] | components["schemas"]["DhcpRequest"] | components["schemas"]["DhcpAck"] | components["schemas"]["DhcpNak"] | components["schemas"]["DhcpRenew"] | components["schemas"]["DhcpRebind"] | components["schemas"]["DhcpRelease"] | components["schemas"]["DhcpDecline"] | components["schemas"]["DhcpExpire"] | components["schemas"]["Dot1xStart"] | components["schemas"]["Dot1xSuccess"] | components["schemas"]["Dot1xFailure"] | components["schemas"]["Dot1xTimeout"] | components["schemas"]["ResourceChanged"])[];
             /**
              * Total
              * @description Messages this client lost since it connected.
@@ -316,6 +316,54 @@ export interface components {
              * @enum {string}
              */
             event: "device:dhcp_request";
+        };
+        /**
+         * DeviceDot1XFailureFrame
+         * @description `device:dot1x_failure`: EAP-Failure: the credentials were refused; the supplicant is held silent for `retry_in` seconds.
+         */
+        DeviceDot1XFailureFrame: {
+            data: components["schemas"]["Dot1xFailure"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event: "device:dot1x_failure";
+        };
+        /**
+         * DeviceDot1XStartFrame
+         * @description `device:dot1x_start`: EAPOL-Start sent: an 802.1X authentication begins (at link-up, after the held period, or to re-authenticate).
+         */
+        DeviceDot1XStartFrame: {
+            data: components["schemas"]["Dot1xStart"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event: "device:dot1x_start";
+        };
+        /**
+         * DeviceDot1XSuccessFrame
+         * @description `device:dot1x_success`: EAP-Success: the port is authorized; DHCP starts now (if it had not).
+         */
+        DeviceDot1XSuccessFrame: {
+            data: components["schemas"]["Dot1xSuccess"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event: "device:dot1x_success";
+        };
+        /**
+         * DeviceDot1XTimeoutFrame
+         * @description `device:dot1x_timeout`: No authenticator answered `starts` EAPOL-Starts: the port is taken as authorized (802.1X) and DHCP starts.
+         */
+        DeviceDot1XTimeoutFrame: {
+            data: components["schemas"]["Dot1xTimeout"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            event: "device:dot1x_timeout";
         };
         /**
          * DeviceErrorFrame
@@ -1203,6 +1251,203 @@ export interface components {
             record?: "TXT" | "A" | "NULL" | "CNAME";
         };
         /**
+         * Dot1xFailure
+         * @description EAP-Failure: the credentials were refused; the supplicant is held silent for `retry_in` seconds.
+         */
+        Dot1xFailure: {
+            /**
+             * Device Id
+             * @description The device it is about (its manifest name, or the brief's id); empty for the emulator process itself.
+             */
+            device_id: string;
+            /**
+             * Failures
+             * @description Consecutive failures so far.
+             */
+            failures: number;
+            /** Identity */
+            identity: string;
+            /** Method */
+            method: string;
+            /**
+             * Name
+             * @description Socket.io only: the device's resource name when `device_id` is the brief's id.
+             * @default null
+             */
+            name?: string | null;
+            /** Retry In */
+            retry_in: number;
+            /**
+             * Source
+             * @description Set by the dashboard on the records it writes itself (`dashboard`) or relays from an emulator
+             *     process about itself (`emulator`); absent on a device's own messages.
+             * @default null
+             */
+            source?: ("emulator" | "dashboard") | null;
+            /**
+             * Timestamp
+             * @description When it happened: ISO 8601 UTC, milliseconds, `Z`.
+             * @example 2025-01-29T16:45:23.123Z
+             */
+            timestamp: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "dot1x_failure";
+            /**
+             * V
+             * @description The contract's version (`message_models.VERSION`).
+             * @default 1
+             */
+            v?: number;
+        };
+        /**
+         * Dot1xStart
+         * @description EAPOL-Start sent: an 802.1X authentication begins (at link-up, after the held period, or to re-authenticate).
+         */
+        Dot1xStart: {
+            /**
+             * Attempt
+             * @description Starts sent in this attempt (802.1X maxStart bounds them).
+             */
+            attempt: number;
+            /**
+             * Device Id
+             * @description The device it is about (its manifest name, or the brief's id); empty for the emulator process itself.
+             */
+            device_id: string;
+            /** Identity */
+            identity: string;
+            /**
+             * Name
+             * @description Socket.io only: the device's resource name when `device_id` is the brief's id.
+             * @default null
+             */
+            name?: string | null;
+            /**
+             * Source
+             * @description Set by the dashboard on the records it writes itself (`dashboard`) or relays from an emulator
+             *     process about itself (`emulator`); absent on a device's own messages.
+             * @default null
+             */
+            source?: ("emulator" | "dashboard") | null;
+            /**
+             * Timestamp
+             * @description When it happened: ISO 8601 UTC, milliseconds, `Z`.
+             * @example 2025-01-29T16:45:23.123Z
+             */
+            timestamp: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "dot1x_start";
+            /**
+             * V
+             * @description The contract's version (`message_models.VERSION`).
+             * @default 1
+             */
+            v?: number;
+        };
+        /**
+         * Dot1xSuccess
+         * @description EAP-Success: the port is authorized; DHCP starts now (if it had not).
+         */
+        Dot1xSuccess: {
+            /**
+             * Device Id
+             * @description The device it is about (its manifest name, or the brief's id); empty for the emulator process itself.
+             */
+            device_id: string;
+            /** Identity */
+            identity: string;
+            /** Method */
+            method: string;
+            /**
+             * Name
+             * @description Socket.io only: the device's resource name when `device_id` is the brief's id.
+             * @default null
+             */
+            name?: string | null;
+            /** Reauthentication */
+            reauthentication: boolean;
+            /**
+             * Seconds
+             * @description From the EAPOL-Start (or the authenticator's Request-Identity) to the Success.
+             */
+            seconds: number;
+            /**
+             * Source
+             * @description Set by the dashboard on the records it writes itself (`dashboard`) or relays from an emulator
+             *     process about itself (`emulator`); absent on a device's own messages.
+             * @default null
+             */
+            source?: ("emulator" | "dashboard") | null;
+            /**
+             * Timestamp
+             * @description When it happened: ISO 8601 UTC, milliseconds, `Z`.
+             * @example 2025-01-29T16:45:23.123Z
+             */
+            timestamp: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "dot1x_success";
+            /**
+             * V
+             * @description The contract's version (`message_models.VERSION`).
+             * @default 1
+             */
+            v?: number;
+        };
+        /**
+         * Dot1xTimeout
+         * @description No authenticator answered `starts` EAPOL-Starts: the port is taken as authorized (802.1X) and DHCP starts.
+         */
+        Dot1xTimeout: {
+            /**
+             * Device Id
+             * @description The device it is about (its manifest name, or the brief's id); empty for the emulator process itself.
+             */
+            device_id: string;
+            /** Identity */
+            identity: string;
+            /**
+             * Name
+             * @description Socket.io only: the device's resource name when `device_id` is the brief's id.
+             * @default null
+             */
+            name?: string | null;
+            /**
+             * Source
+             * @description Set by the dashboard on the records it writes itself (`dashboard`) or relays from an emulator
+             *     process about itself (`emulator`); absent on a device's own messages.
+             * @default null
+             */
+            source?: ("emulator" | "dashboard") | null;
+            /** Starts */
+            starts: number;
+            /**
+             * Timestamp
+             * @description When it happened: ISO 8601 UTC, milliseconds, `Z`.
+             * @example 2025-01-29T16:45:23.123Z
+             */
+            timestamp: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "dot1x_timeout";
+            /**
+             * V
+             * @description The contract's version (`message_models.VERSION`).
+             * @default 1
+             */
+            v?: number;
+        };
+        /**
          * Dropped
          * @description This client was too slow: `dropped` messages were lost here (`total` over the connection).
          */
@@ -1224,7 +1469,7 @@ export interface components {
              */
             event: "dropped";
         };
-        EmulatorMessage: components["schemas"]["Started"] | components["schemas"]["Stopped"] | components["schemas"]["ErrorMessage"] | components["schemas"]["Stats"] | components["schemas"]["Log"] | components["schemas"]["ScenarioMessage"] | components["schemas"]["DhcpDiscover"] | components["schemas"]["DhcpOffer"] | components["schemas"]["DhcpRequest"] | components["schemas"]["DhcpAck"] | components["schemas"]["DhcpNak"] | components["schemas"]["DhcpRenew"] | components["schemas"]["DhcpRebind"] | components["schemas"]["DhcpRelease"] | components["schemas"]["DhcpDecline"] | components["schemas"]["DhcpExpire"];
+        EmulatorMessage: components["schemas"]["Started"] | components["schemas"]["Stopped"] | components["schemas"]["ErrorMessage"] | components["schemas"]["Stats"] | components["schemas"]["Log"] | components["schemas"]["ScenarioMessage"] | components["schemas"]["DhcpDiscover"] | components["schemas"]["DhcpOffer"] | components["schemas"]["DhcpRequest"] | components["schemas"]["DhcpAck"] | components["schemas"]["DhcpNak"] | components["schemas"]["DhcpRenew"] | components["schemas"]["DhcpRebind"] | components["schemas"]["DhcpRelease"] | components["schemas"]["DhcpDecline"] | components["schemas"]["DhcpExpire"] | components["schemas"]["Dot1xStart"] | components["schemas"]["Dot1xSuccess"] | components["schemas"]["Dot1xFailure"] | components["schemas"]["Dot1xTimeout"];
         /**
          * ErrorBody
          * @description A request this service could not understand.
@@ -1842,7 +2087,7 @@ export interface components {
              */
             v?: number;
         };
-        ServerFrame: components["schemas"]["DeviceStartedFrame"] | components["schemas"]["DeviceStoppedFrame"] | components["schemas"]["DeviceErrorFrame"] | components["schemas"]["DeviceStatsFrame"] | components["schemas"]["DeviceLogFrame"] | components["schemas"]["DeviceScenarioFrame"] | components["schemas"]["DeviceDhcpDiscoverFrame"] | components["schemas"]["DeviceDhcpOfferFrame"] | components["schemas"]["DeviceDhcpRequestFrame"] | components["schemas"]["DeviceDhcpAckFrame"] | components["schemas"]["DeviceDhcpNakFrame"] | components["schemas"]["DeviceDhcpRenewFrame"] | components["schemas"]["DeviceDhcpRebindFrame"] | components["schemas"]["DeviceDhcpReleaseFrame"] | components["schemas"]["DeviceDhcpDeclineFrame"] | components["schemas"]["DeviceDhcpExpireFrame"] | components["schemas"]["SnapshotFrame"] | components["schemas"]["ResourceChangedFrame"] | components["schemas"]["BatchFrame"] | components["schemas"]["DroppedFrame"] | components["schemas"]["StatsResponseFrame"] | components["schemas"]["SubscribedFrame"] | components["schemas"]["ErrorFrame"];
+        ServerFrame: components["schemas"]["DeviceStartedFrame"] | components["schemas"]["DeviceStoppedFrame"] | components["schemas"]["DeviceErrorFrame"] | components["schemas"]["DeviceStatsFrame"] | components["schemas"]["DeviceLogFrame"] | components["schemas"]["DeviceScenarioFrame"] | components["schemas"]["DeviceDhcpDiscoverFrame"] | components["schemas"]["DeviceDhcpOfferFrame"] | components["schemas"]["DeviceDhcpRequestFrame"] | components["schemas"]["DeviceDhcpAckFrame"] | components["schemas"]["DeviceDhcpNakFrame"] | components["schemas"]["DeviceDhcpRenewFrame"] | components["schemas"]["DeviceDhcpRebindFrame"] | components["schemas"]["DeviceDhcpReleaseFrame"] | components["schemas"]["DeviceDhcpDeclineFrame"] | components["schemas"]["DeviceDhcpExpireFrame"] | components["schemas"]["DeviceDot1XStartFrame"] | components["schemas"]["DeviceDot1XSuccessFrame"] | components["schemas"]["DeviceDot1XFailureFrame"] | components["schemas"]["DeviceDot1XTimeoutFrame"] | components["schemas"]["SnapshotFrame"] | components["schemas"]["ResourceChangedFrame"] | components["schemas"]["BatchFrame"] | components["schemas"]["DroppedFrame"] | components["schemas"]["StatsResponseFrame"] | components["schemas"]["SubscribedFrame"] | components["schemas"]["ErrorFrame"];
         /**
          * Snapshot
          * @description Every device and fleet with its status, sent first: events follow from that point on.
@@ -1983,6 +2228,13 @@ export interface components {
          * @description The seed's six counters, then the engine's own (state, lease, received traffic, identity).
          */
         StatsBody: {
+            /**
+             * Auth
+             * @description 802.1X: `connecting`, `authenticating`, `authorized`, `failed` (held), `no-authenticator`, or
+             *     `mab` for a device that never speaks EAPOL (its switch falls back to MAC Authentication Bypass).
+             * @default null
+             */
+            auth?: string | null;
             /**
              * Bytes Received
              * @default null

@@ -8,7 +8,7 @@ const ack = {
 describe("protocol", () => {
   it("lists every message type and event of the generated unions", () => {
     expect(LISTS_COMPLETE).toEqual([true, true, true]);
-    expect(MESSAGE_TYPES).toHaveLength(16);
+    expect(MESSAGE_TYPES).toHaveLength(20);
   });
 
   it("types a device frame whose event names its message's type", () => {

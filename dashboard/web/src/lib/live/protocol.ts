@@ -44,6 +44,7 @@ export interface Snapshot {
 export const MESSAGE_TYPES = [
   "started", "stopped", "error", "stats", "log", "scenario", "dhcp_discover", "dhcp_offer", "dhcp_request",
   "dhcp_ack", "dhcp_nak", "dhcp_renew", "dhcp_rebind", "dhcp_release", "dhcp_decline", "dhcp_expire",
+  "dot1x_start", "dot1x_success", "dot1x_failure", "dot1x_timeout",
 ] as const satisfies readonly MessageType[];
 
 export const DHCP_TYPES = MESSAGE_TYPES.filter((t): t is DhcpType => t.startsWith("dhcp_"));

@@ -167,4 +167,16 @@ describe("LiveStore and the service agree on phases", () => {
     });
     expect(seen).toEqual(cases.cases.map(([, phase]) => phase));
   });
+
+  it("shows 802.1X outcomes as log lines and the auth state from stats", () => {
+    const store = new LiveStore({ schedule: (f) => f() });
+    store.apply({ type: "dot1x_failure", device_id: "p", timestamp: at(1), identity: "SEP1", method: "md5", failures: 1, retry_in: 60 });
+    store.apply({ type: "dot1x_success", device_id: "p", timestamp: at(2), identity: "SEP1", method: "md5", seconds: 0.4, reauthentication: false });
+    store.apply(statsMsg("p", at(3), { auth: "authorized" }));
+    expect(store.logs("p").map((l) => [l.level, l.message])).toEqual([
+      ["warning", "802.1X refused: SEP1 (md5, failure 1, retry in 60s)"],
+      ["info", "802.1X authorized: SEP1 (md5, 0.4s)"],
+    ]);
+    expect(store.get("p")!.auth).toBe("authorized");
+  });
 });

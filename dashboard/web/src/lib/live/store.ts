@@ -43,6 +43,8 @@ export interface LiveDevice {
   protocols: Readonly<Record<string, number>>;
   lease: Lease | null;
   dhcpState: string | null;
+  /** 802.1X: authorized, authenticating, failed, ... or `mab` for a device that never speaks EAPOL. */
+  auth: string | null;
   lastError: string | null;
   /** Timestamp (ISO 8601) of the device's last message. */
   lastSeen: string | null;
@@ -86,6 +88,7 @@ const EMPTY_LIVE: LiveDevice = Object.freeze({
   protocols: Object.freeze({}),
   lease: null,
   dhcpState: null,
+  auth: null,
   lastError: null,
   lastSeen: null,
 });
@@ -300,6 +303,7 @@ export class LiveStore {
       protocols: protocolsOf(stats.protocols),
       lease: leaseOf(stats.lease, t),
       dhcpState: str(stats.dhcp_state),
+      auth: str(stats.auth),
     };
   }
 
@@ -339,6 +343,7 @@ export class LiveStore {
         protocols: protocolsOf(stats.protocols),
         lease: status.ip ? leaseOf(stats.lease, status.updated ? Date.parse(status.updated) : Date.now()) : null,
         dhcpState: str(stats.dhcp_state),
+        auth: str(stats.auth),
       };
     }
     record.live = live;
