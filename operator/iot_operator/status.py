@@ -138,6 +138,7 @@ def _device_fields(status: models.IoTDeviceStatus, row: Mapping[str, Any], now: 
             "phase": models.DevicePhase(_PHASES.get(str(row.get("state")), "Unknown")),
             "ip": row.get("current_ip"),
             "ipv6": row.get("ipv6_addresses"),
+            "auth": row.get("auth"),
             "mac": row.get("mac"),
             "hostname": row.get("hostname"),
             "lease_expiry": expiry,

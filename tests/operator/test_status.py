@@ -58,6 +58,13 @@ def test_a_device_speaking_ipv6_lists_its_addresses_in_the_status() -> None:
     assert result.model_dump(mode="json", by_alias=True, exclude_none=True)["ipv6"] == addresses
 
 
+def test_the_802_1x_state_of_the_stats_is_in_the_status() -> None:
+    body = {"totals": {"bound": 1}, "devices": [{**row("cam1"), "auth": "authorized"}]}
+    assert status.aggregate_device(observation([view()], {"iotdev-cam1": body}), {}).auth == "authorized"
+    plain = {"totals": {"bound": 1}, "devices": [{**row("cam1"), "auth": "mab"}]}
+    assert status.aggregate_device(observation([view()], {"iotdev-cam1": plain}), {}).auth == "mab"
+
+
 def test_a_device_without_a_lease_for_too_long_is_degraded() -> None:
     body = {"totals": {}, "devices": [row("cam1", "binding", uptime=90)]}
     conds = by_type(status.aggregate_device(observation([view()], {"iotdev-cam1": body}), {}).conditions)

@@ -367,6 +367,10 @@ class IoTDeviceStatus(_Status):
     ipv6: Annotated[list[ipaddress.IPv6Address], Field(max_length=16)] | None = Field(
         default=None, description="the device's IPv6 addresses (link-local, SLAAC, DHCPv6) when it speaks IPv6"
     )
+    auth: Annotated[str, Field(max_length=32)] | None = Field(
+        default=None,
+        description="802.1X: connecting, authenticating, authorized, failed, no-authenticator; mab: no EAPOL",
+    )
     mac: str | None = None
     hostname: str | None = None
     lease_expiry: dt.datetime | None = None
