@@ -44,9 +44,20 @@ def _roots(d: device_mod.Device) -> list[list[object]]:
 def _engine_roots(eng: engine.Engine) -> list[object]:
     router = eng.segments.untagged
     directory = router.multicast
-    return [eng.devices, router.by_mac, router.by_ip, router.ip_of, eng.admission.pending, eng.admission.in_flight,
-            router.candidates, router.candidate_of, eng.scheduler.heap, eng.scheduler.scheduled, eng.stats.last_sent,
-            *vars(directory).values()]  # fmt: skip
+    return [
+        eng.devices,
+        router.by_mac,
+        router.by_ip,
+        router.ip_of,
+        eng.admission.pending,
+        eng.admission.in_flight,
+        router.candidates,
+        router.candidate_of,
+        eng.scheduler.heap,
+        eng.scheduler.scheduled,
+        eng.stats.last_sent,
+        *vars(directory).values(),
+    ]
 
 
 def per_device(eng: engine.Engine) -> list[tuple[str, float]]:

@@ -46,8 +46,19 @@ def fresh_lab(server: str, *extra: str, pin: bool = False) -> Iterator[lab.Lab]:
     config = lab.LabConfig(dhcp_server=server, lease_time=LEASE_TIME, dnsmasq_extra=(*common.FAST_DNSMASQ, *extra))  # type: ignore[arg-type]
     with lab.lab(config) as where:
         if pin:  # a permanent entry is never garbage-collected when the host-wide ARP table is full
-            where.run_in_gw("ip", "neigh", "replace", "255.255.255.255", "lladdr", "ff:ff:ff:ff:ff:ff",
-                            "dev", where.gw_iface, "nud", "permanent", check=True)  # fmt: skip
+            where.run_in_gw(
+                "ip",
+                "neigh",
+                "replace",
+                "255.255.255.255",
+                "lladdr",
+                "ff:ff:ff:ff:ff:ff",
+                "dev",
+                where.gw_iface,
+                "nud",
+                "permanent",
+                check=True,
+            )
         yield where
 
 
@@ -68,8 +79,9 @@ async def run_engine(where: lab.Lab, configs: list[manifests.DeviceConfig], wind
     link = rawsock.RawLink(where.dev_iface, netns=where.dev_netns)
     link.open()
     made = time.perf_counter()
-    eng = engine.Engine(link, configs, interface=where.dev_iface, stats_interval=3600, window=window, seed=1,
-                        log_level="error")  # fmt: skip
+    eng = engine.Engine(
+        link, configs, interface=where.dev_iface, stats_interval=3600, window=window, seed=1, log_level="error"
+    )
     made = time.perf_counter() - made
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -99,8 +111,15 @@ async def run_engine(where: lab.Lab, configs: list[manifests.DeviceConfig], wind
     lost, arp_entries = udp_errors(where) - errors, host_arp_entries()
     await task  # releases every lease (paced, ~2.5 s for 2,000): not timed
     last_ack = max(acked.values()) - started if len(acked) == len(configs) else float("nan")
-    return {"ack": last_ack, "bound": bound_at[0] - started, "setup": made, "discovers": counts["dhcp_discover"],
-            "naks": counts["dhcp_nak"], "lost": lost, "arp": arp_entries}  # fmt: skip
+    return {
+        "ack": last_ack,
+        "bound": bound_at[0] - started,
+        "setup": made,
+        "discovers": counts["dhcp_discover"],
+        "naks": counts["dhcp_nak"],
+        "lost": lost,
+        "arp": arp_entries,
+    }
 
 
 def fast_client(where: lab.Lab, configs: list[manifests.DeviceConfig], window: int) -> float:
@@ -169,16 +188,28 @@ def seed_approach(where: lab.Lab, configs: list[manifests.DeviceConfig]) -> tupl
             frame = Ether(src=c.mac, dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.255.255")
             base = frame / UDP(sport=68, dport=67) / BOOTP(chaddr=macs.parse(c.mac), xid=random.getrandbits(32))
             host = ("hostname", c.hostname.encode())
-            offer = srp1(base / DHCP(options=[("message-type", "discover"), host, "end"]),
-                         iface=where.dev_iface, timeout=2, verbose=0)  # fmt: skip
+            offer = srp1(
+                base / DHCP(options=[("message-type", "discover"), host, "end"]),
+                iface=where.dev_iface,
+                timeout=2,
+                verbose=0,
+            )
             if offer is None or BOOTP not in offer:
                 continue
             options = dict(o for o in offer[DHCP].options if isinstance(o, tuple))
-            request = [("message-type", "request"), ("requested_addr", offer[BOOTP].yiaddr),
-                       ("server_id", options.get("server_id")), host, "end"]  # fmt: skip
+            request = [
+                ("message-type", "request"),
+                ("requested_addr", offer[BOOTP].yiaddr),
+                ("server_id", options.get("server_id")),
+                host,
+                "end",
+            ]
             ack = srp1(base / DHCP(options=request), iface=where.dev_iface, timeout=2, verbose=0)
-            got += ack is not None and DHCP in ack and dict(
-                o for o in ack[DHCP].options if isinstance(o, tuple)).get("message-type") == 5  # fmt: skip
+            got += (
+                ack is not None
+                and DHCP in ack
+                and dict(o for o in ack[DHCP].options if isinstance(o, tuple)).get("message-type") == 5
+            )
         return (time.perf_counter() - started) / len(configs), got
 
     return netns.call_in(where.dev_netns, run)
@@ -220,8 +251,11 @@ def main() -> None:
             per_device, leases = seed_approach(where, configs[: args.seed_devices])
         keep("seed", per_device)
         keep("seed_leases", leases)
-        print(f"run {run}: engine ACK {got['ack']:.3f} s, bound {got['bound']:.3f} s ({got['lost']} replies lost); "
-              f"ceiling {results['ceiling'][-1]:.3f} s; seed {per_device * 1e3:.1f} ms/device", flush=True)  # fmt: skip
+        print(
+            f"run {run}: engine ACK {got['ack']:.3f} s, bound {got['bound']:.3f} s ({got['lost']} replies lost); "
+            f"ceiling {results['ceiling'][-1]:.3f} s; seed {per_device * 1e3:.1f} ms/device",
+            flush=True,
+        )
 
     n, med = args.devices, {k: common.median(v) for k, v in results.items()}
 
@@ -235,16 +269,26 @@ def main() -> None:
     if ro:
         rows.append(row("fast client, dnsmasq with its lease file", "client_same"))
     seed_n = args.seed_devices
-    rows.append([f"seed approach: Scapy srp1, sequential, {seed_n} dev", common.spread([x * seed_n for x in
-                 results["seed"]], "{:.3f}"), f"{1 / med['seed']:,.1f}", f"{med['seed'] * 1e3:.1f}"])  # fmt: skip
+    rows.append(
+        [
+            f"seed approach: Scapy srp1, sequential, {seed_n} dev",
+            common.spread([x * seed_n for x in results["seed"]], "{:.3f}"),
+            f"{1 / med['seed']:,.1f}",
+            f"{med['seed'] * 1e3:.1f}",
+        ]
+    )
     pinned = ", broadcast neighbour pinned" if args.pin_broadcast else ""
-    print(f"\ndhcp_bind: {n} devices ({args.profile}), {args.server} {' '.join(common.FAST_DNSMASQ)}{pinned}, "
-          f"window {args.window}; median (min-max) of {args.repeat} runs")  # fmt: skip
+    print(
+        f"\ndhcp_bind: {n} devices ({args.profile}), {args.server} {' '.join(common.FAST_DNSMASQ)}{pinned}, "
+        f"window {args.window}; median (min-max) of {args.repeat} runs"
+    )
     print(common.table(["what", "time s", "leases/s", "ms/device"], rows))
-    print(f"engine: Engine() with {n} devices {med['setup']:.3f} s (not timed); {med['discovers']:.0f} DISCOVERs "
-          f"(retransmissions included), {med['naks']:.0f} NAKs; {med['lost']:.0f} server replies lost to ENOBUFS; "
-          f"{med['arp']:.0f} entries in the host-wide ARP table when bound; seed: {med['seed_leases']:.0f}/{seed_n} "
-          "leases")  # fmt: skip
+    print(
+        f"engine: Engine() with {n} devices {med['setup']:.3f} s (not timed); {med['discovers']:.0f} DISCOVERs "
+        f"(retransmissions included), {med['naks']:.0f} NAKs; {med['lost']:.0f} server replies lost to ENOBUFS; "
+        f"{med['arp']:.0f} entries in the host-wide ARP table when bound; seed: {med['seed_leases']:.0f}/{seed_n} "
+        "leases"
+    )
     engine_ack = med["engine_ro"] if ro else med["ack"]
     share, share_lf = med["ceiling"] / engine_ack, med["ceiling"] / med["ack"]
     seed_ratio = med["seed"] / (med["ack"] / n)

@@ -87,8 +87,10 @@ def eapol_test_run(where: lab.Lab, servers: dot1x.Dot1x, names: list[str], jobs:
     configs = []
     for i, name in enumerate(names):
         path = servers.directory / f"eapol_test-{i}.conf"
-        path.write_text(f'network={{\n key_mgmt=IEEE8021X\n eap=MD5\n identity="{name}"\n'
-                        f' password="{PASSWORD}"\n eapol_flags=0\n}}\n')  # fmt: skip
+        path.write_text(
+            f'network={{\n key_mgmt=IEEE8021X\n eap=MD5\n identity="{name}"\n'
+            f' password="{PASSWORD}"\n eapol_flags=0\n}}\n'
+        )
         configs.append(path)
 
     def one(path: Path) -> int:
@@ -111,8 +113,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=8, help="eapol_test processes at a time")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--enforce", action="store_true", help="with the lab's port gate (lab.dot1x_gate)")
-    parser.add_argument("--start-rate", type=float, default=300.0,
-                        help="devices started per second (0: all at once)")  # fmt: skip
+    parser.add_argument("--start-rate", type=float, default=300.0, help="devices started per second (0: all at once)")
     args = parser.parse_args()
     configs = phones(args.devices)
     ours, theirs = [], []
@@ -130,8 +131,7 @@ def main() -> None:
     ]
     print(common.table(["EAP-MD5 authentications", "count", "per second"], rows))
     print(f"ratio (engine / eapol_test): {common.median(ours) / common.median(theirs):.1f}x")
-    print(f"target: {args.devices} authorised within 60 s: "
-          f"{common.verdict(args.devices / common.median(ours) <= 60)}")  # fmt: skip
+    print(f"target: {args.devices} authorised within 60 s: {common.verdict(args.devices / common.median(ours) <= 60)}")
 
 
 if __name__ == "__main__":

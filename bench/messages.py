@@ -23,18 +23,38 @@ from common import median, spread, table, verdict
 from iot_emulator.reporting import message_models, messages
 
 STATS = {
-    "packets_sent": 1247, "bytes_sent": 523000, "packet_rate": 4.2, "current_ip": "192.168.207.180",
-    "uptime_seconds": 30.0, "protocols": {"dhcp": 8, "arp": 256, "http": 512, "rtsp": 384, "dns": 87},
-    "packets_received": 900, "bytes_received": 120000, "state": "bound", "dhcp_state": "bound",
-    "mac": "00:12:34:56:78:01", "hostname": "camera-567801", "profile": "hikvision-ds-2cd2042fwd",
-    "lease": {"server_id": "192.168.207.1", "lease_time": 86400, "expires_in": 86000.0, "t1_in": 43000.0,
-              "t2_in": 75000.0},
-}  # fmt: skip
+    "packets_sent": 1247,
+    "bytes_sent": 523000,
+    "packet_rate": 4.2,
+    "current_ip": "192.168.207.180",
+    "uptime_seconds": 30.0,
+    "protocols": {"dhcp": 8, "arp": 256, "http": 512, "rtsp": 384, "dns": 87},
+    "packets_received": 900,
+    "bytes_received": 120000,
+    "state": "bound",
+    "dhcp_state": "bound",
+    "mac": "00:12:34:56:78:01",
+    "hostname": "camera-567801",
+    "profile": "hikvision-ds-2cd2042fwd",
+    "lease": {
+        "server_id": "192.168.207.1",
+        "lease_time": 86400,
+        "expires_in": 86000.0,
+        "t1_in": 43000.0,
+        "t2_in": 75000.0,
+    },
+}
 ACK = {
-    "xid": "0x3bbff79e", "assigned_ip": "192.168.207.180", "server_id": "192.168.207.1", "lease_time": 86400,
-    "renewal_time": 43200, "rebinding_time": 75600, "subnet_mask": "255.255.255.0", "router": "192.168.207.1",
+    "xid": "0x3bbff79e",
+    "assigned_ip": "192.168.207.180",
+    "server_id": "192.168.207.1",
+    "lease_time": 86400,
+    "renewal_time": 43200,
+    "rebinding_time": 75600,
+    "subnet_mask": "255.255.255.0",
+    "router": "192.168.207.1",
     "dns_servers": ["192.168.207.1"],
-}  # fmt: skip
+}
 LOG = {"level": "info", "message": "Sending DHCP DISCOVER (xid: 0x3bbff79e, MAC: 00:12:34:56:78:01)"}
 CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "stats": ("stats", {"stats": STATS}),

@@ -49,10 +49,12 @@ def address_of(index: int) -> bytes:
 
 def server_reply(kind: int, mac: bytes, yiaddr: bytes, lease: int) -> bytes:
     """A broadcast OFFER or ACK for `mac` with xid 0 (patched at offset 46 per request)."""
-    options = bytes([53, 1, kind, 54, 4, *GW_IP, 51, 4, *lease.to_bytes(4, "big"), 1, 4, 255, 255, 0, 0, 3, 4,
-                     *GW_IP, 255])  # fmt: skip
-    bootp = _BOOTP.pack(2, 1, 6, 0, 0, 0, 0x8000, wire.ZERO_IP, yiaddr, GW_IP, wire.ZERO_IP, mac, b"", b"",
-                        dhcp_wire.MAGIC_COOKIE)  # fmt: skip
+    options = bytes(
+        [53, 1, kind, 54, 4, *GW_IP, 51, 4, *lease.to_bytes(4, "big"), 1, 4, 255, 255, 0, 0, 3, 4, *GW_IP, 255]
+    )
+    bootp = _BOOTP.pack(
+        2, 1, 6, 0, 0, 0, 0x8000, wire.ZERO_IP, yiaddr, GW_IP, wire.ZERO_IP, mac, b"", b"", dhcp_wire.MAGIC_COOKIE
+    )
     return wire.udp_frame(GW_MAC, wire.BROADCAST_MAC, GW_IP, wire.BROADCAST_IP, 67, 68, bootp + options)
 
 

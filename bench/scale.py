@@ -92,8 +92,12 @@ def seed_child(where: lab.Lab, args: argparse.Namespace) -> dict[str, object]:
     done = threading.Event()
 
     def device() -> None:
-        netns.call_in(where.dev_netns, lambda: sniff(iface=where.dev_iface, stop_filter=lambda p: done.is_set(),
-                                                     timeout=args.idle + 5, store=True))  # fmt: skip
+        netns.call_in(
+            where.dev_netns,
+            lambda: sniff(
+                iface=where.dev_iface, stop_filter=lambda p: done.is_set(), timeout=args.idle + 5, store=True
+            ),
+        )
 
     threads = [threading.Thread(target=device, daemon=True) for _ in range(args.seed_devices)]
     for thread in threads:
@@ -117,9 +121,22 @@ def child(args: argparse.Namespace) -> None:
 
 
 def spawn(args: argparse.Namespace, kind: str) -> dict[str, float | list[str]]:
-    argv = [sys.executable, __file__, "--child", kind, "--devices", str(args.devices), "--server", args.server,
-            "--profile", args.profile,
-            "--idle", str(args.idle), "--seed-devices", str(args.seed_devices)]  # fmt: skip
+    argv = [
+        sys.executable,
+        __file__,
+        "--child",
+        kind,
+        "--devices",
+        str(args.devices),
+        "--server",
+        args.server,
+        "--profile",
+        args.profile,
+        "--idle",
+        str(args.idle),
+        "--seed-devices",
+        str(args.seed_devices),
+    ]
     argv += ["--tracemalloc"] * args.tracemalloc + ["--arp-check"] * args.arp_check
     done = subprocess.run(argv, capture_output=True, text=True, check=True)
     result: dict[str, float | list[str]] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -146,8 +163,10 @@ def main() -> None:
         runs.append(spawn(args, "engine"))
         seeds.append(spawn(args, "seed"))
         got = runs[-1]
-        print(f"run {run}: base {got['base']} KiB, bound {got['bound']} KiB ({got['bound_n']} bound in "
-              f"{got['bind_s']:.1f} s), idle CPU {got['cpu']:.1%}; seed-style {seeds[-1]['bound']} KiB")  # fmt: skip
+        print(
+            f"run {run}: base {got['base']} KiB, bound {got['bound']} KiB ({got['bound_n']} bound in "
+            f"{got['bind_s']:.1f} s), idle CPU {got['cpu']:.1%}; seed-style {seeds[-1]['bound']} KiB"
+        )
     n, s = args.devices, args.seed_devices
 
     def values(results: list[dict[str, float | list[str]]], f: object) -> list[float]:
@@ -160,26 +179,42 @@ def main() -> None:
     rows = [
         ["base process (imports, lab), KiB", common.spread(values(runs, lambda r: r["base"]), "{:,.0f}"), ""],
         [f"engine: per device, {n:,} created, bytes", common.spread(created, "{:,.0f}"), ""],
-        [f"engine: per device, {n:,} bound and idle, bytes", common.spread(per_dev, "{:,.0f}"),
-         f"{common.median(seed_dev) / common.median(per_dev):,.0f}x less"],
+        [
+            f"engine: per device, {n:,} bound and idle, bytes",
+            common.spread(per_dev, "{:,.0f}"),
+            f"{common.median(seed_dev) / common.median(per_dev):,.0f}x less",
+        ],
         [f"engine: CPU at idle, {n:,} devices, % of a core", common.spread(cpu, "{:.2f}"), ""],
         ["engine: CPU at idle per 1,000 devices, %", f"{common.median(cpu) * 1000 / n:.3f}", ""],
         [f"seed-style: per device ({s} sniff threads), bytes", common.spread(seed_dev, "{:,.0f}"), ""],
         [f"seed-style: CPU at idle, {s} devices, % of a core", common.spread(seed_cpu, "{:.2f}"), ""],
-    ]  # fmt: skip
-    print(f"\nscale: {n:,} devices of {args.profile}, {args.server}, idle {args.idle:g} s; "
-          f"median (min-max) of {args.repeat} runs")  # fmt: skip
+    ]
+    print(
+        f"\nscale: {n:,} devices of {args.profile}, {args.server}, idle {args.idle:g} s; "
+        f"median (min-max) of {args.repeat} runs"
+    )
     print(common.table(["what", "measured", "vs seed-style"], rows))
-    print(f"bind: {common.median(values(runs, lambda r: r['bind_s'])):.1f} s for {n:,}; threads in the engine "
-          f"process: {runs[-1]['threads']}; seed-style: {seeds[-1]['threads']}")  # fmt: skip
+    print(
+        f"bind: {common.median(values(runs, lambda r: r['bind_s'])):.1f} s for {n:,}; threads in the engine "
+        f"process: {runs[-1]['threads']}; seed-style: {seeds[-1]['threads']}"
+    )
     print(budget_table(runs[-1], n))
     if args.tracemalloc:
         print(f"Python heap of the devices (tracemalloc, largest lines), {runs[-1]['heap_total']:,.0f} B/device:")
         print("\n".join(runs[-1]["heap"]))  # type: ignore[arg-type]
     per = common.median(per_dev)
-    print(common.table(["target (information, not a test)", "measured", ""],
-                       [["<= 8 KB RSS per device above the process with 0 devices", f"{per / 1000:.1f} KB",
-                         common.verdict(per <= 8_000)]]))  # fmt: skip
+    print(
+        common.table(
+            ["target (information, not a test)", "measured", ""],
+            [
+                [
+                    "<= 8 KB RSS per device above the process with 0 devices",
+                    f"{per / 1000:.1f} KB",
+                    common.verdict(per <= 8_000),
+                ]
+            ],
+        )
+    )
 
 
 def budget_table(run: dict[str, float | list[str]], n: int) -> str:
@@ -191,13 +226,17 @@ def budget_table(run: dict[str, float | list[str]], n: int) -> str:
     imports = (run["base"] - run["imports_from"]) * 1024  # type: ignore[operator]
     anon = (run["base_anon"] - run["imports_from_anon"]) * 1024  # type: ignore[operator]
     rows = [[name, f"{b:,.0f}"] for name, b in parts]
-    rows += [["Python objects of a device, total", f"{objects:,.0f}"],
-             ["allocator: pools, fragmentation, freed but held (RSS - objects)", f"{rss - objects:,.0f}"],
-             ["RSS per device, bound and idle", f"{rss:,.0f}"],
-             ["  the same after malloc_trim(0) at the end of the idle period", f"{trimmed:,.0f}"]]  # fmt: skip
-    note = (f"Once per process, not per device (in the base): the protocol modules `Engine.run` imports, "
-            f"{imports / 1024:,.0f} KiB ({imports / n:,.0f} B/device if it were counted at {n:,}), of which "
-            f"{anon / 1024:,.0f} KiB private ({anon / n:,.0f} B/device), the rest shared libraries.")  # fmt: skip
+    rows += [
+        ["Python objects of a device, total", f"{objects:,.0f}"],
+        ["allocator: pools, fragmentation, freed but held (RSS - objects)", f"{rss - objects:,.0f}"],
+        ["RSS per device, bound and idle", f"{rss:,.0f}"],
+        ["  the same after malloc_trim(0) at the end of the idle period", f"{trimmed:,.0f}"],
+    ]
+    note = (
+        f"Once per process, not per device (in the base): the protocol modules `Engine.run` imports, "
+        f"{imports / 1024:,.0f} KiB ({imports / n:,.0f} B/device if it were counted at {n:,}), of which "
+        f"{anon / 1024:,.0f} KiB private ({anon / n:,.0f} B/device), the rest shared libraries."
+    )
     return f"\nMemory budget per device, bytes (last run):\n{common.table(['part', 'bytes'], rows)}\n{note}"
 
 

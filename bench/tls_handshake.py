@@ -92,8 +92,10 @@ def main() -> None:
     rng = random.Random(1)
     with tempfile.TemporaryDirectory() as tmp:
         context = server_context(Path(tmp))
-        print(f"{'profile':32} {'hello only':>12} {'full session':>14} {'ratio':>7}  (client CPU, median of "
-              f"{args.repeat} x {args.rounds})")  # fmt: skip
+        print(
+            f"{'profile':32} {'hello only':>12} {'full session':>14} {'ratio':>7}  (client CPU, median of "
+            f"{args.repeat} x {args.rounds})"
+        )
         ratios, fulls = [], []
         for prof in profiles:
             assert prof.tls is not None

@@ -201,26 +201,51 @@ def fake_devices(count: int) -> list[dict[str, Any]]:
     for i in range(count):
         prof = library[i % len(library)]
         mac = f"{prof.ouis[0]}:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}"
-        out.append({
-            "name": f"dev-{i:04d}",
-            "labels": {},
-            "annotations": {},
-            "spec": {"profile": prof.name, "dhcp": {"mode": "auto", "address": None}, "trafficInterval": 60,
-                     "running": True, "protocols": None, "mac": None},
-            "status": {"running": True, "phase": "bound", "ip": f"10.77.{i >> 8}.{i & 255}", "mac": mac,
-                       "hostname": prof.hostname_for(mac, i), "profile": prof.name, "vendor": prof.vendor,
-                       "deviceClass": prof.device_class.value, "fleet": None, "lastError": None,
-                       "updated": None, "stats": None},
-        })  # fmt: skip
+        out.append(
+            {
+                "name": f"dev-{i:04d}",
+                "labels": {},
+                "annotations": {},
+                "spec": {
+                    "profile": prof.name,
+                    "dhcp": {"mode": "auto", "address": None},
+                    "trafficInterval": 60,
+                    "running": True,
+                    "protocols": None,
+                    "mac": None,
+                },
+                "status": {
+                    "running": True,
+                    "phase": "bound",
+                    "ip": f"10.77.{i >> 8}.{i & 255}",
+                    "mac": mac,
+                    "hostname": prof.hostname_for(mac, i),
+                    "profile": prof.name,
+                    "vendor": prof.vendor,
+                    "deviceClass": prof.device_class.value,
+                    "fleet": None,
+                    "lastError": None,
+                    "updated": None,
+                    "stats": None,
+                },
+            }
+        )
     return out
 
 
 def profile_summaries() -> list[dict[str, Any]]:
     return [
-        {"name": p.name, "vendor": p.vendor, "model": p.model, "deviceClass": p.device_class.value, "os": p.os,
-         "ouis": p.ouis, "protocols": p.protocols}
+        {
+            "name": p.name,
+            "vendor": p.vendor,
+            "model": p.model,
+            "deviceClass": p.device_class.value,
+            "os": p.os,
+            "ouis": p.ouis,
+            "protocols": p.protocols,
+        }
         for p in catalog.builtin()
-    ]  # fmt: skip
+    ]
 
 
 def serve_fake(page: Page, devices: list[dict[str, Any]]) -> None:
@@ -350,12 +375,34 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def report(results: list[dict[str, Any]]) -> None:
     rows = [
-        (r["run"], r["frames"], f"{r['fps']:.0f}", f"{r['p50']:.1f}", f"{r['p95']:.1f}", f"{r['p99']:.1f}",
-         f"{r['max']:.0f}", r["slow"], r["long_tasks"], f"{r['busy']:.0f}%", f"{r['msgs_per_s']:.0f}")
+        (
+            r["run"],
+            r["frames"],
+            f"{r['fps']:.0f}",
+            f"{r['p50']:.1f}",
+            f"{r['p95']:.1f}",
+            f"{r['p99']:.1f}",
+            f"{r['max']:.0f}",
+            r["slow"],
+            r["long_tasks"],
+            f"{r['busy']:.0f}%",
+            f"{r['msgs_per_s']:.0f}",
+        )
         for r in results
-    ]  # fmt: skip
-    headers = ("run", "frames", "fps", "p50 ms", "p95 ms", "p99 ms", "max ms", f">{TARGET_P95_MS:.0f}ms", "long tasks",
-               "main busy", "msgs/s")  # fmt: skip
+    ]
+    headers = (
+        "run",
+        "frames",
+        "fps",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        f">{TARGET_P95_MS:.0f}ms",
+        "long tasks",
+        "main busy",
+        "msgs/s",
+    )
     print(common.table(headers, rows))
     base = [r["p95"] for r in results if r["run"].startswith("baseline")]
     live = [r for r in results if not r["run"].startswith("baseline")]
@@ -376,8 +423,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="measured runs of each kind (medians reported)")
     parser.add_argument("--source", choices=["fake", "service"], default="fake")
     args = parser.parse_args()
-    print(f"ui_render: {args.devices} devices, stats every second, {args.seconds:.0f} s of scrolling per run, "
-          f"source {args.source}, Chromium {CHROMIUM} (headless, no GPU)")  # fmt: skip
+    print(
+        f"ui_render: {args.devices} devices, stats every second, {args.seconds:.0f} s of scrolling per run, "
+        f"source {args.source}, Chromium {CHROMIUM} (headless, no GPU)"
+    )
     report(run(args))
 
 

@@ -25,8 +25,15 @@ from iot_emulator.protocols.link import vlan_tag, wire
 
 def frame() -> bytes:
     payload = bytes(300)  # a DHCP message's size
-    plain = wire.udp_frame(bytes.fromhex("02aa00000001"), bytes.fromhex("02bb00000001"), bytes([10, 0, 0, 1]),
-                           bytes([10, 0, 0, 2]), 67, 68, payload)  # fmt: skip
+    plain = wire.udp_frame(
+        bytes.fromhex("02aa00000001"),
+        bytes.fromhex("02bb00000001"),
+        bytes([10, 0, 0, 1]),
+        bytes([10, 0, 0, 2]),
+        67,
+        68,
+        payload,
+    )
     return vlan_tag.push(plain, vlan_tag.header(10, 5))
 
 
@@ -85,11 +92,15 @@ def main() -> None:
         for ns in (ns_a, ns_b):
             netns.delete(ns)
     plain, with_tags = common.median(rates[False]), common.median(rates[True])
-    print(common.table(
-        ["receive path", "frames/s (median)", "spread", "frames read with their tag"],
-        [["recvfrom (vlans off)", f"{plain:,.0f}", common.spread(rates[False]), tagged[False]],
-         ["recvmsg + PACKET_AUXDATA (vlans on)", f"{with_tags:,.0f}", common.spread(rates[True]), tagged[True]]],
-    ))  # fmt: skip
+    print(
+        common.table(
+            ["receive path", "frames/s (median)", "spread", "frames read with their tag"],
+            [
+                ["recvfrom (vlans off)", f"{plain:,.0f}", common.spread(rates[False]), tagged[False]],
+                ["recvmsg + PACKET_AUXDATA (vlans on)", f"{with_tags:,.0f}", common.spread(rates[True]), tagged[True]],
+            ],
+        )
+    )
     print(f"ratio vlans on / off: {with_tags / plain:.2f}")
 
 

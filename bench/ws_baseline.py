@@ -24,8 +24,16 @@ from iot_emulator.reporting import messages
 def make_app(devices: int, interval: float) -> FastAPI:
     app = FastAPI()
     ids = [f"dev-{i:05d}" for i in range(devices)]
-    stats = {"packets_sent": 4, "bytes_sent": 1400, "packet_rate": 0.0, "current_ip": "10.99.0.2",
-             "uptime_seconds": 1.0, "protocols": {"dhcp": 4}, "state": "bound", "dhcp_state": "bound"}  # fmt: skip
+    stats = {
+        "packets_sent": 4,
+        "bytes_sent": 1400,
+        "packet_rate": 0.0,
+        "current_ip": "10.99.0.2",
+        "uptime_seconds": 1.0,
+        "protocols": {"dhcp": 4},
+        "state": "bound",
+        "dhcp_state": "bound",
+    }
 
     @app.websocket("/ws")
     async def stream(websocket: WebSocket) -> None:
@@ -49,8 +57,9 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=10000)
     parser.add_argument("--interval", type=float, default=1.0)
     args = parser.parse_args()
-    config = uvicorn.Config(make_app(args.devices, args.interval), host="127.0.0.1", port=0, log_config=None,
-                            ws="websockets-sansio")  # fmt: skip
+    config = uvicorn.Config(
+        make_app(args.devices, args.interval), host="127.0.0.1", port=0, log_config=None, ws="websockets-sansio"
+    )
     server = uvicorn.Server(config)
 
     async def serve() -> None:

@@ -136,9 +136,12 @@ def start_service(
         IOTEMU_DASHBOARD_LOCAL__WARM_PROCESSES=str(args.warm),
         IOTEMU_DASHBOARD_LOCAL__DEVICES_PER_PROCESS=str(args.per_process),
         IOTEMU_DASHBOARD_LOCAL__FORK_SERVER=str(not args.no_fork_server).lower(),
-        **({"IOTEMU_DASHBOARD_LOCAL__EMULATOR_COMMAND": json.dumps([sys.executable, str(FAKE_EMULATOR)])}
-           if args.fake else {}),
-    )  # fmt: skip
+        **(
+            {"IOTEMU_DASHBOARD_LOCAL__EMULATOR_COMMAND": json.dumps([sys.executable, str(FAKE_EMULATOR)])}
+            if args.fake
+            else {}
+        ),
+    )
     AUTH["Authorization"] = f"Bearer {env['IOTEMU_DASHBOARD_TOKEN']}"
     log = tmp / "dashboard.log"
     with log.open("wb") as out:
@@ -198,8 +201,10 @@ async def measure(url: str, tmp: Path, args: argparse.Namespace) -> None:
         start_frames = [rx.frames for rx in clients]
         await wait_for(lambda: all(len(rx.first["dhcp_ack"]) >= n for rx in clients), args.bind_timeout)
         print(f"start-all: response in {t_resp:.2f} s ({len(result['done'])} done, {len(result['failed'])} failed)")
-        rows = [(rx.name, last(rx, "started", t_post), last(rx, "dhcp_ack", t_post), f - f0)
-                for rx, f, f0 in zip(clients, start_frames, frames_before, strict=True)]  # fmt: skip
+        rows = [
+            (rx.name, last(rx, "started", t_post), last(rx, "dhcp_ack", t_post), f - f0)
+            for rx, f, f0 in zip(clients, start_frames, frames_before, strict=True)
+        ]
         heads = ["client", "last device:started (seen)", "last device:dhcp_ack (seen)", "frames to last started"]
         print(common.table(heads, rows))
         versus_emulator(clients, base_start, "started", t_post)
@@ -220,13 +225,17 @@ async def measure(url: str, tmp: Path, args: argparse.Namespace) -> None:
         t_stop_resp = time.time() - t_stop
         await wait_for(lambda: all(len(rx.first["stopped"]) >= n for rx in clients), 60)
         print(f"stop-all: response in {t_stop_resp:.2f} s")
-        rows = [(rx.name, last(rx, "stopped", t_stop), rx.frames - f0)
-                for rx, f0 in zip(clients, frames_before, strict=True)]  # fmt: skip
+        rows = [
+            (rx.name, last(rx, "stopped", t_stop), rx.frames - f0)
+            for rx, f0 in zip(clients, frames_before, strict=True)
+        ]
         print(common.table(["client", "last device:stopped (seen)", "frames (stop-all)"], rows))
         versus_emulator(clients, base_start, "stopped", t_stop)
         stop_s = max(max(rx.first["stopped"].values(), default=float("inf")) for rx in clients) - t_stop
-        print(f"stop-all to the last device:stopped < {TARGET_START_S:.0f} s (slowest client): "
-              f"{common.verdict(stop_s < TARGET_START_S)} ({stop_s:.2f} s)\n")  # fmt: skip
+        print(
+            f"stop-all to the last device:stopped < {TARGET_START_S:.0f} s (slowest client): "
+            f"{common.verdict(stop_s < TARGET_START_S)} ({stop_s:.2f} s)\n"
+        )
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -241,9 +250,12 @@ async def naive_baseline(args: argparse.Namespace) -> tuple[Receiver, tuple[floa
     once the service is idle: all its clients' stats latencies in one receiver."""
     base = Receiver("baseline: naive per-message WebSocket")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(Path(__file__).with_name("ws_baseline.py")), "--devices", str(args.devices),
+        sys.executable,
+        str(Path(__file__).with_name("ws_baseline.py")),
+        "--devices",
+        str(args.devices),
         stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    )
     try:
         assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
@@ -269,15 +281,19 @@ def naive_report(
 ) -> None:
     every = [ms for rx in clients for ms in rx.window(*ours)]
     naive = base.window(*theirs)
-    rows = [row(f"all {len(clients)} ws clients (batches)", every, ours[1] - ours[0]),
-            row(f"{base.name}, {len(clients)} clients", naive, theirs[1] - theirs[0])]  # fmt: skip
+    rows = [
+        row(f"all {len(clients)} ws clients (batches)", every, ours[1] - ours[0]),
+        row(f"{base.name}, {len(clients)} clients", naive, theirs[1] - theirs[0]),
+    ]
     print("device:stats, timestamp to receipt (ms), against the naive fan-out of the same volume (after it):")
     print(common.table(["stream", "messages", "per s", "p50", "p99", "max", "dropped"], rows))
     if every and naive:
         p = lambda v, q: sorted(v)[min(len(v) - 1, round(q * (len(v) - 1)))]  # noqa: E731
-        print(f"batched / naive: p50 x{p(every, 0.5) / max(p(naive, 0.5), 0.1):.2f}, "
-              f"p99 x{p(every, 0.99) / max(p(naive, 0.99), 0.1):.2f}; "
-              f"p99 < {TARGET_10K_P99_MS:.0f} ms: {common.verdict(p(every, 0.99) < TARGET_10K_P99_MS)}\n")  # fmt: skip
+        print(
+            f"batched / naive: p50 x{p(every, 0.5) / max(p(naive, 0.5), 0.1):.2f}, "
+            f"p99 x{p(every, 0.99) / max(p(naive, 0.99), 0.1):.2f}; "
+            f"p99 < {TARGET_10K_P99_MS:.0f} ms: {common.verdict(p(every, 0.99) < TARGET_10K_P99_MS)}\n"
+        )
 
 
 def versus_emulator(clients: list[Receiver], base: Receiver, kind: str, since: float) -> None:
@@ -287,8 +303,10 @@ def versus_emulator(clients: list[Receiver], base: Receiver, kind: str, since: f
         return
     ws = max(rx.first[kind].get(d, float("inf")) for rx in clients for d in own) - since
     sse = max(own.values()) - since
-    print(f"  the {len(own)} devices of one emulator process: last device:{kind} at the ws clients {ws:.2f} s, "
-          f"on the emulator's own SSE {sse:.2f} s: x{ws / max(sse, 0.001):.2f}")  # fmt: skip
+    print(
+        f"  the {len(own)} devices of one emulator process: last device:{kind} at the ws clients {ws:.2f} s, "
+        f"on the emulator's own SSE {sse:.2f} s: x{ws / max(sse, 0.001):.2f}"
+    )
 
 
 def row(name: str, values: list[float], seconds: float, dropped: int | str = "") -> tuple[object, ...]:
@@ -296,8 +314,15 @@ def row(name: str, values: list[float], seconds: float, dropped: int | str = "")
     if not ordered:
         return (name, 0, "-", "-", "-", "-", dropped)
     pick = lambda q: ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]  # noqa: E731
-    return (name, len(ordered), f"{len(ordered) / seconds:.0f}", f"{pick(0.5):.1f}", f"{pick(0.99):.1f}",
-            f"{ordered[-1]:.1f}", dropped)  # fmt: skip
+    return (
+        name,
+        len(ordered),
+        f"{len(ordered) / seconds:.0f}",
+        f"{pick(0.5):.1f}",
+        f"{pick(0.99):.1f}",
+        f"{ordered[-1]:.1f}",
+        dropped,
+    )
 
 
 def report(clients: list[Receiver], base: Receiver, t0: float, t1: float, start_s: float) -> None:
@@ -314,13 +339,19 @@ def report(clients: list[Receiver], base: Receiver, t0: float, t1: float, start_
     print(common.table(["stream", "frames", "per s", "p50", "p99", "max", "dropped"], rows))
     if every and baseline and same:
         p = lambda v, q: sorted(v)[min(len(v) - 1, round(q * (len(v) - 1)))]  # noqa: E731
-        print(f"\nws / SSE, same devices: p50 x{p(same, 0.5) / max(p(baseline, 0.5), 0.1):.1f}, "
-              f"p99 x{p(same, 0.99) / max(p(baseline, 0.99), 0.1):.1f}")  # fmt: skip
+        print(
+            f"\nws / SSE, same devices: p50 x{p(same, 0.5) / max(p(baseline, 0.5), 0.1):.1f}, "
+            f"p99 x{p(same, 0.99) / max(p(baseline, 0.99), 0.1):.1f}"
+        )
         p99 = p(every, 0.99)
-        print(f"targets (information): p99 < {TARGET_P99_MS:.0f} ms: {common.verdict(p99 < TARGET_P99_MS)}; "
-              f"the brief's < {BRIEF_P99_MS:.0f} ms: {common.verdict(p99 < BRIEF_P99_MS)}")  # fmt: skip
-    print(f"start-all to the last device:started < {TARGET_START_S:.0f} s (slowest client): "
-          f"{common.verdict(start_s < TARGET_START_S)} ({start_s:.2f} s)")  # fmt: skip
+        print(
+            f"targets (information): p99 < {TARGET_P99_MS:.0f} ms: {common.verdict(p99 < TARGET_P99_MS)}; "
+            f"the brief's < {BRIEF_P99_MS:.0f} ms: {common.verdict(p99 < BRIEF_P99_MS)}"
+        )
+    print(
+        f"start-all to the last device:started < {TARGET_START_S:.0f} s (slowest client): "
+        f"{common.verdict(start_s < TARGET_START_S)} ({start_s:.2f} s)"
+    )
 
 
 def main() -> None:
@@ -342,8 +373,10 @@ def main() -> None:
     PROFILE = args.profile
     if os.geteuid() != 0:
         sys.exit("needs root (network namespaces): sudo .venv/bin/python bench/ws_latency.py ...")
-    print(f"ws_latency: {args.devices} devices, stats every 1 s, {args.clients} WebSocket clients"
-          + (" (the stand-in emulator, no lab)" if args.fake else ""))  # fmt: skip
+    print(
+        f"ws_latency: {args.devices} devices, stats every 1 s, {args.clients} WebSocket clients"
+        + (" (the stand-in emulator, no lab)" if args.fake else "")
+    )
     lab_cm = (
         contextlib.nullcontext(FAKE_LAB) if args.fake else iotlab.lab(iotlab.LabConfig(name=f"wsbench{os.getpid():x}"))
     )

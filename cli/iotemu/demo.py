@@ -124,18 +124,26 @@ def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _run_here(devices: list[manifests.DeviceConfig], the_lab: lab.Lab, table: console.Table,
-              duration: float | None) -> int:  # fmt: skip
+def _run_here(
+    devices: list[manifests.DeviceConfig], the_lab: lab.Lab, table: console.Table, duration: float | None
+) -> int:
     options = runner.RunOptions(
-        interface=the_lab.dev_iface, netns=the_lab.dev_netns, stats_interval=REFRESH,
+        interface=the_lab.dev_iface,
+        netns=the_lab.dev_netns,
+        stats_interval=REFRESH,
         state_dir=the_lab.directory / "state",
-    )  # fmt: skip
+    )
     link = runner.open_link(options)
     return asyncio.run(_run_engine(devices, options, link, table, duration))
 
 
-async def _run_engine(devices: list[manifests.DeviceConfig], options: runner.RunOptions, link: engine.Link,
-                      table: console.Table, duration: float | None) -> int:  # fmt: skip
+async def _run_engine(
+    devices: list[manifests.DeviceConfig],
+    options: runner.RunOptions,
+    link: engine.Link,
+    table: console.Table,
+    duration: float | None,
+) -> int:
     stop = asyncio.Event()
     if duration is not None:
         asyncio.get_running_loop().call_later(duration, stop.set)

@@ -121,8 +121,9 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
         )
     # Outermost: a rebinding or cross-site request is refused before anything else reads it.
-    app.add_middleware(origin.Guard, allowed_hosts=[settings.host, *settings.allowed_hosts],
-                       allowed_origins=settings.cors_origins)  # fmt: skip
+    app.add_middleware(
+        origin.Guard, allowed_hosts=[settings.host, *settings.allowed_hosts], allowed_origins=settings.cors_origins
+    )
     app.include_router(api_router)
     app.include_router(public_router)
     app.mount(f"/{socketio_endpoint.PATH}", bridge.app)  # the brief's Socket.io events, beside /ws

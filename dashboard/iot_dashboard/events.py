@@ -337,8 +337,13 @@ class EventHub:
 
     def resource_changed(self, action: str, kind: str, name: str) -> None:
         """Tell every client that a resource was created, updated or deleted, so that open tabs agree."""
-        message = {"type": RESOURCE, "action": action, "kind": kind, "name": name,
-                   "timestamp": messages.timestamp(time.time())}  # fmt: skip
+        message = {
+            "type": RESOURCE,
+            "action": action,
+            "kind": kind,
+            "name": name,
+            "timestamp": messages.timestamp(time.time()),
+        }
         entry = Entry(message)
         for sub in self._subscribers:
             sub.offer(entry)

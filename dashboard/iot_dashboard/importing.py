@@ -31,15 +31,44 @@ from iot_emulator.profiles import catalog
 SEED_ID = base.SEED_ID
 DISPLAY_NAME = "iotemu.io/display-name"
 DEVICE_TYPE = "iotemu.io/device-type"
-BRIEF_KEYS = frozenset({
-    "id", "name", "vendor", "profile", "type", "mac", "hostname", "dhcp_mode", "static_ip", "ip", "gateway",
-    "interface", "protocols", "traffic_interval", "enabled", "running", "status", "vlan", "vlan_priority",
-    "outer_vlan",
-})  # fmt: skip
-_FIELD_OF = {"spec.mac": "mac", "spec.hostname": "hostname", "spec.protocols": "protocols",
-             "spec.trafficInterval": "traffic_interval", "spec.dhcp": "static_ip", "spec.dhcp.address": "static_ip",
-             "spec.dhcp.mode": "dhcp_mode", "metadata.name": "id", "spec.profile": "vendor", "spec.vlan": "vlan",
-             "spec.vlanPriority": "vlan_priority", "spec.outerVlan": "outer_vlan"}  # fmt: skip
+BRIEF_KEYS = frozenset(
+    {
+        "id",
+        "name",
+        "vendor",
+        "profile",
+        "type",
+        "mac",
+        "hostname",
+        "dhcp_mode",
+        "static_ip",
+        "ip",
+        "gateway",
+        "interface",
+        "protocols",
+        "traffic_interval",
+        "enabled",
+        "running",
+        "status",
+        "vlan",
+        "vlan_priority",
+        "outer_vlan",
+    }
+)
+_FIELD_OF = {
+    "spec.mac": "mac",
+    "spec.hostname": "hostname",
+    "spec.protocols": "protocols",
+    "spec.trafficInterval": "traffic_interval",
+    "spec.dhcp": "static_ip",
+    "spec.dhcp.address": "static_ip",
+    "spec.dhcp.mode": "dhcp_mode",
+    "metadata.name": "id",
+    "spec.profile": "vendor",
+    "spec.vlan": "vlan",
+    "spec.vlanPriority": "vlan_priority",
+    "spec.outerVlan": "outer_vlan",
+}
 
 
 def parse(body: bytes, library: catalog.Library, source: str = "import", seconds: float = 30.0) -> list[base.Resource]:

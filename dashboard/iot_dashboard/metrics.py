@@ -35,9 +35,10 @@ class Collector(registry.Collector):
                 "iotemu_dashboard_emulator_processes", "Emulator processes running.", value=supervisor.processes
             )
             yield CounterMetricFamily(
-                "iotemu_dashboard_emulator_restarts", "Emulator processes restarted after a crash.",
+                "iotemu_dashboard_emulator_restarts",
+                "Emulator processes restarted after a crash.",
                 value=supervisor.restarts,
-            )  # fmt: skip
+            )
 
 
 def make_registry(hub: events.EventHub, backend: base.Backend) -> registry.CollectorRegistry:

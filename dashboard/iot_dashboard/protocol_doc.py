@@ -149,8 +149,11 @@ def render() -> str:
     bodies += (frames.Subscribed, frames.Subscribe)
     for body in bodies:
         out += ["", f"### {body.__name__}", "", _doc(body), "", *_fields(body)]
-    out += ["", "`Snapshot` holds `devices` (`DevicePublic`) and `fleets` (`FleetPublic`), as `GET /api/devices` and",
-            "`GET /api/fleets` return them (see the service's OpenAPI schema at `/openapi.json`)."]  # fmt: skip
+    out += [
+        "",
+        "`Snapshot` holds `devices` (`DevicePublic`) and `fleets` (`FleetPublic`), as `GET /api/devices` and",
+        "`GET /api/fleets` return them (see the service's OpenAPI schema at `/openapi.json`).",
+    ]
     return "\n".join(out).rstrip() + "\n"
 
 

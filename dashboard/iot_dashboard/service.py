@@ -171,11 +171,19 @@ def register(parser: argparse.ArgumentParser) -> None:
     local.add_argument("--data-file", type=Path, help="YAML file of the device and fleet manifests")
     local.add_argument("--seed-file", type=Path, help="manifests loaded when the data file does not exist yet")
     local.add_argument("--interface", "-i", help="interface the emulator processes use (required without --lab)")
-    local.add_argument("--allow-default-route", action="store_true", default=None,
-                       help="allow --interface to be the one carrying this host's default route")  # fmt: skip
+    local.add_argument(
+        "--allow-default-route",
+        action="store_true",
+        default=None,
+        help="allow --interface to be the one carrying this host's default route",
+    )
     local.add_argument("--netns", help="network namespace of the interface")
-    local.add_argument("--promiscuous", action="store_true", default=None,
-                       help="emulators join promiscuous mode (needed on a physical NIC)")  # fmt: skip
+    local.add_argument(
+        "--promiscuous",
+        action="store_true",
+        default=None,
+        help="emulators join promiscuous mode (needed on a physical NIC)",
+    )
     local.add_argument("--lab", help="run in this lab (`iotemu lab up --name ...`): its interface and namespace")
     local.add_argument("--profiles-dir", type=Path, help="directory of extra profile YAML files")
     kube = parser.add_argument_group("kubernetes backend")
@@ -196,8 +204,16 @@ def settings_from(args: argparse.Namespace) -> Settings:
     update: dict[str, Any] = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if getattr(args, "token_file", None):
         update["token"] = security.read_token_file(args.token_file)
-    local_keys = ("data_file", "seed_file", "interface", "allow_default_route", "netns", "lab", "profiles_dir",
-                  "promiscuous")  # fmt: skip
+    local_keys = (
+        "data_file",
+        "seed_file",
+        "interface",
+        "allow_default_route",
+        "netns",
+        "lab",
+        "profiles_dir",
+        "promiscuous",
+    )
     local = {k: getattr(args, k) for k in local_keys if getattr(args, k, None) is not None}
     kube = {k: getattr(args, k) for k in ("namespace", "kubeconfig") if getattr(args, k, None) is not None}
     data = base.model_dump()

@@ -67,12 +67,20 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--http-host", default="127.0.0.1", help="address of the HTTP endpoint (default 127.0.0.1)")
     parser.add_argument("--stats-interval", type=float, default=5.0, help="seconds between stats messages")
     parser.add_argument("--profiles-dir", type=Path, help="directory of extra profile YAML files")
-    parser.add_argument("--state-dir", type=Path, default=runner.DEFAULT_STATE_DIR,
-                        help="where devices remember their last lease (default /var/lib/iotemu)")  # fmt: skip
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=runner.DEFAULT_STATE_DIR,
+        help="where devices remember their last lease (default /var/lib/iotemu)",
+    )
     parser.add_argument("--promiscuous", action="store_true", help="join promiscuous mode (physical NICs)")
     parser.add_argument("--window", type=int, default=64, help="DHCP exchanges in flight at once (default 64)")
-    parser.add_argument("--start-rate", type=float, metavar="N",
-                        help="devices started per second (default: no limit in a --netns, else 20)")  # fmt: skip
+    parser.add_argument(
+        "--start-rate",
+        type=float,
+        metavar="N",
+        help="devices started per second (default: no limit in a --netns, else 20)",
+    )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
     parser.add_argument("--seed", type=int, help="random seed (xids, jitter) for reproducible runs")
     parser.add_argument("--pcap", type=Path, help="write every frame sent and received to this pcap file")
@@ -328,16 +336,20 @@ def _cmd_profiles_learn(args: argparse.Namespace) -> int:
     name = args.name or f"learned-{mac.replace(':', '')[-6:]}"
     _check_name(name)
     try:
-        learned = learn.learn_file(args.capture, mac, base, name, vendor=args.vendor, model=args.model,
-                                   device_class=args.device_class)  # fmt: skip
+        learned = learn.learn_file(
+            args.capture, mac, base, name, vendor=args.vendor, model=args.model, device_class=args.device_class
+        )
     except capture.CaptureError as exc:
         raise BadInput(f"capture: {exc}") from None
     except build.BuildError as exc:
         raise BadInput(f"the learned profile: {exc}") from None
     _write(args.output, learned.yaml)
     found = learned.result.found
-    print(f"iotemu: {learned.result.frames} frames of {mac}; learned {len(found.values)} fields"
-          f" ({', '.join(sorted(found.values))}); {len(found.notes)} not learned", file=sys.stderr)  # fmt: skip
+    print(
+        f"iotemu: {learned.result.frames} frames of {mac}; learned {len(found.values)} fields"
+        f" ({', '.join(sorted(found.values))}); {len(found.notes)} not learned",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -350,8 +362,9 @@ def _cmd_profiles_import_satori(args: argparse.Namespace) -> int:
     except satori.SatoriError as exc:
         raise BadInput(str(exc)) from None
     slug = re.sub(r"[^a-z0-9]+", "-", args.record.lower()).strip("-")[:50] or "record"
-    return _write_import(args, found, f"imported-{slug}", f"imported from {satori.SATORI} {args.database.name} "
-                         f"record {args.record!r}")  # fmt: skip
+    return _write_import(
+        args, found, f"imported-{slug}", f"imported from {satori.SATORI} {args.database.name} record {args.record!r}"
+    )
 
 
 def _cmd_profiles_import_fingerbank(args: argparse.Namespace) -> int:
@@ -376,8 +389,15 @@ def _write_import(args: argparse.Namespace, found: learn_findings.Findings, defa
         raise BadInput(f"--oui: {args.oui!r} is not an OUI (three hex pairs like 44:19:b6)")
     name = args.name or default_name
     _check_name(name)
-    who = build.Identity(name, None, args.vendor, args.model, args.device_class, origin=origin,
-                         oui=args.oui.lower() if args.oui else None)  # fmt: skip
+    who = build.Identity(
+        name,
+        None,
+        args.vendor,
+        args.model,
+        args.device_class,
+        origin=origin,
+        oui=args.oui.lower() if args.oui else None,
+    )
     try:
         prof = build.build(found, base, who)
     except build.BuildError as exc:
@@ -454,9 +474,16 @@ def _derived_mac(prof: catalog.Profile, device_id: str) -> str:
     return macs.derive(prof.ouis[0], f"device/{device_id}", 0)
 
 
-_FLAGS = {"mac": "--mac", "hostname": "--hostname", "protocols": "--protocols",
-          "trafficInterval": "--traffic-interval", "dhcp": "--static-ip", "vlan": "--vlan",
-          "vlanPriority": "--vlan-priority", "outerVlan": "--outer-vlan"}  # fmt: skip
+_FLAGS = {
+    "mac": "--mac",
+    "hostname": "--hostname",
+    "protocols": "--protocols",
+    "trafficInterval": "--traffic-interval",
+    "dhcp": "--static-ip",
+    "vlan": "--vlan",
+    "vlanPriority": "--vlan-priority",
+    "outerVlan": "--outer-vlan",
+}
 
 
 def _flag_errors(exc: ValidationError) -> str:

@@ -35,12 +35,30 @@ CHART_PROFILES = Path("helm/iot-emulator/files/profiles.yaml")
 
 _DROPPED = {"title", "additionalProperties", "$defs"}
 _ORDER = (
-    "type", "format", "nullable", "description", "enum", "default", "pattern", "minimum", "exclusiveMinimum",
-    "maximum", "exclusiveMaximum",
-    "minLength", "maxLength", "minItems", "maxItems", "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
-    "x-kubernetes-preserve-unknown-fields", "required", "properties", "additionalProperties", "items",
+    "type",
+    "format",
+    "nullable",
+    "description",
+    "enum",
+    "default",
+    "pattern",
+    "minimum",
+    "exclusiveMinimum",
+    "maximum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
+    "x-kubernetes-preserve-unknown-fields",
+    "required",
+    "properties",
+    "additionalProperties",
+    "items",
     "x-kubernetes-validations",
-)  # fmt: skip
+)
 """The structural keywords this generator emits, in the order a reader wants them."""
 _KEPT = set(_ORDER) - {"additionalProperties"}
 NAME_RULE = {

@@ -16,10 +16,17 @@ from iot_operator import pods
 
 CRASH_REASONS = frozenset(
     {
-        "CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerError",
-        "CreateContainerConfigError", "RunContainerError", "OOMKilled", "Error",
+        "CrashLoopBackOff",
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "CreateContainerError",
+        "CreateContainerConfigError",
+        "RunContainerError",
+        "OOMKilled",
+        "Error",
     }
-)  # fmt: skip
+)
 """Container waiting/terminated reasons that mean the emulator is not running and will not by itself."""
 
 

@@ -60,9 +60,17 @@ def test_the_dashboard_downloads_a_device_capture_from_its_pod(
     secret = chart.get("secret", f"{RELEASE}-iot-emulator-capture-token", "-n", namespace)
     assert secret["data"]["token"], "the chart wrote the capture token to the watched namespace"
     mac = "44:19:b6:17:00:01"
-    device = {"apiVersion": "iotemu.io/v1alpha1", "kind": "IoTDevice", "metadata": {"name": "cap-cam"},
-              "spec": {"profile": "hikvision-ds-2cd2042fwd", "mac": mac, "network": {"interface": "lab0"},
-                       "scenario": {"name": "reboots", "steps": [REBOOTS]}}}  # fmt: skip
+    device = {
+        "apiVersion": "iotemu.io/v1alpha1",
+        "kind": "IoTDevice",
+        "metadata": {"name": "cap-cam"},
+        "spec": {
+            "profile": "hikvision-ds-2cd2042fwd",
+            "mac": mac,
+            "network": {"interface": "lab0"},
+            "scenario": {"name": "reboots", "steps": [REBOOTS]},
+        },
+    }
     chart.apply(device, "-n", namespace)
     bound: dict[str, Any] = wait_for(
         "cap-cam bound",

@@ -126,8 +126,12 @@ async def test_kubectl_changes_reach_the_clients_as_resource_events(
             timeout=30,
         )
 
-    device = {"apiVersion": "iotemu.io/v1alpha1", "kind": "IoTDevice", "metadata": {"name": "cam-9"},
-              "spec": {"profile": "tiny-cam", "running": False, "mac": "44:19:b6:00:00:09"}}  # fmt: skip
+    device = {
+        "apiVersion": "iotemu.io/v1alpha1",
+        "kind": "IoTDevice",
+        "metadata": {"name": "cam-9"},
+        "spec": {"profile": "tiny-cam", "running": False, "mac": "44:19:b6:00:00:09"},
+    }
     chart.apply(device, "-n", namespace)
     await change("created", "IoTDevice", "cam-9")
     chart("label", "iotdevice", "cam-9", "-n", namespace, "site=lobby")
@@ -141,5 +145,8 @@ async def test_kubectl_changes_reach_the_clients_as_resource_events(
     await change("deleted", "IoTDevice", "cam-9")
     resource_events = [m for m in watch.seen if m["type"] == "resource"]
     assert [(m["action"], m["name"]) for m in resource_events] == [
-        ("created", "cam-9"), ("updated", "cam-9"), ("updated", "cam-9"), ("deleted", "cam-9"),
-    ], resource_events  # fmt: skip  # the status write made no event
+        ("created", "cam-9"),
+        ("updated", "cam-9"),
+        ("updated", "cam-9"),
+        ("deleted", "cam-9"),
+    ], resource_events  # the status write made no event

@@ -55,10 +55,16 @@ class Fake:
     def stats(self, device_id: str) -> dict[str, Any]:
         dev = self.devices[device_id]
         return {
-            "packets_sent": 4, "bytes_sent": 1400, "packet_rate": 0.0, "current_ip": dev["ip"],
-            "uptime_seconds": round(time.time() - dev["since"], 1), "protocols": {"dhcp": 4},
-            "state": "bound", "dhcp_state": "bound", "mac": dev["mac"],
-        }  # fmt: skip
+            "packets_sent": 4,
+            "bytes_sent": 1400,
+            "packet_rate": 0.0,
+            "current_ip": dev["ip"],
+            "uptime_seconds": round(time.time() - dev["since"], 1),
+            "protocols": {"dhcp": 4},
+            "state": "bound",
+            "dhcp_state": "bound",
+            "mac": dev["mac"],
+        }
 
     def roster(self) -> list[tuple[str, str | None, bytes]]:
         return [(i, d["fleet"], macs.parse(d["mac"])) for i, d in self.devices.items()]

@@ -63,8 +63,11 @@ async def test_with_the_lab_internet_the_tab_shows_http_tls_and_mqtt_within_a_mi
     sink = dnsmasq_lab.directory / "internet"
     statuses = [d["status"] for d in (await client.get("/api/devices")).json()]
     # each session completed against a real server: nginx logged requests made inside TLS, mosquitto a CONNECT
-    https = await _lines(sink / "https-access.log", lambda line: '" 200 ' in line,
-                         enough=lambda lines: len({line.split()[0] for line in lines}) >= 3)  # fmt: skip
+    https = await _lines(
+        sink / "https-access.log",
+        lambda line: '" 200 ' in line,
+        enough=lambda lines: len({line.split()[0] for line in lines}) >= 3,
+    )
     assert len({line.split()[0] for line in https}) >= 3, https  # three devices at least
     meross = next(status for status in statuses if status["profile"] == "meross-mss110")
     connect = await _lines(sink / "mosquitto.log", lambda line: f"New client connected from {meross['ip']}:" in line)

@@ -45,8 +45,18 @@ class FakeView:
         self.events = messages.Fanout()
 
     def device_stats(self) -> list[dict[str, Any]]:
-        return [{"device_id": "cam-1", "state": "bound", "current_ip": "10.0.0.7", "packets_sent": 3, "bytes_sent": 900,
-                 "packet_rate": 0.1, "uptime_seconds": 30.0, "protocols": {"dhcp": 3}}]  # fmt: skip
+        return [
+            {
+                "device_id": "cam-1",
+                "state": "bound",
+                "current_ip": "10.0.0.7",
+                "packets_sent": 3,
+                "bytes_sent": 900,
+                "packet_rate": 0.1,
+                "uptime_seconds": 30.0,
+                "protocols": {"dhcp": 3},
+            }
+        ]
 
     def totals(self) -> dict[str, Any]:
         return {"devices": 1, "bound": 1}
@@ -97,8 +107,11 @@ async def running_pod(kube: harness.Cluster, name: str, labels: dict[str, str], 
 
 
 async def test_crud_start_stop_and_status(client: httpx.AsyncClient, kube: harness.Cluster) -> None:
-    body = {"name": "cam-1", "labels": {"site": "a"}, "spec": {"profile": "tiny-cam", "running": False,
-                                                                 "mac": "44:19:b6:00:00:01"}}  # fmt: skip
+    body = {
+        "name": "cam-1",
+        "labels": {"site": "a"},
+        "spec": {"profile": "tiny-cam", "running": False, "mac": "44:19:b6:00:00:01"},
+    }
     assert (await client.post("/api/devices", json=body)).status_code == 201
     stored = await api(kube, "GET", f"{DEVICES}/cam-1")
     assert stored["spec"]["mac"] == "44:19:b6:00:00:01" and stored["metadata"]["namespace"] == NS
@@ -127,10 +140,14 @@ async def test_a_scenario_goes_into_the_custom_resource_and_out(
     client: httpx.AsyncClient, kube: harness.Cluster
 ) -> None:
     await kubectl_device(kube, "cam-1")
-    scenario = {"name": "unplug", "seed": 4, "steps": [
-        {"at": 30, "target": {"share": 0.5}, "behaviour": {"kind": "mac_randomisation", "down": 5}},
-        {"at": 60, "duration": 20, "behaviour": {"kind": "c2_beacon", "target": "c2.lab.test", "period": 5}},
-    ]}  # fmt: skip
+    scenario = {
+        "name": "unplug",
+        "seed": 4,
+        "steps": [
+            {"at": 30, "target": {"share": 0.5}, "behaviour": {"kind": "mac_randomisation", "down": 5}},
+            {"at": 60, "duration": 20, "behaviour": {"kind": "c2_beacon", "target": "c2.lab.test", "period": 5}},
+        ],
+    }
     assert (await client.put("/api/devices/cam-1/scenario", json=scenario)).status_code == 200
     stored = (await api(kube, "GET", f"{DEVICES}/cam-1"))["spec"]["scenario"]  # the CRD's schema accepted it
     assert {"kind": "c2_beacon", "target": "c2.lab.test", "period": 5}.items() <= stored["steps"][1][
@@ -147,8 +164,12 @@ CLASH = macs.derive("44:19:b6", "device/cam-222", 0)
 
 async def kubectl_device(kube: harness.Cluster, name: str, **spec: Any) -> None:
     """An IoTDevice created around the dashboard, with no MAC unless given."""
-    body = {"apiVersion": "iotemu.io/v1alpha1", "kind": "IoTDevice", "metadata": {"name": name, "namespace": NS},
-            "spec": {"profile": "tiny-cam", "running": False, **spec}}  # fmt: skip
+    body = {
+        "apiVersion": "iotemu.io/v1alpha1",
+        "kind": "IoTDevice",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"profile": "tiny-cam", "running": False, **spec},
+    }
     assert (await api(kube, "POST", DEVICES, body))["metadata"]["name"] == name
 
 

@@ -264,8 +264,11 @@ async def test_capture_of_a_running_device_through_the_dashboard(
     fields = ["eth.src", "eth.dst", "dhcp.hw.mac_addr", "frame.protocols"]
     out = subprocess.run(
         ["tshark", "-r", str(pcap), "-T", "fields", *(a for f in fields for a in ("-e", f))],
-        capture_output=True, text=True, check=True, timeout=30,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
     rows = [line.split("\t") for line in out.splitlines()]
     assert rows
     for src, dst, chaddr, _ in rows:
@@ -274,6 +277,9 @@ async def test_capture_of_a_running_device_through_the_dashboard(
     assert {"dhcp", "arp"} <= protocols, protocols
     dhcp_types = subprocess.run(
         ["tshark", "-r", str(pcap), "-Y", "dhcp", "-T", "fields", "-e", "dhcp.option.dhcp"],
-        capture_output=True, text=True, check=True, timeout=30,
-    ).stdout.split()  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.split()
     assert {"7", "1", "3"} <= set(dhcp_types), dhcp_types  # RELEASE, DISCOVER, REQUEST (and the replies)

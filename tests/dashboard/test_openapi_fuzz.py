@@ -34,9 +34,14 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (profiles / "tiny-cam.yaml").write_text(TINY_CAM)
     (profiles / "tiny-plug.yaml").write_text(TINY_PLUG)
     local = LocalSettings(
-        interface="fake0", data_file=tmp / "devices.yaml", profiles_dir=profiles, socket_dir=tmp,
-        state_dir=tmp / "state", emulator_command=[sys.executable, str(FAKE_EMULATOR)], stop_timeout=2.0,
-    )  # fmt: skip
+        interface="fake0",
+        data_file=tmp / "devices.yaml",
+        profiles_dir=profiles,
+        socket_dir=tmp,
+        state_dir=tmp / "state",
+        emulator_command=[sys.executable, str(FAKE_EMULATOR)],
+        stop_timeout=2.0,
+    )
     app = app_mod.create_app(Settings(local=local, web_dir=Path(tmp / "none"), token=SecretStr(TOKEN)))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
     server.capture_signals = lambda: __import__("contextlib").nullcontext()  # type: ignore[method-assign]

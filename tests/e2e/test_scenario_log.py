@@ -54,10 +54,15 @@ def test_a_fleet_scenario_run_from_the_fleets_view(page: Page, dashboard: Dashbo
     """The Fleets view runs a file on a fleet: the chosen member (count 1, by the seed) power-cycles,
     its marks reach the service's logs, and Stop scenario removes it from the fleet."""
     fleet = {
-        "apiVersion": "iotemu.io/v1alpha1", "kind": "IoTFleet", "metadata": {"name": "cams"},
-        "spec": {"replicas": 3, "template": {"profile": "dahua-ipc-hdw4431c-a", "protocols": ["arp", "dhcp"]},
-                 "running": True},
-    }  # fmt: skip
+        "apiVersion": "iotemu.io/v1alpha1",
+        "kind": "IoTFleet",
+        "metadata": {"name": "cams"},
+        "spec": {
+            "replicas": 3,
+            "template": {"profile": "dahua-ipc-hdw4431c-a", "protocols": ["arp", "dhcp"]},
+            "running": True,
+        },
+    }
     with dashboard.api() as api:
         assert api.post("/api/import", content=json.dumps(fleet)).status_code == 200
     page.get_by_role("tab", name="Fleets").click()

@@ -204,8 +204,19 @@ def test_another_local_user_gets_401_and_cannot_find_the_token(service: Service)
     start_all = f"{service.url}/api/devices/start-all"
     code = _as_nobody("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", start_all)
     assert code.stdout == "401"
-    guessed = _as_nobody("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H",
-                         "Authorization: Bearer guessed-token-0123456789", start_all)  # fmt: skip
+    guessed = _as_nobody(
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-X",
+        "POST",
+        "-H",
+        "Authorization: Bearer guessed-token-0123456789",
+        start_all,
+    )
     assert guessed.stdout == "401"
     assert service.state() == before
     assert _as_nobody("cat", str(service.token_file)).returncode != 0

@@ -81,8 +81,9 @@ class DevProbe:
         return None
 
     # DHCP -------------------------------------------------------------------------------------
-    def dhcp(self, options: list[Any], *, xid: int | None = None, broadcast: bool = True,
-             timeout: float = 5.0) -> Packet | None:  # fmt: skip
+    def dhcp(
+        self, options: list[Any], *, xid: int | None = None, broadcast: bool = True, timeout: float = 5.0
+    ) -> Packet | None:
         """Broadcast one DHCP message from 0.0.0.0 and return the server's reply (or None)."""
         xid = random.getrandbits(32) if xid is None else xid
         self.send(
@@ -97,8 +98,9 @@ class DevProbe:
     def discover(self, hostname: str = "probe", **kw: Any) -> Packet | None:
         return self.dhcp([("message-type", "discover"), ("hostname", hostname.encode())], **kw)
 
-    def request(self, address: str, *, server_id: str | None = None, hostname: str = "probe",
-                **kw: Any) -> Packet | None:  # fmt: skip
+    def request(
+        self, address: str, *, server_id: str | None = None, hostname: str = "probe", **kw: Any
+    ) -> Packet | None:
         """A REQUEST: SELECTING with `server_id`, INIT-REBOOT without."""
         options: list[Any] = [("message-type", "request"), ("requested_addr", address)]
         if server_id:

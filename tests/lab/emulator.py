@@ -61,8 +61,11 @@ class Emulator:
         seen: dict[str, Message] = {m["device_id"]: m for m in self.messages if m["type"] == type_}
         deadline = time.monotonic() + timeout
         while len(seen) < count:
-            message = self.wait_for(lambda m: m["type"] == type_, max(0.0, deadline - time.monotonic()),
-                                    f"{type_} from {count} devices (have {len(seen)})")  # fmt: skip
+            message = self.wait_for(
+                lambda m: m["type"] == type_,
+                max(0.0, deadline - time.monotonic()),
+                f"{type_} from {count} devices (have {len(seen)})",
+            )
             seen[message["device_id"]] = message
         return list(seen.values())
 

@@ -44,8 +44,22 @@ class FullCapture:
 
 def decode(pcap: Path, display_filter: str, fields: Sequence[str]) -> list[list[str]]:
     """One row per packet matching `display_filter`; a field that occurs several times is joined with ','."""
-    argv = ["tshark", "-n", "-r", str(pcap), "-Y", display_filter, "-T", "fields", "-E", "separator=/t",
-            "-E", "occurrence=a", "-E", "aggregator=,"]  # fmt: skip
+    argv = [
+        "tshark",
+        "-n",
+        "-r",
+        str(pcap),
+        "-Y",
+        display_filter,
+        "-T",
+        "fields",
+        "-E",
+        "separator=/t",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]
     for port, protocol in DECODE_AS.items():
         argv += ["-d", f"tcp.port=={port},{protocol}"]
     for field in fields:

@@ -101,22 +101,28 @@ def render(report: dict[str, dict[str, Any]]) -> str:
     out = [HEADER.format(count=len(profiles))]
     for p in profiles:
         mac = f"{p.ouis[0]}:12:34:56"
-        out.append(f"| `{p.name}` | {_cell(p.vendor)} {_cell(p.model)} | {p.device_class.value} | {_cell(p.os)} | "
-                   f"{','.join(map(str, p.dhcp.parameter_request_list))} | {_cell(p.dhcp.vendor_class_id)} | "
-                   f"`{p.hostname_for(mac)}` |\n")  # fmt: skip
+        out.append(
+            f"| `{p.name}` | {_cell(p.vendor)} {_cell(p.model)} | {p.device_class.value} | {_cell(p.os)} | "
+            f"{','.join(map(str, p.dhcp.parameter_request_list))} | {_cell(p.dhcp.vendor_class_id)} | "
+            f"`{p.hostname_for(mac)}` |\n"
+        )
     out.append(SYN_HEADER)
     for p in profiles:
         seen = report.get(p.name, {})
         label = seen.get("p0f_os") or "(no SYN seen in the reported run)"
         params = seen.get("p0f_params")
-        out.append(f"| `{p.name}` | {_syn(p)} | `{_cell(seen.get('p0f_sig'))}` | {_cell(label)}"
-                   f"{f' ({params})' if params else ''} |\n")  # fmt: skip
+        out.append(
+            f"| `{p.name}` | {_syn(p)} | `{_cell(seen.get('p0f_sig'))}` | {_cell(label)}"
+            f"{f' ({params})' if params else ''} |\n"
+        )
     out.append(APP_HEADER)
     for p in profiles:
         agent = p.http.user_agent if p.http else None
         lldp = p.lldp.system_description if p.lldp else None
-        out.append(f"| `{p.name}` | {', '.join(x for x in p.protocols if x not in ('arp', 'dhcp', 'icmp'))} | "
-                   f"{_cell(agent)} | {_library(p)} | {_cell(_announcements(p))} | {_cell(lldp)} |\n")  # fmt: skip
+        out.append(
+            f"| `{p.name}` | {', '.join(x for x in p.protocols if x not in ('arp', 'dhcp', 'icmp'))} | "
+            f"{_cell(agent)} | {_library(p)} | {_cell(_announcements(p))} | {_cell(lldp)} |\n"
+        )
     out.append(SOURCES_HEADER)
     for p in profiles:
         out.append(f"| `{p.name}` | {_summary(p)} |\n")

@@ -82,8 +82,9 @@ class GwProcess:
     def __init__(self, lab: iotlab.Lab, argv: list[str], log: Path) -> None:
         self.log = log
         self._out = log.open("w")
-        self.proc = subprocess.Popen(netns.exec_argv(lab.gw_netns, argv), stdout=self._out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)  # fmt: skip
+        self.proc = subprocess.Popen(
+            netns.exec_argv(lab.gw_netns, argv), stdout=self._out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc.poll() is None:
@@ -114,8 +115,9 @@ def wait_tcp_listening(lab: iotlab.Lab, ports: set[int], proc: GwProcess, what: 
 NGINX_CONF = internet.NGINX_CONF
 
 
-def start_nginx(lab: iotlab.Lab, directory: Path, tls_ports: tuple[int, ...] = (443,),
-                http_ports: tuple[int, ...] = (80,)) -> GwProcess:  # fmt: skip
+def start_nginx(
+    lab: iotlab.Lab, directory: Path, tls_ports: tuple[int, ...] = (443,), http_ports: tuple[int, ...] = (80,)
+) -> GwProcess:
     """nginx for HTTP (`http_ports`) and TLS (`tls_ports`), with the lab internet's configuration and certificates."""
     directory.mkdir(parents=True, exist_ok=True)
     internet.make_certificates(directory)
@@ -150,8 +152,11 @@ def start_mosquitto(lab: iotlab.Lab, directory: Path, ports: tuple[int, ...] = (
 
 def start_syn_capture(lab: iotlab.Lab, pcap: Path) -> GwProcess:
     """Capture the SYNs arriving at the gateway (not its own SYN-ACKs) into `pcap`."""
-    proc = GwProcess(lab, ["tcpdump", "-i", lab.gw_iface, "-U", "-n", "-w", str(pcap),
-                           "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn"], pcap.with_suffix(".out"))  # fmt: skip
+    proc = GwProcess(
+        lab,
+        ["tcpdump", "-i", lab.gw_iface, "-U", "-n", "-w", str(pcap), "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn"],
+        pcap.with_suffix(".out"),
+    )
 
     def ready() -> bool:
         proc.check_alive("tcpdump")

@@ -133,10 +133,24 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         profiles.mkdir()
         (profiles / "lab-app-camera.yaml").write_text(PROFILE)
         (directory / "device.yaml").write_text(MANIFEST)
-        emulator = Emulator([
-            "run", "-f", str(directory / "device.yaml"), "--profiles-dir", str(profiles), "--interface", lab.dev_iface,
-            "--netns", lab.dev_netns, "--json-output", "--state-dir", str(directory / "state"), "--log-level", "debug",
-        ])  # fmt: skip
+        emulator = Emulator(
+            [
+                "run",
+                "-f",
+                str(directory / "device.yaml"),
+                "--profiles-dir",
+                str(profiles),
+                "--interface",
+                lab.dev_iface,
+                "--netns",
+                lab.dev_netns,
+                "--json-output",
+                "--state-dir",
+                str(directory / "state"),
+                "--log-level",
+                "debug",
+            ]
+        )
         started.append(emulator)
         ack = emulator.wait_for(lambda m: m["type"] == "dhcp_ack", WAIT, "dhcp_ack")
         yield Scenario(lab, directory, emulator, rtsp, ack["assigned_ip"])
@@ -170,8 +184,12 @@ def test_tls_server_saw_the_client_hello_with_its_sni(scenario: Scenario) -> Non
 
 def test_mosquitto_received_connect_and_publish(scenario: Scenario) -> None:
     log = scenario.directory / "mosquitto" / "mosquitto.log"
-    servers.wait_for_line(log, rf"New client connected from {re.escape(scenario.device_ip)}:\d+ as labcam-{MAC6} "
-                               r"\(p2, c1, k30, u'labcam'\)", WAIT)  # fmt: skip
+    servers.wait_for_line(
+        log,
+        rf"New client connected from {re.escape(scenario.device_ip)}:\d+ as labcam-{MAC6} "
+        r"\(p2, c1, k30, u'labcam'\)",
+        WAIT,
+    )
     servers.wait_for_line(log, rf"Received PUBLISH from labcam-{MAC6} \(d0, q0, r0, m0, 'labcam/{MAC6}/state'", WAIT)
     scenario.logged(rf"^mqtt: connected to broker\.lab\.test:1883 as labcam-{MAC6}$")
 
@@ -225,8 +243,15 @@ OPTION_DNS = 6
 Checks = dict[str, Callable[[], bool]]
 
 
-def shipped_expectations(configs: list[manifests.DeviceConfig], ips: dict[str, str], *, nginx: Path, mqtt_log: Path,
-                         device_logs: Path, rtsp: dict[int, servers.RtspListener]) -> Checks:  # fmt: skip
+def shipped_expectations(
+    configs: list[manifests.DeviceConfig],
+    ips: dict[str, str],
+    *,
+    nginx: Path,
+    mqtt_log: Path,
+    device_logs: Path,
+    rtsp: dict[int, servers.RtspListener],
+) -> Checks:
     """What each real server (and each device, in `device_logs/<id>.log`) must have logged, by description."""
     served = server_cipher_suites()
     http_log, tls_log, https_log = nginx / "http-access.log", nginx / "tls-access.log", nginx / "https-access.log"
@@ -287,8 +312,10 @@ def test_every_shipped_profile_speaks_to_real_servers(lab_factory: LabFactory, t
 
     def document(p: catalog.Profile) -> str:
         protocols = ", ".join(["arp", "dhcp", "icmp", *(x for x in p.protocols if x in TCP_PROTOCOLS)])
-        return (f"---\napiVersion: iotemu.io/v1alpha1\nkind: IoTDevice\nmetadata: {{name: {p.name}}}\n"
-                f"spec: {{profile: {p.name}, protocols: [{protocols}]}}\n")  # fmt: skip
+        return (
+            f"---\napiVersion: iotemu.io/v1alpha1\nkind: IoTDevice\nmetadata: {{name: {p.name}}}\n"
+            f"spec: {{profile: {p.name}, protocols: [{protocols}]}}\n"
+        )
 
     manifest = "".join(document(p) for p in profiles)
     (tmp_path / "fleet.yaml").write_text(manifest)
@@ -298,8 +325,9 @@ def test_every_shipped_profile_speaks_to_real_servers(lab_factory: LabFactory, t
     with contextlib.ExitStack() as running:
         http_ports = {80} | {r.port for p in profiles if p.http for r in p.http.requests}
         tls_ports = {p.tls.port for p in profiles if p.tls} or {443}
-        nginx = servers.start_nginx(lab, tmp_path / "nginx", tls_ports=tuple(sorted(tls_ports)),
-                                    http_ports=tuple(sorted(http_ports)))  # fmt: skip
+        nginx = servers.start_nginx(
+            lab, tmp_path / "nginx", tls_ports=tuple(sorted(tls_ports)), http_ports=tuple(sorted(http_ports))
+        )
         running.callback(nginx.stop)
         mqtt_ports = tuple(sorted({p.mqtt.port for p in profiles if p.mqtt} or {1883}))
         running.callback(servers.start_mosquitto(lab, tmp_path / "mosquitto", ports=mqtt_ports).stop)
@@ -307,13 +335,33 @@ def test_every_shipped_profile_speaks_to_real_servers(lab_factory: LabFactory, t
         for port in {p.rtsp.port for p in profiles if p.rtsp}:
             rtsp[port] = listener = servers.RtspListener(lab, port)
             running.callback(listener.close)
-        emu = running.enter_context(Emulator([
-            "run", "-f", str(tmp_path / "fleet.yaml"), "--interface", lab.dev_iface, "--netns", lab.dev_netns,
-            "--json-output", "--state-dir", str(tmp_path / "state"), "--log-level", "debug",
-        ]))  # fmt: skip
+        emu = running.enter_context(
+            Emulator(
+                [
+                    "run",
+                    "-f",
+                    str(tmp_path / "fleet.yaml"),
+                    "--interface",
+                    lab.dev_iface,
+                    "--netns",
+                    lab.dev_netns,
+                    "--json-output",
+                    "--state-dir",
+                    str(tmp_path / "state"),
+                    "--log-level",
+                    "debug",
+                ]
+            )
+        )
         ips = {m["device_id"]: m["assigned_ip"] for m in emu.wait_count("dhcp_ack", len(configs), WAIT)}
-        checks = shipped_expectations(configs, ips, nginx=tmp_path / "nginx", rtsp=rtsp, device_logs=device_logs,
-                                      mqtt_log=tmp_path / "mosquitto" / "mosquitto.log")  # fmt: skip
+        checks = shipped_expectations(
+            configs,
+            ips,
+            nginx=tmp_path / "nginx",
+            rtsp=rtsp,
+            device_logs=device_logs,
+            mqtt_log=tmp_path / "mosquitto" / "mosquitto.log",
+        )
         deadline = time.monotonic() + 30
         while (pending := [what for what, check in checks.items() if not check()]) and time.monotonic() < deadline:
             assert emu.proc.poll() is None, f"the emulator exited: {emu.tail()}"

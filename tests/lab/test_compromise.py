@@ -39,9 +39,21 @@ pytestmark = pytest.mark.lab
 SINK = str(labconfig.SINK_ADDRESS)
 LABEL = "lab-test"
 MAC = "44:19:b6:5c:00:01"
-FIELDS = ("frame.time_epoch", "ip.src", "ip.dst", "tcp.srcport", "tcp.dstport", "tcp.flags", "http.request.method",
-          "http.request.uri", "dns.qry.name", "dns.qry.type", "ssh.protocol", "tls.handshake.extensions_server_name",
-          "udp.dstport")  # fmt: skip
+FIELDS = (
+    "frame.time_epoch",
+    "ip.src",
+    "ip.dst",
+    "tcp.srcport",
+    "tcp.dstport",
+    "tcp.flags",
+    "http.request.method",
+    "http.request.uri",
+    "dns.qry.name",
+    "dns.qry.type",
+    "ssh.protocol",
+    "tls.handshake.extensions_server_name",
+    "udp.dstport",
+)
 SPECS: dict[str, dict[str, Any]] = {
     "scan": {"kind": "port_scan", "ports": [22, 23, 53, 80], "rate": 100, "max_hosts": 4},
     "telnet": {"kind": "brute_force", "service": "telnet", "attempts": 4, "interval": 0.5},
@@ -128,10 +140,12 @@ def marker(emulator: EngineThread, lab: iotlab.Lab) -> None:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     directory = tmp_path_factory.mktemp("compromise")
-    config = iotlab.LabConfig(name=new_lab_name(), state_dir=directory / "labs", internet=True,
-                              dnsmasq_extra=("--log-queries",))  # fmt: skip
-    device = manifests.DeviceConfig(device_id="victim", mac=MAC, hostname="victim", profile=make_profile(),
-                                    protocols=(), traffic_interval=60)  # fmt: skip
+    config = iotlab.LabConfig(
+        name=new_lab_name(), state_dir=directory / "labs", internet=True, dnsmasq_extra=("--log-queries",)
+    )
+    device = manifests.DeviceConfig(
+        device_id="victim", mac=MAC, hostname="victim", profile=make_profile(), protocols=(), traffic_interval=60
+    )
     with iotlab.lab(config) as lab:
         # Not the HTTPS bulk (3 MiB of uploads, checked in the sink's logs): a capture that decodes it drops packets.
         capture = Capture(lab, f"ip and not (host {SINK} and tcp port 443)", "ip", FIELDS)
@@ -179,22 +193,35 @@ def test_every_log_line_names_its_scenario_and_kind(run: Run) -> None:
     assert scenario_lines
     assert not [m for m in scenario_lines if " failed: " in m], "a session of a behaviour failed"
     for line in scenario_lines:
-        assert re.match(r"^\[scenario lab-test-[a-z-]+\] (port_scan|brute_force|c2_beacon|dns_tunnel|exfiltration): ",
-                        line), line  # fmt: skip
+        assert re.match(
+            r"^\[scenario lab-test-[a-z-]+\] (port_scan|brute_force|c2_beacon|dns_tunnel|exfiltration): ", line
+        ), line
 
 
 def test_port_scan_probes_the_lab_subnet_and_resets_open_ports(run: Run) -> None:
     gateway = str(run.lab.gateway_ip)
-    syns = [r for r in run.rows if r["ip.src"] == run.ip and flags(r) == SYN
-            and r["tcp.dstport"] in ("22", "23", "53", "80") and r["ip.dst"] != SINK]  # fmt: skip
+    syns = [
+        r
+        for r in run.rows
+        if r["ip.src"] == run.ip
+        and flags(r) == SYN
+        and r["tcp.dstport"] in ("22", "23", "53", "80")
+        and r["ip.dst"] != SINK
+    ]
     subnet = ipaddress.IPv4Network(run.lab.subnet)
     assert {r["ip.dst"] for r in syns} <= {str(h) for h in list(subnet.hosts())[:5]}
     assert (gateway, "53") in {(r["ip.dst"], r["tcp.dstport"]) for r in syns}
-    synack = [r for r in run.rows if r["ip.src"] == gateway and r["tcp.srcport"] == "53" and r["ip.dst"] == run.ip
-              and flags(r) == SYN | ACK]  # fmt: skip
+    synack = [
+        r
+        for r in run.rows
+        if r["ip.src"] == gateway and r["tcp.srcport"] == "53" and r["ip.dst"] == run.ip and flags(r) == SYN | ACK
+    ]
     assert synack, "dnsmasq's port 53 did not answer the scan"
-    resets = [r for r in run.rows if r["ip.src"] == run.ip and r["ip.dst"] == gateway and r["tcp.dstport"] == "53"
-              and flags(r) == RST]  # fmt: skip
+    resets = [
+        r
+        for r in run.rows
+        if r["ip.src"] == run.ip and r["ip.dst"] == gateway and r["tcp.dstport"] == "53" and flags(r) == RST
+    ]
     assert resets, "the scanner did not reset the open port"
     summary = kind_logs(run, "scan", "port_scan")[-1]
     assert summary.startswith("16 probes to 4 hosts") and f"{gateway}:53" in summary, summary
@@ -203,8 +230,11 @@ def test_port_scan_probes_the_lab_subnet_and_resets_open_ports(run: Run) -> None
 @pytest.mark.parametrize("service", ["telnet", "ssh"])
 def test_login_attempts_reach_the_sinks_server_and_are_logged_there(run: Run, service: str) -> None:
     port = str(login_servers.SSH_PORT if service == "ssh" else login_servers.TELNET_PORT)
-    syns = [r for r in run.rows if r["ip.src"] == run.ip and r["ip.dst"] == SINK and r["tcp.dstport"] == port
-            and flags(r) == SYN]  # fmt: skip
+    syns = [
+        r
+        for r in run.rows
+        if r["ip.src"] == run.ip and r["ip.dst"] == SINK and r["tcp.dstport"] == port and flags(r) == SYN
+    ]
     users = [user for user, _ in credentials.MIRAI[:4]]
     if service == "ssh":  # two behaviours: 4 attempts with aes128-ctr first, 2 with chacha20-poly1305 first
         users += users[:2]
@@ -213,8 +243,10 @@ def test_login_attempts_reach_the_sinks_server_and_are_logged_there(run: Run, se
         log = run.sink_log("sshd.log")
         failed = re.findall(rf"Failed password for invalid user (\S+) from {re.escape(run.ip)} ", log)
         ciphers = re.findall(r"kex: client->server cipher: (\S+) MAC: (\S+)", log)
-        assert collections.Counter(ciphers) == {("aes128-ctr", "hmac-sha2-256"): 4,
-                                                ("chacha20-poly1305@openssh.com", "<implicit>"): 2}  # fmt: skip
+        assert collections.Counter(ciphers) == {
+            ("aes128-ctr", "hmac-sha2-256"): 4,
+            ("chacha20-poly1305@openssh.com", "<implicit>"): 2,
+        }
         assert kind_logs(run, "ssh-chacha", "brute_force")[-1] == "2 ssh attempts at login.lab.test: 2 rejected"
     else:
         failed = re.findall(rf"FAILED LOGIN from {re.escape(run.ip)} FOR (\S+)", run.sink_log("telnet-logins.log"))
@@ -228,8 +260,11 @@ def period_of(times: list[float]) -> list[float]:
 
 def test_http_beacons_check_in_every_period_in_the_sinks_log(run: Run) -> None:
     bot = beacon.bot_id(MAC)
-    gets = [float(r["frame.time_epoch"]) for r in run.rows
-            if r["ip.src"] == run.ip and r["http.request.uri"] == f"/gate.php?id={bot}"]  # fmt: skip
+    gets = [
+        float(r["frame.time_epoch"])
+        for r in run.rows
+        if r["ip.src"] == run.ip and r["http.request.uri"] == f"/gate.php?id={bot}"
+    ]
     assert len(gets) >= 4
     assert all(abs(p - 1.0) < 0.15 for p in period_of(gets)), period_of(gets)
     access = run.sink_log("http-access.log")
@@ -242,8 +277,11 @@ def test_dns_beacon_and_tunnel_queries_in_the_resolvers_log(run: Run) -> None:
     dnsmasq = (run.lab.directory / "dnsmasq.log").read_text(errors="replace")
     bot = beacon.bot_id(MAC)
     assert f"query[TXT] {bot}.c2d.lab.test from {run.ip}" in dnsmasq
-    check_ins = [float(r["frame.time_epoch"]) for r in run.rows
-                 if r["ip.src"] == run.ip and r["dns.qry.name"].endswith(f"{bot}.c2d.lab.test")]  # fmt: skip
+    check_ins = [
+        float(r["frame.time_epoch"])
+        for r in run.rows
+        if r["ip.src"] == run.ip and r["dns.qry.name"].endswith(f"{bot}.c2d.lab.test")
+    ]
     assert len(check_ins) >= 4 and all(abs(p - 1.0) < 0.15 for p in period_of(check_ins)), period_of(check_ins)
     tunnel = re.findall(rf"query\[TXT\] ([a-z2-7]{{52}})\.t\.lab\.test from {re.escape(run.ip)}", dnsmasq)
     assert len(tunnel) >= 20 * 2 and len(set(tunnel)) == len(tunnel)
@@ -256,11 +294,18 @@ def test_dns_beacon_and_tunnel_queries_in_the_resolvers_log(run: Run) -> None:
 
 
 def test_exfiltration_uploads_in_chunks_logged_by_nginx(run: Run) -> None:
-    bodies = re.findall(rf'^{re.escape(run.ip)} "POST /upload HTTP/1.1" "[^"]*" 200 .* body=(\d+)$',
-                        run.sink_log("https-access.log"), re.M)  # fmt: skip
+    bodies = re.findall(
+        rf'^{re.escape(run.ip)} "POST /upload HTTP/1.1" "[^"]*" 200 .* body=(\d+)$',
+        run.sink_log("https-access.log"),
+        re.M,
+    )
     assert bodies == [str(1 << 20)] * 3
-    carried = [int(n) for n in re.findall(rf'^{re.escape(run.ip)} sni="drop.lab.test" .* bytes_in=(\d+)$',
-                                          run.sink_log("tls-access.log"), re.M)]  # fmt: skip
+    carried = [
+        int(n)
+        for n in re.findall(
+            rf'^{re.escape(run.ip)} sni="drop.lab.test" .* bytes_in=(\d+)$', run.sink_log("tls-access.log"), re.M
+        )
+    ]
     assert len(carried) == 3 and all(1 << 20 < n < (1 << 20) + 8192 for n in carried), carried  # + TLS framing
     summary = kind_logs(run, "exfil", "exfiltration")[-1]
     assert summary.startswith(f"{3 << 20} of {3 << 20} bytes uploaded to drop.lab.test in 3 POSTs"), summary

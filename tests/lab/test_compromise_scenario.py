@@ -21,10 +21,13 @@ pytestmark = pytest.mark.lab
 MAC = "44:19:b6:5c:01:01"
 STEPS = [
     {"name": "beacon", "at": 1, "duration": 4, "behaviour": {"kind": "c2_beacon", "protocol": "http", "period": 1}},
-    {"name": "telnet", "at": 1, "behaviour": {"kind": "brute_force", "service": "telnet", "attempts": 3,
-                                              "interval": 0.5}},
+    {
+        "name": "telnet",
+        "at": 1,
+        "behaviour": {"kind": "brute_force", "service": "telnet", "attempts": 3, "interval": 0.5},
+    },
     {"name": "scan", "at": 1, "duration": 3, "behaviour": {"kind": "port_scan", "ports": [23, 80], "max_hosts": 2}},
-]  # fmt: skip
+]
 
 
 def test_a_scenario_runs_compromise_behaviours_against_the_lab_internet(
@@ -32,14 +35,32 @@ def test_a_scenario_runs_compromise_behaviours_against_the_lab_internet(
 ) -> None:
     lab = lab_factory(internet=True)
     manifest = tmp_path / "cam.yaml"
-    manifest.write_text(yaml.safe_dump({
-        "apiVersion": "iotemu.io/v1alpha1", "kind": "IoTDevice", "metadata": {"name": "cam"},
-        "spec": {"profile": "hikvision-ds-2cd2042fwd", "mac": MAC, "protocols": ["arp", "dhcp"]},
-    }))  # fmt: skip
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "iotemu.io/v1alpha1",
+                "kind": "IoTDevice",
+                "metadata": {"name": "cam"},
+                "spec": {"profile": "hikvision-ds-2cd2042fwd", "mac": MAC, "protocols": ["arp", "dhcp"]},
+            }
+        )
+    )
     scenario = tmp_path / "breach.yaml"
     scenario.write_text(yaml.safe_dump({"name": "breach", "steps": STEPS}))
-    argv = ["run", "-f", str(manifest), "--scenario", str(scenario), "--interface", lab.dev_iface,
-            "--netns", lab.dev_netns, "--json-output", "--state-dir", str(tmp_path / "state")]  # fmt: skip
+    argv = [
+        "run",
+        "-f",
+        str(manifest),
+        "--scenario",
+        str(scenario),
+        "--interface",
+        lab.dev_iface,
+        "--netns",
+        lab.dev_netns,
+        "--json-output",
+        "--state-dir",
+        str(tmp_path / "state"),
+    ]
     with Emulator(argv) as emulator:
         for _ in STEPS:
             emulator.wait_for(lambda m: m["type"] == "scenario" and m["state"] == "ended", 60, "every step's end")

@@ -17,8 +17,10 @@ pytestmark = pytest.mark.lab
 def test_demo_binds_the_default_devices_and_cleans_up() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "iotemu", "demo", "--port", "0", "--duration", "120"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     bound = threading.Event()
 

@@ -21,8 +21,16 @@ from .test_probes import devices, nmap_services, probe_lab  # noqa: F401  (fixtu
 
 pytestmark = pytest.mark.lab
 
-NAMES = ["bd-alaris-gateway-workstation", "tplink-kasa-hs110", "sonoff-mini", "meross-mss110", "amazon-echo-dot",
-         "nest-learning-thermostat", "hid-vertx-evo-v2000", "xiaomi-gateway"]  # fmt: skip
+NAMES = [
+    "bd-alaris-gateway-workstation",
+    "tplink-kasa-hs110",
+    "sonoff-mini",
+    "meross-mss110",
+    "amazon-echo-dot",
+    "nest-learning-thermostat",
+    "hid-vertx-evo-v2000",
+    "xiaomi-gateway",
+]
 PORTS = [80, 104, 4070, 8081, 9999]
 EXPECTED: dict[str, dict[int, tuple[str, str]]] = {
     # profile -> port -> (service, product) when nmap names it, else ("?", a text its fingerprint holds); others closed
@@ -34,7 +42,7 @@ EXPECTED: dict[str, dict[int, tuple[str, str]]] = {
     "nest-learning-thermostat": {},
     "hid-vertx-evo-v2000": {},
     "xiaomi-gateway": {},
-}  # fmt: skip
+}
 
 UDP_CLIENT = """
 import socket, sys
@@ -68,8 +76,9 @@ else:
 
 
 def client(lab: iotlab.Lab, kind: str, host: str, port: int, payload: bytes) -> str:
-    run = lab.run_in_gw(sys.executable, "-c", UDP_CLIENT, kind, host, str(port), payload.hex(),
-                          lab.gw_iface, timeout=30)  # fmt: skip
+    run = lab.run_in_gw(
+        sys.executable, "-c", UDP_CLIENT, kind, host, str(port), payload.hex(), lab.gw_iface, timeout=30
+    )
     assert run.returncode == 0, run.stderr
     return run.stdout.strip()
 
@@ -107,12 +116,23 @@ def test_dicom_association_and_c_echo_with_dcmtk_and_nmap(probe_lab: iotlab.Lab)
 def test_hid_discoveryd_broadcast_finds_the_vertx(probe_lab: iotlab.Lab) -> None:  # noqa: F811
     with devices(probe_lab, ["hid-vertx-evo-v2000"]) as addresses:
         address = addresses["hid-vertx-evo-v2000"]
-        run = probe_lab.run_in_gw("nmap", "-n", "-e", probe_lab.gw_iface, "--script", "broadcast-hid-discoveryd",
-                                  "--script-args", "broadcast-hid-discoveryd.timeout=3s", timeout=60)  # fmt: skip
+        run = probe_lab.run_in_gw(
+            "nmap",
+            "-n",
+            "-e",
+            probe_lab.gw_iface,
+            "--script",
+            "broadcast-hid-discoveryd",
+            "--script-args",
+            "broadcast-hid-discoveryd.timeout=3s",
+            timeout=60,
+        )
     assert run.returncode == 0, run.stderr
     mac = "00:06:8E:5A:00:01"
-    assert f"MAC: {mac}; Name: VertX-5A0001; IP Address: {address}; Model: V2000; Version: 2.2.7.568 (03/05/2015)" \
-        in run.stdout, run.stdout  # fmt: skip
+    assert (
+        f"MAC: {mac}; Name: VertX-5A0001; IP Address: {address}; Model: V2000; Version: 2.2.7.568 (03/05/2015)"
+        in run.stdout
+    ), run.stdout
 
 
 def test_kasa_answers_get_sysinfo_over_tcp_and_udp_broadcast(probe_lab: iotlab.Lab) -> None:  # noqa: F811
@@ -157,8 +177,9 @@ def test_curl_reaches_the_local_apis_of_sonoff_meross_and_echo(probe_lab: iotlab
 def test_nmap_timestamp_ping_finds_the_linux_device_only(probe_lab: iotlab.Lab) -> None:  # noqa: F811
     names = ["hikvision-ds-2cd2042fwd", "meross-mss110"]  # Linux answers ICMP timestamp requests, lwIP does not
     with devices(probe_lab, names) as addresses:
-        run = probe_lab.run_in_gw("nmap", "-sn", "-PP", "--disable-arp-ping", "-n", "--reason", "-oX", "-",
-                                  *addresses.values(), timeout=60)  # fmt: skip
+        run = probe_lab.run_in_gw(
+            "nmap", "-sn", "-PP", "--disable-arp-ping", "-n", "--reason", "-oX", "-", *addresses.values(), timeout=60
+        )
     assert run.returncode == 0, run.stderr
     status = {}
     for host in ET.fromstring(run.stdout).iter("host"):

@@ -36,8 +36,14 @@ def device(profile: str, index: int, **dot1x: Any) -> manifests.DeviceConfig:
         assert prof.dot1x is not None
         prof = prof.model_copy(update={"dot1x": prof.dot1x.model_copy(update={"enabled": True, **dot1x})})
     mac = f"{prof.ouis[0]}:5b:00:{index:02x}"
-    return manifests.DeviceConfig(device_id=f"{profile}-{index}", mac=mac, hostname=prof.hostname_for(mac),
-                                  profile=prof, protocols=("arp", "dhcp"), traffic_interval=600)  # fmt: skip
+    return manifests.DeviceConfig(
+        device_id=f"{profile}-{index}",
+        mac=mac,
+        hostname=prof.hostname_for(mac),
+        profile=prof,
+        protocols=("arp", "dhcp"),
+        traffic_interval=600,
+    )
 
 
 @pytest.fixture
@@ -68,20 +74,32 @@ def test_md5_phone_tls_camera_wrong_secret_and_a_silent_plug(dot1x_lab: iotlab.L
         wrong.device_id: wrong.hostname,
         peap.device_id: peap.mac.replace(":", ""),
     }
-    servers = lab_dot1x.start(dot1x_lab, [
-        lab_dot1x.User(identities[phone.device_id], password=SECRET),
-        lab_dot1x.User(identities[camera.device_id], cert_file=_mac12(camera)),
-        lab_dot1x.User(identities[wrong.device_id], password=SECRET),
-        lab_dot1x.User(identities[peap.device_id], password=SECRET),
-    ], mab=[plug.mac])  # fmt: skip
+    servers = lab_dot1x.start(
+        dot1x_lab,
+        [
+            lab_dot1x.User(identities[phone.device_id], password=SECRET),
+            lab_dot1x.User(identities[camera.device_id], cert_file=_mac12(camera)),
+            lab_dot1x.User(identities[wrong.device_id], password=SECRET),
+            lab_dot1x.User(identities[peap.device_id], password=SECRET),
+        ],
+        mab=[plug.mac],
+    )
     capture = FullCapture(dot1x_lab, tmp_path / "dot1x.pcap")
     try:
         emulator = EngineThread(dot1x_lab, [phone, camera, wrong, plug, peap, stranger])
         try:
             by_id = {d.device_id: d for d in emulator.engine.devices}
-            emulator.wait(lambda: all(by_id[i].ip is not None for i in (phone.device_id, camera.device_id,
-                                                                         plug.device_id, peap.device_id)) or None,
-                          30, "the phones, the camera and the plug to bind")  # fmt: skip
+            emulator.wait(
+                lambda: (
+                    all(
+                        by_id[i].ip is not None
+                        for i in (phone.device_id, camera.device_id, plug.device_id, peap.device_id)
+                    )
+                    or None
+                ),
+                30,
+                "the phones, the camera and the plug to bind",
+            )
 
             def failures() -> list[dict[str, Any]]:
                 return [
@@ -90,8 +108,14 @@ def test_md5_phone_tls_camera_wrong_secret_and_a_silent_plug(dot1x_lab: iotlab.L
 
             def retried() -> list[dict[str, Any]]:
                 failed = failures()
-                return [m for m in emulator.messages if m["type"] == "dot1x_start" and failed
-                        and m["device_id"] == wrong.device_id and m["timestamp"] > failed[0]["timestamp"]]  # fmt: skip
+                return [
+                    m
+                    for m in emulator.messages
+                    if m["type"] == "dot1x_start"
+                    and failed
+                    and m["device_id"] == wrong.device_id
+                    and m["timestamp"] > failed[0]["timestamp"]
+                ]
 
             heard = f"STA {wrong.mac} IEEE 802.1X: received EAPOL-Start"
             emulator.wait(lambda: failures() or None, 30, "the wrong secret to be refused")
@@ -118,8 +142,11 @@ def test_md5_phone_tls_camera_wrong_secret_and_a_silent_plug(dot1x_lab: iotlab.L
     assert successes[peap.device_id]["method"] == "peap"
 
     # The wire: EAPOL only from the three 802.1X devices; each DHCP only after that device's Success.
-    rows = decode(capture.pcap, "eapol or dhcp", ["frame.time_relative", "eth.src", "eth.dst", "eapol.type", "eap.code",
-                                                  "eap.type", "dhcp.option.dhcp"])  # fmt: skip
+    rows = decode(
+        capture.pcap,
+        "eapol or dhcp",
+        ["frame.time_relative", "eth.src", "eth.dst", "eapol.type", "eap.code", "eap.type", "dhcp.option.dhcp"],
+    )
     eapol_sources = {r[1] for r in rows if r[3]}
     assert plug.mac not in eapol_sources and {phone.mac, camera.mac, wrong.mac} <= eapol_sources
     for config in (phone, camera, peap):

@@ -30,11 +30,31 @@ SEED_MAC = "00:12:34:56:78:01"
 def seed_args(lab: iotlab.Lab, state_dir: Path, *extra: str, mac: str = SEED_MAC) -> list[str]:
     """The seed's command line, unchanged, plus where the lab's interface and our state live."""
     return [
-        "--device", "camera_01", "--vendor", "Hikvision", "--mac", mac, "--interface", lab.dev_iface,
-        "--gateway", str(lab.gateway_ip), "--dhcp-mode", "auto", "--protocols", "arp,dhcp,http,rtsp,cloud,dns,ntp",
-        "--traffic-interval", "60", "--json-output", "--netns", lab.dev_netns, "--state-dir", str(state_dir),
-        "--stats-interval", "1", *extra,
-    ]  # fmt: skip
+        "--device",
+        "camera_01",
+        "--vendor",
+        "Hikvision",
+        "--mac",
+        mac,
+        "--interface",
+        lab.dev_iface,
+        "--gateway",
+        str(lab.gateway_ip),
+        "--dhcp-mode",
+        "auto",
+        "--protocols",
+        "arp,dhcp,http,rtsp,cloud,dns,ntp",
+        "--traffic-interval",
+        "60",
+        "--json-output",
+        "--netns",
+        lab.dev_netns,
+        "--state-dir",
+        str(state_dir),
+        "--stats-interval",
+        "1",
+        *extra,
+    ]
 
 
 def fleet_file(tmp_path: Path, replicas: int, profile: str = "sonoff-mini") -> Path:
@@ -192,8 +212,9 @@ def test_devices_keep_answering_when_nobody_reads_stdout(dnsmasq_lab: iotlab.Lab
     """A reader that stops (a stuck dashboard) fills the pipe; the engine must not stop with it."""
     args = [*fleet_args(dnsmasq_lab, tmp_path, 40)]
     args[args.index("--stats-interval") + 1] = "0.05"  # ~800 stats lines/s: 64 KB of pipe in well under 1 s
-    proc = subprocess.Popen([sys.executable, "-m", "iot_emulator", *args], stdout=subprocess.PIPE,
-                            stderr=(tmp_path / "stderr").open("wb"))  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "iot_emulator", *args], stdout=subprocess.PIPE, stderr=(tmp_path / "stderr").open("wb")
+    )
     try:
         assert proc.stdout is not None
         unread = array.array("i", [0])

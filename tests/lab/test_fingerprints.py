@@ -47,12 +47,23 @@ HTTP_PORTS = tuple(sorted({r.port for p in PROFILES if p.http for r in p.http.re
 """HTTP ports nginx does not serve (80): an RTSP-style listener records those requests."""
 REPORT_ENV = "IOTEMU_FINGERPRINT_REPORT"
 P0F_CLASS = {
-    "amazon-echo-dot": "Linux", "axis-p3224-lv": "Linux", "cisco-cp-7841": "Linux", "dahua-ipc-hdw4431c-a": "Linux",
-    "dahua-nvr4108hs-4ks2": "Linux", "google-nest-mini": "Linux", "grandstream-gxp1405": "Linux",
-    "hid-vertx-evo-v2000": "Linux", "hikvision-ds-2cd2042fwd": "Linux", "nest-learning-thermostat": "Linux",
-    "philips-hue-bridge": "Linux", "polycom-vvx-310": "Linux", "roku-express": "Linux", "samsung-tizen-tv": "Linux",
-    "tplink-kasa-hs110": "Linux", "yealink-sip-t46s": "Linux",
-}  # fmt: skip
+    "amazon-echo-dot": "Linux",
+    "axis-p3224-lv": "Linux",
+    "cisco-cp-7841": "Linux",
+    "dahua-ipc-hdw4431c-a": "Linux",
+    "dahua-nvr4108hs-4ks2": "Linux",
+    "google-nest-mini": "Linux",
+    "grandstream-gxp1405": "Linux",
+    "hid-vertx-evo-v2000": "Linux",
+    "hikvision-ds-2cd2042fwd": "Linux",
+    "nest-learning-thermostat": "Linux",
+    "philips-hue-bridge": "Linux",
+    "polycom-vvx-310": "Linux",
+    "roku-express": "Linux",
+    "samsung-tizen-tv": "Linux",
+    "tplink-kasa-hs110": "Linux",
+    "yealink-sip-t46s": "Linux",
+}
 """The OS class p0f must give each profile's SYN. The others run stacks p0f's database does not know
 (lwIP, Windows CE, printer and PLC firmware): p0f must say "???" and the same raw signature twice."""
 
@@ -89,10 +100,13 @@ class Scenario:
 
 def _manifest(directory: Path) -> Path:
     path = directory / "fleet.yaml"
-    path.write_text("".join(
-        f"---\napiVersion: iotemu.io/v1alpha1\nkind: IoTDevice\nmetadata: {{name: {p.name}}}\n"
-        f"spec: {{profile: {p.name}, trafficInterval: 30}}\n" for p in PROFILES
-    ))  # fmt: skip
+    path.write_text(
+        "".join(
+            f"---\napiVersion: iotemu.io/v1alpha1\nkind: IoTDevice\nmetadata: {{name: {p.name}}}\n"
+            f"spec: {{profile: {p.name}, trafficInterval: 30}}\n"
+            for p in PROFILES
+        )
+    )
     return path
 
 
@@ -101,13 +115,29 @@ def fleet(lab: iotlab.Lab, directory: Path, run: int) -> Iterator[tuple[dict[str
     """The whole fleet in one emulator process, once every device is bound and p0f has seen a SYN of each
     (or SESSION_WAIT has passed: the devices still silent then are the third value)."""
     p0f = P0f(lab, directory / f"p0f-{run}.log")
-    emulator = Emulator(["run", "-f", str(_manifest(directory)), "--interface", lab.dev_iface, "--netns",
-                         lab.dev_netns, "--json-output", "--state-dir", str(directory / f"state-{run}")])  # fmt: skip
+    emulator = Emulator(
+        [
+            "run",
+            "-f",
+            str(_manifest(directory)),
+            "--interface",
+            lab.dev_iface,
+            "--netns",
+            lab.dev_netns,
+            "--json-output",
+            "--state-dir",
+            str(directory / f"state-{run}"),
+        ]
+    )
     try:
         acks = emulator.wait_count("dhcp_ack", len(PROFILES), BIND_WAIT)
         started = {m["device_id"]: m for m in emulator.messages if m["type"] == "started"}
-        devices = {m["device_id"]: Device(started[m["device_id"]]["mac"], started[m["device_id"]]["hostname"],
-                                          m["assigned_ip"]) for m in acks}  # fmt: skip
+        devices = {
+            m["device_id"]: Device(
+                started[m["device_id"]]["mac"], started[m["device_id"]]["hostname"], m["assigned_ip"]
+            )
+            for m in acks
+        }
         with contextlib.suppress(AssertionError):
             poll.until(lambda: not _without_syn(devices, p0f), SESSION_WAIT, "a SYN of every device")
         yield devices, p0f, _without_syn(devices, p0f)
@@ -153,8 +183,15 @@ def _sessions_missing(directory: Path, devices: dict[str, Device], listeners: li
 def fill(pattern: str, prof: catalog.Profile, device: Device) -> str:
     """mDNS placeholders, as protocols.service_kit.fill fills them."""
     mac6 = device.mac.replace(":", "")[-6:]
-    return pattern.format(vendor=prof.vendor, model=prof.model, mac6=mac6.lower(), MAC6=mac6.upper(), index=0,
-                          name=prof.name, hostname=device.hostname)  # fmt: skip
+    return pattern.format(
+        vendor=prof.vendor,
+        model=prof.model,
+        mac6=mac6.lower(),
+        MAC6=mac6.upper(),
+        index=0,
+        name=prof.name,
+        hostname=device.hostname,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -213,9 +250,14 @@ def expected_request(prof: catalog.Profile) -> list[int]:
 
 def _dhcp_rows(scenario: Scenario, prof: catalog.Profile) -> dict[str, list[str]]:
     """The first DISCOVER ("1") and REQUEST ("3") of the device as tshark decodes them."""
-    rows = scenario.rows(f"dhcp && eth.src == {scenario.devices[prof.name].mac}", "dhcp.option.dhcp",
-                         "dhcp.option.type", "dhcp.option.request_list_item", "dhcp.option.vendor_class_id",
-                         "dhcp.option.hostname")  # fmt: skip
+    rows = scenario.rows(
+        f"dhcp && eth.src == {scenario.devices[prof.name].mac}",
+        "dhcp.option.dhcp",
+        "dhcp.option.type",
+        "dhcp.option.request_list_item",
+        "dhcp.option.vendor_class_id",
+        "dhcp.option.hostname",
+    )
     first: dict[str, list[str]] = {}
     for row in rows:
         first.setdefault(row[0], row)
@@ -254,8 +296,13 @@ def test_dhcp_options_in_the_profile_order_and_values(scenario: Scenario, prof: 
 def test_http_requests_carry_the_profile_user_agent(scenario: Scenario, prof: catalog.Profile) -> None:
     assert prof.http is not None
     scenario.expect_sessions(prof.name)
-    rows = scenario.rows(f"http.request && ip.src == {scenario.devices[prof.name].ip}", "http.request.method",
-                         "http.host", "http.request.uri", "http.user_agent")  # fmt: skip
+    rows = scenario.rows(
+        f"http.request && ip.src == {scenario.devices[prof.name].ip}",
+        "http.request.method",
+        "http.host",
+        "http.request.uri",
+        "http.user_agent",
+    )
     wanted = {(r.method, r.host if r.port == 80 else f"{r.host}:{r.port}", r.path) for r in prof.http.requests}
     assert {(m, h, u) for m, h, u, _ in rows} == wanted
     assert {ua for *_, ua in rows} == {prof.http.user_agent or ""}
@@ -267,8 +314,12 @@ def test_tls_client_hello_has_the_sni_and_the_profile_ja3(scenario: Scenario, pr
 
     assert prof.tls is not None
     scenario.expect_sessions(prof.name)
-    rows = scenario.rows(f"tls.handshake.type == 1 && ip.src == {scenario.devices[prof.name].ip}",
-                         "tcp.dstport", "tls.handshake.extensions_server_name", "tls.handshake.ja3")  # fmt: skip
+    rows = scenario.rows(
+        f"tls.handshake.type == 1 && ip.src == {scenario.devices[prof.name].ip}",
+        "tcp.dstport",
+        "tls.handshake.extensions_server_name",
+        "tls.handshake.ja3",
+    )
     assert rows, "tshark decoded no ClientHello"
     assert {int(port) for port, _, _ in rows} == {prof.tls.port}
     sent_sni = 0 in prof.tls.extensions
@@ -283,8 +334,9 @@ def test_tls_client_hello_has_the_sni_and_the_profile_ja3(scenario: Scenario, pr
 def test_mdns_services_on_the_wire_and_in_avahi(scenario: Scenario, prof: catalog.Profile) -> None:
     assert prof.mdns is not None
     device = scenario.devices[prof.name]
-    rows = scenario.rows(f"mdns && dns.flags.response == 1 && ip.src == {device.ip}", "dns.ptr.domain_name",
-                         "dns.srv.port")  # fmt: skip
+    rows = scenario.rows(
+        f"mdns && dns.flags.response == 1 && ip.src == {device.ip}", "dns.ptr.domain_name", "dns.srv.port"
+    )
     pointers = {name for row in rows for name in row[0].split(",")}
     ports = {int(p) for row in rows for p in row[1].split(",") if p}
     for service in prof.mdns.services:
@@ -297,8 +349,12 @@ def test_mdns_services_on_the_wire_and_in_avahi(scenario: Scenario, prof: catalo
 @pytest.mark.parametrize("prof", [p for p in PROFILES if p.ssdp], ids=lambda p: p.name)
 def test_ssdp_notify_carries_the_profile_server_and_type(scenario: Scenario, prof: catalog.Profile) -> None:
     assert prof.ssdp is not None
-    rows = scenario.rows(f"ssdp && ip.src == {scenario.devices[prof.name].ip}", "http.request.method", "http.server",
-                         "http.unknown_header")  # fmt: skip
+    rows = scenario.rows(
+        f"ssdp && ip.src == {scenario.devices[prof.name].ip}",
+        "http.request.method",
+        "http.server",
+        "http.unknown_header",
+    )
     notify = [row for row in rows if row[0] == "NOTIFY" and "NTS: ssdp:alive" in row[2]]  # CR LF escaped
     assert notify, "no NOTIFY ssdp:alive decoded"
     assert {row[1] for row in notify} == {prof.ssdp.server}

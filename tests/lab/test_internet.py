@@ -42,11 +42,24 @@ from tests.lab.udp_servers import Capture, EngineThread
 pytestmark = pytest.mark.lab
 
 SINK = str(labconfig.SINK_ADDRESS)
-FIELDS = ("ip.src", "ip.dst", "eth.dst", "http.host", "http.user_agent", "tls.handshake.extensions_server_name",
-          "tls.handshake.ja3", "mqtt.clientid", "ntp.flags.mode", "ntp.flags.vn", "coap.code",
-          "coap.opt.uri_path_recon", "rtsp.method", "rtsp.url", "rtsp.status")  # fmt: skip
-DISPLAY = ("http.request || tls.handshake.type == 1 || mqtt.msgtype == 1 || ntp || (coap && coap.code != 0)"
-           " || rtsp")  # fmt: skip
+FIELDS = (
+    "ip.src",
+    "ip.dst",
+    "eth.dst",
+    "http.host",
+    "http.user_agent",
+    "tls.handshake.extensions_server_name",
+    "tls.handshake.ja3",
+    "mqtt.clientid",
+    "ntp.flags.mode",
+    "ntp.flags.vn",
+    "coap.code",
+    "coap.opt.uri_path_recon",
+    "rtsp.method",
+    "rtsp.url",
+    "rtsp.status",
+)
+DISPLAY = "http.request || tls.handshake.type == 1 || mqtt.msgtype == 1 || ntp || (coap && coap.code != 0) || rtsp"
 SESSION_WAIT = 60.0
 Observation = tuple[str, ...]
 """("http", host, user agent), ("tls", sni, ja3), ("mqtt", client id), ("ntp", version), ("coap", path),
@@ -58,8 +71,10 @@ def expected(config: manifests.DeviceConfig) -> set[Observation]:
     prof, speaks = config.profile, set(config.protocols)
     out: set[Observation] = set()
     if prof.http and "http" in speaks:
-        out |= {("http", r.host if r.port == 80 else f"{r.host}:{r.port}", prof.http.user_agent or "")
-                for r in prof.http.requests}  # fmt: skip
+        out |= {
+            ("http", r.host if r.port == 80 else f"{r.host}:{r.port}", prof.http.user_agent or "")
+            for r in prof.http.requests
+        }
     if prof.tls and speaks_tls(config):
         names = prof.tls.servers if 0 in prof.tls.extensions else [""]
         out |= {("tls", name, tls_hello.ja3_md5(prof.tls)) for name in names}
@@ -140,8 +155,14 @@ def device_configs() -> list[manifests.DeviceConfig]:
     configs = []
     for index, prof in enumerate([*library, mqtt_over_tls(catalog.builtin().get("meross-mss110"))]):
         mac = f"{prof.ouis[0]}:5c:00:{index + 1:02x}"
-        config = manifests.DeviceConfig(device_id=prof.name, mac=mac, hostname=prof.hostname_for(mac), profile=prof,
-                                        protocols=tuple(prof.protocols), traffic_interval=30)  # fmt: skip
+        config = manifests.DeviceConfig(
+            device_id=prof.name,
+            mac=mac,
+            hostname=prof.hostname_for(mac),
+            profile=prof,
+            protocols=tuple(prof.protocols),
+            traffic_interval=30,
+        )
         if expected(config):
             configs.append(config)
     return configs
@@ -178,15 +199,20 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         capture = Capture(lab, f"host {SINK}", DISPLAY, FIELDS, decode_as=_decode_as())
         emulator = EngineThread(lab, CONFIGS)
         try:
-            bound = emulator.wait(lambda: all(d.ip is not None for d in emulator.engine.devices) or None, 30,
-                                  "every device to bind")  # fmt: skip
+            bound = emulator.wait(
+                lambda: all(d.ip is not None for d in emulator.engine.devices) or None, 30, "every device to bind"
+            )
             assert bound
             ips = {d.config.device_id: str(ipaddress.IPv4Address(d.ip)) for d in emulator.engine.devices if d.ip}
 
             def missing() -> list[str]:
                 rows, done = capture.rows(), handshakes(lab)
-                return [c.device_id for c in CONFIGS if not expected(c) <= observed(rows, ips[c.device_id])
-                        or (completes_tls(c) and ips[c.device_id] not in done)]  # fmt: skip
+                return [
+                    c.device_id
+                    for c in CONFIGS
+                    if not expected(c) <= observed(rows, ips[c.device_id])
+                    or (completes_tls(c) and ips[c.device_id] not in done)
+                ]
 
             with contextlib.suppress(AssertionError):  # what is still missing then fails its own profile's test
                 poll.until(lambda: not missing(), SESSION_WAIT, "every profile's sessions on the wire")
@@ -229,8 +255,9 @@ def test_the_servers_run_in_the_sink_namespace_not_the_gateways(scenario: Scenar
 
 
 def test_the_sinks_servers_logged_the_sessions(scenario: Scenario) -> None:
-    http, tls, broker, rtsp_log = (scenario.log(n) for n in ("http-access.log", "tls-access.log", "mosquitto.log",
-                                                                  "rtsp.log"))  # fmt: skip
+    http, tls, broker, rtsp_log = (
+        scenario.log(n) for n in ("http-access.log", "tls-access.log", "mosquitto.log", "rtsp.log")
+    )
     for config in CONFIGS:
         ip, prof, speaks = scenario.ips[config.device_id], config.profile, set(config.protocols)
         if prof.http and "http" in speaks:
@@ -261,13 +288,40 @@ def test_mqtt_over_tls_on_8883_with_the_lab_ca(scenario: Scenario) -> None:
     lab = scenario.lab
     ca = lab.directory / "internet" / "ca.pem"
     # --insecure skips only the host name check (the certificate names "lab"); the chain is checked against the CA.
-    published = lab.run_in_gw("mosquitto_pub", "-h", SINK, "-p", str(internet.MQTT_TLS_PORT), "--cafile", str(ca),
-                              "--insecure", "-i", "tls-probe-1", "-t", "lab/tls", "-m", "hello")  # fmt: skip
+    published = lab.run_in_gw(
+        "mosquitto_pub",
+        "-h",
+        SINK,
+        "-p",
+        str(internet.MQTT_TLS_PORT),
+        "--cafile",
+        str(ca),
+        "--insecure",
+        "-i",
+        "tls-probe-1",
+        "-t",
+        "lab/tls",
+        "-m",
+        "hello",
+    )
     assert published.returncode == 0, published.stderr
     assert " as tls-probe-1 (" in scenario.log("mosquitto.log")
-    refused = lab.run_in_gw("mosquitto_pub", "-h", SINK, "-p", str(internet.MQTT_TLS_PORT), "--cafile",
-                            "/etc/ssl/certs/ca-certificates.crt", "--insecure", "-i", "tls-probe-2", "-t", "x",
-                            "-m", "y")  # fmt: skip
+    refused = lab.run_in_gw(
+        "mosquitto_pub",
+        "-h",
+        SINK,
+        "-p",
+        str(internet.MQTT_TLS_PORT),
+        "--cafile",
+        "/etc/ssl/certs/ca-certificates.crt",
+        "--insecure",
+        "-i",
+        "tls-probe-2",
+        "-t",
+        "x",
+        "-m",
+        "y",
+    )
     assert refused.returncode != 0, "a client that does not trust the lab CA completed the handshake"
 
 

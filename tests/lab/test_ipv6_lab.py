@@ -29,8 +29,11 @@ pytestmark = pytest.mark.lab
 def enable_ipv6(lab: iotlab.Lab) -> None:
     """IPv6 on the gateway's lab interface, as `lab up --ipv6` does, without a router."""
     lab_ipv6.enable(lab.gw_netns, lab.gw_iface)
-    poll.until(lambda: "fe80::" in lab.run_in_gw("ip", "-6", "addr", "show", "dev", lab.gw_iface).stdout, 10,
-               "the gateway's link-local address")  # fmt: skip
+    poll.until(
+        lambda: "fe80::" in lab.run_in_gw("ip", "-6", "addr", "show", "dev", lab.gw_iface).stdout,
+        10,
+        "the gateway's link-local address",
+    )
 
 
 def captured(pcap: Path, display_filter: str) -> bool:
@@ -71,8 +74,7 @@ def test_device_gets_slaac_address_from_radvd_and_answers_the_gateway(lab_factor
             scoped = f"{link_local_text}%{lab.gw_iface}"
             ping_ll = lab.run_in_gw("ping", "-6", "-c", "1", "-W", "2", scoped, timeout=20)
             assert ping_ll.returncode == 0, ping_ll.stdout + ping_ll.stderr
-            everyone = lab.run_in_gw("ping", "-6", "-c", "2", "-w", "3", f"ff02::1%{lab.gw_iface}",
-                                           timeout=20)  # fmt: skip
+            everyone = lab.run_in_gw("ping", "-6", "-c", "2", "-w", "3", f"ff02::1%{lab.gw_iface}", timeout=20)
             assert f"from {link_local_text}" in everyone.stdout, everyone.stdout  # all-nodes echo answered
             poll.until(
                 lambda: captured(capture.pcap, f"icmpv6.type == 129 && ipv6.src == {link_local_text}"),
@@ -83,8 +85,11 @@ def test_device_gets_slaac_address_from_radvd_and_answers_the_gateway(lab_factor
             emulator.stop()
     finally:
         capture.stop()
-    dad = decode(capture.pcap, f"eth.src == {mac} && icmpv6.type == 135 && ipv6.src == ::",
-                 ["ipv6.dst", "ipv6.hlim", "icmpv6.nd.ns.target_address", "icmpv6.checksum.status"])  # fmt: skip
+    dad = decode(
+        capture.pcap,
+        f"eth.src == {mac} && icmpv6.type == 135 && ipv6.src == ::",
+        ["ipv6.dst", "ipv6.hlim", "icmpv6.nd.ns.target_address", "icmpv6.checksum.status"],
+    )
     targets = {row[2] for row in dad}
     assert targets == {link_local_text, address}, dad
     for row in dad:
@@ -92,15 +97,19 @@ def test_device_gets_slaac_address_from_radvd_and_answers_the_gateway(lab_factor
         assert row[3] == "1", row  # tshark: checksum status 1, good
     solicitations = decode(capture.pcap, f"eth.src == {mac} && icmpv6.type == 133", ["ipv6.src", "icmpv6.opt.linkaddr"])
     assert solicitations and solicitations[0] == [link_local_text, mac], solicitations
-    reports = decode(capture.pcap, f"eth.src == {mac} && icmpv6.type == 143",
-                     ["ipv6.dst", "icmpv6.mldr.mar.record_type", "icmpv6.mldr.mar.multicast_address"])  # fmt: skip
+    reports = decode(
+        capture.pcap,
+        f"eth.src == {mac} && icmpv6.type == 143",
+        ["ipv6.dst", "icmpv6.mldr.mar.record_type", "icmpv6.mldr.mar.multicast_address"],
+    )
     assert reports and reports[0][0] == "ff02::16" and reports[0][1] == "4", reports
     replies = decode(capture.pcap, f"eth.src == {mac} && icmpv6.type == 129", ["ipv6.src", "icmpv6.checksum.status"])
     assert [row for row in replies if row[0] == address] == [[address, "1"]] * 3, replies
 
 
-DHCP6_PROFILE = catalog.Dhcpv6(duid_type=catalog.DuidType.ll, option_request=[23, 24], enterprise_number=50416,
-                               vendor_class="hikvision-ipc")  # fmt: skip
+DHCP6_PROFILE = catalog.Dhcpv6(
+    duid_type=catalog.DuidType.ll, option_request=[23, 24], enterprise_number=50416, vendor_class="hikvision-ipc"
+)
 
 
 def test_device_leases_an_address_from_dnsmasq_dhcpv6(lab_factory: LabFactory, tmp_path: Path) -> None:
@@ -128,8 +137,11 @@ def test_device_leases_an_address_from_dnsmasq_dhcpv6(lab_factory: LabFactory, t
             duid = "00:03:00:01:" + mac  # DUID-LL, Ethernet
             leases = (lab.directory / "leases6").read_text().splitlines()
             assert any(address in line.split() and line.split()[-1] == duid for line in leases), leases
-            poll.until(lambda: captured(capture.pcap, f"icmpv6.type == 129 && ipv6.src == {address}"), 10,
-                       "tshark to write the echo reply")  # fmt: skip
+            poll.until(
+                lambda: captured(capture.pcap, f"icmpv6.type == 129 && ipv6.src == {address}"),
+                10,
+                "tshark to write the echo reply",
+            )
         finally:
             emulator.stop()
     finally:
@@ -140,9 +152,17 @@ def test_device_leases_an_address_from_dnsmasq_dhcpv6(lab_factory: LabFactory, t
     log = (lab.directory / "dnsmasq6.log").read_text()
     assert f"DHCPREPLY({lab.gw_iface}) {address}" in log, log[-2000:]
     assert f"DHCPRELEASE({lab.gw_iface}) {duid}" in log, log[-2000:]
-    solicits = decode(capture.pcap, f"eth.src == {mac} && dhcpv6.msgtype == 1",
-                      ["ipv6.dst", "udp.dstport", "dhcpv6.duid.type", "dhcpv6.requested_option_code",
-                       "dhcpv6.vendorclass.enterprise"])  # fmt: skip
+    solicits = decode(
+        capture.pcap,
+        f"eth.src == {mac} && dhcpv6.msgtype == 1",
+        [
+            "ipv6.dst",
+            "udp.dstport",
+            "dhcpv6.duid.type",
+            "dhcpv6.requested_option_code",
+            "dhcpv6.vendorclass.enterprise",
+        ],
+    )
     assert solicits and solicits[0] == ["ff02::1:2", "547", "3", "23,24", "50416"], solicits
     kinds = decode(capture.pcap, "dhcpv6", ["dhcpv6.msgtype"])
     assert [row[0] for row in kinds][:4] == ["1", "2", "3", "7"], kinds  # SOLICIT ADVERTISE REQUEST REPLY

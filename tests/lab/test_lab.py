@@ -222,10 +222,18 @@ def fake_lab(tmp_path: Path, server: str, text: str) -> iotlab.Lab:
     lease_file.write_text(text)
     config = iotlab.LabConfig(name="fake", dhcp_server=server, state_dir=tmp_path)  # type: ignore[arg-type]
     return iotlab.Lab(
-        name="fake", gw_netns="fake-gw", dev_netns="fake-dev", gw_iface="gw0", dev_iface="lab0",
-        gateway_ip=ipaddress.IPv4Address("10.77.0.1"), subnet=config.subnet, dhcp_server=config.dhcp_server,
-        lease_file=lease_file, directory=tmp_path, config=config,
-    )  # fmt: skip
+        name="fake",
+        gw_netns="fake-gw",
+        dev_netns="fake-dev",
+        gw_iface="gw0",
+        dev_iface="lab0",
+        gateway_ip=ipaddress.IPv4Address("10.77.0.1"),
+        subnet=config.subnet,
+        dhcp_server=config.dhcp_server,
+        lease_file=lease_file,
+        directory=tmp_path,
+        config=config,
+    )
 
 
 def test_dnsmasq_lease_file(tmp_path: Path) -> None:
@@ -386,8 +394,24 @@ def test_cli_up_then_down(lab_state_dir: Path, capsys: pytest.CaptureFixture[str
     name = new_lab_name()
     state = ["--state-dir", str(lab_state_dir)]
     try:
-        assert cli(["lab", "up", "--name", name, "--dhcp-server", "kea", "--lease-time", "30",
-                    "--dns", "cloud.example.com=10.77.0.2", *state]) == 0  # fmt: skip
+        assert (
+            cli(
+                [
+                    "lab",
+                    "up",
+                    "--name",
+                    name,
+                    "--dhcp-server",
+                    "kea",
+                    "--lease-time",
+                    "30",
+                    "--dns",
+                    "cloud.example.com=10.77.0.2",
+                    *state,
+                ]
+            )
+            == 0
+        )
         out = capsys.readouterr().out
         assert f"ip netns exec {name}-dev " in out and "--interface lab0" in out
         assert f"lab down --name {name}" in out

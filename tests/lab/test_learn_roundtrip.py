@@ -54,11 +54,13 @@ def mac_of(index: int, prof: catalog.Profile) -> str:
 
 
 def write_manifest(path: Path, names: list[str], macs: list[str]) -> Path:
-    path.write_text("".join(
-        f"---\napiVersion: iotemu.io/v1alpha1\nkind: IoTDevice\nmetadata: {{name: d{i}}}\n"
-        f"spec: {{profile: {name}, mac: '{mac}', trafficInterval: 30}}\n"
-        for i, (name, mac) in enumerate(zip(names, macs, strict=True))
-    ))  # fmt: skip
+    path.write_text(
+        "".join(
+            f"---\napiVersion: iotemu.io/v1alpha1\nkind: IoTDevice\nmetadata: {{name: d{i}}}\n"
+            f"spec: {{profile: {name}, mac: '{mac}', trafficInterval: 30}}\n"
+            for i, (name, mac) in enumerate(zip(names, macs, strict=True))
+        )
+    )
     return path
 
 
@@ -67,10 +69,26 @@ def run(lab: iotlab.Lab, directory: Path, tag: str, names: list[str], macs: list
     gateway writes the same traffic as pcapng beside it (`<tag>-gw.pcapng`), as a sensor would record it."""
     pcap = directory / f"{tag}.pcap"
     sensor = FullCapture(lab, directory / f"{tag}-gw.pcapng", "pcapng")
-    emulator = Emulator(["run", "-f", str(write_manifest(directory / f"{tag}.yaml", names, macs)), "--interface",
-                         lab.dev_iface, "--netns", lab.dev_netns, "--json-output", "--state-dir",
-                         str(directory / f"state-{tag}"), "--profiles-dir", str(profiles_dir), "--pcap", str(pcap),
-                         "--seed", "7"])  # fmt: skip
+    emulator = Emulator(
+        [
+            "run",
+            "-f",
+            str(write_manifest(directory / f"{tag}.yaml", names, macs)),
+            "--interface",
+            lab.dev_iface,
+            "--netns",
+            lab.dev_netns,
+            "--json-output",
+            "--state-dir",
+            str(directory / f"state-{tag}"),
+            "--profiles-dir",
+            str(profiles_dir),
+            "--pcap",
+            str(pcap),
+            "--seed",
+            "7",
+        ]
+    )
     try:
         emulator.wait_count("dhcp_ack", len(names), 30)
         with contextlib.suppress(AssertionError):  # the capture's length is the point: nothing ends it early
@@ -96,9 +114,21 @@ def _no_grease(values: list[int]) -> list[int]:
 def fingerprint(pcap: Path, mac: str) -> dict[str, object]:
     """Field -> value, as tshark decodes the device's frames (first of a kind, or the set over the capture)."""
     out: dict[str, object] = {}
-    rows = decode(pcap, f"dhcp && eth.src == {mac}", ["dhcp.option.dhcp", "dhcp.option.type",
-                  "dhcp.option.request_list_item", "dhcp.option.vendor_class_id", "dhcp.option.hostname", "ip.ttl",
-                  "dhcp.flags.bc", "dhcp.option.dhcp_max_message_size", "dhcp.hw.mac_addr"])  # fmt: skip
+    rows = decode(
+        pcap,
+        f"dhcp && eth.src == {mac}",
+        [
+            "dhcp.option.dhcp",
+            "dhcp.option.type",
+            "dhcp.option.request_list_item",
+            "dhcp.option.vendor_class_id",
+            "dhcp.option.hostname",
+            "ip.ttl",
+            "dhcp.flags.bc",
+            "dhcp.option.dhcp_max_message_size",
+            "dhcp.hw.mac_addr",
+        ],
+    )
     for kind, label in (("1", "discover"), ("3", "request")):
         row = next((r for r in rows if r[0] == kind), None)
         if row is not None:
@@ -109,46 +139,85 @@ def fingerprint(pcap: Path, mac: str) -> dict[str, object]:
             out[f"dhcp.{label}.55"], out[f"dhcp.{label}.60"], out[f"dhcp.{label}.12"] = row[2], row[3], row[4]
             out[f"dhcp.{label}.ttl"], out[f"dhcp.{label}.broadcast"], out[f"dhcp.{label}.57"] = row[5], row[6], row[7]
             out[f"dhcp.{label}.hw_addresses"] = row[8]  # chaddr, and option 61's address when it is type 1
-    syn_fields = ["ip.ttl", "ip.flags.df", "tcp.window_size_value", "tcp.options.mss_val", "tcp.option_kind",
-                  "tcp.options.wscale.shift"]  # fmt: skip
+    syn_fields = [
+        "ip.ttl",
+        "ip.flags.df",
+        "tcp.window_size_value",
+        "tcp.options.mss_val",
+        "tcp.option_kind",
+        "tcp.options.wscale.shift",
+    ]
     syn = decode(pcap, f"tcp.flags.syn == 1 && tcp.flags.ack == 0 && eth.src == {mac}", syn_fields)
     out["syn"] = sorted({tuple(r) for r in syn})
     ip = ",".join(sorted({r[0] for r in decode(pcap, f"eth.src == {mac} && ip.src != 0.0.0.0", ["ip.src"])}))
-    http = decode(pcap, f"http.request && eth.src == {mac} && !ssdp", ["http.request.method", "http.host",
-                  "http.request.uri", "http.user_agent"])  # fmt: skip
+    http = decode(
+        pcap,
+        f"http.request && eth.src == {mac} && !ssdp",
+        ["http.request.method", "http.host", "http.request.uri", "http.user_agent"],
+    )
     out["http.requests"] = sorted({tuple(r[:3]) for r in http})
     out["http.user_agent"] = sorted({r[3] for r in http})
-    hello_fields = ["tls.handshake.ja3", "tls.handshake.extensions_server_name", "tls.handshake.ciphersuite",
-                    "tls.handshake.extension.type", "tls.handshake.extensions_supported_group",
-                    "tls.handshake.extensions_alpn_str", "tls.handshake.sig_hash_alg",
-                    "tls.handshake.extensions.supported_version", "tcp.dstport"]  # fmt: skip
+    hello_fields = [
+        "tls.handshake.ja3",
+        "tls.handshake.extensions_server_name",
+        "tls.handshake.ciphersuite",
+        "tls.handshake.extension.type",
+        "tls.handshake.extensions_supported_group",
+        "tls.handshake.extensions_alpn_str",
+        "tls.handshake.sig_hash_alg",
+        "tls.handshake.extensions.supported_version",
+        "tcp.dstport",
+    ]
     hello = decode(pcap, f"tls.handshake.type == 1 && eth.src == {mac}", hello_fields)
     out["tls.ja3"] = sorted({r[0] for r in hello})
     out["tls.sni"] = sorted({r[1] for r in hello})
-    out["tls.ja4_inputs"] = sorted({(tuple(_no_grease(_ints(r[2]))), tuple(_no_grease(_ints(r[3]))),
-                                     tuple(_no_grease(_ints(r[4]))), r[5], r[6], tuple(_no_grease(_ints(r[7]))), r[8])
-                                    for r in hello})  # fmt: skip
+    out["tls.ja4_inputs"] = sorted(
+        {
+            (
+                tuple(_no_grease(_ints(r[2]))),
+                tuple(_no_grease(_ints(r[3]))),
+                tuple(_no_grease(_ints(r[4]))),
+                r[5],
+                r[6],
+                tuple(_no_grease(_ints(r[7]))),
+                r[8],
+            )
+            for r in hello
+        }
+    )
     dns = decode(pcap, f"dns.flags.response == 0 && udp.dstport == 53 && eth.src == {mac}", ["dns.qry.name"])
     out["dns.names"] = sorted({r[0] for r in dns})
-    mdns = decode(pcap, f"mdns && dns.flags.response == 1 && eth.src == {mac}", ["dns.ptr.domain_name", "dns.srv.port",
-                  "dns.txt"])  # fmt: skip
+    mdns = decode(
+        pcap, f"mdns && dns.flags.response == 1 && eth.src == {mac}", ["dns.ptr.domain_name", "dns.srv.port", "dns.txt"]
+    )
     out["mdns.ptr"] = sorted({n for r in mdns for n in r[0].split(",") if n and not n.endswith(".arpa")})
     out["mdns.srv_ports"] = sorted({p for r in mdns for p in r[1].split(",") if p})
     out["mdns.txt"] = sorted({t for r in mdns for t in r[2].split(",") if t})
-    ssdp = decode(pcap, f"ssdp && eth.src == {mac} && http.request.method == \"NOTIFY\"", ["http.server",
-                  "http.unknown_header"])  # fmt: skip
+    ssdp = decode(
+        pcap, f'ssdp && eth.src == {mac} && http.request.method == "NOTIFY"', ["http.server", "http.unknown_header"]
+    )
     out["ssdp.server"] = sorted({r[0] for r in ssdp if r[0]})
     out["ssdp.nt"] = sorted({h for r in ssdp for h in r[1].split(",") if h.startswith("NT: ") and "uuid:" not in h})
-    out["mqtt.client_id"] = sorted({r[0] for r in decode(pcap, f"mqtt.msgtype == 1 && eth.src == {mac}",
-                                                         ["mqtt.clientid"])})  # fmt: skip
-    out["ntp.version"] = sorted({r[0] for r in decode(pcap, f"ntp.flags.mode == 3 && eth.src == {mac}",
-                                                      ["ntp.flags.vn"])})  # fmt: skip
-    lldp_fields = ["lldp.tlv.system.name", "lldp.tlv.system.desc", "lldp.tlv.enable_system_cap", "lldp.port.desc",
-                   "lldp.time_to_live"]  # fmt: skip
+    out["mqtt.client_id"] = sorted(
+        {r[0] for r in decode(pcap, f"mqtt.msgtype == 1 && eth.src == {mac}", ["mqtt.clientid"])}
+    )
+    out["ntp.version"] = sorted(
+        {r[0] for r in decode(pcap, f"ntp.flags.mode == 3 && eth.src == {mac}", ["ntp.flags.vn"])}
+    )
+    lldp_fields = [
+        "lldp.tlv.system.name",
+        "lldp.tlv.system.desc",
+        "lldp.tlv.enable_system_cap",
+        "lldp.port.desc",
+        "lldp.time_to_live",
+    ]
     lldp = decode(pcap, f"lldp && eth.src == {mac} && lldp.time_to_live > 0", lldp_fields)
     out["lldp"] = sorted({tuple(r) for r in lldp})
-    cdp = decode(pcap, f"cdp && eth.src == {mac}", ["cdp.deviceid", "cdp.portid", "cdp.capabilities",
-                 "cdp.software_version", "cdp.platform", "cdp.ttl"])  # fmt: skip
+    cdp = decode(
+        pcap,
+        f"cdp && eth.src == {mac}",
+        ["cdp.deviceid", "cdp.portid", "cdp.capabilities", "cdp.software_version", "cdp.platform", "cdp.ttl"],
+    )
     out["cdp"] = sorted({tuple(r) for r in cdp})
     out["_ip"] = ip
     return out
@@ -185,30 +254,68 @@ def roundtrip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoundTrip]:
         learned_names = []
         for prof, mac in zip(originals, macs, strict=True):
             name = f"learned-{prof.name.removeprefix('rt-')}"[:63]
-            assert cli.main(["profiles", "learn", str(first_pcap), "--mac", mac, "--name", name, "-o",
-                             str(learned_dir / f"{name}.yaml")]) == 0  # fmt: skip
+            assert (
+                cli.main(
+                    [
+                        "profiles",
+                        "learn",
+                        str(first_pcap),
+                        "--mac",
+                        mac,
+                        "--name",
+                        name,
+                        "-o",
+                        str(learned_dir / f"{name}.yaml"),
+                    ]
+                )
+                == 0
+            )
             learned_names.append(name)
         second_pcap = run(lab, directory, "run2", learned_names, macs, learned_dir)
     from_sensor = {}
     for prof, mac in zip(originals, macs, strict=True):
         out = directory / f"sensor-{prof.name}.yaml"
-        assert cli.main(["profiles", "learn", str(directory / "run1-gw.pcapng"), "--mac", mac, "--name", "sensor",
-                         "-o", str(out)]) == 0  # fmt: skip
+        assert (
+            cli.main(
+                [
+                    "profiles",
+                    "learn",
+                    str(directory / "run1-gw.pcapng"),
+                    "--mac",
+                    mac,
+                    "--name",
+                    "sensor",
+                    "-o",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         from_sensor[prof.name] = catalog.load_file(out)
     learned = {
         p.name: catalog.load_file(learned_dir / f"{n}.yaml") for p, n in zip(originals, learned_names, strict=True)
     }
-    result = RoundTrip({p.name: p for p in originals}, learned, from_sensor,
-                       {p.name: fingerprint(first_pcap, m) for p, m in zip(originals, macs, strict=True)},
-                       {p.name: fingerprint(second_pcap, m) for p, m in zip(originals, macs, strict=True)},
-                       {p.name: m for p, m in zip(originals, macs, strict=True)})  # fmt: skip
+    result = RoundTrip(
+        {p.name: p for p in originals},
+        learned,
+        from_sensor,
+        {p.name: fingerprint(first_pcap, m) for p, m in zip(originals, macs, strict=True)},
+        {p.name: fingerprint(second_pcap, m) for p, m in zip(originals, macs, strict=True)},
+        {p.name: m for p, m in zip(originals, macs, strict=True)},
+    )
     target = os.environ.get(REPORT_ENV)
     if target:
-        report = {n: {"differences": {k: [str(a), str(b)] for k, (a, b) in result.differences(n).items()},
-                      "compared": sorted(k for k in result.first[n] if not k.startswith("_")),
-                      "schedule": {"run1": {k: v.model_dump() for k, v in result.originals[n].schedule.items()},
-                                   "learned": {k: v.model_dump() for k, v in result.learned[n].schedule.items()}}}
-                  for n in result.first}  # fmt: skip
+        report = {
+            n: {
+                "differences": {k: [str(a), str(b)] for k, (a, b) in result.differences(n).items()},
+                "compared": sorted(k for k in result.first[n] if not k.startswith("_")),
+                "schedule": {
+                    "run1": {k: v.model_dump() for k, v in result.originals[n].schedule.items()},
+                    "learned": {k: v.model_dump() for k, v in result.learned[n].schedule.items()},
+                },
+            }
+            for n in result.first
+        }
         Path(target).write_text(json.dumps(report, indent=2) + "\n")
     yield result
 
@@ -230,29 +337,57 @@ def profile_fields(prof: catalog.Profile, mac: str) -> dict[str, object]:
     from iot_emulator.protocols.clients import mqtt
     from iot_emulator.protocols.transport import tls_hello
 
-    config = manifests.DeviceConfig(device_id="d", mac=mac, hostname=prof.hostname_for(mac), profile=prof,
-                                    protocols=tuple(prof.protocols), traffic_interval=30)  # fmt: skip
+    config = manifests.DeviceConfig(
+        device_id="d",
+        mac=mac,
+        hostname=prof.hostname_for(mac),
+        profile=prof,
+        protocols=tuple(prof.protocols),
+        traffic_interval=30,
+    )
     fp, tcp = prof.dhcp, prof.tcp
     out: dict[str, object] = {
-        "dhcp": (fp.options, fp.request_options, fp.parameter_request_list, fp.vendor_class_id, fp.max_message_size,
-                 fp.client_id, fp.ip_ttl, fp.broadcast_flag, fp.extra_options),
+        "dhcp": (
+            fp.options,
+            fp.request_options,
+            fp.parameter_request_list,
+            fp.vendor_class_id,
+            fp.max_message_size,
+            fp.client_id,
+            fp.ip_ttl,
+            fp.broadcast_flag,
+            fp.extra_options,
+        ),
         "hostname": config.hostname if 12 in {*fp.options, *(fp.request_options or [])} else None,
         "ip_ttl": prof.ip_ttl,
-        "syn": (tcp.window, tcp.mss, tcp.options, tcp.window_scale if "wscale" in tcp.options else None,
-                tcp.dont_fragment, tcp.ip_id),
+        "syn": (
+            tcp.window,
+            tcp.mss,
+            tcp.options,
+            tcp.window_scale if "wscale" in tcp.options else None,
+            tcp.dont_fragment,
+            tcp.ip_id,
+        ),
         "dns_names": sorted(n.lower() for n in prof.dns_names),  # the resolver asks in lower case
         "ntp_version": prof.ntp_version,
-    }  # fmt: skip
+    }
     if prof.tls:
         out["tls"] = (tls_hello.ja3(prof.tls), tls_hello.ja4(prof.tls), sorted(prof.tls.servers), prof.tls.port)
     if prof.http:
-        requests = sorted((r.method, r.host, r.path, r.port, list(r.headers.items()), r.body or "")
-                          for r in prof.http.requests)  # fmt: skip
+        requests = sorted(
+            (r.method, r.host, r.path, r.port, list(r.headers.items()), r.body or "") for r in prof.http.requests
+        )
         out["http"] = (prof.http.user_agent, requests)
     if prof.mdns:
-        out["mdns"] = sorted((s.type, service_kit.fill(s.instance, config), s.port,
-                              sorted((k, service_kit.fill(v, config)) for k, v in s.txt.items()))
-                             for s in prof.mdns.services)  # fmt: skip
+        out["mdns"] = sorted(
+            (
+                s.type,
+                service_kit.fill(s.instance, config),
+                s.port,
+                sorted((k, service_kit.fill(v, config)) for k, v in s.txt.items()),
+            )
+            for s in prof.mdns.services
+        )
     if prof.ssdp:
         s = prof.ssdp
         out["ssdp"] = (s.server, s.device_type, s.location_path, s.location_port, s.max_age)

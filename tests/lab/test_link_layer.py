@@ -31,17 +31,24 @@ def test_phone_sends_lldp_med_and_cdp_before_dhcp(probe_lab: iotlab.Lab, tmp_pat
             # saw no ACK in the file for 60 s while tshark ran); the assertions read the closed file.
             emulator.wait(lambda: emulator.engine.devices[0].ip is not None or None, 20, "the phone to bind")
             with contextlib.suppress(AssertionError, subprocess.CalledProcessError):  # a half-written frame
-                poll.until(lambda: decode(capture.pcap, "dhcp.option.dhcp == 5", ["frame.number"]), 15,
-                           "the DHCPACK in the capture")  # fmt: skip
+                poll.until(
+                    lambda: decode(capture.pcap, "dhcp.option.dhcp == 5", ["frame.number"]),
+                    15,
+                    "the DHCPACK in the capture",
+                )
         finally:
             emulator.stop()
     finally:
         capture.stop()
-    rows = decode(capture.pcap, "lldp or dhcp", ["frame.number", "lldp.media.subtype.class", "dhcp.option.dhcp",
-                                                 "lldp.media.dscp", "lldp.media.subtype.caps"])  # fmt: skip
+    rows = decode(
+        capture.pcap,
+        "lldp or dhcp",
+        ["frame.number", "lldp.media.subtype.class", "dhcp.option.dhcp", "lldp.media.dscp", "lldp.media.subtype.caps"],
+    )
     kinds = ["lldp" if row[1] else "dhcp" if row[2] else "?" for row in rows]
-    cdp = decode(capture.pcap, "cdp", ["frame.number", "cdp.deviceid", "cdp.platform", "cdp.checksum.status",
-                                       "cdp.capabilities"])  # fmt: skip
+    cdp = decode(
+        capture.pcap, "cdp", ["frame.number", "cdp.deviceid", "cdp.platform", "cdp.checksum.status", "cdp.capabilities"]
+    )
     assert kinds[0] == "lldp" and "dhcp" in kinds, rows  # the first LLDPDU precedes the DISCOVER
     first = rows[0]
     assert first[1] == "3" and first[3] == "46" and first[4] == "0x0023", first  # class III, voice DSCP 46, caps

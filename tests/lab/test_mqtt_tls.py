@@ -35,8 +35,14 @@ def test_a_plug_connects_and_publishes_inside_tls(lab_factory: LabFactory, tmp_p
     over_tls = meross.mqtt.model_copy(update={"broker": BROKER, "tls": True, "port": 8883})
     prof = meross.model_copy(update={"mqtt": over_tls, "dns_names": [BROKER]})
     mac = f"{prof.ouis[0]}:7a:00:01"
-    config = manifests.DeviceConfig(device_id="plug", mac=mac, hostname=prof.hostname_for(mac), profile=prof,
-                                    protocols=("arp", "dhcp", "dns", "mqtt"), traffic_interval=60)  # fmt: skip
+    config = manifests.DeviceConfig(
+        device_id="plug",
+        mac=mac,
+        hostname=prof.hostname_for(mac),
+        profile=prof,
+        protocols=("arp", "dhcp", "dns", "mqtt"),
+        traffic_interval=60,
+    )
     client_id = mqtt.fill(over_tls.client_id, mqtt.placeholders(config))
     emulator = EngineThread(lab, [config])
     try:

@@ -26,35 +26,59 @@ IDENTITY = {  # profile -> (Manufacturer, Model, FirmwareVersion) as GetDeviceIn
 
 
 def soap(operation: str) -> str:
-    return ('<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope">'
-            f'<s:Body><{operation} xmlns="http://www.onvif.org/ver10/device/wsdl"/></s:Body></s:Envelope>')  # fmt: skip
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope">'
+        f'<s:Body><{operation} xmlns="http://www.onvif.org/ver10/device/wsdl"/></s:Body></s:Envelope>'
+    )
 
 
 def test_onvif_clients_read_each_camera_identity_at_its_discovered_xaddrs(probe_lab: iotlab.Lab) -> None:  # noqa: F811
     with devices(probe_lab, list(IDENTITY)) as addresses:
-        discovery = probe_lab.run_in_gw("nmap", "-n", "-e", probe_lab.gw_iface, "--script", "broadcast-wsdd-discover",
-                                        "--script-args", "broadcast-wsdd-discover.timeout=3s", timeout=60)  # fmt: skip
+        discovery = probe_lab.run_in_gw(
+            "nmap",
+            "-n",
+            "-e",
+            probe_lab.gw_iface,
+            "--script",
+            "broadcast-wsdd-discover",
+            "--script-args",
+            "broadcast-wsdd-discover.timeout=3s",
+            timeout=60,
+        )
         xaddrs = re.findall(r"Address: (http://\S+/onvif/device_service)", discovery.stdout)
         answers = {}
         for xaddr in xaddrs:
             for operation in ("GetSystemDateAndTime", "GetDeviceInformation"):
-                run = probe_lab.run_in_gw("curl", "-sS", "--max-time", "10", "-H",
-                                          "Content-Type: application/soap+xml; charset=utf-8", "--data-binary",
-                                          soap(operation), xaddr, timeout=30)  # fmt: skip
+                run = probe_lab.run_in_gw(
+                    "curl",
+                    "-sS",
+                    "--max-time",
+                    "10",
+                    "-H",
+                    "Content-Type: application/soap+xml; charset=utf-8",
+                    "--data-binary",
+                    soap(operation),
+                    xaddr,
+                    timeout=30,
+                )
                 assert run.returncode == 0, run.stderr
                 answers[(xaddr, operation)] = ET.fromstring(run.stdout)
         # onvif-util multicasts its Probe without naming an interface: the gateway needs a multicast route
         probe_lab.run_in_gw("ip", "route", "replace", "224.0.0.0/4", "dev", probe_lab.gw_iface, check=True)
         util_list = probe_lab.run_in_gw("onvif-util", "-a", timeout=60)
-        util_login = probe_lab.run_in_gw("onvif-util", "-u", "admin", "-p", "admin", addresses["axis-p3224-lv"],
-                                         input="get time\nquit\n", timeout=60)  # fmt: skip
+        util_login = probe_lab.run_in_gw(
+            "onvif-util", "-u", "admin", "-p", "admin", addresses["axis-p3224-lv"], input="get time\nquit\n", timeout=60
+        )
     assert sorted(xaddrs) == sorted(f"http://{a}/onvif/device_service" for a in addresses.values()), discovery.stdout
     for name, (manufacturer, model, firmware) in IDENTITY.items():
         xaddr = f"http://{addresses[name]}/onvif/device_service"
         info = answers[(xaddr, "GetDeviceInformation")].find(f".//{TDS}GetDeviceInformationResponse")
         assert info is not None, name
-        assert (info.findtext(f"{TDS}Manufacturer"), info.findtext(f"{TDS}Model"),
-                info.findtext(f"{TDS}FirmwareVersion")) == (manufacturer, model, firmware)  # fmt: skip
+        assert (
+            info.findtext(f"{TDS}Manufacturer"),
+            info.findtext(f"{TDS}Model"),
+            info.findtext(f"{TDS}FirmwareVersion"),
+        ) == (manufacturer, model, firmware)
         utc = answers[(xaddr, "GetSystemDateAndTime")].find(f".//{TT}UTCDateTime")
         assert utc is not None, name
         # no NTP runs here: the clock started at the epoch at boot, as an unsynchronised camera's does

@@ -15,10 +15,29 @@ CAMERAS = ["hikvision-ds-2cd2042fwd", "dahua-ipc-hdw4431c-a", "dahua-nvr4108hs-4
 
 def test_nmap_finds_every_onvif_device_by_multicast_and_unicast(probe_lab: iotlab.Lab) -> None:  # noqa: F811
     with devices(probe_lab, CAMERAS) as addresses:
-        broadcast = probe_lab.run_in_gw("nmap", "-n", "-e", probe_lab.gw_iface, "--script", "broadcast-wsdd-discover",
-                                        "--script-args", "broadcast-wsdd-discover.timeout=3s", timeout=60)  # fmt: skip
-        unicast = probe_lab.run_in_gw("nmap", "-sU", "-Pn", "-n", "-p", "3702", "--script", "wsdd-discover",
-                                      addresses["hikvision-ds-2cd2042fwd"], timeout=60)  # fmt: skip
+        broadcast = probe_lab.run_in_gw(
+            "nmap",
+            "-n",
+            "-e",
+            probe_lab.gw_iface,
+            "--script",
+            "broadcast-wsdd-discover",
+            "--script-args",
+            "broadcast-wsdd-discover.timeout=3s",
+            timeout=60,
+        )
+        unicast = probe_lab.run_in_gw(
+            "nmap",
+            "-sU",
+            "-Pn",
+            "-n",
+            "-p",
+            "3702",
+            "--script",
+            "wsdd-discover",
+            addresses["hikvision-ds-2cd2042fwd"],
+            timeout=60,
+        )
     assert broadcast.returncode == 0, broadcast.stderr
     for address in addresses.values():
         assert f"Address: http://{address}/onvif/device_service" in broadcast.stdout, broadcast.stdout

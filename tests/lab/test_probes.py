@@ -28,24 +28,35 @@ pytestmark = pytest.mark.lab
 
 NMAP_EXPECTED: dict[str, dict[int, tuple[str, str, str]]] = {
     # profile -> port -> (nmap service name, product, version); "" = not checked
-    "hikvision-ds-2cd2042fwd": {80: ("http", "Hikvision IP camera httpd", ""), 554: ("rtsp", "Hikvision DVR rtspd", ""),
-                                49152: ("upnp", "Portable SDK for UPnP devices", "1.6.6")},
-    "dahua-ipc-hdw4431c-a": {80: ("http", "Dahua webcam httpd", ""), 554: ("rtsp", "Dahua IP camera rtspd", ""),
-                             49152: ("upnp", "Portable SDK for UPnP devices", "1.6.18")},
-    "hp-laserjet-pro-m201dw": {80: ("http", "HP LaserJet Pro M201dw printer http config", ""),
-                               631: ("http", "HP LaserJet Pro M201dw printer http config", "")},  # 505 to HTTP/1.0
+    "hikvision-ds-2cd2042fwd": {
+        80: ("http", "Hikvision IP camera httpd", ""),
+        554: ("rtsp", "Hikvision DVR rtspd", ""),
+        49152: ("upnp", "Portable SDK for UPnP devices", "1.6.6"),
+    },
+    "dahua-ipc-hdw4431c-a": {
+        80: ("http", "Dahua webcam httpd", ""),
+        554: ("rtsp", "Dahua IP camera rtspd", ""),
+        49152: ("upnp", "Portable SDK for UPnP devices", "1.6.18"),
+    },
+    "hp-laserjet-pro-m201dw": {
+        80: ("http", "HP LaserJet Pro M201dw printer http config", ""),
+        631: ("http", "HP LaserJet Pro M201dw printer http config", ""),
+    },  # 505 to HTTP/1.0
     "brother-mfc-7820n": {80: ("http", "Debut embedded httpd", "0.07")},
     "philips-hue-bridge": {80: ("http", "Philips Hue wireless lighting bridge", "")},
     "google-nest-mini": {8008: ("http", "Google Chromecast httpd", "")},
     "yealink-sip-t46s": {80: ("http", "Yealink VoIP phone httpd", "")},
     "siemens-s7-1500": {502: ("modbus", "Modbus TCP", "")},
-    "dahua-nvr4108hs-4ks2": {80: ("http", "Dahua webcam httpd", ""), 554: ("rtsp", "Dahua IP camera rtspd", ""),
-                             49152: ("upnp", "Portable SDK for UPnP devices", "1.6.19")},
+    "dahua-nvr4108hs-4ks2": {
+        80: ("http", "Dahua webcam httpd", ""),
+        554: ("rtsp", "Dahua IP camera rtspd", ""),
+        49152: ("upnp", "Portable SDK for UPnP devices", "1.6.19"),
+    },
     "zebra-zt410": {80: ("http", "Zebra ZT410-203dpi ZPL label printer http config", "")},
     "cisco-cp-7841": {80: ("http", "Cisco Unified IP Phone httpd", "")},
     "polycom-vvx-310": {80: ("http", "Polycom SoundPoint VoIP phone http config", "")},
     "grandstream-gxp1405": {80: ("http", "Grandstream httpd", "1.10")},
-}  # fmt: skip
+}
 NMAP_PORTS = sorted({port for ports in NMAP_EXPECTED.values() for port in ports})
 
 
@@ -55,8 +66,16 @@ def configs(names: list[str]) -> list[manifests.DeviceConfig]:
     for index, name in enumerate(names):
         prof = catalog.builtin().get(name)
         mac = f"{prof.ouis[0]}:5a:00:{index + 1:02x}"
-        out.append(manifests.DeviceConfig(device_id=f"probe-{index}", mac=mac, hostname=prof.hostname_for(mac),
-                                          profile=prof, protocols=("arp", "dhcp"), traffic_interval=600))  # fmt: skip
+        out.append(
+            manifests.DeviceConfig(
+                device_id=f"probe-{index}",
+                mac=mac,
+                hostname=prof.hostname_for(mac),
+                profile=prof,
+                protocols=("arp", "dhcp"),
+                traffic_interval=600,
+            )
+        )
     return out
 
 
@@ -85,8 +104,24 @@ def nmap_services(
 ) -> dict[tuple[str, int], tuple[str, str, str, str, str]]:
     """(address, port) -> (state, service name, product, version, fingerprint of an unmatched service)
     as `nmap -sV -oX -` reports them."""
-    run = lab.run_in_gw("nmap", "-sV", "-Pn", "-n", "-T4", "--max-retries", "1", "--host-timeout", "90s", *extra,
-                        "-p", ",".join(map(str, ports)), "-oX", "-", *targets, timeout=180)  # fmt: skip
+    run = lab.run_in_gw(
+        "nmap",
+        "-sV",
+        "-Pn",
+        "-n",
+        "-T4",
+        "--max-retries",
+        "1",
+        "--host-timeout",
+        "90s",
+        *extra,
+        "-p",
+        ",".join(map(str, ports)),
+        "-oX",
+        "-",
+        *targets,
+        timeout=180,
+    )
     assert run.returncode == 0, run.stderr
     found = {}
     for host in ET.fromstring(run.stdout).iter("host"):
@@ -133,8 +168,23 @@ OS_EXPECTED = {  # profile -> nmap 7.93's exact OS match (the profile's kernel i
 def test_nmap_os_detection_finds_the_profiles_linux(probe_lab: iotlab.Lab) -> None:
     """nmap -O reads the SYN-ACK (window, options), RSTs, IP IDs, ICMP errors and echo replies."""
     with devices(probe_lab, list(OS_EXPECTED)) as addresses:
-        run = probe_lab.run_in_gw("nmap", "-O", "-sS", "-sU", "-Pn", "-n", "-T4", "--max-retries", "1", "-p",
-                                  "T:80,8080,U:162", "-oX", "-", *addresses.values(), timeout=120)  # fmt: skip
+        run = probe_lab.run_in_gw(
+            "nmap",
+            "-O",
+            "-sS",
+            "-sU",
+            "-Pn",
+            "-n",
+            "-T4",
+            "--max-retries",
+            "1",
+            "-p",
+            "T:80,8080,U:162",
+            "-oX",
+            "-",
+            *addresses.values(),
+            timeout=120,
+        )
     assert run.returncode == 0, run.stderr
     found = {}
     for host in ET.fromstring(run.stdout).iter("host"):
@@ -175,11 +225,36 @@ def test_snmpwalk_reads_sysdescr_sysobjectid_and_the_mac(probe_lab: iotlab.Lab) 
             assert [line for line in bulk if "Timeticks" not in line][: len(steady)] == steady and len(bulk) >= 16
         printer = snmp(probe_lab, "snmpwalk", addresses["hp-laserjet-pro-m201dw"], "1.3.6.1.2.1.43")
         assert '.1.3.6.1.2.1.43.11.1.1.6.1.1 = STRING: "Black Cartridge HP CF283A"' in printer
-        wrong = probe_lab.run_in_gw("snmpget", "-v2c", "-c", "private", "-t", "1", "-r", "0",
-                                    addresses["hp-laserjet-pro-m201dw"], "1.3.6.1.2.1.1.1.0", timeout=30)  # fmt: skip
+        wrong = probe_lab.run_in_gw(
+            "snmpget",
+            "-v2c",
+            "-c",
+            "private",
+            "-t",
+            "1",
+            "-r",
+            "0",
+            addresses["hp-laserjet-pro-m201dw"],
+            "1.3.6.1.2.1.1.1.0",
+            timeout=30,
+        )
         assert wrong.returncode != 0 and "Timeout" in wrong.stderr + wrong.stdout
-        udp = probe_lab.run_in_gw("nmap", "-sU", "-sV", "-Pn", "-n", "-T4", "--max-retries", "1", "-p", "161,162",
-                                  "-oG", "-", addresses["hp-laserjet-pro-m201dw"], timeout=120)  # fmt: skip
+        udp = probe_lab.run_in_gw(
+            "nmap",
+            "-sU",
+            "-sV",
+            "-Pn",
+            "-n",
+            "-T4",
+            "--max-retries",
+            "1",
+            "-p",
+            "161,162",
+            "-oG",
+            "-",
+            addresses["hp-laserjet-pro-m201dw"],
+            timeout=120,
+        )
         assert udp.returncode == 0, udp.stderr
         assert "161/open/udp//snmp//SNMPv1 server (public)/, 162/closed/udp//snmptrap///" in udp.stdout, udp.stdout
 

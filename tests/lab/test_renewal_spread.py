@@ -47,10 +47,24 @@ def _caught_up(capture: Path, timeout: float = 20.0) -> None:
 def test_a_fleet_started_together_renews_spread_out_and_keeps_its_leases(kea_lab: iotlab.Lab, tmp_path: Path) -> None:
     capture = tmp_path / "dhcp.pcap"
     tcpdump = subprocess.Popen(
-        ["ip", "netns", "exec", kea_lab.gw_netns, "tcpdump", "-i", "gw0", "-U", "-B", "16384", "-w", str(capture),
-         "udp port 67 or udp port 68"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [
+            "ip",
+            "netns",
+            "exec",
+            kea_lab.gw_netns,
+            "tcpdump",
+            "-i",
+            "gw0",
+            "-U",
+            "-B",
+            "16384",
+            "-w",
+            str(capture),
+            "udp port 67 or udp port 68",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert tcpdump.stderr is not None
         tcpdump.stderr.readline()  # "listening on gw0 ...": the capture runs

@@ -18,8 +18,21 @@ MAC6 = "5A0001"  # the lab device's MAC ends 5a:00:01
 
 def test_nmap_s7_info_reads_module_firmware_and_station_names(probe_lab: iotlab.Lab) -> None:  # noqa: F811
     with devices(probe_lab, [PLC]) as addresses:
-        run = probe_lab.run_in_gw("nmap", "-sV", "-Pn", "-n", "-T4", "-p", "102", "--script", "s7-info", "-oX", "-",
-                                  addresses[PLC], timeout=120)  # fmt: skip
+        run = probe_lab.run_in_gw(
+            "nmap",
+            "-sV",
+            "-Pn",
+            "-n",
+            "-T4",
+            "-p",
+            "102",
+            "--script",
+            "s7-info",
+            "-oX",
+            "-",
+            addresses[PLC],
+            timeout=120,
+        )
     assert run.returncode == 0, run.stderr
     port = ET.fromstring(run.stdout).find(".//port")
     assert port is not None
@@ -27,7 +40,10 @@ def test_nmap_s7_info_reads_module_firmware_and_station_names(probe_lab: iotlab.
     assert state is not None and service is not None and script is not None, run.stdout
     assert state.attrib["state"] == "open"
     assert (service.attrib["name"], service.attrib.get("product"), service.attrib.get("devicetype")) == (
-        "iso-tsap", "Siemens S7 PLC", "specialized")  # fmt: skip
+        "iso-tsap",
+        "Siemens S7 PLC",
+        "specialized",
+    )
     found = {elem.attrib["key"]: elem.text or "" for elem in script.iter("elem")}
     assert found == {
         "Module": "6ES7 511-1AK02-0AB0 ",

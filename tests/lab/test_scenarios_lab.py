@@ -40,36 +40,69 @@ SINK = str(labconfig.SINK_ADDRESS)
 
 
 def step(device: int, at: float, behaviour: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"name": behaviour["kind"], "at": at, "target": {"devices": [f"cams-{device:04d}"]},
-            "behaviour": behaviour, **extra}  # fmt: skip
+    return {
+        "name": behaviour["kind"],
+        "at": at,
+        "target": {"devices": [f"cams-{device:04d}"]},
+        "behaviour": behaviour,
+        **extra,
+    }
 
 
 STEPS: list[dict[str, Any]] = [
     step(0, 4, {"kind": "power_cycle", "down": 2}),
-    step(1, 4, {"kind": "firmware_update", "down": 1,
-                "dhcp": {"vendor_class_id": FIRMWARE_VENDOR_CLASS, "parameter_request_list": [1, 3, 6, 15, 42]}}),
+    step(
+        1,
+        4,
+        {
+            "kind": "firmware_update",
+            "down": 1,
+            "dhcp": {"vendor_class_id": FIRMWARE_VENDOR_CLASS, "parameter_request_list": [1, 3, 6, 15, 42]},
+        },
+    ),
     step(2, 4, {"kind": "mac_randomisation", "down": 1}),
     step(3, 5, {"kind": "new_device"}),
     step(4, 6, {"kind": "boot_storm", "down": 1, "fresh": True}),
     step(5, 6, {"kind": "boot_storm", "down": 1, "fresh": True}),
     step(6, 2, {"kind": "churn", "interval": 1.5, "down_min": 0.5, "down_max": 1, "release": True}, duration=6),
-]  # fmt: skip
+]
 SCENARIO = {"name": "lab-day", "seed": 5, "steps": STEPS}
 
 
 def test_each_lifecycle_behaviour_is_visible_on_the_wire(dnsmasq_lab: iotlab.Lab, tmp_path: Path) -> None:
     manifest = tmp_path / "fleet.yaml"
-    manifest.write_text(yaml.safe_dump({
-        "apiVersion": "iotemu.io/v1alpha1", "kind": "IoTFleet", "metadata": {"name": "cams"},
-        "spec": {"replicas": DEVICES, "template": {"profile": PROFILE, "protocols": ["arp", "dhcp"]}},
-    }))  # fmt: skip
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "iotemu.io/v1alpha1",
+                "kind": "IoTFleet",
+                "metadata": {"name": "cams"},
+                "spec": {"replicas": DEVICES, "template": {"profile": PROFILE, "protocols": ["arp", "dhcp"]}},
+            }
+        )
+    )
     scenario = tmp_path / "scenario.yaml"
     scenario.write_text(yaml.safe_dump(SCENARIO))
     capture = FullCapture(dnsmasq_lab, tmp_path / "scenario.pcap")
     try:
-        with Emulator(["run", "-f", str(manifest), "--scenario", str(scenario), "--interface", dnsmasq_lab.dev_iface,
-                       "--netns", dnsmasq_lab.dev_netns, "--json-output", "--state-dir", str(tmp_path / "state"),
-                       "--seed", "3"]) as emulator:  # fmt: skip
+        with Emulator(
+            [
+                "run",
+                "-f",
+                str(manifest),
+                "--scenario",
+                str(scenario),
+                "--interface",
+                dnsmasq_lab.dev_iface,
+                "--netns",
+                dnsmasq_lab.dev_netns,
+                "--json-output",
+                "--state-dir",
+                str(tmp_path / "state"),
+                "--seed",
+                "3",
+            ]
+        ) as emulator:
             ended: dict[str, dict[str, Any]] = {}
             while len(ended) < len(STEPS):
                 mark = emulator.wait_for(lambda m: m["type"] == "scenario" and m["state"] == "ended", 60, "ends")
@@ -90,8 +123,15 @@ def test_each_lifecycle_behaviour_is_visible_on_the_wire(dnsmasq_lab: iotlab.Lab
     logs = [m["message"] for m in messages if m["type"] == "log" and m["message"].startswith("[scenario lab-day] ")]
     assert any(line.startswith("[scenario lab-day] power_cycle: started (step power_cycle)") for line in logs), logs
 
-    fields = ["frame.time_relative", "eth.src", "dhcp.option.dhcp", "dhcp.option.requested_ip_address",
-              "dhcp.option.dhcp_server_id", "dhcp.ip.client", "dhcp.option.vendor_class_id"]  # fmt: skip
+    fields = [
+        "frame.time_relative",
+        "eth.src",
+        "dhcp.option.dhcp",
+        "dhcp.option.requested_ip_address",
+        "dhcp.option.dhcp_server_id",
+        "dhcp.ip.client",
+        "dhcp.option.vendor_class_id",
+    ]
     rows = decode(capture.pcap, "dhcp.option.dhcp in {1, 3, 7}", fields)  # what clients send
     frames = [(float(r[0]), r[1], int(r[2] or 0), r[3], r[4], r[5], r[6]) for r in rows]
 
@@ -143,17 +183,40 @@ def test_firmware_update_changes_user_agent_and_ja3_on_the_wire(lab_factory: Lab
     lab = lab_factory(internet=True)
     prof = catalog.builtin().get("roku-express")
     mac = f"{prof.ouis[0]}:5c:00:01"
-    config = manifests.DeviceConfig(device_id="roku", mac=mac, hostname=prof.hostname_for(mac), profile=prof,
-                                    protocols=tuple(prof.protocols), traffic_interval=60)  # fmt: skip
-    capture = Capture(lab, f"host {SINK}", "http.request || tls.handshake.type == 1",
-                      ["ip.src", "http.user_agent", "tls.handshake.ja3"])  # fmt: skip
+    config = manifests.DeviceConfig(
+        device_id="roku",
+        mac=mac,
+        hostname=prof.hostname_for(mac),
+        profile=prof,
+        protocols=tuple(prof.protocols),
+        traffic_interval=60,
+    )
+    capture = Capture(
+        lab,
+        f"host {SINK}",
+        "http.request || tls.handshake.type == 1",
+        ["ip.src", "http.user_agent", "tls.handshake.ja3"],
+    )
     emulator = EngineThread(lab, [config])
     try:
         before = capture.wait_rows(lambda r: bool(r[1]), timeout=60)[0][1]
         old_ja3 = capture.wait_rows(lambda r: bool(r[2]), timeout=60)[0][2]
-        scenario = model.Scenario.model_validate({"name": "fw", "steps": [{"at": 0, "behaviour": {
-            "kind": "firmware_update", "down": 1, "user_agent": NEW_AGENT,
-            "tls": {"cipher_suites": [4865, 4866, 4867, 49195, 49199]}}}]})  # fmt: skip
+        scenario = model.Scenario.model_validate(
+            {
+                "name": "fw",
+                "steps": [
+                    {
+                        "at": 0,
+                        "behaviour": {
+                            "kind": "firmware_update",
+                            "down": 1,
+                            "user_agent": NEW_AGENT,
+                            "tls": {"cipher_suites": [4865, 4866, 4867, 49195, 49199]},
+                        },
+                    }
+                ],
+            }
+        )
         drv = emulator.call(lambda: driver.Driver(emulator.engine, catalog.builtin()))
         emulator.call(lambda: drv.run("roku", scenario))
         capture.wait_rows(lambda r: r[1] == NEW_AGENT, timeout=60)

@@ -14,23 +14,50 @@ from .test_probes import devices, probe_lab  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.lab
 PHONES = {  # profile -> (nmap -sV product, version, sip-methods' Allow list)
-    "cisco-cp-7841": ("Cisco-CP7841/14.1.1", "",
-                      "ACK,BYE,CANCEL,INVITE,NOTIFY,OPTIONS,REFER,REGISTER,UPDATE,SUBSCRIBE,INFO"),
+    "cisco-cp-7841": (
+        "Cisco-CP7841/14.1.1",
+        "",
+        "ACK,BYE,CANCEL,INVITE,NOTIFY,OPTIONS,REFER,REGISTER,UPDATE,SUBSCRIBE,INFO",
+    ),
     # nmap 7.93's PolycomVVX line belongs to the TCP SIPOptions probe: over UDP the softmatch names it
-    "polycom-vvx-310": ("PolycomVVX-VVX_310-UA/5.9.5.0614", "",
-                        "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, MESSAGE, SUBSCRIBE, NOTIFY, PRACK, UPDATE, REFER"),
-    "yealink-sip-t46s": ("Yealink SIP-T46S VoIP phone sipd", "66.86.0.15",
-                         "INVITE, INFO, PRACK, ACK, BYE, CANCEL, OPTIONS, NOTIFY, REGISTER, SUBSCRIBE, REFER, "
-                         "PUBLISH, UPDATE, MESSAGE"),
-    "grandstream-gxp1405": ("Grandstream GXP1405 1.0.8.6", "",
-                            "INVITE, ACK, OPTIONS, CANCEL, BYE, SUBSCRIBE, NOTIFY, INFO, REFER, UPDATE, MESSAGE"),
-}  # fmt: skip
+    "polycom-vvx-310": (
+        "PolycomVVX-VVX_310-UA/5.9.5.0614",
+        "",
+        "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, MESSAGE, SUBSCRIBE, NOTIFY, PRACK, UPDATE, REFER",
+    ),
+    "yealink-sip-t46s": (
+        "Yealink SIP-T46S VoIP phone sipd",
+        "66.86.0.15",
+        "INVITE, INFO, PRACK, ACK, BYE, CANCEL, OPTIONS, NOTIFY, REGISTER, SUBSCRIBE, REFER, PUBLISH, UPDATE, MESSAGE",
+    ),
+    "grandstream-gxp1405": (
+        "Grandstream GXP1405 1.0.8.6",
+        "",
+        "INVITE, ACK, OPTIONS, CANCEL, BYE, SUBSCRIBE, NOTIFY, INFO, REFER, UPDATE, MESSAGE",
+    ),
+}
 
 
 def test_nmap_names_each_phone_and_lists_its_sip_methods(probe_lab: iotlab.Lab) -> None:  # noqa: F811
     with devices(probe_lab, list(PHONES)) as addresses:
-        run = probe_lab.run_in_gw("nmap", "-sU", "-sV", "-Pn", "-n", "-T4", "--max-retries", "1", "-p", "5060",
-                                  "--script", "sip-methods", "-oX", "-", *addresses.values(), timeout=180)  # fmt: skip
+        run = probe_lab.run_in_gw(
+            "nmap",
+            "-sU",
+            "-sV",
+            "-Pn",
+            "-n",
+            "-T4",
+            "--max-retries",
+            "1",
+            "-p",
+            "5060",
+            "--script",
+            "sip-methods",
+            "-oX",
+            "-",
+            *addresses.values(),
+            timeout=180,
+        )
         sipsak = probe_lab.run_in_gw("sipsak", "-vv", "-s", f"sip:100@{addresses['yealink-sip-t46s']}", timeout=30)
     assert run.returncode == 0, run.stderr
     seen = {}
@@ -39,11 +66,16 @@ def test_nmap_names_each_phone_and_lists_its_sip_methods(probe_lab: iotlab.Lab) 
         assert address is not None and port is not None
         state, service, script = port.find("state"), port.find("service"), port.find("script[@id='sip-methods']")
         assert state is not None and service is not None and script is not None, run.stdout
-        seen[address.attrib["addr"]] = (state.attrib["state"], service.attrib["name"],
-                                        service.attrib.get("product", ""), service.attrib.get("version", ""),
-                                        script.attrib["output"].strip())  # fmt: skip
-    expected = {addresses[name]: ("open", "sip", product, version, allow)
-                for name, (product, version, allow) in PHONES.items()}  # fmt: skip
+        seen[address.attrib["addr"]] = (
+            state.attrib["state"],
+            service.attrib["name"],
+            service.attrib.get("product", ""),
+            service.attrib.get("version", ""),
+            script.attrib["output"].strip(),
+        )
+    expected = {
+        addresses[name]: ("open", "sip", product, version, allow) for name, (product, version, allow) in PHONES.items()
+    }
     assert seen == expected
     assert sipsak.returncode == 0, sipsak.stdout + sipsak.stderr
     assert "SIP/2.0 200 OK" in sipsak.stdout and "User-Agent: Yealink SIP-T46S 66.86.0.15" in sipsak.stdout
@@ -57,8 +89,21 @@ TCP_PHONES = {  # profile -> nmap -sV on TCP 5060 (the TCP SIPOptions probe has 
 
 def test_nmap_names_the_phones_listening_on_tcp(probe_lab: iotlab.Lab) -> None:  # noqa: F811
     with devices(probe_lab, [*TCP_PHONES, "yealink-sip-t46s"]) as addresses:
-        run = probe_lab.run_in_gw("nmap", "-sV", "-Pn", "-n", "-T4", "--max-retries", "1", "-p", "5060", "-oX", "-",
-                                  *addresses.values(), timeout=180)  # fmt: skip
+        run = probe_lab.run_in_gw(
+            "nmap",
+            "-sV",
+            "-Pn",
+            "-n",
+            "-T4",
+            "--max-retries",
+            "1",
+            "-p",
+            "5060",
+            "-oX",
+            "-",
+            *addresses.values(),
+            timeout=180,
+        )
     assert run.returncode == 0, run.stderr
     seen = {}
     for host in ET.fromstring(run.stdout).iter("host"):
@@ -67,8 +112,12 @@ def test_nmap_names_the_phones_listening_on_tcp(probe_lab: iotlab.Lab) -> None: 
         state, service = port.find("state"), port.find("service")
         assert state is not None
         attrs = service.attrib if service is not None else {}
-        seen[address.attrib["addr"]] = (state.attrib["state"], attrs.get("name", ""), attrs.get("product", ""),
-                                        attrs.get("version", ""))  # fmt: skip
+        seen[address.attrib["addr"]] = (
+            state.attrib["state"],
+            attrs.get("name", ""),
+            attrs.get("product", ""),
+            attrs.get("version", ""),
+        )
     expected = {addresses[name]: ("open", *answer) for name, answer in TCP_PHONES.items()}
     expected[addresses["yealink-sip-t46s"]] = ("closed", "sip", "", "")  # UDP only: nmap names the port by its number
     assert seen == expected

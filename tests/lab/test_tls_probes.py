@@ -20,12 +20,15 @@ BRIDGE_ID = "001788fffe5a0001"  # the lab device's MAC 00:17:88:5a:00:01 with ff
 def test_hue_bridge_https_shows_its_bridge_certificate(probe_lab: iotlab.Lab) -> None:  # noqa: F811
     with devices(probe_lab, [HUE]) as addresses:
         address = addresses[HUE]
-        s_client = probe_lab.run_in_gw("openssl", "s_client", "-connect", f"{address}:443", "-brief",
-                                       input="", timeout=30)  # fmt: skip
-        curl = probe_lab.run_in_gw("curl", "-sS", "-k", "-i", "--max-time", "10", f"https://{address}/api/config",
-                                   timeout=30)  # fmt: skip
-        nmap = probe_lab.run_in_gw("nmap", "-sV", "-Pn", "-n", "-T4", "-p", "443", "--script", "ssl-cert",
-                                   "-oX", "-", address, timeout=120)  # fmt: skip
+        s_client = probe_lab.run_in_gw(
+            "openssl", "s_client", "-connect", f"{address}:443", "-brief", input="", timeout=30
+        )
+        curl = probe_lab.run_in_gw(
+            "curl", "-sS", "-k", "-i", "--max-time", "10", f"https://{address}/api/config", timeout=30
+        )
+        nmap = probe_lab.run_in_gw(
+            "nmap", "-sV", "-Pn", "-n", "-T4", "-p", "443", "--script", "ssl-cert", "-oX", "-", address, timeout=120
+        )
     log = s_client.stdout + s_client.stderr
     assert f"Peer certificate: C = NL, O = Philips Hue, CN = {BRIDGE_ID}" in log, log
     assert "Protocol version: TLSv1.2" in log and "Signature type: ECDSA" in log, log
@@ -83,10 +86,25 @@ HTTPS_ANSWERS = {  # profile -> the status line of `curl -k https://<ip>/`, nmap
 
 def test_cameras_and_phones_serve_their_web_ui_over_https_with_the_vendor_certificate(probe_lab: iotlab.Lab) -> None:  # noqa: F811
     with devices(probe_lab, list(HTTPS_CERTIFICATES)) as addresses:
-        curls = {name: probe_lab.run_in_gw("curl", "-sS", "-k", "-i", "--max-time", "10", f"https://{address}/",
-                                           timeout=30) for name, address in addresses.items()}  # fmt: skip
-        nmap = probe_lab.run_in_gw("nmap", "-sV", "-Pn", "-n", "-T4", "-p", "443", "--script", "ssl-cert",
-                                   "-oX", "-", *addresses.values(), timeout=180)  # fmt: skip
+        curls = {
+            name: probe_lab.run_in_gw("curl", "-sS", "-k", "-i", "--max-time", "10", f"https://{address}/", timeout=30)
+            for name, address in addresses.items()
+        }
+        nmap = probe_lab.run_in_gw(
+            "nmap",
+            "-sV",
+            "-Pn",
+            "-n",
+            "-T4",
+            "-p",
+            "443",
+            "--script",
+            "ssl-cert",
+            "-oX",
+            "-",
+            *addresses.values(),
+            timeout=180,
+        )
     hosts = {}
     for host in ET.fromstring(nmap.stdout).iter("host"):
         address = host.find("address")
@@ -103,8 +121,14 @@ def test_cameras_and_phones_serve_their_web_ui_over_https_with_the_vendor_certif
         lines = script.attrib["output"].split("\n")
         mac12 = (profile_prefix(name) + f"5a00{index + 1:02x}").lower()
         values = {"mac12": mac12, "MAC12": mac12.upper()}
-        seen[name] = (curls[name].stdout.split("\n")[0], service.attrib.get("tunnel"), service.attrib["name"],
-                      service.attrib.get("product", ""), lines[0], lines[1])  # fmt: skip
+        seen[name] = (
+            curls[name].stdout.split("\n")[0],
+            service.attrib.get("tunnel"),
+            service.attrib["name"],
+            service.attrib.get("product", ""),
+            lines[0],
+            lines[1],
+        )
         expected[name] = (status, "ssl", service_name, product, subject.format(**values), issuer.format(**values))
     assert seen == expected
 

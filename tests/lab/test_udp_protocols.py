@@ -40,29 +40,59 @@ SERVICE_IP = "10.77.0.3"
 NAMES = {"cloud.lab.example": SERVICE_IP, "time.lab.example": SERVICE_IP, "coap.lab.example": SERVICE_IP}
 DEVICE_TYPE = "urn:schemas-upnp-org:device:Basic:1"
 PROFILE: dict[str, Any] = {
-    "name": "lab-hub", "vendor": "Acme", "model": "Hub 3", "device_class": "phone",
-    "os": "Linux 4.9 (BusyBox udhcpc)", "ouis": ["44:19:b6"], "hostname_pattern": "acmehub-{mac6}",
-    "dhcp": {"options": [53, 61, 57, 50, 54, 12, 55], "parameter_request_list": [1, 3, 6, 12, 15, 28, 42],
-             "arp_probe": {"count": 0}},
+    "name": "lab-hub",
+    "vendor": "Acme",
+    "model": "Hub 3",
+    "device_class": "phone",
+    "os": "Linux 4.9 (BusyBox udhcpc)",
+    "ouis": ["44:19:b6"],
+    "hostname_pattern": "acmehub-{mac6}",
+    "dhcp": {
+        "options": [53, 61, 57, 50, 54, 12, 55],
+        "parameter_request_list": [1, 3, 6, 12, 15, 28, 42],
+        "arp_probe": {"count": 0},
+    },
     "dns_names": ["cloud.lab.example"],
     "ntp_servers": ["time.lab.example"],
     "coap": {"server": "coap.lab.example", "paths": ["/.well-known/core", "/time"]},
-    "mdns": {"services": [{"type": "_hue._tcp", "instance": "Acme Hub - {MAC6}", "port": 443,
-                           "txt": {"bridgeid": "001788FFFE{MAC6}", "modelid": "HUB3"}}], "announce_count": 2},
+    "mdns": {
+        "services": [
+            {
+                "type": "_hue._tcp",
+                "instance": "Acme Hub - {MAC6}",
+                "port": 443,
+                "txt": {"bridgeid": "001788FFFE{MAC6}", "modelid": "HUB3"},
+            }
+        ],
+        "announce_count": 2,
+    },
     "ssdp": {"server": "Linux/3.14.0 UPnP/1.0 AcmeHub/1.0", "device_type": DEVICE_TYPE, "max_age": 100},
-    "lldp": {"system_name": "{hostname}", "system_description": "Acme Hub 3, firmware 1.2.3",
-             "capabilities": ["bridge", "telephone"], "interval": 30},
-    "schedule": {"dns": {"interval": 2, "jitter": 0}, "ntp": {"interval": 2, "jitter": 0},
-                 "coap": {"interval": 2, "jitter": 0}},
-}  # fmt: skip
+    "lldp": {
+        "system_name": "{hostname}",
+        "system_description": "Acme Hub 3, firmware 1.2.3",
+        "capabilities": ["bridge", "telephone"],
+        "interval": 30,
+    },
+    "schedule": {
+        "dns": {"interval": 2, "jitter": 0},
+        "ntp": {"interval": 2, "jitter": 0},
+        "coap": {"interval": 2, "jitter": 0},
+    },
+}
 
 
 def config(protocols: tuple[str, ...]) -> manifests.DeviceConfig:
     """One device of the lab profile running `protocols` (besides ARP and DHCP)."""
     prof = catalog.Profile.model_validate({**PROFILE, "protocols": ["arp", "dhcp", "icmp", *protocols]})
     mac = "44:19:b6:5a:00:01"
-    return manifests.DeviceConfig(device_id="hub-0", mac=mac, hostname=prof.hostname_for(mac), profile=prof,
-                                  protocols=("arp", "dhcp", *protocols), traffic_interval=60)  # fmt: skip
+    return manifests.DeviceConfig(
+        device_id="hub-0",
+        mac=mac,
+        hostname=prof.hostname_for(mac),
+        profile=prof,
+        protocols=("arp", "dhcp", *protocols),
+        traffic_interval=60,
+    )
 
 
 @pytest.fixture
@@ -158,8 +188,10 @@ def m_search(lab: iotlab.Lab, st: str, mx: int = 1) -> list[dict[str, str]]:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(str(lab.gateway_ip)))
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 2)
         sock.bind((str(lab.gateway_ip), 0))
-        request = (f'M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover"\r\nMX: {mx}\r\n'
-                   f"ST: {st}\r\nUSER-AGENT: Lab/1.0 UPnP/1.1 test/1.0\r\n\r\n").encode()  # fmt: skip
+        request = (
+            f'M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover"\r\nMX: {mx}\r\n'
+            f"ST: {st}\r\nUSER-AGENT: Lab/1.0 UPnP/1.1 test/1.0\r\n\r\n"
+        ).encode()
         sock.sendto(request, ("239.255.255.250", 1900))
         deadline, answers = time.monotonic() + mx + 1.0, []
         while (left := deadline - time.monotonic()) > 0:

@@ -50,8 +50,9 @@ def upstream(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         argv = dnsmasq.argv(iface="rtr0", pid_file=tmp_path / "dnsmasq.pid", dns_names=answer_all, dhcp_range=None)
         resolver = process.spawn(netns.exec_argv(name, argv), log=tmp_path / "dnsmasq.log")
         procs.append(resolver)
-        process.wait_listening(resolver, {53}, what="the upstream's dnsmasq", logs=[tmp_path / "dnsmasq.log"],
-                               timeout=10)  # fmt: skip
+        process.wait_listening(
+            resolver, {53}, what="the upstream's dnsmasq", logs=[tmp_path / "dnsmasq.log"], timeout=10
+        )
         internet.start(name, tmp_path / "internet", ROUTER.network, lambda _, proc: procs.append(proc), ROUTER.ip)
         yield name, tmp_path / "internet"
     finally:
@@ -61,9 +62,11 @@ def upstream(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 def rcode_from_the_lab(lab: iotlab.Lab, name: str) -> int:
     """The lab's dnsmasq's answer code for an A query of `name`, asked from the gateway namespace."""
-    code = (f"import socket; from iot_emulator.protocols import dns_wire; s = socket.socket(socket.AF_INET, "
-            f"socket.SOCK_DGRAM); s.settimeout(5); s.sendto(dns_wire.query(7, {name!r}), ({str(lab.gateway_ip)!r}, "
-            f"53)); m = dns_wire.parse(s.recv(512)); print(m.rcode if m else -1)")  # fmt: skip
+    code = (
+        f"import socket; from iot_emulator.protocols import dns_wire; s = socket.socket(socket.AF_INET, "
+        f"socket.SOCK_DGRAM); s.settimeout(5); s.sendto(dns_wire.query(7, {name!r}), ({str(lab.gateway_ip)!r}, "
+        f"53)); m = dns_wire.parse(s.recv(512)); print(m.rcode if m else -1)"
+    )
     return int(lab.run_in_gw(sys.executable, "-c", code).stdout)
 
 
@@ -77,8 +80,14 @@ def test_the_gateway_routes_and_nats_the_lab_to_the_upstream(
     prof = catalog.builtin().get(PROFILE)
     assert prof.http is not None and prof.tls is not None
     mac = f"{prof.ouis[0]}:5d:00:01"
-    device = manifests.DeviceConfig(device_id=PROFILE, mac=mac, hostname=prof.hostname_for(mac), profile=prof,
-                                    protocols=tuple(prof.protocols), traffic_interval=30)  # fmt: skip
+    device = manifests.DeviceConfig(
+        device_id=PROFILE,
+        mac=mac,
+        hostname=prof.hostname_for(mac),
+        profile=prof,
+        protocols=tuple(prof.protocols),
+        traffic_interval=30,
+    )
     emulator = EngineThread(lab, [device])
     try:
         request = prof.http.requests[0]

@@ -42,8 +42,9 @@ class Capture:
 
     def __init__(self, lab: iotlab.Lab, iface: str, pcap: Path) -> None:
         self.pcap = pcap
-        self.proc = servers.GwProcess(lab, ["tshark", "-n", "-q", "-i", iface, "-w", str(pcap)],
-                                      pcap.with_suffix(".out"))  # fmt: skip
+        self.proc = servers.GwProcess(
+            lab, ["tshark", "-n", "-q", "-i", iface, "-w", str(pcap)], pcap.with_suffix(".out")
+        )
         poll.until(self._ready, 30, f"tshark capturing on {iface}")
 
     def _ready(self) -> bool:
@@ -78,11 +79,13 @@ def bound(name: str, address: str) -> Callable[[Message], bool]:
 
 def manifest(tmp_path: Path) -> Path:
     path = tmp_path / "vlans.yaml"
-    path.write_text("".join(
-        f"---\napiVersion: iotemu.io/v1alpha1\nkind: IoTDevice\nmetadata: {{name: {name}}}\n"
-        f"spec: {{profile: sonoff-mini, mac: '{mac}', {fields}protocols: [arp, dhcp, icmp]}}\n"
-        for name, (mac, fields, _vlan) in DEVICES.items()
-    ))  # fmt: skip
+    path.write_text(
+        "".join(
+            f"---\napiVersion: iotemu.io/v1alpha1\nkind: IoTDevice\nmetadata: {{name: {name}}}\n"
+            f"spec: {{profile: sonoff-mini, mac: '{mac}', {fields}protocols: [arp, dhcp, icmp]}}\n"
+            for name, (mac, fields, _vlan) in DEVICES.items()
+        )
+    )
     return path
 
 
@@ -90,8 +93,20 @@ def test_each_vlan_is_served_by_its_own_server_and_hears_no_other(lab_factory: L
     lab = lab_factory(vlans=(V10, V20, Q30))
     trunk = Capture(lab, lab.gw_iface, tmp_path / "trunk.pcap")
     per_vlan = {v: Capture(lab, v.iface(lab.gw_iface), tmp_path / f"{v.label}.pcap") for v in (V10, V20, Q30)}
-    args = ["run", "-f", str(manifest(tmp_path)), "--interface", lab.dev_iface, "--netns", lab.dev_netns,
-            "--json-output", "--state-dir", str(tmp_path / "state"), "--stats-interval", "1"]  # fmt: skip
+    args = [
+        "run",
+        "-f",
+        str(manifest(tmp_path)),
+        "--interface",
+        lab.dev_iface,
+        "--netns",
+        lab.dev_netns,
+        "--json-output",
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--stats-interval",
+        "1",
+    ]
     try:
         with Emulator(args) as emu:
             acks = {m["device_id"]: m for m in emu.wait_count("dhcp_ack", len(DEVICES), 30)}

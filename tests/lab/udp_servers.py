@@ -47,15 +47,23 @@ READY = 10.0
 class Server:
     """A process in the gateway namespace, stopped on `stop()` (and by `lab.down` in any case)."""
 
-    def __init__(self, lab: iotlab.Lab, name: str, argv: Sequence[str], *, env: dict[str, str] | None = None,
-                 udp_ports: set[int] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        lab: iotlab.Lab,
+        name: str,
+        argv: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        udp_ports: set[int] | None = None,
+    ) -> None:
         self.lab = lab
         self.name = name
         self.log = lab.directory / f"{name}.log"
         self.proc = process.spawn(netns.exec_argv(lab.gw_netns, list(argv)), log=self.log, env=env)
         if udp_ports:
-            process.wait_listening(self.proc, udp_ports, what=f"{name} in {lab.gw_netns}", logs=[self.log],
-                                   timeout=READY)  # fmt: skip
+            process.wait_listening(
+                self.proc, udp_ports, what=f"{name} in {lab.gw_netns}", logs=[self.log], timeout=READY
+            )
 
     def text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -82,8 +90,10 @@ def open_dir(lab: iotlab.Lab, what: str) -> Iterator[Path]:
 def chrony(lab: iotlab.Lab) -> Iterator[Server]:
     d = lab.directory
     conf = d / "chrony.conf"
-    conf.write_text(f"allow {lab.subnet}\nlocal stratum 8\nbindcmdaddress {d}/chronyd.sock\n"
-                    f"pidfile {d}/chronyd.pid\ndriftfile {d}/chrony.drift\n")  # fmt: skip
+    conf.write_text(
+        f"allow {lab.subnet}\nlocal stratum 8\nbindcmdaddress {d}/chronyd.sock\n"
+        f"pidfile {d}/chronyd.pid\ndriftfile {d}/chrony.drift\n"
+    )
     server = Server(lab, "chronyd", ["chronyd", "-d", "-x", "-u", "root", "-f", str(conf)], udp_ports={123})
     try:
         yield server
@@ -123,15 +133,18 @@ def avahi(lab: iotlab.Lab) -> Iterator[dict[str, str]]:
             "enable-dbus=yes\n[wide-area]\nenable-wide-area=no\n[publish]\npublish-hinfo=no\n"
             "publish-workstation=no\n"
         )
-        dbus = Server(lab, "dbus-daemon", ["dbus-daemon", "--config-file", str(d / "bus.conf"), "--nofork",
-                                           "--nopidfile"])  # fmt: skip
+        dbus = Server(
+            lab, "dbus-daemon", ["dbus-daemon", "--config-file", str(d / "bus.conf"), "--nofork", "--nopidfile"]
+        )
         env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={bus}"}
         daemon: Server | None = None
         try:
             poll.until(bus.exists, READY, "the private D-Bus socket")
             Path("/run/avahi-daemon").mkdir(exist_ok=True)  # the mount point; what avahi writes stays private
-            script = f"mount -t tmpfs tmpfs /run/avahi-daemon && exec avahi-daemon -f {d}/avahi.conf " \
-                     "--no-drop-root --no-chroot --no-rlimits"  # fmt: skip
+            script = (
+                f"mount -t tmpfs tmpfs /run/avahi-daemon && exec avahi-daemon -f {d}/avahi.conf "
+                "--no-drop-root --no-chroot --no-rlimits"
+            )
             daemon = Server(lab, "avahi-daemon", ["sh", "-c", script], env=env, udp_ports={5353})
             poll.until(lambda: "Server startup complete" in daemon.text(), READY, "avahi-daemon startup")
             yield env
@@ -141,8 +154,9 @@ def avahi(lab: iotlab.Lab) -> Iterator[dict[str, str]]:
             dbus.stop()
 
 
-def avahi_browse(lab: iotlab.Lab, env: dict[str, str], service_type: str, match: Callable[[list[str]], bool],
-                 timeout: float = 15.0) -> list[str]:  # fmt: skip
+def avahi_browse(
+    lab: iotlab.Lab, env: dict[str, str], service_type: str, match: Callable[[list[str]], bool], timeout: float = 15.0
+) -> list[str]:
     """The first resolved entry (`avahi-browse -r -p` "=" line, unescaped fields) that `match`es."""
     argv = netns.exec_argv(lab.gw_netns, ["avahi-browse", "-r", "-p", service_type])
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env) as browser:
@@ -186,11 +200,34 @@ class Capture:
 
     SEPARATOR = "|"
 
-    def __init__(self, lab: iotlab.Lab, capture_filter: str, display_filter: str, fields: Sequence[str],
-                 decode_as: Sequence[str] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        lab: iotlab.Lab,
+        capture_filter: str,
+        display_filter: str,
+        fields: Sequence[str],
+        decode_as: Sequence[str] = (),
+    ) -> None:
         """`decode_as` are tshark `-d` rules ("tcp.port==2001,tls") for services on ports tshark does not know."""
-        argv = ["tshark", "-l", "-n", "-i", lab.gw_iface, "-f", capture_filter, "-Y", display_filter, "-T", "fields",
-                "-E", f"separator={self.SEPARATOR}", "-E", "occurrence=a", "-E", "aggregator=,"]  # fmt: skip
+        argv = [
+            "tshark",
+            "-l",
+            "-n",
+            "-i",
+            lab.gw_iface,
+            "-f",
+            capture_filter,
+            "-Y",
+            display_filter,
+            "-T",
+            "fields",
+            "-E",
+            f"separator={self.SEPARATOR}",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=,",
+        ]
         for rule in decode_as:
             argv += ["-d", rule]
         for field in fields:

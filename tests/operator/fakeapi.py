@@ -195,11 +195,12 @@ class FakeApiServer(kmock.KubernetesEmulator):
             events = [
                 {"type": "ADDED", "object": obj.raw}
                 for (resource, namespace, _), obj in self._objects.items()
-                if resource == request.resource and not obj.deleted
+                if resource == request.resource
+                and not obj.deleted
                 and (request.namespace is None or namespace == request.namespace)
                 and int(obj.raw.get("metadata", {}).get("resourceVersion") or 0) > since
                 and match(obj.raw.get("metadata", {}).get("labels") or {})
-            ]  # fmt: skip
+            ]
             bus: aiobus.Bus[Any] = self._buses[request.resource]
         for event in events:
             yield event

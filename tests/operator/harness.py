@@ -120,16 +120,32 @@ class FakeEngine:
         self.events = messages.Fanout()
         self.rows = {
             d: {
-                "device_id": d, "mac": f"44:19:b6:00:{i // 256:02x}:{i % 256:02x}", "hostname": d,
-                "profile": "tiny-cam", "state": state, "dhcp_state": "bound" if state == "bound" else "selecting",
+                "device_id": d,
+                "mac": f"44:19:b6:00:{i // 256:02x}:{i % 256:02x}",
+                "hostname": d,
+                "profile": "tiny-cam",
+                "state": state,
+                "dhcp_state": "bound" if state == "bound" else "selecting",
                 "current_ip": f"10.77.{i // 250}.{i % 250 + 2}" if state == "bound" else None,
-                "packets_sent": 10, "bytes_sent": 1000, "packets_received": 4, "bytes_received": 400,
-                "packet_rate": 0.5, "uptime_seconds": uptime, "protocols": {"dhcp": 4, "arp": 6},
-                "lease": {"server_id": "10.77.0.1", "lease_time": 600, "expires_in": 540.0, "t1_in": 240.0,
-                          "t2_in": 465.0} if state == "bound" else None,
+                "packets_sent": 10,
+                "bytes_sent": 1000,
+                "packets_received": 4,
+                "bytes_received": 400,
+                "packet_rate": 0.5,
+                "uptime_seconds": uptime,
+                "protocols": {"dhcp": 4, "arp": 6},
+                "lease": {
+                    "server_id": "10.77.0.1",
+                    "lease_time": 600,
+                    "expires_in": 540.0,
+                    "t1_in": 240.0,
+                    "t2_in": 465.0,
+                }
+                if state == "bound"
+                else None,
             }
             for i, d in enumerate(device_ids)
-        }  # fmt: skip
+        }
 
     def device_stats(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.rows.values()]
@@ -168,9 +184,14 @@ class Kubelet:
         waiting = {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}
         status = _running(ready=False)
         status["containerStatuses"] = [
-            {"name": pods.CONTAINER, "ready": False, "restartCount": restarts, "state": {"waiting": waiting},
-             "lastState": {"terminated": {"exitCode": 2, "reason": "Error"}}}
-        ]  # fmt: skip
+            {
+                "name": pods.CONTAINER,
+                "ready": False,
+                "restartCount": restarts,
+                "state": {"waiting": waiting},
+                "lastState": {"terminated": {"exitCode": 2, "reason": "Error"}},
+            }
+        ]
         await self.report(name, status)
 
     async def report(self, name: str, status: dict[str, Any]) -> None:

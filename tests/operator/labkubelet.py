@@ -100,19 +100,30 @@ class LabKubelet:
         if code is None:
             state = "running"
             status = {
-                "phase": "Running", "podIP": "127.0.0.1", "conditions": [{"type": "Ready", "status": "True"}],
-                "containerStatuses": [{"name": pods.CONTAINER, "ready": True, "restartCount": 0,
-                                       "state": {"running": {}}}],
-            }  # fmt: skip
+                "phase": "Running",
+                "podIP": "127.0.0.1",
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "containerStatuses": [
+                    {"name": pods.CONTAINER, "ready": True, "restartCount": 0, "state": {"running": {}}}
+                ],
+            }
         else:
             state = f"exited {code}"
             waiting = {"reason": "CrashLoopBackOff", "message": f"exit code {code}"}
             status = {
-                "phase": "Running", "podIP": "127.0.0.1", "conditions": [{"type": "Ready", "status": "False"}],
-                "containerStatuses": [{"name": pods.CONTAINER, "ready": False, "restartCount": 1,
-                                       "state": {"waiting": waiting},
-                                       "lastState": {"terminated": {"exitCode": code, "reason": "Error"}}}],
-            }  # fmt: skip
+                "phase": "Running",
+                "podIP": "127.0.0.1",
+                "conditions": [{"type": "Ready", "status": "False"}],
+                "containerStatuses": [
+                    {
+                        "name": pods.CONTAINER,
+                        "ready": False,
+                        "restartCount": 1,
+                        "state": {"waiting": waiting},
+                        "lastState": {"terminated": {"exitCode": code, "reason": "Error"}},
+                    }
+                ],
+            }
         if process.reported != state:
             await self.cluster.call("PATCH", f"/api/v1/namespaces/{harness.NS}/pods/{name}/status", {"status": status})
             process.reported = state

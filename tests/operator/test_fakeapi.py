@@ -69,8 +69,10 @@ async def test_a_json_patch_whose_test_fails_is_refused_with_422(cluster: harnes
     created = await cluster.apply(fleet())
     version = created["metadata"]["resourceVersion"]
     await cluster.patch("iotfleets", "cams", {"metadata": {"labels": {"newer": "write"}}})
-    ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": version},
-           {"op": "add", "path": "/metadata/finalizers", "value": ["x/y"]}]  # fmt: skip
+    ops = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": version},
+        {"op": "add", "path": "/metadata/finalizers", "value": ["x/y"]},
+    ]
     headers = {"Content-Type": "application/json-patch+json"}
     async with cluster.http.patch(f"{cluster.url}{GROUP_PATH}/iotfleets/cams", json=ops, headers=headers) as resp:
         assert resp.status == 422

@@ -89,8 +89,13 @@ def test_a_device_pod_carries_its_scenario(tiny_library: catalog.Library) -> Non
 def test_scaling_changes_only_the_pods_whose_devices_change(tiny_library: catalog.Library) -> None:
     before = by_name(pods.desired_pods(fleet(1100), owner(), SETTINGS, tiny_library))
     after = by_name(pods.desired_pods(fleet(1300), owner(), SETTINGS, tiny_library))
-    hashes = {n: (before.get(n, {}).get("metadata", {}).get("annotations", {}).get(pods.HASH),
-                  after[n]["metadata"]["annotations"][pods.HASH]) for n in after}  # fmt: skip
+    hashes = {
+        n: (
+            before.get(n, {}).get("metadata", {}).get("annotations", {}).get(pods.HASH),
+            after[n]["metadata"]["annotations"][pods.HASH],
+        )
+        for n in after
+    }
     unchanged = {n for n, (a, b) in hashes.items() if a == b}
     assert unchanged == {f"iotfleet-cams-{k}" for k in range(4)}  # shard 4 grew 100 -> 250, shard 5 is new
 
@@ -99,8 +104,9 @@ def test_a_template_change_rolls_every_pod(tiny_library: catalog.Library) -> Non
     before = by_name(pods.desired_pods(fleet(500), owner(), SETTINGS, tiny_library))
     changed = fleet(500, template={"profile": "tiny-cam", "trafficInterval": 10})
     after = by_name(pods.desired_pods(changed, owner(), SETTINGS, tiny_library))
-    assert all(before[n]["metadata"]["annotations"][pods.HASH] != after[n]["metadata"]["annotations"][pods.HASH]
-               for n in after)  # fmt: skip
+    assert all(
+        before[n]["metadata"]["annotations"][pods.HASH] != after[n]["metadata"]["annotations"][pods.HASH] for n in after
+    )
 
 
 def test_stopped_resources_have_no_pod(tiny_library: catalog.Library) -> None:

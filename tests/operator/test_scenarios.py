@@ -62,9 +62,15 @@ async def test_an_iotdevice_gets_one_pod_with_the_right_spec(
 
     meta, spec = pod["metadata"], pod["spec"]
     assert meta["ownerReferences"] == [
-        {"apiVersion": models.API_VERSION, "kind": "IoTDevice", "name": "cam1", "uid": created["metadata"]["uid"],
-         "controller": True, "blockOwnerDeletion": True}
-    ]  # fmt: skip
+        {
+            "apiVersion": models.API_VERSION,
+            "kind": "IoTDevice",
+            "name": "cam1",
+            "uid": created["metadata"]["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
     assert meta["labels"]["app.kubernetes.io/managed-by"] == "iot-operator"
     assert meta["labels"]["app.kubernetes.io/instance"] == "cam1"
     [container] = spec["containers"]

@@ -20,16 +20,26 @@ def view(name: str = "iotdev-cam1", **fields: Any) -> observed.PodView:
 
 def row(device_id: str, state: str = "bound", uptime: float = 10.0) -> dict[str, Any]:
     return {
-        "device_id": device_id, "state": state, "dhcp_state": "bound" if state == "bound" else "selecting",
-        "current_ip": "10.0.0.9" if state == "bound" else None, "mac": "44:19:b6:00:00:01", "hostname": device_id,
-        "packets_sent": 7, "bytes_sent": 700, "packets_received": 3, "bytes_received": 300, "uptime_seconds": uptime,
-        "protocols": {"dhcp": 4}, "lease": {"expires_in": 300.4} if state == "bound" else None,
-    }  # fmt: skip
+        "device_id": device_id,
+        "state": state,
+        "dhcp_state": "bound" if state == "bound" else "selecting",
+        "current_ip": "10.0.0.9" if state == "bound" else None,
+        "mac": "44:19:b6:00:00:01",
+        "hostname": device_id,
+        "packets_sent": 7,
+        "bytes_sent": 700,
+        "packets_received": 3,
+        "bytes_received": 300,
+        "uptime_seconds": uptime,
+        "protocols": {"dhcp": 4},
+        "lease": {"expires_in": 300.4} if state == "bound" else None,
+    }
 
 
 def observation(pods: list[observed.PodView], stats: dict[str, status.Stats], **fields: Any) -> status.Observation:
-    defaults: dict[str, Any] = dict(running=True, generation=3, desired_devices=1, plan=plan_mod.Plan(), now=NOW,
-                                    bind_grace=60.0)  # fmt: skip
+    defaults: dict[str, Any] = dict(
+        running=True, generation=3, desired_devices=1, plan=plan_mod.Plan(), now=NOW, bind_grace=60.0
+    )
     return status.Observation(pods=pods, stats=stats, **{**defaults, **fields})
 
 
@@ -88,9 +98,16 @@ def test_fleet_totals_and_bounded_failures() -> None:
     pods = [
         view("iotfleet-cams-0", owner_kind="IoTFleet", owner="cams", shard=0, devices=250, members=(0, 250)),
         view("iotfleet-cams-1", owner_kind="IoTFleet", owner="cams", shard=1, devices=250, members=(250, 500)),
-        view("iotfleet-cams-2", owner_kind="IoTFleet", owner="cams", shard=2, devices=100, members=(500, 600),
-             trouble="CrashLoopBackOff"),
-    ]  # fmt: skip
+        view(
+            "iotfleet-cams-2",
+            owner_kind="IoTFleet",
+            owner="cams",
+            shard=2,
+            devices=100,
+            members=(500, 600),
+            trouble="CrashLoopBackOff",
+        ),
+    ]
     stats: dict[str, status.Stats] = {
         "iotfleet-cams-0": {"totals": {"bound": 250, "packets_sent": 1000}, "devices": []},
         "iotfleet-cams-1": {
@@ -133,19 +150,33 @@ def test_transition_times_move_only_with_the_status() -> None:
 def test_pod_view_from_a_pod_body() -> None:
     body = {
         "metadata": {
-            "name": "iotfleet-cams-1", "namespace": "lab",
-            "labels": {"app.kubernetes.io/managed-by": "iot-operator", "iotemu.io/iotfleet": "cams",
-                       "iotemu.io/shard": "1"},
-            "annotations": {"iotemu.io/spec-hash": "abc", "iotemu.io/devices": "250", "iotemu.io/http-port": "8080",
-                            "iotemu.io/members": "250-500"},
+            "name": "iotfleet-cams-1",
+            "namespace": "lab",
+            "labels": {
+                "app.kubernetes.io/managed-by": "iot-operator",
+                "iotemu.io/iotfleet": "cams",
+                "iotemu.io/shard": "1",
+            },
+            "annotations": {
+                "iotemu.io/spec-hash": "abc",
+                "iotemu.io/devices": "250",
+                "iotemu.io/http-port": "8080",
+                "iotemu.io/members": "250-500",
+            },
         },
         "status": {
-            "phase": "Running", "podIP": "10.1.2.3", "conditions": [{"type": "Ready", "status": "False"}],
-            "containerStatuses": [{"restartCount": 4,
-                                   "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
-                                   "lastState": {"terminated": {"exitCode": 2, "reason": "Error"}}}],
+            "phase": "Running",
+            "podIP": "10.1.2.3",
+            "conditions": [{"type": "Ready", "status": "False"}],
+            "containerStatuses": [
+                {
+                    "restartCount": 4,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
+                    "lastState": {"terminated": {"exitCode": 2, "reason": "Error"}},
+                }
+            ],
         },
-    }  # fmt: skip
+    }
     pod = observed.PodView.from_body(body)
     assert pod is not None and pod.key == ("lab", "IoTFleet", "cams") and pod.members == (250, 500)
     assert pod.trouble == "CrashLoopBackOff (last exit code 2: Error): back-off" and pod.restarts == 4

@@ -33,17 +33,33 @@ def ip(text: str) -> bytes:
 
 def make_profile(**fields: Any) -> catalog.Profile:
     base: dict[str, Any] = {
-        "name": "test-dev", "vendor": "Acme", "model": "Widget 2", "device_class": "sensor",
-        "os": "Linux (BusyBox udhcpc)", "ouis": ["44:19:b6"], "dhcp": DHCP_BASE,
-    }  # fmt: skip
+        "name": "test-dev",
+        "vendor": "Acme",
+        "model": "Widget 2",
+        "device_class": "sensor",
+        "os": "Linux (BusyBox udhcpc)",
+        "ouis": ["44:19:b6"],
+        "dhcp": DHCP_BASE,
+    }
     return catalog.Profile.model_validate({**base, **fields})
 
 
-def make_config(protocols: tuple[str, ...] = (), mac: str = MAC, hostname: str = "widget-0a0b0c",
-                traffic_interval: float = 60.0, **profile_fields: Any) -> manifests.DeviceConfig:  # fmt: skip
+def make_config(
+    protocols: tuple[str, ...] = (),
+    mac: str = MAC,
+    hostname: str = "widget-0a0b0c",
+    traffic_interval: float = 60.0,
+    **profile_fields: Any,
+) -> manifests.DeviceConfig:
     prof = make_profile(**profile_fields)
-    return manifests.DeviceConfig(device_id="dev-0", mac=mac, hostname=hostname, profile=prof,
-                                  protocols=protocols, traffic_interval=traffic_interval)  # fmt: skip
+    return manifests.DeviceConfig(
+        device_id="dev-0",
+        mac=mac,
+        hostname=hostname,
+        profile=prof,
+        protocols=protocols,
+        traffic_interval=traffic_interval,
+    )
 
 
 def started(**config: Any) -> Env:
@@ -57,14 +73,22 @@ def started(**config: Any) -> Env:
 class Env:
     """One bound device's IpHost; `now` is the virtual clock the test moves."""
 
-    def __init__(self, config: manifests.DeviceConfig | None = None, *, seed: int = 1, address: str = IP,
-                 dns: tuple[str, ...] = (GATEWAY,), ntp: tuple[str, ...] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: manifests.DeviceConfig | None = None,
+        *,
+        seed: int = 1,
+        address: str = IP,
+        dns: tuple[str, ...] = (GATEWAY,),
+        ntp: tuple[str, ...] = (),
+    ) -> None:
         self.config = config or make_config()
         self.rng = random.Random(seed)
         self.counters = device.Counters()
         self.host = host.IpHost(macs.parse(self.config.mac), self.config.profile, self.rng, self.counters)
-        self.host.configure(ip(address), ip("255.255.240.0"), ip(GATEWAY), [ip(d) for d in dns],
-                            [ip(n) for n in ntp], None)  # fmt: skip
+        self.host.configure(
+            ip(address), ip("255.255.240.0"), ip(GATEWAY), [ip(d) for d in dns], [ip(n) for n in ntp], None
+        )
         for server in {GATEWAY, *dns, *ntp}:  # on-link servers answered ARP long ago
             self.host.neighbours.learn(ip(server), macs.parse(GATEWAY_MAC))
         self.context = services.Context(self.config, self.host, self.rng)

@@ -105,8 +105,9 @@ class Server:
     FIN with its own. `received` collects the bytes the device sent, per connection in order.
     """
 
-    def __init__(self, env: penv.Env, reply: Callable[[bytes], bytes | None], *, close_after_reply: bool = False,
-                 mss: int = 1460) -> None:  # fmt: skip
+    def __init__(
+        self, env: penv.Env, reply: Callable[[bytes], bytes | None], *, close_after_reply: bool = False, mss: int = 1460
+    ) -> None:
         self.peer = Peer(env)
         self.reply = reply
         self.close_after_reply = close_after_reply
@@ -165,8 +166,16 @@ class Server:
             else:
                 self._send(t, "A", state)
 
-    def _send(self, t: Packet, flags: str, state: dict[str, Any], *, payload: bytes = b"",
-              options: list[Any] | None = None) -> None:  # fmt: skip
-        seg = TCP(sport=t.dport, dport=t.sport, flags=flags, seq=state["seq"], ack=state["rcv"], window=502,
-                  options=options or [])  # fmt: skip
+    def _send(
+        self, t: Packet, flags: str, state: dict[str, Any], *, payload: bytes = b"", options: list[Any] | None = None
+    ) -> None:
+        seg = TCP(
+            sport=t.dport,
+            dport=t.sport,
+            flags=flags,
+            seq=state["seq"],
+            ack=state["rcv"],
+            window=502,
+            options=options or [],
+        )
         self.peer.send(seg / payload if payload else seg)

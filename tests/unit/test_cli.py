@@ -9,9 +9,27 @@ from pathlib import Path
 
 import pytest
 
-SEED = ["--device", "camera_01", "--vendor", "Tinycam", "--mac", "00:12:34:56:78:01", "--interface", "lo",
-        "--gateway", "192.168.207.1", "--dhcp-mode", "auto", "--protocols", "arp,dhcp,http,rtsp,cloud,dns,ntp",
-        "--traffic-interval", "60", "--json-output", "--stats-interval", "5"]  # fmt: skip
+SEED = [
+    "--device",
+    "camera_01",
+    "--vendor",
+    "Tinycam",
+    "--mac",
+    "00:12:34:56:78:01",
+    "--interface",
+    "lo",
+    "--gateway",
+    "192.168.207.1",
+    "--dhcp-mode",
+    "auto",
+    "--protocols",
+    "arp,dhcp,http,rtsp,cloud,dns,ntp",
+    "--traffic-interval",
+    "60",
+    "--json-output",
+    "--stats-interval",
+    "5",
+]
 
 
 def iotemu(*args: str, profiles_dir: Path, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
@@ -86,8 +104,10 @@ def test_run_rejects_duplicate_macs_naming_both(profiles_dir: Path, tmp_path: Pa
 
 def test_run_rejects_unknown_profile(profiles_dir: Path, tmp_path: Path) -> None:
     manifest = tmp_path / "devices.yaml"
-    manifest.write_text("apiVersion: iotemu.io/v1alpha1\nkind: IoTFleet\nmetadata: {name: f}\n"
-                        "spec: {replicas: 3, template: {profile: nope}}\n")  # fmt: skip
+    manifest.write_text(
+        "apiVersion: iotemu.io/v1alpha1\nkind: IoTFleet\nmetadata: {name: f}\n"
+        "spec: {replicas: 3, template: {profile: nope}}\n"
+    )
     result = iotemu("run", "-f", str(manifest), "--interface", "lo", profiles_dir=profiles_dir)
     assert result.returncode == 2
     assert "IoTFleet/f: spec.profile: unknown profile 'nope'" in result.stderr
@@ -96,8 +116,12 @@ def test_run_rejects_unknown_profile(profiles_dir: Path, tmp_path: Path) -> None
 def test_profiles_validate_names_file_and_field(profiles_dir: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text((profiles_dir / "tiny-cam.yaml").read_text().replace('["44:19:b6"]', '["44:19"]'))
-    result = subprocess.run([sys.executable, "-m", "iot_emulator", "profiles", "validate", str(bad)],
-                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "iot_emulator", "profiles", "validate", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert f"{bad}: ouis: '44:19' is not an OUI" in result.stderr
 
@@ -158,13 +182,17 @@ def test_seed_cli_refuses_unsafe_ids_and_empty_protocols(profiles_dir: Path, arg
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("name: s\nsteps: [{at: 1, behaviour: {kind: power_cycle, down: -1}}]\n",
-         "--scenario: {path}: steps.0.behaviour.down: Input should be greater than or equal to 0"),
-        ("name: s\nsteps: [{at: 1, behaviour: {kind: firmware_update, profile: nope}}]\n",
-         "--scenario: steps.0.behaviour.profile: unknown profile 'nope'"),
+        (
+            "name: s\nsteps: [{at: 1, behaviour: {kind: power_cycle, down: -1}}]\n",
+            "--scenario: {path}: steps.0.behaviour.down: Input should be greater than or equal to 0",
+        ),
+        (
+            "name: s\nsteps: [{at: 1, behaviour: {kind: firmware_update, profile: nope}}]\n",
+            "--scenario: steps.0.behaviour.profile: unknown profile 'nope'",
+        ),
         ("name: [unclosed\n", "--scenario: {path}: not a valid YAML document"),
     ],
-)  # fmt: skip
+)
 def test_a_bad_scenario_file_exits_2_naming_the_field(
     profiles_dir: Path, tmp_path: Path, text: str, expected: str
 ) -> None:

@@ -18,8 +18,11 @@ SERVER = "10.77.0.1"  # an address: the resolver answers literals at once
 
 
 def coap_env(paths: list[str], confirmable: bool = True) -> tuple[Env, coap.CoapClient]:
-    config = make_config(protocols=("coap",), coap={"server": SERVER, "paths": paths, "confirmable": confirmable},
-                         schedule={"coap": {"interval": 300, "jitter": 0}})  # fmt: skip
+    config = make_config(
+        protocols=("coap",),
+        coap={"server": SERVER, "paths": paths, "confirmable": confirmable},
+        schedule={"coap": {"interval": 300, "jitter": 0}},
+    )
     env = Env(config)
     [_, client] = env.build()
     assert isinstance(client, coap.CoapClient)
@@ -46,8 +49,12 @@ def test_codec_matches_scapy_with_extended_option_lengths() -> None:
     message = coap.Message(coap.CON, coap.GET, 0xBEEF, b"\x01\x02", coap.uri_options(f"/a/{long_segment}?x=1&y"))
     raw = coap.encode(message)
     dissected = CoAP(raw)
-    assert dissected.options == [("Uri-Path", b"a"), ("Uri-Path", long_segment.encode()),
-                                 ("Uri-Query", b"x=1"), ("Uri-Query", b"y")]  # fmt: skip
+    assert dissected.options == [
+        ("Uri-Path", b"a"),
+        ("Uri-Path", long_segment.encode()),
+        ("Uri-Query", b"x=1"),
+        ("Uri-Query", b"y"),
+    ]
     assert (dissected.type, dissected.code, dissected.msg_id, dissected.token) == (0, 1, 0xBEEF, b"\x01\x02")
     assert coap.parse(raw) == message
     assert coap.parse(coap.encode(message._replace(payload=b"hi"))) == message._replace(payload=b"hi")

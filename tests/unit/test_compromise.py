@@ -41,8 +41,11 @@ LABEL = "demo"
 ADAPTER: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(compromise.CompromiseBehaviour)
 
 
-def run(spec: dict[str, Any], names: dict[str, str] | None = None, **env_kw: Any,
-        ) -> tuple[penv.Env, list[tuple[str, str]], host.Service]:  # fmt: skip
+def run(
+    spec: dict[str, Any],
+    names: dict[str, str] | None = None,
+    **env_kw: Any,
+) -> tuple[penv.Env, list[tuple[str, str]], host.Service]:
     """The behaviour of `spec` built and started on a bound device (names resolved by a stub)."""
     env, log = env_with_log(**env_kw)
     env.host.resolver = StubResolver(names or {})
@@ -61,14 +64,27 @@ def labelled(log: list[tuple[str, str]], kind: str) -> list[str]:
 # -- safety: the specs ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("target", ["login.lab.test", "c2.lab", "x.example", "a.invalid", "localhost", "10.1.2.3",
-                                    "192.168.7.1", "198.51.100.2", "203.0.113.9"])  # fmt: skip
+@pytest.mark.parametrize(
+    "target",
+    [
+        "login.lab.test",
+        "c2.lab",
+        "x.example",
+        "a.invalid",
+        "localhost",
+        "10.1.2.3",
+        "192.168.7.1",
+        "198.51.100.2",
+        "203.0.113.9",
+    ],
+)
 def test_lab_targets_are_accepted(target: str) -> None:
     assert ADAPTER.validate_python({"kind": "brute_force", "target": target}).target == target
 
 
-@pytest.mark.parametrize("target", ["example.com", "c2.evil.net", "lab.test.com", "8.8.8.8", "1.1.1.1",
-                                    "100.64.0.1", "bad_name.test", ""])  # fmt: skip
+@pytest.mark.parametrize(
+    "target", ["example.com", "c2.evil.net", "lab.test.com", "8.8.8.8", "1.1.1.1", "100.64.0.1", "bad_name.test", ""]
+)
 @pytest.mark.parametrize("kind", ["brute_force", "c2_beacon", "exfiltration"])
 def test_public_targets_are_refused_naming_the_field(kind: str, target: str) -> None:
     with pytest.raises(pydantic.ValidationError) as caught:
@@ -112,9 +128,13 @@ def test_port_scan_sends_mirai_syns_at_its_rate_resets_open_ports_and_sums_up() 
         env.step()
         probes += [(env.now, p) for p in env.sent() if TCP in p]
     assert [(p[IP].dst, p[TCP].dport) for _, p in probes] == [
-        ("10.77.0.1", 23), ("10.77.0.1", 80), ("10.77.0.2", 23), ("10.77.0.2", 80), ("10.77.0.3", 23),
+        ("10.77.0.1", 23),
+        ("10.77.0.1", 80),
+        ("10.77.0.2", 23),
+        ("10.77.0.2", 80),
+        ("10.77.0.3", 23),
         ("10.77.0.3", 80),
-    ]  # fmt: skip
+    ]
     assert [t for t, _ in probes] == pytest.approx([100.0 + i / 10 for i in range(6)])
     for _, p in probes:
         assert str(p[TCP].flags) == "S" and p[TCP].options == [] and p[TCP].seq == int.from_bytes(penv.ip(p[IP].dst))
@@ -181,8 +201,9 @@ class TelnetServer(Server):
 
 
 def test_telnet_attempt_negotiates_like_mirai_and_logs_the_rejection() -> None:
-    env, log, _service = run({"kind": "brute_force", "target": "login.lab.test", "attempts": 1},
-                            {"login.lab.test": penv.GATEWAY})  # fmt: skip
+    env, log, _service = run(
+        {"kind": "brute_force", "target": "login.lab.test", "attempts": 1}, {"login.lab.test": penv.GATEWAY}
+    )
     env.step()
     server = TelnetServer(env)
     server.run(40)
@@ -247,9 +268,14 @@ def test_ssh_client_opens_with_its_version_and_kexinit() -> None:
     payload = packet[5 : 4 + length - padding]
     reader = ssh_transport.Reader(payload[17:])
     assert payload[0] == ssh_transport.KEXINIT
-    assert [reader.names() for _ in range(6)] == [list(ssh_transport.KEX), list(ssh_transport.HOST_KEYS),
-                                                   list(ssh_transport.CIPHERS), list(ssh_transport.CIPHERS),
-                                                   [b"hmac-sha2-256"], [b"hmac-sha2-256"]]  # fmt: skip
+    assert [reader.names() for _ in range(6)] == [
+        list(ssh_transport.KEX),
+        list(ssh_transport.HOST_KEYS),
+        list(ssh_transport.CIPHERS),
+        list(ssh_transport.CIPHERS),
+        [b"hmac-sha2-256"],
+        [b"hmac-sha2-256"],
+    ]
 
 
 def sealed_pair(kind: str) -> tuple[ssh_cipher.Direction, ssh_cipher.Direction]:
@@ -325,8 +351,9 @@ def test_http_beacon_checks_in_at_its_period_with_the_bot_id() -> None:
         env.now = starts[-1] + 1
     bot = beacon.bot_id(penv.MAC)
     assert starts == [100.0, 130.0, 160.0]
-    assert [r.split(b"\r\n")[:2] for r in server.received] == [[f"GET /gate.php?id={bot} HTTP/1.1".encode(),
-                                                                  b"Host: c2.lab.test"]] * 3  # fmt: skip
+    assert [r.split(b"\r\n")[:2] for r in server.received] == [
+        [f"GET /gate.php?id={bot} HTTP/1.1".encode(), b"Host: c2.lab.test"]
+    ] * 3
     assert env.counters.protocols["c2"] > 0
     assert "check-in http GET c2.lab.test/gate.php -> 200 OK" in labelled(log, "c2_beacon")
 
@@ -358,8 +385,12 @@ def test_dns_tunnel_sends_high_entropy_labels_at_its_rate_and_counts_answers() -
     assert len({label for label, _ in labels}) == 20 and all(q[DNS].qd[0].qtype == 16 for q in queries)
     base64.b32decode(labels[0][0][:48].upper())  # valid base32
     answer = queries[0]
-    reply = (Ether(src=penv.GATEWAY_MAC, dst=penv.MAC) / IP(src=penv.GATEWAY, dst=penv.IP)
-             / UDP(sport=53, dport=answer[UDP].sport) / DNS(id=answer[DNS].id, qr=1, qd=answer[DNS].qd))  # fmt: skip
+    reply = (
+        Ether(src=penv.GATEWAY_MAC, dst=penv.MAC)
+        / IP(src=penv.GATEWAY, dst=penv.IP)
+        / UDP(sport=53, dport=answer[UDP].sport)
+        / DNS(id=answer[DNS].id, qr=1, qd=answer[DNS].qd)
+    )
     env.deliver(reply)
     service.stop(env.now)
     assert labelled(log, "dns_tunnel")[-1] == "20 queries under t.lab.test, 1 answered"
@@ -386,8 +417,10 @@ def http_answer(reply: bytes, requests: list[bytes] | None = None) -> Callable[[
 
 
 def test_exfiltration_posts_its_chunks_then_stops() -> None:
-    env, log, _service = run({"kind": "exfiltration", "protocol": "http", "total_bytes": 10_000, "chunk_bytes": 4000},
-                            {"drop.lab.test": penv.GATEWAY})  # fmt: skip
+    env, log, _service = run(
+        {"kind": "exfiltration", "protocol": "http", "total_bytes": 10_000, "chunk_bytes": 4000},
+        {"drop.lab.test": penv.GATEWAY},
+    )
     server = Server(env, http_answer(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"), close_after_reply=True)
     for _ in range(30):
         if env.host.next_deadline() is None:
@@ -403,14 +436,25 @@ def test_exfiltration_posts_its_chunks_then_stops() -> None:
 
 
 def test_exfiltration_never_sends_beyond_the_servers_window() -> None:
-    env, _, _ = run({"kind": "exfiltration", "protocol": "http", "total_bytes": 20_000, "chunk_bytes": 20_000},
-                    {"drop.lab.test": penv.GATEWAY})  # fmt: skip
+    env, _, _ = run(
+        {"kind": "exfiltration", "protocol": "http", "total_bytes": 20_000, "chunk_bytes": 20_000},
+        {"drop.lab.test": penv.GATEWAY},
+    )
     peer = Peer(env)
     env.step()
     [syn] = peer.segments()
     window = 3000
-    peer.send(TCP(sport=80, dport=syn[TCP].sport, flags="SA", seq=9, ack=syn[TCP].seq + 1, window=window,
-                  options=[("MSS", 1000)]))  # fmt: skip
+    peer.send(
+        TCP(
+            sport=80,
+            dport=syn[TCP].sport,
+            flags="SA",
+            seq=9,
+            ack=syn[TCP].seq + 1,
+            window=window,
+            options=[("MSS", 1000)],
+        )
+    )
     got, rounds = 0, 0
     while got < 20_000 and rounds < 50:
         rounds += 1
@@ -458,8 +502,10 @@ class DrainingPeer(OpenSslPeer):
 
 
 def test_https_exfiltration_through_a_real_openssl_server(tmp_path: Path) -> None:
-    env, log, _ = run({"kind": "exfiltration", "protocol": "https", "total_bytes": 50_000, "chunk_bytes": 20_000},
-                      {"drop.lab.test": penv.GATEWAY})  # fmt: skip
+    env, log, _ = run(
+        {"kind": "exfiltration", "protocol": "https", "total_bytes": 50_000, "chunk_bytes": 20_000},
+        {"drop.lab.test": penv.GATEWAY},
+    )
     requests: list[bytes] = []
     answer = http_answer(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", requests)
 
@@ -502,8 +548,10 @@ def test_beacon_jitter_stays_within_its_fraction_of_the_period() -> None:
 
 
 def test_exfiltration_rate_cap_paces_the_chunks() -> None:
-    env, log, _ = run({"kind": "exfiltration", "protocol": "http", "total_bytes": 30_000, "chunk_bytes": 10_000,
-                       "max_mbps": 0.08}, {"drop.lab.test": penv.GATEWAY})  # fmt: skip  # 10 kB/s: a chunk a second
+    env, log, _ = run(
+        {"kind": "exfiltration", "protocol": "http", "total_bytes": 30_000, "chunk_bytes": 10_000, "max_mbps": 0.08},
+        {"drop.lab.test": penv.GATEWAY},
+    )  # 10 kB/s: a chunk a second
     server = Server(env, http_answer(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), close_after_reply=True)
     starts = []
     for _ in range(60):

@@ -53,11 +53,12 @@ def test_kasa_tcp_answers_sysinfo_with_device_values_and_errors_for_the_rest() -
     assert length == len(data) - 4 and "F" not in "".join(flags)  # the connection stays open
     answer = json.loads(kasa_server.decrypt(data[4:]))
     assert answer == {
-        "system": {"get_sysinfo": {"err_code": 0, "model": "HS110(EU)", "mac": penv.MAC.upper(),
-                                   "alias": "widget-0a0b0c"},
-                   "reboot": {"err_code": -2, "err_msg": "member not support"}},
+        "system": {
+            "get_sysinfo": {"err_code": 0, "model": "HS110(EU)", "mac": penv.MAC.upper(), "alias": "widget-0a0b0c"},
+            "reboot": {"err_code": -2, "err_msg": "member not support"},
+        },
         "cnCloud": {"err_code": -1, "err_msg": "module not support"},
-    }  # fmt: skip
+    }
 
 
 def test_kasa_tcp_hangs_up_on_what_is_not_a_frame() -> None:
@@ -67,8 +68,12 @@ def test_kasa_tcp_hangs_up_on_what_is_not_a_frame() -> None:
 
 
 def udp_ask(env: penv.Env, dport: int, payload: bytes, dst: str = penv.IP) -> list[Packet]:
-    env.deliver(Ether(src=penv.GATEWAY_MAC, dst="ff:ff:ff:ff:ff:ff" if dst.endswith("255") else env.config.mac)
-                / IP(src=penv.GATEWAY, dst=dst) / UDP(sport=5555, dport=dport) / payload)  # fmt: skip
+    env.deliver(
+        Ether(src=penv.GATEWAY_MAC, dst="ff:ff:ff:ff:ff:ff" if dst.endswith("255") else env.config.mac)
+        / IP(src=penv.GATEWAY, dst=dst)
+        / UDP(sport=5555, dport=dport)
+        / payload
+    )
     return penv.Env.udp(env.sent(), 5555)
 
 
@@ -102,10 +107,15 @@ def test_discoveryd_answer_has_the_ten_fields_nmap_checks() -> None:
 def associate_rq(called: bytes = b"ANY-SCP", abstract: bytes = dicom_server.VERIFICATION) -> bytes:
     """nmap dicom.lua `associate`: one presentation context (id 1), implicit VR LE, dcmtk's user info."""
     ctx = dicom_server.item(0x30, abstract) + dicom_server.item(0x40, dicom_server.IMPLICIT_LE)
-    body = (struct.pack("!HH", 1, 0) + called.ljust(16) + b"ECHOSCU".ljust(16) + bytes(32)
-            + dicom_server.item(0x10, dicom_server.APPLICATION_CONTEXT)
-            + dicom_server.item(0x20, bytes([1, 0, 0, 0]) + ctx)
-            + dicom_server.item(0x50, dicom_server.item(0x51, struct.pack("!I", 16384))))  # fmt: skip
+    body = (
+        struct.pack("!HH", 1, 0)
+        + called.ljust(16)
+        + b"ECHOSCU".ljust(16)
+        + bytes(32)
+        + dicom_server.item(0x10, dicom_server.APPLICATION_CONTEXT)
+        + dicom_server.item(0x20, bytes([1, 0, 0, 0]) + ctx)
+        + dicom_server.item(0x50, dicom_server.item(0x51, struct.pack("!I", 16384)))
+    )
     return dicom_server.pdu(dicom_server.ASSOCIATE_RQ, body)
 
 
@@ -141,8 +151,13 @@ def test_dicom_with_an_ae_title_rejects_other_called_titles() -> None:
 def test_dicom_c_echo_gets_success_and_release_gets_rp() -> None:
     responder = dicom_server.Dicom(dicom_server.answers.DicomService.model_validate(DICOM))
     uid = dicom_server.VERIFICATION + b"\0"
-    elements = (struct.pack("<HHI", 0, 2, len(uid)) + uid + struct.pack("<HHIH", 0, 0x100, 2, 0x30)
-                + struct.pack("<HHIH", 0, 0x110, 2, 7) + struct.pack("<HHIH", 0, 0x800, 2, 0x0101))  # fmt: skip
+    elements = (
+        struct.pack("<HHI", 0, 2, len(uid))
+        + uid
+        + struct.pack("<HHIH", 0, 0x100, 2, 0x30)
+        + struct.pack("<HHIH", 0, 0x110, 2, 7)
+        + struct.pack("<HHIH", 0, 0x800, 2, 0x0101)
+    )
     command = struct.pack("<HHII", 0, 0, 4, len(elements)) + elements
     p_data = dicom_server.pdu(dicom_server.P_DATA, struct.pack("!IBB", len(command) + 2, 1, 3) + command)
     reply = responder.respond(None, p_data, 0.0)  # type: ignore[arg-type]  # facts are not read
@@ -170,8 +185,9 @@ def test_a_device_that_never_used_tcp_still_resets_syns() -> None:
 def test_broadcasts_go_only_to_devices_bound_to_their_port() -> None:
     class Dev:  # what the directory reads of a device: its host's groups, mDNS names and broadcast ports
         def __init__(self, ports: frozenset[int]) -> None:
-            self.host = SimpleNamespace(groups=set(), mdns_names=frozenset(), mdns_unique=frozenset(),
-                                        broadcast_ports=ports)  # fmt: skip
+            self.host = SimpleNamespace(
+                groups=set(), mdns_names=frozenset(), mdns_unique=frozenset(), broadcast_ports=ports
+            )
 
     def device(ports: frozenset[int]) -> Any:
         return Dev(ports)
@@ -194,8 +210,11 @@ def test_broadcasts_go_only_to_devices_bound_to_their_port() -> None:
 
 def test_icmp_timestamp_is_answered_when_the_profile_says_so() -> None:
     def ask(env: penv.Env) -> list[Packet]:
-        env.deliver(Ether(src=penv.GATEWAY_MAC, dst=env.config.mac) / IP(src=penv.GATEWAY, dst=penv.IP)
-                    / ICMP(type=13, id=0x1234, seq=7, ts_ori=555))  # fmt: skip
+        env.deliver(
+            Ether(src=penv.GATEWAY_MAC, dst=env.config.mac)
+            / IP(src=penv.GATEWAY, dst=penv.IP)
+            / ICMP(type=13, id=0x1234, seq=7, ts_ori=555)
+        )
         return [f for f in env.sent() if ICMP in f]
 
     linux = setup(icmp_timestamp=True)

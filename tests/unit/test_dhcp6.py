@@ -113,8 +113,12 @@ def test_other_flag_alone_sends_an_information_request() -> None:
     again = boot(duid_type="llt")
     again.feed(advert(managed=0, other=1))
     assert bytes(only(again.run(again.now + 1.0), DHCP6_InfoRequest)[DHCP6OptClientId]) == bytes(info[DHCP6OptClientId])
-    reply = DHCP6_Reply(trid=info[DHCP6_InfoRequest].trid) / info[DHCP6OptClientId] / DHCP6OptServerId(
-        duid=SERVER_DUID) / DHCP6OptDNSServers(dnsservers=["2001:db8::53"])  # fmt: skip
+    reply = (
+        DHCP6_Reply(trid=info[DHCP6_InfoRequest].trid)
+        / info[DHCP6OptClientId]
+        / DHCP6OptServerId(duid=SERVER_DUID)
+        / DHCP6OptDNSServers(dnsservers=["2001:db8::53"])
+    )
     dev.feed(from_server(reply))
     assert ("info", "DHCPv6 information REPLY: DNS 2001:db8::53") in dev.logs
     assert of(dev.run(dev.now + 30), DHCP6_InfoRequest) == []  # answered: no retransmission
@@ -138,10 +142,25 @@ def test_a_reply_for_another_client_or_transaction_is_ignored() -> None:
     solicit = only(dev.run(dev.now + 1.0), DHCP6_Solicit)
     offer = DHCP6OptIA_NA(iaid=1, ianaopts=[DHCP6OptIAAddress(addr=LEASED, preflft=600, validlft=900)])
     other = DHCP6OptClientId(duid=DUID_LL(lladdr="02:00:00:00:00:99"))
-    assert dev.feed(from_server(DHCP6_Advertise(trid=solicit[DHCP6_Solicit].trid) / other /
-                                DHCP6OptServerId(duid=SERVER_DUID) / offer)) == []  # fmt: skip
-    assert dev.feed(from_server(DHCP6_Advertise(trid=solicit[DHCP6_Solicit].trid ^ 1) / solicit[DHCP6OptClientId] /
-                                DHCP6OptServerId(duid=SERVER_DUID) / offer)) == []  # fmt: skip
+    assert (
+        dev.feed(
+            from_server(
+                DHCP6_Advertise(trid=solicit[DHCP6_Solicit].trid) / other / DHCP6OptServerId(duid=SERVER_DUID) / offer
+            )
+        )
+        == []
+    )
+    assert (
+        dev.feed(
+            from_server(
+                DHCP6_Advertise(trid=solicit[DHCP6_Solicit].trid ^ 1)
+                / solicit[DHCP6OptClientId]
+                / DHCP6OptServerId(duid=SERVER_DUID)
+                / offer
+            )
+        )
+        == []
+    )
 
 
 def test_without_a_dhcpv6_client_the_flags_are_logged() -> None:
@@ -165,11 +184,16 @@ def leased(dev: Device6, t1: int = 300, t2: int = 480, valid: int = 900) -> tupl
     dev.feed(advert())
     solicit = only(dev.run(dev.now + 1.0), DHCP6_Solicit)
     client = solicit[DHCP6OptClientId]
-    ia = DHCP6OptIA_NA(iaid=solicit[DHCP6OptIA_NA].iaid, T1=t1, T2=t2,
-                       ianaopts=[DHCP6OptIAAddress(addr=LEASED, preflft=600, validlft=valid)])  # fmt: skip
+    ia = DHCP6OptIA_NA(
+        iaid=solicit[DHCP6OptIA_NA].iaid,
+        T1=t1,
+        T2=t2,
+        ianaopts=[DHCP6OptIAAddress(addr=LEASED, preflft=600, validlft=valid)],
+    )
     server = DHCP6OptServerId(duid=SERVER_DUID)
-    request = only(dev.feed(from_server(DHCP6_Advertise(trid=solicit[DHCP6_Solicit].trid) / client / server / ia)),
-                   DHCP6_Request)  # fmt: skip
+    request = only(
+        dev.feed(from_server(DHCP6_Advertise(trid=solicit[DHCP6_Solicit].trid) / client / server / ia)), DHCP6_Request
+    )
     dev.feed(from_server(DHCP6_Reply(trid=request[DHCP6_Request].trid) / client / server / ia))
     dev.run(dev.now + 1.5)
     assert LEASED in dev.addresses()
@@ -215,13 +239,22 @@ def test_a_leased_address_that_fails_dad_is_declined_then_solicited_again() -> N
     dev.feed(advert())
     solicit = only(dev.run(dev.now + 1.0), DHCP6_Solicit)
     client, server = solicit[DHCP6OptClientId], DHCP6OptServerId(duid=SERVER_DUID)
-    ia = DHCP6OptIA_NA(iaid=solicit[DHCP6OptIA_NA].iaid, T1=300, T2=480,
-                       ianaopts=[DHCP6OptIAAddress(addr=LEASED, preflft=600, validlft=900)])  # fmt: skip
-    request = only(dev.feed(from_server(DHCP6_Advertise(trid=solicit[DHCP6_Solicit].trid) / client / server / ia)),
-                   DHCP6_Request)  # fmt: skip
+    ia = DHCP6OptIA_NA(
+        iaid=solicit[DHCP6OptIA_NA].iaid,
+        T1=300,
+        T2=480,
+        ianaopts=[DHCP6OptIAAddress(addr=LEASED, preflft=600, validlft=900)],
+    )
+    request = only(
+        dev.feed(from_server(DHCP6_Advertise(trid=solicit[DHCP6_Solicit].trid) / client / server / ia)), DHCP6_Request
+    )
     dev.feed(from_server(DHCP6_Reply(trid=request[DHCP6_Request].trid) / client / server / ia))  # DAD starts
-    defended = (Ether(src=GW_MAC, dst="33:33:00:00:00:01") / IPv6(src=LEASED, dst="ff02::1", hlim=255)
-                / ICMPv6ND_NA(tgt=LEASED, O=1) / ICMPv6NDOptDstLLAddr(lladdr=GW_MAC))  # fmt: skip
+    defended = (
+        Ether(src=GW_MAC, dst="33:33:00:00:00:01")
+        / IPv6(src=LEASED, dst="ff02::1", hlim=255)
+        / ICMPv6ND_NA(tgt=LEASED, O=1)
+        / ICMPv6NDOptDstLLAddr(lladdr=GW_MAC)
+    )
     decline = only(dev.feed(defended), DHCP6_Decline)
     assert decline[DHCP6OptServerId].duid.lladdr == GW_MAC and decline[DHCP6OptIAAddress].addr == LEASED
     assert DHCP6OptOptReq not in decline

@@ -63,17 +63,27 @@ def make(fp: catalog.DhcpFingerprint = CAMERA, seed: int = 7, **kwargs: Any) -> 
     return dhcp.DhcpClient(mac=MAC, hostname="cam-567801", fingerprint=fp, rng=random.Random(seed), **kwargs)
 
 
-def reply(kind: str, xid: int, yiaddr: str = ADDR, *, server: str = SERVER, chaddr: bytes = MAC,
-          lease: int | None = 60, extra: tuple[Any, ...] = ()) -> dhcp_wire.DhcpMessage:  # fmt: skip
+def reply(
+    kind: str,
+    xid: int,
+    yiaddr: str = ADDR,
+    *,
+    server: str = SERVER,
+    chaddr: bytes = MAC,
+    lease: int | None = 60,
+    extra: tuple[Any, ...] = (),
+) -> dhcp_wire.DhcpMessage:
     """A server reply built by Scapy and parsed as the engine would."""
     options: list[Any] = [("message-type", kind), ("server_id", server)]
     if lease is not None:
         options.append(("lease_time", lease))
     pkt = (
-        Ether(src=SERVER_MAC.hex(":"), dst="ff:ff:ff:ff:ff:ff") / IP(src=server, dst="255.255.255.255")
-        / UDP(sport=67, dport=68) / BOOTP(op=2, xid=xid, yiaddr=yiaddr, chaddr=chaddr)
+        Ether(src=SERVER_MAC.hex(":"), dst="ff:ff:ff:ff:ff:ff")
+        / IP(src=server, dst="255.255.255.255")
+        / UDP(sport=67, dport=68)
+        / BOOTP(op=2, xid=xid, yiaddr=yiaddr, chaddr=chaddr)
         / DHCP(options=[*options, *extra, "end"])
-    )  # fmt: skip
+    )
     msg = dhcp_wire.parse(bytes(pkt))
     assert msg is not None
     return msg
@@ -129,17 +139,31 @@ def test_full_dora_with_arp_check() -> None:
     assert (opts["requested_addr"], opts["server_id"]) == (ADDR, SERVER)
     assert request[BOOTP].secs == 0 and request[IP].src == "0.0.0.0"
     assert client.pop_events()[0] == (
-        "dhcp_offer", {"xid": f"0x{xid:08x}", "server_id": SERVER, "offered_ip": ADDR, "lease_time": 120}
-    )  # fmt: skip
-    extra = (("renewal_time", 50), ("rebinding_time", 100), ("subnet_mask", "255.255.255.0"),
-             ("router", SERVER), ("name_server", "10.77.0.2", "10.77.0.3"))  # fmt: skip
+        "dhcp_offer",
+        {"xid": f"0x{xid:08x}", "server_id": SERVER, "offered_ip": ADDR, "lease_time": 120},
+    )
+    extra = (
+        ("renewal_time", 50),
+        ("rebinding_time", 100),
+        ("subnet_mask", "255.255.255.0"),
+        ("router", SERVER),
+        ("name_server", "10.77.0.2", "10.77.0.3"),
+    )
     probe = only(client.handle(reply("ack", xid, lease=120, extra=extra), 101.0))
     assert client.state is DhcpState.CHECKING and client.binding and client.lease is None
     assert (probe[ARP].op, probe[ARP].psrc, probe[ARP].pdst, probe[ARP].hwsrc) == (1, "0.0.0.0", ADDR, MAC.hex(":"))
     ack = next(f for e, f in client.pop_events() if e == "dhcp_ack")
-    assert ack == {"xid": f"0x{xid:08x}", "assigned_ip": ADDR, "server_id": SERVER, "lease_time": 120,
-                   "renewal_time": 50, "rebinding_time": 100, "subnet_mask": "255.255.255.0", "router": SERVER,
-                   "dns_servers": ["10.77.0.2", "10.77.0.3"]}  # fmt: skip
+    assert ack == {
+        "xid": f"0x{xid:08x}",
+        "assigned_ip": ADDR,
+        "server_id": SERVER,
+        "lease_time": 120,
+        "renewal_time": 50,
+        "rebinding_time": 100,
+        "subnet_mask": "255.255.255.0",
+        "router": SERVER,
+        "dns_servers": ["10.77.0.2", "10.77.0.3"],
+    }
 
     assert client.next_deadline() == pytest.approx(101.2)  # second probe after `interval`
     assert Ether(client.on_timer(101.2)[0])[ARP].psrc == "0.0.0.0"
@@ -262,8 +286,11 @@ def test_arp_conflict_declines_and_rediscovers(conflict: str) -> None:
     decline = only(client.handle_arp(arp, 0.3))
     assert msg_type(decline) == dhcp_wire.DECLINE
     assert [o[0] for o in decline[DHCP].options if isinstance(o, tuple)] == [
-        "message-type", "client_id", "requested_addr", "server_id",
-    ]  # fmt: skip
+        "message-type",
+        "client_id",
+        "requested_addr",
+        "server_id",
+    ]
     opts = dhcp_options(decline)
     assert (opts["requested_addr"], opts["server_id"], decline[BOOTP].ciaddr) == (ADDR, SERVER, "0.0.0.0")
     assert (decline[IP].src, decline[IP].dst) == ("0.0.0.0", "255.255.255.255")
@@ -344,8 +371,11 @@ def test_rebind_at_t2_then_expiry() -> None:
     assert renewing == pytest.approx([6.885, 7.885, 8.76])
     rebind = only(frames)
     assert (rebind.dst, rebind[IP].dst, rebind[IP].src, rebind[BOOTP].ciaddr) == (
-        "ff:ff:ff:ff:ff:ff", "255.255.255.255", ADDR, ADDR,
-    )  # fmt: skip
+        "ff:ff:ff:ff:ff:ff",
+        "255.255.255.255",
+        ADDR,
+        ADDR,
+    )
     assert "server_id" not in dhcp_options(rebind)
     events = client.pop_events()
     assert ("dhcp_rebind", {"assigned_ip": ADDR, "server_id": SERVER}) in events
@@ -436,8 +466,11 @@ def test_release_is_unicast_and_stops() -> None:
     release = only(client.release(3.0))
     assert msg_type(release) == dhcp_wire.RELEASE
     assert (release.dst, release[IP].src, release[IP].dst, release[BOOTP].ciaddr) == (
-        SERVER_MAC.hex(":"), ADDR, SERVER, ADDR,
-    )  # fmt: skip
+        SERVER_MAC.hex(":"),
+        ADDR,
+        SERVER,
+        ADDR,
+    )
     assert [o[0] for o in release[DHCP].options if isinstance(o, tuple)] == ["message-type", "client_id", "server_id"]
     assert ("dhcp_release", {"address": ADDR, "server_id": SERVER}) in client.pop_events()
     assert client.state is DhcpState.STOPPED and client.lease is None and client.next_deadline() is None

@@ -45,9 +45,18 @@ def ip(text: str) -> bytes:
     return bytes(int(part) for part in text.split("."))
 
 
-def scapy_request(fp: catalog.DhcpFingerprint, options: list[Any], *, xid: int = XID, secs: int = 0,
-                  flags: int = 0, ciaddr: str = "0.0.0.0", src: str = "0.0.0.0", dst: str = "255.255.255.255",
-                  dst_mac: str = "ff:ff:ff:ff:ff:ff") -> bytes:  # fmt: skip
+def scapy_request(
+    fp: catalog.DhcpFingerprint,
+    options: list[Any],
+    *,
+    xid: int = XID,
+    secs: int = 0,
+    flags: int = 0,
+    ciaddr: str = "0.0.0.0",
+    src: str = "0.0.0.0",
+    dst: str = "255.255.255.255",
+    dst_mac: str = "ff:ff:ff:ff:ff:ff",
+) -> bytes:
     """The reference frame, Scapy defaults pinned: IP id 0, no DF, the fingerprint's TTL, 300-byte pad."""
     bootp = BOOTP(op=1, xid=xid, secs=secs, flags=flags, ciaddr=ciaddr, chaddr=MAC)
     dhcp = DHCP(options=[*options, "end"])
@@ -114,12 +123,29 @@ def test_camera_decline_and_release_match_scapy(cam: dhcp_wire.ClientFrames) -> 
 def test_windows_frames_match_scapy(win: dhcp_wire.ClientFrames) -> None:
     lease = ("lease_time", 0xFFFFFFFF)
     cid, host, vendor = ("client_id", b"\x01" + MAC), ("hostname", b"DESKTOP-1"), ("vendor_class_id", b"MSFT 5.0")
-    discover = [("message-type", "discover"), ("auto-config", 1), cid, lease, ("requested_addr", ADDR), host, vendor,
-                WIN_PRL]  # fmt: skip
+    discover = [
+        ("message-type", "discover"),
+        ("auto-config", 1),
+        cid,
+        lease,
+        ("requested_addr", ADDR),
+        host,
+        vendor,
+        WIN_PRL,
+    ]
     assert win.discover(XID, 9, ip(ADDR)) == scapy_request(WINDOWS, discover, flags=0x8000)  # secs: False
     fqdn = ("client_FQDN", b"\x00\x00\x00DESKTOP-1")
-    request = [("message-type", "request"), cid, lease, ("requested_addr", ADDR), ("server_id", SERVER), host, fqdn,
-               vendor, WIN_PRL]  # fmt: skip
+    request = [
+        ("message-type", "request"),
+        cid,
+        lease,
+        ("requested_addr", ADDR),
+        ("server_id", SERVER),
+        host,
+        fqdn,
+        vendor,
+        WIN_PRL,
+    ]
     assert win.request_selecting(XID, 9, ip(ADDR), ip(SERVER)) == scapy_request(WINDOWS, request, flags=0x8000)
     # DECLINE: only 53, 61, 50, 54 (RFC 2131 table 5) and no broadcast bit
     decline = [("message-type", "decline"), cid, ("requested_addr", ADDR), ("server_id", SERVER)]
@@ -128,16 +154,35 @@ def test_windows_frames_match_scapy(win: dhcp_wire.ClientFrames) -> None:
 
 def test_option_order_follows_each_fingerprint(cam: dhcp_wire.ClientFrames, win: dhcp_wire.ClientFrames) -> None:
     assert option_names(cam.request_selecting(1, 0, ip(ADDR), ip(SERVER))) == [
-        "message-type", "client_id", "max_dhcp_size", "requested_addr", "server_id", "hostname", "param_req_list",
+        "message-type",
+        "client_id",
+        "max_dhcp_size",
+        "requested_addr",
+        "server_id",
+        "hostname",
+        "param_req_list",
         "vendor_class_id",
-    ]  # fmt: skip
+    ]
     assert option_names(win.request_selecting(1, 0, ip(ADDR), ip(SERVER))) == [
-        "message-type", "client_id", "lease_time", "requested_addr", "server_id", "hostname", "client_FQDN",
-        "vendor_class_id", "param_req_list",
-    ]  # fmt: skip
+        "message-type",
+        "client_id",
+        "lease_time",
+        "requested_addr",
+        "server_id",
+        "hostname",
+        "client_FQDN",
+        "vendor_class_id",
+        "param_req_list",
+    ]
     assert option_names(win.discover(1, 0)) == [
-        "message-type", "auto-config", "client_id", "lease_time", "hostname", "vendor_class_id", "param_req_list",
-    ]  # fmt: skip
+        "message-type",
+        "auto-config",
+        "client_id",
+        "lease_time",
+        "hostname",
+        "vendor_class_id",
+        "param_req_list",
+    ]
 
 
 def test_table5_rules() -> None:
@@ -174,24 +219,44 @@ def test_checksums_are_valid(cam: dhcp_wire.ClientFrames) -> None:
 # -- parsing server replies ---------------------------------------------------------------------
 
 
-def server_reply(opts: list[Any], *, xid: int = XID, chaddr: bytes = MAC, yiaddr: str = ADDR, sport: int = 67,
-                 dport: int = 68, op: int = 2, ip_options: bytes = b"", **bootp: Any) -> Packet:  # fmt: skip
+def server_reply(
+    opts: list[Any],
+    *,
+    xid: int = XID,
+    chaddr: bytes = MAC,
+    yiaddr: str = ADDR,
+    sport: int = 67,
+    dport: int = 68,
+    op: int = 2,
+    ip_options: bytes = b"",
+    **bootp: Any,
+) -> Packet:
     ip_layer = (
         IP(src=SERVER, dst="255.255.255.255", options=ip_options)
         if ip_options
         else IP(src=SERVER, dst="255.255.255.255")
     )
     return (
-        Ether(src=SERVER_MAC, dst="ff:ff:ff:ff:ff:ff") / ip_layer / UDP(sport=sport, dport=dport)
-        / BOOTP(op=op, xid=xid, yiaddr=yiaddr, chaddr=chaddr, **bootp) / DHCP(options=[*opts, "end"])
-    )  # fmt: skip
+        Ether(src=SERVER_MAC, dst="ff:ff:ff:ff:ff:ff")
+        / ip_layer
+        / UDP(sport=sport, dport=dport)
+        / BOOTP(op=op, xid=xid, yiaddr=yiaddr, chaddr=chaddr, **bootp)
+        / DHCP(options=[*opts, "end"])
+    )
 
 
 OFFER_OPTIONS = [
-    ("message-type", "offer"), ("server_id", SERVER), ("lease_time", 43200), ("renewal_time", 21600),
-    ("rebinding_time", 37800), ("subnet_mask", "255.255.255.0"), ("router", "10.77.0.1"),
-    ("name_server", "10.77.0.1", "10.77.0.2"), ("NTP_server", "10.77.0.3"), ("domain", b"lab.example"),
-]  # fmt: skip
+    ("message-type", "offer"),
+    ("server_id", SERVER),
+    ("lease_time", 43200),
+    ("renewal_time", 21600),
+    ("rebinding_time", 37800),
+    ("subnet_mask", "255.255.255.0"),
+    ("router", "10.77.0.1"),
+    ("name_server", "10.77.0.1", "10.77.0.2"),
+    ("NTP_server", "10.77.0.3"),
+    ("domain", b"lab.example"),
+]
 
 
 def test_parse_offer() -> None:
@@ -211,8 +276,9 @@ def test_parse_ack_and_nak() -> None:
     ack = dhcp_wire.parse(bytes(server_reply([("message-type", "ack"), ("server_id", SERVER), ("lease_time", 60)])))
     assert ack is not None and ack.msg_type == dhcp_wire.ACK and ack.lease_time == 60
     assert ack.renewal_time is None and ack.routers == [] and ack.domain_name is None
-    nak_frame = server_reply([("message-type", "nak"), ("server_id", SERVER), ("error_message", b"wrong network")],
-                             yiaddr="0.0.0.0")  # fmt: skip
+    nak_frame = server_reply(
+        [("message-type", "nak"), ("server_id", SERVER), ("error_message", b"wrong network")], yiaddr="0.0.0.0"
+    )
     nak = dhcp_wire.parse(bytes(nak_frame))
     assert nak is not None and nak.msg_type == dhcp_wire.NAK and nak.message == "wrong network"
 

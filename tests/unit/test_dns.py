@@ -15,16 +15,25 @@ from tests.unit.protocol_env import IP as DEV_IP
 SECOND_DNS = "10.77.0.2"
 
 
-def reply_to(query: Packet, *records: DNSRR, rcode: int = 0, authority: DNSRR | DNSRRSOA | None = None,
-             src: str = GATEWAY) -> Packet:  # fmt: skip
+def reply_to(
+    query: Packet, *records: DNSRR, rcode: int = 0, authority: DNSRR | DNSRRSOA | None = None, src: str = GATEWAY
+) -> Packet:
     """The server's answer to a query the device sent, built by Scapy."""
     return (
         Ether(src=GATEWAY_MAC, dst=MAC)
         / IP(src=src, dst=DEV_IP)
         / UDP(sport=53, dport=query[UDP].sport)
-        / DNS(id=query[DNS].id, qr=1, rd=1, ra=1, rcode=rcode, qd=query[DNS].qd, an=list(records),
-              ns=[authority] if authority else [])
-    )  # fmt: skip
+        / DNS(
+            id=query[DNS].id,
+            qr=1,
+            rd=1,
+            ra=1,
+            rcode=rcode,
+            qd=query[DNS].qd,
+            an=list(records),
+            ns=[authority] if authority else [],
+        )
+    )
 
 
 def a(name: str, address: str, ttl: int = 300) -> DNSRR:
@@ -56,10 +65,15 @@ def test_query_bytes_equal_scapy() -> None:
 
 
 def test_parse_a_compressed_response_with_a_cname_chain() -> None:
-    scapy_reply = DNS(id=7, qr=1, qd=DNSQR(qname="api.example.com"), an=[
-        DNSRR(rrname="api.example.com", type="CNAME", ttl=600, rdata="edge.example.net"),
-        DNSRR(rrname="edge.example.net", type="A", ttl=60, rdata="10.77.0.5"),
-    ]).compress()  # type: ignore[no-untyped-call]  # fmt: skip
+    scapy_reply = DNS(
+        id=7,
+        qr=1,
+        qd=DNSQR(qname="api.example.com"),
+        an=[
+            DNSRR(rrname="api.example.com", type="CNAME", ttl=600, rdata="edge.example.net"),
+            DNSRR(rrname="edge.example.net", type="A", ttl=60, rdata="10.77.0.5"),
+        ],
+    ).compress()  # type: ignore[no-untyped-call]
     message = dns_wire.parse(bytes(scapy_reply))
     assert message is not None and message.is_response and message.id == 7
     assert message.answers[0] == dns_wire.Record("api.example.com", dns_wire.TYPE_CNAME, 600, "edge.example.net")
@@ -67,12 +81,21 @@ def test_parse_a_compressed_response_with_a_cname_chain() -> None:
 
 
 def test_encoded_records_dissect_in_scapy_and_compress() -> None:
-    message = dns_wire.Message(0, 0x8400, answers=[
-        dns_wire.Record("_hue._tcp.local", dns_wire.TYPE_PTR, 4500, "Hue Bridge\\.v2._hue._tcp.local"),
-        dns_wire.Record("Hue Bridge\\.v2._hue._tcp.local", dns_wire.TYPE_SRV, 120,
-                        dns_wire.Srv(0, 0, 443, "hue.local"), rclass=0x8001),
-        dns_wire.Record("Hue Bridge\\.v2._hue._tcp.local", dns_wire.TYPE_TXT, 4500, (b"bridgeid=0017", b"x=1")),
-    ])  # fmt: skip
+    message = dns_wire.Message(
+        0,
+        0x8400,
+        answers=[
+            dns_wire.Record("_hue._tcp.local", dns_wire.TYPE_PTR, 4500, "Hue Bridge\\.v2._hue._tcp.local"),
+            dns_wire.Record(
+                "Hue Bridge\\.v2._hue._tcp.local",
+                dns_wire.TYPE_SRV,
+                120,
+                dns_wire.Srv(0, 0, 443, "hue.local"),
+                rclass=0x8001,
+            ),
+            dns_wire.Record("Hue Bridge\\.v2._hue._tcp.local", dns_wire.TYPE_TXT, 4500, (b"bridgeid=0017", b"x=1")),
+        ],
+    )
     raw = dns_wire.encode(message)
     parsed = DNS(raw)
     assert parsed.an[0].rdata == b"Hue Bridge.v2._hue._tcp.local."
@@ -179,8 +202,13 @@ def test_cname_chain_ttl_is_the_smallest() -> None:
     answers = Answers()
     resolver.resolve("api.example.com", env.now, answers)
     [query] = env.sent()
-    env.deliver(reply_to(query, DNSRR(rrname="api.example.com", type="CNAME", ttl=20, rdata="edge.example.net"),
-                         a("edge.example.net", "10.77.0.8", ttl=300)))  # fmt: skip
+    env.deliver(
+        reply_to(
+            query,
+            DNSRR(rrname="api.example.com", type="CNAME", ttl=20, rdata="edge.example.net"),
+            a("edge.example.net", "10.77.0.8", ttl=300),
+        )
+    )
     assert answers.got == [ip("10.77.0.8")]
     assert resolver.cache["api.example.com"] == (ip("10.77.0.8"), env.now + 20)
 
@@ -212,8 +240,11 @@ def test_every_device_gets_a_resolver_even_without_the_dns_protocol() -> None:
 
 
 def test_dns_service_resolves_the_profile_names_on_its_schedule() -> None:
-    config = make_config(protocols=("dns",), dns_names=["a.example.com", "b.example.com"],
-                         schedule={"dns": {"interval": 300, "jitter": 0}})  # fmt: skip
+    config = make_config(
+        protocols=("dns",),
+        dns_names=["a.example.com", "b.example.com"],
+        schedule={"dns": {"interval": 300, "jitter": 0}},
+    )
     env = Env(config)
     [_, names] = env.build()
     assert isinstance(names, dns.DnsNames)

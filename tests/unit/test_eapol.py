@@ -199,8 +199,12 @@ class TlsAuthenticator:
 def test_eap_tls_handshake_with_fragments(tmp_path: Path) -> None:
     dot1x_pki.make(tmp_path, [(MAC.hex(), "camera-001")])
     settings = dot1x.Dot1x(method="tls", pki_dir=str(tmp_path), fragment_size=200)
-    s = eapol.Supplicant(mac=MAC, settings=settings, identity="camera-001",
-                         tls_context=lambda: eap_tls.client_context(str(tmp_path), MAC.hex()))  # fmt: skip
+    s = eapol.Supplicant(
+        mac=MAC,
+        settings=settings,
+        identity="camera-001",
+        tls_context=lambda: eap_tls.client_context(str(tmp_path), MAC.hex()),
+    )
     server = TlsAuthenticator(tmp_path)
     s.start(0.0)
     answer(s.handle(from_switch(EAP(code=1, id=1, type=1)), 0.0))
@@ -230,8 +234,9 @@ def phone(**dot1x_fields: object) -> tuple[device.Device, list[tuple[str, dict[s
     profile = config.profile
     assert profile.dot1x is not None
     settings = profile.dot1x.model_copy(update={"enabled": True, "password": SECRET, **dot1x_fields})
-    config = dataclasses.replace(config, profile=profile.model_copy(update={"dot1x": settings}),
-                                 protocols=("arp", "dhcp"))  # fmt: skip
+    config = dataclasses.replace(
+        config, profile=profile.model_copy(update={"dot1x": settings}), protocols=("arp", "dhcp")
+    )
     events: list[tuple[str, dict[str, object]]] = []
     dev = device.Device(config, emit=lambda kind, fields: events.append((kind, fields)), rng=random.Random(1))
     return dev, events
@@ -283,6 +288,11 @@ def test_a_profile_file_with_a_bad_dot1x_section_names_file_and_field(tmp_path: 
 
 def test_shipped_dot1x_profiles_are_off_and_sourced() -> None:
     shipped = {p.name: p.dot1x for p in catalog.builtin() if p.dot1x is not None}
-    assert set(shipped) == {"cisco-cp-7841", "polycom-vvx-310", "yealink-sip-t46s", "hp-laserjet-pro-m201dw",
-                            "axis-p3224-lv"}  # fmt: skip
+    assert set(shipped) == {
+        "cisco-cp-7841",
+        "polycom-vvx-310",
+        "yealink-sip-t46s",
+        "hp-laserjet-pro-m201dw",
+        "axis-p3224-lv",
+    }
     assert all(not d.enabled and d.source and d.behaviour for d in shipped.values())

@@ -15,8 +15,11 @@ MAC = bytes.fromhex("84f3eb816454")
 
 
 def fingerprint(**fields: object) -> catalog.DhcpFingerprint:
-    base: dict[str, object] = {"options": [53, 57, 55, 12], "parameter_request_list": [1, 3, 28, 6],
-                               "max_message_size": 1500}  # fmt: skip
+    base: dict[str, object] = {
+        "options": [53, 57, 55, 12],
+        "parameter_request_list": [1, 3, 28, 6],
+        "max_message_size": 1500,
+    }
     return catalog.DhcpFingerprint.model_validate({**base, **fields})
 
 

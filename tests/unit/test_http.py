@@ -16,9 +16,15 @@ from tests.unit.tcp_peer import Server, StubResolver, env_with_log, step_until_s
 CLOUD = "cloud.example.com"
 HTTP_PROFILE: dict[str, Any] = {
     "user_agent": "Hikvision-Webs",
-    "requests": [{"method": "GET", "host": CLOUD, "path": "/ISAPI/System/deviceInfo",
-                  "headers": {"Accept": "*/*", "X-Device": "DS-2CD2042FWD"}}],
-}  # fmt: skip
+    "requests": [
+        {
+            "method": "GET",
+            "host": CLOUD,
+            "path": "/ISAPI/System/deviceInfo",
+            "headers": {"Accept": "*/*", "X-Device": "DS-2CD2042FWD"},
+        }
+    ],
+}
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
 
 

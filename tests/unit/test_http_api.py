@@ -22,12 +22,21 @@ DEADLINE = 10.0  # seconds; a guard against hangs, never a pace
 
 def _device(device_id: str, state: str, sent: int, protocols: dict[str, int]) -> dict[str, Any]:
     return {
-        "device_id": device_id, "mac": "00:12:34:56:78:01", "hostname": device_id, "profile": "hikvision",
-        "state": state, "current_ip": "192.168.207.10" if state == "bound" else None,
-        "packets_sent": sent, "bytes_sent": sent * 100, "packets_received": sent // 2,
-        "bytes_received": sent * 50, "packet_rate": 1.5, "uptime_seconds": 12.0, "protocols": protocols,
+        "device_id": device_id,
+        "mac": "00:12:34:56:78:01",
+        "hostname": device_id,
+        "profile": "hikvision",
+        "state": state,
+        "current_ip": "192.168.207.10" if state == "bound" else None,
+        "packets_sent": sent,
+        "bytes_sent": sent * 100,
+        "packets_received": sent // 2,
+        "bytes_received": sent * 50,
+        "packet_rate": 1.5,
+        "uptime_seconds": 12.0,
+        "protocols": protocols,
         "lease": None,
-    }  # fmt: skip
+    }
 
 
 class RecordingFanout(messages.Fanout):
@@ -59,10 +68,17 @@ class FakeEngine:
 
     def totals(self) -> dict[str, Any]:
         return {
-            "devices": len(self.devices), "bound": 2, "binding": 1, "packets_sent": 33, "bytes_sent": 3300,
-            "packets_received": 16, "bytes_received": 1650, "started_at": "2025-01-01T00:00:00.000Z",
-            "uptime_seconds": 12.5, "interface": "veth0",
-        }  # fmt: skip
+            "devices": len(self.devices),
+            "bound": 2,
+            "binding": 1,
+            "packets_sent": 33,
+            "bytes_sent": 3300,
+            "packets_received": 16,
+            "bytes_received": 1650,
+            "started_at": "2025-01-01T00:00:00.000Z",
+            "uptime_seconds": 12.5,
+            "interface": "veth0",
+        }
 
 
 @contextlib.asynccontextmanager
@@ -160,15 +176,20 @@ async def test_events_snapshot_then_filtered_messages() -> None:
         emit(engine, "dhcp_offer", "cam1", ip="192.168.207.10")
         emit(engine, "error", "plug1", error="no lease", severity="warning")
 
-        assert await next_event(filtered) == ("dhcp_offer", messages.make(
-            "dhcp_offer", "cam1", 1_700_000_000.0, ip="192.168.207.10"))  # fmt: skip
+        assert await next_event(filtered) == (
+            "dhcp_offer",
+            messages.make("dhcp_offer", "cam1", 1_700_000_000.0, ip="192.168.207.10"),
+        )
         event, body = await next_event(filtered)
         assert (event, body["device_id"], body["severity"]) == ("error", "plug1", "warning")
 
         seen = [await next_event(everything) for _ in range(4)]
         assert [(e, b["device_id"]) for e, b in seen] == [
-            ("dhcp_ack", "cam2"), ("stats", "cam1"), ("dhcp_offer", "cam1"), ("error", "plug1"),
-        ]  # fmt: skip
+            ("dhcp_ack", "cam2"),
+            ("stats", "cam1"),
+            ("dhcp_offer", "cam1"),
+            ("error", "plug1"),
+        ]
         filtered.close()
         everything.close()
 

@@ -95,8 +95,16 @@ def checksum_ok(packet: Packet, layer: type[Packet]) -> bool:
     return bool(Ether(bytes(copy))[layer].cksum == sent)
 
 
-def router_advert(prefix: str = PREFIX, *, valid: int = 3600, preferred: int = 1800, length: int = 64,
-                  hlim: int = 255, lifetime: int = 1800, managed: int = 0) -> Packet:  # fmt: skip
+def router_advert(
+    prefix: str = PREFIX,
+    *,
+    valid: int = 3600,
+    preferred: int = 1800,
+    length: int = 64,
+    hlim: int = 255,
+    lifetime: int = 1800,
+    managed: int = 0,
+) -> Packet:
     return (
         Ether(src=GW_MAC, dst="33:33:00:00:00:01")
         / IPv6(src=GW_LL, dst="ff02::1", hlim=hlim)
@@ -252,8 +260,11 @@ def test_echo_request_gets_a_reply_with_the_profiles_hop_limit() -> None:
     dev.run(2.5)
     dev.feed(router_advert())
     dev.run(dev.now + 2)
-    request = (Ether(src=GW_MAC, dst=MAC) / IPv6(src="2001:db8:1::1", dst=EUI64_GLOBAL, hlim=64)
-               / ICMPv6EchoRequest(id=0x1234, seq=7, data=b"ping6 payload"))  # fmt: skip
+    request = (
+        Ether(src=GW_MAC, dst=MAC)
+        / IPv6(src="2001:db8:1::1", dst=EUI64_GLOBAL, hlim=64)
+        / ICMPv6EchoRequest(id=0x1234, seq=7, data=b"ping6 payload")
+    )
     [reply] = dev.feed(request)
     assert reply.dst == GW_MAC and reply[IPv6].src == EUI64_GLOBAL and reply[IPv6].dst == "2001:db8:1::1"
     assert reply[IPv6].hlim == 255
@@ -267,8 +278,12 @@ def test_echo_request_gets_a_reply_with_the_profiles_hop_limit() -> None:
 def test_dad_conflict_on_eui64_link_local_leaves_no_address_and_no_solicitation() -> None:
     dev = boot()
     dev.run(1.0)
-    other = (Ether(src=GW_MAC, dst="33:33:00:00:00:01") / IPv6(src=EUI64_LL, dst="ff02::1", hlim=255)
-             / ICMPv6ND_NA(tgt=EUI64_LL, O=1) / ICMPv6NDOptDstLLAddr(lladdr=GW_MAC))  # fmt: skip
+    other = (
+        Ether(src=GW_MAC, dst="33:33:00:00:00:01")
+        / IPv6(src=EUI64_LL, dst="ff02::1", hlim=255)
+        / ICMPv6ND_NA(tgt=EUI64_LL, O=1)
+        / ICMPv6NDOptDstLLAddr(lladdr=GW_MAC)
+    )
     dev.feed(other)
     dev.run(30.0)
     assert dev.addresses() == set()
@@ -347,8 +362,12 @@ def test_router_sends_nd_to_the_owner_of_the_target_and_adverts_to_every_ipv6_de
 def test_mld_query_is_answered_with_every_group_in_mode_is_exclude() -> None:
     dev = boot(protocols=("arp", "dhcp", "ipv6", "mdns"))
     dev.run(2.5)
-    query = (Ether(src=GW_MAC, dst="33:33:00:00:00:01") / IPv6(src=GW_LL, dst="ff02::1", hlim=1)
-             / IPv6ExtHdrHopByHop(options=[RouterAlert()]) / ICMPv6MLQuery2())  # fmt: skip
+    query = (
+        Ether(src=GW_MAC, dst="33:33:00:00:00:01")
+        / IPv6(src=GW_LL, dst="ff02::1", hlim=1)
+        / IPv6ExtHdrHopByHop(options=[RouterAlert()])
+        / ICMPv6MLQuery2()
+    )
     [report] = dev.feed(query)
     assert report[IPv6].src == EUI64_LL and report[IPv6].dst == "ff02::16"
     assert sorted(records(report)) == [(2, "ff02::1:ff0a:b0c"), (2, "ff02::fb")]
@@ -361,8 +380,11 @@ def test_mld_query_is_answered_with_every_group_in_mode_is_exclude() -> None:
 def test_echo_to_all_nodes_is_answered_from_the_link_local_address() -> None:
     dev = boot()
     dev.run(2.5)
-    request = (Ether(src=GW_MAC, dst="33:33:00:00:00:01") / IPv6(src=GW_LL, dst="ff02::1", hlim=1)
-               / ICMPv6EchoRequest(id=9, seq=1))  # fmt: skip
+    request = (
+        Ether(src=GW_MAC, dst="33:33:00:00:00:01")
+        / IPv6(src=GW_LL, dst="ff02::1", hlim=1)
+        / ICMPv6EchoRequest(id=9, seq=1)
+    )
     [reply] = dev.feed(request)
     assert reply[IPv6].src == EUI64_LL and reply[IPv6].dst == GW_LL and reply.dst == GW_MAC
     assert reply[ICMPv6EchoReply].id == 9 and checksum_ok(reply, ICMPv6EchoReply)

@@ -17,10 +17,12 @@ def lab_config(*args: str) -> config.LabConfig:
 
 
 def test_upstream_from_the_command_line_round_trips_through_the_record() -> None:
-    made = lab_config("--upstream", "eth1", "--upstream-address", "192.168.1.250/24", "--upstream-gateway",
-                      "192.168.1.1")  # fmt: skip
-    assert made.upstream == config.Upstream("eth1", ipaddress.IPv4Interface("192.168.1.250/24"),
-                                            ipaddress.IPv4Address("192.168.1.1"))  # fmt: skip
+    made = lab_config(
+        "--upstream", "eth1", "--upstream-address", "192.168.1.250/24", "--upstream-gateway", "192.168.1.1"
+    )
+    assert made.upstream == config.Upstream(
+        "eth1", ipaddress.IPv4Interface("192.168.1.250/24"), ipaddress.IPv4Address("192.168.1.1")
+    )
     assert made.upstream.resolvers == (ipaddress.IPv4Address("192.168.1.1"),)  # the router, unless told
     assert not made.internet
     assert config.LabConfig.from_json(made.to_json()) == made
@@ -31,14 +33,28 @@ def test_upstream_from_the_command_line_round_trips_through_the_record() -> None
     [
         (["--upstream", "eth1"], "needs --upstream-address and --upstream-gateway"),
         (["--upstream-address", "192.168.1.250/24"], "without --upstream IFACE"),
-        (["--upstream", "eth1", "--upstream-address", "192.168.1.250", "--upstream-gateway", "192.168.1.1"],
-         "must be another address"),  # a /32: the router is not on it
-        (["--upstream", "eth1", "--upstream-address", "192.168.1.250/24", "--upstream-gateway", "router"],
-         "--upstream"),
-        (["--internet", "--upstream", "eth1", "--upstream-address", "192.168.1.250/24", "--upstream-gateway",
-          "192.168.1.1"], "not both"),
+        (
+            ["--upstream", "eth1", "--upstream-address", "192.168.1.250", "--upstream-gateway", "192.168.1.1"],
+            "must be another address",
+        ),  # a /32: the router is not on it
+        (
+            ["--upstream", "eth1", "--upstream-address", "192.168.1.250/24", "--upstream-gateway", "router"],
+            "--upstream",
+        ),
+        (
+            [
+                "--internet",
+                "--upstream",
+                "eth1",
+                "--upstream-address",
+                "192.168.1.250/24",
+                "--upstream-gateway",
+                "192.168.1.1",
+            ],
+            "not both",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_upstream_settings_are_refused(args: list[str], message: str) -> None:
     with pytest.raises(errors.LabConfigError, match=message):
         lab_config(*args)
@@ -46,8 +62,9 @@ def test_bad_upstream_settings_are_refused(args: list[str], message: str) -> Non
 
 def test_dns_forwards_to_the_upstream_resolvers_instead_of_answering_nxdomain() -> None:
     closed = dnsmasq.argv(iface="gw0", pid_file=Path("/x.pid"), dns_names={}, dhcp_range=None)
-    forwarding = dnsmasq.argv(iface="gw0", pid_file=Path("/x.pid"), dns_names={}, dhcp_range=None,
-                              servers=["192.0.2.53"])  # fmt: skip
+    forwarding = dnsmasq.argv(
+        iface="gw0", pid_file=Path("/x.pid"), dns_names={}, dhcp_range=None, servers=["192.0.2.53"]
+    )
     assert "--local=/#/" in closed and "--server=192.0.2.53" not in closed
     assert "--local=/#/" not in forwarding and "--server=192.0.2.53" in forwarding
     assert "--no-resolv" in forwarding  # never the host's resolv.conf
@@ -62,8 +79,9 @@ def test_rtsp_sink_answers_options_describe_and_setup() -> None:
     head, body = reply.split(b"\r\n\r\n", 1)
     assert b"Content-Type: application/sdp" in head and f"Content-Length: {len(body)}".encode() in head
     assert body.startswith(b"v=0\r\n") and b"m=video" in body
-    reply, *_ = rtsp_sink.answer("SETUP rtsp://cam/a/trackID=1 RTSP/1.0\r\nCSeq: 9\r\nTransport: RTP/AVP;unicast;"
-                                 "client_port=5000-5001")  # fmt: skip
+    reply, *_ = rtsp_sink.answer(
+        "SETUP rtsp://cam/a/trackID=1 RTSP/1.0\r\nCSeq: 9\r\nTransport: RTP/AVP;unicast;client_port=5000-5001"
+    )
     assert b"Transport: RTP/AVP;unicast;client_port=5000-5001\r\n" in reply and b"Session: " in reply
 
 

@@ -8,8 +8,15 @@ import json
 import subprocess
 import sys
 
-RUNTIME = ("iot_emulator.engine", "iot_emulator.devices.device", "iot_emulator.devices.host", "iot_emulator.protocols",
-           "iot_emulator.runner", "iot_emulator.endpoints", "iot_emulator.reporting.pcap")  # fmt: skip
+RUNTIME = (
+    "iot_emulator.engine",
+    "iot_emulator.devices.device",
+    "iot_emulator.devices.host",
+    "iot_emulator.protocols",
+    "iot_emulator.runner",
+    "iot_emulator.endpoints",
+    "iot_emulator.reporting.pcap",
+)
 PROBE = """
 import importlib, json, pkgutil, sys
 for name in sys.argv[1:]:

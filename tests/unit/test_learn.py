@@ -33,8 +33,19 @@ HIK = catalog.builtin().get("hikvision-ds-2cd2042fwd")
 NEST = catalog.builtin().get("google-nest-mini")
 
 
-def tcp_frame(sport: int, dport: int, seq: int, flags: int, payload: bytes = b"", *, options: bytes = b"",
-              window: int = 14600, ident: int = 0, ttl: int = 64, df: bool = True) -> bytes:  # fmt: skip
+def tcp_frame(
+    sport: int,
+    dport: int,
+    seq: int,
+    flags: int,
+    payload: bytes = b"",
+    *,
+    options: bytes = b"",
+    window: int = 14600,
+    ident: int = 0,
+    ttl: int = 64,
+    df: bool = True,
+) -> bytes:
     segment = tcp_segment.build(DEV_IP, SRV_IP, sport, dport, seq, 0, flags, window, options, payload)
     packet = wire.ipv4(DEV_IP, SRV_IP, wire.IPPROTO_TCP, segment, ttl=ttl, ident=ident, dont_fragment=df)
     return wire.ethernet(GW_MAC, MAC, wire.ETH_P_IP, packet)
@@ -92,8 +103,13 @@ def test_dhcp_options_order_and_values_are_read_back(name: str) -> None:
 
 
 def test_dhcp_hostname_becomes_a_pattern_and_other_client_ids_are_kept_raw() -> None:
-    fp = HIK.dhcp.model_copy(update={"options": [53, 61, 12, 55], "client_id": catalog.ClientIdKind.none,
-                                     "extra_options": {61: "ff00112233"}})  # fmt: skip
+    fp = HIK.dhcp.model_copy(
+        update={
+            "options": [53, 61, 12, 55],
+            "client_id": catalog.ClientIdKind.none,
+            "extra_options": {61: "ff00112233"},
+        }
+    )
     frame = dhcp_wire.ClientFrames(MAC, "cam-A1B2C3", fp).discover(7, 0)
     v = dhcp.learn(decoded([frame]), MAC).values
     assert v["hostname_pattern"] == "cam-{MAC6}"
@@ -101,8 +117,10 @@ def test_dhcp_hostname_becomes_a_pattern_and_other_client_ids_are_kept_raw() -> 
 
 
 def test_option_orders_split_when_request_differs() -> None:
-    assert dhcp.option_orders([53, 61, 57, 55, 60], [53, 61, 50, 54, 57, 55, 60]) == ([53, 61, 50, 54, 57, 55, 60],
-                                                                                       None)  # fmt: skip
+    assert dhcp.option_orders([53, 61, 57, 55, 60], [53, 61, 50, 54, 57, 55, 60]) == (
+        [53, 61, 50, 54, 57, 55, 60],
+        None,
+    )
     assert dhcp.option_orders([53, 55, 61], [53, 61, 55, 50, 54]) == ([53, 55, 61], [53, 61, 55, 50, 54])
 
 
@@ -144,8 +162,9 @@ def test_client_hello_is_parsed_back_to_the_profile(name: str) -> None:
     assert hello.grease == tls_profile.grease and hello.version == tls_profile.version
     if tls_hello.EXT_GROUPS in tls_profile.extensions:
         assert hello.supported_groups == tls_profile.supported_groups
-    relearned = tls_profile.model_copy(update={"alpn": hello.alpn or [], "supported_versions":
-                                               hello.supported_versions or []})  # fmt: skip
+    relearned = tls_profile.model_copy(
+        update={"alpn": hello.alpn or [], "supported_versions": hello.supported_versions or []}
+    )
     assert tls_hello.ja3(relearned) == tls_hello.ja3(hello.profile())
     assert tls_hello.ja4(relearned) == tls_hello.ja4(hello.profile())
 
@@ -160,15 +179,29 @@ def test_tls_learner_names_servers_and_takes_the_port() -> None:
     assert section["cipher_suites"] == NEST.tls.cipher_suites and found.protocols == ["cloud"]
 
 
-@pytest.mark.parametrize("data", [b"", b"\x16\x03\x01\x00\x05\x01\x00", b"\x16\x03\x01\xff\xff" + b"\x01" * 40,
-                                  b"\x17\x03\x03\x00\x01\x00", bytes(range(256))])  # fmt: skip
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x16\x03\x01\x00\x05\x01\x00",
+        b"\x16\x03\x01\xff\xff" + b"\x01" * 40,
+        b"\x17\x03\x03\x00\x01\x00",
+        bytes(range(256)),
+    ],
+)
 def test_damaged_hellos_are_none(data: bytes) -> None:
     assert tls.parse_client_hello(data) is None
 
 
 def test_http_request_headers_and_user_agent() -> None:
-    request = catalog.HttpRequest(method="POST", host="api.example.com", path="/v1/x", port=8080,
-                                  headers={"Accept": "*/*", "X-Dev": "1"}, body='{"a": 1}')  # fmt: skip
+    request = catalog.HttpRequest(
+        method="POST",
+        host="api.example.com",
+        path="/v1/x",
+        port=8080,
+        headers={"Accept": "*/*", "X-Dev": "1"},
+        body='{"a": 1}',
+    )
     data = http.request_bytes(request, "Dev/1.0")
     found = learn_http.learn(decoded(session(42000, 8080, data)))
     section = found.values["http"]
@@ -197,8 +230,11 @@ def udp_out(dport: int, payload: bytes, dst: bytes = DNS_IP) -> bytes:
 
 
 def test_dns_names_and_ntp_version() -> None:
-    frames = [udp_out(53, dns_wire.query(1, "a.example.com")), udp_out(53, dns_wire.query(2, "b.example.com")),
-              udp_out(123, ntp.request(0, 3), SRV_IP)]  # fmt: skip
+    frames = [
+        udp_out(53, dns_wire.query(1, "a.example.com")),
+        udp_out(53, dns_wire.query(2, "b.example.com")),
+        udp_out(123, ntp.request(0, 3), SRV_IP),
+    ]
     d = decoded(frames)
     names = dns.resolved(d)
     assert names.names == ["a.example.com", "b.example.com"]
@@ -245,8 +281,13 @@ def device_capture(tmp_path: Path) -> Path:
     frames_ = dhcp_wire.ClientFrames(MAC, HIK.hostname_for("44:19:b6:a1:b2:c3"), HIK.dhcp)
     assert HIK.tls is not None
     hello = tls_hello.client_hello(HIK.tls, HIK.tls.servers[0], random.Random(3))
-    raw = [frames_.discover(1, 0), frames_.request_selecting(1, 1, DEV_IP, DNS_IP), b"\x00" * 10,
-           *session(40001, 443, hello), udp_out(53, dns_wire.query(3, "api.hik-connect.com"))]  # fmt: skip
+    raw = [
+        frames_.discover(1, 0),
+        frames_.request_selecting(1, 1, DEV_IP, DNS_IP),
+        b"\x00" * 10,
+        *session(40001, 443, hello),
+        udp_out(53, dns_wire.query(3, "api.hik-connect.com")),
+    ]
     return write_pcap(tmp_path / "cam.pcap", [(10.0 + i, f) for i, f in enumerate(raw)])
 
 
@@ -315,14 +356,20 @@ def test_damaged_capture_files_end_the_reading_with_a_count(tmp_path: Path, kind
     data = path.read_bytes()
     if kind == "pcapng":
         frames = _frames_of(path)
-        blocks = [struct.pack("<IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1) + struct.pack("<I", 28),
-                  struct.pack("<IIHHI", 1, 20, 1, 0, 65535) + struct.pack("<I", 20)]  # fmt: skip
+        blocks = [
+            struct.pack("<IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1) + struct.pack("<I", 28),
+            struct.pack("<IIHHI", 1, 20, 1, 0, 65535) + struct.pack("<I", 20),
+        ]
         for t, f in frames:
             pad = (-len(f)) % 4
             size = 32 + len(f) + pad
             stamp = int(t * 1e6)
-            blocks.append(struct.pack("<IIIIIII", 6, size, 0, stamp >> 32, stamp & 0xFFFFFFFF, len(f), len(f)) + f
-                          + bytes(pad) + struct.pack("<I", size))  # fmt: skip
+            blocks.append(
+                struct.pack("<IIIIIII", 6, size, 0, stamp >> 32, stamp & 0xFFFFFFFF, len(f), len(f))
+                + f
+                + bytes(pad)
+                + struct.pack("<I", size)
+            )
         data = b"".join(blocks)
         path.write_bytes(data)
         assert [f.data for f in capture.read(path)] == [f for _, f in frames]
@@ -342,57 +389,92 @@ def test_lldp_and_cdp_identity() -> None:
     from iot_emulator.learn import link
     from iot_emulator.protocols.discovery import cdp, lldp
 
-    tlvs = [lldp.tlv(lldp.TLV_CHASSIS_ID, b"\x04" + MAC), lldp.tlv(lldp.TLV_TTL, struct.pack("!H", 120)),
-            lldp.tlv(lldp.TLV_PORT_DESCRIPTION, b"WAN PORT"), lldp.tlv(lldp.TLV_SYSTEM_NAME, b"SIP-T46S-a1b2c3"),
-            lldp.tlv(lldp.TLV_SYSTEM_DESCRIPTION, b"SIP-T46S 66.86.0.15"),
-            lldp.tlv(lldp.TLV_CAPABILITIES, struct.pack("!HH", 0x24, 0x24))]  # fmt: skip
+    tlvs = [
+        lldp.tlv(lldp.TLV_CHASSIS_ID, b"\x04" + MAC),
+        lldp.tlv(lldp.TLV_TTL, struct.pack("!H", 120)),
+        lldp.tlv(lldp.TLV_PORT_DESCRIPTION, b"WAN PORT"),
+        lldp.tlv(lldp.TLV_SYSTEM_NAME, b"SIP-T46S-a1b2c3"),
+        lldp.tlv(lldp.TLV_SYSTEM_DESCRIPTION, b"SIP-T46S 66.86.0.15"),
+        lldp.tlv(lldp.TLV_CAPABILITIES, struct.pack("!HH", 0x24, 0x24)),
+    ]
     shutdown = [lldp.tlv(lldp.TLV_CHASSIS_ID, b"\x04" + MAC), lldp.tlv(lldp.TLV_TTL, b"\x00\x00")]
-    pdu = cdp.packet([cdp.tlv(cdp.DEVICE_ID, b"SEP4419B6A1B2C3"), cdp.tlv(cdp.PORT_ID, b"Port 1"),
-                      cdp.tlv(cdp.CAPABILITIES, struct.pack("!I", 0x490)), cdp.tlv(cdp.SOFTWARE, b"sip78xx.14"),
-                      cdp.tlv(cdp.PLATFORM, b"Cisco IP Phone 7841")], 180)  # fmt: skip
+    pdu = cdp.packet(
+        [
+            cdp.tlv(cdp.DEVICE_ID, b"SEP4419B6A1B2C3"),
+            cdp.tlv(cdp.PORT_ID, b"Port 1"),
+            cdp.tlv(cdp.CAPABILITIES, struct.pack("!I", 0x490)),
+            cdp.tlv(cdp.SOFTWARE, b"sip78xx.14"),
+            cdp.tlv(cdp.PLATFORM, b"Cisco IP Phone 7841"),
+        ],
+        180,
+    )
     frames = [lldp.lldpdu(MAC, shutdown), lldp.lldpdu(MAC, tlvs), cdp.frame(MAC, pdu), cdp.frame(MAC, pdu)]
     found = link.learn(decoded(frames, step=60.0), MAC, None)
-    assert found.values["lldp"] == {"system_description": "SIP-T46S 66.86.0.15", "system_name": "SIP-T46S-{mac6}",
-                                    "capabilities": ["bridge", "telephone"], "port_description": "WAN PORT",
-                                    "interval": 30.0}  # fmt: skip
-    assert found.values["cdp"] == {"device_id": "SEP4419B6{MAC6}", "port_id": "Port 1", "software_version":
-                                   "sip78xx.14", "platform": "Cisco IP Phone 7841", "holdtime": 180,
-                                   "capabilities": 0x490, "interval": 60.0}  # fmt: skip
+    assert found.values["lldp"] == {
+        "system_description": "SIP-T46S 66.86.0.15",
+        "system_name": "SIP-T46S-{mac6}",
+        "capabilities": ["bridge", "telephone"],
+        "port_description": "WAN PORT",
+        "interval": 30.0,
+    }
+    assert found.values["cdp"] == {
+        "device_id": "SEP4419B6{MAC6}",
+        "port_id": "Port 1",
+        "software_version": "sip78xx.14",
+        "platform": "Cisco IP Phone 7841",
+        "holdtime": 180,
+        "capabilities": 0x490,
+        "interval": 60.0,
+    }
     assert found.protocols == ["lldp"]
 
 
 def test_mdns_services_from_the_devices_responses() -> None:
     host = "Nest-a1b2c3.local"
     instance = "Nest-a1b2c3._googlecast._tcp.local"
-    records = [dns_wire.Record("_googlecast._tcp.local", dns_wire.TYPE_PTR, 120, instance),
-               dns_wire.Record("_services._dns-sd._udp.local", dns_wire.TYPE_PTR, 120, "_googlecast._tcp.local"),
-               dns_wire.Record("5.0.0.10.in-addr.arpa", dns_wire.TYPE_PTR, 120, host)]  # fmt: skip
-    extra = [dns_wire.Record(instance, dns_wire.TYPE_SRV, 120, dns_wire.Srv(0, 0, 8009, host)),
-             dns_wire.Record(instance, dns_wire.TYPE_TXT, 120, (b"id=ffa1b2c3", b"fn=Kitchen"))]  # fmt: skip
+    records = [
+        dns_wire.Record("_googlecast._tcp.local", dns_wire.TYPE_PTR, 120, instance),
+        dns_wire.Record("_services._dns-sd._udp.local", dns_wire.TYPE_PTR, 120, "_googlecast._tcp.local"),
+        dns_wire.Record("5.0.0.10.in-addr.arpa", dns_wire.TYPE_PTR, 120, host),
+    ]
+    extra = [
+        dns_wire.Record(instance, dns_wire.TYPE_SRV, 120, dns_wire.Srv(0, 0, 8009, host)),
+        dns_wire.Record(instance, dns_wire.TYPE_TXT, 120, (b"id=ffa1b2c3", b"fn=Kitchen")),
+    ]
     response = dns_wire.encode(dns_wire.Message(flags=dns_wire.FLAG_RESPONSE, answers=records, additional=extra))
     query = dns_wire.encode(dns_wire.Message(questions=[dns_wire.Question("_x._tcp.local", dns_wire.TYPE_PTR)]))
     frames = [wire.udp_frame(MAC, GW_MAC, DEV_IP, bytes([224, 0, 0, 251]), 5353, 5353, p) for p in (query, response)]
     found = dns.learn_mdns(decoded(frames), MAC, "Nest-a1b2c3")
-    assert found.values["mdns.services"] == [{"type": "_googlecast._tcp", "instance": "Nest-{mac6}", "port": 8009,
-                                              "txt": {"id": "ff{mac6}", "fn": "Kitchen"}}]  # fmt: skip
+    assert found.values["mdns.services"] == [
+        {
+            "type": "_googlecast._tcp",
+            "instance": "Nest-{mac6}",
+            "port": 8009,
+            "txt": {"id": "ff{mac6}", "fn": "Kitchen"},
+        }
+    ]
 
 
 def test_ssdp_notify_server_type_location() -> None:
     from iot_emulator.learn import ssdp as learn_ssdp
 
     def notify(nt: str) -> bytes:
-        return (f"NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nCACHE-CONTROL: max-age=1800\r\n"
-                f"LOCATION: http://10.0.0.5:49152/upnpdevicedesc.xml\r\nNT: {nt}\r\nNTS: ssdp:alive\r\n"
-                f"SERVER: Linux/3.0.8, UPnP/1.0, Portable SDK for UPnP devices/1.6.6\r\nUSN: uuid:x::{nt}\r\n\r\n"
-                ).encode()  # fmt: skip
+        return (
+            f"NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nCACHE-CONTROL: max-age=1800\r\n"
+            f"LOCATION: http://10.0.0.5:49152/upnpdevicedesc.xml\r\nNT: {nt}\r\nNTS: ssdp:alive\r\n"
+            f"SERVER: Linux/3.0.8, UPnP/1.0, Portable SDK for UPnP devices/1.6.6\r\nUSN: uuid:x::{nt}\r\n\r\n"
+        ).encode()
 
     nts = ["upnp:rootdevice", "uuid:1234", "urn:schemas-upnp-org:device:Basic:1"]
     frames = [wire.udp_frame(MAC, GW_MAC, DEV_IP, bytes([239, 255, 255, 250]), 1900, 1900, notify(nt)) for nt in nts]
     found = learn_ssdp.learn(decoded(frames))
-    assert found.values["ssdp"] == {"server": "Linux/3.0.8, UPnP/1.0, Portable SDK for UPnP devices/1.6.6",
-                                    "device_type": "urn:schemas-upnp-org:device:Basic:1",
-                                    "location_path": "/upnpdevicedesc.xml", "location_port": 49152,
-                                    "max_age": 1800}  # fmt: skip
+    assert found.values["ssdp"] == {
+        "server": "Linux/3.0.8, UPnP/1.0, Portable SDK for UPnP devices/1.6.6",
+        "device_type": "urn:schemas-upnp-org:device:Basic:1",
+        "location_path": "/upnpdevicedesc.xml",
+        "location_port": 49152,
+        "max_age": 1800,
+    }
 
 
 def test_linux_cooked_captures_are_read_by_address(tmp_path: Path) -> None:

@@ -26,8 +26,17 @@ def run(tmp_path: Path, *args: str) -> catalog.Profile:
 
 
 def test_satori_dhcp_record_with_discover_and_request_orders(tmp_path: Path) -> None:
-    prof = run(tmp_path, "import-satori", str(DATA / "dhcp-excerpt.xml"), "--record", "WyzeCam v2", "--base",
-               "hikvision-ds-2cd2042fwd", "--name", "wyze-like")  # fmt: skip
+    prof = run(
+        tmp_path,
+        "import-satori",
+        str(DATA / "dhcp-excerpt.xml"),
+        "--record",
+        "WyzeCam v2",
+        "--base",
+        "hikvision-ds-2cd2042fwd",
+        "--name",
+        "wyze-like",
+    )
     fp = prof.dhcp
     assert fp.options == [53, 61, 50, 54, 57, 55, 60] and fp.request_options is None  # one order makes both
     assert fp.parameter_request_list == [1, 3, 6, 12, 15, 28, 42] and fp.vendor_class_id == "udhcp 1.22.1"
@@ -41,8 +50,17 @@ def test_satori_dhcp_record_with_discover_and_request_orders(tmp_path: Path) -> 
 
 
 def test_satori_dhcp_record_without_a_base(tmp_path: Path) -> None:
-    prof = run(tmp_path, "import-satori", str(DATA / "dhcp-excerpt.xml"), "--record",
-               "Alcatel 4037 Advanced Reflex IP Phone", "--oui", "00:80:9F", "--vendor", "Alcatel")  # fmt: skip
+    prof = run(
+        tmp_path,
+        "import-satori",
+        str(DATA / "dhcp-excerpt.xml"),
+        "--record",
+        "Alcatel 4037 Advanced Reflex IP Phone",
+        "--oui",
+        "00:80:9F",
+        "--vendor",
+        "Alcatel",
+    )
     assert prof.dhcp.options == [53, 61, 12, 55, 50, 54, 60, 43] and prof.dhcp.request_options is None
     assert prof.dhcp.parameter_request_list == [1, 28, 54, 58, 59, 60, 43, 3]
     assert prof.dhcp.vendor_class_id == "alcatel.tsc-ip.0" and prof.os == "unknown (not in the capture or record)"
@@ -50,8 +68,15 @@ def test_satori_dhcp_record_without_a_base(tmp_path: Path) -> None:
 
 
 def test_satori_tcp_signature(tmp_path: Path) -> None:
-    prof = run(tmp_path, "import-satori", str(DATA / "tcp-excerpt.xml"), "--record", "Amazon Echo Show 5", "--base",
-               "amazon-echo-dot")  # fmt: skip
+    prof = run(
+        tmp_path,
+        "import-satori",
+        str(DATA / "tcp-excerpt.xml"),
+        "--record",
+        "Amazon Echo Show 5",
+        "--base",
+        "amazon-echo-dot",
+    )
     tcp = prof.tcp
     assert (tcp.window, tcp.mss, tcp.window_scale, tcp.dont_fragment, prof.ip_ttl) == (65535, 1460, 6, True, 64)
     assert tcp.options == ["mss", "sackok", "ts", "nop", "wscale"]
@@ -59,18 +84,41 @@ def test_satori_tcp_signature(tmp_path: Path) -> None:
 
 
 def test_satori_user_agent_exact_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    prof = run(tmp_path, "import-satori", str(DATA / "webuseragent-excerpt.xml"), "--record", "Apple TV 2G/3G",
-               "--base", "roku-express")  # fmt: skip
+    prof = run(
+        tmp_path,
+        "import-satori",
+        str(DATA / "webuseragent-excerpt.xml"),
+        "--record",
+        "Apple TV 2G/3G",
+        "--base",
+        "roku-express",
+    )
     assert prof.http is not None and prof.http.user_agent == "AppleTV"
-    args = ["profiles", "import-satori", str(DATA / "webuseragent-excerpt.xml"), "--record", "Amazon Echo Dot",
-            "--base", "roku-express"]  # fmt: skip
+    args = [
+        "profiles",
+        "import-satori",
+        str(DATA / "webuseragent-excerpt.xml"),
+        "--record",
+        "Amazon Echo Dot",
+        "--base",
+        "roku-express",
+    ]
     assert cli.main(args) == 2
     assert "no exact webuseragent" in capsys.readouterr().err
 
 
 def test_fingerbank_fingerprint_goes_to_option_55(tmp_path: Path) -> None:
-    prof = run(tmp_path, "import-fingerbank", "1,3,6,15,119,252", "--vendor-class", "MSFT 5.0", "--base",
-               "meross-mss110", "--cite", "fingerbank.org device 'Windows 10'")  # fmt: skip
+    prof = run(
+        tmp_path,
+        "import-fingerbank",
+        "1,3,6,15,119,252",
+        "--vendor-class",
+        "MSFT 5.0",
+        "--base",
+        "meross-mss110",
+        "--cite",
+        "fingerbank.org device 'Windows 10'",
+    )
     assert prof.dhcp.parameter_request_list == [1, 3, 6, 15, 119, 252]
     assert prof.dhcp.vendor_class_id == "MSFT 5.0" and 60 in prof.dhcp.options
     assert "Fingerbank" in prof.sources["dhcp.parameter_request_list"]
@@ -85,12 +133,14 @@ def test_fingerbank_fingerprint_goes_to_option_55(tmp_path: Path) -> None:
         (["import-satori", "DATA/dhcp-excerpt.xml", "--record", "WyzeCam v2"], "--oui:"),
         (["import-satori", "DATA/missing.xml", "--record", "x", "--base", "sonoff-mini"], "cannot read"),
         (["import-satori", "DATA/README.md", "--record", "x", "--base", "sonoff-mini"], "not valid XML"),
-        (["import-satori", "DATA/tcp-excerpt.xml", "--record", "1763 MicroLogix 1100 PLC", "--base", "sonoff-mini"],
-         "no SYN signature"),
+        (
+            ["import-satori", "DATA/tcp-excerpt.xml", "--record", "1763 MicroLogix 1100 PLC", "--base", "sonoff-mini"],
+            "no SYN signature",
+        ),
         (["import-fingerbank", "1,3,x", "--base", "sonoff-mini"], "fingerprint: '1,3,x' is not a comma list"),
         (["import-fingerbank", "1,3,6", "--oui", "zz"], "--oui:"),
     ],
-)  # fmt: skip
+)
 def test_bad_imports_name_the_field(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["profiles", *(a.replace("DATA", str(DATA)) for a in args)]
     assert cli.main(argv) == 2

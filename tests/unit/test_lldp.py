@@ -24,14 +24,18 @@ from iot_emulator.protocols.discovery import lldp
 from tests.unit.protocol_env import MAC, Env, make_config
 
 PHONE: dict[str, Any] = {
-    "system_name": "SEP{MAC6}", "system_description": "Cisco IP Phone CP-7841, V3, sip78xx.14-1",
-    "capabilities": ["bridge", "telephone"], "port_description": "SW PORT", "interval": 30,
-}  # fmt: skip
+    "system_name": "SEP{MAC6}",
+    "system_description": "Cisco IP Phone CP-7841, V3, sip78xx.14-1",
+    "capabilities": ["bridge", "telephone"],
+    "port_description": "SW PORT",
+    "interval": 30,
+}
 
 
 def lldp_env(device_class: str = "phone", **settings: Any) -> tuple[Env, lldp.LldpAgent]:
-    config = make_config(protocols=("lldp",), device_class=device_class, model="CP-7841", vendor="Cisco",
-                         lldp={**PHONE, **settings})  # fmt: skip
+    config = make_config(
+        protocols=("lldp",), device_class=device_class, model="CP-7841", vendor="Cisco", lldp={**PHONE, **settings}
+    )
     env = Env(config)
     [agent] = [s for s in env.build() if isinstance(s, lldp.LldpAgent)]
     env.start()
@@ -52,9 +56,16 @@ def test_lldpdu_carries_the_identity_and_management_address() -> None:
     assert frame[Ether].dst == "01:80:c2:00:00:0e" and frame[Ether].src == MAC and frame[Ether].type == 0x88CC
     assert len(bytes(frame)) >= 60 and LLDPDUEndOfLLDPDU in frame
     got = tlvs(frame)
-    assert [type(t) for t in got] == [LLDPDUChassisID, LLDPDUPortID, LLDPDUTimeToLive, LLDPDUPortDescription,
-                                      LLDPDUSystemName, LLDPDUSystemDescription, LLDPDUSystemCapabilities,
-                                      LLDPDUManagementAddress]  # fmt: skip
+    assert [type(t) for t in got] == [
+        LLDPDUChassisID,
+        LLDPDUPortID,
+        LLDPDUTimeToLive,
+        LLDPDUPortDescription,
+        LLDPDUSystemName,
+        LLDPDUSystemDescription,
+        LLDPDUSystemCapabilities,
+        LLDPDUManagementAddress,
+    ]
     assert got[0].subtype == 4 and got[0].id == MAC and got[1].subtype == 3 and got[1].id == MAC
     assert got[2].ttl == 120 and got[3].description == b"SW PORT" and got[4].system_name == b"widget-0a0b0c"
     caps = got[6]
@@ -69,8 +80,11 @@ def test_phone_adds_lldp_med_and_starts_fast() -> None:
     [frame] = env.first_frames()
     got = tlvs(frame)
     assert got[4].system_name == b"SEP0A0B0C" and got[6].telephone_enabled == 1
-    org = [(bytes.fromhex(f"{t.org_code:06x}"), t.subtype, bytes(t.data)) for t in got
-           if isinstance(t, LLDPDUGenericOrganisationSpecific)]  # fmt: skip
+    org = [
+        (bytes.fromhex(f"{t.org_code:06x}"), t.subtype, bytes(t.data))
+        for t in got
+        if isinstance(t, LLDPDUGenericOrganisationSpecific)
+    ]
     assert org == [
         (lldp.OUI_8023, 1, bytes.fromhex("036c000010")),
         (lldp.OUI_MED, 1, bytes.fromhex("002303")),  # capabilities, policy, inventory; class III

@@ -16,14 +16,22 @@ CLASH = macs.derive("44:19:b6", "device/cam-222", 0)
 
 
 def device(name: str, **spec: Any) -> models.IoTDevice:
-    doc = {"apiVersion": "iotemu.io/v1alpha1", "kind": "IoTDevice", "metadata": {"name": name},
-           "spec": {"profile": "tiny-cam", **spec}}  # fmt: skip
+    doc = {
+        "apiVersion": "iotemu.io/v1alpha1",
+        "kind": "IoTDevice",
+        "metadata": {"name": name},
+        "spec": {"profile": "tiny-cam", **spec},
+    }
     return manifests.validate_documents([doc])[0]  # type: ignore[return-value]
 
 
 def fleet(name: str, replicas: int, **spec: Any) -> models.IoTFleet:
-    doc = {"apiVersion": "iotemu.io/v1alpha1", "kind": "IoTFleet", "metadata": {"name": name},
-           "spec": {"replicas": replicas, "template": {"profile": "tiny-cam"}, **spec}}  # fmt: skip
+    doc = {
+        "apiVersion": "iotemu.io/v1alpha1",
+        "kind": "IoTFleet",
+        "metadata": {"name": name},
+        "spec": {"replicas": replicas, "template": {"profile": "tiny-cam"}, **spec},
+    }
     return manifests.validate_documents([doc])[0]  # type: ignore[return-value]
 
 

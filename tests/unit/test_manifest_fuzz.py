@@ -15,21 +15,61 @@ from hypothesis import strategies as st
 from iot_emulator import cli
 from tests.conftest import TINY_CAM
 
-KEYS = ["apiVersion", "kind", "metadata", "spec", "name", "profile", "mac", "replicas", "template", "dhcp", "mode",
-        "address", "protocols", "trafficInterval", "running", "hostname", "<<", "items"]  # fmt: skip
+KEYS = [
+    "apiVersion",
+    "kind",
+    "metadata",
+    "spec",
+    "name",
+    "profile",
+    "mac",
+    "replicas",
+    "template",
+    "dhcp",
+    "mode",
+    "address",
+    "protocols",
+    "trafficInterval",
+    "running",
+    "hostname",
+    "<<",
+    "items",
+]
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from(["iotemu.io/v1alpha1", "IoTDevice", "IoTFleet", "tiny-cam", "cam-1", "44:19:b6:00:00:01",
-                     "static", "auto", "10.0.0.300", "\ud800", "", "a/b", ".."]),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(
+        [
+            "iotemu.io/v1alpha1",
+            "IoTDevice",
+            "IoTFleet",
+            "tiny-cam",
+            "cam-1",
+            "44:19:b6:00:00:01",
+            "static",
+            "auto",
+            "10.0.0.300",
+            "\ud800",
+            "",
+            "a/b",
+            "..",
+        ]
+    ),
     st.text(max_size=20),
-)  # fmt: skip
+)
 VALUES = st.recursive(
     SCALARS,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=5),
     max_leaves=20,
 )
-DEVICE = {"apiVersion": "iotemu.io/v1alpha1", "kind": "IoTDevice", "metadata": {"name": "cam-1"},
-          "spec": {"profile": "tiny-cam"}}  # fmt: skip
+DEVICE = {
+    "apiVersion": "iotemu.io/v1alpha1",
+    "kind": "IoTDevice",
+    "metadata": {"name": "cam-1"},
+    "spec": {"profile": "tiny-cam"},
+}
 
 
 def _dump(value: Any) -> bytes:

@@ -125,16 +125,25 @@ def test_explicit_hostnames_must_be_unique_but_pattern_names_may_repeat(tiny_lib
     fleet = expand(FLEET.replace("replicas: 300", "replicas: 3"), library)
     assert {d.hostname for d in fleet} == {"Philips-hue"}  # as real bridges all call themselves
     text = (
-        DEVICE.format(name="cam-1", mac="00:12:34:56:78:01") + "  hostname: lobby\n---\n"
-        + DEVICE.format(name="cam-2", mac="00:12:34:56:78:02") + "  hostname: lobby\n"
-    )  # fmt: skip
+        DEVICE.format(name="cam-1", mac="00:12:34:56:78:01")
+        + "  hostname: lobby\n---\n"
+        + DEVICE.format(name="cam-2", mac="00:12:34:56:78:02")
+        + "  hostname: lobby\n"
+    )
     with pytest.raises(manifests.ManifestError, match=r"cam-2: spec\.hostname: lobby is already used by cam-1"):
         expand(text, library)
 
 
 def _singles(names: list[str]) -> list[Any]:
-    docs = [{"apiVersion": "iotemu.io/v1alpha1", "kind": "IoTDevice", "metadata": {"name": n},
-             "spec": {"profile": "tiny-cam"}} for n in names]  # fmt: skip
+    docs = [
+        {
+            "apiVersion": "iotemu.io/v1alpha1",
+            "kind": "IoTDevice",
+            "metadata": {"name": n},
+            "spec": {"profile": "tiny-cam"},
+        }
+        for n in names
+    ]
     return manifests.validate_documents(docs)
 
 
@@ -161,7 +170,11 @@ def test_2500_single_devices_of_one_profile_expand(tiny_library: catalog.Library
 
 
 def test_an_empty_protocol_name_is_refused_naming_the_field() -> None:
-    doc = {"apiVersion": "iotemu.io/v1alpha1", "kind": "IoTDevice", "metadata": {"name": "cam-1"},
-           "spec": {"profile": "tiny-cam", "protocols": ["arp", ""]}}  # fmt: skip
+    doc = {
+        "apiVersion": "iotemu.io/v1alpha1",
+        "kind": "IoTDevice",
+        "metadata": {"name": "cam-1"},
+        "spec": {"profile": "tiny-cam", "protocols": ["arp", ""]},
+    }
     with pytest.raises(manifests.ManifestError, match=r"spec\.protocols: .*a protocol name is empty"):
         manifests.validate_documents([doc])

@@ -24,10 +24,16 @@ PEER_IP, PEER_MAC = "10.77.0.50", "02:00:00:00:00:50"
 HOST = "widget-0a0b0c.local."
 INSTANCE = "Hue Bridge - 0A0B0C._hue._tcp.local."
 MDNS: dict[str, Any] = {
-    "services": [{"type": "_hue._tcp", "instance": "Hue Bridge - {MAC6}", "port": 443,
-                  "txt": {"bridgeid": "001788FFFE{MAC6}", "modelid": "BSB002"}}],
+    "services": [
+        {
+            "type": "_hue._tcp",
+            "instance": "Hue Bridge - {MAC6}",
+            "port": 443,
+            "txt": {"bridgeid": "001788FFFE{MAC6}", "modelid": "BSB002"},
+        }
+    ],
     "announce_count": 3,
-}  # fmt: skip
+}
 
 
 def mdns_env() -> tuple[Env, mdns.MdnsResponder]:
@@ -62,8 +68,10 @@ def test_probes_three_times_250ms_apart_first_qu_with_the_proposed_records() -> 
     [probe] = env.first_frames()
     assert probe[Ether].dst == "01:00:5e:00:00:fb" and probe[IP].dst == "224.0.0.251" and probe[IP].ttl == 255
     assert probe[UDP].sport == probe[UDP].dport == 5353 and probe[DNS].qr == 0
-    assert [(q.qname, q.qtype, q.unicastresponse) for q in probe[DNS].qd] == [(HOST.encode(), 255, 1),
-                                                                               (INSTANCE.encode(), 255, 1)]  # fmt: skip
+    assert [(q.qname, q.qtype, q.unicastresponse) for q in probe[DNS].qd] == [
+        (HOST.encode(), 255, 1),
+        (INSTANCE.encode(), 255, 1),
+    ]
     assert set(records(probe, "ns")) == {(HOST.encode(), 1), (INSTANCE.encode(), 33), (INSTANCE.encode(), 16)}
     started = env.now
     env.first_frames()
@@ -111,8 +119,9 @@ def test_answers_a_browse_by_multicast_after_20_to_120ms_with_additional_records
 
 def test_a_query_for_another_name_is_not_answered() -> None:
     env, _ = running_env()
-    env.deliver(from_peer(DNS(qd=[DNSQR(qname="_googlecast._tcp.local", qtype="PTR"),
-                                  DNSQR(qname="other.local", qtype="A")])))  # fmt: skip
+    env.deliver(
+        from_peer(DNS(qd=[DNSQR(qname="_googlecast._tcp.local", qtype="PTR"), DNSQR(qname="other.local", qtype="A")]))
+    )
     env.advance(1)
     assert env.sent() == []
 
@@ -175,8 +184,9 @@ def test_simultaneous_probe_tie_break() -> None:
     first = env.now
 
     def probe_from(address: str) -> Packet:
-        return from_peer(DNS(qd=[DNSQR(qname=HOST, qtype=255)],
-                             ns=[DNSRR(rrname=HOST, type="A", ttl=120, rdata=address)]))  # fmt: skip
+        return from_peer(
+            DNS(qd=[DNSQR(qname=HOST, qtype=255)], ns=[DNSRR(rrname=HOST, type="A", ttl=120, rdata=address)])
+        )
 
     env.deliver(probe_from("10.77.0.5"))  # lexicographically earlier than our 10.77.0.10: we win, carry on
     env.first_frames()
@@ -206,11 +216,24 @@ def test_no_mdns_section_no_service() -> None:
 async def test_a_probe_is_answered_by_another_device_of_the_same_engine() -> None:
     """Two bridges claim the same host name (the Hue profile's fixed "Philips-hue"): the frames
     between them never reach the wire and back, the engine delivers them, and one of them renames."""
-    prof = make_profile(name="twin", hostname_pattern="Philips-hue", mdns=MDNS, protocols=["arp", "dhcp", "mdns"],
-                        dhcp={**DHCP_BASE, "arp_probe": {"count": 0}})  # fmt: skip
-    configs = [manifests.DeviceConfig(device_id=f"hue-{i}", mac=f"00:17:88:00:00:0{i}", hostname="Philips-hue",
-                                      profile=prof, protocols=("arp", "dhcp", "mdns"), traffic_interval=60)
-               for i in (1, 2)]  # fmt: skip
+    prof = make_profile(
+        name="twin",
+        hostname_pattern="Philips-hue",
+        mdns=MDNS,
+        protocols=["arp", "dhcp", "mdns"],
+        dhcp={**DHCP_BASE, "arp_probe": {"count": 0}},
+    )
+    configs = [
+        manifests.DeviceConfig(
+            device_id=f"hue-{i}",
+            mac=f"00:17:88:00:00:0{i}",
+            hostname="Philips-hue",
+            profile=prof,
+            protocols=("arp", "dhcp", "mdns"),
+            traffic_interval=60,
+        )
+        for i in (1, 2)
+    ]
     link = RecordingLink()
     eng = engine.Engine(link, configs, stats_interval=60, seed=5)
     harness = Harness(eng, link)

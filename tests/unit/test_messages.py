@@ -16,20 +16,57 @@ from iot_emulator.reporting import message_models, messages
 SEED: list[dict[str, object]] = [
     {"type": "started", "device_id": "camera_01", "timestamp": "2025-01-29T16:45:23Z"},
     {"type": "stopped", "device_id": "camera_01", "timestamp": "2025-01-29T16:47:15Z"},
-    {"type": "error", "device_id": "camera_01", "timestamp": "2025-01-29T16:47:15Z", "error": "DHCP timeout",
-     "severity": "error"},
-    {"type": "stats", "device_id": "camera_01", "timestamp": "2025-01-29T16:45:30Z",
-     "stats": {"packets_sent": 1247, "bytes_sent": 523000, "packet_rate": 4.2, "current_ip": "192.168.207.180",
-               "uptime_seconds": 30, "protocols": {"dhcp": 8, "arp": 256, "http": 512, "rtsp": 384, "dns": 87}}},
-    {"type": "dhcp_discover", "device_id": "camera_01", "timestamp": "2025-01-29T16:45:23Z", "xid": "0x3bbff79e",
-     "mac": "00:12:34:56:78:01"},
-    {"type": "dhcp_offer", "device_id": "camera_01", "timestamp": "2025-01-29T16:45:23Z", "server_id": "192.168.207.1",
-     "offered_ip": "192.168.207.180", "lease_time": 86400},
-    {"type": "dhcp_ack", "device_id": "camera_01", "timestamp": "2025-01-29T16:45:23Z",
-     "assigned_ip": "192.168.207.180", "server_id": "192.168.207.1", "lease_time": 86400},
-    {"type": "log", "device_id": "camera_01", "level": "info", "timestamp": "2025-01-29T16:45:23.123Z",
-     "message": "Sending DHCP DISCOVER (xid: 0x3bbff79e, MAC: 00:12:34:56:78:01)"},
-]  # fmt: skip
+    {
+        "type": "error",
+        "device_id": "camera_01",
+        "timestamp": "2025-01-29T16:47:15Z",
+        "error": "DHCP timeout",
+        "severity": "error",
+    },
+    {
+        "type": "stats",
+        "device_id": "camera_01",
+        "timestamp": "2025-01-29T16:45:30Z",
+        "stats": {
+            "packets_sent": 1247,
+            "bytes_sent": 523000,
+            "packet_rate": 4.2,
+            "current_ip": "192.168.207.180",
+            "uptime_seconds": 30,
+            "protocols": {"dhcp": 8, "arp": 256, "http": 512, "rtsp": 384, "dns": 87},
+        },
+    },
+    {
+        "type": "dhcp_discover",
+        "device_id": "camera_01",
+        "timestamp": "2025-01-29T16:45:23Z",
+        "xid": "0x3bbff79e",
+        "mac": "00:12:34:56:78:01",
+    },
+    {
+        "type": "dhcp_offer",
+        "device_id": "camera_01",
+        "timestamp": "2025-01-29T16:45:23Z",
+        "server_id": "192.168.207.1",
+        "offered_ip": "192.168.207.180",
+        "lease_time": 86400,
+    },
+    {
+        "type": "dhcp_ack",
+        "device_id": "camera_01",
+        "timestamp": "2025-01-29T16:45:23Z",
+        "assigned_ip": "192.168.207.180",
+        "server_id": "192.168.207.1",
+        "lease_time": 86400,
+    },
+    {
+        "type": "log",
+        "device_id": "camera_01",
+        "level": "info",
+        "timestamp": "2025-01-29T16:45:23.123Z",
+        "message": "Sending DHCP DISCOVER (xid: 0x3bbff79e, MAC: 00:12:34:56:78:01)",
+    },
+]
 
 
 @pytest.mark.parametrize("message", SEED, ids=[str(m["type"]) for m in SEED])
@@ -58,8 +95,9 @@ def test_the_union_refuses_unknown_types_and_fields_naming_them() -> None:
     with pytest.raises(pydantic.ValidationError, match="dhcp_bogus"):
         message_models.parse(messages.make("dhcp_bogus", "cam", 0.0))
     with pytest.raises(pydantic.ValidationError, match="released_ip"):
-        message_models.parse(messages.make("dhcp_release", "cam", 0.0, address="10.0.0.2", server_id="10.0.0.1",
-                                           released_ip="10.0.0.2"))  # fmt: skip
+        message_models.parse(
+            messages.make("dhcp_release", "cam", 0.0, address="10.0.0.2", server_id="10.0.0.1", released_ip="10.0.0.2")
+        )
 
 
 def test_encode_logs_a_message_that_breaks_the_contract_and_still_prints_it(caplog: pytest.LogCaptureFixture) -> None:

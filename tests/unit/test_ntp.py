@@ -27,8 +27,17 @@ def ntp_env(**kw: object) -> tuple[Env, ntp.NtpClient]:
     return env, client
 
 
-def answer(request: Packet, *, server: str, recv: float, sent: float, stratum: int = 2, leap: int = 0,
-           orig: float | None = None, ref_id: str = "") -> Packet:  # fmt: skip
+def answer(
+    request: Packet,
+    *,
+    server: str,
+    recv: float,
+    sent: float,
+    stratum: int = 2,
+    leap: int = 0,
+    orig: float | None = None,
+    ref_id: str = "",
+) -> Packet:
     """A server's answer; its origin timestamp is the request's transmit timestamp byte for byte, as servers copy it."""
     header = NTPHeader(leap=leap, version=4, mode=4, stratum=stratum, orig=orig or 0, recv=recv, sent=sent)
     if ref_id:

@@ -17,10 +17,19 @@ TDS = "{http://www.onvif.org/ver10/device/wsdl}"
 TT = "{http://www.onvif.org/ver10/schema}"
 ENV = "{http://www.w3.org/2003/05/soap-envelope}"
 ONVIF_HTTP: dict[str, Any] = {
-    "kind": "http", "port": 80, "headers": {"Content-Length": "{length}"}, "routes": {"*": {"status": 404}},
-    "onvif": {"manufacturer": "ACME", "model": "{model}", "firmware_version": "V1.2 build 3",
-              "serial_number": "SN{MAC6}", "hardware_id": "88", "media_path": "/onvif/media_service"},
-}  # fmt: skip
+    "kind": "http",
+    "port": 80,
+    "headers": {"Content-Length": "{length}"},
+    "routes": {"*": {"status": 404}},
+    "onvif": {
+        "manufacturer": "ACME",
+        "model": "{model}",
+        "firmware_version": "V1.2 build 3",
+        "serial_number": "SN{MAC6}",
+        "hardware_id": "88",
+        "media_path": "/onvif/media_service",
+    },
+}
 
 
 def soap(operation: str, header: str = "") -> bytes:
@@ -32,8 +41,12 @@ def soap(operation: str, header: str = "") -> bytes:
     return (
         b"POST /onvif/device_service HTTP/1.1\r\nHost: 10.77.0.10\r\n"
         b'Content-Type: application/soap+xml; charset=utf-8; action="http://www.onvif.org/ver10/device/wsdl/'
-        + operation.encode() + b'"\r\nContent-Length: ' + str(len(body)).encode() + b"\r\n\r\n" + body
-    )  # fmt: skip
+        + operation.encode()
+        + b'"\r\nContent-Length: '
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
 
 
 def ask(request: bytes, sport: int = 40000) -> tuple[str, ET.Element]:
@@ -56,9 +69,12 @@ def test_get_device_information_names_vendor_model_firmware_serial() -> None:
     info = root.find(f"{ENV}Body/{TDS}GetDeviceInformationResponse")
     assert status == "HTTP/1.1 200 OK" and info is not None
     assert [(child.tag.removeprefix(TDS), child.text) for child in info] == [
-        ("Manufacturer", "ACME"), ("Model", "Widget 2"), ("FirmwareVersion", "V1.2 build 3"),
-        ("SerialNumber", "SN0A0B0C"), ("HardwareId", "88"),
-    ]  # fmt: skip
+        ("Manufacturer", "ACME"),
+        ("Model", "Widget 2"),
+        ("FirmwareVersion", "V1.2 build 3"),
+        ("SerialNumber", "SN0A0B0C"),
+        ("HardwareId", "88"),
+    ]
 
 
 def test_get_system_date_and_time_gives_the_device_clock_in_utc() -> None:
@@ -67,15 +83,24 @@ def test_get_system_date_and_time_gives_the_device_clock_in_utc() -> None:
     assert status == "HTTP/1.1 200 OK" and utc is not None
     fields = {child.tag.removeprefix(TT): child.text for part in utc for child in part}
     assert clock.tm_mday == 2 and clock.tm_hour == 2  # a day and two hours after 1970-01-01 00:00
-    assert fields == {"Hour": str(clock.tm_hour), "Minute": str(clock.tm_min), "Second": str(clock.tm_sec),
-                      "Year": "1970", "Month": "1", "Day": "2"}  # fmt: skip
+    assert fields == {
+        "Hour": str(clock.tm_hour),
+        "Minute": str(clock.tm_min),
+        "Second": str(clock.tm_sec),
+        "Year": "1970",
+        "Month": "1",
+        "Day": "2",
+    }
 
 
 def test_capabilities_and_services_give_the_xaddrs_of_the_device() -> None:
     _, caps = ask(soap("GetCapabilities"))
     xaddrs = [e.text for e in caps.iter(f"{TT}XAddr")]
-    assert xaddrs == ["http://10.77.0.10/onvif/device_service", "http://10.77.0.10/onvif/Events",
-                      "http://10.77.0.10/onvif/media_service"]  # fmt: skip
+    assert xaddrs == [
+        "http://10.77.0.10/onvif/device_service",
+        "http://10.77.0.10/onvif/Events",
+        "http://10.77.0.10/onvif/media_service",
+    ]
     _, services = ask(soap("GetServices"))
     namespaces = [e.text for e in services.iter(f"{TDS}Namespace")]
     assert namespaces == list(onvif_server.NAMESPACES.values())

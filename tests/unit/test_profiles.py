@@ -40,11 +40,31 @@ SEED_PROFILES = (  # the seed library's ten, by the names manifests and the UI u
 
 REQUIRED_SOURCES = ("dhcp.options", "dhcp.parameter_request_list", "ouis", "ip_ttl")
 FINGERPRINT_FIELDS = (
-    "ouis", "hostname_pattern", "ip_ttl", "dhcp.options", "dhcp.request_options", "dhcp.parameter_request_list",
-    "dhcp.extra_options", "dhcp.vendor_class_id", "dhcp.max_message_size", "dhcp.client_id", "dhcp.ip_ttl",
-    "tcp", "dns_names", "ntp_servers", "http", "tls", "mqtt", "coap", "rtsp", "mdns", "ssdp", "lldp", "schedule",
+    "ouis",
+    "hostname_pattern",
+    "ip_ttl",
+    "dhcp.options",
+    "dhcp.request_options",
+    "dhcp.parameter_request_list",
+    "dhcp.extra_options",
+    "dhcp.vendor_class_id",
+    "dhcp.max_message_size",
+    "dhcp.client_id",
+    "dhcp.ip_ttl",
+    "tcp",
+    "dns_names",
+    "ntp_servers",
+    "http",
+    "tls",
+    "mqtt",
+    "coap",
+    "rtsp",
+    "mdns",
+    "ssdp",
+    "lldp",
+    "schedule",
     "ipv6",
-)  # fmt: skip
+)
 """Field paths whose value is something a discovery product reads (or, for `schedule`, sees in the traffic):
 when a profile sets one, `sources` must say where it comes from (the path itself or a path under it)."""
 LINK_LAYER = frozenset({"arp", "dhcp", "icmp"})
@@ -175,9 +195,10 @@ def _is_set(model: Any, path: list[str]) -> bool:
 def test_every_fingerprint_field_it_sets_has_a_source(prof: catalog.Profile) -> None:
     keys = [key for key, text in prof.sources.items() if text.strip()]
     missing = [
-        field for field in FINGERPRINT_FIELDS
+        field
+        for field in FINGERPRINT_FIELDS
         if _is_set(prof, field.split(".")) and not any(k == field or k.startswith(field + ".") for k in keys)
-    ]  # fmt: skip
+    ]
     assert not missing, f"fingerprint values without a source: {missing}"
 
 
@@ -242,16 +263,24 @@ def test_tls_cipher_lists_differ_across_the_library() -> None:
     assert len(lists) >= MIN_TLS_CIPHER_LISTS, "each TLS library offers its own suites"
 
 
-@pytest.mark.parametrize("prof", [p for p in PROFILES if p.tls and "JA4 t" in p.sources.get("tls", "")],
-                         ids=lambda p: p.name)  # fmt: skip
+@pytest.mark.parametrize(
+    "prof", [p for p in PROFILES if p.tls and "JA4 t" in p.sources.get("tls", "")], ids=lambda p: p.name
+)
 def test_a_ja4_cited_from_satori_is_the_one_the_hello_yields(prof: catalog.Profile) -> None:
     cited = re.search(r"JA4 (t\w+)", prof.sources["tls"])
     assert cited is not None and prof.tls is not None
     assert tls_hello.ja4(prof.tls) == cited.group(1)
 
 
-MDNS_PLACEHOLDERS = {"vendor": "v", "model": "m", "mac6": "a1b2c3", "MAC6": "A1B2C3", "index": 0, "name": "n",
-                     "hostname": "h"}  # fmt: skip
+MDNS_PLACEHOLDERS = {
+    "vendor": "v",
+    "model": "m",
+    "mac6": "a1b2c3",
+    "MAC6": "A1B2C3",
+    "index": 0,
+    "name": "n",
+    "hostname": "h",
+}
 MQTT_PLACEHOLDERS = ("hostname", "mac6", "MAC6", "vendor", "model", "index", "name")
 
 
@@ -359,8 +388,7 @@ def _duplicate_option(data: dict[str, Any]) -> None:
     ],
     ids=["bad-oui", "53-not-first", "duplicate-option"],
 )
-def test_malformed_profile_names_the_file_and_the_field(tmp_path: Path, breaker: Any, field: str, why: str
-                                                         ) -> None:  # fmt: skip
+def test_malformed_profile_names_the_file_and_the_field(tmp_path: Path, breaker: Any, field: str, why: str) -> None:
     data = _valid_document()
     breaker(data)
     bad = tmp_path / "user-device.yaml"

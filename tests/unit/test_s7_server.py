@@ -15,9 +15,16 @@ COTP_CR = bytes.fromhex("0300001611e00000001400c1020100c2020102c0010a")
 SETUP = bytes.fromhex("0300001902f08032010000000000080000f0000001000101e0")
 READ_SZL_0011 = bytes.fromhex("0300002102f080320700000000000800080001120411440100ff09000400110001")
 READ_SZL_001C = bytes.fromhex("0300002102f080320700000000000800080001120411440100ff090004001c0001")
-S7: dict[str, Any] = {"kind": "s7comm", "order_number": "6ES7 511-1AK02-0AB0", "hardware_version": 2,
-                      "firmware": "V2.9.4", "system_name": "S71500/ET200MP station_1", "module_name": "PLC_1",
-                      "serial_number": "S V-L9A{MAC6}2019", "module_type": "CPU 1511-1 PN"}  # fmt: skip
+S7: dict[str, Any] = {
+    "kind": "s7comm",
+    "order_number": "6ES7 511-1AK02-0AB0",
+    "hardware_version": 2,
+    "firmware": "V2.9.4",
+    "system_name": "S71500/ET200MP station_1",
+    "module_name": "PLC_1",
+    "serial_number": "S V-L9A{MAC6}2019",
+    "module_type": "CPU 1511-1 PN",
+}
 
 
 def zstring(data: bytes, lua_offset: int) -> str:
@@ -55,9 +62,13 @@ def test_s7_info_exchange_reads_module_versions_and_component_names() -> None:
     second, _ = session.ask(READ_SZL_001C)
     offset = 0 if second[30] == 0x1C else 4  # the script's own test of byte 31
     assert offset == 4
-    assert (zstring(second, 40 + offset), zstring(second, 74 + offset), zstring(second, 108 + offset),
-            zstring(second, 142 + offset), zstring(second, 176 + offset)) == (
-        "S71500/ET200MP station_1", "PLC_1", "", "Original Siemens Equipment", "S V-L9A0A0B0C2019")  # fmt: skip
+    assert (
+        zstring(second, 40 + offset),
+        zstring(second, 74 + offset),
+        zstring(second, 108 + offset),
+        zstring(second, 142 + offset),
+        zstring(second, 176 + offset),
+    ) == ("S71500/ET200MP station_1", "PLC_1", "", "Original Siemens Equipment", "S V-L9A0A0B0C2019")
 
 
 def test_other_jobs_are_refused_unknown_szl_does_not_exist_and_non_tpkt_closes() -> None:

@@ -119,9 +119,19 @@ async def test_firmware_update_changes_the_dhcp_fingerprint_after_the_reboot(run
     dev = run.engine.devices[0]
     run.link.sent.clear()
     run.messages.clear()
-    start(run, dev.device_id, {"at": 0, "behaviour": {
-        "kind": "firmware_update", "down": 0.1, "user_agent": "TinyCam/2.0",
-        "dhcp": {"vendor_class_id": "udhcp 1.36.1", "parameter_request_list": [1, 3, 6, 42]}}})  # fmt: skip
+    start(
+        run,
+        dev.device_id,
+        {
+            "at": 0,
+            "behaviour": {
+                "kind": "firmware_update",
+                "down": 0.1,
+                "user_agent": "TinyCam/2.0",
+                "dhcp": {"vendor_class_id": "udhcp 1.36.1", "parameter_request_list": [1, 3, 6, 42]},
+            },
+        },
+    )
     await run.until(lambda m: m["type"] == "dhcp_request")
     [request] = run.dhcp_frames(3)
     assert options(request)["vendor_class_id"] == b"udhcp 1.36.1"
@@ -268,9 +278,12 @@ async def test_a_compromise_service_is_rebuilt_around_a_rebooted_device(
 
     monkeypatch.setattr(compromise, "build_service", build)
     device_id = run.engine.devices[0].device_id
-    start(run, device_id,
-          {"at": 0, "duration": 30, "behaviour": {"kind": "c2_beacon"}},
-          {"at": 0.05, "behaviour": {"kind": "power_cycle", "down": 0.05}})  # fmt: skip
+    start(
+        run,
+        device_id,
+        {"at": 0, "duration": 30, "behaviour": {"kind": "c2_beacon"}},
+        {"at": 0.05, "behaviour": {"kind": "power_cycle", "down": 0.05}},
+    )
     await run.until(lambda m: m["type"] == "scenario" and m["behaviour"] == "power_cycle" and m["state"] == "ended")
     await run.bind_all()
     rebooted = run.engine.devices[0]

@@ -26,10 +26,13 @@ from iot_emulator.protocols.link import icmp
 from tests.unit import protocol_env as penv
 
 SNMP_DATA: dict[str, Any] = {
-    "community": "lab", "sys_descr": "Acme Laser 9 {serial}", "sys_object_id": "1.3.6.1.4.1.11.2.3.9.1",
-    "sys_contact": "ops", "sys_location": "L2", "objects": {"1.3.6.1.2.1.25.3.2.1.3.1": "Acme Laser 9",
-                                                           "1.3.6.1.2.1.43.5.1.1.17.1": "{MAC6}"},
-}  # fmt: skip
+    "community": "lab",
+    "sys_descr": "Acme Laser 9 {serial}",
+    "sys_object_id": "1.3.6.1.4.1.11.2.3.9.1",
+    "sys_contact": "ops",
+    "sys_location": "L2",
+    "objects": {"1.3.6.1.2.1.25.3.2.1.3.1": "Acme Laser 9", "1.3.6.1.2.1.43.5.1.1.17.1": "{MAC6}"},
+}
 SYS_DESCR = "1.3.6.1.2.1.1.1.0"
 
 
@@ -38,8 +41,12 @@ def setup() -> penv.Env:
 
 
 def ask(env: penv.Env, pdu: Packet, *, version: int = 1, community: str = "lab", dport: int = 161) -> list[Packet]:
-    env.deliver(Ether(src=penv.GATEWAY_MAC, dst=env.config.mac) / IP(src=penv.GATEWAY, dst=penv.IP)
-                / UDP(sport=5555, dport=dport) / SNMP(version=version, community=community, PDU=pdu))  # fmt: skip
+    env.deliver(
+        Ether(src=penv.GATEWAY_MAC, dst=env.config.mac)
+        / IP(src=penv.GATEWAY, dst=penv.IP)
+        / UDP(sport=5555, dport=dport)
+        / SNMP(version=version, community=community, PDU=pdu)
+    )
     return env.sent()
 
 
@@ -60,8 +67,11 @@ def test_get_sysdescr_and_sysobjectid() -> None:
     pdu = answer(env, SNMPget(id=7, varbindlist=binds(SYS_DESCR, "1.3.6.1.2.1.1.2.0", "1.3.6.1.2.1.1.5.0")))
     assert pdu.id == 7 and pdu.error == 0
     values = [(b.oid.val, b.value.val) for b in pdu.varbindlist]
-    assert values == [(SYS_DESCR, b"Acme Laser 9 4419B60A0B0C"), ("1.3.6.1.2.1.1.2.0", "1.3.6.1.4.1.11.2.3.9.1"),
-                      ("1.3.6.1.2.1.1.5.0", b"widget-0a0b0c")]  # fmt: skip
+    assert values == [
+        (SYS_DESCR, b"Acme Laser 9 4419B60A0B0C"),
+        ("1.3.6.1.2.1.1.2.0", "1.3.6.1.4.1.11.2.3.9.1"),
+        ("1.3.6.1.2.1.1.5.0", b"widget-0a0b0c"),
+    ]
 
 
 def test_walk_visits_every_object_in_order_and_ends_with_end_of_mib_view() -> None:
@@ -82,8 +92,9 @@ def test_walk_visits_every_object_in_order_and_ends_with_end_of_mib_view() -> No
 
 def test_getbulk_returns_repetitions_in_order() -> None:
     env = setup()
-    pdu = answer(env, SNMPbulk(non_repeaters=1, max_repetitions=3,
-                               varbindlist=binds("1.3.6.1.2.1.1", "1.3.6.1.2.1.1.3")))  # fmt: skip
+    pdu = answer(
+        env, SNMPbulk(non_repeaters=1, max_repetitions=3, varbindlist=binds("1.3.6.1.2.1.1", "1.3.6.1.2.1.1.3"))
+    )
     oids = [b.oid.val for b in pdu.varbindlist]
     assert oids == [SYS_DESCR, "1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.1.4.0", "1.3.6.1.2.1.1.5.0"]
 
@@ -126,8 +137,12 @@ def test_echo_reply_copies_the_code_and_counts_its_ip_id() -> None:
     env = penv.Env(penv.make_config(protocols=(), tcp={"ip_id": "random"}))
     replies = []
     for seq in (1, 2):
-        env.deliver(Ether(src=penv.GATEWAY_MAC, dst=env.config.mac) / IP(src=penv.GATEWAY, dst=penv.IP)
-                    / ICMP(type=8, code=9, id=7, seq=seq) / b"x")  # fmt: skip
+        env.deliver(
+            Ether(src=penv.GATEWAY_MAC, dst=env.config.mac)
+            / IP(src=penv.GATEWAY, dst=penv.IP)
+            / ICMP(type=8, code=9, id=7, seq=seq)
+            / b"x"
+        )
         [reply] = env.sent()
         replies.append(reply)
     assert [(r[ICMP].type, r[ICMP].code) for r in replies] == [(0, 9), (0, 9)]  # nmap -O IE: CD=S

@@ -16,8 +16,13 @@ from tests.unit.protocol_env import MAC, Env, make_config
 
 PEER_IP, PEER_MAC = "10.77.0.50", "02:00:00:00:00:50"
 DEVICE_TYPE = "urn:schemas-upnp-org:device:Basic:1"
-SSDP: dict[str, Any] = {"server": "Linux/3.14.0 UPnP/1.0 IpBridge/1.26.0", "device_type": DEVICE_TYPE,
-                        "location_port": 80, "location_path": "/description.xml", "max_age": 100}  # fmt: skip
+SSDP: dict[str, Any] = {
+    "server": "Linux/3.14.0 UPnP/1.0 IpBridge/1.26.0",
+    "device_type": DEVICE_TYPE,
+    "location_port": 80,
+    "location_path": "/description.xml",
+    "max_age": 100,
+}
 UUID = re.compile(r"^uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-4419b60a0b0c$")
 
 
@@ -39,8 +44,12 @@ def search(st: str, mx: int | None = 3, dst: str = "239.255.255.250", sport: int
     if mx is not None:
         lines.append(f"MX: {mx}")
     dst_mac = "01:00:5e:7f:ff:fa" if dst.startswith("239.") else MAC
-    return (Ether(src=PEER_MAC, dst=dst_mac) / IP(src=PEER_IP, dst=dst) / UDP(sport=sport, dport=1900)
-            / ("\r\n".join(lines) + "\r\n\r\n").encode())  # fmt: skip
+    return (
+        Ether(src=PEER_MAC, dst=dst_mac)
+        / IP(src=PEER_IP, dst=dst)
+        / UDP(sport=sport, dport=1900)
+        / ("\r\n".join(lines) + "\r\n\r\n").encode()
+    )
 
 
 def test_alive_notify_for_root_uuid_and_type_sent_twice_then_under_half_max_age() -> None:

@@ -17,8 +17,14 @@ from tests.unit import protocol_env as penv
 from tests.unit.tcp_peer import Peer, Recorder
 
 SERVER_ISS = 7000
-LINUX = {"window": 64240, "mss": 1460, "options": ["mss", "sackok", "ts", "nop", "wscale"], "window_scale": 7,
-         "ip_id": "zero", "timestamp_hz": 1000}  # fmt: skip
+LINUX = {
+    "window": 64240,
+    "mss": 1460,
+    "options": ["mss", "sackok", "ts", "nop", "wscale"],
+    "window_scale": 7,
+    "ip_id": "zero",
+    "timestamp_hz": 1000,
+}
 
 
 def setup(shape: dict[str, Any] | None = None, *, seed: int = 1, ttl: int = 64) -> tuple[penv.Env, tcp.TcpStack, Peer]:
@@ -30,8 +36,17 @@ def connect(env: penv.Env, stack: tcp.TcpStack, app: Recorder, port: int = 80) -
     return stack.connect(penv.ip(penv.GATEWAY), port, app, env.now, "http")
 
 
-def handshake(env: penv.Env, stack: tcp.TcpStack, peer: Peer, app: Recorder, *, mss: int = 1400, wscale: int | None = 7,
-              ts: bool = True, window: int = 502) -> tuple[tcp.Connection, Packet]:  # fmt: skip
+def handshake(
+    env: penv.Env,
+    stack: tcp.TcpStack,
+    peer: Peer,
+    app: Recorder,
+    *,
+    mss: int = 1400,
+    wscale: int | None = 7,
+    ts: bool = True,
+    window: int = 502,
+) -> tuple[tcp.Connection, Packet]:
     """Connect, answer the SYN with a SYN-ACK; returns the connection and the device's SYN."""
     conn = connect(env, stack, app)
     [syn] = peer.segments()
@@ -44,10 +59,19 @@ def handshake(env: penv.Env, stack: tcp.TcpStack, peer: Peer, app: Recorder, *, 
     return conn, syn
 
 
-def reply(to: Packet, flags: str, *, seq: int, ack: int, window: int = 502, payload: bytes = b"",
-          options: list[Any] | None = None) -> Packet:  # fmt: skip
-    seg = TCP(sport=to[TCP].dport, dport=to[TCP].sport, flags=flags, seq=seq, ack=ack, window=window,
-              options=options or [])  # fmt: skip
+def reply(
+    to: Packet,
+    flags: str,
+    *,
+    seq: int,
+    ack: int,
+    window: int = 502,
+    payload: bytes = b"",
+    options: list[Any] | None = None,
+) -> Packet:
+    seg = TCP(
+        sport=to[TCP].dport, dport=to[TCP].sport, flags=flags, seq=seq, ack=ack, window=window, options=options or []
+    )
     return seg / payload if payload else seg
 
 
@@ -84,8 +108,14 @@ def test_syn_carries_the_profile_shape() -> None:
 
 
 def test_windows_like_layout_is_kept_in_order_and_padded() -> None:
-    shape = {"window": 8192, "mss": 1460, "options": ["mss", "nop", "wscale", "nop", "nop", "sackok"],
-             "window_scale": 8, "dont_fragment": True, "ip_id": "increment"}  # fmt: skip
+    shape = {
+        "window": 8192,
+        "mss": 1460,
+        "options": ["mss", "nop", "wscale", "nop", "nop", "sackok"],
+        "window_scale": 8,
+        "dont_fragment": True,
+        "ip_id": "increment",
+    }
     env, stack, peer = setup(shape, ttl=128)
     connect(env, stack, Recorder())
     [syn] = peer.segments()

@@ -19,26 +19,48 @@ from iot_emulator.protocols.transport import tcp
 from tests.unit import protocol_env as penv
 from tests.unit.tcp_peer import Peer
 
-LINUX = {"window": 14600, "mss": 1460, "options": ["mss", "sackok", "ts", "nop", "wscale"], "window_scale": 4,
-         "ip_id": "zero", "synack_window": 14480}  # fmt: skip
-HTTP = {"kind": "http", "port": 80, "version": "HTTP/1.0",
-        "headers": {"Date": "{date}", "Server": "App-webs/", "Content-Length": "{length}"},
-        "routes": {"/": {"body": "<title>{model}</title>"},
-                   "/login": {"status": 401, "headers": {"WWW-Authenticate": 'Basic realm="{hostname}"'}},
-                   "*": {"status": 404}}}  # fmt: skip
-RTSP = {"kind": "rtsp", "port": 554, "version": "RTSP/1.0",
-        "headers": {"CSeq": "{cseq}", "Public": "OPTIONS, DESCRIBE", "Server": "Acme Rtsp"},
-        "routes": {"OPTIONS": {}, "DESCRIBE": {"status": 401, "headers": {"CSeq": "{cseq}",
-                                                          "WWW-Authenticate": 'Basic realm="device"'}}}}  # fmt: skip
+LINUX = {
+    "window": 14600,
+    "mss": 1460,
+    "options": ["mss", "sackok", "ts", "nop", "wscale"],
+    "window_scale": 4,
+    "ip_id": "zero",
+    "synack_window": 14480,
+}
+HTTP = {
+    "kind": "http",
+    "port": 80,
+    "version": "HTTP/1.0",
+    "headers": {"Date": "{date}", "Server": "App-webs/", "Content-Length": "{length}"},
+    "routes": {
+        "/": {"body": "<title>{model}</title>"},
+        "/login": {"status": 401, "headers": {"WWW-Authenticate": 'Basic realm="{hostname}"'}},
+        "*": {"status": 404},
+    },
+}
+RTSP = {
+    "kind": "rtsp",
+    "port": 554,
+    "version": "RTSP/1.0",
+    "headers": {"CSeq": "{cseq}", "Public": "OPTIONS, DESCRIBE", "Server": "Acme Rtsp"},
+    "routes": {
+        "OPTIONS": {},
+        "DESCRIBE": {"status": 401, "headers": {"CSeq": "{cseq}", "WWW-Authenticate": 'Basic realm="device"'}},
+    },
+}
 SERVICES: list[dict[str, Any]] = [
-    HTTP, RTSP,
+    HTTP,
+    RTSP,
     {"kind": "banner", "port": 23, "protocol": "telnet", "banner": "\xff\xfb\x01login: "},
     {"kind": "jetdirect", "port": 9100, "make_and_model": "Acme Laser 9"},
     {"kind": "lpd", "port": 515, "make_and_model": "Acme Laser 9", "queue": "BINARY_P1"},
     {"kind": "ipp", "port": 631, "make_and_model": "Acme Laser 9", "server": "Acme IPP"},
-    {"kind": "modbus", "port": 502, "identification": {"vendor_name": "Acme", "product_code": "PLC 1",
-                                                       "revision": "V2.9"}},
-]  # fmt: skip
+    {
+        "kind": "modbus",
+        "port": 502,
+        "identification": {"vendor_name": "Acme", "product_code": "PLC 1", "revision": "V2.9"},
+    },
+]
 SCANNER_ISS = 1000
 
 
@@ -48,8 +70,11 @@ def setup(listen: list[dict[str, Any]] = SERVICES) -> tuple[penv.Env, Peer]:
 
 
 def syn(peer: Peer, dport: int, sport: int = 40000, options: list[Any] | None = None) -> Packet:
-    opts = options if options is not None else [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (555, 0)),
-                                                ("NOP", None), ("WScale", 10)]  # fmt: skip
+    opts = (
+        options
+        if options is not None
+        else [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (555, 0)), ("NOP", None), ("WScale", 10)]
+    )
     peer.send(TCP(sport=sport, dport=dport, flags="S", seq=SCANNER_ISS, window=1024, options=opts))
     [answer] = peer.segments()
     return answer
@@ -66,8 +91,10 @@ def exchange(env: penv.Env, peer: Peer, dport: int, request: bytes, sport: int =
     synack = connect(env, peer, dport, sport)
     greeting = b"".join(bytes(s[TCP].payload) for s in peer.segments())
     if request:
-        peer.send(TCP(sport=sport, dport=dport, flags="PA", seq=SCANNER_ISS + 1, ack=synack[TCP].seq + 1,
-                      window=1024) / request)  # fmt: skip
+        peer.send(
+            TCP(sport=sport, dport=dport, flags="PA", seq=SCANNER_ISS + 1, ack=synack[TCP].seq + 1, window=1024)
+            / request
+        )
     segments = peer.segments()
     return greeting + b"".join(bytes(s[TCP].payload) for s in segments), [str(s[TCP].flags) for s in segments]
 
@@ -161,10 +188,16 @@ def test_lpd_lists_the_queue_and_refuses_jobs() -> None:
 
 
 def ipp_request(operation: int) -> bytes:
-    body = struct.pack("!BBHI", 1, 1, operation, 42) + b"\x01" + printer_server.attribute(
-        0x47, "attributes-charset", b"utf-8") + b"\x03"  # fmt: skip
-    return (f"POST /ipp/print HTTP/1.1\r\nContent-Type: application/ipp\r\nContent-Length: {len(body)}\r\n\r\n"
-            .encode() + body)  # fmt: skip
+    body = (
+        struct.pack("!BBHI", 1, 1, operation, 42)
+        + b"\x01"
+        + printer_server.attribute(0x47, "attributes-charset", b"utf-8")
+        + b"\x03"
+    )
+    return (
+        f"POST /ipp/print HTTP/1.1\r\nContent-Type: application/ipp\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
 
 
 def test_ipp_get_printer_attributes_gives_make_and_model() -> None:
@@ -183,8 +216,13 @@ def test_modbus_read_device_identification_and_illegal_function() -> None:
     env, peer = setup()
     ident = struct.pack("!HHHB", 9, 0, 5, 1) + bytes([0x2B, 0x0E, 0x01, 0x00])
     data, flags = exchange(env, peer, 502, ident)
-    assert data == (struct.pack("!HHHB", 9, 0, 27, 1) + bytes([0x2B, 0x0E, 1, 1, 0, 0, 3])
-                    + b"\x00\x04Acme" + b"\x01\x05PLC 1" + b"\x02\x04V2.9")  # fmt: skip
+    assert data == (
+        struct.pack("!HHHB", 9, 0, 27, 1)
+        + bytes([0x2B, 0x0E, 1, 1, 0, 0, 3])
+        + b"\x00\x04Acme"
+        + b"\x01\x05PLC 1"
+        + b"\x02\x04V2.9"
+    )
     assert "FA" not in flags  # Modbus connections stay open
     data, _ = exchange(env, peer, 502, struct.pack("!HHHB", 10, 0, 6, 1) + bytes([3, 0, 0, 0, 2]), sport=40001)
     assert data == struct.pack("!HHHB", 10, 0, 7, 1) + bytes([3, 4, 0, 0, 0, 0])  # two holding registers
@@ -200,8 +238,10 @@ def test_idle_and_oversized_connections_are_reset() -> None:
     assert [str(s[TCP].flags) for s in peer.segments()][-1] == "R"
     assert isinstance(env.host.tcp, tcp.TcpStack) and env.host.tcp.connections == {}
     synack = connect(env, peer, 80, sport=40001)
-    peer.send(TCP(sport=40001, dport=80, flags="PA", seq=SCANNER_ISS + 1, ack=synack[TCP].seq + 1, window=60000)
-              / (b"GET /" + b"a" * (tcp_server.MAX_REQUEST + 10)))  # fmt: skip
+    peer.send(
+        TCP(sport=40001, dport=80, flags="PA", seq=SCANNER_ISS + 1, ack=synack[TCP].seq + 1, window=60000)
+        / (b"GET /" + b"a" * (tcp_server.MAX_REQUEST + 10))
+    )
     assert "R" in [str(s[TCP].flags) for s in peer.segments()]
 
 

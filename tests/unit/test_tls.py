@@ -39,14 +39,45 @@ CHROME: dict[str, Any] = {
     "servers": ["tls.browserleaks.com"],
     "version": 0x0303,
     "supported_versions": [0x0304, 0x0303],
-    "cipher_suites": [0x1301, 0x1302, 0x1303, 0xC02B, 0xC02F, 0xC02C, 0xC030, 0xCCA9, 0xCCA8, 0xC013, 0xC014,
-                      0x009C, 0x009D, 0x002F, 0x0035],
-    "extensions": [0x002D, 0x0033, 0x0010, 0xFE0D, 0x0017, 0x44CD, 0x0000, 0x000B, 0x000A, 0x002B, 0xFF01, 0x0023,
-                   0x0012, 0x0005, 0x000D, 0x001B],
+    "cipher_suites": [
+        0x1301,
+        0x1302,
+        0x1303,
+        0xC02B,
+        0xC02F,
+        0xC02C,
+        0xC030,
+        0xCCA9,
+        0xCCA8,
+        0xC013,
+        0xC014,
+        0x009C,
+        0x009D,
+        0x002F,
+        0x0035,
+    ],
+    "extensions": [
+        0x002D,
+        0x0033,
+        0x0010,
+        0xFE0D,
+        0x0017,
+        0x44CD,
+        0x0000,
+        0x000B,
+        0x000A,
+        0x002B,
+        0xFF01,
+        0x0023,
+        0x0012,
+        0x0005,
+        0x000D,
+        0x001B,
+    ],
     "supported_groups": [4588, 29, 23, 24],
     "alpn": ["h2", "http/1.1"],
     "grease": True,
-}  # fmt: skip
+}
 
 
 def hello_of(fields: dict[str, Any], server: str | None = None, seed: int = 7) -> tuple[Packet, bytes]:
@@ -115,8 +146,13 @@ def test_random_parts_change_between_hellos_and_the_rest_does_not() -> None:
 
 def test_ja3_of_the_reference_example() -> None:
     """The example of github.com/salesforce/ja3's README."""
-    cfg = catalog.TlsClientHello(servers=["x"], version=769, extensions=[0, 10, 11], supported_groups=[23, 24, 25],
-                                 cipher_suites=[47, 53, 5, 10, 49161, 49162, 49171, 49172, 50, 56, 19, 4])  # fmt: skip
+    cfg = catalog.TlsClientHello(
+        servers=["x"],
+        version=769,
+        extensions=[0, 10, 11],
+        supported_groups=[23, 24, 25],
+        cipher_suites=[47, 53, 5, 10, 49161, 49162, 49171, 49172, 50, 56, 19, 4],
+    )
     assert tls_hello.ja3(cfg) == "769,47-53-5-10-49161-49162-49171-49172-50-56-19-4,0-10-11,23-24-25,0"
     assert tls_hello.ja3_md5(cfg) == "ada70206e40642a3e4461f35503241d5"
 

@@ -28,8 +28,11 @@ from iot_emulator.protocols.transport import tls_client, tls_hello, tls_suites
 REQUEST = b"GET /v1/status HTTP/1.1\r\nHost: cloud.example\r\nUser-Agent: test\r\n\r\n"
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
 OPENSSL_VERSIONS = {
-    "TLSv1.3": 0x0304, "TLSv1.2": 0x0303, "TLSv1.1": 0x0302, "TLSv1": 0x0301,
-}  # fmt: skip
+    "TLSv1.3": 0x0304,
+    "TLSv1.2": 0x0303,
+    "TLSv1.1": 0x0302,
+    "TLSv1": 0x0301,
+}
 
 
 def _certificate(directory: Path, name: str, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> tuple[str, str]:
@@ -169,8 +172,10 @@ SUITE_CASES = [
 @pytest.mark.parametrize(("code", "version"), SUITE_CASES, ids=lambda v: f"{v:#06x}")
 def test_each_tls12_suite_and_version(code: int, version: int, certificates: list[tuple[str, str]]) -> None:
     groups = [23, 24]
-    pair = Pair(server_context(certificates), hello(version=version, cipher_suites=[code], extensions=[0, 10, 11, 13],
-                                                    supported_groups=groups))  # fmt: skip
+    pair = Pair(
+        server_context(certificates),
+        hello(version=version, cipher_suites=[code], extensions=[0, 10, 11, 13], supported_groups=groups),
+    )
     complete(pair)
     assert pair.client.version == version and pair.client.suite is not None and pair.client.suite.code == code
 
@@ -178,8 +183,9 @@ def test_each_tls12_suite_and_version(code: int, version: int, certificates: lis
 @pytest.mark.parametrize("code", [0x1301, 0x1302, 0x1303])
 @pytest.mark.parametrize("group", [29, 23, 24, 25, 30])
 def test_each_tls13_suite_and_group(code: int, group: int, certificates: list[tuple[str, str]]) -> None:
-    tls = hello(supported_versions=[0x0304], cipher_suites=[code], supported_groups=[group],
-                extensions=[0, 10, 13, 43, 51])  # fmt: skip
+    tls = hello(
+        supported_versions=[0x0304], cipher_suites=[code], supported_groups=[group], extensions=[0, 10, 13, 43, 51]
+    )
     pair = Pair(server_context(certificates), tls)
     complete(pair)
     assert pair.client.describe() == f"TLS 1.3 {tls_suites.SUITES[code].name}"
@@ -205,8 +211,9 @@ def test_a_tampered_record_is_refused_with_bad_record_mac(certificates: list[tup
 
 
 def test_a_server_alert_ends_the_session(certificates: list[tuple[str, str]]) -> None:
-    pair = Pair(server_context(certificates, ciphers="AES128-SHA"), hello(cipher_suites=[0xC02B],
-                                                                          extensions=[0, 10, 11, 13]))  # fmt: skip
+    pair = Pair(
+        server_context(certificates, ciphers="AES128-SHA"), hello(cipher_suites=[0xC02B], extensions=[0, 10, 11, 13])
+    )
     with pytest.raises(ssl.SSLError):
         pair.pump()
     pair.client.receive(pair.outgoing.read())

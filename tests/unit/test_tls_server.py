@@ -16,10 +16,18 @@ from tests.unit import protocol_env as penv
 from tests.unit.tcp_peer import Peer
 from tests.unit.test_tcp_server import LINUX, SCANNER_ISS, connect
 
-CERT = {"subject": {"C": "NL", "O": "Philips Hue", "CN": "{mac_fffe}"},
-        "issuer": {"C": "NL", "O": "Philips Hue", "CN": "root-bridge"}, "key": "ec-p256"}  # fmt: skip
-HTTPS = {"kind": "http", "port": 443, "headers": {"Content-Length": "{length}", "Connection": "close"},
-         "routes": {"/api/config": {"body": '{"mac":"{mac}"}'}, "*": {"status": 404}}, "tls": CERT}  # fmt: skip
+CERT = {
+    "subject": {"C": "NL", "O": "Philips Hue", "CN": "{mac_fffe}"},
+    "issuer": {"C": "NL", "O": "Philips Hue", "CN": "root-bridge"},
+    "key": "ec-p256",
+}
+HTTPS = {
+    "kind": "http",
+    "port": 443,
+    "headers": {"Content-Length": "{length}", "Connection": "close"},
+    "routes": {"/api/config": {"body": '{"mac":"{mac}"}'}, "*": {"status": 404}},
+    "tls": CERT,
+}
 
 
 class Client:
@@ -39,8 +47,9 @@ class Client:
     def pump(self) -> None:
         data = self.outgoing.read()
         if data:
-            self.peer.send(TCP(sport=self.sport, dport=self.port, flags="PA", seq=self.seq, ack=self.ack,
-                               window=65535) / data)  # fmt: skip
+            self.peer.send(
+                TCP(sport=self.sport, dport=self.port, flags="PA", seq=self.seq, ack=self.ack, window=65535) / data
+            )
             self.seq += len(data)
         for segment in self.peer.segments():
             payload = bytes(segment[TCP].payload)
@@ -107,8 +116,10 @@ def test_a_plain_http_request_to_the_tls_port_is_closed_unanswered() -> None:
     env = setup([HTTPS])
     peer = Peer(env)
     synack = connect(env, peer, 443, 41001)
-    peer.send(TCP(sport=41001, dport=443, flags="PA", seq=SCANNER_ISS + 1, ack=synack[TCP].seq + 1, window=65535)
-              / b"GET / HTTP/1.0\r\n\r\n")  # fmt: skip
+    peer.send(
+        TCP(sport=41001, dport=443, flags="PA", seq=SCANNER_ISS + 1, ack=synack[TCP].seq + 1, window=65535)
+        / b"GET / HTTP/1.0\r\n\r\n"
+    )
     segments = peer.segments()
     data = b"".join(bytes(s[TCP].payload) for s in segments)
     assert data == b"" and any("F" in str(s[TCP].flags) for s in segments)  # OpenSSL sends no alert to HTTP

@@ -22,8 +22,9 @@ PROFILES = [p for p in catalog.builtin() if set(p.protocols) & set(UDP_PROTOCOLS
 def test_shipped_profile_udp_services_run(prof: catalog.Profile) -> None:
     mac = f"{prof.ouis[0]}:01:02:03"
     protocols = tuple(p for p in prof.protocols if p in UDP_PROTOCOLS)
-    config = manifests.DeviceConfig(device_id="d", mac=mac, hostname=prof.hostname_for(mac), profile=prof,
-                                    protocols=protocols, traffic_interval=60)  # fmt: skip
+    config = manifests.DeviceConfig(
+        device_id="d", mac=mac, hostname=prof.hostname_for(mac), profile=prof, protocols=protocols, traffic_interval=60
+    )
     env = Env(config)
     services = env.build()
     env.start()

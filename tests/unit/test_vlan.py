@@ -30,8 +30,12 @@ ADDRESS = "10.77.0.10"  # both VLANs hand out the same address: they are differe
 
 
 def untagged() -> bytes:
-    return bytes(Ether(src="02:00:00:00:00:aa", dst="ff:ff:ff:ff:ff:ff") / IP(src="0.0.0.0", dst="255.255.255.255")
-                 / UDP(sport=68, dport=67) / b"payload")  # fmt: skip
+    return bytes(
+        Ether(src="02:00:00:00:00:aa", dst="ff:ff:ff:ff:ff:ff")
+        / IP(src="0.0.0.0", dst="255.255.255.255")
+        / UDP(sport=68, dport=67)
+        / b"payload"
+    )
 
 
 def test_a_c_tag_is_the_bytes_scapy_builds() -> None:
@@ -136,10 +140,12 @@ def server_reply(request: bytes, kind: str) -> bytes:
     options: list[Any] = [("message-type", kind), ("server_id", SERVER_IP), ("lease_time", 600)]
     options += [("subnet_mask", "255.255.255.0"), ("router", SERVER_IP), "end"]
     return bytes(
-        Ether(src=SERVER_MAC, dst="ff:ff:ff:ff:ff:ff") / IP(src=SERVER_IP, dst="255.255.255.255")
-        / UDP(sport=67, dport=68) / BOOTP(op=2, xid=req[BOOTP].xid, yiaddr=ADDRESS, chaddr=req[BOOTP].chaddr)
+        Ether(src=SERVER_MAC, dst="ff:ff:ff:ff:ff:ff")
+        / IP(src=SERVER_IP, dst="255.255.255.255")
+        / UDP(sport=67, dport=68)
+        / BOOTP(op=2, xid=req[BOOTP].xid, yiaddr=ADDRESS, chaddr=req[BOOTP].chaddr)
         / DHCP(options=options)
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
@@ -178,8 +184,11 @@ async def bind(eng: engine.Engine, link: RecordingLink, mac: str, header: bytes)
     dev = next(d for d in eng.devices if d.config.mac == mac)
     for message_type, kind in ((1, "offer"), (3, "ack")):
         for _ in range(100):
-            found = [f for f in link.sent if Ether(f).src == mac and DHCP in Ether(f)
-                     and ("message-type", message_type) in Ether(f)[DHCP].options]  # fmt: skip
+            found = [
+                f
+                for f in link.sent
+                if Ether(f).src == mac and DHCP in Ether(f) and ("message-type", message_type) in Ether(f)[DHCP].options
+            ]
             if found:
                 break
             link.sent_event.clear()
@@ -201,8 +210,9 @@ async def test_each_vlan_is_its_own_broadcast_domain(running: Any) -> None:
     await bind(eng, link, "02:10:00:00:00:01", tag10)
     await bind(eng, link, "02:20:00:00:00:01", tag20)  # the same address, on the other VLAN
     link.sent.clear()
-    who_has = bytes(Ether(src=SERVER_MAC, dst="ff:ff:ff:ff:ff:ff")
-                    / ARP(op=1, hwsrc=SERVER_MAC, psrc=SERVER_IP, pdst=ADDRESS))  # fmt: skip
+    who_has = bytes(
+        Ether(src=SERVER_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=SERVER_MAC, psrc=SERVER_IP, pdst=ADDRESS)
+    )
     link.deliver(vlan_tag.push(who_has, tag10))
     answers = [Ether(f) for f in link.sent if ARP in Ether(f)]
     assert [(a[ARP].hwsrc, a[Dot1Q].vlan) for a in answers] == [("02:10:00:00:00:01", 10)]

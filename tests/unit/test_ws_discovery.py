@@ -12,8 +12,10 @@ from scapy.packet import Packet
 from iot_emulator.protocols.discovery import ssdp, ws_discovery
 from tests.unit import protocol_env as penv
 
-SERVICE = {"kind": "ws-discovery", "scopes": ["onvif://www.onvif.org/hardware/{model}",
-                                              "onvif://www.onvif.org/name/Acme"]}  # fmt: skip
+SERVICE = {
+    "kind": "ws-discovery",
+    "scopes": ["onvif://www.onvif.org/hardware/{model}", "onvif://www.onvif.org/name/Acme"],
+}
 NMAP_PROBE = (
     '<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" '
     'xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
@@ -28,8 +30,10 @@ NS = {"env": ws_discovery.SOAP, "wsa": ws_discovery.WSA, "d": ws_discovery.WSD}
 
 
 def typed_probe(types: str) -> str:
-    return NMAP_PROBE.replace("<wsd:Probe/>", f'<wsd:Probe><wsd:Types xmlns:dn="http://www.onvif.org/ver10/network/'
-                                               f'wsdl">{types}</wsd:Types></wsd:Probe>')  # fmt: skip
+    return NMAP_PROBE.replace(
+        "<wsd:Probe/>",
+        f'<wsd:Probe><wsd:Types xmlns:dn="http://www.onvif.org/ver10/network/wsdl">{types}</wsd:Types></wsd:Probe>',
+    )
 
 
 def setup() -> penv.Env:
@@ -37,8 +41,12 @@ def setup() -> penv.Env:
 
 
 def multicast(env: penv.Env, payload: str) -> list[Packet]:
-    env.deliver(Ether(src=penv.GATEWAY_MAC, dst="01:00:5e:7f:ff:fa") / IP(src=penv.GATEWAY, dst="239.255.255.250")
-                / UDP(sport=50000, dport=3702) / payload.encode())  # fmt: skip
+    env.deliver(
+        Ether(src=penv.GATEWAY_MAC, dst="01:00:5e:7f:ff:fa")
+        / IP(src=penv.GATEWAY, dst="239.255.255.250")
+        / UDP(sport=50000, dport=3702)
+        / payload.encode()
+    )
     return penv.Env.udp(env.sent(), 50000)
 
 

@@ -360,9 +360,13 @@ class Backend(abc.ABC):
                 phase = _phase(spec.running, live, None)
                 ip = live.ip if live else None
                 member = api.FleetMember(
-                    index=config.index, device_id=config.device_id, mac=config.mac, hostname=config.hostname,
-                    phase=phase, ip=ip,
-                )  # fmt: skip
+                    index=config.index,
+                    device_id=config.device_id,
+                    mac=config.mac,
+                    hostname=config.hostname,
+                    phase=phase,
+                    ip=ip,
+                )
                 items.append(member)
         return api.FleetMembers(total=spec.replicas, offset=offset, limit=limit, items=items)
 

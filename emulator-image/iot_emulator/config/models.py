@@ -43,9 +43,23 @@ RANGE_ORDER = "members: start must be below end"
 OUTER_VLAN_NEEDS_VLAN = "outerVlan (QinQ) needs vlan, the inner 802.1Q tag"
 PRIORITY_NEEDS_VLAN = "vlanPriority needs vlan: the priority travels in the VLAN tag"
 KNOWN_PROTOCOLS = (
-    "arp", "dhcp", "icmp", "dns", "ntp", "http", "https", "cloud", "rtsp", "mqtt", "coap",
-    "mdns", "ssdp", "lldp", "tcp", "ipv6",
-)  # fmt: skip
+    "arp",
+    "dhcp",
+    "icmp",
+    "dns",
+    "ntp",
+    "http",
+    "https",
+    "cloud",
+    "rtsp",
+    "mqtt",
+    "coap",
+    "mdns",
+    "ssdp",
+    "lldp",
+    "tcp",
+    "ipv6",
+)
 
 
 def cel(*rules: tuple[str, str]) -> dict[str, Any]:

@@ -52,10 +52,27 @@ class Device:
     """A device's state machines behind one `handle / on_timer / next_deadline` surface."""
 
     __slots__ = (
-        "_dhcp_started", "_next_refresh", "_rng", "config", "counters", "dhcp", "dot1x", "emit", "fallback_gateway",
-        "gateway_ip", "host", "ip", "ipv6", "link_services", "mac", "phase", "scenario_factories",
-        "scenario_services", "started_at", "stateless",
-    )  # fmt: skip
+        "_dhcp_started",
+        "_next_refresh",
+        "_rng",
+        "config",
+        "counters",
+        "dhcp",
+        "dot1x",
+        "emit",
+        "fallback_gateway",
+        "gateway_ip",
+        "host",
+        "ip",
+        "ipv6",
+        "link_services",
+        "mac",
+        "phase",
+        "scenario_factories",
+        "scenario_services",
+        "started_at",
+        "stateless",
+    )
 
     def __init__(
         self,
@@ -196,9 +213,14 @@ class Device:
         if self.phase is Phase.stopped:
             return None
         dot1x = self.dot1x.next_deadline() if self.dot1x is not None else None
-        parts = (self.dhcp.next_deadline(), self._next_refresh, dot1x, self.host.next_deadline(),
-                 self.ipv6.next_deadline() if self.ipv6 is not None else None,
-                 *(service.next_deadline() for service in self.link_services))  # fmt: skip
+        parts = (
+            self.dhcp.next_deadline(),
+            self._next_refresh,
+            dot1x,
+            self.host.next_deadline(),
+            self.ipv6.next_deadline() if self.ipv6 is not None else None,
+            *(service.next_deadline() for service in self.link_services),
+        )
         deadlines = [d for d in parts if d is not None]  # 0.0 is a deadline too: "at once"
         return min(deadlines) if deadlines else None
 
@@ -349,7 +371,8 @@ def _supplicant(config: manifests.DeviceConfig, mac: bytes) -> eapol.Supplicant 
     identity = eapol.identity_of(settings.identity, hostname=config.hostname, mac=mac, model=config.profile.model)
     pki = settings.pki_dir
     if settings.method == "peap":
-        return eapol.Supplicant(mac=mac, settings=settings, identity=identity,
-                                tls_context=lambda: eap_tls.server_checking_context(pki))  # fmt: skip
+        return eapol.Supplicant(
+            mac=mac, settings=settings, identity=identity, tls_context=lambda: eap_tls.server_checking_context(pki)
+        )
     context = None if pki is None else lambda: eap_tls.client_context(pki, mac.hex())
     return eapol.Supplicant(mac=mac, settings=settings, identity=identity, tls_context=context)

@@ -72,10 +72,32 @@ def is_multicast(address: bytes) -> bool:
 
 class IpHost:
     __slots__ = (
-        "_arp_due", "_icmp_limits", "_ip_id", "_pending", "_ports", "_udp", "address", "broadcast_ports", "counters",
-        "dns_servers", "domain", "gateway", "groups", "mac", "mdns_names", "mdns_unique", "neighbours", "netmask",
-        "ntp_servers", "outbox", "profile", "resolver", "rng", "services", "tcp",
-    )  # fmt: skip
+        "_arp_due",
+        "_icmp_limits",
+        "_ip_id",
+        "_pending",
+        "_ports",
+        "_udp",
+        "address",
+        "broadcast_ports",
+        "counters",
+        "dns_servers",
+        "domain",
+        "gateway",
+        "groups",
+        "mac",
+        "mdns_names",
+        "mdns_unique",
+        "neighbours",
+        "netmask",
+        "ntp_servers",
+        "outbox",
+        "profile",
+        "resolver",
+        "rng",
+        "services",
+        "tcp",
+    )
 
     def __init__(self, mac: bytes, prof: catalog.Profile, rng: random.Random, counters: Counting) -> None:
         self.mac = mac
@@ -110,8 +132,15 @@ class IpHost:
 
     # -- configuration --------------------------------------------------------------------------
 
-    def configure(self, address: bytes, netmask: bytes | None, gateway: bytes | None, dns: list[bytes],
-                  ntp: list[bytes], domain: str | None) -> None:  # fmt: skip
+    def configure(
+        self,
+        address: bytes,
+        netmask: bytes | None,
+        gateway: bytes | None,
+        dns: list[bytes],
+        ntp: list[bytes],
+        domain: str | None,
+    ) -> None:
         """Take the addresses a lease gives (or a static configuration)."""
         self.address = address
         self.netmask = netmask or self.netmask
@@ -135,9 +164,18 @@ class IpHost:
 
     # -- sending --------------------------------------------------------------------------------
 
-    def send_ip(self, protocol: str, dst: bytes, proto: int, payload: bytes, *, ttl: int | None = None,
-                dont_fragment: bool | None = None, src: bytes | None = None,
-                unconnected: bool = False) -> None:  # fmt: skip
+    def send_ip(
+        self,
+        protocol: str,
+        dst: bytes,
+        proto: int,
+        payload: bytes,
+        *,
+        ttl: int | None = None,
+        dont_fragment: bool | None = None,
+        src: bytes | None = None,
+        unconnected: bool = False,
+    ) -> None:
         """One IPv4 packet from the device; held until the next hop's MAC is known.
 
         `unconnected`: a packet no connection owns (a SYN-ACK, a RST for a closed port). A stack whose
@@ -148,12 +186,20 @@ class IpHost:
             return
         df = self.profile.tcp.dont_fragment if dont_fragment is None else dont_fragment
         zero = unconnected and df and self.profile.tcp.ip_id == "random"
-        packet = wire.ipv4(source, dst, proto, payload, ttl=ttl or self.profile.ip_ttl,
-                           ident=0 if zero else self.next_ip_id(), dont_fragment=df)  # fmt: skip
+        packet = wire.ipv4(
+            source,
+            dst,
+            proto,
+            payload,
+            ttl=ttl or self.profile.ip_ttl,
+            ident=0 if zero else self.next_ip_id(),
+            dont_fragment=df,
+        )
         self._route(protocol, dst, packet)
 
-    def send_udp(self, protocol: str, dst: bytes, sport: int, dport: int, payload: bytes, *,
-                 ttl: int | None = None) -> None:  # fmt: skip
+    def send_udp(
+        self, protocol: str, dst: bytes, sport: int, dport: int, payload: bytes, *, ttl: int | None = None
+    ) -> None:
         if self.address is None:
             return
         self.send_ip(protocol, dst, wire.IPPROTO_UDP, wire.udp(self.address, dst, sport, dport, payload), ttl=ttl)
@@ -234,8 +280,9 @@ class IpHost:
             reply = icmp.echo_reply(packet, self.mac, src_mac, ttl=self.profile.ip_ttl, ident=ident)
             if reply is None and self.profile.icmp_timestamp:
                 ms_today = int(self.unix_time(now) % 86_400 * 1000)
-                reply = icmp.timestamp_reply(packet, self.mac, src_mac, ttl=self.profile.ip_ttl, ident=ident,
-                                             ms_today=ms_today)  # fmt: skip
+                reply = icmp.timestamp_reply(
+                    packet, self.mac, src_mac, ttl=self.profile.ip_ttl, ident=ident, ms_today=ms_today
+                )
             if reply is not None:
                 self.send_frame("icmp", reply)
 

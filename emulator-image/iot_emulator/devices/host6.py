@@ -69,8 +69,11 @@ class Ipv6Host:
         if not (advert.managed or advert.other) or self.slaac.stopped:
             return out
         if self.dhcp6 is None:
-            self.slaac.log("info", f"IPv6 RA from {ipv6.text(src)} asks for DHCPv6 (M={advert.managed:d}, "
-                                   f"O={advert.other:d}): this profile has no DHCPv6 client")  # fmt: skip
+            self.slaac.log(
+                "info",
+                f"IPv6 RA from {ipv6.text(src)} asks for DHCPv6 (M={advert.managed:d}, "
+                f"O={advert.other:d}): this profile has no DHCPv6 client",
+            )
             return out
         if advert.managed:
             self.dhcp6.start_stateful(now)
@@ -129,8 +132,9 @@ class Ipv6Host:
 
     def _advertise(self, target: bytes) -> bytes:
         """RFC 4861 7.2.4: an NS from :: is answered to all-nodes, unsolicited."""
-        return ndp.neighbor_advertisement(self.mac, target, ipv6.ALL_NODES, ipv6.multicast_mac(ipv6.ALL_NODES),
-                                          solicited=False)  # fmt: skip
+        return ndp.neighbor_advertisement(
+            self.mac, target, ipv6.ALL_NODES, ipv6.multicast_mac(ipv6.ALL_NODES), solicited=False
+        )
 
     def on_timer(self, now: float) -> list[bytes]:
         return self.slaac.on_timer(now) + self._dhcp6_timer(now)

@@ -470,9 +470,14 @@ class Engine:
             if self.cache is not None:
                 self._save_soon()
                 lease = dev.dhcp.lease
-                self.cache.remember(dev.config.mac, lease_cache.Remembered(
-                    address=fields["address"], server_id=device_mod.wire_ip(lease.server_id),
-                    expires_at=self.wall() + lease.lease_time))  # fmt: skip
+                self.cache.remember(
+                    dev.config.mac,
+                    lease_cache.Remembered(
+                        address=fields["address"],
+                        server_id=device_mod.wire_ip(lease.server_id),
+                        expires_at=self.wall() + lease.lease_time,
+                    ),
+                )
             return
         if kind == "unbound":
             self.segments.of(dev).unbind(dev)

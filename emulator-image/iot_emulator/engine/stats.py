@@ -54,14 +54,16 @@ class Stats:
             "hostname": dev.config.hostname,
             "profile": dev.config.profile.name,
             "auth": dev.auth,
-            "lease": None if lease is None or dev.ip is None else {
+            "lease": None
+            if lease is None or dev.ip is None
+            else {
                 "server_id": device_mod.wire_ip(lease.server_id),
                 "lease_time": lease.lease_time,
                 "expires_in": _until(lease.expiry, now),
                 "t1_in": _until(lease.t1, now),
                 "t2_in": _until(lease.t2, now),
             },
-        }  # fmt: skip
+        }
 
 
 def totals(

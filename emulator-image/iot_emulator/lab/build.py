@@ -111,8 +111,12 @@ def up(config: LabConfig) -> handle.Lab:
         if config.ipv6 is not None:
             handle.start_ipv6(lab, config.ipv6)
         if config.internet:
-            internet.start(lab.sink_netns, directory / "internet", lab.subnet,
-                           lambda role, proc: record.update_processes(lab.record_path, role, proc))  # fmt: skip
+            internet.start(
+                lab.sink_netns,
+                directory / "internet",
+                lab.subnet,
+                lambda role, proc: record.update_processes(lab.record_path, role, proc),
+            )
         return lab
     except BaseException as exc:
         try:
@@ -138,8 +142,11 @@ def size_neighbour_table(addresses: int) -> dict[str, int]:
     gateway's replies fail: "neighbor table overflow"). Thresholds are only ever raised, never
     lowered, up to NEIGH_CEILING; returns what was changed.
     """
-    wanted = {"gc_thresh1": min(addresses, NEIGH_CEILING // 4), "gc_thresh2": min(2 * addresses, NEIGH_CEILING // 2),
-              "gc_thresh3": min(4 * addresses, NEIGH_CEILING)}  # fmt: skip
+    wanted = {
+        "gc_thresh1": min(addresses, NEIGH_CEILING // 4),
+        "gc_thresh2": min(2 * addresses, NEIGH_CEILING // 2),
+        "gc_thresh3": min(4 * addresses, NEIGH_CEILING),
+    }
     changed = {}
     for key, value in wanted.items():
         path = NEIGH_SYSCTLS / key
@@ -163,8 +170,23 @@ def _build_network(lab: handle.Lab) -> None:
     # Distinct ifindexes for the two ends (each namespace would number its end 2): the kernel's
     # link watcher handles a veth event at once only when a device's ifindex differs from its
     # peer's, and otherwise leaves the second end "not running" for about a second.
-    netns.ip(lab.gw_netns, "link", "add", lab.gw_iface, "index", "2", "type", "veth",
-             "peer", "name", lab.dev_iface, "netns", lab.dev_netns, "index", "3")  # fmt: skip
+    netns.ip(
+        lab.gw_netns,
+        "link",
+        "add",
+        lab.gw_iface,
+        "index",
+        "2",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        lab.dev_iface,
+        "netns",
+        lab.dev_netns,
+        "index",
+        "3",
+    )
     netns.ip(lab.gw_netns, "addr", "add", f"{lab.gateway_ip}/{lab.subnet.prefixlen}", "dev", lab.gw_iface)
     # veth offloads the UDP checksum: without this, frames the gateway's kernel sends (DNS replies,
     # dnsmasq's DHCP) reach lab0 with partial checksums that captures and strict parsers reject.
@@ -174,8 +196,18 @@ def _build_network(lab: handle.Lab) -> None:
     # The neighbour table is shared by every namespace of the host and stops at ~1024 entries; a
     # big fleet fills it, garbage collection evicts the broadcast entry, and dnsmasq's broadcast
     # replies then fail with ENOBUFS. A permanent entry is never evicted.
-    netns.ip(lab.gw_netns, "neigh", "replace", "255.255.255.255", "lladdr", "ff:ff:ff:ff:ff:ff",
-             "dev", lab.gw_iface, "nud", "permanent")  # fmt: skip
+    netns.ip(
+        lab.gw_netns,
+        "neigh",
+        "replace",
+        "255.255.255.255",
+        "lladdr",
+        "ff:ff:ff:ff:ff:ff",
+        "dev",
+        lab.gw_iface,
+        "nud",
+        "permanent",
+    )
     netns.wait_running(lab.gw_netns, lab.gw_iface)
     netns.wait_running(lab.dev_netns, lab.dev_iface)
 

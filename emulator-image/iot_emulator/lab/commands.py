@@ -34,28 +34,60 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument("--subnet", default=str(config.DEFAULT_SUBNET), help="lab LAN, /27 or larger (%(default)s)")
     up.add_argument("--dhcp-server", choices=config.SERVERS, default="dnsmasq", help="(default: %(default)s)")
     up.add_argument("--lease-time", type=int, default=43200, metavar="SECONDS", help="(default: %(default)s)")
-    up.add_argument("--dns", action="append", default=[], metavar="NAME=IP",
-                    help="serve NAME (and its subdomains) as IP; NAME '*' catches all other names")  # fmt: skip
-    up.add_argument("--dnsmasq-arg", action="append", default=[], metavar="ARG",
-                    help="extra dnsmasq argument, e.g. --dnsmasq-arg=--quiet-dhcp (repeatable)")  # fmt: skip
-    up.add_argument("--internet", action="store_true",
-                    help="every other name resolves to a sink behind the gateway where nginx (HTTP, TLS), "
-                    "mosquitto (MQTT, MQTT over TLS), chrony, a CoAP and an RTSP server answer, so the devices' "
-                    "cloud sessions complete")  # fmt: skip
-    up.add_argument("--upstream", metavar="IFACE",
-                    help="route the lab to a real network instead: the gateway gets a macvlan port of IFACE (its "
-                    "own MAC there), --upstream-address, a default route to --upstream-gateway and source NAT; "
-                    "names the lab does not map are forwarded to --upstream-dns. Off by default")  # fmt: skip
+    up.add_argument(
+        "--dns",
+        action="append",
+        default=[],
+        metavar="NAME=IP",
+        help="serve NAME (and its subdomains) as IP; NAME '*' catches all other names",
+    )
+    up.add_argument(
+        "--dnsmasq-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra dnsmasq argument, e.g. --dnsmasq-arg=--quiet-dhcp (repeatable)",
+    )
+    up.add_argument(
+        "--internet",
+        action="store_true",
+        help="every other name resolves to a sink behind the gateway where nginx (HTTP, TLS), "
+        "mosquitto (MQTT, MQTT over TLS), chrony, a CoAP and an RTSP server answer, so the devices' "
+        "cloud sessions complete",
+    )
+    up.add_argument(
+        "--upstream",
+        metavar="IFACE",
+        help="route the lab to a real network instead: the gateway gets a macvlan port of IFACE (its "
+        "own MAC there), --upstream-address, a default route to --upstream-gateway and source NAT; "
+        "names the lab does not map are forwarded to --upstream-dns. Off by default",
+    )
     up.add_argument("--upstream-address", metavar="CIDR", help="the gateway's free address there (192.168.1.250/24)")
     up.add_argument("--upstream-gateway", metavar="IP", help="the upstream router")
-    up.add_argument("--upstream-dns", action="append", default=[], metavar="IP",
-                    help="resolver to forward to (repeatable; default: the upstream router)")  # fmt: skip
-    up.add_argument("--vlan", action="append", default=[], metavar="ID",
-                    help="serve VLAN ID on the trunk: gw0.ID, subnet 172.16.ID.0/24 (ID >= 256: 172.17...), a dnsmasq "
-                    "of its own; S.ID for QinQ (802.1ad S-tag S outside). Repeatable (docs/vlan.md)")  # fmt: skip
-    up.add_argument("--ipv6", nargs="?", const="slaac", choices=ipv6.MODES, default=None,
-                    help="the gateway as an IPv6 router of fd00:1ab:6::/64: slaac (radvd, the default) or dhcpv6 "
-                    "(dnsmasq: RA with the M flag, leases) (docs/ipv6.md)")  # fmt: skip
+    up.add_argument(
+        "--upstream-dns",
+        action="append",
+        default=[],
+        metavar="IP",
+        help="resolver to forward to (repeatable; default: the upstream router)",
+    )
+    up.add_argument(
+        "--vlan",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="serve VLAN ID on the trunk: gw0.ID, subnet 172.16.ID.0/24 (ID >= 256: 172.17...), a dnsmasq "
+        "of its own; S.ID for QinQ (802.1ad S-tag S outside). Repeatable (docs/vlan.md)",
+    )
+    up.add_argument(
+        "--ipv6",
+        nargs="?",
+        const="slaac",
+        choices=ipv6.MODES,
+        default=None,
+        help="the gateway as an IPv6 router of fd00:1ab:6::/64: slaac (radvd, the default) or dhcpv6 "
+        "(dnsmasq: RA with the M flag, leases) (docs/ipv6.md)",
+    )
     up.add_argument("--state-dir", type=Path, default=config.DEFAULT_STATE_DIR, help=argparse.SUPPRESS)
     up.add_argument("--json", action="store_true", help="print the lab's record as JSON instead of the guide")
     up.set_defaults(handler=cli_up)
@@ -105,9 +137,12 @@ def _upstream(args: argparse.Namespace) -> config.Upstream | None:
     if missing:
         raise errors.LabConfigError(f"--upstream needs {' and '.join(missing)}")
     try:
-        return config.Upstream(iface=args.upstream, address=ipaddress.IPv4Interface(args.upstream_address),
-                               gateway=ipaddress.IPv4Address(args.upstream_gateway),
-                               dns=tuple(ipaddress.IPv4Address(a) for a in args.upstream_dns))  # fmt: skip
+        return config.Upstream(
+            iface=args.upstream,
+            address=ipaddress.IPv4Interface(args.upstream_address),
+            gateway=ipaddress.IPv4Address(args.upstream_gateway),
+            dns=tuple(ipaddress.IPv4Address(a) for a in args.upstream_dns),
+        )
     except ValueError as exc:
         raise errors.LabConfigError(f"--upstream: {exc}") from exc
 
@@ -127,27 +162,33 @@ def guide(lab: handle.Lab) -> str:
     iotemu = _iotemu()
     wan: list[str] = []
     if lab.config.internet:
-        wan = [f"internet:        every other name -> {config.SINK_ADDRESS} in {lab.sink_netns} "
-               f"(logs: {lab.directory / 'internet'})"]  # fmt: skip
+        wan = [
+            f"internet:        every other name -> {config.SINK_ADDRESS} in {lab.sink_netns} "
+            f"(logs: {lab.directory / 'internet'})"
+        ]
     elif lab.config.upstream is not None:
         up = lab.config.upstream
         wan = [f"upstream:        routed and NATed out of {up.iface} as {up.address} via {up.gateway}"]
-    return "\n".join([
-        f"lab {lab.name} is up: {lab.dhcp_server} on {lab.subnet}, gateway {lab.gateway_ip}, "
-        f"pool {start}-{end}, lease {lab.config.lease_time} s",
-        *wan,
-        *(f"VLAN {v}:{' ' * max(1, 10 - len(str(v)))}{v.subnet} on {v.iface(lab.gw_iface)}, its own dnsmasq "
-          f"(leases: {v.lease_file(lab.directory)}); devices: `vlan: {v.vid}`"
-          + (f", `outerVlan: {v.outer}`" if v.outer else "") for v in lab.config.vlans),
-        *([f"IPv6:            {ipv6.PREFIX} from {ipv6.GATEWAY} ({lab.config.ipv6}); devices: `protocols: [..., ipv6]`"]
-          if lab.config.ipv6 else []),
-        "run the emulator in it:",
-        f"  sudo ip netns exec {lab.dev_netns} {iotemu} run -f examples/default-fleet.yaml "
-        f"--interface {lab.dev_iface}",
-        f"watch the wire:  sudo ip netns exec {lab.gw_netns} tcpdump -ni {lab.gw_iface}",
-        f"leases:          {lab.lease_file}",
-        f"tear it down:    sudo {shlex.quote(iotemu)} lab down --name {lab.name}{state}",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"lab {lab.name} is up: {lab.dhcp_server} on {lab.subnet}, gateway {lab.gateway_ip}, "
+            f"pool {start}-{end}, lease {lab.config.lease_time} s",
+            *wan,
+            *(
+                f"VLAN {v}:{' ' * max(1, 10 - len(str(v)))}{v.subnet} on {v.iface(lab.gw_iface)}, its own dnsmasq "
+                f"(leases: {v.lease_file(lab.directory)}); devices: `vlan: {v.vid}`"
+                + (f", `outerVlan: {v.outer}`" if v.outer else "")
+                for v in lab.config.vlans
+            ),
+            *([f"IPv6:            {ipv6.PREFIX} from {ipv6.GATEWAY} ({lab.config.ipv6})"] if lab.config.ipv6 else []),
+            "run the emulator in it:",
+            f"  sudo ip netns exec {lab.dev_netns} {iotemu} run -f examples/default-fleet.yaml "
+            f"--interface {lab.dev_iface}",
+            f"watch the wire:  sudo ip netns exec {lab.gw_netns} tcpdump -ni {lab.gw_iface}",
+            f"leases:          {lab.lease_file}",
+            f"tear it down:    sudo {shlex.quote(iotemu)} lab down --name {lab.name}{state}",
+        ]
+    )
 
 
 def cli_up(args: argparse.Namespace) -> int:

@@ -84,14 +84,23 @@ class Upstream:
         return self.dns or (self.gateway,)
 
     def to_json(self) -> dict[str, Any]:
-        return {"iface": self.iface, "address": str(self.address), "gateway": str(self.gateway),
-                "dns": [str(a) for a in self.dns], "netns": self.netns}  # fmt: skip
+        return {
+            "iface": self.iface,
+            "address": str(self.address),
+            "gateway": str(self.gateway),
+            "dns": [str(a) for a in self.dns],
+            "netns": self.netns,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Upstream:
-        return cls(iface=data["iface"], address=ipaddress.IPv4Interface(data["address"]),
-                   gateway=ipaddress.IPv4Address(data["gateway"]),
-                   dns=tuple(ipaddress.IPv4Address(a) for a in data["dns"]), netns=data.get("netns"))  # fmt: skip
+        return cls(
+            iface=data["iface"],
+            address=ipaddress.IPv4Interface(data["address"]),
+            gateway=ipaddress.IPv4Address(data["gateway"]),
+            dns=tuple(ipaddress.IPv4Address(a) for a in data["dns"]),
+            netns=data.get("netns"),
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,9 +148,21 @@ class LabConfig:
             raise errors.LabConfigError("; ".join(problems))
 
     def __hash__(self) -> int:  # dns_names is a mapping; hash its items
-        return hash((self.name, self.subnet, self.dhcp_server, self.lease_time,
-                     tuple(sorted(self.dns_names.items())), self.state_dir, self.dnsmasq_extra,
-                     self.internet, self.upstream, self.vlans, self.ipv6))  # fmt: skip
+        return hash(
+            (
+                self.name,
+                self.subnet,
+                self.dhcp_server,
+                self.lease_time,
+                tuple(sorted(self.dns_names.items())),
+                self.state_dir,
+                self.dnsmasq_extra,
+                self.internet,
+                self.upstream,
+                self.vlans,
+                self.ipv6,
+            )
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

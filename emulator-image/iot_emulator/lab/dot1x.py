@@ -199,8 +199,15 @@ auth_server_shared_secret={secret}
 """
 
 
-def start(lab: handle.Lab, users: Iterable[User], *, reauth_period: int = 0, debug: bool = True,
-          enforce: bool = True, mab: Iterable[str] = ()) -> Dot1x:  # fmt: skip
+def start(
+    lab: handle.Lab,
+    users: Iterable[User],
+    *,
+    reauth_period: int = 0,
+    debug: bool = True,
+    enforce: bool = True,
+    mab: Iterable[str] = (),
+) -> Dot1x:
     """Write the CA, FreeRADIUS and hostapd configurations; start both; return once hostapd runs.
 
     Both are recorded in the lab's record, so `down()` stops them whatever happens to the caller.
@@ -226,23 +233,50 @@ def start(lab: handle.Lab, users: Iterable[User], *, reauth_period: int = 0, deb
     radius = process.spawn(netns.exec_argv(lab.gw_netns, ["freeradius", *flags, "-d", str(directory)]), log=radius_log)
     record.update_processes(lab.record_path, "freeradius", radius)
     ready = "Ready to process requests"
-    process.wait_listening(radius, {RADIUS_PORT}, what=f"freeradius in {lab.gw_netns}", logs=[radius_log],
-                           timeout=READY_TIMEOUT, started=lambda: ready in _text(radius_log))  # fmt: skip
-    hostapd = process.spawn(netns.exec_argv(lab.gw_netns, ["hostapd", str(directory / "hostapd.conf")]),
-                            log=hostapd_log)  # fmt: skip
+    process.wait_listening(
+        radius,
+        {RADIUS_PORT},
+        what=f"freeradius in {lab.gw_netns}",
+        logs=[radius_log],
+        timeout=READY_TIMEOUT,
+        started=lambda: ready in _text(radius_log),
+    )
+    hostapd = process.spawn(
+        netns.exec_argv(lab.gw_netns, ["hostapd", str(directory / "hostapd.conf")]), log=hostapd_log
+    )
     record.update_processes(lab.record_path, "hostapd", hostapd)
-    process.wait_listening(hostapd, set(), what=f"hostapd in {lab.gw_netns}", logs=[hostapd_log],
-                           timeout=READY_TIMEOUT, started=lambda: "ENABLED" in _text(hostapd_log))  # fmt: skip
+    process.wait_listening(
+        hostapd,
+        set(),
+        what=f"hostapd in {lab.gw_netns}",
+        logs=[hostapd_log],
+        timeout=READY_TIMEOUT,
+        started=lambda: "ENABLED" in _text(hostapd_log),
+    )
     if enforce:
         gate_log = directory / "gate.log"
-        argv = [sys.executable, "-m", "iot_emulator.lab.dot1x_gate", "--ctrl", str(ctrl / lab.gw_iface),
-                "--iface", lab.gw_iface, "--mab", *mab]  # fmt: skip
+        argv = [
+            sys.executable,
+            "-m",
+            "iot_emulator.lab.dot1x_gate",
+            "--ctrl",
+            str(ctrl / lab.gw_iface),
+            "--iface",
+            lab.gw_iface,
+            "--mab",
+            *mab,
+        ]
         gate = process.spawn(netns.exec_argv(lab.gw_netns, argv), log=gate_log)
         record.update_processes(lab.record_path, "dot1x-gate", gate)
-        process.wait_listening(gate, set(), what=f"the 802.1X gate in {lab.gw_netns}", logs=[gate_log],
-                               timeout=READY_TIMEOUT, started=lambda: "attached" in _text(gate_log))  # fmt: skip
-    return Dot1x(directory=directory, pki_dir=pki, radius_log=radius_log, hostapd_log=hostapd_log,
-                 radius_secret=secret)  # fmt: skip
+        process.wait_listening(
+            gate,
+            set(),
+            what=f"the 802.1X gate in {lab.gw_netns}",
+            logs=[gate_log],
+            timeout=READY_TIMEOUT,
+            started=lambda: "attached" in _text(gate_log),
+        )
+    return Dot1x(directory=directory, pki_dir=pki, radius_log=radius_log, hostapd_log=hostapd_log, radius_secret=secret)
 
 
 def _text(path: Path) -> str:

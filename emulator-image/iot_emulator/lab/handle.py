@@ -155,10 +155,20 @@ def start(lab: Lab, role: str) -> None:
     if role == "kea":
         Path("/run/kea").mkdir(parents=True, exist_ok=True)
         conf = d / "kea-dhcp4.json"
-        conf.write_text(json.dumps(kea.config(
-            iface=lab.gw_iface, subnet=lab.subnet, gateway=lab.gateway_ip, pool=lab.pool,
-            lease_time=lab.config.lease_time, lease_file=lab.lease_file, log_file=d / "kea-dhcp4.log",
-        ), indent=2))  # fmt: skip
+        conf.write_text(
+            json.dumps(
+                kea.config(
+                    iface=lab.gw_iface,
+                    subnet=lab.subnet,
+                    gateway=lab.gateway_ip,
+                    pool=lab.pool,
+                    lease_time=lab.config.lease_time,
+                    lease_file=lab.lease_file,
+                    log_file=d / "kea-dhcp4.log",
+                ),
+                indent=2,
+            )
+        )
         argv, ports, logs = ["kea-dhcp4", "-c", str(conf)], {67}, [d / "kea-dhcp4.out", d / "kea-dhcp4.log"]
         env = {**os.environ, **kea.env(d)}
     else:
@@ -193,12 +203,24 @@ def start_vlans(lab: Lab) -> None:
     log = d / "vlan-switch.log"
     switch = process.spawn(netns.exec_argv(lab.gw_netns, vlans.switch_argv(lab.config.vlans, lab.gw_iface)), log=log)
     record.update_processes(lab.record_path, "vlan-switch", switch)
-    process.wait_listening(switch, set(), what=f"the VLAN switch in {lab.gw_netns}", logs=[log],
-                           timeout=READY_TIMEOUT, started=lambda: vlan_switch.READY in log.read_text())  # fmt: skip
+    process.wait_listening(
+        switch,
+        set(),
+        what=f"the VLAN switch in {lab.gw_netns}",
+        logs=[log],
+        timeout=READY_TIMEOUT,
+        started=lambda: vlan_switch.READY in log.read_text(),
+    )
     for vlan in lab.config.vlans:
         vlan.lease_file(d).touch()
-        argv = vlans.dnsmasq_argv(vlan, lab.gw_iface, d, lease_time=lab.config.lease_time,
-                                  dns_names=dict(lab.config.dns_names), extra=lab.config.dnsmasq_extra)  # fmt: skip
+        argv = vlans.dnsmasq_argv(
+            vlan,
+            lab.gw_iface,
+            d,
+            lease_time=lab.config.lease_time,
+            dns_names=dict(lab.config.dns_names),
+            extra=lab.config.dnsmasq_extra,
+        )
         log, role = d / f"dnsmasq-{vlan.label}.log", f"dnsmasq-{vlan.label}"
         proc = process.spawn(netns.exec_argv(lab.gw_netns, argv), log=log)
         record.update_processes(lab.record_path, role, proc)
@@ -223,5 +245,6 @@ def start_ipv6(lab: Lab, mode: ipv6.Mode) -> None:
 
     proc = process.spawn(netns.exec_argv(lab.gw_netns, argv), log=log)
     record.update_processes(lab.record_path, role, proc)
-    process.wait_listening(proc, set(), what=f"{role} in {lab.gw_netns}", logs=[log], timeout=READY_TIMEOUT,
-                           started=started)  # fmt: skip
+    process.wait_listening(
+        proc, set(), what=f"{role} in {lab.gw_netns}", logs=[log], timeout=READY_TIMEOUT, started=started
+    )

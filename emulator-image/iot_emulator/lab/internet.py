@@ -170,15 +170,65 @@ def make_certificates(directory: Path) -> None:
             raise errors.LabError(f"openssl {args[0]} failed: {run.stderr.strip()}")
 
     d = str(directory)
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
-            "-subj", "/CN=iotemu lab CA", "-keyout", f"{d}/ca-key.pem", "-out", f"{d}/ca.pem")  # fmt: skip
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=lab",
-            "-keyout", f"{d}/key.pem", "-out", f"{d}/server.csr")  # fmt: skip
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=lab",
-            "-keyout", f"{d}/rsa-key.pem", "-out", f"{d}/rsa-server.csr")  # fmt: skip
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=iotemu lab CA",
+        "-keyout",
+        f"{d}/ca-key.pem",
+        "-out",
+        f"{d}/ca.pem",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/CN=lab",
+        "-keyout",
+        f"{d}/key.pem",
+        "-out",
+        f"{d}/server.csr",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=lab",
+        "-keyout",
+        f"{d}/rsa-key.pem",
+        "-out",
+        f"{d}/rsa-server.csr",
+    )
     for csr, cert in (("server.csr", "cert.pem"), ("rsa-server.csr", "rsa-cert.pem")):
-        openssl("x509", "-req", "-in", f"{d}/{csr}", "-CA", f"{d}/ca.pem", "-CAkey", f"{d}/ca-key.pem",
-                "-CAcreateserial", "-days", "30", "-out", f"{d}/{cert}")  # fmt: skip
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{d}/{csr}",
+            "-CA",
+            f"{d}/ca.pem",
+            "-CAkey",
+            f"{d}/ca-key.pem",
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-out",
+            f"{d}/{cert}",
+        )
 
 
 def start(
@@ -211,18 +261,25 @@ def start(
     rtsp = [sys.executable, "-m", "iot_emulator.lab.rtsp_sink", "--address", str(address), "--log", str(d / "rtsp.log")]
     rtsp += [arg for port in p.rtsp for arg in ("--port", str(port))]
     servers = [
-        ("nginx", ["nginx", "-c", str(d / "nginx.conf"), "-e", str(d / "nginx-error.log")], set(),
-         frozenset({*p.http, *p.tls, 8443})),
+        (
+            "nginx",
+            ["nginx", "-c", str(d / "nginx.conf"), "-e", str(d / "nginx-error.log")],
+            set(),
+            frozenset({*p.http, *p.tls, 8443}),
+        ),
         ("mosquitto", ["mosquitto", "-c", str(d / "mosquitto.conf")], set(), frozenset({*p.mqtt, *p.mqtt_tls})),
         ("chronyd", ["chronyd", "-d", "-x", "-u", "root", "-f", str(d / "chrony.conf")], {123}, frozenset()),
-        ("coap-server", ["coap-server-notls", "-A", str(address), "-p", str(COAP_PORT), "-v", "7"], {COAP_PORT},
-         frozenset()),
+        (
+            "coap-server",
+            ["coap-server-notls", "-A", str(address), "-p", str(COAP_PORT), "-v", "7"],
+            {COAP_PORT},
+            frozenset(),
+        ),
         ("rtsp", rtsp, set(), frozenset(p.rtsp)),
         *((role, argv, set(), tcp) for role, argv, tcp in login_servers.prepare(d, address)),
-    ]  # fmt: skip
+    ]
     for role, argv, udp, tcp in servers:
         log = d / f"{role}.out"
         proc = process.spawn(netns.exec_argv(sink_ns, argv), log=log)
         record(role, proc)
-        process.wait_listening(proc, udp, tcp=tcp, what=f"{role} in {sink_ns}", logs=[log],
-                               timeout=READY_TIMEOUT)  # fmt: skip
+        process.wait_listening(proc, udp, tcp=tcp, what=f"{role} in {sink_ns}", logs=[log], timeout=READY_TIMEOUT)

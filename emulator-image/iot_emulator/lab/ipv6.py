@@ -67,11 +67,18 @@ def dnsmasq_argv(iface: str, directory: Path, lease_time: int) -> list[str]:
     """dnsmasq as the IPv6 router (RAs with the M flag) and DHCPv6 server of PREFIX; no DNS, no DHCPv4."""
     first, last = DHCPV6_RANGE
     return [
-        "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0", f"--interface={iface}",
-        "--enable-ra", f"--ra-param={iface},{ADVERT_INTERVAL[1]}",
+        "dnsmasq",
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--port=0",
+        f"--interface={iface}",
+        "--enable-ra",
+        f"--ra-param={iface},{ADVERT_INTERVAL[1]}",
         f"--dhcp-range={first},{last},{PREFIX.prefixlen},{lease_time}",
-        f"--dhcp-leasefile={directory / 'leases6'}", f"--pid-file={directory / 'dnsmasq6.pid'}", "--log-dhcp",
-    ]  # fmt: skip
+        f"--dhcp-leasefile={directory / 'leases6'}",
+        f"--pid-file={directory / 'dnsmasq6.pid'}",
+        "--log-dhcp",
+    ]
 
 
 def dhcpv6_started(log: Path) -> bool:

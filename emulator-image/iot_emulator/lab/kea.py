@@ -31,8 +31,19 @@ MIN_LEASE_TIME = 4
 """Shortest lease that still gives distinct whole-second renew (2 s) and rebind (3 s) timers."""
 
 # kea 2.2's memfile columns, used when a file has no header line (kea writes one on creation).
-COLUMNS_2_2 = ("address", "hwaddr", "client_id", "valid_lifetime", "expire", "subnet_id", "fqdn_fwd",
-               "fqdn_rev", "hostname", "state", "user_context")  # fmt: skip
+COLUMNS_2_2 = (
+    "address",
+    "hwaddr",
+    "client_id",
+    "valid_lifetime",
+    "expire",
+    "subnet_id",
+    "fqdn_fwd",
+    "fqdn_rev",
+    "hostname",
+    "state",
+    "user_context",
+)
 
 
 def config(

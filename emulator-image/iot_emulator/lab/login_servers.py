@@ -27,8 +27,11 @@ TELNET_PORT = 23
 NOBODY = "iotemu-lab-nobody"
 """The only user sshd would accept: no such account exists, so no login ever succeeds."""
 
-PROGRAMS = {"/usr/sbin/sshd": "openssh-server", "/usr/sbin/telnetd": "inetutils-telnetd",
-            "/usr/sbin/inetutils-inetd": "inetutils-inetd"}  # fmt: skip
+PROGRAMS = {
+    "/usr/sbin/sshd": "openssh-server",
+    "/usr/sbin/telnetd": "inetutils-telnetd",
+    "/usr/sbin/inetutils-inetd": "inetutils-inetd",
+}
 """The Debian packages that install them (APT_PACKAGES in the Makefile)."""
 
 SSHD_CONFIG = """\
@@ -77,8 +80,12 @@ def prepare(directory: Path, address: ipaddress.IPv4Address) -> list[tuple[str, 
         raise errors.LabError(f"the sink's login servers need {', '.join(missing)} (apt-get install, or make setup)")
     key = d / "ssh_host_ed25519_key"
     if not key.exists():
-        made = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "iotemu-lab", "-f", str(key)],
-                              capture_output=True, text=True, check=False)  # fmt: skip
+        made = subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "iotemu-lab", "-f", str(key)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if made.returncode != 0:
             raise errors.LabError(f"ssh-keygen failed: {made.stderr.strip()}")
     (d / "sshd_config").write_text(SSHD_CONFIG.format(port=SSH_PORT, address=address, dir=d, nobody=NOBODY))
@@ -90,8 +97,14 @@ def prepare(directory: Path, address: ipaddress.IPv4Address) -> list[tuple[str, 
     (d / "telnetd").write_text(TELNETD.format(login=login))
     (d / "inetd.conf").write_text(INETD_CONF.format(address=address, port=TELNET_PORT, telnetd=d / "telnetd"))
     return [
-        ("sshd", ["/usr/sbin/sshd", "-D", "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")],
-         frozenset({SSH_PORT})),
-        ("telnetd", ["/usr/sbin/inetutils-inetd", "-d", "-p", str(d / "inetd.pid"), str(d / "inetd.conf")],
-         frozenset({TELNET_PORT})),
-    ]  # fmt: skip
+        (
+            "sshd",
+            ["/usr/sbin/sshd", "-D", "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")],
+            frozenset({SSH_PORT}),
+        ),
+        (
+            "telnetd",
+            ["/usr/sbin/inetutils-inetd", "-d", "-p", str(d / "inetd.pid"), str(d / "inetd.conf")],
+            frozenset({TELNET_PORT}),
+        ),
+    ]

@@ -22,8 +22,10 @@ from typing import TextIO
 MAX_HEAD = 8192
 MAX_IDLE = 60.0
 SERVER = "iotemu-lab RTSP"
-SDP = ("v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=lab\r\nt=0 0\r\n"
-       "m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:trackID=1\r\n")  # fmt: skip
+SDP = (
+    "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=lab\r\nt=0 0\r\n"
+    "m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:trackID=1\r\n"
+)
 PUBLIC = "OPTIONS, DESCRIBE, SETUP, PLAY, GET_PARAMETER, TEARDOWN"
 
 
@@ -55,8 +57,14 @@ async def _client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, lo
         while True:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), MAX_IDLE)
             reply, method, url, agent = answer(head[:-4].decode("latin-1"))
-            length = next((int(v) for k, _, v in (line.partition(":") for line in head.decode("latin-1").split("\r\n"))
-                           if k.strip().lower() == "content-length" and v.strip().isdigit()), 0)  # fmt: skip
+            length = next(
+                (
+                    int(v)
+                    for k, _, v in (line.partition(":") for line in head.decode("latin-1").split("\r\n"))
+                    if k.strip().lower() == "content-length" and v.strip().isdigit()
+                ),
+                0,
+            )
             if length:
                 await reader.readexactly(min(length, MAX_HEAD))
             log.write(f'{peer} {method} {url} "{agent}"\n')
@@ -71,8 +79,9 @@ async def _client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, lo
 
 async def serve(address: str, ports: list[int], log_path: Path) -> None:
     with log_path.open("a") as log:
-        servers = [await asyncio.start_server(lambda r, w: _client(r, w, log), address, port, limit=MAX_HEAD)
-                   for port in ports]  # fmt: skip
+        servers = [
+            await asyncio.start_server(lambda r, w: _client(r, w, log), address, port, limit=MAX_HEAD) for port in ports
+        ]
         await asyncio.gather(*(server.serve_forever() for server in servers))
 
 

@@ -56,7 +56,7 @@ def down(name: str, state_dir: Path = DEFAULT_STATE_DIR) -> None:
         (f"delete {sink_ns}", lambda: netns.delete(sink_ns)),
         (f"delete {dev_ns}", lambda: netns.delete(dev_ns)),
         ("remove the lab directory", lambda: _remove_directory(data.get("directory"))),
-    ]  # fmt: skip
+    ]
     for what, step in steps:
         try:
             step()

@@ -73,8 +73,13 @@ async def _serve(trunk_name: str, port_names: dict[vlan_tag.Key, str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m iot_emulator.lab.vlan_switch", description=__doc__)
     parser.add_argument("--trunk", required=True, help="the interface carrying tagged frames")
-    parser.add_argument("--port", action="append", default=[], metavar="VLAN=IFACE",
-                        help="an access port: VLAN is an id or S-tag.C-tag (repeatable)")  # fmt: skip
+    parser.add_argument(
+        "--port",
+        action="append",
+        default=[],
+        metavar="VLAN=IFACE",
+        help="an access port: VLAN is an id or S-tag.C-tag (repeatable)",
+    )
     args = parser.parse_args(argv)
     ports = {}
     for item in args.port:

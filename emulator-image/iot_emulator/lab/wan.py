@@ -45,8 +45,23 @@ def connect_sink(gw_ns: str, sink_ns: str, subnet: str) -> None:
     netns.add(sink_ns)
     netns.sysctl_in(sink_ns, {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"})
     netns.ip(sink_ns, "link", "set", "lo", "up")
-    netns.ip(gw_ns, "link", "add", WAN_IFACE, "index", "4", "type", "veth",
-             "peer", "name", SINK_IFACE, "netns", sink_ns, "index", "5")  # fmt: skip
+    netns.ip(
+        gw_ns,
+        "link",
+        "add",
+        WAN_IFACE,
+        "index",
+        "4",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        SINK_IFACE,
+        "netns",
+        sink_ns,
+        "index",
+        "5",
+    )
     netns.ip(gw_ns, "addr", "add", f"{GW_WAN_ADDRESS}/{WAN_LINK.prefixlen}", "dev", WAN_IFACE)
     netns.ip(sink_ns, "addr", "add", f"{SINK_LINK_ADDRESS}/{WAN_LINK.prefixlen}", "dev", SINK_IFACE)
     netns.ip(sink_ns, "addr", "add", f"{SINK_ADDRESS}/32", "dev", SINK_IFACE)
@@ -68,14 +83,32 @@ def connect_sink(gw_ns: str, sink_ns: str, subnet: str) -> None:
 def connect_upstream(gw_ns: str, upstream: Upstream) -> None:
     """Give the gateway a macvlan port on the upstream network, a default route there and source NAT."""
     where = ["-n", upstream.netns] if upstream.netns else []
-    netns.run(["ip", *where, "link", "add", "link", upstream.iface, "name", WAN_IFACE, "netns", gw_ns,
-               "type", "macvlan", "mode", "bridge"])  # fmt: skip
+    netns.run(
+        [
+            "ip",
+            *where,
+            "link",
+            "add",
+            "link",
+            upstream.iface,
+            "name",
+            WAN_IFACE,
+            "netns",
+            gw_ns,
+            "type",
+            "macvlan",
+            "mode",
+            "bridge",
+        ]
+    )
     netns.ip(gw_ns, "addr", "add", str(upstream.address), "dev", WAN_IFACE)
     netns.ip(gw_ns, "link", "set", WAN_IFACE, "up")
     netns.ip(gw_ns, "route", "add", "default", "via", str(upstream.gateway), "dev", WAN_IFACE)
-    for command in (["add", "table", "ip", NAT_TABLE],
-                    ["add", "chain", "ip", NAT_TABLE, "postrouting", "{ type nat hook postrouting priority srcnat; }"],
-                    ["add", "rule", "ip", NAT_TABLE, "postrouting", "oifname", WAN_IFACE, "masquerade"]):  # fmt: skip
+    for command in (
+        ["add", "table", "ip", NAT_TABLE],
+        ["add", "chain", "ip", NAT_TABLE, "postrouting", "{ type nat hook postrouting priority srcnat; }"],
+        ["add", "rule", "ip", NAT_TABLE, "postrouting", "oifname", WAN_IFACE, "masquerade"],
+    ):
         netns.run(netns.exec_argv(gw_ns, ["nft", *command]))
     _router(gw_ns)
     netns.wait_running(gw_ns, WAN_IFACE)

@@ -25,8 +25,16 @@ class Learned:
     counts: capture.Counts
 
 
-def learn_file(path: Path, mac: str, base: catalog.Profile | None, name: str, *, vendor: str | None = None,
-               model: str | None = None, device_class: str | None = None) -> Learned:  # fmt: skip
+def learn_file(
+    path: Path,
+    mac: str,
+    base: catalog.Profile | None,
+    name: str,
+    *,
+    vendor: str | None = None,
+    model: str | None = None,
+    device_class: str | None = None,
+) -> Learned:
     """Raises capture.CaptureError (the file) or build.BuildError (the result), both naming the problem."""
     raw = macs.parse(mac)
     counts = capture.Counts()

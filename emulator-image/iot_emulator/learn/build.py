@@ -25,8 +25,17 @@ LINK = ("arp", "dhcp", "icmp", "lldp")
 """Protocols kept from the base whatever the capture shows (link-level, or answered rather than spoken)."""
 SAME = {"cloud": ("cloud", "https")}
 """A learned protocol and the base's names for it (the TLS service answers to both)."""
-SECTIONS = {"http": "http", "cloud": "tls", "https": "tls", "mqtt": "mqtt", "mdns": "mdns", "ssdp": "ssdp",
-            "dns": "dns_names", "rtsp": "rtsp", "coap": "coap"}  # fmt: skip
+SECTIONS = {
+    "http": "http",
+    "cloud": "tls",
+    "https": "tls",
+    "mqtt": "mqtt",
+    "mdns": "mdns",
+    "ssdp": "ssdp",
+    "dns": "dns_names",
+    "rtsp": "rtsp",
+    "coap": "coap",
+}
 """Protocol -> the profile field it needs; a protocol whose field ends up empty is not listed."""
 
 
@@ -72,8 +81,13 @@ def _start(base: catalog.Profile | None, who: Identity) -> dict[str, Any]:
     if base is not None:
         data = copy.deepcopy(base.model_dump(mode="python"))
     else:
-        data = {"os": "unknown (not in the capture or record)", "device_class": "other", "model": "learned",
-                "vendor": "Unknown", "dhcp": {"options": [53], "parameter_request_list": []}}  # fmt: skip
+        data = {
+            "os": "unknown (not in the capture or record)",
+            "device_class": "other",
+            "model": "learned",
+            "vendor": "Unknown",
+            "dhcp": {"options": [53], "parameter_request_list": []},
+        }
     data.update(name=who.name, vendor_default=False)
     lead = who.mac[:8] if who.mac else who.oui
     data["ouis"] = [*([lead] if lead else []), *(o for o in data.get("ouis", []) if o != lead)]
@@ -130,8 +144,9 @@ def _sources(base: catalog.Profile | None, found: findings.Findings, who: Identi
     return out
 
 
-def _drop_broken(data: dict[str, Any], exc: ValidationError, base: catalog.Profile | None,
-                 found: findings.Findings) -> bool:  # fmt: skip
+def _drop_broken(
+    data: dict[str, Any], exc: ValidationError, base: catalog.Profile | None, found: findings.Findings
+) -> bool:
     """Leave out a learned section that fails validation and that the base does not have; True if one was."""
     for err in exc.errors():
         section = str(err["loc"][0]) if err["loc"] else ""
@@ -140,14 +155,22 @@ def _drop_broken(data: dict[str, Any], exc: ValidationError, base: catalog.Profi
             data[section] = None
             data["protocols"] = [p for p in data["protocols"] if SECTIONS.get(p) != section]
             data["sources"] = {k: v for k, v in data["sources"].items() if k.split(".")[0] != section}
-            found.notes.append(f"{section}: learned but incomplete ({catalog.format_validation_error(exc)}); "
-                               "left out (give --base with that section)")  # fmt: skip
+            found.notes.append(
+                f"{section}: learned but incomplete ({catalog.format_validation_error(exc)}); "
+                "left out (give --base with that section)"
+            )
             return True
     return False
 
 
-def render(prof: catalog.Profile, found: findings.Findings, base: catalog.Profile | None, who: Identity,
-           frames: int, skipped: dict[str, int]) -> str:  # fmt: skip
+def render(
+    prof: catalog.Profile,
+    found: findings.Findings,
+    base: catalog.Profile | None,
+    who: Identity,
+    frames: int,
+    skipped: dict[str, int],
+) -> str:
     """The profile as YAML, headed by comments saying what was learned and what was not."""
     lines = [f"Written by iotemu: {who.origin}."]
     if frames:

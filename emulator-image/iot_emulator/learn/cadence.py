@@ -57,8 +57,10 @@ def learn(events: dict[str, dict[str, list[float]]]) -> findings.Findings:
         target, times = max(targets.items(), key=lambda item: len(item[1]))
         learned = schedule(times)
         if learned is None:
-            out.notes.append(f"{protocol}: {len(occurrences(times))} occurrence(s) seen, too few for a cadence: "
-                             f"schedule.{protocol} is the base's")  # fmt: skip
+            out.notes.append(
+                f"{protocol}: {len(occurrences(times))} occurrence(s) seen, too few for a cadence: "
+                f"schedule.{protocol} is the base's"
+            )
             continue
         out.set(f"schedule.{protocol}", learned, f"{len(occurrences(times))} occurrences of sessions to {target}")
     return out

@@ -17,9 +17,22 @@ from iot_emulator.learn import findings, packets
 from iot_emulator.protocols.link import dhcp_wire as dw
 from iot_emulator.protocols.link import wire
 
-BUILT = frozenset({dw.OPT_MESSAGE_TYPE, dw.OPT_REQUESTED_ADDR, dw.OPT_SERVER_ID, dw.OPT_PARAM_REQ_LIST,
-                   dw.OPT_MAX_SIZE, dw.OPT_VENDOR_CLASS, dw.OPT_CLIENT_ID, dw.OPT_HOSTNAME, dw.OPT_CLIENT_FQDN,
-                   dw.OPT_LEASE_TIME, dw.OPT_AUTO_CONFIG, dw.OPT_FORCERENEW_NONCE})  # fmt: skip
+BUILT = frozenset(
+    {
+        dw.OPT_MESSAGE_TYPE,
+        dw.OPT_REQUESTED_ADDR,
+        dw.OPT_SERVER_ID,
+        dw.OPT_PARAM_REQ_LIST,
+        dw.OPT_MAX_SIZE,
+        dw.OPT_VENDOR_CLASS,
+        dw.OPT_CLIENT_ID,
+        dw.OPT_HOSTNAME,
+        dw.OPT_CLIENT_FQDN,
+        dw.OPT_LEASE_TIME,
+        dw.OPT_AUTO_CONFIG,
+        dw.OPT_FORCERENEW_NONCE,
+    }
+)
 """Options whose value the builder makes itself (from fields or per message); others are `extra_options`."""
 ARP_PROBE_WINDOW = 10.0
 """Seconds after the ACK in which ARP requests from 0.0.0.0 count as the address check (RFC 5227)."""
@@ -116,8 +129,14 @@ def _values(out: findings.Findings, message: dw.DhcpMessage, mac: bytes) -> None
 
 def _arp_probe(out: findings.Findings, decoded: packets.Decoded, mac: bytes) -> None:
     """RFC 5227 probes (ARP requests from 0.0.0.0) after the device's ACK: how many, how far apart."""
-    ack = next((p.time for p in decoded.packets if not p.outgoing and (m := dw.parse(p.frame)) and m.msg_type == dw.ACK
-                and m.chaddr == mac), None)  # fmt: skip
+    ack = next(
+        (
+            p.time
+            for p in decoded.packets
+            if not p.outgoing and (m := dw.parse(p.frame)) and m.msg_type == dw.ACK and m.chaddr == mac
+        ),
+        None,
+    )
     if ack is None:
         return
     probes = []

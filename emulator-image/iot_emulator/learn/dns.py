@@ -120,10 +120,27 @@ def _services(records: list[dns_wire.Record], mac: bytes, hostname: str | None) 
         if len(labels) < 3 or not kind.startswith("_") or len(services) >= 32:
             continue
         instances.append(r.data.lower())
-        srv = next((x.data for x in records if x.rtype == dns_wire.TYPE_SRV and dns_wire.same_name(x.name, r.data)
-                    and isinstance(x.data, dns_wire.Srv)), None)  # fmt: skip
-        txt = next((x.data for x in records if x.rtype == dns_wire.TYPE_TXT and dns_wire.same_name(x.name, r.data)
-                    and isinstance(x.data, tuple) and not isinstance(x.data, dns_wire.Srv)), ())  # fmt: skip
+        srv = next(
+            (
+                x.data
+                for x in records
+                if x.rtype == dns_wire.TYPE_SRV
+                and dns_wire.same_name(x.name, r.data)
+                and isinstance(x.data, dns_wire.Srv)
+            ),
+            None,
+        )
+        txt = next(
+            (
+                x.data
+                for x in records
+                if x.rtype == dns_wire.TYPE_TXT
+                and dns_wire.same_name(x.name, r.data)
+                and isinstance(x.data, tuple)
+                and not isinstance(x.data, dns_wire.Srv)
+            ),
+            (),
+        )
         pairs = {}
         for entry in txt:
             if not isinstance(entry, bytes):

@@ -61,11 +61,19 @@ def parse_request(data: bytes, port: int) -> tuple[dict[str, object], str | None
         host = host[: -len(f":{port}")]
     if not host:
         return None
-    kept = {name: value for name, value in headers
-            if name.lower() not in ("host", "user-agent", "content-length")
-            and not (name.lower() == "connection" and value.lower() == "close")}  # fmt: skip
-    request: dict[str, object] = {"method": match[1].decode(), "host": host, "path": match[2].decode("latin-1"),
-                                  "port": port, "headers": kept}  # fmt: skip
+    kept = {
+        name: value
+        for name, value in headers
+        if name.lower() not in ("host", "user-agent", "content-length")
+        and not (name.lower() == "connection" and value.lower() == "close")
+    }
+    request: dict[str, object] = {
+        "method": match[1].decode(),
+        "host": host,
+        "path": match[2].decode("latin-1"),
+        "port": port,
+        "headers": kept,
+    }
     length = named.get("content-length", "")
     if length.isdigit() and int(length):
         body = data[end + 4 : end + 4 + min(int(length), MAX_BODY)]

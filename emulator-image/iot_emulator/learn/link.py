@@ -58,8 +58,11 @@ def learn(decoded: packets.Decoded, mac: bytes, hostname: str | None) -> finding
 
 
 def _cdp(out: findings.Findings, decoded: packets.Decoded, mac: bytes, hostname: str | None) -> None:
-    frames = [p for p in decoded.packets if p.outgoing and p.frame[:6] == cdp.MULTICAST and
-              p.frame[14 : 14 + len(cdp.SNAP)] == cdp.SNAP]  # fmt: skip
+    frames = [
+        p
+        for p in decoded.packets
+        if p.outgoing and p.frame[:6] == cdp.MULTICAST and p.frame[14 : 14 + len(cdp.SNAP)] == cdp.SNAP
+    ]
     if not frames:
         return
     pdu = frames[0].frame[14 + len(cdp.SNAP) :]

@@ -30,9 +30,12 @@ def learn(decoded: packets.Decoded, names: dns.Resolved, mac: bytes, hostname: s
             return findings.as_fill(findings.mac_placeholders(text, mac, hostname, mac12=False))
 
         section: dict[str, object] = {
-            "port": flow.dport, "client_id": mark(client_id), "username": username,
-            "keepalive": max(5, keepalive or 60), "topics": [mark(t) for t in topics],
-        }  # fmt: skip
+            "port": flow.dport,
+            "client_id": mark(client_id),
+            "username": username,
+            "keepalive": max(5, keepalive or 60),
+            "topics": [mark(t) for t in topics],
+        }
         if payload is not None:
             section["payload"] = payload
         broker = names.name_for(flow.dst, flow.start)

@@ -15,8 +15,14 @@ from iot_emulator.learn import findings, packets
 from iot_emulator.protocols.link import wire
 from iot_emulator.protocols.transport import tcp_segment as ts
 
-LAYOUT = {ts.OPT_MSS: "mss", ts.OPT_SACK_OK: "sackok", ts.OPT_TS: "ts", ts.OPT_NOP: "nop", ts.OPT_WSCALE: "wscale",
-          ts.OPT_EOL: "eol"}  # fmt: skip
+LAYOUT = {
+    ts.OPT_MSS: "mss",
+    ts.OPT_SACK_OK: "sackok",
+    ts.OPT_TS: "ts",
+    ts.OPT_NOP: "nop",
+    ts.OPT_WSCALE: "wscale",
+    ts.OPT_EOL: "eol",
+}
 """TCP option kinds the profile's `tcp.options` can name, by kind."""
 HZ = (1, 10, 100, 250, 300, 1000)
 """Timestamp clock rates of real stacks (Linux 1000, BSDs and old Linux 100, lwIP 1000...)."""

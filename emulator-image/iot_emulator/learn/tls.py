@@ -35,9 +35,17 @@ class Hello:
 
     def shape(self) -> tuple[object, ...]:
         """Everything but the server name: two hellos of one client library have the same shape."""
-        return (self.version, tuple(self.cipher_suites), tuple(self.extensions), tuple(self.supported_groups or ()),
-                tuple(self.ec_point_formats or ()), tuple(self.signature_algorithms or ()), tuple(self.alpn or ()),
-                tuple(self.supported_versions or ()), self.grease)  # fmt: skip
+        return (
+            self.version,
+            tuple(self.cipher_suites),
+            tuple(self.extensions),
+            tuple(self.supported_groups or ()),
+            tuple(self.ec_point_formats or ()),
+            tuple(self.signature_algorithms or ()),
+            tuple(self.alpn or ()),
+            tuple(self.supported_versions or ()),
+            self.grease,
+        )
 
     def profile(self) -> catalog.TlsClientHello:
         """The hello as the profile's model, unvalidated (a capture may hold an SSL 3.0 hello the
@@ -160,10 +168,14 @@ def learn(decoded: packets.Decoded, names: dns.Resolved) -> findings.Findings:
     if not servers:
         out.notes.append("TLS sessions without SNI to addresses no DNS answer named: tls.servers is the base's")
     section: dict[str, object] = {
-        "port": flow.dport, "version": hello.version, "cipher_suites": hello.cipher_suites,
-        "extensions": hello.extensions, "grease": hello.grease,
-        "supported_versions": hello.supported_versions or [], "alpn": hello.alpn or [],
-    }  # fmt: skip
+        "port": flow.dport,
+        "version": hello.version,
+        "cipher_suites": hello.cipher_suites,
+        "extensions": hello.extensions,
+        "grease": hello.grease,
+        "supported_versions": hello.supported_versions or [],
+        "alpn": hello.alpn or [],
+    }
     if servers:
         section["servers"] = servers[:16]
     for key in ("supported_groups", "ec_point_formats", "signature_algorithms"):

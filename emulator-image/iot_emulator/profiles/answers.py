@@ -75,10 +75,13 @@ class OnvifDevice(_Strict):
     media_path: str = Field(default="/onvif/Media", pattern=r"^/onvif/[\w./-]+$")
     events_path: str = Field(default="/onvif/Events", pattern=r"^/onvif/[\w./-]+$")
     headers: dict[str, str] = Field(
-        default={"Content-Type": "application/soap+xml; charset=utf-8", "Content-Length": "{length}",
-                 "Connection": "close"},
+        default={
+            "Content-Type": "application/soap+xml; charset=utf-8",
+            "Content-Length": "{length}",
+            "Connection": "close",
+        },
         description="the answers' headers, in order; values may use placeholders",
-    )  # fmt: skip
+    )
 
 
 class TextService(_Strict):

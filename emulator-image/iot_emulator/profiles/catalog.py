@@ -398,9 +398,15 @@ class Profile(_Strict):
         mac12 = mac.replace(":", "")
         mac6 = mac12[-6:]
         raw = self.hostname_pattern.format(
-            vendor=self.vendor, model=self.model, mac6=mac6.lower(), MAC6=mac6.upper(), mac12=mac12.lower(),
-            MAC12=mac12.upper(), index=index, name=name,
-        )  # fmt: skip
+            vendor=self.vendor,
+            model=self.model,
+            mac6=mac6.lower(),
+            MAC6=mac6.upper(),
+            mac12=mac12.lower(),
+            MAC12=mac12.upper(),
+            index=index,
+            name=name,
+        )
         cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", raw)[:63].strip("-_")  # `_` is kept: ESP_1A2B3C, plc_1
         return cleaned or "device"
 

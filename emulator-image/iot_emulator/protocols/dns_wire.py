@@ -192,8 +192,14 @@ class _Writer:
 
 def encode(message: Message) -> bytes:
     w = _Writer()
-    w.buf += _HEADER.pack(message.id, message.flags, len(message.questions), len(message.answers),
-                          len(message.authority), len(message.additional))  # fmt: skip
+    w.buf += _HEADER.pack(
+        message.id,
+        message.flags,
+        len(message.questions),
+        len(message.answers),
+        len(message.authority),
+        len(message.additional),
+    )
     for q in message.questions:
         w.question(q)
     for section in (message.answers, message.authority, message.additional):

@@ -59,8 +59,15 @@ def fill(pattern: str, config: manifests.DeviceConfig) -> str:
     """Placeholders of `hostname_pattern` ({vendor} {model} {mac6} {MAC6} {index} {name}) plus {hostname}."""
     mac6 = config.mac.replace(":", "")[-6:]
     prof = config.profile
-    values = {"vendor": prof.vendor, "model": prof.model, "mac6": mac6.lower(), "MAC6": mac6.upper(),
-              "index": config.index, "name": config.device_id, "hostname": config.hostname}  # fmt: skip
+    values = {
+        "vendor": prof.vendor,
+        "model": prof.model,
+        "mac6": mac6.lower(),
+        "MAC6": mac6.upper(),
+        "index": config.index,
+        "name": config.device_id,
+        "hostname": config.hostname,
+    }
     try:
         return pattern.format(**values)
     except (KeyError, IndexError, ValueError):

@@ -41,8 +41,13 @@ class PcapWriter:
 class TapLink:
     """A Link that records every frame into `PcapWriter`s before passing it on."""
 
-    def __init__(self, inner: engine.Link, path: Path, per_device: Iterable[tuple[str, bytes]] = (),
-                 wall: Callable[[], float] = time.time) -> None:  # fmt: skip
+    def __init__(
+        self,
+        inner: engine.Link,
+        path: Path,
+        per_device: Iterable[tuple[str, bytes]] = (),
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.inner = inner
         self.wall = wall
         self.process = PcapWriter(path)

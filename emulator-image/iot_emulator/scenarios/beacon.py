@@ -54,13 +54,20 @@ class HttpBeacon(tcp_client.PeriodicClient):
     def start(self, now: float) -> None:
         self._last_now = now
         self.ticker.start(now, immediately=True)
-        self.log("info", f"{self.name}: {self.spec.protocol} check-ins to {self.spec.target} as id {self.id}, every "
-                         f"{self.spec.period:g} s (jitter {self.spec.jitter:g})")  # fmt: skip
+        self.log(
+            "info",
+            f"{self.name}: {self.spec.protocol} check-ins to {self.spec.target} as id {self.id}, every "
+            f"{self.spec.period:g} s (jitter {self.spec.jitter:g})",
+        )
 
     def _connect(self, target: tcp_client.Target, address: bytes, now: float) -> None:
         if not lab_bounds.allowed(address):
-            self.note("outside", "warning", f"{self.name}: {target.host} is {base.address_text(address)}, outside "
-                                            "the lab's ranges: check-in not sent")  # fmt: skip
+            self.note(
+                "outside",
+                "warning",
+                f"{self.name}: {target.host} is {base.address_text(address)}, outside "
+                "the lab's ranges: check-in not sent",
+            )
             return
         super()._connect(target, address, now)
 

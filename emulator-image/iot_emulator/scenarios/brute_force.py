@@ -50,8 +50,11 @@ class BruteForce(tcp_client.PeriodicClient):
         self._last_now = now
         self.ticker.start(now, immediately=True)
         target = self._targets[0]
-        self.log("info", f"{self.name}: {self.spec.attempts} {self.spec.service} login attempts at "
-                         f"{target.host}:{target.port}, every {self.spec.interval:g} s")  # fmt: skip
+        self.log(
+            "info",
+            f"{self.name}: {self.spec.attempts} {self.spec.service} login attempts at "
+            f"{target.host}:{target.port}, every {self.spec.interval:g} s",
+        )
 
     def on_timer(self, now: float) -> None:
         fired = self.ticker.due is not None and now >= self.ticker.due
@@ -68,8 +71,12 @@ class BruteForce(tcp_client.PeriodicClient):
 
     def _connect(self, target: tcp_client.Target, address: bytes, now: float) -> None:
         if not lab_bounds.allowed(address):
-            self.note("outside", "warning", f"{self.name}: {target.host} is {base.address_text(address)}, outside "
-                                            "the lab's ranges: attempt not made")  # fmt: skip
+            self.note(
+                "outside",
+                "warning",
+                f"{self.name}: {target.host} is {base.address_text(address)}, outside "
+                "the lab's ranges: attempt not made",
+            )
             self._count("refused target")
             return
         super()._connect(target, address, now)
@@ -90,8 +97,9 @@ class BruteForce(tcp_client.PeriodicClient):
         super().ended(session, reason)
         self._maybe_summary()
 
-    def resolve(self, name: str, now: float, then: Callable[[bytes, float], None],
-                failed: Callable[[float], None] | None = None) -> None:  # fmt: skip
+    def resolve(
+        self, name: str, now: float, then: Callable[[bytes, float], None], failed: Callable[[float], None] | None = None
+    ) -> None:
         super().resolve(name, now, then, failed or self._unresolved)
 
     def _unresolved(self, now: float) -> None:

@@ -81,8 +81,10 @@ class DnsTunnel(_Strict):
     @model_validator(mode="after")
     def _name_fits(self) -> DnsTunnel:
         if self.label_length + 1 + len(self.domain) > lab_bounds.MAX_NAME:
-            raise ValueError(f"label_length {self.label_length} under {self.domain!r} makes names longer than "
-                             f"{lab_bounds.MAX_NAME} characters")  # fmt: skip
+            raise ValueError(
+                f"label_length {self.label_length} under {self.domain!r} makes names longer than "
+                f"{lab_bounds.MAX_NAME} characters"
+            )
         return self
 
 

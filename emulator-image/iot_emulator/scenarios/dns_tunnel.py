@@ -54,8 +54,10 @@ class QueryPort:
         if not lab_bounds.allowed(server):
             if not self._refused:
                 self._refused = True
-                self.log("warning", f"{self.name}: DNS server {base.address_text(server)} is outside the lab's "
-                                    "ranges: no queries")  # fmt: skip
+                self.log(
+                    "warning",
+                    f"{self.name}: DNS server {base.address_text(server)} is outside the lab's ranges: no queries",
+                )
             return False
         if self.port is None:
             self.port = service_kit.random_port(self.host, self.rng)
@@ -98,8 +100,11 @@ class DnsTunnel:
 
     def start(self, now: float) -> None:
         self._started = now
-        self.log("info", f"{self.name}: {self.spec.record} queries of {self.spec.label_length}-character base32 "
-                         f"labels under {self.spec.domain}, {self.spec.rate:g}/s")  # fmt: skip
+        self.log(
+            "info",
+            f"{self.name}: {self.spec.record} queries of {self.spec.label_length}-character base32 "
+            f"labels under {self.spec.domain}, {self.spec.rate:g}/s",
+        )
 
     def on_timer(self, now: float) -> None:
         if self._started is None:
@@ -116,7 +121,8 @@ class DnsTunnel:
 
     def stop(self, now: float) -> None:
         if self._started is not None:
-            self.log("info", f"{self.name}: {self.port.sent} queries under {self.spec.domain}, "
-                             f"{self.port.answered} answered")  # fmt: skip
+            self.log(
+                "info", f"{self.name}: {self.port.sent} queries under {self.spec.domain}, {self.port.answered} answered"
+            )
         self._started = None
         self.port.close()

@@ -152,8 +152,9 @@ class Driver:
 
     def _report(self, mark: runner.Mark) -> None:
         wall = self.engine.wall()
-        self.engine.events(messages.scenario(
-            mark.device_id, wall, mark.scenario, mark.step, mark.behaviour, mark.state, mark.detail))  # fmt: skip
+        self.engine.events(
+            messages.scenario(mark.device_id, wall, mark.scenario, mark.step, mark.behaviour, mark.state, mark.detail)
+        )
         text = f"{mark.state} (step {mark.step})" + (f": {mark.detail}" if mark.detail else "")
         self._log(mark.device_id, messages.scenario_line(mark.scenario, mark.behaviour, text), echo=True)
 

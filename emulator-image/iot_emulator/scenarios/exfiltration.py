@@ -58,8 +58,11 @@ class Exfiltration(tcp_client.PeriodicClient):
     def start(self, now: float) -> None:
         self._last_now = self._started = now
         self._due = now
-        self.log("info", f"{self.name}: uploading {self.spec.total_bytes} bytes to {self.spec.target} over "
-                         f"{self.spec.protocol} in POSTs of {self.spec.chunk_bytes}")  # fmt: skip
+        self.log(
+            "info",
+            f"{self.name}: uploading {self.spec.total_bytes} bytes to {self.spec.target} over "
+            f"{self.spec.protocol} in POSTs of {self.spec.chunk_bytes}",
+        )
 
     def on_timer(self, now: float) -> None:
         self.run_ready(now)
@@ -87,8 +90,11 @@ class Exfiltration(tcp_client.PeriodicClient):
 
     def _connect(self, target: tcp_client.Target, address: bytes, now: float) -> None:
         if not lab_bounds.allowed(address):
-            self.log("warning", f"{self.name}: {target.host} is {base.address_text(address)}, outside the lab's "
-                                "ranges: nothing uploaded")  # fmt: skip
+            self.log(
+                "warning",
+                f"{self.name}: {target.host} is {base.address_text(address)}, outside the lab's "
+                "ranges: nothing uploaded",
+            )
             self.finished = True
             self._why = "target outside the lab"
             self.context.done()
@@ -131,9 +137,12 @@ class Exfiltration(tcp_client.PeriodicClient):
         seconds = max(now - self._started, 1e-6)
         rate = self.uploaded * 8 / seconds / 1e6
         gave_up = "" if self.uploaded >= self.spec.total_bytes else f" (stopped: {self._why})"
-        self.log("info", f"{self.name}: {self.uploaded} of {self.spec.total_bytes} bytes uploaded to "
-                         f"{self.spec.target} in {self.posts} POSTs, {seconds:.1f} s, "
-                         f"{rate:.1f} Mbit/s{gave_up}")  # fmt: skip
+        self.log(
+            "info",
+            f"{self.name}: {self.uploaded} of {self.spec.total_bytes} bytes uploaded to "
+            f"{self.spec.target} in {self.posts} POSTs, {seconds:.1f} s, "
+            f"{rate:.1f} Mbit/s{gave_up}",
+        )
         self._started = 0.0
 
 

@@ -17,9 +17,16 @@ RESERVED = ("test", "invalid", "example", "localhost", "lab")
 """Top-level names that only the lab's resolver answers."""
 NETWORKS = tuple(
     ipaddress.IPv4Network(n)
-    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24",
-              "198.18.0.0/15")
-)  # fmt: skip
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "192.0.2.0/24",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "198.18.0.0/15",
+    )
+)
 """RFC 1918 private, RFC 5737 documentation, RFC 2544 benchmarking: the lab's and its sink's ranges."""
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 MAX_NAME = 253
@@ -38,8 +45,10 @@ def check_domain(value: str) -> str:
     if len(name) > MAX_NAME or not all(_LABEL.match(label) for label in labels):
         raise ValueError(f"{value!r} is not a DNS name")
     if labels[-1] not in RESERVED:
-        raise ValueError(f"{value!r} is not under a reserved name ({', '.join('.' + r for r in RESERVED)}):"
-                         " only the lab's resolver may answer a behaviour's target")  # fmt: skip
+        raise ValueError(
+            f"{value!r} is not under a reserved name ({', '.join('.' + r for r in RESERVED)}):"
+            " only the lab's resolver may answer a behaviour's target"
+        )
     return name
 
 

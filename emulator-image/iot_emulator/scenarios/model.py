@@ -213,8 +213,15 @@ def _widen(a: dict[str, Any], b: dict[str, Any], name: str) -> dict[str, Any]:
     out = {**b, **a}
     if "enum" in a or "enum" in b:
         out["enum"] = [*a.get("enum", []), *[v for v in b.get("enum", []) if v not in a.get("enum", [])]]
-    for key, pick in (("minimum", min), ("exclusiveMinimum", min), ("maximum", max), ("minLength", min),
-                      ("maxLength", max), ("minItems", min), ("maxItems", max)):  # fmt: skip
+    for key, pick in (
+        ("minimum", min),
+        ("exclusiveMinimum", min),
+        ("maximum", max),
+        ("minLength", min),
+        ("maxLength", max),
+        ("minItems", min),
+        ("maxItems", max),
+    ):
         if key in a and key in b:
             out[key] = pick(a[key], b[key])
         elif key in out:

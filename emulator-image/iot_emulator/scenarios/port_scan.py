@@ -36,8 +36,9 @@ _MOD = 1 << 32
 
 def subnet_hosts(address: bytes, netmask: bytes, limit: int) -> list[bytes]:
     """Up to `limit` host addresses of the subnet of `address` (not itself, not network or broadcast)."""
-    network = ipaddress.IPv4Network((int.from_bytes(address, "big"), ipaddress.IPv4Address(netmask).exploded),
-                                    strict=False)  # fmt: skip
+    network = ipaddress.IPv4Network(
+        (int.from_bytes(address, "big"), ipaddress.IPv4Address(netmask).exploded), strict=False
+    )
     out: list[bytes] = []
     for host in network.hosts() if network.prefixlen < 31 else ():
         if host.packed != address:
@@ -89,10 +90,14 @@ class PortScan:
         self._sport = self.host.ephemeral_port()
         self._started = now
         self.stack.taps.append(self._on_segment)
-        network = ipaddress.IPv4Network((int.from_bytes(address, "big"), ipaddress.IPv4Address(self.host.netmask)
-                                         .exploded), strict=False)  # fmt: skip
-        self.log("info", f"{self.name}: SYN scan of {len(hosts)} hosts of {network}, ports "
-                         f"{','.join(map(str, ports))}, {self.spec.rate:g}/s")  # fmt: skip
+        network = ipaddress.IPv4Network(
+            (int.from_bytes(address, "big"), ipaddress.IPv4Address(self.host.netmask).exploded), strict=False
+        )
+        self.log(
+            "info",
+            f"{self.name}: SYN scan of {len(hosts)} hosts of {network}, ports "
+            f"{','.join(map(str, ports))}, {self.spec.rate:g}/s",
+        )
 
     def on_timer(self, now: float) -> None:
         if self._started is None or self.finished:
@@ -152,5 +157,6 @@ class PortScan:
         answered = {h for h, _ in self.open | self.closed}
         found = ", ".join(f"{base.address_text(h)}:{p}" for h, p in sorted(self.open)) or "none"
         hosts = len({h for h, _ in self.probes})
-        self.log("info", f"{self.name}: {self.sent} probes to {hosts} hosts, {len(answered)} answered, "
-                         f"open ports: {found}")  # fmt: skip
+        self.log(
+            "info", f"{self.name}: {self.sent} probes to {hosts} hosts, {len(answered)} answered, open ports: {found}"
+        )

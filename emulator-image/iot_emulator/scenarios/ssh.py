@@ -15,15 +15,29 @@ USERAUTH_REQUEST, USERAUTH_FAILURE, USERAUTH_SUCCESS, USERAUTH_BANNER = 50, 51, 
 
 
 def password_request(user: str, password: str) -> bytes:
-    return (bytes((USERAUTH_REQUEST,)) + string(user.encode()) + string(b"ssh-connection") + string(b"password")
-            + b"\x00" + string(password.encode()))  # fmt: skip
+    return (
+        bytes((USERAUTH_REQUEST,))
+        + string(user.encode())
+        + string(b"ssh-connection")
+        + string(b"password")
+        + b"\x00"
+        + string(password.encode())
+    )
 
 
 class SshLogin(tcp_client.Session):
     """One connection, one user name and password; `result` is "rejected" or "accepted" once known."""
 
-    def __init__(self, client: tcp_client.PeriodicClient, target: tcp_client.Target, address: bytes, now: float,
-                 user: str, password: str, ciphers: tuple[bytes, ...] = ssh_transport.CIPHERS) -> None:  # fmt: skip
+    def __init__(
+        self,
+        client: tcp_client.PeriodicClient,
+        target: tcp_client.Target,
+        address: bytes,
+        now: float,
+        user: str,
+        password: str,
+        ciphers: tuple[bytes, ...] = ssh_transport.CIPHERS,
+    ) -> None:
         self.user = user
         self.password = password
         self.ssh = ssh_transport.SshClient(client.context.rng, ciphers=ciphers)

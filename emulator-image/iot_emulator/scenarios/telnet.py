@@ -69,8 +69,15 @@ def split(data: bytes) -> tuple[bytes, bytes, bytes]:
 class TelnetLogin(tcp_client.Session):
     """One connection, one user name and password; `result` is "rejected" or "accepted" once known."""
 
-    def __init__(self, client: tcp_client.PeriodicClient, target: tcp_client.Target, address: bytes, now: float,
-                 user: str, password: str) -> None:  # fmt: skip
+    def __init__(
+        self,
+        client: tcp_client.PeriodicClient,
+        target: tcp_client.Target,
+        address: bytes,
+        now: float,
+        user: str,
+        password: str,
+    ) -> None:
         self.user = user
         self.password = password
         self.step = "login"

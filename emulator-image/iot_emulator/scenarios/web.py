@@ -15,10 +15,13 @@ from iot_emulator.protocols.clients import http, tcp_client
 from iot_emulator.protocols.transport import tls_client, tls_hello
 
 DEFAULT_HELLO = catalog.TlsClientHello(
-    servers=["lab.test"], version=0x0303, supported_versions=[0x0304, 0x0303],
+    servers=["lab.test"],
+    version=0x0303,
+    supported_versions=[0x0304, 0x0303],
     cipher_suites=[0x1301, 0x1302, 0x1303, 0xC02B, 0xC02F, 0xC02C, 0xC030, 0xCCA9, 0xCCA8],
-    extensions=[0, 11, 10, 35, 22, 23, 13, 43, 45, 51], alpn=[],
-)  # fmt: skip
+    extensions=[0, 11, 10, 35, 22, 23, 13, 43, 45, 51],
+    alpn=[],
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,8 +49,16 @@ def hello_for(prof: catalog.Profile) -> catalog.TlsClientHello:
 class RequestSession(tcp_client.Session):
     """`request` to the target; `tls` wraps it in the device's TLS. `status` once the answer is read."""
 
-    def __init__(self, client: tcp_client.PeriodicClient, target: tcp_client.Target, address: bytes, now: float,
-                 request: Request, *, tls: bool) -> None:  # fmt: skip
+    def __init__(
+        self,
+        client: tcp_client.PeriodicClient,
+        target: tcp_client.Target,
+        address: bytes,
+        now: float,
+        request: Request,
+        *,
+        tls: bool,
+    ) -> None:
         config = client.context.config
         agent = config.profile.http.user_agent if config.profile.http else None
         self.request = request.encode(target.host, target.port, 443 if tls else 80, agent)

@@ -41,11 +41,13 @@ async def test_nan_and_lone_surrogates_are_422_naming_the_reason(client: httpx.A
 
 @pytest.mark.parametrize(
     "content",
-    ['{"devices": [{"id": "x1", "vendor": "Tinycam", "traffic_interval": NaN}]}',
-     '{"devices": [{"id": "x\\ud800", "vendor": "Tinycam"}]}',
-     'devices: [{id: "x\\ud800", vendor: Tinycam}]'],
+    [
+        '{"devices": [{"id": "x1", "vendor": "Tinycam", "traffic_interval": NaN}]}',
+        '{"devices": [{"id": "x\\ud800", "vendor": "Tinycam"}]}',
+        'devices: [{id: "x\\ud800", vendor: Tinycam}]',
+    ],
     ids=["json-nan", "json-surrogate", "yaml-surrogate"],
-)  # fmt: skip
+)
 async def test_import_refuses_nan_and_surrogates(client: httpx.AsyncClient, content: str) -> None:
     response = await client.post("/api/import", content=content)
     assert response.status_code == 422, response.text

@@ -13,10 +13,20 @@ async def test_crud_round_trip(client: httpx.AsyncClient) -> None:
     body = created.json()
     assert body["spec"]["mac"] == "44:19:b6:00:00:01"
     assert body["status"] == {
-        "running": False, "phase": "stopped", "ip": None, "ipv6": None, "mac": "44:19:b6:00:00:01",
-        "hostname": "tinycam-000001", "profile": "tiny-cam", "vendor": "Tinycam", "deviceClass": "camera",
-        "fleet": None, "lastError": None, "updated": None, "stats": None,
-    }  # fmt: skip
+        "running": False,
+        "phase": "stopped",
+        "ip": None,
+        "ipv6": None,
+        "mac": "44:19:b6:00:00:01",
+        "hostname": "tinycam-000001",
+        "profile": "tiny-cam",
+        "vendor": "Tinycam",
+        "deviceClass": "camera",
+        "fleet": None,
+        "lastError": None,
+        "updated": None,
+        "stats": None,
+    }
     assert [d["name"] for d in (await client.get("/api/devices")).json()] == ["cam-1"]
     patched = await client.patch("/api/devices/cam-1", json={"spec": {"trafficInterval": 30}, "labels": {"a": "b"}})
     assert patched.status_code == 200

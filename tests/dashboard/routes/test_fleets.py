@@ -27,8 +27,9 @@ async def test_fleet_runs_sharded_and_scales(app: FastAPI, client: httpx.AsyncCl
     scaled = await client.put("/api/fleets/cams/scale", json={"replicas": 1})
     assert scaled.json()["spec"]["replicas"] == 1
     assert {(await watch.next(lambda m: m["type"] == "stopped"))["device_id"] for _ in range(2)} == {
-        "cams-0001", "cams-0002",
-    }  # fmt: skip
+        "cams-0001",
+        "cams-0002",
+    }
     assert sorted(supervisor.shards) == ["fleet/cams/0"]
     stopped = (await client.post("/api/fleets/cams/stop")).json()
     assert stopped == {"action": "stop", "done": ["cams-0000"], "failed": []}
@@ -59,8 +60,10 @@ async def test_fleet_list_is_paginated_and_reads_no_member(
     monkeypatch.setattr(macs, "derive", no_member)
     page = await client.get("/api/fleets", params={"limit": 2})
     assert page.headers["X-Total-Count"] == "3"
-    assert [(f["name"], f["status"]["phases"]) for f in page.json()] == [("big", {"stopped": 100_000}),
-                                                                          ("cams", {"stopped": 3})]  # fmt: skip
+    assert [(f["name"], f["status"]["phases"]) for f in page.json()] == [
+        ("big", {"stopped": 100_000}),
+        ("cams", {"stopped": 3}),
+    ]
     rest = (await client.get("/api/fleets", params={"limit": 2, "offset": 2})).json()
     assert [f["name"] for f in rest] == ["plugs"]
     assert (await client.get("/api/fleets", params={"limit": 0})).status_code == 422

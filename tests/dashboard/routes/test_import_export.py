@@ -14,11 +14,20 @@ from tests.dashboard.conftest import Watcher, device_body
 
 BRIEF = {
     "devices": [
-        {"id": "camera_01", "name": "Lobby camera", "vendor": "Tinycam", "type": "Camera", "mac": "44:19:b6:00:00:01",
-         "dhcp_mode": "auto", "protocols": "arp,dhcp", "traffic_interval": 30, "gateway": "192.168.207.1"},
+        {
+            "id": "camera_01",
+            "name": "Lobby camera",
+            "vendor": "Tinycam",
+            "type": "Camera",
+            "mac": "44:19:b6:00:00:01",
+            "dhcp_mode": "auto",
+            "protocols": "arp,dhcp",
+            "traffic_interval": 30,
+            "gateway": "192.168.207.1",
+        },
         {"id": "plug_01", "vendor": "Plugco", "dhcp_mode": "static", "static_ip": "10.77.0.50"},
     ]
-}  # fmt: skip
+}
 
 
 async def test_brief_format_round_trip(client: httpx.AsyncClient) -> None:
@@ -49,15 +58,21 @@ async def test_brief_entries_carry_their_vlan_both_ways(client: httpx.AsyncClien
 
 async def test_manifests_yaml_and_json_round_trip(client: httpx.AsyncClient) -> None:
     await client.post("/api/devices", json=device_body("cam-1"))
-    await client.post("/api/fleets", json={"name": "f", "spec": {"replicas": 2, "running": False,
-                                                                 "template": {"profile": "tiny-plug"}}})  # fmt: skip
+    await client.post(
+        "/api/fleets",
+        json={"name": "f", "spec": {"replicas": 2, "running": False, "template": {"profile": "tiny-plug"}}},
+    )
     text = (await client.get("/api/export")).text
     docs = list(yaml.safe_load_all(text))
     assert [d["kind"] for d in docs] == ["IoTDevice", "IoTFleet"]
     listing = (await client.get("/api/export", params={"format": "json"})).json()
     assert listing["kind"] == "List" and len(listing["items"]) == 2
-    replaced = await client.post("/api/import", params={"mode": "replace"}, content=yaml.safe_dump(docs[1]),
-                                 headers={"content-type": "application/yaml"})  # fmt: skip
+    replaced = await client.post(
+        "/api/import",
+        params={"mode": "replace"},
+        content=yaml.safe_dump(docs[1]),
+        headers={"content-type": "application/yaml"},
+    )
     assert replaced.json() == {"created": [], "updated": ["IoTFleet/f"], "deleted": ["IoTDevice/cam-1"]}
     assert (await client.get("/api/devices")).json() == []
     assert (await client.post("/api/import", content=json.dumps(listing))).json()["created"] == ["IoTDevice/cam-1"]
@@ -67,13 +82,15 @@ async def test_bad_import_changes_nothing(app: FastAPI, client: httpx.AsyncClien
     await client.post("/api/devices", json=device_body("keep-me"))
     data_file = app.state.settings.local.data_file
     before = data_file.read_bytes()
-    bad = {"devices": [
-        {"id": "ok_1", "vendor": "Tinycam"},
-        {"id": "bad_mac", "vendor": "Tinycam", "mac": "zz:zz"},
-        {"id": "bad_vendor", "vendor": "Nobody"},
-        {"vendor": "Tinycam", "colour": "red"},
-        {"id": "bad_static", "vendor": "Tinycam", "dhcp_mode": "static"},
-    ]}  # fmt: skip
+    bad = {
+        "devices": [
+            {"id": "ok_1", "vendor": "Tinycam"},
+            {"id": "bad_mac", "vendor": "Tinycam", "mac": "zz:zz"},
+            {"id": "bad_vendor", "vendor": "Nobody"},
+            {"vendor": "Tinycam", "colour": "red"},
+            {"id": "bad_static", "vendor": "Tinycam", "dhcp_mode": "static"},
+        ]
+    }
     response = await client.post("/api/import", content=json.dumps(bad))
     assert response.status_code == 422
     errors = response.json()["errors"]
@@ -84,8 +101,10 @@ async def test_bad_import_changes_nothing(app: FastAPI, client: httpx.AsyncClien
     assert errors[-1] == "entry 5 (bad_static): static_ip: static mode needs an address"
     yaml_error = await client.post("/api/import", content="a: [1,\nb: 2\n")
     assert yaml_error.status_code == 422 and yaml_error.json()["errors"][0].startswith("import:")
-    dup_mac = [{"id": "a", "vendor": "Tinycam", "mac": "44:19:b6:00:00:09"},
-               {"id": "b", "vendor": "Tinycam", "mac": "44:19:b6:00:00:09"}]  # fmt: skip
+    dup_mac = [
+        {"id": "a", "vendor": "Tinycam", "mac": "44:19:b6:00:00:09"},
+        {"id": "b", "vendor": "Tinycam", "mac": "44:19:b6:00:00:09"},
+    ]
     assert (await client.post("/api/import", content=json.dumps(dup_mac))).status_code == 422
     assert data_file.read_bytes() == before
     assert [d["name"] for d in (await client.get("/api/devices")).json()] == ["keep-me"]
@@ -134,11 +153,12 @@ async def test_the_briefs_rest_calls_work_with_the_briefs_ids(client: httpx.Asyn
 
 async def test_a_dry_run_reports_and_changes_nothing(client: httpx.AsyncClient) -> None:
     await client.post("/api/devices", json=device_body("camera-01"))
-    preview = await client.post("/api/import", params={"dry_run": "true", "mode": "replace"},
-                                content=json.dumps(BRIEF))  # fmt: skip
+    preview = await client.post("/api/import", params={"dry_run": "true", "mode": "replace"}, content=json.dumps(BRIEF))
     assert preview.json() == {
-        "created": ["IoTDevice/plug-01"], "updated": ["IoTDevice/camera-01"], "deleted": [],
-    }  # fmt: skip
+        "created": ["IoTDevice/plug-01"],
+        "updated": ["IoTDevice/camera-01"],
+        "deleted": [],
+    }
     assert [d["name"] for d in (await client.get("/api/devices")).json()] == ["camera-01"]
     assert "iotemu.io/seed-id" not in (await client.get("/api/devices/camera-01")).json()["annotations"]
     bad = {"devices": [*BRIEF["devices"], {"id": "x_1", "vendor": "Nobody"}]}

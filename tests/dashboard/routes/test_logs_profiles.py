@@ -10,12 +10,33 @@ from iot_dashboard import events
 
 async def test_logs_filter_by_device_level_text_and_time(app: FastAPI, client: httpx.AsyncClient) -> None:
     hub: events.EventHub = app.state.hub
-    hub.publish({"type": "log", "device_id": "a", "timestamp": "2026-01-01T00:00:00.000Z", "level": "info",
-                 "message": "Sending DHCP DISCOVER"})  # fmt: skip
-    hub.publish({"type": "log", "device_id": "b", "timestamp": "2026-01-01T00:00:01.000Z", "level": "warning",
-                 "message": "slow server"})  # fmt: skip
-    hub.publish({"type": "error", "device_id": "a", "timestamp": "2026-01-01T00:00:02.000Z", "severity": "error",
-                 "error": "DHCP timeout"})  # fmt: skip
+    hub.publish(
+        {
+            "type": "log",
+            "device_id": "a",
+            "timestamp": "2026-01-01T00:00:00.000Z",
+            "level": "info",
+            "message": "Sending DHCP DISCOVER",
+        }
+    )
+    hub.publish(
+        {
+            "type": "log",
+            "device_id": "b",
+            "timestamp": "2026-01-01T00:00:01.000Z",
+            "level": "warning",
+            "message": "slow server",
+        }
+    )
+    hub.publish(
+        {
+            "type": "error",
+            "device_id": "a",
+            "timestamp": "2026-01-01T00:00:02.000Z",
+            "severity": "error",
+            "error": "DHCP timeout",
+        }
+    )
     hub.publish({"type": "stats", "device_id": "a", "timestamp": "2026-01-01T00:00:03.000Z", "stats": {}})
 
     async def messages(**params: str) -> list[str]:

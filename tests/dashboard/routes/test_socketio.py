@@ -59,10 +59,15 @@ async def node_client(server_url: str) -> AsyncIterator[Callable[..., Any]]:
 
     async def start(token: str = TOKEN, how: str = "auth") -> NodeClient:
         proc = await asyncio.create_subprocess_exec(
-            NODE, str(SCRIPT), f"http://{server_url}", token, how,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            NODE,
+            str(SCRIPT),
+            f"http://{server_url}",
+            token,
+            how,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
             env={**os.environ, "SOCKETIO_CLIENT_FROM": str(CLIENT_FROM)},
-        )  # fmt: skip
+        )
         procs.append(proc)
         return NodeClient(proc)
 

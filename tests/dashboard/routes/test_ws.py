@@ -42,7 +42,9 @@ async def test_resource_changes_reach_every_client(client: httpx.AsyncClient, se
         await client.delete("/api/devices/cam-1")
         changes = [(await ws_next(ws, "resource:changed"))["data"] for _ in range(3)]
         assert [(c["action"], c["kind"], c["name"]) for c in changes] == [
-            ("created", "IoTDevice", "cam-1"), ("updated", "IoTDevice", "cam-1"), ("deleted", "IoTDevice", "cam-1"),
-        ]  # fmt: skip
+            ("created", "IoTDevice", "cam-1"),
+            ("updated", "IoTDevice", "cam-1"),
+            ("deleted", "IoTDevice", "cam-1"),
+        ]
         # a client that follows other devices still hears of resources (its list must stay right)
         assert (await ws_next(narrowed, "resource:changed"))["data"]["name"] == "cam-1"

@@ -29,8 +29,9 @@ async def read_fleets(
     offset: Annotated[int, Query(ge=0, description="fleets skipped (in name order)")] = 0,
 ) -> list[api.FleetPublic]:
     """IoTFleets by name, a page at a time (`X-Total-Count` says how many), with their members' phases."""
-    fleets = sorted((r for r in await backend.list_resources() if isinstance(r, models.IoTFleet)),
-                    key=lambda f: f.metadata.name)  # fmt: skip
+    fleets = sorted(
+        (r for r in await backend.list_resources() if isinstance(r, models.IoTFleet)), key=lambda f: f.metadata.name
+    )
     response.headers["X-Total-Count"] = str(len(fleets))
     return [backend.fleet_public(f) for f in fleets[offset : offset + limit]]
 

@@ -29,9 +29,22 @@ _IMPORT_BODY = {
     }
 }
 STATS_COLUMNS = (
-    "device_id", "fleet", "phase", "ip", "mac", "hostname", "profile", "packets_sent", "bytes_sent",
-    "packets_received", "bytes_received", "packet_rate", "uptime_seconds", "dhcp_state", "updated",
-)  # fmt: skip
+    "device_id",
+    "fleet",
+    "phase",
+    "ip",
+    "mac",
+    "hostname",
+    "profile",
+    "packets_sent",
+    "bytes_sent",
+    "packets_received",
+    "bytes_received",
+    "packet_rate",
+    "uptime_seconds",
+    "dhcp_state",
+    "updated",
+)
 
 
 @router.post(

@@ -134,8 +134,9 @@ class CoapClient:
         self.log = context.log
         self.rng: random.Random = context.rng
         self.settings = settings
-        self.ticker = schedule.Ticker(context.config.profile.schedule.get("coap"), context.config.traffic_interval,
-                                      context.rng)  # fmt: skip
+        self.ticker = schedule.Ticker(
+            context.config.profile.schedule.get("coap"), context.config.traffic_interval, context.rng
+        )
         self.responses: list[tuple[str, str, bytes]] = []
         """(path, response code like "2.05", payload) of each answered request, for stats and tests."""
         self.failures = 0

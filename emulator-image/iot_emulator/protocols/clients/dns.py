@@ -146,8 +146,9 @@ def answer(message: dns_wire.Message, name: str) -> tuple[bytes | None, int | No
     """(address, TTL to cache it for) from a response: CNAMEs followed, negative answers per RFC 2308."""
     target, ttls = name, []
     for _ in range(MAX_CNAMES):
-        cname = next((r for r in message.answers if r.rtype == dns_wire.TYPE_CNAME
-                      and dns_wire.same_name(r.name, target)), None)  # fmt: skip
+        cname = next(
+            (r for r in message.answers if r.rtype == dns_wire.TYPE_CNAME and dns_wire.same_name(r.name, target)), None
+        )
         if cname is None or not isinstance(cname.data, str):
             break
         target = cname.data

@@ -28,8 +28,13 @@ from iot_emulator.protocols.transport.tcp_connection import Stream
 CONNECT, CONNACK, PUBLISH, PINGREQ, PINGRESP, DISCONNECT = 1, 2, 3, 12, 13, 14
 PINGREQ_PACKET = b"\xc0\x00"
 DISCONNECT_PACKET = b"\xe0\x00"
-CONNACK_CODES = {1: "unacceptable protocol version", 2: "identifier rejected", 3: "server unavailable",
-                 4: "bad user name or password", 5: "not authorized"}  # fmt: skip
+CONNACK_CODES = {
+    1: "unacceptable protocol version",
+    2: "identifier rejected",
+    3: "server unavailable",
+    4: "bad user name or password",
+    5: "not authorized",
+}
 
 
 def _string(text: str) -> bytes:
@@ -87,8 +92,15 @@ def placeholders(config: manifests.DeviceConfig) -> dict[str, str]:
     """What client ids, topics and payloads may contain, as in `hostname_pattern`, plus {hostname}."""
     mac6 = config.mac.replace(":", "")[-6:]
     prof = config.profile
-    return {"hostname": config.hostname, "mac6": mac6.lower(), "MAC6": mac6.upper(), "vendor": prof.vendor,
-            "model": prof.model, "index": str(config.index), "name": config.device_id}  # fmt: skip
+    return {
+        "hostname": config.hostname,
+        "mac6": mac6.lower(),
+        "MAC6": mac6.upper(),
+        "vendor": prof.vendor,
+        "model": prof.model,
+        "index": str(config.index),
+        "name": config.device_id,
+    }
 
 
 def fill(template: str, values: dict[str, str]) -> str:
@@ -204,8 +216,9 @@ class MqttClient(tcp_client.ClientBase):
         tls = self.context.config.profile.tls
         if self.mqtt.tls and tls is not None:
             hello = tls_hello.build_hello(tls, self.mqtt.broker, self._rng)
-            self.conn = tls_stream.TlsStream(self.stack, address, self.mqtt.port, self, now, protocol=self.protocol,
-                                             hello=hello, rng=self._rng)  # fmt: skip
+            self.conn = tls_stream.TlsStream(
+                self.stack, address, self.mqtt.port, self, now, protocol=self.protocol, hello=hello, rng=self._rng
+            )
         else:
             self.conn = self.stack.connect(address, self.mqtt.port, self, now, self.protocol)
 

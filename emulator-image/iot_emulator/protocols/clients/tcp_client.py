@@ -38,8 +38,9 @@ class ClientBase:
         self._last_now = 0.0
         self._noted: set[str] = set()
 
-    def resolve(self, name: str, now: float, then: Callable[[bytes, float], None],
-                failed: Callable[[float], None] | None = None) -> None:  # fmt: skip
+    def resolve(
+        self, name: str, now: float, then: Callable[[bytes, float], None], failed: Callable[[float], None] | None = None
+    ) -> None:
         """`then(address, now)` once `name` resolves (now, or at the next timer call); else log, `failed(now)`."""
         immediate = True
 

@@ -27,8 +27,14 @@ class TlsSession(tcp_client.Session):
         rng = client.context.rng
         self.tls = tls_client.TlsClient(tls_hello.build_hello(client.tls, target.host, rng), rng)
         wanted = client.tls.request
-        request = catalog.HttpRequest(method=wanted.method, host=target.host, path=wanted.path,
-                                      port=client.tls.port, headers=wanted.headers, body=wanted.body)  # fmt: skip
+        request = catalog.HttpRequest(
+            method=wanted.method,
+            host=target.host,
+            path=wanted.path,
+            port=client.tls.port,
+            headers=wanted.headers,
+            body=wanted.body,
+        )
         self.request = http.request_bytes(request, client.user_agent, default_port=443)
         self.head = wanted.method.upper() == "HEAD"
         self.requested = False

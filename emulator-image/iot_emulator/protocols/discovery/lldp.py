@@ -32,9 +32,14 @@ CHASSIS_MAC, PORT_MAC = 4, 3
 OUI_MED = bytes.fromhex("0012bb")
 OUI_8023 = bytes.fromhex("00120f")
 CAPABILITY_BITS: dict[catalog.LldpCapability, int] = {
-    "other": 0x01, "repeater": 0x02, "bridge": 0x04, "wlan-ap": 0x08, "router": 0x10, "telephone": 0x20,
+    "other": 0x01,
+    "repeater": 0x02,
+    "bridge": 0x04,
+    "wlan-ap": 0x08,
+    "router": 0x10,
+    "telephone": 0x20,
     "station": 0x80,
-}  # fmt: skip
+}
 MED_FAST_START = 3
 MED_CAPABILITIES = 0x0001 | 0x0002 | 0x0020  # LLDP-MED capabilities, network policy, inventory
 MED_CLASS_III = 3

@@ -197,10 +197,12 @@ class MdnsResponder:
             return []
         known_ttl = {k.key(): k.ttl for k in known}
         return [
-            r for r in self.published.records()
-            if dns_wire.same_name(r.name, question.name) and question.qtype in (r.rtype, dns_wire.TYPE_ANY)
+            r
+            for r in self.published.records()
+            if dns_wire.same_name(r.name, question.name)
+            and question.qtype in (r.rtype, dns_wire.TYPE_ANY)
             and known_ttl.get(r.key(), 0) < r.ttl / 2
-        ]  # fmt: skip
+        ]
 
     def _break_tie(self, message: dns_wire.Message, now: float) -> None:
         """RFC 6762 8.2: another host probes one of our names too; the lexicographically later data wins."""

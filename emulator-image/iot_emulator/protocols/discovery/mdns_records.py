@@ -65,14 +65,19 @@ class Published:
     def records(self) -> list[dns_wire.Record]:
         """Everything published, unique records first."""
         reverse = reverse_name(self.address)
-        out = [dns_wire.Record(self.host_name, dns_wire.TYPE_A, HOST_TTL, self.address, FLUSH),
-               dns_wire.Record(reverse, dns_wire.TYPE_PTR, HOST_TTL, self.host_name, FLUSH)]  # fmt: skip
+        out = [
+            dns_wire.Record(self.host_name, dns_wire.TYPE_A, HOST_TTL, self.address, FLUSH),
+            dns_wire.Record(reverse, dns_wire.TYPE_PTR, HOST_TTL, self.host_name, FLUSH),
+        ]
         shared = []
         for i, service in enumerate(self.services):
             instance, kind = self.instance_name(i), f"{service.type}.{DOMAIN}"
             txt = tuple(f"{k}={service_kit.fill(v, self.config)}".encode()[:255] for k, v in service.txt.items())
-            out.append(dns_wire.Record(instance, dns_wire.TYPE_SRV, HOST_TTL,
-                                       dns_wire.Srv(0, 0, service.port, self.host_name), FLUSH))  # fmt: skip
+            out.append(
+                dns_wire.Record(
+                    instance, dns_wire.TYPE_SRV, HOST_TTL, dns_wire.Srv(0, 0, service.port, self.host_name), FLUSH
+                )
+            )
             out.append(dns_wire.Record(instance, dns_wire.TYPE_TXT, OTHER_TTL, txt, FLUSH))
             shared.append(dns_wire.Record(kind, dns_wire.TYPE_PTR, OTHER_TTL, instance, SHARED))
             enumeration = dns_wire.Record(SERVICE_TYPES, dns_wire.TYPE_PTR, OTHER_TTL, kind, SHARED)

@@ -95,21 +95,39 @@ class SsdpDevice:
         return [("BOOTID.UPNP.ORG", "1"), ("CONFIGID.UPNP.ORG", "1")] if self.upnp_11 else []
 
     def alive(self, nt: str, usn: str) -> bytes:
-        return _message("NOTIFY * HTTP/1.1", [
-            ("HOST", HOST_HEADER), ("CACHE-CONTROL", f"max-age={self.settings.max_age}"),
-            ("LOCATION", self.location), ("NT", nt), ("NTS", "ssdp:alive"), ("SERVER", self.settings.server),
-            ("USN", usn), *self._versions(),
-        ])  # fmt: skip
+        return _message(
+            "NOTIFY * HTTP/1.1",
+            [
+                ("HOST", HOST_HEADER),
+                ("CACHE-CONTROL", f"max-age={self.settings.max_age}"),
+                ("LOCATION", self.location),
+                ("NT", nt),
+                ("NTS", "ssdp:alive"),
+                ("SERVER", self.settings.server),
+                ("USN", usn),
+                *self._versions(),
+            ],
+        )
 
     def byebye(self, nt: str, usn: str) -> bytes:
-        return _message("NOTIFY * HTTP/1.1", [("HOST", HOST_HEADER), ("NT", nt), ("NTS", "ssdp:byebye"),
-                                              ("USN", usn), *self._versions()])  # fmt: skip
+        return _message(
+            "NOTIFY * HTTP/1.1",
+            [("HOST", HOST_HEADER), ("NT", nt), ("NTS", "ssdp:byebye"), ("USN", usn), *self._versions()],
+        )
 
     def search_response(self, st: str, usn: str) -> bytes:
-        return _message("HTTP/1.1 200 OK", [
-            ("CACHE-CONTROL", f"max-age={self.settings.max_age}"), ("EXT", ""), ("LOCATION", self.location),
-            ("SERVER", self.settings.server), ("ST", st), ("USN", usn), *self._versions(),
-        ])  # fmt: skip
+        return _message(
+            "HTTP/1.1 200 OK",
+            [
+                ("CACHE-CONTROL", f"max-age={self.settings.max_age}"),
+                ("EXT", ""),
+                ("LOCATION", self.location),
+                ("SERVER", self.settings.server),
+                ("ST", st),
+                ("USN", usn),
+                *self._versions(),
+            ],
+        )
 
     def matches(self, st: str) -> list[tuple[str, str]]:
         """What answers a search target: all three, one of them, or the device type asked at an older version."""

@@ -51,10 +51,30 @@ class DhcpClient:
     """RFC 2131 client: INIT-REBOOT or DORA, ARP check, renew/rebind, expiry, decline, release."""
 
     __slots__ = (
-        "_announce_at", "_announces", "_candidate", "_deadline", "_discover_secs", "_events", "_fp", "_frames",
-        "_fuzz", "_offer", "_probes", "_reboot", "_requested", "_rng", "_sent_at", "_started", "_static",
-        "_timer_state", "_tries", "_xid", "lease", "mac", "state",
-    )  # fmt: skip
+        "_announce_at",
+        "_announces",
+        "_candidate",
+        "_deadline",
+        "_discover_secs",
+        "_events",
+        "_fp",
+        "_frames",
+        "_fuzz",
+        "_offer",
+        "_probes",
+        "_reboot",
+        "_requested",
+        "_rng",
+        "_sent_at",
+        "_started",
+        "_static",
+        "_timer_state",
+        "_tries",
+        "_xid",
+        "lease",
+        "mac",
+        "state",
+    )
 
     BACKOFF_BASE = 4.0
     """First retransmission delay in SELECTING/REQUESTING; doubles per try (RFC 2131 4.1)."""
@@ -86,10 +106,19 @@ class DhcpClient:
     DEFAULT_LEASE_TIME = 3600
     """Used when an ACK lacks option 51 (RFC 2131 makes it a MUST; not every server obeys)."""
 
-    def __init__(self, *, mac: bytes, hostname: str, fingerprint: catalog.DhcpFingerprint, rng: random.Random,
-                 remembered: bytes | None = None, remembered_valid: bool = False,
-                 static_address: bytes | None = None, fuzz: float = 1.0,
-                 timer_seed: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        mac: bytes,
+        hostname: str,
+        fingerprint: catalog.DhcpFingerprint,
+        rng: random.Random,
+        remembered: bytes | None = None,
+        remembered_valid: bool = False,
+        static_address: bytes | None = None,
+        fuzz: float = 1.0,
+        timer_seed: int | None = None,
+    ) -> None:
         self.mac = mac
         self.state = DhcpState.INIT
         self.lease: Lease | None = None
@@ -192,8 +221,9 @@ class DhcpClient:
         lease = self.lease if self.state in _LEASED else self._candidate
         out: list[bytes] = []
         if lease is not None:
-            out.append(self._frames.release(self._rng.getrandbits(32), lease.address, lease.server_id,
-                                            lease.server_mac))  # fmt: skip
+            out.append(
+                self._frames.release(self._rng.getrandbits(32), lease.address, lease.server_id, lease.server_mac)
+            )
             self._emit("dhcp_release", address=_ip(lease.address), server_id=_ip(lease.server_id))
             self._log("info", f"DHCP RELEASE {_ip(lease.address)} to {_ip(lease.server_id)}")
         self.lease = self._candidate = None
@@ -269,8 +299,7 @@ class DhcpClient:
             jitter = self.RETRANSMIT_JITTER * self._fuzz * self._timer_random() if self._fuzz else 0.0
             wait = max((limit - now) / 2 * (1 - jitter), self.RETRANSMIT_FLOOR)
             self._deadline = min(now + wait, limit)
-        self._emit("dhcp_request", xid=_xid(xid), requested_ip=_ip(address), server_id=server,
-                   state=kind.value)  # fmt: skip
+        self._emit("dhcp_request", xid=_xid(xid), requested_ip=_ip(address), server_id=server, state=kind.value)
         return frame
 
     def _on_offer(self, msg: dhcp_wire.DhcpMessage, now: float) -> list[bytes]:
@@ -279,12 +308,15 @@ class DhcpClient:
         server_id = msg.server_id or msg.src_ip
         if self._static is not None and msg.yiaddr != self._static:
             # Static mode never uses another address: keep asking (with backoff) for ours.
-            self._log("error", f"DHCP server {_ip(server_id)} offered {_ip(msg.yiaddr)}, "
-                               f"static address is {_ip(self._static)}")  # fmt: skip
+            self._log(
+                "error",
+                f"DHCP server {_ip(server_id)} offered {_ip(msg.yiaddr)}, static address is {_ip(self._static)}",
+            )
             return []
         xid = _xid(self._xid)
-        self._emit("dhcp_offer", xid=xid, server_id=_ip(server_id), offered_ip=_ip(msg.yiaddr),
-                   lease_time=msg.lease_time)  # fmt: skip
+        self._emit(
+            "dhcp_offer", xid=xid, server_id=_ip(server_id), offered_ip=_ip(msg.yiaddr), lease_time=msg.lease_time
+        )
         self._offer = (msg.yiaddr, server_id, msg.lease_time)
         self._tries = 0
         self._set_state(DhcpState.REQUESTING)

@@ -96,8 +96,25 @@ def duid(settings: catalog.Dhcpv6, mac: bytes) -> bytes:
 class Dhcp6Client:
     """One exchange at a time; `start_*` begins it after RFC 8415's random initial delay."""
 
-    __slots__ = ("_deadline", "_duid", "_expires_at", "_hop_limit", "_logs", "_rng", "_rt", "_sent", "_server",
-                 "_settings", "_started", "_t2_at", "_xid", "iaid", "lease", "mac", "state")  # fmt: skip
+    __slots__ = (
+        "_deadline",
+        "_duid",
+        "_expires_at",
+        "_hop_limit",
+        "_logs",
+        "_rng",
+        "_rt",
+        "_sent",
+        "_server",
+        "_settings",
+        "_started",
+        "_t2_at",
+        "_xid",
+        "iaid",
+        "lease",
+        "mac",
+        "state",
+    )
 
     def __init__(self, mac: bytes, settings: catalog.Dhcpv6, rng: random.Random, *, hop_limit: int = 1) -> None:
         self.mac = mac
@@ -145,10 +162,14 @@ class Dhcp6Client:
             return []
         if self.state is State.BOUND or (self.state is State.RENEWING and now >= self._t2_at):
             self._begin(State.RENEWING if self.state is State.BOUND else State.REBINDING, now, 0.0)
-        initial, ceiling = {State.SOLICITING: (SOL_TIMEOUT, SOL_MAX_RT), State.REQUESTING: (REQ_TIMEOUT, REQ_MAX_RT),
-                            State.INFORMING: (INF_TIMEOUT, INF_MAX_RT), State.RENEWING: (REN_TIMEOUT, REN_MAX_RT),
-                            State.REBINDING: (REB_TIMEOUT, REB_MAX_RT),
-                            State.DECLINING: (DEC_TIMEOUT, 1e9)}.get(self.state, (0.0, 0.0))  # fmt: skip
+        initial, ceiling = {
+            State.SOLICITING: (SOL_TIMEOUT, SOL_MAX_RT),
+            State.REQUESTING: (REQ_TIMEOUT, REQ_MAX_RT),
+            State.INFORMING: (INF_TIMEOUT, INF_MAX_RT),
+            State.RENEWING: (REN_TIMEOUT, REN_MAX_RT),
+            State.REBINDING: (REB_TIMEOUT, REB_MAX_RT),
+            State.DECLINING: (DEC_TIMEOUT, 1e9),
+        }.get(self.state, (0.0, 0.0))
         if not initial:
             self._deadline = None
             return []
@@ -193,8 +214,11 @@ class Dhcp6Client:
             return None
         status = found.get(OPT_STATUS_CODE)
         if status is not None and len(status) >= 2 and int.from_bytes(status[:2], "big") != 0:
-            self._log("warning", f"DHCPv6 server status {int.from_bytes(status[:2], 'big')}: "
-                                 f"{status[2:].decode('utf-8', 'replace')[:80]}")  # fmt: skip
+            self._log(
+                "warning",
+                f"DHCPv6 server status {int.from_bytes(status[:2], 'big')}: "
+                f"{status[2:].decode('utf-8', 'replace')[:80]}",
+            )
             return None
         if data[0] == ADVERTISE and self.state is State.SOLICITING:
             ia = found.get(OPT_IA_NA)
@@ -255,8 +279,14 @@ class Dhcp6Client:
         self._deadline = None
 
     def _message(self, now: float) -> bytes:
-        kind = {State.SOLICITING: SOLICIT, State.REQUESTING: REQUEST, State.RENEWING: RENEW, State.REBINDING: REBIND,
-                State.RELEASING: RELEASE, State.DECLINING: DECLINE}.get(self.state, INFORMATION_REQUEST)  # fmt: skip
+        kind = {
+            State.SOLICITING: SOLICIT,
+            State.REQUESTING: REQUEST,
+            State.RENEWING: RENEW,
+            State.REBINDING: REBIND,
+            State.RELEASING: RELEASE,
+            State.DECLINING: DECLINE,
+        }.get(self.state, INFORMATION_REQUEST)
         elapsed = 0 if self._sent == 1 else min(int((now - self._started) * 100), 0xFFFF)
         body = _option(OPT_CLIENTID, self._duid)
         if kind in (REQUEST, RENEW, RELEASE, DECLINE):

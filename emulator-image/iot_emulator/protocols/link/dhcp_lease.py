@@ -47,12 +47,20 @@ class Lease:
             expiry = sent_at + lease_time
         mask = msg.subnet_mask
         return cls(
-            address=msg.yiaddr, server_id=_shared(msg.server_id or msg.src_ip), server_mac=_shared(msg.src_mac),
-            lease_time=lease_time, t1=t1, t2=t2, expiry=expiry, acquired=sent_at,
-            subnet_mask=None if mask is None else _shared(mask), routers=_shared_list(msg.routers),
-            dns_servers=_shared_list(msg.dns_servers), ntp_servers=_shared_list(msg.ntp_servers),
+            address=msg.yiaddr,
+            server_id=_shared(msg.server_id or msg.src_ip),
+            server_mac=_shared(msg.src_mac),
+            lease_time=lease_time,
+            t1=t1,
+            t2=t2,
+            expiry=expiry,
+            acquired=sent_at,
+            subnet_mask=None if mask is None else _shared(mask),
+            routers=_shared_list(msg.routers),
+            dns_servers=_shared_list(msg.dns_servers),
+            ntp_servers=_shared_list(msg.ntp_servers),
             domain=msg.domain_name,
-        )  # fmt: skip
+        )
 
     def ack_fields(self, xid: int) -> dict[str, Any]:
         """The fields of the seed's `dhcp_ack` message, extended with T1/T2, mask, router and DNS."""

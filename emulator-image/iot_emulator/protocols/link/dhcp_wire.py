@@ -236,10 +236,19 @@ class _Rule(NamedTuple):
     allowed: frozenset[int]  # which of the device's fixed options may appear
 
 
-_FIXED = frozenset({
-    OPT_PARAM_REQ_LIST, OPT_VENDOR_CLASS, OPT_MAX_SIZE, OPT_CLIENT_ID, OPT_HOSTNAME, OPT_LEASE_TIME,
-    OPT_CLIENT_FQDN, OPT_AUTO_CONFIG, OPT_FORCERENEW_NONCE,
-})  # fmt: skip
+_FIXED = frozenset(
+    {
+        OPT_PARAM_REQ_LIST,
+        OPT_VENDOR_CLASS,
+        OPT_MAX_SIZE,
+        OPT_CLIENT_ID,
+        OPT_HOSTNAME,
+        OPT_LEASE_TIME,
+        OPT_CLIENT_FQDN,
+        OPT_AUTO_CONFIG,
+        OPT_FORCERENEW_NONCE,
+    }
+)
 # 116 is a DISCOVER option (RFC 2563); Windows sends 81 in REQUEST only, as most clients do.
 _IN_DISCOVER = _FIXED - {OPT_CLIENT_FQDN}
 _IN_REQUEST = _FIXED - {OPT_AUTO_CONFIG}
@@ -298,11 +307,9 @@ class ClientFrames:
     def request_init_reboot(self, xid: int, secs: int, requested: bytes) -> bytes:
         return self._build(Kind.INIT_REBOOT, xid, secs, requested=requested)
 
-    def request_renewing(self, xid: int, secs: int, ciaddr: bytes, server_ip: bytes, server_mac: bytes
-                         ) -> bytes:  # fmt: skip
+    def request_renewing(self, xid: int, secs: int, ciaddr: bytes, server_ip: bytes, server_mac: bytes) -> bytes:
         """Unicast to the server, from the leased address (RFC 2131 4.4.5)."""
-        return self._build(Kind.RENEWING, xid, secs, ciaddr=ciaddr, src_ip=ciaddr, dst_ip=server_ip,
-                           dst_mac=server_mac)  # fmt: skip
+        return self._build(Kind.RENEWING, xid, secs, ciaddr=ciaddr, src_ip=ciaddr, dst_ip=server_ip, dst_mac=server_mac)
 
     def request_rebinding(self, xid: int, secs: int, ciaddr: bytes) -> bytes:
         """Broadcast, but from the still-valid leased address, as udhcpc and dhclient do."""
@@ -312,12 +319,30 @@ class ClientFrames:
         return self._build(Kind.DECLINE, xid, 0, requested=requested, server_id=server_id)
 
     def release(self, xid: int, ciaddr: bytes, server_id: bytes, server_mac: bytes) -> bytes:
-        return self._build(Kind.RELEASE, xid, 0, ciaddr=ciaddr, server_id=server_id, src_ip=ciaddr,
-                           dst_ip=server_id, dst_mac=server_mac)  # fmt: skip
+        return self._build(
+            Kind.RELEASE,
+            xid,
+            0,
+            ciaddr=ciaddr,
+            server_id=server_id,
+            src_ip=ciaddr,
+            dst_ip=server_id,
+            dst_mac=server_mac,
+        )
 
-    def _build(self, kind: Kind, xid: int, secs: int, *, requested: bytes | None = None,
-               server_id: bytes | None = None, ciaddr: bytes = wire.ZERO_IP, src_ip: bytes = wire.ZERO_IP,
-               dst_ip: bytes = wire.BROADCAST_IP, dst_mac: bytes = wire.BROADCAST_MAC) -> bytes:  # fmt: skip
+    def _build(
+        self,
+        kind: Kind,
+        xid: int,
+        secs: int,
+        *,
+        requested: bytes | None = None,
+        server_id: bytes | None = None,
+        ciaddr: bytes = wire.ZERO_IP,
+        src_ip: bytes = wire.ZERO_IP,
+        dst_ip: bytes = wire.BROADCAST_IP,
+        dst_mac: bytes = wire.BROADCAST_MAC,
+    ) -> bytes:
         key = (kind, requested is not None, server_id is not None)
         if self._templates is None:
             self._templates = {}
@@ -341,8 +366,23 @@ class ClientFrames:
         if (rule.need50 and not has50) or (rule.need54 and not has54):
             raise ValueError(f"a DHCP {kind.value} message needs option 50/54 (RFC 2131 table 5)")
         flags = 0x8000 if rule.broadcast and self.fingerprint.broadcast_flag else 0
-        header = _BOOTP.pack(BOOTREQUEST, 1, 6, 0, 0, 0, flags, wire.ZERO_IP, wire.ZERO_IP, wire.ZERO_IP,
-                             wire.ZERO_IP, self.mac, b"", b"", MAGIC_COOKIE)  # fmt: skip
+        header = _BOOTP.pack(
+            BOOTREQUEST,
+            1,
+            6,
+            0,
+            0,
+            0,
+            flags,
+            wire.ZERO_IP,
+            wire.ZERO_IP,
+            wire.ZERO_IP,
+            wire.ZERO_IP,
+            self.mac,
+            b"",
+            b"",
+            MAGIC_COOKIE,
+        )
         body = bytearray(header)
         body += bytes((OPT_MESSAGE_TYPE, 1, rule.msg_type))
         off50 = off54 = -1

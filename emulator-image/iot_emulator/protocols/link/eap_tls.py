@@ -27,11 +27,22 @@ class TlsError(Exception):
 class TlsPeer:
     """One EAP-TLS conversation; `respond(type_data)` returns the type-data of our Response."""
 
-    __slots__ = ("_context", "_fragment", "_incoming", "_outgoing", "_pending", "_received", "_sent", "_tls",
-                 "_tunnel", "established")  # fmt: skip
+    __slots__ = (
+        "_context",
+        "_fragment",
+        "_incoming",
+        "_outgoing",
+        "_pending",
+        "_received",
+        "_sent",
+        "_tls",
+        "_tunnel",
+        "established",
+    )
 
-    def __init__(self, context: ssl.SSLContext, *, fragment_size: int = 1000,
-                 tunnel: Callable[[bytes], bytes] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, context: ssl.SSLContext, *, fragment_size: int = 1000, tunnel: Callable[[bytes], bytes] | None = None
+    ) -> None:
         self._context = context
         self._tunnel = tunnel
         """PEAP's phase 2: called with what the server sent inside TLS, returns what to send back in it."""

@@ -42,11 +42,32 @@ class AuthState(enum.Enum):
 class Supplicant:
     """One device's supplicant PAE: Start, Identity, the method, Success/Failure, held, re-auth."""
 
-    __slots__ = ("_authenticator", "_began", "_deadline", "_events", "_failures", "_heard", "_last", "_s", "_starts",
-                 "_tls", "_tls_context", "identity", "mac", "method", "state")  # fmt: skip
+    __slots__ = (
+        "_authenticator",
+        "_began",
+        "_deadline",
+        "_events",
+        "_failures",
+        "_heard",
+        "_last",
+        "_s",
+        "_starts",
+        "_tls",
+        "_tls_context",
+        "identity",
+        "mac",
+        "method",
+        "state",
+    )
 
-    def __init__(self, *, mac: bytes, settings: dot1x.Dot1x, identity: str,
-                 tls_context: Callable[[], ssl.SSLContext] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        mac: bytes,
+        settings: dot1x.Dot1x,
+        identity: str,
+        tls_context: Callable[[], ssl.SSLContext] | None = None,
+    ) -> None:
         self.mac = mac
         self.identity = identity
         self.method = _METHODS[settings.method]
@@ -193,8 +214,13 @@ class Supplicant:
         self._failures = 0
         self._last = None
         self._deadline = now + self._s.reauth_period if self._s.reauth_period else None
-        self._emit("dot1x_success", identity=self.identity, method=self.method.name.lower(),
-                   seconds=round(now - self._began, 3), reauthentication=not first)  # fmt: skip
+        self._emit(
+            "dot1x_success",
+            identity=self.identity,
+            method=self.method.name.lower(),
+            seconds=round(now - self._began, 3),
+            reauthentication=not first,
+        )
         return []
 
     def _on_failure(self, now: float) -> list[bytes]:
@@ -206,8 +232,13 @@ class Supplicant:
         self._last = None
         self._tls = None
         self._deadline = now + held
-        self._emit("dot1x_failure", identity=self.identity, method=self.method.name.lower(),
-                   failures=self._failures, retry_in=round(held, 3))  # fmt: skip
+        self._emit(
+            "dot1x_failure",
+            identity=self.identity,
+            method=self.method.name.lower(),
+            failures=self._failures,
+            retry_in=round(held, 3),
+        )
         return []
 
     # -- bookkeeping ---------------------------------------------------------------------------
@@ -235,5 +266,6 @@ def md5_response(identifier: int, password: str, request: bytes) -> bytes:
 def identity_of(template: str, *, hostname: str, mac: bytes, model: str) -> str:
     """The profile's identity template filled for one device."""
     mac12 = mac.hex()
-    return template.format(hostname=hostname, mac=":".join(f"{b:02x}" for b in mac), mac12=mac12,
-                           MAC12=mac12.upper(), model=model)  # fmt: skip
+    return template.format(
+        hostname=hostname, mac=":".join(f"{b:02x}" for b in mac), mac12=mac12, MAC12=mac12.upper(), model=model
+    )

@@ -85,8 +85,9 @@ _MAGIC1 = b"Magic server to client signing constant"
 _MAGIC2 = b"Pad to make it do more than one iteration"
 
 
-def authenticator_response(password: str, nt_resp: bytes, peer_challenge: bytes, authenticator_challenge: bytes,
-                           username: str) -> str:  # fmt: skip
+def authenticator_response(
+    password: str, nt_resp: bytes, peer_challenge: bytes, authenticator_challenge: bytes, username: str
+) -> str:
     """RFC 2759 8.7: the "S=<40 hex>" string the server proves its knowledge of the password with."""
     hash_hash = md4(nt_password_hash(password))
     digest = hashlib.sha1(hash_hash + nt_resp + _MAGIC1, usedforsecurity=False).digest()

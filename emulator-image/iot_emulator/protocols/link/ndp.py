@@ -130,6 +130,7 @@ def parse_router_advert(packet: ipv6.Ipv6) -> RouterAdvert | None:
             mac = body[:6]
         elif kind == OPT_PREFIX and len(body) == 30:
             length, pflags, valid, preferred = struct.unpack_from("!BBII", body)
-            prefixes.append(Prefix(body[14:30], length, bool(pflags & PIO_ON_LINK), bool(pflags & PIO_AUTONOMOUS),
-                                   valid, preferred))  # fmt: skip
+            prefixes.append(
+                Prefix(body[14:30], length, bool(pflags & PIO_ON_LINK), bool(pflags & PIO_AUTONOMOUS), valid, preferred)
+            )
     return RouterAdvert(bool(flags & RA_MANAGED), bool(flags & RA_OTHER), lifetime, tuple(prefixes), mac)

@@ -39,8 +39,17 @@ class State(enum.Enum):
 
 
 class Address:
-    __slots__ = ("address", "counter", "dad_due", "dad_left", "kind", "preferred_until", "prefix", "state",
-                 "valid_until")  # fmt: skip
+    __slots__ = (
+        "address",
+        "counter",
+        "dad_due",
+        "dad_left",
+        "kind",
+        "preferred_until",
+        "prefix",
+        "state",
+        "valid_until",
+    )
 
     def __init__(self, address: bytes, prefix: bytes, counter: int, dad_left: int, kind: str = "") -> None:
         self.address = address
@@ -62,11 +71,26 @@ def _until(now: float, lifetime: int) -> float:
 class Slaac:
     """Link-local at start, global addresses from Router Advertisements, each checked by DAD first."""
 
-    __slots__ = ("_extra_groups", "_logs", "_mld_due", "_mld_repeat", "_rng", "_rs_due", "_rs_left", "_secret",
-                 "addresses", "mac", "owned", "router", "settings", "stopped")  # fmt: skip
+    __slots__ = (
+        "_extra_groups",
+        "_logs",
+        "_mld_due",
+        "_mld_repeat",
+        "_rng",
+        "_rs_due",
+        "_rs_left",
+        "_secret",
+        "addresses",
+        "mac",
+        "owned",
+        "router",
+        "settings",
+        "stopped",
+    )
 
-    def __init__(self, mac: bytes, settings: catalog.Ipv6, rng: random.Random,
-                 extra_groups: frozenset[bytes] = frozenset()) -> None:  # fmt: skip
+    def __init__(
+        self, mac: bytes, settings: catalog.Ipv6, rng: random.Random, extra_groups: frozenset[bytes] = frozenset()
+    ) -> None:
         self.mac = mac
         self.settings = settings
         self._rng = rng
@@ -100,8 +124,10 @@ class Slaac:
 
     @property
     def link_local(self) -> bytes | None:
-        return next((a.address for a in self.addresses.values()
-                     if a.kind == "link-local" and a.state is not State.TENTATIVE), None)  # fmt: skip
+        return next(
+            (a.address for a in self.addresses.values() if a.kind == "link-local" and a.state is not State.TENTATIVE),
+            None,
+        )
 
     def usable(self) -> list[bytes]:
         return [a.address for a in self.addresses.values() if a.state is not State.TENTATIVE]
@@ -205,8 +231,7 @@ class Slaac:
     def next_deadline(self) -> float | None:
         due = [self._rs_due, self._mld_due]
         for entry in self.addresses.values():
-            due += [entry.dad_due, entry.preferred_until if entry.state is State.PREFERRED else None,
-                    entry.valid_until]  # fmt: skip
+            due += [entry.dad_due, entry.preferred_until if entry.state is State.PREFERRED else None, entry.valid_until]
         present = [d for d in due if d is not None and d != math.inf]
         return min(present) if present else None
 

@@ -40,8 +40,17 @@ def ethernet(dst: bytes, src: bytes, ethertype: int, payload: bytes) -> bytes:
     return _ETH.pack(dst, src, ethertype) + payload
 
 
-def ipv4(src: bytes, dst: bytes, proto: int, payload: bytes, *, ttl: int = 64, ident: int = 0,
-         dont_fragment: bool = False, tos: int = 0) -> bytes:  # fmt: skip
+def ipv4(
+    src: bytes,
+    dst: bytes,
+    proto: int,
+    payload: bytes,
+    *,
+    ttl: int = 64,
+    ident: int = 0,
+    dont_fragment: bool = False,
+    tos: int = 0,
+) -> bytes:
     """An IPv4 header (no options) with its checksum, followed by payload."""
     flags = 0x4000 if dont_fragment else 0
     header = _IPV4.pack(0x45, tos, 20 + len(payload), ident & 0xFFFF, flags, ttl, proto, 0, src, dst)
@@ -57,9 +66,20 @@ def udp(src: bytes, dst: bytes, sport: int, dport: int, payload: bytes) -> bytes
     return _UDP.pack(sport, dport, length, csum) + payload
 
 
-def udp_frame(src_mac: bytes, dst_mac: bytes, src_ip: bytes, dst_ip: bytes, sport: int, dport: int,
-              payload: bytes, *, ttl: int = 64, ident: int = 0, dont_fragment: bool = False,
-              tos: int = 0) -> bytes:  # fmt: skip
+def udp_frame(
+    src_mac: bytes,
+    dst_mac: bytes,
+    src_ip: bytes,
+    dst_ip: bytes,
+    sport: int,
+    dport: int,
+    payload: bytes,
+    *,
+    ttl: int = 64,
+    ident: int = 0,
+    dont_fragment: bool = False,
+    tos: int = 0,
+) -> bytes:
     datagram = udp(src_ip, dst_ip, sport, dport, payload)
     packet = ipv4(src_ip, dst_ip, IPPROTO_UDP, datagram, ttl=ttl, ident=ident, dont_fragment=dont_fragment, tos=tos)
     return ethernet(dst_mac, src_mac, ETH_P_IP, packet)

@@ -20,8 +20,10 @@ from iot_emulator.profiles import answers
 from iot_emulator.protocols.servers import tcp_server
 
 SOAP = "http://www.w3.org/2003/05/soap-envelope"
-_XMLNS = (f'xmlns:env="{SOAP}" xmlns:tds="http://www.onvif.org/ver10/device/wsdl" '
-          'xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:ter="http://www.onvif.org/ver10/error"')  # fmt: skip
+_XMLNS = (
+    f'xmlns:env="{SOAP}" xmlns:tds="http://www.onvif.org/ver10/device/wsdl" '
+    'xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:ter="http://www.onvif.org/ver10/error"'
+)
 _OPERATION = re.compile(rb"<(?:[\w.-]+:)?Body\b[^>]*>\s*<(?:[\w.-]+:)?([A-Za-z_][\w.-]{0,63})[\s/>]")
 NAMESPACES = {
     "device": "http://www.onvif.org/ver10/device/wsdl",
@@ -78,9 +80,16 @@ class DeviceService:
         op = operation(body) if path == spec.path else "other service"
         base = f"http://{values['ip']}"
         major, minor = spec.version.split(".")
-        text = {key: _escape(tcp_server.render(value, values)) for key, value in
-                (("manufacturer", spec.manufacturer), ("model", spec.model), ("firmware", spec.firmware_version),
-                 ("serial", spec.serial_number), ("hardware", spec.hardware_id))}  # fmt: skip
+        text = {
+            key: _escape(tcp_server.render(value, values))
+            for key, value in (
+                ("manufacturer", spec.manufacturer),
+                ("model", spec.model),
+                ("firmware", spec.firmware_version),
+                ("serial", spec.serial_number),
+                ("hardware", spec.hardware_id),
+            )
+        }
         if op == "GetSystemDateAndTime":
             stamp = _date_time(clock)
             xml = (
@@ -116,16 +125,22 @@ class DeviceService:
             )
         elif op == "GetServices":
             paths = {"device": spec.path, "media": spec.media_path, "events": spec.events_path}
-            xml = "<tds:GetServicesResponse>" + "".join(
-                f"<tds:Service><tds:Namespace>{NAMESPACES[name]}</tds:Namespace><tds:XAddr>{base}{paths[name]}"
-                f"</tds:XAddr><tds:Version><tt:Major>{major}</tt:Major><tt:Minor>{minor}</tt:Minor></tds:Version>"
-                "</tds:Service>"
-                for name in NAMESPACES
-            ) + "</tds:GetServicesResponse>"  # fmt: skip
+            xml = (
+                "<tds:GetServicesResponse>"
+                + "".join(
+                    f"<tds:Service><tds:Namespace>{NAMESPACES[name]}</tds:Namespace><tds:XAddr>{base}{paths[name]}"
+                    f"</tds:XAddr><tds:Version><tt:Major>{major}</tt:Major><tt:Minor>{minor}</tt:Minor></tds:Version>"
+                    "</tds:Service>"
+                    for name in NAMESPACES
+                )
+                + "</tds:GetServicesResponse>"
+            )
         elif not op:
-            return answers.Answer(status=400, headers=spec.headers,
-                                           body=fault("Sender", "WellFormed", "Well-formed Error"))  # fmt: skip
+            return answers.Answer(
+                status=400, headers=spec.headers, body=fault("Sender", "WellFormed", "Well-formed Error")
+            )
         else:
-            return answers.Answer(status=400, headers=spec.headers,
-                                           body=fault("Sender", "NotAuthorized", "Sender not Authorized"))  # fmt: skip
+            return answers.Answer(
+                status=400, headers=spec.headers, body=fault("Sender", "NotAuthorized", "Sender not Authorized")
+            )
         return answers.Answer(headers=spec.headers, body=_envelope(xml))

@@ -120,41 +120,49 @@ class Ipp(tcp_server.SpeaksSecond):
             status, attrs = SUCCESSFUL_OK, self.printer_attributes(facts, now)
         else:
             status, attrs = OPERATION_NOT_SUPPORTED, b""
-        ipp = (struct.pack("!BBHI", 1, 1, status, request_id) + bytes([_OPERATION])
-               + attribute(_CHARSET, "attributes-charset", b"utf-8")
-               + attribute(_LANGUAGE, "attributes-natural-language", b"en")
-               + attrs + bytes([_END]))  # fmt: skip
+        ipp = (
+            struct.pack("!BBHI", 1, 1, status, request_id)
+            + bytes([_OPERATION])
+            + attribute(_CHARSET, "attributes-charset", b"utf-8")
+            + attribute(_LANGUAGE, "attributes-natural-language", b"en")
+            + attrs
+            + bytes([_END])
+        )
         return tcp_server.Reply(self.http(server, 200, "application/ipp", ipp), length)
 
     def printer_attributes(self, facts: tcp_server.Facts, now: float) -> bytes:
         values = facts.values(now)
         uri = f"ipp://{values['ip']}:{self.service.port}/{self.service.queue}".encode()
-        return bytes([_PRINTER]) + b"".join((
-            attribute(_URI, "printer-uri-supported", uri),
-            attribute(_KEYWORD, "uri-security-supported", b"none"),
-            attribute(_KEYWORD, "uri-authentication-supported", b"none"),
-            attribute(_NAME, "printer-name", values["hostname"].encode()),
-            attribute(_TEXT, "printer-make-and-model", self.service.make_and_model.encode()),
-            attribute(_ENUM, "printer-state", struct.pack("!i", 3)),  # idle
-            attribute(_KEYWORD, "printer-state-reasons", b"none"),
-            attribute(_KEYWORD, "ipp-versions-supported", b"1.0", b"1.1"),
-            attribute(_ENUM, "operations-supported", *(struct.pack("!i", op) for op in (0x02, 0x04, 0x0B))),
-            attribute(_CHARSET, "charset-configured", b"utf-8"),
-            attribute(_CHARSET, "charset-supported", b"utf-8"),
-            attribute(_LANGUAGE, "natural-language-configured", b"en"),
-            attribute(_LANGUAGE, "generated-natural-language-supported", b"en"),
-            attribute(_MIME, "document-format-default", b"application/octet-stream"),
-            attribute(_MIME, "document-format-supported", b"application/octet-stream", b"application/pdf"),
-            attribute(_BOOLEAN, "printer-is-accepting-jobs", b"\x01"),
-            attribute(_INTEGER, "queued-job-count", struct.pack("!i", 0)),
-            attribute(_KEYWORD, "pdl-override-supported", b"not-attempted"),
-            attribute(_INTEGER, "printer-up-time", struct.pack("!i", max(1, int(now) & 0x7FFFFFFF))),
-            attribute(_KEYWORD, "compression-supported", b"none"),
-        ))  # fmt: skip
+        return bytes([_PRINTER]) + b"".join(
+            (
+                attribute(_URI, "printer-uri-supported", uri),
+                attribute(_KEYWORD, "uri-security-supported", b"none"),
+                attribute(_KEYWORD, "uri-authentication-supported", b"none"),
+                attribute(_NAME, "printer-name", values["hostname"].encode()),
+                attribute(_TEXT, "printer-make-and-model", self.service.make_and_model.encode()),
+                attribute(_ENUM, "printer-state", struct.pack("!i", 3)),  # idle
+                attribute(_KEYWORD, "printer-state-reasons", b"none"),
+                attribute(_KEYWORD, "ipp-versions-supported", b"1.0", b"1.1"),
+                attribute(_ENUM, "operations-supported", *(struct.pack("!i", op) for op in (0x02, 0x04, 0x0B))),
+                attribute(_CHARSET, "charset-configured", b"utf-8"),
+                attribute(_CHARSET, "charset-supported", b"utf-8"),
+                attribute(_LANGUAGE, "natural-language-configured", b"en"),
+                attribute(_LANGUAGE, "generated-natural-language-supported", b"en"),
+                attribute(_MIME, "document-format-default", b"application/octet-stream"),
+                attribute(_MIME, "document-format-supported", b"application/octet-stream", b"application/pdf"),
+                attribute(_BOOLEAN, "printer-is-accepting-jobs", b"\x01"),
+                attribute(_INTEGER, "queued-job-count", struct.pack("!i", 0)),
+                attribute(_KEYWORD, "pdl-override-supported", b"not-attempted"),
+                attribute(_INTEGER, "printer-up-time", struct.pack("!i", max(1, int(now) & 0x7FFFFFFF))),
+                attribute(_KEYWORD, "compression-supported", b"none"),
+            )
+        )
 
     @staticmethod
     def http(server: str, status: int, content_type: str, body: bytes) -> bytes:
         field = f"Server: {server}\r\n" if server else ""
-        head = (f"HTTP/1.1 {status} {text_server.reason_phrase(status)}\r\n{field}Content-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")  # fmt: skip
+        head = (
+            f"HTTP/1.1 {status} {text_server.reason_phrase(status)}\r\n{field}Content-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
         return head.encode("latin-1") + body

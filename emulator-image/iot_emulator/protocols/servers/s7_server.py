@@ -53,15 +53,24 @@ class S7Comm(tcp_server.SpeaksSecond):
         self.service = service
         major, minor, patch = (int(part) for part in service.firmware.removeprefix("V").split("."))
         order = service.order_number.ljust(MODULE_FIELD).encode("latin-1")
-        records = [(1, order, 0x00C0, service.hardware_version, 1), (6, order, 0x00C0, service.hardware_version, 1),
-                   (7, b" " * MODULE_FIELD, 0x00C0, 0x5600 | major, minor << 8 | patch)]  # fmt: skip
+        records = [
+            (1, order, 0x00C0, service.hardware_version, 1),
+            (6, order, 0x00C0, service.hardware_version, 1),
+            (7, b" " * MODULE_FIELD, 0x00C0, 0x5600 | major, minor << 8 | patch),
+        ]
         self.module_records = b"".join(struct.pack("!H20sHHH", *record) for record in records)
 
     def component_records(self, facts: tcp_server.Facts, now: float) -> bytes:
         values = facts.values(now)
         service = self.service
-        fields = [(1, service.system_name), (2, service.module_name), (3, service.plant_id), (4, service.copyright),
-                  (5, service.serial_number), (7, service.module_type)]  # fmt: skip
+        fields = [
+            (1, service.system_name),
+            (2, service.module_name),
+            (3, service.plant_id),
+            (4, service.copyright),
+            (5, service.serial_number),
+            (7, service.module_type),
+        ]
         return b"".join(struct.pack("!H", index) + _field(tcp_server.render(text, values)) for index, text in fields)
 
     def respond(self, facts: tcp_server.Facts, request: bytes, now: float) -> tcp_server.Reply | None:
@@ -104,8 +113,9 @@ class S7Comm(tcp_server.SpeaksSecond):
         data = pdu[10 + param_length : 10 + param_length + data_length]
         if rosctr == S7_JOB and params[:1] == bytes([SETUP_COMMUNICATION]) and len(params) >= 8:
             calling, called, size = struct.unpack_from("!HHH", params, 2)
-            answer = struct.pack("!BBHHH", SETUP_COMMUNICATION, 0, min(calling, 3), min(called, 3),
-                                 min(size, self.service.pdu_size))  # fmt: skip
+            answer = struct.pack(
+                "!BBHHH", SETUP_COMMUNICATION, 0, min(calling, 3), min(called, 3), min(size, self.service.pdu_size)
+            )
             return _dt(struct.pack("!BBH2sHHBB", 0x32, S7_ACK_DATA, 0, ref, len(answer), 0, 0, 0) + answer)
         if rosctr == S7_JOB:
             answer = params[:1] + b"\x00"

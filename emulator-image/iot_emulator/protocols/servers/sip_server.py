@@ -20,8 +20,17 @@ from iot_emulator.protocols.servers import tcp_server
 
 MAX_REQUEST = 4096
 _COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact", "l": "content-length"}
-_REASONS = {200: "OK", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 480: "Temporarily Unavailable",
-            486: "Busy Here", 488: "Not Acceptable Here", 501: "Not Implemented", 603: "Decline"}  # fmt: skip
+_REASONS = {
+    200: "OK",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    480: "Temporarily Unavailable",
+    486: "Busy Here",
+    488: "Not Acceptable Here",
+    501: "Not Implemented",
+    603: "Decline",
+}
 _ECHOED = (("Via", "via"), ("From", "from"), ("To", "to"), ("Call-ID", "call-id"), ("CSeq", "cseq"))
 
 

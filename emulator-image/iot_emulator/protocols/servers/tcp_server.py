@@ -66,11 +66,19 @@ class Facts:
             config = self.context.config
             mac12 = config.mac.replace(":", "").lower()
             self._static = {
-                "hostname": config.hostname, "mac12": mac12, "MAC12": mac12.upper(), "mac6": mac12[-6:],
-                "MAC6": mac12[-6:].upper(), "uuid": ssdp.device_uuid(config), "model": config.profile.model,
-                "vendor": config.profile.vendor, "serial": mac12.upper(),
-                "mac": config.mac.lower(), "MAC": config.mac.upper(), "mac_fffe": f"{mac12[:6]}fffe{mac12[6:]}",
-            }  # fmt: skip
+                "hostname": config.hostname,
+                "mac12": mac12,
+                "MAC12": mac12.upper(),
+                "mac6": mac12[-6:],
+                "MAC6": mac12[-6:].upper(),
+                "uuid": ssdp.device_uuid(config),
+                "model": config.profile.model,
+                "vendor": config.profile.vendor,
+                "serial": mac12.upper(),
+                "mac": config.mac.lower(),
+                "MAC": config.mac.upper(),
+                "mac_fffe": f"{mac12[:6]}fffe{mac12[6:]}",
+            }
         address = self.context.host.address
         ip = ".".join(map(str, address)) if address else "0.0.0.0"
         clock = self.unix_time(now)

@@ -33,10 +33,15 @@ MAX_CONTEXTS = 256
 """SSLContexts kept (one per distinct certificate); the least recently used is dropped beyond this."""
 READ_CHUNK = 16384
 _OIDS = {
-    "C": NameOID.COUNTRY_NAME, "ST": NameOID.STATE_OR_PROVINCE_NAME, "L": NameOID.LOCALITY_NAME,
-    "O": NameOID.ORGANIZATION_NAME, "OU": NameOID.ORGANIZATIONAL_UNIT_NAME, "CN": NameOID.COMMON_NAME,
-    "emailAddress": NameOID.EMAIL_ADDRESS, "serialNumber": NameOID.SERIAL_NUMBER,
-}  # fmt: skip
+    "C": NameOID.COUNTRY_NAME,
+    "ST": NameOID.STATE_OR_PROVINCE_NAME,
+    "L": NameOID.LOCALITY_NAME,
+    "O": NameOID.ORGANIZATION_NAME,
+    "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+    "CN": NameOID.COMMON_NAME,
+    "emailAddress": NameOID.EMAIL_ADDRESS,
+    "serialNumber": NameOID.SERIAL_NUMBER,
+}
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 _KEYS: dict[int, tuple[answers.ServerCertificate, PrivateKey]] = {}
 _CONTEXTS: collections.OrderedDict[tuple[int, tuple[tuple[str, str], ...]], ssl.SSLContext] = collections.OrderedDict()
@@ -96,8 +101,9 @@ def context_for(spec: answers.ServerCertificate, values: dict[str, str]) -> ssl.
     context.maximum_version = ssl.TLSVersion.TLSv1_3 if spec.max_version == "1.3" else ssl.TLSVersion.TLSv1_2
     with tempfile.TemporaryDirectory() as private:  # ssl loads only from files: a 0700 directory, removed at once
         path = os.path.join(private, "device.pem")
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())  # fmt: skip
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
             out.write(pem + cert.public_bytes(serialization.Encoding.PEM))
         context.load_cert_chain(path)

@@ -169,13 +169,15 @@ class TcpStack:
 
     # -- used by connections ------------------------------------------------------------------
 
-    def send_segment(self, conn: Connection, seq: int, ack: int, flags: int, window: int, options: bytes,
-                     payload: bytes) -> None:  # fmt: skip
+    def send_segment(
+        self, conn: Connection, seq: int, ack: int, flags: int, window: int, options: bytes, payload: bytes
+    ) -> None:
         src = self.host.address
         if src is None:
             return
-        segment = tcp_segment.build(src, conn.remote, conn.local_port, conn.remote_port, seq, ack, flags, window,
-                                options, payload)  # fmt: skip
+        segment = tcp_segment.build(
+            src, conn.remote, conn.local_port, conn.remote_port, seq, ack, flags, window, options, payload
+        )
         syn_ack = flags & (SYN | ACK) == SYN | ACK
         self.host.send_ip(conn.protocol, conn.remote, wire.IPPROTO_TCP, segment, unconnected=syn_ack)
 

@@ -67,8 +67,9 @@ class Stack(Protocol):
     profile_tcp: catalog.TcpSyn
 
     def tsval(self, now: float) -> int: ...
-    def send_segment(self, conn: Connection, seq: int, ack: int, flags: int, window: int, options: bytes,
-                     payload: bytes) -> None: ...  # fmt: skip
+    def send_segment(
+        self, conn: Connection, seq: int, ack: int, flags: int, window: int, options: bytes, payload: bytes
+    ) -> None: ...
     def send_reset(self, dst: bytes, sport: int, dport: int, seq: int, ack: int, flags: int) -> None: ...
     def forget(self, conn: Connection) -> None: ...
     def trace(self, conn: Connection, old: TcpState, new: TcpState) -> None: ...
@@ -92,8 +93,17 @@ class Connection:
     OUT_OF_ORDER = 8
     """Out-of-order segments kept for reassembly; later ones are dropped and the peer resends."""
 
-    def __init__(self, stack: Stack, remote: bytes, remote_port: int, local_port: int, app: TcpApp,
-                 protocol: str, iss: int, now: float) -> None:  # fmt: skip
+    def __init__(
+        self,
+        stack: Stack,
+        remote: bytes,
+        remote_port: int,
+        local_port: int,
+        app: TcpApp,
+        protocol: str,
+        iss: int,
+        now: float,
+    ) -> None:
         self.stack = stack
         self.remote = remote
         self.remote_port = remote_port
@@ -475,8 +485,9 @@ class Connection:
         tsval = self.stack.tsval(now)
         if self.state is TcpState.SYN_RECEIVED:
             layout = seg_mod.answer_layout(shape.options, ts=self._ts_ok, wscale=self._ws_ok, sackok=self._peer_sack)
-            options = seg_mod.syn_options(layout, mss=shape.mss, wscale=self._our_ws, tsval=tsval,
-                                          tsecr=self._ts_recent)  # fmt: skip
+            options = seg_mod.syn_options(
+                layout, mss=shape.mss, wscale=self._our_ws, tsval=tsval, tsecr=self._ts_recent
+            )
             window = shape.synack_window if shape.synack_window is not None else self._linux_synack_window()
             self.stack.send_segment(self, self.iss, self.rcv_nxt, self._synack_flags, window, options, b"")
         else:

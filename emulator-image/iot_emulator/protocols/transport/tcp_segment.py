@@ -116,8 +116,18 @@ def timestamp_option(tsval: int, tsecr: int) -> bytes:
     return b"\x01\x01" + _TS.pack(OPT_TS, 10, tsval & 0xFFFFFFFF, tsecr & 0xFFFFFFFF)
 
 
-def build(src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int, flags: int, window: int,
-          options: bytes = b"", payload: bytes = b"") -> bytes:  # fmt: skip
+def build(
+    src: bytes,
+    dst: bytes,
+    sport: int,
+    dport: int,
+    seq: int,
+    ack: int,
+    flags: int,
+    window: int,
+    options: bytes = b"",
+    payload: bytes = b"",
+) -> bytes:
     """One segment with its checksum over the IPv4 pseudo-header (RFC 9293 3.1)."""
     offset = (20 + len(options)) // 4
     header = HEADER.pack(sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, offset << 4, flags, window, 0, 0)

@@ -420,8 +420,9 @@ class TlsClient:
             self._master = prf(version, h, premaster, b"extended master secret", session_hash, 48)
         else:
             self._master = prf(version, h, premaster, b"master secret", self.hello.random + server_random, 48)
-        block = prf(version, h, self._master, b"key expansion", server_random + self.hello.random,
-                    key_block_length(self.suite))  # fmt: skip
+        block = prf(
+            version, h, self._master, b"key expansion", server_random + self.hello.random, key_block_length(self.suite)
+        )
         etm = EXT_ETM in self.server_hello.extensions and not self.suite.aead
         self._write, self._pending_read = tls12_protections(self.suite, version, block, etm)
         self._out += bytes((RECORD_CCS,)) + struct.pack("!HH", version, 1) + b"\x01"

@@ -291,9 +291,13 @@ def key_block_length(suite: tls_suites.Suite) -> int:
 # -- ephemeral keys ----------------------------------------------------------------------------
 
 _CURVES: dict[int, type[ec.EllipticCurve]] = {
-    23: ec.SECP256R1, 24: ec.SECP384R1, 25: ec.SECP521R1,
-    26: ec.BrainpoolP256R1, 27: ec.BrainpoolP384R1, 28: ec.BrainpoolP512R1,
-}  # fmt: skip
+    23: ec.SECP256R1,
+    24: ec.SECP384R1,
+    25: ec.SECP521R1,
+    26: ec.BrainpoolP256R1,
+    27: ec.BrainpoolP384R1,
+    28: ec.BrainpoolP512R1,
+}
 GROUP_NAMES = {29: "x25519", 30: "x448", 23: "secp256r1", 24: "secp384r1", 25: "secp521r1"}
 
 

@@ -27,8 +27,18 @@ class StreamApp(Protocol):
 class TlsStream:
     """A TLS client session on its own TCP connection; also the `tcp.TcpApp` of that connection."""
 
-    def __init__(self, stack: tcp.TcpStack, address: bytes, port: int, app: StreamApp, now: float, *,
-                 protocol: str, hello: tls_hello.ClientHello, rng: random.Random) -> None:  # fmt: skip
+    def __init__(
+        self,
+        stack: tcp.TcpStack,
+        address: bytes,
+        port: int,
+        app: StreamApp,
+        now: float,
+        *,
+        protocol: str,
+        hello: tls_hello.ClientHello,
+        rng: random.Random,
+    ) -> None:
         self.tls = tls_client.TlsClient(hello, rng)
         self.app = app
         self._closed = False

@@ -21,8 +21,12 @@ from typing import Literal
 KeyExchange = Literal["tls13", "ecdhe", "rsa"]
 Cipher = Literal["aes-128-gcm", "aes-256-gcm", "chacha20-poly1305", "aes-128-cbc", "aes-256-cbc"]
 KEY_LENGTHS: dict[Cipher, int] = {
-    "aes-128-gcm": 16, "aes-256-gcm": 32, "chacha20-poly1305": 32, "aes-128-cbc": 16, "aes-256-cbc": 32,
-}  # fmt: skip
+    "aes-128-gcm": 16,
+    "aes-256-gcm": 32,
+    "chacha20-poly1305": 32,
+    "aes-128-cbc": 16,
+    "aes-256-cbc": 32,
+}
 HASH_LENGTHS = {"sha1": 20, "sha256": 32, "sha384": 48}
 
 
