@@ -178,3 +178,37 @@ def test_an_empty_protocol_name_is_refused_naming_the_field() -> None:
     }
     with pytest.raises(manifests.ManifestError, match=r"spec\.protocols: .*a protocol name is empty"):
         manifests.validate_documents([doc])
+
+
+def test_dot1x_in_a_spec_turns_the_profiles_supplicant_on_or_off() -> None:
+    """The shipped phones carry a dot1x section switched off (as the real phones ship); a spec turns it on."""
+    library = catalog.builtin()
+    phone = """\
+apiVersion: iotemu.io/v1alpha1
+kind: IoTDevice
+metadata: {{name: phone-1}}
+spec: {{profile: cisco-cp-7841, {field}}}
+"""
+    shipped = library.get("cisco-cp-7841").dot1x
+    assert shipped is not None and not shipped.enabled
+    [as_shipped] = expand(phone.format(field="running: true"), library)
+    assert as_shipped.profile.dot1x == shipped
+    [on] = expand(phone.format(field="dot1x: true"), library)
+    assert on.profile.dot1x is not None and on.profile.dot1x.enabled and on.profile.dot1x.method == shipped.method
+    fleet = "apiVersion: iotemu.io/v1alpha1\nkind: IoTFleet\nmetadata: {name: phones}\n"
+    fleet += "spec: {replicas: 2, template: {profile: cisco-cp-7841, dot1x: true}}\n"
+    assert all(d.profile.dot1x and d.profile.dot1x.enabled for d in expand(fleet, library))
+    [plug] = expand(phone.format(field="dot1x: false").replace("cisco-cp-7841", "sonoff-mini"), library)
+    assert plug.profile.dot1x is None  # off for a device without a supplicant: nothing to turn off
+
+
+def test_dot1x_for_a_profile_without_a_supplicant_names_the_field() -> None:
+    text = """\
+apiVersion: iotemu.io/v1alpha1
+kind: IoTFleet
+metadata: {name: plugs}
+spec: {replicas: 2, template: {profile: sonoff-mini, dot1x: true}}
+"""
+    with pytest.raises(manifests.ManifestError) as caught:
+        expand(text, catalog.builtin())
+    assert "IoTFleet/plugs: spec.template.dot1x: profile 'sonoff-mini' has no 802.1X supplicant" in str(caught.value)

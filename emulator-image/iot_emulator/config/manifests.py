@@ -135,6 +135,8 @@ def expand(
                 devices.extend(_fleet(resource, library))
         except catalog.ProfileError as exc:
             problems.append(f"{resource.kind}/{resource.metadata.name}: spec.profile: {exc}")
+        except NoSupplicant as exc:
+            problems.append(f"{resource.kind}/{resource.metadata.name}: {exc}")
         if resource.spec.scenario is not None:
             where = f"{resource.kind}/{resource.metadata.name}: spec.scenario."
             problems.extend(where + p for p in firmware.check(resource.spec.scenario, library))
@@ -168,7 +170,7 @@ def _unique_derived_macs(devices: list[DeviceConfig], taken: set[str]) -> list[D
 
 def _device(resource: models.IoTDevice, library: catalog.Library) -> DeviceConfig:
     spec = resource.spec
-    prof = library.get(spec.profile)
+    prof = with_dot1x(library.get(spec.profile), spec.dot1x, "spec.dot1x")
     name = resource.metadata.name
     mac = spec.mac or macs.derive(prof.ouis[0], f"device/{name}", 0)
     return DeviceConfig(
@@ -189,7 +191,7 @@ def _device(resource: models.IoTDevice, library: catalog.Library) -> DeviceConfi
 
 def _fleet(resource: models.IoTFleet, library: catalog.Library) -> list[DeviceConfig]:
     spec = resource.spec
-    prof = library.get(spec.template.profile)
+    prof = with_dot1x(library.get(spec.template.profile), spec.template.dot1x, "spec.template.dot1x")
     oui = spec.mac_oui or prof.ouis[0]
     name = resource.metadata.name
     first, end = (spec.members.start, min(spec.members.end, spec.replicas)) if spec.members else (0, spec.replicas)
@@ -223,6 +225,21 @@ def _fleet(resource: models.IoTFleet, library: catalog.Library) -> list[DeviceCo
             )
         )
     return out
+
+
+class NoSupplicant(ValueError):
+    """`dot1x: true` for a profile without a `dot1x` section (the real device has no 802.1X)."""
+
+
+def with_dot1x(prof: catalog.Profile, wanted: bool | None, field: str) -> catalog.Profile:
+    """The profile with its 802.1X supplicant turned on or off as the spec says (None: as the profile ships)."""
+    if wanted is None or (prof.dot1x is not None and prof.dot1x.enabled == wanted):
+        return prof
+    if prof.dot1x is None:
+        if not wanted:
+            return prof
+        raise NoSupplicant(f"{field}: profile {prof.name!r} has no 802.1X supplicant (no dot1x section)")
+    return prof.model_copy(update={"dot1x": prof.dot1x.model_copy(update={"enabled": wanted})})
 
 
 def tagging(spec: models.DeviceTemplate) -> Vlan | None:

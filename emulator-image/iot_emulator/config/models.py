@@ -224,6 +224,11 @@ class DeviceTemplate(_Wire):
     outer_vlan: VlanId | None = Field(
         default=None, description="QinQ: an 802.1ad S-tag (TPID 0x88a8) with this id outside the C-tag"
     )
+    dot1x: bool | None = Field(
+        default=None,
+        description="802.1X: true runs the profile's supplicant (its method, identity and timers: the profile needs a "
+        "dot1x section), false keeps the device silent on EAPOL (the switch falls back to MAB); default: the profile's",
+    )
 
     @field_validator("protocols")
     @classmethod
