@@ -429,6 +429,12 @@ export interface components {
              */
             dhcp?: components["schemas"]["DhcpSettings"];
             /**
+             * Dot1X
+             * @description 802.1X: true runs the profile's supplicant (its method, identity and timers: the profile needs a dot1x section), false keeps the device silent on EAPOL (the switch falls back to MAB); default: the profile's
+             * @default null
+             */
+            dot1X?: boolean | null;
+            /**
              * Hostname
              * @description option 12; default: the profile's host-name pattern
              * @default null
@@ -614,6 +620,12 @@ export interface components {
              *     }
              */
             dhcp?: components["schemas"]["DhcpSettings"];
+            /**
+             * Dot1X
+             * @description 802.1X: true runs the profile's supplicant (its method, identity and timers: the profile needs a dot1x section), false keeps the device silent on EAPOL (the switch falls back to MAB); default: the profile's
+             * @default null
+             */
+            dot1X?: boolean | null;
             /**
              * Outervlan
              * @description QinQ: an 802.1ad S-tag (TPID 0x88a8) with this id outside the C-tag
