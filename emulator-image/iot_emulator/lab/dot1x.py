@@ -24,7 +24,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from iot_emulator.lab import dot1x_pki, errors, handle, netns, process, record
+from iot_emulator.lab import dot1x_pki, errors, handle, netns
 
 RADIUS_PORT = 1812
 READY_TIMEOUT = 20.0
@@ -230,28 +230,20 @@ def start(
     (directory / "hostapd.conf").write_text(conf)
     radius_log, hostapd_log = directory / "freeradius.log", directory / "hostapd.log"
     flags = ["-X"] if debug else ["-f", "-l", "stdout"]
-    radius = process.spawn(netns.exec_argv(lab.gw_netns, ["freeradius", *flags, "-d", str(directory)]), log=radius_log)
-    record.update_processes(lab.record_path, "freeradius", radius)
-    ready = "Ready to process requests"
-    process.wait_listening(
-        radius,
-        {RADIUS_PORT},
-        what=f"freeradius in {lab.gw_netns}",
-        logs=[radius_log],
-        timeout=READY_TIMEOUT,
-        started=lambda: ready in _text(radius_log),
+    handle.serve(
+        lab,
+        "freeradius",
+        ["freeradius", *flags, "-d", str(directory)],
+        radius_log,
+        ports={RADIUS_PORT},
+        started=lambda _pid: "Ready to process requests" in _text(radius_log),
     )
-    hostapd = process.spawn(
-        netns.exec_argv(lab.gw_netns, ["hostapd", str(directory / "hostapd.conf")]), log=hostapd_log
-    )
-    record.update_processes(lab.record_path, "hostapd", hostapd)
-    process.wait_listening(
-        hostapd,
-        set(),
-        what=f"hostapd in {lab.gw_netns}",
-        logs=[hostapd_log],
-        timeout=READY_TIMEOUT,
-        started=lambda: "ENABLED" in _text(hostapd_log),
+    handle.serve(
+        lab,
+        "hostapd",
+        ["hostapd", str(directory / "hostapd.conf")],
+        hostapd_log,
+        started=lambda _pid: "ENABLED" in _text(hostapd_log),
     )
     if enforce:
         gate_log = directory / "gate.log"
@@ -266,16 +258,7 @@ def start(
             "--mab",
             *mab,
         ]
-        gate = process.spawn(netns.exec_argv(lab.gw_netns, argv), log=gate_log)
-        record.update_processes(lab.record_path, "dot1x-gate", gate)
-        process.wait_listening(
-            gate,
-            set(),
-            what=f"the 802.1X gate in {lab.gw_netns}",
-            logs=[gate_log],
-            timeout=READY_TIMEOUT,
-            started=lambda: "attached" in _text(gate_log),
-        )
+        handle.serve(lab, "dot1x-gate", argv, gate_log, started=lambda _pid: "attached" in _text(gate_log))
     return Dot1x(directory=directory, pki_dir=pki, radius_log=radius_log, hostapd_log=hostapd_log, radius_secret=secret)
 
 

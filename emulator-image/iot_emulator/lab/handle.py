@@ -10,6 +10,7 @@ import ipaddress
 import json
 import os
 import subprocess
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -189,28 +190,16 @@ def start(lab: Lab, role: str) -> None:
         ports, logs = {67, 53} if serves_dhcp else {53}, [d / "dnsmasq.log"]
         if dnsmasq.dns_disabled(lab.config.dnsmasq_extra):
             ports.discard(53)
-    proc = process.spawn(netns.exec_argv(lab.gw_netns, argv), log=logs[0], env=env)
-    record.update_processes(lab.record_path, role, proc)
-    started = (lambda: kea.started(d / "kea-dhcp4.log", proc.pid)) if role == "kea" else None
-    process.wait_listening(
-        proc, ports, what=f"{role} in {lab.gw_netns}", logs=logs, timeout=READY_TIMEOUT, started=started
-    )
+    started = (lambda pid: kea.started(d / "kea-dhcp4.log", pid)) if role == "kea" else None  # its log names its pid
+    serve(lab, role, argv, logs[0], ports=ports, started=started, env=env, logs=logs[1:])
 
 
 def start_vlans(lab: Lab) -> None:
     """The VLAN switch, then each VLAN's own dnsmasq on its interface; returns once all serve."""
     d = lab.directory
     log = d / "vlan-switch.log"
-    switch = process.spawn(netns.exec_argv(lab.gw_netns, vlans.switch_argv(lab.config.vlans, lab.gw_iface)), log=log)
-    record.update_processes(lab.record_path, "vlan-switch", switch)
-    process.wait_listening(
-        switch,
-        set(),
-        what=f"the VLAN switch in {lab.gw_netns}",
-        logs=[log],
-        timeout=READY_TIMEOUT,
-        started=lambda: vlan_switch.READY in log.read_text(),
-    )
+    argv = vlans.switch_argv(lab.config.vlans, lab.gw_iface)
+    serve(lab, "vlan-switch", argv, log, started=lambda _pid: vlan_switch.READY in log.read_text())
     for vlan in lab.config.vlans:
         vlan.lease_file(d).touch()
         argv = vlans.dnsmasq_argv(
@@ -221,11 +210,8 @@ def start_vlans(lab: Lab) -> None:
             dns_names=dict(lab.config.dns_names),
             extra=lab.config.dnsmasq_extra,
         )
-        log, role = d / f"dnsmasq-{vlan.label}.log", f"dnsmasq-{vlan.label}"
-        proc = process.spawn(netns.exec_argv(lab.gw_netns, argv), log=log)
-        record.update_processes(lab.record_path, role, proc)
         ports = {67} if dnsmasq.dns_disabled(lab.config.dnsmasq_extra) else {67, 53}
-        process.wait_listening(proc, ports, what=f"{role} in {lab.gw_netns}", logs=[log], timeout=READY_TIMEOUT)
+        serve(lab, f"dnsmasq-{vlan.label}", argv, d / f"dnsmasq-{vlan.label}.log", ports=ports)
 
 
 def start_ipv6(lab: Lab, mode: ipv6.Mode) -> None:
@@ -234,17 +220,35 @@ def start_ipv6(lab: Lab, mode: ipv6.Mode) -> None:
     ipv6.enable(lab.gw_netns, lab.gw_iface)
     if mode == "slaac":
         argv, pid_file = ipv6.radvd_argv(lab.gw_iface, d)
-        role, log = "radvd", d / "radvd.log"
-        started = pid_file.exists
+        serve(lab, "radvd", argv, d / "radvd.log", started=lambda _pid: pid_file.exists())
     else:
-        argv, role, log = ipv6.dnsmasq_argv(lab.gw_iface, d, lab.config.lease_time), "dnsmasq-v6", d / "dnsmasq6.log"
         (d / "leases6").touch()
+        log = d / "dnsmasq6.log"
+        argv = ipv6.dnsmasq_argv(lab.gw_iface, d, lab.config.lease_time)
+        serve(lab, "dnsmasq-v6", argv, log, started=lambda _pid: ipv6.dhcpv6_started(log))
 
-        def started() -> bool:
-            return ipv6.dhcpv6_started(log)
 
-    proc = process.spawn(netns.exec_argv(lab.gw_netns, argv), log=log)
+def serve(
+    lab: Lab,
+    role: str,
+    argv: list[str],
+    log: Path,
+    *,
+    ports: set[int] | None = None,
+    started: Callable[[int], bool] | None = None,
+    env: dict[str, str] | None = None,
+    logs: Sequence[Path] = (),
+) -> process.Proc:
+    """Start one of the lab's servers in the gateway namespace, record it (so `lab down` stops it) and
+    return once it holds its UDP `ports` and `started(pid)` is true; LabError with its logs otherwise."""
+    proc = process.spawn(netns.exec_argv(lab.gw_netns, argv), log=log, env=env)
     record.update_processes(lab.record_path, role, proc)
     process.wait_listening(
-        proc, set(), what=f"{role} in {lab.gw_netns}", logs=[log], timeout=READY_TIMEOUT, started=started
+        proc,
+        ports or set(),
+        what=f"{role} in {lab.gw_netns}",
+        logs=[log, *logs],
+        timeout=READY_TIMEOUT,
+        started=None if started is None else lambda: started(proc.pid),
     )
+    return proc
