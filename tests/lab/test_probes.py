@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pytest
 
@@ -99,32 +99,28 @@ def probe_lab(lab_factory: LabFactory) -> iotlab.Lab:
     return lab_factory()
 
 
+QUICK = ("-Pn", "-n", "-T4", "--max-retries", "1")
+"""Every scan here: no host discovery (the devices are known), no DNS, fast timing, one retry."""
+
+
+def scan(
+    lab: iotlab.Lab, *options: str, ports: str, targets: Iterable[str], timeout: float = 180, output: str = "-oX"
+) -> str:
+    """`nmap OPTIONS -Pn -n -T4 --max-retries 1 -p PORTS -oX - TARGETS` from the gateway: its output (XML, or
+    grepable with `output="-oG"`); the test fails if nmap does."""
+    run = lab.run_in_gw("nmap", *options, *QUICK, "-p", ports, output, "-", *targets, timeout=timeout)
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
 def nmap_services(
     lab: iotlab.Lab, targets: list[str], ports: list[int] = NMAP_PORTS, *extra: str
 ) -> dict[tuple[str, int], tuple[str, str, str, str, str]]:
     """(address, port) -> (state, service name, product, version, fingerprint of an unmatched service)
     as `nmap -sV -oX -` reports them."""
-    run = lab.run_in_gw(
-        "nmap",
-        "-sV",
-        "-Pn",
-        "-n",
-        "-T4",
-        "--max-retries",
-        "1",
-        "--host-timeout",
-        "90s",
-        *extra,
-        "-p",
-        ",".join(map(str, ports)),
-        "-oX",
-        "-",
-        *targets,
-        timeout=180,
-    )
-    assert run.returncode == 0, run.stderr
+    out = scan(lab, "-sV", "--host-timeout", "90s", *extra, ports=",".join(map(str, ports)), targets=targets)
     found = {}
-    for host in ET.fromstring(run.stdout).iter("host"):
+    for host in ET.fromstring(out).iter("host"):
         address = host.find("address")
         assert address is not None
         for port in host.iter("port"):
@@ -168,26 +164,9 @@ OS_EXPECTED = {  # profile -> nmap 7.93's exact OS match (the profile's kernel i
 def test_nmap_os_detection_finds_the_profiles_linux(probe_lab: iotlab.Lab) -> None:
     """nmap -O reads the SYN-ACK (window, options), RSTs, IP IDs, ICMP errors and echo replies."""
     with devices(probe_lab, list(OS_EXPECTED)) as addresses:
-        run = probe_lab.run_in_gw(
-            "nmap",
-            "-O",
-            "-sS",
-            "-sU",
-            "-Pn",
-            "-n",
-            "-T4",
-            "--max-retries",
-            "1",
-            "-p",
-            "T:80,8080,U:162",
-            "-oX",
-            "-",
-            *addresses.values(),
-            timeout=120,
-        )
-    assert run.returncode == 0, run.stderr
+        out = scan(probe_lab, "-O", "-sS", "-sU", ports="T:80,8080,U:162", targets=addresses.values(), timeout=120)
     found = {}
-    for host in ET.fromstring(run.stdout).iter("host"):
+    for host in ET.fromstring(out).iter("host"):
         address = host.find("address")
         match = host.find("os/osmatch")
         assert address is not None
@@ -239,24 +218,16 @@ def test_snmpwalk_reads_sysdescr_sysobjectid_and_the_mac(probe_lab: iotlab.Lab) 
             timeout=30,
         )
         assert wrong.returncode != 0 and "Timeout" in wrong.stderr + wrong.stdout
-        udp = probe_lab.run_in_gw(
-            "nmap",
+        grepable = scan(
+            probe_lab,
             "-sU",
             "-sV",
-            "-Pn",
-            "-n",
-            "-T4",
-            "--max-retries",
-            "1",
-            "-p",
-            "161,162",
-            "-oG",
-            "-",
-            addresses["hp-laserjet-pro-m201dw"],
+            ports="161,162",
+            targets=[addresses["hp-laserjet-pro-m201dw"]],
             timeout=120,
+            output="-oG",
         )
-        assert udp.returncode == 0, udp.stderr
-        assert "161/open/udp//snmp//SNMPv1 server (public)/, 162/closed/udp//snmptrap///" in udp.stdout, udp.stdout
+        assert "161/open/udp//snmp//SNMPv1 server (public)/, 162/closed/udp//snmptrap///" in grepable, grepable
 
 
 def test_curl_gets_admin_pages_upnp_description_and_rtsp_describe(probe_lab: iotlab.Lab) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from iot_emulator import lab as iotlab
 
-from .test_probes import devices, probe_lab  # noqa: F401  (fixture)
+from .test_probes import devices, probe_lab, scan  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.lab
 PHONES = {  # profile -> (nmap -sV product, version, sip-methods' Allow list)
@@ -40,32 +40,14 @@ PHONES = {  # profile -> (nmap -sV product, version, sip-methods' Allow list)
 
 def test_nmap_names_each_phone_and_lists_its_sip_methods(probe_lab: iotlab.Lab) -> None:  # noqa: F811
     with devices(probe_lab, list(PHONES)) as addresses:
-        run = probe_lab.run_in_gw(
-            "nmap",
-            "-sU",
-            "-sV",
-            "-Pn",
-            "-n",
-            "-T4",
-            "--max-retries",
-            "1",
-            "-p",
-            "5060",
-            "--script",
-            "sip-methods",
-            "-oX",
-            "-",
-            *addresses.values(),
-            timeout=180,
-        )
+        out = scan(probe_lab, "-sU", "-sV", "--script", "sip-methods", ports="5060", targets=addresses.values())
         sipsak = probe_lab.run_in_gw("sipsak", "-vv", "-s", f"sip:100@{addresses['yealink-sip-t46s']}", timeout=30)
-    assert run.returncode == 0, run.stderr
     seen = {}
-    for host in ET.fromstring(run.stdout).iter("host"):
+    for host in ET.fromstring(out).iter("host"):
         address, port = host.find("address"), host.find(".//port")
         assert address is not None and port is not None
         state, service, script = port.find("state"), port.find("service"), port.find("script[@id='sip-methods']")
-        assert state is not None and service is not None and script is not None, run.stdout
+        assert state is not None and service is not None and script is not None, out
         seen[address.attrib["addr"]] = (
             state.attrib["state"],
             service.attrib["name"],
@@ -89,24 +71,9 @@ TCP_PHONES = {  # profile -> nmap -sV on TCP 5060 (the TCP SIPOptions probe has 
 
 def test_nmap_names_the_phones_listening_on_tcp(probe_lab: iotlab.Lab) -> None:  # noqa: F811
     with devices(probe_lab, [*TCP_PHONES, "yealink-sip-t46s"]) as addresses:
-        run = probe_lab.run_in_gw(
-            "nmap",
-            "-sV",
-            "-Pn",
-            "-n",
-            "-T4",
-            "--max-retries",
-            "1",
-            "-p",
-            "5060",
-            "-oX",
-            "-",
-            *addresses.values(),
-            timeout=180,
-        )
-    assert run.returncode == 0, run.stderr
+        out = scan(probe_lab, "-sV", ports="5060", targets=addresses.values())
     seen = {}
-    for host in ET.fromstring(run.stdout).iter("host"):
+    for host in ET.fromstring(out).iter("host"):
         address, port = host.find("address"), host.find(".//port")
         assert address is not None and port is not None
         state, service = port.find("state"), port.find("service")
