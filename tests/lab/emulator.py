@@ -21,6 +21,12 @@ from iot_emulator.reporting import message_models
 Message = dict[str, Any]
 
 
+def in_lab(lab: Any, state_dir: Any) -> list[str]:
+    """The `iotemu run` options of an emulator on a lab's device link, JSON lines out, leases kept in
+    `state_dir`: `Emulator(["run", "-f", manifest, *in_lab(lab, tmp_path / "state"), ...])`."""
+    return ["--interface", lab.dev_iface, "--netns", lab.dev_netns, "--json-output", "--state-dir", str(state_dir)]
+
+
 class Emulator:
     def __init__(self, args: Sequence[str]) -> None:
         self.args = [sys.executable, "-m", "iot_emulator", *args]

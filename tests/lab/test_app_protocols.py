@@ -34,7 +34,7 @@ from iot_emulator.protocols.transport import tls_hello
 from tests import poll
 from tests.conftest import LabFactory, new_lab_name
 from tests.lab import servers
-from tests.lab.emulator import Emulator, Message
+from tests.lab.emulator import Emulator, Message, in_lab
 
 pytestmark = pytest.mark.lab
 
@@ -140,13 +140,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
                 str(directory / "device.yaml"),
                 "--profiles-dir",
                 str(profiles),
-                "--interface",
-                lab.dev_iface,
-                "--netns",
-                lab.dev_netns,
-                "--json-output",
-                "--state-dir",
-                str(directory / "state"),
+                *in_lab(lab, directory / "state"),
                 "--log-level",
                 "debug",
             ]
@@ -341,13 +335,7 @@ def test_every_shipped_profile_speaks_to_real_servers(lab_factory: LabFactory, t
                     "run",
                     "-f",
                     str(tmp_path / "fleet.yaml"),
-                    "--interface",
-                    lab.dev_iface,
-                    "--netns",
-                    lab.dev_netns,
-                    "--json-output",
-                    "--state-dir",
-                    str(tmp_path / "state"),
+                    *in_lab(lab, tmp_path / "state"),
                     "--log-level",
                     "debug",
                 ]

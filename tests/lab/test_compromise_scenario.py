@@ -14,7 +14,7 @@ import yaml
 from iot_emulator.scenarios import beacon, credentials
 from tests.conftest import LabFactory
 
-from .emulator import Emulator
+from .emulator import Emulator, in_lab
 
 pytestmark = pytest.mark.lab
 
@@ -53,13 +53,7 @@ def test_a_scenario_runs_compromise_behaviours_against_the_lab_internet(
         str(manifest),
         "--scenario",
         str(scenario),
-        "--interface",
-        lab.dev_iface,
-        "--netns",
-        lab.dev_netns,
-        "--json-output",
-        "--state-dir",
-        str(tmp_path / "state"),
+        *in_lab(lab, tmp_path / "state"),
     ]
     with Emulator(argv) as emulator:
         for _ in STEPS:

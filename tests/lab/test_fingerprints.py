@@ -33,7 +33,7 @@ from iot_emulator.profiles import catalog
 from tests import poll
 from tests.conftest import new_lab_name
 from tests.lab import servers, udp_servers
-from tests.lab.emulator import Emulator
+from tests.lab.emulator import Emulator, in_lab
 from tests.lab.fingerprint_capture import FullCapture, P0f, P0fSyn, avahi_lists, decode
 
 pytestmark = pytest.mark.lab
@@ -120,13 +120,7 @@ def fleet(lab: iotlab.Lab, directory: Path, run: int) -> Iterator[tuple[dict[str
             "run",
             "-f",
             str(_manifest(directory)),
-            "--interface",
-            lab.dev_iface,
-            "--netns",
-            lab.dev_netns,
-            "--json-output",
-            "--state-dir",
-            str(directory / f"state-{run}"),
+            *in_lab(lab, directory / f"state-{run}"),
         ]
     )
     try:

@@ -29,7 +29,7 @@ from iot_emulator import cli
 from iot_emulator import lab as iotlab
 from iot_emulator.profiles import catalog
 from tests.conftest import new_lab_name
-from tests.lab.emulator import Emulator
+from tests.lab.emulator import Emulator, in_lab
 from tests.lab.fingerprint_capture import FullCapture, decode
 
 pytestmark = pytest.mark.lab
@@ -74,13 +74,7 @@ def run(lab: iotlab.Lab, directory: Path, tag: str, names: list[str], macs: list
             "run",
             "-f",
             str(write_manifest(directory / f"{tag}.yaml", names, macs)),
-            "--interface",
-            lab.dev_iface,
-            "--netns",
-            lab.dev_netns,
-            "--json-output",
-            "--state-dir",
-            str(directory / f"state-{tag}"),
+            *in_lab(lab, directory / f"state-{tag}"),
             "--profiles-dir",
             str(profiles_dir),
             "--pcap",

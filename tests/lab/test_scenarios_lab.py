@@ -26,7 +26,7 @@ from iot_emulator.scenarios import driver, model
 from tests import poll
 from tests.conftest import LabFactory
 
-from .emulator import Emulator
+from .emulator import Emulator, in_lab
 from .fingerprint_capture import FullCapture, decode
 from .udp_servers import Capture, EngineThread
 
@@ -92,13 +92,7 @@ def test_each_lifecycle_behaviour_is_visible_on_the_wire(dnsmasq_lab: iotlab.Lab
                 str(manifest),
                 "--scenario",
                 str(scenario),
-                "--interface",
-                dnsmasq_lab.dev_iface,
-                "--netns",
-                dnsmasq_lab.dev_netns,
-                "--json-output",
-                "--state-dir",
-                str(tmp_path / "state"),
+                *in_lab(dnsmasq_lab, tmp_path / "state"),
                 "--seed",
                 "3",
             ]

@@ -24,7 +24,7 @@ from iot_emulator.lab import netns, vlans
 from tests import poll
 from tests.conftest import LabFactory
 from tests.lab import fingerprint_capture, servers
-from tests.lab.emulator import Emulator, Message
+from tests.lab.emulator import Emulator, Message, in_lab
 
 pytestmark = pytest.mark.lab
 
@@ -97,13 +97,7 @@ def test_each_vlan_is_served_by_its_own_server_and_hears_no_other(lab_factory: L
         "run",
         "-f",
         str(manifest(tmp_path)),
-        "--interface",
-        lab.dev_iface,
-        "--netns",
-        lab.dev_netns,
-        "--json-output",
-        "--state-dir",
-        str(tmp_path / "state"),
+        *in_lab(lab, tmp_path / "state"),
         "--stats-interval",
         "1",
     ]
