@@ -33,7 +33,7 @@ from iot_emulator import lab
 from iot_emulator.config import manifests
 from iot_emulator.devices import macs
 from iot_emulator.engine import engine, rawsock
-from iot_emulator.lab import netns
+from iot_emulator.lab import build, netns
 from iot_emulator.protocols.link import dhcp_wire
 
 LEASE_TIME = 43200
@@ -45,20 +45,8 @@ def fresh_lab(server: str, *extra: str, pin: bool = False) -> Iterator[lab.Lab]:
     """A new lab (its server holds no lease); `pin` adds the gateway fix the README proposes."""
     config = lab.LabConfig(dhcp_server=server, lease_time=LEASE_TIME, dnsmasq_extra=(*common.FAST_DNSMASQ, *extra))  # type: ignore[arg-type]
     with lab.lab(config) as where:
-        if pin:  # a permanent entry is never garbage-collected when the host-wide ARP table is full
-            where.run_in_gw(
-                "ip",
-                "neigh",
-                "replace",
-                "255.255.255.255",
-                "lladdr",
-                "ff:ff:ff:ff:ff:ff",
-                "dev",
-                where.gw_iface,
-                "nud",
-                "permanent",
-                check=True,
-            )
+        if pin:  # what the lab now does itself (`lab.build.pin_broadcast`), again: the flag's runs stay comparable
+            build.pin_broadcast(where.gw_netns, where.gw_iface)
         yield where
 
 

@@ -193,21 +193,7 @@ def _build_network(lab: handle.Lab) -> None:
     netns.run(netns.exec_argv(lab.gw_netns, ["ethtool", "-K", lab.gw_iface, "tx", "off"]))
     netns.ip(lab.gw_netns, "link", "set", lab.gw_iface, "up")
     netns.ip(lab.dev_netns, "link", "set", lab.dev_iface, "up")
-    # The neighbour table is shared by every namespace of the host and stops at ~1024 entries; a
-    # big fleet fills it, garbage collection evicts the broadcast entry, and dnsmasq's broadcast
-    # replies then fail with ENOBUFS. A permanent entry is never evicted.
-    netns.ip(
-        lab.gw_netns,
-        "neigh",
-        "replace",
-        "255.255.255.255",
-        "lladdr",
-        "ff:ff:ff:ff:ff:ff",
-        "dev",
-        lab.gw_iface,
-        "nud",
-        "permanent",
-    )
+    pin_broadcast(lab.gw_netns, lab.gw_iface)
     netns.wait_running(lab.gw_netns, lab.gw_iface)
     netns.wait_running(lab.dev_netns, lab.dev_iface)
 
@@ -220,3 +206,14 @@ def lab(config: LabConfig | None = None) -> Iterator[handle.Lab]:
         yield built
     finally:
         teardown.down(built.name, built.config.state_dir)
+
+
+def pin_broadcast(gw_netns: str, iface: str) -> None:
+    """A permanent neighbour entry for the broadcast address on the gateway's lab interface.
+
+    The neighbour table is shared by every namespace of the host and stops at ~1024 entries; a big
+    fleet fills it, garbage collection evicts the broadcast entry, and dnsmasq's broadcast replies
+    then fail with ENOBUFS. A permanent entry is never evicted."""
+    netns.ip(
+        gw_netns, "neigh", "replace", "255.255.255.255", "lladdr", "ff:ff:ff:ff:ff:ff", "dev", iface, "nud", "permanent"
+    )
