@@ -117,6 +117,9 @@ class ServedLink:
     def close(self) -> None:
         self.raw.close()
 
+    def read_vlan_tags(self) -> None:
+        self.raw.read_vlan_tags()
+
 
 def send_loop(send: Callable[[bytes], object], frames: list[bytes], seconds: float) -> float:
     """Frames/s of `send` over the cached frames, in chunks between clock reads."""

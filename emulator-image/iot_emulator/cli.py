@@ -437,7 +437,7 @@ def _write(path: Path | None, text: str) -> None:
 
 def _run(configs: list[manifests.DeviceConfig], options: runner.RunOptions, library: catalog.Library) -> int:
     try:
-        link = runner.open_link(options, configs)
+        link = runner.open_link(options)
     except rawsock.LinkError as exc:
         raise BadInput(f"--interface: {exc.strerror}") from None
     return asyncio.run(runner.run(configs, options, link, library=library))

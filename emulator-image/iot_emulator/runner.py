@@ -77,13 +77,11 @@ class RunOptions(BaseModel):
         return self
 
 
-def open_link(options: RunOptions, configs: Sequence[manifests.DeviceConfig] = ()) -> rawsock.RawLink:
+def open_link(options: RunOptions) -> rawsock.RawLink:
     """Open the raw socket before anything else, so a bad interface fails before any frame.
 
-    It reads VLAN tags (a slower receive) when a device has a VLAN; the engine turns that on when a
-    device with a VLAN is added later."""
-    vlans = any(c.vlan is not None for c in configs)
-    link = rawsock.RawLink(options.interface, netns=options.netns, promiscuous=options.promiscuous, vlans=vlans)
+    The engine asks it to read VLAN tags (a slower receive) once a device has a VLAN."""
+    link = rawsock.RawLink(options.interface, netns=options.netns, promiscuous=options.promiscuous)
     link.open()
     return link
 

@@ -43,6 +43,8 @@ class NoLink:
 
     def close(self) -> None: ...
 
+    def read_vlan_tags(self) -> None: ...
+
 
 class Fake:
     def __init__(self, stats_interval: float, interface: str) -> None:

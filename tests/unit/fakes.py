@@ -12,6 +12,7 @@ class RecordingLink:
         self.closed = False
         self.on_frame: Callable[[bytes], None] | None = None
         self.sent_event = asyncio.Event()
+        self.reads_vlan_tags = False
 
     def start(self, loop: asyncio.AbstractEventLoop, on_frame: Callable[[bytes], None]) -> None:
         self.on_frame = on_frame
@@ -25,6 +26,9 @@ class RecordingLink:
 
     def close(self) -> None:
         self.closed = True
+
+    def read_vlan_tags(self) -> None:
+        self.reads_vlan_tags = True
 
     def deliver(self, frame: bytes) -> None:
         assert self.on_frame is not None, "engine not running"

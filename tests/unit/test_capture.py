@@ -40,6 +40,8 @@ class FakeLink:
 
     def close(self) -> None: ...
 
+    def read_vlan_tags(self) -> None: ...
+
 
 def records(pcap: bytes) -> list[bytes]:
     """The frames of a classic pcap; asserts its header."""

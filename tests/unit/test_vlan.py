@@ -270,21 +270,10 @@ def test_bad_vlan_fields_are_named(template: str, problem: str) -> None:
     assert problem in str(err.value)
 
 
-class TagReadingLink(RecordingLink):
-    """A link that, like `rawsock.RawLink`, can be asked to read VLAN tags from now on."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reads_vlan_tags = False
-
-    def read_vlan_tags(self) -> None:
-        self.reads_vlan_tags = True
-
-
 async def test_the_first_device_added_with_a_vlan_turns_tag_reading_on(tiny_library: catalog.Library) -> None:
     """A process started without VLANs reads frames the cheap way until a device with a VLAN joins it."""
     cam10, _cam20, plain = configs(tiny_library)
-    link = TagReadingLink()
+    link = RecordingLink()
     eng = engine.Engine(link, [plain], interface="lab0", stats_interval=60, seed=7)
     stop = asyncio.Event()
     task = asyncio.create_task(eng.run(stop))

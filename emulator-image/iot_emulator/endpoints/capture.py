@@ -130,6 +130,9 @@ class CaptureTap:
     def close(self) -> None:
         self.inner.close()
 
+    def read_vlan_tags(self) -> None:
+        self.inner.read_vlan_tags()
+
     def _offer(self, frame: bytes) -> None:
         wall = self.wall()
         for cap in self.captures:

@@ -37,6 +37,8 @@ class Link(Protocol):
     def send(self, frame: bytes) -> None: ...
     def flush(self, timeout: float = ...) -> None: ...
     def close(self) -> None: ...
+    def read_vlan_tags(self) -> None:
+        """From now on, give received frames the VLAN tag the kernel took off (a device has a VLAN)."""
 
 
 class Extension(Protocol):
@@ -95,6 +97,8 @@ class Engine:
         self._rng = random.Random(seed)
         self._seed = seed
         gateway = bytes(int(x) for x in fallback_gateway.split(".")) if fallback_gateway else None
+        self._tagged = False
+        self._read_tags_for(configs)
         self.devices = [self._make_device(c, gateway) for c in configs]
         for dev in self.devices:
             self.segments.of(dev).by_mac[dev.mac] = dev
@@ -172,9 +176,7 @@ class Engine:
         `prepare` runs once they exist and before any starts (a scenario holding one back)."""
         gateway = self.devices[0].fallback_gateway if self.devices else None
         now = self.clock()
-        read_vlan_tags = getattr(self.link, "read_vlan_tags", None)  # a RawLink; tests' fake links have none
-        if read_vlan_tags is not None and any(c.vlan is not None for c in configs):
-            read_vlan_tags()
+        self._read_tags_for(configs)
         for config in configs:
             dev = self._make_device(config, gateway)
             self.devices.append(dev)
@@ -186,6 +188,12 @@ class Engine:
             prepare(configs)
         if self._loop is not None:
             self._admit(now)
+
+    def _read_tags_for(self, configs: Sequence[manifests.DeviceConfig]) -> None:
+        """Reading tags back costs receive speed: the link does it once the first device with a VLAN exists."""
+        if not self._tagged and any(c.vlan is not None for c in configs):
+            self._tagged = True
+            self.link.read_vlan_tags()
 
     def remove_device(self, device_id: str) -> bool:
         """Release its lease, report final stats and `stopped`, forget it. False if unknown."""

@@ -80,6 +80,9 @@ class TapLink:
         for writer in self._writers():
             writer.close()
 
+    def read_vlan_tags(self) -> None:
+        self.inner.read_vlan_tags()
+
     def _record(self, frame: bytes) -> None:
         wall = self.wall()
         self.process.write(frame, wall)
