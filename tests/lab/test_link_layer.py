@@ -1,9 +1,13 @@
-"""What a phone sends at link-up, read by tshark on the gateway: LLDP-MED and CDP before its first DHCPDISCOVER."""
+"""What a phone sends at link-up, read by tshark on the gateway: LLDP-MED and CDP before its first DHCPDISCOVER.
+
+The frames are written by tcpdump with `--immediate-mode -U` (each frame handed over and written as it
+arrives): tshark's capture, on a loaded machine, once held no DHCP frame at all although the phone had
+bound, and what it has not written when stopped is lost."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import signal
 import subprocess
 from pathlib import Path
 
@@ -12,42 +16,49 @@ import pytest
 from iot_emulator import lab as iotlab
 from tests import poll
 
-from .fingerprint_capture import FullCapture, decode
+from . import servers
+from .fingerprint_capture import decode
 from .test_probes import configs, probe_lab  # noqa: F401  (fixture)
 from .udp_servers import EngineThread
 
 pytestmark = pytest.mark.lab
 
 
+def captured(pcap: Path, display_filter: str) -> bool:
+    """The capture file, as written so far, holds a frame matching `display_filter`."""
+    try:
+        return bool(decode(pcap, display_filter, ["frame.number"]))
+    except subprocess.CalledProcessError:  # read while a frame is half-written
+        return False
+
+
 def test_phone_sends_lldp_med_and_cdp_before_dhcp(probe_lab: iotlab.Lab, tmp_path: Path) -> None:  # noqa: F811
     [config] = configs(["cisco-cp-7841"])
     config = dataclasses.replace(config, protocols=("arp", "dhcp", "lldp"))  # "lldp" also runs CDP
-    capture = FullCapture(probe_lab, tmp_path / "link.pcap")
+    pcap = tmp_path / "link.pcap"
+    argv = ["tcpdump", "-n", "-i", probe_lab.gw_iface, "--immediate-mode", "-U", "-w", str(pcap)]
+    capture = servers.GwProcess(probe_lab, argv, tmp_path / "tcpdump.out")
     try:
+        poll.until(
+            lambda: capture.check_alive("tcpdump") or "listening on" in capture.log.read_text(), 30, "tcpdump capturing"
+        )
         emulator = EngineThread(probe_lab, [config])
         try:
-            # bound: the ACK has crossed the gateway's interface. tshark may not have written it yet, and
-            # loses what it has not written when stopped: give it time to, without failing here (CI once
-            # saw no ACK in the file for 60 s while tshark ran); the assertions read the closed file.
             emulator.wait(lambda: emulator.engine.devices[0].ip is not None or None, 20, "the phone to bind")
-            with contextlib.suppress(AssertionError, subprocess.CalledProcessError):  # a half-written frame
-                poll.until(
-                    lambda: decode(capture.pcap, "dhcp.option.dhcp == 5", ["frame.number"]),
-                    15,
-                    "the DHCPACK in the capture",
-                )
+            # bound: the ACK crossed the gateway's interface, and tcpdump writes each frame as it comes
+            poll.until(lambda: captured(pcap, "dhcp.option.dhcp == 5"), 15, "the DHCPACK in the capture")
         finally:
             emulator.stop()
     finally:
-        capture.stop()
+        capture.stop(signal.SIGINT)
     rows = decode(
-        capture.pcap,
+        pcap,
         "lldp or dhcp",
         ["frame.number", "lldp.media.subtype.class", "dhcp.option.dhcp", "lldp.media.dscp", "lldp.media.subtype.caps"],
     )
     kinds = ["lldp" if row[1] else "dhcp" if row[2] else "?" for row in rows]
     cdp = decode(
-        capture.pcap, "cdp", ["frame.number", "cdp.deviceid", "cdp.platform", "cdp.checksum.status", "cdp.capabilities"]
+        pcap, "cdp", ["frame.number", "cdp.deviceid", "cdp.platform", "cdp.checksum.status", "cdp.capabilities"]
     )
     assert kinds[0] == "lldp" and "dhcp" in kinds, rows  # the first LLDPDU precedes the DISCOVER
     first = rows[0]
