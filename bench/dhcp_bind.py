@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import random
 import socket
 import time
@@ -34,6 +35,7 @@ from iot_emulator.config import manifests
 from iot_emulator.devices import macs
 from iot_emulator.engine import engine, rawsock
 from iot_emulator.lab import build, netns
+from iot_emulator.lab import config as lab_config
 from iot_emulator.protocols.link import dhcp_wire
 
 LEASE_TIME = 43200
@@ -41,13 +43,26 @@ TIMEOUT = 60.0
 
 
 @contextlib.contextmanager
-def fresh_lab(server: str, *extra: str, pin: bool = False) -> Iterator[lab.Lab]:
-    """A new lab (its server holds no lease); `pin` adds the gateway fix the README proposes."""
-    config = lab.LabConfig(dhcp_server=server, lease_time=LEASE_TIME, dnsmasq_extra=(*common.FAST_DNSMASQ, *extra))  # type: ignore[arg-type]
+def fresh_lab(server: str, *extra: str, pin: bool = False, devices: int = 0) -> Iterator[lab.Lab]:
+    """A new lab (no lease held) whose pool holds `devices`; `pin` adds the gateway fix the README proposes."""
+    config = lab.LabConfig(
+        dhcp_server=server,  # type: ignore[arg-type]
+        subnet=subnet_for(devices),
+        lease_time=LEASE_TIME,
+        dnsmasq_extra=(*common.FAST_DNSMASQ, *extra),
+    )
     with lab.lab(config) as where:
         if pin:  # what the lab now does itself (`lab.build.pin_broadcast`), again: the flag's runs stay comparable
             build.pin_broadcast(where.gw_netns, where.gw_iface)
         yield where
+
+
+def subnet_for(devices: int) -> ipaddress.IPv4Network:
+    """The lab's default /20 (4,080 addresses), or the smallest larger subnet whose pool holds every device."""
+    prefix = 20
+    while prefix > 8 and lab_config.pool_size(ipaddress.IPv4Network(f"10.64.0.0/{prefix}")) < devices:
+        prefix -= 1
+    return lab_config.DEFAULT_SUBNET if prefix == 20 else ipaddress.IPv4Network(f"10.64.0.0/{prefix}")
 
 
 def udp_errors(where: lab.Lab) -> int:
@@ -224,18 +239,18 @@ def main() -> None:
         results.setdefault(name, []).append(value)
 
     for run in range(1, args.repeat + 1):
-        with fresh_lab(args.server, pin=args.pin_broadcast) as where:
+        with fresh_lab(args.server, pin=args.pin_broadcast, devices=args.devices) as where:
             got = asyncio.run(run_engine(where, configs, args.window))
         for key, value in got.items():
             keep(key, value)
-        with fresh_lab(args.server, *ro, pin=args.pin_broadcast) as where:
+        with fresh_lab(args.server, *ro, pin=args.pin_broadcast, devices=args.devices) as where:
             keep("ceiling", fast_client(where, configs, args.window))
         if ro:
-            with fresh_lab(args.server, *ro, pin=args.pin_broadcast) as where:
+            with fresh_lab(args.server, *ro, pin=args.pin_broadcast, devices=args.devices) as where:
                 keep("engine_ro", asyncio.run(run_engine(where, configs, args.window))["ack"])
-            with fresh_lab(args.server, pin=args.pin_broadcast) as where:
+            with fresh_lab(args.server, pin=args.pin_broadcast, devices=args.devices) as where:
                 keep("client_same", fast_client(where, configs, args.window))
-        with fresh_lab(args.server, pin=args.pin_broadcast) as where:
+        with fresh_lab(args.server, pin=args.pin_broadcast, devices=args.devices) as where:
             per_device, leases = seed_approach(where, configs[: args.seed_devices])
         keep("seed", per_device)
         keep("seed_leases", leases)

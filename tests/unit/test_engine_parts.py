@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+
+import pytest
 from typing import Any
 
 from iot_emulator.engine import admission, routing, scheduler
@@ -109,3 +111,49 @@ def test_a_stopped_scheduler_arms_no_timer() -> None:
         assert timers._timer is None
     finally:
         loop.close()
+
+
+async def test_scheduler_lets_the_loop_read_between_slices_of_due_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A boot storm's thousands of due timers run in slices: a callback queued meanwhile (the link's
+    reader in the engine) runs between two slices, not after every device."""
+    monkeypatch.setattr(scheduler, "SLICE", 0.0)  # one device per slice
+    loop = asyncio.get_running_loop()
+    order: list[str] = []
+    done = asyncio.Event()
+
+    def on_due(dev: Any, now: float) -> None:
+        order.append("device")
+        if len(order) == 1:
+            loop.call_soon(order.append, "reader")
+        if order.count("device") == 3:
+            done.set()
+
+    timers = scheduler.Scheduler(on_due)
+    timers.start(loop)
+    now = timers.clock()
+    for _ in range(3):
+        timers.schedule(device(), now)
+    await asyncio.wait_for(done.wait(), 5)
+    assert order == ["device", "reader", "device", "device"]
+
+
+async def test_scheduler_runs_urgent_devices_first_when_both_are_due() -> None:
+    """Devices still getting an address (the engine's `urgent`) run before bound devices due as early."""
+    ran: list[Any] = []
+    done = asyncio.Event()
+    getting_address = device()
+
+    def on_due(dev: Any, now: float) -> None:
+        ran.append(dev)
+        if len(ran) == 3:
+            done.set()
+
+    timers = scheduler.Scheduler(on_due, urgent=lambda dev: dev is getting_address)
+    timers.start(asyncio.get_running_loop())
+    now = timers.clock()
+    bound = [device(), device()]
+    timers.schedule(bound[0], now - 0.2)
+    timers.schedule(bound[1], now - 0.1)
+    timers.schedule(getting_address, now)
+    await asyncio.wait_for(done.wait(), 5)
+    assert ran == [getting_address, *bound]

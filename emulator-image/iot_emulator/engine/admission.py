@@ -14,6 +14,8 @@ from iot_emulator.devices import device as device_mod
 from iot_emulator.protocols.link import dhcp
 
 IN_FLIGHT = frozenset({dhcp.DhcpState.SELECTING, dhcp.DhcpState.REQUESTING, dhcp.DhcpState.REBOOTING})
+ACQUIRING = IN_FLIGHT | {dhcp.DhcpState.INIT, dhcp.DhcpState.INIT_REBOOT, dhcp.DhcpState.CHECKING}
+"""Still getting an address: the exchange, and the RFC 5227 check of the address ACKed."""
 
 
 class Admission:

@@ -15,14 +15,27 @@ from collections.abc import Callable
 
 from iot_emulator.devices import device as device_mod
 
+SLICE = 0.005
+"""Seconds of device timers run before the loop polls its sockets again (a slice left over runs at once after)."""
+
 
 class Scheduler:
-    """Calls `on_due(device, now)` at each device's deadline, on the loop given to `start`."""
+    """Calls `on_due(device, now)` at each device's deadline, on the loop given to `start`.
 
-    def __init__(self, on_due: Callable[[device_mod.Device, float], None]) -> None:
+    Devices for which `urgent` says so when they are scheduled (the engine: those still getting an
+    address) have their own heap, run first: in a boot storm the RFC 5227 checks of the devices just
+    ACKed end on time instead of behind thousands of bound devices' mDNS probes."""
+
+    def __init__(
+        self,
+        on_due: Callable[[device_mod.Device, float], None],
+        urgent: Callable[[device_mod.Device], bool] = lambda dev: False,
+    ) -> None:
         self.on_due = on_due
+        self.urgent = urgent
         self.loop: asyncio.AbstractEventLoop | None = None
         self.heap: list[tuple[float, int, device_mod.Device]] = []
+        self.urgent_heap: list[tuple[float, int, device_mod.Device]] = []
         self.scheduled: dict[device_mod.Device, float | None] = {}
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
@@ -48,10 +61,10 @@ class Scheduler:
             return
         self.scheduled[dev] = deadline
         if deadline is not None:
-            heapq.heappush(self.heap, (deadline, next(self._seq), dev))
+            heapq.heappush(self.urgent_heap if self.urgent(dev) else self.heap, (deadline, next(self._seq), dev))
             if deadline < self._timer_at:
                 self._arm(deadline)
-            if len(self.heap) > 2 * len(self.scheduled) + 64:
+            if len(self.heap) + len(self.urgent_heap) > 2 * len(self.scheduled) + 64:
                 self._compact()
 
     def forget(self, dev: device_mod.Device) -> None:
@@ -61,8 +74,9 @@ class Scheduler:
         """Drop superseded heap entries (in place: `_on_timer` holds the list): ~120 bytes each, and
         every reschedule leaves one behind until its time comes."""
         scheduled = self.scheduled
-        self.heap[:] = [entry for entry in self.heap if scheduled.get(entry[2]) == entry[0]]
-        heapq.heapify(self.heap)
+        for heap in (self.heap, self.urgent_heap):
+            heap[:] = [entry for entry in heap if scheduled.get(entry[2]) == entry[0]]
+            heapq.heapify(heap)
 
     def _arm(self, deadline: float) -> None:
         if self.loop is None or self._stopped:
@@ -73,15 +87,25 @@ class Scheduler:
         self._timer = self.loop.call_at(deadline, self._on_timer)
 
     def _on_timer(self) -> None:
+        """Run the devices that are due, for at most `SLICE` seconds: when thousands are due at once
+        (a boot storm's services), the loop reads the link between slices, so the DHCP replies of the
+        exchanges in flight are not held behind seconds of other devices' timers."""
         assert self.loop is not None
         self._timer, self._timer_at = None, float("inf")
         now = self.loop.time()
-        heap = self.heap
-        while heap and heap[0][0] <= now:
-            deadline, _, dev = heapq.heappop(heap)
-            if self.scheduled.get(dev) != deadline:
-                continue  # superseded by a later reschedule
-            self.scheduled[dev] = None
-            self.on_due(dev, now)
-        if heap:
-            self._arm(heap[0][0])
+        until = time.perf_counter() + SLICE
+        for heap in (self.urgent_heap, self.heap):
+            while heap and heap[0][0] <= now:
+                deadline, _, dev = heapq.heappop(heap)
+                if self.scheduled.get(dev) != deadline:
+                    continue  # superseded by a later reschedule
+                self.scheduled[dev] = None
+                self.on_due(dev, now)
+                if time.perf_counter() >= until:
+                    break  # the slice is over: the loop polls, the next slice runs at once after
+            else:
+                continue  # this heap has nothing more due: the next one
+            break
+        heads = [heap[0][0] for heap in (self.urgent_heap, self.heap) if heap]
+        if heads:
+            self._arm(min(heads))

@@ -65,6 +65,9 @@ class MdnsResponder:
         self.answers_sent = 0
         self._last_multicast: dict[tuple[str, int, dns_wire.RData], float] = {}
         self._conflict_times: list[float] = []
+        self._repeat: list[bytes] = []
+        """The last probe's or announcement's packets, sent again as they are (probes 2 and 3 and the second
+        announcement repeat the one before: encoding each again was a third of a boot storm's mDNS cost)."""
 
     # -- host.Service -------------------------------------------------------------------------------
 
@@ -107,6 +110,7 @@ class MdnsResponder:
 
     def _begin_probing(self, now: float, delay: float) -> None:
         self.timers.clear()
+        self._repeat = []
         self._set_state(State.PROBING)
         self.timers.at(now + delay, lambda t: self._probe(t, 0))
 
@@ -115,9 +119,12 @@ class MdnsResponder:
         return [r for r in self.published.records() if r.name.lower() in names]
 
     def _probe(self, now: float, n: int) -> None:
-        qclass = dns_wire.CLASS_IN | (dns_wire.TOP_BIT if n == 0 else 0)
-        questions = [dns_wire.Question(name, dns_wire.TYPE_ANY, qclass) for name in self.published.unique_names()]
-        self._send(dns_wire.Message(0, 0, questions, authority=self._proposed()), GROUP, PORT)
+        if n >= 2 and self._repeat:  # the same as probe 1 (only probe 0 asks for unicast replies)
+            self._send_payloads(self._repeat, GROUP, PORT)
+        else:
+            qclass = dns_wire.CLASS_IN | (dns_wire.TOP_BIT if n == 0 else 0)
+            questions = [dns_wire.Question(name, dns_wire.TYPE_ANY, qclass) for name in self.published.unique_names()]
+            self._repeat = self._send(dns_wire.Message(0, 0, questions, authority=self._proposed()), GROUP, PORT)
         if n + 1 < PROBES:
             self.timers.at(now + PROBE_INTERVAL, lambda t: self._probe(t, n + 1))
         else:
@@ -125,7 +132,14 @@ class MdnsResponder:
 
     def _announce(self, now: float, k: int) -> None:
         self._set_state(State.RUNNING)
-        self._multicast(self.published.records(), now, rate_limit=False)
+        records = self.published.records()
+        if k > 0 and self._repeat:  # the same records as the announcement before
+            for record in records:
+                self._last_multicast[record.key()] = now
+            self._send_payloads(self._repeat, GROUP, PORT)
+            self.answers_sent += 1
+        else:
+            self._repeat = self._multicast(records, now, rate_limit=False)
         if k + 1 < self.settings.announce_count:
             self.timers.at(now + 2.0**k, lambda t: self._announce(t, k + 1))
 
@@ -226,24 +240,35 @@ class MdnsResponder:
             self._multicast(records, now, rate_limit=not probe)
         else:
             delay = self.rng.uniform(0.020, 0.120)
-            self.timers.at(now + delay, lambda t: self._multicast(records, t, rate_limit=not probe))
 
-    def _multicast(self, records: list[dns_wire.Record], now: float, *, rate_limit: bool) -> None:
+            def send(t: float) -> None:
+                self._multicast(records, t, rate_limit=not probe)
+
+            self.timers.at(now + delay, send)
+
+    def _multicast(self, records: list[dns_wire.Record], now: float, *, rate_limit: bool) -> list[bytes]:
+        """Send `records` to the group (those sent in the last second left out, with `rate_limit`): the packets."""
         if self.state is not State.RUNNING:
-            return
+            return []
         if rate_limit:
             records = [r for r in records if now - self._last_multicast.get(r.key(), -1e9) >= 1.0]
         if not records:
-            return
+            return []
         for record in records:
             self._last_multicast[record.key()] = now
-        self._send(self._response(records), GROUP, PORT)
+        return self._send(self._response(records), GROUP, PORT)
 
-    def _send(self, message: dns_wire.Message, dst: bytes, dport: int) -> None:
-        """One packet, or several if the answers do not fit in MAX_PAYLOAD (additional records go last, if room)."""
+    def _send(self, message: dns_wire.Message, dst: bytes, dport: int) -> list[bytes]:
+        """One packet, or several if the answers do not fit in MAX_PAYLOAD (additional records go last, if
+        room); returns them."""
         if message.is_response:
             self.answers_sent += 1
-        for payload in _split(message):
+        payloads = _split(message)
+        self._send_payloads(payloads, dst, dport)
+        return payloads
+
+    def _send_payloads(self, payloads: list[bytes], dst: bytes, dport: int) -> None:
+        for payload in payloads:
             self.host.send_udp("mdns", dst, PORT, dport, payload, ttl=IP_TTL)
 
 
