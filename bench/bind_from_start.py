@@ -1,6 +1,6 @@
 """Time from process start to 99% of a fleet bound, seen from the DHCP server's side of the wire.
 
-    sudo .venv/bin/python bench/bind_from_start.py --devices 10000 [--server kea|dnsmasq] [--repeat 3]
+    sudo .venv/bin/python bench/bind_from_start.py --devices 10000 [--server kea|dnsmasq] [--repeat 3] [--before DIR]
                                                    [--window 64] [--profile sonoff-mini]
 
 `dhcp_bind.py` times the engine inside its own process from `run()`; this one measures what a
@@ -151,7 +151,10 @@ def wait_for(pcap: Path, start: float, devices: int, *, announced: bool) -> None
         time.sleep(0.5)  # the pcap grows with no event to wait on; the clock is the capture's, not this loop's
 
 
-def run_emulator(where: lab.Lab, args: argparse.Namespace, work: Path) -> tuple[list[float], list[float], float]:
+def run_emulator(
+    where: lab.Lab, args: argparse.Namespace, work: Path, source: str | None = None
+) -> tuple[list[float], list[float], float]:
+    """The emulator's times (`wire_times`); `source`: run another checkout's emulator instead of this one."""
     manifest, pcap = work / "fleet.yaml", work / "emulator.pcap"
     fleet_manifest(args.devices, args.profile, manifest)
     capture = start_capture(where, pcap)
@@ -169,13 +172,14 @@ def run_emulator(where: lab.Lab, args: argparse.Namespace, work: Path) -> tuple[
             "--window",
             str(args.window),
             "--state-dir",
-            str(work / "state"),
+            str(work / f"state-{source is None}"),
             "--stats-interval",
             "3600",
             "--log-level",
             "error",
         ],
         stdout=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(Path(source) / "emulator-image")} if source else None,
     )
     try:
         wait_for(pcap, start, args.devices, announced=True)
@@ -213,6 +217,11 @@ def main() -> None:
     parser.add_argument("--profile", default="sonoff-mini")
     parser.add_argument("--window", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--before",
+        metavar="DIR",
+        help="also run the emulator of this checkout (e.g. a git worktree of an older commit)",
+    )
     args = parser.parse_args()
     n = args.devices
     rows: dict[str, list[float]] = {}
@@ -224,6 +233,13 @@ def main() -> None:
         with tempfile.TemporaryDirectory(dir="/dev/shm") as tmp:
             work = Path(tmp)
             os.chmod(work, 0o755)
+            if args.before:
+                with dhcp_bind.fresh_lab(args.server, devices=n) as where:
+                    before_acks, before_announces, before_first = run_emulator(where, args, work, args.before)
+                keep("before: first DHCP request on the wire", before_first)
+                for share in (0.5, 0.99):
+                    keep(f"before: ACKed {share:.0%}", at_share(before_acks, share, n))
+                    keep(f"before: announced (bound) {share:.0%}", at_share(before_announces, share, n))
             with dhcp_bind.fresh_lab(args.server, devices=n) as where:
                 acks, announces, first = run_emulator(where, args, work)
             with dhcp_bind.fresh_lab(args.server, devices=n) as where:
@@ -264,6 +280,17 @@ def main() -> None:
                     common.verdict(med["emulator ACKed 99%"] <= 3),
                 ],
                 ["  emulator / minimal client, 99% ACKed", f"x{ratio:.2f}", ""],
+                *(
+                    [
+                        [
+                            "  emulator / --before, 99% ACKed",
+                            f"x{med['emulator ACKed 99%'] / med['before: ACKed 99%']:.2f}",
+                            "",
+                        ]
+                    ]
+                    if args.before
+                    else []
+                ),
             ],
         )
     )
