@@ -85,8 +85,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         const="slaac",
         choices=ipv6.MODES,
         default=None,
-        help="the gateway as an IPv6 router of fd00:1ab:6::/64: slaac (radvd, the default) or dhcpv6 "
-        "(dnsmasq: RA with the M flag, leases) (docs/ipv6.md)",
+        help="the gateway as an IPv6 router of fd00:1ab:6::/64: slaac (radvd, the default), dhcpv6 "
+        "(dnsmasq: RA with the M flag, leases), kea (radvd with the M flag + kea-dhcp6 leases) or "
+        "kea-stateless (radvd with the O flag, SLAAC + kea-dhcp6 information-requests) (docs/ipv6.md)",
     )
     up.add_argument("--state-dir", type=Path, default=config.DEFAULT_STATE_DIR, help=argparse.SUPPRESS)
     up.add_argument("--json", action="store_true", help="print the lab's record as JSON instead of the guide")
