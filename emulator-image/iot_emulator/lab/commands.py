@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from iot_emulator.lab import build, config, errors, handle, ipv6, record, teardown, vlans
+from iot_emulator.lab import build, config, errors, handle, ipv6, kea6, record, teardown, vlans
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -182,6 +182,11 @@ def guide(lab: handle.Lab) -> str:
                 for v in lab.config.vlans
             ),
             *([f"IPv6:            {ipv6.PREFIX} from {ipv6.GATEWAY} ({lab.config.ipv6})"] if lab.config.ipv6 else []),
+            *(
+                [f"DHCPv6 leases:   {lab.directory / kea6.LEASE_FILE} (kea-dhcp6)"]
+                if lab.config.ipv6 in ipv6.KEA_MODES
+                else []
+            ),
             "run the emulator in it:",
             f"  sudo ip netns exec {lab.dev_netns} {iotemu} run -f examples/default-fleet.yaml "
             f"--interface {lab.dev_iface}",
