@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := iproute2 iputils-ping ethtool dnsmasq-base kea-dhcp4-server tcpdump tshark p0f openssl \
+APT_PACKAGES := iproute2 iputils-ping ethtool dnsmasq-base kea-dhcp4-server kea-dhcp6-server tcpdump tshark p0f openssl \
 	chrony libcoap3-bin avahi-daemon avahi-utils lldpd dbus nginx libnginx-mod-stream mosquitto mosquitto-clients nftables \
 	chromium containerd runc docker.io docker-compose debootstrap containernetworking-plugins nmap snmp dcmtk sipsak onvif-tools \
 	openssh-server inetutils-telnetd inetutils-inetd radvd hostapd freeradius eapoltest

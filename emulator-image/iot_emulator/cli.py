@@ -146,6 +146,10 @@ def _seed(argv: list[str]) -> int:
         )
     except ValidationError as exc:
         raise BadInput(_flag_errors(exc)) from None
+    try:
+        manifests.check_ipv6(prof, tuple(spec.protocols or prof.protocols), "--protocols")
+    except manifests.NoIpv6 as exc:
+        raise BadInput(str(exc)) from None
     device_id = args.device
     config = manifests.DeviceConfig(
         device_id=device_id,

@@ -108,6 +108,8 @@ def desired_pods(
         return []
     if resource.spec.scenario is not None and (problems := firmware.check(resource.spec.scenario, library)):
         raise SpecError("; ".join(f"spec.scenario.{p}" for p in problems))  # the emulator would refuse it
+    if (problem := _ipv6_problem(resource, library)) is not None:
+        raise SpecError(problem)  # the emulator would refuse it
     if isinstance(resource, models.IoTDevice):
         mac = _device_mac(resource, library) if _is_multus(resource.spec.network) else None
         return [_pod(owner, None, _device_manifest(resource), 1, resource.spec.network, mac, settings)]
@@ -115,6 +117,20 @@ def desired_pods(
         _pod(owner, shard, _shard_manifest(resource, shard), shard.size, resource.spec.network, None, settings)
         for shard in shards(resource.spec)
     ]
+
+
+def _ipv6_problem(resource: models.IoTDevice | models.IoTFleet, library: catalog.Library) -> str | None:
+    """ "ipv6" listed for an IPv4-only profile (`manifests.check_ipv6`), said in the status, not by a failing pod."""
+    spec = resource.spec if isinstance(resource, models.IoTDevice) else resource.spec.template
+    field = "spec.protocols" if isinstance(resource, models.IoTDevice) else "spec.template.protocols"
+    if spec.profile not in library:
+        return None  # an unknown profile: the emulator names it (and _device_mac for Multus)
+    prof = library.get(spec.profile)
+    try:
+        manifests.check_ipv6(prof, tuple(spec.protocols if spec.protocols is not None else prof.protocols), field)
+    except manifests.NoIpv6 as exc:
+        return str(exc)
+    return None
 
 
 def _device_manifest(resource: models.IoTDevice) -> dict[str, Any]:

@@ -54,6 +54,21 @@ APP_HEADER = """
 |---|---|---|---|---|---|
 """
 
+IPV6_HEADER = """
+## IPv6 and DHCPv6
+
+What each device's IPv6 stack does when a manifest lists the protocol `ipv6` ([ipv6.md](ipv6.md)); an
+IPv4-only device (`ipv6.enabled: false`) refuses it with a manifest error. DAD / RS is the number of DAD
+probes per address, Router Solicitations x their interval, and the hop limit of what it originates. The
+sources (`sources.ipv6`, `sources.ipv6.dhcpv6`) say which values are read from a manual or a client's
+source (ConnMan's for the Tizen TV) and which are best knowledge. `tests/lab/test_ipv6_kea.py` checks the
+Samsung, Cisco and HP fingerprints on the wire (tshark, SOLICITs to dnsmasq) and the Samsung TV's IA_NA,
+renewal, release and information-request against Kea.
+
+| profile | IPv6 | interface id | DAD / RS / hop limit | DHCPv6 client (SOLICIT, INFORMATION-REQUEST) |
+|---|---|---|---|---|
+"""
+
 SOURCES_HEADER = """
 ## Sources, in short
 
@@ -96,6 +111,21 @@ def _summary(prof: catalog.Profile) -> str:
     return f"Satori/FingerBank for: {', '.join(cited)}; {derived}" if cited else derived.capitalize()
 
 
+def _ipv6(prof: catalog.Profile) -> str:
+    """One row of the IPv6 table: the stack's settings and its DHCPv6 client's fingerprint."""
+    v6 = prof.ipv6 or catalog.Ipv6()
+    if not v6.enabled:
+        return f"| `{prof.name}` | no: IPv4 only | | | |\n"
+    client = v6.dhcpv6
+    dhcp = "none (SLAAC only)"
+    if client is not None:
+        dhcp = f"DUID-{client.duid_type.value.upper()}, ORO {','.join(map(str, client.option_request))}"
+        if client.vendor_class:
+            dhcp += f", vendor class {client.enterprise_number} `{client.vendor_class}`"
+    timing = f"{v6.dad_transmits} / {v6.router_solicitations} x {v6.solicitation_interval:g} s / {v6.hop_limit}"
+    return f"| `{prof.name}` | yes | {v6.interface_id.value} | {timing} | {dhcp} |\n"
+
+
 def render(report: dict[str, dict[str, Any]]) -> str:
     profiles = sorted(catalog.builtin(), key=lambda p: p.name)
     out = [HEADER.format(count=len(profiles))]
@@ -123,6 +153,8 @@ def render(report: dict[str, dict[str, Any]]) -> str:
             f"| `{p.name}` | {', '.join(x for x in p.protocols if x not in ('arp', 'dhcp', 'icmp'))} | "
             f"{_cell(agent)} | {_library(p)} | {_cell(_announcements(p))} | {_cell(lldp)} |\n"
         )
+    out.append(IPV6_HEADER)
+    out.extend(_ipv6(p) for p in profiles)
     out.append(SOURCES_HEADER)
     for p in profiles:
         out.append(f"| `{p.name}` | {_summary(p)} |\n")

@@ -166,6 +166,26 @@ def test_a_firmware_update_to_an_unknown_profile_is_a_spec_error(tiny_library: c
         pods.desired_pods(fleet(3, scenario=scenario), owner(), SETTINGS, tiny_library)
 
 
+V6 = ["arp", "dhcp", "ipv6"]
+
+
+@pytest.mark.parametrize(
+    ("resource", "where"),
+    [
+        (device(profile="sonoff-mini", protocols=V6), "spec.protocols"),
+        (fleet(2, template={"profile": "sonoff-mini", "protocols": V6}), "spec.template.protocols"),
+    ],
+)
+def test_ipv6_for_an_ipv4_only_profile_is_a_spec_error(
+    resource: models.IoTDevice | models.IoTFleet, where: str
+) -> None:
+    """The status says why, instead of a pod whose emulator exits on the same check."""
+    with pytest.raises(pods.SpecError, match=rf"{where}: profile 'sonoff-mini' has no IPv6"):
+        pods.desired_pods(resource, owner(resource.kind, "x"), SETTINGS, catalog.builtin())
+    dual_stack = device(profile="samsung-tizen-tv", protocols=V6)
+    assert pods.desired_pods(dual_stack, owner("IoTDevice", "x"), SETTINGS, catalog.builtin())
+
+
 def test_host_network_ports_are_spread_and_stable() -> None:
     ports = {pods.http_port(owner(), f"iotfleet-cams-{k}", True, SETTINGS) for k in range(20)}
     assert len(ports) > 15 and all(20000 <= p < 30000 for p in ports)

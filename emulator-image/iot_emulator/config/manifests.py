@@ -135,7 +135,7 @@ def expand(
                 devices.extend(_fleet(resource, library))
         except catalog.ProfileError as exc:
             problems.append(f"{resource.kind}/{resource.metadata.name}: spec.profile: {exc}")
-        except NoSupplicant as exc:
+        except (NoSupplicant, NoIpv6) as exc:
             problems.append(f"{resource.kind}/{resource.metadata.name}: {exc}")
         if resource.spec.scenario is not None:
             where = f"{resource.kind}/{resource.metadata.name}: spec.scenario."
@@ -171,6 +171,8 @@ def _unique_derived_macs(devices: list[DeviceConfig], taken: set[str]) -> list[D
 def _device(resource: models.IoTDevice, library: catalog.Library) -> DeviceConfig:
     spec = resource.spec
     prof = with_dot1x(library.get(spec.profile), spec.dot1x, "spec.dot1x")
+    protocols = tuple(spec.protocols if spec.protocols is not None else prof.protocols)
+    check_ipv6(prof, protocols, "spec.protocols")
     name = resource.metadata.name
     mac = spec.mac or macs.derive(prof.ouis[0], f"device/{name}", 0)
     return DeviceConfig(
@@ -180,7 +182,7 @@ def _device(resource: models.IoTDevice, library: catalog.Library) -> DeviceConfi
         hostname=spec.hostname or prof.hostname_for(mac, 0, name),
         hostname_given=spec.hostname is not None,
         profile=prof,
-        protocols=tuple(spec.protocols if spec.protocols is not None else prof.protocols),
+        protocols=protocols,
         traffic_interval=spec.traffic_interval,
         dhcp_mode=spec.dhcp.mode,
         static_address=spec.dhcp.address,
@@ -192,6 +194,8 @@ def _device(resource: models.IoTDevice, library: catalog.Library) -> DeviceConfi
 def _fleet(resource: models.IoTFleet, library: catalog.Library) -> list[DeviceConfig]:
     spec = resource.spec
     prof = with_dot1x(library.get(spec.template.profile), spec.template.dot1x, "spec.template.dot1x")
+    protocols = tuple(spec.template.protocols or prof.protocols)
+    check_ipv6(prof, protocols, "spec.template.protocols")
     oui = spec.mac_oui or prof.ouis[0]
     name = resource.metadata.name
     first, end = (spec.members.start, min(spec.members.end, spec.replicas)) if spec.members else (0, spec.replicas)
@@ -212,7 +216,7 @@ def _fleet(resource: models.IoTFleet, library: catalog.Library) -> list[DeviceCo
                 mac=mac,
                 hostname=prof.hostname_for(mac, index, device_id),
                 profile=prof,
-                protocols=tuple(spec.template.protocols or prof.protocols),
+                protocols=protocols,
                 traffic_interval=spec.template.traffic_interval,
                 dhcp_mode=spec.template.dhcp.mode,
                 static_address=spec.template.dhcp.address,
@@ -240,6 +244,19 @@ def with_dot1x(prof: catalog.Profile, wanted: bool | None, field: str) -> catalo
             return prof
         raise NoSupplicant(f"{field}: profile {prof.name!r} has no 802.1X supplicant (no dot1x section)")
     return prof.model_copy(update={"dot1x": prof.dot1x.model_copy(update={"enabled": wanted})})
+
+
+class NoIpv6(ValueError):
+    """The protocol "ipv6" for a profile whose real device has no IPv6 stack (`ipv6.enabled: false`)."""
+
+
+def check_ipv6(prof: catalog.Profile, protocols: tuple[str, ...], field: str) -> None:
+    """Refuse "ipv6" for a device that has none: an IPv4-only model sending IPv6 would carry a false identity."""
+    if "ipv6" in protocols and not prof.speaks_ipv6:
+        raise NoIpv6(
+            f"{field}: profile {prof.name!r} has no IPv6 (ipv6.enabled: false: its real device is IPv4 only); "
+            "remove ipv6 from the protocols or pick a profile with IPv6 (docs/ipv6.md)"
+        )
 
 
 def tagging(spec: models.DeviceTemplate) -> Vlan | None:

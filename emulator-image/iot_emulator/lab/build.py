@@ -131,10 +131,14 @@ def up(config: LabConfig) -> handle.Lab:
 
 
 NEIGH_SYSCTLS = Path("/proc/sys/net/ipv4/neigh/default")
+NEIGH6_SYSCTLS = Path("/proc/sys/net/ipv6/neigh/default")
+"""The IPv6 neighbour table's thresholds: raised too in a lab with IPv6, whose DHCPv6 server (Kea,
+dnsmasq) answers each device at its link-local address: 2,000 devices took 88 s to get their Kea
+lease with the default 1024 ("ndisc_cache: neighbor table overflow"), see docs/ipv6.md."""
 NEIGH_CEILING = 65536
 
 
-def size_neighbour_table(addresses: int) -> dict[str, int]:
+def size_neighbour_table(addresses: int, sysctls: Path = NEIGH_SYSCTLS) -> dict[str, int]:
     """Raise the kernel's neighbour-table thresholds so a gateway can know `addresses` devices.
 
     On this kernel (6.x) `gc_thresh1/2/3` exist only in the initial namespace and bound the ARP
@@ -149,7 +153,7 @@ def size_neighbour_table(addresses: int) -> dict[str, int]:
     }
     changed = {}
     for key, value in wanted.items():
-        path = NEIGH_SYSCTLS / key
+        path = sysctls / key
         try:
             if int(path.read_text()) < value:
                 path.write_text(str(value))
@@ -161,6 +165,8 @@ def size_neighbour_table(addresses: int) -> dict[str, int]:
 
 def _build_network(lab: handle.Lab) -> None:
     size_neighbour_table(lab.subnet.num_addresses)
+    if lab.config.ipv6 is not None:
+        size_neighbour_table(lab.subnet.num_addresses, NEIGH6_SYSCTLS)
     for ns in (lab.gw_netns, lab.dev_netns):
         netns.add(ns)
         # No IPv6 on the lab link: no router solicitations, DAD or MLD frames in captures or in the

@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from iot_emulator.lab import build, config, errors, handle, ipv6, record, teardown, vlans
+from iot_emulator.lab import build, config, errors, handle, ipv6, kea6, record, teardown, vlans
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -85,8 +85,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         const="slaac",
         choices=ipv6.MODES,
         default=None,
-        help="the gateway as an IPv6 router of fd00:1ab:6::/64: slaac (radvd, the default) or dhcpv6 "
-        "(dnsmasq: RA with the M flag, leases) (docs/ipv6.md)",
+        help="the gateway as an IPv6 router of fd00:1ab:6::/64: slaac (radvd, the default), dhcpv6 "
+        "(dnsmasq: RA with the M flag, leases), kea (radvd with the M flag + kea-dhcp6 leases) or "
+        "kea-stateless (radvd with the O flag, SLAAC + kea-dhcp6 information-requests) (docs/ipv6.md)",
     )
     up.add_argument("--state-dir", type=Path, default=config.DEFAULT_STATE_DIR, help=argparse.SUPPRESS)
     up.add_argument("--json", action="store_true", help="print the lab's record as JSON instead of the guide")
@@ -181,6 +182,11 @@ def guide(lab: handle.Lab) -> str:
                 for v in lab.config.vlans
             ),
             *([f"IPv6:            {ipv6.PREFIX} from {ipv6.GATEWAY} ({lab.config.ipv6})"] if lab.config.ipv6 else []),
+            *(
+                [f"DHCPv6 leases:   {lab.directory / kea6.LEASE_FILE} (kea-dhcp6)"]
+                if lab.config.ipv6 in ipv6.KEA_MODES
+                else []
+            ),
             "run the emulator in it:",
             f"  sudo ip netns exec {lab.dev_netns} {iotemu} run -f examples/default-fleet.yaml "
             f"--interface {lab.dev_iface}",

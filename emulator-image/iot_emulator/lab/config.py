@@ -132,8 +132,9 @@ class LabConfig:
     vlans: tuple[vlans.Vlan, ...] = ()
     """VLANs the gateway serves on the trunk, each with its own subnet and dnsmasq (`lab.vlans`)."""
     ipv6: ipv6.Mode | None = None
-    """The gateway as an IPv6 router of `ipv6.PREFIX` (`lab.ipv6`): "slaac" (radvd) or "dhcpv6"
-    (dnsmasq: RAs with the M flag, leases); None: no IPv6 on the lab link."""
+    """The gateway as an IPv6 router of `ipv6.PREFIX` (`lab.ipv6`): "slaac" (radvd), "dhcpv6"
+    (dnsmasq: RAs with the M flag, leases), "kea" (radvd with M + kea-dhcp6 leases, `lease_time` as
+    their lifetime) or "kea-stateless" (radvd with O + kea-dhcp6 options); None: no IPv6 on the lab link."""
 
     def __post_init__(self) -> None:
         # Accept the spellings a CLI or YAML produces, store the canonical ones.

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from iot_emulator.lab import dnsmasq, errors, ipv6, kea, netns, process, record, vlan_switch, vlans, wan
+from iot_emulator.lab import dnsmasq, errors, ipv6, kea, kea6, netns, process, record, vlan_switch, vlans, wan
 from iot_emulator.lab.config import DEFAULT_STATE_DIR, DhcpServer, LabConfig, pool_range, pool_size
 
 READY_TIMEOUT = 10.0
@@ -215,17 +215,48 @@ def start_vlans(lab: Lab) -> None:
 
 
 def start_ipv6(lab: Lab, mode: ipv6.Mode) -> None:
-    """IPv6 on the gateway's lab interface, then its router: radvd (`slaac`) or dnsmasq (`dhcpv6`)."""
+    """IPv6 on the gateway's lab interface, then its router: radvd (`slaac`), dnsmasq (`dhcpv6`), or
+    kea-dhcp6 beside radvd (`kea`: M flag; `kea-stateless`: O flag)."""
     d = lab.directory
     ipv6.enable(lab.gw_netns, lab.gw_iface)
-    if mode == "slaac":
-        argv, pid_file = ipv6.radvd_argv(lab.gw_iface, d)
+    if mode in ipv6.KEA_MODES:
+        ipv6.wait_link_local(lab.gw_netns, lab.gw_iface)
+        start_kea6(lab)
+    if mode != "dhcpv6":
+        argv, pid_file = ipv6.radvd_argv(lab.gw_iface, d, mode)
         serve(lab, "radvd", argv, d / "radvd.log", started=lambda _pid: pid_file.exists())
     else:
         (d / "leases6").touch()
         log = d / "dnsmasq6.log"
         argv = ipv6.dnsmasq_argv(lab.gw_iface, d, lab.config.lease_time)
         serve(lab, "dnsmasq-v6", argv, log, started=lambda _pid: ipv6.dhcpv6_started(log))
+
+
+def start_kea6(lab: Lab) -> None:
+    """kea-dhcp6 on the gateway's lab interface; returns once it logs DHCP6_STARTED."""
+    d = lab.directory
+    Path("/run/kea").mkdir(parents=True, exist_ok=True)  # Debian's kea-dhcp6 refuses to start without it
+    conf = d / kea6.CONFIG_FILE
+    settings = kea6.config(
+        iface=lab.gw_iface,
+        prefix=ipv6.PREFIX,
+        pool=ipv6.DHCPV6_RANGE,
+        dns=ipv6.GATEWAY,
+        lifetime=lab.config.lease_time,
+        directory=d,
+    )
+    conf.write_text(json.dumps(settings, indent=2))
+    log = d / kea6.LOG_FILE
+    env = {**os.environ, **kea.env(d)}
+    serve(
+        lab,
+        "kea-dhcp6",
+        ["kea-dhcp6", "-c", str(conf)],
+        d / "kea-dhcp6.out",
+        started=lambda pid: kea6.started(log, pid),
+        env=env,
+        logs=[log],
+    )
 
 
 def serve(

@@ -1,4 +1,4 @@
-"""The lab's IPv6 router (`iotemu lab up --ipv6 [slaac|dhcpv6]`): the gateway advertises a prefix.
+"""The lab's IPv6 router (`iotemu lab up --ipv6 [slaac|dhcpv6|kea|kea-stateless]`): the gateway advertises a prefix.
 
 The lab turns IPv6 off in its namespaces (a device that does not speak it must see none); with
 `--ipv6` the gateway's lab interface gets it back, with the first address of PREFIX, and:
@@ -7,6 +7,10 @@ The lab turns IPv6 off in its namespaces (a device that does not speak it must s
   (the A flag): devices form their own addresses (SLAAC).
 - `dhcpv6`: dnsmasq sends Router Advertisements with the M flag (addresses come from DHCPv6) and
   leases addresses of PREFIX from its upper half (`leases6` in the lab's directory).
+- `kea`: radvd sends RAs with the M flag and a prefix without the A flag (addresses only from DHCPv6),
+  and Kea's kea-dhcp6 (`lab.kea6`) leases the same range.
+- `kea-stateless`: radvd sends RAs with the O flag and the A flag (SLAAC addresses), and kea-dhcp6
+  answers devices' INFORMATION-REQUESTs with the gateway as DNS server (stateless DHCPv6, RFC 8415 6.1).
 
 radvd answers Router Solicitations with multicast (`AdvRASolicitedUnicast off`): a unicast answer
 makes the gateway resolve every device's link-local address, and the kernel's IPv6 neighbour table
@@ -17,29 +21,39 @@ instead of 7 s to get their SLAAC address; see docs/ipv6.md).
 from __future__ import annotations
 
 import ipaddress
+import time
 from pathlib import Path
 from typing import Literal
 
-from iot_emulator.lab import netns
+from iot_emulator.lab import errors, netns
 
-Mode = Literal["slaac", "dhcpv6"]
-MODES: tuple[Mode, ...] = ("slaac", "dhcpv6")
+Mode = Literal["slaac", "dhcpv6", "kea", "kea-stateless"]
+MODES: tuple[Mode, ...] = ("slaac", "dhcpv6", "kea", "kea-stateless")
+KEA_MODES: tuple[Mode, ...] = ("kea", "kea-stateless")
 PREFIX = ipaddress.IPv6Network("fd00:1ab:6::/64")
 """A unique local prefix (RFC 4193): never routed, the same in every lab (each lab is its own network)."""
 GATEWAY = PREFIX.network_address + 1
 DHCPV6_RANGE = (PREFIX.network_address + 0x1000, PREFIX.network_address + 0xFFFF)
-"""What dnsmasq leases in `dhcpv6` mode (up to 61,439 devices)."""
+"""What dnsmasq (`dhcpv6` mode) or Kea (`kea` mode) leases: up to 61,439 devices."""
 ADVERT_INTERVAL = (3, 10)
 """Seconds between unsolicited Router Advertisements (min, max): short, so a lab converges fast."""
 
 RADVD_CONF = """interface {iface} {{
     AdvSendAdvert on;
     AdvRASolicitedUnicast off;
+    AdvManagedFlag {managed};
+    AdvOtherConfigFlag {other};
     MinRtrAdvInterval {min_interval};
     MaxRtrAdvInterval {max_interval};
-    prefix {prefix} {{ AdvOnLink on; AdvAutonomous on; AdvValidLifetime 600; AdvPreferredLifetime 300; }};
+    prefix {prefix} {{ AdvOnLink on; AdvAutonomous {autonomous}; AdvValidLifetime 600; AdvPreferredLifetime 300; }};
 }};
 """
+RA_FLAGS: dict[Mode, tuple[bool, bool, bool]] = {
+    "slaac": (False, False, True),
+    "kea": (True, True, False),
+    "kea-stateless": (False, True, True),
+}
+"""radvd's flags per mode: (M: addresses from DHCPv6, O: other options from DHCPv6, A: SLAAC from the prefix)."""
 
 
 def enable(gw_netns: str, iface: str) -> None:
@@ -55,11 +69,45 @@ def enable(gw_netns: str, iface: str) -> None:
     netns.ip(gw_netns, "-6", "addr", "add", f"{GATEWAY}/{PREFIX.prefixlen}", "dev", iface)
 
 
-def radvd_argv(iface: str, directory: Path) -> tuple[list[str], Path]:
+_IFA_F_TENTATIVE = 0x40
+"""/proc/net/if_inet6's flag for an address still under DAD (linux/if_addr.h)."""
+
+
+def wait_link_local(gw_netns: str, iface: str, *, timeout: float = 5.0) -> None:
+    """Return once `iface` holds a usable (not tentative) link-local address: Kea binds its DHCPv6
+    socket to it at start and, without one, serves nothing (measured: DHCPSRV_OPEN_SOCKET_FAIL when
+    it started right after IPv6 was turned on)."""
+
+    def ready() -> bool:
+        for line in Path("/proc/thread-self/net/if_inet6").read_text().splitlines():
+            address, _index, _plen, _scope, flags, name = line.split()
+            if name == iface and address.startswith("fe80") and not int(flags, 16) & _IFA_F_TENTATIVE:
+                return True
+        return False
+
+    deadline = time.monotonic() + timeout
+    while not netns.call_in(gw_netns, ready):
+        if time.monotonic() > deadline:
+            raise errors.LabError(f"{iface} in {gw_netns} has no link-local IPv6 address after {timeout:g} s")
+        time.sleep(0.01)
+
+
+def radvd_argv(iface: str, directory: Path, mode: Mode = "slaac") -> tuple[list[str], Path]:
     """radvd in the foreground with its configuration written to `directory`; (argv, its pid file)."""
     conf, pid = directory / "radvd.conf", directory / "radvd.pid"
     low, high = ADVERT_INTERVAL
-    conf.write_text(RADVD_CONF.format(iface=iface, prefix=PREFIX, min_interval=low, max_interval=high))
+    managed, other, autonomous = (("on" if flag else "off") for flag in RA_FLAGS[mode])
+    conf.write_text(
+        RADVD_CONF.format(
+            iface=iface,
+            prefix=PREFIX,
+            min_interval=low,
+            max_interval=high,
+            managed=managed,
+            other=other,
+            autonomous=autonomous,
+        )
+    )
     return ["radvd", "-n", "-m", "stderr", "-C", str(conf), "-p", str(pid)], pid
 
 

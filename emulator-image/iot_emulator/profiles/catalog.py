@@ -284,8 +284,12 @@ class Dhcpv6(_Strict):
 
 class Ipv6(_Strict):
     """What the device's IPv6 stack does at link-up (protocols.link.slaac): a device speaks IPv6 only
-    when its manifest lists the protocol "ipv6"; this section says how its OS does it."""
+    when its manifest lists the protocol "ipv6"; this section says how its OS does it, or that the
+    real device has no IPv6 at all (`enabled: false`: a manifest listing "ipv6" for it is refused)."""
 
+    enabled: bool = Field(
+        default=True, description="the real device has an IPv6 stack; false: IPv4 only, the protocol 'ipv6' is refused"
+    )
     interface_id: InterfaceId = InterfaceId.eui64
     dad_transmits: Annotated[
         int, Field(ge=0, le=3, description="DAD probes per address (RFC 4862 DupAddrDetectTransmits; 0: none)")
@@ -298,6 +302,12 @@ class Ipv6(_Strict):
     dhcpv6: Dhcpv6 | None = Field(
         default=None, description="its DHCPv6 client, used when an RA sets M (IA_NA) or O (information-request)"
     )
+
+    @model_validator(mode="after")
+    def _no_client_without_a_stack(self) -> Ipv6:
+        if not self.enabled and self.dhcpv6 is not None:
+            raise ValueError("dhcpv6: a device without IPv6 (enabled: false) has no DHCPv6 client")
+        return self
 
 
 class Cdp(_Strict):
@@ -386,6 +396,17 @@ class Profile(_Strict):
             if not macs.OUI_RE.match(oui):
                 raise ValueError(f"{oui!r} is not an OUI (three hex pairs like 44:19:b6)")
         return [oui.lower() for oui in value]
+
+    @model_validator(mode="after")
+    def _ipv6_listed_only_with_a_stack(self) -> Profile:
+        if "ipv6" in self.protocols and not self.speaks_ipv6:
+            raise ValueError("protocols: lists ipv6, but ipv6.enabled is false (the real device has no IPv6)")
+        return self
+
+    @property
+    def speaks_ipv6(self) -> bool:
+        """The real device has an IPv6 stack (a profile without an `ipv6` section gets Linux's defaults)."""
+        return self.ipv6 is None or self.ipv6.enabled
 
     @model_validator(mode="after")
     def _mqtt_tls_has_a_hello(self) -> Profile:
