@@ -105,7 +105,9 @@ class Device:
         self.scenario_factories: dict[str, ServiceFactory] = {}
         """What built them: a rebooted device (a new `Device`) builds its own from these."""
         self.ipv6 = (
-            host6.Ipv6Host(self.mac, config.profile, config.protocols, rng) if "ipv6" in config.protocols else None
+            host6.Ipv6Host(self.mac, config.profile, config.protocols, rng, self.host)
+            if "ipv6" in config.protocols
+            else None
         )
         """The IPv6 endpoint, for devices whose manifest lists "ipv6": it runs from link-up, beside DHCPv4."""
         static = config.static_address.packed if config.static_address else None
@@ -164,6 +166,8 @@ class Device:
             return []
         self.counters.packets_received += 1
         self.counters.bytes_received += len(frame)
+        if self.ipv6 is not None:
+            self.ipv6.clock = now  # what services send to IPv6 addresses is timed by it
         kind = wire.ethertype(frame)
         if kind == wire.ETH_P_ARP:
             packet = wire.parse_arp(frame)
@@ -171,7 +175,7 @@ class Device:
         if kind == eap.ETH_P_PAE:
             return self._from_dot1x(self.dot1x.handle(frame, now), now) if self.dot1x is not None else []
         if kind == ipv6.ETH_P_IPV6:
-            return self._from_ipv6(self.ipv6.handle(frame, now)) if self.ipv6 is not None else []
+            return self._from_ipv6(self.ipv6.handle(frame, now)) + self.host.drain() if self.ipv6 is not None else []
         if kind != wire.ETH_P_IP or not self._dhcp_started:
             return []
         message = dhcp_wire.parse(frame)
@@ -187,6 +191,8 @@ class Device:
     def on_timer(self, now: float) -> list[bytes]:
         if self.phase is Phase.stopped:
             return []
+        if self.ipv6 is not None:
+            self.ipv6.clock = now
         out = []
         if self.dot1x is not None and (due := self.dot1x.next_deadline()) is not None and due <= now:
             out += self._from_dot1x(self.dot1x.on_timer(now), now)
