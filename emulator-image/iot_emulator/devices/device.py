@@ -141,7 +141,7 @@ class Device:
         self._run_link(now)
         link = self.host.drain()  # LLDP goes out first, as a phone sends it at link-up
         if self.ipv6 is not None:  # at link-up, as a real device's stack (an 802.1X port drops it meanwhile)
-            link += self._from_ipv6(self.ipv6.start(now))
+            link += self._from_ipv6(self.ipv6.start(now), now)
         if self.dot1x is not None:
             return link + self._from_dot1x(self.dot1x.start(now), now)
         return link + self._start_dhcp(now)
@@ -175,7 +175,9 @@ class Device:
         if kind == eap.ETH_P_PAE:
             return self._from_dot1x(self.dot1x.handle(frame, now), now) if self.dot1x is not None else []
         if kind == ipv6.ETH_P_IPV6:
-            return self._from_ipv6(self.ipv6.handle(frame, now)) + self.host.drain() if self.ipv6 is not None else []
+            return (
+                self._from_ipv6(self.ipv6.handle(frame, now), now) + self.host.drain() if self.ipv6 is not None else []
+            )
         if kind != wire.ETH_P_IP or not self._dhcp_started:
             return []
         message = dhcp_wire.parse(frame)
@@ -205,7 +207,7 @@ class Device:
         if deadline is not None and deadline <= now:
             self.host.on_timer(now)
         if self.ipv6 is not None and (due := self.ipv6.next_deadline()) is not None and due <= now:
-            out += self._from_ipv6(self.ipv6.on_timer(now))
+            out += self._from_ipv6(self.ipv6.on_timer(now), now)
         self._run_link(now)
         return out + self.host.drain()
 
@@ -235,7 +237,7 @@ class Device:
         for service in self.link_services:
             service.stop(now)
         self.link_services = ()
-        goodbye = self._from_ipv6(self.ipv6.stop()) if self.ipv6 is not None else []
+        goodbye = self._from_ipv6(self.ipv6.stop(), now) if self.ipv6 is not None else []
         self.host.deconfigure(now)
         out = goodbye + self.host.drain()
         out += self._from_dhcp(self.dhcp.release(now), now)
@@ -293,13 +295,16 @@ class Device:
             out.append(reply)
         return out + self.host.drain()
 
-    def _from_ipv6(self, frames: list[bytes]) -> list[bytes]:
-        """Count the IPv6 endpoint's frames (ndp, mld, icmpv6) and report what it logged."""
+    def _from_ipv6(self, frames: list[bytes], now: float) -> list[bytes]:
+        """Count the IPv6 endpoint's frames (ndp, mld, icmpv6), report what it logged, tell the services
+        when its usable addresses changed (mDNS publishes them)."""
         assert self.ipv6 is not None
         for frame in frames:
             self.counters.sent(host6.protocol_of(frame), [frame])
         for level, message in self.ipv6.pop_logs():
             self._log(level, message)
+        if self.ipv6.changed():
+            self.host.addresses_changed(now)
         return frames
 
     def _refresh_gateway(self, now: float) -> list[bytes]:

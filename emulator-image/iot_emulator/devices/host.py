@@ -46,6 +46,7 @@ class Ipv6Side(Protocol):
     """The device's IPv6 endpoint (devices.host6), as the host sends through it."""
 
     def source_for(self, dst: bytes) -> bytes | None: ...
+    def addresses(self) -> list[bytes]: ...
     def send(
         self, protocol: str, src: bytes, dst: bytes, next_header: int, upper: bytes, hop_limit: int | None
     ) -> None: ...
@@ -96,6 +97,7 @@ class IpHost:
         "_arp_due",
         "_icmp_limits",
         "_ip_id",
+        "_on_addresses",
         "_pending",
         "_ports",
         "_udp",
@@ -149,6 +151,7 @@ class IpHost:
         self._udp: dict[int, UdpHandler] = {}
         self._udp6: frozenset[int] = _NONE
         """The bound ports whose service is dual-stack: they hear UDP over IPv6 too (`udp6_handler`)."""
+        self._on_addresses: tuple[Callable[[float], None], ...] = ()
         self.ip6: Ipv6Side | None = None
         """The IPv6 endpoint, for a device that speaks IPv6: packets to 16-byte addresses leave through it."""
         self._icmp_limits: dict[bytes, icmp.RateLimit] | None = None  # created at the first unreachable
@@ -291,6 +294,25 @@ class IpHost:
     def udp6_handler(self, port: int) -> UdpHandler | None:
         """The handler of a dual-stack port, for a datagram over IPv6 (an IPv4-only port is closed there)."""
         return self._udp.get(port) if port in self._udp6 else None
+
+    def speaks_ipv6(self, service: str) -> bool:
+        """The device speaks IPv6 and its profile runs `service` (mdns, ssdp) over it too (`ipv6.discovery`)."""
+        return self.ip6 is not None and service in (self.profile.ipv6 or catalog.Ipv6()).discovery
+
+    def ipv6_addresses(self) -> list[bytes]:
+        """The device's usable IPv6 addresses (link-local first), none for a device without IPv6."""
+        return self.ip6.addresses() if self.ip6 is not None else []
+
+    def watch_addresses(self, callback: Callable[[float], None]) -> None:
+        """Call `callback(now)` when the IPv6 addresses change (mDNS publishes them)."""
+        self._on_addresses = (*self._on_addresses, callback)
+
+    def unwatch_addresses(self, callback: Callable[[float], None]) -> None:
+        self._on_addresses = tuple(c for c in self._on_addresses if c != callback)
+
+    def addresses_changed(self, now: float) -> None:
+        for callback in self._on_addresses:
+            callback(now)
 
     def udp_in_use(self, port: int) -> bool:
         """A local UDP port has a handler: services picking random ports (DNS, RFC 5452) avoid it."""

@@ -20,13 +20,13 @@ from iot_emulator.protocols.link import dhcp6, icmp, ipv6, mld, ndp, neighbours6
 from iot_emulator.protocols.transport import tcp_segment
 
 SERVICE_GROUPS = {"mdns": ipv6.MDNS_GROUP, "ssdp": ipv6.SSDP_GROUP}
-"""Groups a device joins (MLD) for the discovery protocols it speaks, as its stack does on IPv6."""
+"""Groups a device joins (MLD) for the discovery protocols it speaks over IPv6 (the profile's `ipv6.discovery`)."""
 ASKED_LIMIT = 16
 """Peers whose last destination address the endpoint remembers (replies leave from it)."""
 
 
 class Ipv6Host:
-    __slots__ = ("_asked", "_icmp_limits", "clock", "dhcp6", "hop_limit", "host", "mac", "neighbours", "slaac")
+    __slots__ = ("_asked", "_icmp_limits", "_seen", "clock", "dhcp6", "hop_limit", "host", "mac", "neighbours", "slaac")
 
     def __init__(
         self,
@@ -37,7 +37,9 @@ class Ipv6Host:
         host: host_mod.IpHost | None = None,
     ) -> None:
         settings = prof.ipv6 or catalog.Ipv6()
-        groups = frozenset(group for name, group in SERVICE_GROUPS.items() if name in protocols)
+        groups = frozenset(
+            group for name, group in SERVICE_GROUPS.items() if name in protocols and name in settings.discovery
+        )
         self.mac = mac
         self.hop_limit = settings.hop_limit
         self.slaac = slaac.Slaac(mac, settings, rng, groups)
@@ -53,6 +55,7 @@ class Ipv6Host:
         self._asked: dict[bytes, bytes] = {}
         """peer -> the address of ours it last wrote to: the source of what goes back to it."""
         self._icmp_limits: dict[bytes, icmp.RateLimit] | None = None
+        self._seen: tuple[bytes, ...] = ()
 
     def start(self, now: float) -> list[bytes]:
         return self.slaac.start(now)
@@ -239,6 +242,18 @@ class Ipv6Host:
         self.slaac.stop()
         self.neighbours.forget()
         return out
+
+    def addresses(self) -> list[bytes]:
+        """The usable addresses, the link-local one first (what mDNS publishes)."""
+        return sorted(self.slaac.usable(), key=lambda a: not _link_scope(a))
+
+    def changed(self) -> bool:
+        """The usable addresses changed since the last call (the device then tells its services)."""
+        now = tuple(self.slaac.usable())
+        if now == self._seen:
+            return False
+        self._seen = now
+        return True
 
     # -- sending (host_mod.Ipv6Side) -----------------------------------------------------------
 
