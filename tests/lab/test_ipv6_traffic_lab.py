@@ -1,11 +1,15 @@
 """UDP and TCP over IPv6 against real tools: radvd gives the device its SLAAC address, then nmap -6 from the
 gateway finds its listening port open (SYN-ACK), a closed TCP port closed (RST) and a closed UDP port closed
-(ICMPv6 port unreachable), over the SLAAC and the link-local address; tshark shows the device's frames."""
+(ICMPv6 port unreachable), over the SLAAC and the link-local address; avahi-daemon (use-ipv6=yes) browses
+and resolves it over IPv6, a control point's M-SEARCH to [ff02::c]:1900 is answered; tshark shows the frames."""
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import socket
+import subprocess
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,10 +20,14 @@ import pytest
 from iot_emulator import lab as iotlab
 from iot_emulator.config import manifests
 from iot_emulator.lab import ipv6 as lab_ipv6
+from iot_emulator.lab import netns
+from iot_emulator.profiles import catalog
+from iot_emulator.protocols.discovery import ssdp
 from iot_emulator.protocols.link import ipv6
 from tests import poll
 from tests.conftest import LabFactory
 
+from . import udp_servers
 from .fingerprint_capture import FullCapture, decode
 from .test_ipv6_lab import captured
 from .test_probes import configs, scan
@@ -95,3 +103,76 @@ def test_nmap_over_ipv6_sees_open_and_closed_ports(lab_factory: LabFactory, tmp_
     )
     quoted = [(row[0].split(","), row[1], row[2]) for row in errors]  # ipv6.src: the error's, then the quoted one's
     assert ([address, "fd00:1ab:6::1"], "9", "1") in quoted, errors  # checksum good, quoting the probe to port 9
+
+
+def m_search6(lab: iotlab.Lab, st: str, mx: int = 1) -> list[dict[str, str]]:
+    """An M-SEARCH to [ff02::c]:1900 from a control point's IPv6 socket in the gateway; the 200 OKs of MX + 1 s."""
+    index = int(lab.run_in_gw("cat", f"/sys/class/net/{lab.gw_iface}/ifindex").stdout)
+    sock = netns.socket_in(lab.gw_netns, socket.AF_INET6, socket.SOCK_DGRAM)
+    with sock:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 2)
+        sock.bind(("::", 0, 0, 0))
+        request = (
+            f'M-SEARCH * HTTP/1.1\r\nHOST: [FF02::C]:1900\r\nMAN: "ssdp:discover"\r\nMX: {mx}\r\n'
+            f"ST: {st}\r\nUSER-AGENT: Lab/1.0 UPnP/1.1 test/1.0\r\n\r\n"
+        ).encode()
+        sock.sendto(request, ("ff02::c", 1900, 0, index))
+        deadline, answers = time.monotonic() + mx + 1.0, []
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                data, _ = sock.recvfrom(4096)
+            except TimeoutError:
+                break
+            line, headers = ssdp.parse_request(data)
+            assert line == "HTTP/1.1 200 OK"
+            answers.append(headers)
+        return answers
+
+
+def test_avahi_and_a_control_point_find_the_device_over_ipv6(lab_factory: LabFactory, tmp_path: Path) -> None:
+    lab = lab_factory(ipv6="slaac")
+    [config] = configs(["philips-hue-bridge"])
+    prof = config.profile
+    settings = (prof.ipv6 or catalog.Ipv6()).model_copy(update={"discovery": ["mdns", "ssdp"]})
+    prof = prof.model_copy(update={"ipv6": settings})
+    config = dataclasses.replace(config, profile=prof, protocols=("arp", "dhcp", "ipv6", "mdns", "ssdp"))
+    mac, hostname = config.mac, config.hostname
+    capture = FullCapture(lab, tmp_path / "v6discovery.pcap")
+    try:
+        with udp_servers.avahi(lab, ipv6=True) as env, dual_stack(lab, config) as (emulator, address, link_local):
+            instance = f"Philips Hue - {mac.replace(':', '')[-6:].upper()}"
+            resolved = udp_servers.avahi_browse(
+                lab, env, "_hue._tcp", lambda fields: fields[2] == "IPv6" and fields[3] == instance, timeout=20
+            )
+            # found over IPv6; avahi resolves its address with either family's records (here the A, often)
+            device_ip = str(ipaddress.IPv4Address(emulator.engine.devices[0].ip or b"\0\0\0\0"))
+            assert resolved[6] == f"{hostname}.local" and resolved[7] in (address, link_local, device_ip), resolved
+            argv = netns.exec_argv(lab.gw_netns, ["avahi-resolve", "-6", "-n", f"{hostname}.local"])
+            resolve = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=20, check=False)
+            assert resolve.stdout.split()[-1] in (address, link_local), resolve.stdout + resolve.stderr
+            answers = m_search6(lab, "upnp:rootdevice")
+            assert answers and answers[0]["LOCATION"].startswith(f"http://[{address}]:"), answers
+            assert answers[0]["ST"] == "upnp:rootdevice"
+            poll.until(
+                lambda: captured(capture.pcap, f"eth.src == {mac} && ipv6.dst == ff02::c && udp.dstport == 1900"),
+                15,
+                "tshark to write a NOTIFY to [ff02::c]:1900",
+            )
+    finally:
+        capture.stop()
+    announced = decode(
+        capture.pcap,
+        f"eth.src == {mac} && ipv6.dst == ff02::fb && dns.flags.response == 1 && dns.aaaa",
+        ["ipv6.src", "ipv6.hlim", "dns.aaaa", "udp.checksum.status"],
+    )
+    assert announced, "no mDNS response with AAAA records to ff02::fb"
+    src, hlim, aaaa, _ = announced[-1]
+    assert src == link_local and hlim == "255" and address in aaaa.split(",") and link_local in aaaa.split(",")
+    notify = decode(capture.pcap, f"eth.src == {mac} && ipv6.dst == ff02::c", ["ipv6.src", "http.request.method"])
+    assert [link_local, "NOTIFY"] in notify, notify
+    answers_on_wire = decode(
+        capture.pcap, f"eth.src == {mac} && udp.srcport == 1900 && http.response.code == 200", ["ipv6.src"]
+    )
+    assert answers_on_wire, "the 200 OK over IPv6 is not on the wire"

@@ -174,6 +174,8 @@ class SsdpDevice:
         self.dual = self.host.speaks_ipv6("ssdp")
         self.host.join(GROUP)
         self.host.bind_udp(PORT, self._on_datagram, ipv6=self.dual)
+        if self.dual:
+            self.host.watch_addresses(self._addresses_changed)
         first = now + self.rng.uniform(0.0, 0.1)
         self.timers.at(first, self._advertise)
         self.timers.at(first + self.rng.uniform(0.1, 0.5), lambda t: self._advertise(t, again=False))
@@ -190,6 +192,7 @@ class SsdpDevice:
                 self._multicast(self.byebye(nt, usn), self.byebye(nt, usn, v6=True))
         self._running = False
         self.timers.clear()
+        self.host.unwatch_addresses(self._addresses_changed)
         self.host.unbind_udp(PORT)
         self.host.leave(GROUP)
 
@@ -201,6 +204,13 @@ class SsdpDevice:
         if again:
             half = self.settings.max_age / 2
             self.timers.at(now + self.rng.uniform(0.8 * half, half), self._advertise)
+
+    def _addresses_changed(self, now: float) -> None:
+        """IPv6 addresses came or went (the link-local one is often not ready when DHCPv4 binds): advertise
+        over IPv6 again, with the LOCATION now true, as a UPnP stack does when an address changes."""
+        if self._running and self.host.ipv6_addresses():
+            for nt, usn in self.targets():
+                self.host.send_udp("ssdp", GROUP6, PORT, PORT, self.alive(nt, usn, v6=True), ttl=self.multicast_ttl)
 
     def _multicast(self, payload: bytes, payload6: bytes) -> None:
         """To 239.255.255.250, and `payload6` to ff02::c when it runs over IPv6."""
