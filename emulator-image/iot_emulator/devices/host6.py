@@ -260,7 +260,7 @@ class Ipv6Host:
     def source_for(self, dst: bytes) -> bytes | None:
         """RFC 6724 section 5, the rules that matter on one link: the link-local address for link-local and
         link-scope multicast destinations; the address the peer last wrote to; else a preferred address
-        before a deprecated one, the longest prefix shared with `dst` first."""
+        before a deprecated one, the longest prefix shared with `dst` first, a temporary one first."""
         if _link_scope(dst):
             return self.slaac.link_local
         candidates = [a for a in self.slaac.addresses.values() if a.state is not slaac.State.TENTATIVE]
@@ -270,7 +270,10 @@ class Ipv6Host:
         wide = [a for a in candidates if a.kind != "link-local"]
         if not wide:
             return self.slaac.link_local
-        best = max(wide, key=lambda a: (a.state is slaac.State.PREFERRED, _common_bits(a.address, dst)))
+        best = max(
+            wide,  # rule 3 (avoid deprecated), rule 8 (longest match), rule 7 (temporary, as use_tempaddr=2 does)
+            key=lambda a: (a.state is slaac.State.PREFERRED, _common_bits(a.address, dst), a.kind == "temporary"),
+        )
         return best.address
 
     def send(

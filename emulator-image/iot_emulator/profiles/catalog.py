@@ -302,6 +302,17 @@ class Ipv6(_Strict):
     ] = 3
     solicitation_interval: Annotated[float, Field(ge=1.0, le=60.0, description="seconds between RSs")] = 4.0
     hop_limit: Annotated[int, Field(ge=1, le=255, description="hop limit of the packets it originates")] = 64
+    temporary_addresses: bool = Field(
+        default=False,
+        description="RFC 8981 temporary (privacy) addresses beside each SLAAC address, as Windows, macOS/iOS "
+        "and Android do; embedded Linux leaves use_tempaddr at 0",
+    )
+    temporary_preferred_lifetime: Annotated[int, Field(ge=600, le=604800)] = Field(
+        default=86400, description="seconds (RFC 8981 TEMP_PREFERRED_LIFETIME, 1 day; Linux temp_prefered_lft)"
+    )
+    temporary_valid_lifetime: Annotated[int, Field(ge=600, le=2592000)] = Field(
+        default=604800, description="seconds (Linux temp_valid_lft, Windows and macOS: 7 days; RFC 8981: 2 days)"
+    )
     discovery: list[Ipv6Discovery] = Field(
         default_factory=_avahi_default,
         max_length=2,
