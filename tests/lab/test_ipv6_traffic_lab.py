@@ -176,3 +176,45 @@ def test_avahi_and_a_control_point_find_the_device_over_ipv6(lab_factory: LabFac
         capture.pcap, f"eth.src == {mac} && udp.srcport == 1900 && http.response.code == 200", ["ipv6.src"]
     )
     assert answers_on_wire, "the 200 OK over IPv6 is not on the wire"
+
+
+def test_temporary_address_beside_the_slaac_one_answers_the_gateway(lab_factory: LabFactory, tmp_path: Path) -> None:
+    lab = lab_factory(ipv6="slaac")
+    [config] = configs(["hikvision-ds-2cd2042fwd"])
+    prof = config.profile
+    settings = (prof.ipv6 or catalog.Ipv6()).model_copy(update={"temporary_addresses": True})
+    config = dataclasses.replace(config, profile=prof.model_copy(update={"ipv6": settings}), protocols=("arp", "ipv6"))
+    mac = config.mac
+    capture = FullCapture(lab, tmp_path / "v6temporary.pcap")
+    try:
+        emulator = EngineThread(lab, [config])
+        try:
+
+            def temporary() -> tuple[str, str] | None:
+                dev = emulator.engine.devices[0]
+                assert dev.ipv6 is not None
+                found = {
+                    e.kind: ipv6.text(a) for a, e in dev.ipv6.slaac.addresses.items() if a in dev.ipv6.slaac.usable()
+                }
+                return (found["temporary"], found["SLAAC"]) if "temporary" in found and "SLAAC" in found else None
+
+            temp, public = emulator.wait(temporary, 30, "a temporary and a SLAAC address from radvd's prefix")
+            assert ipaddress.IPv6Address(temp) in lab_ipv6.PREFIX and temp != public
+            assert ipaddress.IPv6Address(temp).packed[8:] != ipv6.eui64(bytes.fromhex(mac.replace(":", "")))
+            ping = lab.run_in_gw("ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", temp, timeout=20)
+            assert ping.returncode == 0, ping.stdout + ping.stderr
+            neighbours = lab.run_in_gw("ip", "-6", "neigh", "show", "dev", lab.gw_iface).stdout
+            assert any(line.split()[0] == temp and mac in line for line in neighbours.splitlines()), neighbours
+            poll.until(
+                lambda: captured(capture.pcap, f"icmpv6.type == 129 && ipv6.src == {temp}"),
+                10,
+                "tshark to write the echo reply from the temporary address",
+            )
+        finally:
+            emulator.stop()
+    finally:
+        capture.stop()
+    dad = decode(
+        capture.pcap, f"eth.src == {mac} && icmpv6.type == 135 && ipv6.src == ::", ["icmpv6.nd.ns.target_address"]
+    )
+    assert [temp] in dad and [public] in dad, dad  # each ran its own DAD
