@@ -150,3 +150,11 @@ def test_router_hands_ipv6_queries_to_the_devices_that_answer_them() -> None:
     assert router.heard_locally(bytes(query))
     router.forget(one.dev)
     assert router.broadcast_recipients(bytes(query)) == []
+
+
+def test_a_clean_stop_says_goodbye_on_ff02_fb_too() -> None:
+    dev = bound()
+    dev.frames.clear()
+    dev._keep(dev.dev.stop(dev.now))
+    [goodbye] = [f for f in v6_udp(dev.frames, 5353) if f[DNS].qr == 1]
+    assert goodbye[IPv6].src == EUI64_LL and {goodbye[DNS].an[i].ttl for i in range(goodbye[DNS].ancount)} == {0}

@@ -237,9 +237,10 @@ class Device:
         for service in self.link_services:
             service.stop(now)
         self.link_services = ()
-        goodbye = self._from_ipv6(self.ipv6.stop(), now) if self.ipv6 is not None else []
-        self.host.deconfigure(now)
-        out = goodbye + self.host.drain()
+        self.host.deconfigure(now)  # the services' goodbyes first, over IPv6 too while its addresses last
+        out = self.host.drain()
+        if self.ipv6 is not None:
+            out += self._from_ipv6(self.ipv6.stop(), now)
         out += self._from_dhcp(self.dhcp.release(now), now)
         if self.dot1x is not None:
             out += self._from_dot1x(self.dot1x.stop(now), now)
