@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 
+import pytest
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.inet import IP, UDP
@@ -14,6 +15,7 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet, Raw
 
 from iot_emulator.engine import routing
+from iot_emulator.protocols import dns_wire
 from iot_emulator.protocols.discovery import ssdp
 
 from .protocol_env import make_config
@@ -158,3 +160,17 @@ def test_a_clean_stop_says_goodbye_on_ff02_fb_too() -> None:
     dev._keep(dev.dev.stop(dev.now))
     [goodbye] = [f for f in v6_udp(dev.frames, 5353) if f[DNS].qr == 1]
     assert goodbye[IPv6].src == EUI64_LL and {goodbye[DNS].an[i].ttl for i in range(goodbye[DNS].ancount)} == {0}
+
+
+def test_an_ipv6_query_is_read_once_whatever_the_number_of_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    devices = [bound(mac=f"44:19:b6:0a:1b:{n:02x}", hostname=f"widget-{n}") for n in range(12)]
+    router = routing.Router()
+    for dev in devices:
+        router.by_mac[dev.dev.mac] = dev.dev
+        router.update(dev.dev)
+    reads = []
+    parse = dns_wire.parse
+    monkeypatch.setattr(dns_wire, "parse", lambda data: reads.append(data) or parse(data))
+    query = from_peer6(DNS(rd=0, qd=DNSQR(qname="widget-7.local", qtype="AAAA")), 5353)
+    assert router.broadcast_recipients(bytes(query)) == [devices[7].dev]
+    assert len(reads) == 1  # the engine's one read; the device reads it once more itself
