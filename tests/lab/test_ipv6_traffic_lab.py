@@ -1,7 +1,8 @@
 """UDP and TCP over IPv6 against real tools: radvd gives the device its SLAAC address, then nmap -6 from the
 gateway finds its listening port open (SYN-ACK), a closed TCP port closed (RST) and a closed UDP port closed
 (ICMPv6 port unreachable), over the SLAAC and the link-local address; avahi-daemon (use-ipv6=yes) browses
-and resolves it over IPv6, a control point's M-SEARCH to [ff02::c]:1900 is answered; tshark shows the frames."""
+and resolves it over IPv6, a legacy unicast query to its port 5353 gets its AAAA records, a control point's
+M-SEARCH to [ff02::c]:1900 is answered; a temporary address from radvd's prefix answers; tshark shows the frames."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from iot_emulator.config import manifests
 from iot_emulator.lab import ipv6 as lab_ipv6
 from iot_emulator.lab import netns
 from iot_emulator.profiles import catalog
+from iot_emulator.protocols import dns_wire
 from iot_emulator.protocols.discovery import ssdp
 from iot_emulator.protocols.link import ipv6
 from tests import poll
@@ -131,6 +133,21 @@ def m_search6(lab: iotlab.Lab, st: str, mx: int = 1) -> list[dict[str, str]]:
         return answers
 
 
+def unicast_query6(lab: iotlab.Lab, address: str, name: str) -> list[str]:
+    """A one-shot (legacy) mDNS query for `name`'s AAAA, from an ephemeral port of the gateway straight to the
+    device's address port 5353 (RFC 6762 6.7), as `dig -p 5353 @address` sends it: the AAAA addresses answered."""
+    sock = netns.socket_in(lab.gw_netns, socket.AF_INET6, socket.SOCK_DGRAM)
+    with sock:
+        sock.settimeout(5)
+        sock.sendto(
+            dns_wire.encode(dns_wire.Message(4242, 0, [dns_wire.Question(name, dns_wire.TYPE_AAAA)])), (address, 5353)
+        )
+        data, source = sock.recvfrom(4096)
+    message = dns_wire.parse(data)
+    assert message is not None and message.id == 4242 and source[0] == address, (message, source)
+    return [ipv6.text(r.data) for r in message.answers if r.rtype == dns_wire.TYPE_AAAA and isinstance(r.data, bytes)]
+
+
 def test_avahi_and_a_control_point_find_the_device_over_ipv6(lab_factory: LabFactory, tmp_path: Path) -> None:
     lab = lab_factory(ipv6="slaac")
     [config] = configs(["philips-hue-bridge"])
@@ -152,6 +169,7 @@ def test_avahi_and_a_control_point_find_the_device_over_ipv6(lab_factory: LabFac
             argv = netns.exec_argv(lab.gw_netns, ["avahi-resolve", "-6", "-n", f"{hostname}.local"])
             resolve = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=20, check=False)
             assert resolve.stdout.split()[-1] in (address, link_local), resolve.stdout + resolve.stderr
+            assert set(unicast_query6(lab, address, f"{hostname}.local")) == {address, link_local}
             answers = m_search6(lab, "upnp:rootdevice")
             assert answers and answers[0]["LOCATION"].startswith(f"http://[{address}]:"), answers
             assert answers[0]["ST"] == "upnp:rootdevice"
