@@ -38,6 +38,14 @@ def bound(discovery: list[str] | None = None, mac: str = MAC, hostname: str = "w
     dev.run(2.5)
     dev.feed(router_advert())
     dev.run(dev.now + 1.0)
+    bind_ipv4(dev, mac)
+    dev.run(dev.now + 10)
+    assert dev.dev.ip is not None
+    return dev
+
+
+def bind_ipv4(dev: Device6, mac: str) -> None:
+    """OFFER and ACK for the device's DISCOVER, as a DHCPv4 server sends them: its services start."""
     xid = dev.dev.dhcp._xid
     for kind in ("offer", "ack"):
         reply = (
@@ -48,9 +56,6 @@ def bound(discovery: list[str] | None = None, mac: str = MAC, hostname: str = "w
             / DHCP(options=[("message-type", kind), ("server_id", "10.77.0.1"), ("lease_time", 3600), "end"])
         )
         dev.dev.handle(bytes(reply), dev.now)
-    dev.run(dev.now + 10)
-    assert dev.dev.ip is not None
-    return dev
 
 
 def v6_udp(frames: list[Packet], dport: int) -> list[Packet]:
@@ -174,3 +179,20 @@ def test_an_ipv6_query_is_read_once_whatever_the_number_of_devices(monkeypatch: 
     query = from_peer6(DNS(rd=0, qd=DNSQR(qname="widget-7.local", qtype="AAAA")), 5353)
     assert router.broadcast_recipients(bytes(query)) == [devices[7].dev]
     assert len(reads) == 1  # the engine's one read; the device reads it once more itself
+
+
+def test_ssdp_advertises_over_ipv6_once_the_addresses_arrive_after_the_dhcpv4_bind() -> None:
+    config = make_config(("arp", "dhcp", "ipv6", "ssdp"), ssdp=SSDP, ipv6={"discovery": ["ssdp"]})
+    dev = Device6(config)
+    bind_ipv4(dev, MAC)  # at once: no IPv6 address yet
+    dev.run(0.6)
+    assert v6_udp(dev.frames, 1900) == []  # the first NOTIFYs went out over IPv4 only
+    dev.run(2.5)
+    link_local_notifies = v6_udp(dev.frames, 1900)
+    assert link_local_notifies and ssdp.parse_request(bytes(link_local_notifies[-1][UDP].payload))[1][
+        "LOCATION"
+    ].startswith(f"http://[{EUI64_LL}]:")
+    dev.feed(router_advert())
+    dev.run(dev.now + 1.0)
+    latest = ssdp.parse_request(bytes(v6_udp(dev.frames, 1900)[-1][UDP].payload))[1]
+    assert latest["LOCATION"].startswith(f"http://[{EUI64_GLOBAL}]:")  # again, with the global address
