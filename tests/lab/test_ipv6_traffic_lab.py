@@ -1,8 +1,9 @@
-"""UDP and TCP over IPv6 against real tools: radvd gives the device its SLAAC address, then nmap -6 from the
-gateway finds its listening port open (SYN-ACK), a closed TCP port closed (RST) and a closed UDP port closed
-(ICMPv6 port unreachable), over the SLAAC and the link-local address; avahi-daemon (use-ipv6=yes) browses
-and resolves it over IPv6, a legacy unicast query to its port 5353 gets its AAAA records, a control point's
-M-SEARCH to [ff02::c]:1900 is answered; a temporary address from radvd's prefix answers; tshark shows the frames."""
+"""UDP and TCP over IPv6 against real tools, radvd giving the device its SLAAC address: nmap -6 from the
+gateway finds its listening ports open (SYN-ACK), closed TCP and UDP ports closed (RST, ICMPv6 port
+unreachable), over the SLAAC and the link-local address, and -sV names its HTTP and RTSP servers;
+avahi-daemon (use-ipv6=yes) browses and resolves it over IPv6, a legacy unicast query to its port 5353 gets
+its AAAA records, a control point's M-SEARCH to [ff02::c]:1900 is answered; a temporary address from
+radvd's prefix answers the gateway; tshark shows the frames."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from tests.conftest import LabFactory
 from . import udp_servers
 from .fingerprint_capture import FullCapture, decode
 from .test_ipv6_lab import captured
-from .test_probes import configs, scan
+from .test_probes import NMAP_EXPECTED, configs, nmap_services, scan
 from .udp_servers import EngineThread
 
 pytestmark = pytest.mark.lab
@@ -84,6 +85,10 @@ def test_nmap_over_ipv6_sees_open_and_closed_ports(lab_factory: LabFactory, tmp_
             scoped = f"{link_local}%{lab.gw_iface}"
             local = port_states(scan(lab, "-6", "-sS", ports="80,23", targets=[scoped]))
             assert local == {("tcp", 80): "open", ("tcp", 23): "closed"}, local
+            services = nmap_services(lab, [address], [80, 554], "-6")  # whole sessions: nmap's probes, answers
+            for port, (name, product, _) in NMAP_EXPECTED["hikvision-ds-2cd2042fwd"].items():
+                if port in (80, 554):
+                    assert services[(address, port)][:3] == ("open", name, product), services
             poll.until(
                 lambda: captured(capture.pcap, f"tcp.flags.reset == 1 && ipv6.src == {link_local}"),
                 10,
