@@ -117,8 +117,9 @@ def coap_server(lab: iotlab.Lab, address: str) -> Iterator[Server]:
 
 
 @contextlib.contextmanager
-def avahi(lab: iotlab.Lab) -> Iterator[dict[str, str]]:
-    """avahi-daemon on the gateway's interface; yields the environment avahi-browse needs."""
+def avahi(lab: iotlab.Lab, *, ipv6: bool = False) -> Iterator[dict[str, str]]:
+    """avahi-daemon on the gateway's interface (over IPv6 too with `ipv6`); yields the environment
+    avahi-browse needs."""
     with open_dir(lab, "avahi") as d:
         bus = d / "bus"
         (d / "bus.conf").write_text(
@@ -129,7 +130,8 @@ def avahi(lab: iotlab.Lab) -> Iterator[dict[str, str]]:
             '<allow receive_sender="*"/></policy></busconfig>\n'
         )
         (d / "avahi.conf").write_text(
-            f"[server]\nhost-name={lab.name}-gw\nuse-ipv4=yes\nuse-ipv6=no\nallow-interfaces={lab.gw_iface}\n"
+            f"[server]\nhost-name={lab.name}-gw\nuse-ipv4=yes\nuse-ipv6={'yes' if ipv6 else 'no'}\n"
+            f"allow-interfaces={lab.gw_iface}\n"
             "enable-dbus=yes\n[wide-area]\nenable-wide-area=no\n[publish]\npublish-hinfo=no\n"
             "publish-workstation=no\n"
         )

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
-from typing import Any
 
 from iot_emulator.engine import admission, routing, scheduler
 from iot_emulator.protocols.link import arp, dhcp

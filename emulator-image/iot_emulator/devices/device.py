@@ -105,7 +105,9 @@ class Device:
         self.scenario_factories: dict[str, ServiceFactory] = {}
         """What built them: a rebooted device (a new `Device`) builds its own from these."""
         self.ipv6 = (
-            host6.Ipv6Host(self.mac, config.profile, config.protocols, rng) if "ipv6" in config.protocols else None
+            host6.Ipv6Host(self.mac, config.profile, config.protocols, rng, self.host)
+            if "ipv6" in config.protocols
+            else None
         )
         """The IPv6 endpoint, for devices whose manifest lists "ipv6": it runs from link-up, beside DHCPv4."""
         static = config.static_address.packed if config.static_address else None
@@ -139,7 +141,7 @@ class Device:
         self._run_link(now)
         link = self.host.drain()  # LLDP goes out first, as a phone sends it at link-up
         if self.ipv6 is not None:  # at link-up, as a real device's stack (an 802.1X port drops it meanwhile)
-            link += self._from_ipv6(self.ipv6.start(now))
+            link += self._from_ipv6(self.ipv6.start(now), now)
         if self.dot1x is not None:
             return link + self._from_dot1x(self.dot1x.start(now), now)
         return link + self._start_dhcp(now)
@@ -164,6 +166,8 @@ class Device:
             return []
         self.counters.packets_received += 1
         self.counters.bytes_received += len(frame)
+        if self.ipv6 is not None:
+            self.ipv6.clock = now  # what services send to IPv6 addresses is timed by it
         kind = wire.ethertype(frame)
         if kind == wire.ETH_P_ARP:
             packet = wire.parse_arp(frame)
@@ -171,7 +175,9 @@ class Device:
         if kind == eap.ETH_P_PAE:
             return self._from_dot1x(self.dot1x.handle(frame, now), now) if self.dot1x is not None else []
         if kind == ipv6.ETH_P_IPV6:
-            return self._from_ipv6(self.ipv6.handle(frame, now)) if self.ipv6 is not None else []
+            return (
+                self._from_ipv6(self.ipv6.handle(frame, now), now) + self.host.drain() if self.ipv6 is not None else []
+            )
         if kind != wire.ETH_P_IP or not self._dhcp_started:
             return []
         message = dhcp_wire.parse(frame)
@@ -187,6 +193,8 @@ class Device:
     def on_timer(self, now: float) -> list[bytes]:
         if self.phase is Phase.stopped:
             return []
+        if self.ipv6 is not None:
+            self.ipv6.clock = now
         out = []
         if self.dot1x is not None and (due := self.dot1x.next_deadline()) is not None and due <= now:
             out += self._from_dot1x(self.dot1x.on_timer(now), now)
@@ -199,7 +207,7 @@ class Device:
         if deadline is not None and deadline <= now:
             self.host.on_timer(now)
         if self.ipv6 is not None and (due := self.ipv6.next_deadline()) is not None and due <= now:
-            out += self._from_ipv6(self.ipv6.on_timer(now))
+            out += self._from_ipv6(self.ipv6.on_timer(now), now)
         self._run_link(now)
         return out + self.host.drain()
 
@@ -229,9 +237,10 @@ class Device:
         for service in self.link_services:
             service.stop(now)
         self.link_services = ()
-        goodbye = self._from_ipv6(self.ipv6.stop()) if self.ipv6 is not None else []
-        self.host.deconfigure(now)
-        out = goodbye + self.host.drain()
+        self.host.deconfigure(now)  # the services' goodbyes first, over IPv6 too while its addresses last
+        out = self.host.drain()
+        if self.ipv6 is not None:
+            out += self._from_ipv6(self.ipv6.stop(), now)
         out += self._from_dhcp(self.dhcp.release(now), now)
         if self.dot1x is not None:
             out += self._from_dot1x(self.dot1x.stop(now), now)
@@ -287,13 +296,16 @@ class Device:
             out.append(reply)
         return out + self.host.drain()
 
-    def _from_ipv6(self, frames: list[bytes]) -> list[bytes]:
-        """Count the IPv6 endpoint's frames (ndp, mld, icmpv6) and report what it logged."""
+    def _from_ipv6(self, frames: list[bytes], now: float) -> list[bytes]:
+        """Count the IPv6 endpoint's frames (ndp, mld, icmpv6), report what it logged, tell the services
+        when its usable addresses changed (mDNS publishes them)."""
         assert self.ipv6 is not None
         for frame in frames:
             self.counters.sent(host6.protocol_of(frame), [frame])
         for level, message in self.ipv6.pop_logs():
             self._log(level, message)
+        if self.ipv6.changed():
+            self.host.addresses_changed(now)
         return frames
 
     def _refresh_gateway(self, now: float) -> list[bytes]:

@@ -30,10 +30,32 @@ class Counting(Protocol):
     def sent(self, protocol: str, frames: list[bytes]) -> None: ...
 
 
+class Packet(Protocol):
+    """What transport layers read of a received IP packet, IPv4 (`wire.Ipv4`) or IPv6 (`ipv6.Ipv6`):
+    addresses are 4 or 16 bytes, and that length is the family everywhere above this module."""
+
+    @property
+    def src(self) -> bytes: ...
+    @property
+    def dst(self) -> bytes: ...
+    @property
+    def payload(self) -> bytes: ...
+
+
+class Ipv6Side(Protocol):
+    """The device's IPv6 endpoint (devices.host6), as the host sends through it."""
+
+    def source_for(self, dst: bytes) -> bytes | None: ...
+    def addresses(self) -> list[bytes]: ...
+    def send(
+        self, protocol: str, src: bytes, dst: bytes, next_header: int, upper: bytes, hop_limit: int | None
+    ) -> None: ...
+
+
 class TcpHandler(Protocol):
     """The TCP layer (protocols.tcp), as the host sees it."""
 
-    def handle(self, packet: wire.Ipv4, now: float) -> None: ...
+    def handle(self, packet: Packet, now: float) -> None: ...
     def on_timer(self, now: float) -> None: ...
     def next_deadline(self) -> float | None: ...
     def close_all(self, now: float) -> None: ...
@@ -75,9 +97,11 @@ class IpHost:
         "_arp_due",
         "_icmp_limits",
         "_ip_id",
+        "_on_addresses",
         "_pending",
         "_ports",
         "_udp",
+        "_udp6",
         "address",
         "broadcast_ports",
         "counters",
@@ -85,6 +109,7 @@ class IpHost:
         "domain",
         "gateway",
         "groups",
+        "ip6",
         "mac",
         "mdns_names",
         "mdns_unique",
@@ -124,6 +149,11 @@ class IpHost:
         self.mdns_unique: frozenset[str] = _NONE
         """The unique ones among them (cache-flush records): responses naming them must reach the device."""
         self._udp: dict[int, UdpHandler] = {}
+        self._udp6: frozenset[int] = _NONE
+        """The bound ports whose service is dual-stack: they hear UDP over IPv6 too (`udp6_handler`)."""
+        self._on_addresses: tuple[Callable[[float], None], ...] = ()
+        self.ip6: Ipv6Side | None = None
+        """The IPv6 endpoint, for a device that speaks IPv6: packets to 16-byte addresses leave through it."""
         self._icmp_limits: dict[bytes, icmp.RateLimit] | None = None  # created at the first unreachable
         self._pending: dict[bytes, list[tuple[str, bytes]]] = {}
         self._arp_due: dict[bytes, tuple[float, int]] = {}
@@ -181,6 +211,11 @@ class IpHost:
         `unconnected`: a packet no connection owns (a SYN-ACK, a RST for a closed port). A stack whose
         connections count their IP ID from a random start with DF set (Linux: `ip_id: random`) sends
         these with ID 0, as Linux's ip_select_ident does without a connected socket (nmap -O's TI=Z)."""
+        if len(dst) == 16:
+            source6 = src or (self.ip6.source_for(dst) if self.ip6 is not None else None)
+            if self.ip6 is not None and source6 is not None:
+                self.ip6.send(protocol, source6, dst, proto, payload, ttl)
+            return
         source = src if src is not None else self.address
         if source is None:
             return
@@ -200,9 +235,19 @@ class IpHost:
     def send_udp(
         self, protocol: str, dst: bytes, sport: int, dport: int, payload: bytes, *, ttl: int | None = None
     ) -> None:
-        if self.address is None:
+        source = self.source_for(dst)
+        if source is None:
             return
-        self.send_ip(protocol, dst, wire.IPPROTO_UDP, wire.udp(self.address, dst, sport, dport, payload), ttl=ttl)
+        # wire.udp's IPv4 pseudo-header sums to the same checksum as IPv6's (RFC 8200 8.1) for 16-byte addresses
+        datagram = wire.udp(source, dst, sport, dport, payload)
+        self.send_ip(protocol, dst, wire.IPPROTO_UDP, datagram, ttl=ttl, src=source)
+
+    def source_for(self, dst: bytes) -> bytes | None:
+        """The device's address to send to `dst` from: its IPv4 address, or for a 16-byte `dst` the IPv6
+        address the endpoint picks (None while it has none)."""
+        if len(dst) == 16:
+            return self.ip6.source_for(dst) if self.ip6 is not None else None
+        return self.address
 
     def send_frame(self, protocol: str, frame: bytes) -> None:
         """A whole Ethernet frame (LLDP, or a frame built elsewhere), counted under `protocol`."""
@@ -231,15 +276,43 @@ class IpHost:
 
     # -- receiving ------------------------------------------------------------------------------
 
-    def bind_udp(self, port: int, handler: UdpHandler, *, broadcast: bool = False) -> None:
-        """`broadcast`: also hear datagrams to 255.255.255.255 on this port (discovery protocols)."""
+    def bind_udp(self, port: int, handler: UdpHandler, *, broadcast: bool = False, ipv6: bool = False) -> None:
+        """`broadcast`: also hear datagrams to 255.255.255.255 on this port (discovery protocols).
+        `ipv6`: the service is dual-stack (a socket on `::`), so datagrams over IPv6 reach it too."""
         self._udp[port] = handler
         if broadcast:
             self.broadcast_ports = self.broadcast_ports | {port}
+        if ipv6:
+            self._udp6 = self._udp6 | {port}
 
     def unbind_udp(self, port: int) -> None:
         self._udp.pop(port, None)
         self.broadcast_ports = self.broadcast_ports - {port}
+        if port in self._udp6:
+            self._udp6 = self._udp6 - {port}
+
+    def udp6_handler(self, port: int) -> UdpHandler | None:
+        """The handler of a dual-stack port, for a datagram over IPv6 (an IPv4-only port is closed there)."""
+        return self._udp.get(port) if port in self._udp6 else None
+
+    def speaks_ipv6(self, service: str) -> bool:
+        """The device speaks IPv6 and its profile runs `service` (mdns, ssdp) over it too (`ipv6.discovery`)."""
+        return self.ip6 is not None and service in (self.profile.ipv6 or catalog.Ipv6()).discovery
+
+    def ipv6_addresses(self) -> list[bytes]:
+        """The device's usable IPv6 addresses (link-local first), none for a device without IPv6."""
+        return self.ip6.addresses() if self.ip6 is not None else []
+
+    def watch_addresses(self, callback: Callable[[float], None]) -> None:
+        """Call `callback(now)` when the IPv6 addresses change (mDNS publishes them)."""
+        self._on_addresses = (*self._on_addresses, callback)
+
+    def unwatch_addresses(self, callback: Callable[[float], None]) -> None:
+        self._on_addresses = tuple(c for c in self._on_addresses if c != callback)
+
+    def addresses_changed(self, now: float) -> None:
+        for callback in self._on_addresses:
+            callback(now)
 
     def udp_in_use(self, port: int) -> bool:
         """A local UDP port has a handler: services picking random ports (DNS, RFC 5452) avoid it."""

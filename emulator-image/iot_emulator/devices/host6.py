@@ -1,34 +1,61 @@
-"""A device's IPv6 endpoint: its addresses (`slaac`), answers to Neighbor Solicitations and echo requests.
+"""A device's IPv6 endpoint: its addresses (`slaac`), ND and echo answers, and UDP and TCP over IPv6.
 
 Opt-in: a device runs one when its manifest lists the protocol "ipv6"; how it behaves (EUI-64 or
 stable-privacy identifiers, DAD probes, router solicitations) is its profile's `ipv6` section.
-Replies go to the MAC the request came from, as the device's IPv4 ICMP replies do, so no neighbour
-cache is kept: the device originates no IPv6 traffic of its own beyond ND, MLD and its DHCPv6 client
-(to multicast).
+ND and echo replies go to the MAC the request came from. Transport is shared with IPv4: UDP to a
+port whose service is dual-stack reaches the same handler (`IpHost.bind_udp(ipv6=True)`), a
+closed port answers ICMPv6 port unreachable (rate-limited as Linux does), TCP goes to the device's
+one TCP stack (a RST for a closed port, a SYN-ACK for a listening one). What the host sends to a
+16-byte address comes back here (`send`): a source address is picked (RFC 6724, simplified), and
+the next hop (the destination on-link, else the default router) resolved by `neighbours6`.
 """
 
 from __future__ import annotations
 
 import random
 
+from iot_emulator.devices import host as host_mod
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols.link import dhcp6, ipv6, mld, ndp, slaac, wire
+from iot_emulator.protocols.link import dhcp6, icmp, ipv6, mld, ndp, neighbours6, slaac, wire
+from iot_emulator.protocols.transport import tcp_segment
 
 SERVICE_GROUPS = {"mdns": ipv6.MDNS_GROUP, "ssdp": ipv6.SSDP_GROUP}
-"""Groups a device joins (MLD) for the discovery protocols it speaks, as its stack does on IPv6."""
+"""Groups a device joins (MLD) for the discovery protocols it speaks over IPv6 (the profile's `ipv6.discovery`)."""
+ASKED_LIMIT = 16
+"""Peers whose last destination address the endpoint remembers (replies leave from it)."""
 
 
 class Ipv6Host:
-    __slots__ = ("dhcp6", "hop_limit", "mac", "slaac")
+    __slots__ = ("_asked", "_icmp_limits", "_seen", "clock", "dhcp6", "hop_limit", "host", "mac", "neighbours", "slaac")
 
-    def __init__(self, mac: bytes, prof: catalog.Profile, protocols: tuple[str, ...], rng: random.Random) -> None:
+    def __init__(
+        self,
+        mac: bytes,
+        prof: catalog.Profile,
+        protocols: tuple[str, ...],
+        rng: random.Random,
+        host: host_mod.IpHost | None = None,
+    ) -> None:
         settings = prof.ipv6 or catalog.Ipv6()
-        groups = frozenset(group for name, group in SERVICE_GROUPS.items() if name in protocols)
+        groups = frozenset(
+            group for name, group in SERVICE_GROUPS.items() if name in protocols and name in settings.discovery
+        )
         self.mac = mac
         self.hop_limit = settings.hop_limit
         self.slaac = slaac.Slaac(mac, settings, rng, groups)
         self.dhcp6 = dhcp6.Dhcp6Client(mac, settings.dhcpv6, rng) if settings.dhcpv6 is not None else None
         """Its DHCPv6 client, when the profile has one: started by an RA's M or O flag."""
+        self.host = host
+        """The device's host: its UDP ports, TCP stack and outbox (None: ND, MLD, echo and DHCPv6 only)."""
+        if host is not None:
+            host.ip6 = self
+        self.neighbours = neighbours6.Neighbours(mac)
+        self.clock = 0.0
+        """The latest `now` the device was called with: what its services send carries no clock."""
+        self._asked: dict[bytes, bytes] = {}
+        """peer -> the address of ours it last wrote to: the source of what goes back to it."""
+        self._icmp_limits: dict[bytes, icmp.RateLimit] | None = None
+        self._seen: tuple[bytes, ...] = ()
 
     def start(self, now: float) -> list[bytes]:
         return self.slaac.start(now)
@@ -37,9 +64,13 @@ class Ipv6Host:
         """An IPv6 frame for this device (unicast to its MAC, or multicast the engine routed here)."""
         if frame[6:12] == self.mac:
             return []  # our own frame, looped back
+        self.clock = now
         packet = ipv6.parse(frame)
         if packet is not None and packet.next_header == ipv6.IPPROTO_UDP:
-            return self._udp(packet, now)
+            return self._udp(packet, frame, now)
+        if packet is not None and packet.next_header == wire.IPPROTO_TCP:
+            self._tcp(packet)
+            return []
         if packet is None or packet.next_header != ipv6.IPPROTO_ICMPV6 or not packet.payload:
             return []
         kind = packet.payload[0]
@@ -66,6 +97,7 @@ class Ipv6Host:
 
     def _router_advert(self, advert: ndp.RouterAdvert, src: bytes, now: float) -> list[bytes]:
         out = self.slaac.handle_router_advert(advert, src, now)
+        self._learn(src, advert.source_mac)  # RFC 4861 6.3.4
         if not (advert.managed or advert.other) or self.slaac.stopped:
             return out
         if self.dhcp6 is None:
@@ -81,18 +113,66 @@ class Ipv6Host:
             self.dhcp6.start_stateless(now)
         return out + self._dhcp6_timer(now)
 
-    def _udp(self, packet: ipv6.Ipv6, now: float) -> list[bytes]:
-        """DHCPv6 replies to our link-local address; every other datagram is dropped (no IPv6 services yet)."""
+    def _udp(self, packet: ipv6.Ipv6, frame: bytes, now: float) -> list[bytes]:
+        """DHCPv6 replies to its client; datagrams to a dual-stack port to that port's handler (multicast
+        to a group the device joined too); to a closed port of one of its addresses, port unreachable."""
         datagram = wire.parse_udp(packet.payload)
-        if self.dhcp6 is None or datagram is None or datagram[1] != dhcp6.CLIENT_PORT:
+        if datagram is None:
             return []
-        if packet.dst not in self.slaac.usable():
+        mine = packet.dst in self.slaac.usable()
+        if self.dhcp6 is not None and datagram[1] == dhcp6.CLIENT_PORT:
+            return self._dhcp6_reply(datagram[2], now) if mine else []
+        if not mine and packet.dst not in self.slaac.groups():
             return []
-        lease = self.dhcp6.handle(datagram[2], now)
+        handler = self.host.udp6_handler(datagram[1]) if self.host is not None else None
+        if handler is not None:
+            self._remember(packet)
+            handler(packet.src, datagram[0], packet.dst, datagram[2], now)
+        elif mine and packet.src[0] != 0xFF and packet.src != ipv6.UNSPECIFIED:
+            self._port_unreachable(packet, frame, now)
+        return []
+
+    def _dhcp6_reply(self, data: bytes, now: float) -> list[bytes]:
+        assert self.dhcp6 is not None
+        lease = self.dhcp6.handle(data, now)
         out = self._dhcp6_timer(now)
         if lease is not None:
             out += self.slaac.add_leased(lease.address, lease.preferred, lease.valid, now)
         return out
+
+    def _tcp(self, packet: ipv6.Ipv6) -> None:
+        """A segment to one of its addresses: the device's TCP stack, or a RST when it has none (nothing listens)."""
+        if self.host is None or packet.dst not in self.slaac.usable() or packet.src[0] == 0xFF:
+            return
+        self._remember(packet)
+        if self.host.tcp is not None:
+            self.host.tcp.handle(packet, self.clock)
+            return
+        reset = tcp_segment.reset_for(packet.dst, packet.src, packet.payload)
+        if reset is not None:
+            self.send("tcp", packet.dst, packet.src, wire.IPPROTO_TCP, reset, None)
+
+    def _port_unreachable(self, packet: ipv6.Ipv6, frame: bytes, now: float) -> None:
+        """RFC 4443 3.1, rate-limited per peer as Linux's icmpv6_xrlim_allow (a burst of 6, then one per 250 ms)."""
+        limits = self._icmp_limits
+        if limits is None:
+            limits = self._icmp_limits = {}
+        limit = limits.get(packet.src)
+        if limit is None:
+            if len(limits) >= host_mod.ICMP_PEERS:
+                limits.clear()  # a sweep from many sources: start over rather than grow
+            limit = limits[packet.src] = icmp.RateLimit(ndp.RATE_INTERVAL)
+        if limit.allow(now):
+            invoking = frame[14 : 54 + int.from_bytes(frame[18:20], "big")]
+            message = ndp.port_unreachable(invoking)
+            self._route("icmpv6", packet.src, ipv6.icmpv6(packet.dst, packet.src, message, hop_limit=self.hop_limit))
+
+    def _remember(self, packet: ipv6.Ipv6) -> None:
+        if packet.dst[0] == 0xFF or self._asked.get(packet.src) == packet.dst:
+            return
+        if len(self._asked) >= ASKED_LIMIT:
+            self._asked.clear()
+        self._asked[packet.src] = packet.dst
 
     def _dhcp6_timer(self, now: float) -> list[bytes]:
         source = self.slaac.link_local
@@ -108,8 +188,14 @@ class Ipv6Host:
 
     def _neighbor(self, packet: ipv6.Ipv6, src_mac: bytes, now: float) -> list[bytes]:
         message = ndp.parse_neighbor(packet)
-        if message is None or message.target not in self.slaac.owned:
+        if message is None:
             return []
+        if message.target not in self.slaac.owned:
+            if packet.payload[0] == ndp.NEIGHBOR_ADVERTISEMENT:  # an answer to our solicitation (RFC 4861 7.2.5)
+                self._learn(message.target, message.mac, create=False)
+            return []
+        if packet.payload[0] == ndp.NEIGHBOR_SOLICITATION and packet.src != ipv6.UNSPECIFIED:
+            self._learn(packet.src, message.mac)  # RFC 4861 7.2.3: the asker's link-layer option
         tentative = message.target not in self.slaac.usable()
         if packet.payload[0] == ndp.NEIGHBOR_ADVERTISEMENT:
             return self._conflict(message.target, now) if tentative else []
@@ -137,10 +223,14 @@ class Ipv6Host:
         )
 
     def on_timer(self, now: float) -> list[bytes]:
+        self.clock = now
+        if self.host is not None:
+            for kind, frame in self.neighbours.on_timer(now):
+                self.host.send_frame(kind, frame)
         return self.slaac.on_timer(now) + self._dhcp6_timer(now)
 
     def next_deadline(self) -> float | None:
-        due = [self.slaac.next_deadline()]
+        due = [self.slaac.next_deadline(), self.neighbours.next_deadline()]
         if self.dhcp6 is not None and self.slaac.link_local is not None and not self.slaac.stopped:
             due.append(self.dhcp6.next_deadline())  # it sends from the link-local address: none, no sending
         present = [d for d in due if d is not None]
@@ -150,7 +240,86 @@ class Ipv6Host:
         """Go quiet; first release a DHCPv6 lease (`release`: a clean stop, not a power cut)."""
         out = self.dhcp6.release(self.slaac.link_local) if self.dhcp6 is not None and release else []
         self.slaac.stop()
+        self.neighbours.forget()
         return out
+
+    def addresses(self) -> list[bytes]:
+        """The usable addresses, the link-local one first (what mDNS publishes)."""
+        return sorted(self.slaac.usable(), key=lambda a: not _link_scope(a))
+
+    def changed(self) -> bool:
+        """The usable addresses changed since the last call (the device then tells its services)."""
+        now = tuple(self.slaac.usable())
+        if now == self._seen:
+            return False
+        self._seen = now
+        return True
+
+    # -- sending (host_mod.Ipv6Side) -----------------------------------------------------------
+
+    def source_for(self, dst: bytes) -> bytes | None:
+        """RFC 6724 section 5, the rules that matter on one link: the link-local address for link-local and
+        link-scope multicast destinations; the address the peer last wrote to; else a preferred address
+        before a deprecated one, the longest prefix shared with `dst` first, a temporary one first."""
+        if _link_scope(dst):
+            return self.slaac.link_local
+        candidates = [a for a in self.slaac.addresses.values() if a.state is not slaac.State.TENTATIVE]
+        asked = self._asked.get(dst)
+        if asked is not None and any(a.address == asked for a in candidates):
+            return asked
+        wide = [a for a in candidates if a.kind != "link-local"]
+        if not wide:
+            return self.slaac.link_local
+        best = max(
+            wide,  # rule 3 (avoid deprecated), rule 8 (longest match), rule 7 (temporary, as use_tempaddr=2 does)
+            key=lambda a: (a.state is slaac.State.PREFERRED, _common_bits(a.address, dst), a.kind == "temporary"),
+        )
+        return best.address
+
+    def send(
+        self, protocol: str, src: bytes, dst: bytes, next_header: int, upper: bytes, hop_limit: int | None
+    ) -> None:
+        """An upper-layer packet (its checksum done) from the device to `dst`, through the host's outbox."""
+        self._route(protocol, dst, ipv6.packet(src, dst, next_header, upper, hop_limit=hop_limit or self.hop_limit))
+
+    def _route(self, protocol: str, dst: bytes, data: bytes) -> None:
+        if self.host is None or self.slaac.stopped:
+            return
+        if dst[0] == 0xFF:
+            self.host.send_frame(protocol, ipv6.frame(self.mac, ipv6.multicast_mac(dst), data))
+            return
+        hop = self._next_hop(dst)
+        if hop is None:
+            return  # no default router: nothing off-link is reachable (RFC 4861 5.2)
+        for kind, frame in self.neighbours.send(protocol, hop, data, data[8:24], self.clock):
+            self.host.send_frame(kind, frame)
+
+    def _next_hop(self, dst: bytes) -> bytes | None:
+        if _link_scope(dst) or self.neighbours.get(dst) is not None:
+            return dst
+        if any(a.kind == "SLAAC" and a.prefix == dst[:8] for a in self.slaac.addresses.values()):
+            return dst  # on-link: the prefix came in an RA (its L flag is assumed)
+        router = self.slaac.router
+        return router[0] if router is not None and router[2] > self.clock else None
+
+    def _learn(self, address: bytes, mac: bytes | None, *, create: bool = True) -> None:
+        if mac is None or self.host is None:
+            return
+        for kind, frame in self.neighbours.learn(address, mac, create=create):
+            self.host.send_frame(kind, frame)
+
+
+def _link_scope(address: bytes) -> bool:
+    """fe80::/10, or a multicast group of interface- or link-local scope (ff01::/16, ff02::/16)."""
+    if address[0] == 0xFF:
+        return address[1] & 0x0F <= 2
+    return address[0] == 0xFE and address[1] & 0xC0 == 0x80
+
+
+def _common_bits(a: bytes, b: bytes) -> int:
+    """RFC 6724 rule 8's CommonPrefixLen, over the first 64 bits."""
+    x = int.from_bytes(a[:8], "big") ^ int.from_bytes(b[:8], "big")
+    return 64 - x.bit_length()
 
 
 def protocol_of(frame: bytes) -> str:

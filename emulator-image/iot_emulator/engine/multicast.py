@@ -12,6 +12,8 @@ it concerns, which is what each device would have concluded on its own:
 - SSDP (UPnP 1.1): devices answer M-SEARCH and ignore other devices' NOTIFYs; WS-Discovery
   (port 3702 of the same group) goes to the devices bound to 3702.
 - Any other group: every member.
+- The same over IPv6 (ff02::fb, ff02::c): to the devices above whose service binds its port for IPv6
+  (`host.udp6_handler`), read once per packet as for IPv4.
 - UDP to 255.255.255.255 (discovery: Kasa, HID discoveryd, miIO): the devices bound to its port
   for broadcasts (`host.broadcast_ports`), not every device of the process.
 """
@@ -22,7 +24,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from iot_emulator.protocols import dns_wire
-from iot_emulator.protocols.link import wire
+from iot_emulator.protocols.link import ipv6, wire
 
 if TYPE_CHECKING:
     from iot_emulator.devices.device import Device
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 MDNS_GROUP = bytes([224, 0, 0, 251])
 SSDP_GROUP = bytes([239, 255, 255, 250])
 WS_DISCOVERY_PORT = 3702
+IPV4_OF = {ipv6.MDNS_GROUP: MDNS_GROUP, ipv6.SSDP_GROUP: SSDP_GROUP}
+"""The IPv6 groups of the discovery protocols, and the IPv4 group under which their members are kept."""
 
 
 class Directory:
@@ -94,19 +98,36 @@ class Directory:
         members = self.members.get(group)
         if not members:
             return ()
-        if group == MDNS_GROUP:
-            return self._mdns(frame)
-        if group == SSDP_GROUP:
-            packet = wire.parse_ipv4(frame)
-            datagram = wire.parse_udp(packet.payload) if packet else None
-            if datagram and datagram[1] == WS_DISCOVERY_PORT:  # WS-Discovery shares the group: its responders only
-                return list(self._port_listeners.get(WS_DISCOVERY_PORT, ()))
-            return list(members) if datagram and datagram[2].startswith(b"M-SEARCH") else ()
-        return list(members)
-
-    def _mdns(self, frame: bytes) -> set[Device]:
+        if group not in (MDNS_GROUP, SSDP_GROUP):
+            return list(members)
         packet = wire.parse_ipv4(frame)
-        datagram = wire.parse_udp(packet.payload) if packet else None
+        return self._discovery(group, members, wire.parse_udp(packet.payload) if packet else None)
+
+    def recipients6(self, frame: bytes) -> list[Device]:
+        """The devices that should receive this IPv6 frame to ff02::fb or ff02::c (none for other groups)."""
+        group = IPV4_OF.get(frame[38:54])
+        members = self.members.get(group) if group is not None else None
+        if group is None or not members:
+            return []
+        packet = ipv6.parse(frame)
+        if packet is None or packet.next_header != ipv6.IPPROTO_UDP:
+            return []
+        datagram = wire.parse_udp(packet.payload)
+        if datagram is None:
+            return []
+        port = datagram[1]
+        return [d for d in self._discovery(group, members, datagram) if d.host.udp6_handler(port) is not None]
+
+    def _discovery(
+        self, group: bytes, members: set[Device], datagram: tuple[int, int, bytes] | None
+    ) -> Iterable[Device]:
+        if group == MDNS_GROUP:
+            return self._mdns(datagram)
+        if datagram and datagram[1] == WS_DISCOVERY_PORT:  # WS-Discovery shares the group: its responders only
+            return list(self._port_listeners.get(WS_DISCOVERY_PORT, ()))
+        return list(members) if datagram and datagram[2].startswith(b"M-SEARCH") else ()
+
+    def _mdns(self, datagram: tuple[int, int, bytes] | None) -> set[Device]:
         message = dns_wire.parse(datagram[2]) if datagram else None
         if message is None:
             return set()

@@ -112,10 +112,13 @@ class Router:
 
     def _ipv6_recipients(self, frame: bytes) -> list[device_mod.Device]:
         """ND to a solicited-node group or all-nodes goes to the owner of its target; other ICMPv6 to
-        all-nodes (Router Advertisements, MLD queries) to every IPv6 device; nothing else (no IPv6 mDNS/SSDP)."""
+        all-nodes (Router Advertisements, MLD queries) to every IPv6 device; mDNS and SSDP by content
+        (`multicast.recipients6`)."""
         if not self.ip6_of or len(frame) < 58:
             return []
         dst = frame[38:54]
+        if dst in multicast.IPV4_OF:
+            return self.multicast.recipients6(frame)
         if not (ipv6.is_solicited_node(dst) or dst == ipv6.ALL_NODES):
             return []
         packet = ipv6.parse(frame)

@@ -282,6 +282,13 @@ class Dhcpv6(_Strict):
         return self
 
 
+Ipv6Discovery = Literal["mdns", "ssdp"]
+
+
+def _avahi_default() -> list[Ipv6Discovery]:
+    return ["mdns"]
+
+
 class Ipv6(_Strict):
     """What the device's IPv6 stack does at link-up (protocols.link.slaac): a device speaks IPv6 only
     when its manifest lists the protocol "ipv6"; this section says how its OS does it, or that the
@@ -299,6 +306,23 @@ class Ipv6(_Strict):
     ] = 3
     solicitation_interval: Annotated[float, Field(ge=1.0, le=60.0, description="seconds between RSs")] = 4.0
     hop_limit: Annotated[int, Field(ge=1, le=255, description="hop limit of the packets it originates")] = 64
+    temporary_addresses: bool = Field(
+        default=False,
+        description="RFC 8981 temporary (privacy) addresses beside each SLAAC address, as Windows, macOS/iOS "
+        "and Android do; embedded Linux leaves use_tempaddr at 0",
+    )
+    temporary_preferred_lifetime: Annotated[int, Field(ge=600, le=604800)] = Field(
+        default=86400, description="seconds (RFC 8981 TEMP_PREFERRED_LIFETIME, 1 day; Linux temp_prefered_lft)"
+    )
+    temporary_valid_lifetime: Annotated[int, Field(ge=600, le=2592000)] = Field(
+        default=604800, description="seconds (Linux temp_valid_lft, Windows and macOS: 7 days; RFC 8981: 2 days)"
+    )
+    discovery: list[Ipv6Discovery] = Field(
+        default_factory=_avahi_default,
+        max_length=2,
+        description="discovery services that run over IPv6 too (joining ff02::fb / ff02::c): avahi's default "
+        "use-ipv6=yes (avahi-daemon.conf(5)); SSDP only for UPnP stacks built with IPv6",
+    )
     dhcpv6: Dhcpv6 | None = Field(
         default=None, description="its DHCPv6 client, used when an RA sets M (IA_NA) or O (information-request)"
     )

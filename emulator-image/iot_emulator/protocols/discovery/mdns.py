@@ -13,6 +13,11 @@ already knows (known-answer suppression, 7.1), adds the records a browser needs 
 once a second except to defend a name against a probe (6). On stop it says goodbye: every record
 with TTL 0 (10.1). Every packet leaves with IP TTL 255 (11) from port 5353.
 
+Over IPv6 too when the device speaks it and its profile says so (`ipv6.discovery`, avahi's default):
+probes, announcements and goodbyes go to both 224.0.0.251 and ff02::fb, a query is answered on the
+family it came in (multicast to that family's group, or unicast to the asker), and the records carry
+an AAAA per IPv6 address; when the addresses change (SLAAC after DHCPv4) they are announced again.
+
 Records and names are built in `mdns_records`; what the records say comes from the profile.
 """
 
@@ -20,13 +25,16 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Callable
 
 from iot_emulator.devices import host as host_mod
 from iot_emulator.profiles import catalog
 from iot_emulator.protocols import dns_wire, service_kit, services
 from iot_emulator.protocols.discovery import mdns_records
+from iot_emulator.protocols.link import ipv6
 
 GROUP = bytes([224, 0, 0, 251])
+GROUP6 = ipv6.MDNS_GROUP
 PORT = 5353
 IP_TTL = 255
 PROBES = 3
@@ -63,20 +71,27 @@ class MdnsResponder:
         self.heard: list[dns_wire.Record] = []
         """Records other hosts sent in responses (the latest HEARD_LIMIT), for tests and debugging."""
         self.answers_sent = 0
-        self._last_multicast: dict[tuple[str, int, dns_wire.RData], float] = {}
+        self.groups: tuple[bytes, ...] = (GROUP,)
+        """Where multicast goes: 224.0.0.251, and ff02::fb when it runs over IPv6 too."""
+        self._last_multicast: dict[tuple[bytes, tuple[str, int, dns_wire.RData]], float] = {}
         self._conflict_times: list[float] = []
-        self._repeat: list[bytes] = []
-        """The last probe's or announcement's packets, sent again as they are (probes 2 and 3 and the second
-        announcement repeat the one before: encoding each again was a third of a boot storm's mDNS cost)."""
+        self._repeat: tuple[object, list[bytes]] | None = None
+        """The last probe's or announcement's packets and what they were made of: probes 2 and 3 and the second
+        announcement repeat the one before (encoding each again was a third of a boot storm's mDNS cost)."""
 
     # -- host.Service -------------------------------------------------------------------------------
 
     def start(self, now: float) -> None:
         assert self.host.address is not None, "services start once the device has an address"
-        self.published = mdns_records.Published(self.config, self.host.address)
+        dual = self.host.speaks_ipv6("mdns")
+        self.groups = (GROUP, GROUP6) if dual else (GROUP,)
+        addresses6 = tuple(self.host.ipv6_addresses()) if dual else ()
+        self.published = mdns_records.Published(self.config, self.host.address, addresses6)
         self._publish_names()
         self.host.join(GROUP)
-        self.host.bind_udp(PORT, self._on_datagram)
+        self.host.bind_udp(PORT, self._on_datagram, ipv6=dual)
+        if dual:
+            self.host.watch_addresses(self._addresses_changed)
         self._begin_probing(now, self.rng.uniform(0, PROBE_INTERVAL))
 
     def on_timer(self, now: float) -> None:
@@ -90,6 +105,7 @@ class MdnsResponder:
         if self.state is State.RUNNING:
             self._multicast([r._replace(ttl=0) for r in self.published.records()], now, rate_limit=False)
         self.timers.clear()
+        self.host.unwatch_addresses(self._addresses_changed)
         self.host.unbind_udp(PORT)
         self.host.leave(GROUP)
         self.host.mdns_names = self.host.mdns_unique = frozenset()
@@ -103,6 +119,16 @@ class MdnsResponder:
         self.host.mdns_names = frozenset(r.name.lower() for r in records)
         self.host.mdns_unique = frozenset(r.name.lower() for r in records if r.cache_flush)
 
+    def _addresses_changed(self, now: float) -> None:
+        """New or lost IPv6 addresses: publish the AAAA records that are now true (announced when running)."""
+        addresses6 = tuple(self.host.ipv6_addresses())
+        if addresses6 == self.published.addresses6:
+            return
+        self.published.addresses6 = addresses6
+        self._publish_names()
+        if self.state is State.RUNNING:
+            self._announce(now, 0)
+
     def _set_state(self, state: State) -> None:
         if state is not self.state:
             self.log("debug", f"mDNS {self.state.value} -> {state.value}")
@@ -110,7 +136,7 @@ class MdnsResponder:
 
     def _begin_probing(self, now: float, delay: float) -> None:
         self.timers.clear()
-        self._repeat = []
+        self._repeat = None
         self._set_state(State.PROBING)
         self.timers.at(now + delay, lambda t: self._probe(t, 0))
 
@@ -119,12 +145,15 @@ class MdnsResponder:
         return [r for r in self.published.records() if r.name.lower() in names]
 
     def _probe(self, now: float, n: int) -> None:
-        if n >= 2 and self._repeat:  # the same as probe 1 (only probe 0 asks for unicast replies)
-            self._send_payloads(self._repeat, GROUP, PORT)
-        else:
-            qclass = dns_wire.CLASS_IN | (dns_wire.TOP_BIT if n == 0 else 0)
-            questions = [dns_wire.Question(name, dns_wire.TYPE_ANY, qclass) for name in self.published.unique_names()]
-            self._repeat = self._send(dns_wire.Message(0, 0, questions, authority=self._proposed()), GROUP, PORT)
+        qclass = dns_wire.CLASS_IN | (dns_wire.TOP_BIT if n == 0 else 0)
+        names, proposed = self.published.unique_names(), self._proposed()
+        questions = [dns_wire.Question(name, dns_wire.TYPE_ANY, qclass) for name in names]
+        payloads = self._encoded(
+            ("probe", qclass, tuple(names), tuple(proposed)),
+            lambda: _split(dns_wire.Message(0, 0, questions, authority=proposed)),
+        )
+        for group in self.groups:
+            self._send_payloads(payloads, group, PORT)
         if n + 1 < PROBES:
             self.timers.at(now + PROBE_INTERVAL, lambda t: self._probe(t, n + 1))
         else:
@@ -133,15 +162,22 @@ class MdnsResponder:
     def _announce(self, now: float, k: int) -> None:
         self._set_state(State.RUNNING)
         records = self.published.records()
-        if k > 0 and self._repeat:  # the same records as the announcement before
+        payloads = self._encoded(("announce", tuple(records)), lambda: _split(self._response(records)))
+        for group in self.groups:
             for record in records:
-                self._last_multicast[record.key()] = now
-            self._send_payloads(self._repeat, GROUP, PORT)
+                self._last_multicast[(group, record.key())] = now
             self.answers_sent += 1
-        else:
-            self._repeat = self._multicast(records, now, rate_limit=False)
+            self._send_payloads(payloads, group, PORT)
         if k + 1 < self.settings.announce_count:
             self.timers.at(now + 2.0**k, lambda t: self._announce(t, k + 1))
+
+    def _encoded(self, key: object, encode: Callable[[], list[bytes]]) -> list[bytes]:
+        """The packets for `key`: those sent last if they were made of the same, else `encode()`."""
+        if self._repeat is not None and self._repeat[0] == key:
+            return self._repeat[1]
+        payloads = encode()
+        self._repeat = (key, payloads)
+        return payloads
 
     def _conflict(self, name: str, now: float) -> None:
         old = name
@@ -191,7 +227,7 @@ class MdnsResponder:
         unicast: list[dns_wire.Record] = []
         multicast: list[dns_wire.Record] = []
         for question in message.questions:
-            direct = legacy or question.unicast_response or dst == self.host.address
+            direct = legacy or question.unicast_response or dst == self.host.address or _unicast6(dst)
             for record in self._answers_to(question, message.answers):
                 target = unicast if direct else multicast
                 if record not in target:
@@ -202,8 +238,9 @@ class MdnsResponder:
             self._send(reply, src, sport)
         elif unicast:
             self._send(self._response(unicast), src, sport)
-        if multicast:
-            self._multicast_later(multicast, now, probe=bool(message.authority))
+        if multicast:  # on the family the query came in
+            group = GROUP6 if len(src) == 16 else GROUP
+            self._multicast_later(multicast, now, probe=bool(message.authority), group=group)
 
     def _answers_to(self, question: dns_wire.Question, known: list[dns_wire.Record]) -> list[dns_wire.Record]:
         """Our records that answer `question`, less those the querier listed with at least half our TTL (7.1)."""
@@ -234,42 +271,44 @@ class MdnsResponder:
     def _response(self, answers: list[dns_wire.Record]) -> dns_wire.Message:
         return dns_wire.Message(0, RESPONSE_FLAGS, [], answers, [], self.published.additional_for(answers))
 
-    def _multicast_later(self, records: list[dns_wire.Record], now: float, *, probe: bool) -> None:
+    def _multicast_later(self, records: list[dns_wire.Record], now: float, *, probe: bool, group: bytes) -> None:
         """Unique answers go at once; answers with shared records wait 20-120 ms (RFC 6762 6)."""
+        only = (group,)
         if all(r.cache_flush for r in records):
-            self._multicast(records, now, rate_limit=not probe)
+            self._multicast(records, now, rate_limit=not probe, groups=only)
         else:
             delay = self.rng.uniform(0.020, 0.120)
+            self.timers.at(now + delay, lambda t: self._multicast(records, t, rate_limit=not probe, groups=only))
 
-            def send(t: float) -> None:
-                self._multicast(records, t, rate_limit=not probe)
-
-            self.timers.at(now + delay, send)
-
-    def _multicast(self, records: list[dns_wire.Record], now: float, *, rate_limit: bool) -> list[bytes]:
-        """Send `records` to the group (those sent in the last second left out, with `rate_limit`): the packets."""
+    def _multicast(
+        self, records: list[dns_wire.Record], now: float, *, rate_limit: bool, groups: tuple[bytes, ...] = ()
+    ) -> None:
+        """To each of `groups` (default: every family it runs on), no record more than once a second per group."""
         if self.state is not State.RUNNING:
-            return []
-        if rate_limit:
-            records = [r for r in records if now - self._last_multicast.get(r.key(), -1e9) >= 1.0]
-        if not records:
-            return []
-        for record in records:
-            self._last_multicast[record.key()] = now
-        return self._send(self._response(records), GROUP, PORT)
+            return
+        for group in groups or self.groups:
+            chosen = records
+            if rate_limit:
+                chosen = [r for r in records if now - self._last_multicast.get((group, r.key()), -1e9) >= 1.0]
+            if not chosen:
+                continue
+            for record in chosen:
+                self._last_multicast[(group, record.key())] = now
+            self._send(self._response(chosen), group, PORT)
 
-    def _send(self, message: dns_wire.Message, dst: bytes, dport: int) -> list[bytes]:
-        """One packet, or several if the answers do not fit in MAX_PAYLOAD (additional records go last, if
-        room); returns them."""
+    def _send(self, message: dns_wire.Message, dst: bytes, dport: int) -> None:
+        """One packet, or several if the answers do not fit in MAX_PAYLOAD (additional records go last, if room)."""
         if message.is_response:
             self.answers_sent += 1
-        payloads = _split(message)
-        self._send_payloads(payloads, dst, dport)
-        return payloads
+        self._send_payloads(_split(message), dst, dport)
 
     def _send_payloads(self, payloads: list[bytes], dst: bytes, dport: int) -> None:
         for payload in payloads:
             self.host.send_udp("mdns", dst, PORT, dport, payload, ttl=IP_TTL)
+
+
+def _unicast6(address: bytes) -> bool:
+    return len(address) == 16 and address[0] != 0xFF
 
 
 def _tie_key(record: dns_wire.Record) -> tuple[int, int, bytes]:

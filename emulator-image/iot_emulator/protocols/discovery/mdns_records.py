@@ -1,7 +1,9 @@
 """What a device publishes over Multicast DNS (RFC 6762) and DNS-SD (RFC 6763): its names and records.
 
 From the profile's `mdns` section and the device's host name: `<hostname>.local` A (and the
-reverse PTR in in-addr.arpa that avahi and Apple responders publish too), and per service the
+reverse PTR in in-addr.arpa that avahi and Apple responders publish too), an AAAA and an ip6.arpa
+reverse PTR per IPv6 address for a device that speaks IPv6 (avahi publishes every address of the
+interface, link-local too, on both families: `publish-aaaa-on-ipv4=yes`), and per service the
 PTR `_type._tcp.local` -> instance, SRV instance -> host:port, TXT, and the service-type
 enumeration PTR `_services._dns-sd._udp.local` -> `_type._tcp.local` (RFC 6763 9).
 
@@ -38,6 +40,7 @@ class Published:
 
     config: manifests.DeviceConfig
     address: bytes
+    addresses6: tuple[bytes, ...] = ()
     host_label: str = ""
     instances: list[str] = dataclasses.field(default_factory=list)
     _conflicts: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -69,6 +72,9 @@ class Published:
             dns_wire.Record(self.host_name, dns_wire.TYPE_A, HOST_TTL, self.address, FLUSH),
             dns_wire.Record(reverse, dns_wire.TYPE_PTR, HOST_TTL, self.host_name, FLUSH),
         ]
+        for address in self.addresses6:
+            out.append(dns_wire.Record(self.host_name, dns_wire.TYPE_AAAA, HOST_TTL, address, FLUSH))
+            out.append(dns_wire.Record(reverse_name(address), dns_wire.TYPE_PTR, HOST_TTL, self.host_name, FLUSH))
         shared = []
         for i, service in enumerate(self.services):
             instance, kind = self.instance_name(i), f"{service.type}.{DOMAIN}"
@@ -120,4 +126,7 @@ class Published:
 
 
 def reverse_name(address: bytes) -> str:
+    """in-addr.arpa for IPv4 (RFC 1035 3.5), ip6.arpa nibbles for IPv6 (RFC 3596 2.5)."""
+    if len(address) == 16:
+        return ".".join(reversed(address.hex())) + ".ip6.arpa"
     return ".".join(str(b) for b in reversed(address)) + ".in-addr.arpa"

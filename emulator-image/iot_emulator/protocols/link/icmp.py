@@ -25,19 +25,21 @@ RATE_BURST = 6
 class RateLimit:
     """Linux's per-peer ICMP token bucket (inet_peer_xrlim_allow): `allow(now)` spends one token."""
 
-    __slots__ = ("_last", "_tokens")
+    __slots__ = ("_interval", "_last", "_tokens")
 
-    def __init__(self) -> None:
-        self._tokens = RATE_BURST * RATE_INTERVAL
+    def __init__(self, interval: float = RATE_INTERVAL) -> None:
+        self._interval = interval
+        """Seconds per message: 1 s for IPv4; ICMPv6 scales it down for wider routes (`ndp.RATE_INTERVAL`)."""
+        self._tokens = RATE_BURST * interval
         self._last: float | None = None
 
     def allow(self, now: float) -> bool:
         if self._last is not None:
-            self._tokens = min(self._tokens + now - self._last, RATE_BURST * RATE_INTERVAL)
+            self._tokens = min(self._tokens + now - self._last, RATE_BURST * self._interval)
         self._last = now
-        if self._tokens < RATE_INTERVAL:
+        if self._tokens < self._interval:
             return False
-        self._tokens -= RATE_INTERVAL
+        self._tokens -= self._interval
         return True
 
 

@@ -13,6 +13,12 @@ from typing import NamedTuple
 from iot_emulator.protocols.link import ipv6
 
 ECHO_REQUEST, ECHO_REPLY = 128, 129
+DESTINATION_UNREACHABLE, PORT_UNREACHABLE = 1, 4
+QUOTE_LIMIT = 1280 - 40 - 8
+"""Bytes of the invoking packet an error quotes: the error fits in the IPv6 minimum MTU (RFC 4443 3.1)."""
+RATE_INTERVAL = 0.25
+"""Seconds per ICMPv6 error to one peer: Linux's icmpv6_xrlim_allow takes net.ipv6.icmp.ratelimit (1 s)
+and shifts it right by (128 - prefix length) / 32 of the route to the peer, 2 for an on-link /64."""
 ROUTER_SOLICITATION, ROUTER_ADVERTISEMENT = 133, 134
 NEIGHBOR_SOLICITATION, NEIGHBOR_ADVERTISEMENT = 135, 136
 ND_HOP_LIMIT = 255
@@ -90,6 +96,12 @@ def echo_reply(request: ipv6.Ipv6, my_address: bytes, mac: bytes, dst_mac: bytes
         return None
     message = struct.pack("!BBH", ECHO_REPLY, 0, 0) + data[4:]
     return ipv6.frame(mac, dst_mac, ipv6.icmpv6(my_address, request.src, message, hop_limit=hop_limit))
+
+
+def port_unreachable(invoking: bytes) -> bytes:
+    """The Destination Unreachable / port unreachable message (checksum zero, `ipv6.icmpv6` fills it)
+    for `invoking`, the whole IPv6 packet that reached a closed UDP port (RFC 4443 3.1)."""
+    return struct.pack("!BBHI", DESTINATION_UNREACHABLE, PORT_UNREACHABLE, 0, 0) + invoking[:QUOTE_LIMIT]
 
 
 def _options(data: bytes) -> list[tuple[int, bytes]]:

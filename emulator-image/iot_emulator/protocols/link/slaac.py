@@ -6,8 +6,10 @@ join each address's solicited-node group before its DAD probe, as Linux sends th
 DHCP client it reads no clock: `start`, `handle_*` and `on_timer` take `now` and return frames;
 `next_deadline()` says when to call again; `pop_logs()` says what happened.
 
-Not done here: temporary addresses (RFC 8981), optimistic DAD, the default router's use
-(the device originates no IPv6 traffic beyond ND, MLD and echo replies).
+With the profile's `temporary_addresses`, each SLAAC prefix also gets RFC 8981 temporary addresses
+(random identifiers, short lifetimes, a new one before the last stops being preferred: `temporary`).
+
+Not done here: optimistic DAD.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import math
 import random
 
 from iot_emulator.profiles import catalog
-from iot_emulator.protocols.link import ipv6, mld, ndp
+from iot_emulator.protocols.link import ipv6, mld, ndp, temporary
 
 RETRANS_TIMER = 1.0
 """RFC 4861 10: seconds between DAD probes, and after the last one before the address is used."""
@@ -42,11 +44,14 @@ class Address:
     __slots__ = (
         "address",
         "counter",
+        "created",
         "dad_due",
         "dad_left",
+        "desync",
         "kind",
         "preferred_until",
         "prefix",
+        "regenerated",
         "state",
         "valid_until",
     )
@@ -54,7 +59,7 @@ class Address:
     def __init__(self, address: bytes, prefix: bytes, counter: int, dad_left: int, kind: str = "") -> None:
         self.address = address
         self.kind = kind or ("link-local" if prefix == ipv6.LINK_LOCAL_PREFIX else "SLAAC")
-        """link-local, SLAAC or DHCPv6: how it was formed."""
+        """link-local, SLAAC, temporary or DHCPv6: how it was formed."""
         self.prefix = prefix
         self.counter = counter
         self.state = State.TENTATIVE
@@ -62,6 +67,11 @@ class Address:
         self.dad_due: float | None = None
         self.preferred_until = math.inf
         self.valid_until = math.inf
+        self.created = 0.0
+        self.desync = 0.0
+        """A temporary address's DESYNC_FACTOR (RFC 8981 3.8)."""
+        self.regenerated = False
+        """A temporary address whose successor was formed (RFC 8981 3.5)."""
 
 
 def _until(now: float, lifetime: int) -> float:
@@ -180,7 +190,12 @@ class Slaac:
             return []
         del self.addresses[target]
         self._log("warning", f"IPv6 DAD: {ipv6.text(target)} ({entry.kind}) is in use by another host")
-        if self.settings.interface_id is catalog.InterfaceId.stable_privacy and entry.counter < IDGEN_RETRIES:
+        if entry.kind == "temporary":
+            if entry.counter < temporary.IDGEN_RETRIES:  # RFC 8981 3.4 step 7: another random identifier
+                self._temporary(entry.prefix, now, entry.counter + 1)
+            else:
+                self._log("error", "IPv6 DAD failed: no temporary address")
+        elif self.settings.interface_id is catalog.InterfaceId.stable_privacy and entry.counter < IDGEN_RETRIES:
             self._add(entry.prefix, entry.counter + 1, now, entry)
         else:
             self._log("error", f"IPv6 DAD failed: no {entry.kind} address")
@@ -211,6 +226,9 @@ class Slaac:
                 else:
                     entry.dad_due = None
                     self._assigned(entry, now)
+            if entry.kind == "temporary" and self._regen_due(entry) <= now:
+                entry.regenerated = True  # RFC 8981 3.5: the successor, before this one is deprecated
+                self._temporary(entry.prefix, now)
             self._age(entry, now)
         source = self.link_local or ipv6.UNSPECIFIED
         if joined and self._extra_groups and not self._mld_repeat:  # the services' groups with the first join
@@ -232,6 +250,8 @@ class Slaac:
         due = [self._rs_due, self._mld_due]
         for entry in self.addresses.values():
             due += [entry.dad_due, entry.preferred_until if entry.state is State.PREFERRED else None, entry.valid_until]
+            if entry.kind == "temporary":
+                due.append(self._regen_due(entry))
         present = [d for d in due if d is not None and d != math.inf]
         return min(present) if present else None
 
@@ -263,6 +283,7 @@ class Slaac:
             self._add(info.prefix, 0, now)
             entry = self.addresses[info.prefix[:8] + self._iid(info.prefix, 0)]
             entry.preferred_until, entry.valid_until = _until(now, info.preferred), _until(now, info.valid)
+            self._temporary(entry.prefix, now)
             return
         entry.preferred_until = _until(now, info.preferred)
         if entry.state is State.DEPRECATED and info.preferred > 0:
@@ -272,6 +293,54 @@ class Slaac:
             entry.valid_until = _until(now, info.valid)
         elif remaining > TWO_HOURS:
             entry.valid_until = now + TWO_HOURS
+        self._refresh_temporaries(entry, now)
+
+    # -- temporary addresses (RFC 8981) -----------------------------------------------------------
+
+    def _public(self, prefix: bytes) -> Address | None:
+        return next((a for a in self.addresses.values() if a.prefix == prefix and a.kind == "SLAAC"), None)
+
+    def _temporary(self, prefix: bytes, now: float, counter: int = 0) -> None:
+        """A new temporary address for `prefix`, bounded by its public address's lifetimes (3.4), DAD first."""
+        public = self._public(prefix)
+        if not self.settings.temporary_addresses or public is None or self.stopped:
+            return
+        desync = temporary.desync(self.settings, self._rng)
+        valid, preferred = temporary.lifetimes(
+            self.settings, now, desync, now, public.valid_until, public.preferred_until
+        )
+        if not temporary.worth_forming(self.settings, now, preferred):
+            return
+        temporaries = [a for a in self.addresses.values() if a.kind == "temporary"]
+        if len(temporaries) >= temporary.MAX_TEMPORARY:  # the oldest goes, deprecated ones first
+            oldest = min(temporaries, key=lambda a: (a.state is not State.DEPRECATED, a.created))
+            del self.addresses[oldest.address]
+        address = prefix + temporary.interface_id(self._rng)
+        entry = Address(address, prefix, counter, self.settings.dad_transmits, "temporary")
+        entry.created, entry.desync = now, desync
+        entry.valid_until, entry.preferred_until = valid, preferred
+        entry.dad_due = now
+        self.addresses[entry.address] = entry
+        self._owned_changed()
+
+    def _refresh_temporaries(self, public: Address, now: float) -> None:
+        """An RA refreshed the prefix: its temporary addresses follow, within their own limits (3.4); a
+        prefix with none that is current gets one."""
+        current = False
+        for entry in self.addresses.values():
+            if entry.kind != "temporary" or entry.prefix != public.prefix:
+                continue
+            entry.valid_until, entry.preferred_until = temporary.lifetimes(
+                self.settings, entry.created, entry.desync, now, public.valid_until, public.preferred_until
+            )
+            current = current or not (entry.regenerated or entry.state is State.DEPRECATED)
+        if not current:
+            self._temporary(public.prefix, now)
+
+    def _regen_due(self, entry: Address) -> float:
+        if entry.regenerated or entry.state is not State.PREFERRED:
+            return math.inf
+        return entry.preferred_until - temporary.regen_advance(self.settings)
 
     def _assigned(self, entry: Address, now: float) -> None:
         entry.state = State.PREFERRED

@@ -26,6 +26,9 @@ p0f sees one host across connections. What is implemented:
 - TIME_WAIT of `Connection.TIME_WAIT` s instead of 2 MSL, so a long emulation does not pile up
   closed connections (a device connects to the same few servers from fresh ports anyway).
 
+Over IPv6 the same stack serves: addresses are 16 bytes, the checksum's pseudo-header sums the same
+(`tcp_segment.build`), and `IpHost.send_ip` hands 16-byte destinations to the IPv6 endpoint.
+
 Not implemented: SYN cookies, simultaneous open, urgent data, PMTU discovery,
 SACK-based recovery, fast retransmit.
 
@@ -117,7 +120,8 @@ class TcpStack:
 
     # -- host.TcpHandler ----------------------------------------------------------------------
 
-    def handle(self, packet: wire.Ipv4, now: float) -> None:
+    def handle(self, packet: host_mod.Packet, now: float) -> None:
+        """A segment to one of the device's addresses, over IPv4 or IPv6 (the address length tells)."""
         segment = tcp_segment.parse(packet.payload)
         if segment is None:
             return
@@ -130,8 +134,8 @@ class TcpStack:
         elif self._listening(segment.dport) and not segment.flags & (ACK | RST):
             if segment.flags & (SYN | FIN) == SYN:  # LISTEN (RFC 9293 3.10.7.2); Linux drops SYN+FIN
                 self._accept(key, segment, now)  # and, as the RFC says, any segment without SYN or ACK
-        elif self.host.address is not None:  # a closed port
-            reset = tcp_segment.reset_for(self.host.address, packet.src, packet.payload)
+        else:  # a closed port
+            reset = tcp_segment.reset_for(packet.dst, packet.src, packet.payload)
             if reset is not None:
                 self.host.send_ip("tcp", packet.src, wire.IPPROTO_TCP, reset, unconnected=True)
 
@@ -172,7 +176,7 @@ class TcpStack:
     def send_segment(
         self, conn: Connection, seq: int, ack: int, flags: int, window: int, options: bytes, payload: bytes
     ) -> None:
-        src = self.host.address
+        src = self.host.source_for(conn.remote)
         if src is None:
             return
         segment = tcp_segment.build(
@@ -182,7 +186,7 @@ class TcpStack:
         self.host.send_ip(conn.protocol, conn.remote, wire.IPPROTO_TCP, segment, unconnected=syn_ack)
 
     def send_reset(self, dst: bytes, sport: int, dport: int, seq: int, ack: int, flags: int) -> None:
-        src = self.host.address
+        src = self.host.source_for(dst)
         if src is None:
             return
         segment = tcp_segment.build(src, dst, sport, dport, seq, ack, flags, 0)

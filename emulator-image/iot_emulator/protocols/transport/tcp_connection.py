@@ -15,6 +15,7 @@ forgets the connection.
 from __future__ import annotations
 
 import enum
+import ipaddress
 from typing import TYPE_CHECKING, Protocol
 
 from iot_emulator.protocols.transport import tcp_segment as seg_mod
@@ -145,7 +146,7 @@ class Connection:
         self._reported = False
 
     def __repr__(self) -> str:
-        peer = ".".join(map(str, self.remote))
+        peer = str(ipaddress.ip_address(self.remote))
         return f"<Connection {self.protocol} :{self.local_port} -> {peer}:{self.remote_port} {self.state.value}>"
 
     # -- the application's side ---------------------------------------------------------------

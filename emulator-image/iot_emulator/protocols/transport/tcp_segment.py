@@ -128,7 +128,9 @@ def build(
     options: bytes = b"",
     payload: bytes = b"",
 ) -> bytes:
-    """One segment with its checksum over the IPv4 pseudo-header (RFC 9293 3.1)."""
+    """One segment with its checksum over the IPv4 pseudo-header (RFC 9293 3.1), or over IPv6's for 16-byte
+    addresses: RFC 8200 8.1's (32-bit length, 24 zero bits, next header) adds up to the same one's-complement
+    sum as IPv4's (zero, protocol, 16-bit length) for a segment under 64 KiB."""
     offset = (20 + len(options)) // 4
     header = HEADER.pack(sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, offset << 4, flags, window, 0, 0)
     body = header + options + payload
