@@ -6,11 +6,13 @@ assert a timing (see DESIGN.md, "Principles"). Targets are printed as pass/miss,
 
 from __future__ import annotations
 
+import ipaddress
 import statistics
 import subprocess
 from collections.abc import Sequence
 
 from iot_emulator.config import manifests
+from iot_emulator.lab import config as lab_config
 from iot_emulator.profiles import catalog
 
 FAST_DNSMASQ = ("--port=0", "--dhcp-broadcast", "--quiet-dhcp")
@@ -85,3 +87,11 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def subnet_for(devices: int) -> ipaddress.IPv4Network:
+    """The lab's default /20 (4,080 addresses), or the smallest larger subnet whose pool holds every device."""
+    prefix = 20
+    while prefix > 8 and lab_config.pool_size(ipaddress.IPv4Network(f"10.64.0.0/{prefix}")) < devices:
+        prefix -= 1
+    return lab_config.DEFAULT_SUBNET if prefix == 20 else ipaddress.IPv4Network(f"10.64.0.0/{prefix}")

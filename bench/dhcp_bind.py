@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ipaddress
 import random
 import socket
 import time
@@ -35,7 +34,6 @@ from iot_emulator.config import manifests
 from iot_emulator.devices import macs
 from iot_emulator.engine import engine, rawsock
 from iot_emulator.lab import build, netns
-from iot_emulator.lab import config as lab_config
 from iot_emulator.protocols.link import dhcp_wire
 
 LEASE_TIME = 43200
@@ -47,7 +45,7 @@ def fresh_lab(server: str, *extra: str, pin: bool = False, devices: int = 0) -> 
     """A new lab (no lease held) whose pool holds `devices`; `pin` adds the gateway fix the README proposes."""
     config = lab.LabConfig(
         dhcp_server=server,  # type: ignore[arg-type]
-        subnet=subnet_for(devices),
+        subnet=common.subnet_for(devices),
         lease_time=LEASE_TIME,
         dnsmasq_extra=(*common.FAST_DNSMASQ, *extra),
     )
@@ -55,14 +53,6 @@ def fresh_lab(server: str, *extra: str, pin: bool = False, devices: int = 0) -> 
         if pin:  # what the lab now does itself (`lab.build.pin_broadcast`), again: the flag's runs stay comparable
             build.pin_broadcast(where.gw_netns, where.gw_iface)
         yield where
-
-
-def subnet_for(devices: int) -> ipaddress.IPv4Network:
-    """The lab's default /20 (4,080 addresses), or the smallest larger subnet whose pool holds every device."""
-    prefix = 20
-    while prefix > 8 and lab_config.pool_size(ipaddress.IPv4Network(f"10.64.0.0/{prefix}")) < devices:
-        prefix -= 1
-    return lab_config.DEFAULT_SUBNET if prefix == 20 else ipaddress.IPv4Network(f"10.64.0.0/{prefix}")
 
 
 def udp_errors(where: lab.Lab) -> int:

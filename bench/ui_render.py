@@ -281,7 +281,7 @@ def real_service(devices: int) -> Iterator[str]:
     if os.geteuid() != 0:
         sys.exit("--source service needs root (network namespaces): sudo .venv/bin/python bench/ui_render.py ...")
     name = f"uibench{os.getpid():x}"
-    handle = iotlab.up(iotlab.LabConfig(name=name))
+    handle = iotlab.up(iotlab.LabConfig(name=name, subnet=common.subnet_for(devices)))
     tmp = Path(tempfile.mkdtemp(prefix="ui-bench-"))
     env = dashboard_service.lab_environment(
         handle,
