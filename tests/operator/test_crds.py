@@ -253,3 +253,12 @@ def test_shipped_examples_would_be_accepted_by_the_api_server() -> None:
     assert resources
     for document in resources:
         assert crdcheck.problems(CRDS[document["kind"]], document) == [], document["metadata"]["name"]
+
+
+def test_dot1x_is_spelled_as_the_docs_and_manifests_spell_it() -> None:
+    """to_camel makes `dot1X`; the API server would prune a manifest's `dot1x: true` without a word."""
+    spec = CRDS["IoTDevice"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert "dot1x" in spec["properties"] and "dot1X" not in spec["properties"]
+    parsed = models.IoTDevice.model_validate(device(profile="tiny-cam", dot1x=False))
+    assert parsed.spec.dot1x is False and models.to_manifest(parsed)["spec"]["dot1x"] is False
+    assert crdcheck.problems(CRDS["IoTDevice"], device(profile="tiny-cam", dot1x=True)) == []
