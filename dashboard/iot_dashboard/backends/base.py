@@ -305,6 +305,8 @@ class Backend(abc.ABC):
             phase=_phase(spec.running, live, extra.get("phase")),
             ip=(live.ip if live else None) or extra.get("ip"),
             ipv6=(live.ipv6 if live else None) or extra.get("ipv6"),
+            auth=(live.auth if live else None) or extra.get("auth"),
+            auth_last=api.AuthOutcome.model_validate(live.auth_last) if live and live.auth_last else None,
             mac=config.mac if config else spec.mac,
             hostname=config.hostname if config else spec.hostname,
             profile=spec.profile,
@@ -371,7 +373,7 @@ class Backend(abc.ABC):
         return api.FleetMembers(total=spec.replicas, offset=offset, limit=limit, items=items)
 
     def _extra_status(self, device: models.IoTDevice) -> dict[str, Any]:
-        """Backend-specific status (a cluster resource's `.status`): phase, ip, ipv6, last_error."""
+        """Backend-specific status (a cluster resource's `.status`): phase, ip, ipv6, auth, last_error."""
         return {}
 
     def device_ids(self, resources: Iterable[Resource]) -> list[str]:
