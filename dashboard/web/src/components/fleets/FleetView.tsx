@@ -5,6 +5,7 @@ import { Button } from "../common/Button";
 import { CaptureButton } from "../common/CaptureButton";
 import { ScenarioControls } from "../common/ScenarioControls";
 import { Empty, ErrorState, Loading } from "../common/States";
+import { networkText } from "../devices/model";
 import { ScaleControl } from "./ScaleControl";
 import "../../styles/base.css";
 import "../devices/grid.css";
@@ -53,6 +54,7 @@ export function FleetView() {
             <th scope="col">Fleet</th>
             <th scope="col">Profile</th>
             <th scope="col">Class</th>
+            <th scope="col">Network</th>
             <th scope="col" className="is-right">Desired</th>
             <th scope="col" className="is-right">Bound</th>
             <th scope="col">Members</th>
@@ -71,6 +73,7 @@ export function FleetView() {
                 {f.status.vendor} <span className="iot-cell-muted">{f.status.profile}</span>
               </td>
               <td>{f.status.deviceClass ?? "–"}</td>
+              <td data-testid="fleet-network">{networkText(f.spec.template)}</td>
               <td className="is-right" data-testid="fleet-desired">{f.status.replicas}</td>
               <td className="is-right" data-testid="fleet-bound">{f.status.bound}</td>
               <td>
