@@ -75,8 +75,8 @@ export function LeaseCard({ id, dot1xMethod = null }: LeaseCardProps) {
         </dd>
         {authLast && (
           <>
-            <dt>Last 802.1X result</dt>
-            <dd data-testid="detail-auth-last" data-result={authLast.result}>
+            <dt className="iot-dt--row">Last 802.1X result</dt>
+            <dd className="iot-dd--wide" data-testid="detail-auth-last" data-result={authLast.result}>
               {outcomeText(authLast)}
               {authLast.identity && <span className="iot-auth-method iot-mono">{authLast.identity}</span>}
               {authLast.timestamp && <span className="iot-auth-method">at {formatTime(authLast.timestamp)}</span>}
