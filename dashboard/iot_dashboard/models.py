@@ -157,6 +157,10 @@ class FleetStatus(ApiModel):
     replicas: int
     phases: dict[str, int] = Field(description="members per phase")
     bound: int = 0
+    auth: dict[str, int] = Field(
+        default_factory=dict,
+        description="members per 802.1X state (authorized, failed, mab, ...), of those reporting one",
+    )
     profile: str
     vendor: str | None = None
     device_class: str | None = None

@@ -325,11 +325,14 @@ class Backend(abc.ABC):
         spec = fleet.spec
         prof = self._profile(spec.template.profile)
         phases: dict[str, int] = {}
+        auth: dict[str, int] = {}
         if prof is not None:  # members that never spoke are all in the same phase: counted, not visited
             heard = {i: s for i, s in self.hub.member_states(fleet.metadata.name).items() if i < spec.replicas}
             for live in heard.values():
                 phase = _phase(spec.running, live, None)
                 phases[phase] = phases.get(phase, 0) + 1
+                if live.auth:
+                    auth[live.auth] = auth.get(live.auth, 0) + 1
             if spec.replicas > len(heard):
                 silent = _phase(spec.running, None, None)
                 phases[silent] = phases.get(silent, 0) + spec.replicas - len(heard)
@@ -338,6 +341,7 @@ class Backend(abc.ABC):
             replicas=spec.replicas,
             phases=phases,
             bound=phases.get("bound", 0),
+            auth=auth,
             profile=spec.template.profile,
             vendor=prof.vendor if prof else None,
             device_class=prof.device_class.value if prof else None,

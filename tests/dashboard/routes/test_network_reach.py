@@ -142,3 +142,17 @@ async def test_status_carries_the_auth_state_ipv6_and_last_outcome(app: FastAPI,
     hub.publish({"type": "started", "device_id": "desk-phone", "timestamp": ts(6)})  # a restart forgets them
     status = (await client.get("/api/devices/desk-phone")).json()["status"]
     assert (status["auth"], status["authLast"], status["ipv6"]) == (None, None, None)
+
+
+async def test_a_fleet_counts_its_members_per_8021x_state(app: FastAPI, client: httpx.AsyncClient) -> None:
+    template = {"profile": "tiny-phone", "vlan": 20, "dot1x": True}
+    fleet = {"name": "phones", "spec": {"replicas": 3, "running": False, "template": template}}
+    assert (await client.post("/api/fleets", json=fleet)).status_code == 201
+    hub: events.EventHub = app.state.hub
+    stats = {"packets_sent": 1, "bytes_sent": 60, "packet_rate": 0.0, "current_ip": None, "uptime_seconds": 1}
+    for member, state in (("phones-0000", "authorized"), ("phones-0001", "authorized"), ("phones-0002", "failed")):
+        hub.publish({"type": "stats", "device_id": member, "timestamp": "2026-01-01T00:00:01.000Z",
+                     "stats": {**stats, "auth": state}})  # fmt: skip
+    body = (await client.get("/api/fleets/phones")).json()
+    assert body["status"]["auth"] == {"authorized": 2, "failed": 1}
+    assert (body["spec"]["template"]["vlan"], body["spec"]["template"]["dot1x"]) == (20, True)

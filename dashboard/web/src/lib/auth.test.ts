@@ -1,5 +1,5 @@
 import { PROFILES } from "../test/fakes";
-import { authState, configuredMethod, methodLabel, outcomeText } from "./auth";
+import { authCounts, authState, configuredMethod, methodLabel, outcomeText } from "./auth";
 
 const phone = PROFILES.find((p) => p.name === "tiny-phone")!;
 const cam = PROFILES.find((p) => p.name === "tiny-cam")!;
@@ -28,5 +28,12 @@ describe("802.1X in words", () => {
     expect(configuredMethod({ dot1x: null }, { ...phone, dot1xEnabled: true })).toBe("peap");
     expect(configuredMethod({ dot1x: true }, cam)).toBeNull(); // no supplicant: MAB
     expect(configuredMethod({ dot1x: true }, undefined)).toBeNull();
+  });
+});
+
+describe("a fleet's 802.1X counts", () => {
+  it("lists the states most first, in the badge's words", () => {
+    expect(authCounts({ failed: 1, authorized: 12, mab: 0 })).toBe("12 Authorized · 1 Held");
+    expect(authCounts({})).toBe("");
   });
 });

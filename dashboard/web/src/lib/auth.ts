@@ -54,3 +54,12 @@ export function configuredMethod(spec: Pick<DeviceSpec, "dot1x">, profile: Profi
   if (!profile?.dot1x || spec.dot1x === false) return null;
   return spec.dot1x === true || profile.dot1xEnabled ? profile.dot1x : null;
 }
+
+/** A fleet's members per 802.1X state: "2 Authorized · 1 Held" (most first), "" when none reported. */
+export function authCounts(counts: Readonly<Record<string, number>>): string {
+  return Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
+    .map(([state, n]) => `${n} ${authState(state).label}`)
+    .join(" · ");
+}

@@ -5,6 +5,7 @@ import { Button } from "../common/Button";
 import { CaptureButton } from "../common/CaptureButton";
 import { ScenarioControls } from "../common/ScenarioControls";
 import { Empty, ErrorState, Loading } from "../common/States";
+import { authCounts } from "../../lib/auth";
 import { networkText } from "../devices/model";
 import { ScaleControl } from "./ScaleControl";
 import "../../styles/base.css";
@@ -73,7 +74,14 @@ export function FleetView() {
                 {f.status.vendor} <span className="iot-cell-muted">{f.status.profile}</span>
               </td>
               <td>{f.status.deviceClass ?? "–"}</td>
-              <td data-testid="fleet-network">{networkText(f.spec.template)}</td>
+              <td data-testid="fleet-network">
+                {networkText(f.spec.template)}
+                {authCounts(f.status.auth ?? {}) && (
+                  <div className="iot-cell-muted" data-testid="fleet-auth">
+                    802.1X: {authCounts(f.status.auth ?? {})}
+                  </div>
+                )}
+              </td>
               <td className="is-right" data-testid="fleet-desired">{f.status.replicas}</td>
               <td className="is-right" data-testid="fleet-bound">{f.status.bound}</td>
               <td>

@@ -1744,6 +1744,13 @@ export interface components {
         /** FleetStatus */
         FleetStatus: {
             /**
+             * Auth
+             * @description members per 802.1X state (authorized, failed, mab, ...), of those reporting one
+             */
+            auth?: {
+                [key: string]: number;
+            };
+            /**
              * Bound
              * @default 0
              */
