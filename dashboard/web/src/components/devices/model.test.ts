@@ -69,6 +69,15 @@ describe("the VLAN filter", () => {
     expect(ids("")).toHaveLength(6);
     expect(hasFilters({ ...NO_FILTERS, vlan: "20" })).toBe(true);
   });
+
+  it("search finds a device by one of its IPv6 addresses, live or as the service listed them", () => {
+    const store = new LiveStore({ schedule: (f) => f() });
+    const listed = toGridDevice(device("v6-cam", { ipv6: ["fd00:1ab:6::4619:b6ff:fe00:1"] }), byName);
+    store.apply(statsMsg("desk-plug", "2026-11-26T12:00:00Z", { ipv6_addresses: ["fe80::52c7:bfff:fe00:7"] }));
+    const ids = (search: string) => applyFilters([...rows, listed], { ...NO_FILTERS, search }, (id) => store.get(id)).map((r) => r.id);
+    expect(ids("fd00:1ab:6")).toEqual(["v6-cam"]);
+    expect(ids("FE80::52C7")).toEqual(["desk-plug"]);
+  });
 });
 
 describe("a fleet template's network", () => {

@@ -128,7 +128,8 @@ export function applyFilters(
     if (filters.status && phaseOf(row, state) !== filters.status) return false;
     if (!needle) return true;
     const ip = state?.ip ?? row.device.status.ip ?? "";
-    return [row.id, row.name, row.vendor, row.model, row.deviceClass, row.mac, ip, row.profile, row.vlan].some((v) =>
+    const ipv6 = (state?.ipv6 ?? row.device.status.ipv6 ?? []).join(" ");
+    return [row.id, row.name, row.vendor, row.model, row.deviceClass, row.mac, ip, ipv6, row.profile, row.vlan].some((v) =>
       v.toLowerCase().includes(needle),
     );
   });

@@ -33,7 +33,7 @@ export function FilterBar({ filters, onChange, classes, vendors, profiles, vlans
         <span className="iot-visually-hidden">Search devices</span>
         <input
           type="search"
-          placeholder="Search id, name, MAC, IP…"
+          placeholder="Search id, name, MAC, IP, IPv6…"
           value={filters.search}
           onChange={(e) => set("search", e.target.value)}
         />
