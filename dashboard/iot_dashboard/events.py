@@ -124,6 +124,9 @@ def event_name(message: Message) -> str:
     return f"device:{message.get('type', 'unknown')}"
 
 
+_AUTH_OUTCOMES = {"dot1x_success": "success", "dot1x_failure": "failure", "dot1x_timeout": "timeout"}
+
+
 @dataclasses.dataclass(slots=True)
 class LiveState:
     """What the last messages of a device say about it."""
@@ -133,6 +136,10 @@ class LiveState:
     ip: str | None = None
     ipv6: list[str] | None = None
     """The IPv6 addresses of the last stats (devices that speak IPv6)."""
+    auth: str | None = None
+    """The 802.1X state of the last stats."""
+    auth_last: dict[str, Any] | None = None
+    """The last dot1x_success / dot1x_failure / dot1x_timeout, as `models.AuthOutcome`'s fields."""
     stats: dict[str, Any] | None = None
     last_error: str | None = None
     updated: str | None = None
@@ -142,14 +149,24 @@ class LiveState:
         self.updated = message.get("timestamp", self.updated)
         if type_ == "started":
             self.phase, self.ip, self.ipv6, self.last_error = "pending", None, None, None
+            self.auth, self.auth_last = None, None
         elif type_ == "stopped":
-            self.phase, self.ip, self.ipv6 = "stopped", None, None
+            self.phase, self.ip, self.ipv6, self.auth = "stopped", None, None, None
         elif type_ == "stats":
             stats = message.get("stats") or {}
             self.stats = stats
             self.phase = str(stats.get("state") or self.phase)
             self.ip = stats.get("current_ip")
             self.ipv6 = stats.get("ipv6_addresses")
+            self.auth = stats.get("auth")
+        elif type_ in _AUTH_OUTCOMES:
+            self.auth_last = {
+                "result": _AUTH_OUTCOMES[type_],
+                "method": message.get("method"),
+                "identity": message.get("identity"),
+                "timestamp": message.get("timestamp"),
+                "retry_in": message.get("retry_in"),
+            }
         elif type_ == "dhcp_ack":  # the address is checked (RFC 5227) first: `bound` comes with the next stats
             self.phase, self.ip = "bound" if self.phase == "bound" else "binding", message.get("assigned_ip", self.ip)
         elif type_ in _BINDING and self.phase != "bound":

@@ -6,7 +6,7 @@ Accepted on import, in one body:
   `kubectl get -o yaml` writes it;
 - the brief's device list: `{"devices": [...]}` or a bare JSON list whose entries carry `id` and
   `vendor` (the seed CLI's flags as keys: `mac`, `dhcp_mode`, `static_ip`, `protocols`,
-  `traffic_interval`, `vlan`, `vlan_priority`, `outer_vlan`, ...). The brief's ids (`camera_01`)
+  `traffic_interval`, `vlan`, `vlan_priority`, `outer_vlan`, `dot1x`, ...). The brief's ids (`camera_01`)
   are not Kubernetes names, so the name is made from the id (`camera-01`) and the id kept in the
   `iotemu.io/seed-id` annotation, which the `iot_devices` export gives back. Brief devices come in stopped.
 
@@ -53,6 +53,7 @@ BRIEF_KEYS = frozenset(
         "vlan",
         "vlan_priority",
         "outer_vlan",
+        "dot1x",
     }
 )
 _FIELD_OF = {
@@ -68,6 +69,7 @@ _FIELD_OF = {
     "spec.vlan": "vlan",
     "spec.vlanPriority": "vlan_priority",
     "spec.outerVlan": "outer_vlan",
+    "spec.dot1x": "dot1x",
 }
 
 
@@ -177,6 +179,7 @@ def _brief_device(entry: dict[str, Any], index: int, library: catalog.Library) -
         "vlan": entry.get("vlan"),
         "vlanPriority": entry.get("vlan_priority"),
         "outerVlan": entry.get("outer_vlan"),
+        "dot1x": entry.get("dot1x"),
     }
     annotations = {SEED_ID: raw_id}
     for key, annotation in (("name", DISPLAY_NAME), ("type", DEVICE_TYPE)):
@@ -238,6 +241,7 @@ def to_brief(resources: Sequence[base.Resource], library: catalog.Library) -> di
             "vlan": spec.vlan,
             "vlan_priority": spec.vlan_priority if spec.vlan else None,
             "outer_vlan": spec.outer_vlan,
+            "dot1x": spec.dot1x,
         }
         devices.append({k: v for k, v in entry.items() if v is not None})
     out: dict[str, Any] = {"devices": devices}

@@ -31,7 +31,8 @@ def _partial(model: type[BaseModel], name: str) -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for key, field in model.model_fields.items():
         annotation: Any = field.annotation
-        fields[key] = (annotation | None, Field(default=None, description=field.description))
+        alias = field.serialization_alias  # an explicit wire name (dot1x) stays the same in a patch
+        fields[key] = (annotation | None, Field(default=None, alias=alias, description=field.description))
     return create_model(name, __base__=ApiModel, **fields)
 
 
@@ -69,6 +70,18 @@ class DevicePatch(ApiModel):
 Phase = Literal["stopped", "pending", "binding", "bound", "error", "unknown"]
 
 
+class AuthOutcome(ApiModel):
+    """The last 802.1X outcome a device reported: what a NAC test wants to see next to the state."""
+
+    result: Literal["success", "failure", "timeout"] = Field(
+        description="success: EAP-Success; failure: EAP-Failure (held, then retried); timeout: no authenticator"
+    )
+    method: str | None = Field(default=None, description="the EAP method (md5, tls, peap)")
+    identity: str | None = Field(default=None, description="the EAP identity the device sent")
+    timestamp: str | None = None
+    retry_in: float | None = Field(default=None, description="failure: seconds held silent before retrying")
+
+
 class DeviceStatus(ApiModel):
     """What runs: the desired state (`running`) and what the device last said (`phase`, `ip`, `stats`)."""
 
@@ -76,6 +89,12 @@ class DeviceStatus(ApiModel):
     phase: Phase = Field(description="stopped | pending | binding | bound | error")
     ip: str | None = None
     ipv6: list[str] | None = Field(default=None, description="IPv6 addresses (devices that speak IPv6)")
+    auth: str | None = Field(
+        default=None,
+        description="802.1X: connecting, authenticating, authorized, failed (held), no-authenticator; "
+        "mab: the device never speaks EAPOL",
+    )
+    auth_last: AuthOutcome | None = Field(default=None, description="the last 802.1X outcome (live only)")
     mac: str | None = None
     hostname: str | None = None
     profile: str
@@ -138,6 +157,10 @@ class FleetStatus(ApiModel):
     replicas: int
     phases: dict[str, int] = Field(description="members per phase")
     bound: int = 0
+    auth: dict[str, int] = Field(
+        default_factory=dict,
+        description="members per 802.1X state (authorized, failed, mab, ...), of those reporting one",
+    )
     profile: str
     vendor: str | None = None
     device_class: str | None = None
@@ -210,6 +233,12 @@ class ProfileSummary(ApiModel):
     os: str
     ouis: list[str]
     protocols: list[str]
+    dot1x: Literal["md5", "tls", "peap"] | None = Field(
+        default=None, alias="dot1x", description="the 802.1X EAP method of the profile's supplicant; None: none (MAB)"
+    )
+    dot1x_enabled: bool = Field(
+        default=False, alias="dot1xEnabled", description="the supplicant runs unless a device's spec.dot1x says"
+    )
 
 
 class Health(ApiModel):

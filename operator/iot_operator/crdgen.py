@@ -200,10 +200,14 @@ def iotdevice() -> dict[str, Any]:
         [
             _column("Profile", "string", ".spec.profile", "device profile"),
             _column("IP", "string", ".status.ip", "leased address"),
+            _column("VLAN", "integer", ".spec.vlan", "802.1Q VLAN id (empty: untagged)"),
             _column("Phase", "string", ".status.phase", "Pending, Binding, Bound, Stopped, Failed"),
+            _column("Auth", "string", ".status.auth", "802.1X state (authorized, failed, ...; mab: no EAPOL)"),
             _column("Packets", "integer", ".status.traffic.packetsSent", "packets sent"),
             _column("Ready", "string", _READY, "Ready condition", priority=1),
             _column("MAC", "string", ".status.mac", "device MAC", priority=1),
+            _column("IPv6", "string", ".status.ipv6", "IPv6 addresses (devices that speak IPv6)", priority=1),
+            _column("QinQ", "integer", ".spec.outerVlan", "802.1ad S-tag outside the VLAN", priority=1),
         ],
         {"status": {}},
     )
@@ -220,6 +224,7 @@ def iotfleet() -> dict[str, Any]:
         [
             _column("Profile", "string", ".spec.template.profile", "device profile"),
             _column("Desired", "integer", ".spec.replicas", "devices wanted"),
+            _column("VLAN", "integer", ".spec.template.vlan", "802.1Q VLAN id of every member (empty: untagged)"),
             _column("Bound", "integer", ".status.boundReplicas", "devices holding a lease"),
             _column("Pods", "integer", ".status.pods", "emulator pods"),
             _column("Failing", "integer", ".status.failingCount", "devices neither bound nor starting", 1),

@@ -122,9 +122,11 @@ async def test_crud_start_stop_and_status(client: httpx.AsyncClient, kube: harne
         "failed": [],
     }
     assert (await api(kube, "GET", f"{DEVICES}/cam-1"))["spec"]["running"] is True
-    await api(kube, "PATCH", f"{DEVICES}/cam-1/status", {"status": {"phase": "Bound", "ip": "10.0.0.9"}})  # operator
+    operator_status = {"phase": "Bound", "ip": "10.0.0.9", "ipv6": ["fe80::1"], "auth": "mab"}
+    await api(kube, "PATCH", f"{DEVICES}/cam-1/status", {"status": operator_status})  # as the operator writes it
     status = (await client.get("/api/devices/cam-1")).json()["status"]
     assert (status["phase"], status["ip"], status["running"]) == ("bound", "10.0.0.9", True)
+    assert (status["ipv6"], status["auth"]) == (["fe80::1"], "mab")
     replaced = await client.put("/api/devices/cam-1", json={"spec": {"profile": "tiny-cam", "trafficInterval": 5}})
     assert replaced.status_code == 200
     stored = await api(kube, "GET", f"{DEVICES}/cam-1")

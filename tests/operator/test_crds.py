@@ -73,11 +73,35 @@ def test_crd_shape_follows_api_conventions() -> None:
         "labelSelectorPath": ".status.selector",
     }
     columns = [c["name"] for c in device["versions"][0]["additionalPrinterColumns"] if not c.get("priority")]
-    assert columns == ["Profile", "IP", "Phase", "Packets", "Age"]
+    assert columns == ["Profile", "IP", "VLAN", "Phase", "Auth", "Packets", "Age"]
     columns = [c["name"] for c in fleet["versions"][0]["additionalPrinterColumns"] if not c.get("priority")]
-    assert columns == ["Profile", "Desired", "Bound", "Pods", "Age"]
+    assert columns == ["Profile", "Desired", "VLAN", "Bound", "Pods", "Age"]
     status = fleet["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
     assert status["failingDevices"]["maxItems"] == models.MAX_FAILING_DEVICES
+
+
+@pytest.mark.parametrize("kind", sorted(CRDS))
+def test_printer_columns_name_fields_of_the_schema(kind: str) -> None:
+    """A column whose path names no field prints empty forever: each one must exist, with its type."""
+    version = CRDS[kind]["spec"]["versions"][0]
+    schema = version["schema"]["openAPIV3Schema"]
+    for column in version["additionalPrinterColumns"]:
+        path = column["jsonPath"]
+        if path.startswith(".metadata") or "[?" in path:
+            continue
+        node = schema
+        for part in path.strip(".").split("."):
+            assert part in node.get("properties", {}), f"{column['name']}: {path}"
+            node = node["properties"][part]
+        expected = {"integer": {"integer"}, "string": {"string", "array"}}[column["type"]]
+        assert node["type"] in expected, f"{column['name']}: {path} is {node['type']}"
+
+
+def test_device_columns_show_vlan_auth_and_ipv6() -> None:
+    columns = {c["name"]: c for c in CRDS["IoTDevice"]["spec"]["versions"][0]["additionalPrinterColumns"]}
+    assert columns["VLAN"]["jsonPath"] == ".spec.vlan" and "priority" not in columns["VLAN"]
+    assert columns["Auth"]["jsonPath"] == ".status.auth" and "priority" not in columns["Auth"]
+    assert columns["IPv6"]["jsonPath"] == ".status.ipv6" and columns["IPv6"]["priority"] == 1
 
 
 def test_profile_pattern_is_the_profile_libraries() -> None:
@@ -229,3 +253,12 @@ def test_shipped_examples_would_be_accepted_by_the_api_server() -> None:
     assert resources
     for document in resources:
         assert crdcheck.problems(CRDS[document["kind"]], document) == [], document["metadata"]["name"]
+
+
+def test_dot1x_is_spelled_as_the_docs_and_manifests_spell_it() -> None:
+    """to_camel makes `dot1X`; the API server would prune a manifest's `dot1x: true` without a word."""
+    spec = CRDS["IoTDevice"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert "dot1x" in spec["properties"] and "dot1X" not in spec["properties"]
+    parsed = models.IoTDevice.model_validate(device(profile="tiny-cam", dot1x=False))
+    assert parsed.spec.dot1x is False and models.to_manifest(parsed)["spec"]["dot1x"] is False
+    assert crdcheck.problems(CRDS["IoTDevice"], device(profile="tiny-cam", dot1x=True)) == []

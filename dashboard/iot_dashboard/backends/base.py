@@ -305,6 +305,8 @@ class Backend(abc.ABC):
             phase=_phase(spec.running, live, extra.get("phase")),
             ip=(live.ip if live else None) or extra.get("ip"),
             ipv6=(live.ipv6 if live else None) or extra.get("ipv6"),
+            auth=(live.auth if live else None) or extra.get("auth"),
+            auth_last=api.AuthOutcome.model_validate(live.auth_last) if live and live.auth_last else None,
             mac=config.mac if config else spec.mac,
             hostname=config.hostname if config else spec.hostname,
             profile=spec.profile,
@@ -323,11 +325,14 @@ class Backend(abc.ABC):
         spec = fleet.spec
         prof = self._profile(spec.template.profile)
         phases: dict[str, int] = {}
+        auth: dict[str, int] = {}
         if prof is not None:  # members that never spoke are all in the same phase: counted, not visited
             heard = {i: s for i, s in self.hub.member_states(fleet.metadata.name).items() if i < spec.replicas}
             for live in heard.values():
                 phase = _phase(spec.running, live, None)
                 phases[phase] = phases.get(phase, 0) + 1
+                if live.auth:
+                    auth[live.auth] = auth.get(live.auth, 0) + 1
             if spec.replicas > len(heard):
                 silent = _phase(spec.running, None, None)
                 phases[silent] = phases.get(silent, 0) + spec.replicas - len(heard)
@@ -336,6 +341,7 @@ class Backend(abc.ABC):
             replicas=spec.replicas,
             phases=phases,
             bound=phases.get("bound", 0),
+            auth=auth,
             profile=spec.template.profile,
             vendor=prof.vendor if prof else None,
             device_class=prof.device_class.value if prof else None,
@@ -371,7 +377,7 @@ class Backend(abc.ABC):
         return api.FleetMembers(total=spec.replicas, offset=offset, limit=limit, items=items)
 
     def _extra_status(self, device: models.IoTDevice) -> dict[str, Any]:
-        """Backend-specific status (a cluster resource's `.status`): phase, ip, ipv6, last_error."""
+        """Backend-specific status (a cluster resource's `.status`): phase, ip, ipv6, auth, last_error."""
         return {}
 
     def device_ids(self, resources: Iterable[Resource]) -> list[str]:

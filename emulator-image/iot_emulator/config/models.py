@@ -226,6 +226,9 @@ class DeviceTemplate(_Wire):
     )
     dot1x: bool | None = Field(
         default=None,
+        # to_camel would spell it dot1X, which the API server prunes from a manifest saying dot1x
+        validation_alias="dot1x",
+        serialization_alias="dot1x",
         description="802.1X: true runs the profile's supplicant (its method, identity and timers: the profile needs a "
         "dot1x section), false keeps the device silent on EAPOL (the switch falls back to MAB); default: the profile's",
     )

@@ -17,6 +17,8 @@ async def test_crud_round_trip(client: httpx.AsyncClient) -> None:
         "phase": "stopped",
         "ip": None,
         "ipv6": None,
+        "auth": None,
+        "authLast": None,
         "mac": "44:19:b6:00:00:01",
         "hostname": "tinycam-000001",
         "profile": "tiny-cam",

@@ -56,6 +56,19 @@ async def test_brief_entries_carry_their_vlan_both_ways(client: httpx.AsyncClien
     assert response.status_code == 422 and "vlan: Input should be less than or equal to 4094" in response.text
 
 
+async def test_brief_entries_carry_dot1x_both_ways_and_name_it_when_wrong(client: httpx.AsyncClient) -> None:
+    brief = {"devices": [{"id": "cam_mab", "vendor": "Tinycam", "vlan": 20, "dot1x": False}]}
+    assert (await client.post("/api/import", content=json.dumps(brief))).json()["created"] == ["IoTDevice/cam-mab"]
+    assert (await client.get("/api/devices/cam-mab")).json()["spec"]["dot1x"] is False
+    exported = (await client.get("/api/export", params={"format": "iot_devices"})).json()["devices"][0]
+    assert (exported["vlan"], exported["dot1x"]) == (20, False)
+    bad = {"devices": [{"id": "cam_8021x", "vendor": "Tinycam", "dot1x": True}]}
+    response = await client.post("/api/import", content=json.dumps(bad))
+    assert response.status_code == 422, response.text
+    assert "cam-8021x: spec.dot1x: profile 'tiny-cam' has no 802.1X supplicant" in response.text
+    assert [d["name"] for d in (await client.get("/api/devices")).json()] == ["cam-mab"]  # all-or-nothing
+
+
 async def test_manifests_yaml_and_json_round_trip(client: httpx.AsyncClient) -> None:
     await client.post("/api/devices", json=device_body("cam-1"))
     await client.post(

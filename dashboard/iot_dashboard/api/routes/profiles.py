@@ -24,6 +24,8 @@ async def read_profiles(backend: BackendDep) -> list[api.ProfileSummary]:
             os=p.os,
             ouis=p.ouis,
             protocols=p.protocols,
+            dot1x=p.dot1x.method if p.dot1x else None,
+            dot1x_enabled=bool(p.dot1x and p.dot1x.enabled),
         )
         for p in backend.library
     ]

@@ -130,6 +130,7 @@ class KubernetesBackend(base.Backend):
             "phase": PHASES.get(str(status.get("phase"))),
             "ip": status.get("ip"),
             "ipv6": status.get("ipv6"),
+            "auth": status.get("auth"),
             "last_error": next((m for m in failing if m), None),
         }
 

@@ -41,6 +41,12 @@ def unit_of(config: manifests.DeviceConfig, devices_per_pod: dict[str, int]) -> 
     if config.hostname_given or config.hostname != config.profile.hostname_for(config.mac, 0, config.device_id):
         spec["hostname"] = config.hostname
     spec.update(protocols=list(config.protocols), trafficInterval=config.traffic_interval, dhcp=dhcp)
+    if config.vlan is not None:
+        spec.update(vlan=config.vlan.vid, vlanPriority=config.vlan.pcp)
+        if config.vlan.outer_vid is not None:
+            spec["outerVlan"] = config.vlan.outer_vid
+    if config.profile.dot1x is not None:  # the emulator loads the profile as shipped: say what the spec chose
+        spec["dot1x"] = config.profile.dot1x.enabled
     if config.scenario is not None:  # the member's own steps, already chosen from the fleet's
         spec["scenario"] = config.scenario.model_dump(mode="json", exclude_none=True)
     manifest = {"apiVersion": models.API_VERSION, "kind": "IoTDevice", "metadata": {"name": config.device_id}}

@@ -21,6 +21,29 @@ describe("fieldErrors", () => {
     });
   });
 
+  it("places VLAN and 802.1X errors on their fields, in both shapes", () => {
+    const fastapi = toApiError(422, {
+      detail: [
+        { loc: ["body", "spec", "vlan"], msg: "Input should be less than or equal to 4094", type: "less_than_equal" },
+        { loc: ["body", "spec", "vlanPriority"], msg: "Input should be less than or equal to 7", type: "less_than_equal" },
+        { loc: ["body", "spec", "outerVlan"], msg: "Input should be greater than or equal to 1", type: "greater_than_equal" },
+      ],
+    });
+    expect(fieldErrors(fastapi).fields).toEqual({
+      vlan: "Input should be less than or equal to 4094",
+      vlanPriority: "Input should be less than or equal to 7",
+      outerVlan: "Input should be greater than or equal to 1",
+    });
+    const own = toApiError(422, {
+      detail: "invalid resources",
+      errors: ["IoTDevice/cam-1: spec.dot1x: profile 'tiny-cam' has no 802.1X supplicant (no dot1x section)"],
+    });
+    expect(fieldErrors(own)).toEqual({
+      fields: { dot1x: "profile 'tiny-cam' has no 802.1X supplicant (no dot1x section)" },
+      general: [],
+    });
+  });
+
   it("places the service's own problem lines by the field they name", () => {
     const error = toApiError(422, {
       detail: "invalid resources",

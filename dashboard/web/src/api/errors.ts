@@ -56,9 +56,13 @@ const FIELD_OF: Record<string, string> = {
   "spec.dhcp.mode": "dhcpMode",
   "spec.protocols": "protocols",
   "spec.trafficInterval": "trafficInterval",
+  "spec.vlan": "vlan",
+  "spec.vlanPriority": "vlanPriority",
+  "spec.outerVlan": "outerVlan",
+  "spec.dot1x": "dot1x",
 };
 
-const PATH_RE = /\b(metadata\.name|spec(?:\.[A-Za-z]+)+)\b/;
+const PATH_RE = /\b(metadata\.name|spec(?:\.[A-Za-z][A-Za-z0-9]*)+)\b/;
 
 export interface FieldErrors {
   /** Messages by form field name. */

@@ -19,6 +19,7 @@ export type ImportResult = Schemas["ImportResult"];
 export type ErrorBody = Schemas["ErrorBody"];
 export type ValidationDetail = Schemas["ValidationError"];
 export type Scenario = Schemas["Scenario"];
+export type AuthOutcome = Schemas["AuthOutcome"];
 
 /** Every protocol the service knows, in its order (the schema's enum). */
 export const PROTOCOLS: readonly Protocol[] = [

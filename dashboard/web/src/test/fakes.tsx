@@ -93,11 +93,15 @@ export class FakeSocket {
 export const PROFILES: ProfileSummary[] = [
   {
     name: "tiny-cam", vendor: "Tinycam", model: "TC-1", deviceClass: "camera", os: "Linux",
-    ouis: ["44:19:b6"], protocols: ["arp", "dhcp", "icmp"],
+    ouis: ["44:19:b6"], protocols: ["arp", "dhcp", "icmp"], dot1x: null, dot1xEnabled: false,
   },
   {
     name: "tiny-plug", vendor: "Plugco", model: "P-1", deviceClass: "plug", os: "lwIP",
-    ouis: ["50:c7:bf"], protocols: ["arp", "dhcp"],
+    ouis: ["50:c7:bf"], protocols: ["arp", "dhcp"], dot1x: null, dot1xEnabled: false,
+  },
+  {
+    name: "tiny-phone", vendor: "Phoneco", model: "PH-1", deviceClass: "phone", os: "Linux",
+    ouis: ["00:04:f2"], protocols: ["arp", "dhcp", "lldp"], dot1x: "peap", dot1xEnabled: false,
   },
 ];
 

@@ -2,6 +2,8 @@
 import { useState } from "react";
 import { useDeviceHistory } from "../../hooks/useDeviceHistory";
 import { useLiveDevice } from "../../hooks/useLive";
+import { useProfiles } from "../../hooks/useProfiles";
+import { configuredMethod } from "../../lib/auth";
 import { Button } from "../common/Button";
 import { CaptureButton } from "../common/CaptureButton";
 import { ErrorState, Loading } from "../common/States";
@@ -30,6 +32,7 @@ type Section = "traffic" | "dhcp" | "log" | "scenario";
 
 export function DeviceDetail({ device, onClose, onStart, onStop, onEdit, onChanged }: DeviceDetailProps) {
   const live = useLiveDevice(device.id);
+  const profiles = useProfiles();
   const history = useDeviceHistory(device.id);
   const [section, setSection] = useState<Section>("traffic");
   const phase = live?.phase ?? device.device.status.phase;
@@ -67,7 +70,7 @@ export function DeviceDetail({ device, onClose, onStart, onStop, onEdit, onChang
           <Button variant="ghost" icon="close" iconOnly label="Close details" onClick={onClose} />
         </div>
       </header>
-      <LeaseCard id={device.id} />
+      <LeaseCard id={device.id} dot1xMethod={configuredMethod(device.device.spec, profiles.byName.get(device.profile))} />
       <Tabs<Section>
         label="Device details"
         idPrefix={prefix}

@@ -1,6 +1,6 @@
 import { act, screen } from "@testing-library/react";
 import { harness, renderWith } from "../../test/fakes";
-import { statsMsg } from "../../test/messages";
+import { msg, statsMsg } from "../../test/messages";
 import { LeaseCard } from "./LeaseCard";
 
 describe("LeaseCard", () => {
@@ -43,7 +43,31 @@ describe("LeaseCard", () => {
   it("shows the 802.1X state the stats report", () => {
     const h = harness();
     h.store.apply(statsMsg("phone", "2026-11-26T12:00:00.000Z", { state: "binding", auth: "authenticating" }));
-    renderWith(h, <LeaseCard id="phone" />);
-    expect(screen.getByTestId("detail-auth")).toHaveTextContent("authenticating");
+    renderWith(h, <LeaseCard id="phone" dot1xMethod="peap" />);
+    expect(screen.getByTestId("detail-auth")).toHaveTextContent("Authenticating");
+    expect(screen.getByTestId("detail-auth")).toHaveTextContent("PEAP/MSCHAPv2"); // the profile's, until it reports
+    expect(screen.queryByTestId("detail-auth-last")).toBeNull();
+  });
+
+  it("shows the last 802.1X outcome: a failure held, then the success", () => {
+    const h = harness();
+    h.store.apply(statsMsg("phone", "2026-11-26T12:00:00.000Z", { state: "pending", auth: "authenticating" }));
+    h.store.apply(msg({ type: "dot1x_failure", device_id: "phone", timestamp: "2026-11-26T12:00:01.000Z",
+      identity: "phone-000001", method: "md5", failures: 1, retry_in: 60 }));
+    h.store.apply(statsMsg("phone", "2026-11-26T12:00:02.000Z", { state: "pending", auth: "failed" }));
+    renderWith(h, <LeaseCard id="phone" dot1xMethod="peap" />);
+    expect(screen.getByTestId("detail-auth")).toHaveTextContent("Held");
+    expect(screen.getByTestId("detail-auth")).toHaveTextContent("EAP-MD5"); // what it ran beats the profile's
+    const last = screen.getByTestId("detail-auth-last");
+    expect(last).toHaveAttribute("data-result", "failure");
+    expect(last).toHaveTextContent("EAP-Failure (EAP-MD5), retry in 1m 00s");
+    expect(last).toHaveTextContent("phone-000001");
+    act(() => {
+      h.store.apply(msg({ type: "dot1x_success", device_id: "phone", timestamp: "2026-11-26T12:01:02.000Z",
+        identity: "phone-000001", method: "md5", seconds: 0.1, reauthentication: false }));
+      h.store.apply(statsMsg("phone", "2026-11-26T12:01:03.000Z", { state: "binding", auth: "authorized" }));
+    });
+    expect(screen.getByTestId("detail-auth")).toHaveTextContent("Authorized");
+    expect(screen.getByTestId("detail-auth-last")).toHaveTextContent("EAP-Success (EAP-MD5)");
   });
 });

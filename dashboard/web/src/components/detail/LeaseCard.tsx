@@ -1,11 +1,15 @@
 import { useLiveDevice, useNow } from "../../hooks/useLive";
-import { formatBytes, formatCount, formatDuration } from "../../lib/format";
+import { methodLabel, outcomeText } from "../../lib/auth";
+import { formatBytes, formatCount, formatDuration, formatTime } from "../../lib/format";
+import { AuthBadge } from "../common/AuthBadge";
 import type { Lease } from "../../lib/live/store";
 import "../../styles/base.css";
 import "./lease.css";
 
 export interface LeaseCardProps {
   id: string;
+  /** The EAP method the device is set to run (its profile's), shown until it reports one. */
+  dot1xMethod?: string | null;
 }
 
 function left(lease: Lease, seconds: number | null, now: number): number | null {
@@ -25,10 +29,12 @@ function Countdown({ label, seconds }: { label: string; seconds: number | null }
 }
 
 /** The device's address and lease (server, lease time, T1/T2/expiry counting down) and its counters. */
-export function LeaseCard({ id }: LeaseCardProps) {
+export function LeaseCard({ id, dot1xMethod = null }: LeaseCardProps) {
   const live = useLiveDevice(id);
   const now = useNow(1000);
   const lease = live?.lease ?? null;
+  const authLast = live?.authLast ?? null;
+  const method = authLast?.method ?? dot1xMethod;
   return (
     <section className="iot-card" aria-label="Lease and counters">
       <dl className="iot-dl iot-dl--grid">
@@ -63,7 +69,20 @@ export function LeaseCard({ id }: LeaseCardProps) {
         <dt>DHCP state</dt>
         <dd>{live?.dhcpState ?? "–"}</dd>
         <dt>802.1X</dt>
-        <dd data-testid="detail-auth">{live?.auth ?? "–"}</dd>
+        <dd data-testid="detail-auth">
+          <AuthBadge state={live?.auth ?? null} />
+          {method && <span className="iot-auth-method">{methodLabel(method)}</span>}
+        </dd>
+        {authLast && (
+          <>
+            <dt className="iot-dt--row">Last 802.1X result</dt>
+            <dd className="iot-dd--wide" data-testid="detail-auth-last" data-result={authLast.result}>
+              {outcomeText(authLast)}
+              {authLast.identity && <span className="iot-auth-method iot-mono">{authLast.identity}</span>}
+              {authLast.timestamp && <span className="iot-auth-method">at {formatTime(authLast.timestamp)}</span>}
+            </dd>
+          </>
+        )}
         <dt>Uptime</dt>
         <dd>{formatDuration(live?.uptime)}</dd>
         <dt>Sent</dt>

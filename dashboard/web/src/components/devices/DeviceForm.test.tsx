@@ -1,5 +1,6 @@
 import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
+import type { Protocol } from "../../api/types";
 import { PROFILES, device, harness, json, renderWith } from "../../test/fakes";
 import { DeviceForm } from "./DeviceForm";
 
@@ -47,6 +48,7 @@ describe("DeviceForm", () => {
       spec: {
         profile: "tiny-cam", mac: null, hostname: null, dhcp: { mode: "static", address: "10.77.0.50" },
         protocols: ["arp", "dhcp"], trafficInterval: 60, running: true, vlan: null, vlanPriority: 0, outerVlan: null,
+        dot1x: null,
       },
     });
   });
@@ -66,6 +68,61 @@ describe("DeviceForm", () => {
     await waitFor(() => expect(saved).toEqual(["cam-10"]));
     const body = JSON.parse(h.http.calls.find((c) => c.method === "POST")!.body);
     expect(body.spec).toMatchObject({ vlan: 30, vlanPriority: 5, outerVlan: 100 });
+  });
+
+  it("turns IPv6 and the profile's 802.1X supplicant on, with a VLAN", async () => {
+    const { h, saved } = setup();
+    h.http.on("POST", /^\/api\/devices$/, async (req) => json({ ...device("desk-phone"), ...(await req.json()) }, 201));
+    renderWith(h, <DeviceForm profiles={PROFILES} onClose={() => {}} onSaved={(d) => saved.push(d.name)} />);
+    await userEvent.type(screen.getByLabelText("Device ID"), "desk-phone");
+    await userEvent.selectOptions(screen.getByLabelText("Profile", { exact: true }), "tiny-phone");
+    const dot1x = screen.getByLabelText("802.1X");
+    expect(dot1x).toHaveAccessibleDescription("PEAP/MSCHAPv2 as the real device; DHCP waits for the port to be authorized.");
+    expect(screen.getByRole("option", { name: "The profile's (PEAP/MSCHAPv2, off)" })).toBeInTheDocument();
+    await userEvent.selectOptions(dot1x, "on");
+    await userEvent.type(screen.getByLabelText("VLAN id (802.1Q)"), "20");
+    const ipv6 = screen.getByRole("checkbox", { name: "IPv6 (link-local, SLAAC, DHCPv6)" });
+    expect(ipv6).not.toBeChecked();
+    await userEvent.click(ipv6);
+    expect(ipv6).toBeChecked();
+    expect(screen.getByRole("checkbox", { name: "The profile's protocols" })).not.toBeChecked(); // its list, plus ipv6
+    expect(screen.getByRole("checkbox", { name: "ipv6" })).toBeChecked();
+    await userEvent.click(screen.getByRole("button", { name: "Add device" }));
+    await waitFor(() => expect(saved).toEqual(["desk-phone"]));
+    const body = JSON.parse(h.http.calls.find((c) => c.method === "POST")!.body);
+    expect(body.spec).toMatchObject({ profile: "tiny-phone", vlan: 20, dot1x: true, protocols: ["arp", "dhcp", "lldp", "ipv6"] });
+  });
+
+  it("offers 802.1X only where the profile has a supplicant, and edits keep the choice", async () => {
+    const { h } = setup();
+    h.http.on("PUT", /^\/api\/devices\/cam-1$/, async (req) => json({ ...device("cam-1"), ...(await req.json()) }));
+    const cam = { ...device("cam-1"), spec: { ...device("cam-1").spec, dot1x: false, protocols: ["arp", "dhcp", "ipv6"] as Protocol[] } };
+    renderWith(h, <DeviceForm device={cam} profiles={PROFILES} onClose={() => {}} onSaved={() => {}} />);
+    expect(screen.getByLabelText("802.1X")).toHaveValue("off");
+    expect(screen.getByRole("option", { name: "On: authenticate" })).toBeDisabled();
+    expect(screen.getByLabelText("802.1X")).toHaveAccessibleDescription(/no supplicant.*falls back to MAB/);
+    const ipv6 = screen.getByRole("checkbox", { name: "IPv6 (link-local, SLAAC, DHCPv6)" });
+    expect(ipv6).toBeChecked();
+    await userEvent.click(ipv6);
+    await userEvent.click(screen.getByRole("button", { name: "Save" }));
+    await waitFor(() => expect(h.http.calls.some((c) => c.method === "PUT")).toBe(true));
+    const body = JSON.parse(h.http.calls.find((c) => c.method === "PUT")!.body);
+    expect(body.spec).toMatchObject({ dot1x: false, protocols: ["arp", "dhcp"] });
+  });
+
+  it("puts a refused VLAN or 802.1X choice next to its field", async () => {
+    const { h } = setup();
+    h.http.on("POST", /^\/api\/devices$/, () =>
+      json({ detail: [{ loc: ["body", "spec", "vlan"], msg: "Input should be less than or equal to 4094", type: "less_than_equal" }] }, 422),
+    );
+    renderWith(h, <DeviceForm profiles={PROFILES} onClose={() => {}} onSaved={() => {}} />);
+    await userEvent.type(screen.getByLabelText("Device ID"), "cam-1");
+    await userEvent.selectOptions(screen.getByLabelText("Profile", { exact: true }), "tiny-cam");
+    await userEvent.type(screen.getByLabelText("VLAN id (802.1Q)"), "4095");
+    await userEvent.click(screen.getByRole("button", { name: "Add device" }));
+    const vlan = screen.getByLabelText("VLAN id (802.1Q)");
+    await waitFor(() => expect(vlan).toHaveAttribute("aria-invalid", "true"));
+    expect(vlan).toHaveAccessibleDescription("Input should be less than or equal to 4094");
   });
 
   it("puts the service's 422 messages next to their fields", async () => {

@@ -6,12 +6,13 @@ import { useState } from "react";
 import { ApiError, type FieldErrors, fieldErrors } from "../../api/errors";
 import { type Device, PROTOCOLS, type ProfileSummary, type Protocol } from "../../api/types";
 import { useTab } from "../../hooks/TabContext";
+import { METHOD_LABEL } from "../../lib/auth";
 import { randomMac } from "../../lib/mac";
 import { Button } from "../common/Button";
 import { Dialog } from "../common/Dialog";
 import { Field } from "../common/Field";
 import { ProfileCard, ProfilePicker } from "./ProfilePicker";
-import { type FormValues, createBody, emptyValues, updateBody, valuesOf } from "./formValues";
+import { type Dot1xChoice, type FormValues, createBody, emptyValues, speaksIpv6, updateBody, valuesOf, withIpv6 } from "./formValues";
 import "../../styles/base.css";
 import "./form.css";
 
@@ -38,6 +39,14 @@ export function DeviceForm({ device, profiles, onClose, onSaved }: DeviceFormPro
     const chosen = profiles.find((p) => p.name === name);
     setValues((v) => ({ ...v, profile: name, protocols: v.profileProtocols ? ((chosen?.protocols ?? []) as Protocol[]) : v.protocols }));
   };
+
+  const profileProtocols = (profile?.protocols ?? []) as Protocol[];
+  const supplicant = profile?.dot1x ? METHOD_LABEL[profile.dot1x] ?? profile.dot1x : null;
+  const dot1xDefault = !profile
+    ? "The profile's"
+    : supplicant
+      ? `The profile's (${supplicant}, ${profile.dot1xEnabled ? "on" : "off"})`
+      : "The profile's (none: MAB)";
 
   const toggleProtocol = (p: Protocol) =>
     set("protocols", values.protocols.includes(p) ? values.protocols.filter((x) => x !== p) : [...values.protocols, p]);
@@ -155,6 +164,32 @@ export function DeviceForm({ device, profiles, onClose, onSaved }: DeviceFormPro
             </Field>
             <Field label="Outer VLAN (QinQ S-tag)" error={err("outerVlan")} hint="An 802.1ad tag outside the VLAN id; empty: none.">
               <input type="number" min={1} max={4094} value={values.outerVlan} onChange={(e) => set("outerVlan", e.target.value)} disabled={!values.vlan} />
+            </Field>
+          </fieldset>
+          <fieldset className="iot-fieldset">
+            <legend>IPv6 and 802.1X</legend>
+            <label className="iot-check">
+              <input type="checkbox" checked={speaksIpv6(values, profileProtocols)} onChange={(e) => setValues((v) => withIpv6(v, profileProtocols, e.target.checked))} />
+              IPv6 (link-local, SLAAC, DHCPv6)
+            </label>
+            <Field
+              label="802.1X"
+              error={err("dot1x")}
+              hint={
+                !profile
+                  ? "Choose a profile to see its supplicant."
+                  : supplicant
+                    ? `${supplicant} as the real device; DHCP waits for the port to be authorized.`
+                    : "This profile has no supplicant: it stays silent on EAPOL and its switch port falls back to MAB."
+              }
+            >
+              <select value={values.dot1x} onChange={(e) => set("dot1x", e.target.value as Dot1xChoice)}>
+                <option value="profile">{dot1xDefault}</option>
+                <option value="on" disabled={Boolean(profile) && !supplicant}>
+                  On: authenticate{supplicant ? ` (${supplicant})` : ""}
+                </option>
+                <option value="off">Off: silent on EAPOL (MAB)</option>
+              </select>
             </Field>
           </fieldset>
           <Field label="Traffic interval (seconds)" error={err("trafficInterval")}>

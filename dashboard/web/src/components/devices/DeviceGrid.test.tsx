@@ -107,6 +107,22 @@ describe("DeviceGrid", () => {
     expect(cells("dev-0000").getAllByText("–").length).toBeGreaterThan(0);
   });
 
+  it("shows each row's 802.1X state live, as a word and a tone, a dash when none", () => {
+    const h = harness();
+    h.store.apply(statsMsg("dev-0001", "2026-11-26T12:00:00Z", { auth: "authorized" }));
+    h.store.apply(statsMsg("dev-0002", "2026-11-26T12:00:00Z", { auth: "failed" }));
+    renderWith(h, <Grid rows={rowsOf(3)} probe={newProbe()} />);
+    expect(screen.getByRole("columnheader", { name: /802\.1X/ })).toBeInTheDocument();
+    const cell = (id: string) => document.querySelector(`[data-device="${id}"] [data-col="auth"]`) as HTMLElement;
+    expect(cell("dev-0001")).toHaveTextContent("Authorized");
+    expect(cell("dev-0001").querySelector(".iot-status--bound")).not.toBeNull();
+    expect(cell("dev-0002")).toHaveTextContent("Held");
+    expect(cell("dev-0002").querySelector(".iot-status--error")).not.toBeNull();
+    expect(cell("dev-0000")).toHaveTextContent("–");
+    act(() => h.store.apply(statsMsg("dev-0002", "2026-11-26T12:00:05Z", { auth: "authorized" })));
+    expect(cell("dev-0002")).toHaveTextContent("Authorized");
+  });
+
   it("sorts by a live column from the live store", async () => {
     const h = harness();
     h.store.apply(statsMsg("dev-0003", "2026-11-26T12:00:00Z", { packets_sent: 99 }));

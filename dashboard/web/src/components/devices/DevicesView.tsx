@@ -134,6 +134,7 @@ export function DevicesView({ list, profiles, profilesByName }: DevicesViewProps
             classes={distinct(all, "deviceClass")}
             vendors={distinct(all, "vendor")}
             profiles={distinct(all, "profile")}
+            vlans={distinct(all, "vlan")}
             fleets={(fleets ?? []).map((f) => f.name)}
             shown={rows.length}
             total={all.length}

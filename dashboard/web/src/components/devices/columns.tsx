@@ -8,6 +8,7 @@ import type { Phase } from "../../api/types";
 import { formatCount, formatRate } from "../../lib/format";
 import type { LiveDevice, LiveStore } from "../../lib/live/store";
 import { Ago } from "../common/Ago";
+import { AuthBadge } from "../common/AuthBadge";
 import { StatusBadge } from "../common/StatusBadge";
 import { type GridDevice, phaseOf } from "./model";
 
@@ -56,7 +57,7 @@ function ipKey(ip: string | null | undefined): string {
     .join(".");
 }
 
-export const LIVE_COLUMNS = new Set(["ip", "status", "packets", "rate", "lastSeen"]);
+export const LIVE_COLUMNS = new Set(["ip", "status", "auth", "packets", "rate", "lastSeen"]);
 
 export function makeColumns(store: LiveStore): ColumnDef<GridDevice, unknown>[] {
   const columns: ColumnDef<GridDevice, unknown>[] = [
@@ -95,6 +96,12 @@ export function makeColumns(store: LiveStore): ColumnDef<GridDevice, unknown>[] 
       "status", "Status", "106px",
       (row, live) => PHASE_ORDER[phaseOf(row, live)],
       (row, live) => <StatusBadge phase={phaseOf(row, live)} />,
+      store,
+    ),
+    liveColumn(
+      "auth", "802.1X", "118px",
+      (row, live) => (live ? live.auth : row.device.status.auth) ?? "~",
+      (row, live) => <AuthBadge state={(live ? live.auth : row.device.status.auth) ?? null} />,
       store,
     ),
     liveColumn(

@@ -16,6 +16,31 @@ export interface FormValues {
   vlan: string;
   vlanPriority: string;
   outerVlan: string;
+  /** 802.1X: the profile's default (spec.dot1x unset), the supplicant on, or off (silent on EAPOL: MAB). */
+  dot1x: Dot1xChoice;
+}
+
+export type Dot1xChoice = "profile" | "on" | "off";
+
+const DOT1X_SPEC: Record<Dot1xChoice, boolean | null> = { profile: null, on: true, off: false };
+
+function dot1xChoice(value: boolean | null | undefined): Dot1xChoice {
+  return value === true ? "on" : value === false ? "off" : "profile";
+}
+
+/** Whether the device will speak IPv6: "ipv6" in its own list, or in the profile's when it runs those. */
+export function speaksIpv6(values: FormValues, profileProtocols: readonly string[]): boolean {
+  return (values.profileProtocols ? profileProtocols : values.protocols).includes("ipv6");
+}
+
+/**
+ * IPv6 on or off. IPv6 is the protocol "ipv6": turning it on for a device running the profile's
+ * list makes that list its own, plus "ipv6" (the spec cannot add one protocol to the profile's).
+ */
+export function withIpv6(values: FormValues, profileProtocols: readonly Protocol[], on: boolean): FormValues {
+  const base = (values.profileProtocols ? profileProtocols : values.protocols).filter((p) => p !== "ipv6");
+  if (values.profileProtocols && on === profileProtocols.includes("ipv6")) return values;
+  return { ...values, profileProtocols: false, protocols: on ? [...base, "ipv6"] : base };
 }
 
 export function emptyValues(profile = ""): FormValues {
@@ -32,6 +57,7 @@ export function emptyValues(profile = ""): FormValues {
     vlan: "",
     vlanPriority: "0",
     outerVlan: "",
+    dot1x: "profile",
   };
 }
 
@@ -50,6 +76,7 @@ export function valuesOf(device: Device): FormValues {
     vlan: spec.vlan ? String(spec.vlan) : "",
     vlanPriority: String(spec.vlanPriority ?? 0),
     outerVlan: spec.outerVlan ? String(spec.outerVlan) : "",
+    dot1x: dot1xChoice(spec.dot1x),
   };
 }
 
@@ -78,6 +105,7 @@ function specOf(values: FormValues, previous?: DeviceSpec): DeviceSpec {
     vlan: numberOrNull(values.vlan),
     vlanPriority: numberOrNull(values.vlanPriority) ?? 0,
     outerVlan: numberOrNull(values.outerVlan),
+    dot1x: DOT1X_SPEC[values.dot1x],
   };
 }
 

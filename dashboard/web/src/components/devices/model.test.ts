@@ -2,7 +2,9 @@ import { LiveStore } from "../../lib/live/store";
 import { PROFILES, device } from "../../test/fakes";
 import { statsMsg } from "../../test/messages";
 import type { Fleet } from "../../api/types";
-import { NO_FILTERS, applyFilters, distinct, memberGridDevice, toGridDevice, vlanLabel, vlanText } from "./model";
+import {
+  NO_FILTERS, UNTAGGED, applyFilters, distinct, hasFilters, memberGridDevice, networkText, toGridDevice, vlanLabel, vlanText,
+} from "./model";
 
 const byName = new Map(PROFILES.map((p) => [p.name, p]));
 const rows = [
@@ -50,6 +52,39 @@ describe("VLANs", () => {
     expect(tagged.vlan).toBe("20");
     const store = new LiveStore({ schedule: (f) => f() });
     expect(applyFilters([...rows, tagged], { ...NO_FILTERS, search: "20" }, (id) => store.get(id)).map((r) => r.id)).toEqual(["vlan-cam"]);
+  });
+});
+
+describe("the VLAN filter", () => {
+  it("keeps one VLAN, QinQ by S/C-tag, or the untagged rows; its options sort as numbers", () => {
+    const on = (name: string, vlan: number, outerVlan: number | null = null) =>
+      toGridDevice({ ...device(name), spec: { ...device(name).spec, vlan, outerVlan } }, byName);
+    const all = [...rows, on("v20", 20), on("v100", 100), on("q30", 30, 100), on("v20b", 20)];
+    const ids = (vlan: string) => applyFilters(all, { ...NO_FILTERS, vlan }, () => undefined).map((r) => r.id);
+    expect(distinct(all, "vlan")).toEqual(["20", "100", "100/30"]);
+    expect(ids("20")).toEqual(["v20", "v20b"]);
+    expect(ids("100")).toEqual(["v100"]); // not the QinQ row whose S-tag is 100
+    expect(ids("100/30")).toEqual(["q30"]);
+    expect(ids(UNTAGGED)).toEqual(["lobby-cam", "desk-plug"]);
+    expect(ids("")).toHaveLength(6);
+    expect(hasFilters({ ...NO_FILTERS, vlan: "20" })).toBe(true);
+  });
+
+  it("search finds a device by one of its IPv6 addresses, live or as the service listed them", () => {
+    const store = new LiveStore({ schedule: (f) => f() });
+    const listed = toGridDevice(device("v6-cam", { ipv6: ["fd00:1ab:6::4619:b6ff:fe00:1"] }), byName);
+    store.apply(statsMsg("desk-plug", "2026-11-26T12:00:00Z", { ipv6_addresses: ["fe80::52c7:bfff:fe00:7"] }));
+    const ids = (search: string) => applyFilters([...rows, listed], { ...NO_FILTERS, search }, (id) => store.get(id)).map((r) => r.id);
+    expect(ids("fd00:1ab:6")).toEqual(["v6-cam"]);
+    expect(ids("FE80::52C7")).toEqual(["desk-plug"]);
+  });
+});
+
+describe("a fleet template's network", () => {
+  it("says its VLAN, IPv6 and an explicit 802.1X choice", () => {
+    expect(networkText({})).toBe("untagged");
+    expect(networkText({ vlan: 10, vlanPriority: 5, protocols: ["arp", "ipv6"], dot1x: true })).toBe("VLAN 10, priority 5 · IPv6 · 802.1X on");
+    expect(networkText({ vlan: 30, outerVlan: 100, dot1x: false })).toBe("QinQ S-tag 100, VLAN 30 · 802.1X off (MAB)");
   });
 });
 

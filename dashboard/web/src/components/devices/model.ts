@@ -71,6 +71,21 @@ export function vlanText(spec: { vlan?: number | null; outerVlan?: number | null
   return `${outer}VLAN ${spec.vlan}${priority}`;
 }
 
+/** A template's reach in words for the fleet table: "VLAN 10, priority 5 · IPv6 · 802.1X on". */
+export function networkText(spec: {
+  vlan?: number | null;
+  outerVlan?: number | null;
+  vlanPriority?: number;
+  protocols?: readonly string[] | null;
+  dot1x?: boolean | null;
+}): string {
+  const parts = [vlanText(spec)];
+  if (spec.protocols?.includes("ipv6")) parts.push("IPv6");
+  if (spec.dot1x === true) parts.push("802.1X on");
+  if (spec.dot1x === false) parts.push("802.1X off (MAB)");
+  return parts.join(" · ");
+}
+
 export interface Filters {
   search: string;
   /** The phase (shown as "Status"). */
@@ -78,15 +93,19 @@ export interface Filters {
   deviceClass: string;
   vendor: string;
   profile: string;
+  /** "": any; "untagged"; or a VLAN as the grid shows it ("20", "100/30"). */
+  vlan: string;
   /** "": the stand-alone devices; a fleet's name: that fleet's members instead. */
   fleet: string;
 }
 
-export const NO_FILTERS: Filters = { search: "", status: "", deviceClass: "", vendor: "", profile: "", fleet: "" };
+export const UNTAGGED = "untagged";
+
+export const NO_FILTERS: Filters = { search: "", status: "", deviceClass: "", vendor: "", profile: "", vlan: "", fleet: "" };
 
 /** Filters that narrow the rows of the chosen list (the fleet chooses the list itself). */
 export function hasFilters(filters: Filters): boolean {
-  return Boolean(filters.search.trim() || filters.status || filters.deviceClass || filters.vendor || filters.profile);
+  return Boolean(filters.search.trim() || filters.status || filters.deviceClass || filters.vendor || filters.profile || filters.vlan);
 }
 
 /** The phase a row shows: the live one, else the last one the service reported. */
@@ -104,17 +123,19 @@ export function applyFilters(
     if (filters.deviceClass && row.deviceClass !== filters.deviceClass) return false;
     if (filters.vendor && row.vendor !== filters.vendor) return false;
     if (filters.profile && row.profile !== filters.profile) return false;
+    if (filters.vlan && row.vlan !== (filters.vlan === UNTAGGED ? "" : filters.vlan)) return false;
     const state = live(row.id);
     if (filters.status && phaseOf(row, state) !== filters.status) return false;
     if (!needle) return true;
     const ip = state?.ip ?? row.device.status.ip ?? "";
-    return [row.id, row.name, row.vendor, row.model, row.deviceClass, row.mac, ip, row.profile, row.vlan].some((v) =>
+    const ipv6 = (state?.ipv6 ?? row.device.status.ipv6 ?? []).join(" ");
+    return [row.id, row.name, row.vendor, row.model, row.deviceClass, row.mac, ip, ipv6, row.profile, row.vlan].some((v) =>
       v.toLowerCase().includes(needle),
     );
   });
 }
 
 /** Distinct values of a field, sorted, for a filter's options. */
-export function distinct(rows: readonly GridDevice[], field: "vendor" | "deviceClass" | "profile"): string[] {
-  return [...new Set(rows.map((r) => r[field]).filter(Boolean))].sort((a, b) => a.localeCompare(b));
+export function distinct(rows: readonly GridDevice[], field: "vendor" | "deviceClass" | "profile" | "vlan"): string[] {
+  return [...new Set(rows.map((r) => r[field]).filter(Boolean))].sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
 }

@@ -5,6 +5,8 @@ import { Button } from "../common/Button";
 import { CaptureButton } from "../common/CaptureButton";
 import { ScenarioControls } from "../common/ScenarioControls";
 import { Empty, ErrorState, Loading } from "../common/States";
+import { authCounts } from "../../lib/auth";
+import { networkText } from "../devices/model";
 import { ScaleControl } from "./ScaleControl";
 import "../../styles/base.css";
 import "../devices/grid.css";
@@ -53,6 +55,7 @@ export function FleetView() {
             <th scope="col">Fleet</th>
             <th scope="col">Profile</th>
             <th scope="col">Class</th>
+            <th scope="col">Network</th>
             <th scope="col" className="is-right">Desired</th>
             <th scope="col" className="is-right">Bound</th>
             <th scope="col">Members</th>
@@ -71,6 +74,14 @@ export function FleetView() {
                 {f.status.vendor} <span className="iot-cell-muted">{f.status.profile}</span>
               </td>
               <td>{f.status.deviceClass ?? "–"}</td>
+              <td data-testid="fleet-network">
+                {networkText(f.spec.template)}
+                {authCounts(f.status.auth ?? {}) && (
+                  <div className="iot-cell-muted" data-testid="fleet-auth">
+                    802.1X: {authCounts(f.status.auth ?? {})}
+                  </div>
+                )}
+              </td>
               <td className="is-right" data-testid="fleet-desired">{f.status.replicas}</td>
               <td className="is-right" data-testid="fleet-bound">{f.status.bound}</td>
               <td>

@@ -1,7 +1,7 @@
 import type { Phase } from "../../api/types";
 import { Icon } from "../common/Icon";
 import { PHASE_LABEL } from "../common/StatusBadge";
-import { type Filters, hasFilters } from "../devices/model";
+import { type Filters, UNTAGGED, hasFilters } from "../devices/model";
 import "../../styles/base.css";
 import "./filters.css";
 
@@ -11,6 +11,8 @@ export interface FilterBarProps {
   classes: string[];
   vendors: string[];
   profiles: string[];
+  /** The VLANs of the rows ("20", "100/30"); the VLAN filter shows once any row is tagged. */
+  vlans: string[];
   /** Fleet names: choosing one lists its members instead of the stand-alone devices. */
   fleets: string[];
   /** Rows shown / all rows. */
@@ -20,9 +22,8 @@ export interface FilterBarProps {
 
 const STATUSES: Phase[] = ["pending", "binding", "bound", "stopped", "error"];
 
-/** Search, the status (phase) / class / vendor / profile filters, and which list: devices or a fleet's members.
- * (A VLAN filter waits for devices to have VLANs: issue 16.) */
-export function FilterBar({ filters, onChange, classes, vendors, profiles, fleets, shown, total }: FilterBarProps) {
+/** Search, the status (phase) / class / vendor / profile / VLAN filters, and which list: devices or a fleet's members. */
+export function FilterBar({ filters, onChange, classes, vendors, profiles, vlans, fleets, shown, total }: FilterBarProps) {
   const set = <K extends keyof Filters>(key: K, value: Filters[K]) => onChange({ ...filters, [key]: value });
   const noun = filters.fleet ? "members" : "devices";
   return (
@@ -32,7 +33,7 @@ export function FilterBar({ filters, onChange, classes, vendors, profiles, fleet
         <span className="iot-visually-hidden">Search devices</span>
         <input
           type="search"
-          placeholder="Search id, name, MAC, IP…"
+          placeholder="Search id, name, MAC, IP, IPv6…"
           value={filters.search}
           onChange={(e) => set("search", e.target.value)}
         />
@@ -81,6 +82,20 @@ export function FilterBar({ filters, onChange, classes, vendors, profiles, fleet
           ))}
         </select>
       </label>
+      {(vlans.length > 0 || filters.vlan) && (
+        <label className="iot-select">
+          <span>VLAN</span>
+          <select value={filters.vlan} onChange={(e) => set("vlan", e.target.value)}>
+            <option value="">All</option>
+            <option value={UNTAGGED}>Untagged</option>
+            {vlans.map((v) => (
+              <option key={v} value={v}>
+                {v}
+              </option>
+            ))}
+          </select>
+        </label>
+      )}
       <label className="iot-select">
         <span>Fleet</span>
         <select value={filters.fleet} onChange={(e) => set("fleet", e.target.value)}>

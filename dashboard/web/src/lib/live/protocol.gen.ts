@@ -8,6 +8,41 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * AuthOutcome
+         * @description The last 802.1X outcome a device reported: what a NAC test wants to see next to the state.
+         */
+        AuthOutcome: {
+            /**
+             * Identity
+             * @description the EAP identity the device sent
+             * @default null
+             */
+            identity?: string | null;
+            /**
+             * Method
+             * @description the EAP method (md5, tls, peap)
+             * @default null
+             */
+            method?: string | null;
+            /**
+             * Result
+             * @description success: EAP-Success; failure: EAP-Failure (held, then retried); timeout: no authenticator
+             * @enum {string}
+             */
+            result: "success" | "failure" | "timeout";
+            /**
+             * Retryin
+             * @description failure: seconds held silent before retrying
+             * @default null
+             */
+            retryIn?: number | null;
+            /**
+             * Timestamp
+             * @default null
+             */
+            timestamp?: string | null;
+        };
+        /**
          * Batch
          * @description Everything this client was sent since its last frame, in the order it happened (`WS /ws`).
          *
@@ -433,7 +468,7 @@ export interface components {
              * @description 802.1X: true runs the profile's supplicant (its method, identity and timers: the profile needs a dot1x section), false keeps the device silent on EAPOL (the switch falls back to MAB); default: the profile's
              * @default null
              */
-            dot1X?: boolean | null;
+            dot1x?: boolean | null;
             /**
              * Hostname
              * @description option 12; default: the profile's host-name pattern
@@ -526,6 +561,17 @@ export interface components {
          * @description What runs: the desired state (`running`) and what the device last said (`phase`, `ip`, `stats`).
          */
         DeviceStatus: {
+            /**
+             * Auth
+             * @description 802.1X: connecting, authenticating, authorized, failed (held), no-authenticator; mab: the device never speaks EAPOL
+             * @default null
+             */
+            auth?: string | null;
+            /**
+             * @description the last 802.1X outcome (live only)
+             * @default null
+             */
+            authLast?: components["schemas"]["AuthOutcome"] | null;
             /**
              * Deviceclass
              * @default null
@@ -625,7 +671,7 @@ export interface components {
              * @description 802.1X: true runs the profile's supplicant (its method, identity and timers: the profile needs a dot1x section), false keeps the device silent on EAPOL (the switch falls back to MAB); default: the profile's
              * @default null
              */
-            dot1X?: boolean | null;
+            dot1x?: boolean | null;
             /**
              * Outervlan
              * @description QinQ: an 802.1ad S-tag (TPID 0x88a8) with this id outside the C-tag
@@ -1697,6 +1743,13 @@ export interface components {
         };
         /** FleetStatus */
         FleetStatus: {
+            /**
+             * Auth
+             * @description members per 802.1X state (authorized, failed, mab, ...), of those reporting one
+             */
+            auth?: {
+                [key: string]: number;
+            };
             /**
              * Bound
              * @default 0

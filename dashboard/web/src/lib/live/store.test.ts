@@ -178,5 +178,19 @@ describe("LiveStore and the service agree on phases", () => {
       ["info", "802.1X authorized: SEP1 (md5, 0.4s)"],
     ]);
     expect(store.get("p")!.auth).toBe("authorized");
+    expect(store.get("p")!.authLast).toEqual({ result: "success", method: "md5", identity: "SEP1", timestamp: at(2), retryIn: null });
+  });
+
+  it("keeps the last 802.1X outcome as the service does: seeded, replaced live, forgotten on restart", () => {
+    const store = new LiveStore({ schedule: (f) => f() });
+    const authLast = { result: "failure" as const, method: "peap", identity: "SEP1", timestamp: at(1), retryIn: 60 };
+    store.seed(device("p", { phase: "pending", running: true, updated: at(2), auth: "failed", authLast, ipv6: ["fe80::1"] }));
+    expect(store.get("p")).toMatchObject({ auth: "failed", authLast, ipv6: ["fe80::1"] });
+    store.apply({ type: "dot1x_timeout", device_id: "p", timestamp: at(3), identity: "SEP1", starts: 3 });
+    expect(store.get("p")!.authLast).toMatchObject({ result: "timeout", method: null, timestamp: at(3) });
+    store.apply({ type: "stopped", device_id: "p", timestamp: at(4) });
+    expect(store.get("p")!.auth).toBeNull();
+    store.apply({ type: "started", device_id: "p", timestamp: at(5) });
+    expect(store.get("p")!.authLast).toBeNull();
   });
 });

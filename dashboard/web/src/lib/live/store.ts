@@ -10,9 +10,9 @@
  * The phase rules mirror the service's `events.LiveState.apply`, so the grid and `GET
  * /api/devices` agree.
  */
-import type { Device, Phase } from "../../api/types";
+import type { AuthOutcome, Device, Phase } from "../../api/types";
 import { type DhcpEvent, type LogRecord, isRecord, num, str, toDhcpEvent, toLogRecord, toPhase } from "./messages";
-import type { EmulatorMessage, LeaseBody, StatsBody } from "./protocol";
+import type { EmulatorMessage, LeaseBody, MessageOf, StatsBody } from "./protocol";
 import { DhcpRate } from "./dhcpRate";
 import { Ring } from "./ring";
 
@@ -45,6 +45,8 @@ export interface LiveDevice {
   dhcpState: string | null;
   /** 802.1X: authorized, authenticating, failed, ... or `mab` for a device that never speaks EAPOL. */
   auth: string | null;
+  /** The last 802.1X outcome (dot1x_success / dot1x_failure / dot1x_timeout), or what the service last saw. */
+  authLast: AuthOutcome | null;
   lastError: string | null;
   /** Timestamp (ISO 8601) of the device's last message. */
   lastSeen: string | null;
@@ -89,6 +91,7 @@ const EMPTY_LIVE: LiveDevice = Object.freeze({
   lease: null,
   dhcpState: null,
   auth: null,
+  authLast: null,
   lastError: null,
   lastSeen: null,
 });
@@ -113,6 +116,25 @@ function defaultSchedule(flush: () => void): void {
   } else {
     setTimeout(flush, 50);
   }
+}
+
+type Dot1xOutcome = MessageOf<"dot1x_success"> | MessageOf<"dot1x_failure"> | MessageOf<"dot1x_timeout">;
+
+const RESULT: Record<Dot1xOutcome["type"], AuthOutcome["result"]> = {
+  dot1x_success: "success",
+  dot1x_failure: "failure",
+  dot1x_timeout: "timeout",
+};
+
+/** The service's `AuthOutcome` of a dot1x message, so a live outcome and a listed one look the same. */
+function outcomeOf(message: Dot1xOutcome, timestamp: string | null): AuthOutcome {
+  return {
+    result: RESULT[message.type],
+    method: "method" in message ? message.method : null,
+    identity: message.identity,
+    timestamp,
+    retryIn: message.type === "dot1x_failure" ? message.retry_in : null,
+  };
 }
 
 function leaseOf(value: unknown, at: number): Lease | null {
@@ -246,9 +268,11 @@ export class LiveStore {
       live = { ...EMPTY_LIVE, phase: "pending", lastSeen: live.lastSeen };
       record.lastBytes = null;
     } else if (message.type === "stopped") {
-      live = { ...live, phase: "stopped", ip: null, ipv6: null, lease: null, packetRate: 0, byteRate: 0 };
+      live = { ...live, phase: "stopped", ip: null, ipv6: null, auth: null, lease: null, packetRate: 0, byteRate: 0 };
     } else if (message.type === "stats") {
       live = this.applyStats(record, live, message.stats, timestamp);
+    } else if (message.type === "dot1x_success" || message.type === "dot1x_failure" || message.type === "dot1x_timeout") {
+      live = { ...live, authLast: outcomeOf(message, timestamp) };
     } else if (message.type === "dhcp_ack") {
       // The server granted the address; the device still checks it (RFC 5227) before using it.
       // "bound" comes with the stats message the emulator sends the moment the check passes.
@@ -327,6 +351,8 @@ export class LiveStore {
       phase: status.phase,
       ip: status.ip ?? null,
       ipv6: status.ipv6 ?? null,
+      auth: status.auth ?? null,
+      authLast: status.authLast ?? null,
       lastError: status.lastError ?? null,
       lastSeen: status.updated ?? null,
     };
