@@ -58,10 +58,10 @@ def server_reply(kind: int, mac: bytes, yiaddr: bytes, lease: int) -> bytes:
     return wire.udp_frame(GW_MAC, wire.BROADCAST_MAC, GW_IP, wire.BROADCAST_IP, 67, 68, bootp + options)
 
 
-def echo_request(mac: bytes, ip: bytes, seq: int) -> bytes:
+def echo_request(mac: bytes, ip: bytes, seq: int, src_mac: bytes = GW_MAC, src_ip: bytes = GW_IP) -> bytes:
     body = struct.pack("!BBHHH", icmp.ECHO_REQUEST, 0, 0, 0x4242, seq) + bytes(56)
     body = body[:2] + wire.checksum(body).to_bytes(2, "big") + body[4:]
-    return wire.ethernet(mac, GW_MAC, wire.ETH_P_IP, wire.ipv4(GW_IP, ip, wire.IPPROTO_ICMP, body))
+    return wire.ethernet(mac, src_mac, wire.ETH_P_IP, wire.ipv4(src_ip, ip, wire.IPPROTO_ICMP, body))
 
 
 def cached_mix(configs: list[manifests.DeviceConfig]) -> list[bytes]:

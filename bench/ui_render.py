@@ -7,8 +7,10 @@ A script in the page scrolls the device grid by 40 px every animation frame, bou
 ends, and records the time between `requestAnimationFrame` callbacks (`performance.now()`), plus
 the long tasks the Performance API reports. Two runs in the same page: the baseline scrolls with
 no stream; the measured run scrolls while every device sends a `device:stats` message each
-second (and the first device's detail panel, with its live charts, is open). Target: p95 frame
-< 33 ms (30 fps) while streaming.
+second (and the first device's detail panel, with its live charts, is open). Targets: p95 frame
+< 33 ms (30 fps) while streaming (issue 5), and p95 within one frame at 5,000 devices (issue 15:
+16.7 ms; the intervals are whole vsyncs, 16.7 or 16.8 ms for one frame as `performance.now()` rounds,
+so a p95 under 1.5 frames means 95% of the frames came on their vsync).
 
 Where the stream comes from (`--source`):
 
@@ -64,6 +66,7 @@ ARGS = [
 ]
 ORIGIN = "http://iotemu.bench"
 TARGET_P95_MS = 33.0
+ONE_FRAME_MS = 1000 / 60
 
 # Runs in the page before the app: the frame-time probe, and (fake source) the stream generator.
 PAGE_SCRIPT = """
@@ -412,7 +415,8 @@ def report(results: list[dict[str, Any]]) -> None:
         f"\nframe time while streaming ({len(live)} runs, median (range)): "
         f"p50 {common.spread([r['p50'] for r in live], '{:.1f}')} ms, p95 {common.spread(p95, '{:.1f}')} ms "
         f"(x{common.median(p95) / common.median(base):.2f} the baseline's p95, {common.median(base):.1f} ms); "
-        f"target p95 < {TARGET_P95_MS:.0f} ms: {common.verdict(ok)}"
+        f"target p95 < {TARGET_P95_MS:.0f} ms: {common.verdict(ok)}; within one frame "
+        f"({ONE_FRAME_MS:.1f} ms): {common.verdict(common.median(p95) < 1.5 * ONE_FRAME_MS)}"
     )
 
 

@@ -256,3 +256,27 @@ async def test_a_probe_is_answered_by_another_device_of_the_same_engine() -> Non
     finally:
         stop.set()
         await task
+
+
+def test_a_profile_names_its_mdns_host_apart_from_its_dhcp_host_name() -> None:
+    """Nest Minis all send 'Google-Nest-Mini' in DHCP; their A records and SRV targets are their uuid."""
+    from iot_emulator.profiles import catalog
+    from iot_emulator.protocols.discovery import mdns_records
+
+    prof = catalog.builtin().get("google-nest-mini")
+    names = set()
+    for mac in ("54:60:09:00:00:01", "54:60:09:00:00:02"):
+        config = manifests.DeviceConfig(
+            device_id=f"nest-{mac[-2:]}",
+            mac=mac,
+            hostname=prof.hostname_for(mac),
+            profile=prof,
+            protocols=("mdns",),
+            traffic_interval=60,
+        )
+        published = mdns_records.Published(config, bytes([10, 0, 0, 5]))
+        assert config.hostname == "Google-Nest-Mini"
+        srv = [r for r in published.records() if r.rtype == 33]
+        assert srv and all(r.data.target == published.host_name for r in srv)  # type: ignore[union-attr]
+        names.add(published.host_name)
+    assert names == {"8e1a2b3c-4d5e-6f70-8192-a3b4c5000001.local", "8e1a2b3c-4d5e-6f70-8192-a3b4c5000002.local"}

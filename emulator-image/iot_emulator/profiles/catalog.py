@@ -221,6 +221,11 @@ class MdnsService(_Strict):
 class Mdns(_Strict):
     services: list[MdnsService] = Field(default_factory=list)
     announce_count: Annotated[int, Field(ge=1, le=8)] = 3
+    host: str | None = Field(
+        default=None,
+        max_length=63,
+        description="the A/AAAA record's host label (placeholders as in hostname_pattern); default: the DHCP host name",
+    )
 
 
 class Ssdp(_Strict):

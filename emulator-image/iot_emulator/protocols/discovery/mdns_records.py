@@ -46,7 +46,9 @@ class Published:
     _conflicts: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.host_label = self.host_label or _label(self.config.hostname)
+        mdns = self.config.profile.mdns
+        host = service_kit.fill(mdns.host, self.config) if mdns is not None and mdns.host else self.config.hostname
+        self.host_label = self.host_label or _label(host)
         self.instances = self.instances or [_label(service_kit.fill(s.instance, self.config)) for s in self.services]
 
     @property
