@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -91,8 +92,13 @@ async def test_start_all_and_stop_all_200_devices(
     bound: set[str] = set()
     while len(bound) < 200:
         bound.add((await watch.next(lambda m: m["type"] == "dhcp_ack", timeout=60))["device_id"])
-    devices = (await client.get("/api/devices")).json()
-    assert {d["status"]["phase"] for d in devices} == {"bound"}
+
+    async def all_bound() -> list[dict[str, Any]] | None:
+        """After its ACK a device checks its address (RFC 5227, ~1 s): `bound` comes with its next stats."""
+        listed: list[dict[str, Any]] = (await client.get("/api/devices")).json()
+        return listed if {d["status"]["phase"] for d in listed} == {"bound"} else None
+
+    devices = await poll.until_async(all_bound, timeout=30, what="every device bound after its ACK")
     assert len({d["status"]["ip"] for d in devices}) == 200
     stopped = (await client.post("/api/devices/stop-all")).json()
     assert len(stopped["done"]) == 200

@@ -104,7 +104,20 @@ def learn_mdns(decoded: packets.Decoded, mac: bytes, hostname: str | None) -> fi
     if services:
         out.set("mdns.services", services, f"PTR/SRV/TXT records of the device's {responses} mDNS responses")
         out.speaks("mdns")
+    host = _host_label(records)
+    if host is not None and host.lower() != (hostname or "").lower():
+        out.set("mdns.host", _mark(host, mac, hostname), "the SRV target of the device's mDNS responses")
     return out
+
+
+def _host_label(records: list[dns_wire.Record]) -> str | None:
+    """The host its services point at (their SRV target's first label), when it is a .local name."""
+    for r in records:
+        if r.rtype == dns_wire.TYPE_SRV and isinstance(r.data, dns_wire.Srv):
+            labels = dns_wire.split_name(r.data.target.rstrip("."))
+            if len(labels) == 2 and labels[1].lower() == "local":
+                return labels[0]
+    return None
 
 
 def _services(records: list[dns_wire.Record], mac: bytes, hostname: str | None) -> list[dict[str, object]]:
