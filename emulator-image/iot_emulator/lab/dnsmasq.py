@@ -50,8 +50,11 @@ def argv(
     lease_max: int = 0,
     extra: Sequence[str] = (),
     servers: Sequence[str] = (),
+    dns_names6: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """The dnsmasq command line; `dhcp_range=None` gives a DNS-only server that never opens port 67."""
+    """The dnsmasq command line; `dhcp_range=None` gives a DNS-only server that never opens port 67.
+
+    `dns_names6`: AAAA answers beside `dns_names`' A ones (a lab with an IPv6 internet)."""
     args = [
         "dnsmasq",
         "--keep-in-foreground",
@@ -68,7 +71,7 @@ def argv(
         args.append(f"--local=/{'/'.join(lab_bounds.RESERVED)}/")
     if CATCH_ALL not in dns_names and not servers:
         args.append("--local=/#/")
-    for name, address in sorted(dns_names.items()):
+    for name, address in [*sorted(dns_names.items()), *sorted((dns_names6 or {}).items())]:
         args.append(f"--address=/{'#' if name == CATCH_ALL else name}/{address}")
     if dhcp_range is None:
         args.append(f"--no-dhcp-interface={iface}")

@@ -19,8 +19,10 @@ sensor sees: device to cloud, through the router.
 
 from __future__ import annotations
 
+import ipaddress
+
 from iot_emulator.lab import netns
-from iot_emulator.lab.config import SINK_ADDRESS, WAN_LINK, Upstream
+from iot_emulator.lab.config import SINK_ADDRESS, SINK_ADDRESS6, WAN_LINK, WAN_LINK6, Upstream
 
 WAN_IFACE = "wan0"
 """The gateway's WAN port (to the sink, or the macvlan on the upstream network)."""
@@ -28,6 +30,8 @@ SINK_IFACE = "isp0"
 """The sink namespace's end of the WAN link."""
 GW_WAN_ADDRESS = WAN_LINK.network_address + 1
 SINK_LINK_ADDRESS = WAN_LINK.network_address + 2
+GW_WAN_ADDRESS6 = WAN_LINK6.network_address + 1
+SINK_LINK_ADDRESS6 = WAN_LINK6.network_address + 2
 NAT_TABLE = "iotemu"
 
 
@@ -78,6 +82,20 @@ def connect_sink(gw_ns: str, sink_ns: str, subnet: str) -> None:
     _router(gw_ns)
     netns.wait_running(gw_ns, WAN_IFACE)
     netns.wait_running(sink_ns, SINK_IFACE)
+
+
+def connect_sink6(gw_ns: str, sink_ns: str, lan: ipaddress.IPv6Network) -> None:
+    """IPv6 on the sink link too (a lab with `--ipv6` and `--internet`): the gateway's IPv6 default route
+    points at the sink, which takes every IPv6 destination as its own (SINK_ADDRESS6 among them) and
+    routes the LAN's prefix `lan` back, as `connect_sink` does for IPv4."""
+    netns.sysctl_in(gw_ns, {f"net.ipv6.conf.{WAN_IFACE}.disable_ipv6": "0"})
+    netns.sysctl_in(sink_ns, {"net.ipv6.conf.lo.disable_ipv6": "0", f"net.ipv6.conf.{SINK_IFACE}.disable_ipv6": "0"})
+    netns.ip(gw_ns, "-6", "addr", "add", f"{GW_WAN_ADDRESS6}/{WAN_LINK6.prefixlen}", "dev", WAN_IFACE, "nodad")
+    netns.ip(sink_ns, "-6", "addr", "add", f"{SINK_LINK_ADDRESS6}/{WAN_LINK6.prefixlen}", "dev", SINK_IFACE, "nodad")
+    netns.ip(sink_ns, "-6", "addr", "add", f"{SINK_ADDRESS6}/128", "dev", SINK_IFACE, "nodad")
+    netns.ip(gw_ns, "-6", "route", "add", "default", "via", str(SINK_LINK_ADDRESS6), "dev", WAN_IFACE)
+    netns.ip(sink_ns, "-6", "route", "add", str(lan), "via", str(GW_WAN_ADDRESS6), "dev", SINK_IFACE)
+    netns.ip(sink_ns, "-6", "route", "add", "local", "::/0", "dev", "lo", "table", "main")
 
 
 def connect_upstream(gw_ns: str, upstream: Upstream) -> None:
