@@ -6,7 +6,8 @@ whose nginx and mosquitto listen on both families. Checked in the servers' own l
 
 - a real Linux client on the lab LAN (the kernel's SLAAC, glibc's getaddrinfo, curl) picks the AAAA;
 - a dual-stack Hikvision camera asks A and AAAA (dnsmasq's query log), and its HTTP request (nginx's
-  access log), its TLS hello (nginx's stream log, tshark on the gateway: IPv6 source, SNI) and, in a
+  access log), its TLS hello (nginx's stream log, tshark on the gateway: IPv6 source, SNI), its NTP
+  request (tshark: chrony answers it over IPv6) and, in a
   variant given an MQTT client, its broker session (mosquitto's log) come from its SLAAC address;
 - an IPv4-only profile (roku-express: `ipv6.enabled: false`) in the same lab asks A only and stays on IPv4;
 - in a lab without `--ipv6`, the same dual-stack camera asks A only and its sessions go over IPv4.
@@ -37,7 +38,7 @@ pytestmark = pytest.mark.lab
 
 SINK6 = str(labconfig.SINK_ADDRESS6)
 SINK4 = str(labconfig.SINK_ADDRESS)
-FAST = {name: catalog.Schedule(interval=5, jitter=0) for name in ("http", "cloud", "dns", "mqtt")}
+FAST = {name: catalog.Schedule(interval=5, jitter=0) for name in ("http", "cloud", "dns", "mqtt", "ntp")}
 """Sessions every 5 s: the first ones may leave before the SLAAC address exists (over IPv4, rightly)."""
 CAMERA = "hikvision-ds-2cd2042fwd"
 MQTT_ID = "S7-1500-{MAC6}"
@@ -47,7 +48,7 @@ def config(name: str, index: int, *, ipv6_on: bool = True, mqtt: bool = False) -
     """A device of profile `name` on a fast schedule; `mqtt`: with the Siemens PLC's MQTT client added."""
     prof = catalog.builtin().get(name)
     update: dict[str, object] = {"schedule": {**prof.schedule, **FAST}}
-    protocols = [p for p in prof.protocols if p not in ("ntp", "ssdp", "mdns")]
+    protocols = [p for p in prof.protocols if p not in ("ssdp", "mdns")]
     if mqtt:
         update["mqtt"] = catalog.builtin().get("siemens-s7-1500").mqtt
         update["name"] = f"{name}-mqtt"
@@ -143,9 +144,9 @@ def test_dual_stack_device_sessions_reach_the_sink_over_ipv6(v6_lab: iotlab.Lab,
     lab = v6_lab
     tls = Capture(
         lab,
-        "ip6 and tcp port 443",
-        "tls.handshake.type == 1",
-        ("ipv6.src", "ipv6.dst", "tls.handshake.extensions_server_name"),
+        "ip6 and (tcp port 443 or udp port 123)",
+        "tls.handshake.type == 1 || ntp",
+        ("ipv6.src", "ipv6.dst", "tls.handshake.extensions_server_name", "ntp.flags.mode"),
     )
     try:
         camera = engine.wait(lambda: global_address(engine, 0), 30, "the camera's DHCPv4 lease and SLAAC address")
@@ -155,8 +156,11 @@ def test_dual_stack_device_sessions_reach_the_sink_over_ipv6(v6_lab: iotlab.Lab,
         # HTTP (nginx's access log) and TLS (nginx's stream log: source, SNI) from the SLAAC address
         servers.wait_for_line(log_of(lab, "http-access.log"), rf'^{re.escape(camera)} "GET / HTTP/1.1"', 30)
         servers.wait_for_line(log_of(lab, "tls-access.log"), rf'^{re.escape(camera)} sni="litedev.hik-connect.com"', 30)
-        rows = tls.wait_rows(lambda r: r[0] == camera, timeout=15)
-        assert rows[0][1:] == [SINK6, "litedev.hik-connect.com"]
+        rows = tls.wait_rows(lambda r: r[0] == camera and r[2] != "", timeout=15)
+        assert rows[0][1:] == [SINK6, "litedev.hik-connect.com", ""]
+        # NTP over IPv6 too: the request from the SLAAC address, chrony's server-mode answer back to it
+        tls.wait_rows(lambda r: r == [camera, SINK6, "", "3"], timeout=15)
+        tls.wait_rows(lambda r: r == [SINK6, camera, "", "4"], timeout=15)
         # the camera asked both record types at the lab's DNS
         asked = dns_log(lab)
         mine = [line for line in asked if line.endswith(f"from {camera_ip}")]

@@ -11,7 +11,7 @@ from typing import Any
 from scapy.layers.dns import DNS, DNSRR, DNSRRSOA
 from scapy.layers.inet import UDP
 
-from iot_emulator.protocols.clients import dns, http
+from iot_emulator.protocols.clients import dns, http, ntp
 from iot_emulator.protocols.transport import tcp_segment
 from iot_emulator.protocols.transport.tcp_segment import ACK, RST, SYN
 from tests.unit import protocol_env as penv
@@ -176,3 +176,23 @@ def test_http_falls_back_to_ipv4_when_the_ipv6_connection_is_reset() -> None:
     assert any("over IPv6 failed, trying 198.51.100.2" in message for _, message in log)
     client = next(s for s in env.host.services if isinstance(s, http.HttpClient))
     assert len(client.sessions) == 1 and client.sessions[0].address == b(SINK4)
+
+
+def test_ntp_asks_over_ipv6_then_the_a_record_when_it_stays_silent() -> None:
+    env, _ = env_with_log(penv.make_config(("ntp",), ntp_servers=["time.example.com"]))
+    ip6 = FakeIpv6(LINK_LOCAL, GLOBAL)
+    env.host.ip6 = ip6
+    env.build()
+    env.host.resolver = DualStub()
+    env.start()
+    for _ in range(50):
+        if ip6.sent:
+            break
+        env.step()
+    [(src, dst, next_header, datagram)] = ip6.sent
+    assert (src, dst, next_header) == (b(GLOBAL), b(SINK6), 17)
+    sport = int.from_bytes(datagram[:2], "big")
+    assert env.host.udp6_handler(sport) is not None  # the reply over IPv6 reaches the client
+    env.advance(ntp.REPLY_TIMEOUT + 0.01)
+    [request] = [p for p in env.sent() if p.haslayer("UDP")]
+    assert request["IP"].dst == SINK4 and request["UDP"].dport == 123
