@@ -195,3 +195,28 @@ def test_without_ipv6_in_the_lab_the_dual_stack_camera_uses_ipv4(lab_factory: La
         assert not any(":" in line.split(" ", 1)[0] for line in log_of(lab, "http-access.log").read_text().splitlines())
     finally:
         emulator.stop()
+
+
+def test_the_dns_server_dhcpv6_names_is_asked_over_ipv6(lab_factory: LabFactory) -> None:
+    """kea-stateless: radvd's O flag, Kea answers the TV's INFORMATION-REQUEST with the gateway's IPv6 address as
+    DNS server; the DHCPv4 lease names a silent one (10.77.0.3), so after 1 s the resolver asks Kea's, over IPv6
+    (dnsmasq listens there with --bind-dynamic), and the TV's TLS session follows the AAAA."""
+    silent = "10.77.0.3"
+    lab = lab_factory(ipv6="kea-stateless", internet=True, dnsmasq_extra=("--log-queries", f"--dhcp-option=6,{silent}"))
+    emulator = EngineThread(lab, [config("samsung-tizen-tv", 0)])
+    try:
+        tv = emulator.wait(lambda: global_address(emulator, 0), 30, "the TV's lease and SLAAC address")
+        logged = emulator.wait(
+            lambda: [m for m in emulator.messages if "DHCPv6 information REPLY: DNS" in str(m.get("message"))] or None,
+            30,
+            "the TV's stateless DHCPv6 REPLY",
+        )
+        assert str(lab_ipv6.gateway_of(lab.ipv6_prefix)) in str(logged[0]["message"])
+
+        def asked_over_ipv6() -> list[str] | None:
+            return [line for line in dns_log(lab) if "query[AAAA]" in line and line.endswith(f"from {tv}")] or None
+
+        poll.until(asked_over_ipv6, 30, f"dnsmasq to log an AAAA query from {tv}")
+        servers.wait_for_line(log_of(lab, "tls-access.log"), rf"^{re.escape(tv)} sni=", 30)
+    finally:
+        emulator.stop()

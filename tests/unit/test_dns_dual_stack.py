@@ -30,9 +30,13 @@ def b(text: str) -> bytes:
 class FakeIpv6:
     """The device's IPv6 endpoint (`host.Ipv6Side`) holding `addresses`; what the host sends over IPv6 is kept."""
 
-    def __init__(self, *addresses: str) -> None:
+    def __init__(self, *addresses: str, dns: tuple[str, ...] = ()) -> None:
         self.held = [b(x) for x in addresses]
+        self.dns = tuple(b(x) for x in dns)
         self.sent: list[tuple[bytes, bytes, int, bytes]] = []
+
+    def dns_servers(self) -> tuple[bytes, ...]:
+        return self.dns
 
     def addresses(self) -> list[bytes]:
         return self.held
@@ -52,9 +56,9 @@ def aaaa(name: str, address: str, ttl: int = 300) -> DNSRR:
     return DNSRR(rrname=name, type="AAAA", ttl=ttl, rdata=address)
 
 
-def dual_env(*addresses: str) -> tuple[penv.Env, dns.DnsResolver]:
+def dual_env(*addresses: str, dns6: tuple[str, ...] = ()) -> tuple[penv.Env, dns.DnsResolver]:
     env, resolver = resolver_env()
-    env.host.ip6 = FakeIpv6(*addresses)
+    env.host.ip6 = FakeIpv6(*addresses, dns=dns6)
     return env, resolver
 
 
@@ -196,3 +200,24 @@ def test_ntp_asks_over_ipv6_then_the_a_record_when_it_stays_silent() -> None:
     env.advance(ntp.REPLY_TIMEOUT + 0.01)
     [request] = [p for p in env.sent() if p.haslayer("UDP")]
     assert request["IP"].dst == SINK4 and request["UDP"].dport == 123
+
+
+def test_the_dhcpv6_dns_server_is_asked_over_ipv6_when_the_dhcpv4_one_is_silent() -> None:
+    dns6 = "2001:db8:1ab:6::1"
+    env, resolver = dual_env(LINK_LOCAL, GLOBAL, dns6=(dns6,))
+    answers = Answers()
+    resolver.resolve(CLOUD, env.now, answers, ipv6=True)
+    assert set(queries(env)) == {1, 28}  # first to the DHCPv4 server (option 6)
+    env.advance(1.01)
+    ip6 = env.host.ip6
+    assert isinstance(ip6, FakeIpv6)
+    sent = [(src, dst, DNS(upper[8:])) for src, dst, _, upper in ip6.sent]
+    assert [(src, dst) for src, dst, _ in sent] == [(b(GLOBAL), b(dns6))] * 2  # then DHCPv6's, over IPv6
+    port = int.from_bytes(ip6.sent[0][3][:2], "big")
+    handler = env.host.udp6_handler(port)
+    assert handler is not None
+    for _, _, query in sent:
+        record = aaaa(CLOUD, SINK6) if query.qd[0].qtype == 28 else a(CLOUD, SINK4)
+        reply = DNS(id=query.id, qr=1, rd=1, ra=1, qd=query.qd, an=[record])
+        handler(b(dns6), 53, b(GLOBAL), bytes(reply), env.now)
+    assert answers.got == [b(SINK6)]

@@ -192,6 +192,7 @@ def start(lab: Lab, role: str) -> None:
             extra=lab.config.dnsmasq_extra,
             servers=[str(a) for a in lab.config.upstream.resolvers] if lab.config.upstream else (),
             dns_names6={dnsmasq.CATCH_ALL: str(SINK_ADDRESS6)} if lab.config.internet and lab.config.ipv6 else None,
+            bind_dynamic=lab.config.ipv6 is not None,
         )
         ports, logs = {67, 53} if serves_dhcp else {53}, [d / "dnsmasq.log"]
         if dnsmasq.dns_disabled(lab.config.dnsmasq_extra):

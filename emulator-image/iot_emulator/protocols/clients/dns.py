@@ -95,7 +95,8 @@ class DnsResolver:
         if pending is not None:
             pending.waiters.append((done, ipv6))
             return
-        if self.host.address is None or not self.host.dns_servers:
+        servers = self.servers()
+        if self.host.address is None or not servers:
             done(None)
             return
         idents = {dns_wire.TYPE_A: self.rng.getrandbits(16)}
@@ -103,8 +104,16 @@ class DnsResolver:
             idents[dns_wire.TYPE_AAAA] = (idents[dns_wire.TYPE_A] + 1 + self.rng.getrandbits(15)) & 0xFFFF
         query = _Query(key, idents, service_kit.random_port(self.host, self.rng), (done, ipv6))
         self._queries[key] = query
-        self.host.bind_udp(query.port, functools.partial(self._on_datagram, query))
+        over_ipv6 = any(len(server) == 16 for server in servers)
+        self.host.bind_udp(query.port, functools.partial(self._on_datagram, query), ipv6=over_ipv6)
         self._transmit(query, now)
+
+    def servers(self) -> list[bytes]:
+        """DHCPv4's DNS servers (option 6), then DHCPv6's (option 23) once the device has a global address to
+        ask them from, in the order a resolv.conf written by dhcpcd or ConnMan lists them (IPv4 lease first)."""
+        ip6 = self.host.ip6
+        extra = ip6.dns_servers() if ip6 is not None and self.asks_aaaa() else ()
+        return [*self.host.dns_servers, *extra] if extra else self.host.dns_servers
 
     def asks_aaaa(self) -> bool:
         """The device asks AAAA beside A: it speaks IPv6 and holds an address wider than link-local, as
@@ -150,7 +159,7 @@ class DnsResolver:
     # -- internals ----------------------------------------------------------------------------------
 
     def _transmit(self, query: _Query, now: float) -> None:
-        servers = self.host.dns_servers
+        servers = self.servers()
         server = servers[query.attempt % len(servers)]
         query.deadline = now + QUERY_TIMEOUTS[query.attempt]
         for qtype in sorted(query.unanswered):
@@ -160,13 +169,13 @@ class DnsResolver:
 
     def _next_attempt(self, query: _Query, now: float) -> None:
         query.attempt += 1
-        if query.attempt < len(QUERY_TIMEOUTS) and self.host.dns_servers:
+        if query.attempt < len(QUERY_TIMEOUTS) and self.servers():
             self._transmit(query, now)
         else:
             self._finish(query, now)
 
     def _on_datagram(self, query: _Query, src: bytes, sport: int, dst: bytes, data: bytes, now: float) -> None:
-        if self._queries.get(query.name) is not query or sport != 53 or src not in self.host.dns_servers:
+        if self._queries.get(query.name) is not query or sport != 53 or src not in self.servers():
             return
         message = dns_wire.parse(data)
         if message is None or not message.is_response:
