@@ -30,6 +30,10 @@ exfiltration scenario) and logs each request's declared body length (`body=`, fr
 `return` discards bodies, so `$request_length` would not count them); the TLS front's log counts the
 bytes each connection really carried (`bytes_in=`, `bytes_out=`).
 
+With `--ipv6` too, the lab's IPv6 internet: every name has an AAAA record as well (SINK_ADDRESS6,
+2001:db8:5100::2), the gateway routes IPv6 to the sink (`wan.connect_sink6`), and nginx, mosquitto and
+chrony also listen on `::` (docs/ipv6.md, "Sessions over IPv6").
+
 They listen on every address, and the sink takes every destination as its own, so a device that
 sends to a hard-coded address (a cloud IP, a public NTP server) is answered too (but DNS only by
 the lab's own resolver). The servers are recorded in the lab's record and stop with it; the

@@ -12,6 +12,9 @@ The lab turns IPv6 off in its namespaces (a device that does not speak it must s
 - `kea-stateless`: radvd sends RAs with the O flag and the A flag (SLAAC addresses), and kea-dhcp6
   answers devices' INFORMATION-REQUESTs with the gateway as DNS server (stateless DHCPv6, RFC 8415 6.1).
 
+With `--internet` too, the prefix is INTERNET_PREFIX (2001:db8:1ab:6::/64) instead of the unique local
+PREFIX, so that the devices (and real hosts) prefer the sink's AAAA to its A record (RFC 6724).
+
 radvd answers Router Solicitations with multicast (`AdvRASolicitedUnicast off`): a unicast answer
 makes the gateway resolve every device's link-local address, and the kernel's IPv6 neighbour table
 (1,024 entries, shared by every namespace) overflows past ~1,000 devices (2,000 devices took 40-57 s

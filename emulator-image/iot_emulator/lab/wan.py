@@ -8,7 +8,8 @@ sensor sees: device to cloud, through the router.
 - `connect_sink`: a veth pair `wan0` (gateway, 100.64.0.1/30) - `isp0` (sink namespace
   `<name>-sink`, 100.64.0.2/30, plus SINK_ADDRESS). The gateway's default route points at the
   sink, which takes every address as its own (a local default route) and routes the lab subnet
-  back. No NAT: the servers log each device's own address.
+  back. No NAT: the servers log each device's own address. With `--ipv6` too, `connect_sink6` does the
+  same for IPv6 (2001:db8:64::/64, SINK_ADDRESS6, the LAN's prefix routed back).
 - `connect_upstream`: a macvlan port of the user's interface (`Upstream.iface`) created directly in
   the gateway namespace as `wan0`, with the given static address, a default route to the upstream
   router and source NAT (nftables, in the gateway namespace only), as a branch router's WAN port.

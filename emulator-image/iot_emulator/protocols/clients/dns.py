@@ -1,4 +1,4 @@
-"""A device's name resolution: its stub resolver (RFC 1035 A queries) and the periodic "dns" service.
+"""A device's name resolution: its stub resolver (RFC 1035 A queries, RFC 3596 AAAA) and the periodic "dns" service.
 
 `DnsResolver` is what `IpHost.resolver` is on every bound device (the always-built "resolver"
 service of `protocols.services`): HTTP, MQTT, NTP, CoAP... ask it for their servers' addresses,
@@ -8,6 +8,11 @@ glibc's and BusyBox's resolvers do; each query gets a random ID and source port 
 answers are cached by TTL (the smallest of the A records and the CNAMEs leading to them,
 RFC 1035 7.3 / RFC 2181 5.2), negative answers by the SOA's minimum (RFC 2308 5); callers asking
 for a name already in flight wait for the same query instead of sending another.
+
+A dual-stack device with an address wider than link-local asks A and AAAA together (`asks_aaaa`), also
+from the DNS servers DHCPv6 gave (`servers`); callers that connect over either family
+(`resolve(ipv6=True)`) get the address RFC 6724 puts first (`link.addrselect`) and may ask for the
+other family's after a failure (`alternative`). See docs/ipv6.md, "Sessions over IPv6".
 
 The "dns" service resolves the profile's `dns_names` on the profile's schedule: devices look up
 their clouds whether or not a session follows, and those names in a DNS log are part of what
