@@ -11,6 +11,7 @@ from typing import Any
 from scapy.layers.dns import DNS, DNSRR, DNSRRSOA
 from scapy.layers.inet import UDP
 
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols.clients import dns, http, ntp
 from iot_emulator.protocols.transport import tcp_segment
 from iot_emulator.protocols.transport.tcp_segment import ACK, RST, SYN
@@ -133,6 +134,15 @@ def test_an_ipv4_only_device_asks_a_only() -> None:
     assert query[DNS].qd[0].qtype == 1
 
 
+@dataclasses.dataclass
+class Reply:
+    """A received IPv6 packet as the TCP stack reads it (`host.Packet`)."""
+
+    src: bytes
+    dst: bytes
+    payload: bytes
+
+
 class DualStub:
     """A resolver that answers the AAAA to dual-stack callers, with the A as the alternative."""
 
@@ -167,14 +177,8 @@ def test_http_falls_back_to_ipv4_when_the_ipv6_connection_is_reset() -> None:
     assert segment is not None and segment.flags == SYN
     reset = tcp_segment.build(dst, src, segment.dport, segment.sport, 0, segment.seq + 1, RST | ACK, 0)
 
-    @dataclasses.dataclass
-    class Packet:
-        src: bytes
-        dst: bytes
-        payload: bytes
-
     assert env.host.tcp is not None
-    env.host.tcp.handle(Packet(dst, src, reset), env.now)
+    env.host.tcp.handle(Reply(dst, src, reset), env.now)
     ipv4 = env.sent()
     assert [p["IP"].dst for p in ipv4 if p.haslayer("TCP")] == [SINK4]  # the same request at the A record, at once
     assert any("over IPv6 failed, trying 198.51.100.2" in message for _, message in log)
@@ -221,3 +225,27 @@ def test_the_dhcpv6_dns_server_is_asked_over_ipv6_when_the_dhcpv4_one_is_silent(
         reply = DNS(id=query.id, qr=1, rd=1, ra=1, qd=query.qd, an=[record])
         handler(b(dns6), 53, b(GLOBAL), bytes(reply), env.now)
     assert answers.got == [b(SINK6)]
+
+
+def test_mqtt_falls_back_to_ipv4_when_the_ipv6_connection_is_reset() -> None:
+    mqtt = catalog.builtin().get("siemens-s7-1500").mqtt
+    assert mqtt is not None
+    env, log = env_with_log(penv.make_config(("mqtt",), mqtt=mqtt.model_copy(update={"broker": CLOUD}).model_dump()))
+    ip6 = FakeIpv6(LINK_LOCAL, GLOBAL)
+    env.host.ip6 = ip6
+    env.build()
+    env.host.resolver = DualStub()
+    env.start()
+    for _ in range(50):
+        if ip6.sent:
+            break
+        env.step()
+    [(src, dst, _, syn)] = ip6.sent
+    segment = tcp_segment.parse(syn)
+    assert dst == b(SINK6) and segment is not None and segment.flags == SYN and segment.dport == 1883
+    reset = tcp_segment.build(dst, src, segment.dport, segment.sport, 0, segment.seq + 1, RST | ACK, 0)
+    assert env.host.tcp is not None
+    env.host.tcp.handle(Reply(dst, src, reset), env.now)
+    [again] = [p for p in env.sent() if p.haslayer("TCP")]
+    assert again["IP"].dst == SINK4 and again["TCP"].dport == 1883 and again["TCP"].flags == "S"
+    assert any("over IPv6 failed (refused), trying its IPv4 address" in message for _, message in log), log

@@ -210,12 +210,13 @@ class MqttClient(tcp_client.ClientBase):
     def on_closed(self, conn: Stream, reason: str, now: float) -> None:
         if conn is not self.conn:
             return
-        other = self._address and self.host.resolver.alternative(self.mqtt.broker, self._address)
-        if self.state is MqttState.CONNECTING and self._address is not None and len(self._address) == 16 and other:
-            # the TCP connection over IPv6 never opened: the broker's IPv4 address at once (getaddrinfo's next)
-            self.log("info", f"mqtt: {self.mqtt.broker} over IPv6 failed ({reason}), trying its IPv4 address")
-            self._open(other, now)
-            return
+        address = self._address
+        if self.state is MqttState.CONNECTING and address is not None and len(address) == 16:
+            other = self.host.resolver.alternative(self.mqtt.broker, address)
+            if other is not None:  # the connection over IPv6 never opened: getaddrinfo's next address, at once
+                self.log("info", f"mqtt: {self.mqtt.broker} over IPv6 failed ({reason}), trying its IPv4 address")
+                self._open(other, now)
+                return
         self._lost(now, reason, closed=True)
 
     # -- internals ----------------------------------------------------------------------------
