@@ -70,12 +70,15 @@ class StubResolver:
         self.waiting: list[tuple[str, Callable[[bytes | None], None]]] = []
         self.asked: list[str] = []
 
-    def resolve(self, name: str, now: float, done: Callable[[bytes | None], None]) -> None:
+    def resolve(self, name: str, now: float, done: Callable[[bytes | None], None], *, ipv6: bool = False) -> None:
         self.asked.append(name)
         if self.defer:
             self.waiting.append((name, done))
         else:
             done(self.names.get(name))
+
+    def alternative(self, name: str, failed: bytes) -> bytes | None:
+        return None
 
     def answer(self) -> None:
         """Give the deferred answers (as a DNS reply arriving later would)."""

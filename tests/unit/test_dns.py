@@ -210,7 +210,7 @@ def test_cname_chain_ttl_is_the_smallest() -> None:
         )
     )
     assert answers.got == [ip("10.77.0.8")]
-    assert resolver.cache["api.example.com"] == (ip("10.77.0.8"), env.now + 20)
+    assert resolver.cache["api.example.com"] == dns.Cached(ip("10.77.0.8"), None, env.now + 20, asked_aaaa=False)
 
 
 def test_servfail_moves_to_the_next_server_at_once() -> None:

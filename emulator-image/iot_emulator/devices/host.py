@@ -47,6 +47,7 @@ class Ipv6Side(Protocol):
 
     def source_for(self, dst: bytes) -> bytes | None: ...
     def addresses(self) -> list[bytes]: ...
+    def dns_servers(self) -> tuple[bytes, ...]: ...
     def send(
         self, protocol: str, src: bytes, dst: bytes, next_header: int, upper: bytes, hop_limit: int | None
     ) -> None: ...
@@ -62,9 +63,11 @@ class TcpHandler(Protocol):
 
 
 class Resolver(Protocol):
-    """Name resolution for services (protocols.dns): `done(address or None)` is called later or at once."""
+    """Name resolution for services (protocols.dns): `done(address or None)` is called later or at once.
+    `ipv6`: the caller connects over either family (an IPv6 address may come back)."""
 
-    def resolve(self, name: str, now: float, done: Callable[[bytes | None], None]) -> None: ...
+    def resolve(self, name: str, now: float, done: Callable[[bytes | None], None], *, ipv6: bool = False) -> None: ...
+    def alternative(self, name: str, failed: bytes) -> bytes | None: ...
 
 
 class Service(Protocol):
@@ -79,8 +82,11 @@ class Service(Protocol):
 
 
 class _NoResolver:
-    def resolve(self, name: str, now: float, done: Callable[[bytes | None], None]) -> None:
+    def resolve(self, name: str, now: float, done: Callable[[bytes | None], None], *, ipv6: bool = False) -> None:
         done(None)
+
+    def alternative(self, name: str, failed: bytes) -> bytes | None:
+        return None
 
 
 def multicast_mac(group: bytes) -> bytes:

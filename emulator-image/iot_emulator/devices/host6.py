@@ -243,6 +243,10 @@ class Ipv6Host:
         self.neighbours.forget()
         return out
 
+    def dns_servers(self) -> tuple[bytes, ...]:
+        """The DNS servers DHCPv6 gave (option 23), none without a DHCPv6 client or before its REPLY."""
+        return self.dhcp6.dns_servers if self.dhcp6 is not None else ()
+
     def addresses(self) -> list[bytes]:
         """The usable addresses, the link-local one first (what mDNS publishes)."""
         return sorted(self.slaac.usable(), key=lambda a: not _link_scope(a))

@@ -116,6 +116,7 @@ def up(config: LabConfig) -> handle.Lab:
                 directory / "internet",
                 lab.subnet,
                 lambda role, proc: record.update_processes(lab.record_path, role, proc),
+                ipv6=lab.ipv6_prefix if config.ipv6 is not None else None,
             )
         return lab
     except BaseException as exc:

@@ -181,7 +181,11 @@ def guide(lab: handle.Lab) -> str:
                 + (f", `outerVlan: {v.outer}`" if v.outer else "")
                 for v in lab.config.vlans
             ),
-            *([f"IPv6:            {ipv6.PREFIX} from {ipv6.GATEWAY} ({lab.config.ipv6})"] if lab.config.ipv6 else []),
+            *(
+                [f"IPv6:            {lab.ipv6_prefix} from {ipv6.gateway_of(lab.ipv6_prefix)} ({lab.config.ipv6})"]
+                if lab.config.ipv6
+                else []
+            ),
             *(
                 [f"DHCPv6 leases:   {lab.directory / kea6.LEASE_FILE} (kea-dhcp6)"]
                 if lab.config.ipv6 in ipv6.KEA_MODES

@@ -29,6 +29,11 @@ address space of RFC 6598, as a provider's access link would be."""
 SINK_ADDRESS = ipaddress.IPv4Address("198.51.100.2")
 """Where the lab internet's servers answer and every cloud name points: off the LAN, behind the
 gateway's route, so devices reach it through their default gateway as they reach a real cloud."""
+WAN_LINK6 = ipaddress.IPv6Network("2001:db8:64::/64")
+"""The same link's IPv6 network, in a lab with `--ipv6` and `--internet` (gateway ::1, sink ::2)."""
+SINK_ADDRESS6 = ipaddress.IPv6Address("2001:db8:5100::2")
+"""SINK_ADDRESS's IPv6 twin (`--ipv6 --internet`): every name's AAAA record, global-looking (RFC 3849's
+documentation block) so that RFC 6724 ranks it above IPv4 (docs/ipv6.md)."""
 DhcpServer = Literal["dnsmasq", "kea"]
 SERVERS: tuple[DhcpServer, ...] = ("dnsmasq", "kea")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")

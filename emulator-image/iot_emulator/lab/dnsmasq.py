@@ -50,8 +50,14 @@ def argv(
     lease_max: int = 0,
     extra: Sequence[str] = (),
     servers: Sequence[str] = (),
+    dns_names6: Mapping[str, str] | None = None,
+    bind_dynamic: bool = False,
 ) -> list[str]:
-    """The dnsmasq command line; `dhcp_range=None` gives a DNS-only server that never opens port 67."""
+    """The dnsmasq command line; `dhcp_range=None` gives a DNS-only server that never opens port 67.
+
+    `dns_names6`: AAAA answers beside `dns_names`' A ones (a lab with an IPv6 internet). `bind_dynamic`: also
+    listen on addresses the interface gets later (the gateway's IPv6 ones, added after dnsmasq starts), so
+    devices can ask the DNS server DHCPv6 names."""
     args = [
         "dnsmasq",
         "--keep-in-foreground",
@@ -59,7 +65,7 @@ def argv(
         f"--pid-file={pid_file}",
         "--log-facility=-",
         f"--interface={iface}",
-        "--bind-interfaces",
+        "--bind-dynamic" if bind_dynamic else "--bind-interfaces",
         "--no-resolv",
         "--no-hosts",
     ]
@@ -68,7 +74,7 @@ def argv(
         args.append(f"--local=/{'/'.join(lab_bounds.RESERVED)}/")
     if CATCH_ALL not in dns_names and not servers:
         args.append("--local=/#/")
-    for name, address in sorted(dns_names.items()):
+    for name, address in [*sorted(dns_names.items()), *sorted((dns_names6 or {}).items())]:
         args.append(f"--address=/{'#' if name == CATCH_ALL else name}/{address}")
     if dhcp_range is None:
         args.append(f"--no-dhcp-interface={iface}")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from iot_emulator.lab import dnsmasq, errors, ipv6, kea, kea6, netns, process, record, vlan_switch, vlans, wan
-from iot_emulator.lab.config import DEFAULT_STATE_DIR, DhcpServer, LabConfig, pool_range, pool_size
+from iot_emulator.lab.config import DEFAULT_STATE_DIR, SINK_ADDRESS6, DhcpServer, LabConfig, pool_range, pool_size
 
 READY_TIMEOUT = 10.0
 """Seconds a server gets to open its sockets before `up()` gives up and shows its log."""
@@ -45,6 +45,11 @@ class Lab:
     def sink_netns(self) -> str:
         """The lab internet's namespace (exists only with `config.internet`)."""
         return wan.sink_netns(self.name)
+
+    @property
+    def ipv6_prefix(self) -> ipaddress.IPv6Network:
+        """The LAN's IPv6 prefix (with `--ipv6`): global-looking when the lab has an internet (`lab.ipv6`)."""
+        return ipv6.prefix_for(self.config.internet)
 
     @property
     def pool(self) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
@@ -186,6 +191,8 @@ def start(lab: Lab, role: str) -> None:
             lease_max=pool_size(lab.subnet),
             extra=lab.config.dnsmasq_extra,
             servers=[str(a) for a in lab.config.upstream.resolvers] if lab.config.upstream else (),
+            dns_names6={dnsmasq.CATCH_ALL: str(SINK_ADDRESS6)} if lab.config.internet and lab.config.ipv6 else None,
+            bind_dynamic=lab.config.ipv6 is not None,
         )
         ports, logs = {67, 53} if serves_dhcp else {53}, [d / "dnsmasq.log"]
         if dnsmasq.dns_disabled(lab.config.dnsmasq_extra):
@@ -218,17 +225,20 @@ def start_ipv6(lab: Lab, mode: ipv6.Mode) -> None:
     """IPv6 on the gateway's lab interface, then its router: radvd (`slaac`), dnsmasq (`dhcpv6`), or
     kea-dhcp6 beside radvd (`kea`: M flag; `kea-stateless`: O flag)."""
     d = lab.directory
-    ipv6.enable(lab.gw_netns, lab.gw_iface)
+    prefix = lab.ipv6_prefix
+    ipv6.enable(lab.gw_netns, lab.gw_iface, prefix)
+    if lab.config.internet:
+        wan.connect_sink6(lab.gw_netns, lab.sink_netns, prefix)
     if mode in ipv6.KEA_MODES:
         ipv6.wait_link_local(lab.gw_netns, lab.gw_iface)
         start_kea6(lab)
     if mode != "dhcpv6":
-        argv, pid_file = ipv6.radvd_argv(lab.gw_iface, d, mode)
+        argv, pid_file = ipv6.radvd_argv(lab.gw_iface, d, mode, prefix)
         serve(lab, "radvd", argv, d / "radvd.log", started=lambda _pid: pid_file.exists())
     else:
         (d / "leases6").touch()
         log = d / "dnsmasq6.log"
-        argv = ipv6.dnsmasq_argv(lab.gw_iface, d, lab.config.lease_time)
+        argv = ipv6.dnsmasq_argv(lab.gw_iface, d, lab.config.lease_time, prefix)
         serve(lab, "dnsmasq-v6", argv, log, started=lambda _pid: ipv6.dhcpv6_started(log))
 
 
@@ -239,9 +249,9 @@ def start_kea6(lab: Lab) -> None:
     conf = d / kea6.CONFIG_FILE
     settings = kea6.config(
         iface=lab.gw_iface,
-        prefix=ipv6.PREFIX,
-        pool=ipv6.DHCPV6_RANGE,
-        dns=ipv6.GATEWAY,
+        prefix=lab.ipv6_prefix,
+        pool=ipv6.dhcpv6_range(lab.ipv6_prefix),
+        dns=ipv6.gateway_of(lab.ipv6_prefix),
         lifetime=lab.config.lease_time,
         directory=d,
     )

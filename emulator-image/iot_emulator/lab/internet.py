@@ -30,6 +30,10 @@ exfiltration scenario) and logs each request's declared body length (`body=`, fr
 `return` discards bodies, so `$request_length` would not count them); the TLS front's log counts the
 bytes each connection really carried (`bytes_in=`, `bytes_out=`).
 
+With `--ipv6` too, the lab's IPv6 internet: every name has an AAAA record as well (SINK_ADDRESS6,
+2001:db8:5100::2), the gateway routes IPv6 to the sink (`wan.connect_sink6`), and nginx, mosquitto and
+chrony also listen on `::` (docs/ipv6.md, "Sessions over IPv6").
+
 They listen on every address, and the sink takes every destination as its own, so a device that
 sends to a hard-coded address (a cloud IP, a public NTP server) is answered too (but DNS only by
 the lab's own resolver). The servers are recorded in the lab's record and stop with it; the
@@ -237,27 +241,39 @@ def start(
     clients: ipaddress.IPv4Network,
     record: Callable[[str, process.Proc], None],
     address: ipaddress.IPv4Address = ANY,
+    ipv6: ipaddress.IPv6Network | None = None,
 ) -> None:
     """Start the sink's servers in `sink_ns` on `address` (each `record`ed as it starts), once each listens.
 
     `clients` is the network the servers accept NTP from (the lab's subnet). Files go to `directory`.
     By default they listen on every address: the sink namespace takes any destination as its own
     (`wan.connect_sink`), and the UDP servers (chrony, libcoap) answer from the address asked.
+    With `ipv6` (the lab LAN's IPv6 prefix: `--ipv6 --internet`), nginx, mosquitto and chrony listen on
+    `::` too (IPv6-only sockets beside the IPv4 ones) and chrony serves that prefix.
     """
     d = directory
     d.mkdir(exist_ok=True)
     make_certificates(d)
 
+    both = ipv6 is not None and address == ANY
+    binds = [str(address), "::"] if both else [str(address)]
+
     def listen(numbers: tuple[int, ...]) -> str:
-        return "\n".join(f"        listen {address}:{port};" for port in numbers)
+        hosts = [h if h != "::" else "[::]" for h in binds]
+        return "\n".join(f"        listen {host}:{port};" for port in numbers for host in hosts)
 
     p = ports()
     nginx = NGINX_CONF.format(dir=d, http_listen=listen(p.http), tls_listen=listen(p.tls))
     (d / "nginx.conf").write_text(nginx)
-    listeners = "\n".join(f"listener {port} {address}" for port in p.mqtt)
-    listeners += "".join("\n" + MOSQUITTO_TLS_LISTENER.format(port=port, address=address, dir=d) for port in p.mqtt_tls)
+    listeners = "\n".join(f"listener {port} {host}" for port in p.mqtt for host in binds)
+    listeners += "".join(
+        "\n" + MOSQUITTO_TLS_LISTENER.format(port=port, address=host, dir=d) for port in p.mqtt_tls for host in binds
+    )
     (d / "mosquitto.conf").write_text(MOSQUITTO_CONF.format(dir=d, listeners=listeners))
-    (d / "chrony.conf").write_text(CHRONY_CONF.format(subnet=clients, sink=address, dir=d))
+    chrony = CHRONY_CONF.format(subnet=clients, sink=address, dir=d)
+    if both:
+        chrony += f"allow {ipv6}\nbindaddress ::\n"
+    (d / "chrony.conf").write_text(chrony)
     rtsp = [sys.executable, "-m", "iot_emulator.lab.rtsp_sink", "--address", str(address), "--log", str(d / "rtsp.log")]
     rtsp += [arg for port in p.rtsp for arg in ("--port", str(port))]
     servers = [

@@ -12,6 +12,9 @@ The lab turns IPv6 off in its namespaces (a device that does not speak it must s
 - `kea-stateless`: radvd sends RAs with the O flag and the A flag (SLAAC addresses), and kea-dhcp6
   answers devices' INFORMATION-REQUESTs with the gateway as DNS server (stateless DHCPv6, RFC 8415 6.1).
 
+With `--internet` too, the prefix is INTERNET_PREFIX (2001:db8:1ab:6::/64) instead of the unique local
+PREFIX, so that the devices (and real hosts) prefer the sink's AAAA to its A record (RFC 6724).
+
 radvd answers Router Solicitations with multicast (`AdvRASolicitedUnicast off`): a unicast answer
 makes the gateway resolve every device's link-local address, and the kernel's IPv6 neighbour table
 (1,024 entries, shared by every namespace) overflows past ~1,000 devices (2,000 devices took 40-57 s
@@ -35,6 +38,28 @@ PREFIX = ipaddress.IPv6Network("fd00:1ab:6::/64")
 GATEWAY = PREFIX.network_address + 1
 DHCPV6_RANGE = (PREFIX.network_address + 0x1000, PREFIX.network_address + 0xFFFF)
 """What dnsmasq (`dhcpv6` mode) or Kea (`kea` mode) leases: up to 61,439 devices."""
+INTERNET_PREFIX = ipaddress.IPv6Network("2001:db8:1ab:6::/64")
+"""The LAN prefix of a lab with an internet (`--ipv6 --internet`): global-looking, so that real hosts
+prefer IPv6 to IPv4 for a name with both records. It is from the documentation block 2001:db8::/32
+(RFC 3849), which RFC 6724's default policy table matches only with ::/0 (precedence 40, label 1; the
+2001::/32 row is Teredo's 2001:0::/32), above IPv4's ::ffff:0:0/96 (35). With the unique local PREFIX
+(fc00::/7: precedence 3, label 13) a host picks IPv4 instead, and a ULA source would not even match a
+global destination's label (rule 5)."""
+
+
+def prefix_for(internet: bool) -> ipaddress.IPv6Network:
+    """The lab LAN's prefix: INTERNET_PREFIX when the lab has an internet, the unique local PREFIX otherwise."""
+    return INTERNET_PREFIX if internet else PREFIX
+
+
+def gateway_of(prefix: ipaddress.IPv6Network) -> ipaddress.IPv6Address:
+    return prefix.network_address + 1
+
+
+def dhcpv6_range(prefix: ipaddress.IPv6Network) -> tuple[ipaddress.IPv6Address, ipaddress.IPv6Address]:
+    return prefix.network_address + 0x1000, prefix.network_address + 0xFFFF
+
+
 ADVERT_INTERVAL = (3, 10)
 """Seconds between unsolicited Router Advertisements (min, max): short, so a lab converges fast."""
 
@@ -56,8 +81,8 @@ RA_FLAGS: dict[Mode, tuple[bool, bool, bool]] = {
 """radvd's flags per mode: (M: addresses from DHCPv6, O: other options from DHCPv6, A: SLAAC from the prefix)."""
 
 
-def enable(gw_netns: str, iface: str) -> None:
-    """IPv6 back on the gateway's lab interface, with GATEWAY/64 (its link-local comes by itself)."""
+def enable(gw_netns: str, iface: str, prefix: ipaddress.IPv6Network = PREFIX) -> None:
+    """IPv6 back on the gateway's lab interface, with the prefix's first address (its link-local comes by itself)."""
     netns.sysctl_in(
         gw_netns,
         {
@@ -66,7 +91,7 @@ def enable(gw_netns: str, iface: str) -> None:
             "net.ipv6.conf.all.forwarding": "1",  # a router: radvd refuses to advertise otherwise
         },
     )
-    netns.ip(gw_netns, "-6", "addr", "add", f"{GATEWAY}/{PREFIX.prefixlen}", "dev", iface)
+    netns.ip(gw_netns, "-6", "addr", "add", f"{gateway_of(prefix)}/{prefix.prefixlen}", "dev", iface)
 
 
 _IFA_F_TENTATIVE = 0x40
@@ -92,7 +117,9 @@ def wait_link_local(gw_netns: str, iface: str, *, timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
-def radvd_argv(iface: str, directory: Path, mode: Mode = "slaac") -> tuple[list[str], Path]:
+def radvd_argv(
+    iface: str, directory: Path, mode: Mode = "slaac", prefix: ipaddress.IPv6Network = PREFIX
+) -> tuple[list[str], Path]:
     """radvd in the foreground with its configuration written to `directory`; (argv, its pid file)."""
     conf, pid = directory / "radvd.conf", directory / "radvd.pid"
     low, high = ADVERT_INTERVAL
@@ -100,7 +127,7 @@ def radvd_argv(iface: str, directory: Path, mode: Mode = "slaac") -> tuple[list[
     conf.write_text(
         RADVD_CONF.format(
             iface=iface,
-            prefix=PREFIX,
+            prefix=prefix,
             min_interval=low,
             max_interval=high,
             managed=managed,
@@ -111,9 +138,9 @@ def radvd_argv(iface: str, directory: Path, mode: Mode = "slaac") -> tuple[list[
     return ["radvd", "-n", "-m", "stderr", "-C", str(conf), "-p", str(pid)], pid
 
 
-def dnsmasq_argv(iface: str, directory: Path, lease_time: int) -> list[str]:
-    """dnsmasq as the IPv6 router (RAs with the M flag) and DHCPv6 server of PREFIX; no DNS, no DHCPv4."""
-    first, last = DHCPV6_RANGE
+def dnsmasq_argv(iface: str, directory: Path, lease_time: int, prefix: ipaddress.IPv6Network = PREFIX) -> list[str]:
+    """dnsmasq as the IPv6 router (RAs with the M flag) and DHCPv6 server of `prefix`; no DNS, no DHCPv4."""
+    first, last = dhcpv6_range(prefix)
     return [
         "dnsmasq",
         "--no-daemon",
@@ -122,7 +149,7 @@ def dnsmasq_argv(iface: str, directory: Path, lease_time: int) -> list[str]:
         f"--interface={iface}",
         "--enable-ra",
         f"--ra-param={iface},{ADVERT_INTERVAL[1]}",
-        f"--dhcp-range={first},{last},{PREFIX.prefixlen},{lease_time}",
+        f"--dhcp-range={first},{last},{prefix.prefixlen},{lease_time}",
         f"--dhcp-leasefile={directory / 'leases6'}",
         f"--pid-file={directory / 'dnsmasq6.pid'}",
         "--log-dhcp",

@@ -8,7 +8,8 @@ sensor sees: device to cloud, through the router.
 - `connect_sink`: a veth pair `wan0` (gateway, 100.64.0.1/30) - `isp0` (sink namespace
   `<name>-sink`, 100.64.0.2/30, plus SINK_ADDRESS). The gateway's default route points at the
   sink, which takes every address as its own (a local default route) and routes the lab subnet
-  back. No NAT: the servers log each device's own address.
+  back. No NAT: the servers log each device's own address. With `--ipv6` too, `connect_sink6` does the
+  same for IPv6 (2001:db8:64::/64, SINK_ADDRESS6, the LAN's prefix routed back).
 - `connect_upstream`: a macvlan port of the user's interface (`Upstream.iface`) created directly in
   the gateway namespace as `wan0`, with the given static address, a default route to the upstream
   router and source NAT (nftables, in the gateway namespace only), as a branch router's WAN port.
@@ -19,8 +20,10 @@ sensor sees: device to cloud, through the router.
 
 from __future__ import annotations
 
+import ipaddress
+
 from iot_emulator.lab import netns
-from iot_emulator.lab.config import SINK_ADDRESS, WAN_LINK, Upstream
+from iot_emulator.lab.config import SINK_ADDRESS, SINK_ADDRESS6, WAN_LINK, WAN_LINK6, Upstream
 
 WAN_IFACE = "wan0"
 """The gateway's WAN port (to the sink, or the macvlan on the upstream network)."""
@@ -28,6 +31,8 @@ SINK_IFACE = "isp0"
 """The sink namespace's end of the WAN link."""
 GW_WAN_ADDRESS = WAN_LINK.network_address + 1
 SINK_LINK_ADDRESS = WAN_LINK.network_address + 2
+GW_WAN_ADDRESS6 = WAN_LINK6.network_address + 1
+SINK_LINK_ADDRESS6 = WAN_LINK6.network_address + 2
 NAT_TABLE = "iotemu"
 
 
@@ -78,6 +83,20 @@ def connect_sink(gw_ns: str, sink_ns: str, subnet: str) -> None:
     _router(gw_ns)
     netns.wait_running(gw_ns, WAN_IFACE)
     netns.wait_running(sink_ns, SINK_IFACE)
+
+
+def connect_sink6(gw_ns: str, sink_ns: str, lan: ipaddress.IPv6Network) -> None:
+    """IPv6 on the sink link too (a lab with `--ipv6` and `--internet`): the gateway's IPv6 default route
+    points at the sink, which takes every IPv6 destination as its own (SINK_ADDRESS6 among them) and
+    routes the LAN's prefix `lan` back, as `connect_sink` does for IPv4."""
+    netns.sysctl_in(gw_ns, {f"net.ipv6.conf.{WAN_IFACE}.disable_ipv6": "0"})
+    netns.sysctl_in(sink_ns, {"net.ipv6.conf.lo.disable_ipv6": "0", f"net.ipv6.conf.{SINK_IFACE}.disable_ipv6": "0"})
+    netns.ip(gw_ns, "-6", "addr", "add", f"{GW_WAN_ADDRESS6}/{WAN_LINK6.prefixlen}", "dev", WAN_IFACE, "nodad")
+    netns.ip(sink_ns, "-6", "addr", "add", f"{SINK_LINK_ADDRESS6}/{WAN_LINK6.prefixlen}", "dev", SINK_IFACE, "nodad")
+    netns.ip(sink_ns, "-6", "addr", "add", f"{SINK_ADDRESS6}/128", "dev", SINK_IFACE, "nodad")
+    netns.ip(gw_ns, "-6", "route", "add", "default", "via", str(SINK_LINK_ADDRESS6), "dev", WAN_IFACE)
+    netns.ip(sink_ns, "-6", "route", "add", str(lan), "via", str(GW_WAN_ADDRESS6), "dev", SINK_IFACE)
+    netns.ip(sink_ns, "-6", "route", "add", "local", "::/0", "dev", "lo", "table", "main")
 
 
 def connect_upstream(gw_ns: str, upstream: Upstream) -> None:

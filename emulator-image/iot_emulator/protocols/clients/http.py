@@ -123,6 +123,8 @@ class HttpSession(tcp_client.Session):
 class HttpClient(tcp_client.PeriodicClient):
     """The "http" service: every request of the profile at each occurrence of its schedule."""
 
+    DUAL_STACK = True
+
     def __init__(self, context: services.Context, http: catalog.Http) -> None:
         super().__init__(context, "http", "http", context.config.profile.schedule.get("http"))
         self.http = http

@@ -121,6 +121,8 @@ class MqttState(enum.Enum):
 class MqttClient(tcp_client.ClientBase):
     """One device's broker connection; also the `tcp.TcpApp` of that connection."""
 
+    DUAL_STACK = True
+
     CONNACK_TIMEOUT = 10.0
     RETRY_FIRST = 1.0
     RETRY_MAX = 60.0
@@ -144,6 +146,8 @@ class MqttClient(tcp_client.ClientBase):
         self._backoff = self.RETRY_FIRST
         self._wait_until: float | None = None  # CONNACK or PINGRESP due by then
         self._last_sent = 0.0
+        self._address: bytes | None = None
+        """The broker's address of the connection being opened."""
 
     # -- host.Service -------------------------------------------------------------------------
 
@@ -204,14 +208,23 @@ class MqttClient(tcp_client.ClientBase):
                 return
 
     def on_closed(self, conn: Stream, reason: str, now: float) -> None:
-        if conn is self.conn:
-            self._lost(now, reason, closed=True)
+        if conn is not self.conn:
+            return
+        address = self._address
+        if self.state is MqttState.CONNECTING and address is not None and len(address) == 16:
+            other = self.host.resolver.alternative(self.mqtt.broker, address)
+            if other is not None:  # the connection over IPv6 never opened: getaddrinfo's next address, at once
+                self.log("info", f"mqtt: {self.mqtt.broker} over IPv6 failed ({reason}), trying its IPv4 address")
+                self._open(other, now)
+                return
+        self._lost(now, reason, closed=True)
 
     # -- internals ----------------------------------------------------------------------------
 
     def _open(self, address: bytes, now: float) -> None:
         if self.state is not MqttState.CONNECTING or self.host.address is None:
             return
+        self._address = address
         self._buffer.clear()
         tls = self.context.config.profile.tls
         if self.mqtt.tls and tls is not None:

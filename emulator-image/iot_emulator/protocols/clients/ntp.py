@@ -2,9 +2,11 @@
 
 Servers come from DHCP option 42 when the lease has them, else from the profile's `ntp_servers`
 names through the device's resolver, tried in order, the next one after a reply timeout (as
-BusyBox ntpd and ESP-IDF's SNTP do). Requests are client mode 3, version `profile.ntp_version`
-(default 4: BusyBox ntpd, lwIP, chrony all send 4), with every field zero but the transmit
-timestamp, as RFC 4330 5 has SNTP clients send them.
+BusyBox ntpd and ESP-IDF's SNTP do). A name's AAAA goes first when RFC 6724 says so (a dual-stack
+device with a global address, `protocols.clients.dns`), over IPv6, with its A record next if it stays
+silent. Requests are client mode 3, version `profile.ntp_version` (default 4: BusyBox ntpd, lwIP,
+chrony all send 4), with every field zero but the transmit timestamp, as RFC 4330 5 has SNTP clients
+send them.
 
 A device's clock: a camera or plug without a battery-backed clock boots at the Unix epoch and
 learns the time from its first NTP answer, so the client keeps such a clock, `now + offset`,
@@ -20,6 +22,7 @@ death (RFC 5905 7.4): DENY and RSTR retire that server, RATE waits for the next 
 from __future__ import annotations
 
 import functools
+import ipaddress
 import random
 import struct
 from typing import NamedTuple
@@ -141,7 +144,7 @@ class NtpClient:
                     return
             else:
                 done = functools.partial(self._resolved, name=candidate, round_id=self._round_id, asked=now)
-                self.host.resolver.resolve(candidate, now, done)
+                self.host.resolver.resolve(candidate, now, done, ipv6=True)
                 return
 
     def _resolved(self, address: bytes | None, *, name: str, round_id: int, asked: float) -> None:
@@ -153,6 +156,8 @@ class NtpClient:
                 self.log("warning", f"NTP server {name} did not resolve")
             self._next_server(asked)  # the name did not resolve: the next one, at once
         else:
+            if len(address) == 16 and (other := self.host.resolver.alternative(name, address)) is not None:
+                self._round.insert(0, other)  # no answer over IPv6: the name's IPv4 address next
             self._ready = address
             self._deadline = 0.0  # due at once
 
@@ -162,7 +167,7 @@ class NtpClient:
         self._server = server
         self._transmit = to_ntp(self.clock(now))
         self._deadline = now + REPLY_TIMEOUT
-        self.host.bind_udp(self._port, self._on_datagram)
+        self.host.bind_udp(self._port, self._on_datagram, ipv6=len(server) == 16)
         self.requests_sent += 1
         self.host.send_udp("ntp", server, self._port, PORT, request(self._transmit, self.version))
 
@@ -201,7 +206,7 @@ class NtpClient:
 
 
 def _text(address: bytes) -> str:
-    return ".".join(str(b) for b in address)
+    return str(ipaddress.ip_address(address))
 
 
 @services.register("ntp")

@@ -15,6 +15,7 @@ Three things every one of them needs, written once:
 from __future__ import annotations
 
 import functools
+import ipaddress
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -25,6 +26,11 @@ from iot_emulator.protocols.transport import tcp
 
 class ClientBase:
     """A TCP client service of one device: its stack, its resolver, its log."""
+
+    DUAL_STACK = False
+    """Connects over IPv6 too, to the address RFC 6724 puts first (`DnsResolver.resolve(ipv6=True)`), and
+    falls back to the name's IPv4 address when that connection does not open. The cloud clients (HTTP,
+    TLS, MQTT) are; scenarios and RTSP stay on IPv4 (the lab's sshd, telnetd and RTSP sink are IPv4-only)."""
 
     def __init__(self, context: services.Context, name: str, protocol: str) -> None:
         self.name = name
@@ -58,7 +64,7 @@ class ClientBase:
             else:
                 self._ready.append(functools.partial(then, address))
 
-        self.host.resolver.resolve(name, now, done)
+        self.host.resolver.resolve(name, now, done, ipv6=self.DUAL_STACK)
         immediate = False
 
     def note(self, key: str, level: str, message: str) -> None:
@@ -102,14 +108,17 @@ class Session:
     def __init__(self, client: PeriodicClient, target: Target, address: bytes, now: float) -> None:
         self.client = client
         self.target = target
+        self.address = address
         self.received = bytearray()
         self.deadline = now + client.SESSION_TIMEOUT
         self.finished = False
+        self.connected = False
         self.conn = client.stack.connect(address, target.port, self, now, client.protocol)
 
     # -- tcp.TcpApp ---------------------------------------------------------------------------
 
     def on_connected(self, conn: tcp.Connection, now: float) -> None:
+        self.connected = True
         self.begin(now)
 
     def on_data(self, conn: tcp.Connection, data: bytes, now: float) -> None:
@@ -139,6 +148,8 @@ class Session:
         self.finished = True
         self.conn.close(now)
         self.client.ended(self, reason)
+        if not self.connected:
+            self.client.fall_back(self, now)
 
     def expire(self, now: float) -> None:
         self.end(now, "timeout")
@@ -204,6 +215,16 @@ class PeriodicClient(ClientBase):
             return
         self.sessions.append(self.open_session(target, address, now))
 
+    def fall_back(self, session: Session, now: float) -> None:
+        """A connection over IPv6 that never opened (reset, unreachable, timeout): the same target again at
+        the name's IPv4 address, once, as a client walking getaddrinfo's list does."""
+        if not self.DUAL_STACK or len(session.address) != 16:
+            return
+        other = self.host.resolver.alternative(session.target.host, session.address)
+        if other is not None:
+            self.log("info", f"{self.name}: {session.target.label} over IPv6 failed, trying {_text(other)}")
+            self._connect(session.target, other, now)
+
     def ended(self, session: Session, reason: str) -> None:
         if session in self.sessions:
             self.sessions.remove(session)
@@ -216,3 +237,7 @@ class PeriodicClient(ClientBase):
         else:
             peer = f"{session.target.host}:{session.target.port}"
             self.note(key, "warning", f"{self.name}: {session.target.label} to {peer} failed: {reason}")
+
+
+def _text(address: bytes) -> str:
+    return str(ipaddress.ip_address(address))

@@ -80,6 +80,8 @@ class TlsSession(tcp_client.Session):
 class TlsClient(tcp_client.PeriodicClient):
     """A TLS session to every server of `profile.tls` at each occurrence of the schedule."""
 
+    DUAL_STACK = True
+
     def __init__(self, context: services.Context, tls: catalog.TlsClientHello) -> None:
         name = next((p for p in context.config.protocols if p in NAMES), NAMES[0])
         schedules = context.config.profile.schedule

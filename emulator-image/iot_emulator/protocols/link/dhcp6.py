@@ -58,6 +58,10 @@ class State(enum.Enum):
     INFORMED = "informed"
 
 
+MAX_DNS_SERVERS = 3
+"""DNS servers kept from a REPLY (glibc's MAXNS)."""
+
+
 class Lease(NamedTuple):
     address: bytes
     preferred: int
@@ -110,6 +114,7 @@ class Dhcp6Client:
         "_started",
         "_t2_at",
         "_xid",
+        "dns_servers",
         "iaid",
         "lease",
         "mac",
@@ -125,6 +130,8 @@ class Dhcp6Client:
         self.iaid = int.from_bytes(mac[2:], "big")  # the MAC's low 32 bits, as odhcp6c and dhcpcd do
         self.state = State.IDLE
         self.lease: Lease | None = None
+        self.dns_servers: tuple[bytes, ...] = ()
+        """Option 23 of the last REPLY (stateful or information-request): the resolver asks them after DHCPv4's."""
         self._server: tuple[bytes, bytes] | None = None  # server DUID, advertised IA_NA body
         self._xid = 0
         self._rt = 0.0
@@ -234,6 +241,8 @@ class Dhcp6Client:
             self._begin(State.SOLICITING, now, 0.0)
             return None
         dns = _addresses(found.get(OPT_DNS_SERVERS, b""))
+        if dns:
+            self.dns_servers = tuple(dns[:MAX_DNS_SERVERS])
         if self.state is State.INFORMING:
             self._finish(State.INFORMED)
             self._log("info", "DHCPv6 information REPLY: DNS " + (", ".join(map(ipv6.text, dns)) or "none"))
