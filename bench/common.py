@@ -27,21 +27,22 @@ def fleet(
     prof = catalog.builtin().get(profile_name)
     if not arp_check:
         prof = prof.model_copy(update={"dhcp": prof.dhcp.model_copy(update={"arp_probe": catalog.ArpProbe(count=0)})})
-    oui = prof.ouis[0]
-    out = []
-    for i in range(count):
-        mac = f"{oui}:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}"
-        out.append(
-            manifests.DeviceConfig(
-                device_id=f"bench-{i:05d}",
-                mac=mac,
-                hostname=prof.hostname_for(mac, i),
-                profile=prof,
-                protocols=("arp", "dhcp", "icmp"),
-                traffic_interval=traffic_interval,
-            )
-        )
-    return out
+    return [device(i, prof, ("arp", "dhcp", "icmp"), traffic_interval) for i in range(count)]
+
+
+def device(
+    index: int, prof: catalog.Profile, protocols: tuple[str, ...], traffic_interval: float = 60.0
+) -> manifests.DeviceConfig:
+    """Device `index` of a benchmark's fleet: its MAC is the profile's OUI + the index (unique in the fleet)."""
+    mac = f"{prof.ouis[0]}:{index >> 16 & 255:02x}:{index >> 8 & 255:02x}:{index & 255:02x}"
+    return manifests.DeviceConfig(
+        device_id=f"bench-{index:05d}",
+        mac=mac,
+        hostname=prof.hostname_for(mac, index),
+        profile=prof,
+        protocols=protocols,
+        traffic_interval=traffic_interval,
+    )
 
 
 def median(values: Sequence[float]) -> float:

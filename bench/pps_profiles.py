@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 
 import common
 import pps
 
 from iot_emulator import lab
-from iot_emulator.config import manifests, models
+from iot_emulator.config import manifests
 from iot_emulator.devices import macs
 from iot_emulator.engine import engine, rawsock
 from iot_emulator.profiles import catalog
@@ -45,24 +44,11 @@ SETTLE = 5.0
 
 def every_profile(count: int) -> list[manifests.DeviceConfig]:
     """`count` devices, the shipped profiles in turn, each with its profile's protocols; unique MACs."""
-    library = catalog.builtin()
-    profiles = sorted(library, key=lambda prof: prof.name)
-    out = []
-    for i in range(count):
-        prof = profiles[i % len(profiles)]
-        mac = f"{prof.ouis[0]}:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}"
-        protocols = tuple(p for p in prof.protocols if p != "ipv6")  # the lab has no IPv6 router here
-        out.append(
-            manifests.DeviceConfig(
-                device_id=f"mix-{i:05d}",
-                mac=mac,
-                hostname=prof.hostname_for(mac, i),
-                profile=prof,
-                protocols=protocols,
-                traffic_interval=models.DeviceTemplate.model_fields["traffic_interval"].default,
-            )
-        )
-    return out
+    profiles = sorted(catalog.builtin(), key=lambda prof: prof.name)
+    return [
+        common.device(i, prof, tuple(p for p in prof.protocols if p != "ipv6"))  # no IPv6 router in this lab
+        for i, prof in ((i, profiles[i % len(profiles)]) for i in range(count))
+    ]
 
 
 async def measure(where: lab.Lab, configs: list[manifests.DeviceConfig], seconds: float) -> dict[str, object]:
@@ -90,34 +76,10 @@ async def measure(where: lab.Lab, configs: list[manifests.DeviceConfig], seconds
                 continue
             mac = macs.parse(dev.config.mac)
             stimuli += [pps.echo_request(mac, address, i, gw_mac, gw_ip), arp.who_has(gw_mac, gw_ip, address)]
-        for phase in ("idle", "saturated", "idle later"):
-            frames, cpu, protocols = link.frames_sent, time.process_time(), totals(eng)
-            started = time.perf_counter()
-            while (elapsed := time.perf_counter() - started) < seconds:
-                if phase.startswith("idle"):
-                    await asyncio.sleep(0.1)
-                    continue
-                for at in range(0, len(stimuli), 512):
-                    for frame in stimuli[at : at + 512]:
-                        eng._on_frame(frame)
-                    await asyncio.sleep(0)  # the engine's timers and receive loop get their turn
-            out[phase] = (link.frames_sent - frames) / elapsed
-            out[f"{phase}_cpu"] = (time.process_time() - cpu) / elapsed
-            mix = {k: v - protocols.get(k, 0) for k, v in totals(eng).items()}
-            out[f"{phase}_mix"] = ", ".join(
-                f"{k} {v / elapsed:,.0f}/s" for k, v in sorted(mix.items(), key=lambda kv: -kv[1]) if v
-            )
+        out.update(await pps.phases(link, eng, eng._on_frame, stimuli, seconds, ("idle", "saturated", "idle later")))
     finally:
         stop.set()
         await task
-    return out
-
-
-def totals(eng: engine.Engine) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for dev in eng.devices:
-        for name, count in dev.counters.protocols.items():
-            out[name] = out.get(name, 0) + count
     return out
 
 

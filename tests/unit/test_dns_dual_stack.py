@@ -157,11 +157,8 @@ class DualStub:
         return b(SINK4) if failed == b(SINK6) else None
 
 
-def test_http_falls_back_to_ipv4_when_the_ipv6_connection_is_reset() -> None:
-    profile: dict[str, Any] = {
-        "http": {"user_agent": "UA", "requests": [{"method": "GET", "host": CLOUD, "path": "/"}]}
-    }
-    env, log = env_with_log(penv.make_config(("http",), **profile))
+def start_until_ipv6_sent(env: penv.Env) -> FakeIpv6:
+    """A device with a global IPv6 address and a resolver answering A and AAAA, run until it sends over IPv6."""
     ip6 = FakeIpv6(LINK_LOCAL, GLOBAL)
     env.host.ip6 = ip6
     env.build()
@@ -171,6 +168,15 @@ def test_http_falls_back_to_ipv4_when_the_ipv6_connection_is_reset() -> None:
         if ip6.sent:
             break
         env.step()
+    return ip6
+
+
+def test_http_falls_back_to_ipv4_when_the_ipv6_connection_is_reset() -> None:
+    profile: dict[str, Any] = {
+        "http": {"user_agent": "UA", "requests": [{"method": "GET", "host": CLOUD, "path": "/"}]}
+    }
+    env, log = env_with_log(penv.make_config(("http",), **profile))
+    ip6 = start_until_ipv6_sent(env)
     [(src, dst, _, syn)] = ip6.sent
     assert (src, dst) == (b(GLOBAL), b(SINK6))
     segment = tcp_segment.parse(syn)
@@ -188,15 +194,7 @@ def test_http_falls_back_to_ipv4_when_the_ipv6_connection_is_reset() -> None:
 
 def test_ntp_asks_over_ipv6_then_the_a_record_when_it_stays_silent() -> None:
     env, _ = env_with_log(penv.make_config(("ntp",), ntp_servers=["time.example.com"]))
-    ip6 = FakeIpv6(LINK_LOCAL, GLOBAL)
-    env.host.ip6 = ip6
-    env.build()
-    env.host.resolver = DualStub()
-    env.start()
-    for _ in range(50):
-        if ip6.sent:
-            break
-        env.step()
+    ip6 = start_until_ipv6_sent(env)
     [(src, dst, next_header, datagram)] = ip6.sent
     assert (src, dst, next_header) == (b(GLOBAL), b(SINK6), 17)
     sport = int.from_bytes(datagram[:2], "big")
@@ -231,15 +229,7 @@ def test_mqtt_falls_back_to_ipv4_when_the_ipv6_connection_is_reset() -> None:
     mqtt = catalog.builtin().get("siemens-s7-1500").mqtt
     assert mqtt is not None
     env, log = env_with_log(penv.make_config(("mqtt",), mqtt=mqtt.model_copy(update={"broker": CLOUD}).model_dump()))
-    ip6 = FakeIpv6(LINK_LOCAL, GLOBAL)
-    env.host.ip6 = ip6
-    env.build()
-    env.host.resolver = DualStub()
-    env.start()
-    for _ in range(50):
-        if ip6.sent:
-            break
-        env.step()
+    ip6 = start_until_ipv6_sent(env)
     [(src, dst, _, syn)] = ip6.sent
     segment = tcp_segment.parse(syn)
     assert dst == b(SINK6) and segment is not None and segment.flags == SYN and segment.dport == 1883
