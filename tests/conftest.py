@@ -53,6 +53,9 @@ def new_lab_name() -> str:
 SHARED_DIRECTORIES = {"cluster"}
 """Test directories whose tests share one machine-wide resource (tests/cluster: the one real cluster, on
 fixed ports, started by a session fixture): under `pytest -n` (xdist) one worker runs all of them."""
+LONG_GROUPS = ("cluster", "soak")
+"""xdist groups that hold a worker for minutes (the cluster's tests, the soak slice): collected first,
+so that `--dist loadgroup` starts them at once and the other workers share the rest meanwhile."""
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
@@ -60,7 +63,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that uses a lab fixture is a lab test, marked or not (so `-m "not lab"` leaves it out).
 
     Each test also gets an xdist group (used by `--dist loadgroup`): its module, so that a module's
-    fixtures are built once, or its directory for SHARED_DIRECTORIES."""
+    fixtures are built once, or its directory for SHARED_DIRECTORIES; LONG_GROUPS go first."""
     for item in items:
         if LAB_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("lab"):
             item.add_marker(pytest.mark.lab)
@@ -68,6 +71,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             path = item.path.relative_to(Path(__file__).parent)
             group = path.parts[0] if path.parts[0] in SHARED_DIRECTORIES else str(path)
             item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: _group(item) not in LONG_GROUPS)  # stable: the order within stays
+
+
+def _group(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("xdist_group")
+    return str(marker.args[0]) if marker is not None and marker.args else ""
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
