@@ -133,3 +133,18 @@ async def test_subscriber_filters_drops_the_oldest_and_ends_on_close() -> None:
     sub.offer(messages.make("dhcp_ack", "cam", 1_700_000_000.0))
     sub.close(discard=True)
     assert await asyncio.wait_for(waiter, 1) == [] and sub.queued == 0
+
+
+def test_timestamps_are_the_millisecond_fromtimestamp_gives_also_when_kept_for_a_burst() -> None:
+    """The text of the last millisecond is reused; it must be exactly what datetime would have written,
+    at the edges of a millisecond and where float rounding decides it."""
+    import datetime as dt
+    import random
+
+    rng = random.Random(7)
+    walls = [0.0, 1.0005, 879546019.8899999, 1887880235.3729994, 1700000000.9999996]
+    walls += [rng.uniform(0, 2e9) for _ in range(20000)]
+    walls += [w + d for w in walls[:500] for d in (0.0, 0.0004, 0.0005, 0.0009999)]  # bursts in one millisecond
+    for wall in walls:
+        expected = dt.datetime.fromtimestamp(wall, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        assert messages.timestamp(wall) == expected, wall

@@ -15,6 +15,7 @@ import datetime as dt
 import fnmatch
 import json
 import logging
+import math
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, TextIO
@@ -36,7 +37,18 @@ VERSION = message_models.VERSION
 
 
 def timestamp(wall: float) -> str:
-    return dt.datetime.fromtimestamp(wall, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """ISO 8601 UTC to the millisecond; the text of the last millisecond is kept, since a burst (a boot
+    storm, a stats round of 10,000 devices) stamps thousands of messages in the same one."""
+    fraction, whole = math.modf(wall)
+    millisecond = int(whole) * 1000 + round(fraction * 1e6) // 1000  # rounded as `fromtimestamp` does
+    global _last
+    if millisecond != _last[0]:
+        text = dt.datetime.fromtimestamp(wall, dt.UTC).isoformat(timespec="milliseconds")
+        _last = millisecond, text.replace("+00:00", "Z")
+    return _last[1]
+
+
+_last: tuple[int, str] = (-1, "")
 
 
 def make(type_: str, device_id: str, wall: float, **fields: Any) -> Message:
