@@ -260,3 +260,28 @@ def test_start_rate_defaults_to_a_limit_on_a_host_interface_only() -> None:
     assert runner.RunOptions(interface="lab0", netns="lab-dev").effective_start_rate is None
     assert runner.RunOptions(interface="eth1", start_rate=0).effective_start_rate is None
     assert runner.RunOptions(interface="eth1", start_rate=5).effective_start_rate == 5
+
+
+def test_the_lease_cache_is_written_at_most_a_twentieth_of_the_time(
+    tiny_library: catalog.Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each write merges and rewrites the whole file: after a write that took 0.1 s, the next one waits 2 s
+    (SAVE_SHARE 5%), and never less than SAVE_DELAY after a quick one."""
+    clock = [100.0]
+
+    class SlowCache:
+        dirty = True
+        took = 0.1
+
+        def save(self) -> None:
+            clock[0] += self.took
+
+    monkeypatch.setattr(engine.time, "perf_counter", lambda: clock[0])
+    eng = engine.Engine(RecordingLink(), configs(tiny_library, 1), stats_interval=60, seed=1)
+    cache = SlowCache()
+    eng.cache = cache  # type: ignore[assignment]
+    eng._save_cache()
+    assert eng._save_delay == pytest.approx(0.1 / engine.SAVE_SHARE) == pytest.approx(2.0)
+    cache.took = 0.001
+    eng._save_cache()
+    assert eng._save_delay == engine.SAVE_DELAY
