@@ -284,3 +284,44 @@ async def test_the_first_device_added_with_a_vlan_turns_tag_reading_on(tiny_libr
     assert link.reads_vlan_tags
     stop.set()
     await task
+
+
+@pytest.mark.lab  # network namespaces and raw sockets: root
+def test_the_link_does_not_read_what_other_processes_send_on_its_interface() -> None:
+    """PACKET_IGNORE_OUTGOING: the kernel never loops a socket's own frames back to it, but it queues every
+    frame another socket sends on the interface as PACKET_OUTGOING: with N emulator processes on one
+    interface (the dashboard's shards), each read all the others' sends. Now only the wire's frames come."""
+    from iot_emulator.lab import netns
+    from tests.conftest import new_lab_name
+
+    ns_a, ns_b = f"{new_lab_name()}-a", f"{new_lab_name()}-b"
+    try:
+        for ns in (ns_a, ns_b):
+            netns.add(ns)
+        netns.ip(ns_a, "link", "add", "own0", "type", "veth", "peer", "name", "own1", "netns", ns_b)
+        netns.ip(ns_a, "link", "set", "own0", "up")
+        netns.ip(ns_b, "link", "set", "own1", "up")
+        netns.wait_running(ns_a, "own0")
+        link = rawsock.RawLink("own0", netns=ns_a)
+        link.open()
+        other = netns.socket_in(ns_a, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(rawsock.ETH_P_ALL))
+        peer = netns.socket_in(ns_b, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(rawsock.ETH_P_ALL))
+        try:
+            other.bind(("own0", 0))
+            peer.bind(("own1", 0))
+            assert link._sock is not None
+            link._sock.setblocking(True)
+            link._sock.settimeout(2)
+            other.send(bytes(Ether(src="02:00:00:00:00:aa", dst="02:00:00:00:00:bb") / IP() / UDP() / b"shard"))
+            peer.send(bytes(Ether(src="02:00:00:00:00:bb", dst="02:00:00:00:00:aa") / IP() / UDP() / b"wire"))
+            read: list[bytes] = []
+            while not read or b"wire" not in read[-1]:  # the peer's kernel may send IPv6 ND/MLD first
+                read.append(link._sock.recvfrom(65535)[0])
+            assert not [frame for frame in read if b"shard" in frame]  # sent before the wire's, never queued
+        finally:
+            for sock in (other, peer):
+                sock.close()
+            link.close()
+    finally:
+        for ns in (ns_a, ns_b):
+            netns.delete(ns)

@@ -1,8 +1,9 @@
 """The one AF_PACKET socket a process uses for all its devices, driven by the asyncio loop.
 
-Frames the process sent come back on an ETH_P_ALL socket as PACKET_OUTGOING: the socket asks the
-kernel not to queue them (PACKET_IGNORE_OUTGOING, Linux 4.20; one recv syscall less per frame sent,
-half the reads in a boot storm), and any that still come are dropped here. Frames between two
+The kernel never loops a socket's own frames back to it, but every frame another socket sends on
+the interface comes to an ETH_P_ALL socket as PACKET_OUTGOING: with several emulator processes on
+one interface (the dashboard's shards), each would read all the others' sends. The socket asks the
+kernel not to queue them (PACKET_IGNORE_OUTGOING, Linux 4.20); any that still come are dropped here. Frames between two
 devices of the same process never come back at all; the engine delivers those itself.
 See ../shared/notes/raw-socket-facts.md.
 
