@@ -222,6 +222,9 @@ async def drive(cfg: Config, soak: Soak) -> dict[str, Any]:
         outcomes.append(outcome)
         print(f"  {name}: {'ok' if outcome.ok else 'FAILED'} {outcome.checks}", flush=True)
     await ticker
+    # a window too short for its schedule still watches the last event's recovery, and a renewal after it
+    ends = [o.planned[1] for o in outcomes if o.planned is not None]
+    await soak.ticking(max([t_end, time.time() + 2 * cfg.lease, *ends]))
     soak.addresses.close(time.time())
     return report(cfg, soak, outcomes, t_start, t_warm, time.time(), await soak.hub_dropped() or 0)
 
@@ -350,11 +353,11 @@ def print_report(r: dict[str, Any]) -> None:
         print(f"  +{e['at']:7.1f} s {e['event']:16s} {'ok' if e['ok'] else 'FAILED'} {e['checks']}")
 
 
-async def soak_run(cfg: Config, work: Path) -> dict[str, Any]:
+async def soak_run(cfg: Config, work: Path, lab_name: str | None = None) -> dict[str, Any]:
     """Lab, tmpfs store, service, drive, report; everything removed on the way out."""
     extra = common.FAST_DNSMASQ if cfg.server == "dnsmasq" else ("--port=0",)
     lab_cfg = iotlab.LabConfig(
-        dhcp_server=cfg.server, lease_time=cfg.lease, dnsmasq_extra=extra, state_dir=work / "labs"
+        name=lab_name, dhcp_server=cfg.server, lease_time=cfg.lease, dnsmasq_extra=extra, state_dir=work / "labs"
     )
     with iotlab.lab(lab_cfg) as lab, tmpfs(work / "store", cfg.store_mib) as store_dir:
         env = dashboard_service.lab_environment(

@@ -67,10 +67,12 @@ class Harness(Protocol):
 
 def schedule(events: Sequence[str], start: float, end: float, seed: int) -> list[tuple[float, str]]:
     """`events` in a seeded order at evenly spaced offsets in [start, end), each moved by up to
-    a tenth of the spacing (seeded): the same seed gives the same schedule."""
+    a tenth of the spacing (seeded): the same seed gives the same schedule. A window too short
+    for the events gives them a second each (they run one after the other anyway)."""
     rng = random.Random(seed)
     order = list(events)
     rng.shuffle(order)
+    end = max(end, start + len(order))
     step = (end - start) / max(len(order), 1)
     return [(start + step * (i + 0.5) + rng.uniform(-step / 10, step / 10), name) for i, name in enumerate(order)]
 
