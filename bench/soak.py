@@ -253,6 +253,19 @@ def report(
     run = soak.procs.longest_run(warm_after, settle=30.0)
     series = soak.procs.series(*run)
     slopes = {k: round(soak_observe.slope_per_hour(v), 2) for k, v in series.items()}
+    half = soak.procs.series((run[0] + run[1]) / 2, run[1])  # the hub's bounded histories fill first
+    slopes_late = {k: round(soak_observe.slope_per_hour(v), 2) for k, v in half.items()}
+    every = max(1, len(soak.procs.rows) // 120)
+    samples = [
+        (
+            round(r.t - t_warm),
+            r.service_pid,
+            r.service.rss_kib // 1024 if r.service else None,
+            r.service.fds if r.service else None,
+            len(r.emulators),
+        )
+        for r in soak.procs.rows[::every]
+    ]
     means = {k: round(sum(y for _, y in v) / len(v), 1) if v else 0.0 for k, v in series.items()}
     fd_growth = fd_growth_of([y for _, y in series["service_fds"]])
     hours = soak.addresses.per_hour(t_warm, t_end)
@@ -280,6 +293,8 @@ def report(
         "steady_window_s": [round(run[0] - t_warm, 1), round(run[1] - t_warm, 1)],
         "mean": means,
         "slope_per_hour": slopes,
+        "slope_per_hour_second_half": slopes_late,
+        "samples_t_pid_rss_mib_fds_emulators": samples,
         "service_fd_growth": fd_growth,
         "cpu_percent": {k: round(v, 1) for k, v in soak.procs.cpu_percent(warm_after).items()},
         "events_dropped": dropped + soak.dropped,
@@ -343,9 +358,10 @@ def print_report(r: dict[str, Any]) -> None:
         ("availability, worst compressed hour (the outage's)", f"{r['availability_min_hour']}%", ""),
     ]
     print(common.table(["check", "value", ""], rows))
-    rows2 = [(k, r["mean"][k], r["slope_per_hour"][k]) for k in r["mean"]]
+    rows2 = [(k, r["mean"][k], r["slope_per_hour"][k], r["slope_per_hour_second_half"][k]) for k in r["mean"]]
     window = r["steady_window_s"]
-    print(common.table([f"one service process, +{window[0]:.0f}..{window[1]:.0f} s", "mean", "slope per hour"], rows2))
+    heads = [f"one service process, +{window[0]:.0f}..{window[1]:.0f} s", "mean", "slope per hour", "in its 2nd half"]
+    print(common.table(heads, rows2))
     print(f"CPU (% of one core): {r['cpu_percent']}")
     hours = r["availability_per_hour"]
     print("availability per compressed hour (%): " + " ".join(f"{h:.1f}" for h in hours))
