@@ -10,10 +10,11 @@ one message, `SpawnReply` with the child's pid and a pidfd (which signals the ch
 reuse race), or `error`. The connection stays open; when the child exits, the zygote reaps it and
 sends `{"exit": code}` (negative: the signal) before closing it.
 
-The child makes itself a session leader (its group can be killed whole), asks for SIGTERM when
-the zygote dies (`PR_SET_PDEATHSIG`; the zygote gets the same when its own parent, the service,
-dies), then runs `cli.main(argv)` as `python -m iot_emulator argv...` would: it opens the raw
-socket in the lab namespace (`--netns`) and its control socket itself.
+The child makes itself a session leader (its group can be killed whole), asks for SIGKILL when the
+zygote dies (`PR_SET_PDEATHSIG`; the zygote gets the same when its own parent, the service, dies: a
+crash is a power cut, the devices release no lease and come back with INIT-REBOOT), then runs
+`cli.main(argv)` as `python -m iot_emulator argv...` would: it opens the raw socket in the lab
+namespace (`--netns`) and its control socket itself.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def _child(argv: list[str], out: int, err: int, zygote: int) -> int:
         signal.signal(sig, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)
     os.setsid()
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != zygote:  # the zygote already went: do not start at all
         return 1
     null = os.open(os.devnull, os.O_RDONLY)

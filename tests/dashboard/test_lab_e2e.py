@@ -178,6 +178,46 @@ async def test_service_exit_leaves_no_emulator_process(
             service.wait()
 
 
+@pytest.mark.parametrize("fork", ["true", "false"], ids=["fork-server", "exec"])
+async def test_killed_service_leaves_its_devices_leases(
+    lab_app_settings: Settings, tmp_path: Path, dnsmasq_lab: iotlab.Lab, fork: str
+) -> None:
+    """A crashed service is a power cut for its devices, not a stop: they send no DHCPRELEASE, so the
+    server keeps their leases and the restarted service's devices ask for the same addresses
+    (INIT-REBOOT). Found by the soak (bench/soak.py): every kill -9 of the service moved them all."""
+    local = lab_app_settings.local
+    env = {
+        **os.environ,
+        "IOTEMU_DASHBOARD_PORT": "0",
+        "IOTEMU_DASHBOARD_TOKEN": TOKEN,
+        "IOTEMU_DASHBOARD_LOCAL__DATA_FILE": str(local.data_file),
+        "IOTEMU_DASHBOARD_LOCAL__PROFILES_DIR": str(local.profiles_dir),
+        "IOTEMU_DASHBOARD_LOCAL__INTERFACE": str(local.interface),
+        "IOTEMU_DASHBOARD_LOCAL__NETNS": str(local.netns),
+        "IOTEMU_DASHBOARD_LOCAL__SOCKET_DIR": str(tmp_path),
+        "IOTEMU_DASHBOARD_LOCAL__STATE_DIR": str(local.state_dir),
+        "IOTEMU_DASHBOARD_LOCAL__FORK_SERVER": fork,
+    }
+    service = subprocess.Popen(
+        [sys.executable, "-m", "iot_dashboard"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert service.stdout is not None
+        url = next(line for line in service.stdout if line.startswith("iotemu dashboard: http://"))
+        async with httpx.AsyncClient(base_url=url.split(": ", 1)[1].split()[0], headers=AUTH) as http:
+            created = (await http.post("/api/devices", json=device_body("cam-1", running=True))).json()
+            mac = created["status"]["mac"]
+            address = (await poll.until_async(lambda: dnsmasq_lab.leases().get(mac), 20))[0]
+        service.kill()
+        service.wait(timeout=20)
+        await poll.until_async(lambda: not _emulators_of(str(tmp_path)), 10)
+        assert dnsmasq_lab.leases().get(mac, ("released",))[0] == address
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.wait()
+
+
 async def test_an_orchestrator_written_from_the_brief(
     client: httpx.AsyncClient, server_url: str, dnsmasq_lab: iotlab.Lab, tmp_path: Path
 ) -> None:

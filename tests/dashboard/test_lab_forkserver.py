@@ -95,7 +95,7 @@ async def test_children_die_with_the_zygote_which_is_started_again(
     (pid,) = _supervisor(app).pids()
     zygote_pid = _zygote_pid(app)
     os.kill(zygote_pid, signal.SIGKILL)
-    await poll.until_async(lambda: not _alive(pid), 10)  # PR_SET_PDEATHSIG: SIGTERM when the zygote goes
+    await poll.until_async(lambda: not _alive(pid), 10)  # PR_SET_PDEATHSIG: SIGKILL when the zygote goes
     await watch.next(lambda m: m["type"] == "error" and m["device_id"] == "cam-1")
     await watch.next(lambda m: m["type"] == "dhcp_ack", timeout=30)  # restarted meanwhile as a new interpreter
     (new_pid,) = _supervisor(app).pids()

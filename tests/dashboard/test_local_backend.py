@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 from pathlib import Path
+from typing import NoReturn
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from iot_dashboard import app as app_mod
@@ -45,6 +48,28 @@ async def test_killed_process_is_restarted_and_reported(
     assert supervisor.pids() != [pid]
     logs = (await client.get("/api/logs", params={"device": "dashboard", "q": "restarted"})).json()
     assert "1 devices re-added" in logs[-1]["message"]
+
+
+async def test_full_disk_refuses_the_change_clearly_and_keeps_the_file(
+    client: httpx.AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Disk full: a state change answers 507 naming the file and the cause (it was a bare 500), the
+    file is left byte for byte, and the device keeps running. The soak fills a real tmpfs."""
+    from iot_emulator.config import bounded
+
+    assert (await client.post("/api/devices", json=device_body("cam-1", running=True))).status_code == 201
+    data_file = settings.local.data_file
+    before = data_file.read_bytes()
+
+    def full(*_args: object, **_kw: object) -> NoReturn:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(bounded, "write_atomic", full)
+    response = await client.post("/api/devices/cam-1/stop")
+    assert response.status_code == 507
+    assert str(data_file) in response.json()["detail"] and "No space left" in response.json()["detail"]
+    assert data_file.read_bytes() == before
+    assert (await client.get("/api/devices/cam-1")).json()["status"]["running"] is True
 
 
 async def test_no_process_is_kept_for_stopped_devices(app: FastAPI, client: httpx.AsyncClient) -> None:

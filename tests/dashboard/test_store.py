@@ -29,7 +29,7 @@ def test_save_is_atomic_and_round_trips(tmp_path: Path, monkeypatch: pytest.Monk
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", fail)
-    with pytest.raises(OSError):
+    with pytest.raises(store.StoreWriteError, match="cannot save: disk full"):
         manifest_store.save([])
     assert path.read_bytes() == before
     assert [p.name for p in path.parent.iterdir()] == ["devices.yaml"]  # no temporary file left

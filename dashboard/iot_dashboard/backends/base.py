@@ -61,6 +61,12 @@ class TooMany(BackendError):
     status = 429
 
 
+class InsufficientStorage(BackendError):
+    """The change could not be saved (disk full, read-only file system): nothing was changed."""
+
+    status = 507
+
+
 def key_of(resource: Resource) -> Key:
     return resource.kind, resource.metadata.name
 

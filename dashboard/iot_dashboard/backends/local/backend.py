@@ -115,13 +115,22 @@ class LocalBackend(base.Backend):
             for resource in upserts:
                 new[base.key_of(resource)] = resource
             gone = self.device_ids(self._resources[k] for k in deletes if k in self._resources)
-            self.store.save(list(new.values()))
+            self._save(list(new.values()))
             self._resources = new
             failed = {d: e for d, e in (await self._reconcile()).items() if e}
         for device_id in gone:
             self.hub.forget(device_id)
         for device_id, error in failed.items():
             self.hub.device_error(device_id, f"not started: {error}")
+
+    def _save(self, resources: Sequence[base.Resource]) -> None:
+        """Write the file before anything runs differently: a write that fails (a full disk) changes
+        nothing and is a clear 507, not a 500."""
+        try:
+            self.store.save(resources)
+        except store.StoreWriteError as exc:
+            log.error("%s", exc)
+            raise base.InsufficientStorage(f"the change was not saved: {exc}") from exc
 
     async def set_running(self, keys: Sequence[base.Key], running: bool) -> api.BulkResult:
         async with self._lock:
@@ -131,7 +140,7 @@ class LocalBackend(base.Backend):
             new = dict(self._resources)
             for key in keys:
                 new[key] = base.with_running(new[key], running)
-            self.store.save(list(new.values()))
+            self._save(list(new.values()))
             self._resources = new
             results = await self._reconcile()
         result = api.BulkResult(action="start" if running else "stop")

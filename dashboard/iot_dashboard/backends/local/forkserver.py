@@ -9,8 +9,9 @@ made here and handed over with the request. `Forked` looks like `asyncio.subproc
 `process.EmulatorProcess`, which runs either.
 
 The zygote dies with the service (PR_SET_PDEATHSIG, set like every child's), and its children die
-with it (they ask for SIGTERM when it goes). If it cannot start or stops answering, the supervisor
-falls back to starting interpreters (`local.fork_server: false` does so always).
+with it (they ask for SIGKILL when it goes: a crash releases no lease, see `process`). If it cannot
+start or stops answering, the supervisor falls back to starting interpreters (`local.fork_server:
+false` does so always).
 """
 
 from __future__ import annotations

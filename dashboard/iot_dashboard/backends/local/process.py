@@ -7,11 +7,14 @@ JSON-lines messages (the seed contract), read in chunks and handed to `on_messag
 JSON text once they fit their model (`events.accepted_lines`; a line that does not is logged and
 dropped); stderr lines go to the service log and the last ones are kept to explain a crash.
 
-Children never outlive the service: each is made a session leader (its own process group, so
-the group can be killed whole) and asks the kernel for SIGTERM when its parent dies
-(`PR_SET_PDEATHSIG`, set between fork and exec). `kill_groups` is the last resort at exit.
-Stopping is SIGTERM (the emulator releases its leases and prints `stopped` per device), then
-SIGKILL after `stop_timeout`; the exit status is always collected, so no zombie is left.
+Children never outlive the service: each is made a session leader (its own process group, so the
+group can be killed whole) and asks the kernel for SIGKILL when its parent dies (`PR_SET_PDEATHSIG`,
+set between fork and exec). SIGKILL, not SIGTERM: a service that crashed did not ask its devices to
+stop, so they must not release their leases (a power cut, as for a real device); the service started
+again finds them in the lease cache and they come back on the same addresses with INIT-REBOOT (with
+SIGTERM every kill -9 of the service moved every device). `kill_groups` is the last resort at exit.
+Stopping is SIGTERM (the emulator releases its leases and prints `stopped` per device), then SIGKILL
+after `stop_timeout`; the exit status is always collected, so no zombie is left.
 """
 
 from __future__ import annotations
@@ -43,11 +46,11 @@ _live_groups: set[int] = set()
 
 
 def _die_with_parent(parent: int) -> Callable[[], None]:
-    """preexec_fn: SIGTERM when the parent goes; if it already went, do not start at all."""
+    """preexec_fn: SIGKILL when the parent goes (no lease released); if it already went, do not start at all."""
 
     def preexec() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:
             os._exit(1)
 

@@ -31,6 +31,10 @@ class StoreError(RuntimeError):
     """The data file cannot be used; the message names the file, the line and the field."""
 
 
+class StoreWriteError(StoreError):
+    """The data file could not be rewritten (disk full, ...); the old file is left as it was."""
+
+
 def parse(text: str, source: str) -> list[Resource]:
     """Every document of `text`, validated; problems name `source:line` and the field."""
     try:
@@ -83,5 +87,9 @@ class ManifestStore:
         return parse(text, str(self.path))
 
     def save(self, resources: Sequence[Resource]) -> None:
-        """Replace the file's content whole (temp file, fsync, rename, fsync of the directory)."""
-        bounded.write_atomic(self.path, dump(resources))
+        """Replace the file's content whole (temp file, fsync, rename, fsync of the directory);
+        StoreWriteError, naming the file and the cause, if that fails (the old file stays whole)."""
+        try:
+            bounded.write_atomic(self.path, dump(resources))
+        except OSError as exc:
+            raise StoreWriteError(f"{self.path}: cannot save: {exc.strerror or exc}") from exc
