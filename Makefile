@@ -77,7 +77,7 @@ lint: setup
 
 test: setup cluster-bin lint
 	cd $(WEB) && npm test
-	$(VENV)/bin/pytest -q -p no:cacheprovider -n 3 --dist loadgroup
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n 3 --dist loadgroup --no-loadscope-reorder --durations=10
 
 unit: setup
 	$(VENV)/bin/pytest -q tests/unit

@@ -24,6 +24,7 @@ import contextlib
 import os
 import secrets
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -54,8 +55,9 @@ SHARED_DIRECTORIES = {"cluster"}
 """Test directories whose tests share one machine-wide resource (tests/cluster: the one real cluster, on
 fixed ports, started by a session fixture): under `pytest -n` (xdist) one worker runs all of them."""
 LONG_GROUPS = ("cluster", "soak")
-"""xdist groups that hold a worker for minutes (the cluster's tests, the soak slice): collected first,
-so that `--dist loadgroup` starts them at once and the other workers share the rest meanwhile."""
+"""xdist groups that hold a worker for minutes (the cluster's tests, the soak slice): handed out first
+(`make test` passes `--no-loadscope-reorder`, else xdist orders groups by test count and the one-test
+soak slice would start last), so the other workers share the rest meanwhile."""
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
@@ -71,7 +73,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             path = item.path.relative_to(Path(__file__).parent)
             group = path.parts[0] if path.parts[0] in SHARED_DIRECTORIES else str(path)
             item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: _group(item) not in LONG_GROUPS)  # stable: the order within stays
+    sizes = Counter(_group(item) for item in items)
+    # With --no-loadscope-reorder, xdist hands out the groups in this order: the long ones, then the
+    # larger ones first (what its default reorder does, by test count), each group's tests as collected.
+    items.sort(key=lambda item: (_group(item) not in LONG_GROUPS, -sizes[_group(item)], _group(item)))
 
 
 def _group(item: pytest.Item) -> str:
