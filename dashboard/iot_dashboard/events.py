@@ -5,8 +5,8 @@ checked against its model (`accepted`, the contract's boundary: `iot_emulator.re
 then goes through `EventHub.publish`, which does three O(1) things and never waits:
 
 - updates the device's `LiveState` (phase, address, last stats, last error): the table's status;
-- appends it to that device's ring buffers (events and stats apart, so stats every second do
-  not push the DHCP history out) and, for logs and errors, to the global log buffer;
+- appends its JSON text to that device's ring buffers (events and stats apart, so stats every
+  second do not push the DHCP history out) and, for logs and errors, to the global log buffer;
 - offers it to every matching `Subscription` (the emulator's `messages.Subscriber`, as its own /events
   clients have). A subscription's queue is bounded: when a client is slower than the devices, its
   oldest messages are dropped and counted, and the client is told how many it lost. A slow browser
@@ -304,12 +304,16 @@ class Subscription(messages.Subscriber):
 
 
 class _DeviceRecord:
+    """A device's live state and its kept messages, as JSON text: a parsed `stats` message is ~6x its
+    text in Python objects, and 2,000 devices' full buffers held hundreds of MB as dicts; `history`
+    parses the few a client asks for."""
+
     __slots__ = ("events", "live", "stats")
 
     def __init__(self, events: int, stats: int) -> None:
         self.live = LiveState()
-        self.events: deque[Message] = deque(maxlen=events)
-        self.stats: deque[Message] = deque(maxlen=stats)
+        self.events: deque[str] = deque(maxlen=events)
+        self.stats: deque[str] = deque(maxlen=stats)
 
 
 class EventHub:
@@ -337,6 +341,7 @@ class EventHub:
             message, text = {**message, "device_id": SERVICE_ID, "source": "emulator"}, None
         device_id = message.get("device_id")
         type_ = message.get("type")
+        entry = Entry(message, text)
         if isinstance(device_id, str) and device_id != SERVICE_ID:
             record = self._devices.get(device_id)
             if record is None:
@@ -345,10 +350,9 @@ class EventHub:
                 if group and index.isdigit():
                     self._members.setdefault(group, {})[int(index)] = device_id
             record.live.apply(message)
-            (record.stats if type_ == "stats" else record.events).append(message)
+            (record.stats if type_ == "stats" else record.events).append(entry.text)
         if type_ in _LOGGED and message.get("echo_of") != messages.SCENARIO:  # the typed message is kept instead
             self._logs.append(message)
-        entry = Entry(message, text)
         for sub in self._subscribers:
             sub.offer(entry)
 
@@ -408,7 +412,8 @@ class EventHub:
         if record is None:
             return []
         patterns = tuple(t.removeprefix("device:") for t in types)
-        merged = sorted([*record.events, *record.stats], key=lambda m: str(m.get("timestamp", "")))
+        kept: list[Message] = [json.loads(text) for text in (*record.events, *record.stats)]
+        merged = sorted(kept, key=lambda m: str(m.get("timestamp", "")))
         return [
             m
             for m in merged
