@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,20 +27,30 @@ SEPARATOR = "\t"
 
 
 class FullCapture:
-    """tshark writing every frame on the gateway's interface to a file: libpcap (which p0f reads) or pcapng."""
+    """Every frame on the gateway's interface, written to a file as it comes.
+
+    libpcap files (which p0f reads) by tcpdump with `--immediate-mode -U`: each frame handed over at
+    once and written unbuffered, and "listening on" printed once its socket is open. tshark's file
+    (through dumpcap) once lacked the first seconds' frames under load although tshark had said
+    "Capturing on"; pcapng, which tcpdump does not write, still comes from tshark."""
 
     def __init__(self, lab: iotlab.Lab, pcap: Path, file_format: str = "pcap") -> None:
         self.pcap = pcap
-        argv = ["tshark", "-n", "-q", "-i", lab.gw_iface, "-F", file_format, "-w", str(pcap)]
+        if file_format == "pcap":
+            argv = ["tcpdump", "-n", "-i", lab.gw_iface, "--immediate-mode", "-U", "-s", "0", "-w", str(pcap)]
+            self.tool, self.ready_line = "tcpdump", "listening on"
+        else:
+            argv = ["tshark", "-n", "-q", "-i", lab.gw_iface, "-F", file_format, "-w", str(pcap)]
+            self.tool, self.ready_line = "tshark", "Capturing on"
         self.proc = servers.GwProcess(lab, argv, pcap.with_suffix(".out"))
-        poll.until(self._ready, 30, "tshark capturing")
+        poll.until(self._ready, 30, f"{self.tool} capturing")
 
     def _ready(self) -> bool:
-        self.proc.check_alive("tshark")
-        return "Capturing on" in self.proc.log.read_text()
+        self.proc.check_alive(self.tool)
+        return self.ready_line in self.proc.log.read_text()
 
     def stop(self) -> None:
-        self.proc.stop()
+        self.proc.stop(signal.SIGINT)  # both write out what they hold and close the file
 
 
 def decode(pcap: Path, display_filter: str, fields: Sequence[str]) -> list[list[str]]:

@@ -7,7 +7,6 @@ bound, and what it has not written when stopped is lost."""
 from __future__ import annotations
 
 import dataclasses
-import signal
 import subprocess
 from pathlib import Path
 
@@ -16,8 +15,7 @@ import pytest
 from iot_emulator import lab as iotlab
 from tests import poll
 
-from . import servers
-from .fingerprint_capture import decode
+from .fingerprint_capture import FullCapture, decode
 from .test_probes import configs, probe_lab  # noqa: F401  (fixture)
 from .udp_servers import EngineThread
 
@@ -36,12 +34,8 @@ def test_phone_sends_lldp_med_and_cdp_before_dhcp(probe_lab: iotlab.Lab, tmp_pat
     [config] = configs(["cisco-cp-7841"])
     config = dataclasses.replace(config, protocols=("arp", "dhcp", "lldp"))  # "lldp" also runs CDP
     pcap = tmp_path / "link.pcap"
-    argv = ["tcpdump", "-n", "-i", probe_lab.gw_iface, "--immediate-mode", "-U", "-w", str(pcap)]
-    capture = servers.GwProcess(probe_lab, argv, tmp_path / "tcpdump.out")
+    capture = FullCapture(probe_lab, pcap)
     try:
-        poll.until(
-            lambda: capture.check_alive("tcpdump") or "listening on" in capture.log.read_text(), 30, "tcpdump capturing"
-        )
         emulator = EngineThread(probe_lab, [config])
         try:
             emulator.wait(lambda: emulator.engine.devices[0].ip is not None or None, 20, "the phone to bind")
@@ -50,7 +44,7 @@ def test_phone_sends_lldp_med_and_cdp_before_dhcp(probe_lab: iotlab.Lab, tmp_pat
         finally:
             emulator.stop()
     finally:
-        capture.stop(signal.SIGINT)
+        capture.stop()
     rows = decode(
         pcap,
         "lldp or dhcp",
