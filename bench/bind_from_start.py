@@ -33,6 +33,7 @@ import common
 import dhcp_bind
 
 from iot_emulator import lab
+from iot_emulator.protocols.link import dhcp_wire, wire
 
 VENV_BIN = Path(sys.executable).parent
 TIMEOUT = 90.0
@@ -100,39 +101,17 @@ def wire_times(pcap: Path, start: float) -> tuple[list[float], list[float], floa
     acked: dict[bytes, float] = {}
     announced: dict[bytes, float] = {}
     for stamp, frame in frames(pcap):
-        kind = frame[12:14]
-        if kind == b"\x08\x06" and len(frame) >= 42 and frame[20:22] == b"\x00\x01":
-            sender_ip, target_ip = frame[28:32], frame[38:42]
-            if sender_ip == target_ip and sender_ip != b"\x00\x00\x00\x00":
-                announced.setdefault(frame[22:28], stamp - start)
-        elif kind == b"\x08\x00" and len(frame) >= 282 + 3:
-            ihl = (frame[14] & 15) * 4
-            udp = 14 + ihl
-            bootp = udp + 8
-            if frame[bootp] == 1 and first_request != first_request:  # BOOTREQUEST, the first one (nan != nan)
-                first_request = stamp - start
-            if frame[udp : udp + 2] != b"\x00\x43" or frame[bootp] != 2:  # from port 67, BOOTREPLY
-                continue
-            options = frame[bootp + 240 :]
-            if dhcp_type(options) == 5:
-                acked.setdefault(frame[bootp + 28 : bootp + 34], stamp - start)
-    return sorted(acked.values()), sorted(announced.values()), first_request
-
-
-def dhcp_type(options: bytes) -> int:
-    i = 0
-    while i + 1 < len(options):
-        code = options[i]
-        if code == 0:
-            i += 1
+        arp = wire.parse_arp(frame) if wire.ethertype(frame) == wire.ETH_P_ARP else None
+        if arp is not None:
+            if arp.op == 1 and arp.sender_ip == arp.target_ip != wire.ZERO_IP:  # an RFC 5227 announcement
+                announced.setdefault(arp.sender_mac, stamp - start)
             continue
-        if code == 255:
-            break
-        length = options[i + 1]
-        if code == 53 and length == 1 and i + 2 < len(options):
-            return options[i + 2]
-        i += 2 + length
-    return 0
+        if first_request != first_request and dhcp_wire.parse_request(frame) is not None:  # nan: none yet
+            first_request = stamp - start
+        reply = dhcp_wire.parse(frame)
+        if reply is not None and reply.msg_type == dhcp_wire.ACK:
+            acked.setdefault(reply.chaddr, stamp - start)
+    return sorted(acked.values()), sorted(announced.values()), first_request
 
 
 def at_share(times: list[float], share: float, devices: int) -> float:

@@ -222,18 +222,9 @@ def main() -> None:
     args = parser.parse_args()
     configs = common.fleet(args.devices, arp_check=False, traffic_interval=1.0)
     frames = cached_mix(configs)
-    name = f"iotbench-pps-{secrets.token_hex(3)}"
-    ns_a, ns_b = f"{name}-a", f"{name}-b"
     results: dict[str, list[float]] = {}
     mixes: dict[str, str] = {}
-    try:
-        for ns in (ns_a, ns_b):
-            netns.add(ns)
-            netns.sysctl_in(ns, {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"})
-        netns.ip(ns_a, "link", "add", "pps0", "type", "veth", "peer", "name", "pps1", "netns", ns_b)
-        netns.ip(ns_a, "link", "set", "pps0", "up")
-        netns.ip(ns_b, "link", "set", "pps1", "up")
-        netns.wait_running(ns_a, "pps0")
+    with netns.veth_pair(f"iotbench-pps-{secrets.token_hex(3)}", "pps0", "pps1") as (ns_a, _):
         for run in range(1, args.repeat + 1):
             sock = netns.socket_in(ns_a, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(rawsock.ETH_P_ALL))
             sock.bind(("pps0", 0))
@@ -253,9 +244,6 @@ def main() -> None:
             results.setdefault("sendp", []).append(one)
             results.setdefault("sendp_list", []).append(listed)
             print(f"run {run}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in results.items()), flush=True)
-    finally:
-        for ns in (ns_a, ns_b):
-            netns.delete(ns)
     med = {k: common.median(v) for k, v in results.items()}
     base = med["sendp"]
 

@@ -60,18 +60,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=4000)
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
-    name = f"iotbench-vlan-{secrets.token_hex(3)}"
-    ns_a, ns_b = f"{name}-a", f"{name}-b"
     rates: dict[bool, list[float]] = {False: [], True: []}
     tagged: dict[bool, int] = {False: 0, True: 0}
-    try:
-        for ns in (ns_a, ns_b):
-            netns.add(ns)
-            netns.sysctl_in(ns, {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"})
-        netns.ip(ns_a, "link", "add", "vr0", "type", "veth", "peer", "name", "vr1", "netns", ns_b)
-        netns.ip(ns_a, "link", "set", "vr0", "up")
-        netns.ip(ns_b, "link", "set", "vr1", "up")
-        netns.wait_running(ns_a, "vr0")
+    with netns.veth_pair(f"iotbench-vlan-{secrets.token_hex(3)}", "vr0", "vr1") as (ns_a, ns_b):
         sender = netns.socket_in(ns_b, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(rawsock.ETH_P_ALL))
         sender.bind(("vr1", 0))
         links = {mode: rawsock.RawLink("vr0", netns=ns_a, vlans=mode) for mode in (False, True)}
@@ -88,9 +79,6 @@ def main() -> None:
         for link in links.values():
             link.close()
         sender.close()
-    finally:
-        for ns in (ns_a, ns_b):
-            netns.delete(ns)
     plain, with_tags = common.median(rates[False]), common.median(rates[True])
     print(
         common.table(

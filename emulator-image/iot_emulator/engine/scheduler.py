@@ -94,18 +94,21 @@ class Scheduler:
         self._timer, self._timer_at = None, float("inf")
         now = self.loop.time()
         until = time.perf_counter() + SLICE
-        for heap in (self.urgent_heap, self.heap):
-            while heap and heap[0][0] <= now:
-                deadline, _, dev = heapq.heappop(heap)
-                if self.scheduled.get(dev) != deadline:
-                    continue  # superseded by a later reschedule
-                self.scheduled[dev] = None
-                self.on_due(dev, now)
-                if time.perf_counter() >= until:
-                    break  # the slice is over: the loop polls, the next slice runs at once after
-            else:
-                continue  # this heap has nothing more due: the next one
-            break
+        if self._run_due(self.urgent_heap, now, until):
+            self._run_due(self.heap, now, until)
         heads = [heap[0][0] for heap in (self.urgent_heap, self.heap) if heap]
         if heads:
             self._arm(min(heads))
+
+    def _run_due(self, heap: list[tuple[float, int, device_mod.Device]], now: float, until: float) -> bool:
+        """Run `heap`'s devices due by `now` until `until` (perf_counter); False if the slice ran out first
+        (the loop polls, and the next slice runs at once after)."""
+        while heap and heap[0][0] <= now:
+            deadline, _, dev = heapq.heappop(heap)
+            if self.scheduled.get(dev) != deadline:
+                continue  # superseded by a later reschedule
+            self.scheduled[dev] = None
+            self.on_due(dev, now)
+            if time.perf_counter() >= until:
+                return False
+        return True

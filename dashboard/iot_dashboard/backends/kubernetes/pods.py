@@ -70,7 +70,7 @@ def publish(hub: events.EventHub, pod: str, event: str, data: str) -> None:
     elif event == "dropped":
         hub.service_log("warning", f"pod {pod}: {body.get('dropped')} events dropped by its /events stream")
     elif isinstance(body.get("device_id"), str) and events.accepted(body, f"pod {pod}"):
-        hub.publish(body)
+        hub.publish(body, data)  # the event's data is the message's JSON: not encoded again
 
 
 class PodStreams:

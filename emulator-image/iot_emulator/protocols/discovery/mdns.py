@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import enum
 import random
-from collections.abc import Callable
 
 from iot_emulator.devices import host as host_mod
 from iot_emulator.profiles import catalog
@@ -75,9 +74,10 @@ class MdnsResponder:
         """Where multicast goes: 224.0.0.251, and ff02::fb when it runs over IPv6 too."""
         self._last_multicast: dict[tuple[bytes, tuple[str, int, dns_wire.RData]], float] = {}
         self._conflict_times: list[float] = []
-        self._repeat: tuple[object, list[bytes]] | None = None
-        """The last probe's or announcement's packets and what they were made of: probes 2 and 3 and the second
-        announcement repeat the one before (encoding each again was a third of a boot storm's mDNS cost)."""
+        self._last_sent: tuple[dns_wire.Message, list[bytes]] | None = None
+        """The last message sent and its packets: probes 2 and 3, the second announcement and each message's
+        copy for the other family repeat it (encoding each again was a third of a boot storm's mDNS cost).
+        Dropped after the last announcement; an answer to a query stays until the next message."""
 
     # -- host.Service -------------------------------------------------------------------------------
 
@@ -136,7 +136,6 @@ class MdnsResponder:
 
     def _begin_probing(self, now: float, delay: float) -> None:
         self.timers.clear()
-        self._repeat = None
         self._set_state(State.PROBING)
         self.timers.at(now + delay, lambda t: self._probe(t, 0))
 
@@ -146,14 +145,10 @@ class MdnsResponder:
 
     def _probe(self, now: float, n: int) -> None:
         qclass = dns_wire.CLASS_IN | (dns_wire.TOP_BIT if n == 0 else 0)
-        names, proposed = self.published.unique_names(), self._proposed()
-        questions = [dns_wire.Question(name, dns_wire.TYPE_ANY, qclass) for name in names]
-        payloads = self._encoded(
-            ("probe", qclass, tuple(names), tuple(proposed)),
-            lambda: _split(dns_wire.Message(0, 0, questions, authority=proposed)),
-        )
+        questions = [dns_wire.Question(name, dns_wire.TYPE_ANY, qclass) for name in self.published.unique_names()]
+        probe = dns_wire.Message(0, 0, questions, authority=self._proposed())
         for group in self.groups:
-            self._send_payloads(payloads, group, PORT)
+            self._send(probe, group, PORT)
         if n + 1 < PROBES:
             self.timers.at(now + PROBE_INTERVAL, lambda t: self._probe(t, n + 1))
         else:
@@ -161,23 +156,11 @@ class MdnsResponder:
 
     def _announce(self, now: float, k: int) -> None:
         self._set_state(State.RUNNING)
-        records = self.published.records()
-        payloads = self._encoded(("announce", tuple(records)), lambda: _split(self._response(records)))
-        for group in self.groups:
-            for record in records:
-                self._last_multicast[(group, record.key())] = now
-            self.answers_sent += 1
-            self._send_payloads(payloads, group, PORT)
+        self._multicast(self.published.records(), now, rate_limit=False)
         if k + 1 < self.settings.announce_count:
             self.timers.at(now + 2.0**k, lambda t: self._announce(t, k + 1))
-
-    def _encoded(self, key: object, encode: Callable[[], list[bytes]]) -> list[bytes]:
-        """The packets for `key`: those sent last if they were made of the same, else `encode()`."""
-        if self._repeat is not None and self._repeat[0] == key:
-            return self._repeat[1]
-        payloads = encode()
-        self._repeat = (key, payloads)
-        return payloads
+        else:
+            self._last_sent = None  # nothing repeats it now: the device keeps no packets while it idles
 
     def _conflict(self, name: str, now: float) -> None:
         old = name
@@ -300,10 +283,9 @@ class MdnsResponder:
         """One packet, or several if the answers do not fit in MAX_PAYLOAD (additional records go last, if room)."""
         if message.is_response:
             self.answers_sent += 1
-        self._send_payloads(_split(message), dst, dport)
-
-    def _send_payloads(self, payloads: list[bytes], dst: bytes, dport: int) -> None:
-        for payload in payloads:
+        if self._last_sent is None or self._last_sent[0] != message:
+            self._last_sent = (message, _split(message))
+        for payload in self._last_sent[1]:
             self.host.send_udp("mdns", dst, PORT, dport, payload, ttl=IP_TTL)
 
 
