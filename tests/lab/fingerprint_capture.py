@@ -26,18 +26,23 @@ DECODE_AS = {6970: "http", 2001: "tls", 5223: "tls", 50443: "tls"}
 SEPARATOR = "\t"
 
 
+BUFFER_KIB = 65536
+
+
 class FullCapture:
     """Every frame on the gateway's interface, written to a file as it comes.
 
-    libpcap files (which p0f reads) by tcpdump with `--immediate-mode -U`: each frame handed over at
-    once and written unbuffered, and "listening on" printed once its socket is open. tshark's file
-    (through dumpcap) once lacked the first seconds' frames under load although tshark had said
-    "Capturing on"; pcapng, which tcpdump does not write, still comes from tshark."""
+    libpcap files (which p0f reads) by tcpdump with `-U` (each frame written as soon as the kernel hands
+    it over, within its 1 s buffer timeout) and a 64 MiB ring, and "listening on" printed once its
+    socket is open. tshark's file (through dumpcap) once lacked the first seconds' frames under load
+    although tshark had said "Capturing on"; `--immediate-mode` cannot be used either: it makes every
+    ring slot one snapshot long (256 KiB), so the ring held a handful of frames and a loaded run lost
+    most REQUESTs of a boot burst. pcapng, which tcpdump does not write, still comes from tshark."""
 
     def __init__(self, lab: iotlab.Lab, pcap: Path, file_format: str = "pcap") -> None:
         self.pcap = pcap
         if file_format == "pcap":
-            argv = ["tcpdump", "-n", "-i", lab.gw_iface, "--immediate-mode", "-U", "-s", "0", "-w", str(pcap)]
+            argv = ["tcpdump", "-n", "-i", lab.gw_iface, "-U", "-B", str(BUFFER_KIB), "-w", str(pcap)]
             self.tool, self.ready_line = "tcpdump", "listening on"
         else:
             argv = ["tshark", "-n", "-q", "-i", lab.gw_iface, "-F", file_format, "-w", str(pcap)]

@@ -1,8 +1,7 @@
 """What a phone sends at link-up, read by tshark on the gateway: LLDP-MED and CDP before its first DHCPDISCOVER.
 
-The frames are written by tcpdump with `--immediate-mode -U` (each frame handed over and written as it
-arrives): tshark's capture, on a loaded machine, once held no DHCP frame at all although the phone had
-bound, and what it has not written when stopped is lost."""
+The frames are written by tcpdump (`FullCapture`: `-U`, each frame written as the kernel hands it over):
+tshark's capture, on a loaded machine, once held no DHCP frame at all although the phone had bound."""
 
 from __future__ import annotations
 
