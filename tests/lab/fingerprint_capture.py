@@ -4,14 +4,17 @@ tshark and p0f run in the lab's gateway namespace, as a discovery product's sens
 branch switch: tshark writes every frame crossing the gateway's interface to a pcap file, which is
 decoded afterwards (`-T fields`, one row per packet) once the emulator has stopped; p0f reads the
 same interface live and logs each SYN it sees, so a test can wait until every device has opened a
-connection. Nothing here sends a packet.
+connection. The only frame sent here is the capture's end marker (`FullCapture.stop`), of an ethertype
+nothing in the lab reads.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import secrets
 import signal
+import socket
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +30,10 @@ SEPARATOR = "\t"
 
 
 BUFFER_KIB = 65536
+MARKER_ETHERTYPE = 0x88B5
+"""IEEE 802 Local Experimental Ethertype 1: no device, server or decoder of the lab reads it."""
+MARKER_DESTINATION = bytes.fromhex("02000000e0d0")
+"""A locally administered unicast MAC no lab interface has (emulated devices use their vendors' OUIs)."""
 
 
 class FullCapture:
@@ -40,7 +47,7 @@ class FullCapture:
     most REQUESTs of a boot burst. pcapng, which tcpdump does not write, still comes from tshark."""
 
     def __init__(self, lab: iotlab.Lab, pcap: Path, file_format: str = "pcap") -> None:
-        self.pcap = pcap
+        self.lab, self.pcap = lab, pcap
         if file_format == "pcap":
             argv = ["tcpdump", "-n", "-i", lab.gw_iface, "-U", "-B", str(BUFFER_KIB), "-w", str(pcap)]
             self.tool, self.ready_line = "tcpdump", "listening on"
@@ -55,7 +62,29 @@ class FullCapture:
         return self.ready_line in self.proc.log.read_text()
 
     def stop(self) -> None:
-        self.proc.stop(signal.SIGINT)  # both write out what they hold and close the file
+        """Stop once every frame sent so far is in the file.
+
+        libpcap's TPACKET_V3 ring hands frames over a block at a time (when full, or after the 1 s
+        timeout), and on SIGINT neither tool reads the blocks still in the ring: the last second's
+        frames (a device's late TLS session, the releases) were lost, though counted as "received by
+        filter". A marker frame sent after them comes out of the ring after them, so once its token is
+        in the file, so are they. Stopping again, or a capture that died, only closes its log."""
+        if self.proc.proc.poll() is None:
+            self._wait_written()
+        self.proc.stop(signal.SIGINT)
+
+    def _wait_written(self) -> None:
+        token = secrets.token_bytes(16)
+        with netns.socket_in(self.lab.gw_netns, socket.AF_PACKET, socket.SOCK_RAW) as sock:
+            sock.bind((self.lab.gw_iface, 0))
+            source = sock.getsockname()[4]
+            sock.send(MARKER_DESTINATION + source + MARKER_ETHERTYPE.to_bytes(2, "big") + token.ljust(46, b"\0"))
+
+        def written() -> bool:
+            self.proc.check_alive(self.tool)
+            return token in self.pcap.read_bytes()
+
+        poll.until(written, 30, f"{self.tool} writing the frames sent before its stop")
 
 
 def decode(pcap: Path, display_filter: str, fields: Sequence[str]) -> list[list[str]]:
