@@ -46,14 +46,27 @@ class FullCapture:
     ring slot one snapshot long (256 KiB), so the ring held a handful of frames and a loaded run lost
     most REQUESTs of a boot burst. pcapng, which tcpdump does not write, still comes from tshark."""
 
-    def __init__(self, lab: iotlab.Lab, pcap: Path, file_format: str = "pcap") -> None:
-        self.lab, self.pcap = lab, pcap
+    def __init__(
+        self,
+        lab: iotlab.Lab,
+        pcap: Path,
+        file_format: str = "pcap",
+        *,
+        iface: str | None = None,
+        capture_filter: str | None = None,
+    ) -> None:
+        """`iface`: the gateway's interface by default (a VLAN's on a VLAN lab); `capture_filter`: a pcap
+        filter, to which the end marker's ethertype is added."""
+        self.lab, self.pcap, self.iface = lab, pcap, iface or lab.gw_iface
         if file_format == "pcap":
-            argv = ["tcpdump", "-n", "-i", lab.gw_iface, "-U", "-B", str(BUFFER_KIB), "-w", str(pcap)]
+            argv = ["tcpdump", "-n", "-i", self.iface, "-U", "-B", str(BUFFER_KIB), "-w", str(pcap)]
             self.tool, self.ready_line = "tcpdump", "listening on"
         else:
-            argv = ["tshark", "-n", "-q", "-i", lab.gw_iface, "-F", file_format, "-w", str(pcap)]
+            argv = ["tshark", "-n", "-q", "-i", self.iface, "-F", file_format, "-w", str(pcap)]
             self.tool, self.ready_line = "tshark", "Capturing on"
+        if capture_filter:
+            with_marker = f"({capture_filter}) or ether proto {MARKER_ETHERTYPE}"
+            argv += ["-f", with_marker] if self.tool == "tshark" else [with_marker]
         self.proc = servers.GwProcess(lab, argv, pcap.with_suffix(".out"))
         poll.until(self._ready, 30, f"{self.tool} capturing")
 
@@ -76,7 +89,7 @@ class FullCapture:
     def _wait_written(self) -> None:
         token = secrets.token_bytes(16)
         with netns.socket_in(self.lab.gw_netns, socket.AF_PACKET, socket.SOCK_RAW) as sock:
-            sock.bind((self.lab.gw_iface, 0))
+            sock.bind((self.iface, 0))
             source = sock.getsockname()[4]
             sock.send(MARKER_DESTINATION + source + MARKER_ETHERTYPE.to_bytes(2, "big") + token.ljust(46, b"\0"))
 
@@ -85,6 +98,10 @@ class FullCapture:
             return token in self.pcap.read_bytes()
 
         poll.until(written, 30, f"{self.tool} writing the frames sent before its stop")
+
+    def report(self) -> str:
+        """What the tool printed: for tcpdump, once stopped, how many frames it captured and the kernel dropped."""
+        return self.proc.log.read_text()
 
 
 def decode(pcap: Path, display_filter: str, fields: Sequence[str]) -> list[list[str]]:

@@ -3,9 +3,6 @@ and keeps every lease (real Kea, short leases, a capture taken in the gateway na
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +11,7 @@ from scapy.utils import rdpcap
 
 from iot_emulator import lab as iotlab
 from tests.lab.emulator import Emulator
+from tests.lab.fingerprint_capture import FullCapture
 from tests.lab.test_engine_lab import fleet_args
 
 pytestmark = pytest.mark.lab
@@ -29,45 +27,10 @@ def _message_type(pkt: BOOTP) -> int | None:
     return None
 
 
-def _caught_up(capture: Path, timeout: float = 20.0) -> None:
-    """Wait until tcpdump has written what the kernel handed it (SIGINT drops its unread buffer).
-
-    A busy machine lets it lag by seconds; the file stops growing once it has caught up (the
-    fleet is stopped by then, so nothing new arrives). tcpdump offers no event for this."""
-    deadline, last = time.monotonic() + timeout, -1
-    while time.monotonic() < deadline:
-        size = capture.stat().st_size if capture.exists() else 0
-        if size == last:
-            return
-        last = size
-        time.sleep(1.0)
-
-
 @pytest.mark.parametrize("kea_lab", [{"lease_time": LEASE}], indirect=True)
 def test_a_fleet_started_together_renews_spread_out_and_keeps_its_leases(kea_lab: iotlab.Lab, tmp_path: Path) -> None:
-    capture = tmp_path / "dhcp.pcap"
-    tcpdump = subprocess.Popen(
-        [
-            "ip",
-            "netns",
-            "exec",
-            kea_lab.gw_netns,
-            "tcpdump",
-            "-i",
-            "gw0",
-            "-U",
-            "-B",
-            "16384",
-            "-w",
-            str(capture),
-            "udp port 67 or udp port 68",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    capture = FullCapture(kea_lab, tmp_path / "dhcp.pcap", capture_filter="udp port 67 or udp port 68")
     try:
-        assert tcpdump.stderr is not None
-        tcpdump.stderr.readline()  # "listening on gw0 ...": the capture runs
         with Emulator(fleet_args(kea_lab, tmp_path, DEVICES)) as emu:
             emu.wait_count("dhcp_ack", DEVICES, 60)
             emu.wait_count("dhcp_renew", DEVICES, LEASE)
@@ -82,15 +45,13 @@ def test_a_fleet_started_together_renews_spread_out_and_keeps_its_leases(kea_lab
                 renewing.discard(ack["device_id"])
             assert not [m for m in emu.messages if m["type"] in ("dhcp_nak", "dhcp_expire", "dhcp_rebind")]
             assert len(kea_lab.leases()) >= DEVICES
-        _caught_up(capture)
     finally:
-        tcpdump.send_signal(signal.SIGINT)
-        tcpdump.wait(timeout=10)
-    report = tcpdump.stderr.read() if tcpdump.stderr else ""
+        capture.stop()
+    report = capture.report()
     first_ack: dict[str, float] = {}
     renewals: dict[str, float] = {}
     renewed: dict[str, str] = {}
-    for pkt in rdpcap(str(capture)):
+    for pkt in rdpcap(str(capture.pcap)):
         if not pkt.haslayer(DHCP):
             continue
         mac, kind = pkt[BOOTP].chaddr[:6].hex(":"), _message_type(pkt)

@@ -21,10 +21,10 @@ from scapy.layers.l2 import ARP, Ether
 
 from iot_emulator import lab as iotlab
 from iot_emulator.lab import netns, vlans
-from tests import poll
 from tests.conftest import LabFactory
-from tests.lab import fingerprint_capture, servers
+from tests.lab import fingerprint_capture
 from tests.lab.emulator import Emulator, Message, in_lab
+from tests.lab.fingerprint_capture import FullCapture
 
 pytestmark = pytest.mark.lab
 
@@ -37,22 +37,8 @@ DEVICES = {  # name: (MAC, the spec's VLAN fields, its lab VLAN or None)
 }
 
 
-class Capture:
-    """tshark on one of the gateway's interfaces, writing a pcap file."""
-
-    def __init__(self, lab: iotlab.Lab, iface: str, pcap: Path) -> None:
-        self.pcap = pcap
-        self.proc = servers.GwProcess(
-            lab, ["tshark", "-n", "-q", "-i", iface, "-w", str(pcap)], pcap.with_suffix(".out")
-        )
-        poll.until(self._ready, 30, f"tshark capturing on {iface}")
-
-    def _ready(self) -> bool:
-        self.proc.check_alive("tshark")
-        return "Capturing on" in self.proc.log.read_text()
-
-    def sources(self) -> set[str]:
-        return {row[0] for row in fingerprint_capture.decode(self.pcap, "eth", ["eth.src"])}
+def sources(capture: fingerprint_capture.FullCapture) -> set[str]:
+    return {row[0] for row in fingerprint_capture.decode(capture.pcap, "eth", ["eth.src"])}
 
 
 def arp_answer(lab: iotlab.Lab, iface: str, sender_ip: str, target_ip: str, timeout: float = 1.5) -> str | None:
@@ -91,8 +77,8 @@ def manifest(tmp_path: Path) -> Path:
 
 def test_each_vlan_is_served_by_its_own_server_and_hears_no_other(lab_factory: LabFactory, tmp_path: Path) -> None:
     lab = lab_factory(vlans=(V10, V20, Q30))
-    trunk = Capture(lab, lab.gw_iface, tmp_path / "trunk.pcap")
-    per_vlan = {v: Capture(lab, v.iface(lab.gw_iface), tmp_path / f"{v.label}.pcap") for v in (V10, V20, Q30)}
+    trunk = FullCapture(lab, tmp_path / "trunk.pcap")
+    per_vlan = {v: FullCapture(lab, tmp_path / f"{v.label}.pcap", iface=v.iface(lab.gw_iface)) for v in (V10, V20, Q30)}
     args = [
         "run",
         "-f",
@@ -123,11 +109,11 @@ def test_each_vlan_is_served_by_its_own_server_and_hears_no_other(lab_factory: L
             assert emu.stop() == 0
     finally:
         for capture in (trunk, *per_vlan.values()):
-            capture.proc.stop()
+            capture.stop()
     macs = {name: mac for name, (mac, _f, _v) in DEVICES.items()}
     for vlan, capture in per_vlan.items():
         own = next(macs[n] for n, (_m, _f, v) in DEVICES.items() if v == vlan)
-        heard = capture.sources() & set(macs.values())
+        heard = sources(capture) & set(macs.values())
         assert heard == {own}, (vlan, heard)  # its device's frames, no other VLAN's
     fields = ["eth.src", "eth.type", "ieee8021ad.id", "ieee8021ad.priority", "vlan.id", "vlan.priority", "vlan.etype"]
     seen: dict[str, set[tuple[str, ...]]] = {}
