@@ -1,6 +1,7 @@
 """UDP and TCP over IPv6 against real tools, radvd giving the device its SLAAC address: nmap -6 from the
 gateway finds its listening ports open (SYN-ACK), closed TCP and UDP ports closed (RST, ICMPv6 port
-unreachable), over the SLAAC and the link-local address, and -sV names its HTTP and RTSP servers;
+unreachable), over the SLAAC and the link-local address, and -sV names its HTTP and RTSP servers; net-snmp
+reads a printer's agent and nmap -sU finds it and a phone's SIP port open over IPv6;
 avahi-daemon (use-ipv6=yes) browses and resolves it over IPv6, a legacy unicast query to its port 5353 gets
 its AAAA records, a control point's M-SEARCH to [ff02::c]:1900 is answered; a temporary address from
 radvd's prefix answers the gateway; tshark shows the frames."""
@@ -33,7 +34,7 @@ from tests.conftest import LabFactory
 from . import udp_servers
 from .fingerprint_capture import FullCapture, decode
 from .test_ipv6_lab import captured
-from .test_probes import NMAP_EXPECTED, configs, nmap_services, scan
+from .test_probes import NMAP_EXPECTED, SNMP_EXPECTED, configs, nmap_services, scan, snmp
 from .udp_servers import EngineThread
 
 pytestmark = pytest.mark.lab
@@ -110,6 +111,26 @@ def test_nmap_over_ipv6_sees_open_and_closed_ports(lab_factory: LabFactory, tmp_
     )
     quoted = [(row[0].split(","), row[1], row[2]) for row in errors]  # ipv6.src: the error's, then the quoted one's
     assert ([address, "fd00:1ab:6::1"], "9", "1") in quoted, errors  # checksum good, quoting the probe to port 9
+
+
+def test_snmp_and_sip_answer_real_clients_over_ipv6(lab_factory: LabFactory) -> None:
+    """net-snmp's snmpwalk/snmpget over udp6 (the global and the link-local address) read the printer's
+    system group as over IPv4; nmap -6 -sU finds its 161 open (nmap's payload: an SNMP get with `public`),
+    and -sV names the phone's SIP user agent on 5060 over IPv6, as over IPv4."""
+    lab = lab_factory(ipv6="slaac")
+    printer, phone = configs(["hp-laserjet-pro-m201dw", "yealink-sip-t46s"])
+    descr = SNMP_EXPECTED["hp-laserjet-pro-m201dw"][0]
+    with dual_stack(lab, dataclasses.replace(printer, protocols=("arp", "dhcp", "ipv6"))) as (_, address, local):
+        for target in (f"udp6:[{address}]", f"udp6:[{local}%{lab.gw_iface}]"):
+            system = snmp(lab, "snmpwalk", target, "1.3.6.1.2.1.1")
+            assert system[0].startswith(f'.1.3.6.1.2.1.1.1.0 = STRING: "{descr}'), (target, system)
+        [mac] = snmp(lab, "snmpget", f"udp6:[{address}]", "1.3.6.1.2.1.2.2.1.6.1")
+        assert mac.split("STRING: ")[1].strip().lower().replace(" ", ":") == printer.mac, mac
+        udp = port_states(scan(lab, "-6", "-sU", ports="161,162", targets=[address]))
+        assert udp == {("udp", 161): "open", ("udp", 162): "closed"}, udp
+    with dual_stack(lab, dataclasses.replace(phone, protocols=("arp", "dhcp", "ipv6"))) as (_, address, _local):
+        services = nmap_services(lab, [address], [5060], "-6", "-sU")  # -sV: its SIPOptions probe
+        assert services[(address, 5060)][:3] == ("open", "sip", "Yealink SIP-T46S VoIP phone sipd"), services
 
 
 def m_search6(lab: iotlab.Lab, st: str, mx: int = 1) -> list[dict[str, str]]:

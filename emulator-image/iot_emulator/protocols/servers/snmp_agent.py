@@ -188,11 +188,14 @@ class SnmpAgent:
 
     def start(self, now: float) -> None:
         self.started = now
-        self.host.bind_udp(PORT, self._on_datagram)
+        self.host.bind_udp(PORT, self._on_datagram, ipv6=self.host.ip6 is not None)  # on `::` when it has IPv6
 
     def _on_datagram(self, src: bytes, sport: int, dst: bytes, data: bytes, now: float) -> None:
-        req = parse(data)
-        if req is None or dst != self.host.address:
+        """A request to the device's own address: broadcast and multicast are not for an agent (over IPv6
+        the endpoint hands over only its own addresses' datagrams and its groups')."""
+        to_device = dst == self.host.address if len(dst) == 4 else dst[0] != 0xFF
+        req = parse(data) if to_device else None
+        if req is None:
             return
         reply = answer(self.mib, req, self.facts.values(now), now - self.started)
         if reply is not None:

@@ -3,12 +3,15 @@
 Built for every device, like "listeners": Kasa plugs answer `get_sysinfo` on 9999, Xiaomi gateways
 the miIO hello on 54321, HID controllers `discover;013;` on 4070, phones SIP OPTIONS on 5060.
 Answers go back to the asker's address and port from the service's port; a datagram that is not
-a request is dropped. The ports hear broadcasts (apps discover these devices by broadcasting); per
-device only the bindings, `Facts` and, for Kasa, a small object around the profile's shared reply table.
+a request is dropped. The ports hear broadcasts (apps discover these devices by broadcasting) and, on a
+device that speaks IPv6, datagrams over IPv6 too (its daemons' sockets are on `::`, as its TCP
+listeners are); per device only the bindings, `Facts` and, for Kasa, a small object around the
+profile's shared reply table.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 
 from iot_emulator.devices import host as host_mod
@@ -46,15 +49,20 @@ class UdpListeners:
     def start(self, now: float) -> None:
         self.started = now
         for port, kind, answer in self.ports:
-            self.host.bind_udp(port, self._handler(port, kind, answer), broadcast=True)
+            self.host.bind_udp(port, self._handler(port, kind, answer), broadcast=True, ipv6=self.host.ip6 is not None)
             if kind == "ws-discovery":
                 self.host.join(ssdp.GROUP)  # WS-Discovery's group is SSDP's
 
     def _handler(self, port: int, kind: str, answer: Answer) -> host_mod.UdpHandler:
         def on_datagram(src: bytes, sport: int, dst: bytes, data: bytes, now: float) -> None:
-            source = (".".join(map(str, src)), sport)
-            reply = answer(data, self.facts.values(now), now - self.started, source)
-            if reply is not None and self.host.address is not None:
+            own = self.host.address if len(src) == 4 else dst if dst[0] != 0xFF else self.host.source_for(src)
+            if own is None:
+                return
+            facts = self.facts.values(now)
+            if len(own) == 16:  # `{ip}` in the replies is a URI's host (a SIP Contact, WS-Discovery XAddrs)
+                facts = {**facts, "ip": f"[{ipaddress.IPv6Address(own)}]"}
+            reply = answer(data, facts, now - self.started, (str(ipaddress.ip_address(src)), sport))
+            if reply is not None:
                 self.host.send_udp(kind, src, port, sport, reply)
 
         return on_datagram
