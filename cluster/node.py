@@ -11,7 +11,9 @@ every pod the bridge network above as `eth0` and reads a pod's `k8s.v1.cni.cncf.
 annotation for more interfaces, from NetworkAttachmentDefinitions (their CRD is installed with the
 node). `lab0` is a port of the Linux bridge `br-lab`, as a user's node bridges the NIC that faces the
 lab: a NAD of the `bridge` CNI on `br-lab` puts a pod's `net1` on the lab segment, where the lab's
-DHCP server answers it.
+DHCP server answers it. The segment is also a trunk: frames tagged `LAB_VLAN` reach that VLAN's own
+DHCP server (the lab's VLAN switch, `lab/vlan_switch.py`), as a switch's trunk port would, so a fleet
+whose emulator tags its frames (`spec.vlan`) is served by its VLAN's server through the same NAD.
 
 What this sandbox needs and a usual node does not: the process lacks CAP_SYS_RESOURCE, so containerd
 must not lower a container's oom_score_adj (`restrict_oom_score_adj`) and the kubelet cannot raise
@@ -36,7 +38,7 @@ import yaml
 import controlplane
 import images
 import pki
-from iot_emulator.lab import build, handle, record, teardown
+from iot_emulator.lab import build, handle, record, teardown, vlans
 from iot_emulator.lab.config import LabConfig
 
 NODE_NAME = "iotemu-node"
@@ -313,12 +315,16 @@ class Node:
 
 LAB = "iotk8s"
 """The lab the test node lives in: `iotk8s-dev` holds the node, `iotk8s-gw` the DHCP server (dnsmasq)."""
+LAB_VLAN = vlans.Vlan(20)
+"""The VLAN the lab's trunk serves beside untagged frames (172.16.20.0/24, a dnsmasq of its own)."""
 
 
 def up_in_lab(plane: controlplane.ControlPlane) -> Node:
     """The lab (made when missing) and the node in its device namespace."""
+    if LAB in record.running() and LAB_VLAN not in handle.attach(LAB).config.vlans:
+        teardown.down(LAB)  # a lab left by an older checkout, without the VLAN
     if LAB not in record.running():
-        build.up(LabConfig(name=LAB))
+        build.up(LabConfig(name=LAB, vlans=(LAB_VLAN,)))
     lab = handle.attach(LAB)
     node = Node(plane, lab.dev_netns)
     node.up()

@@ -5,22 +5,26 @@ The node's CNI is Multus (thin plugin, built from its pinned Go module); the cha
 chained with `tuning` for a per-pod MAC) gives an emulator pod `net1` on the lab segment beside its
 pod-network `eth0`. A single device's pod gets its device's MAC on `net1` and the device its lease from
 the lab's dnsmasq; a fleet's pod carries several MACs through the one bridge port (what a macvlan
-attachment could not do).
+attachment could not do); a fleet on VLAN 20 tags its frames and gets its leases from that VLAN's server.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import node as node_mod
+from iot_emulator.lab import handle
 from iot_operator import pods as pods_mod
 from tests.cluster.conftest import ROOT, Kube, wait_for
 from tests.cluster.test_emulator_pods import BIND, images, leases, release
 from tests.cluster.test_node import _task_pid, node
+from tests.lab.fingerprint_capture import FullCapture, decode
 
 __all__ = ["images", "node", "release"]  # fixtures shared with the other node tests
 NAD = "lan-bridge"
@@ -115,3 +119,36 @@ def _lab0_index(node: node_mod.Node) -> int:
         ["ip", "-n", node.netns, "-j", "link", "show", "lab0"], capture_output=True, text=True, check=True
     )
     return int(json.loads(out.stdout)[0]["ifindex"])
+
+
+def test_a_fleet_that_tags_vlan_20_is_served_by_that_vlans_server_through_the_bridge(
+    chart: Kube, namespace: str, node: node_mod.Node, release: str, tmp_path: Path
+) -> None:
+    """docs/vlan.md's "the emulator tags" on a real node: the fleet's pod sends frames tagged 20, priority 5,
+    through the same `bridge` NAD; br-lab passes them as a trunk port does, the capture on the gateway's
+    trunk shows the tags, and the lab's VLAN 20 dnsmasq, not the untagged one, leases the devices
+    addresses of its subnet."""
+    lab = handle.attach(node_mod.LAB)
+    vlan = node_mod.LAB_VLAN
+    before, before_vlan = set(leases()), set(lab.vlan_leases(vlan))
+    resource = fleet("vlan-hall", 2)
+    resource["spec"]["template"].update({"vlan": vlan.vid, "vlanPriority": 5})
+    capture = FullCapture(lab, tmp_path / "trunk.pcap", capture_filter="vlan")
+    try:
+        chart.apply(resource, "-n", namespace)
+        wait_for(
+            "2 devices of the VLAN 20 fleet bound",
+            lambda: (chart.get("iotfleet", "vlan-hall", "-n", namespace).get("status") or {}).get("boundReplicas") == 2,
+            timeout=BIND,
+        )
+    finally:
+        capture.stop()
+    served = {mac: ip for mac, (ip, _name) in lab.vlan_leases(vlan).items() if mac not in before_vlan}
+    assert len(served) == 2, served
+    assert all(ipaddress.IPv4Address(ip) in vlan.subnet for ip in served.values()), served
+    assert not set(served) & set(leases()) and set(leases()) == before, "the untagged server never saw them"
+    tags = {tuple(row) for row in decode(capture.pcap, "dhcp && vlan", ["eth.src", "vlan.id", "vlan.priority"])}
+    assert {(mac, "20", "5") for mac in served} <= tags, tags
+
+    chart("delete", "iotfleet", "vlan-hall", "-n", namespace, "--wait=true", "--timeout=120s")
+    wait_for("the VLAN leases released", lambda: not (set(lab.vlan_leases(vlan)) - before_vlan), timeout=60)

@@ -65,7 +65,7 @@ class FullCapture:
             argv = ["tshark", "-n", "-q", "-i", self.iface, "-F", file_format, "-w", str(pcap)]
             self.tool, self.ready_line = "tshark", "Capturing on"
         if capture_filter:
-            with_marker = f"({capture_filter}) or ether proto {MARKER_ETHERTYPE}"
+            with_marker = f"ether proto {MARKER_ETHERTYPE} or ({capture_filter})"  # first: `vlan` shifts what follows
             argv += ["-f", with_marker] if self.tool == "tshark" else [with_marker]
         self.proc = servers.GwProcess(lab, argv, pcap.with_suffix(".out"))
         poll.until(self._ready, 30, f"{self.tool} capturing")
