@@ -226,6 +226,7 @@ def iotfleet() -> dict[str, Any]:
             _column("Desired", "integer", ".spec.replicas", "devices wanted"),
             _column("VLAN", "integer", ".spec.template.vlan", "802.1Q VLAN id of every member (empty: untagged)"),
             _column("Bound", "integer", ".status.boundReplicas", "devices holding a lease"),
+            _column("Authorized", "integer", ".status.auth.authorized", "devices authorized by 802.1X", 1),
             _column("Pods", "integer", ".status.pods", "emulator pods"),
             _column("Failing", "integer", ".status.failingCount", "devices neither bound nor starting", 1),
             _column("Ready", "string", _READY, "Ready condition", priority=1),

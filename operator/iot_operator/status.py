@@ -53,6 +53,15 @@ def _traffic(rows: Sequence[Mapping[str, Any]]) -> models.Traffic:
     return models.Traffic(**{k: sum(int(r.get(k) or 0) for r in rows) for k in keys})
 
 
+def _auth(totals: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """The pods' devices per 802.1X state, summed (an older emulator's totals have none)."""
+    summed: dict[str, int] = {}
+    for t in totals:
+        for state, count in (t.get("auth") or {}).items():
+            summed[str(state)] = summed.get(str(state), 0) + int(count or 0)
+    return summed
+
+
 def _pod_trouble(obs: Observation) -> conditions.Verdict | None:
     """Degraded, when a pod cannot run: crashing, failed, or not schedulable."""
     troubled = [p for p in obs.live if p.trouble]
@@ -188,6 +197,7 @@ def aggregate_fleet(
         observed_generation=obs.generation,
         replicas=sum(p.devices for p in live if p.running),
         bound_replicas=sum(int(t.get("bound") or 0) for t in totals),
+        auth=_auth(totals),
         pods=len(live),
         ready_pods=sum(1 for p in live if p.ready),
         selector=selector,

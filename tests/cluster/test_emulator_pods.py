@@ -121,7 +121,8 @@ def test_installed_by_helm_a_fleet_binds_scales_survives_a_kill_and_releases(
         assert deployment["status"].get("readyReplicas") == 1, deployment["metadata"]["name"]
     before = set(leases())
     chart("apply", "-n", namespace, "-f", str(EXAMPLE))
-    wait_for("20 devices bound", lambda: bound(chart, namespace, 20), timeout=BIND)
+    fleet_status = wait_for("20 devices bound", lambda: bound(chart, namespace, 20), timeout=BIND)
+    assert fleet_status["auth"] == {"mab": 20}, fleet_status  # no 802.1X in the example: a NAC sees MAB for all
     ours = {mac: ip for mac, ip in leases().items() if mac not in before}
     assert len(ours) == 20
     listed = chart("get", "iotfleets", "-n", namespace).stdout.split("\n")[1].split()

@@ -91,10 +91,21 @@ def test_printer_columns_name_fields_of_the_schema(kind: str) -> None:
             continue
         node = schema
         for part in path.strip(".").split("."):
+            if "additionalProperties" in node:  # a map (status.auth): any key, of the values' type
+                node = node["additionalProperties"]
+                continue
             assert part in node.get("properties", {}), f"{column['name']}: {path}"
             node = node["properties"][part]
         expected = {"integer": {"integer"}, "string": {"string", "array"}}[column["type"]]
         assert node["type"] in expected, f"{column['name']}: {path} is {node['type']}"
+
+
+def test_fleet_status_counts_devices_per_802_1x_state() -> None:
+    version = CRDS["IoTFleet"]["spec"]["versions"][0]
+    auth = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["auth"]
+    assert auth["type"] == "object" and auth["additionalProperties"] == {"type": "integer", "minimum": 0}
+    columns = {c["name"]: c for c in version["additionalPrinterColumns"]}
+    assert columns["Authorized"]["jsonPath"] == ".status.auth.authorized" and columns["Authorized"]["priority"] == 1
 
 
 def test_device_columns_show_vlan_auth_and_ipv6() -> None:

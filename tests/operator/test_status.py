@@ -109,9 +109,12 @@ def test_fleet_totals_and_bounded_failures() -> None:
         ),
     ]
     stats: dict[str, status.Stats] = {
-        "iotfleet-cams-0": {"totals": {"bound": 250, "packets_sent": 1000}, "devices": []},
+        "iotfleet-cams-0": {
+            "totals": {"bound": 250, "packets_sent": 1000, "auth": {"authorized": 240, "failed": 10}},
+            "devices": [],
+        },
         "iotfleet-cams-1": {
-            "totals": {"bound": 220, "packets_sent": 900},
+            "totals": {"bound": 220, "packets_sent": 900, "auth": {"authorized": 200, "authenticating": 50}},
             "devices": [row(f"cams-{i:04d}", "binding", uptime=120) for i in range(250, 280)],
         },
     }
@@ -119,6 +122,7 @@ def test_fleet_totals_and_bounded_failures() -> None:
     result = status.aggregate_fleet(obs, "iotemu.io/iotfleet=cams", "cams", {})
     assert result.bound_replicas == 470 and result.replicas == 500 and result.pods == 3
     assert result.traffic.packets_sent == 1900
+    assert result.auth == {"authorized": 440, "failed": 10, "authenticating": 50}  # the crashing pod reports none
     assert result.failing_count == 130 and len(result.failing_devices) == models.MAX_FAILING_DEVICES
     assert result.failing_devices[0].device == "cams-0500..cams-0599"
     assert result.failing_devices[1].device == "cams-0250"

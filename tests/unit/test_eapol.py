@@ -14,6 +14,7 @@ from scapy.layers.l2 import Ether
 
 from iot_emulator.config import manifests
 from iot_emulator.devices import device
+from iot_emulator.engine import stats
 from iot_emulator.lab import dot1x_pki
 from iot_emulator.profiles import catalog, dot1x
 from iot_emulator.protocols.link import eap, eap_tls, eapol, wire
@@ -265,6 +266,20 @@ def test_device_without_dot1x_is_silent_on_eapol() -> None:
     assert dev.auth == "mab"
     assert all(wire.ethertype(f) != eap.ETH_P_PAE for f in dev.start(0.0))
     assert dev.handle(to_device(dev, EAP(code=1, id=1, type=1)), 0.1) == []
+
+
+def test_the_process_totals_count_devices_per_802_1x_state() -> None:
+    """What the operator sums into IoTFleet.status.auth and /metrics reads per device."""
+    authorized, _ = phone()
+    authorized.start(0.0)
+    authorized.handle(to_device(authorized, EAP(code=3, id=1)), 0.1)
+    held, _ = phone()
+    held.start(0.0)
+    held.handle(to_device(held, EAP(code=4, id=1)), 0.1)
+    silent, _ = phone(enabled=False)
+    devices = [authorized, held, silent, phone(enabled=False)[0]]
+    got = stats.totals(devices, started_wall=0.0, wall=lambda: 1.0, interface="lab0")
+    assert got["auth"] == {"authorized": 1, "failed": 1, "mab": 2} and got["devices"] == 4
 
 
 def test_device_messages_validate_against_the_contract() -> None:

@@ -56,9 +56,9 @@ class FakeEngine:
         self.events = RecordingFanout()
         self.fail = False
         self.devices = [
-            _device("cam1", "bound", 10, {"arp": 2, "dhcp": 4, "rtsp": 4}),
-            _device("cam2", "bound", 20, {"dhcp": 4, "http": 16}),
-            _device("plug1", "binding", 3, {"dhcp": 3}),
+            _device("cam1", "bound", 10, {"arp": 2, "dhcp": 4, "rtsp": 4}) | {"auth": "authorized"},
+            _device("cam2", "bound", 20, {"dhcp": 4, "http": 16}) | {"auth": "authorized"},
+            _device("plug1", "binding", 3, {"dhcp": 3}) | {"auth": "mab"},
         ]
 
     def device_stats(self) -> list[dict[str, Any]]:
@@ -303,6 +303,8 @@ async def test_metrics() -> None:
     assert samples[("iotemu_devices", (("state", "bound"),))] == 2
     assert samples[("iotemu_devices", (("state", "binding"),))] == 1
     assert samples[("iotemu_devices", (("state", "stopped"),))] == 0
+    assert samples[("iotemu_devices_auth", (("state", "authorized"),))] == 2
+    assert samples[("iotemu_devices_auth", (("state", "mab"),))] == 1
     assert samples[("iotemu_packets_sent_total", ())] == 33
     assert samples[("iotemu_bytes_sent_total", ())] == 3300
     assert samples[("iotemu_packets_received_total", ())] == 16

@@ -411,6 +411,11 @@ class FailingDevice(_Wire):
 class IoTFleetStatus(_Status):
     replicas: Annotated[int, Field(ge=0)] = Field(default=0, description="devices in running emulator pods")
     bound_replicas: Annotated[int, Field(ge=0)] = Field(default=0, description="devices holding a DHCP lease")
+    auth: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="devices per 802.1X state (authorized, authenticating, failed, no-authenticator; "
+        "mab: the members that send no EAPOL), summed over the fleet's pods",
+    )
     pods: Annotated[int, Field(ge=0)] = Field(default=0, description="emulator pods that exist")
     ready_pods: Annotated[int, Field(ge=0)] = 0
     selector: str = Field(default="", description="label selector of the fleet's pods (the scale subresource's)")

@@ -150,6 +150,14 @@ class _Collector(registry.Collector):
             by_state.add_metric([state], states.get(state, 0))
         yield by_state
 
+        auth = Counter(str(d["auth"]) for d in devices if d.get("auth"))
+        by_auth = GaugeMetricFamily(
+            "iotemu_devices_auth", "Emulated devices by 802.1X state (mab: they send no EAPOL).", labels=["state"]
+        )
+        for state in sorted(auth):
+            by_auth.add_metric([state], auth[state])
+        yield by_auth
+
         for key, help_ in (
             ("packets_sent", "Packets sent by all devices."),
             ("bytes_sent", "Bytes sent by all devices."),

@@ -69,17 +69,22 @@ class Stats:
 def totals(
     devices: Sequence[device_mod.Device], *, started_wall: float, wall: Callable[[], float], interface: str
 ) -> dict[str, Any]:
-    """The process's counters summed, devices by phase, its start and uptime (the HTTP endpoint's /stats)."""
+    """The process's counters summed, devices by phase and by 802.1X state (`auth`: "mab" for those that
+    send no EAPOL), its start and uptime (the HTTP endpoint's /stats)."""
     phases = {p: 0 for p in device_mod.Phase}
+    auth: dict[str, int] = {}
     sent = sent_bytes = received = received_bytes = 0
     for dev in devices:
         phases[dev.phase] += 1
+        state = dev.auth
+        auth[state] = auth.get(state, 0) + 1
         c = dev.counters
         sent, sent_bytes = sent + c.packets_sent, sent_bytes + c.bytes_sent
         received, received_bytes = received + c.packets_received, received_bytes + c.bytes_received
     return {
         "devices": len(devices),
         **{p.value: n for p, n in phases.items()},
+        "auth": auth,
         "packets_sent": sent,
         "bytes_sent": sent_bytes,
         "packets_received": received,
