@@ -196,3 +196,35 @@ def test_ssdp_advertises_over_ipv6_once_the_addresses_arrive_after_the_dhcpv4_bi
     dev.run(dev.now + 1.0)
     latest = ssdp.parse_request(bytes(v6_udp(dev.frames, 1900)[-1][UDP].payload))[1]
     assert latest["LOCATION"].startswith(f"http://[{EUI64_GLOBAL}]:")  # again, with the global address
+
+
+def test_an_address_that_expires_gets_a_goodbye_then_the_rest_is_announced() -> None:
+    """RFC 6762 10.1: when the prefix's valid lifetime ends, the AAAA and ip6.arpa PTR of that address go out
+    with TTL 0 (as avahi withdraws a removed address), so browsers drop it at once; then the records still
+    true are announced."""
+    config = make_config(("arp", "dhcp", "ipv6", "mdns"), mdns=MDNS)
+    dev = Device6(config)
+    dev.run(2.5)
+    dev.feed(router_advert(valid=120, preferred=60))
+    dev.run(dev.now + 1.0)
+    bind_ipv4(dev, MAC)
+    dev.run(dev.now + 10)
+    assert EUI64_GLOBAL in dev.addresses()
+    dev.frames.clear()
+    dev.run(dev.now + 120)
+    assert EUI64_GLOBAL not in dev.addresses()
+    goodbye, announcement = [f for f in v6_udp(dev.frames, 5353) if f[DNS].qr == 1][:2]
+    reverse = ipaddress.IPv6Address(EUI64_GLOBAL).reverse_pointer + "."
+    assert {(r.rrname.decode(), r.type, r.ttl, _text(r.rdata)) for r in _answers(goodbye[DNS])} == {
+        (HOST, 28, 0, EUI64_GLOBAL),  # only what went away, with TTL 0
+        (reverse, 12, 0, HOST),
+    }
+    assert aaaa(announcement) == {EUI64_LL} and all(r.ttl > 0 for r in _answers(announcement[DNS]))
+
+
+def _answers(dns: DNS) -> list[DNSRR]:
+    return [dns.an[i] for i in range(dns.ancount)]
+
+
+def _text(rdata: bytes | str) -> str:
+    return rdata.decode() if isinstance(rdata, bytes) else rdata

@@ -16,7 +16,8 @@ with TTL 0 (10.1). Every packet leaves with IP TTL 255 (11) from port 5353.
 Over IPv6 too when the device speaks it and its profile says so (`ipv6.discovery`, avahi's default):
 probes, announcements and goodbyes go to both 224.0.0.251 and ff02::fb, a query is answered on the
 family it came in (multicast to that family's group, or unicast to the asker), and the records carry
-an AAAA per IPv6 address; when the addresses change (SLAAC after DHCPv4) they are announced again.
+an AAAA per IPv6 address; when the addresses change (SLAAC after DHCPv4) they are announced again,
+after a goodbye for the records of an address that went away (an expired prefix, a temporary address).
 
 Records and names are built in `mdns_records`; what the records say comes from the profile.
 """
@@ -120,13 +121,19 @@ class MdnsResponder:
         self.host.mdns_unique = frozenset(r.name.lower() for r in records if r.cache_flush)
 
     def _addresses_changed(self, now: float) -> None:
-        """New or lost IPv6 addresses: publish the AAAA records that are now true (announced when running)."""
+        """New or lost IPv6 addresses: a goodbye (TTL 0, RFC 6762 10.1) for the records of an address that
+        is gone, as avahi sends when an address is removed, then the records that are now true, announced."""
         addresses6 = tuple(self.host.ipv6_addresses())
         if addresses6 == self.published.addresses6:
             return
+        before = self.published.records()
         self.published.addresses6 = addresses6
         self._publish_names()
         if self.state is State.RUNNING:
+            now_true = set(self.published.records())
+            gone = [r._replace(ttl=0) for r in before if r not in now_true]
+            if gone:
+                self._multicast(gone, now, rate_limit=False)
             self._announce(now, 0)
 
     def _set_state(self, state: State) -> None:
