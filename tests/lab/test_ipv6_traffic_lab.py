@@ -1,6 +1,7 @@
 """UDP and TCP over IPv6 against real tools, radvd giving the device its SLAAC address: nmap -6 from the
 gateway finds its listening ports open (SYN-ACK), closed TCP and UDP ports closed (RST, ICMPv6 port
-unreachable), over the SLAAC and the link-local address, and -sV names its HTTP and RTSP servers; net-snmp
+unreachable), over the SLAAC and the link-local address, -sV names its HTTP and RTSP servers and -O its
+Linux (nmap's IPv6 OS detection: its own probes and classifier); net-snmp
 reads a printer's agent and nmap -sU finds it and a phone's SIP port open over IPv6;
 avahi-daemon (use-ipv6=yes) browses and resolves it over IPv6, a legacy unicast query to its port 5353 gets
 its AAAA records, a control point's M-SEARCH to [ff02::c]:1900 is answered; a temporary address from
@@ -83,6 +84,9 @@ def test_nmap_over_ipv6_sees_open_and_closed_ports(lab_factory: LabFactory, tmp_
             assert tcp == {("tcp", 80): "open", ("tcp", 554): "open", ("tcp", 23): "closed"}, tcp
             udp = port_states(scan(lab, "-6", "-sU", ports="9,5000", targets=[address]))
             assert udp == {("udp", 9): "closed", ("udp", 5000): "closed"}, udp  # port unreachable each
+            os_scan = ET.fromstring(scan(lab, "-6", "-O", ports="80,23", targets=[address]))
+            families = {c.attrib["osfamily"] for c in os_scan.iter("osclass")}
+            assert families == {"Linux"}, families  # nmap's IPv6 OS classifier: the camera's Linux, as over IPv4
             scoped = f"{link_local}%{lab.gw_iface}"
             local = port_states(scan(lab, "-6", "-sS", ports="80,23", targets=[scoped]))
             assert local == {("tcp", 80): "open", ("tcp", 23): "closed"}, local
