@@ -145,7 +145,7 @@ class P0fSyn:
 
 
 _P0F_LINE = re.compile(
-    r"mod=syn\|cli=(?P<cli>[\d.]+)/\d+\|.*\|(?:os|app)=(?P<os>[^|]*)\|.*\|params=(?P<params>[^|]*)"
+    r"mod=syn\|cli=(?P<cli>[\da-f.:]+)/\d+\|.*\|(?:os|app)=(?P<os>[^|]*)\|.*\|params=(?P<params>[^|]*)"
     r"\|raw_sig=(?P<sig>\S+)"
 )
 

@@ -32,6 +32,7 @@ from iot_emulator.protocols.link import ipv6
 from tests import poll
 from tests.conftest import LabFactory
 from tests.lab import servers
+from tests.lab.fingerprint_capture import P0f
 from tests.lab.udp_servers import Capture, EngineThread
 
 pytestmark = pytest.mark.lab
@@ -140,8 +141,11 @@ def test_a_real_linux_client_on_the_lab_lan_prefers_ipv6(v6_lab: iotlab.Lab, tmp
     servers.wait_for_line(log_of(lab, "http-access.log"), r'^2001:db8:1ab:6:\S+ "GET /probe HTTP/1.1"', 5)
 
 
-def test_dual_stack_device_sessions_reach_the_sink_over_ipv6(v6_lab: iotlab.Lab, engine: EngineThread) -> None:
+def test_dual_stack_device_sessions_reach_the_sink_over_ipv6(
+    v6_lab: iotlab.Lab, engine: EngineThread, tmp_path: Path
+) -> None:
     lab = v6_lab
+    p0f = P0f(lab, tmp_path / "p0f.log")
     tls = Capture(
         lab,
         "ip6 and (tcp port 443 or udp port 123)",
@@ -178,8 +182,15 @@ def test_dual_stack_device_sessions_reach_the_sink_over_ipv6(v6_lab: iotlab.Lab,
         asked = dns_log(lab)
         assert any("query[A] " in line and line.endswith(f"from {roku_ip}") for line in asked)
         assert not any("query[AAAA]" in line and line.endswith(f"from {roku_ip}") for line in asked)
+        # p0f reads the camera's IPv6 SYNs as Linux: MSS 1440 on this Ethernet link (1460 over IPv4), window
+        # 10 x MSS as its IPv4 SYNs have (p0f's `mss*10`)
+        [syn, *_] = poll.until(lambda: p0f.syns().get(camera), 30, "p0f to read a SYN of the camera over IPv6")
+        assert syn.os.startswith("Linux"), syn
+        version, _ttl, _olen, mss, window, *_ = syn.raw_sig.split(":")
+        assert (version, mss, window) == ("6", "1440", "mss*10,4"), syn.raw_sig
     finally:
         tls.stop()
+        p0f.stop()
 
 
 def test_without_ipv6_in_the_lab_the_dual_stack_camera_uses_ipv4(lab_factory: LabFactory) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import random
 
+import pytest
 from scapy.layers.inet import TCP, UDP
 from scapy.layers.inet6 import (
     ICMPv6DestUnreach,
@@ -19,6 +20,7 @@ from scapy.layers.inet6 import (
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet, Raw
 
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols.link import ipv6
 from iot_emulator.protocols.transport import tcp, tcp_connection
 
@@ -172,6 +174,41 @@ def test_tcp_listening_port_answers_syn_ack_and_serves_over_ipv6() -> None:
     assert bytes(data[TCP].payload) == b"hi\r\n" and transport_checksum_ok(data, TCP)
     [reset] = dev.feed(to_device(TCP(sport=40004, dport=81, flags="S", seq=9)))
     assert reset[TCP].flags == "RA"
+
+
+def test_the_syn_over_ipv6_has_the_mss_of_the_same_link_and_its_window_in_those_units() -> None:
+    """A current Linux on Ethernet: SYN window 64240 and MSS 1460 over IPv4; over IPv6 MSS 1440 and window
+    64800 (the largest multiple of 1440 under 64 KiB), SYN-ACK window 64260 (45 x 1428, timestamps on), the
+    `win 64800` and `win 64260` tcpdump shows of such a host."""
+    dev = slaac_device()
+    dev.feed(neighbour_solicitation_from(GW_GLOBAL, GW_MAC))
+    assert (dev.dev.config.profile.tcp.window, dev.dev.config.profile.tcp.mss) == (64240, 1460)
+    stack = tcp.stack_of(dev.dev.host, random.Random(1))
+    stack.connect(_b(GW_GLOBAL), 80, _Quiet(), dev.now, "http")
+    [syn] = [f for f in dev._keep(dev.dev.host.drain()) if TCP in f]
+    assert dict(syn[TCP].options)["MSS"] == 1440 and syn[TCP].window == 64800
+    stack.listen(80, "http", _Quiet)
+    [syn_ack] = dev.feed(
+        to_device(TCP(sport=40005, dport=80, flags="S", seq=5, options=[("MSS", 1440), ("Timestamp", (1, 0))]))
+    )
+    assert dict(syn_ack[TCP].options)["MSS"] == 1440 and syn_ack[TCP].window == 64260
+
+
+@pytest.mark.parametrize(
+    ("window", "mss", "expected"),
+    [
+        (29200, 1460, (28800, 1440)),  # 20 x MSS (Linux 3.x, p0f mss*20)
+        (14600, 1460, (14400, 1440)),  # 10 x MSS
+        (5840, 1460, (5760, 1440)),  # 4 x MSS (Linux 2.6)
+        (64240, 1460, (64800, 1440)),  # the largest multiple under 64 KiB (Linux 4.x and later)
+        (65535, 1460, (65535, 1440)),  # a fixed window (Android) stays
+        (8192, 1460, (8192, 1440)),  # an RTOS's fixed window
+        (2144, 536, (2064, 516)),
+    ],
+)
+def test_the_ipv6_shape_of_a_profile_syn(window: int, mss: int, expected: tuple[int, int]) -> None:
+    shape = tcp.ipv6_shape(catalog.TcpSyn(window=window, mss=mss))
+    assert (shape.window, shape.mss) == expected
 
 
 def transport_checksum_ok(packet: Packet, layer: type[Packet]) -> bool:

@@ -27,7 +27,9 @@ p0f sees one host across connections. What is implemented:
   closed connections (a device connects to the same few servers from fresh ports anyway).
 
 Over IPv6 the same stack serves: addresses are 16 bytes, the checksum's pseudo-header sums the same
-(`tcp_segment.build`), and `IpHost.send_ip` hands 16-byte destinations to the IPv6 endpoint.
+(`tcp_segment.build`), and `IpHost.send_ip` hands 16-byte destinations to the IPv6 endpoint. The
+profile's SYN shape is the IPv4 one; over IPv6 the MSS is 20 smaller and a window counted in MSS is
+counted again (`ipv6_shape`), as the same kernel's SYN on the same link would be.
 
 Not implemented: SYN cookies, simultaneous open, urgent data, PMTU discovery,
 SACK-based recovery, fast retransmit.
@@ -44,6 +46,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from iot_emulator.devices import host as host_mod
+from iot_emulator.profiles import catalog
 from iot_emulator.protocols.link import wire
 from iot_emulator.protocols.transport import tcp_connection, tcp_segment
 from iot_emulator.protocols.transport.tcp_segment import ACK, FIN, RST, SYN
@@ -55,6 +58,9 @@ _MOD = 1 << 32
 
 Key = tuple[bytes, int, int]
 """(remote address, remote port, local port)"""
+IPV6_HEADER_GROWTH = 20
+"""An IPv6 header is 40 bytes, IPv4's 20: on the same link a stack's MSS over IPv6 is 20 smaller."""
+_IPV6_SHAPES: dict[int, tuple[catalog.TcpSyn, catalog.TcpSyn]] = {}
 Trace = Callable[[Connection, TcpState, TcpState], None]
 AppFactory = Callable[[], TcpApp]
 """Makes the application of one accepted connection (a server's per-connection state)."""
@@ -70,6 +76,21 @@ class Ports(Protocol):
 
 Tap = Callable[[bytes, tcp_segment.Segment, float], bool]
 """Sees a segment no connection owns, (source address, segment, now); True when it took it (no RST is sent)."""
+
+
+def ipv6_shape(shape: catalog.TcpSyn) -> catalog.TcpSyn:
+    """The same stack's SYN over IPv6 (profiles give the IPv4 one): the MSS 20 smaller (Linux on Ethernet:
+    1440), and a window that is a multiple of the MSS counted again in the new MSS, as Linux's
+    tcp_select_initial_window does (20 x MSS: 29200 -> 28800; the largest multiple under 64 KiB:
+    64240 -> 64800); a fixed window (Android's 65535, an RTOS's 8192) stays. Made once per profile."""
+    cached = _IPV6_SHAPES.get(id(shape))
+    if cached is None or cached[0] is not shape:
+        mss = max(shape.mss - IPV6_HEADER_GROWTH, 88)
+        window = shape.window
+        if window and window % shape.mss == 0:
+            window = 0xFFFF // mss * mss if window + shape.mss > 0xFFFF else window // shape.mss * mss
+        cached = _IPV6_SHAPES[id(shape)] = (shape, shape.model_copy(update={"mss": mss, "window": window}))
+    return cached[1]
 
 
 class TcpStack:
@@ -109,6 +130,10 @@ class TcpStack:
         self.connections[(dst, dport, port)] = conn
         conn.open(now)
         return conn
+
+    def shape_for(self, remote: bytes) -> catalog.TcpSyn:
+        """The profile's SYN shape for a peer of this family (`ipv6_shape` for a 16-byte address)."""
+        return self.profile_tcp if len(remote) == 4 else ipv6_shape(self.profile_tcp)
 
     def tsval(self, now: float) -> int:
         """RFC 7323 TSval: one clock per device (random offset + `timestamp_hz` ticks), never going back."""

@@ -67,6 +67,7 @@ class Stack(Protocol):
 
     profile_tcp: catalog.TcpSyn
 
+    def shape_for(self, remote: bytes) -> catalog.TcpSyn: ...
     def tsval(self, now: float) -> int: ...
     def send_segment(
         self, conn: Connection, seq: int, ack: int, flags: int, window: int, options: bytes, payload: bytes
@@ -114,7 +115,8 @@ class Connection:
         self.state = TcpState.SYN_SENT
         self.bytes_sent = 0
         self.bytes_received = 0
-        shape = stack.profile_tcp
+        shape = self.shape = stack.shape_for(remote)
+        """The profile's SYN shape for this peer's family (MSS, window, options)."""
         self.iss = iss
         self.snd_una = self.snd_nxt = self.snd_max = iss
         self.snd_wnd = 0
@@ -304,13 +306,13 @@ class Connection:
         """Passive open: take the peer's SYN (RFC 9293 3.10.7.2) and answer with our SYN-ACK."""
         self._negotiate(syn)
         ecn_setup = syn.flags & (ECE | CWR) == ECE | CWR
-        self._synack_flags = SYN | ACK | (ECE if ecn_setup and self.stack.profile_tcp.ecn else 0)
+        self._synack_flags = SYN | ACK | (ECE if ecn_setup and self.shape.ecn else 0)
         self._set_state(TcpState.SYN_RECEIVED)
         self._send_syn(now)
 
     def _negotiate(self, seg: seg_mod.Segment) -> None:
         """What the peer's SYN or SYN-ACK settles: its ISN, window, MSS, and RFC 7323 options both offered."""
-        shape = self.stack.profile_tcp
+        shape = self.shape
         opts = seg.options
         self.rcv_nxt = (seg.seq + 1) % _MOD
         self.snd_wnd = seg.window  # never scaled in a SYN (RFC 7323 2.2)
@@ -482,7 +484,7 @@ class Connection:
 
     def _send_syn(self, now: float) -> None:
         """Our SYN, or in SYN-RECEIVED our SYN-ACK (the profile's layout less what the peer did not offer)."""
-        shape = self.stack.profile_tcp
+        shape = self.shape
         tsval = self.stack.tsval(now)
         if self.state is TcpState.SYN_RECEIVED:
             layout = seg_mod.answer_layout(shape.options, ts=self._ts_ok, wscale=self._ws_ok, sackok=self._peer_sack)
@@ -502,7 +504,7 @@ class Connection:
     def _linux_synack_window(self) -> int:
         """The SYN's window, and for Linux's layout in MSS units of the negotiated MSS: Linux offers N
         segments of what the peer will send (20 x 1448 = 28960 with timestamps, 29200 without)."""
-        shape = self.stack.profile_tcp
+        shape = self.shape
         if tuple(shape.options) != seg_mod.LINUX_LAYOUT or not self._ts_ok:
             return shape.window
         return shape.window // shape.mss * (shape.mss - 12)
