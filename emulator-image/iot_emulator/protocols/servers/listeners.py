@@ -10,7 +10,7 @@ open connection, a `ServerApp`.
 from __future__ import annotations
 
 from iot_emulator.devices import host as host_mod
-from iot_emulator.profiles import answers, catalog
+from iot_emulator.profiles import answers, catalog, derived
 from iot_emulator.protocols import services
 from iot_emulator.protocols.servers import (
     dicom_server,
@@ -24,9 +24,6 @@ from iot_emulator.protocols.servers import (
     tls_server,
 )
 from iot_emulator.protocols.transport import tcp
-
-_TABLES: dict[int, tuple[catalog.Profile, dict[int, tcp_server.Responder]]] = {}
-_CERTIFICATES: dict[int, tuple[catalog.Profile, dict[int, answers.ServerCertificate]]] = {}
 
 
 def responder(service: answers.Listener) -> tcp_server.Responder:
@@ -49,22 +46,16 @@ def responder(service: answers.Listener) -> tcp_server.Responder:
     return modbus_server.Modbus(service)
 
 
+@derived.PerObject
 def responders(prof: catalog.Profile) -> dict[int, tcp_server.Responder]:
     """Port -> responder for a profile, built on first use and shared by its devices."""
-    entry = _TABLES.get(id(prof))
-    if entry is None or entry[0] is not prof:
-        entry = (prof, {service.port: responder(service) for service in prof.listen})
-        _TABLES[id(prof)] = entry
-    return entry[1]
+    return {service.port: responder(service) for service in prof.listen}
 
 
+@derived.PerObject
 def certificates(prof: catalog.Profile) -> dict[int, answers.ServerCertificate]:
     """Port -> certificate of the profile's TLS ports, shared as `responders`."""
-    entry = _CERTIFICATES.get(id(prof))
-    if entry is None or entry[0] is not prof:
-        tls = {s.port: s.tls for s in prof.listen if isinstance(s, answers.TextService) and s.tls}
-        entry = _CERTIFICATES[id(prof)] = (prof, tls)
-    return entry[1]
+    return {s.port: s.tls for s in prof.listen if isinstance(s, answers.TextService) and s.tls}
 
 
 class Listeners:

@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Callable
 
 from iot_emulator.devices import host as host_mod
-from iot_emulator.profiles import answers, catalog
+from iot_emulator.profiles import answers, catalog, derived
 from iot_emulator.protocols import services
 from iot_emulator.protocols.servers import snmp_ber as ber
 from iot_emulator.protocols.servers import tcp_server
@@ -92,15 +92,11 @@ class Mib:
         return (self.oids[i], self.values[i]) if i < len(self.oids) else None
 
 
-_MIBS: dict[int, tuple[catalog.Profile, Mib]] = {}
-
-
+@derived.PerObject
 def mib_of(prof: catalog.Profile) -> Mib:
-    entry = _MIBS.get(id(prof))
-    if entry is None or entry[0] is not prof:
-        assert prof.snmp is not None
-        entry = _MIBS[id(prof)] = (prof, Mib(prof.snmp))
-    return entry[1]
+    """The profile's MIB, built once and shared by its devices."""
+    assert prof.snmp is not None
+    return Mib(prof.snmp)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

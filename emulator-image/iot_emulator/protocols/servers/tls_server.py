@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from iot_emulator.profiles import answers
+from iot_emulator.profiles import answers, derived
 from iot_emulator.protocols.servers import tcp_server
 from iot_emulator.protocols.transport import tcp_connection
 
@@ -43,7 +43,6 @@ _OIDS = {
     "serialNumber": NameOID.SERIAL_NUMBER,
 }
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-_KEYS: dict[int, tuple[answers.ServerCertificate, PrivateKey]] = {}
 _CONTEXTS: collections.OrderedDict[tuple[int, tuple[tuple[str, str], ...]], ssl.SSLContext] = collections.OrderedDict()
 
 
@@ -51,16 +50,12 @@ def _name(rdns: tuple[tuple[str, str], ...]) -> x509.Name:
     return x509.Name([x509.NameAttribute(_OIDS[key], value) for key, value in rdns])
 
 
+@derived.PerObject
 def _key(spec: answers.ServerCertificate) -> PrivateKey:
-    entry = _KEYS.get(id(spec))
-    if entry is None or entry[0] is not spec:
-        made: PrivateKey = (
-            ec.generate_private_key(ec.SECP256R1())
-            if spec.key == "ec-p256"
-            else rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        )
-        entry = _KEYS[id(spec)] = (spec, made)
-    return entry[1]
+    """One key per certificate of a profile, shared by its devices (an RSA key takes tens of ms)."""
+    if spec.key == "ec-p256":
+        return ec.generate_private_key(ec.SECP256R1())
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def certificate(

@@ -46,7 +46,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from iot_emulator.devices import host as host_mod
-from iot_emulator.profiles import catalog
+from iot_emulator.profiles import catalog, derived
 from iot_emulator.protocols.link import wire
 from iot_emulator.protocols.transport import tcp_connection, tcp_segment
 from iot_emulator.protocols.transport.tcp_segment import ACK, FIN, RST, SYN
@@ -60,7 +60,6 @@ Key = tuple[bytes, int, int]
 """(remote address, remote port, local port)"""
 IPV6_HEADER_GROWTH = 20
 """An IPv6 header is 40 bytes, IPv4's 20: on the same link a stack's MSS over IPv6 is 20 smaller."""
-_IPV6_SHAPES: dict[int, tuple[catalog.TcpSyn, catalog.TcpSyn]] = {}
 Trace = Callable[[Connection, TcpState, TcpState], None]
 AppFactory = Callable[[], TcpApp]
 """Makes the application of one accepted connection (a server's per-connection state)."""
@@ -78,19 +77,17 @@ Tap = Callable[[bytes, tcp_segment.Segment, float], bool]
 """Sees a segment no connection owns, (source address, segment, now); True when it took it (no RST is sent)."""
 
 
+@derived.PerObject
 def ipv6_shape(shape: catalog.TcpSyn) -> catalog.TcpSyn:
     """The same stack's SYN over IPv6 (profiles give the IPv4 one): the MSS 20 smaller (Linux on Ethernet:
     1440), and a window that is a multiple of the MSS counted again in the new MSS, as Linux's
     tcp_select_initial_window does (20 x MSS: 29200 -> 28800; the largest multiple under 64 KiB:
     64240 -> 64800); a fixed window (Android's 65535, an RTOS's 8192) stays. Made once per profile."""
-    cached = _IPV6_SHAPES.get(id(shape))
-    if cached is None or cached[0] is not shape:
-        mss = max(shape.mss - IPV6_HEADER_GROWTH, 88)
-        window = shape.window
-        if window and window % shape.mss == 0:
-            window = 0xFFFF // mss * mss if window + shape.mss > 0xFFFF else window // shape.mss * mss
-        cached = _IPV6_SHAPES[id(shape)] = (shape, shape.model_copy(update={"mss": mss, "window": window}))
-    return cached[1]
+    mss = max(shape.mss - IPV6_HEADER_GROWTH, 88)
+    window = shape.window
+    if window and window % shape.mss == 0:
+        window = 0xFFFF // mss * mss if window + shape.mss > 0xFFFF else window // shape.mss * mss
+    return shape.model_copy(update={"mss": mss, "window": window})
 
 
 class TcpStack:
