@@ -231,3 +231,24 @@ def test_the_dns_server_dhcpv6_names_is_asked_over_ipv6(lab_factory: LabFactory)
         servers.wait_for_line(log_of(lab, "tls-access.log"), rf"^{re.escape(tv)} sni=", 30)
     finally:
         emulator.stop()
+
+
+def test_the_dns_server_the_ra_names_is_asked_by_a_profile_that_reads_rdnss(lab_factory: LabFactory) -> None:
+    """radvd's RDNSS option names the gateway's IPv6 address; the DHCPv4 lease names a silent server, so the
+    Samsung TV (ConnMan reads RDNSS) asks the RA's server over IPv6 and its TLS session follows the AAAA,
+    while the Hikvision camera (busybox: no RDNSS) never asks over IPv6."""
+    silent = "10.77.0.3"
+    lab = lab_factory(ipv6="slaac", internet=True, dnsmasq_extra=("--log-queries", f"--dhcp-option=6,{silent}"))
+    emulator = EngineThread(lab, [config("samsung-tizen-tv", 0), config(CAMERA, 1)])
+    try:
+        tv = emulator.wait(lambda: global_address(emulator, 0), 30, "the TV's lease and SLAAC address")
+        camera = emulator.wait(lambda: global_address(emulator, 1), 30, "the camera's lease and SLAAC address")
+
+        def asked_from(address: str) -> list[str]:
+            return [line for line in dns_log(lab) if line.endswith(f"from {address}")]
+
+        poll.until(lambda: asked_from(tv), 30, f"dnsmasq to log a query from the TV's {tv}")
+        servers.wait_for_line(log_of(lab, "tls-access.log"), rf"^{re.escape(tv)} sni=", 30)
+        assert not asked_from(camera), asked_from(camera)
+    finally:
+        emulator.stop()

@@ -22,11 +22,26 @@ from iot_emulator.protocols.transport import tcp_segment
 SERVICE_GROUPS = {"mdns": ipv6.MDNS_GROUP, "ssdp": ipv6.SSDP_GROUP}
 """Groups a device joins (MLD) for the discovery protocols it speaks over IPv6 (the profile's `ipv6.discovery`)."""
 ASKED_LIMIT = 16
+RDNSS_LIMIT = 3
+"""RDNSS addresses a device keeps, newest first (RFC 8106 5.3.1 leaves the number to the host; glibc's
+resolver reads 3, its MAXNS)."""
 """Peers whose last destination address the endpoint remembers (replies leave from it)."""
 
 
 class Ipv6Host:
-    __slots__ = ("_asked", "_icmp_limits", "_seen", "clock", "dhcp6", "hop_limit", "host", "mac", "neighbours", "slaac")
+    __slots__ = (
+        "_asked",
+        "_icmp_limits",
+        "_rdnss",
+        "_seen",
+        "clock",
+        "dhcp6",
+        "hop_limit",
+        "host",
+        "mac",
+        "neighbours",
+        "slaac",
+    )
 
     def __init__(
         self,
@@ -44,6 +59,8 @@ class Ipv6Host:
         self.hop_limit = settings.hop_limit
         self.slaac = slaac.Slaac(mac, settings, rng, groups)
         self.dhcp6 = dhcp6.Dhcp6Client(mac, settings.dhcpv6, rng) if settings.dhcpv6 is not None else None
+        self._rdnss: dict[bytes, float] | None = {} if settings.rdnss else None
+        """RDNSS address -> until when it may be used, for a profile that reads them (`ipv6.rdnss`)."""
         """Its DHCPv6 client, when the profile has one: started by an RA's M or O flag."""
         self.host = host
         """The device's host: its UDP ports, TCP stack and outbox (None: ND, MLD, echo and DHCPv6 only)."""
@@ -98,6 +115,8 @@ class Ipv6Host:
     def _router_advert(self, advert: ndp.RouterAdvert, src: bytes, now: float) -> list[bytes]:
         out = self.slaac.handle_router_advert(advert, src, now)
         self._learn(src, advert.source_mac)  # RFC 4861 6.3.4
+        if self._rdnss is not None and not self.slaac.stopped:
+            self._take_rdnss(advert.dns_servers, now)
         if not (advert.managed or advert.other) or self.slaac.stopped:
             return out
         if self.dhcp6 is None:
@@ -112,6 +131,17 @@ class Ipv6Host:
         else:
             self.dhcp6.start_stateless(now)
         return out + self._dhcp6_timer(now)
+
+    def _take_rdnss(self, servers: tuple[tuple[bytes, int], ...], now: float) -> None:
+        """RFC 8106 5.3.1: each server valid for its lifetime (0: drop it, all ones: forever); the newest
+        first, at most RDNSS_LIMIT."""
+        assert self._rdnss is not None
+        for address, lifetime in servers:
+            self._rdnss.pop(address, None)
+            if lifetime:
+                self._rdnss = {address: now + lifetime if lifetime != 0xFFFFFFFF else float("inf"), **self._rdnss}
+        while len(self._rdnss) > RDNSS_LIMIT:
+            self._rdnss.popitem()
 
     def _udp(self, packet: ipv6.Ipv6, frame: bytes, now: float) -> list[bytes]:
         """DHCPv6 replies to its client; datagrams to a dual-stack port to that port's handler (multicast
@@ -244,8 +274,13 @@ class Ipv6Host:
         return out
 
     def dns_servers(self) -> tuple[bytes, ...]:
-        """The DNS servers DHCPv6 gave (option 23), none without a DHCPv6 client or before its REPLY."""
-        return self.dhcp6.dns_servers if self.dhcp6 is not None else ()
+        """The DNS servers DHCPv6 gave (option 23), then those RAs name and still valid (RDNSS, for a profile
+        that reads them); none before a REPLY or an RA."""
+        leased = self.dhcp6.dns_servers if self.dhcp6 is not None else ()
+        if not self._rdnss:
+            return leased
+        advertised = tuple(a for a, until in self._rdnss.items() if until > self.clock and a not in leased)
+        return (*leased, *advertised)
 
     def addresses(self) -> list[bytes]:
         """The usable addresses, the link-local one first (what mDNS publishes)."""

@@ -15,6 +15,9 @@ The lab turns IPv6 off in its namespaces (a device that does not speak it must s
 With `--internet` too, the prefix is INTERNET_PREFIX (2001:db8:1ab:6::/64) instead of the unique local
 PREFIX, so that the devices (and real hosts) prefer the sink's AAAA to its A record (RFC 6724).
 
+radvd's RAs also name the gateway as DNS server (RDNSS, RFC 8106; dnsmasq answers there), which devices
+whose OS reads them use after their DHCPv4 lease's (profile field `ipv6.rdnss`).
+
 radvd answers Router Solicitations with multicast (`AdvRASolicitedUnicast off`): a unicast answer
 makes the gateway resolve every device's link-local address, and the kernel's IPv6 neighbour table
 (1,024 entries, shared by every namespace) overflows past ~1,000 devices (2,000 devices took 40-57 s
@@ -71,6 +74,7 @@ RADVD_CONF = """interface {iface} {{
     MinRtrAdvInterval {min_interval};
     MaxRtrAdvInterval {max_interval};
     prefix {prefix} {{ AdvOnLink on; AdvAutonomous {autonomous}; AdvValidLifetime 600; AdvPreferredLifetime 300; }};
+    RDNSS {gateway} {{ AdvRDNSSLifetime 600; }};
 }};
 """
 RA_FLAGS: dict[Mode, tuple[bool, bool, bool]] = {
@@ -128,6 +132,7 @@ def radvd_argv(
         RADVD_CONF.format(
             iface=iface,
             prefix=prefix,
+            gateway=gateway_of(prefix),
             min_interval=low,
             max_interval=high,
             managed=managed,

@@ -331,6 +331,11 @@ class Ipv6(_Strict):
     dhcpv6: Dhcpv6 | None = Field(
         default=None, description="its DHCPv6 client, used when an RA sets M (IA_NA) or O (information-request)"
     )
+    rdnss: bool = Field(
+        default=False,
+        description="uses the DNS servers Router Advertisements name (RFC 8106 RDNSS), after DHCPv4's and "
+        "DHCPv6's: userspace does it (ConnMan, Android, systemd-networkd, dhcpcd), a bare kernel with busybox not",
+    )
 
     @model_validator(mode="after")
     def _no_client_without_a_stack(self) -> Ipv6:

@@ -10,7 +10,7 @@ RFC 1035 7.3 / RFC 2181 5.2), negative answers by the SOA's minimum (RFC 2308 5)
 for a name already in flight wait for the same query instead of sending another.
 
 A dual-stack device with an address wider than link-local asks A and AAAA together (`asks_aaaa`), also
-from the DNS servers DHCPv6 gave (`servers`); callers that connect over either family
+from the DNS servers DHCPv6 gave and RAs named (`servers`); callers that connect over either family
 (`resolve(ipv6=True)`) get the address RFC 6724 puts first (`link.addrselect`) and may ask for the
 other family's after a failure (`alternative`). See docs/ipv6.md, "Sessions over IPv6".
 
@@ -114,8 +114,9 @@ class DnsResolver:
         self._transmit(query, now)
 
     def servers(self) -> list[bytes]:
-        """DHCPv4's DNS servers (option 6), then DHCPv6's (option 23) once the device has a global address to
-        ask them from, in the order a resolv.conf written by dhcpcd or ConnMan lists them (IPv4 lease first)."""
+        """DHCPv4's DNS servers (option 6), then DHCPv6's (option 23) and the RAs' (RDNSS, profiles with
+        `ipv6.rdnss`) once the device has a global address to ask them from, in the order a resolv.conf
+        written by dhcpcd or ConnMan lists them (IPv4 lease first)."""
         ip6 = self.host.ip6
         extra = ip6.dns_servers() if ip6 is not None and self.asks_aaaa() else ()
         return [*self.host.dns_servers, *extra] if extra else self.host.dns_servers

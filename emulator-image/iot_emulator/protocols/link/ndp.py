@@ -23,6 +23,8 @@ ROUTER_SOLICITATION, ROUTER_ADVERTISEMENT = 133, 134
 NEIGHBOR_SOLICITATION, NEIGHBOR_ADVERTISEMENT = 135, 136
 ND_HOP_LIMIT = 255
 OPT_SOURCE_LL, OPT_TARGET_LL, OPT_PREFIX = 1, 2, 3
+OPT_RDNSS = 25
+"""Recursive DNS Server option (RFC 8106 5.1): lifetime, then one or more IPv6 addresses."""
 NA_ROUTER, NA_SOLICITED, NA_OVERRIDE = 0x80, 0x40, 0x20
 RA_MANAGED, RA_OTHER = 0x80, 0x40
 PIO_ON_LINK, PIO_AUTONOMOUS = 0x80, 0x40
@@ -46,6 +48,8 @@ class RouterAdvert(NamedTuple):
     router_lifetime: int
     prefixes: tuple[Prefix, ...]
     source_mac: bytes | None
+    dns_servers: tuple[tuple[bytes, int], ...] = ()
+    """(address, lifetime in s) of its RDNSS options (RFC 8106), in order; lifetime 0: no longer to be used."""
 
 
 class Neighbor(NamedTuple):
@@ -136,7 +140,7 @@ def parse_router_advert(packet: ipv6.Ipv6) -> RouterAdvert | None:
     if packet.hop_limit != ND_HOP_LIMIT or packet.src[:8] != ipv6.LINK_LOCAL_PREFIX:
         return None
     flags, lifetime = data[5], int.from_bytes(data[6:8], "big")
-    prefixes, mac = [], None
+    prefixes, mac, dns = [], None, []
     for kind, body in _options(data[16:]):
         if kind == OPT_SOURCE_LL and len(body) >= 6:
             mac = body[:6]
@@ -145,4 +149,7 @@ def parse_router_advert(packet: ipv6.Ipv6) -> RouterAdvert | None:
             prefixes.append(
                 Prefix(body[14:30], length, bool(pflags & PIO_ON_LINK), bool(pflags & PIO_AUTONOMOUS), valid, preferred)
             )
-    return RouterAdvert(bool(flags & RA_MANAGED), bool(flags & RA_OTHER), lifetime, tuple(prefixes), mac)
+        elif kind == OPT_RDNSS and len(body) >= 22 and (len(body) - 6) % 16 == 0:  # RFC 8106 5.1: length >= 3
+            valid_for = int.from_bytes(body[2:6], "big")
+            dns += [(body[i : i + 16], valid_for) for i in range(6, len(body), 16)]
+    return RouterAdvert(bool(flags & RA_MANAGED), bool(flags & RA_OTHER), lifetime, tuple(prefixes), mac, tuple(dns))
