@@ -29,6 +29,13 @@ class Collector(registry.Collector):
         for phase in sorted(set(phases) | {"pending", "binding", "bound", "stopped", "error"}):
             family.add_metric([phase], phases.get(phase, 0))
         yield family
+        auth = Counter(state.auth for state in hub.live_states() if state.auth)
+        by_auth = GaugeMetricFamily(
+            "iotemu_dashboard_devices_auth", "Devices by last reported 802.1X state (mab: no EAPOL).", labels=["state"]
+        )
+        for name in sorted(auth):
+            by_auth.add_metric([name], auth[name])
+        yield by_auth
         supervisor = getattr(self.backend, "supervisor", None)
         if supervisor is not None:
             yield GaugeMetricFamily(
