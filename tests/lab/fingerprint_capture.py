@@ -21,6 +21,7 @@ from pathlib import Path
 
 from iot_emulator import lab as iotlab
 from iot_emulator.lab import netns
+from iot_emulator.protocols.link import wire
 from tests import poll
 from tests.lab import servers
 
@@ -91,7 +92,7 @@ class FullCapture:
         with netns.socket_in(self.lab.gw_netns, socket.AF_PACKET, socket.SOCK_RAW) as sock:
             sock.bind((self.iface, 0))
             source = sock.getsockname()[4]
-            sock.send(MARKER_DESTINATION + source + MARKER_ETHERTYPE.to_bytes(2, "big") + token.ljust(46, b"\0"))
+            sock.send(wire.ethernet(MARKER_DESTINATION, source, MARKER_ETHERTYPE, token.ljust(46, b"\0")))
 
         def written() -> bool:
             self.proc.check_alive(self.tool)

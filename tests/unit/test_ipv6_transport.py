@@ -30,9 +30,10 @@ GW_GLOBAL = "2001:db8:1::1"
 FAR = "2001:db8:99::7"  # off-link: through the router
 
 
-def slaac_device() -> Device6:
-    """A device with its link-local and SLAAC addresses, which knows the gateway's MAC (the RA's option)."""
-    dev = boot()
+def slaac_device(dev: Device6 | None = None) -> Device6:
+    """A device (`boot()`'s by default) with its link-local and SLAAC addresses, which knows the gateway's MAC
+    (the RA's option)."""
+    dev = dev or boot()
     dev.run(2.5)
     dev.feed(router_advert())
     dev.run(dev.now + 1.0)

@@ -22,8 +22,14 @@ from iot_emulator.protocols import services
 from iot_emulator.protocols.servers import snmp_agent, udp_listeners
 from tests.unit import protocol_env as penv
 
-from .test_ipv6 import EUI64_GLOBAL, EUI64_LL, GW_LL, GW_MAC, Device6, router_advert
-from .test_ipv6_transport import GW_GLOBAL, neighbour_solicitation_from, to_device, transport_checksum_ok
+from .test_ipv6 import EUI64_GLOBAL, EUI64_LL, GW_LL, GW_MAC, Device6
+from .test_ipv6_transport import (
+    GW_GLOBAL,
+    neighbour_solicitation_from,
+    slaac_device,
+    to_device,
+    transport_checksum_ok,
+)
 from .test_sip_server import NMAP_PROBE, SIP
 from .test_snmp_agent import SNMP_DATA, SYS_DESCR
 from .test_ws_discovery import NMAP_PROBE as NMAP_WS_PROBE
@@ -35,11 +41,7 @@ PHONE = {"kind": "sip", "headers": {**SIP["headers"], "Contact": "<sip:{ip}:5060
 
 def device(**profile: Any) -> tuple[Device6, list[host_mod.Service]]:
     """A device holding its SLAAC address, with the SNMP agent and UDP listeners of `profile` started."""
-    dev = Device6(penv.make_config(("arp", "dhcp", "ipv6"), **profile))
-    dev.run(2.5)
-    dev.feed(router_advert())
-    dev.run(dev.now + 1.0)
-    assert dev.addresses() == {EUI64_LL, EUI64_GLOBAL}
+    dev = slaac_device(Device6(penv.make_config(("arp", "dhcp", "ipv6"), **profile)))
     context = services.Context(dev.dev.config, dev.dev.host, random.Random(3))
     prof = dev.dev.config.profile
     started: list[host_mod.Service] = [snmp_agent.SnmpAgent(context)] if prof.snmp else []

@@ -22,10 +22,10 @@ from iot_emulator.protocols.transport import tcp_segment
 SERVICE_GROUPS = {"mdns": ipv6.MDNS_GROUP, "ssdp": ipv6.SSDP_GROUP}
 """Groups a device joins (MLD) for the discovery protocols it speaks over IPv6 (the profile's `ipv6.discovery`)."""
 ASKED_LIMIT = 16
+"""Peers whose last destination address the endpoint remembers (replies leave from it)."""
 RDNSS_LIMIT = 3
 """RDNSS addresses a device keeps, newest first (RFC 8106 5.3.1 leaves the number to the host; glibc's
 resolver reads 3, its MAXNS)."""
-"""Peers whose last destination address the endpoint remembers (replies leave from it)."""
 
 
 class Ipv6Host:
@@ -59,9 +59,9 @@ class Ipv6Host:
         self.hop_limit = settings.hop_limit
         self.slaac = slaac.Slaac(mac, settings, rng, groups)
         self.dhcp6 = dhcp6.Dhcp6Client(mac, settings.dhcpv6, rng) if settings.dhcpv6 is not None else None
-        self._rdnss: dict[bytes, float] | None = {} if settings.rdnss else None
-        """RDNSS address -> until when it may be used, for a profile that reads them (`ipv6.rdnss`)."""
         """Its DHCPv6 client, when the profile has one: started by an RA's M or O flag."""
+        self._rdnss: dict[bytes, float] | None = {} if settings.rdnss else None
+        """RDNSS address -> until when it may be used, oldest first, for a profile that reads them (`ipv6.rdnss`)."""
         self.host = host
         """The device's host: its UDP ports, TCP stack and outbox (None: ND, MLD, echo and DHCPv6 only)."""
         if host is not None:
@@ -139,9 +139,9 @@ class Ipv6Host:
         for address, lifetime in servers:
             self._rdnss.pop(address, None)
             if lifetime:
-                self._rdnss = {address: now + lifetime if lifetime != 0xFFFFFFFF else float("inf"), **self._rdnss}
+                self._rdnss[address] = slaac.lifetime_end(now, lifetime)
         while len(self._rdnss) > RDNSS_LIMIT:
-            self._rdnss.popitem()
+            del self._rdnss[next(iter(self._rdnss))]
 
     def _udp(self, packet: ipv6.Ipv6, frame: bytes, now: float) -> list[bytes]:
         """DHCPv6 replies to its client; datagrams to a dual-stack port to that port's handler (multicast
@@ -279,7 +279,7 @@ class Ipv6Host:
         leased = self.dhcp6.dns_servers if self.dhcp6 is not None else ()
         if not self._rdnss:
             return leased
-        advertised = tuple(a for a, until in self._rdnss.items() if until > self.clock and a not in leased)
+        advertised = tuple(a for a, until in reversed(self._rdnss.items()) if until > self.clock and a not in leased)
         return (*leased, *advertised)
 
     def addresses(self) -> list[bytes]:

@@ -74,7 +74,8 @@ class Address:
         """A temporary address whose successor was formed (RFC 8981 3.5)."""
 
 
-def _until(now: float, lifetime: int) -> float:
+def lifetime_end(now: float, lifetime: int) -> float:
+    """When an ND lifetime (seconds, all ones: infinity; RFC 4861 4.6.2, RFC 8106 5.1) given at `now` ends."""
     return math.inf if lifetime == INFINITY else now + lifetime
 
 
@@ -166,14 +167,14 @@ class Slaac:
         a renewed one takes its new lifetimes."""
         known = self.addresses.get(address)
         if known is not None and known.kind == "DHCPv6":
-            known.preferred_until, known.valid_until = _until(now, preferred), _until(now, valid)
+            known.preferred_until, known.valid_until = lifetime_end(now, preferred), lifetime_end(now, valid)
             if known.state is State.DEPRECATED and preferred > 0:
                 known.state = State.PREFERRED
             return []
         if self.stopped or known is not None or valid == 0:
             return []
         entry = Address(address, address[:8], IDGEN_RETRIES, self.settings.dad_transmits, "DHCPv6")
-        entry.preferred_until, entry.valid_until = _until(now, preferred), _until(now, valid)
+        entry.preferred_until, entry.valid_until = lifetime_end(now, preferred), lifetime_end(now, valid)
         entry.dad_due = now
         self.addresses[address] = entry
         self._owned_changed()
@@ -282,15 +283,15 @@ class Slaac:
                 return
             self._add(info.prefix, 0, now)
             entry = self.addresses[info.prefix[:8] + self._iid(info.prefix, 0)]
-            entry.preferred_until, entry.valid_until = _until(now, info.preferred), _until(now, info.valid)
+            entry.preferred_until, entry.valid_until = lifetime_end(now, info.preferred), lifetime_end(now, info.valid)
             self._temporary(entry.prefix, now)
             return
-        entry.preferred_until = _until(now, info.preferred)
+        entry.preferred_until = lifetime_end(now, info.preferred)
         if entry.state is State.DEPRECATED and info.preferred > 0:
             entry.state = State.PREFERRED
         remaining = entry.valid_until - now
         if info.valid > TWO_HOURS or info.valid > remaining:  # RFC 4862 5.5.3 e), the two-hour rule
-            entry.valid_until = _until(now, info.valid)
+            entry.valid_until = lifetime_end(now, info.valid)
         elif remaining > TWO_HOURS:
             entry.valid_until = now + TWO_HOURS
         self._refresh_temporaries(entry, now)

@@ -55,7 +55,7 @@ class UdpListeners:
 
     def _handler(self, port: int, kind: str, answer: Answer) -> host_mod.UdpHandler:
         def on_datagram(src: bytes, sport: int, dst: bytes, data: bytes, now: float) -> None:
-            own = self.host.address if len(src) == 4 else dst if dst[0] != 0xFF else self.host.source_for(src)
+            own = self.host.source_for(src)  # where the reply leaves from: over IPv6 the address asked
             if own is None:
                 return
             facts = self.facts.values(now)
